@@ -1,0 +1,143 @@
+"""Normalisation of the identifiers and fields identity resolution and matching depend on.
+
+Every function either returns the canonical form or raises ``SkippableError`` with a reason a
+marketer can act on; the caller quarantines the record. Results are cached because the same
+email or phone recurs across thousands of events.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from functools import lru_cache
+
+import phonenumbers
+import pycountry
+from email_validator import EmailNotValidError, validate_email
+
+from connector.errors import SkippableError
+
+__all__ = [
+    "normalise_country",
+    "normalise_email",
+    "normalise_phone",
+    "parse_timestamp",
+    "to_iso",
+]
+
+_WS = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=200_000)
+def normalise_email(raw: str) -> str:
+    """Trim, lowercase and check the syntax (no DNS: runs offline and fast)."""
+    value = _WS.sub("", raw).lower()
+    if not value:
+        raise SkippableError("email is empty", field="email")
+    try:
+        result = validate_email(value, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise SkippableError(f"email is not a valid address: {exc}", field="email") from None
+    return result.normalized.lower()
+
+
+@lru_cache(maxsize=200_000)
+def normalise_phone(raw: str, region: str = "US") -> str:
+    """E.164 (``+14155550123``); national formats use ``region`` (ISO alpha-2)."""
+    value = raw.strip()
+    if not value:
+        raise SkippableError("phone is empty", field="phone")
+    if value.startswith("00"):
+        value = "+" + value[2:]
+    try:
+        number = phonenumbers.parse(value, region.upper())
+    except phonenumbers.NumberParseException as exc:
+        raise SkippableError(f"phone cannot be parsed: {exc}", field="phone") from None
+    if not phonenumbers.is_valid_number(number):
+        raise SkippableError("phone is not a valid number", field="phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+_COUNTRY_ALIASES = {
+    "uk": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "northern ireland": "GB",
+    "eire": "IE",
+    "usa": "US",
+    "u.s.a.": "US",
+    "u.s.": "US",
+    "united states of america": "US",
+    "rsa": "ZA",
+    "korea": "KR",
+    "south korea": "KR",
+    "russia": "RU",
+    "czech republic": "CZ",
+    "channel islands": "GB",
+}
+
+
+@lru_cache(maxsize=4096)
+def normalise_country(raw: str) -> str:
+    """ISO-3166 alpha-2 from a code (alpha-2/alpha-3) or an English name."""
+    value = _WS.sub(" ", raw).strip()
+    if not value:
+        raise SkippableError("country is empty", field="country")
+    alias = _COUNTRY_ALIASES.get(value.lower())
+    if alias:
+        return alias
+    if len(value) == 2 and pycountry.countries.get(alpha_2=value.upper()):
+        return value.upper()
+    if len(value) == 3 and (c := pycountry.countries.get(alpha_3=value.upper())):
+        return str(c.alpha_2)
+    try:
+        return str(pycountry.countries.lookup(value).alpha_2)
+    except LookupError:
+        pass
+    try:
+        matches = pycountry.countries.search_fuzzy(value)
+    except LookupError:
+        matches = []
+    if len(matches) == 1:
+        return str(matches[0].alpha_2)
+    raise SkippableError(f"country {value[:40]!r} is not an ISO-3166 country", field="country")
+
+
+def parse_timestamp(raw: object, *, field: str = "timestamp") -> datetime:
+    """Aware UTC datetime from ISO-8601 text, epoch seconds/ms, a date or a datetime.
+
+    Naive values are taken as UTC, which is what every platform we read documents.
+    """
+    if isinstance(raw, datetime):
+        value = raw
+    elif isinstance(raw, date):
+        value = datetime(raw.year, raw.month, raw.day)
+    elif isinstance(raw, bool):
+        raise SkippableError(f"{field} is not a timestamp", field=field)
+    elif isinstance(raw, int | float):
+        seconds = raw / 1000 if abs(raw) > 10**11 else raw
+        try:
+            value = datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise SkippableError(f"{field} is out of range", field=field) from None
+    elif isinstance(raw, str):
+        text = raw.strip()
+        if text.isdigit():
+            return parse_timestamp(int(text), field=field)
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise SkippableError(f"{field} is not an ISO-8601 timestamp", field=field) from None
+    else:
+        raise SkippableError(f"{field} is missing or not a timestamp", field=field)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def to_iso(value: datetime) -> str:
+    """The one text form of timestamps we store and compare: UTC, microseconds, ``Z``."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

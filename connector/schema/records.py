@@ -1,0 +1,261 @@
+"""The canonical input layout every source yields, and its validation.
+
+Sources map their platform's shape to plain dicts in this layout; the core validates and
+normalises them here, so every plugin gets identical rules and every bad record the same
+quarantine path.
+
+Profile record keys (``source_id`` required, plus at least one identifier)::
+
+    source_id      the record's id in its source (upsert key per source)
+    email, phone   raw; normalised here (phone to E.164 with the configured default region)
+    ids            {identity kind: value}, e.g. {"hubspot_id": "101", "segment_anonymous_id": "a1"}
+    first_name, last_name, city, postal_code, country (any name or code → ISO alpha-2)
+    created_at, updated_at   ISO-8601, epoch s/ms or datetime
+    consent        {"email"|"sms"|"ads": "granted"|"denied"|"unknown"}; consent_at optional
+    traits         {name: JSON value}: anything else worth keeping (lifecycle stage, ...)
+
+Event record keys (``source_event_id``, ``type`` and ``occurred_at`` required)::
+
+    source_event_id   dedup key within the source
+    type              canonical type (see EVENT_TYPES) or any snake_case custom type
+    occurred_at       timestamp
+    email, phone, ids identify the person (at least one)
+    revenue, currency, properties ({"products": [{"id","name","category","price","quantity"}]})
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from connector.errors import SkippableError
+from connector.schema.models import CONSENT_CHANNELS, ConsentStatus
+from connector.schema.normalise import (
+    normalise_country,
+    normalise_email,
+    normalise_phone,
+    parse_timestamp,
+)
+
+__all__ = [
+    "EVENT_TYPES",
+    "EventRecord",
+    "ProfileRecord",
+    "validate_event",
+    "validate_profile",
+]
+
+EVENT_TYPES = frozenset(
+    {
+        "order_completed",
+        "product_viewed",
+        "added_to_cart",
+        "checkout_started",
+        "email_opened",
+        "email_clicked",
+        "page_viewed",
+        "session_started",
+        "identify",
+    }
+)
+_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_MAX_ID_LEN = 256
+_MAX_TEXT = 512
+_MAX_JSON = 64_000
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRecord:
+    source: str
+    source_id: str
+    email: str | None
+    phone: str | None
+    ids: dict[str, str]
+    first_name: str | None
+    last_name: str | None
+    city: str | None
+    postal_code: str | None
+    country: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    consent: dict[str, tuple[ConsentStatus, datetime | None]]
+    traits: dict[str, Any]
+    warnings: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    source: str
+    source_event_id: str
+    type: str
+    occurred_at: datetime
+    email: str | None
+    phone: str | None
+    ids: dict[str, str]
+    revenue: float | None
+    currency: str | None
+    properties: dict[str, Any]
+
+
+def _text(raw: Mapping[str, Any], key: str, limit: int = _MAX_TEXT) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise SkippableError(f"{key} must be text, got {type(value).__name__}", field=key)
+    text = str(value).strip()
+    if len(text) > limit:
+        raise SkippableError(f"{key} is longer than {limit} characters", field=key)
+    return text or None
+
+
+def _ids(raw: Mapping[str, Any]) -> dict[str, str]:
+    value = raw.get("ids") or {}
+    if not isinstance(value, Mapping):
+        raise SkippableError("ids must be an object of {kind: id}", field="ids")
+    out: dict[str, str] = {}
+    for kind, ident in value.items():
+        if ident is None or ident == "":
+            continue
+        if not isinstance(kind, str) or not _KIND_RE.match(kind):
+            raise SkippableError(f"identity kind {str(kind)[:40]!r} is not snake_case", field="ids")
+        if isinstance(ident, bool) or not isinstance(ident, str | int):
+            raise SkippableError(f"ids.{kind} must be text", field="ids")
+        text = str(ident).strip()
+        if len(text) > _MAX_ID_LEN:
+            raise SkippableError(f"ids.{kind} is too long", field="ids")
+        if text:
+            out[kind] = text
+    return out
+
+
+def _identifiers(raw: Mapping[str, Any], region: str) -> tuple[str | None, str | None]:
+    email_raw = _text(raw, "email")
+    phone_raw = _text(raw, "phone", 64)
+    email = normalise_email(email_raw) if email_raw else None
+    phone = normalise_phone(phone_raw, region) if phone_raw else None
+    return email, phone
+
+
+def _json_object(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise SkippableError(f"{key} must be an object", field=key)
+    try:
+        size = len(json.dumps(value, default=str))
+    except (TypeError, ValueError):
+        raise SkippableError(f"{key} is not JSON-serialisable", field=key) from None
+    if size > _MAX_JSON:
+        raise SkippableError(f"{key} is larger than {_MAX_JSON} bytes", field=key)
+    return dict(value)
+
+
+def _optional_ts(raw: Mapping[str, Any], key: str) -> datetime | None:
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    return parse_timestamp(value, field=key)
+
+
+def _consent(raw: Mapping[str, Any], default_at: datetime | None) -> dict[str, Any]:
+    value = raw.get("consent") or {}
+    if not isinstance(value, Mapping):
+        raise SkippableError("consent must be an object of {channel: status}", field="consent")
+    at = _optional_ts(raw, "consent_at") or default_at
+    out: dict[str, tuple[ConsentStatus, datetime | None]] = {}
+    for channel, status in value.items():
+        if channel not in CONSENT_CHANNELS:
+            raise SkippableError(f"consent channel {str(channel)[:20]!r} is unknown", field="consent")
+        try:
+            out[channel] = (ConsentStatus(str(status).lower()), at)
+        except ValueError:
+            raise SkippableError(
+                f"consent.{channel} must be granted, denied or unknown", field="consent"
+            ) from None
+    return out
+
+
+def validate_profile(raw: Mapping[str, Any], *, source: str, region: str) -> ProfileRecord:
+    """Validate and normalise one profile record, or raise ``SkippableError``."""
+    if not isinstance(raw, Mapping):
+        raise SkippableError("profile record is not an object")
+    source_id = _text(raw, "source_id", _MAX_ID_LEN)
+    if not source_id:
+        raise SkippableError("source_id is missing", field="source_id")
+    email, phone = _identifiers(raw, region)
+    ids = _ids(raw)
+    if not (email or phone or ids):
+        raise SkippableError("profile has no identifier (email, phone or ids)")
+    warnings: list[str] = []
+    country = None
+    if (country_raw := _text(raw, "country", 80)) is not None:
+        try:
+            country = normalise_country(country_raw)
+        except SkippableError as exc:
+            warnings.append(exc.reason)
+    updated_at = _optional_ts(raw, "updated_at")
+    return ProfileRecord(
+        source=source,
+        source_id=source_id,
+        email=email,
+        phone=phone,
+        ids=ids,
+        first_name=_text(raw, "first_name", 128),
+        last_name=_text(raw, "last_name", 128),
+        city=_text(raw, "city", 128),
+        postal_code=_text(raw, "postal_code", 32),
+        country=country,
+        created_at=_optional_ts(raw, "created_at"),
+        updated_at=updated_at,
+        consent=_consent(raw, updated_at),
+        traits=_json_object(raw, "traits"),
+        warnings=tuple(warnings),
+    )
+
+
+def validate_event(raw: Mapping[str, Any], *, source: str, region: str) -> EventRecord:
+    """Validate and normalise one event record, or raise ``SkippableError``."""
+    if not isinstance(raw, Mapping):
+        raise SkippableError("event record is not an object")
+    event_id = _text(raw, "source_event_id", _MAX_ID_LEN)
+    if not event_id:
+        raise SkippableError("source_event_id is missing", field="source_event_id")
+    etype = _text(raw, "type", 64)
+    if not etype or not _TYPE_RE.match(etype):
+        raise SkippableError("type is missing or not snake_case", field="type")
+    if raw.get("occurred_at") in (None, ""):
+        raise SkippableError("occurred_at is missing", field="occurred_at")
+    occurred_at = parse_timestamp(raw["occurred_at"], field="occurred_at")
+    email, phone = _identifiers(raw, region)
+    ids = _ids(raw)
+    if not (email or phone or ids):
+        raise SkippableError("event names no person (email, phone or ids)")
+    revenue = raw.get("revenue")
+    if revenue is not None and revenue != "":
+        try:
+            revenue = float(revenue)
+        except (TypeError, ValueError):
+            raise SkippableError("revenue is not a number", field="revenue") from None
+        if not math.isfinite(revenue) or abs(revenue) > 1e12:
+            raise SkippableError("revenue is not a finite amount", field="revenue")
+    else:
+        revenue = None
+    currency = _text(raw, "currency", 3)
+    return EventRecord(
+        source=source,
+        source_event_id=event_id,
+        type=etype,
+        occurred_at=occurred_at,
+        email=email,
+        phone=phone,
+        ids=ids,
+        revenue=revenue,
+        currency=currency.upper() if currency else None,
+        properties=_json_object(raw, "properties"),
+    )

@@ -1,0 +1,104 @@
+"""The vocabulary between the planner and every sink: changes in, one outcome per change out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+__all__ = [
+    "Change",
+    "ChangeKind",
+    "Outcome",
+    "OutcomeStatus",
+    "Recipient",
+    "SegmentRef",
+    "TraitSpec",
+    "TraitType",
+]
+
+TraitType = Literal["number", "string", "date", "datetime", "enum", "bool"]
+
+
+class ChangeKind(StrEnum):
+    UPSERT = "upsert"  # set these traits on the profile (and unset the ones listed)
+    ADD = "add"  # add the profile to the segment's list or audience
+    REMOVE = "remove"  # remove it (only ever for memberships this connector added)
+
+
+class OutcomeStatus(StrEnum):
+    OK = "ok"
+    RETRYABLE = "retryable"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class TraitSpec:
+    """A trait we deliver: destinations create typed properties from it."""
+
+    name: str
+    type: TraitType
+    label: str
+    description: str = ""
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRef:
+    """A segment a destination materialises as a list or audience."""
+
+    id: str
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Who a change is about, with the identifiers destinations key on.
+
+    ``ids`` holds per-source ids by identity kind (``hubspot_id``, ``klaviyo_id``,
+    ``segment_user_id``...). ``match`` holds extra match keys for ad platforms (first_name,
+    last_name, city, postal_code, country), raw: sinks normalise and hash them.
+    """
+
+    profile_id: str
+    email: str | None = None
+    phone: str | None = None
+    ids: Mapping[str, str] = field(default_factory=dict)
+    match: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One planned change. ``key`` and ``digest`` are what the ledger records on success."""
+
+    kind: ChangeKind
+    recipient: Recipient
+    key: str
+    digest: str
+    traits: Mapping[str, Any] = field(default_factory=dict)
+    unset: tuple[str, ...] = ()
+    segment: SegmentRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one change. ``learned_ids`` lets a sink report the platform's id."""
+
+    status: OutcomeStatus
+    reason: str = ""
+    retry_after: float | None = None
+    learned_ids: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def ok(cls, **learned: str) -> Outcome:
+        return cls(OutcomeStatus.OK, learned_ids=learned)
+
+    @classmethod
+    def rejected(cls, reason: str) -> Outcome:
+        return cls(OutcomeStatus.REJECTED, reason)
+
+    @classmethod
+    def retryable(cls, reason: str, retry_after: float | None = None) -> Outcome:
+        return cls(OutcomeStatus.RETRYABLE, reason, retry_after)
