@@ -1,0 +1,1 @@
+"""Features, lifetime value, propensity and churn, segments, holdouts and drift."""
