@@ -114,6 +114,8 @@ class PluginContext:
     logger: logging.Logger
     run_id: str | None = None
     default_region: str = "US"
+    config_dir: Path = field(default_factory=Path.cwd)
+    """Relative paths in a plugin's settings are relative to the config file's directory."""
 
 
 @dataclass(frozen=True, slots=True)

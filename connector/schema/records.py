@@ -21,6 +21,10 @@ Event record keys (``source_event_id``, ``type`` and ``occurred_at`` required)::
     occurred_at       timestamp
     email, phone, ids identify the person (at least one)
     revenue, currency, properties ({"products": [{"id","name","category","price","quantity"}]})
+
+A source that cannot even parse a record (a broken JSON line) yields
+``{"_invalid": "<reason>", "source_id" or "source_event_id": "<file:line>"}`` so the record is
+quarantined with that reason and counted, and the stream goes on.
 """
 
 from __future__ import annotations

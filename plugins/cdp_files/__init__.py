@@ -1,0 +1,34 @@
+"""Files plugin: canonical CSV/JSONL/Parquet and Segment-spec NDJSON in, traits and lists out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cdp_files.settings import FilesSettings
+from connector.plugin.spec import Capability, PluginContext, PluginSpec, Sink, Source
+
+__all__ = ["SPEC"]
+
+
+def _source(settings: Any, ctx: PluginContext) -> Source:
+    from cdp_files.source import FilesSource
+
+    return FilesSource(settings, ctx)
+
+
+def _sink(settings: Any, ctx: PluginContext) -> Sink:
+    from cdp_files.sink import FilesSink
+
+    return FilesSink(settings, ctx)
+
+
+SPEC = PluginSpec(
+    name="files",
+    description="Canonical CSV/JSONL/Parquet and Segment-spec NDJSON files in; traits and memberships out",
+    capabilities=frozenset(
+        {Capability.SOURCE_PROFILES, Capability.SOURCE_EVENTS, Capability.SINK_TRAITS, Capability.SINK_LISTS}
+    ),
+    settings_model=FilesSettings,
+    source=_source,
+    sink=_sink,
+)

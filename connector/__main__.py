@@ -1,0 +1,3 @@
+from connector.cli.app import main
+
+main()

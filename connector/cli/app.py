@@ -1,0 +1,113 @@
+"""The ``connector`` command line (typer + rich).
+
+Exit codes: 0 success; 1 a run or command failed; 2 bad usage or configuration; 3 the run
+completed with rejected, quarantined or still-retrying records (or a source/destination failed);
+4 another run holds the run lock.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from connector.cli import demo as demo_cmd
+from connector.cli import emulate as emulate_cmd
+from connector.cli import inspect as inspect_cmd
+from connector.cli.common import ConfigOpt, ExitCode, LogFormatOpt, SecretsOpt, console, err, handle_errors, is_tty, load
+from connector.cli.render import print_plan, print_summary
+from connector.cli.reporter import RichReporter
+from connector.errors import ConfigError
+from connector.pipeline import Workspace, run_pipeline
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="connector",
+    help="Pull profiles and events, unify, score and segment them, and push the results back.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(inspect_cmd.runs_app, name="runs")
+app.add_typer(inspect_cmd.profiles_app, name="profiles")
+app.command("plugins")(inspect_cmd.plugins)
+app.command("demo")(demo_cmd.demo)
+app.command("emulate")(emulate_cmd.emulate)
+
+
+@app.command()
+@handle_errors
+def init(
+    config: ConfigOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented config file (default ./connector.toml)."""
+    target = config or Path("connector.toml")
+    if target.exists() and not force:
+        raise ConfigError(f"{target} already exists (use --force to overwrite)")
+    target.write_text(files("connector.config").joinpath("example.toml").read_text())
+    console.print(f"wrote {target}: edit the sources and destinations, then run `connector check`")
+
+
+@app.command()
+@handle_errors
+def check(config: ConfigOpt = None, secrets: SecretsOpt = None, log_format: LogFormatOpt = None) -> None:
+    """Validate the config, the plugins it names, and that sources and sinks can be built."""
+    cfg = load(config, secrets, log_format)
+    ws = Workspace(cfg)
+    try:
+        for kind, table in (("sources", cfg.sources), ("destinations", cfg.destinations)):
+            for name, sect in table.items():
+                spec = ws.registry.get(sect.plugin)
+                factory = spec.source if kind == "sources" else spec.sink
+                if factory is None:
+                    raise ConfigError(f"{kind}.{name}.plugin: {sect.plugin} cannot be used as a {kind[:-1]}")
+                factory(sect.settings, ws.plugin_context(kind, name, None)).close()
+                console.print(f"[green]ok[/green] {kind}.{name} ({sect.plugin})")
+        console.print(f"workspace: {ws.path}")
+    finally:
+        ws.close()
+
+
+@app.command()
+@handle_errors
+def run(
+    config: ConfigOpt = None,
+    secrets: SecretsOpt = None,
+    log_format: LogFormatOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan and print; change nothing.")] = False,
+) -> None:
+    """Run the pipeline once: pull, unify, model, plan, apply."""
+    cfg = load(config, secrets, log_format)
+    ws = Workspace(cfg)
+    try:
+        reporter = RichReporter(err, enabled=is_tty() and (log_format or cfg.logging.format) == "text")
+        summary = run_pipeline(ws, dry_run=dry_run, reporter=reporter)
+    finally:
+        ws.close()
+    if dry_run:
+        print_plan(console, summary.plans)
+    print_summary(console, summary)
+    if summary.status in ("partial", "completed_with_rejects"):
+        console.print(f"details: connector runs show {summary.run_id}")
+        raise typer.Exit(ExitCode.REJECTS)
+
+
+@app.command()
+@handle_errors
+def plan(config: ConfigOpt = None, secrets: SecretsOpt = None, log_format: LogFormatOpt = None) -> None:
+    """Print what a run would change (counts per destination and action, and a sample)."""
+    cfg = load(config, secrets, log_format)
+    ws = Workspace(cfg)
+    try:
+        summary = run_pipeline(ws, dry_run=True)
+    finally:
+        ws.close()
+    print_plan(console, summary.plans)
+
+
+def main() -> None:
+    app()

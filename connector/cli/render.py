@@ -1,0 +1,73 @@
+"""Tables the commands print: run summaries, plans, run lists, errors."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from connector.pipeline.runner import RunSummary
+from connector.state.runs import RecordError, RunRow
+from connector.sync.plan import DestinationPlan
+
+__all__ = ["print_errors", "print_plan", "print_runs", "print_summary"]
+
+
+def print_plan(console: Console, plans: dict[str, DestinationPlan], *, sample: int = 5) -> None:
+    table = Table(title="Plan (what would change)", show_lines=False)
+    for col in ("destination", "upsert", "add", "remove", "skipped"):
+        table.add_column(col, justify="right" if col != "destination" else "left")
+    for name, plan in plans.items():
+        c = plan.counts()
+        skipped = ", ".join(f"{n} {why}" for why, n in sorted(plan.skipped.items())) or "0"
+        table.add_row(name, str(c["upsert"]), str(c["add"]), str(c["remove"]), skipped)
+    console.print(table)
+    for name, plan in plans.items():
+        shown = (plan.upserts[:sample], plan.adds[:sample], plan.removes[:sample])
+        lines = [f"  upsert {ch.recipient.profile_id} {dict(ch.traits)}" + (f" unset {list(ch.unset)}" if ch.unset else "") for ch in shown[0]]
+        lines += [f"  add    {ch.recipient.profile_id} → {ch.segment.id if ch.segment else ''}" for ch in shown[1]]
+        lines += [f"  remove {ch.recipient.profile_id} ✕ {ch.segment.id if ch.segment else ''}" for ch in shown[2]]
+        if lines:
+            console.print(f"[bold]{name}[/bold] sample:", highlight=False)
+            for line in lines:
+                console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+def print_summary(console: Console, s: RunSummary) -> None:
+    table = Table(title=f"Run {s.run_id}: {s.status}")
+    table.add_column("stage")
+    table.add_column("result")
+    table.add_column("seconds", justify="right")
+    c = s.counts
+    rows = {
+        "pull": f"{c.get('pulled', 0)} records, {c.get('quarantined', 0)} quarantined",
+        "unify": f"{c.get('profiles', 0)} profiles, {c.get('merged', 0)} merges",
+        "model": ", ".join(f"{k}: {v}" for k, v in s.stages.get("model", {}).items() if k != "seconds"),
+        "plan": f"{c.get('planned', 0)} changes",
+        "apply": f"{c.get('applied', 0)} applied, {c.get('rejected', 0)} rejected, {c.get('retryable', 0)} to retry",
+    }
+    for stage, text in rows.items():
+        secs = s.stages.get(stage, {}).get("seconds")
+        table.add_row(stage, text, f"{secs:.2f}" if isinstance(secs, float | int) else "-")
+    console.print(table)
+    for failure in s.failures:
+        console.print(f"[yellow]! {failure}[/yellow]", highlight=False, soft_wrap=True)
+
+
+def print_runs(console: Console, runs: list[RunRow]) -> None:
+    table = Table(title="Runs")
+    for col in ("run", "started", "status", "pulled", "planned", "applied", "rejected", "errors"):
+        table.add_column(col, no_wrap=col in ("run", "started", "status"))
+    for r in runs:
+        c = r.counts
+        table.add_row(r.run_id, r.started_at[:16].replace("T", " "), r.status + (" (dry run)" if r.dry_run and r.status != "dry_run" else ""), str(c.get("pulled", "")), str(c.get("planned", "")),
+                      str(c.get("applied", "")), str(c.get("rejected", "")), str(r.error_count))
+    console.print(table)
+
+
+def print_errors(console: Console, errors: list[RecordError]) -> None:
+    table = Table(title="Per-record errors")
+    for col in ("stage", "plugin", "record", "profile", "reason", "retry"):
+        table.add_column(col, overflow="fold")
+    for e in errors:
+        table.add_row(e.stage, e.plugin, e.record_ref or "", e.profile_id or "", e.reason, "yes" if e.retryable else "")
+    console.print(table)

@@ -1,0 +1,154 @@
+"""Loads the configuration, in a documented order, and turns every mistake into one line.
+
+Resolution order (later wins):
+1. built-in defaults;
+2. the config file (``--config``, else ``$CONNECTOR_CONFIG``, else ``./connector.toml``);
+3. the secrets file (``--secrets``, else ``$CONNECTOR_SECRETS_FILE``, else
+   ``./connector.secrets.toml`` when it exists), for secret settings only;
+4. environment variables named by ``{ env = "VAR" }`` references;
+5. ``$CONNECTOR_WORKSPACE`` overrides ``workspace.path``.
+
+This module is the only place that reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from connector.config.models import AppConfig, DestinationConfig, SourceConfig
+from connector.config.secrets import resolve_secrets
+from connector.errors import ConfigError
+from connector.plugin.registry import PluginRegistry
+
+__all__ = ["DEFAULT_CONFIG", "DEFAULT_SECRETS", "config_path_from_env", "load_config"]
+
+DEFAULT_CONFIG = Path("connector.toml")
+DEFAULT_SECRETS = Path("connector.secrets.toml")
+_CORE_SOURCE_KEYS = set(SourceConfig.model_fields) - {"settings"}
+_CORE_DEST_KEYS = set(DestinationConfig.model_fields) - {"settings"}
+
+
+def config_path_from_env(explicit: Path | None) -> Path:
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("CONNECTOR_CONFIG")
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def _read_toml(path: Path, label: str) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{label} {path} not found (create one with `connector init`, or pass --config)"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+
+
+def _first_error(exc: ValidationError, label: str, prefix: str = "") -> ConfigError:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"] if p != "settings")
+    key = ".".join(p for p in (prefix, loc) if p)
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return ConfigError(f"{label}: {key}: {msg}{more}")
+
+
+def _plugin_section(
+    kind: str,
+    name: str,
+    raw: Any,
+    core_keys: set[str],
+    registry: PluginRegistry,
+    label: str,
+    secrets: Mapping[str, Any],
+    env: Mapping[str, str],
+) -> dict[str, Any]:
+    where = f"{kind}.{name}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{label}: {where}: must be a table")
+    plugin = raw.get("plugin")
+    if not isinstance(plugin, str):
+        raise ConfigError(f"{label}: {where}.plugin: required key is missing")
+    try:
+        spec = registry.get(plugin)
+    except ConfigError as exc:
+        raise ConfigError(f"{label}: {where}.plugin: {exc}") from None
+    core = {k: v for k, v in raw.items() if k in core_keys}
+    plugin_raw = {k: v for k, v in raw.items() if k not in core_keys}
+    secret_table = secrets.get(kind, {}).get(name, {})
+    plugin_raw = resolve_secrets(
+        plugin_raw,
+        spec.settings_model,
+        where=where,
+        file_label=label,
+        secrets_table=secret_table,
+        env=env,
+    )
+    try:
+        settings: BaseModel = spec.settings_model.model_validate(plugin_raw)
+    except ValidationError as exc:
+        raise _first_error(exc, label, where) from None
+    return {**core, "settings": settings}
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    secrets_path: Path | None = None,
+    registry: PluginRegistry | None = None,
+    env: Mapping[str, str] | None = None,
+) -> AppConfig:
+    """Load, resolve and validate; raise ``ConfigError`` with one line naming key and file."""
+    env = os.environ if env is None else env
+    cfg_path = path or (Path(env["CONNECTOR_CONFIG"]) if env.get("CONNECTOR_CONFIG") else DEFAULT_CONFIG)
+    label = str(cfg_path)
+    raw = _read_toml(cfg_path, "config file")
+    sec_path = secrets_path or (
+        Path(env["CONNECTOR_SECRETS_FILE"]) if env.get("CONNECTOR_SECRETS_FILE") else None
+    )
+    if sec_path is None and DEFAULT_SECRETS.exists():
+        sec_path = DEFAULT_SECRETS
+    secrets = _read_toml(sec_path, "secrets file") if sec_path else {}
+    registry = registry or PluginRegistry()
+
+    for kind, core_keys in (("sources", _CORE_SOURCE_KEYS), ("destinations", _CORE_DEST_KEYS)):
+        table = raw.get(kind, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{label}: {kind}: must be a table of named {kind}")
+        raw[kind] = {
+            name: _plugin_section(kind, name, sect, core_keys, registry, label, secrets, env)
+            for name, sect in table.items()
+        }
+    if env.get("CONNECTOR_WORKSPACE"):
+        raw.setdefault("workspace", {})
+        if isinstance(raw["workspace"], dict):
+            raw["workspace"]["path"] = env["CONNECTOR_WORKSPACE"]
+    try:
+        config = AppConfig.model_validate({**raw, "config_path": cfg_path})
+    except ValidationError as exc:
+        raise _first_error(exc, label) from None
+    return _anchor_paths(config, cfg_path)
+
+
+def _anchor_paths(config: AppConfig, cfg_path: Path) -> AppConfig:
+    """Relative workspace paths are relative to the config file's directory."""
+    base = cfg_path.resolve().parent
+    ws = config.workspace.path
+    if not ws.is_absolute():
+        ws = base / ws
+    return config.model_copy(update={"workspace": config.workspace.model_copy(update={"path": ws})})

@@ -1,0 +1,153 @@
+"""Writes the demo's input files: real orders (a UCI Online Retail slice), synthetic people.
+
+Three views of the same customers, as a marketer's stack would have them: CRM contacts (CSV,
+national phone formats, some emails in odd case), shop orders (JSONL, keyed by email or phone)
+and web analytics (Segment-spec NDJSON: anonymous browsing, then an identify). Identity
+resolution has to join them. A few deliberately broken records show quarantine at work.
+Everything is derived from the customer id, so the files are identical on every machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+from collections import defaultdict
+from datetime import datetime, timedelta
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_demo_inputs"]
+
+FIRST = ["Olivia", "Amelia", "Isla", "Ava", "Mia", "Ivy", "Lily", "Isabella", "Rosie", "Sophia",
+         "Noah", "Oliver", "George", "Arthur", "Muhammad", "Leo", "Harry", "Oscar", "Archie", "Henry",
+         "Chloé", "Zoë", "José", "Björn", "Anaïs", "Łukasz", "Siobhán", "François", "Núria", "Søren"]
+LAST = ["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Patel",
+        "Wright", "Walker", "Thompson", "O'Brien", "Müller", "García", "Dubois", "Rossi", "Nowak"]
+CATEGORY_WORDS = {
+    "bag": "Bags", "lunch": "Bags", "candle": "Candles", "light": "Lighting", "lantern": "Lighting",
+    "heart": "Decor", "sign": "Decor", "frame": "Decor", "mug": "Kitchen", "cake": "Kitchen",
+    "tea": "Kitchen", "christmas": "Seasonal", "card": "Stationery", "paper": "Stationery",
+    "doll": "Toys", "toy": "Toys", "box": "Storage", "tin": "Storage",
+}
+
+
+def _h(*parts: object) -> int:
+    return int(hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:12], 16)
+
+
+def _category(description: str) -> str:
+    low = description.lower()
+    return next((c for w, c in CATEGORY_WORDS.items() if w in low), "Other")
+
+
+def _person(cid: str) -> dict[str, Any]:
+    h = _h("person", cid)
+    first, last = FIRST[h % len(FIRST)], LAST[(h // 31) % len(LAST)]
+    local = f"{first}.{last}".lower().replace("'", "")
+    email = f"{local}.{cid}@example.org"
+    phone = f"07{400 + h % 200} {h % 900_000 + 100_000}"  # 07400-07599: valid UK mobile ranges
+    consent = _h("consent", cid) % 100
+    return {
+        "first": first, "last": last, "email": email, "phone": phone,
+        "consent_email": "granted" if consent < 70 else ("denied" if consent < 80 else "unknown"),
+        "consent_ads": "granted" if consent < 55 else ("denied" if consent < 75 else "unknown"),
+    }
+
+
+def _orders() -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
+    raw = files("connector.demo").joinpath("data/online_retail_slice.csv.gz").read_bytes()
+    orders: dict[str, dict[str, Any]] = {}
+    country: dict[str, str] = {}
+    with io.TextIOWrapper(gzip.GzipFile(fileobj=io.BytesIO(raw)), encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            qty, price = float(row["Quantity"]), float(row["UnitPrice"])
+            if row["InvoiceNo"].startswith("C") or qty <= 0 or price <= 0:
+                continue
+            cid = row["CustomerID"].split(".")[0]
+            country[cid] = row["Country"]
+            inv = orders.setdefault(row["InvoiceNo"], {
+                "cid": cid, "invoice": row["InvoiceNo"],
+                "at": datetime.strptime(row["InvoiceDate"], "%Y-%m-%d %H:%M:%S")
+                if "-" in row["InvoiceDate"] else datetime.strptime(row["InvoiceDate"], "%m/%d/%Y %H:%M"),
+                "revenue": 0.0, "products": [],
+            })
+            inv["revenue"] += qty * price
+            inv["products"].append({
+                "id": row["StockCode"], "name": row["Description"].strip().title(),
+                "category": _category(row["Description"]), "price": price, "quantity": int(qty),
+            })
+    by_customer: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for inv in orders.values():
+        by_customer[inv["cid"]].append(inv)
+    return by_customer, country
+
+
+def write_demo_inputs(root: Path) -> dict[str, int]:
+    """Write data/profiles, data/events and data/segment under ``root``; return counts."""
+    by_customer, country = _orders()
+    for sub in ("profiles", "events", "segment"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    customers = sorted(by_customer)
+    counts = {"customers": len(customers), "orders": 0, "web_events": 0, "broken": 0}
+    cols = ["source_id", "email", "phone", "first_name", "last_name", "country", "created_at",
+            "updated_at", "consent.email", "consent.ads", "ids.crm_id", "traits.lifecycle_stage"]
+    with (root / "profiles" / "crm_contacts.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        for i, cid in enumerate(customers):
+            p = _person(cid)
+            first_order = min(o["at"] for o in by_customer[cid])
+            email = p["email"].upper() if i % 7 == 0 else (f"  {p['email']} " if i % 11 == 0 else p["email"])
+            w.writerow({
+                "source_id": f"crm-{cid}", "email": email if i % 13 else "", "phone": p["phone"],
+                "first_name": p["first"], "last_name": p["last"], "country": country.get(cid, ""),
+                "created_at": (first_order - timedelta(days=_h("c", cid) % 90)).isoformat(),
+                "updated_at": "2011-12-01T09:00:00Z", "consent.email": p["consent_email"],
+                "consent.ads": p["consent_ads"], "ids.crm_id": cid,
+                "traits.lifecycle_stage": "customer",
+            })
+        # two colleagues who typed the shared test address: they must stay two people
+        for n in (1, 2):
+            w.writerow({"source_id": f"crm-test-{n}", "email": "test@test.com", "phone": "",
+                        "first_name": "Test", "last_name": f"User {n}", "country": "United Kingdom",
+                        "updated_at": "2011-12-01T09:00:00Z", "consent.email": "unknown",
+                        "consent.ads": "unknown", "ids.crm_id": f"test-{n}", "traits.lifecycle_stage": "lead"})
+        w.writerow({"source_id": "crm-broken-1", "email": "not-an-email", "updated_at": "2011-12-01T09:00:00Z"})
+        counts["broken"] += 1
+    with (root / "events" / "orders.jsonl").open("w", encoding="utf-8") as fh:
+        for i, cid in enumerate(customers):
+            p = _person(cid)
+            for inv in sorted(by_customer[cid], key=lambda o: o["invoice"]):
+                ident = {"phone": p["phone"].replace(" ", "")} if (i % 13 == 0) else {"email": p["email"].title() if i % 5 == 0 else p["email"]}
+                fh.write(json.dumps({
+                    "source_event_id": f"order-{inv['invoice']}", "type": "order_completed",
+                    "occurred_at": inv["at"].isoformat() + "Z", **ident,
+                    "revenue": round(inv["revenue"], 2), "currency": "GBP",
+                    "properties": {"order_id": inv["invoice"], "products": inv["products"]},
+                }) + "\n")
+                counts["orders"] += 1
+        fh.write('{"source_event_id": "order-broken", "type": "order_completed", "occurred_at": "yesterday"}\n')
+        counts["broken"] += 1
+    with (root / "segment" / "web.jsonl").open("w", encoding="utf-8") as fh:
+        for cid in customers[::3]:
+            p = _person(cid)
+            anon = f"anon-{_h('anon', cid):x}"
+            last = max(o["at"] for o in by_customer[cid])
+            for k in range(3):
+                at = last - timedelta(hours=3 * (k + 1))
+                fh.write(json.dumps({
+                    "type": "track", "event": "Product Viewed", "anonymousId": anon,
+                    "messageId": f"m-{cid}-view-{k}", "timestamp": at.isoformat() + "Z",
+                    "properties": {"product_id": f"P{_h('p', cid, k) % 500}", "category": "Decor"},
+                }) + "\n")
+                counts["web_events"] += 1
+            fh.write(json.dumps({
+                "type": "identify", "userId": f"web-{cid}", "anonymousId": anon,
+                "messageId": f"m-{cid}-identify", "timestamp": last.isoformat() + "Z",
+                "traits": {"email": p["email"], "firstName": p["first"], "lastName": p["last"]},
+            }) + "\n")
+    return counts

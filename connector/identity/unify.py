@@ -1,0 +1,214 @@
+"""The unify stage: resolve identities over everything stored, then rebuild profiles.
+
+Resolution reruns over all identity records each time (it is set-based and cheap next to the
+pulls), so late-arriving links merge old profiles; the persisted key → profile id map keeps ids
+stable. The profile's fields come from its most recently updated source record; consent per
+channel from its latest statement.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+
+import pandas as pd
+
+from connector.identity.ids import assign_profile_ids
+from connector.identity.resolver import IdentityRecord, is_blocked, resolve
+from connector.store.datastore import DataStore, identity_keys
+
+__all__ = ["UnifyResult", "unify"]
+
+
+@dataclass(frozen=True, slots=True)
+class UnifyResult:
+    records: int
+    profiles: int
+    merged: int
+    refused: int
+    retired: int
+
+
+def _salt(store: DataStore) -> str:
+    store.con.execute("CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    row = store.con.execute("SELECT value FROM store_meta WHERE key = 'id_salt'").fetchone()
+    if row:
+        return str(row[0])
+    salt = secrets.token_hex(16)
+    store.con.execute("INSERT INTO store_meta VALUES ('id_salt', ?)", [salt])
+    return salt
+
+
+def _identity_records(store: DataStore) -> tuple[list[IdentityRecord], dict[str, str]]:
+    """Identity records and the id_sig each one stands for."""
+    rows = store.con.execute(
+        """
+        SELECT source || ':' || source_id AS ref, id_sig, email, phone, ids FROM profile_records
+        UNION ALL
+        SELECT 'events:' || id_sig, id_sig, any_value(email), any_value(phone), any_value(ids)
+        FROM events GROUP BY id_sig
+        """
+    ).fetchall()
+    records = []
+    sig_of: dict[str, str] = {}
+    for ref, sig, email, phone, ids in rows:
+        keys = identity_keys(email, phone, json.loads(ids or "{}"))
+        records.append(IdentityRecord(ref, tuple(keys)))
+        sig_of[ref] = sig
+    return records, sig_of
+
+
+def unify(store: DataStore, *, blocked: tuple[str, ...], max_ids_per_kind: int, run_id: str) -> UnifyResult:
+    con = store.con
+    records, sig_of = _identity_records(store)
+    res = resolve(records, blocked=blocked, max_ids_per_kind=max_ids_per_kind)
+    blocked_lc = frozenset(b.strip().lower() for b in blocked)
+    groups = res.groups()
+    roots = sorted(groups)
+    group_keys: list[tuple[frozenset[str], str]] = []
+    for root in roots:
+        keys = {
+            k for i in groups[root] for k in res.records[i].keys if not is_blocked(k, blocked_lc)
+        }
+        group_keys.append((frozenset(keys), res.records[groups[root][0]].ref))
+    previous = dict(con.execute("SELECT id_key, profile_id FROM identity_map").fetchall())
+    used = set(previous.values()) | {
+        r[0] for r in con.execute("SELECT profile_id FROM retired_profiles").fetchall()
+    }
+    pids, retired = assign_profile_ids(group_keys, previous, salt=_salt(store), used=used)
+    pid_of_root = dict(zip(roots, pids, strict=True))
+    pid_of_ref = {res.records[i].ref: pid_of_root[root] for root, idxs in groups.items() for i in idxs}
+
+    id_map = pd.DataFrame(
+        [(k, pid) for (keys, _a), pid in zip(group_keys, pids, strict=True) for k in keys],
+        columns=["id_key", "profile_id"],
+    ).drop_duplicates("id_key")
+    sig_map = pd.DataFrame(
+        [(sig_of[ref], pid) for ref, pid in pid_of_ref.items()], columns=["id_sig", "profile_id"]
+    ).drop_duplicates("id_sig")
+    merges = pd.DataFrame(
+        [
+            (pid_of_ref[m.record_b], m.record_a, m.record_b, *m.via.split(":", 1), m.accepted, m.note)
+            for m in res.merges
+        ],
+        columns=["profile_id", "record_a", "record_b", "via_kind", "via_value", "accepted", "note"],
+    )
+    retired_df = pd.DataFrame(
+        [(old, new, run_id) for old, new in retired.items()],
+        columns=["profile_id", "merged_into", "run_id"],
+    )
+    con.execute("BEGIN")
+    try:
+        con.register("new_id_map", id_map)
+        con.register("new_sig_map", sig_map)
+        con.register("new_merges", merges)
+        con.register("new_retired", retired_df)
+        con.execute("DELETE FROM identity_map")
+        con.execute("INSERT INTO identity_map SELECT id_key, profile_id FROM new_id_map")
+        con.execute("DELETE FROM id_set_profile")
+        con.execute("INSERT INTO id_set_profile SELECT id_sig, profile_id FROM new_sig_map")
+        con.execute("DELETE FROM merges")
+        con.execute("INSERT INTO merges SELECT * FROM new_merges")
+        con.execute("INSERT OR REPLACE INTO retired_profiles SELECT * FROM new_retired")
+        # learned destination ids follow their profile when it merges into another
+        con.execute(
+            """UPDATE learned_ids SET profile_id = r.merged_into FROM retired_profiles r
+               WHERE learned_ids.profile_id = r.profile_id
+               AND NOT EXISTS (SELECT 1 FROM learned_ids l2
+                   WHERE l2.profile_id = r.merged_into AND l2.kind = learned_ids.kind)"""
+        )
+        con.execute(
+            """UPDATE events SET profile_id = m.profile_id FROM id_set_profile m
+               WHERE events.id_sig = m.id_sig AND events.profile_id IS DISTINCT FROM m.profile_id"""
+        )
+        _rebuild_identities(store)
+        _rebuild_profiles(store, blocked_lc)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in ("new_id_map", "new_sig_map", "new_merges", "new_retired"):
+            con.unregister(name)
+    profile_recs = sum(1 for r in records if not r.ref.startswith("events:"))
+    accepted = [m for m in res.merges if m.accepted]
+    return UnifyResult(
+        records=profile_recs,
+        profiles=len(set(pids)),
+        merged=len(accepted),
+        refused=len(res.merges) - len(accepted),
+        retired=len(retired),
+    )
+
+
+def _rebuild_identities(store: DataStore) -> None:
+    store.con.execute("DELETE FROM identities")
+    store.con.execute(
+        """INSERT INTO identities
+           SELECT profile_id, split_part(id_key, ':', 1), substr(id_key, strpos(id_key, ':') + 1)
+           FROM identity_map
+           UNION
+           SELECT profile_id, kind, value FROM learned_ids"""
+    )
+
+
+def _rebuild_profiles(store: DataStore, blocked: frozenset[str]) -> None:
+    con = store.con
+    con.execute("CREATE OR REPLACE TEMP TABLE blocked_values (value VARCHAR)")
+    if blocked:
+        con.executemany("INSERT INTO blocked_values VALUES (?)", [[b] for b in sorted(blocked)])
+    con.execute("DELETE FROM profiles")
+    con.execute(
+        """
+        INSERT INTO profiles
+        WITH r AS (
+            SELECT m.profile_id, pr.*, coalesce(pr.updated_at, TIMESTAMP '1970-01-01') AS ord
+            FROM profile_records pr JOIN id_set_profile m USING (id_sig)
+        ),
+        agg AS (
+            SELECT profile_id,
+              arg_max(email, ord) FILTER (WHERE email IS NOT NULL
+                  AND email NOT IN (SELECT value FROM blocked_values)) AS email,
+              arg_max(phone, ord) FILTER (WHERE phone IS NOT NULL
+                  AND phone NOT IN (SELECT value FROM blocked_values)) AS phone,
+              arg_max(first_name, ord) FILTER (WHERE first_name IS NOT NULL) AS first_name,
+              arg_max(last_name, ord) FILTER (WHERE last_name IS NOT NULL) AS last_name,
+              arg_max(city, ord) FILTER (WHERE city IS NOT NULL) AS city,
+              arg_max(postal_code, ord) FILTER (WHERE postal_code IS NOT NULL) AS postal_code,
+              arg_max(country, ord) FILTER (WHERE country IS NOT NULL) AS country,
+              min(created_at) AS created_at,
+              max(updated_at) AS updated_at,
+              arg_max(consent_email, consent_email_at) FILTER (WHERE consent_email IS NOT NULL) AS consent_email,
+              arg_max(consent_sms, consent_sms_at) FILTER (WHERE consent_sms IS NOT NULL) AS consent_sms,
+              arg_max(consent_ads, consent_ads_at) FILTER (WHERE consent_ads IS NOT NULL) AS consent_ads,
+              string_agg(DISTINCT source, ',' ORDER BY source) AS sources,
+              arg_max(traits, ord) AS traits
+            FROM r GROUP BY profile_id
+        ),
+        ident AS (
+            SELECT profile_id,
+              min(value) FILTER (WHERE kind = 'email') AS email,
+              min(value) FILTER (WHERE kind = 'phone') AS phone
+            FROM identities GROUP BY profile_id
+        ),
+        ev AS (
+            SELECT profile_id, min(occurred_at) AS first_event, max(occurred_at) AS last_event,
+                   string_agg(DISTINCT source, ',' ORDER BY source) AS sources
+            FROM events WHERE profile_id IS NOT NULL GROUP BY profile_id
+        ),
+        ids AS (SELECT DISTINCT profile_id FROM id_set_profile)
+        SELECT ids.profile_id,
+          coalesce(agg.email, ident.email), coalesce(agg.phone, ident.phone),
+          agg.first_name, agg.last_name, agg.city, agg.postal_code, agg.country,
+          coalesce(agg.created_at, ev.first_event),
+          greatest(agg.updated_at, ev.last_event),
+          coalesce(agg.consent_email, 'unknown'), coalesce(agg.consent_sms, 'unknown'),
+          coalesce(agg.consent_ads, 'unknown'),
+          coalesce(agg.sources, ev.sources), coalesce(agg.traits, '{}')
+        FROM ids
+        LEFT JOIN agg USING (profile_id)
+        LEFT JOIN ident USING (profile_id)
+        LEFT JOIN ev USING (profile_id)
+        """
+    )

@@ -1,0 +1,38 @@
+"""What a modelling stage hands the rest of the run: tables plus the segment catalogue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from connector.sync.changes import TraitSpec
+
+__all__ = ["ModelOutput", "SegmentDef"]
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentDef:
+    id: str
+    name: str
+    kind: str  # "tier" | "cluster" | "rule"
+    description: str = ""
+    definition: str = ""
+    model_version: str = ""
+
+
+@dataclass(slots=True)
+class ModelOutput:
+    """``scores`` has one row per profile_id; ``memberships`` columns profile_id, segment_id,
+    holdout; ``traits`` names the score columns we deliver and how destinations type them."""
+
+    features: pd.DataFrame
+    scores: pd.DataFrame
+    memberships: pd.DataFrame
+    segments: list[SegmentDef]
+    traits: list[TraitSpec]
+    model_cards: list[dict[str, Any]] = field(default_factory=list)
+    drift: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+    hold_activation: bool = False

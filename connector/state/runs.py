@@ -1,0 +1,148 @@
+"""Run records: status, per-stage timings and counts, and per-record errors with reasons.
+
+Errors name records by source reference and profiles by ``profile_id``; reasons come from our
+validators or the platform and are passed through the log redactor before they are stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from connector.logs import redact
+from connector.state.schema import record_errors, runs
+from connector.state.store import StateStore
+
+__all__ = ["RecordError", "RunRow", "RunStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordError:
+    stage: str
+    plugin: str
+    reason: str
+    record_ref: str | None = None
+    profile_id: str | None = None
+    retryable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    run_id: str
+    started_at: str
+    ended_at: str | None
+    status: str
+    dry_run: bool
+    stages: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)
+    message: str | None = None
+    error_count: int = 0
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class RunStore:
+    def __init__(self, store: StateStore) -> None:
+        self._engine = store.engine
+
+    def start(self, run_id: str, *, dry_run: bool) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                insert(runs).values(
+                    run_id=run_id, started_at=_now(), status="running", dry_run=dry_run
+                )
+            )
+
+    def update(
+        self,
+        run_id: str,
+        *,
+        status: str | None = None,
+        stages: Mapping[str, Any] | None = None,
+        counts: Mapping[str, Any] | None = None,
+        message: str | None = None,
+        ended: bool = False,
+    ) -> None:
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = status
+        if stages is not None:
+            values["stages"] = json.dumps(stages)
+        if counts is not None:
+            values["counts"] = json.dumps(counts)
+        if message is not None:
+            values["message"] = redact(message)
+        if ended:
+            values["ended_at"] = _now()
+        with self._engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.run_id == run_id).values(**values))
+
+    def add_errors(self, run_id: str, errors: Iterable[RecordError]) -> int:
+        now = _now()
+        rows = [
+            {
+                "run_id": run_id,
+                "stage": e.stage,
+                "plugin": e.plugin,
+                "record_ref": redact(e.record_ref) if e.record_ref else None,
+                "profile_id": e.profile_id,
+                "reason": redact(e.reason)[:2000],
+                "retryable": e.retryable,
+                "at": now,
+            }
+            for e in errors
+        ]
+        if rows:
+            with self._engine.begin() as conn:
+                conn.execute(insert(record_errors), rows)
+        return len(rows)
+
+    def _row(self, r: Any, errors: int) -> RunRow:
+        return RunRow(
+            run_id=r.run_id,
+            started_at=r.started_at,
+            ended_at=r.ended_at,
+            status=r.status,
+            dry_run=bool(r.dry_run),
+            stages=json.loads(r.stages or "{}"),
+            counts=json.loads(r.counts or "{}"),
+            message=r.message,
+            error_count=errors,
+        )
+
+    def list(self, limit: int = 20) -> list[RunRow]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(limit)).all()
+            counts = dict(
+                conn.execute(
+                    select(record_errors.c.run_id, func.count()).group_by(record_errors.c.run_id)
+                ).all()
+            )
+        return [self._row(r, int(counts.get(r.run_id, 0))) for r in rows]
+
+    def get(self, run_id: str) -> RunRow | None:
+        with self._engine.connect() as conn:
+            r = conn.execute(select(runs).where(runs.c.run_id.startswith(run_id, autoescape=True))).all()
+            if len(r) != 1:
+                return None
+            n = conn.execute(
+                select(func.count()).select_from(record_errors).where(record_errors.c.run_id == r[0].run_id)
+            ).scalar_one()
+        return self._row(r[0], int(n))
+
+    def errors(self, run_id: str, limit: int | None = None) -> list[RecordError]:
+        with self._engine.connect() as conn:
+            stmt = select(record_errors).where(record_errors.c.run_id == run_id).order_by(record_errors.c.id)
+            if limit:
+                stmt = stmt.limit(limit)
+            return [
+                RecordError(r.stage, r.plugin, r.reason, r.record_ref, r.profile_id, bool(r.retryable))
+                for r in conn.execute(stmt)
+            ]

@@ -1,0 +1,154 @@
+"""Tables of the state store and their versioned migrations.
+
+The state store holds what must survive and be inspected while a run works: cursors, the sync
+ledger, runs and per-record errors, plugin memory and the segment catalogue. Each migration is a
+numbered step applied once, in order, inside a transaction; ``meta.schema_version`` records the
+last one, so an old workspace upgrades in place and a newer one is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    inspect,
+    text,
+)
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "metadata", "migrate"]
+
+metadata = MetaData()
+
+meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text))
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("source", String(128), primary_key=True),
+    Column("stream", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Column("run_id", String(64)),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("destination", String(128), primary_key=True),
+    Column("key", String(400), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("profile_id", String(64), nullable=False),
+    Column("segment_id", String(128)),
+    Column("digest", String(64), nullable=False),
+    Column("payload", Text),
+    Column("delivered_at", String(32), nullable=False),
+    Column("run_id", String(64)),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("started_at", String(32), nullable=False),
+    Column("ended_at", String(32)),
+    Column("status", String(32), nullable=False),
+    Column("dry_run", Boolean, nullable=False, default=False),
+    Column("stages", Text),
+    Column("counts", Text),
+    Column("message", Text),
+)
+
+record_errors = Table(
+    "record_errors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("plugin", String(128), nullable=False),
+    Column("record_ref", String(400)),
+    Column("profile_id", String(64)),
+    Column("reason", Text, nullable=False),
+    Column("retryable", Boolean, nullable=False, default=False),
+    Column("at", String(32), nullable=False),
+    Index("ix_record_errors_run", "run_id"),
+)
+
+plugin_state = Table(
+    "plugin_state",
+    metadata,
+    Column("namespace", String(128), primary_key=True),
+    Column("key", String(400), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+segments = Table(
+    "segments",
+    metadata,
+    Column("segment_id", String(128), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("description", Text),
+    Column("definition", Text),
+    Column("model_version", String(64)),
+    Column("size", Integer),
+    Column("holdout_size", Integer),
+    Column("first_seen", String(32), nullable=False),
+    Column("last_changed", String(32), nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+    Column("active", Boolean, nullable=False, default=True),
+)
+
+model_cards = Table(
+    "model_cards",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("model", String(64), primary_key=True),
+    Column("card", Text, nullable=False),
+    Column("auc", Float),
+)
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn, checkfirst=True)
+
+
+Migration = Callable[[Connection], None]
+MIGRATIONS: list[tuple[int, str, Migration]] = [(1, "initial schema", _v1)]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def current_version(conn: Connection) -> int:
+    if not inspect(conn).has_table("meta"):
+        return 0
+    row = conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).first()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: Connection) -> int:
+    """Apply pending migrations; return the resulting version."""
+    version = current_version(conn)
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"state store schema is version {version}, newer than this connector "
+            f"({SCHEMA_VERSION}): upgrade cdp-connector"
+        )
+    for number, _title, step in MIGRATIONS:
+        if number <= version:
+            continue
+        step(conn)
+        conn.execute(
+            meta.delete().where(meta.c.key == "schema_version"),
+        )
+        conn.execute(meta.insert().values(key="schema_version", value=str(number)))
+        version = number
+    return version

@@ -1,0 +1,48 @@
+"""The state store: an SQLAlchemy engine over SQLite (default) or any SQLAlchemy URL.
+
+SQLite runs in WAL mode with a busy timeout so the CLI can read runs while a run writes; the
+database file is created readable by its owner only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+
+from connector.state.schema import migrate
+
+__all__ = ["StateStore"]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+class StateStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        with self.engine.begin() as conn:
+            self.version = migrate(conn)
+
+    @classmethod
+    def for_workspace(cls, workspace: Path, url: str | None = None) -> StateStore:
+        if url:
+            return cls(url)
+        path = workspace / "state.db"
+        if not path.exists():
+            path.touch(mode=0o600)
+        os.chmod(path, 0o600)
+        return cls(f"sqlite:///{path}")
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,48 @@
+"""DDL of the data store. Timestamps are naive UTC ``TIMESTAMP`` (DuckDB compares them fast and
+the modelling SQL stays portable); JSON is stored as text."""
+
+from __future__ import annotations
+
+__all__ = ["DDL"]
+
+DDL = [
+    """CREATE TABLE IF NOT EXISTS profile_records (
+        source VARCHAR NOT NULL, source_id VARCHAR NOT NULL,
+        email VARCHAR, phone VARCHAR, ids VARCHAR, id_sig VARCHAR NOT NULL,
+        first_name VARCHAR, last_name VARCHAR, city VARCHAR, postal_code VARCHAR, country VARCHAR,
+        created_at TIMESTAMP, updated_at TIMESTAMP,
+        consent_email VARCHAR, consent_email_at TIMESTAMP,
+        consent_sms VARCHAR, consent_sms_at TIMESTAMP,
+        consent_ads VARCHAR, consent_ads_at TIMESTAMP,
+        traits VARCHAR, run_id VARCHAR,
+        PRIMARY KEY (source, source_id))""",
+    """CREATE TABLE IF NOT EXISTS events (
+        event_id VARCHAR PRIMARY KEY, source VARCHAR NOT NULL, source_event_id VARCHAR NOT NULL,
+        type VARCHAR NOT NULL, occurred_at TIMESTAMP NOT NULL,
+        email VARCHAR, phone VARCHAR, ids VARCHAR, id_sig VARCHAR NOT NULL,
+        revenue DOUBLE, currency VARCHAR, properties VARCHAR,
+        profile_id VARCHAR, run_id VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS identity_map (
+        id_key VARCHAR PRIMARY KEY, profile_id VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS retired_profiles (
+        profile_id VARCHAR PRIMARY KEY, merged_into VARCHAR NOT NULL, run_id VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS learned_ids (
+        profile_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, value VARCHAR NOT NULL,
+        destination VARCHAR, PRIMARY KEY (profile_id, kind))""",
+    """CREATE TABLE IF NOT EXISTS id_set_profile (
+        id_sig VARCHAR PRIMARY KEY, profile_id VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS identities (
+        profile_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, value VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS merges (
+        profile_id VARCHAR NOT NULL, record_a VARCHAR NOT NULL, record_b VARCHAR NOT NULL,
+        via_kind VARCHAR NOT NULL, via_value VARCHAR NOT NULL, accepted BOOLEAN NOT NULL,
+        note VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS profiles (
+        profile_id VARCHAR PRIMARY KEY, email VARCHAR, phone VARCHAR,
+        first_name VARCHAR, last_name VARCHAR, city VARCHAR, postal_code VARCHAR, country VARCHAR,
+        created_at TIMESTAMP, updated_at TIMESTAMP,
+        consent_email VARCHAR, consent_sms VARCHAR, consent_ads VARCHAR,
+        sources VARCHAR, traits VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS memberships (
+        profile_id VARCHAR NOT NULL, segment_id VARCHAR NOT NULL, holdout BOOLEAN NOT NULL)""",
+]

@@ -1,0 +1,119 @@
+"""The apply engine: batches of the sink's size, one outcome per change, ledger after ack.
+
+The ledger is written only for changes the destination acknowledged, in one transaction per
+batch, after the sink returned. A crash between the two re-sends that batch next run; sinks
+upsert idempotently, so the destination ends the same. Retryable outcomes get further passes
+(``retry_rounds``) before they are recorded for the next run; rejected ones are recorded with
+the platform's reason and never hold back the rest of their batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from connector.errors import AuthError, FatalError
+from connector.plugin.spec import Sink
+from connector.state.ledger import Ledger
+from connector.state.runs import RecordError
+from connector.sync.changes import Change, ChangeKind, Outcome, OutcomeStatus
+from connector.sync.plan import DestinationPlan
+from connector.testing.faultpoints import faultpoint
+
+__all__ = ["ApplyResult", "apply_plan"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    applied: int = 0
+    rejected: int = 0
+    retryable: int = 0
+    errors: list[RecordError] = field(default_factory=list)
+    learned: list[tuple[str, str, str]] = field(default_factory=list)
+    failed: str | None = None
+
+
+def _chunks(items: Sequence[Change], size: int) -> list[Sequence[Change]]:
+    size = max(1, size)
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def apply_plan(
+    plan: DestinationPlan,
+    sink: Sink,
+    ledger: Ledger,
+    *,
+    run_id: str,
+    retry_rounds: int = 3,
+    progress: Callable[[int], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ApplyResult:
+    result = ApplyResult()
+    dest = plan.destination
+    pending: list[tuple[ChangeKind, list[Change]]] = [(k, list(v)) for k, v in plan.by_kind() if v]
+    last_reason: dict[str, str] = {}
+    try:
+        for round_no in range(retry_rounds + 1):
+            retry: list[tuple[ChangeKind, list[Change]]] = []
+            wait = 0.0
+            for kind, changes in pending:
+                again: list[Change] = []
+                for chunk in _chunks(changes, sink.batch_size(kind.value)):
+                    outcomes = list(sink.apply(chunk))
+                    if len(outcomes) != len(chunk):
+                        raise FatalError(
+                            f"sink {dest} returned {len(outcomes)} outcomes for {len(chunk)} changes"
+                        )
+                    faultpoint("apply.after_ack")
+                    _settle(dest, chunk, outcomes, result, again, last_reason)
+                    ledger.record(dest, [c for c, o in zip(chunk, outcomes, strict=True) if o.status is OutcomeStatus.OK], run_id)
+                    faultpoint("apply.after_ledger")
+                    if progress:
+                        progress(len(chunk))
+                    wait = max(wait, *(o.retry_after or 0.0 for o in outcomes))
+                if again:
+                    retry.append((kind, again))
+            pending = retry
+            if not pending:
+                break
+            if round_no < retry_rounds:
+                log.info("%s: %d changes to retry (round %d)", dest, sum(len(c) for _, c in pending), round_no + 1)
+                sleep(min(wait or 1.0, 60.0))
+    except AuthError as exc:
+        result.failed = str(exc)
+        log.error("%s: credentials refused; this destination stops: %s", dest, exc)
+    for _kind, changes in pending:
+        for ch in changes:
+            result.retryable += 1
+            result.errors.append(
+                RecordError("apply", dest, last_reason.get(ch.key, "gave up after retries; will retry next run"),
+                            ch.key, ch.recipient.profile_id, retryable=True)
+            )
+    return result
+
+
+def _settle(
+    dest: str,
+    chunk: Sequence[Change],
+    outcomes: Sequence[Outcome],
+    result: ApplyResult,
+    again: list[Change],
+    last_reason: dict[str, str],
+) -> None:
+    for change, outcome in zip(chunk, outcomes, strict=True):
+        if outcome.status is OutcomeStatus.OK:
+            result.applied += 1
+            for kind, value in outcome.learned_ids.items():
+                result.learned.append((change.recipient.profile_id, kind, value))
+        elif outcome.status is OutcomeStatus.REJECTED:
+            result.rejected += 1
+            result.errors.append(
+                RecordError("apply", dest, outcome.reason or "rejected", change.key, change.recipient.profile_id)
+            )
+        else:
+            last_reason[change.key] = outcome.reason or "retryable"
+            again.append(change)

@@ -1,0 +1,105 @@
+"""Desired state: what every destination should hold after this run.
+
+Built from the data store after modelling: per profile the traits we deliver and the identifiers
+destinations key on, per segment the members to activate (holdout members never are).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+
+from connector.store.datastore import DataStore
+from connector.sync.changes import Recipient, SegmentRef, TraitSpec
+
+__all__ = ["DesiredState", "build_desired", "traits_digest"]
+
+_MATCH_FIELDS = ("first_name", "last_name", "city", "postal_code", "country")
+
+
+def _clean(value: Any) -> Any:
+    """JSON-stable trait values: rounded floats, ISO dates, no NaN."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return None
+        rounded = round(value, 6)
+        return int(rounded) if rounded.is_integer() else rounded
+    if isinstance(value, datetime | pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return _clean(value.item())
+    return value
+
+
+def traits_digest(traits: Mapping[str, Any]) -> str:
+    text = json.dumps(traits, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class DesiredState:
+    trait_specs: list[TraitSpec]
+    segments: list[SegmentRef]
+    traits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recipients: dict[str, Recipient] = field(default_factory=dict)
+    consent: dict[str, dict[str, str]] = field(default_factory=dict)
+    members: dict[str, set[str]] = field(default_factory=dict)
+    holdouts: dict[str, set[str]] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    """Retired profile id → the profile it merged into."""
+
+
+def build_desired(
+    store: DataStore,
+    scores: pd.DataFrame,
+    memberships: pd.DataFrame,
+    trait_specs: list[TraitSpec],
+    segments: list[SegmentRef],
+) -> DesiredState:
+    state = DesiredState(trait_specs=trait_specs, segments=segments)
+    names = [t.name for t in trait_specs if t.name in scores.columns]
+    values = scores.set_index("profile_id")[names] if names else pd.DataFrame()
+    ids: dict[str, dict[str, str]] = defaultdict(dict)
+    for pid, kind, value in store.con.execute(
+        "SELECT profile_id, kind, value FROM identities WHERE kind NOT IN ('email', 'phone') ORDER BY 1, 2, 3"
+    ).fetchall():
+        ids[pid].setdefault(kind, value)
+    profiles = store.con.execute(
+        f"""SELECT profile_id, email, phone, consent_email, consent_sms, consent_ads,
+                   {", ".join(_MATCH_FIELDS)} FROM profiles ORDER BY profile_id"""
+    ).fetchall()
+    records = values.to_dict("index") if names else {}
+    for row in profiles:
+        pid, email, phone, c_email, c_sms, c_ads, *match = row
+        state.recipients[pid] = Recipient(
+            profile_id=pid,
+            email=email,
+            phone=phone,
+            ids=ids.get(pid, {}),
+            match={k: v for k, v in zip(_MATCH_FIELDS, match, strict=True) if v},
+        )
+        state.consent[pid] = {"email": c_email, "sms": c_sms, "ads": c_ads}
+        raw = records.get(pid, {})
+        state.traits[pid] = {k: c for k in names if (c := _clean(raw.get(k))) is not None}
+    state.aliases = dict(
+        store.con.execute("SELECT profile_id, merged_into FROM retired_profiles").fetchall()
+    )
+    for seg in segments:
+        state.members[seg.id] = set()
+        state.holdouts[seg.id] = set()
+    for pid, sid, holdout in memberships[["profile_id", "segment_id", "holdout"]].itertuples(index=False):
+        if sid in state.members and pid in state.recipients:
+            (state.holdouts if holdout else state.members)[sid].add(pid)
+    return state

@@ -1,0 +1,112 @@
+"""The planner: desired state minus what the ledger says each destination already holds.
+
+Only differences become changes: an upsert when a profile's delivered traits differ (with the
+names of traits to unset), an add for a new member, a remove only for a membership this
+connector added earlier (it is in our ledger) and no longer wants.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from connector.state.ledger import LedgerEntry, membership_key, trait_key
+from connector.sync.changes import Change, ChangeKind, Recipient, SegmentRef
+from connector.sync.consent_gate import allowed
+from connector.sync.desired import DesiredState, traits_digest
+
+__all__ = ["DestinationPlan", "plan_destination"]
+
+
+@dataclass(slots=True)
+class DestinationPlan:
+    destination: str
+    upserts: list[Change] = field(default_factory=list)
+    adds: list[Change] = field(default_factory=list)
+    removes: list[Change] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def counts(self) -> dict[str, int]:
+        return {"upsert": len(self.upserts), "add": len(self.adds), "remove": len(self.removes)}
+
+    @property
+    def total(self) -> int:
+        return len(self.upserts) + len(self.adds) + len(self.removes)
+
+    def by_kind(self) -> list[tuple[ChangeKind, list[Change]]]:
+        """Upserts first (records exist before lists reference them), then removes, then adds."""
+        return [
+            (ChangeKind.UPSERT, self.upserts),
+            (ChangeKind.REMOVE, self.removes),
+            (ChangeKind.ADD, self.adds),
+        ]
+
+
+def plan_destination(
+    destination: str,
+    desired: DesiredState,
+    ledger: Mapping[str, LedgerEntry],
+    *,
+    traits: tuple[str, ...] | Literal["all"] = "all",
+    segments: tuple[str, ...] | Literal["all"] = "all",
+    consent_channel: Literal["email", "ads"] | None = None,
+    consent_policy: Literal["strict", "not_denied"] = "strict",
+    accepts: Callable[[Recipient], bool] | None = None,
+) -> DestinationPlan:
+    plan = DestinationPlan(destination)
+    wanted = None if traits == "all" else set(traits)
+    for pid in sorted(desired.traits):
+        recipient = desired.recipients[pid]
+        if accepts is not None and not accepts(recipient):
+            plan.skipped["no usable identifier"] += 1
+            continue
+        values = {k: v for k, v in desired.traits[pid].items() if wanted is None or k in wanted}
+        key = trait_key(pid)
+        digest = traits_digest(values)
+        prev = ledger.get(key)
+        if prev is not None and prev.digest == digest:
+            continue
+        unset = tuple(sorted(set(prev.trait_names) - set(values))) if prev else ()
+        plan.upserts.append(Change(ChangeKind.UPSERT, recipient, key, digest, values, unset))
+
+    active: dict[str, SegmentRef] = {
+        s.id: s for s in desired.segments if segments == "all" or s.id in segments
+    }
+    want: set[str] = set()
+    for sid, seg in sorted(active.items()):
+        for pid in sorted(desired.members.get(sid, ())):
+            recipient = desired.recipients[pid]
+            if consent_channel and not allowed(desired.consent[pid].get(consent_channel), consent_policy):
+                plan.skipped[f"no {consent_channel} consent"] += 1
+                continue
+            if accepts is not None and not accepts(recipient):
+                plan.skipped["no usable identifier"] += 1
+                continue
+            key = membership_key(sid, pid)
+            want.add(key)
+            if key not in ledger:
+                plan.adds.append(Change(ChangeKind.ADD, recipient, key, "1", segment=seg))
+    for key, entry in sorted(ledger.items()):
+        if entry.kind != "membership" or key in want:
+            continue
+        sid = entry.segment_id or ""
+        seg = active.get(sid) or next(
+            (s for s in desired.segments if s.id == sid), SegmentRef(sid, sid)
+        )
+        recipient = desired.recipients.get(entry.profile_id)
+        if recipient is None:
+            survivor = desired.aliases.get(entry.profile_id)
+            if survivor and membership_key(sid, survivor) in want:
+                # merged into a profile that stays a member: the destination record is the same
+                continue
+            found = desired.recipients.get(survivor or "")
+            recipient = Recipient(
+                entry.profile_id,
+                email=found.email if found else None,
+                phone=found.phone if found else None,
+                ids=found.ids if found else {},
+            )
+        plan.removes.append(Change(ChangeKind.REMOVE, recipient, key, entry.digest, segment=seg))
+    return plan

@@ -1,0 +1,115 @@
+"""Files sink: the destination's current state as files, under the same plan/apply rules.
+
+``traits.<fmt>`` holds one row per profile (its delivered traits), ``memberships.<fmt>`` one
+row per (segment, profile). Each batch is applied to the in-memory state and both files are
+replaced atomically (write to a temporary file, fsync, rename) before the batch is
+acknowledged, so a batch re-sent after a crash lands once.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from cdp_files.settings import FilesSettings
+from connector.plugin.spec import PluginContext
+from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
+
+__all__ = ["FilesSink"]
+
+
+class FilesSink:
+    consent: Literal["email", "ads"] | None = None
+
+    def __init__(self, settings: FilesSettings, ctx: PluginContext) -> None:
+        root = settings.path if settings.path.is_absolute() else ctx.config_dir / settings.path
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self.settings = settings
+        self.ext = settings.format
+        self._traits: dict[str, dict[str, Any]] | None = None
+        self._members: dict[tuple[str, str], dict[str, Any]] = {}
+        self._trait_names: list[str] = []
+
+    @property
+    def traits_path(self) -> Path:
+        return self.root / f"traits.{self.ext}"
+
+    @property
+    def memberships_path(self) -> Path:
+        return self.root / f"memberships.{self.ext}"
+
+    def batch_size(self, kind: str) -> int:
+        return self.settings.batch_size
+
+    def _read(self, path: Path) -> pd.DataFrame:
+        if not path.exists():
+            return pd.DataFrame()
+        if self.ext == "csv":
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+        return pd.read_parquet(path)
+
+    def prepare(self, traits: Sequence[TraitSpec], segments: Sequence[SegmentRef]) -> None:
+        self._trait_names = [t.name for t in traits]
+        current = self._read(self.traits_path)
+        self._traits = {}
+        for row in current.to_dict("records"):
+            pid = str(row.pop("profile_id"))
+            self._traits[pid] = {k: v for k, v in row.items() if v not in ("", None)}
+        members = self._read(self.memberships_path)
+        self._members = {(str(r["segment_id"]), str(r["profile_id"])): r for r in members.to_dict("records")}
+
+    def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:
+        if self._traits is None:
+            self.prepare([], [])
+        assert self._traits is not None
+        for ch in changes:
+            pid = ch.recipient.profile_id
+            if ch.kind is ChangeKind.UPSERT:
+                self._traits[pid] = {"email": ch.recipient.email or "", **dict(ch.traits)}
+            elif ch.kind is ChangeKind.ADD and ch.segment is not None:
+                self._members[(ch.segment.id, pid)] = {
+                    "segment_id": ch.segment.id,
+                    "segment_name": ch.segment.name,
+                    "profile_id": pid,
+                    "email": ch.recipient.email or "",
+                }
+            elif ch.kind is ChangeKind.REMOVE and ch.segment is not None:
+                self._members.pop((ch.segment.id, pid), None)
+        self._flush()
+        return [Outcome.ok() for _ in changes]
+
+    def _flush(self) -> None:
+        assert self._traits is not None
+        names = sorted({k for t in self._traits.values() for k in t} - {"email"})
+        rows = [{"profile_id": pid, "email": t.get("email", ""), **{n: t.get(n) for n in names}}
+                for pid, t in sorted(self._traits.items())]
+        self._write(pd.DataFrame(rows, columns=["profile_id", "email", *names]), self.traits_path)
+        members = [self._members[k] for k in sorted(self._members)]
+        self._write(
+            pd.DataFrame(members, columns=["segment_id", "segment_name", "profile_id", "email"]),
+            self.memberships_path,
+        )
+
+    def _write(self, frame: pd.DataFrame, path: Path) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                if self.ext == "csv":
+                    fh.write(frame.to_csv(index=False).encode())
+                else:
+                    frame.astype(str).to_parquet(fh, index=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def close(self) -> None:
+        self._traits = None
