@@ -97,5 +97,12 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(logging.WARNING)
     for name in ("connector", "cdp"):
         logging.getLogger(name).setLevel(level)
-    for name in ("cdp_files", "cdp_hubspot", "cdp_klaviyo", "cdp_segment", "cdp_meta", "cdp_google_ads"):
+    for name in (
+        "cdp_files",
+        "cdp_hubspot",
+        "cdp_klaviyo",
+        "cdp_segment",
+        "cdp_meta",
+        "cdp_google_ads",
+    ):
         logging.getLogger(name).setLevel(level)

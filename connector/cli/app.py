@@ -16,7 +16,17 @@ import typer
 from connector.cli import demo as demo_cmd
 from connector.cli import emulate as emulate_cmd
 from connector.cli import inspect as inspect_cmd
-from connector.cli.common import ConfigOpt, ExitCode, LogFormatOpt, SecretsOpt, console, err, handle_errors, is_tty, load
+from connector.cli.common import (
+    ConfigOpt,
+    ExitCode,
+    LogFormatOpt,
+    SecretsOpt,
+    console,
+    err,
+    handle_errors,
+    is_tty,
+    load,
+)
 from connector.cli.render import print_plan, print_summary
 from connector.cli.reporter import RichReporter
 from connector.errors import ConfigError
@@ -54,7 +64,9 @@ def init(
 
 @app.command()
 @handle_errors
-def check(config: ConfigOpt = None, secrets: SecretsOpt = None, log_format: LogFormatOpt = None) -> None:
+def check(
+    config: ConfigOpt = None, secrets: SecretsOpt = None, log_format: LogFormatOpt = None
+) -> None:
     """Validate the config, the plugins it names, and that sources and sinks can be built."""
     cfg = load(config, secrets, log_format)
     ws = Workspace(cfg)
@@ -64,7 +76,9 @@ def check(config: ConfigOpt = None, secrets: SecretsOpt = None, log_format: LogF
                 spec = ws.registry.get(sect.plugin)
                 factory = spec.source if kind == "sources" else spec.sink
                 if factory is None:
-                    raise ConfigError(f"{kind}.{name}.plugin: {sect.plugin} cannot be used as a {kind[:-1]}")
+                    raise ConfigError(
+                        f"{kind}.{name}.plugin: {sect.plugin} cannot be used as a {kind[:-1]}"
+                    )
                 factory(sect.settings, ws.plugin_context(kind, name, None)).close()
                 console.print(f"[green]ok[/green] {kind}.{name} ({sect.plugin})")
         console.print(f"workspace: {ws.path}")
@@ -78,13 +92,17 @@ def run(
     config: ConfigOpt = None,
     secrets: SecretsOpt = None,
     log_format: LogFormatOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan and print; change nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan and print; change nothing.")
+    ] = False,
 ) -> None:
     """Run the pipeline once: pull, unify, model, plan, apply."""
     cfg = load(config, secrets, log_format)
     ws = Workspace(cfg)
     try:
-        reporter = RichReporter(err, enabled=is_tty() and (log_format or cfg.logging.format) == "text")
+        reporter = RichReporter(
+            err, enabled=is_tty() and (log_format or cfg.logging.format) == "text"
+        )
         summary = run_pipeline(ws, dry_run=dry_run, reporter=reporter)
     finally:
         ws.close()
@@ -98,7 +116,9 @@ def run(
 
 @app.command()
 @handle_errors
-def plan(config: ConfigOpt = None, secrets: SecretsOpt = None, log_format: LogFormatOpt = None) -> None:
+def plan(
+    config: ConfigOpt = None, secrets: SecretsOpt = None, log_format: LogFormatOpt = None
+) -> None:
     """Print what a run would change (counts per destination and action, and a sample)."""
     cfg = load(config, secrets, log_format)
     ws = Workspace(cfg)

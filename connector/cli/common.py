@@ -17,21 +17,36 @@ from connector.config.models import AppConfig
 from connector.errors import ConfigError, ConnectorError, RunLockedError
 from connector.logs import redact, setup_logging
 
-__all__ = ["ConfigOpt", "ExitCode", "LogFormatOpt", "SecretsOpt", "console", "err", "handle_errors", "load"]
+__all__ = [
+    "ConfigOpt",
+    "ExitCode",
+    "LogFormatOpt",
+    "SecretsOpt",
+    "console",
+    "err",
+    "handle_errors",
+    "load",
+]
 
 console = Console()
 err = Console(stderr=True)
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Config file (default: $CONNECTOR_CONFIG or ./connector.toml)."),
+    typer.Option(
+        "--config", "-c", help="Config file (default: $CONNECTOR_CONFIG or ./connector.toml)."
+    ),
 ]
 SecretsOpt = Annotated[
     Path | None,
-    typer.Option("--secrets", help="Secrets file (default: $CONNECTOR_SECRETS_FILE or ./connector.secrets.toml)."),
+    typer.Option(
+        "--secrets",
+        help="Secrets file (default: $CONNECTOR_SECRETS_FILE or ./connector.secrets.toml).",
+    ),
 ]
 LogFormatOpt = Annotated[
-    str | None, typer.Option("--log-format", help="Log lines as 'text' or 'json' (default from config).")
+    str | None,
+    typer.Option("--log-format", help="Log lines as 'text' or 'json' (default from config)."),
 ]
 
 
@@ -56,7 +71,9 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ConfigError as exc:
-            err.print(f"[red]config error:[/red] {redact(str(exc))}", highlight=False, soft_wrap=True)
+            err.print(
+                f"[red]config error:[/red] {redact(str(exc))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(ExitCode.USAGE) from None
         except RunLockedError as exc:
             err.print(f"[yellow]{redact(str(exc))}[/yellow]", highlight=False, soft_wrap=True)
@@ -68,7 +85,9 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def load(config: Path | None, secrets: Path | None = None, log_format: str | None = None) -> AppConfig:
+def load(
+    config: Path | None, secrets: Path | None = None, log_format: str | None = None
+) -> AppConfig:
     cfg = load_config(config, secrets_path=secrets)
     fmt = log_format or cfg.logging.format
     if fmt not in ("text", "json"):

@@ -16,6 +16,7 @@ from connector.demo.dataset import write_demo_inputs
 from connector.errors import ConfigError
 from connector.logs import setup_logging
 from connector.pipeline import Workspace, run_pipeline
+from connector.store.datastore import first_row
 
 __all__ = ["demo"]
 
@@ -46,7 +47,9 @@ format = "csv"
 def _prepare(root: Path) -> None:
     if root.exists() and any(root.iterdir()):
         if not (root / MARKER).exists():
-            raise ConfigError(f"{root} exists and is not a demo directory; pass --dir with a new path")
+            raise ConfigError(
+                f"{root} exists and is not a demo directory; pass --dir with a new path"
+            )
         for sub in (".connector", "out", "data"):
             shutil.rmtree(root / sub, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
@@ -56,9 +59,9 @@ def _prepare(root: Path) -> None:
 
 @handle_errors
 def demo(
-    directory: Annotated[Path, typer.Option("--dir", help="Demo directory (re-created if it is one).")] = Path(
-        "connector-demo"
-    ),
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Demo directory (re-created if it is one).")
+    ] = Path("connector-demo"),
 ) -> None:
     """Run the pipeline twice on bundled sample data and show what landed."""
     setup_logging("WARNING", "text")
@@ -88,9 +91,12 @@ def demo(
             )
     ws = Workspace(cfg)
     try:
-        merged = ws.data.con.execute(
-            "SELECT profile_id FROM merges WHERE accepted GROUP BY profile_id ORDER BY count(*) DESC, profile_id LIMIT 1"
-        ).fetchone()
+        merged = first_row(
+            ws.data.con.execute(
+                "SELECT profile_id FROM merges WHERE accepted GROUP BY profile_id"
+                " ORDER BY count(*) DESC, profile_id LIMIT 1"
+            )
+        )
     finally:
         ws.close()
     console.rule("results")

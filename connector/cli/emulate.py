@@ -18,10 +18,14 @@ __all__ = ["emulate"]
 
 @handle_errors
 def emulate(
-    platforms: Annotated[list[str], typer.Argument(help="Platforms to emulate, e.g. hubspot klaviyo.")],
+    platforms: Annotated[
+        list[str], typer.Argument(help="Platforms to emulate, e.g. hubspot klaviyo.")
+    ],
     port: Annotated[int, typer.Option(help="First port (0 = any free port); the next get +1.")] = 0,
     seed_profiles: Annotated[int, typer.Option("--seed-profiles", help="Profiles to seed.")] = 0,
-    limits: Annotated[str, typer.Option(help="'real' enforces documented limits, 'off' does not.")] = "real",
+    limits: Annotated[
+        str, typer.Option(help="'real' enforces documented limits, 'off' does not.")
+    ] = "real",
 ) -> None:
     """Serve emulators until interrupted; prints each base URL."""
     if limits not in ("real", "off"):
@@ -33,7 +37,8 @@ def emulate(
             if spec.emulator is None:
                 raise ConfigError(f"plugin {name} has no emulator")
             opts = EmulatorOptions(
-                port=port + i if port else 0, seed_profiles=seed_profiles,
+                port=port + i if port else 0,
+                seed_profiles=seed_profiles,
                 limits="real" if limits == "real" else "off",
             )
             emu = stack.enter_context(spec.emulator(opts))

@@ -16,7 +16,9 @@ from connector.plugin.registry import PluginRegistry
 
 __all__ = ["plugins", "profiles_app", "runs_app"]
 
-runs_app = typer.Typer(help="List runs, or show one with its per-record errors.", invoke_without_command=True)
+runs_app = typer.Typer(
+    help="List runs, or show one with its per-record errors.", invoke_without_command=True
+)
 profiles_app = typer.Typer(help="Inspect unified profiles.", no_args_is_help=True)
 
 
@@ -50,7 +52,9 @@ def runs_show(
         row = ws.runs.get(run_id)
         if row is None:
             raise ConfigError(f"no single run matches {run_id!r} (see `connector runs`)")
-        console.print(f"[bold]{row.run_id}[/bold] {row.status}  started {row.started_at}  ended {row.ended_at}")
+        console.print(
+            f"[bold]{row.run_id}[/bold] {row.status}  started {row.started_at}  ended {row.ended_at}"
+        )
         if row.message:
             console.print(f"message: {row.message}", highlight=False, soft_wrap=True)
         table = Table(title="Counts")
@@ -66,7 +70,10 @@ def runs_show(
             stages.add_row(name, str(data.get("seconds", "")))
         console.print(stages)
         errors = ws.runs.errors(row.run_id, limit or None)
-        console.print(f"{row.error_count} per-record errors" + (f" (showing {len(errors)})" if len(errors) < row.error_count else ""))
+        console.print(
+            f"{row.error_count} per-record errors"
+            + (f" (showing {len(errors)})" if len(errors) < row.error_count else "")
+        )
         if errors:
             print_errors(console, errors)
     finally:
@@ -82,10 +89,16 @@ def plugins(config: ConfigOpt = None) -> None:
     for col in ("name", "capabilities", "description"):
         table.add_column(col)
     for spec in specs:
-        table.add_row(spec.name, ", ".join(sorted(c.value for c in spec.capabilities)), spec.description)
+        table.add_row(
+            spec.name, ", ".join(sorted(c.value for c in spec.capabilities)), spec.description
+        )
     console.print(table)
     for b in broken:
-        err.print(f"[yellow]broken plugin {b.name} ({b.target}): {b.reason}[/yellow]", highlight=False, soft_wrap=True)
+        err.print(
+            f"[yellow]broken plugin {b.name} ({b.target}): {b.reason}[/yellow]",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @profiles_app.command("explain")
@@ -107,7 +120,11 @@ def explain(
     if exp.merged_into:
         console.print(f"{profile_id} was merged into [bold]{exp.merged_into}[/bold]")
     console.print(f"[bold]profile {exp.merged_into or exp.profile_id}[/bold]")
-    console.print("identifiers: " + ", ".join(f"{k}={v}" for k, v in exp.identities), highlight=False, soft_wrap=True)
+    console.print(
+        "identifiers: " + ", ".join(f"{k}={v}" for k, v in exp.identities),
+        highlight=False,
+        soft_wrap=True,
+    )
     console.print("records: " + ", ".join(exp.records), highlight=False, soft_wrap=True)
     if exp.retired:
         console.print("absorbed profile ids: " + ", ".join(exp.retired), highlight=False)

@@ -23,9 +23,19 @@ def print_plan(console: Console, plans: dict[str, DestinationPlan], *, sample: i
     console.print(table)
     for name, plan in plans.items():
         shown = (plan.upserts[:sample], plan.adds[:sample], plan.removes[:sample])
-        lines = [f"  upsert {ch.recipient.profile_id} {dict(ch.traits)}" + (f" unset {list(ch.unset)}" if ch.unset else "") for ch in shown[0]]
-        lines += [f"  add    {ch.recipient.profile_id} → {ch.segment.id if ch.segment else ''}" for ch in shown[1]]
-        lines += [f"  remove {ch.recipient.profile_id} ✕ {ch.segment.id if ch.segment else ''}" for ch in shown[2]]
+        lines = [
+            f"  upsert {ch.recipient.profile_id} {dict(ch.traits)}"
+            + (f" unset {list(ch.unset)}" if ch.unset else "")
+            for ch in shown[0]
+        ]
+        lines += [
+            f"  add    {ch.recipient.profile_id} → {ch.segment.id if ch.segment else ''}"
+            for ch in shown[1]
+        ]
+        lines += [
+            f"  remove {ch.recipient.profile_id} ✕ {ch.segment.id if ch.segment else ''}"
+            for ch in shown[2]
+        ]
         if lines:
             console.print(f"[bold]{name}[/bold] sample:", highlight=False)
             for line in lines:
@@ -41,7 +51,9 @@ def print_summary(console: Console, s: RunSummary) -> None:
     rows = {
         "pull": f"{c.get('pulled', 0)} records, {c.get('quarantined', 0)} quarantined",
         "unify": f"{c.get('profiles', 0)} profiles, {c.get('merged', 0)} merges",
-        "model": ", ".join(f"{k}: {v}" for k, v in s.stages.get("model", {}).items() if k != "seconds"),
+        "model": ", ".join(
+            f"{k}: {v}" for k, v in s.stages.get("model", {}).items() if k != "seconds"
+        ),
         "plan": f"{c.get('planned', 0)} changes",
         "apply": f"{c.get('applied', 0)} applied, {c.get('rejected', 0)} rejected, {c.get('retryable', 0)} to retry",
     }
@@ -59,8 +71,16 @@ def print_runs(console: Console, runs: list[RunRow]) -> None:
         table.add_column(col, no_wrap=col in ("run", "started", "status"))
     for r in runs:
         c = r.counts
-        table.add_row(r.run_id, r.started_at[:16].replace("T", " "), r.status + (" (dry run)" if r.dry_run and r.status != "dry_run" else ""), str(c.get("pulled", "")), str(c.get("planned", "")),
-                      str(c.get("applied", "")), str(c.get("rejected", "")), str(r.error_count))
+        table.add_row(
+            r.run_id,
+            r.started_at[:16].replace("T", " "),
+            r.status + (" (dry run)" if r.dry_run and r.status != "dry_run" else ""),
+            str(c.get("pulled", "")),
+            str(c.get("planned", "")),
+            str(c.get("applied", "")),
+            str(c.get("rejected", "")),
+            str(r.error_count),
+        )
     console.print(table)
 
 
@@ -69,5 +89,12 @@ def print_errors(console: Console, errors: list[RecordError]) -> None:
     for col in ("stage", "plugin", "record", "profile", "reason", "retry"):
         table.add_column(col, overflow="fold")
     for e in errors:
-        table.add_row(e.stage, e.plugin, e.record_ref or "", e.profile_id or "", e.reason, "yes" if e.retryable else "")
+        table.add_row(
+            e.stage,
+            e.plugin,
+            e.record_ref or "",
+            e.profile_id or "",
+            e.reason,
+            "yes" if e.retryable else "",
+        )
     console.print(table)

@@ -115,7 +115,9 @@ def load_config(
 ) -> AppConfig:
     """Load, resolve and validate; raise ``ConfigError`` with one line naming key and file."""
     env = os.environ if env is None else env
-    cfg_path = path or (Path(env["CONNECTOR_CONFIG"]) if env.get("CONNECTOR_CONFIG") else DEFAULT_CONFIG)
+    cfg_path = path or (
+        Path(env["CONNECTOR_CONFIG"]) if env.get("CONNECTOR_CONFIG") else DEFAULT_CONFIG
+    )
     label = str(cfg_path)
     raw = _read_toml(cfg_path, "config file")
     sec_path = secrets_path or (

@@ -74,5 +74,7 @@ def resolve_secrets(
         register_secret(out[name])
     for name in secrets_table:
         if name not in secret_fields(model):
-            raise ConfigError(f"secrets file: {where}.{name}: is not a secret setting of this plugin")
+            raise ConfigError(
+                f"secrets file: {where}.{name}: is not a secret setting of this plugin"
+            )
     return out

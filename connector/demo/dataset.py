@@ -22,16 +22,77 @@ from typing import Any
 
 __all__ = ["write_demo_inputs"]
 
-FIRST = ["Olivia", "Amelia", "Isla", "Ava", "Mia", "Ivy", "Lily", "Isabella", "Rosie", "Sophia",
-         "Noah", "Oliver", "George", "Arthur", "Muhammad", "Leo", "Harry", "Oscar", "Archie", "Henry",
-         "Chloé", "Zoë", "José", "Björn", "Anaïs", "Łukasz", "Siobhán", "François", "Núria", "Søren"]
-LAST = ["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Patel",
-        "Wright", "Walker", "Thompson", "O'Brien", "Müller", "García", "Dubois", "Rossi", "Nowak"]
+FIRST = [
+    "Olivia",
+    "Amelia",
+    "Isla",
+    "Ava",
+    "Mia",
+    "Ivy",
+    "Lily",
+    "Isabella",
+    "Rosie",
+    "Sophia",
+    "Noah",
+    "Oliver",
+    "George",
+    "Arthur",
+    "Muhammad",
+    "Leo",
+    "Harry",
+    "Oscar",
+    "Archie",
+    "Henry",
+    "Chloé",
+    "Zoë",
+    "José",
+    "Björn",
+    "Anaïs",
+    "Łukasz",
+    "Siobhán",
+    "François",
+    "Núria",
+    "Søren",
+]
+LAST = [
+    "Smith",
+    "Jones",
+    "Taylor",
+    "Brown",
+    "Williams",
+    "Wilson",
+    "Johnson",
+    "Davies",
+    "Patel",
+    "Wright",
+    "Walker",
+    "Thompson",
+    "O'Brien",
+    "Müller",
+    "García",
+    "Dubois",
+    "Rossi",
+    "Nowak",
+]
 CATEGORY_WORDS = {
-    "bag": "Bags", "lunch": "Bags", "candle": "Candles", "light": "Lighting", "lantern": "Lighting",
-    "heart": "Decor", "sign": "Decor", "frame": "Decor", "mug": "Kitchen", "cake": "Kitchen",
-    "tea": "Kitchen", "christmas": "Seasonal", "card": "Stationery", "paper": "Stationery",
-    "doll": "Toys", "toy": "Toys", "box": "Storage", "tin": "Storage",
+    "bag": "Bags",
+    "lunch": "Bags",
+    "candle": "Candles",
+    "light": "Lighting",
+    "lantern": "Lighting",
+    "heart": "Decor",
+    "sign": "Decor",
+    "frame": "Decor",
+    "mug": "Kitchen",
+    "cake": "Kitchen",
+    "tea": "Kitchen",
+    "christmas": "Seasonal",
+    "card": "Stationery",
+    "paper": "Stationery",
+    "doll": "Toys",
+    "toy": "Toys",
+    "box": "Storage",
+    "tin": "Storage",
 }
 
 
@@ -52,7 +113,10 @@ def _person(cid: str) -> dict[str, Any]:
     phone = f"07{400 + h % 200} {h % 900_000 + 100_000}"  # 07400-07599: valid UK mobile ranges
     consent = _h("consent", cid) % 100
     return {
-        "first": first, "last": last, "email": email, "phone": phone,
+        "first": first,
+        "last": last,
+        "email": email,
+        "phone": phone,
         "consent_email": "granted" if consent < 70 else ("denied" if consent < 80 else "unknown"),
         "consent_ads": "granted" if consent < 55 else ("denied" if consent < 75 else "unknown"),
     }
@@ -69,17 +133,28 @@ def _orders() -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
                 continue
             cid = row["CustomerID"].split(".")[0]
             country[cid] = row["Country"]
-            inv = orders.setdefault(row["InvoiceNo"], {
-                "cid": cid, "invoice": row["InvoiceNo"],
-                "at": datetime.strptime(row["InvoiceDate"], "%Y-%m-%d %H:%M:%S")
-                if "-" in row["InvoiceDate"] else datetime.strptime(row["InvoiceDate"], "%m/%d/%Y %H:%M"),
-                "revenue": 0.0, "products": [],
-            })
+            inv = orders.setdefault(
+                row["InvoiceNo"],
+                {
+                    "cid": cid,
+                    "invoice": row["InvoiceNo"],
+                    "at": datetime.strptime(row["InvoiceDate"], "%Y-%m-%d %H:%M:%S")
+                    if "-" in row["InvoiceDate"]
+                    else datetime.strptime(row["InvoiceDate"], "%m/%d/%Y %H:%M"),
+                    "revenue": 0.0,
+                    "products": [],
+                },
+            )
             inv["revenue"] += qty * price
-            inv["products"].append({
-                "id": row["StockCode"], "name": row["Description"].strip().title(),
-                "category": _category(row["Description"]), "price": price, "quantity": int(qty),
-            })
+            inv["products"].append(
+                {
+                    "id": row["StockCode"],
+                    "name": row["Description"].strip().title(),
+                    "category": _category(row["Description"]),
+                    "price": price,
+                    "quantity": int(qty),
+                }
+            )
     by_customer: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for inv in orders.values():
         by_customer[inv["cid"]].append(inv)
@@ -93,44 +168,99 @@ def write_demo_inputs(root: Path) -> dict[str, int]:
         (root / sub).mkdir(parents=True, exist_ok=True)
     customers = sorted(by_customer)
     counts = {"customers": len(customers), "orders": 0, "web_events": 0, "broken": 0}
-    cols = ["source_id", "email", "phone", "first_name", "last_name", "country", "created_at",
-            "updated_at", "consent.email", "consent.ads", "ids.crm_id", "traits.lifecycle_stage"]
+    cols = [
+        "source_id",
+        "email",
+        "phone",
+        "first_name",
+        "last_name",
+        "country",
+        "created_at",
+        "updated_at",
+        "consent.email",
+        "consent.ads",
+        "ids.crm_id",
+        "traits.lifecycle_stage",
+    ]
     with (root / "profiles" / "crm_contacts.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=cols)
         w.writeheader()
         for i, cid in enumerate(customers):
             p = _person(cid)
             first_order = min(o["at"] for o in by_customer[cid])
-            email = p["email"].upper() if i % 7 == 0 else (f"  {p['email']} " if i % 11 == 0 else p["email"])
-            w.writerow({
-                "source_id": f"crm-{cid}", "email": email if i % 13 else "", "phone": p["phone"],
-                "first_name": p["first"], "last_name": p["last"], "country": country.get(cid, ""),
-                "created_at": (first_order - timedelta(days=_h("c", cid) % 90)).isoformat(),
-                "updated_at": "2011-12-01T09:00:00Z", "consent.email": p["consent_email"],
-                "consent.ads": p["consent_ads"], "ids.crm_id": cid,
-                "traits.lifecycle_stage": "customer",
-            })
+            email = (
+                p["email"].upper()
+                if i % 7 == 0
+                else (f"  {p['email']} " if i % 11 == 0 else p["email"])
+            )
+            w.writerow(
+                {
+                    "source_id": f"crm-{cid}",
+                    "email": email if i % 13 else "",
+                    "phone": p["phone"],
+                    "first_name": p["first"],
+                    "last_name": p["last"],
+                    "country": country.get(cid, ""),
+                    "created_at": (first_order - timedelta(days=_h("c", cid) % 90)).isoformat(),
+                    "updated_at": "2011-12-01T09:00:00Z",
+                    "consent.email": p["consent_email"],
+                    "consent.ads": p["consent_ads"],
+                    "ids.crm_id": cid,
+                    "traits.lifecycle_stage": "customer",
+                }
+            )
         # two colleagues who typed the shared test address: they must stay two people
         for n in (1, 2):
-            w.writerow({"source_id": f"crm-test-{n}", "email": "test@test.com", "phone": "",
-                        "first_name": "Test", "last_name": f"User {n}", "country": "United Kingdom",
-                        "updated_at": "2011-12-01T09:00:00Z", "consent.email": "unknown",
-                        "consent.ads": "unknown", "ids.crm_id": f"test-{n}", "traits.lifecycle_stage": "lead"})
-        w.writerow({"source_id": "crm-broken-1", "email": "not-an-email", "updated_at": "2011-12-01T09:00:00Z"})
+            w.writerow(
+                {
+                    "source_id": f"crm-test-{n}",
+                    "email": "test@test.com",
+                    "phone": "",
+                    "first_name": "Test",
+                    "last_name": f"User {n}",
+                    "country": "United Kingdom",
+                    "updated_at": "2011-12-01T09:00:00Z",
+                    "consent.email": "unknown",
+                    "consent.ads": "unknown",
+                    "ids.crm_id": f"test-{n}",
+                    "traits.lifecycle_stage": "lead",
+                }
+            )
+        w.writerow(
+            {
+                "source_id": "crm-broken-1",
+                "email": "not-an-email",
+                "updated_at": "2011-12-01T09:00:00Z",
+            }
+        )
         counts["broken"] += 1
     with (root / "events" / "orders.jsonl").open("w", encoding="utf-8") as fh:
         for i, cid in enumerate(customers):
             p = _person(cid)
             for inv in sorted(by_customer[cid], key=lambda o: o["invoice"]):
-                ident = {"phone": p["phone"].replace(" ", "")} if (i % 13 == 0) else {"email": p["email"].title() if i % 5 == 0 else p["email"]}
-                fh.write(json.dumps({
-                    "source_event_id": f"order-{inv['invoice']}", "type": "order_completed",
-                    "occurred_at": inv["at"].isoformat() + "Z", **ident,
-                    "revenue": round(inv["revenue"], 2), "currency": "GBP",
-                    "properties": {"order_id": inv["invoice"], "products": inv["products"]},
-                }) + "\n")
+                ident = (
+                    {"phone": p["phone"].replace(" ", "")}
+                    if (i % 13 == 0)
+                    else {"email": p["email"].title() if i % 5 == 0 else p["email"]}
+                )
+                fh.write(
+                    json.dumps(
+                        {
+                            "source_event_id": f"order-{inv['invoice']}",
+                            "type": "order_completed",
+                            "occurred_at": inv["at"].isoformat() + "Z",
+                            **ident,
+                            "revenue": round(inv["revenue"], 2),
+                            "currency": "GBP",
+                            "properties": {"order_id": inv["invoice"], "products": inv["products"]},
+                        }
+                    )
+                    + "\n"
+                )
                 counts["orders"] += 1
-        fh.write('{"source_event_id": "order-broken", "type": "order_completed", "occurred_at": "yesterday"}\n')
+        fh.write(
+            '{"source_event_id": "order-broken", "type": "order_completed", "occurred_at": "yesterday"}\n'
+        )
         counts["broken"] += 1
     with (root / "segment" / "web.jsonl").open("w", encoding="utf-8") as fh:
         for cid in customers[::3]:
@@ -139,15 +269,38 @@ def write_demo_inputs(root: Path) -> dict[str, int]:
             last = max(o["at"] for o in by_customer[cid])
             for k in range(3):
                 at = last - timedelta(hours=3 * (k + 1))
-                fh.write(json.dumps({
-                    "type": "track", "event": "Product Viewed", "anonymousId": anon,
-                    "messageId": f"m-{cid}-view-{k}", "timestamp": at.isoformat() + "Z",
-                    "properties": {"product_id": f"P{_h('p', cid, k) % 500}", "category": "Decor"},
-                }) + "\n")
+                fh.write(
+                    json.dumps(
+                        {
+                            "type": "track",
+                            "event": "Product Viewed",
+                            "anonymousId": anon,
+                            "messageId": f"m-{cid}-view-{k}",
+                            "timestamp": at.isoformat() + "Z",
+                            "properties": {
+                                "product_id": f"P{_h('p', cid, k) % 500}",
+                                "category": "Decor",
+                            },
+                        }
+                    )
+                    + "\n"
+                )
                 counts["web_events"] += 1
-            fh.write(json.dumps({
-                "type": "identify", "userId": f"web-{cid}", "anonymousId": anon,
-                "messageId": f"m-{cid}-identify", "timestamp": last.isoformat() + "Z",
-                "traits": {"email": p["email"], "firstName": p["first"], "lastName": p["last"]},
-            }) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "type": "identify",
+                        "userId": f"web-{cid}",
+                        "anonymousId": anon,
+                        "messageId": f"m-{cid}-identify",
+                        "timestamp": last.isoformat() + "Z",
+                        "traits": {
+                            "email": p["email"],
+                            "firstName": p["first"],
+                            "lastName": p["last"],
+                        },
+                    }
+                )
+                + "\n"
+            )
     return counts

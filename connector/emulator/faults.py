@@ -35,7 +35,17 @@ class FaultRule:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> FaultRule:
-        allowed = {"path", "method", "status", "kind", "rate", "count", "retry_after", "delay", "body"}
+        allowed = {
+            "path",
+            "method",
+            "status",
+            "kind",
+            "rate",
+            "count",
+            "retry_after",
+            "delay",
+            "body",
+        }
         unknown = set(raw) - allowed
         if unknown:
             raise ValueError(f"unknown fault rule keys: {sorted(unknown)}")

@@ -96,9 +96,7 @@ class Route:
 
 def _compile(template: str) -> re.Pattern[str]:
     parts = re.split(r"(\{[a-zA-Z_][a-zA-Z0-9_]*\})", template.rstrip("/"))
-    regex = "".join(
-        f"(?P<{p[1:-1]}>[^/]+)" if p.startswith("{") else re.escape(p) for p in parts
-    )
+    regex = "".join(f"(?P<{p[1:-1]}>[^/]+)" if p.startswith("{") else re.escape(p) for p in parts)
     return re.compile(f"^{regex}/?$")
 
 
@@ -173,7 +171,9 @@ class EmulatorServer:
         route, params, known = self._match(request.method, request.path)
         if route is None:
             status = 405 if known else 404
-            return self.error_response(status, f"no route for {request.method} {request.path}"), None
+            return self.error_response(
+                status, f"no route for {request.method} {request.path}"
+            ), None
         rule = self.faults.pick(request.method, request.path)
         if rule is not None and rule.kind in ("status", "html"):
             return self._fault_response(rule), rule
@@ -286,7 +286,7 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
         def _handle(self) -> None:
@@ -296,7 +296,11 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
             request = Request(
-                self.command, split.path, parse_qs(split.query, keep_blank_values=True), headers, body
+                self.command,
+                split.path,
+                parse_qs(split.query, keep_blank_values=True),
+                headers,
+                body,
             )
             response, rule = server.dispatch(request)
             if rule is not None and rule.kind in ("timeout", "slow") and rule.delay:
@@ -322,7 +326,9 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
             self.end_headers()
             self.wfile.write(payload[: len(payload) // 2] if truncated else payload)
-            server.recorder.add(self.command, split.path, request.query, response.status, started, body)
+            server.recorder.add(
+                self.command, split.path, request.query, response.status, started, body
+            )
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 

@@ -60,7 +60,9 @@ def raise_for_status(
     if action is Action.OK:
         return
     if action is Action.RETRY:
-        err = RetryableError(f"HTTP {status}: {message}", retry_after=parse_retry_after(retry_after))
+        err = RetryableError(
+            f"HTTP {status}: {message}", retry_after=parse_retry_after(retry_after)
+        )
     elif action is Action.AUTH:
         err = AuthError(f"HTTP {status}: credentials refused: {message}")
     elif action is Action.SKIP:

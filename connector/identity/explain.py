@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from connector.store.datastore import DataStore
+from connector.store.datastore import DataStore, first_row
 
 __all__ = ["Explanation", "explain_profile", "mask"]
 
@@ -32,18 +32,24 @@ class Explanation:
     retired: list[str] = field(default_factory=list)
 
 
-def explain_profile(store: DataStore, profile_id: str, *, reveal: bool = False) -> Explanation | None:
+def explain_profile(
+    store: DataStore, profile_id: str, *, reveal: bool = False
+) -> Explanation | None:
     con = store.con
-    row = con.execute(
-        "SELECT merged_into FROM retired_profiles WHERE profile_id = ?", [profile_id]
-    ).fetchone()
+    row = first_row(
+        con.execute("SELECT merged_into FROM retired_profiles WHERE profile_id = ?", [profile_id])
+    )
     if row:
         target = explain_profile(store, str(row[0]), reveal=reveal)
         out = Explanation(profile_id, merged_into=str(row[0]))
         if target is not None:
-            out.identities, out.records, out.merges = target.identities, target.records, target.merges
+            out.identities, out.records, out.merges = (
+                target.identities,
+                target.records,
+                target.merges,
+            )
         return out
-    if not con.execute("SELECT 1 FROM profiles WHERE profile_id = ?", [profile_id]).fetchone():
+    if not con.execute("SELECT 1 FROM profiles WHERE profile_id = ?", [profile_id]).fetchall():
         return None
 
     def shown(kind: str, value: str) -> str:
@@ -53,7 +59,8 @@ def explain_profile(store: DataStore, profile_id: str, *, reveal: bool = False) 
     out.identities = [
         (str(k), shown(str(k), str(v)))
         for k, v in con.execute(
-            "SELECT kind, value FROM identities WHERE profile_id = ? ORDER BY kind, value", [profile_id]
+            "SELECT kind, value FROM identities WHERE profile_id = ? ORDER BY kind, value",
+            [profile_id],
         ).fetchall()
     ]
     out.records = [
@@ -64,7 +71,9 @@ def explain_profile(store: DataStore, profile_id: str, *, reveal: bool = False) 
             [profile_id],
         ).fetchall()
     ]
-    n_events = con.execute("SELECT count(*) FROM events WHERE profile_id = ?", [profile_id]).fetchone()
+    n_events = first_row(
+        con.execute("SELECT count(*) FROM events WHERE profile_id = ?", [profile_id])
+    )
     if n_events and n_events[0]:
         out.records.append(f"{n_events[0]} events")
     out.merges = [

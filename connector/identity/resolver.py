@@ -98,12 +98,17 @@ def resolve(
                 continue
             ka, kb = kinds[ra] or {}, kinds[rb] or {}
             too_many = [
-                k for k in set(ka) | set(kb) if len(ka.get(k, set()) | kb.get(k, set())) > max_ids_per_kind
+                k
+                for k in set(ka) | set(kb)
+                if len(ka.get(k, set()) | kb.get(k, set())) > max_ids_per_kind
             ]
             if too_many:
                 merges.append(
                     Merge(
-                        recs[other].ref, rec.ref, key, False,
+                        recs[other].ref,
+                        rec.ref,
+                        key,
+                        False,
                         f"refused: more than {max_ids_per_kind} {too_many[0]} values in one profile",
                     )
                 )

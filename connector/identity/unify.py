@@ -16,7 +16,7 @@ import pandas as pd
 
 from connector.identity.ids import assign_profile_ids
 from connector.identity.resolver import IdentityRecord, is_blocked, resolve
-from connector.store.datastore import DataStore, identity_keys
+from connector.store.datastore import DataStore, first_row, identity_keys
 
 __all__ = ["UnifyResult", "unify"]
 
@@ -31,8 +31,10 @@ class UnifyResult:
 
 
 def _salt(store: DataStore) -> str:
-    store.con.execute("CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-    row = store.con.execute("SELECT value FROM store_meta WHERE key = 'id_salt'").fetchone()
+    store.con.execute(
+        "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
+    )
+    row = first_row(store.con.execute("SELECT value FROM store_meta WHERE key = 'id_salt'"))
     if row:
         return str(row[0])
     salt = secrets.token_hex(16)
@@ -59,7 +61,9 @@ def _identity_records(store: DataStore) -> tuple[list[IdentityRecord], dict[str,
     return records, sig_of
 
 
-def unify(store: DataStore, *, blocked: tuple[str, ...], max_ids_per_kind: int, run_id: str) -> UnifyResult:
+def unify(
+    store: DataStore, *, blocked: tuple[str, ...], max_ids_per_kind: int, run_id: str
+) -> UnifyResult:
     con = store.con
     records, sig_of = _identity_records(store)
     res = resolve(records, blocked=blocked, max_ids_per_kind=max_ids_per_kind)
@@ -78,7 +82,9 @@ def unify(store: DataStore, *, blocked: tuple[str, ...], max_ids_per_kind: int, 
     }
     pids, retired = assign_profile_ids(group_keys, previous, salt=_salt(store), used=used)
     pid_of_root = dict(zip(roots, pids, strict=True))
-    pid_of_ref = {res.records[i].ref: pid_of_root[root] for root, idxs in groups.items() for i in idxs}
+    pid_of_ref = {
+        res.records[i].ref: pid_of_root[root] for root, idxs in groups.items() for i in idxs
+    }
 
     id_map = pd.DataFrame(
         [(k, pid) for (keys, _a), pid in zip(group_keys, pids, strict=True) for k in keys],
@@ -89,7 +95,14 @@ def unify(store: DataStore, *, blocked: tuple[str, ...], max_ids_per_kind: int, 
     ).drop_duplicates("id_sig")
     merges = pd.DataFrame(
         [
-            (pid_of_ref[m.record_b], m.record_a, m.record_b, *m.via.split(":", 1), m.accepted, m.note)
+            (
+                pid_of_ref[m.record_b],
+                m.record_a,
+                m.record_b,
+                *m.via.split(":", 1),
+                m.accepted,
+                m.note,
+            )
             for m in res.merges
         ],
         columns=["profile_id", "record_a", "record_b", "via_kind", "via_value", "accepted", "note"],

@@ -34,9 +34,16 @@ TIERS: tuple[SegmentDef, ...] = (
 )
 
 TRAITS = [
-    TraitSpec("rfm_tier", "enum", "RFM tier", "Value tier from RFM scores",
-              tuple(t.id.removeprefix("rfm_") for t in TIERS)),
-    TraitSpec("rfm_score", "number", "RFM score", "Sum of recency, frequency, monetary quintiles (3-15)"),
+    TraitSpec(
+        "rfm_tier",
+        "enum",
+        "RFM tier",
+        "Value tier from RFM scores",
+        tuple(t.id.removeprefix("rfm_") for t in TIERS),
+    ),
+    TraitSpec(
+        "rfm_score", "number", "RFM score", "Sum of recency, frequency, monetary quintiles (3-15)"
+    ),
     TraitSpec("orders_count", "number", "Orders", "Completed orders to date"),
     TraitSpec("total_revenue", "number", "Total revenue", "Revenue of completed orders to date"),
     TraitSpec("last_order_date", "date", "Last order date", "Date of the latest completed order"),
@@ -71,7 +78,11 @@ def compute_rfm(
         # rank with ties broken by profile id so quintiles are identical run to run
         buyers = buyers.sort_values("profile_id")
         n = len(buyers)
-        for col, asc, out in (("recency_days", False, "r"), ("frequency", True, "f"), ("monetary_total", True, "m")):
+        for col, asc, out in (
+            ("recency_days", False, "r"),
+            ("frequency", True, "f"),
+            ("monetary_total", True, "m"),
+        ):
             order = buyers.sort_values([col, "profile_id"], ascending=[asc, True]).index
             rank = pd.Series(range(n), index=order)
             buyers[out] = (rank * 5 // n + 1).astype(int)
@@ -91,7 +102,11 @@ def compute_rfm(
     scores["last_order_date"] = pd.to_datetime(scores["last_order_at"]).dt.strftime("%Y-%m-%d")
     scores = scores.drop(columns=["last_order_at"])
     memberships = pd.DataFrame(
-        {"profile_id": scores["profile_id"], "segment_id": "rfm_" + scores["rfm_tier"], "holdout": False}
+        {
+            "profile_id": scores["profile_id"],
+            "segment_id": "rfm_" + scores["rfm_tier"],
+            "holdout": False,
+        }
     )
     return ModelOutput(
         features=features,

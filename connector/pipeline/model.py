@@ -22,7 +22,11 @@ def cutoff_of(ws: Workspace) -> datetime:
 def run_model_stage(ws: Workspace, *, run_id: str, dry_run: bool) -> ModelOutput:
     out = compute_rfm(ws.data.con, as_of=cutoff_of(ws), settings=ws.config.model.rfm)
     con = ws.data.con
-    for table, frame in (("features", out.features), ("scores", out.scores), ("memberships", out.memberships)):
+    for table, frame in (
+        ("features", out.features),
+        ("scores", out.scores),
+        ("memberships", out.memberships),
+    ):
         con.register("model_frame", frame)
         try:
             con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM model_frame")
@@ -34,8 +38,14 @@ def run_model_stage(ws: Workspace, *, run_id: str, dry_run: bool) -> ModelOutput
         holds = out.memberships[out.memberships["holdout"]].groupby("segment_id").size()
         ws.catalogue.sync(
             CatalogueEntry(
-                s.id, s.name, s.kind, s.description, s.definition, s.model_version,
-                int(sizes.get(s.id, 0)), int(holds.get(s.id, 0)),
+                s.id,
+                s.name,
+                s.kind,
+                s.description,
+                s.definition,
+                s.model_version,
+                int(sizes.get(s.id, 0)),
+                int(holds.get(s.id, 0)),
             )
             for s in out.segments
         )

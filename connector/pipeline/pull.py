@@ -82,7 +82,9 @@ def pull_source(
     try:
         source = spec.source(cfg.settings, ws.plugin_context("sources", name, run_id))
         for stream in source.streams():
-            stats = _pull_stream(ws, name, cfg, source, stream, region, run_id, dry_run, result, progress)
+            stats = _pull_stream(
+                ws, name, cfg, source, stream, region, run_id, dry_run, result, progress
+            )
             result.streams[stream.name] = stats
     except ConnectorError as exc:
         result.failed = str(exc)

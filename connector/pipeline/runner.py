@@ -81,7 +81,9 @@ def _run_lock(ws: Workspace) -> Iterator[None]:
         lock.release()
 
 
-def run_pipeline(ws: Workspace, *, dry_run: bool = False, reporter: Reporter | None = None) -> RunSummary:
+def run_pipeline(
+    ws: Workspace, *, dry_run: bool = False, reporter: Reporter | None = None
+) -> RunSummary:
     reporter = reporter or NullReporter()
     with _run_lock(ws):
         run_id = new_run_id()
@@ -92,16 +94,35 @@ def run_pipeline(ws: Workspace, *, dry_run: bool = False, reporter: Reporter | N
             _run(ws, run_id, dry_run, reporter, summary, stages)
         except BaseException as exc:
             summary.status = "failed"
-            ws.runs.update(run_id, status="failed", stages=stages.data, counts=summary.counts,
-                           message=f"{type(exc).__name__}: {exc}", ended=True)
+            ws.runs.update(
+                run_id,
+                status="failed",
+                stages=stages.data,
+                counts=summary.counts,
+                message=f"{type(exc).__name__}: {exc}",
+                ended=True,
+            )
             raise
         summary.stages = stages.data
-        ws.runs.update(run_id, status=summary.status, stages=stages.data, counts=summary.counts,
-                       message="; ".join(summary.failures) or None, ended=True)
+        ws.runs.update(
+            run_id,
+            status=summary.status,
+            stages=stages.data,
+            counts=summary.counts,
+            message="; ".join(summary.failures) or None,
+            ended=True,
+        )
         return summary
 
 
-def _run(ws: Workspace, run_id: str, dry_run: bool, reporter: Reporter, summary: RunSummary, stages: _Stages) -> None:
+def _run(
+    ws: Workspace,
+    run_id: str,
+    dry_run: bool,
+    reporter: Reporter,
+    summary: RunSummary,
+    stages: _Stages,
+) -> None:
     counts = summary.counts
     counts.update(pulled=0, new=0, quarantined=0)
     errors: list[RecordError] = []
@@ -122,12 +143,21 @@ def _run(ws: Workspace, run_id: str, dry_run: bool, reporter: Reporter, summary:
         errors.clear()
     with stages.timed("unify") as entry, reporter.stage("unify"):
         ident = ws.config.identity
-        res_u = unify(ws.data, blocked=ident.blocked_values, max_ids_per_kind=ident.max_ids_per_kind, run_id=run_id)
+        res_u = unify(
+            ws.data,
+            blocked=ident.blocked_values,
+            max_ids_per_kind=ident.max_ids_per_kind,
+            run_id=run_id,
+        )
         entry.update(profiles=res_u.profiles, merged=res_u.merged, refused=res_u.refused)
         counts.update(profiles=res_u.profiles, merged=res_u.merged, merge_refused=res_u.refused)
     with stages.timed("model") as entry, reporter.stage("model"):
         output = run_model_stage(ws, run_id=run_id, dry_run=dry_run)
-        entry.update(segments={s.id: int((output.memberships["segment_id"] == s.id).sum()) for s in output.segments})
+        entry.update(
+            segments={
+                s.id: int((output.memberships["segment_id"] == s.id).sum()) for s in output.segments
+            }
+        )
     segments = [SegmentRef(s.id, s.name, s.description) for s in output.segments]
     with stages.timed("plan") as entry:
         desired = build_desired(ws.data, output.scores, output.memberships, output.traits, segments)
@@ -146,8 +176,13 @@ def _run(ws: Workspace, run_id: str, dry_run: bool, reporter: Reporter, summary:
                 continue
             sinks[name] = sink
             plan = plan_destination(
-                name, desired, ws.ledger.entries(name), traits=cfg.traits, segments=cfg.segments,
-                consent_channel=sink.consent, consent_policy=cfg.consent_policy,
+                name,
+                desired,
+                ws.ledger.entries(name),
+                traits=cfg.traits,
+                segments=cfg.segments,
+                consent_channel=sink.consent,
+                consent_policy=cfg.consent_policy,
                 accepts=getattr(sink, "accepts", None),
             )
             summary.plans[name] = plan
@@ -167,10 +202,23 @@ def _run(ws: Workspace, run_id: str, dry_run: bool, reporter: Reporter, summary:
             try:
                 if plan.total and not output.hold_activation:
                     with reporter.stage(f"apply {name}", total=plan.total) as advance:
-                        sink.prepare(desired.trait_specs, _activated(segments, ws.config.destinations[name].segments))
-                        res = apply_plan(plan, sink, ws.ledger, run_id=run_id,
-                                         retry_rounds=ws.config.sync.retry_rounds, progress=advance)
-                    entry[name] = {"applied": res.applied, "rejected": res.rejected, "retryable": res.retryable}
+                        sink.prepare(
+                            desired.trait_specs,
+                            _activated(segments, ws.config.destinations[name].segments),
+                        )
+                        res = apply_plan(
+                            plan,
+                            sink,
+                            ws.ledger,
+                            run_id=run_id,
+                            retry_rounds=ws.config.sync.retry_rounds,
+                            progress=advance,
+                        )
+                    entry[name] = {
+                        "applied": res.applied,
+                        "rejected": res.rejected,
+                        "retryable": res.retryable,
+                    }
                     counts["applied"] += res.applied
                     counts["rejected"] += res.rejected
                     counts["retryable"] += res.retryable

@@ -175,7 +175,9 @@ def _consent(raw: Mapping[str, Any], default_at: datetime | None) -> dict[str, A
     out: dict[str, tuple[ConsentStatus, datetime | None]] = {}
     for channel, status in value.items():
         if channel not in CONSENT_CHANNELS:
-            raise SkippableError(f"consent channel {str(channel)[:20]!r} is unknown", field="consent")
+            raise SkippableError(
+                f"consent channel {str(channel)[:20]!r} is unknown", field="consent"
+            )
         try:
             out[channel] = (ConsentStatus(str(status).lower()), at)
         except ValueError:

@@ -38,9 +38,18 @@ class SegmentCatalogue:
         with self._engine.connect() as conn:
             return [
                 CatalogueEntry(
-                    r.segment_id, r.name, r.kind, r.description or "", r.definition or "",
-                    r.model_version or "", r.size or 0, r.holdout_size or 0, r.first_seen,
-                    r.last_changed, r.version, bool(r.active),
+                    r.segment_id,
+                    r.name,
+                    r.kind,
+                    r.description or "",
+                    r.definition or "",
+                    r.model_version or "",
+                    r.size or 0,
+                    r.holdout_size or 0,
+                    r.first_seen,
+                    r.last_changed,
+                    r.version,
+                    bool(r.active),
                 )
                 for r in conn.execute(select(segments).order_by(segments.c.segment_id))
             ]
@@ -55,20 +64,35 @@ class SegmentCatalogue:
                 seen.add(e.segment_id)
                 old = known.get(e.segment_id)
                 values = {
-                    "name": e.name, "kind": e.kind, "description": e.description,
-                    "definition": e.definition, "model_version": e.model_version,
-                    "size": e.size, "holdout_size": e.holdout_size, "active": True,
+                    "name": e.name,
+                    "kind": e.kind,
+                    "description": e.description,
+                    "definition": e.definition,
+                    "model_version": e.model_version,
+                    "size": e.size,
+                    "holdout_size": e.holdout_size,
+                    "active": True,
                 }
                 if old is None:
                     conn.execute(
                         segments.insert().values(
-                            segment_id=e.segment_id, first_seen=now, last_changed=now, version=1, **values
+                            segment_id=e.segment_id,
+                            first_seen=now,
+                            last_changed=now,
+                            version=1,
+                            **values,
                         )
                     )
                     continue
                 changed = (old.definition, old.name) != (e.definition, e.name)
                 if changed:
                     values.update(last_changed=now, version=old.version + 1)
-                conn.execute(update(segments).where(segments.c.segment_id == e.segment_id).values(**values))
+                conn.execute(
+                    update(segments).where(segments.c.segment_id == e.segment_id).values(**values)
+                )
             for sid in set(known) - seen:
-                conn.execute(update(segments).where(segments.c.segment_id == sid).values(active=False, size=0))
+                conn.execute(
+                    update(segments)
+                    .where(segments.c.segment_id == sid)
+                    .values(active=False, size=0)
+                )

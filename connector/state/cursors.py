@@ -19,7 +19,9 @@ class CursorStore:
     def get(self, source: str, stream: str) -> str | None:
         with self._engine.connect() as conn:
             row = conn.execute(
-                select(cursors.c.value).where(cursors.c.source == source, cursors.c.stream == stream)
+                select(cursors.c.value).where(
+                    cursors.c.source == source, cursors.c.stream == stream
+                )
             ).first()
         return row[0] if row else None
 

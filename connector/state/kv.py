@@ -35,7 +35,9 @@ class PluginStateStore:
                     plugin_state.c.namespace == self.namespace, plugin_state.c.key == key
                 )
             )
-            conn.execute(plugin_state.insert().values(namespace=self.namespace, key=key, value=value))
+            conn.execute(
+                plugin_state.insert().values(namespace=self.namespace, key=key, value=value)
+            )
 
     def items(self, prefix: str = "") -> Mapping[str, str]:
         with self._engine.connect() as conn:

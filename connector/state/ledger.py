@@ -87,7 +87,9 @@ class Ledger:
                     "profile_id": ch.recipient.profile_id,
                     "segment_id": ch.segment.id if ch.segment else None,
                     "digest": ch.digest,
-                    "payload": json.dumps(sorted(ch.traits)) if ch.kind is ChangeKind.UPSERT else None,
+                    "payload": json.dumps(sorted(ch.traits))
+                    if ch.kind is ChangeKind.UPSERT
+                    else None,
                     "delivered_at": now,
                     "run_id": run_id,
                 }

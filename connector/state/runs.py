@@ -119,7 +119,9 @@ class RunStore:
 
     def list(self, limit: int = 20) -> list[RunRow]:
         with self._engine.connect() as conn:
-            rows = conn.execute(select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(limit)).all()
+            rows = conn.execute(
+                select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(limit)
+            ).all()
             counts = dict(
                 conn.execute(
                     select(record_errors.c.run_id, func.count()).group_by(record_errors.c.run_id)
@@ -129,20 +131,30 @@ class RunStore:
 
     def get(self, run_id: str) -> RunRow | None:
         with self._engine.connect() as conn:
-            r = conn.execute(select(runs).where(runs.c.run_id.startswith(run_id, autoescape=True))).all()
+            r = conn.execute(
+                select(runs).where(runs.c.run_id.startswith(run_id, autoescape=True))
+            ).all()
             if len(r) != 1:
                 return None
             n = conn.execute(
-                select(func.count()).select_from(record_errors).where(record_errors.c.run_id == r[0].run_id)
+                select(func.count())
+                .select_from(record_errors)
+                .where(record_errors.c.run_id == r[0].run_id)
             ).scalar_one()
         return self._row(r[0], int(n))
 
     def errors(self, run_id: str, limit: int | None = None) -> list[RecordError]:
         with self._engine.connect() as conn:
-            stmt = select(record_errors).where(record_errors.c.run_id == run_id).order_by(record_errors.c.id)
+            stmt = (
+                select(record_errors)
+                .where(record_errors.c.run_id == run_id)
+                .order_by(record_errors.c.id)
+            )
             if limit:
                 stmt = stmt.limit(limit)
             return [
-                RecordError(r.stage, r.plugin, r.reason, r.record_ref, r.profile_id, bool(r.retryable))
+                RecordError(
+                    r.stage, r.plugin, r.reason, r.record_ref, r.profile_id, bool(r.retryable)
+                )
                 for r in conn.execute(stmt)
             ]

@@ -20,7 +20,13 @@ import pandas as pd
 from connector.schema.records import EventRecord, ProfileRecord
 from connector.store.tables import DDL
 
-__all__ = ["DataStore", "identity_keys", "identity_signature"]
+__all__ = ["DataStore", "first_row", "identity_keys", "identity_signature"]
+
+
+def first_row(cursor: duckdb.DuckDBPyConnection) -> Any:
+    """The first row or None, draining the result (DuckDB 2 keeps an unfinished one open)."""
+    rows = cursor.fetchall()
+    return rows[0] if rows else None
 
 
 def identity_keys(email: str | None, phone: str | None, ids: dict[str, str]) -> list[str]:
@@ -85,7 +91,13 @@ class DataStore:
                 row[f"consent_{channel}_at"] = _naive(at)
             rows.append(row)
         frame = pd.DataFrame(rows)
-        for col in ("created_at", "updated_at", "consent_email_at", "consent_sms_at", "consent_ads_at"):
+        for col in (
+            "created_at",
+            "updated_at",
+            "consent_email_at",
+            "consent_sms_at",
+            "consent_ads_at",
+        ):
             frame[col] = pd.to_datetime(frame[col])
         cols = ", ".join(frame.columns)
         self.con.register("incoming_profiles", frame)
@@ -114,16 +126,20 @@ class DataStore:
                 "id_sig": [identity_signature(r.email, r.phone, r.ids) for r in records],
                 "revenue": pd.array([r.revenue for r in records], dtype="Float64"),
                 "currency": [r.currency for r in records],
-                "properties": [json.dumps(r.properties, sort_keys=True, default=str) for r in records],
+                "properties": [
+                    json.dumps(r.properties, sort_keys=True, default=str) for r in records
+                ],
                 "run_id": run_id,
             }
         )
         frame = frame.drop_duplicates("event_id", keep="last")
         self.con.register("incoming_events", frame)
         try:
-            known = self.con.execute(
-                "SELECT count(*) FROM incoming_events i JOIN events e USING (event_id)"
-            ).fetchone()
+            known = first_row(
+                self.con.execute(
+                    "SELECT count(*) FROM incoming_events i JOIN events e USING (event_id)"
+                )
+            )
             cols = ", ".join(frame.columns)
             self.con.execute(
                 f"INSERT OR REPLACE INTO events ({cols}) SELECT {cols} FROM incoming_events"
@@ -134,7 +150,7 @@ class DataStore:
 
     # ---- reads used by stages and the CLI ---------------------------------------------------
     def count(self, table: str) -> int:
-        row = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        row = first_row(self.con.execute(f"SELECT count(*) FROM {table}"))
         return int(row[0]) if row else 0
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:

@@ -70,7 +70,15 @@ def apply_plan(
                         )
                     faultpoint("apply.after_ack")
                     _settle(dest, chunk, outcomes, result, again, last_reason)
-                    ledger.record(dest, [c for c, o in zip(chunk, outcomes, strict=True) if o.status is OutcomeStatus.OK], run_id)
+                    ledger.record(
+                        dest,
+                        [
+                            c
+                            for c, o in zip(chunk, outcomes, strict=True)
+                            if o.status is OutcomeStatus.OK
+                        ],
+                        run_id,
+                    )
                     faultpoint("apply.after_ledger")
                     if progress:
                         progress(len(chunk))
@@ -81,7 +89,12 @@ def apply_plan(
             if not pending:
                 break
             if round_no < retry_rounds:
-                log.info("%s: %d changes to retry (round %d)", dest, sum(len(c) for _, c in pending), round_no + 1)
+                log.info(
+                    "%s: %d changes to retry (round %d)",
+                    dest,
+                    sum(len(c) for _, c in pending),
+                    round_no + 1,
+                )
                 sleep(min(wait or 1.0, 60.0))
     except AuthError as exc:
         result.failed = str(exc)
@@ -90,8 +103,14 @@ def apply_plan(
         for ch in changes:
             result.retryable += 1
             result.errors.append(
-                RecordError("apply", dest, last_reason.get(ch.key, "gave up after retries; will retry next run"),
-                            ch.key, ch.recipient.profile_id, retryable=True)
+                RecordError(
+                    "apply",
+                    dest,
+                    last_reason.get(ch.key, "gave up after retries; will retry next run"),
+                    ch.key,
+                    ch.recipient.profile_id,
+                    retryable=True,
+                )
             )
     return result
 
@@ -112,7 +131,13 @@ def _settle(
         elif outcome.status is OutcomeStatus.REJECTED:
             result.rejected += 1
             result.errors.append(
-                RecordError("apply", dest, outcome.reason or "rejected", change.key, change.recipient.profile_id)
+                RecordError(
+                    "apply",
+                    dest,
+                    outcome.reason or "rejected",
+                    change.key,
+                    change.recipient.profile_id,
+                )
             )
         else:
             last_reason[change.key] = outcome.reason or "retryable"

@@ -99,7 +99,9 @@ def build_desired(
     for seg in segments:
         state.members[seg.id] = set()
         state.holdouts[seg.id] = set()
-    for pid, sid, holdout in memberships[["profile_id", "segment_id", "holdout"]].itertuples(index=False):
+    for pid, sid, holdout in memberships[["profile_id", "segment_id", "holdout"]].itertuples(
+        index=False
+    ):
         if sid in state.members and pid in state.recipients:
             (state.holdouts if holdout else state.members)[sid].add(pid)
     return state

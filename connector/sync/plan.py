@@ -78,7 +78,9 @@ def plan_destination(
     for sid, seg in sorted(active.items()):
         for pid in sorted(desired.members.get(sid, ())):
             recipient = desired.recipients[pid]
-            if consent_channel and not allowed(desired.consent[pid].get(consent_channel), consent_policy):
+            if consent_channel and not allowed(
+                desired.consent[pid].get(consent_channel), consent_policy
+            ):
                 plan.skipped[f"no {consent_channel} consent"] += 1
                 continue
             if accepts is not None and not accepts(recipient):

@@ -26,7 +26,12 @@ SPEC = PluginSpec(
     name="files",
     description="Canonical CSV/JSONL/Parquet and Segment-spec NDJSON files in; traits and memberships out",
     capabilities=frozenset(
-        {Capability.SOURCE_PROFILES, Capability.SOURCE_EVENTS, Capability.SINK_TRAITS, Capability.SINK_LISTS}
+        {
+            Capability.SOURCE_PROFILES,
+            Capability.SOURCE_EVENTS,
+            Capability.SINK_TRAITS,
+            Capability.SINK_LISTS,
+        }
     ),
     settings_model=FilesSettings,
     source=_source,

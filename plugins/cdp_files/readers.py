@@ -66,10 +66,16 @@ def read_file(path: Path, key_field: str) -> Iterator[dict[str, Any]]:
                 try:
                     obj = json.loads(line)
                 except ValueError:
-                    yield {"_invalid": f"{path.name} line {n}: not valid JSON", key_field: f"{path.name}:{n}"}
+                    yield {
+                        "_invalid": f"{path.name} line {n}: not valid JSON",
+                        key_field: f"{path.name}:{n}",
+                    }
                     continue
                 if not isinstance(obj, dict):
-                    yield {"_invalid": f"{path.name} line {n}: not a JSON object", key_field: f"{path.name}:{n}"}
+                    yield {
+                        "_invalid": f"{path.name} line {n}: not a JSON object",
+                        key_field: f"{path.name}:{n}",
+                    }
                     continue
                 yield obj
     elif fmt == "parquet":

@@ -44,8 +44,15 @@ def _context_email(msg: dict[str, Any]) -> Any:
 def to_profile(msg: dict[str, Any]) -> dict[str, Any] | None:
     kind = msg.get("type")
     if kind == "alias":
-        ids = {"segment_user_id": str(msg.get("userId") or ""), "segment_anonymous_id": str(msg.get("previousId") or "")}
-        return {"source_id": f"alias:{msg.get('messageId')}", "ids": ids, "updated_at": msg.get("timestamp")}
+        ids = {
+            "segment_user_id": str(msg.get("userId") or ""),
+            "segment_anonymous_id": str(msg.get("previousId") or ""),
+        }
+        return {
+            "source_id": f"alias:{msg.get('messageId')}",
+            "ids": ids,
+            "updated_at": msg.get("timestamp"),
+        }
     if kind != "identify":
         return None
     traits = msg.get("traits") or {}
@@ -82,7 +89,11 @@ def to_event(msg: dict[str, Any]) -> dict[str, Any] | None:
         "email": _context_email(msg),
     }
     if kind == "page":
-        return {**event, "type": "page_viewed", "properties": {"url": props.get("url"), "name": msg.get("name")}}
+        return {
+            **event,
+            "type": "page_viewed",
+            "properties": {"url": props.get("url"), "name": msg.get("name")},
+        }
     name = str(msg.get("event") or "")
     event["type"] = TRACK_TYPES.get(name, _snake(name))
     out_props: dict[str, Any] = {}
@@ -100,12 +111,18 @@ def to_event(msg: dict[str, Any]) -> dict[str, Any] | None:
                 "price": p.get("price"),
                 "quantity": p.get("quantity"),
             }
-            for p in products if isinstance(p, dict)
+            for p in products
+            if isinstance(p, dict)
         ]
     elif event["type"] in ("product_viewed", "added_to_cart"):
         out_props["products"] = [
-            {"id": props.get("product_id") or props.get("sku"), "name": props.get("name"),
-             "category": props.get("category"), "price": props.get("price"), "quantity": props.get("quantity")}
+            {
+                "id": props.get("product_id") or props.get("sku"),
+                "name": props.get("name"),
+                "category": props.get("category"),
+                "price": props.get("price"),
+                "quantity": props.get("quantity"),
+            }
         ]
     event["properties"] = out_props
     return event

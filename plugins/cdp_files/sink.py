@@ -62,7 +62,9 @@ class FilesSink:
             pid = str(row.pop("profile_id"))
             self._traits[pid] = {k: v for k, v in row.items() if v not in ("", None)}
         members = self._read(self.memberships_path)
-        self._members = {(str(r["segment_id"]), str(r["profile_id"])): r for r in members.to_dict("records")}
+        self._members = {
+            (str(r["segment_id"]), str(r["profile_id"])): r for r in members.to_dict("records")
+        }
 
     def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:
         if self._traits is None:
@@ -87,8 +89,10 @@ class FilesSink:
     def _flush(self) -> None:
         assert self._traits is not None
         names = sorted({k for t in self._traits.values() for k in t} - {"email"})
-        rows = [{"profile_id": pid, "email": t.get("email", ""), **{n: t.get(n) for n in names}}
-                for pid, t in sorted(self._traits.items())]
+        rows = [
+            {"profile_id": pid, "email": t.get("email", ""), **{n: t.get(n) for n in names}}
+            for pid, t in sorted(self._traits.items())
+        ]
         self._write(pd.DataFrame(rows, columns=["profile_id", "email", *names]), self.traits_path)
         members = [self._members[k] for k in sorted(self._members)]
         self._write(

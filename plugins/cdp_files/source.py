@@ -32,7 +32,9 @@ class FilesSource:
     def __init__(self, settings: FilesSettings, ctx: PluginContext) -> None:
         root = settings.path if settings.path.is_absolute() else ctx.config_dir / settings.path
         if not root.is_dir():
-            raise ConfigError(f"sources.{ctx.instance}.path: directory {settings.path} does not exist")
+            raise ConfigError(
+                f"sources.{ctx.instance}.path: directory {settings.path} does not exist"
+            )
         self.root = root
         self.settings = settings
 
