@@ -1,8 +1,8 @@
 """RFM features and value tiers: the first modelling stage, enough to drive the pipeline.
 
 Recency, frequency and monetary value of completed orders as of a cutoff; quintile scores
-(ties broken by profile id so reruns are identical); tiers from the summed score. Traits we
-deliver avoid values that drift daily by themselves (``last_order_date`` rather than
+(ties share a score, so reruns and fresh workspaces agree); tiers from the summed score. Traits
+we deliver avoid values that drift daily by themselves (``last_order_date`` rather than
 ``recency_days``), so an unchanged customer base plans no changes.
 """
 
@@ -75,16 +75,15 @@ def compute_rfm(
     buyers = features[features["frequency"] > 0].copy()
     scores = features[["profile_id"]].copy()
     if not buyers.empty:
-        # rank with ties broken by profile id so quintiles are identical run to run
-        buyers = buyers.sort_values("profile_id")
+        # ties share a quintile (minimum rank), so scores depend on the data alone, not on
+        # row order or profile ids: reruns and fresh workspaces agree
         n = len(buyers)
         for col, asc, out in (
             ("recency_days", False, "r"),
             ("frequency", True, "f"),
             ("monetary_total", True, "m"),
         ):
-            order = buyers.sort_values([col, "profile_id"], ascending=[asc, True]).index
-            rank = pd.Series(range(n), index=order)
+            rank = buyers[col].rank(method="min", ascending=asc) - 1
             buyers[out] = (rank * 5 // n + 1).astype(int)
         buyers["rfm_score"] = buyers["r"] + buyers["f"] + buyers["m"]
         scores = scores.merge(buyers[["profile_id", "rfm_score"]], on="profile_id", how="left")

@@ -1,0 +1,188 @@
+"""The whole run on files, end to end, judged by what lands at the file sink."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from connector.config import load_config
+from connector.pipeline import Workspace, run_pipeline
+from connector.state.schema import cursors, ledger
+from tests.conftest import write_config
+
+
+def _people(n: int, start: int = 0) -> list[dict[str, object]]:
+    return [
+        {
+            "source_id": f"c{i}",
+            "email": f"person{i}@example.org",
+            "first_name": f"P{i}",
+            "country": "United Kingdom",
+            "updated_at": "2011-11-01T00:00:00Z",
+            "consent": {"email": "granted"},
+        }
+        for i in range(start, start + n)
+    ]
+
+
+def _orders(n_people: int, per_person: int = 2) -> list[dict[str, object]]:
+    return [
+        {
+            "source_event_id": f"o{i}-{k}",
+            "type": "order_completed",
+            "occurred_at": f"2011-{1 + (i + k) % 11:02d}-{1 + i % 27:02d}T10:00:00Z",
+            "email": f"PERSON{i}@example.org",
+            "revenue": 10 + (i * 7 + k * 13) % 200,
+            "currency": "GBP",
+        }
+        for i in range(n_people)
+        for k in range(1 + i % per_person)
+    ]
+
+
+def _jsonl(path: Path, rows: list[dict[str, object]]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _run(cfg_path: Path, *, dry_run: bool = False) -> object:
+    cfg = load_config(cfg_path, env={})
+    ws = Workspace(cfg)
+    try:
+        return run_pipeline(ws, dry_run=dry_run)
+    finally:
+        ws.close()
+
+
+def _digest_dir(path: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.glob("*")) if p.is_file()
+    }
+
+
+def _state_rows(root: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    from sqlalchemy import create_engine, select
+
+    engine = create_engine(f"sqlite:///{root / '.connector' / 'state.db'}")
+    with engine.connect() as conn:
+        rows = (
+            sorted(tuple(r) for r in conn.execute(select(ledger))),
+            sorted(tuple(r) for r in conn.execute(select(cursors))),
+        )
+    engine.dispose()
+    return rows
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Path:
+    cfg = write_config(tmp_path)
+    _jsonl(tmp_path / "data" / "profiles" / "people.jsonl", _people(300))
+    _jsonl(tmp_path / "data" / "events" / "orders.jsonl", _orders(300))
+    return cfg
+
+
+def test_second_run_plans_nothing_and_sink_matches_desired(pipeline: Path) -> None:
+    first = _run(pipeline)
+    assert first.status == "completed"
+    assert first.counts["applied"] == first.counts["planned"] > 0
+    second = _run(pipeline)
+    assert second.counts["planned"] == 0
+    traits = pd.read_csv(pipeline.parent / "out" / "traits.csv", dtype=str)
+    assert len(traits) == 300 and traits["profile_id"].is_unique
+    members = pd.read_csv(pipeline.parent / "out" / "memberships.csv", dtype=str)
+    assert len(members) == 300, "every profile is in exactly one RFM tier"
+    assert not members.duplicated(["segment_id", "profile_id"]).any()
+
+
+def test_dry_run_changes_no_ledger_output_or_cursor(pipeline: Path) -> None:
+    _run(pipeline)
+    root = pipeline.parent
+    # new data arrives, so a real run would change things
+    _jsonl(root / "data" / "profiles" / "more.jsonl",
+           [dict(p, updated_at="2011-12-05T00:00:00Z") for p in _people(50, start=300)])
+    _jsonl(root / "data" / "events" / "more.jsonl",
+           [dict(o, occurred_at="2011-12-05T10:00:00Z", source_event_id=f"n{i}") for i, o in enumerate(_orders(40))])
+    before_files = _digest_dir(root / "out")
+    before_state = _state_rows(root)
+    summary = _run(pipeline, dry_run=True)
+    assert summary.status == "dry_run"
+    assert summary.counts["planned"] > 0, "the dry run saw the new data and planned changes"
+    assert _digest_dir(root / "out") == before_files
+    assert _state_rows(root) == before_state
+    real = _run(pipeline)
+    assert real.counts["applied"] == summary.counts["planned"]
+
+
+def test_crash_between_apply_and_ledger_commit_delivers_exactly_once(pipeline: Path) -> None:
+    root = pipeline.parent
+    env = {**os.environ, "CONNECTOR_CRASH_AT": "apply.after_ack"}
+    cmd = [sys.executable, "-m", "connector", "run", "--config", str(pipeline)]
+    crashed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert crashed.returncode == 137, crashed.stderr
+    ledger_rows, _ = _state_rows(root)
+    assert ledger_rows == [], "the crash came before the first ledger commit"
+    assert (root / "out" / "traits.csv").exists(), "the sink had acknowledged a batch"
+    env.pop("CONNECTOR_CRASH_AT")
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    traits = pd.read_csv(root / "out" / "traits.csv", dtype=str)
+    members = pd.read_csv(root / "out" / "memberships.csv", dtype=str)
+    assert traits["profile_id"].is_unique and len(traits) == 300
+    assert not members.duplicated(["segment_id", "profile_id"]).any() and len(members) == 300
+    ledger_rows, _ = _state_rows(root)
+    assert len(ledger_rows) == 600, "ledger agrees with the sink: 300 traits + 300 memberships"
+    # a reference run in a fresh workspace lands the same content
+    ref = root.parent / "reference"
+    ref_cfg = write_config(ref)
+    for sub in ("profiles", "events"):
+        for f in (root / "data" / sub).iterdir():
+            (ref / "data" / sub / f.name).write_bytes(f.read_bytes())
+    _run(ref_cfg)
+    ref_traits = pd.read_csv(ref / "out" / "traits.csv", dtype=str)
+    cols = [c for c in traits.columns if c != "profile_id"]
+    assert sorted(map(tuple, traits[cols].fillna("").values)) == sorted(
+        map(tuple, ref_traits[cols].fillna("").values)
+    )
+
+
+def test_malformed_records_are_quarantined_and_the_rest_land(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    good = _people(10_000)
+    bad: list[dict[str, object]] = []
+    for i in range(1_000):
+        kind = i % 5
+        if kind == 0:
+            bad.append({"source_id": f"bad{i}", "email": f"broken{i}-at-example.org"})
+        elif kind == 1:
+            bad.append({"source_id": f"bad{i}", "phone": "12"})
+        elif kind == 2:
+            bad.append({"source_id": f"bad{i}", "email": f"x{i}@example.org", "updated_at": "not a date"})
+        elif kind == 3:
+            bad.append({"email": f"noid{i}@example.org"})
+        else:
+            bad.append({"source_id": f"bad{i}", "consent": {"email": "maybe"}, "email": f"y{i}@example.org"})
+    mixed = [r for pair in zip(good[:1000], bad, strict=True) for r in pair] + good[1000:]
+    lines = [json.dumps(r) + "\n" for r in mixed]
+    (tmp_path / "data" / "profiles" / "people.jsonl").write_text("".join(lines))
+    summary = _run(cfg)
+    assert summary.status == "completed_with_rejects"
+    assert summary.counts["quarantined"] == 1_000
+    traits = pd.read_csv(tmp_path / "out" / "traits.csv", dtype=str)
+    assert len(traits) == 10_000
+    shown = subprocess.run(
+        [sys.executable, "-m", "connector", "runs", "show", summary.run_id, "--config", str(cfg), "--limit", "0"],
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "COLUMNS": "200"},
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "1000 per-record errors" in shown.stdout
+    for reason in ("email is not a valid address", "phone is not a valid number",
+                   "updated_at is not an ISO-8601 timestamp", "source_id is missing",
+                   "consent.email must be granted, denied or unknown"):
+        assert reason in shown.stdout, reason
+    assert "broken17-at-example.org" not in shown.stdout, "no raw identifiers in run records"
