@@ -30,7 +30,6 @@ from connector.cli.common import (
 from connector.cli.render import print_plan, print_summary
 from connector.cli.reporter import RichReporter
 from connector.errors import ConfigError
-from connector.pipeline import Workspace, run_pipeline
 
 __all__ = ["app", "main"]
 
@@ -68,6 +67,8 @@ def check(
     config: ConfigOpt = None, secrets: SecretsOpt = None, log_format: LogFormatOpt = None
 ) -> None:
     """Validate the config, the plugins it names, and that sources and sinks can be built."""
+    from connector.pipeline import Workspace
+
     cfg = load(config, secrets, log_format)
     ws = Workspace(cfg)
     try:
@@ -97,6 +98,8 @@ def run(
     ] = False,
 ) -> None:
     """Run the pipeline once: pull, unify, model, plan, apply."""
+    from connector.pipeline import Workspace, run_pipeline
+
     cfg = load(config, secrets, log_format)
     ws = Workspace(cfg)
     try:
@@ -120,6 +123,8 @@ def plan(
     config: ConfigOpt = None, secrets: SecretsOpt = None, log_format: LogFormatOpt = None
 ) -> None:
     """Print what a run would change (counts per destination and action, and a sample)."""
+    from connector.pipeline import Workspace, run_pipeline
+
     cfg = load(config, secrets, log_format)
     ws = Workspace(cfg)
     try:

@@ -12,11 +12,8 @@ from connector.cli.common import console, err, handle_errors, is_tty
 from connector.cli.render import print_plan, print_summary
 from connector.cli.reporter import RichReporter
 from connector.config.loader import load_config
-from connector.demo.dataset import write_demo_inputs
 from connector.errors import ConfigError
 from connector.logs import setup_logging
-from connector.pipeline import Workspace, run_pipeline
-from connector.store.datastore import first_row
 
 __all__ = ["demo"]
 
@@ -64,6 +61,10 @@ def demo(
     ] = Path("connector-demo"),
 ) -> None:
     """Run the pipeline twice on bundled sample data and show what landed."""
+    from connector.demo.dataset import write_demo_inputs
+    from connector.pipeline import Workspace, run_pipeline
+    from connector.store.datastore import first_row
+
     setup_logging("WARNING", "text")
     root = directory.resolve()
     _prepare(root)

@@ -10,8 +10,6 @@ from rich.table import Table
 from connector.cli.common import ConfigOpt, ExitCode, console, err, handle_errors, load
 from connector.cli.render import print_errors, print_runs
 from connector.errors import ConfigError
-from connector.identity.explain import explain_profile
-from connector.pipeline import Workspace
 from connector.plugin.registry import PluginRegistry
 
 __all__ = ["plugins", "profiles_app", "runs_app"]
@@ -30,6 +28,8 @@ def runs(
     limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20,
 ) -> None:
     """List recent runs."""
+    from connector.pipeline import Workspace
+
     if ctx.invoked_subcommand is not None:
         return
     ws = Workspace(load(config))
@@ -47,6 +47,8 @@ def runs_show(
     limit: Annotated[int, typer.Option(help="Errors to show (0 = all).")] = 200,
 ) -> None:
     """Show one run: status, stage timings and counts, and per-record errors with reasons."""
+    from connector.pipeline import Workspace
+
     ws = Workspace(load(config))
     try:
         row = ws.runs.get(run_id)
@@ -109,6 +111,9 @@ def explain(
     reveal: Annotated[bool, typer.Option("--reveal", help="Show identifiers unmasked.")] = False,
 ) -> None:
     """Show a profile's identifiers, source records and the merges that joined them."""
+    from connector.identity.explain import explain_profile
+    from connector.pipeline import Workspace
+
     ws = Workspace(load(config))
     try:
         exp = explain_profile(ws.data, profile_id, reveal=reveal)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
-from connector.pipeline.runner import RunSummary
-from connector.state.runs import RecordError, RunRow
-from connector.sync.plan import DestinationPlan
+if TYPE_CHECKING:
+    from connector.pipeline.runner import RunSummary
+    from connector.state.runs import RecordError, RunRow
+    from connector.sync.plan import DestinationPlan
 
 __all__ = ["print_errors", "print_plan", "print_runs", "print_summary"]
 

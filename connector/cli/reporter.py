@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -15,9 +15,10 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from connector.pipeline.reporter import Advance
 
 __all__ = ["RichReporter"]
+
+Advance = Callable[[int], None]
 
 
 class RichReporter:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from connector.config.durations import Duration
-from connector.modelling.rfm import RfmSettings
+from connector.modelling.rfm_settings import RfmSettings
 
 __all__ = [
     "AppConfig",

@@ -12,18 +12,12 @@ from datetime import datetime
 
 import duckdb
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
 
 from connector.modelling.output import ModelOutput, SegmentDef
+from connector.modelling.rfm_settings import RfmSettings
 from connector.sync.changes import TraitSpec
 
 __all__ = ["TIERS", "RfmSettings", "compute_rfm"]
-
-
-class RfmSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    high_min_score: int = Field(12, ge=3, le=15, description="R+F+M score for the high tier.")
-    medium_min_score: int = Field(8, ge=3, le=15, description="R+F+M score for the medium tier.")
 
 
 TIERS: tuple[SegmentDef, ...] = (
