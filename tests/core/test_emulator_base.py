@@ -1,0 +1,109 @@
+"""The shared emulator machinery: routing, admin endpoints, faults, rate limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from connector.emulator import EmulatorServer, RateLimit, Request, Response
+from connector.plugin.spec import EmulatorOptions
+
+
+class Echo(EmulatorServer):
+    platform = "echo"
+
+    def register_routes(self) -> None:
+        self.items: dict[str, Any] = {}
+        self.route("PUT", "/items/{item_id}", self._put)
+        self.route("GET", "/items/{item_id}", self._get)
+
+    def rate_limits(self) -> list[RateLimit]:
+        return [RateLimit("burst", 3, 60, path="/items/*", method="GET")]
+
+    def authenticate(self, request: Request) -> Response | None:
+        if request.header("authorization") != "Bearer good":
+            return self.error_response(401, "bad token")
+        return None
+
+    def _put(self, req: Request) -> Response:
+        self.items[req.params["item_id"]] = req.json()
+        return Response(200, {"ok": True})
+
+    def _get(self, req: Request) -> Response:
+        item = self.items.get(req.params["item_id"])
+        return Response(200, item) if item is not None else self.error_response(404, "missing")
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"items": self.items}
+
+    def reset(self) -> None:
+        self.items.clear()
+
+
+@pytest.fixture
+def emu() -> Echo:
+    with Echo(EmulatorOptions(limits="real")) as server:
+        yield server
+
+
+def client(emu: Echo) -> httpx.Client:
+    return httpx.Client(base_url=emu.base_url, headers={"Authorization": "Bearer good"})
+
+
+def test_routes_state_and_request_log(emu: Echo) -> None:
+    with client(emu) as c:
+        assert c.put("/items/a/", json={"v": 1}).status_code == 200, "trailing slash tolerated"
+        assert c.get("/items/a").json() == {"v": 1}
+        assert c.get("/nope").status_code == 404
+        assert c.post("/items/a").status_code == 405
+        assert c.get("/__emulator__/state").json() == {"items": {"a": {"v": 1}}}
+        log = c.get("/__emulator__/requests", params={"body": 1}).json()["requests"]
+    assert [(r["method"], r["path"], r["status"]) for r in log[:2]] == [("PUT", "/items/a/", 200), ("GET", "/items/a", 200)]
+    assert log[0]["body"] == '{"v":1}'
+
+
+def test_auth_is_checked(emu: Echo) -> None:
+    with httpx.Client(base_url=emu.base_url) as c:
+        assert c.get("/items/a").status_code == 401
+
+
+def test_rate_limit_answers_429_with_whole_seconds(emu: Echo) -> None:
+    with client(emu) as c:
+        codes = [c.get("/items/x").status_code for _ in range(5)]
+        last = c.get("/items/x")
+    assert codes == [404, 404, 404, 429, 429]
+    assert last.headers["Retry-After"].isdigit() and int(last.headers["Retry-After"]) >= 1
+
+
+def test_faults_count_and_kinds(emu: Echo) -> None:
+    with client(emu) as c:
+        c.put("/items/a", json={"v": 1})
+        rules = {"rules": [{"path": "/items/*", "status": 503, "count": 2, "method": "PUT"},
+                           {"path": "/items/b", "status": 429, "count": 1, "retry_after": 2}]}
+        assert c.post("/__emulator__/faults", json=rules).status_code == 200
+        assert [c.put("/items/a", json={"v": 2}).status_code for _ in range(3)] == [503, 503, 200]
+        r = c.get("/items/b")
+        assert r.status_code == 429 and r.headers["Retry-After"] == "2"
+        c.post("/__emulator__/faults", json={"rules": [{"path": "*", "kind": "html", "status": 502, "count": 1}]})
+        html = c.get("/items/a")
+        assert html.status_code == 502 and html.headers["content-type"] == "text/html"
+        c.post("/__emulator__/faults", json={"rules": [{"path": "*", "kind": "truncate", "status": 200, "count": 1}]})
+        with pytest.raises(httpx.RemoteProtocolError):
+            c.get("/items/a")
+    with client(emu) as c:
+        c.post("/__emulator__/faults", json={"rules": [{"path": "*", "kind": "reset", "count": 1}]})
+        with pytest.raises(httpx.TransportError):
+            c.get("/items/a")
+        assert c.post("/__emulator__/faults", json={"rules": [{"oops": 1}]}).status_code == 400
+
+
+def test_rate_fault_is_seeded_and_reset_clears(emu: Echo) -> None:
+    with client(emu) as c:
+        c.post("/__emulator__/faults", json={"rules": [{"path": "/items/*", "method": "PUT", "status": 500, "rate": 0.5}]})
+        codes = [c.put(f"/items/{i}", json={}).status_code for i in range(200)]
+        assert 60 < codes.count(500) < 140
+        c.post("/__emulator__/reset")
+        assert c.get("/__emulator__/state").json() == {"items": {}}
+        assert c.get("/__emulator__/requests").json()["requests"] == []

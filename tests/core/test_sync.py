@@ -1,0 +1,152 @@
+"""Planner and apply engine: only differences, removals only of what we added, rejects isolated."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from connector.errors import AuthError
+from connector.state import Ledger, StateStore
+from connector.sync.apply import apply_plan
+from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
+from connector.sync.desired import DesiredState
+from connector.sync.plan import plan_destination
+
+SEG = SegmentRef("vip", "VIP")
+
+
+def desired(traits: dict[str, dict[str, object]], members: set[str], consent: str = "granted") -> DesiredState:
+    state = DesiredState(trait_specs=[TraitSpec("score", "number", "Score")], segments=[SEG])
+    for pid, values in traits.items():
+        state.traits[pid] = values
+        state.recipients[pid] = Recipient(pid, email=f"{pid}@example.org")
+        state.consent[pid] = {"email": consent, "sms": "unknown", "ads": consent}
+    state.members = {"vip": set(members)}
+    state.holdouts = {"vip": set()}
+    return state
+
+
+class RecordingSink:
+    consent = None
+
+    def __init__(self, verdicts: dict[str, list[Outcome]] | None = None, size: int = 2) -> None:
+        self.verdicts = verdicts or {}
+        self.size = size
+        self.calls: list[list[str]] = []
+
+    def batch_size(self, kind: str) -> int:
+        return self.size
+
+    def prepare(self, traits: Sequence[TraitSpec], segments: Sequence[SegmentRef]) -> None:
+        return None
+
+    def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:
+        self.calls.append([c.key for c in changes])
+        out = []
+        for c in changes:
+            queue = self.verdicts.get(c.recipient.profile_id)
+            out.append(queue.pop(0) if queue else Outcome.ok())
+        return out
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    return Ledger(StateStore(f"sqlite:///{tmp_path / 'state.db'}"))
+
+
+def test_plan_only_differences_then_nothing(ledger: Ledger) -> None:
+    want = desired({"a": {"score": 1}, "b": {"score": 2}}, {"a"})
+    plan = plan_destination("d", want, ledger.entries("d"))
+    assert plan.counts() == {"upsert": 2, "add": 1, "remove": 0}
+    apply_plan(plan, RecordingSink(), ledger, run_id="r1")
+    assert plan_destination("d", want, ledger.entries("d")).total == 0
+    changed = desired({"a": {"score": 1}, "b": {"score": 3}}, {"b"})
+    plan = plan_destination("d", changed, ledger.entries("d"))
+    assert [c.recipient.profile_id for c in plan.upserts] == ["b"]
+    assert [c.recipient.profile_id for c in plan.adds] == ["b"]
+    assert [c.recipient.profile_id for c in plan.removes] == ["a"]
+
+
+def test_trait_that_disappears_is_unset(ledger: Ledger) -> None:
+    apply_plan(plan_destination("d", desired({"a": {"score": 1, "tier": "x"}}, set()), {}), RecordingSink(), ledger, run_id="r")
+    plan = plan_destination("d", desired({"a": {"score": 1}}, set()), ledger.entries("d"))
+    assert [(c.recipient.profile_id, c.unset) for c in plan.upserts] == [("a", ("tier",))]
+
+
+def test_removals_touch_only_memberships_we_added(ledger: Ledger) -> None:
+    # nothing in our ledger: even though "z" is not wanted, we never remove what we did not add
+    plan = plan_destination("d", desired({"a": {"score": 1}}, set()), ledger.entries("d"))
+    assert plan.removes == []
+
+
+def test_consent_gate_filters_list_members(ledger: Ledger) -> None:
+    want = desired({"a": {"score": 1}}, {"a"}, consent="unknown")
+    strict = plan_destination("d", want, {}, consent_channel="email", consent_policy="strict")
+    loose = plan_destination("d", want, {}, consent_channel="email", consent_policy="not_denied")
+    assert strict.adds == [] and strict.skipped["no email consent"] == 1
+    assert [c.recipient.profile_id for c in loose.adds] == ["a"]
+
+
+def test_revoked_consent_removes_the_member(ledger: Ledger) -> None:
+    apply_plan(plan_destination("d", desired({"a": {"score": 1}}, {"a"}), {}, consent_channel="ads"),
+               RecordingSink(), ledger, run_id="r")
+    revoked = desired({"a": {"score": 1}}, {"a"}, consent="denied")
+    plan = plan_destination("d", revoked, ledger.entries("d"), consent_channel="ads")
+    assert [c.key for c in plan.removes] == ["m:vip:a"]
+
+
+def test_rejected_change_is_isolated_and_not_in_ledger(ledger: Ledger) -> None:
+    want = desired({p: {"score": 1} for p in "abcde"}, set())
+    sink = RecordingSink({"c": [Outcome.rejected("Property values were not valid")]})
+    res = apply_plan(plan_destination("d", want, {}), sink, ledger, run_id="r")
+    assert (res.applied, res.rejected) == (4, 1)
+    assert [e.reason for e in res.errors] == ["Property values were not valid"]
+    assert sorted(ledger.entries("d")) == ["t:a", "t:b", "t:d", "t:e"]
+    assert all(len(call) <= 2 for call in sink.calls), "batches respect the sink's size"
+
+
+def test_retryable_changes_get_more_rounds_then_wait_for_next_run(ledger: Ledger) -> None:
+    want = desired({"a": {"score": 1}, "b": {"score": 1}}, set())
+    flaky = {"a": [Outcome.retryable("503"), Outcome.retryable("503")],
+             "b": [Outcome.retryable("429", 0.0)] * 9}
+    slept: list[float] = []
+    res = apply_plan(plan_destination("d", want, {}), RecordingSink(flaky), ledger, run_id="r",
+                     retry_rounds=3, sleep=slept.append)
+    assert res.applied == 1 and res.retryable == 1
+    assert res.errors[0].retryable and res.errors[0].profile_id == "b"
+    assert sorted(ledger.entries("d")) == ["t:a"]
+    assert len(slept) == 3
+
+
+def test_auth_error_stops_the_destination(ledger: Ledger) -> None:
+    class Revoked(RecordingSink):
+        def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:
+            raise AuthError("HTTP 401: token revoked")
+
+    res = apply_plan(plan_destination("d", desired({"a": {"score": 1}}, set()), {}), Revoked(), ledger, run_id="r")
+    assert res.failed and "token revoked" in res.failed
+    assert ledger.entries("d") == {}
+
+
+def test_wrong_outcome_count_is_a_fatal_sink_bug(ledger: Ledger) -> None:
+    class Short(RecordingSink):
+        def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:
+            return [Outcome.ok()]
+
+    with pytest.raises(Exception, match="returned 1 outcomes for 2 changes"):
+        apply_plan(plan_destination("d", desired({"a": {"s": 1}, "b": {"s": 1}}, set()), {}), Short(), ledger, run_id="r")
+
+
+def test_change_kinds_order_upserts_removes_adds(ledger: Ledger) -> None:
+    apply_plan(plan_destination("d", desired({"a": {"score": 1}}, {"a"}), {}), RecordingSink(), ledger, run_id="r")
+    plan = plan_destination("d", desired({"a": {"score": 2}, "b": {"score": 1}}, {"b"}), ledger.entries("d"))
+    sink = RecordingSink(size=10)
+    apply_plan(plan, sink, ledger, run_id="r2")
+    kinds = [ch.split(":")[0] for call in sink.calls for ch in call]
+    assert kinds == ["t", "t", "m", "m"]
+    assert plan.by_kind()[0][0] is ChangeKind.UPSERT
