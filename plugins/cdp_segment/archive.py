@@ -234,8 +234,8 @@ def write_archive(
                 device = rng.randrange(len(p.anonymous_ids))
                 role = "web" if device == 0 else "ios"
                 known = ms > ident_at[i]
-                if not known:
-                    browsed_anon.add(i)
+                if not known and device == 0:
+                    browsed_anon.add(i)  # device 0 is the one the alias call links
                 msg = w.browse(role, ms, p.user_id if known else None, p.anonymous_ids[device])
             else:
                 msg = w.browse("web", ms, None, rng.choice(visitors))
