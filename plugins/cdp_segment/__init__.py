@@ -5,10 +5,11 @@ Factories import the SDK-bearing modules lazily so listing plugins stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from connector.plugin.spec import Capability, EmulatorOptions, PluginContext, PluginSpec
 
 from cdp_segment.settings import SegmentSettings
-from connector.plugin.spec import Capability, EmulatorOptions, PluginContext, PluginSpec
 
 if TYPE_CHECKING:
     from connector.plugin.spec import Emulator, Sink, Source
@@ -16,13 +17,13 @@ if TYPE_CHECKING:
 __all__ = ["SPEC", "SegmentSettings"]
 
 
-def _source(settings: Any, context: PluginContext) -> Source:
+def _source(settings: SegmentSettings, context: PluginContext) -> Source:
     from cdp_segment.source import SegmentSource  # noqa: PLC0415 - lazy by design
 
     return SegmentSource(settings, context)
 
 
-def _sink(settings: Any, context: PluginContext) -> Sink:
+def _sink(settings: SegmentSettings, context: PluginContext) -> Sink:
     from cdp_segment.sink import SegmentSink  # noqa: PLC0415 - lazy: imports the SDK
 
     return SegmentSink(settings, context)

@@ -28,13 +28,58 @@ from typing import Any
 __all__ = ["ArchiveManifest", "Person", "person", "write_archive"]
 
 DAY_MS = 86_400_000
-_FIRST = ["ann", "bob", "chloe", "dev", "eva", "farid", "greta", "hugo", "ines", "jon", "kemi",
-          "liam", "mia", "nora", "omar", "pia", "quinn", "rosa", "sam", "tara", "uma", "vik"]
-_LAST = ["lee", "smith", "garcia", "novak", "okafor", "rossi", "berg", "khan", "dubois", "ito",
-         "silva", "murphy", "kowal", "nguyen", "haas", "moreau", "patel", "jensen"]
-_CITIES = [("San Francisco", "CA", "94107", "US", "415"), ("New York", "NY", "10001", "US", "212"),
-           ("Austin", "TX", "73301", "US", "512"), ("Seattle", "WA", "98101", "US", "206"),
-           ("Chicago", "IL", "60601", "US", "312"), ("Boston", "MA", "02108", "US", "617")]
+_FIRST = [
+    "ann",
+    "bob",
+    "chloe",
+    "dev",
+    "eva",
+    "farid",
+    "greta",
+    "hugo",
+    "ines",
+    "jon",
+    "kemi",
+    "liam",
+    "mia",
+    "nora",
+    "omar",
+    "pia",
+    "quinn",
+    "rosa",
+    "sam",
+    "tara",
+    "uma",
+    "vik",
+]
+_LAST = [
+    "lee",
+    "smith",
+    "garcia",
+    "novak",
+    "okafor",
+    "rossi",
+    "berg",
+    "khan",
+    "dubois",
+    "ito",
+    "silva",
+    "murphy",
+    "kowal",
+    "nguyen",
+    "haas",
+    "moreau",
+    "patel",
+    "jensen",
+]
+_CITIES = [
+    ("San Francisco", "CA", "94107", "US", "415"),
+    ("New York", "NY", "10001", "US", "212"),
+    ("Austin", "TX", "73301", "US", "512"),
+    ("Seattle", "WA", "98101", "US", "206"),
+    ("Chicago", "IL", "60601", "US", "312"),
+    ("Boston", "MA", "02108", "US", "617"),
+]
 _CATEGORIES = ["Games", "Books", "Toys", "Kitchen", "Garden", "Outdoor", "Music", "Apparel"]
 _PAGES = ["/", "/sale", "/new", "/about", "/search", "/category/games", "/category/books"]
 
@@ -107,7 +152,9 @@ def _uuid(rng: random.Random) -> str:
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    )
 
 
 class _Writer:
@@ -116,25 +163,42 @@ class _Writer:
     def __init__(self, rng: random.Random, manifest: ArchiveManifest) -> None:
         self.rng = rng
         self.m = manifest
-        self.products = [
-            {"product_id": f"{rng.getrandbits(48):012x}", "sku": f"{10000 + n}-{n % 90 + 10}",
-             "name": f"Product {n}", "category": _CATEGORIES[n % len(_CATEGORIES)],
-             "brand": f"Brand {n % 17}", "price": round(3 + (n * 7.31) % 120, 2)}
+        self.products: list[dict[str, Any]] = [
+            {
+                "product_id": f"{rng.getrandbits(48):012x}",
+                "sku": f"{10000 + n}-{n % 90 + 10}",
+                "name": f"Product {n}",
+                "category": _CATEGORIES[n % len(_CATEGORIES)],
+                "brand": f"Brand {n % 17}",
+                "price": round(3 + (n * 7.31) % 120, 2),
+            }
             for n in range(200)
         ]
 
-    def envelope(self, role: str, kind: str, ms: int, user: str | None, anon: str | None) -> dict[str, Any]:
-        lib = {"web": ("analytics.js", "next-1.70.0"), "ios": ("analytics-ios", "4.1.8"),
-               "server": ("analytics-python", "2.4.0")}[role]
+    def envelope(
+        self, role: str, kind: str, ms: int, user: str | None, anon: str | None
+    ) -> dict[str, Any]:
+        lib = {
+            "web": ("analytics.js", "next-1.70.0"),
+            "ios": ("analytics-ios", "4.1.8"),
+            "server": ("analytics-python", "2.4.0"),
+        }[role]
         sent = ms + self.rng.randrange(5, 900)
         self.m.types[kind] = self.m.types.get(kind, 0) + 1
         return {
-            "anonymousId": anon, "userId": user, "type": kind,
+            "anonymousId": anon,
+            "userId": user,
+            "type": kind,
             "messageId": f"{'ajs-next-' if role == 'web' else ''}{self.rng.getrandbits(128):032x}",
-            "timestamp": _iso(ms), "originalTimestamp": _iso(ms), "sentAt": _iso(sent),
-            "receivedAt": _iso(sent + 40), "channel": "server" if role == "server" else "client",
+            "timestamp": _iso(ms),
+            "originalTimestamp": _iso(ms),
+            "sentAt": _iso(sent),
+            "receivedAt": _iso(sent + 40),
+            "channel": "server" if role == "server" else "client",
             "context": {"library": {"name": lib[0], "version": lib[1]}},
-            "integrations": {}, "projectId": self.m.source_ids[role], "version": 2,
+            "integrations": {},
+            "projectId": self.m.source_ids[role],
+            "version": 2,
         }
 
     def browse(self, role: str, ms: int, user: str | None, anon: str | None) -> dict[str, Any]:
@@ -144,7 +208,11 @@ class _Writer:
             msg = self.envelope(role, "page", ms, user, anon)
             path = self.rng.choice(_PAGES)
             msg["name"] = path.strip("/") or "home"
-            msg["properties"] = {"path": path, "url": f"https://shop.example{path}", "title": "Shop"}
+            msg["properties"] = {
+                "path": path,
+                "url": f"https://shop.example{path}",
+                "title": "Shop",
+            }
             return msg
         msg = self.envelope(role, "track", ms, user, anon)
         if r < 0.75:
@@ -152,27 +220,43 @@ class _Writer:
             msg["properties"] = {**product, "currency": "USD"}
         elif r < 0.92:
             msg["event"] = "Product Added"
-            msg["properties"] = {**product, "quantity": 1 + self.rng.randrange(2),
-                                 "cart_id": f"{self.rng.getrandbits(40):010x}"}
+            msg["properties"] = {
+                **product,
+                "quantity": 1 + self.rng.randrange(2),
+                "cart_id": f"{self.rng.getrandbits(40):010x}",
+            }
         else:
             msg["event"] = "Checkout Started"
-            msg["properties"] = {"order_id": f"{self.rng.getrandbits(48):012x}",
-                                 "value": product["price"], "revenue": product["price"],
-                                 "currency": "USD", "products": [{**product, "quantity": 1}]}
+            msg["properties"] = {
+                "order_id": f"{self.rng.getrandbits(48):012x}",
+                "value": product["price"],
+                "revenue": product["price"],
+                "currency": "USD",
+                "products": [{**product, "quantity": 1}],
+            }
         return msg
 
     def order(self, ms: int, user: str) -> dict[str, Any]:
         msg = self.envelope("server", "track", ms, user, None)
-        items = [{**p, "quantity": 1 + self.rng.randrange(3), "position": n + 1}
-                 for n, p in enumerate(self.rng.sample(self.products, 1 + self.rng.randrange(3)))]
+        items: list[dict[str, Any]] = [
+            {**p, "quantity": 1 + self.rng.randrange(3), "position": n + 1}
+            for n, p in enumerate(self.rng.sample(self.products, 1 + self.rng.randrange(3)))
+        ]
         revenue = round(sum(p["price"] * p["quantity"] for p in items), 2)
         shipping, tax = 4.99, round(revenue * 0.08, 2)
         msg["event"] = "Order Completed"
         msg["properties"] = {
-            "checkout_id": f"{self.rng.getrandbits(64):016x}", "order_id": f"{self.rng.getrandbits(48):012x}",
-            "affiliation": "Online Store", "subtotal": revenue, "revenue": revenue,
-            "shipping": shipping, "tax": tax, "discount": 0, "total": round(revenue + shipping + tax, 2),
-            "currency": "USD", "products": items,
+            "checkout_id": f"{self.rng.getrandbits(64):016x}",
+            "order_id": f"{self.rng.getrandbits(48):012x}",
+            "affiliation": "Online Store",
+            "subtotal": revenue,
+            "revenue": revenue,
+            "shipping": shipping,
+            "tax": tax,
+            "discount": 0,
+            "total": round(revenue + shipping + tax, 2),
+            "currency": "USD",
+            "products": items,
         }
         return msg
 
@@ -189,8 +273,13 @@ def write_archive(
 ) -> ArchiveManifest:
     """Write ``events`` unique messages about ``users`` known customers under ``root``."""
     rng = random.Random(f"segment-archive:{seed}")
-    source_ids = {role: "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
-                                for _ in range(10)) for role in ("web", "ios", "server")}
+    source_ids = {
+        role: "".join(
+            rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
+            for _ in range(10)
+        )
+        for role in ("web", "ios", "server")
+    }
     start_ms = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp() * 1000)
     manifest = ArchiveManifest(root, source_ids, [start_ms + d * DAY_MS for d in range(days)])
     w = _Writer(rng, manifest)
@@ -202,10 +291,14 @@ def write_archive(
     scheduled = 2 * users + len(buyers)
     if events < scheduled:
         raise ValueError(f"events must be at least {scheduled} for {users} users")
-    per_day = [(events - scheduled) // days + (1 if d < (events - scheduled) % days else 0)
-               for d in range(days)]
-    order_at = {i: ident_at[i] + rng.randrange(max(1, start_ms + days * DAY_MS - ident_at[i] - 10))
-                for i in sorted(buyers)}
+    per_day = [
+        (events - scheduled) // days + (1 if d < (events - scheduled) % days else 0)
+        for d in range(days)
+    ]
+    order_at = {
+        i: ident_at[i] + rng.randrange(max(1, start_ms + days * DAY_MS - ident_at[i] - 10))
+        for i in sorted(buyers)
+    }
     browsed_anon: set[int] = set()
     by_day: dict[int, list[int]] = defaultdict(list)
     for i in range(users):
@@ -240,9 +333,10 @@ def write_archive(
             else:
                 msg = w.browse("web", ms, None, rng.choice(visitors))
             out[(_role(msg, source_ids), ms)].append(msg)
-        _flush_day(root, day_ms, out, manifest, rng, duplicate_rate)
-    manifest.known_pairs = [(people[i].anonymous_ids[0], people[i].user_id)
-                            for i in sorted(buyers & browsed_anon)]
+        _flush_day(root, day_ms, out, manifest, rng=rng, duplicate_rate=duplicate_rate)
+    manifest.known_pairs = [
+        (people[i].anonymous_ids[0], people[i].user_id) for i in sorted(buyers & browsed_anon)
+    ]
     return manifest
 
 
@@ -250,8 +344,15 @@ def _role(msg: dict[str, Any], source_ids: dict[str, str]) -> str:
     return next(role for role, sid in source_ids.items() if sid == msg["projectId"])
 
 
-def _flush_day(root: Path, day_ms: int, out: dict[tuple[str, int], list[dict[str, Any]]],
-               manifest: ArchiveManifest, rng: random.Random, duplicate_rate: float) -> None:
+def _flush_day(
+    root: Path,
+    day_ms: int,
+    out: dict[tuple[str, int], list[dict[str, Any]]],
+    manifest: ArchiveManifest,
+    *,
+    rng: random.Random,
+    duplicate_rate: float,
+) -> None:
     files: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     for (role, ms), msgs in sorted(out.items(), key=lambda kv: kv[0][1]):
         hour = min(23, (ms - day_ms) // 3_600_000)

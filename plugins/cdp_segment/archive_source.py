@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from cdp_segment.mapping import event_record, message_id, profile_record
 from connector.errors import ConfigError
+
+from cdp_segment.mapping import event_record, message_id, profile_record
 
 __all__ = ["DAY_MS", "ArchiveStore", "read_archive"]
 
@@ -41,7 +42,7 @@ class ArchiveStore:
                 import fsspec  # noqa: PLC0415 - optional extra, only for remote URLs
             except ImportError:
                 raise ConfigError(
-                    f"archive_url {url.split('://')[0]}://... needs fsspec: "
+                    f"archive_url {url.split('://', maxsplit=1)[0]}://... needs fsspec: "
                     "pip install 'cdp-connector[segment-s3]' (fsspec plus s3fs for s3://)"
                 ) from None
             self._fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
@@ -60,8 +61,10 @@ class ArchiveStore:
             return [(c.name, c.is_dir()) for c in p.iterdir()]
         if not self._fs.exists(path):
             return []
-        return [(str(e["name"]).rstrip("/").rsplit("/", 1)[-1], e.get("type") == "directory")
-                for e in self._fs.ls(path, detail=True)]
+        return [
+            (str(e["name"]).rstrip("/").rsplit("/", 1)[-1], e.get("type") == "directory")
+            for e in self._fs.ls(path, detail=True)
+        ]
 
     def sources(self) -> list[str]:
         if self._fs is None and not Path(self.root).is_dir():
@@ -118,8 +121,9 @@ def read_archive(
     """Yield mapped records with ``_cursor`` from every file of the days at or after ``since``."""
     first = start_day(since, late_days)
     sources = [s for s in store.sources() if not source_ids or s in source_ids]
-    plan = sorted((day, src) for src in sources for day in store.days(src)
-                  if first is None or day >= first)
+    plan = sorted(
+        (day, src) for src in sources for day in store.days(src) if first is None or day >= first
+    )
     seen: dict[int, set[str]] = {}
     skipped = 0
     for day, src in plan:

@@ -69,7 +69,7 @@ class SegmentEmulator(EmulatorServer):
         self._local.profile = request.path.startswith(_PROFILE_PREFIX)
         return super().dispatch(request)
 
-    def error_response(self, status: int, message: str, **extra: Any) -> Response:
+    def error_response(self, status: int, message: str, **extra: Any) -> Response:  # noqa: ANN401 - base signature
         code = _CODES.get(status, "server_error" if status >= 500 else "invalid_request")
         if getattr(self._local, "profile", False):
             pcode = _PROFILE_CODES.get(status, code)
@@ -87,7 +87,9 @@ class SegmentEmulator(EmulatorServer):
         return None
 
     def snapshot(self) -> dict[str, Any]:
-        users = {k[len("user_id:") :]: v for k, v in self.profiles.items() if k.startswith("user_id:")}
+        users = {
+            k[len("user_id:") :]: v for k, v in self.profiles.items() if k.startswith("user_id:")
+        }
         return {
             "batches": self.batches,
             "messages": self.messages,
@@ -202,7 +204,7 @@ def _basic_user(header: str | None) -> str | None:
     return user or None
 
 
-def _message_problem(msg: Any) -> str | None:
+def _message_problem(msg: object) -> str | None:
     if not isinstance(msg, dict):
         return "not an object"
     size = len(json.dumps(msg, separators=(",", ":")).encode())

@@ -31,13 +31,26 @@ TRACK_TYPES = {
     "product added": "added_to_cart",
     "checkout started": "checkout_started",
 }
-_CALL_TYPES = {"page": "page_viewed", "screen": "screen_viewed", "identify": "identify",
-               "alias": "alias", "group": "group"}
+_CALL_TYPES = {
+    "page": "page_viewed",
+    "screen": "screen_viewed",
+    "identify": "identify",
+    "alias": "alias",
+    "group": "group",
+}
 _NON_SNAKE = re.compile(r"[^a-z0-9]+")
-_NAME_KEYS = {"firstName": "first_name", "first_name": "first_name",
-              "lastName": "last_name", "last_name": "last_name"}
-_ADDRESS_KEYS = {"city": "city", "postalCode": "postal_code", "postal_code": "postal_code",
-                 "country": "country"}
+_NAME_KEYS = {
+    "firstName": "first_name",
+    "first_name": "first_name",
+    "lastName": "last_name",
+    "last_name": "last_name",
+}
+_ADDRESS_KEYS = {
+    "city": "city",
+    "postalCode": "postal_code",
+    "postal_code": "postal_code",
+    "country": "country",
+}
 
 
 def _event_type(msg: Mapping[str, Any]) -> str | None:
@@ -115,7 +128,9 @@ def event_record(msg: Mapping[str, Any], *, source_id: str, region: str) -> dict
     record: dict[str, Any] = {
         "source_event_id": message_id(msg),
         "type": etype,
-        "occurred_at": msg.get("timestamp") or msg.get("originalTimestamp") or msg.get("receivedAt"),
+        "occurred_at": msg.get("timestamp")
+        or msg.get("originalTimestamp")
+        or msg.get("receivedAt"),
         "ids": ids,
     }
     traits = _traits(msg)

@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-
 from connector.errors import AuthError, RetryableError, SkippableError
 from connector.http import RateBudget, RetryPolicy, action_for
 from connector.http.classify import Action
@@ -42,8 +41,10 @@ class ProfileApi:
 
     def traits(self, external_id: str) -> dict[str, Any] | None:
         """All traits of ``external_id`` (``user_id:…``, ``email:…``), None if unknown."""
-        path = (f"/v1/spaces/{self._space}/collections/users/profiles/"
-                f"{quote(external_id, safe=':')}/traits")
+        path = (
+            f"/v1/spaces/{self._space}/collections/users/profiles/"
+            f"{quote(external_id, safe=':')}/traits"
+        )
         out: dict[str, Any] = {}
         cursor: str | None = None
         while True:

@@ -25,12 +25,13 @@ import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
-from cdp_segment.settings import SegmentSettings
 from connector.errors import AuthError, ConfigError
 from connector.plugin.spec import PluginContext
 from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
+
+from cdp_segment.settings import SegmentSettings
 
 __all__ = ["SegmentSink", "identify_target"]
 
@@ -52,7 +53,7 @@ def identify_target(change: Change) -> tuple[str | None, str | None, dict[str, A
     return f"profile {r.profile_id} has no Segment userId, anonymousId or email to identify"
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: object) -> object:
     if isinstance(value, datetime | date):
         return value.isoformat()
     item = getattr(value, "item", None)  # numpy scalars from the modelling layer
@@ -62,7 +63,7 @@ def _jsonable(value: Any) -> Any:
 
 
 class SegmentSink:
-    consent = None
+    consent: Literal["email", "ads"] | None = None
 
     def __init__(self, settings: SegmentSettings, context: PluginContext) -> None:
         if settings.write_key is None:
@@ -73,7 +74,7 @@ class SegmentSink:
         self._lock = threading.Lock()
         self._client = self._make_client(sync=False)
 
-    def _make_client(self, *, sync: bool) -> Any:
+    def _make_client(self, *, sync: bool) -> Any:  # noqa: ANN401 - the SDK is untyped
         from segment.analytics import Client  # noqa: PLC0415 - the SDK loads only when used
 
         s = self.settings
@@ -143,7 +144,9 @@ class SegmentSink:
         self._client.shutdown()
 
     # ---- internals --------------------------------------------------------------------------
-    def _message(self, change: Change) -> tuple[str | None, str | None, dict[str, Any], str] | Outcome:
+    def _message(
+        self, change: Change
+    ) -> tuple[str | None, str | None, dict[str, Any], str] | Outcome:
         target = identify_target(change)
         if isinstance(target, str):
             return Outcome.rejected(target)
@@ -167,10 +170,18 @@ class SegmentSink:
         reason = f"{code}: {message}" if code else f"{type(exc).__name__}: {exc}"
         with self._lock:
             for msg in batch:
-                self._errors[str(msg.get("messageId"))] = (status if isinstance(status, int) else None, reason)
+                self._errors[str(msg.get("messageId"))] = (
+                    status if isinstance(status, int) else None,
+                    reason,
+                )
 
-    def _settle(self, changes: Sequence[Change], outcomes: list[Outcome | None],
-                sent: dict[str, int], errors: dict[str, tuple[int | None, str]]) -> None:
+    def _settle(
+        self,
+        changes: Sequence[Change],
+        outcomes: list[Outcome | None],
+        sent: dict[str, int],
+        errors: dict[str, tuple[int | None, str]],
+    ) -> None:
         refused: list[str] = []
         auth: str | None = None
         for mid, index in sent.items():
@@ -189,8 +200,9 @@ class SegmentSink:
         if refused:
             self._isolate(changes, outcomes, {mid: sent[mid] for mid in refused})
 
-    def _isolate(self, changes: Sequence[Change], outcomes: list[Outcome | None],
-                 refused: dict[str, int]) -> None:
+    def _isolate(
+        self, changes: Sequence[Change], outcomes: list[Outcome | None], refused: dict[str, int]
+    ) -> None:
         """Resend the messages of a refused batch one by one to find the bad ones."""
         from segment.analytics.request import APIError  # noqa: PLC0415 - SDK loads lazily
 
@@ -202,8 +214,9 @@ class SegmentSink:
                 continue
             user_id, anonymous_id, traits, _ = built
             try:
-                single.identify(user_id=user_id, anonymous_id=anonymous_id, traits=traits,
-                                message_id=mid)
+                single.identify(
+                    user_id=user_id, anonymous_id=anonymous_id, traits=traits, message_id=mid
+                )
                 outcomes[index] = Outcome.ok()
             except APIError as exc:
                 if exc.status in _AUTH:

@@ -14,7 +14,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
+
+from connector.errors import ConfigError, SkippableError
+from connector.plugin.spec import PluginContext, SourceRecord, Stream
 
 from cdp_segment.archive_source import (
     ArchiveStore,
@@ -26,15 +30,17 @@ from cdp_segment.mapping import event_record, profile_record
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.spool import Spool
 from cdp_segment.webhook import spool_path
-from connector.errors import ConfigError, SkippableError
-from connector.plugin.spec import PluginContext, SourceRecord, Stream
 
 __all__ = ["SegmentSource"]
 
-_ARCHIVE = (Stream("events", "events", "opaque", "_cursor"),
-            Stream("profiles", "profiles", "opaque", "_cursor"))
-_LIVE = (Stream("live", "events", "opaque", "_cursor"),
-         Stream("live_profiles", "profiles", "opaque", "_cursor"))
+_ARCHIVE = (
+    Stream("events", "events", "opaque", "_cursor"),
+    Stream("profiles", "profiles", "opaque", "_cursor"),
+)
+_LIVE = (
+    Stream("live", "events", "opaque", "_cursor"),
+    Stream("live_profiles", "profiles", "opaque", "_cursor"),
+)
 _ENRICH = Stream("profile_api", "profiles", "none", "_cursor")
 
 
@@ -64,7 +70,9 @@ class SegmentSource:
             store = self._archive()
             profiles = stream.name == "profiles"
             records = read_archive(
-                store, since=since, late_days=self.settings.late_days,
+                store,
+                since=since,
+                late_days=self.settings.late_days,
                 source_ids=self.settings.source_ids,
                 mapper=profile_mapper(region) if profiles else event_mapper(region),
                 prefilter=b"identify" if profiles else None,
@@ -91,7 +99,7 @@ class SegmentSource:
             self._store = ArchiveStore(self.settings.archive_url, self.settings.storage_options)
         return self._store
 
-    def _spool_file(self) -> Any:
+    def _spool_file(self) -> Path:
         return spool_path(self.settings, self.context.workspace)
 
     def _read_spool(self, profiles: bool, since: str | None) -> Iterator[dict[str, Any]]:
@@ -123,9 +131,14 @@ class SegmentSource:
         s = self.settings
         if not s.space_id or s.profile_api_token is None:
             return
-        api = ProfileApi(s.profile_api_url, s.space_id, s.profile_api_token.get_secret_value(),
-                         rate=s.profile_api_rate, traits_limit=s.profile_api_traits_limit,
-                         timeout=s.timeout)
+        api = ProfileApi(
+            s.profile_api_url,
+            s.space_id,
+            s.profile_api_token.get_secret_value(),
+            rate=s.profile_api_rate,
+            traits_limit=s.profile_api_traits_limit,
+            timeout=s.timeout,
+        )
         try:
             for user in sorted(self.seen_users):
                 try:

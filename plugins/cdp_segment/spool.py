@@ -57,7 +57,8 @@ class Spool:
             try:
                 for mid, body in items:
                     cur.execute(
-                        "INSERT OR IGNORE INTO spool (message_id, received_at, body) VALUES (?,?,?)",
+                        "INSERT OR IGNORE INTO spool (message_id, received_at, body) "
+                        "VALUES (?, ?, ?)",
                         (mid, now, body),
                     )
                     inserted.append(cur.rowcount == 1)

@@ -28,10 +28,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from connector.errors import ConfigError
+
 from cdp_segment.mapping import message_id
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.spool import GroupWriter, Spool, SpoolError
-from connector.errors import ConfigError
 
 __all__ = ["WebhookReceiver", "serve", "sign", "spool_path"]
 
@@ -81,7 +82,9 @@ class WebhookReceiver:
         self._httpd.serve_forever()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.serve_forever, name="segment-webhook", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, name="segment-webhook", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -97,11 +100,16 @@ class WebhookReceiver:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
-    def receive(self, body: bytes, signature: str | None) -> tuple[int, dict[str, Any], dict[str, Any] | None]:
+    def receive(
+        self, body: bytes, signature: str | None
+    ) -> tuple[int, dict[str, Any], dict[str, Any] | None]:
         """(status, answer, newly stored message or None) for one delivery."""
         expected = sign(self.secret, body)
         if not signature or not hmac.compare_digest(signature.strip().lower(), expected):
@@ -125,7 +133,7 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: ANN401 - stdlib signature
             return
 
         def _answer(self, status: int, payload: dict[str, Any]) -> None:
@@ -170,8 +178,9 @@ def serve(
     if settings.webhook_secret is None:
         raise ConfigError("segment: webhook_secret is required to listen for webhooks")
     secret = settings.webhook_secret.get_secret_value().encode()
-    receiver = WebhookReceiver(spool_path(settings, workspace), secret, host=host, port=port,
-                               on_event=on_event)
+    receiver = WebhookReceiver(
+        spool_path(settings, workspace), secret, host=host, port=port, on_event=on_event
+    )
     if ready is not None:
         ready(receiver.base_url)
     try:

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from connector.plugin.spec import EmulatorOptions, Stream
+from connector.schema.records import validate_event, validate_profile
+from connector.sync.changes import Change, ChangeKind, Outcome, Recipient
 from pydantic import SecretStr
 
 from cdp_segment.emulator import SegmentEmulator
 from cdp_segment.settings import SegmentSettings
-from connector.plugin.spec import EmulatorOptions, Stream
-from connector.schema.records import validate_event, validate_profile
-from connector.sync.changes import Change, ChangeKind, Outcome, Recipient
 
 
 def apply_all(sink: Any, changes: Sequence[Change]) -> list[Outcome]:
@@ -43,7 +43,7 @@ class Ledger:
     def plan(self, desired: dict[str, tuple[Recipient, dict[str, Any]]]) -> list[Change]:
         changes = []
         for key, (recipient, traits) in sorted(desired.items()):
-            digest = hashlib.sha1(json.dumps(traits, sort_keys=True).encode()).hexdigest()
+            digest = hashlib.sha256(json.dumps(traits, sort_keys=True).encode()).hexdigest()
             if self.delivered.get(key) != digest:
                 changes.append(Change(ChangeKind.UPSERT, recipient, key, digest, traits=traits))
         return changes
@@ -93,8 +93,11 @@ def emulator() -> Iterator[SegmentEmulator]:
 @pytest.fixture
 def settings_for(tmp_path: Path) -> Callable[..., SegmentSettings]:
     def make(**overrides: Any) -> SegmentSettings:
-        base: dict[str, Any] = {"write_key": SecretStr("test-write-key"), "max_retries": 3,
-                                "max_backoff_seconds": 30}
+        base: dict[str, Any] = {
+            "write_key": SecretStr("test-write-key"),
+            "max_retries": 3,
+            "max_backoff_seconds": 30,
+        }
         base.update(overrides)
         return SegmentSettings(**base)
 

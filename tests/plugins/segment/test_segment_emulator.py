@@ -9,18 +9,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from connector.plugin.spec import EmulatorOptions
 from segment.analytics import Client
 from segment.analytics.request import APIError, post
 
 from cdp_segment import SPEC
 from cdp_segment.emulator import SegmentEmulator
-from connector.plugin.spec import EmulatorOptions
 
 
 def test_sdk_batches_are_recorded_with_identify_traits(emulator: SegmentEmulator) -> None:
     errors: list[object] = []
-    client = Client("wk", host=emulator.base_url, gzip=True, upload_interval=0.05,
-                    on_error=lambda exc, batch: errors.append(exc))
+    client = Client(
+        "wk",
+        host=emulator.base_url,
+        gzip=True,
+        upload_interval=0.05,
+        on_error=lambda exc, batch: errors.append(exc),
+    )
     for i in range(150):
         client.identify(f"u{i}", {"cdp_score": i})
     client.track("u1", "Order Completed", {"revenue": 10.0})
@@ -47,19 +52,26 @@ def test_size_limits_answer_400_with_code_and_message(emulator: SegmentEmulator)
         post("wk", host=emulator.base_url, batch=[big])
     assert info.value.status == 400
     assert "32KB" in info.value.message
-    many = [{"type": "identify", "userId": f"u{i}", "traits": {"t": "y" * 20_000}}
-            for i in range(30)]
+    many = [
+        {"type": "identify", "userId": f"u{i}", "traits": {"t": "y" * 20_000}} for i in range(30)
+    ]
     body = gzip.compress(json.dumps({"batch": many}).encode())
-    resp = httpx.post(f"{emulator.base_url}/v1/batch", content=body, auth=("wk", ""),
-                      headers={"Content-Encoding": "gzip"})
+    resp = httpx.post(
+        f"{emulator.base_url}/v1/batch",
+        content=body,
+        auth=("wk", ""),
+        headers={"Content-Encoding": "gzip"},
+    )
     assert resp.status_code == 400
     assert set(resp.json()) == {"code", "message"}
     assert emulator.messages == []
 
 
 def test_injected_503_then_sdk_retry_delivers(emulator: SegmentEmulator) -> None:
-    httpx.post(f"{emulator.base_url}/__emulator__/faults",
-               json={"rules": [{"path": "/v1/batch", "status": 503, "count": 2}]})
+    httpx.post(
+        f"{emulator.base_url}/__emulator__/faults",
+        json={"rules": [{"path": "/v1/batch", "status": 503, "count": 2}]},
+    )
     client = Client("wk", host=emulator.base_url, upload_interval=0.05, max_retries=5)
     client.identify("u1", {"a": 1})
     client.shutdown()
@@ -70,7 +82,9 @@ def test_injected_503_then_sdk_retry_delivers(emulator: SegmentEmulator) -> None
 
 def test_profile_api_pages_traits_by_cursor() -> None:
     with SPEC.emulator(EmulatorOptions(seed_profiles=3)) as emu:  # type: ignore[misc]
-        url = f"{emu.base_url}/v1/spaces/sp1/collections/users/profiles/user_id:usr_0000000002/traits"
+        url = (
+            f"{emu.base_url}/v1/spaces/sp1/collections/users/profiles/user_id:usr_0000000002/traits"
+        )
         traits: dict[str, object] = {}
         params: dict[str, object] = {"limit": 3}
         pages = 0
@@ -93,7 +107,9 @@ def test_profile_api_never_serves_more_than_100_per_second() -> None:
     """Property check, not a timing assert: whatever the machine's speed, no 1 s window of
     the request log holds more than 100 answered requests, and refusals are Segment 429s."""
     with SegmentEmulator(EmulatorOptions(seed_profiles=1, limits="real")) as emu:
-        url = f"{emu.base_url}/v1/spaces/sp1/collections/users/profiles/user_id:usr_0000000000/traits"
+        url = (
+            f"{emu.base_url}/v1/spaces/sp1/collections/users/profiles/user_id:usr_0000000000/traits"
+        )
 
         def burst(_: int) -> list[httpx.Response]:
             with httpx.Client(auth=("token", "")) as client:

@@ -14,31 +14,45 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import EventStore
+from connector.testing.context import make_context
 from pydantic import SecretStr
 
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.source import SegmentSource
 from cdp_segment.spool import Spool
 from cdp_segment.webhook import WebhookReceiver, sign, spool_path
-from connector.testing.context import make_context
-
-from conftest import EventStore
 
 SECRET = b"shh-webhook-secret"
 REPO = Path(__file__).resolve().parents[3]
 
 
 def _event(i: int) -> dict[str, Any]:
-    return {"version": 1, "type": "track", "event": "Product Viewed", "userId": f"u{i % 97}",
-            "anonymousId": f"a{i % 89}", "messageId": f"msg-{i:06d}",
-            "timestamp": "2025-03-02T10:00:00.000Z", "properties": {"product_id": f"p{i % 13}"}}
+    return {
+        "version": 1,
+        "type": "track",
+        "event": "Product Viewed",
+        "userId": f"u{i % 97}",
+        "anonymousId": f"a{i % 89}",
+        "messageId": f"msg-{i:06d}",
+        "timestamp": "2025-03-02T10:00:00.000Z",
+        "properties": {"product_id": f"p{i % 13}"},
+    }
 
 
-def _post(client: httpx.Client, url: str, msg: dict[str, Any], secret: bytes = SECRET) -> httpx.Response:
+def _post(
+    client: httpx.Client, url: str, msg: dict[str, Any], secret: bytes = SECRET
+) -> httpx.Response:
     body = json.dumps(msg).encode()
-    return client.post(url, content=body, headers={"Content-Type": "application/json",
-                                                   "User-Agent": "Segment.io/1.0",
-                                                   "X-Signature": sign(secret, body)})
+    return client.post(
+        url,
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "Segment.io/1.0",
+            "X-Signature": sign(secret, body),
+        },
+    )
 
 
 def test_bad_or_missing_signature_is_401_and_stores_nothing(tmp_path: Path) -> None:
@@ -47,8 +61,11 @@ def test_bad_or_missing_signature_is_401_and_stores_nothing(tmp_path: Path) -> N
         unsigned = client.post(rx.base_url, content=json.dumps(_event(2)).encode())
         assert unsigned.status_code == 401
         body = json.dumps(_event(3)).encode()
-        tampered = client.post(rx.base_url, content=body.replace(b"u3", b"u4"),
-                               headers={"X-Signature": sign(SECRET, body)})
+        tampered = client.post(
+            rx.base_url,
+            content=body.replace(b"u3", b"u4"),
+            headers={"X-Signature": sign(SECRET, body)},
+        )
         assert tampered.status_code == 401
         assert rx.spool.count() == 0
 
@@ -57,15 +74,22 @@ def test_retries_store_once_and_the_live_stream_reads_the_spool(tmp_path: Path) 
     settings = SegmentSettings(webhook_secret=SecretStr(SECRET.decode()))
     hooked: list[str] = []
     path = spool_path(settings, tmp_path)
-    with WebhookReceiver(path, SECRET, on_event=lambda m: hooked.append(m["messageId"])) as rx, \
-            httpx.Client() as client:
+    with (
+        WebhookReceiver(path, SECRET, on_event=lambda m: hooked.append(m["messageId"])) as rx,
+        httpx.Client() as client,
+    ):
         first = _post(client, rx.base_url, _event(1))
         retry = _post(client, rx.base_url, _event(1))
         assert first.status_code == retry.status_code == 200
-        assert first.json()["stored"] is True and retry.json()["stored"] is False
-        identify = {"type": "identify", "userId": "u1", "messageId": "id-1",
-                    "traits": {"email": "Ann@Shop.example", "firstName": "Ann"},
-                    "timestamp": "2025-03-02T10:00:00Z"}
+        assert first.json()["stored"] is True
+        assert retry.json()["stored"] is False
+        identify = {
+            "type": "identify",
+            "userId": "u1",
+            "messageId": "id-1",
+            "traits": {"email": "Ann@Shop.example", "firstName": "Ann"},
+            "timestamp": "2025-03-02T10:00:00Z",
+        }
         assert _post(client, rx.base_url, identify).status_code == 200
     assert hooked == ["msg-000001", "id-1"]
     source = SegmentSource(settings, make_context(tmp_path))
@@ -98,8 +122,12 @@ serve(settings, Path(sys.argv[2]), "127.0.0.1", int(sys.argv[3]),
 
 def _start(workspace: Path, port: int) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'plugins'}"}
-    proc = subprocess.Popen([sys.executable, "-c", _SERVER, SECRET.decode(), str(workspace),
-                             str(port)], stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, SECRET.decode(), str(workspace), str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline().startswith("ready")
     return proc
