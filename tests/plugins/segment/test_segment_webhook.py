@@ -192,7 +192,7 @@ def _crash_run(tmp_path: Path, total: int, clients: int) -> None:
 
 
 def test_concurrent_load_with_crash_keeps_every_acked_event_once(tmp_path: Path) -> None:
-    _crash_run(tmp_path, total=2_000, clients=8)
+    _crash_run(tmp_path, total=1_000, clients=8)
 
 
 @pytest.mark.slow
