@@ -1,0 +1,55 @@
+"""Twilio Segment: event history (S3 archive) and live events (webhook) in, traits out (identify).
+
+Factories import the SDK-bearing modules lazily so listing plugins stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from connector.plugin.spec import Capability, EmulatorOptions, PluginContext, PluginSpec
+
+from cdp_segment.settings import SegmentSettings
+
+if TYPE_CHECKING:
+    from connector.plugin.spec import Emulator, Sink, Source
+
+__all__ = ["SPEC", "SegmentSettings"]
+
+
+def _source(settings: SegmentSettings, context: PluginContext) -> Source:
+    from cdp_segment.source import SegmentSource  # noqa: PLC0415 - lazy by design
+
+    return SegmentSource(settings, context)
+
+
+def _sink(settings: SegmentSettings, context: PluginContext) -> Sink:
+    from cdp_segment.sink import SegmentSink  # noqa: PLC0415 - lazy: imports the SDK
+
+    return SegmentSink(settings, context)
+
+
+def _emulator(options: EmulatorOptions) -> Emulator:
+    from cdp_segment.emulator import SegmentEmulator  # noqa: PLC0415 - lazy by design
+
+    return SegmentEmulator(options)
+
+
+SPEC = PluginSpec(
+    name="segment",
+    description="Segment: S3 archive and webhook events in, computed traits out as identify calls",
+    capabilities=frozenset(
+        {
+            Capability.SOURCE_EVENTS,
+            Capability.SOURCE_PROFILES,
+            Capability.SINK_TRAITS,
+            Capability.SINK_LISTS,
+            Capability.EMULATOR,
+        }
+    ),
+    settings_model=SegmentSettings,
+    source=_source,
+    sink=_sink,
+    emulator=_emulator,
+    secret_fields=("write_key", "webhook_secret", "profile_api_token"),
+)

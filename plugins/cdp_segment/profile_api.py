@@ -1,0 +1,94 @@
+"""Profile API reads: one profile's traits, paged by cursor, within 100 requests/s per space.
+
+``GET /v1/spaces/<space>/collections/users/profiles/<type:value>/traits`` with the access
+token as Basic user name and an empty password; ``limit`` ≤ 200, ``next`` cursor; answers
+``{"traits", "cursor": {"has_more", "next"}}``; errors ``{"error": {"code", "message"}}``
+(segment-docs src/unify/profile-api.md). It is per profile, never a bulk export, so we only
+ask about profiles we already know.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from connector.errors import AuthError, RetryableError, SkippableError
+from connector.http import RateBudget, RetryPolicy, action_for
+from connector.http.classify import Action
+from connector.http.retry import parse_retry_after
+
+__all__ = ["ProfileApi"]
+
+
+class ProfileApi:
+    def __init__(
+        self,
+        base_url: str,
+        space_id: str,
+        token: str,
+        *,
+        rate: int = 100,
+        traits_limit: int = 200,
+        timeout: float = 15.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._client = httpx.Client(base_url=base_url, auth=(token, ""), timeout=timeout)
+        self._space = quote(space_id, safe="")
+        self.budget = RateBudget(rate, 1.0, name="segment-profile-api")
+        self._retry = retry or RetryPolicy(max_attempts=6, max_delay=120)
+        self._limit = traits_limit
+
+    def traits(self, external_id: str) -> dict[str, Any] | None:
+        """All traits of ``external_id`` (``user_id:…``, ``email:…``), None if unknown."""
+        path = (
+            f"/v1/spaces/{self._space}/collections/users/profiles/"
+            f"{quote(external_id, safe=':')}/traits"
+        )
+        out: dict[str, Any] = {}
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": self._limit}
+            if cursor:
+                params["next"] = cursor
+            body = self._retry.call(lambda p=params: self._get(path, p))  # type: ignore[misc]
+            if body is None:
+                return None if not out else out
+            out.update(body.get("traits") or {})
+            page = body.get("cursor") or {}
+            cursor = page.get("next") if page.get("has_more") else None
+            if not cursor:
+                return out
+
+    def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        self.budget.acquire()
+        try:
+            resp = self._client.get(path, params=params)
+        except httpx.TransportError as exc:
+            raise RetryableError(f"Profile API unreachable: {type(exc).__name__}") from exc
+        if resp.status_code == 404:
+            return None
+        action = action_for(resp.status_code)
+        if action is Action.OK:
+            data = resp.json()
+            return data if isinstance(data, dict) else {}
+        message = _error_message(resp)
+        if action is Action.RETRY:
+            wait = parse_retry_after(resp.headers.get("Retry-After"))
+            if resp.status_code == 429:
+                self.budget.penalise(wait if wait is not None else 1.0)
+            raise RetryableError(f"Profile API {resp.status_code}: {message}", retry_after=wait)
+        if action is Action.AUTH:
+            raise AuthError(f"Profile API refused the access token: {message}")
+        raise SkippableError(f"Profile API {resp.status_code}: {message}")
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _error_message(resp: httpx.Response) -> str:
+    try:
+        err = resp.json().get("error") or {}
+        return f"{err.get('code', 'error')}: {str(err.get('message', ''))[:200]}"
+    except (ValueError, AttributeError):
+        return resp.reason_phrase

@@ -1,0 +1,59 @@
+"""Settings of one Segment instance: archive, webhook spool, Profile API and the write key.
+
+Every part is optional so one model serves a pull-only, a push-only and a live-only setup; the
+factories raise ``ConfigError`` naming the key a part needs when it is used without it.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+__all__ = ["PROFILE_API_RATE", "SegmentSettings"]
+
+# Profile API: "100 requests per second per space" (segment-docs src/unify/profile-api-limits.md).
+PROFILE_API_RATE = 100
+
+
+class SegmentSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # ---- sink: the HTTP Tracking API through segment-analytics-python ---------------------
+    write_key: SecretStr | None = None
+    base_url: str = "https://api.segment.io"
+    trait_prefix: str = "cdp_"
+    chunk_size: int = Field(default=1000, ge=1, le=9000)
+    upload_size: int = Field(default=100, ge=1, le=100)
+    max_retries: int = Field(default=5, ge=0, le=20)
+    max_backoff_seconds: float = Field(default=300.0, gt=0)
+    timeout: float = Field(default=15.0, gt=0)
+    gzip: bool = True
+
+    # ---- archive source: the S3 destination layout -----------------------------------------
+    archive_url: str | None = None
+    source_ids: tuple[str, ...] = ()
+    storage_options: dict[str, str] = Field(default_factory=dict)
+    late_days: int = Field(default=2, ge=0, le=60)
+
+    # ---- live source: the Webhooks destination ----------------------------------------------
+    webhook_secret: SecretStr | None = None
+    webhook_spool: str = "segment/webhook-spool.sqlite"
+    spool_retain_hours: float = Field(default=24.0, ge=0)
+
+    # ---- Profile API enrichment (optional, per space) ---------------------------------------
+    space_id: str | None = None
+    profile_api_token: SecretStr | None = None
+    profile_api_url: str = "https://profiles.segment.com"
+    profile_api_rate: int = Field(default=PROFILE_API_RATE, ge=1, le=PROFILE_API_RATE)
+    profile_api_traits_limit: int = Field(default=200, ge=1, le=200)
+
+    @field_validator("trait_prefix")
+    @classmethod
+    def _snake_prefix(cls, value: str) -> str:
+        if value and not value.replace("_", "").isalnum():
+            raise ValueError("trait_prefix must be letters, digits and underscores")
+        return value
+
+    @field_validator("base_url", "profile_api_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
