@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cdp_klaviyo.settings import KlaviyoSettings
 from connector.plugin.spec import Capability, EmulatorOptions, PluginContext, PluginSpec
+
+from cdp_klaviyo.settings import KlaviyoSettings
 
 if TYPE_CHECKING:
     from cdp_klaviyo.emulator import KlaviyoEmulator
