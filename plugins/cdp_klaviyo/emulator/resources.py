@@ -38,8 +38,8 @@ def _subscriptions(p: dict[str, Any]) -> dict[str, Any]:
                 "list_suppressions": [],
             }
         },
-        "sms": None,
     }
+    # The spec's ``nullable`` sits beside a $ref here, which validators ignore: omit, not null.
     if sms is not None:
         out["sms"] = {
             "marketing": {
@@ -68,7 +68,11 @@ def profile_resource(p: dict[str, Any], *, subscriptions: bool = False) -> dict[
         "created": iso(p.get("created")),
         "updated": iso(p.get("updated")),
         "last_event_date": iso(p.get("last_event_date")),
-        "location": dict(p.get("location") or {}),
+        "location": {
+            k: v
+            for k, v in (p.get("location") or {}).items()
+            if v is not None or k not in ("latitude", "longitude")  # oneOf: null is not allowed
+        },
         "properties": dict(p.get("properties") or {}),
     }
     if subscriptions:
