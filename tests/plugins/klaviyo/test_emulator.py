@@ -6,13 +6,12 @@ import json
 
 import pytest
 import urllib3
+from connector.plugin.spec import EmulatorOptions
 from klaviyo_api import KlaviyoAPI
 from klaviyo_support import SPECS, SpecRecorder
 
 from cdp_klaviyo.client import KlaviyoClient, next_cursor
 from cdp_klaviyo.emulator import KlaviyoEmulator
-from cdp_klaviyo.settings import KlaviyoSettings
-from connector.plugin.spec import EmulatorOptions
 
 needs_specs = pytest.mark.skipif(
     not SPECS.exists(), reason="official Klaviyo specs not found at ../shared/specs/klaviyo/apis"
@@ -46,7 +45,7 @@ def _flow(client: KlaviyoClient, emu: KlaviyoEmulator) -> None:
             page_cursor=cursor, sort="updated", filter="greater-than(updated,2025-01-01T00:00:00Z)"
         ),
     )
-    metrics = client.call("metrics_read", lambda: api.Metrics.get_metrics())
+    metrics = client.call("metrics_read", api.Metrics.get_metrics)
     mid = metrics["data"][0]["id"]
     client.call(
         "events_read",
@@ -145,7 +144,8 @@ def test_typed_sdk_models_deserialise_every_response(emulator) -> None:
     events = api.Events.get_events(
         filter=f'equals(metric_id,"{metrics.data[0].id}")', include=["profile"], page_size=5
     )
-    assert events.data and events.included
+    assert events.data
+    assert events.included
     lst = api.Lists.create_list({"data": {"type": "list", "attributes": {"name": "typed"}}})
     assert api.Lists.get_lists(filter='equals(name,"typed")').data[0].id == lst.data.id
     job = api.Profiles.bulk_import_profiles(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from connector.emulator import FaultRule
+from connector.sync.changes import ChangeKind, OutcomeStatus, SegmentRef
 from klaviyo_support import Identities, apply_all, member, upsert
 
 from cdp_klaviyo import SPEC
-from connector.sync.changes import ChangeKind, OutcomeStatus, SegmentRef
 
 VIP = SegmentRef("seg-vip", "VIP")
 LAPSED = SegmentRef("seg-lapsed", "Lapsed")
@@ -17,7 +18,9 @@ def _sink(settings, ctx):
 
 
 def _people(emulator, n):
-    chosen = sorted((p for p in emulator.store.profiles.values() if p.get("email")), key=lambda p: p["id"])[:n]
+    chosen = sorted(
+        (p for p in emulator.store.profiles.values() if p.get("email")), key=lambda p: p["id"]
+    )[:n]
     return [(f"p-{p['id']}", p["email"], p["id"]) for p in chosen]
 
 
@@ -30,7 +33,10 @@ def test_traits_land_in_one_job_and_ids_are_learned(emulator, settings, ctx) -> 
     sink.prepare([], [])
     people = _people(emulator, 40)
     ids = Identities()
-    changes = [upsert(ids.recipient(pid, email), {"churn_risk": i / 40, "tier": "gold"}) for i, (pid, email, _) in enumerate(people)]
+    changes = [
+        upsert(ids.recipient(pid, email), {"churn_risk": i / 40, "tier": "gold"})
+        for i, (pid, email, _) in enumerate(people)
+    ]
     outcomes = apply_all(sink, changes, ids)
     assert all(o.status is OutcomeStatus.OK for o in outcomes)
     assert ids.ids == {pid: kid for pid, _, kid in people}
@@ -40,7 +46,10 @@ def test_traits_land_in_one_job_and_ids_are_learned(emulator, settings, ctx) -> 
         assert state["profiles"][kid]["properties"]["churn_risk"] == i / 40
     # A second run keys on the learned ids: no lookups, and "tier" removed is unset, not null.
     emulator.recorder.clear()
-    again = [upsert(ids.recipient(pid, email), {"churn_risk": 0.5}, unset=["tier"]) for pid, email, _ in people[:3]]
+    again = [
+        upsert(ids.recipient(pid, email), {"churn_risk": 0.5}, unset=["tier"])
+        for pid, email, _ in people[:3]
+    ]
     assert all(o.status is OutcomeStatus.OK for o in apply_all(sink, again, ids))
     assert not [r for r in emulator.recorder.entries() if r.path == "/api/profiles"]
     state = _state(emulator)
@@ -50,12 +59,16 @@ def test_traits_land_in_one_job_and_ids_are_learned(emulator, settings, ctx) -> 
     assert state["profiles"][people[3][2]]["properties"]["tier"] == "gold"
 
 
-def test_a_profile_the_import_refuses_is_the_only_reject_with_klaviyos_reason(emulator, settings, ctx) -> None:
+def test_a_profile_the_import_refuses_is_the_only_reject_with_klaviyos_reason(
+    emulator, settings, ctx
+) -> None:
     sink = _sink(settings, ctx)
     people = _people(emulator, 20)
     emulator.seed({"refuse_emails": [people[7][1]]})
     ids = Identities()
-    outcomes = apply_all(sink, [upsert(ids.recipient(pid, email), {"score": 1}) for pid, email, _ in people], ids)
+    outcomes = apply_all(
+        sink, [upsert(ids.recipient(pid, email), {"score": 1}) for pid, email, _ in people], ids
+    )
     bad = [i for i, o in enumerate(outcomes) if o.status is not OutcomeStatus.OK]
     assert bad == [7]
     assert outcomes[7].status is OutcomeStatus.REJECTED
@@ -66,7 +79,12 @@ def test_a_profile_the_import_refuses_is_the_only_reject_with_klaviyos_reason(em
 def test_lists_are_found_by_name_then_hold_exactly_the_members(emulator, settings, ctx) -> None:
     sink = _sink(settings, ctx)
     client = sink.client
-    pre = client.call("list_create", lambda: client.api.Lists.create_list({"data": {"type": "list", "attributes": {"name": "CDP: VIP"}}}))
+    pre = client.call(
+        "list_create",
+        lambda: client.api.Lists.create_list(
+            {"data": {"type": "list", "attributes": {"name": "CDP: VIP"}}}
+        ),
+    )
     sink.prepare([], [VIP, LAPSED])
     state = _state(emulator)
     assert sorted(x["name"] for x in state["lists"].values()) == ["CDP: Lapsed", "CDP: VIP"]
@@ -77,7 +95,9 @@ def test_lists_are_found_by_name_then_hold_exactly_the_members(emulator, setting
     adds += [member(ChangeKind.ADD, ids.recipient("p-new", "newcomer@example.com"), LAPSED)]
     outcomes = apply_all(sink, adds, ids)
     assert all(o.status is OutcomeStatus.OK for o in outcomes)
-    removes = [member(ChangeKind.REMOVE, ids.recipient(pid, email), VIP) for pid, email, _ in people[:5]]
+    removes = [
+        member(ChangeKind.REMOVE, ids.recipient(pid, email), VIP) for pid, email, _ in people[:5]
+    ]
     assert all(o.status is OutcomeStatus.OK for o in apply_all(sink, removes, ids))
     state = _state(emulator)
     vip = state["lists"][pre["data"]["id"]]["members"]
@@ -88,25 +108,34 @@ def test_lists_are_found_by_name_then_hold_exactly_the_members(emulator, setting
 
 
 @pytest.mark.parametrize("seed", [3])
-def test_with_5xx_and_429_injected_the_final_state_equals_the_desired(emulator, settings, ctx, seed) -> None:
+def test_with_5xx_and_429_injected_the_final_state_equals_the_desired(
+    emulator, settings, ctx, seed
+) -> None:
     emulator.faults._rng.seed(seed)
     sink = _sink(settings, ctx)
-    from connector.emulator import FaultRule
-
-    emulator.faults.set_rules([
-        FaultRule(path="/api/*", status=429, count=6, rate=0.3, retry_after=1),
-        FaultRule(path="/api/*", status=503, rate=0.1),
-        FaultRule(path="/api/*", status=500, rate=0.03),
-    ])
+    emulator.faults.set_rules(
+        [
+            FaultRule(path="/api/*", status=429, count=6, rate=0.3, retry_after=1),
+            FaultRule(path="/api/*", status=503, rate=0.1),
+            FaultRule(path="/api/*", status=500, rate=0.03),
+        ]
+    )
     sink.prepare([], [VIP])
     people = _people(emulator, 50)
     ids = Identities()
-    ups = [upsert(ids.recipient(pid, email), {"score": i}) for i, (pid, email, _) in enumerate(people)]
+    ups = [
+        upsert(ids.recipient(pid, email), {"score": i}) for i, (pid, email, _) in enumerate(people)
+    ]
     assert all(o.status is OutcomeStatus.OK for o in apply_all(sink, ups, ids))
-    adds = [member(ChangeKind.ADD, ids.recipient(pid, email), VIP) for pid, email, _ in people if int(pid[-1], 36) % 2]
+    adds = [
+        member(ChangeKind.ADD, ids.recipient(pid, email), VIP)
+        for pid, email, _ in people
+        if int(pid[-1], 36) % 2
+    ]
     assert all(o.status is OutcomeStatus.OK for o in apply_all(sink, adds, ids))
     fired = {r.status: r.fired for r in emulator.faults.rules()}
-    assert fired[429] >= 1 and fired[503] >= 1
+    assert fired[429] >= 1
+    assert fired[503] >= 1
     emulator.faults.set_rules([])
     state = _state(emulator)
     assert {kid: state["profiles"][kid]["properties"]["score"] for _, _, kid in people} == {

@@ -6,9 +6,10 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+from connector.schema.records import validate_event, validate_profile
+
 from cdp_klaviyo import SPEC
 from cdp_klaviyo.mapping import EVENT_TYPES_BY_METRIC
-from connector.schema.records import validate_event, validate_profile
 
 
 def _source(settings, ctx):
@@ -19,7 +20,9 @@ def _requests(emulator, path, since=0.0):
     return [r for r in emulator.recorder.entries() if r.path == path and r.time >= since]
 
 
-def test_full_pull_yields_every_profile_once_in_the_canonical_layout(emulator, settings, ctx) -> None:
+def test_full_pull_yields_every_profile_once_in_the_canonical_layout(
+    emulator, settings, ctx
+) -> None:
     source = _source(settings, ctx)
     profiles = {s.name: s for s in source.streams()}["profiles"]
     records = list(source.read(profiles, None))
@@ -30,7 +33,11 @@ def test_full_pull_yields_every_profile_once_in_the_canonical_layout(emulator, s
         stored = emulator.store.profiles[record["source_id"]]
         if stored.get("external_id"):
             assert valid.ids["external_id"] == stored["external_id"]
-        expected = {"SUBSCRIBED": "granted", "UNSUBSCRIBED": "denied", "NEVER_SUBSCRIBED": "unknown"}
+        expected = {
+            "SUBSCRIBED": "granted",
+            "UNSUBSCRIBED": "denied",
+            "NEVER_SUBSCRIBED": "unknown",
+        }
         assert valid.consent["email"][0] == expected[stored["subscriptions"]["email"]]
         if stored["subscriptions"].get("sms"):
             assert valid.consent["sms"][0] == expected[stored["subscriptions"]["sms"]]
@@ -44,11 +51,19 @@ def test_events_map_to_canonical_types_with_order_detail(emulator, settings, ctx
     events = {s.name: s for s in source.streams()}["events"]
     records = list(source.read(events, None))
     names = {mid: m["name"] for mid, m in emulator.store.metrics.items()}
-    mapped = [e for e in emulator.store.events.values() if names[e["metric_id"]] in EVENT_TYPES_BY_METRIC]
+    mapped = [
+        e for e in emulator.store.events.values() if names[e["metric_id"]] in EVENT_TYPES_BY_METRIC
+    ]
     assert sorted(r["source_event_id"] for r in records) == sorted(e["id"] for e in mapped)
     types = Counter(r["type"] for r in records)
-    assert set(types) == {"order_completed", "product_ordered", "product_viewed", "checkout_started",
-                          "email_opened", "email_clicked"}
+    assert set(types) == {
+        "order_completed",
+        "product_ordered",
+        "product_viewed",
+        "checkout_started",
+        "email_opened",
+        "email_clicked",
+    }
     order = next(r for r in records if r["type"] == "order_completed")
     valid = validate_event(order, source="klaviyo", region="US")
     raw = emulator.store.events[order["source_event_id"]]["properties"]
@@ -62,7 +77,9 @@ def test_events_map_to_canonical_types_with_order_detail(emulator, settings, ctx
     assert all(r["revenue"] is None for r in records if r["type"] != "order_completed")
 
 
-def test_incremental_read_sends_the_inclusive_bound_and_gets_only_changes(emulator, settings, ctx) -> None:
+def test_incremental_read_sends_the_inclusive_bound_and_gets_only_changes(
+    emulator, settings, ctx
+) -> None:
     source = _source(settings, ctx)
     streams = {s.name: s for s in source.streams()}
     full = list(source.read(streams["profiles"], None))
@@ -75,7 +92,9 @@ def test_incremental_read_sends_the_inclusive_bound_and_gets_only_changes(emulat
     # Klaviyo offers only greater-than on updated: the bound moves back a second to include it.
     bound = (mark - timedelta(minutes=5, seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert sent == f"greater-than(updated,{bound})"
-    lookback = [r for r in full if datetime.fromisoformat(r["updated_at"]) >= mark - timedelta(minutes=5)]
+    lookback = [
+        r for r in full if datetime.fromisoformat(r["updated_at"]) >= mark - timedelta(minutes=5)
+    ]
     touched = {pid for pid, p in emulator.store.profiles.items() if p["first_name"].endswith("*")}
     assert {r["source_id"] for r in changed} == touched | {r["source_id"] for r in lookback}
     events = list(source.read(streams["events"], mark.isoformat()))
