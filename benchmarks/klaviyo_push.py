@@ -22,12 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from cdp_klaviyo import SPEC
-from cdp_klaviyo.emulator import KlaviyoEmulator
-from cdp_klaviyo.limits import ENDPOINT_POLICIES, LIST_MEMBERS_PER_CALL
 from connector.plugin.spec import EmulatorOptions
 from connector.sync.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.testing.context import make_context
+
+from cdp_klaviyo import SPEC
+from cdp_klaviyo.emulator import KlaviyoEmulator
+from cdp_klaviyo.limits import ENDPOINT_POLICIES, LIST_MEMBERS_PER_CALL
 
 
 def _chunks(changes, size):
@@ -43,7 +44,10 @@ def main() -> None:
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     policy = next(p for p in ENDPOINT_POLICIES if p.name == "list_members")
 
-    with KlaviyoEmulator(EmulatorOptions(limits="real", seed=1)) as emu, tempfile.TemporaryDirectory() as tmp:
+    with (
+        KlaviyoEmulator(EmulatorOptions(limits="real", seed=1)) as emu,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         emu.seed({"profiles": args.profiles})
         people = sorted(emu.store.profiles.values(), key=lambda p: p["id"])
         recipients = [
@@ -51,24 +55,34 @@ def main() -> None:
             for i, p in enumerate(people)
         ]
         ctx = make_context(Path(tmp))
-        sink = SPEC.sink({"api_key": "pk_bench", "base_url": emu.base_url, "poll_interval": 0.05}, ctx)
+        sink = SPEC.sink(
+            {"api_key": "pk_bench", "base_url": emu.base_url, "poll_interval": 0.05}, ctx
+        )
         segments = [SegmentRef(f"s{n}", f"Bench {n}") for n in range(args.lists)]
         sink.prepare([], segments)
 
         upserts = [
-            Change(ChangeKind.UPSERT, r, f"t:{r.profile_id}", "d",
-                   traits={"churn_risk": (i % 97) / 97, "clv_90d": i % 500, "rfm_segment": "loyal"})
+            Change(
+                ChangeKind.UPSERT,
+                r,
+                f"t:{r.profile_id}",
+                "d",
+                traits={"churn_risk": (i % 97) / 97, "clv_90d": i % 500, "rfm_segment": "loyal"},
+            )
             for i, r in enumerate(recipients)
         ]
         start = time.perf_counter()
         for batch in _chunks(upserts, sink.batch_size("upsert")):
             assert all(o.status == "ok" for o in sink.apply(batch))
         traits_s = time.perf_counter() - start
-        job_requests = [r for r in emu.recorder.entries() if r.path.startswith("/api/profile-bulk-import-jobs")]
+        job_requests = [
+            r for r in emu.recorder.entries() if r.path.startswith("/api/profile-bulk-import-jobs")
+        ]
 
         adds = [
             Change(ChangeKind.ADD, r, f"{s.id}:{r.profile_id}", "1", segment=s)
-            for s in segments for r in recipients
+            for s in segments
+            for r in recipients
         ]
         mark = time.time()
         start = time.perf_counter()
@@ -76,18 +90,23 @@ def main() -> None:
             assert all(o.status == "ok" for o in sink.apply(batch))
         lists_s = time.perf_counter() - start
         calls = [
-            r for r in emu.recorder.entries()
+            r
+            for r in emu.recorder.entries()
             if r.time >= mark and r.path.endswith("/relationships/profiles")
         ]
         throttled = sum(1 for r in emu.recorder.entries() if r.status == 429)
         span = max(r.time for r in calls) - min(r.time for r in calls)
         n = len(calls)
-        bound = ((n - 1) // policy.burst) * 1.0 if n <= policy.steady else ((n - 1) // policy.steady) * 60.0
+        bound = (
+            ((n - 1) // policy.burst) * 1.0
+            if n <= policy.steady
+            else ((n - 1) // policy.steady) * 60.0
+        )
         state = emu.snapshot()
         members = sum(len(x["members"]) for x in state["lists"].values())
 
     result = {
-        "machine": f"{platform.python_implementation()} {platform.python_version()} {platform.machine()}",
+        "machine": f"CPython {platform.python_version()} {platform.machine()}",
         "profiles": args.profiles,
         "traits": {
             "seconds": round(traits_s, 2),

@@ -276,3 +276,15 @@ def test_bulk_import_unsets_properties_and_ignores_null(emulator) -> None:
     after = emulator.store.profiles[pid]
     assert after["properties"] == {"score": 2}
     assert after["first_name"] == profile["first_name"]
+
+
+def test_seeding_is_deterministic_and_spans_every_metric() -> None:
+    one = KlaviyoEmulator(EmulatorOptions(seed_profiles=40, seed=3))
+    two = KlaviyoEmulator(EmulatorOptions(seed_profiles=40, seed=3))
+    assert one.snapshot() == two.snapshot()
+    snap = one.snapshot()
+    assert len(snap["profiles"]) == 40
+    assert snap["events"]["total"] == 400
+    assert len(snap["events"]["by_metric"]) == len(snap["metrics"]) == 7
+    other = KlaviyoEmulator(EmulatorOptions(seed_profiles=40, seed=4)).snapshot()
+    assert other["profiles"] != snap["profiles"]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from connector.emulator import FaultRule
-from connector.sync.changes import ChangeKind, OutcomeStatus, SegmentRef
-from klaviyo_support import Identities, apply_all, member, upsert
+from connector.errors import AuthError
+from connector.sync.changes import ChangeKind, OutcomeStatus, Recipient, SegmentRef
+from klaviyo_support import SPECS, Identities, SpecRecorder, apply_all, member, upsert
 
 from cdp_klaviyo import SPEC
+from cdp_klaviyo.bulk import pack_jobs, profile_payload
+from cdp_klaviyo.limits import IMPORT_MAX_BYTES, IMPORT_MAX_PROFILES
 
 VIP = SegmentRef("seg-vip", "VIP")
 LAPSED = SegmentRef("seg-lapsed", "Lapsed")
@@ -112,6 +117,7 @@ def test_with_5xx_and_429_injected_the_final_state_equals_the_desired(
     emulator, settings, ctx, seed
 ) -> None:
     emulator.faults._rng.seed(seed)
+    recorder = SpecRecorder(emulator)
     sink = _sink(settings, ctx)
     emulator.faults.set_rules(
         [
@@ -143,3 +149,63 @@ def test_with_5xx_and_429_injected_the_final_state_equals_the_desired(
     }
     members = state["lists"][ctx.state.get("list:seg-vip")]["members"]
     assert members == sorted(kid for pid, _, kid in people if int(pid[-1], 36) % 2)
+    if SPECS.exists():  # the injected 429/5xx bodies are spec-valid error documents too
+        recorder.validate()
+        assert {resp.status for _, _, resp in recorder.seen} >= {429, 503}
+
+
+def test_a_refused_key_raises_auth_error_instead_of_rejecting_records(
+    emulator, settings, ctx
+) -> None:
+    bad = settings.model_dump() | {"api_key": "wrong"}
+    with pytest.raises(AuthError):
+        SPEC.sink(bad, ctx).prepare([], [VIP])
+    source = SPEC.source(bad, ctx)
+    with pytest.raises(AuthError):
+        list(source.read(source.streams()[0], None))
+
+
+def test_jobs_stay_under_the_profile_and_byte_limits() -> None:
+    recipient = Recipient("p", "a@example.com")
+    payloads = [(i, profile_payload(recipient, {"blob": "x" * 2_000}, ())) for i in range(6_000)]
+    payloads += [(6_000 + i, profile_payload(recipient, {"n": i}, ())) for i in range(12_000)]
+    jobs = pack_jobs(payloads)
+    assert [i for job in jobs for i, _ in job] == list(range(18_000))
+    for job in jobs:
+        assert len(job) <= IMPORT_MAX_PROFILES
+        body = {
+            "data": {
+                "type": "profile-bulk-import-job",
+                "attributes": {"profiles": {"data": [p for _, p in job]}},
+            }
+        }
+        assert len(json.dumps(body).encode()) < IMPORT_MAX_BYTES
+    assert len(jobs) == 4
+
+
+def test_null_trait_is_unset_not_sent_as_null() -> None:
+    payload = profile_payload(
+        Recipient("p", "a@example.com", ids={"klaviyo_id": "K1"}), {"a": 1, "b": None}, ("c",)
+    )
+    assert payload == {
+        "type": "profile",
+        "id": "K1",
+        "attributes": {"properties": {"a": 1}},
+        "meta": {"patch_properties": {"unset": ["b", "c"]}},
+    }
+
+
+def test_a_list_deleted_in_klaviyo_is_found_or_created_again(emulator, settings, ctx) -> None:
+    sink = _sink(settings, ctx)
+    sink.prepare([], [VIP])
+    emulator.store.lists.pop(ctx.state.get("list:seg-vip"))
+    people = _people(emulator, 3)
+    ids = Identities()
+    outcomes = apply_all(
+        sink,
+        [member(ChangeKind.ADD, ids.recipient(pid, email), VIP) for pid, email, _ in people],
+        ids,
+    )
+    assert all(o.status is OutcomeStatus.OK for o in outcomes)
+    lists = _state(emulator)["lists"]
+    assert [x["members"] for x in lists.values()] == [sorted(kid for _, _, kid in people)]
