@@ -8,7 +8,7 @@ import pytest
 from connector.plugin.spec import EmulatorOptions, PluginContext
 from connector.testing.context import make_context
 
-from cdp_klaviyo import SPEC, KlaviyoSettings
+from cdp_klaviyo import KlaviyoSettings
 from cdp_klaviyo.emulator import KlaviyoEmulator
 
 
@@ -31,6 +31,3 @@ def ctx(tmp_path: Path) -> PluginContext:
 @pytest.fixture(autouse=True)
 def _quiet_sdk() -> None:
     logging.getLogger("urllib3").setLevel(logging.ERROR)
-
-
-__all__ = ["SPEC"]
