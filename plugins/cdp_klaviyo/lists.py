@@ -1,0 +1,94 @@
+"""Lists for segments and their membership, by Klaviyo profile id.
+
+A list is found by name before one is created: creation is capped at 150 per day per account
+(facts 3.2), and a re-run must never make a duplicate. The list id is remembered in the
+plugin's state. Membership calls carry at most 1,000 profile ids and answer 204; a 400 that
+names one profile (``/data/{i}/id``) isolates it and the rest are sent again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from functools import partial
+
+from connector.errors import RetryableError
+from connector.plugin.spec import KeyValueState
+from connector.sync.changes import SegmentRef
+
+from cdp_klaviyo.client import KlaviyoClient, KlaviyoRequestError
+from cdp_klaviyo.limits import LIST_MEMBERS_PER_CALL
+
+__all__ = ["ListManager", "MembershipResult"]
+
+_POINTER = re.compile(r"^/data/(\d+)/id")
+MembershipResult = tuple[dict[int, str], dict[int, str]]  # (rejected, retryable) by input index
+
+
+class ListManager:
+    def __init__(self, client: KlaviyoClient, state: KeyValueState, prefix: str) -> None:
+        self.client = client
+        self.state = state
+        self.prefix = prefix
+        self.created = 0
+
+    def list_name(self, segment: SegmentRef) -> str:
+        return f"{self.prefix}{segment.name}"
+
+    def ensure(self, segment: SegmentRef, *, refresh: bool = False) -> str:
+        key = f"list:{segment.id}"
+        known = self.state.get(key)
+        if known and not refresh:
+            return known
+        name = self.list_name(segment)
+        doc = self.client.call(
+            "lists_read",
+            partial(self.client.api.Lists.get_lists, filter=f"equals(name,{json.dumps(name)})"),
+        )
+        found = [d["id"] for d in doc.get("data") or [] if d["attributes"].get("name") == name]
+        if found:
+            list_id = str(sorted(found)[0])
+        else:
+            body = {"data": {"type": "list", "attributes": {"name": name}}}
+            created = self.client.call(
+                "list_create", partial(self.client.api.Lists.create_list, body)
+            )
+            list_id = str(created["data"]["id"])
+            self.created += 1
+        self.state.put(key, list_id)
+        return list_id
+
+    def change(self, list_id: str, kind: str, profile_ids: Sequence[str]) -> MembershipResult:
+        """Add or remove ``profile_ids``; per input index, what was rejected or given up on."""
+        rejected: dict[int, str] = {}
+        retryable: dict[int, str] = {}
+        queue = [
+            list(range(i, min(i + LIST_MEMBERS_PER_CALL, len(profile_ids))))
+            for i in range(0, len(profile_ids), LIST_MEMBERS_PER_CALL)
+        ]
+        lists = self.client.api.Lists
+        fn = lists.add_profiles_to_list if kind == "add" else lists.remove_profiles_from_list
+        while queue:
+            chunk = queue.pop(0)
+            body = {"data": [{"type": "profile", "id": profile_ids[i]} for i in chunk]}
+            try:
+                self.client.call("list_members", partial(fn, list_id, body))
+            except RetryableError as exc:
+                retryable.update(dict.fromkeys(chunk, str(exc)))
+            except KlaviyoRequestError as exc:
+                if exc.status == 404:
+                    raise
+                match = _POINTER.match(exc.pointer or "")
+                if match and int(match.group(1)) < len(chunk):
+                    bad = int(match.group(1))
+                    rejected[chunk[bad]] = exc.detail
+                    rest = chunk[:bad] + chunk[bad + 1 :]
+                    if rest:
+                        queue.insert(0, rest)
+                elif len(chunk) == 1:
+                    rejected[chunk[0]] = exc.detail
+                else:
+                    half = len(chunk) // 2
+                    queue[:0] = [chunk[:half], chunk[half:]]
+        return rejected, retryable

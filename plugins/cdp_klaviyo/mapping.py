@@ -1,0 +1,130 @@
+"""Klaviyo resources → the canonical input layout (connector.schema.records).
+
+Metric names are Klaviyo's (and Shopify's integration) own; each maps to one canonical event
+type. ``Ordered Product`` is one line per product of an order: it keeps its value in the
+properties, not as revenue, so an order's revenue is never counted twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["EVENT_TYPES_BY_METRIC", "map_event", "map_profile"]
+
+EVENT_TYPES_BY_METRIC = {
+    "Placed Order": "order_completed",
+    "Ordered Product": "product_ordered",
+    "Viewed Product": "product_viewed",
+    "Started Checkout": "checkout_started",
+    "Opened Email": "email_opened",
+    "Clicked Email": "email_clicked",
+}
+# Klaviyo consent strings (spec EmailMarketing.consent / SMSMarketing.consent).
+_CONSENT = {"SUBSCRIBED": "granted", "UNSUBSCRIBED": "denied", "NEVER_SUBSCRIBED": "unknown"}
+
+
+def _consent(subscriptions: dict[str, Any] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for channel, key in (("email", "email"), ("sms", "sms")):
+        marketing = ((subscriptions or {}).get(key) or {}).get("marketing") or {}
+        status = _CONSENT.get(str(marketing.get("consent") or "").upper())
+        if status is not None:
+            out[channel] = status
+    return out
+
+
+def map_profile(resource: dict[str, Any]) -> dict[str, Any]:
+    attrs = resource.get("attributes") or {}
+    location = attrs.get("location") or {}
+    ids = {"klaviyo_id": resource["id"]}
+    if attrs.get("external_id"):
+        ids["external_id"] = str(attrs["external_id"])
+    traits = {
+        k: v
+        for k, v in {
+            "organization": attrs.get("organization"),
+            "title": attrs.get("title"),
+            "locale": attrs.get("locale"),
+            "region": location.get("region"),
+            "timezone": location.get("timezone"),
+            "last_event_date": attrs.get("last_event_date"),
+            "properties": attrs.get("properties") or None,
+        }.items()
+        if v is not None
+    }
+    return {
+        "source_id": resource["id"],
+        "email": attrs.get("email"),
+        "phone": attrs.get("phone_number"),
+        "ids": ids,
+        "first_name": attrs.get("first_name"),
+        "last_name": attrs.get("last_name"),
+        "city": location.get("city"),
+        "postal_code": location.get("zip"),
+        "country": location.get("country"),
+        "created_at": attrs.get("created"),
+        "updated_at": attrs.get("updated"),
+        "consent": _consent(attrs.get("subscriptions")),
+        "traits": traits,
+    }
+
+
+def _products(props: dict[str, Any]) -> list[dict[str, Any]]:
+    items = props.get("Items")
+    if not isinstance(items, list):
+        items = [props] if props.get("ProductID") or props.get("ProductName") else []
+    products = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        categories = item.get("Categories") or []
+        products.append(
+            {
+                "id": item.get("ProductID"),
+                "name": item.get("ProductName"),
+                "category": categories[0] if categories else None,
+                "price": item.get("ItemPrice", item.get("Price")),
+                "quantity": item.get("Quantity", 1),
+            }
+        )
+    return products
+
+
+def map_event(
+    resource: dict[str, Any], metric_name: str, profile: dict[str, Any] | None
+) -> dict[str, Any]:
+    """One event; ``profile`` is the included profile resource, when the page carried it."""
+    attrs = resource.get("attributes") or {}
+    props = dict(attrs.get("event_properties") or {})
+    etype = EVENT_TYPES_BY_METRIC[metric_name]
+    rel = ((resource.get("relationships") or {}).get("profile") or {}).get("data") or {}
+    pattrs = (profile or {}).get("attributes") or {}
+    ids = {"klaviyo_id": rel["id"]} if rel.get("id") else {}
+    if pattrs.get("external_id"):
+        ids["external_id"] = str(pattrs["external_id"])
+    properties: dict[str, Any] = {"metric": metric_name}
+    if etype in ("order_completed", "checkout_started", "product_viewed", "product_ordered"):
+        properties["products"] = _products(props)
+        if props.get("Categories"):
+            properties["categories"] = props["Categories"]
+        if props.get("$event_id"):
+            properties["order_id" if etype == "order_completed" else "event_ref"] = props[
+                "$event_id"
+            ]
+        if etype != "order_completed" and props.get("$value") is not None:
+            properties["value"] = props["$value"]
+    else:
+        for key in ("Campaign Name", "Subject", "URL", "$message", "$flow"):
+            if props.get(key) is not None:
+                properties[key.strip("$").lower().replace(" ", "_")] = props[key]
+    return {
+        "source_event_id": resource["id"],
+        "type": etype,
+        "occurred_at": attrs.get("datetime") or attrs.get("timestamp"),
+        "email": pattrs.get("email"),
+        "phone": pattrs.get("phone_number"),
+        "ids": ids,
+        "revenue": props.get("$value") if etype == "order_completed" else None,
+        "currency": props.get("Currency") or props.get("$currency_code"),
+        "properties": properties,
+    }

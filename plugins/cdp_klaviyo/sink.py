@@ -1,0 +1,174 @@
+"""Klaviyo destination: traits as custom properties through bulk import jobs, segments as lists.
+
+Upserts go out in as few jobs as the limits allow (10,000 profiles, 5 MB) and are polled to
+completion; a profile the import refused becomes a rejected outcome with Klaviyo's reason, and
+only that one. Memberships are written by Klaviyo profile id; a recipient Klaviyo does not know
+yet is imported straight into the list (the job's list relationship creates and adds it).
+Every request is paced by the endpoint's rate budget and retried honouring ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from connector.errors import RetryableError, SkippableError
+from connector.plugin.spec import PluginContext
+from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
+
+from cdp_klaviyo.bulk import ImportRunner, profile_payload
+from cdp_klaviyo.client import KlaviyoClient, KlaviyoRequestError
+from cdp_klaviyo.limits import IMPORT_MAX_PROFILES, LIST_MEMBERS_PER_CALL
+from cdp_klaviyo.lists import ListManager
+from cdp_klaviyo.resolve import resolve_ids
+from cdp_klaviyo.settings import KlaviyoSettings
+
+__all__ = ["KlaviyoSink"]
+
+
+class KlaviyoSink:
+    consent: Literal["email", "ads"] | None = "email"
+
+    def __init__(
+        self, settings: KlaviyoSettings, ctx: PluginContext, client: KlaviyoClient | None = None
+    ) -> None:
+        self.settings = settings
+        self.ctx = ctx
+        self.client = client or KlaviyoClient(settings)
+        self.imports = ImportRunner(
+            self.client, poll_interval=settings.poll_interval, job_timeout=settings.job_timeout
+        )
+        self.lists = ListManager(self.client, ctx.state, settings.list_prefix)
+        self.segments: dict[str, SegmentRef] = {}
+
+    def batch_size(self, kind: str) -> int:
+        return IMPORT_MAX_PROFILES if kind == ChangeKind.UPSERT else LIST_MEMBERS_PER_CALL
+
+    def prepare(self, traits: Sequence[TraitSpec], segments: Sequence[SegmentRef]) -> None:
+        # Klaviyo custom properties need no schema (facts 3.2): only lists are prepared.
+        for segment in segments:
+            self.segments[segment.id] = segment
+            self.lists.ensure(segment)
+
+    def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:
+        if not changes:
+            return []
+        if changes[0].kind == ChangeKind.UPSERT:
+            return self._upsert(changes)
+        outcomes: list[Outcome | None] = [None] * len(changes)
+        by_segment: dict[str, list[int]] = {}
+        for i, change in enumerate(changes):
+            if change.segment is None:
+                outcomes[i] = Outcome.rejected("membership change without a segment")
+            else:
+                self.segments.setdefault(change.segment.id, change.segment)
+                by_segment.setdefault(change.segment.id, []).append(i)
+        for segment_id, indexes in by_segment.items():
+            self._membership(
+                self.segments[segment_id], [changes[i] for i in indexes], indexes, outcomes
+            )
+        return [o or Outcome.retryable("not attempted") for o in outcomes]
+
+    def close(self) -> None:
+        self.client.api.api_client.rest_client.pool_manager.clear()
+
+    # ---- traits ---------------------------------------------------------------------------
+    def _upsert(self, changes: Sequence[Change]) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(changes)
+        payloads = []
+        for i, change in enumerate(changes):
+            try:
+                payloads.append((i, profile_payload(change.recipient, change.traits, change.unset)))
+            except SkippableError as exc:
+                outcomes[i] = Outcome.rejected(exc.reason)
+        result = self.imports.run(payloads)
+        for i, reason in result.rejected.items():
+            outcomes[i] = Outcome.rejected(reason)
+        for i, reason in result.retryable.items():
+            outcomes[i] = outcomes[i] or Outcome.retryable(reason)
+        landed = [changes[i].recipient for i, o in enumerate(outcomes) if o is None]
+        unknown = [r for r in landed if not r.ids.get("klaviyo_id")]
+        ids: dict[str, str] = {}
+        if unknown:
+            try:
+                ids = resolve_ids(self.client, unknown)
+            except (RetryableError, SkippableError) as exc:
+                # The traits landed; only learning the ids failed. The next run looks them up.
+                self.ctx.logger.warning("klaviyo: could not look up profile ids: %s", exc)
+        final: list[Outcome] = []
+        for change, outcome in zip(changes, outcomes, strict=True):
+            if outcome is not None:
+                final.append(outcome)
+            elif change.recipient.profile_id in ids:
+                final.append(Outcome.ok(klaviyo_id=ids[change.recipient.profile_id]))
+            else:
+                final.append(Outcome.ok())
+        return final
+
+    # ---- list membership ------------------------------------------------------------------
+    def _membership(
+        self,
+        segment: SegmentRef,
+        changes: Sequence[Change],
+        indexes: Sequence[int],
+        outcomes: list[Outcome | None],
+    ) -> None:
+        kind = changes[0].kind
+        try:
+            list_id = self.lists.ensure(segment)
+            ids = resolve_ids(self.client, [c.recipient for c in changes])
+        except RetryableError as exc:
+            for i in indexes:
+                outcomes[i] = Outcome.retryable(str(exc), exc.retry_after)
+            return
+        known = [
+            (i, c) for i, c in zip(indexes, changes, strict=True) if c.recipient.profile_id in ids
+        ]
+        missing = [
+            (i, c)
+            for i, c in zip(indexes, changes, strict=True)
+            if c.recipient.profile_id not in ids
+        ]
+        profile_ids = [ids[c.recipient.profile_id] for _, c in known]
+        try:
+            rejected, retryable = self.lists.change(list_id, kind, profile_ids)
+        except KlaviyoRequestError as exc:
+            if exc.status != 404:
+                raise
+            # The list was deleted in Klaviyo since we stored its id: find or create it again.
+            list_id = self.lists.ensure(segment, refresh=True)
+            rejected, retryable = self.lists.change(list_id, kind, profile_ids)
+        for n, (i, change) in enumerate(known):
+            if n in rejected:
+                outcomes[i] = Outcome.rejected(rejected[n])
+            elif n in retryable:
+                outcomes[i] = Outcome.retryable(retryable[n])
+            else:
+                outcomes[i] = Outcome.ok(klaviyo_id=ids[change.recipient.profile_id])
+        if kind == ChangeKind.REMOVE:
+            for i, _ in missing:
+                outcomes[i] = Outcome.ok()  # Klaviyo has no such profile: it is in no list
+            return
+        self._import_into_list(list_id, missing, outcomes)
+
+    def _import_into_list(
+        self, list_id: str, missing: Sequence[tuple[int, Change]], outcomes: list[Outcome | None]
+    ) -> None:
+        payloads = []
+        for n, (i, change) in enumerate(missing):
+            try:
+                payloads.append((n, profile_payload(change.recipient, {}, ())))
+            except SkippableError as exc:
+                outcomes[i] = Outcome.rejected(exc.reason)
+        if not payloads:
+            return
+        result = self.imports.run(payloads, [list_id])
+        for n, (i, _) in enumerate(missing):
+            if outcomes[i] is not None:
+                continue
+            if n in result.rejected:
+                outcomes[i] = Outcome.rejected(result.rejected[n])
+            elif n in result.retryable:
+                outcomes[i] = Outcome.retryable(result.retryable[n])
+            else:
+                outcomes[i] = Outcome.ok()
