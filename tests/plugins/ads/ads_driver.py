@@ -128,7 +128,7 @@ class Driver:
 _HEX = re.compile(r"[0-9a-fA-F]{64}")
 _EMAILISH = re.compile(r"[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+\.[A-Za-z]{2,}")
 _DIGITS = re.compile(r"\d{9,}")
-_SESSION = re.compile(r"session_id(?:%22|\")?(?::|%3A)\d+")
+_SESSION = re.compile(r"(?:session_id|accountId)(?:%22|\")?(?::|%3A)(?:%22|\")?\d+")
 
 
 def raw_identifier_leaks(texts: list[str]) -> list[str]:
