@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from ads_driver import Driver, admin, email_hash, people, raw_identifier_leaks
 from connector.errors import AuthError
@@ -9,6 +11,9 @@ from connector.sync.changes import Change, ChangeKind, OutcomeStatus, Recipient,
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
+
+from cdp_google_ads import SPEC
+from cdp_google_ads import sink as sink_module
 
 HIGH = SegmentRef("high_value", "High value")
 RISK = SegmentRef("at_risk", "At risk")
@@ -58,8 +63,6 @@ def test_request_shape(google_emulator, google_sink) -> None:
     Driver(google_sink()).run({HIGH: crowd})
     log = admin(google_emulator.base_url, "requests", params={"body": 1})["requests"]
     ingest = next(r for r in log if r["path"] == "/v1/audienceMembers:ingest")
-    import json
-
     body = json.loads(ingest["body"])
     assert body["encoding"] == "HEX"
     assert body["consent"] == {"adUserData": "GRANTED", "adPersonalization": "GRANTED"}
@@ -94,7 +97,7 @@ def test_field_violation_rejects_only_that_member(google_emulator, google_sink) 
     good = [Recipient(f"g{i}", email=f"g{i}@x.io") for i in range(6)]
     changes = [Change(ChangeKind.ADD, r, r.profile_id, "d", segment=HIGH) for r in good]
     changes.insert(2, Change(ChangeKind.ADD, Recipient("bad", phone="1"), "kb", "d", segment=HIGH))
-    # A pre-hashed value in the wrong form reaches the API and is named in fieldViolations.
+    # An uppercase pre-hashed value is lowercased by us and accepted.
     changes.insert(
         4, Change(ChangeKind.ADD, Recipient("odd", email="A" * 64), "ko", "d", segment=HIGH)
     )
@@ -107,8 +110,6 @@ def test_field_violation_rejects_only_that_member(google_emulator, google_sink) 
 
 
 def test_platform_violation_isolated(google_emulator, google_sink, monkeypatch) -> None:
-    from cdp_google_ads import sink as sink_module
-
     real = sink_module.google_identifiers
 
     def broken(email, phone, match, **kw):
@@ -170,7 +171,5 @@ def test_service_account_jwt(google_emulator, google_sink) -> None:
 
 
 def test_settings_need_one_credential(google_emulator) -> None:
-    from cdp_google_ads import SPEC
-
     with pytest.raises(ValidationError):
         SPEC.settings_model.model_validate({"operating_account_id": "1"})
