@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_plus
 
 import httpx
 from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef
@@ -126,9 +127,9 @@ class Driver:
 
 
 _HEX = re.compile(r"[0-9a-fA-F]{64}")
-_EMAILISH = re.compile(r"[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+\.[A-Za-z]{2,}")
+_AT = re.compile(r"@")  # no legitimate payload field contains an at sign
 _DIGITS = re.compile(r"\d{9,}")
-_SESSION = re.compile(r"(?:session_id|accountId)(?:%22|\")?(?::|%3A)(?:%22|\")?\d+")
+_SESSION = re.compile(r"(?:session_id|accountId)\"?:\"?\d+")
 
 
 def raw_identifier_leaks(texts: list[str]) -> list[str]:
@@ -136,8 +137,8 @@ def raw_identifier_leaks(texts: list[str]) -> list[str]:
     leaks: list[str] = []
     names = {n.lower() for n in FIRST + LAST if len(n) >= 4}
     for text in texts:
-        stripped = _SESSION.sub("", _HEX.sub("", text))
-        leaks += _EMAILISH.findall(stripped)
+        stripped = _SESSION.sub("", _HEX.sub("", unquote_plus(text)))
+        leaks += [stripped[max(0, m.start() - 20) : m.end() + 20] for m in _AT.finditer(stripped)]
         leaks += [d for d in _DIGITS.findall(stripped) if len(d) >= 10]
         lowered = stripped.lower()
         leaks += [n for n in names if n in lowered]
@@ -149,3 +150,85 @@ def admin(base_url: str, name: str, **kwargs: object) -> dict:  # type: ignore[t
     response = httpx.request(method, f"{base_url}/__emulator__/{name}", timeout=60, **kwargs)
     response.raise_for_status()
     return response.json()  # type: ignore[no-any-return]
+
+
+# ---- the Done-when scenario, shared by the fast test, the slow test and the benchmark -------
+META_FAULTS = [
+    {
+        "path": "*/users",
+        "status": 500,
+        "count": 2,
+        "body": {
+            "error": {"message": "x", "type": "OAuthException", "code": 2, "is_transient": True}
+        },
+    },
+    {
+        "path": "*/users",
+        "status": 400,
+        "count": 2,
+        "body": {
+            "error": {
+                "message": "x",
+                "type": "OAuthException",
+                "code": 17,
+                "error_subcode": 2446079,
+            }
+        },
+    },
+]
+GOOGLE_FAULTS = [{"path": "/v1/audienceMembers:*", "status": 503, "count": 3}]
+SEGMENT_REFS = [
+    SegmentRef("high_value", "High value customers"),
+    SegmentRef("at_risk", "At risk"),
+    SegmentRef("lapsed", "Lapsed buyers"),
+]
+
+
+def make_segments(n: int) -> tuple[dict[str, Person], dict[SegmentRef, dict[str, Person]]]:
+    """Three overlapping segments of ``n`` profiles each over 2n people."""
+    crowd = people(2 * n)
+    ids = list(crowd)
+    half = n // 2
+    spans = [(0, n), (half, half + n), (n, 2 * n)]
+    return crowd, {
+        ref: {pid: crowd[pid] for pid in ids[a:b]}
+        for ref, (a, b) in zip(SEGMENT_REFS, spans, strict=True)
+    }
+
+
+def seed_platform_users(meta_url: str, google_url: str, crowd: dict[str, Person]) -> None:
+    """Meta knows 70% of our people, Google 60% (by email hash)."""
+    persons = list(crowd.values())
+    meta = [email_hash(p) for i, p in enumerate(persons) if i % 10 < 7]
+    google = [email_hash(p) for i, p in enumerate(persons) if i % 10 < 6]
+    admin(meta_url, "seed", json={"platform_users": {"EMAIL": meta}})
+    admin(google_url, "seed", json={"platform_users": google})
+
+
+def expected_members(members: dict[str, Person]) -> set[str]:
+    return {email_hash(p) for p in members.values() if p.consent == "granted"}
+
+
+def meta_members(meta_url: str) -> dict[str, set[str]]:
+    state = admin(meta_url, "state")
+    return {a["name"]: {m["EMAIL"] for m in a["members"]} for a in state["audiences"].values()}
+
+
+def google_members(google_url: str) -> dict[str, set[str]]:
+    state = admin(google_url, "state")
+    return {k: set(v["emails"]) for k, v in state["user_lists"].items()}
+
+
+def membership_requests(url: str, prefix: str) -> int:
+    log = admin(url, "requests")["requests"]
+    return sum(1 for r in log if prefix in r["path"])
+
+
+def leaked(url: str) -> list[str]:
+    log = admin(url, "requests", params={"body": 1})["requests"]
+    texts = [
+        (r.get("body") or "") + str(r["query"].get("payload", ""))
+        for r in log
+        if not r["path"].startswith("/__emulator__") and r["path"] != "/token"
+    ]
+    return raw_identifier_leaks(texts)

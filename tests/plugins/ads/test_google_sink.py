@@ -173,3 +173,12 @@ def test_service_account_jwt(google_emulator, google_sink) -> None:
 def test_settings_need_one_credential(google_emulator) -> None:
     with pytest.raises(ValidationError):
         SPEC.settings_model.model_validate({"operating_account_id": "1"})
+
+
+def test_leak_detector_catches_raw_identifiers() -> None:
+    """The check the scenario relies on must itself see raw emails, phones and names."""
+    hashed = "a" * 64
+    assert raw_identifier_leaks([f'{{"emailAddress":"{hashed}","accountId":"1234567890"}}']) == []
+    assert raw_identifier_leaks(["payload=%7B%22data%22%3A%5B%5B%22jane%40example.com%22"])
+    assert raw_identifier_leaks(['{"phoneNumber":"+16505551212"}'])
+    assert raw_identifier_leaks(['{"givenName":"José"}'])
