@@ -8,7 +8,11 @@ import pytest
 from ads_driver import Driver, admin, email_hash, people, raw_identifier_leaks, sha
 from connector.errors import AuthError
 from connector.sync.changes import Change, ChangeKind, OutcomeStatus, Recipient, SegmentRef
+from facebook_business.adobjects.adaccount import AdAccount
+from facebook_business.adobjects.customaudience import CustomAudience
+from facebook_business.api import FacebookAdsApi
 
+from cdp_meta.emulator import MetaEmulator
 from cdp_meta.lint import lint_audience_name
 
 SEGMENTS = [SegmentRef("high_value", "High value"), SegmentRef("at_risk", "At risk")]
@@ -202,3 +206,28 @@ def test_lint_audience_name(caplog: pytest.LogCaptureFixture) -> None:
     assert "sensitive attribute" in caplog.text
     assert lint_audience_name("High value customers") == []
     assert sha("x")
+
+
+def test_emulator_speaks_to_sdk_objects(meta_emulator) -> None:
+    """AdAccount / CustomAudience objects of the official SDK deserialise every answer."""
+    api = FacebookAdsApi.init(access_token=MetaEmulator.access_token, crash_log=False)
+    api._session.GRAPH = meta_emulator.base_url
+    account = AdAccount("act_111", api=api)
+    created = account.create_custom_audience(
+        params={
+            "name": "SDK audience",
+            "subtype": "CUSTOM",
+            "customer_file_source": "USER_PROVIDED_ONLY",
+        }
+    )
+    assert created["id"]
+    listed = [a["name"] for a in account.get_custom_audiences(fields=["id", "name"])]
+    assert listed == ["SDK audience"]
+    audience = CustomAudience(created["id"], api=api)
+    rows = [[sha("a@b.co"), sha("16505551212")]]
+    added = audience.add_users(["EMAIL", "PHONE"], rows, is_raw=True, pre_hashed=True)
+    assert added.json()["num_received"] == 1
+    removed = audience.remove_users(["EMAIL", "PHONE"], rows, is_raw=True, pre_hashed=True)
+    assert removed.status() == 200
+    fetched = audience.api_get(fields=["name", "approximate_count_lower_bound"])
+    assert fetched["approximate_count_lower_bound"] == 0
