@@ -19,7 +19,7 @@ from connector.errors import AuthError, FatalError, RetryableError, SkippableErr
 
 from cdp_meta.settings import MetaSettings
 
-__all__ = ["TRANSIENT_CODES", "Graph", "TooLargeError"]
+__all__ = ["TRANSIENT_CODES", "AudienceGoneError", "Graph", "TooLargeError"]
 
 if TYPE_CHECKING:
     from facebook_business.exceptions import FacebookRequestError
@@ -34,6 +34,10 @@ _MAX_BUC_WAIT = 600.0
 
 class TooLargeError(SkippableError):
     """The request was too big for the URL or body (414/413): split it and send again."""
+
+
+class AudienceGoneError(FatalError):
+    """The audience id no longer exists (code 100, subcode 33): deleted in Ads Manager."""
 
 
 def _buc_wait(headers: Mapping[str, str] | None) -> float | None:
@@ -99,17 +103,19 @@ class Graph:
         status = exc.http_status()
         message = str(exc.api_error_message() or "")[:200]
         label = f"Meta error {code}/{exc.api_error_subcode()}: {message}"
-        if code in AUTH_CODES:
-            return AuthError(label)
-        if code in PERMISSION_CODES:
-            return FatalError(label)
-        if code in TRANSIENT_CODES or exc.api_transient_error() or (code is None and status >= 500):
+        transient = code in TRANSIENT_CODES or exc.api_transient_error()
+        if transient or (code is None and (status >= 500 or status == 429)):
             return RetryableError(label, retry_after=_buc_wait(exc.http_headers()))
-        if status in (413, 414):
-            return TooLargeError(label)
-        if code is None and status == 429:
-            return RetryableError(label)
-        return SkippableError(label)
+        kind: type[Exception] = SkippableError
+        if code in AUTH_CODES:
+            kind = AuthError
+        elif code in PERMISSION_CODES:
+            kind = FatalError
+        elif status in (413, 414):
+            kind = TooLargeError
+        elif code == 100 and exc.api_error_subcode() == 33:
+            kind = AudienceGoneError
+        return kind(label)
 
     # ---- calls ----------------------------------------------------------------------------
     def list_audiences(self) -> list[dict[str, Any]]:

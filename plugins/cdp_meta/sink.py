@@ -25,7 +25,7 @@ from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, Segme
 from connector.sync.hashing import meta_identifiers
 from connector.sync.isolate import deliver
 
-from cdp_meta.graph import Graph
+from cdp_meta.graph import AudienceGoneError, Graph
 from cdp_meta.lint import lint_audience_name
 from cdp_meta.settings import MetaSettings
 
@@ -61,6 +61,9 @@ class MetaSink:
         self.audience_ids: dict[str, str] = {}
         self.segments: dict[str, SegmentRef] = {}
         self.last_match_rates: dict[str, float] = {}
+        # Segments whose audience was found deleted; the core must forget their ledger
+        # entries so the next run re-adds every member to the re-created audience.
+        self.recreated_segments: set[str] = set()
 
     # ---- protocol -------------------------------------------------------------------------
     def batch_size(self, kind: str) -> int:
@@ -247,7 +250,16 @@ class MetaSink:
                 samples = ", ".join(list(receipt.get("invalid_entry_samples") or {})[:3])
                 raise SkippableError(f"Meta counted {invalid} invalid row(s): {samples}")
 
-        return deliver(batch, send, self.retry)
+        try:
+            return deliver(batch, send, self.retry)
+        except AudienceGoneError:
+            # Deleted in Ads Manager: forget it so the next run's prepare() re-creates it.
+            self.log.warning("Meta audience of segment %s no longer exists", segment_id)
+            self.context.state.put(f"audience:{segment_id}", "")
+            self.audience_ids.pop(segment_id, None)
+            self.recreated_segments.add(segment_id)
+            reason = "the Meta audience was deleted; it is re-created on the next run"
+            return [Outcome.retryable(reason) for _ in batch]
 
     def _call(self, fn: Callable[[], T]) -> T:
         """Run a non-membership Graph call under the budget and retry policy."""

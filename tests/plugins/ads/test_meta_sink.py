@@ -231,3 +231,18 @@ def test_emulator_speaks_to_sdk_objects(meta_emulator) -> None:
     assert removed.status() == 200
     fetched = audience.api_get(fields=["name", "approximate_count_lower_bound"])
     assert fetched["approximate_count_lower_bound"] == 0
+
+
+def test_deleted_audience_is_recreated_next_run(meta_emulator, meta_sink) -> None:
+    crowd = {k: p for k, p in people(10).items() if p.consent == "granted"}
+    sink = meta_sink()
+    driver = Driver(sink)
+    driver.run({SEGMENTS[0]: dict(list(crowd.items())[:5])})
+    with meta_emulator.lock:
+        meta_emulator.audiences.clear()  # someone deleted it in Ads Manager
+    run = driver.run({SEGMENTS[0]: crowd})
+    assert set(run) == {"add:retryable"}
+    assert sink.recreated_segments == {"high_value"}
+    assert len(admin(meta_emulator.base_url, "requests")["requests"]) < 20  # no bisection storm
+    run = driver.run({SEGMENTS[0]: crowd})
+    assert run == {"add:ok": len(crowd) - 5}
