@@ -1,0 +1,39 @@
+"""Google Customer Match destination over the Data Manager API: hashed, consent-first."""
+
+from __future__ import annotations
+
+from connector.plugin.spec import (
+    Capability,
+    Emulator,
+    EmulatorOptions,
+    PluginContext,
+    PluginSpec,
+    Sink,
+)
+
+from cdp_google_ads.settings import GoogleAdsSettings
+
+__all__ = ["SPEC", "GoogleAdsSettings"]
+
+
+def _sink(settings: GoogleAdsSettings, context: PluginContext) -> Sink:
+    from cdp_google_ads.sink import GoogleAdsSink  # noqa: PLC0415 - lazy plugin import
+
+    return GoogleAdsSink(settings, context)
+
+
+def _emulator(options: EmulatorOptions) -> Emulator:
+    from cdp_google_ads.emulator import GoogleAdsEmulator  # noqa: PLC0415 - tests and demo only
+
+    return GoogleAdsEmulator(options)
+
+
+SPEC = PluginSpec(
+    name="google_ads",
+    description="Google Customer Match via the Data Manager API (hashed, consent-filtered)",
+    capabilities=frozenset({Capability.SINK_AUDIENCES, Capability.EMULATOR}),
+    settings_model=GoogleAdsSettings,
+    sink=_sink,
+    emulator=_emulator,
+    secret_fields=("client_secret", "refresh_token", "service_account_private_key"),
+)

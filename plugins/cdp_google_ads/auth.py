@@ -1,0 +1,97 @@
+"""OAuth 2.0 access tokens for the Data Manager API, from a refresh token or a service account.
+
+The token URL is a setting so the emulator can serve it. A service account signs an RS256 JWT
+(RFC 7523 bearer grant, what google-auth does) with ``cryptography``; without that package the
+service-account path raises ``ConfigError`` saying so. Tokens are cached until a minute before
+they expire and dropped on a 401 so the next call fetches a fresh one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import httpx
+from connector.errors import AuthError, ConfigError, RetryableError
+
+from cdp_google_ads.settings import SCOPE, GoogleAdsSettings
+
+__all__ = ["TokenSource"]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenSource:
+    def __init__(self, settings: GoogleAdsSettings, client: httpx.Client) -> None:
+        self.settings = settings
+        self.client = client
+        self._token: str | None = None
+        self._expires = 0.0
+
+    def token(self) -> str:
+        if self._token is None or time.monotonic() >= self._expires:
+            self._token, lifetime = self._fetch()
+            self._expires = time.monotonic() + max(0.0, lifetime - 60.0)
+        return self._token
+
+    def invalidate(self) -> None:
+        self._token = None
+
+    def _fetch(self) -> tuple[str, float]:
+        s = self.settings
+        if s.refresh_token is not None:
+            form = {
+                "grant_type": "refresh_token",
+                "client_id": s.client_id or "",
+                "client_secret": s.client_secret.get_secret_value() if s.client_secret else "",
+                "refresh_token": s.refresh_token.get_secret_value(),
+            }
+        else:
+            form = {
+                "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "assertion": self._service_account_jwt(),
+            }
+        try:
+            response = self.client.post(s.token_url, data=form)
+        except httpx.TransportError as exc:
+            raise RetryableError(f"token endpoint unreachable: {type(exc).__name__}") from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise RetryableError(f"token endpoint answered {response.status_code}")
+        if response.status_code != 200:
+            raise AuthError(f"Google refused the OAuth credentials ({response.status_code})")
+        body = response.json()
+        return str(body["access_token"]), float(body.get("expires_in", 3600))
+
+    def _service_account_jwt(self) -> str:
+        try:
+            from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+            from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: PLC0415
+        except ImportError:  # pragma: no cover - cryptography ships with most environments
+            raise ConfigError(
+                "service-account auth needs the 'cryptography' package; install it or use "
+                "refresh_token"
+            ) from None
+        s = self.settings
+        assert s.service_account_private_key is not None  # noqa: S101 - validated settings
+        pem = s.service_account_private_key.get_secret_value().encode()
+        try:
+            key = serialization.load_pem_private_key(pem, password=None)
+        except ValueError:
+            raise ConfigError("service_account_private_key is not a PEM private key") from None
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ConfigError("service_account_private_key must be an RSA key")
+        now = int(time.time())
+        claims = {
+            "iss": s.service_account_email,
+            "scope": SCOPE,
+            "aud": s.token_url,
+            "iat": now,
+            "exp": now + 3600,
+        }
+        header = {"alg": "RS256", "typ": "JWT"}
+        signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+        signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input}.{_b64(signature)}"

@@ -1,0 +1,305 @@
+"""Google Customer Match sink over the Data Manager API (httpx, JSON over REST).
+
+Since April 2026 new Customer Match integrations must use the Data Manager API, not the Google
+Ads API job flow (FACTS.md). Each request carries ≤10,000 audience members, hex-encoded SHA-256
+identifiers (``encoding: HEX``), request-level consent (``adUserData`` and
+``adPersonalization`` GRANTED: the planner only sends consented profiles) and, on ingest, the
+Customer Match terms-of-service status. The API answers with a ``requestId``; processing is
+asynchronous, so after sending the sink polls ``requestStatus:retrieve`` and turns a FAILED
+request into retryable outcomes. A 400 names bad members in ``google.rpc.BadRequest`` field
+violations (``audience_members[3]...``): those are rejected and the rest re-sent.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+from connector.errors import AuthError, RetryableError, SkippableError
+from connector.http.budget import RateBudget
+from connector.http.retry import RetryPolicy, parse_retry_after
+from connector.plugin.spec import PluginContext
+from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
+from connector.sync.hashing import google_identifiers
+from connector.sync.isolate import deliver
+
+from cdp_google_ads.auth import TokenSource
+from cdp_google_ads.settings import GoogleAdsSettings
+
+__all__ = ["GoogleAdsSink", "RowErrors"]
+
+_MEMBER_INDEX = re.compile(r"audience_?[mM]embers\[(\d+)\]")
+# Midpoints of the documented MatchRateRange buckets, as fractions.
+_RANGE_MID = {
+    "MATCH_RATE_RANGE_LESS_THAN_20": 0.10,
+    "MATCH_RATE_RANGE_20_TO_30": 0.25,
+    "MATCH_RATE_RANGE_31_TO_40": 0.355,
+    "MATCH_RATE_RANGE_41_TO_50": 0.455,
+    "MATCH_RATE_RANGE_51_TO_60": 0.555,
+    "MATCH_RATE_RANGE_61_TO_70": 0.655,
+    "MATCH_RATE_RANGE_71_TO_80": 0.755,
+    "MATCH_RATE_RANGE_81_TO_90": 0.855,
+    "MATCH_RATE_RANGE_91_TO_100": 0.955,
+}
+
+
+class RowErrors(SkippableError):
+    """A 400 naming the positions of the bad members in the request."""
+
+    def __init__(self, rows: dict[int, str]) -> None:
+        super().__init__(f"{len(rows)} member(s) refused")
+        self.rows = rows
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    index: int
+    body: dict[str, Any]
+
+
+def _retry_delay(error: dict[str, Any]) -> float | None:
+    for detail in error.get("details") or []:
+        delay = detail.get("retryDelay")
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return float(delay[:-1])
+            except ValueError:
+                return None
+    return None
+
+
+class GoogleAdsSink:
+    consent: Literal["email", "ads"] | None = "ads"
+
+    def __init__(self, settings: GoogleAdsSettings, context: PluginContext) -> None:
+        self.settings = settings
+        self.context = context
+        self.log = context.logger
+        self.client = httpx.Client(timeout=settings.timeout)
+        self.tokens = TokenSource(settings, self.client)
+        self.retry = RetryPolicy(
+            max_attempts=settings.max_attempts,
+            max_delay=settings.max_retry_seconds,
+            on_retry=lambda exc, wait: self.log.info("Google retry in %.1fs: %s", wait, exc),
+        )
+        # Data Manager quotas are per Cloud project; pace well under them (not in our facts).
+        self.budget = RateBudget(300, 60.0, name="google.datamanager")
+        self.user_lists: dict[str, str] = {}
+        self.last_match_rates: dict[str, float] = {}
+        self.last_request_ids: list[str] = []
+
+    # ---- protocol -------------------------------------------------------------------------
+    def batch_size(self, kind: str) -> int:
+        return self.settings.batch_size
+
+    def prepare(self, traits: Sequence[TraitSpec], segments: Sequence[SegmentRef]) -> None:
+        for segment in segments:
+            list_id = self.settings.user_lists.get(segment.id) or self.context.state.get(
+                f"user_list:{segment.id}"
+            )
+            if list_id:
+                self.user_lists[segment.id] = list_id
+            else:
+                self.log.warning(
+                    "segment %s has no Customer Match user list in user_lists; its changes "
+                    "will be rejected",
+                    segment.id,
+                )
+
+    def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(changes)
+        groups: dict[tuple[str, ChangeKind], list[_Member]] = {}
+        for i, change in enumerate(changes):
+            if change.kind is ChangeKind.UPSERT or change.segment is None:
+                outcomes[i] = Outcome.rejected("Customer Match takes only add/remove changes")
+                continue
+            if change.segment.id not in self.user_lists:
+                outcomes[i] = Outcome.rejected(f"no user list for segment {change.segment.id}")
+                continue
+            r = change.recipient
+            ids = google_identifiers(
+                r.email, r.phone, r.match, default_region=self.context.default_region
+            )
+            if not ids.identifiers:
+                why = "; ".join(f"{k}: {v}" for k, v in ids.dropped.items()) or "none given"
+                outcomes[i] = Outcome.rejected(f"no hashable identifier for Google ({why})")
+                continue
+            member = {"userData": {"userIdentifiers": ids.identifiers}}
+            groups.setdefault((change.segment.id, change.kind), []).append(_Member(i, member))
+        sent: list[tuple[str, str, list[int]]] = []
+        for (segment_id, kind), members in groups.items():
+            size = self.settings.batch_size
+            for start in range(0, len(members), size):
+                batch = members[start : start + size]
+                for m, outcome in zip(
+                    batch, self._send(segment_id, kind, batch, sent), strict=True
+                ):
+                    outcomes[m.index] = outcome
+        self._poll(sent, outcomes)
+        return [o if o is not None else Outcome.retryable("not sent") for o in outcomes]
+
+    def close(self) -> None:
+        self.client.close()
+
+    # ---- sending --------------------------------------------------------------------------
+    def _destination(self, segment_id: str) -> dict[str, Any]:
+        s = self.settings
+        dest: dict[str, Any] = {
+            "operatingAccount": {
+                "accountType": s.operating_account_type,
+                "accountId": s.operating_account_id,
+            },
+            "productDestinationId": self.user_lists[segment_id],
+        }
+        if s.login_account_id:
+            dest["loginAccount"] = {
+                "accountType": s.login_account_type,
+                "accountId": s.login_account_id,
+            }
+        return dest
+
+    def _send(
+        self,
+        segment_id: str,
+        kind: ChangeKind,
+        batch: list[_Member],
+        sent: list[tuple[str, str, list[int]]],
+    ) -> list[Outcome]:
+        outcomes: dict[int, Outcome] = {}
+        pending = list(batch)
+
+        def post(members: Sequence[_Member]) -> None:
+            request_id = self._post(segment_id, kind, [m.body for m in members])
+            sent.append((request_id, segment_id, [m.index for m in members]))
+
+        for _ in range(3):  # field violations: reject the named members, re-send the rest
+            try:
+                self.retry.call(lambda p=pending: post(p))  # type: ignore[misc]
+            except RowErrors as exc:
+                for pos, reason in exc.rows.items():
+                    outcomes[pending[pos].index] = Outcome.rejected(reason)
+                pending = [m for pos, m in enumerate(pending) if pos not in exc.rows]
+                if not pending:
+                    break
+                continue
+            except RetryableError as exc:
+                outcomes.update(
+                    {m.index: Outcome.retryable(str(exc), exc.retry_after) for m in pending}
+                )
+            except SkippableError:
+                isolated = deliver(pending, post, self.retry)
+                outcomes.update({m.index: o for m, o in zip(pending, isolated, strict=True)})
+            else:
+                outcomes.update({m.index: Outcome.ok() for m in pending})
+            break
+        return [outcomes.get(m.index, Outcome.retryable("not sent")) for m in batch]
+
+    def _post(self, segment_id: str, kind: ChangeKind, members: list[dict[str, Any]]) -> str:
+        body: dict[str, Any] = {
+            "destinations": [self._destination(segment_id)],
+            "audienceMembers": members,
+            "consent": {"adUserData": "GRANTED", "adPersonalization": "GRANTED"},
+            "encoding": "HEX",
+        }
+        if kind is ChangeKind.ADD:
+            status = "ACCEPTED" if self.settings.terms_of_service_accepted else "REJECTED"
+            body["termsOfService"] = {"customerMatchTermsOfServiceStatus": status}
+        verb = "ingest" if kind is ChangeKind.ADD else "remove"
+        result = self._request("POST", f"/v1/audienceMembers:{verb}", json=body)
+        return str(result["requestId"])
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:  # noqa: ANN401
+        url = self.settings.base_url.rstrip("/") + path
+        for attempt in (1, 2):
+            self.budget.acquire()
+            headers = {"Authorization": f"Bearer {self.tokens.token()}"}
+            try:
+                response = self.client.request(method, url, headers=headers, **kwargs)
+            except httpx.TransportError as exc:
+                raise RetryableError(f"Data Manager unreachable: {type(exc).__name__}") from None
+            if response.status_code == 401 and attempt == 1:
+                self.tokens.invalidate()  # expired or revoked token: fetch a new one once
+                continue
+            return self._check(response)
+        raise AuthError("Data Manager API refused a fresh OAuth token (401)")
+
+    def _check(self, response: httpx.Response) -> dict[str, Any]:
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if 200 <= status < 300:
+            return body if isinstance(body, dict) else {}
+        error = body.get("error") if isinstance(body, dict) else None
+        error = error if isinstance(error, dict) else {}
+        message = str(error.get("message") or f"HTTP {status}")[:200]
+        if status == 429 or status >= 500:
+            wait = parse_retry_after(response.headers.get("Retry-After")) or _retry_delay(error)
+            raise RetryableError(f"Data Manager {status}: {message}", retry_after=wait)
+        if status in (401, 403):
+            raise AuthError(f"Data Manager {status}: {message}")
+        rows: dict[int, str] = {}
+        reason = ""
+        for detail in error.get("details") or []:
+            reason = reason or str(detail.get("reason") or "")
+            for violation in detail.get("fieldViolations") or []:
+                match = _MEMBER_INDEX.search(str(violation.get("field", "")))
+                if match:
+                    rows[int(match.group(1))] = str(violation.get("description", "invalid"))
+        if rows:
+            raise RowErrors(rows)
+        raise SkippableError(f"Data Manager {status} {reason}: {message}".strip())
+
+    # ---- request status -------------------------------------------------------------------
+    def _poll(self, sent: list[tuple[str, str, list[int]]], outcomes: list[Outcome | None]) -> None:
+        """Wait for each request's status; FAILED makes its changes retryable."""
+        self.last_request_ids = [request_id for request_id, _, _ in sent]
+        deadline = time.monotonic() + self.settings.status_timeout
+        pending = list(sent)
+        rates: dict[str, list[tuple[float, int]]] = {}
+        while pending:
+            still: list[tuple[str, str, list[int]]] = []
+            for request_id, segment_id, indices in pending:
+                try:
+                    result = self.retry.call(
+                        lambda r=request_id: self._request(  # type: ignore[misc]
+                            "GET", "/v1/requestStatus:retrieve", params={"requestId": r}
+                        )
+                    )
+                except (RetryableError, SkippableError) as exc:
+                    self.log.info("status of %s unavailable: %s", request_id, exc)
+                    continue
+                per_dest = result.get("requestStatusPerDestination") or []
+                states = {d.get("requestStatus") for d in per_dest}
+                if "PROCESSING" in states or not states:
+                    still.append((request_id, segment_id, indices))
+                    continue
+                if "FAILED" in states:
+                    info: Any = next(
+                        (d.get("errorInfo") for d in per_dest if d.get("errorInfo")), {}
+                    )
+                    for i in indices:
+                        outcomes[i] = Outcome.retryable(f"request {request_id} failed: {info}")
+                for dest in per_dest:
+                    stats = (dest.get("audienceMembersIngestionStatus") or {}).get(
+                        "userDataIngestionStatus"
+                    ) or {}
+                    mid = _RANGE_MID.get(str(stats.get("uploadMatchRateRange")))
+                    if mid is not None:
+                        count = int(stats.get("recordCount") or 0)
+                        rates.setdefault(segment_id, []).append((mid, count))
+            pending = still
+            if pending:
+                if time.monotonic() >= deadline:
+                    self.log.info("%d request(s) still processing; accepted", len(pending))
+                    break
+                time.sleep(self.settings.status_poll_interval)
+        for segment_id, parts in rates.items():
+            total = sum(n for _, n in parts)
+            if total:
+                self.last_match_rates[segment_id] = sum(r * n for r, n in parts) / total

@@ -1,0 +1,39 @@
+"""Meta (Facebook) Custom Audiences destination: hashed customer-file audiences per segment."""
+
+from __future__ import annotations
+
+from connector.plugin.spec import (
+    Capability,
+    Emulator,
+    EmulatorOptions,
+    PluginContext,
+    PluginSpec,
+    Sink,
+)
+
+from cdp_meta.settings import MetaSettings
+
+__all__ = ["SPEC", "MetaSettings"]
+
+
+def _sink(settings: MetaSettings, context: PluginContext) -> Sink:
+    from cdp_meta.sink import MetaSink  # noqa: PLC0415 - lazy: imports the facebook SDK
+
+    return MetaSink(settings, context)
+
+
+def _emulator(options: EmulatorOptions) -> Emulator:
+    from cdp_meta.emulator import MetaEmulator  # noqa: PLC0415 - only tests and demo need it
+
+    return MetaEmulator(options)
+
+
+SPEC = PluginSpec(
+    name="meta",
+    description="Meta Custom Audiences (customer file, hashed, consent-filtered)",
+    capabilities=frozenset({Capability.SINK_AUDIENCES, Capability.EMULATOR}),
+    settings_model=MetaSettings,
+    sink=_sink,
+    emulator=_emulator,
+    secret_fields=("access_token", "app_secret"),
+)

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from connector.plugin.spec import EmulatorOptions
+from connector.testing.context import make_context
+
+from cdp_meta import SPEC as META
+from cdp_meta.emulator import MetaEmulator
+
+
+@pytest.fixture
+def meta_emulator() -> Iterator[MetaEmulator]:
+    with MetaEmulator(EmulatorOptions(limits="off")) as emu:
+        yield emu
+
+
+@pytest.fixture
+def meta_sink(meta_emulator: MetaEmulator, tmp_path: Path):
+    def make(**overrides: object):
+        raw = {
+            "ad_account_id": "111",
+            "access_token": MetaEmulator.access_token,
+            "app_secret": "s3cret",
+            "base_url": meta_emulator.base_url,
+            "max_retry_seconds": 20,
+            **overrides,
+        }
+        settings = META.settings_model.model_validate(raw)
+        return META.sink(settings, make_context(tmp_path))  # type: ignore[misc]
+
+    return make
+
+
+from cdp_google_ads import SPEC as GOOGLE  # noqa: E402
+from cdp_google_ads.emulator import GoogleAdsEmulator  # noqa: E402
+
+
+@pytest.fixture
+def google_emulator() -> Iterator[GoogleAdsEmulator]:
+    with GoogleAdsEmulator(EmulatorOptions(limits="off")) as emu:
+        yield emu
+
+
+@pytest.fixture
+def google_sink(google_emulator: GoogleAdsEmulator, tmp_path: Path):
+    def make(**overrides: object):
+        raw = {
+            "operating_account_id": "1234567890",
+            "user_lists": {"high_value": "9001", "at_risk": "9002", "lapsed": "9003"},
+            "base_url": google_emulator.base_url,
+            "token_url": f"{google_emulator.base_url}/token",
+            "client_id": GoogleAdsEmulator.client_id,
+            "client_secret": GoogleAdsEmulator.client_secret,
+            "refresh_token": GoogleAdsEmulator.refresh_token,
+            "terms_of_service_accepted": True,
+            "status_poll_interval": 0.05,
+            "max_retry_seconds": 20,
+            **overrides,
+        }
+        settings = GOOGLE.settings_model.model_validate(raw)
+        sink = GOOGLE.sink(settings, make_context(tmp_path))  # type: ignore[misc]
+        made.append(sink)
+        return sink
+
+    made: list = []  # type: ignore[type-arg]
+    yield make
+    for sink in made:
+        sink.close()

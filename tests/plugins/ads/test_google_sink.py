@@ -1,0 +1,184 @@
+"""Google Customer Match (Data Manager API) sink against the emulator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ads_driver import Driver, admin, email_hash, people, raw_identifier_leaks
+from connector.errors import AuthError
+from connector.sync.changes import Change, ChangeKind, OutcomeStatus, Recipient, SegmentRef
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import ValidationError
+
+from cdp_google_ads import SPEC
+from cdp_google_ads import sink as sink_module
+
+HIGH = SegmentRef("high_value", "High value")
+RISK = SegmentRef("at_risk", "At risk")
+
+
+def emails_of(state: dict, list_id: str) -> set[str]:  # type: ignore[type-arg]
+    return set(state["user_lists"].get(list_id, {}).get("emails", []))
+
+
+def test_sync_consent_removals_and_no_raw_identifiers(google_emulator, google_sink) -> None:
+    crowd = people(300)
+    seg = {HIGH: dict(list(crowd.items())[:200]), RISK: dict(list(crowd.items())[100:])}
+    driver = Driver(google_sink())
+    driver.run(seg)
+    state = admin(google_emulator.base_url, "state")
+    for segment, list_id in ((HIGH, "9001"), (RISK, "9002")):
+        expected = {email_hash(p) for p in seg[segment].values() if p.consent == "granted"}
+        assert emails_of(state, list_id) == expected
+    high = seg[HIGH]
+    leavers, revokers = list(high)[:4], list(high)[10:12]
+    for pid in leavers:
+        del high[pid]
+    for pid in revokers:
+        high[pid].consent = "denied"
+    run = driver.run(seg)
+    gone = [p for p in leavers if crowd[p].consent == "granted"] + revokers
+    assert run == {"remove:ok": len(gone)}
+    state = admin(google_emulator.base_url, "state")
+    assert emails_of(state, "9001") == {
+        email_hash(p) for p in high.values() if p.consent == "granted"
+    }
+
+    def api_calls() -> int:
+        log = admin(google_emulator.base_url, "requests")["requests"]
+        return sum(1 for r in log if r["path"].startswith("/v1/"))
+
+    before = api_calls()
+    assert driver.run(seg) == {}
+    assert api_calls() == before
+    log = admin(google_emulator.base_url, "requests", params={"body": 1})["requests"]
+    bodies = [r.get("body") or "" for r in log if r["path"].startswith("/v1/")]
+    assert raw_identifier_leaks(bodies) == []
+
+
+def test_request_shape(google_emulator, google_sink) -> None:
+    crowd = {k: p for k, p in people(3).items() if p.consent == "granted"}
+    Driver(google_sink()).run({HIGH: crowd})
+    log = admin(google_emulator.base_url, "requests", params={"body": 1})["requests"]
+    ingest = next(r for r in log if r["path"] == "/v1/audienceMembers:ingest")
+    body = json.loads(ingest["body"])
+    assert body["encoding"] == "HEX"
+    assert body["consent"] == {"adUserData": "GRANTED", "adPersonalization": "GRANTED"}
+    assert body["termsOfService"] == {"customerMatchTermsOfServiceStatus": "ACCEPTED"}
+    assert body["destinations"] == [
+        {
+            "operatingAccount": {"accountType": "GOOGLE_ADS", "accountId": "1234567890"},
+            "productDestinationId": "9001",
+        }
+    ]
+    identifiers = body["audienceMembers"][0]["userData"]["userIdentifiers"]
+    assert {next(iter(i)) for i in identifiers} == {"emailAddress", "phoneNumber", "address"}
+    assert any(r["path"] == "/v1/requestStatus:retrieve" for r in log)
+
+
+def test_503_retried_and_state_matches(google_emulator, google_sink) -> None:
+    admin(
+        google_emulator.base_url,
+        "faults",
+        json={"rules": [{"path": "/v1/audienceMembers:*", "status": 503, "count": 2}]},
+    )
+    crowd = {k: p for k, p in people(40).items() if p.consent == "granted"}
+    run = Driver(google_sink()).run({HIGH: crowd})
+    assert run == {"add:ok": len(crowd)}
+    state = admin(google_emulator.base_url, "state")
+    assert emails_of(state, "9001") == {email_hash(p) for p in crowd.values()}
+
+
+def test_field_violation_rejects_only_that_member(google_emulator, google_sink) -> None:
+    sink = google_sink()
+    sink.prepare([], [HIGH])
+    good = [Recipient(f"g{i}", email=f"g{i}@x.io") for i in range(6)]
+    changes = [Change(ChangeKind.ADD, r, r.profile_id, "d", segment=HIGH) for r in good]
+    changes.insert(2, Change(ChangeKind.ADD, Recipient("bad", phone="1"), "kb", "d", segment=HIGH))
+    # An uppercase pre-hashed value is lowercased by us and accepted.
+    changes.insert(
+        4, Change(ChangeKind.ADD, Recipient("odd", email="A" * 64), "ko", "d", segment=HIGH)
+    )
+    outcomes = sink.apply(changes)
+    statuses = [o.status for o in outcomes]
+    assert statuses.count(OutcomeStatus.OK) == 7
+    assert outcomes[2].status is OutcomeStatus.REJECTED  # nothing hashable: rejected locally
+    assert outcomes[4].status is OutcomeStatus.OK  # uppercase hex is lowercased, not refused
+    assert len(emails_of(admin(google_emulator.base_url, "state"), "9001")) == 7
+
+
+def test_platform_violation_isolated(google_emulator, google_sink, monkeypatch) -> None:
+    real = sink_module.google_identifiers
+
+    def broken(email, phone, match, **kw):
+        out = real(email, phone, match, **kw)
+        if email == "g3@x.io":
+            out.identifiers = [{"emailAddress": "not-a-hash"}]
+        return out
+
+    monkeypatch.setattr(sink_module, "google_identifiers", broken)
+    sink = google_sink()
+    sink.prepare([], [HIGH])
+    recips = [Recipient(f"g{i}", email=f"g{i}@x.io") for i in range(6)]
+    outcomes = sink.apply(
+        [Change(ChangeKind.ADD, r, r.profile_id, "d", segment=HIGH) for r in recips]
+    )
+    assert [o.status.value for o in outcomes] == ["ok", "ok", "ok", "rejected", "ok", "ok"]
+    assert "SHA-256" in outcomes[3].reason
+
+
+def test_match_rate_reported(google_emulator, google_sink) -> None:
+    crowd = {k: p for k, p in people(100).items() if p.consent == "granted"}
+    hashes = [email_hash(p) for p in list(crowd.values())[: len(crowd) // 2]]
+    admin(google_emulator.base_url, "seed", json={"platform_users": hashes})
+    sink = google_sink()
+    Driver(sink).run({HIGH: crowd})
+    assert sink.last_match_rates["high_value"] == pytest.approx(0.455)  # 41-50% bucket
+
+
+def test_terms_not_accepted_is_rejected(google_sink) -> None:
+    sink = google_sink(terms_of_service_accepted=False)
+    crowd = {k: p for k, p in people(5).items() if p.consent == "granted"}
+    run = Driver(sink).run({HIGH: crowd})
+    assert run == {"add:rejected": len(crowd)}
+
+
+def test_bad_refresh_token_is_auth_error(google_sink) -> None:
+    sink = google_sink(refresh_token="nope")
+    sink.prepare([], [HIGH])
+    with pytest.raises(AuthError):
+        sink.apply([Change(ChangeKind.ADD, Recipient("a", email="a@b.co"), "k", "d", segment=HIGH)])
+
+
+def test_service_account_jwt(google_emulator, google_sink) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    sink = google_sink(
+        refresh_token=None,
+        client_id=None,
+        client_secret=None,
+        service_account_email="sync@project.iam.gserviceaccount.com",
+        service_account_private_key=pem,
+    )
+    crowd = {k: p for k, p in people(5).items() if p.consent == "granted"}
+    assert Driver(sink).run({HIGH: crowd}) == {"add:ok": len(crowd)}
+
+
+def test_settings_need_one_credential(google_emulator) -> None:
+    with pytest.raises(ValidationError):
+        SPEC.settings_model.model_validate({"operating_account_id": "1"})
+
+
+def test_leak_detector_catches_raw_identifiers() -> None:
+    """The check the scenario relies on must itself see raw emails, phones and names."""
+    hashed = "a" * 64
+    assert raw_identifier_leaks([f'{{"emailAddress":"{hashed}","accountId":"1234567890"}}']) == []
+    assert raw_identifier_leaks(["payload=%7B%22data%22%3A%5B%5B%22jane%40example.com%22"])
+    assert raw_identifier_leaks(['{"phoneNumber":"+16505551212"}'])
+    assert raw_identifier_leaks(['{"givenName":"José"}'])
