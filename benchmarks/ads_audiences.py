@@ -19,15 +19,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "plugins" / "ads"))
 
 from ads_driver import people  # noqa: E402
-from connector.plugin.spec import EmulatorOptions  # noqa: E402
-from connector.sync.hashing import google_identifiers, meta_identifiers  # noqa: E402
-from connector.testing.context import make_context  # noqa: E402
 from test_ads_done_when import scenario  # noqa: E402
 
 from cdp_google_ads import SPEC as GOOGLE  # noqa: E402
 from cdp_google_ads.emulator import GoogleAdsEmulator  # noqa: E402
 from cdp_meta import SPEC as META  # noqa: E402
 from cdp_meta.emulator import MetaEmulator  # noqa: E402
+from connector.plugin.spec import EmulatorOptions  # noqa: E402
+from connector.sync.hashing import google_identifiers, meta_identifiers  # noqa: E402
+from connector.testing.context import make_context  # noqa: E402
 
 
 def hashing_rate(n: int = 50_000) -> dict[str, float]:

@@ -22,13 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from connector.plugin.spec import EmulatorOptions
-from connector.sync.changes import Change, ChangeKind, Recipient, SegmentRef
-from connector.testing.context import make_context
-
 from cdp_klaviyo import SPEC
 from cdp_klaviyo.emulator import KlaviyoEmulator
 from cdp_klaviyo.limits import ENDPOINT_POLICIES, LIST_MEMBERS_PER_CALL
+from connector.plugin.spec import EmulatorOptions
+from connector.sync.changes import Change, ChangeKind, Recipient, SegmentRef
+from connector.testing.context import make_context
 
 
 def _chunks(changes, size):

@@ -10,9 +10,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from connector.schema.records import validate_event
-from connector.sync.changes import Change, ChangeKind, Recipient
-from connector.testing.context import make_context
 from pydantic import SecretStr
 
 from cdp_segment.archive import write_archive
@@ -20,6 +17,9 @@ from cdp_segment.emulator import SegmentEmulator
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.sink import SegmentSink
 from cdp_segment.source import SegmentSource
+from connector.schema.records import validate_event
+from connector.sync.changes import Change, ChangeKind, Recipient
+from connector.testing.context import make_context
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ def _loopback_only(self: socket.socket, address: Any) -> Any:
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
-    yield
+    return
 
 
 def write_config(root: Path, extra: str = "", *, as_of: str = "2011-12-10") -> Path:

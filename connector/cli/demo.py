@@ -71,7 +71,8 @@ def demo(
     counts = write_demo_inputs(root / "data")
     console.print(
         f"[bold]demo data[/bold]: {counts['customers']} customers (UCI Online Retail slice), "
-        f"{counts['orders']} orders, {counts['web_events']} web events, {counts['broken']} broken records"
+        f"{counts['orders']} orders, {counts['web_events']} web events, "
+        f"{counts['broken']} broken records"
     )
     cfg = load_config(root / "connector.toml", env={})
     reporter = RichReporter(err, enabled=is_tty())

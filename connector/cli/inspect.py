@@ -34,7 +34,7 @@ def runs(
         return
     ws = Workspace(load(config))
     try:
-        print_runs(console, ws.runs.list(limit))
+        print_runs(console, ws.runs.recent(limit))
     finally:
         ws.close()
 
@@ -55,7 +55,8 @@ def runs_show(
         if row is None:
             raise ConfigError(f"no single run matches {run_id!r} (see `connector runs`)")
         console.print(
-            f"[bold]{row.run_id}[/bold] {row.status}  started {row.started_at}  ended {row.ended_at}"
+            f"[bold]{row.run_id}[/bold] {row.status}  "
+            f"started {row.started_at}  ended {row.ended_at}"
         )
         if row.message:
             console.print(f"message: {row.message}", highlight=False, soft_wrap=True)

@@ -58,7 +58,8 @@ def print_summary(console: Console, s: RunSummary) -> None:
             f"{k}: {v}" for k, v in s.stages.get("model", {}).items() if k != "seconds"
         ),
         "plan": f"{c.get('planned', 0)} changes",
-        "apply": f"{c.get('applied', 0)} applied, {c.get('rejected', 0)} rejected, {c.get('retryable', 0)} to retry",
+        "apply": f"{c.get('applied', 0)} applied, {c.get('rejected', 0)} rejected, "
+        f"{c.get('retryable', 0)} to retry",
     }
     for stage, text in rows.items():
         secs = s.stages.get(stage, {}).get("seconds")

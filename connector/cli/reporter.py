@@ -15,7 +15,6 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-
 __all__ = ["RichReporter"]
 
 Advance = Callable[[int], None]

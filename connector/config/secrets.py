@@ -60,7 +60,7 @@ def resolve_secrets(
                 f'use {name} = {{ env = "VAR" }} or put it in the secrets file'
             )
         if _is_env_ref(value):
-            var = value["env"]
+            var = str(value["env"])  # type: ignore[index]
             if not env.get(var):
                 raise ConfigError(f"{file_label}: {key}: environment variable {var} is not set")
             out[name] = env[var]

@@ -259,7 +259,14 @@ def write_demo_inputs(root: Path) -> dict[str, int]:
                 )
                 counts["orders"] += 1
         fh.write(
-            '{"source_event_id": "order-broken", "type": "order_completed", "occurred_at": "yesterday"}\n'
+            json.dumps(
+                {
+                    "source_event_id": "order-broken",
+                    "type": "order_completed",
+                    "occurred_at": "yesterday",
+                }
+            )
+            + "\n"
         )
         counts["broken"] += 1
     with (root / "segment" / "web.jsonl").open("w", encoding="utf-8") as fh:

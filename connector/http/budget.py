@@ -3,6 +3,10 @@
 A budget allows ``limit`` requests in any ``window`` seconds (a sliding log, matching how the
 platforms count). ``acquire`` blocks just long enough. Platform plugins create one per
 documented policy and cite the number's source next to it.
+
+The window is widened by ``slack`` seconds (default 50 ms): the platform counts arrivals, we
+count departures, and the two clocks see the same request a few milliseconds apart. Without the
+margin a budget that is exactly at the limit trips the limit now and then.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ class RateBudget:
         window: float,
         *,
         name: str = "budget",
+        slack: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -29,7 +34,7 @@ class RateBudget:
             raise ValueError("a rate budget needs a positive limit and window")
         self.name = name
         self.limit = limit
-        self.window = window
+        self.window = window + slack
         self._clock = clock
         self._sleep = sleep
         self._sent: deque[float] = deque()

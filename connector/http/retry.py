@@ -15,6 +15,7 @@ from typing import TypeVar
 from tenacity import (
     RetryCallState,
     Retrying,
+    nap,
     retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
@@ -84,15 +85,12 @@ class RetryPolicy:
             self._on_retry(exc, state.next_action.sleep)
 
     def call(self, fn: Callable[[], T]) -> T:
-        kwargs = {}
-        if self._sleep is not None:
-            kwargs["sleep"] = self._sleep
         retrying = Retrying(
             retry=retry_if_exception_type(RetryableError),
             wait=self.wait_seconds,
             stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_delay),
             before_sleep=self._before_sleep,
             reraise=True,
-            **kwargs,
+            sleep=self._sleep or nap.sleep,
         )
         return retrying(fn)

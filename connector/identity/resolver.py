@@ -109,7 +109,7 @@ def resolve(
                         rec.ref,
                         key,
                         False,
-                        f"refused: more than {max_ids_per_kind} {too_many[0]} values in one profile",
+                        f"refused: over {max_ids_per_kind} {too_many[0]} values in one profile",
                     )
                 )
                 continue

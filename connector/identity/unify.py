@@ -192,9 +192,12 @@ def _rebuild_profiles(store: DataStore, blocked: frozenset[str]) -> None:
               arg_max(country, ord) FILTER (WHERE country IS NOT NULL) AS country,
               min(created_at) AS created_at,
               max(updated_at) AS updated_at,
-              arg_max(consent_email, consent_email_at) FILTER (WHERE consent_email IS NOT NULL) AS consent_email,
-              arg_max(consent_sms, consent_sms_at) FILTER (WHERE consent_sms IS NOT NULL) AS consent_sms,
-              arg_max(consent_ads, consent_ads_at) FILTER (WHERE consent_ads IS NOT NULL) AS consent_ads,
+              arg_max(consent_email, consent_email_at)
+                  FILTER (WHERE consent_email IS NOT NULL) AS consent_email,
+              arg_max(consent_sms, consent_sms_at)
+                  FILTER (WHERE consent_sms IS NOT NULL) AS consent_sms,
+              arg_max(consent_ads, consent_ads_at)
+                  FILTER (WHERE consent_ads IS NOT NULL) AS consent_ads,
               string_agg(DISTINCT source, ',' ORDER BY source) AS sources,
               arg_max(traits, ord) AS traits
             FROM r GROUP BY profile_id

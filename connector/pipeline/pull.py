@@ -1,6 +1,6 @@
 """The pull stage: read each source's streams from their cursors, validate, store, commit.
 
-Per stream: lower bound = stored mark − lookback (inclusive); records are validated into the
+Per stream: lower bound = stored mark - lookback (inclusive); records are validated into the
 canonical schema (bad ones quarantined with a reason, never stopping the stream), stored in
 chunks, and the new mark (max of the stream's cursor field over valid records) is committed
 only after everything was stored. A dry run stores but does not move cursors.
@@ -57,6 +57,13 @@ def _mark_of(stream: Stream, raw: SourceRecord) -> str | None:
     return str(value)
 
 
+def _validate(validate: Callable[..., Any], raw: Any, name: str, region: str) -> Any:
+    """Validate one raw record; a source's own ``_invalid`` marker is quarantined as such."""
+    if isinstance(raw, dict) and "_invalid" in raw:
+        raise SkippableError(str(raw["_invalid"]))
+    return validate(raw, source=name, region=region)
+
+
 def _record_ref(source: str, stream: Stream, raw: Any, n: int) -> str:
     key = "source_id" if stream.kind == "profiles" else "source_event_id"
     ident = raw.get(key) if isinstance(raw, dict) else None
@@ -110,7 +117,7 @@ def _pull_stream(
     mark = ws.cursors.get(name, stream.name)
     since = _lower_bound(stream, mark, cfg.lookback)
     new_mark = mark
-    stats = {"since": since, "pulled": 0, "new": 0, "quarantined": 0}
+    stats: dict[str, Any] = {"since": since, "pulled": 0, "new": 0, "quarantined": 0}
     validate = validate_profile if stream.kind == "profiles" else validate_event
     records: Iterator[SourceRecord] = iter(source.read(stream, since))
     n = 0
@@ -119,9 +126,7 @@ def _pull_stream(
         for raw in chunk:
             n += 1
             try:
-                if isinstance(raw, dict) and "_invalid" in raw:
-                    raise SkippableError(str(raw["_invalid"]))
-                rec = validate(raw, source=name, region=region)
+                rec = _validate(validate, raw, name, region)
                 rec_mark = _mark_of(stream, raw)
             except SkippableError as exc:
                 stats["quarantined"] += 1

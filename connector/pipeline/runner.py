@@ -18,18 +18,15 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from connector.errors import ConnectorError, RunLockedError
+from connector.errors import RunLockedError
 from connector.identity.unify import unify
+from connector.modelling.output import ModelOutput
+from connector.pipeline.activate import apply_all, plan_all
 from connector.pipeline.model import run_model_stage
 from connector.pipeline.pull import pull_source
 from connector.pipeline.reporter import NullReporter, Reporter
 from connector.pipeline.workspace import Workspace
-from connector.plugin.spec import Sink
-from connector.state.runs import RecordError
-from connector.sync.apply import apply_plan
-from connector.sync.changes import SegmentRef
-from connector.sync.desired import build_desired
-from connector.sync.plan import DestinationPlan, plan_destination
+from connector.sync.plan import DestinationPlan
 
 __all__ = ["RunSummary", "new_run_id", "run_pipeline"]
 
@@ -50,11 +47,6 @@ class RunSummary:
     plans: dict[str, DestinationPlan] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
-
-class _Stages:
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
     @contextmanager
     def timed(self, name: str) -> Iterator[dict[str, Any]]:
         entry: dict[str, Any] = {}
@@ -63,7 +55,7 @@ class _Stages:
             yield entry
         finally:
             entry["seconds"] = round(time.perf_counter() - start, 3)
-            self.data[name] = entry
+            self.stages[name] = entry
 
 
 @contextmanager
@@ -86,28 +78,28 @@ def run_pipeline(
 ) -> RunSummary:
     reporter = reporter or NullReporter()
     with _run_lock(ws):
-        run_id = new_run_id()
-        ws.runs.start(run_id, dry_run=dry_run)
-        summary = RunSummary(run_id, "running", dry_run)
-        stages = _Stages()
+        summary = RunSummary(new_run_id(), "running", dry_run)
+        ws.runs.start(summary.run_id, dry_run=dry_run)
         try:
-            _run(ws, run_id, dry_run, reporter, summary, stages)
+            _pull(ws, summary, reporter)
+            _unify(ws, summary, reporter)
+            output = _model(ws, summary, reporter)
+            _activate(ws, summary, reporter, output)
         except BaseException as exc:
             summary.status = "failed"
             ws.runs.update(
-                run_id,
+                summary.run_id,
                 status="failed",
-                stages=stages.data,
+                stages=summary.stages,
                 counts=summary.counts,
                 message=f"{type(exc).__name__}: {exc}",
                 ended=True,
             )
             raise
-        summary.stages = stages.data
         ws.runs.update(
-            run_id,
+            summary.run_id,
             status=summary.status,
-            stages=stages.data,
+            stages=summary.stages,
             counts=summary.counts,
             message="; ".join(summary.failures) or None,
             ended=True,
@@ -115,138 +107,71 @@ def run_pipeline(
         return summary
 
 
-def _run(
-    ws: Workspace,
-    run_id: str,
-    dry_run: bool,
-    reporter: Reporter,
-    summary: RunSummary,
-    stages: _Stages,
-) -> None:
+def _pull(ws: Workspace, summary: RunSummary, reporter: Reporter) -> None:
     counts = summary.counts
     counts.update(pulled=0, new=0, quarantined=0)
-    errors: list[RecordError] = []
-    with stages.timed("pull") as entry:
+    with summary.timed("pull") as entry:
         for name, cfg in ws.config.sources.items():
             if not cfg.enabled:
                 continue
             with reporter.stage(f"pull {name}") as advance:
-                res = pull_source(ws, name, cfg, run_id=run_id, dry_run=dry_run, progress=advance)
+                res = pull_source(
+                    ws, name, cfg, run_id=summary.run_id, dry_run=summary.dry_run, progress=advance
+                )
             entry[name] = {"streams": res.streams, "failed": res.failed}
             counts["pulled"] += res.pulled
             counts["new"] += res.new
             counts["quarantined"] += res.quarantined
-            errors.extend(res.errors)
+            ws.runs.add_errors(summary.run_id, res.errors)
             if res.failed:
                 summary.failures.append(f"source {name}: {res.failed}")
-        ws.runs.add_errors(run_id, errors)
-        errors.clear()
-    with stages.timed("unify") as entry, reporter.stage("unify"):
-        ident = ws.config.identity
-        res_u = unify(
+
+
+def _unify(ws: Workspace, summary: RunSummary, reporter: Reporter) -> None:
+    ident = ws.config.identity
+    with summary.timed("unify") as entry, reporter.stage("unify"):
+        res = unify(
             ws.data,
             blocked=ident.blocked_values,
             max_ids_per_kind=ident.max_ids_per_kind,
-            run_id=run_id,
+            run_id=summary.run_id,
         )
-        entry.update(profiles=res_u.profiles, merged=res_u.merged, refused=res_u.refused)
-        counts.update(profiles=res_u.profiles, merged=res_u.merged, merge_refused=res_u.refused)
-    with stages.timed("model") as entry, reporter.stage("model"):
-        output = run_model_stage(ws, run_id=run_id, dry_run=dry_run)
-        entry.update(
-            segments={
-                s.id: int((output.memberships["segment_id"] == s.id).sum()) for s in output.segments
-            }
-        )
-    segments = [SegmentRef(s.id, s.name, s.description) for s in output.segments]
-    with stages.timed("plan") as entry:
-        desired = build_desired(ws.data, output.scores, output.memberships, output.traits, segments)
-        sinks: dict[str, Sink] = {}
-        for name, cfg in ws.config.destinations.items():
-            if not cfg.enabled:
-                continue
-            spec = ws.registry.get(cfg.plugin)
-            if spec.sink is None:
-                summary.failures.append(f"destination {name}: plugin {cfg.plugin} has no sink")
-                continue
-            try:
-                sink = spec.sink(cfg.settings, ws.plugin_context("destinations", name, run_id))
-            except ConnectorError as exc:
-                summary.failures.append(f"destination {name}: {exc}")
-                continue
-            sinks[name] = sink
-            plan = plan_destination(
-                name,
-                desired,
-                ws.ledger.entries(name),
-                traits=cfg.traits,
-                segments=cfg.segments,
-                consent_channel=sink.consent,
-                consent_policy=cfg.consent_policy,
-                accepts=getattr(sink, "accepts", None),
-            )
-            summary.plans[name] = plan
-            entry[name] = plan.counts()
-        counts["planned"] = sum(p.total for p in summary.plans.values())
+        entry.update(profiles=res.profiles, merged=res.merged, refused=res.refused)
+        summary.counts.update(profiles=res.profiles, merged=res.merged, merge_refused=res.refused)
+
+
+def _model(ws: Workspace, summary: RunSummary, reporter: Reporter) -> ModelOutput:
+    with summary.timed("model") as entry, reporter.stage("model"):
+        output = run_model_stage(ws, run_id=summary.run_id, dry_run=summary.dry_run)
+        sizes = output.memberships.groupby("segment_id").size()
+        entry["segments"] = {s.id: int(sizes.get(s.id, 0)) for s in output.segments}
+        if output.drift:
+            entry["drift"] = output.drift
+    return output
+
+
+def _activate(ws: Workspace, summary: RunSummary, reporter: Reporter, output: ModelOutput) -> None:
+    counts = summary.counts
+    with summary.timed("plan") as entry:
+        act = plan_all(ws, output, summary.run_id)
+        summary.plans = act.plans
+        entry.update({name: plan.counts() for name, plan in act.plans.items()})
+        counts["planned"] = sum(p.total for p in act.plans.values())
     counts.update(applied=0, rejected=0, retryable=0)
-    if dry_run:
-        for sink in sinks.values():
+    if summary.dry_run or output.hold_activation:
+        for sink in act.sinks.values():
             sink.close()
-        summary.status = "dry_run"
+        summary.failures.extend(act.failures)
+        if output.hold_activation and not summary.dry_run:
+            summary.failures.append("activation held: drift passed the configured threshold")
+        summary.status = "dry_run" if summary.dry_run else "partial"
         return
-    if output.hold_activation:
-        summary.failures.append("activation held by the drift policy")
-    with stages.timed("apply") as entry:
-        for name, sink in sinks.items():
-            plan = summary.plans[name]
-            try:
-                if plan.total and not output.hold_activation:
-                    with reporter.stage(f"apply {name}", total=plan.total) as advance:
-                        sink.prepare(
-                            desired.trait_specs,
-                            _activated(segments, ws.config.destinations[name].segments),
-                        )
-                        res = apply_plan(
-                            plan,
-                            sink,
-                            ws.ledger,
-                            run_id=run_id,
-                            retry_rounds=ws.config.sync.retry_rounds,
-                            progress=advance,
-                        )
-                    entry[name] = {
-                        "applied": res.applied,
-                        "rejected": res.rejected,
-                        "retryable": res.retryable,
-                    }
-                    counts["applied"] += res.applied
-                    counts["rejected"] += res.rejected
-                    counts["retryable"] += res.retryable
-                    ws.runs.add_errors(run_id, res.errors)
-                    _store_learned(ws, name, res.learned)
-                    if res.failed:
-                        summary.failures.append(f"destination {name}: {res.failed}")
-            except ConnectorError as exc:
-                summary.failures.append(f"destination {name}: {exc}")
-                log.error("destination %s failed: %s", name, exc)
-            finally:
-                sink.close()
+    with summary.timed("apply") as entry:
+        entry.update(apply_all(ws, act, summary.run_id, reporter, counts))
+    summary.failures.extend(act.failures)
     if summary.failures:
         summary.status = "partial"
     elif counts["rejected"] or counts["quarantined"] or counts["retryable"]:
         summary.status = "completed_with_rejects"
     else:
         summary.status = "completed"
-
-
-def _activated(segments: list[SegmentRef], wanted: tuple[str, ...] | str) -> list[SegmentRef]:
-    return [s for s in segments if wanted == "all" or s.id in wanted]
-
-
-def _store_learned(ws: Workspace, destination: str, learned: list[tuple[str, str, str]]) -> None:
-    if not learned:
-        return
-    ws.data.con.executemany(
-        "INSERT OR REPLACE INTO learned_ids VALUES (?, ?, ?, ?)",
-        [[pid, kind, value, destination] for pid, kind, value in learned],
-    )

@@ -70,6 +70,16 @@ class Ledger:
                 stmt = stmt.where(ledger.c.destination == destination)
             return len(conn.execute(stmt).all())
 
+    def forget_segment(self, destination: str, segment_id: str) -> int:
+        """Drop a segment's memberships, e.g. after the platform lost the audience."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                delete(ledger).where(
+                    ledger.c.destination == destination, ledger.c.segment_id == segment_id
+                )
+            )
+            return int(result.rowcount or 0)
+
     def record(self, destination: str, changes: Iterable[Change], run_id: str | None) -> None:
         """Record acknowledged changes (one transaction): upserts/adds stored, removes deleted."""
         now = datetime.now(UTC).isoformat()

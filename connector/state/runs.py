@@ -117,12 +117,12 @@ class RunStore:
             error_count=errors,
         )
 
-    def list(self, limit: int = 20) -> list[RunRow]:
+    def recent(self, limit: int = 20) -> list[RunRow]:
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(limit)
             ).all()
-            counts = dict(
+            counts: dict[str, int] = dict(
                 conn.execute(
                     select(record_errors.c.run_id, func.count()).group_by(record_errors.c.run_id)
                 ).all()

@@ -103,7 +103,8 @@ class DataStore:
         self.con.register("incoming_profiles", frame)
         try:
             self.con.execute(
-                f"INSERT OR REPLACE INTO profile_records ({cols}) SELECT {cols} FROM incoming_profiles"
+                f"INSERT OR REPLACE INTO profile_records ({cols}) "
+                f"SELECT {cols} FROM incoming_profiles"
             )
         finally:
             self.con.unregister("incoming_profiles")

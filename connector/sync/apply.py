@@ -66,7 +66,8 @@ def apply_plan(
                     outcomes = list(sink.apply(chunk))
                     if len(outcomes) != len(chunk):
                         raise FatalError(
-                            f"sink {dest} returned {len(outcomes)} outcomes for {len(chunk)} changes"
+                            f"sink {dest} returned {len(outcomes)} outcomes "
+                            f"for {len(chunk)} changes"
                         )
                     faultpoint("apply.after_ack")
                     _settle(dest, chunk, outcomes, result, again, last_reason)

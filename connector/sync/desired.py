@@ -73,7 +73,8 @@ def build_desired(
     values = scores.set_index("profile_id")[names] if names else pd.DataFrame()
     ids: dict[str, dict[str, str]] = defaultdict(dict)
     for pid, kind, value in store.con.execute(
-        "SELECT profile_id, kind, value FROM identities WHERE kind NOT IN ('email', 'phone') ORDER BY 1, 2, 3"
+        "SELECT profile_id, kind, value FROM identities"
+        " WHERE kind NOT IN ('email', 'phone') ORDER BY 1, 2, 3"
     ).fetchall():
         ids[pid].setdefault(kind, value)
     profiles = store.con.execute(

@@ -14,7 +14,7 @@ from typing import Literal
 
 from connector.state.ledger import LedgerEntry, membership_key, trait_key
 from connector.sync.changes import Change, ChangeKind, Recipient, SegmentRef
-from connector.sync.consent_gate import allowed
+from connector.sync.consent import allowed
 from connector.sync.desired import DesiredState, traits_digest
 
 __all__ = ["DestinationPlan", "plan_destination"]
@@ -90,6 +90,18 @@ def plan_destination(
             want.add(key)
             if key not in ledger:
                 plan.adds.append(Change(ChangeKind.ADD, recipient, key, "1", segment=seg))
+    plan.removes.extend(_removes(desired, ledger, active, want))
+    return plan
+
+
+def _removes(
+    desired: DesiredState,
+    ledger: Mapping[str, LedgerEntry],
+    active: Mapping[str, SegmentRef],
+    want: set[str],
+) -> list[Change]:
+    """Memberships in our ledger that are no longer wanted (never anything we did not add)."""
+    out: list[Change] = []
     for key, entry in sorted(ledger.items()):
         if entry.kind != "membership" or key in want:
             continue
@@ -97,8 +109,10 @@ def plan_destination(
         seg = active.get(sid) or next(
             (s for s in desired.segments if s.id == sid), SegmentRef(sid, sid)
         )
-        recipient = desired.recipients.get(entry.profile_id)
-        if recipient is None:
+        known = desired.recipients.get(entry.profile_id)
+        if known is not None:
+            recipient = known
+        else:
             survivor = desired.aliases.get(entry.profile_id)
             if survivor and membership_key(sid, survivor) in want:
                 # merged into a profile that stays a member: the destination record is the same
@@ -110,5 +124,5 @@ def plan_destination(
                 phone=found.phone if found else None,
                 ids=found.ids if found else {},
             )
-        plan.removes.append(Change(ChangeKind.REMOVE, recipient, key, entry.digest, segment=seg))
-    return plan
+        out.append(Change(ChangeKind.REMOVE, recipient, key, entry.digest, segment=seg))
+    return out

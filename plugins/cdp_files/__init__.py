@@ -24,7 +24,7 @@ def _sink(settings: Any, ctx: PluginContext) -> Sink:
 
 SPEC = PluginSpec(
     name="files",
-    description="Canonical CSV/JSONL/Parquet and Segment-spec NDJSON files in; traits and memberships out",
+    description="CSV/JSONL/Parquet and Segment-spec NDJSON in; traits and memberships out",
     capabilities=frozenset(
         {
             Capability.SOURCE_PROFILES,

@@ -58,7 +58,8 @@ def to_profile(msg: dict[str, Any]) -> dict[str, Any] | None:
     traits = msg.get("traits") or {}
     if not isinstance(traits, dict):
         return {"_invalid": "identify traits is not an object", "source_id": msg.get("messageId")}
-    address = traits.get("address") if isinstance(traits.get("address"), dict) else {}
+    raw_address = traits.get("address")
+    address: dict[str, Any] = raw_address if isinstance(raw_address, dict) else {}
     ids = _ids(msg)
     return {
         "source_id": ids.get("segment_user_id") or f"anon:{ids.get('segment_anonymous_id', '')}",

@@ -67,13 +67,11 @@ class FilesSink:
         }
 
     def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:
-        if self._traits is None:
-            self.prepare([], [])
-        assert self._traits is not None
+        traits = self._state()
         for ch in changes:
             pid = ch.recipient.profile_id
             if ch.kind is ChangeKind.UPSERT:
-                self._traits[pid] = {"email": ch.recipient.email or "", **dict(ch.traits)}
+                traits[pid] = {"email": ch.recipient.email or "", **dict(ch.traits)}
             elif ch.kind is ChangeKind.ADD and ch.segment is not None:
                 self._members[(ch.segment.id, pid)] = {
                     "segment_id": ch.segment.id,
@@ -86,12 +84,19 @@ class FilesSink:
         self._flush()
         return [Outcome.ok() for _ in changes]
 
+    def _state(self) -> dict[str, dict[str, Any]]:
+        if self._traits is None:
+            self.prepare([], [])
+        if self._traits is None:  # pragma: no cover - prepare always sets it
+            raise RuntimeError("files sink state was not loaded")
+        return self._traits
+
     def _flush(self) -> None:
-        assert self._traits is not None
-        names = sorted({k for t in self._traits.values() for k in t} - {"email"})
+        traits = self._state()
+        names = sorted({k for t in traits.values() for k in t} - {"email"})
         rows = [
             {"profile_id": pid, "email": t.get("email", ""), **{n: t.get(n) for n in names}}
-            for pid, t in sorted(self._traits.items())
+            for pid, t in sorted(traits.items())
         ]
         self._write(pd.DataFrame(rows, columns=["profile_id", "email", *names]), self.traits_path)
         members = [self._members[k] for k in sorted(self._members)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cdp_google_ads.settings import GoogleAdsSettings
 from connector.plugin.spec import (
     Capability,
     Emulator,
@@ -11,19 +12,17 @@ from connector.plugin.spec import (
     Sink,
 )
 
-from cdp_google_ads.settings import GoogleAdsSettings
-
 __all__ = ["SPEC", "GoogleAdsSettings"]
 
 
 def _sink(settings: GoogleAdsSettings, context: PluginContext) -> Sink:
-    from cdp_google_ads.sink import GoogleAdsSink  # noqa: PLC0415 - lazy plugin import
+    from cdp_google_ads.sink import GoogleAdsSink
 
     return GoogleAdsSink(settings, context)
 
 
 def _emulator(options: EmulatorOptions) -> Emulator:
-    from cdp_google_ads.emulator import GoogleAdsEmulator  # noqa: PLC0415 - tests and demo only
+    from cdp_google_ads.emulator import GoogleAdsEmulator
 
     return GoogleAdsEmulator(options)
 

@@ -13,9 +13,9 @@ import json
 import time
 
 import httpx
-from connector.errors import AuthError, ConfigError, RetryableError
 
 from cdp_google_ads.settings import SCOPE, GoogleAdsSettings
+from connector.errors import AuthError, ConfigError, RetryableError
 
 __all__ = ["TokenSource"]
 
@@ -67,8 +67,8 @@ class TokenSource:
 
     def _service_account_jwt(self) -> str:
         try:
-            from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
-            from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: PLC0415
+            from cryptography.hazmat.primitives import hashes, serialization
+            from cryptography.hazmat.primitives.asymmetric import padding, rsa
         except ImportError:  # pragma: no cover - cryptography ships with most environments
             raise ConfigError(
                 "service-account auth needs the 'cryptography' package; install it or use "

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
+
+from cdp_google_ads.auth import TokenSource
+from cdp_google_ads.settings import GoogleAdsSettings
 from connector.errors import AuthError, RetryableError, SkippableError
 from connector.http.budget import RateBudget
 from connector.http.retry import RetryPolicy, parse_retry_after
@@ -26,9 +29,6 @@ from connector.plugin.spec import PluginContext
 from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
 from connector.sync.hashing import google_identifiers
 from connector.sync.isolate import deliver
-
-from cdp_google_ads.auth import TokenSource
-from cdp_google_ads.settings import GoogleAdsSettings
 
 __all__ = ["GoogleAdsSink", "RowErrors"]
 
@@ -212,7 +212,7 @@ class GoogleAdsSink:
         result = self._request("POST", f"/v1/audienceMembers:{verb}", json=body)
         return str(result["requestId"])
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:  # noqa: ANN401
+    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         url = self.settings.base_url.rstrip("/") + path
         for attempt in (1, 2):
             self.budget.acquire()

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from connector.plugin.spec import Capability, EmulatorOptions, PluginContext, PluginSpec
-
 from cdp_klaviyo.settings import KlaviyoSettings
+from connector.plugin.spec import Capability, EmulatorOptions, PluginContext, PluginSpec
 
 if TYPE_CHECKING:
     from cdp_klaviyo.emulator import KlaviyoEmulator
@@ -19,20 +18,20 @@ if TYPE_CHECKING:
 __all__ = ["SPEC", "KlaviyoSettings"]
 
 
-def _source(settings: Any, ctx: PluginContext) -> KlaviyoSource:  # noqa: ANN401 - factory contract
-    from cdp_klaviyo.source import KlaviyoSource  # noqa: PLC0415 - lazy SDK import
+def _source(settings: Any, ctx: PluginContext) -> KlaviyoSource:
+    from cdp_klaviyo.source import KlaviyoSource
 
     return KlaviyoSource(KlaviyoSettings.model_validate(settings), ctx)
 
 
-def _sink(settings: Any, ctx: PluginContext) -> KlaviyoSink:  # noqa: ANN401 - factory contract
-    from cdp_klaviyo.sink import KlaviyoSink  # noqa: PLC0415 - lazy SDK import
+def _sink(settings: Any, ctx: PluginContext) -> KlaviyoSink:
+    from cdp_klaviyo.sink import KlaviyoSink
 
     return KlaviyoSink(KlaviyoSettings.model_validate(settings), ctx)
 
 
 def _emulator(options: EmulatorOptions) -> KlaviyoEmulator:
-    from cdp_klaviyo.emulator import KlaviyoEmulator  # noqa: PLC0415
+    from cdp_klaviyo.emulator import KlaviyoEmulator
 
     return KlaviyoEmulator(options)
 

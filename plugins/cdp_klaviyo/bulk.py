@@ -19,11 +19,10 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from connector.errors import RetryableError, SkippableError
-from connector.sync.changes import Recipient
-
 from cdp_klaviyo.client import KlaviyoClient, KlaviyoRequestError, next_cursor
 from cdp_klaviyo.limits import IMPORT_MAX_BYTES, IMPORT_MAX_PROFILES, PAGE_SIZE
+from connector.errors import RetryableError, SkippableError
+from connector.sync.changes import Recipient
 
 __all__ = ["ImportResult", "ImportRunner", "pack_jobs", "profile_payload"]
 
@@ -32,7 +31,7 @@ _ENVELOPE = 512  # bytes of the job document around the profiles, plus list rela
 _SAFETY = 0.95  # stay clear of the 5 MB bound: the SDK's serialiser may space things out
 
 
-def _jsonable(value: Any) -> Any:  # noqa: ANN401 - trait values are any JSON value
+def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):

@@ -15,13 +15,13 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import urllib3
-from connector.errors import AuthError, FatalError, RetryableError, SkippableError
-from connector.http import RateBudget, RetryPolicy, parse_retry_after
-from connector.http.classify import Action, action_for
 from urllib3.util.retry import Retry
 
 from cdp_klaviyo.limits import ENDPOINT_POLICIES
 from cdp_klaviyo.settings import KlaviyoSettings
+from connector.errors import AuthError, FatalError, RetryableError, SkippableError
+from connector.http import RateBudget, RetryPolicy, parse_retry_after
+from connector.http.classify import Action, action_for
 
 __all__ = ["KlaviyoClient", "KlaviyoRequestError", "error_detail", "next_cursor"]
 
@@ -74,8 +74,8 @@ class KlaviyoClient:
         *,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
-        from klaviyo_api import KlaviyoAPI  # noqa: PLC0415 - SDKs load lazily
-        from openapi_client.api_arg_options import (  # noqa: PLC0415
+        from klaviyo_api import KlaviyoAPI
+        from openapi_client.api_arg_options import (
             USE_DICTIONARY_FOR_RESPONSE_DATA,
         )
 
@@ -130,7 +130,7 @@ class KlaviyoClient:
 
 def _translate(fn: Callable[[], T]) -> T:
     """Map SDK and transport failures onto the connector's error tree."""
-    from openapi_client.exceptions import ApiException  # noqa: PLC0415
+    from openapi_client.exceptions import ApiException
 
     try:
         return fn()

@@ -13,12 +13,11 @@ import re
 from collections.abc import Sequence
 from functools import partial
 
+from cdp_klaviyo.client import KlaviyoClient, KlaviyoRequestError
+from cdp_klaviyo.limits import LIST_MEMBERS_PER_CALL
 from connector.errors import RetryableError
 from connector.plugin.spec import KeyValueState
 from connector.sync.changes import SegmentRef
-
-from cdp_klaviyo.client import KlaviyoClient, KlaviyoRequestError
-from cdp_klaviyo.limits import LIST_MEMBERS_PER_CALL
 
 __all__ = ["ListManager", "MembershipResult"]
 

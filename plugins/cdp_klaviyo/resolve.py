@@ -11,9 +11,8 @@ import json
 from collections.abc import Sequence
 from functools import partial
 
-from connector.sync.changes import Recipient
-
 from cdp_klaviyo.client import KlaviyoClient
+from connector.sync.changes import Recipient
 
 __all__ = ["resolve_ids"]
 

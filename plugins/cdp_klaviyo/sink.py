@@ -12,16 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from connector.errors import RetryableError, SkippableError
-from connector.plugin.spec import PluginContext
-from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
-
 from cdp_klaviyo.bulk import ImportRunner, profile_payload
 from cdp_klaviyo.client import KlaviyoClient, KlaviyoRequestError
 from cdp_klaviyo.limits import IMPORT_MAX_PROFILES, LIST_MEMBERS_PER_CALL
 from cdp_klaviyo.lists import ListManager
 from cdp_klaviyo.resolve import resolve_ids
 from cdp_klaviyo.settings import KlaviyoSettings
+from connector.errors import RetryableError, SkippableError
+from connector.plugin.spec import PluginContext
+from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
 
 __all__ = ["KlaviyoSink"]
 

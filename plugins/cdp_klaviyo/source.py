@@ -14,12 +14,11 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from connector.plugin.spec import PluginContext, SourceRecord, Stream
-from connector.schema.normalise import parse_timestamp
-
 from cdp_klaviyo.client import KlaviyoClient, next_cursor
 from cdp_klaviyo.mapping import EVENT_TYPES_BY_METRIC, map_event, map_profile
 from cdp_klaviyo.settings import KlaviyoSettings
+from connector.plugin.spec import PluginContext, SourceRecord, Stream
+from connector.schema.normalise import parse_timestamp
 
 __all__ = ["KlaviyoSource"]
 

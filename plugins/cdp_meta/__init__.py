@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cdp_meta.settings import MetaSettings
 from connector.plugin.spec import (
     Capability,
     Emulator,
@@ -11,19 +12,17 @@ from connector.plugin.spec import (
     Sink,
 )
 
-from cdp_meta.settings import MetaSettings
-
 __all__ = ["SPEC", "MetaSettings"]
 
 
 def _sink(settings: MetaSettings, context: PluginContext) -> Sink:
-    from cdp_meta.sink import MetaSink  # noqa: PLC0415 - lazy: imports the facebook SDK
+    from cdp_meta.sink import MetaSink
 
     return MetaSink(settings, context)
 
 
 def _emulator(options: EmulatorOptions) -> Emulator:
-    from cdp_meta.emulator import MetaEmulator  # noqa: PLC0415 - only tests and demo need it
+    from cdp_meta.emulator import MetaEmulator
 
     return MetaEmulator(options)
 

@@ -15,9 +15,8 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from connector.errors import AuthError, FatalError, RetryableError, SkippableError
-
 from cdp_meta.settings import MetaSettings
+from connector.errors import AuthError, FatalError, RetryableError, SkippableError
 
 __all__ = ["TRANSIENT_CODES", "AudienceGoneError", "Graph", "TooLargeError"]
 
@@ -63,7 +62,7 @@ class Graph:
     """The few Graph calls the sink makes, each returning parsed JSON or raising our errors."""
 
     def __init__(self, settings: MetaSettings) -> None:
-        from facebook_business.api import FacebookAdsApi  # noqa: PLC0415 - heavy SDK, lazy
+        from facebook_business.api import FacebookAdsApi
 
         secret = settings.app_secret.get_secret_value() if settings.app_secret else None
         self.api = FacebookAdsApi.init(
@@ -78,9 +77,9 @@ class Graph:
         self.account = settings.account_path
 
     # ---- error mapping --------------------------------------------------------------------
-    def _checked(self, call: Callable[[], Any]) -> Any:  # noqa: ANN401 - Graph JSON
-        from facebook_business.exceptions import FacebookRequestError  # noqa: PLC0415
-        from requests import RequestException  # noqa: PLC0415
+    def _checked(self, call: Callable[[], Any]) -> Any:
+        from facebook_business.exceptions import FacebookRequestError
+        from requests import RequestException
 
         try:
             response = call()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from connector.sync.hashing import META_KEYS
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from connector.sync.hashing import META_KEYS
 
 __all__ = ["MetaSettings"]
 

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
+from cdp_meta.graph import AudienceGoneError, Graph
+from cdp_meta.lint import lint_audience_name
+from cdp_meta.settings import MetaSettings
 from connector.errors import RetryableError, SkippableError
 from connector.http.budget import RateBudget
 from connector.http.retry import RetryPolicy
@@ -24,10 +27,6 @@ from connector.plugin.spec import PluginContext
 from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
 from connector.sync.hashing import meta_identifiers
 from connector.sync.isolate import deliver
-
-from cdp_meta.graph import AudienceGoneError, Graph
-from cdp_meta.lint import lint_audience_name
-from cdp_meta.settings import MetaSettings
 
 __all__ = ["MetaSink"]
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from connector.plugin.spec import Capability, EmulatorOptions, PluginContext, PluginSpec
-
 from cdp_segment.settings import SegmentSettings
+from connector.plugin.spec import Capability, EmulatorOptions, PluginContext, PluginSpec
 
 if TYPE_CHECKING:
     from connector.plugin.spec import Emulator, Sink, Source
@@ -18,19 +17,19 @@ __all__ = ["SPEC", "SegmentSettings"]
 
 
 def _source(settings: SegmentSettings, context: PluginContext) -> Source:
-    from cdp_segment.source import SegmentSource  # noqa: PLC0415 - lazy by design
+    from cdp_segment.source import SegmentSource
 
     return SegmentSource(settings, context)
 
 
 def _sink(settings: SegmentSettings, context: PluginContext) -> Sink:
-    from cdp_segment.sink import SegmentSink  # noqa: PLC0415 - lazy: imports the SDK
+    from cdp_segment.sink import SegmentSink
 
     return SegmentSink(settings, context)
 
 
 def _emulator(options: EmulatorOptions) -> Emulator:
-    from cdp_segment.emulator import SegmentEmulator  # noqa: PLC0415 - lazy by design
+    from cdp_segment.emulator import SegmentEmulator
 
     return SegmentEmulator(options)
 

@@ -22,9 +22,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from connector.errors import ConfigError
-
 from cdp_segment.mapping import event_record, message_id, profile_record
+from connector.errors import ConfigError
 
 __all__ = ["DAY_MS", "ArchiveStore", "read_archive"]
 
@@ -39,7 +38,7 @@ class ArchiveStore:
         self._fs: Any = None
         if "://" in url and not url.startswith("file://"):
             try:
-                import fsspec  # noqa: PLC0415 - optional extra, only for remote URLs
+                import fsspec
             except ImportError:
                 raise ConfigError(
                     f"archive_url {url.split('://', maxsplit=1)[0]}://... needs fsspec: "

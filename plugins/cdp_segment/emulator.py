@@ -69,7 +69,7 @@ class SegmentEmulator(EmulatorServer):
         self._local.profile = request.path.startswith(_PROFILE_PREFIX)
         return super().dispatch(request)
 
-    def error_response(self, status: int, message: str, **extra: Any) -> Response:  # noqa: ANN401 - base signature
+    def error_response(self, status: int, message: str, **extra: Any) -> Response:
         code = _CODES.get(status, "server_error" if status >= 500 else "invalid_request")
         if getattr(self._local, "profile", False):
             pcode = _PROFILE_CODES.get(status, code)
@@ -218,7 +218,7 @@ def _message_problem(msg: object) -> str | None:
 
 
 def _generated_profile(i: int, seed: int) -> tuple[str, dict[str, Any]]:
-    from cdp_segment.archive import person  # noqa: PLC0415 - generator only needed for seeding
+    from cdp_segment.archive import person
 
     p = person(i, seed)
     return p.user_id, p.traits()

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+
 from connector.errors import AuthError, RetryableError, SkippableError
 from connector.http import RateBudget, RetryPolicy, action_for
 from connector.http.classify import Action

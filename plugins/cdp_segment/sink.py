@@ -27,11 +27,10 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
+from cdp_segment.settings import SegmentSettings
 from connector.errors import AuthError, ConfigError
 from connector.plugin.spec import PluginContext
 from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
-
-from cdp_segment.settings import SegmentSettings
 
 __all__ = ["SegmentSink", "identify_target"]
 
@@ -74,8 +73,8 @@ class SegmentSink:
         self._lock = threading.Lock()
         self._client = self._make_client(sync=False)
 
-    def _make_client(self, *, sync: bool) -> Any:  # noqa: ANN401 - the SDK is untyped
-        from segment.analytics import Client  # noqa: PLC0415 - the SDK loads only when used
+    def _make_client(self, *, sync: bool) -> Any:
+        from segment.analytics import Client
 
         s = self.settings
         assert s.write_key is not None  # noqa: S101 - checked in __init__
@@ -204,7 +203,7 @@ class SegmentSink:
         self, changes: Sequence[Change], outcomes: list[Outcome | None], refused: dict[str, int]
     ) -> None:
         """Resend the messages of a refused batch one by one to find the bad ones."""
-        from segment.analytics.request import APIError  # noqa: PLC0415 - SDK loads lazily
+        from segment.analytics.request import APIError
 
         single = self._make_client(sync=True)
         for mid, index in refused.items():

@@ -17,9 +17,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from connector.errors import ConfigError, SkippableError
-from connector.plugin.spec import PluginContext, SourceRecord, Stream
-
 from cdp_segment.archive_source import (
     ArchiveStore,
     event_mapper,
@@ -30,6 +27,8 @@ from cdp_segment.mapping import event_record, profile_record
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.spool import Spool
 from cdp_segment.webhook import spool_path
+from connector.errors import ConfigError, SkippableError
+from connector.plugin.spec import PluginContext, SourceRecord, Stream
 
 __all__ = ["SegmentSource"]
 
@@ -126,7 +125,7 @@ class SegmentSource:
                 yield record
 
     def _enrich(self) -> Iterator[dict[str, Any]]:
-        from cdp_segment.profile_api import ProfileApi  # noqa: PLC0415 - optional part
+        from cdp_segment.profile_api import ProfileApi
 
         s = self.settings
         if not s.space_id or s.profile_api_token is None:

@@ -28,11 +28,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from connector.errors import ConfigError
-
 from cdp_segment.mapping import message_id
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.spool import GroupWriter, Spool, SpoolError
+from connector.errors import ConfigError
 
 __all__ = ["WebhookReceiver", "serve", "sign", "spool_path"]
 
@@ -133,7 +132,7 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: ANN401 - stdlib signature
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
         def _answer(self, status: int, payload: dict[str, Any]) -> None:

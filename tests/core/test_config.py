@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, ConfigDict, SecretStr
+from tests.conftest import write_config
 
 from connector.config import load_config
 from connector.errors import ConfigError
 from connector.plugin.registry import PluginRegistry
 from connector.plugin.spec import Capability, PluginSpec
-from tests.conftest import write_config
 
 
 class TokenSettings(BaseModel):
@@ -45,10 +45,15 @@ def _registry(*extra: _EP) -> PluginRegistry:
     return PluginRegistry([*files, _EP("vault", SECRET_SPEC), *extra])  # type: ignore[list-item]
 
 
-def _cli(cfg: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _cli(
+    cfg: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "connector", "check", "--config", str(cfg), *args],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
 
@@ -57,9 +62,21 @@ def _cli(cfg: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
     ("extra", "key", "message"),
     [
         ("[identity]\nmax_ids_per_kind = 5\nbogus = 1\n", "identity.bogus", "unknown key"),
-        ('[sources.more]\nplugin = "files"\npath = "data"\npathh = "x"\n', "sources.more.pathh", "unknown key"),
-        ('[sources.more]\nplugin = "files"\npath = "data"\nbatch_size = "lots"\n', "sources.more.batch_size", "integer"),
-        ('[sources.more]\nplugin = "files"\nlookback = "soon"\npath = "data"\n', "sources.more.lookback", "duration"),
+        (
+            '[sources.more]\nplugin = "files"\npath = "data"\npathh = "x"\n',
+            "sources.more.pathh",
+            "unknown key",
+        ),
+        (
+            '[sources.more]\nplugin = "files"\npath = "data"\nbatch_size = "lots"\n',
+            "sources.more.batch_size",
+            "integer",
+        ),
+        (
+            '[sources.more]\nplugin = "files"\nlookback = "soon"\npath = "data"\n',
+            "sources.more.lookback",
+            "duration",
+        ),
         ('[sources.more]\nplugin = "nope"\n', "sources.more.plugin", "unknown plugin"),
     ],
 )
@@ -67,13 +84,19 @@ def test_config_errors_exit_2_with_one_line_naming_the_key(
     tmp_path: Path, extra: str, key: str, message: str
 ) -> None:
     cfg = write_config(tmp_path)
-    text = cfg.read_text().replace("[identity]\ndefault_region = \"GB\"\n", "") if extra.startswith("[identity]") else cfg.read_text()
+    text = (
+        cfg.read_text().replace('[identity]\ndefault_region = "GB"\n', "")
+        if extra.startswith("[identity]")
+        else cfg.read_text()
+    )
     cfg.write_text(text + "\n" + extra)
     result = _cli(cfg)
     assert result.returncode == 2, result.stdout + result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
-    assert key in lines[0] and message in lines[0] and str(cfg) in lines[0]
+    assert key in lines[0]
+    assert message in lines[0]
+    assert str(cfg) in lines[0]
     assert "Traceback" not in result.stderr
 
 
@@ -82,33 +105,47 @@ def test_wrong_type_in_core_section(tmp_path: Path) -> None:
     cfg.write_text(cfg.read_text().replace('default_region = "GB"', "default_region = 44"))
     result = _cli(cfg)
     assert result.returncode == 2
-    assert "identity.default_region" in result.stderr and "string" in result.stderr
+    assert "identity.default_region" in result.stderr
+    assert "string" in result.stderr
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     result = _cli(tmp_path / "absent.toml")
     assert result.returncode == 2
-    assert "not found" in result.stderr and "connector init" in result.stderr
+    assert "not found" in result.stderr
+    assert "connector init" in result.stderr
 
 
 def test_missing_secret_names_key_and_variable(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, '\n[destinations.vault]\nplugin = "vault"\ntoken = { env = "CDP_TEST_TOKEN_X" }\n')
-    with pytest.raises(ConfigError, match=r"destinations\.vault\.token: environment variable CDP_TEST_TOKEN_X is not set"):
+    cfg = write_config(
+        tmp_path, '\n[destinations.vault]\nplugin = "vault"\ntoken = { env = "CDP_TEST_TOKEN_X" }\n'
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"destinations\.vault\.token: environment variable CDP_TEST_TOKEN_X is not set",
+    ):
         load_config(cfg, registry=_registry(), env={})
 
 
 def test_literal_secret_in_config_file_is_refused(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, '\n[destinations.vault]\nplugin = "vault"\ntoken = "pat-na1-abc"\n')
-    with pytest.raises(ConfigError, match=r"destinations\.vault\.token: secrets must not be written"):
+    cfg = write_config(
+        tmp_path, '\n[destinations.vault]\nplugin = "vault"\ntoken = "pat-na1-abc"\n'
+    )
+    with pytest.raises(
+        ConfigError, match=r"destinations\.vault\.token: secrets must not be written"
+    ):
         load_config(cfg, registry=_registry(), env={})
 
 
 def test_secret_from_env_and_from_secrets_file(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, '\n[destinations.vault]\nplugin = "vault"\ntoken = { env = "CDP_TOKEN" }\n')
+    cfg = write_config(
+        tmp_path, '\n[destinations.vault]\nplugin = "vault"\ntoken = { env = "CDP_TOKEN" }\n'
+    )
     loaded = load_config(cfg, registry=_registry(), env={"CDP_TOKEN": "tok-from-env"})
     settings = loaded.destinations["vault"].settings
     assert settings.token.get_secret_value() == "tok-from-env"
-    assert "tok-from-env" not in repr(settings) and "tok-from-env" not in str(loaded)
+    assert "tok-from-env" not in repr(settings)
+    assert "tok-from-env" not in str(loaded)
 
     cfg2 = write_config(tmp_path / "b", '\n[destinations.vault]\nplugin = "vault"\n')
     secrets = tmp_path / "secrets.toml"
@@ -134,14 +171,25 @@ def test_broken_plugin_is_reported_and_skipped() -> None:
 
 def test_init_writes_the_documented_example(tmp_path: Path) -> None:
     target = tmp_path / "connector.toml"
-    done = subprocess.run([sys.executable, "-m", "connector", "init", "--config", str(target)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "connector", "init", "--config", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     repo_example = Path(__file__).resolve().parents[2] / "config.example.toml"
     assert target.read_text() == repo_example.read_text()
-    again = subprocess.run([sys.executable, "-m", "connector", "init", "--config", str(target)],
-                           capture_output=True, text=True, timeout=60, check=False)
-    assert again.returncode == 2 and "already exists" in again.stderr
+    again = subprocess.run(
+        [sys.executable, "-m", "connector", "init", "--config", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert again.returncode == 2
+    assert "already exists" in again.stderr
     (tmp_path / "data").mkdir()
     checked = _cli(target)
     assert checked.returncode == 0, checked.stderr

@@ -60,7 +60,10 @@ def test_routes_state_and_request_log(emu: Echo) -> None:
         assert c.post("/items/a").status_code == 405
         assert c.get("/__emulator__/state").json() == {"items": {"a": {"v": 1}}}
         log = c.get("/__emulator__/requests", params={"body": 1}).json()["requests"]
-    assert [(r["method"], r["path"], r["status"]) for r in log[:2]] == [("PUT", "/items/a/", 200), ("GET", "/items/a", 200)]
+    assert [(r["method"], r["path"], r["status"]) for r in log[:2]] == [
+        ("PUT", "/items/a/", 200),
+        ("GET", "/items/a", 200),
+    ]
     assert log[0]["body"] == '{"v":1}'
 
 
@@ -74,22 +77,35 @@ def test_rate_limit_answers_429_with_whole_seconds(emu: Echo) -> None:
         codes = [c.get("/items/x").status_code for _ in range(5)]
         last = c.get("/items/x")
     assert codes == [404, 404, 404, 429, 429]
-    assert last.headers["Retry-After"].isdigit() and int(last.headers["Retry-After"]) >= 1
+    assert last.headers["Retry-After"].isdigit()
+    assert int(last.headers["Retry-After"]) >= 1
 
 
 def test_faults_count_and_kinds(emu: Echo) -> None:
     with client(emu) as c:
         c.put("/items/a", json={"v": 1})
-        rules = {"rules": [{"path": "/items/*", "status": 503, "count": 2, "method": "PUT"},
-                           {"path": "/items/b", "status": 429, "count": 1, "retry_after": 2}]}
+        rules = {
+            "rules": [
+                {"path": "/items/*", "status": 503, "count": 2, "method": "PUT"},
+                {"path": "/items/b", "status": 429, "count": 1, "retry_after": 2},
+            ]
+        }
         assert c.post("/__emulator__/faults", json=rules).status_code == 200
         assert [c.put("/items/a", json={"v": 2}).status_code for _ in range(3)] == [503, 503, 200]
         r = c.get("/items/b")
-        assert r.status_code == 429 and r.headers["Retry-After"] == "2"
-        c.post("/__emulator__/faults", json={"rules": [{"path": "*", "kind": "html", "status": 502, "count": 1}]})
+        assert r.status_code == 429
+        assert r.headers["Retry-After"] == "2"
+        c.post(
+            "/__emulator__/faults",
+            json={"rules": [{"path": "*", "kind": "html", "status": 502, "count": 1}]},
+        )
         html = c.get("/items/a")
-        assert html.status_code == 502 and html.headers["content-type"] == "text/html"
-        c.post("/__emulator__/faults", json={"rules": [{"path": "*", "kind": "truncate", "status": 200, "count": 1}]})
+        assert html.status_code == 502
+        assert html.headers["content-type"] == "text/html"
+        c.post(
+            "/__emulator__/faults",
+            json={"rules": [{"path": "*", "kind": "truncate", "status": 200, "count": 1}]},
+        )
         with pytest.raises(httpx.RemoteProtocolError):
             c.get("/items/a")
     with client(emu) as c:
@@ -101,7 +117,10 @@ def test_faults_count_and_kinds(emu: Echo) -> None:
 
 def test_rate_fault_is_seeded_and_reset_clears(emu: Echo) -> None:
     with client(emu) as c:
-        c.post("/__emulator__/faults", json={"rules": [{"path": "/items/*", "method": "PUT", "status": 500, "rate": 0.5}]})
+        c.post(
+            "/__emulator__/faults",
+            json={"rules": [{"path": "/items/*", "method": "PUT", "status": 500, "rate": 0.5}]},
+        )
         codes = [c.put(f"/items/{i}", json={}).status_code for i in range(200)]
         assert 60 < codes.count(500) < 140
         c.post("/__emulator__/reset")

@@ -105,7 +105,8 @@ def test_cap_on_ids_of_one_kind_refuses_the_merge(store: DataStore) -> None:
     run(store, cap=3)
     assert len({pid_of(store, "crm", str(n)) for n in range(7)}) > 1
     refused = first_row(store.con.execute("SELECT count(*) FROM merges WHERE NOT accepted"))
-    assert refused is not None and refused[0] > 0
+    assert refused is not None
+    assert refused[0] > 0
 
 
 def test_profile_ids_are_stable_across_runs(store: DataStore) -> None:

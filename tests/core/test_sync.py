@@ -17,7 +17,9 @@ from connector.sync.plan import plan_destination
 SEG = SegmentRef("vip", "VIP")
 
 
-def desired(traits: dict[str, dict[str, object]], members: set[str], consent: str = "granted") -> DesiredState:
+def desired(
+    traits: dict[str, dict[str, object]], members: set[str], consent: str = "granted"
+) -> DesiredState:
     state = DesiredState(trait_specs=[TraitSpec("score", "number", "Score")], segments=[SEG])
     for pid, values in traits.items():
         state.traits[pid] = values
@@ -73,7 +75,12 @@ def test_plan_only_differences_then_nothing(ledger: Ledger) -> None:
 
 
 def test_trait_that_disappears_is_unset(ledger: Ledger) -> None:
-    apply_plan(plan_destination("d", desired({"a": {"score": 1, "tier": "x"}}, set()), {}), RecordingSink(), ledger, run_id="r")
+    apply_plan(
+        plan_destination("d", desired({"a": {"score": 1, "tier": "x"}}, set()), {}),
+        RecordingSink(),
+        ledger,
+        run_id="r",
+    )
     plan = plan_destination("d", desired({"a": {"score": 1}}, set()), ledger.entries("d"))
     assert [(c.recipient.profile_id, c.unset) for c in plan.upserts] == [("a", ("tier",))]
 
@@ -88,13 +95,18 @@ def test_consent_gate_filters_list_members(ledger: Ledger) -> None:
     want = desired({"a": {"score": 1}}, {"a"}, consent="unknown")
     strict = plan_destination("d", want, {}, consent_channel="email", consent_policy="strict")
     loose = plan_destination("d", want, {}, consent_channel="email", consent_policy="not_denied")
-    assert strict.adds == [] and strict.skipped["no email consent"] == 1
+    assert strict.adds == []
+    assert strict.skipped["no email consent"] == 1
     assert [c.recipient.profile_id for c in loose.adds] == ["a"]
 
 
 def test_revoked_consent_removes_the_member(ledger: Ledger) -> None:
-    apply_plan(plan_destination("d", desired({"a": {"score": 1}}, {"a"}), {}, consent_channel="ads"),
-               RecordingSink(), ledger, run_id="r")
+    apply_plan(
+        plan_destination("d", desired({"a": {"score": 1}}, {"a"}), {}, consent_channel="ads"),
+        RecordingSink(),
+        ledger,
+        run_id="r",
+    )
     revoked = desired({"a": {"score": 1}}, {"a"}, consent="denied")
     plan = plan_destination("d", revoked, ledger.entries("d"), consent_channel="ads")
     assert [c.key for c in plan.removes] == ["m:vip:a"]
@@ -112,13 +124,23 @@ def test_rejected_change_is_isolated_and_not_in_ledger(ledger: Ledger) -> None:
 
 def test_retryable_changes_get_more_rounds_then_wait_for_next_run(ledger: Ledger) -> None:
     want = desired({"a": {"score": 1}, "b": {"score": 1}}, set())
-    flaky = {"a": [Outcome.retryable("503"), Outcome.retryable("503")],
-             "b": [Outcome.retryable("429", 0.0)] * 9}
+    flaky = {
+        "a": [Outcome.retryable("503"), Outcome.retryable("503")],
+        "b": [Outcome.retryable("429", 0.0)] * 9,
+    }
     slept: list[float] = []
-    res = apply_plan(plan_destination("d", want, {}), RecordingSink(flaky), ledger, run_id="r",
-                     retry_rounds=3, sleep=slept.append)
-    assert res.applied == 1 and res.retryable == 1
-    assert res.errors[0].retryable and res.errors[0].profile_id == "b"
+    res = apply_plan(
+        plan_destination("d", want, {}),
+        RecordingSink(flaky),
+        ledger,
+        run_id="r",
+        retry_rounds=3,
+        sleep=slept.append,
+    )
+    assert res.applied == 1
+    assert res.retryable == 1
+    assert res.errors[0].retryable
+    assert res.errors[0].profile_id == "b"
     assert sorted(ledger.entries("d")) == ["t:a"]
     assert len(slept) == 3
 
@@ -128,8 +150,14 @@ def test_auth_error_stops_the_destination(ledger: Ledger) -> None:
         def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:
             raise AuthError("HTTP 401: token revoked")
 
-    res = apply_plan(plan_destination("d", desired({"a": {"score": 1}}, set()), {}), Revoked(), ledger, run_id="r")
-    assert res.failed and "token revoked" in res.failed
+    res = apply_plan(
+        plan_destination("d", desired({"a": {"score": 1}}, set()), {}),
+        Revoked(),
+        ledger,
+        run_id="r",
+    )
+    assert res.failed
+    assert "token revoked" in res.failed
     assert ledger.entries("d") == {}
 
 
@@ -139,12 +167,24 @@ def test_wrong_outcome_count_is_a_fatal_sink_bug(ledger: Ledger) -> None:
             return [Outcome.ok()]
 
     with pytest.raises(Exception, match="returned 1 outcomes for 2 changes"):
-        apply_plan(plan_destination("d", desired({"a": {"s": 1}, "b": {"s": 1}}, set()), {}), Short(), ledger, run_id="r")
+        apply_plan(
+            plan_destination("d", desired({"a": {"s": 1}, "b": {"s": 1}}, set()), {}),
+            Short(),
+            ledger,
+            run_id="r",
+        )
 
 
 def test_change_kinds_order_upserts_removes_adds(ledger: Ledger) -> None:
-    apply_plan(plan_destination("d", desired({"a": {"score": 1}}, {"a"}), {}), RecordingSink(), ledger, run_id="r")
-    plan = plan_destination("d", desired({"a": {"score": 2}, "b": {"score": 1}}, {"b"}), ledger.entries("d"))
+    apply_plan(
+        plan_destination("d", desired({"a": {"score": 1}}, {"a"}), {}),
+        RecordingSink(),
+        ledger,
+        run_id="r",
+    )
+    plan = plan_destination(
+        "d", desired({"a": {"score": 2}, "b": {"score": 1}}, {"b"}), ledger.entries("d")
+    )
     sink = RecordingSink(size=10)
     apply_plan(plan, sink, ledger, run_id="r2")
     kinds = [ch.split(":")[0] for call in sink.calls for ch in call]

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.conftest import write_config
 
 from connector.config import load_config
 from connector.pipeline import Workspace, run_pipeline
 from connector.state.schema import cursors, ledger
-from tests.conftest import write_config
 
 
 def _people(n: int, start: int = 0) -> list[dict[str, object]]:
@@ -62,7 +62,9 @@ def _run(cfg_path: Path, *, dry_run: bool = False) -> object:
 
 def _digest_dir(path: Path) -> dict[str, str]:
     return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.glob("*")) if p.is_file()
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.glob("*"))
+        if p.is_file()
     }
 
 
@@ -94,7 +96,8 @@ def test_second_run_plans_nothing_and_sink_matches_desired(pipeline: Path) -> No
     second = _run(pipeline)
     assert second.counts["planned"] == 0
     traits = pd.read_csv(pipeline.parent / "out" / "traits.csv", dtype=str)
-    assert len(traits) == 300 and traits["profile_id"].is_unique
+    assert len(traits) == 300
+    assert traits["profile_id"].is_unique
     members = pd.read_csv(pipeline.parent / "out" / "memberships.csv", dtype=str)
     assert len(members) == 300, "every profile is in exactly one RFM tier"
     assert not members.duplicated(["segment_id", "profile_id"]).any()
@@ -104,10 +107,17 @@ def test_dry_run_changes_no_ledger_output_or_cursor(pipeline: Path) -> None:
     _run(pipeline)
     root = pipeline.parent
     # new data arrives, so a real run would change things
-    _jsonl(root / "data" / "profiles" / "more.jsonl",
-           [dict(p, updated_at="2011-12-05T00:00:00Z") for p in _people(50, start=300)])
-    _jsonl(root / "data" / "events" / "more.jsonl",
-           [dict(o, occurred_at="2011-12-05T10:00:00Z", source_event_id=f"n{i}") for i, o in enumerate(_orders(40))])
+    _jsonl(
+        root / "data" / "profiles" / "more.jsonl",
+        [dict(p, updated_at="2011-12-05T00:00:00Z") for p in _people(50, start=300)],
+    )
+    _jsonl(
+        root / "data" / "events" / "more.jsonl",
+        [
+            dict(o, occurred_at="2011-12-05T10:00:00Z", source_event_id=f"n{i}")
+            for i, o in enumerate(_orders(40))
+        ],
+    )
     before_files = _digest_dir(root / "out")
     before_state = _state_rows(root)
     summary = _run(pipeline, dry_run=True)
@@ -133,8 +143,10 @@ def test_crash_between_apply_and_ledger_commit_delivers_exactly_once(pipeline: P
     assert done.returncode == 0, done.stdout + done.stderr
     traits = pd.read_csv(root / "out" / "traits.csv", dtype=str)
     members = pd.read_csv(root / "out" / "memberships.csv", dtype=str)
-    assert traits["profile_id"].is_unique and len(traits) == 300
-    assert not members.duplicated(["segment_id", "profile_id"]).any() and len(members) == 300
+    assert traits["profile_id"].is_unique
+    assert len(traits) == 300
+    assert not members.duplicated(["segment_id", "profile_id"]).any()
+    assert len(members) == 300
     ledger_rows, _ = _state_rows(root)
     assert len(ledger_rows) == 600, "ledger agrees with the sink: 300 traits + 300 memberships"
     # a reference run in a fresh workspace lands the same content
@@ -162,11 +174,19 @@ def test_malformed_records_are_quarantined_and_the_rest_land(tmp_path: Path) -> 
         elif kind == 1:
             bad.append({"source_id": f"bad{i}", "phone": "12"})
         elif kind == 2:
-            bad.append({"source_id": f"bad{i}", "email": f"x{i}@example.org", "updated_at": "not a date"})
+            bad.append(
+                {"source_id": f"bad{i}", "email": f"x{i}@example.org", "updated_at": "not a date"}
+            )
         elif kind == 3:
             bad.append({"email": f"noid{i}@example.org"})
         else:
-            bad.append({"source_id": f"bad{i}", "consent": {"email": "maybe"}, "email": f"y{i}@example.org"})
+            bad.append(
+                {
+                    "source_id": f"bad{i}",
+                    "consent": {"email": "maybe"},
+                    "email": f"y{i}@example.org",
+                }
+            )
     mixed = [r for pair in zip(good[:1000], bad, strict=True) for r in pair] + good[1000:]
     lines = [json.dumps(r) + "\n" for r in mixed]
     (tmp_path / "data" / "profiles" / "people.jsonl").write_text("".join(lines))
@@ -176,13 +196,32 @@ def test_malformed_records_are_quarantined_and_the_rest_land(tmp_path: Path) -> 
     traits = pd.read_csv(tmp_path / "out" / "traits.csv", dtype=str)
     assert len(traits) == 10_000
     shown = subprocess.run(
-        [sys.executable, "-m", "connector", "runs", "show", summary.run_id, "--config", str(cfg), "--limit", "0"],
-        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "COLUMNS": "200"},
+        [
+            sys.executable,
+            "-m",
+            "connector",
+            "runs",
+            "show",
+            summary.run_id,
+            "--config",
+            str(cfg),
+            "--limit",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert shown.returncode == 0, shown.stderr
     assert "1000 per-record errors" in shown.stdout
-    for reason in ("email is not a valid address", "phone is not a valid number",
-                   "updated_at is not an ISO-8601 timestamp", "source_id is missing",
-                   "consent.email must be granted, denied or unknown"):
+    for reason in (
+        "email is not a valid address",
+        "phone is not a valid number",
+        "updated_at is not an ISO-8601 timestamp",
+        "source_id is missing",
+        "consent.email must be granted, denied or unknown",
+    ):
         assert reason in shown.stdout, reason
     assert "broken17-at-example.org" not in shown.stdout, "no raw identifiers in run records"

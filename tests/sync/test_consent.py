@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from connector.errors import ConfigError
 from connector.sync.consent import allowed
 

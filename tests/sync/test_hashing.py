@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+
 from connector.errors import SkippableError
 from connector.sync import hashing as h
 

@@ -106,7 +106,7 @@ def advance_job(store: KlaviyoStore, job: dict[str, Any]) -> None:
         job["completed_at"] = now
 
 
-def _validate(store: KlaviyoStore, item: object) -> tuple[str, str] | None:  # noqa: PLR0911
+def _validate(store: KlaviyoStore, item: object) -> tuple[str, str] | None:
     if not isinstance(item, dict) or item.get("type") != "profile":
         return "invalid", "Each profile must be an object of type 'profile'."
     attrs = item.get("attributes") or {}

@@ -71,7 +71,7 @@ def _split_top(text: str, sep: str = ",") -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
-def _value(raw: str) -> Any:  # noqa: ANN401 - a filter value is text, a list or a bool
+def _value(raw: str) -> Any:
     raw = raw.strip()
     if raw.startswith("["):
         return [_value(v) for v in _split_top(raw[1:-1])]

@@ -11,9 +11,6 @@ import random
 import time
 from typing import Any
 
-from connector.emulator import EmulatorServer, RateLimit, RateLimiter, Request, Response
-from connector.plugin.spec import EmulatorOptions
-
 from cdp_klaviyo.emulator import imports
 from cdp_klaviyo.emulator.jsonapi import (
     PUBLIC_HOST,
@@ -35,6 +32,8 @@ from cdp_klaviyo.emulator.resources import (
 from cdp_klaviyo.emulator.seed import seed_events, seed_metrics, seed_profiles
 from cdp_klaviyo.emulator.store import KlaviyoStore, make_id
 from cdp_klaviyo.limits import ENDPOINT_POLICIES, LIST_MEMBERS_PER_CALL, PAGE_SIZE
+from connector.emulator import EmulatorServer, RateLimit, RateLimiter, Request, Response
+from connector.plugin.spec import EmulatorOptions
 
 __all__ = ["KlaviyoEmulator"]
 
@@ -100,7 +99,7 @@ class KlaviyoEmulator(EmulatorServer):
             )
         return None
 
-    def error_response(self, status: int, message: str, **extra: Any) -> Response:  # noqa: ANN401 - base signature
+    def error_response(self, status: int, message: str, **extra: Any) -> Response:
         code, title = _CODES.get(status, ("error", "A server error occurred."))
         body = error_body(status, extra.pop("code", code), title, message, **extra)
         return Response(status, body, content_type=JSONAPI)

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import httpx
+
 from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef
 from connector.sync.consent import allowed
 

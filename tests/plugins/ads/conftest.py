@@ -8,11 +8,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from connector.plugin.spec import EmulatorOptions
-from connector.testing.context import make_context
-
 from cdp_meta import SPEC as META
 from cdp_meta.emulator import MetaEmulator
+from connector.plugin.spec import EmulatorOptions
+from connector.testing.context import make_context
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from ads_driver import (
     people,
     seed_platform_users,
 )
+
 from connector.sync.changes import Recipient
 
 log = logging.getLogger(__name__)

@@ -6,14 +6,14 @@ import json
 
 import pytest
 from ads_driver import Driver, admin, email_hash, people, raw_identifier_leaks
-from connector.errors import AuthError
-from connector.sync.changes import Change, ChangeKind, OutcomeStatus, Recipient, SegmentRef
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
 from cdp_google_ads import SPEC
 from cdp_google_ads import sink as sink_module
+from connector.errors import AuthError
+from connector.sync.changes import Change, ChangeKind, OutcomeStatus, Recipient, SegmentRef
 
 HIGH = SegmentRef("high_value", "High value")
 RISK = SegmentRef("at_risk", "At risk")

@@ -6,14 +6,14 @@ import logging
 
 import pytest
 from ads_driver import Driver, admin, email_hash, people, raw_identifier_leaks, sha
-from connector.errors import AuthError
-from connector.sync.changes import Change, ChangeKind, OutcomeStatus, Recipient, SegmentRef
 from facebook_business.adobjects.adaccount import AdAccount
 from facebook_business.adobjects.customaudience import CustomAudience
 from facebook_business.api import FacebookAdsApi
 
 from cdp_meta.emulator import MetaEmulator
 from cdp_meta.lint import lint_audience_name
+from connector.errors import AuthError
+from connector.sync.changes import Change, ChangeKind, OutcomeStatus, Recipient, SegmentRef
 
 SEGMENTS = [SegmentRef("high_value", "High value"), SegmentRef("at_risk", "At risk")]
 

@@ -5,11 +5,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from connector.plugin.spec import EmulatorOptions, PluginContext
-from connector.testing.context import make_context
 
 from cdp_klaviyo import KlaviyoSettings
 from cdp_klaviyo.emulator import KlaviyoEmulator
+from connector.plugin.spec import EmulatorOptions, PluginContext
+from connector.testing.context import make_context
 
 
 @pytest.fixture

@@ -13,10 +13,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from connector.emulator import Request, Response
-from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef
 from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
+
+from connector.emulator import Request, Response
+from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef
 
 REPO = Path(__file__).resolve().parents[3]
 SPECS = REPO.parent / "shared" / "specs" / "klaviyo" / "apis"

@@ -6,12 +6,12 @@ import json
 
 import pytest
 import urllib3
-from connector.plugin.spec import EmulatorOptions
 from klaviyo_api import KlaviyoAPI
 from klaviyo_support import SPECS, SpecRecorder
 
 from cdp_klaviyo.client import KlaviyoClient, next_cursor
 from cdp_klaviyo.emulator import KlaviyoEmulator
+from connector.plugin.spec import EmulatorOptions
 
 needs_specs = pytest.mark.skipif(
     not SPECS.exists(), reason="official Klaviyo specs not found at ../shared/specs/klaviyo/apis"

@@ -12,14 +12,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from connector.plugin.spec import EmulatorOptions
-from connector.sync.changes import ChangeKind, OutcomeStatus, SegmentRef
-from connector.testing.context import make_context
 from klaviyo_support import Identities, apply_all, member, upsert
 
 from cdp_klaviyo import SPEC
 from cdp_klaviyo.emulator import KlaviyoEmulator
 from cdp_klaviyo.mapping import EVENT_TYPES_BY_METRIC
+from connector.plugin.spec import EmulatorOptions
+from connector.sync.changes import ChangeKind, OutcomeStatus, SegmentRef
+from connector.testing.context import make_context
 
 pytestmark = pytest.mark.slow
 LOOKBACK = timedelta(minutes=10)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from connector.emulator import FaultRule
-from connector.errors import AuthError
-from connector.sync.changes import ChangeKind, OutcomeStatus, Recipient, SegmentRef
 from klaviyo_support import SPECS, Identities, SpecRecorder, apply_all, member, upsert
 
 from cdp_klaviyo import SPEC
 from cdp_klaviyo.bulk import pack_jobs, profile_payload
 from cdp_klaviyo.limits import IMPORT_MAX_BYTES, IMPORT_MAX_PROFILES
+from connector.emulator import FaultRule
+from connector.errors import AuthError
+from connector.sync.changes import ChangeKind, OutcomeStatus, Recipient, SegmentRef
 
 VIP = SegmentRef("seg-vip", "VIP")
 LAPSED = SegmentRef("seg-lapsed", "Lapsed")

@@ -6,10 +6,9 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from connector.schema.records import validate_event, validate_profile
-
 from cdp_klaviyo import SPEC
 from cdp_klaviyo.mapping import EVENT_TYPES_BY_METRIC
+from connector.schema.records import validate_event, validate_profile
 
 
 def _source(settings, ctx):

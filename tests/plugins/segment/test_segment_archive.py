@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EventStore
-from connector.testing.context import make_context
 
 from cdp_segment.archive import ArchiveManifest, write_archive
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.source import SegmentSource
+from conftest import EventStore
+from connector.testing.context import make_context
 
 
 def _source(root: Path, tmp_path: Path, **kw: Any) -> SegmentSource:

@@ -9,12 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from connector.plugin.spec import EmulatorOptions
 from segment.analytics import Client
 from segment.analytics.request import APIError, post
 
 from cdp_segment import SPEC
 from cdp_segment.emulator import SegmentEmulator
+from connector.plugin.spec import EmulatorOptions
 
 
 def test_sdk_batches_are_recorded_with_identify_traits(emulator: SegmentEmulator) -> None:

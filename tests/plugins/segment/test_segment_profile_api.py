@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from conftest import EventStore
-from connector.plugin.spec import EmulatorOptions
-from connector.testing.context import make_context
 from pydantic import SecretStr
 
 from cdp_segment.archive import write_archive
 from cdp_segment.emulator import SegmentEmulator
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.source import SegmentSource
+from conftest import EventStore
+from connector.plugin.spec import EmulatorOptions
+from connector.testing.context import make_context
 
 
 def test_enrichment_reads_traits_of_users_seen_in_the_run(tmp_path: Path) -> None:

@@ -9,16 +9,16 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Ledger, apply_all
-from connector.errors import AuthError
-from connector.plugin.spec import EmulatorOptions
-from connector.sync.changes import Change, ChangeKind, Recipient, SegmentRef
-from connector.testing.context import make_context
 
 from cdp_segment import SPEC
 from cdp_segment.emulator import SegmentEmulator
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.sink import SegmentSink
+from conftest import Ledger, apply_all
+from connector.errors import AuthError
+from connector.plugin.spec import EmulatorOptions
+from connector.sync.changes import Change, ChangeKind, Recipient, SegmentRef
+from connector.testing.context import make_context
 
 Settings = Callable[..., SegmentSettings]
 

@@ -15,14 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import EventStore
-from connector.testing.context import make_context
 from pydantic import SecretStr
 
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.source import SegmentSource
 from cdp_segment.spool import Spool
 from cdp_segment.webhook import WebhookReceiver, sign, spool_path
+from conftest import EventStore
+from connector.testing.context import make_context
 
 SECRET = b"shh-webhook-secret"
 REPO = Path(__file__).resolve().parents[3]

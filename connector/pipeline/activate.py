@@ -1,0 +1,127 @@
+"""Plan and apply stages: desired state → per-destination plans → batched, acknowledged sync."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector.errors import ConnectorError
+from connector.modelling.output import ModelOutput
+from connector.pipeline.reporter import Reporter
+from connector.pipeline.workspace import Workspace
+from connector.plugin.spec import Sink
+from connector.sync.apply import apply_plan
+from connector.sync.changes import SegmentRef
+from connector.sync.desired import DesiredState, build_desired
+from connector.sync.plan import DestinationPlan, plan_destination
+
+__all__ = ["Activation", "apply_all", "plan_all"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Activation:
+    desired: DesiredState
+    sinks: dict[str, Sink] = field(default_factory=dict)
+    plans: dict[str, DestinationPlan] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+
+def plan_all(ws: Workspace, output: ModelOutput, run_id: str) -> Activation:
+    segments = [SegmentRef(s.id, s.name, s.description) for s in output.segments]
+    desired = build_desired(ws.data, output.scores, output.memberships, output.traits, segments)
+    act = Activation(desired)
+    for name, cfg in ws.config.destinations.items():
+        if not cfg.enabled:
+            continue
+        spec = ws.registry.get(cfg.plugin)
+        if spec.sink is None:
+            act.failures.append(f"destination {name}: plugin {cfg.plugin} has no sink")
+            continue
+        try:
+            sink = spec.sink(cfg.settings, ws.plugin_context("destinations", name, run_id))
+        except ConnectorError as exc:
+            act.failures.append(f"destination {name}: {exc}")
+            continue
+        act.sinks[name] = sink
+        act.plans[name] = plan_destination(
+            name,
+            desired,
+            ws.ledger.entries(name),
+            traits=cfg.traits,
+            segments=cfg.segments,
+            consent_channel=sink.consent,
+            consent_policy=cfg.consent_policy,
+            accepts=getattr(sink, "accepts", None),
+        )
+    return act
+
+
+def _activated(segments: list[SegmentRef], wanted: tuple[str, ...] | str) -> list[SegmentRef]:
+    return [s for s in segments if wanted == "all" or s.id in wanted]
+
+
+def apply_all(
+    ws: Workspace, act: Activation, run_id: str, reporter: Reporter, counts: dict[str, int]
+) -> dict[str, Any]:
+    """Apply every destination's plan; one failing destination never stops the others."""
+    report: dict[str, Any] = {}
+    for name, sink in act.sinks.items():
+        plan = act.plans[name]
+        entry: dict[str, Any] = {"planned": plan.counts()}
+        report[name] = entry
+        try:
+            if not plan.total:
+                continue
+            with reporter.stage(f"apply {name}", total=plan.total) as advance:
+                sink.prepare(
+                    act.desired.trait_specs,
+                    _activated(act.desired.segments, ws.config.destinations[name].segments),
+                )
+                res = apply_plan(
+                    plan,
+                    sink,
+                    ws.ledger,
+                    run_id=run_id,
+                    retry_rounds=ws.config.sync.retry_rounds,
+                    progress=advance,
+                )
+            entry.update(applied=res.applied, rejected=res.rejected, retryable=res.retryable)
+            for key in ("applied", "rejected", "retryable"):
+                counts[key] += entry[key]
+            ws.runs.add_errors(run_id, res.errors)
+            _store_learned(ws, name, res.learned)
+            if res.failed:
+                act.failures.append(f"destination {name}: {res.failed}")
+        except ConnectorError as exc:
+            act.failures.append(f"destination {name}: {exc}")
+            log.error("destination %s failed: %s", name, exc)
+        finally:
+            _after_apply(ws, name, sink, entry)
+            sink.close()
+    return report
+
+
+def _after_apply(ws: Workspace, name: str, sink: Sink, entry: dict[str, Any]) -> None:
+    """Hooks some sinks offer: match rates to record, audiences re-created to re-fill."""
+    rates = getattr(sink, "last_match_rates", None)
+    if rates:
+        entry["match_rates"] = {k: round(float(v), 4) for k, v in rates.items()}
+    for segment_id in getattr(sink, "recreated_segments", ()) or ():
+        # the platform lost the audience: forget what we delivered so the next plan re-adds it
+        ws.ledger.forget_segment(name, segment_id)
+        log.warning(
+            "destination %s: audience for %s was re-created; it is re-filled next run",
+            name,
+            segment_id,
+        )
+
+
+def _store_learned(ws: Workspace, destination: str, learned: list[tuple[str, str, str]]) -> None:
+    if learned:
+        ws.data.con.executemany(
+            "INSERT OR REPLACE INTO learned_ids VALUES (?, ?, ?, ?)",
+            [[pid, kind, value, destination] for pid, kind, value in learned],
+        )
