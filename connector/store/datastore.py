@@ -42,6 +42,29 @@ def identity_signature(email: str | None, phone: str | None, ids: dict[str, str]
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
+_TS_COLUMNS = ("created_at", "updated_at", "consent_email_at", "consent_sms_at", "consent_ads_at")
+
+
+def _merge_partial(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Fold records of one key in a batch: later non-null values win, traits merge.
+
+    Sources such as Segment send partial records (an identify call carries only the traits it
+    sets), so a record never erases what an earlier one said; the same rule applies against
+    what is already stored (``coalesce`` in the upsert).
+    """
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["source"], row["source_id"])
+        old = merged.get(key)
+        if old is None:
+            merged[key] = row
+            continue
+        traits = {**json.loads(old["traits"]), **json.loads(row["traits"])}
+        merged[key] = {k: (v if v is not None else old.get(k)) for k, v in row.items()}
+        merged[key]["traits"] = json.dumps(traits, sort_keys=True)
+    return merged
+
+
 def _naive(ts: datetime | None) -> datetime | None:
     return ts.replace(tzinfo=None) if ts is not None else None
 
@@ -90,25 +113,44 @@ class DataStore:
                 row[f"consent_{channel}"] = str(status) if status else None
                 row[f"consent_{channel}_at"] = _naive(at)
             rows.append(row)
-        frame = pd.DataFrame(rows)
-        for col in (
-            "created_at",
-            "updated_at",
-            "consent_email_at",
-            "consent_sms_at",
-            "consent_ads_at",
-        ):
+        frame = pd.DataFrame(list(_merge_partial(rows).values()))
+        for col in _TS_COLUMNS:
             frame[col] = pd.to_datetime(frame[col])
-        cols = ", ".join(frame.columns)
+        cols = list(frame.columns)
+        keep = [c for c in cols if c not in ("source", "source_id")]
+        updates = ", ".join(
+            f"{c} = json_merge_patch(profile_records.{c}, excluded.{c})"
+            if c == "traits"
+            else f"{c} = coalesce(excluded.{c}, profile_records.{c})"
+            for c in keep
+        )
         self.con.register("incoming_profiles", frame)
         try:
             self.con.execute(
-                f"INSERT OR REPLACE INTO profile_records ({cols}) "
-                f"SELECT {cols} FROM incoming_profiles"
+                f"INSERT INTO profile_records ({', '.join(cols)}) "
+                f"SELECT {', '.join(cols)} FROM incoming_profiles "
+                f"ON CONFLICT (source, source_id) DO UPDATE SET {updates}"
             )
+            self._refresh_signatures()
         finally:
             self.con.unregister("incoming_profiles")
         return len(rows)
+
+    def _refresh_signatures(self) -> None:
+        """A merged record's identifiers may differ from either input: re-sign those rows."""
+        rows = self.con.execute(
+            """SELECT p.source, p.source_id, p.email, p.phone, p.ids, p.id_sig
+               FROM profile_records p JOIN incoming_profiles i USING (source, source_id)"""
+        ).fetchall()
+        stale = [
+            (sig, src, sid)
+            for src, sid, email, phone, ids, old in rows
+            if (sig := identity_signature(email, phone, json.loads(ids or "{}"))) != old
+        ]
+        if stale:
+            self.con.executemany(
+                "UPDATE profile_records SET id_sig = ? WHERE source = ? AND source_id = ?", stale
+            )
 
     def upsert_events(self, records: Sequence[EventRecord], run_id: str) -> int:
         """Store events; return how many were new (the rest were overlap re-reads)."""

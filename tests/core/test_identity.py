@@ -141,3 +141,30 @@ def test_explain_shows_the_joining_identifiers(store: DataStore) -> None:
     revealed = explain_profile(store, pid_of(store, "crm", "A"), reveal=True)
     assert revealed is not None
     assert ("email", "ann@example.com") in revealed.identities
+
+
+def test_partial_records_merge_instead_of_erasing(store: DataStore) -> None:
+    # a Segment identify carries only the traits it sets: a later one must not erase the email
+    add(
+        store,
+        "web",
+        source_id="u1",
+        email="a@example.com",
+        ids={"segment_user_id": "u1"},
+        traits={"plan": "pro"},
+    )
+    add(
+        store,
+        "web",
+        source_id="u1",
+        first_name="Ann",
+        ids={"segment_user_id": "u1"},
+        traits={"size": "M"},
+    )
+    add(store, "crm", source_id="c1", email="a@example.com")
+    run(store)
+    row = store.con.execute(
+        "SELECT email, first_name, traits FROM profile_records WHERE source = 'web'"
+    ).fetchall()
+    assert row == [("a@example.com", "Ann", '{"plan":"pro","size":"M"}')]
+    assert pid_of(store, "web", "u1") == pid_of(store, "crm", "c1")
