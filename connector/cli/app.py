@@ -16,6 +16,7 @@ import typer
 from connector.cli import demo as demo_cmd
 from connector.cli import emulate as emulate_cmd
 from connector.cli import inspect as inspect_cmd
+from connector.cli import listen as listen_cmd
 from connector.cli.common import (
     ConfigOpt,
     ExitCode,
@@ -45,6 +46,7 @@ app.add_typer(inspect_cmd.profiles_app, name="profiles")
 app.command("plugins")(inspect_cmd.plugins)
 app.command("demo")(demo_cmd.demo)
 app.command("emulate")(emulate_cmd.emulate)
+app.command("listen")(listen_cmd.listen)
 
 
 @app.command()

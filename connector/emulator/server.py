@@ -321,6 +321,12 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 return
             payload = response.encode()
             truncated = rule is not None and rule.kind == "truncate"
+            if not split.path.startswith(ADMIN_PREFIX):
+                # logged before the answer leaves, so a client that reads the log right after
+                # its call always finds that call in it
+                server.recorder.add(
+                    self.command, split.path, request.query, response.status, started, body
+                )
             self.send_response(response.status)
             if payload:
                 self.send_header("Content-Type", response.content_type)
@@ -332,10 +338,6 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
             self.end_headers()
             self.wfile.write(payload[: len(payload) // 2] if truncated else payload)
-            if not split.path.startswith(ADMIN_PREFIX):
-                server.recorder.add(
-                    self.command, split.path, request.query, response.status, started, body
-                )
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 

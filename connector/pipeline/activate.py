@@ -10,7 +10,7 @@ from connector.errors import ConnectorError
 from connector.modelling.output import ModelOutput
 from connector.pipeline.reporter import Reporter
 from connector.pipeline.workspace import Workspace
-from connector.plugin.spec import Sink
+from connector.plugin.spec import Capability, Sink
 from connector.sync.apply import apply_plan
 from connector.sync.changes import SegmentRef
 from connector.sync.desired import DesiredState, build_desired
@@ -55,6 +55,10 @@ def plan_all(ws: Workspace, output: ModelOutput, run_id: str) -> Activation:
             consent_channel=sink.consent,
             consent_policy=cfg.consent_policy,
             accepts=getattr(sink, "accepts", None),
+            with_traits=Capability.SINK_TRAITS in spec.capabilities,
+            with_memberships=bool(
+                {Capability.SINK_LISTS, Capability.SINK_AUDIENCES} & spec.capabilities
+            ),
         )
     return act
 

@@ -54,10 +54,13 @@ def plan_destination(
     consent_channel: Literal["email", "ads"] | None = None,
     consent_policy: Literal["strict", "not_denied"] = "strict",
     accepts: Callable[[Recipient], bool] | None = None,
+    with_traits: bool = True,
+    with_memberships: bool = True,
 ) -> DestinationPlan:
+    """Plan one destination; ``with_traits`` / ``with_memberships`` follow its capabilities."""
     plan = DestinationPlan(destination)
     wanted = None if traits == "all" else set(traits)
-    for pid in sorted(desired.traits):
+    for pid in sorted(desired.traits) if with_traits else ():
         recipient = desired.recipients[pid]
         if accepts is not None and not accepts(recipient):
             plan.skipped["no usable identifier"] += 1
@@ -72,7 +75,9 @@ def plan_destination(
         plan.upserts.append(Change(ChangeKind.UPSERT, recipient, key, digest, values, unset))
 
     active: dict[str, SegmentRef] = {
-        s.id: s for s in desired.segments if segments == "all" or s.id in segments
+        s.id: s
+        for s in desired.segments
+        if with_memberships and (segments == "all" or s.id in segments)
     }
     want: set[str] = set()
     for sid, seg in sorted(active.items()):
