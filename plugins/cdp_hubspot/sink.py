@@ -193,7 +193,8 @@ class HubSpotSink:
             elif kind == ChangeKind.REMOVE:
                 outcomes[i] = Outcome.ok()  # no such contact, so it is not in the list
             else:
-                outcomes[i] = Outcome.rejected("no HubSpot contact with this email yet")
+                # Not created yet (its upsert failed or is still pending): try again next run.
+                outcomes[i] = Outcome.retryable("no HubSpot contact with this email yet")
         missing = self._change_members(list_id, kind, sorted(set(ids.values()), key=int))
         retry = [i for i in ids if ids[i] in missing and i not in learned and changes[i].recipient.email]
         if retry:  # a stale stored id: look the contact up by email once

@@ -135,7 +135,7 @@ def test_list_adds_and_removes_resolve_ids_by_email(emulator, tmp_path):
     result = apply_all(sink, adds)
     assert [o.status for o in result][:6] == [OutcomeStatus.OK] * 6
     assert result[0].learned_ids == {"hubspot_id": ids[0]}
-    assert result[6].status == OutcomeStatus.REJECTED
+    assert result[6].status == OutcomeStatus.RETRYABLE
     assert result[7].status == OutcomeStatus.OK
     list_id = sink.list_ids[CHAMPIONS.id]
     assert set(emulator.members[list_id]) == {*ids[:6], ids[7]}
