@@ -7,26 +7,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from connector.plugin.spec import (
+    Capability,
+    Emulator,
+    EmulatorOptions,
+    PluginContext,
+    PluginSpec,
+    Sink,
+    Source,
+)
+
 from cdp_hubspot.settings import HubSpotSettings
-from connector.plugin.spec import Capability, Emulator, EmulatorOptions, PluginContext, PluginSpec, Sink, Source
 
 __all__ = ["SPEC", "HubSpotSettings"]
 
 
-def _source(settings: Any, context: PluginContext) -> Source:
-    from cdp_hubspot.source import HubSpotSource
+def _source(settings: Any, context: PluginContext) -> Source:  # noqa: ANN401
+    from cdp_hubspot.source import HubSpotSource  # noqa: PLC0415
 
     return HubSpotSource(HubSpotSettings.model_validate(settings), context)
 
 
-def _sink(settings: Any, context: PluginContext) -> Sink:
-    from cdp_hubspot.sink import HubSpotSink
+def _sink(settings: Any, context: PluginContext) -> Sink:  # noqa: ANN401
+    from cdp_hubspot.sink import HubSpotSink  # noqa: PLC0415
 
     return HubSpotSink(HubSpotSettings.model_validate(settings), context)
 
 
 def _emulator(options: EmulatorOptions) -> Emulator:
-    from cdp_hubspot.emulator import HubSpotEmulator
+    from cdp_hubspot.emulator import HubSpotEmulator  # noqa: PLC0415
 
     return HubSpotEmulator(options)
 

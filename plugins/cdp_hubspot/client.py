@@ -17,10 +17,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import urllib3
-
-from cdp_hubspot.settings import HubSpotSettings
 from connector.errors import AuthError, RetryableError, SkippableError
 from connector.http import Action, RateBudget, RetryPolicy, action_for, parse_retry_after
+
+from cdp_hubspot.settings import HubSpotSettings
 
 __all__ = ["HubSpotApiError", "HubSpotClient", "api_exceptions"]
 
@@ -42,11 +42,11 @@ class HubSpotApiError(SkippableError):
 
 def api_exceptions() -> tuple[type[Exception], ...]:
     """Each SDK namespace has its own ``ApiException`` with no shared base (facts §5.7)."""
-    from hubspot.crm.associations.v4 import exceptions as assoc
-    from hubspot.crm.contacts import exceptions as contacts
-    from hubspot.crm.deals import exceptions as deals
-    from hubspot.crm.lists import exceptions as lists
-    from hubspot.crm.properties import exceptions as props
+    from hubspot.crm.associations.v4 import exceptions as assoc  # noqa: PLC0415
+    from hubspot.crm.contacts import exceptions as contacts  # noqa: PLC0415
+    from hubspot.crm.deals import exceptions as deals  # noqa: PLC0415
+    from hubspot.crm.lists import exceptions as lists  # noqa: PLC0415
+    from hubspot.crm.properties import exceptions as props  # noqa: PLC0415
 
     return tuple(m.ApiException for m in (contacts, deals, props, lists, assoc))
 
@@ -61,7 +61,7 @@ def shared_budget(settings: HubSpotSettings, kind: str, limit: int, window: floa
         return _BUDGETS[key]
 
 
-def _body(exc: Any) -> dict[str, Any]:
+def _body(exc: Any) -> dict[str, Any]:  # noqa: ANN401
     try:
         data = json.loads(exc.body or "{}")
     except (TypeError, ValueError):
@@ -71,7 +71,7 @@ def _body(exc: Any) -> dict[str, Any]:
 
 class HubSpotClient:
     def __init__(self, settings: HubSpotSettings, logger: logging.Logger) -> None:
-        from hubspot import HubSpot
+        from hubspot import HubSpot  # noqa: PLC0415
 
         self.settings = settings
         self.log = logger
@@ -86,7 +86,9 @@ class HubSpotClient:
         )
         limit = max(1, int(settings.requests_per_10s * _HEADROOM))
         self.budget = shared_budget(settings, "ten_secondly", limit, 10.0)
-        self.search_budget = shared_budget(settings, "search", settings.search_requests_per_second, 1.0)
+        self.search_budget = shared_budget(
+            settings, "search", settings.search_requests_per_second, 1.0
+        )
         self.retry = RetryPolicy(
             max_attempts=settings.max_attempts,
             max_delay=settings.max_retry_seconds,
@@ -123,7 +125,7 @@ class HubSpotClient:
 
         return self.retry.call(attempt)
 
-    def _translate(self, what: str, exc: Any, *, search: bool) -> Exception:
+    def _translate(self, what: str, exc: Any, *, search: bool) -> Exception:  # noqa: ANN401
         status = int(getattr(exc, "status", 0) or 0)
         body = _body(exc)
         message = str(body.get("message") or getattr(exc, "reason", "") or "no message")
@@ -132,7 +134,9 @@ class HubSpotClient:
             wait = parse_retry_after(header)
             if wait is None and (search or body.get("policyName") == "SECONDLY"):
                 wait = 1.0  # search's window is one second (facts §2.6)
-            return RetryableError(f"{what}: HTTP 429 {body.get('policyName', '')}", retry_after=wait)
+            return RetryableError(
+                f"{what}: HTTP 429 {body.get('policyName', '')}", retry_after=wait
+            )
         action = action_for(status) if status else Action.RETRY
         if action is Action.RETRY:
             return RetryableError(f"{what}: HTTP {status}")

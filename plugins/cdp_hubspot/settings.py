@@ -18,7 +18,9 @@ class HubSpotSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     access_token: SecretStr = Field(description="Private app token (env var or secrets file)")
-    base_url: str = Field(default="https://api.hubapi.com", description="API root; the emulator's URL in tests")
+    base_url: str = Field(
+        default="https://api.hubapi.com", description="API root; the emulator's URL in tests"
+    )
     requests_per_10s: int = Field(default=100, ge=1, le=1000)
     search_requests_per_second: int = Field(default=5, ge=1, le=100)
     property_group: str = Field(default="cdp_traits", pattern=r"^[a-z][a-z0-9_]*$")

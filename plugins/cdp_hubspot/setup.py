@@ -8,14 +8,16 @@ runs: one read of all contact properties, one group read, one read per list.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
+
+from connector.errors import ConfigError
+from connector.plugin.spec import KeyValueState
+from connector.sync.changes import SegmentRef, TraitSpec
 
 from cdp_hubspot.client import HubSpotApiError, HubSpotClient
 from cdp_hubspot.settings import HubSpotSettings
 from cdp_hubspot.traits import definition
-from connector.errors import ConfigError
-from connector.plugin.spec import KeyValueState
-from connector.sync.changes import SegmentRef, TraitSpec
 
 __all__ = ["ensure_group", "ensure_list", "ensure_properties"]
 
@@ -29,11 +31,16 @@ def ensure_group(client: HubSpotClient, settings: HubSpotSettings) -> None:
             "property group read",
             lambda: groups.get_by_name("contacts", settings.property_group, **client.timeout),
         )
-        return
     except HubSpotApiError as exc:
         if exc.status != 404:
             raise
-    body = {"name": settings.property_group, "label": settings.property_group_label, "displayOrder": -1}
+    else:
+        return
+    body = {
+        "name": settings.property_group,
+        "label": settings.property_group_label,
+        "displayOrder": -1,
+    }
     try:
         client.call(
             "property group create",
@@ -44,7 +51,7 @@ def ensure_group(client: HubSpotClient, settings: HubSpotSettings) -> None:
             raise
 
 
-def _options(prop: Any) -> list[str]:
+def _options(prop: Any) -> list[str]:  # noqa: ANN401
     return [str(o.value) for o in prop.options or []]
 
 
@@ -65,7 +72,7 @@ def ensure_properties(
         if have is None:
             client.call(
                 f"property create {want['name']}",
-                lambda want=want: core.create("contacts", property_create=want, **client.timeout),
+                partial(core.create, "contacts", property_create=want, **client.timeout),
             )
             continue
         patch: dict[str, Any] = {}
@@ -81,8 +88,8 @@ def ensure_properties(
         if patch:
             client.call(
                 f"property update {want['name']}",
-                lambda name=want["name"], patch=patch: core.update(
-                    "contacts", name, property_update=patch, **client.timeout
+                partial(
+                    core.update, "contacts", want["name"], property_update=patch, **client.timeout
                 ),
             )
 
@@ -98,7 +105,9 @@ def ensure_list(
     found: Any = None
     if remembered:
         try:
-            found = client.call("list read", lambda: lists.get_by_id(remembered, **client.timeout)).list
+            found = client.call(
+                "list read", lambda: lists.get_by_id(remembered, **client.timeout)
+            ).list
         except HubSpotApiError as exc:
             if exc.status != 404:
                 raise
@@ -123,7 +132,7 @@ def ensure_list(
     return str(found.list_id)
 
 
-def _by_name(client: HubSpotClient, name: str) -> Any:
+def _by_name(client: HubSpotClient, name: str) -> Any:  # noqa: ANN401
     lists = client.sdk.crm.lists.lists_api
     try:
         return client.call(

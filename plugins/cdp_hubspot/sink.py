@@ -11,15 +11,17 @@ that, from one batch read by email per 100 recipients (the learned ids go back t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Literal
+
+from connector.errors import RetryableError
+from connector.plugin.spec import PluginContext
+from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
 
 from cdp_hubspot.client import HubSpotApiError, HubSpotClient
 from cdp_hubspot.settings import HubSpotSettings
 from cdp_hubspot.setup import ensure_group, ensure_list, ensure_properties
 from cdp_hubspot.traits import property_name, wire_value
-from connector.errors import RetryableError
-from connector.plugin.spec import PluginContext
-from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
 
 __all__ = ["HubSpotSink"]
 
@@ -30,7 +32,14 @@ MEMBERSHIP_CHUNK = 1_000  # per add/remove call; HubSpot states no limit, 1,000 
 class _Item:
     __slots__ = ("email", "index", "key", "mode", "props")
 
-    def __init__(self, index: int, mode: Literal["upsert", "update"], key: str, email: str | None, props: dict[str, str]) -> None:
+    def __init__(
+        self,
+        index: int,
+        mode: Literal["upsert", "update"],
+        key: str,
+        email: str | None,
+        props: dict[str, str],
+    ) -> None:
         self.index, self.mode, self.key, self.email, self.props = index, mode, key, email, props
 
 
@@ -53,7 +62,9 @@ class HubSpotSink:
             ensure_group(self.client, self.settings)
             ensure_properties(self.client, self.settings, traits)
         for segment in segments:
-            self.list_ids[segment.id] = ensure_list(self.client, self.settings, self.context.state, segment)
+            self.list_ids[segment.id] = ensure_list(
+                self.client, self.settings, self.context.state, segment
+            )
 
     def close(self) -> None:
         self.list_ids.clear()
@@ -71,11 +82,15 @@ class HubSpotSink:
 
     # ---- traits ---------------------------------------------------------------------------
     def _props(self, change: Change) -> dict[str, str]:
-        props = {property_name(k): wire_value(self.traits.get(k), v) for k, v in change.traits.items()}
+        props = {
+            property_name(k): wire_value(self.traits.get(k), v) for k, v in change.traits.items()
+        }
         props.update({property_name(k): "" for k in change.unset if k not in change.traits})
         return props
 
-    def _upserts(self, changes: Sequence[Change], picked: list[int], outcomes: list[Outcome | None]) -> None:
+    def _upserts(
+        self, changes: Sequence[Change], picked: list[int], outcomes: list[Outcome | None]
+    ) -> None:
         rounds: list[list[_Item]] = []
         seen: list[set[str]] = []
         for i in picked:
@@ -89,7 +104,10 @@ class HubSpotSink:
                 outcomes[i] = Outcome.rejected("no email or HubSpot id to match a contact")
                 continue
             # Duplicate ids in one batch are rejected (facts §2.2): repeats go in a later round.
-            n = next((r for r, keys in enumerate(seen) if f"{item.mode}:{item.key}" not in keys), len(seen))
+            n = next(
+                (r for r, keys in enumerate(seen) if f"{item.mode}:{item.key}" not in keys),
+                len(seen),
+            )
             if n == len(seen):
                 rounds.append([])
                 seen.append(set())
@@ -114,8 +132,10 @@ class HubSpotSink:
                 self._send(items[mid:], outcomes)
             elif mode == "update" and items[0].email:
                 # The stored id no longer exists (merged or deleted contact): match by email.
-                it = items[0]
-                self._send([_Item(it.index, "upsert", it.email.strip().lower(), it.email, it.props)], outcomes)  # type: ignore[union-attr]
+                it, email = items[0], items[0].email
+                self._send(
+                    [_Item(it.index, "upsert", email.strip().lower(), email, it.props)], outcomes
+                )
             else:
                 outcomes[items[0].index] = Outcome.rejected(f"HubSpot {exc.status}: {exc.reason}")
             return
@@ -126,9 +146,9 @@ class HubSpotSink:
         by_key: dict[str, str] = {}
         for row in result.results or []:
             by_key[str(row.id)] = str(row.id)
-            email = (row.properties or {}).get("email")
-            if email:
-                by_key[str(email).lower()] = str(row.id)
+            row_email = (row.properties or {}).get("email")
+            if row_email:
+                by_key[str(row_email).lower()] = str(row.id)
         for it in items:
             rid = by_key.get(it.key)
             outcomes[it.index] = (
@@ -137,23 +157,35 @@ class HubSpotSink:
                 else Outcome.retryable("HubSpot did not report this contact in the batch result")
             )
 
-    def _write(self, mode: str, items: list[_Item]) -> Any:
+    def _write(self, mode: str, items: list[_Item]) -> Any:  # noqa: ANN401
         batch = self.client.sdk.crm.contacts.batch_api
         if mode == "update":
             body = {"inputs": [{"id": it.key, "properties": it.props} for it in items]}
             return self.client.call(
                 "contacts batch update",
-                lambda: batch.update(batch_input_simple_public_object_batch_input=body, **self.client.timeout),
+                lambda: batch.update(
+                    batch_input_simple_public_object_batch_input=body, **self.client.timeout
+                ),
             )
-        body = {"inputs": [{"id": it.key, "idProperty": "email", "properties": it.props} for it in items]}
+        body = {
+            "inputs": [
+                {"id": it.key, "idProperty": "email", "properties": it.props} for it in items
+            ]
+        }
         return self.client.call(
             "contacts batch upsert",
-            lambda: batch.upsert(batch_input_simple_public_object_batch_input_upsert=body, **self.client.timeout),
+            lambda: batch.upsert(
+                batch_input_simple_public_object_batch_input_upsert=body, **self.client.timeout
+            ),
         )
 
     # ---- lists ----------------------------------------------------------------------------
     def _memberships(
-        self, changes: Sequence[Change], picked: list[int], kind: ChangeKind, outcomes: list[Outcome | None]
+        self,
+        changes: Sequence[Change],
+        picked: list[int],
+        kind: ChangeKind,
+        outcomes: list[Outcome | None],
     ) -> None:
         by_segment: dict[str, list[int]] = {}
         for i in picked:
@@ -162,7 +194,9 @@ class HubSpotSink:
                 outcomes[i] = Outcome.rejected("membership change without a segment")
                 continue
             if segment.id not in self.list_ids:
-                self.list_ids[segment.id] = ensure_list(self.client, self.settings, self.context.state, segment)
+                self.list_ids[segment.id] = ensure_list(
+                    self.client, self.settings, self.context.state, segment
+                )
             by_segment.setdefault(segment.id, []).append(i)
         for segment_id, indexes in by_segment.items():
             try:
@@ -177,7 +211,12 @@ class HubSpotSink:
                         outcomes[i] = Outcome.rejected(f"HubSpot {exc.status}: {exc.reason}")
 
     def _membership_batch(
-        self, changes: Sequence[Change], indexes: list[int], kind: ChangeKind, list_id: str, outcomes: list[Outcome | None]
+        self,
+        changes: Sequence[Change],
+        indexes: list[int],
+        kind: ChangeKind,
+        list_id: str,
+        outcomes: list[Outcome | None],
     ) -> None:
         ids: dict[int, str] = {}
         learned: set[int] = set()
@@ -189,17 +228,24 @@ class HubSpotSink:
         for i in need_email:
             rid = found.get((changes[i].recipient.email or "").strip().lower())
             if rid:
-                ids[i], _ = rid, learned.add(i)
+                ids[i] = rid
+                learned.add(i)
             elif kind == ChangeKind.REMOVE:
                 outcomes[i] = Outcome.ok()  # no such contact, so it is not in the list
             else:
                 # Not created yet (its upsert failed or is still pending): try again next run.
                 outcomes[i] = Outcome.retryable("no HubSpot contact with this email yet")
         missing = self._change_members(list_id, kind, sorted(set(ids.values()), key=int))
-        retry = [i for i in ids if ids[i] in missing and i not in learned and changes[i].recipient.email]
+        retry = [
+            i for i in ids if ids[i] in missing and i not in learned and changes[i].recipient.email
+        ]
         if retry:  # a stale stored id: look the contact up by email once
             again = self._ids_by_email([changes[i].recipient.email or "" for i in retry])
-            fresh = {i: again[(changes[i].recipient.email or "").lower()] for i in retry if (changes[i].recipient.email or "").lower() in again}
+            fresh = {
+                i: again[(changes[i].recipient.email or "").lower()]
+                for i in retry
+                if (changes[i].recipient.email or "").lower() in again
+            }
             if fresh:
                 missing2 = self._change_members(list_id, kind, sorted(set(fresh.values()), key=int))
                 missing = (missing - {ids[i] for i in fresh}) | missing2
@@ -219,7 +265,7 @@ class HubSpotSink:
             call = api.add if kind == ChangeKind.ADD else api.remove
             result = self.client.call(
                 f"list membership {kind}",
-                lambda call=call, chunk=chunk: call(list_id, request_body=chunk, **self.client.timeout),
+                partial(call, list_id, request_body=chunk, **self.client.timeout),
             )
             missing.update(str(r) for r in result.record_ids_missing or [])
         return missing
@@ -237,7 +283,9 @@ class HubSpotSink:
             }
             result = self.client.call(
                 "contacts batch read",
-                lambda body=body: batch.read(batch_read_input_simple_public_object_id=body, **self.client.timeout),
+                partial(
+                    batch.read, batch_read_input_simple_public_object_id=body, **self.client.timeout
+                ),
             )
             for row in result.results or []:
                 email = (row.properties or {}).get("email")

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from connector.plugin.spec import PluginContext, SourceRecord, Stream
+
 from cdp_hubspot.client import HubSpotClient
 from cdp_hubspot.settings import HubSpotSettings
 from cdp_hubspot.windowed import to_ms, windowed_search
-from connector.plugin.spec import PluginContext, SourceRecord, Stream
 
 __all__ = ["CONTACT_PROPERTIES", "HubSpotSource", "contact_record", "deal_record"]
 
@@ -24,7 +25,15 @@ CONTACT_PROPERTIES = [
     "email", "firstname", "lastname", "phone", "mobilephone", "city", "zip", "country",
     "lifecyclestage", "createdate", "lastmodifieddate", "hs_email_optout",
 ]  # fmt: skip
-DEAL_PROPERTIES = ["dealname", "amount", "closedate", "dealstage", "pipeline", "deal_currency_code", "createdate"]
+DEAL_PROPERTIES = [
+    "dealname",
+    "amount",
+    "closedate",
+    "dealstage",
+    "pipeline",
+    "deal_currency_code",
+    "createdate",
+]
 
 
 def _consent(props: dict[str, Any]) -> dict[str, str]:
@@ -98,13 +107,17 @@ class HubSpotSource:
         else:
             raise ValueError(f"unknown HubSpot stream {stream.name!r}")
 
-    def _search(self, object_type: str) -> Any:
-        api = self.client.sdk.crm.contacts if object_type == "contacts" else self.client.sdk.crm.deals
+    def _search(self, object_type: str) -> Any:  # noqa: ANN401
+        api = (
+            self.client.sdk.crm.contacts if object_type == "contacts" else self.client.sdk.crm.deals
+        )
 
-        def run(body: dict[str, Any]) -> Any:
+        def run(body: dict[str, Any]) -> Any:  # noqa: ANN401
             return self.client.call(
                 f"{object_type} search",
-                lambda: api.search_api.do_search(public_object_search_request=body, **self.client.timeout),
+                lambda: api.search_api.do_search(
+                    public_object_search_request=body, **self.client.timeout
+                ),
                 search=True,
             )
 
@@ -112,8 +125,9 @@ class HubSpotSource:
 
     def _contacts(self, since_ms: int | None) -> Iterator[SourceRecord]:
         pages = windowed_search(
-            self._search("contacts"), "lastmodifieddate", since_ms, CONTACT_PROPERTIES, [],
-            self.settings.search_page_size,
+            self._search("contacts"), "lastmodifieddate", since_ms,
+            properties=CONTACT_PROPERTIES, extra_filters=[],
+            page_size=self.settings.search_page_size,
         )  # fmt: skip
         for page in pages:
             for rid, props in page:
@@ -122,8 +136,9 @@ class HubSpotSource:
     def _deals(self, since_ms: int | None) -> Iterator[SourceRecord]:
         won = [{"propertyName": "dealstage", "operator": "EQ", "value": "closedwon"}]
         pages = windowed_search(
-            self._search("deals"), "hs_lastmodifieddate", since_ms, DEAL_PROPERTIES, won,
-            self.settings.search_page_size,
+            self._search("deals"), "hs_lastmodifieddate", since_ms,
+            properties=DEAL_PROPERTIES, extra_filters=won,
+            page_size=self.settings.search_page_size,
         )  # fmt: skip
         for page in pages:
             people = self._deal_contacts([rid for rid, _ in page])
@@ -152,4 +167,3 @@ class HubSpotSource:
 
     def close(self) -> None:
         self.skipped_deals = 0
-

@@ -21,7 +21,7 @@ Hit = tuple[str, dict[str, Any]]
 Search = Callable[[dict[str, Any]], Any]
 
 
-def to_ms(value: Any) -> int:
+def to_ms(value: Any) -> int:  # noqa: ANN401
     return int(parse_timestamp(value, field="modified").timestamp() * 1000)
 
 
@@ -44,6 +44,7 @@ def windowed_search(
     search: Search,
     modified: str,
     since_ms: int | None,
+    *,
     properties: list[str],
     extra_filters: list[dict[str, Any]],
     page_size: int = 200,
@@ -85,7 +86,15 @@ def windowed_search(
             return
         if last == lower and op == "GTE":
             # The whole window shares one timestamp: scan that value by id, then move past it.
-            yield from _scan_one_value(search, modified, last, props, extra_filters, page_size, done_at_lower | at_last)
+            yield from _scan_one_value(
+                search,
+                modified,
+                last,
+                props=props,
+                extra_filters=extra_filters,
+                page_size=page_size,
+                done=done_at_lower | at_last,
+            )
             op, done_at_lower = "GT", set()
             continue
         lower, op = last, "GTE"
@@ -96,6 +105,7 @@ def _scan_one_value(
     search: Search,
     modified: str,
     value: int,
+    *,
     props: list[str],
     extra_filters: list[dict[str, Any]],
     page_size: int,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from connector.emulator import Request, Response
 
 from cdp_hubspot.emulator.objects import CrmObject, ObjectStore, SearchError
 from cdp_hubspot.emulator.schema import property_record
@@ -13,7 +16,6 @@ from cdp_hubspot.emulator.values import (
     normalise_value,
     now_ms,
 )
-from connector.emulator import Request, Response
 
 if TYPE_CHECKING:
     from cdp_hubspot.emulator.server import HubSpotEmulator
@@ -33,10 +35,12 @@ def register(emu: HubSpotEmulator) -> None:  # noqa: PLR0915 - a flat route tabl
     def store_of(request: Request) -> ObjectStore:
         store = emu.store(request.params["objectType"])
         if store is None:
-            raise _NotFoundError(f"Unable to infer object type from: {request.params['objectType']}")
+            raise _NotFoundError(
+                f"Unable to infer object type from: {request.params['objectType']}"
+            )
         return store
 
-    def guarded(handler: Any) -> Any:
+    def guarded(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
         def run(request: Request) -> Response:
             try:
                 return handler(request)
@@ -87,18 +91,22 @@ def register(emu: HubSpotEmulator) -> None:  # noqa: PLR0915 - a flat route tabl
         store, body = store_of(request), request.json() or {}
         inputs = _inputs(body)
         id_props = {str(i.get("idProperty") or "") for i in inputs}
-        keys = [str(i.get("id", "")).lower() if i.get("idProperty") == "email" else str(i.get("id", "")) for i in inputs]
+        keys = [
+            str(i.get("id", "")).lower() if i.get("idProperty") == "email" else str(i.get("id", ""))
+            for i in inputs
+        ]
         _no_duplicates(keys)
         for prop in id_props - {""}:
             definition = store.properties.get(prop)
             if definition is None or not definition.get("hasUniqueValue"):
                 raise _BadInputError(
-                    f"Unable to perform update/upsert by non-unique {_type_id(store)} property {prop}"
+                    "Unable to perform update/upsert by non-unique "
+                    f"{_type_id(store)} property {prop}"
                 )
-        staged = [_clean(store, i.get("properties") or {}) for i in inputs]
-        _raise_invalid(staged)
+        staged = _valid([_clean(store, i.get("properties") or {}) for i in inputs])
         ms, results = now_ms(), []
-        for item, key, props in zip(inputs, keys, staged, strict=True):
+        for item, key, clean in zip(inputs, keys, staged, strict=True):
+            props = clean
             id_prop = item.get("idProperty") or None
             rid = _lookup(store, key, id_prop)
             is_new = rid is None
@@ -107,7 +115,11 @@ def register(emu: HubSpotEmulator) -> None:  # noqa: PLR0915 - a flat route tabl
                     raise _BadInputError(f"Object not found. objectId are usually numeric: {key}")
                 rid = store.new_id()
                 props = {**props, str(id_prop): key}
-                created = {"createdate": iso_ms(ms), "hs_object_id": rid, store.modified_prop: iso_ms(ms)}
+                created = {
+                    "createdate": iso_ms(ms),
+                    "hs_object_id": rid,
+                    store.modified_prop: iso_ms(ms),
+                }
                 record = CrmObject(rid, {**created, **props}, ms, ms)
                 store.put(record)
             else:
@@ -133,8 +145,7 @@ def register(emu: HubSpotEmulator) -> None:  # noqa: PLR0915 - a flat route tabl
                 f"Object not found. objectId are usually numeric. ids: {missing}",
                 category="OBJECT_NOT_FOUND",
             )
-        staged = [_clean(store, i.get("properties") or {}) for i in inputs]
-        _raise_invalid(staged)
+        staged = _valid([_clean(store, i.get("properties") or {}) for i in inputs])
         ms = now_ms()
         results = [
             store.touch(store.records[k], p, ms).to_json(_written(p, store))
@@ -147,7 +158,11 @@ def register(emu: HubSpotEmulator) -> None:  # noqa: PLR0915 - a flat route tabl
         limit = min(int(request.arg("limit", "10") or 10), 100)
         ids = sorted(store.records, key=int)
         after = request.arg("after")
-        start = next((i for i, rid in enumerate(ids) if int(rid) > int(after)), len(ids)) if after else 0
+        start = (
+            next((i for i, rid in enumerate(ids) if int(rid) > int(after)), len(ids))
+            if after
+            else 0
+        )
         wanted = request.args("properties") or None
         page = ids[start : start + limit]
         out: dict[str, Any] = {"results": [store.records[r].to_json(wanted) for r in page]}
@@ -182,7 +197,11 @@ def register(emu: HubSpotEmulator) -> None:  # noqa: PLR0915 - a flat route tabl
         if not name or not body.get("label"):
             raise _BadInputError("name and label are required")
         if name in groups:
-            return emu.error_response(409, f"A property group with name {name} already exists", category="OBJECT_ALREADY_EXISTS")
+            return emu.error_response(
+                409,
+                f"A property group with name {name} already exists",
+                category="OBJECT_ALREADY_EXISTS",
+            )
         groups[name] = {
             "name": name,
             "label": str(body["label"]),
@@ -197,7 +216,9 @@ def register(emu: HubSpotEmulator) -> None:  # noqa: PLR0915 - a flat route tabl
     def get_property(request: Request) -> Response:
         prop = store_of(request).properties.get(request.params["propertyName"])
         if prop is None:
-            return emu.error_response(404, f"Unable to find property {request.params['propertyName']}")
+            return emu.error_response(
+                404, f"Unable to find property {request.params['propertyName']}"
+            )
         return Response(200, prop)
 
     def create_property(request: Request) -> Response:
@@ -207,7 +228,9 @@ def register(emu: HubSpotEmulator) -> None:  # noqa: PLR0915 - a flat route tabl
                 raise _BadInputError(f"{key} is required")
         name = str(body["name"])
         if name in store.properties:
-            return emu.error_response(409, f"Property named '{name}' already exists.", category="OBJECT_ALREADY_EXISTS")
+            return emu.error_response(
+                409, f"Property named '{name}' already exists.", category="OBJECT_ALREADY_EXISTS"
+            )
         _check_definition(body, emu.groups.get(store.object_type, {}))
         prop = property_record(
             name,
@@ -226,7 +249,9 @@ def register(emu: HubSpotEmulator) -> None:  # noqa: PLR0915 - a flat route tabl
         store, body = store_of(request), request.json() or {}
         prop = store.properties.get(request.params["propertyName"])
         if prop is None:
-            return emu.error_response(404, f"Unable to find property {request.params['propertyName']}")
+            return emu.error_response(
+                404, f"Unable to find property {request.params['propertyName']}"
+            )
         if prop["hubspotDefined"] and ("type" in body or "fieldType" in body):
             raise _BadInputError(f"Property {prop['name']} is read-only; its type cannot change")
         merged = {**prop, **{k: v for k, v in body.items() if k != "options"}}
@@ -284,7 +309,11 @@ def register(emu: HubSpotEmulator) -> None:  # noqa: PLR0915 - a flat route tabl
         ("POST", props, create_property),
         ("GET", f"{props}/{{propertyName}}", get_property),
         ("PATCH", f"{props}/{{propertyName}}", update_property),
-        ("POST", "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read", association_read),
+        (
+            "POST",
+            "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read",
+            association_read,
+        ),
     ]
     for method, path, handler in table:
         emu.route(method, path, guarded(handler))
@@ -295,7 +324,7 @@ class _NotFoundError(Exception):
 
 
 class _BadInputError(Exception):
-    def __init__(self, message: str, **extra: Any) -> None:
+    def __init__(self, message: str, **extra: Any) -> None:  # noqa: ANN401
         super().__init__(message)
         self.extra = extra
 
@@ -340,10 +369,20 @@ def _clean(store: ObjectStore, raw: dict[str, Any]) -> dict[str, str] | list[dic
     for name, value in raw.items():
         prop = store.properties.get(name)
         if prop is None:
-            errors.append(PropertyValueError(name, f'Property "{name}" does not exist', "PROPERTY_DOESNT_EXIST").detail)
+            errors.append(
+                PropertyValueError(
+                    name, f'Property "{name}" does not exist', "PROPERTY_DOESNT_EXIST"
+                ).detail
+            )
             continue
         if name in _READ_ONLY:
-            errors.append(PropertyValueError(name, f"{name} is a read only property; its value cannot be set.", "READ_ONLY_VALUE").detail)
+            errors.append(
+                PropertyValueError(
+                    name,
+                    f"{name} is a read only property; its value cannot be set.",
+                    "READ_ONLY_VALUE",
+                ).detail
+            )
             continue
         try:
             out[name] = normalise_value(prop, value)
@@ -354,14 +393,20 @@ def _clean(store: ObjectStore, raw: dict[str, Any]) -> dict[str, str] | list[dic
     return errors if errors else out
 
 
-def _raise_invalid(staged: list[dict[str, str] | list[dict[str, Any]]]) -> None:
+def _valid(staged: list[dict[str, str] | list[dict[str, Any]]]) -> list[dict[str, str]]:
+    """The cleaned inputs, or a 400 listing every bad value (one bad input fails the batch)."""
     details = [d for s in staged if isinstance(s, list) for d in s]
     if details:
         raise _BadInputError(errors_message(details))
+    return [s for s in staged if isinstance(s, dict)]
 
 
-def _written(props: Any, store: ObjectStore) -> list[str]:
-    return sorted({*props, "hs_object_id", "createdate", store.modified_prop, "email"} if store.object_type == "contacts" else {*props, "hs_object_id", store.modified_prop})
+def _written(props: Any, store: ObjectStore) -> list[str]:  # noqa: ANN401
+    return sorted(
+        {*props, "hs_object_id", "createdate", store.modified_prop, "email"}
+        if store.object_type == "contacts"
+        else {*props, "hs_object_id", store.modified_prop}
+    )
 
 
 def _with(wanted: list[str] | None, id_prop: str | None) -> list[str] | None:
@@ -372,10 +417,16 @@ def _with(wanted: list[str] | None, id_prop: str | None) -> list[str] | None:
 
 def _batch(results: list[dict[str, Any]]) -> dict[str, Any]:
     stamp = iso_ms(now_ms())
-    return {"status": "COMPLETE", "results": results, "startedAt": stamp, "completedAt": stamp, "links": {}}
+    return {
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": stamp,
+        "completedAt": stamp,
+        "links": {},
+    }
 
 
-def _options(raw: Any) -> list[dict[str, Any]]:
+def _options(raw: Any) -> list[dict[str, Any]]:  # noqa: ANN401
     out = []
     for i, opt in enumerate(raw or []):
         if not isinstance(opt, dict) or "value" not in opt:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from cdp_hubspot.emulator.values import iso_ms, now_ms
 from connector.emulator import Request, Response
+
+from cdp_hubspot.emulator.values import iso_ms, now_ms
 
 if TYPE_CHECKING:
     from cdp_hubspot.emulator.server import HubSpotEmulator
@@ -23,7 +24,7 @@ MAX_MEMBER_PAGE = 250
 _PROCESSING_TYPES = {"MANUAL", "DYNAMIC", "SNAPSHOT"}
 
 
-def register(emu: HubSpotEmulator) -> None:
+def register(emu: HubSpotEmulator) -> None:  # noqa: PLR0915 - one closure per route
     def public(lid: str) -> dict[str, Any]:
         return {**emu.lists[lid], "size": len(emu.members[lid])}
 
@@ -43,7 +44,9 @@ def register(emu: HubSpotEmulator) -> None:
             return emu.error_response(400, "DYNAMIC lists need a filterBranch")
         if by_name(name, type_id) is not None:
             return emu.error_response(
-                400, f"A list named '{name}' already exists.", subCategory="ILS.DUPLICATE_LIST_NAMES"
+                400,
+                f"A list named '{name}' already exists.",
+                subCategory="ILS.DUPLICATE_LIST_NAMES",
             )
         emu.next_list_id += 1
         lid = str(emu.next_list_id)

@@ -145,7 +145,14 @@ class ObjectStore:
 
     def _default_search_properties(self) -> list[str]:
         if self.object_type == "contacts":
-            return ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"]
+            return [
+                "createdate",
+                "email",
+                "firstname",
+                "hs_object_id",
+                "lastmodifieddate",
+                "lastname",
+            ]
         return ["createdate", "hs_lastmodifieddate", "hs_object_id"]
 
     def _order(self, sorts: list[Any]) -> list[str]:
@@ -165,11 +172,11 @@ class ObjectStore:
         if cached is not None:
             return cached
         now = time.monotonic()
-        ids = sorted(self.records, key=lambda r: int(r))
+        ids = sorted(self.records, key=int)
         for name, desc in reversed(keys):
             prop = self.properties.get(name)
 
-            def key(rid: str, name: str = name, prop: Any = prop) -> tuple[int, Any]:
+            def key(rid: str, name: str = name, prop: Any = prop) -> tuple[int, Any]:  # noqa: ANN401
                 if name == "hs_object_id":
                     return (0, int(rid))
                 props = self._indexed(self.records[rid], now) or {}
@@ -185,7 +192,7 @@ class ObjectStore:
             return True
         return any(all(self._test(props, f) for f in g.get("filters") or []) for g in groups)
 
-    def _test(self, props: dict[str, str], flt: dict[str, Any]) -> bool:
+    def _test(self, props: dict[str, str], flt: dict[str, Any]) -> bool:  # noqa: PLR0911 - one per operator
         name = str(flt.get("propertyName") or "")
         op = str(flt.get("operator") or "EQ")
         if op not in _OPERATORS:
@@ -222,7 +229,7 @@ class ObjectStore:
         }[op]
 
     @staticmethod
-    def _filter_key(prop: dict[str, Any] | None, raw: Any) -> tuple[int, Any]:
+    def _filter_key(prop: dict[str, Any] | None, raw: Any) -> tuple[int, Any]:  # noqa: ANN401
         if prop is not None and prop["type"] in ("datetime", "date"):
             ms = parse_instant_ms(raw)
             if ms is None:

@@ -18,10 +18,12 @@ __all__ = ["seed_contacts", "seed_deals"]
 
 _START_MS = 1_672_531_200_000  # 2023-01-01T00:00:00Z
 _SPAN_MS = 2 * 365 * 86_400_000
-_FIRST = ("ana", "ben", "chloe", "dmitri", "emma", "farid", "grace", "hiro", "ines", "jamal",
-          "kate", "liam", "mei", "noah", "olga", "pablo", "quinn", "rosa", "sven", "tariq")  # fmt: skip
-_LAST = ("almeida", "brown", "chen", "dubois", "evans", "fischer", "garcia", "hansen", "ito",
-         "jones", "kowalski", "lopez", "müller", "nguyen", "okafor", "patel", "rossi", "smith")  # fmt: skip
+_FIRST = ("ana", "ben", "chloe", "dmitri", "emma", "farid", "grace", "hiro", "ines",
+          "jamal", "kate", "liam", "mei", "noah", "olga", "pablo", "quinn", "rosa", "sven",
+          "tariq")  # fmt: skip
+_LAST = ("almeida", "brown", "chen", "dubois", "evans", "fischer", "garcia", "hansen",
+         "ito", "jones", "kowalski", "lopez", "müller", "nguyen", "okafor", "patel", "rossi",
+         "smith")  # fmt: skip
 _COUNTRIES = ("United States", "US", "Germany", "DE", "France", "United Kingdom", "GB", "Spain",
               "Brazil", "Japan", "India", "Canada", "")  # fmt: skip
 _DOMAINS = ("example.com", "example.org", "example.net", "mail.example.com")
@@ -57,9 +59,7 @@ def seed_contacts(store: ObjectStore, count: int, seed: int) -> list[str]:
     return ids
 
 
-def seed_deals(
-    store: ObjectStore, contacts: ObjectStore, count: int, seed: int
-) -> list[str]:
+def seed_deals(store: ObjectStore, contacts: ObjectStore, count: int, seed: int) -> list[str]:
     """Deals, about 60% closed won, each associated with one contact (a few with two)."""
     if not contacts.records:
         return []

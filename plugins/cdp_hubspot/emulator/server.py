@@ -11,13 +11,14 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
+from connector.emulator import EmulatorServer, RateLimit, RateLimiter, Request, Response
+from connector.plugin.spec import EmulatorOptions
+
 from cdp_hubspot.emulator import crm, lists
 from cdp_hubspot.emulator.limits import HubSpotLimiter
 from cdp_hubspot.emulator.objects import ObjectStore
 from cdp_hubspot.emulator.schema import DEFAULT_GROUPS
 from cdp_hubspot.emulator.seed import seed_contacts, seed_deals
-from connector.emulator import EmulatorServer, RateLimit, RateLimiter, Request, Response
-from connector.plugin.spec import EmulatorOptions
 
 __all__ = ["HubSpotEmulator"]
 
@@ -55,7 +56,9 @@ class HubSpotEmulator(EmulatorServer):
         self.deals_per_profile = deals_per_profile
         self._init_state()
         super().__init__(options)
-        self.limiter: HubSpotLimiter = HubSpotLimiter(per_ten_seconds, search_per_second, daily_limit)
+        self.limiter: HubSpotLimiter = HubSpotLimiter(
+            per_ten_seconds, search_per_second, daily_limit
+        )
         self.limiter.enabled = self.options.limits == "real"
         self.index_delay = index_delay
         if self.options.seed_profiles:
@@ -102,7 +105,7 @@ class HubSpotEmulator(EmulatorServer):
             return self.error_response(401, _AUTH_MESSAGE)
         return None
 
-    def error_response(self, status: int, message: str, **extra: Any) -> Response:
+    def error_response(self, status: int, message: str, **extra: Any) -> Response:  # noqa: ANN401
         if status == 429:
             return self._rate_limit_body("TEN_SECONDLY_ROLLING")
         body: dict[str, Any] = {
@@ -144,11 +147,15 @@ class HubSpotEmulator(EmulatorServer):
         return {
             "contacts": {rid: dict(r.props) for rid, r in self.contacts.records.items()},
             "deals": {
-                rid: {"properties": dict(r.props), "contacts": list(r.associations.get("contacts", []))}
+                rid: {
+                    "properties": dict(r.props),
+                    "contacts": list(r.associations.get("contacts", [])),
+                }
                 for rid, r in self.deals.records.items()
             },
             "properties": {
-                t: list(s.properties.values()) for t, s in (("contacts", self.contacts), ("deals", self.deals))
+                t: list(s.properties.values())
+                for t, s in (("contacts", self.contacts), ("deals", self.deals))
             },
             "groups": {t: list(g.values()) for t, g in self.groups.items()},
             "lists": [
@@ -159,7 +166,7 @@ class HubSpotEmulator(EmulatorServer):
         }
 
     def seed(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """``{"profiles": N, "deals": M?, "seed": S?}``; deals default to N × deals_per_profile."""
+        """``{"profiles": N, "deals": M?, "seed": S?}``; deals default to N x deals_per_profile."""
         seed = int(payload.get("seed", self.options.seed))
         count = int(payload.get("profiles", payload.get("contacts", 0)))
         deals = int(payload.get("deals", round(count * self.deals_per_profile)))

@@ -4,12 +4,13 @@ driver (chunks changes by ``sink.batch_size`` as the core's apply engine will)."
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
+
+from connector.sync.changes import Change, ChangeKind, Outcome, OutcomeStatus, Recipient, SegmentRef
 
 from cdp_hubspot import HubSpotSettings
 from cdp_hubspot.emulator import HubSpotEmulator
-
-from connector.sync.changes import Change, ChangeKind, Outcome, OutcomeStatus, Recipient, SegmentRef
 
 TOKEN = "pat-na1-test-token-0001"
 
@@ -48,12 +49,40 @@ def apply_all(sink: object, changes: Sequence[Change], *, rounds: int = 1) -> li
     return [o for o in outcomes if o is not None]
 
 
-def upsert(pid: str, email: str | None, traits: dict[str, object], hubspot_id: str | None = None) -> Change:
+def upsert(
+    pid: str, email: str | None, traits: dict[str, object], hubspot_id: str | None = None
+) -> Change:
     ids = {"hubspot_id": hubspot_id} if hubspot_id else {}
     digest = hashlib.sha256(repr(sorted(traits.items())).encode()).hexdigest()[:16]
-    return Change(ChangeKind.UPSERT, Recipient(pid, email=email, ids=ids), f"traits:{pid}", digest, traits=traits)
+    return Change(
+        ChangeKind.UPSERT,
+        Recipient(pid, email=email, ids=ids),
+        f"traits:{pid}",
+        digest,
+        traits=traits,
+    )
 
 
-def member(kind: ChangeKind, pid: str, email: str | None, segment: SegmentRef, hubspot_id: str | None = None) -> Change:
+def member(
+    kind: ChangeKind,
+    pid: str,
+    email: str | None,
+    segment: SegmentRef,
+    hubspot_id: str | None = None,
+) -> Change:
     ids = {"hubspot_id": hubspot_id} if hubspot_id else {}
-    return Change(kind, Recipient(pid, email=email, ids=ids), f"list:{segment.id}:{pid}", "1", segment=segment)
+    return Change(
+        kind, Recipient(pid, email=email, ids=ids), f"list:{segment.id}:{pid}", "1", segment=segment
+    )
+
+
+def recorded(emu: HubSpotEmulator) -> list:
+    """The request log once it is complete: the base server records a request just after it
+    wrote the response, so the client can be a few milliseconds ahead of the log."""
+    entries = emu.recorder.entries()
+    while True:
+        time.sleep(0.05)
+        again = emu.recorder.entries()
+        if len(again) == len(entries):
+            return again
+        entries = again

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from cdp_hubspot import SPEC
-from hubspot_helpers import TOKEN, member, upsert
-
 from connector.sync.changes import Change, ChangeKind, SegmentRef, TraitSpec
 from connector.testing.conformance import ConformanceTarget, PluginConformance
+from hubspot_helpers import TOKEN, member, upsert
+
+from cdp_hubspot import SPEC
 
 SEGMENT = SegmentRef("seg-vip", "VIP")
 
@@ -29,8 +29,13 @@ def _refuse(emulator: Any, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _changes(n: int) -> list[Change]:
-    ups = [upsert(f"c{i}", f"conf{i}@example.com", {"score": i / 10, "tier": "a" if i % 2 else "b"}) for i in range(n)]
-    adds = [member(ChangeKind.ADD, f"c{i}", f"conf{i}@example.com", SEGMENT) for i in range(0, n, 2)]
+    ups = [
+        upsert(f"c{i}", f"conf{i}@example.com", {"score": i / 10, "tier": "a" if i % 2 else "b"})
+        for i in range(n)
+    ]
+    adds = [
+        member(ChangeKind.ADD, f"c{i}", f"conf{i}@example.com", SEGMENT) for i in range(0, n, 2)
+    ]
     return ups + adds
 
 
@@ -47,7 +52,10 @@ class TestHubSpotConformance(PluginConformance):
         spec=SPEC,
         settings=_settings,
         refuse=_refuse,
-        traits=(TraitSpec("score", "number", "Score"), TraitSpec("tier", "enum", "Tier", options=("a", "b"))),
+        traits=(
+            TraitSpec("score", "number", "Score"),
+            TraitSpec("tier", "enum", "Tier", options=("a", "b")),
+        ),
         segments=(SEGMENT,),
         changes=_changes,
         comparable=_comparable,

@@ -7,15 +7,16 @@ import math
 from datetime import timedelta
 
 import pytest
-from cdp_hubspot import SPEC
-from cdp_hubspot.emulator import HubSpotEmulator
-from hubspot_helpers import apply_all, member, settings_for, upsert
-
 from connector.emulator import FaultRule
 from connector.plugin.spec import EmulatorOptions
 from connector.schema.normalise import parse_timestamp, to_iso
 from connector.sync.changes import Change, ChangeKind, OutcomeStatus, SegmentRef, TraitSpec
 from connector.testing import make_context
+from hubspot_helpers import apply_all, member, recorded, settings_for, upsert
+
+from cdp_hubspot import SPEC
+from cdp_hubspot.emulator import HubSpotEmulator
+from cdp_hubspot.emulator.values import now_ms
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +45,7 @@ def test_full_pull_beats_the_cap_and_next_run_reads_only_changes(tmp_path):
         deals = _read(source, "deals", None)
         won = {r for r, d in emu.deals.records.items() if d.props["dealstage"] == "closedwon"}
         assert sorted(d["source_event_id"] for d in deals) == sorted(won)
-        assert all(e.status == 200 for e in emu.recorder.entries()), "never paged past the cap"
+        assert all(e.status == 200 for e in recorded(emu)), "never paged past the cap"
 
         mark = max(c["updated_at"] for c in contacts)
         since = to_iso(parse_timestamp(mark) - LOOKBACK)
@@ -52,22 +53,25 @@ def test_full_pull_beats_the_cap_and_next_run_reads_only_changes(tmp_path):
         for start in range(0, 500, 100):
             for rid in modified[start : start + 100]:
                 emu.contacts.touch(emu.contacts.records[rid], {"city": "Porto"}, emu_now_ms())
+        recorded(emu)
         emu.recorder.clear()
         again = _read(source, "contacts", since)
         overlap = sum(1 for c in contacts if c["updated_at"] >= since)
         assert {c["source_id"] for c in again} >= set(modified)
         assert len(again) == 500 + overlap
-        searches = [json.loads(e.body or "{}") for e in emu.recorder.entries()]
+        searches = [json.loads(e.body or "{}") for e in recorded(emu)]
         assert len(searches) == math.ceil((500 + overlap) / 200)
         since_ms = int(parse_timestamp(since).timestamp() * 1000)
         for body in searches:
             (flt,) = body["filterGroups"][0]["filters"]
-            assert (flt["propertyName"], flt["operator"], int(flt["value"])) == ("lastmodifieddate", "GTE", since_ms)
+            assert (flt["propertyName"], flt["operator"], int(flt["value"])) == (
+                "lastmodifieddate",
+                "GTE",
+                since_ms,
+            )
 
 
 def emu_now_ms() -> int:
-    from cdp_hubspot.emulator.values import now_ms
-
     return now_ms()
 
 
@@ -107,8 +111,14 @@ def _plan(traits_before, segs_before, traits, segments, ids) -> list[Change]:
     by_id = {s.id: s for s in SEGMENTS}
     for sid, members in segments.items():
         before = segs_before.get(sid, set())
-        changes += [member(ChangeKind.ADD, p, f"{p}@example.com", by_id[sid], ids.get(p)) for p in sorted(members - before)]
-        changes += [member(ChangeKind.REMOVE, p, f"{p}@example.com", by_id[sid], ids.get(p)) for p in sorted(before - members)]
+        changes += [
+            member(ChangeKind.ADD, p, f"{p}@example.com", by_id[sid], ids.get(p))
+            for p in sorted(members - before)
+        ]
+        changes += [
+            member(ChangeKind.REMOVE, p, f"{p}@example.com", by_id[sid], ids.get(p))
+            for p in sorted(before - members)
+        ]
     return changes
 
 
@@ -126,9 +136,10 @@ def test_push_lands_exactly_then_sends_only_changes(tmp_path):
         plan = _plan(traits, segments, traits2, segments2, ids)
         changed = sum(1 for c in plan if c.kind == ChangeKind.UPSERT)
         assert changed == PROFILES // 100
+        recorded(emu)
         emu.recorder.clear()
         assert {o.status for o in apply_all(sink, plan)} == {OutcomeStatus.OK}
-        writes = [e for e in emu.recorder.entries() if e.path.endswith(("/batch/upsert", "/batch/update"))]
+        writes = [e for e in recorded(emu) if e.path.endswith(("/batch/upsert", "/batch/update"))]
         assert len(writes) <= math.ceil(changed / 100) + 2
         _check_state(emu, sink, traits2, segments2, ids)
 
@@ -149,13 +160,19 @@ def test_faults_still_converge_and_only_the_invalid_value_is_rejected(tmp_path):
             ]
         )
         outcomes = apply_all(sink, plan, rounds=5)
-        rejected = [(plan[i].recipient.profile_id, o) for i, o in enumerate(outcomes) if o.status != OutcomeStatus.OK]
+        rejected = [
+            (plan[i].recipient.profile_id, o)
+            for i, o in enumerate(outcomes)
+            if o.status != OutcomeStatus.OK
+        ]
         assert {p for p, _ in rejected} == {"p77"}, "only the invalid contact fails"
         (reject,) = [o for _, o in rejected if o.status == OutcomeStatus.REJECTED]
         assert plan[outcomes.index(reject)].kind == ChangeKind.UPSERT
-        assert "platinum" in reject.reason and "was not one of the allowed options" in reject.reason
-        statuses = [e.status for e in emu.recorder.entries()]
-        assert statuses.count(429) == 40 and statuses.count(503) > 0
+        assert "platinum" in reject.reason
+        assert "was not one of the allowed options" in reject.reason
+        statuses = [e.status for e in recorded(emu)]
+        assert statuses.count(429) == 40
+        assert statuses.count(503) > 0
         emu.faults.set_rules([])
         ids = {pid: emu.contacts.by_email[f"{pid}@example.com"] for pid in traits if pid != "p77"}
         del traits["p77"]

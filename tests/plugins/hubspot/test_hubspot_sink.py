@@ -3,12 +3,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from cdp_hubspot import SPEC
-from hubspot_helpers import apply_all, member, settings_for, upsert
-
-from connector.errors import ConfigError
+from connector.emulator import FaultRule
+from connector.errors import AuthError, ConfigError
 from connector.sync.changes import ChangeKind, OutcomeStatus, SegmentRef, TraitSpec
 from connector.testing import make_context
+from hubspot_helpers import apply_all, member, recorded, settings_for, upsert
+
+from cdp_hubspot import SPEC
 
 TRAITS = [
     TraitSpec("churn_score", "number", "Churn score"),
@@ -87,10 +88,15 @@ def test_upsert_by_email_learns_ids_then_updates_by_id(emulator, tmp_path):
     assert contact["scored_at"] == "2026-11-20T10:00:00.000Z"
     assert contact["is_vip"] == "false"
     traits = {k: v for k, v in _traits(3).items() if k != "rfm_label"}
-    again = [replace(upsert("p3", "person3@example.com", {**traits, "churn_score": 0.5}, ids[3]), unset=("rfm_label",))]
-    before = len(emulator.recorder.entries())
+    again = [
+        replace(
+            upsert("p3", "person3@example.com", {**traits, "churn_score": 0.5}, ids[3]),
+            unset=("rfm_label",),
+        )
+    ]
+    before = len(recorded(emulator))
     assert apply_all(sink, again)[0].status == OutcomeStatus.OK
-    sent = emulator.recorder.entries()[before:]
+    sent = recorded(emulator)[before:]
     assert [e.path for e in sent] == ["/crm/v3/objects/contacts/batch/update"]
     assert emulator.contacts.records[ids[3]].props["churn_score"] == "0.5"
     assert emulator.contacts.records[ids[3]].props["rfm_label"] == ""
@@ -106,7 +112,8 @@ def test_invalid_value_is_the_only_reject_with_hubspots_reason(emulator, tmp_pat
     outcomes = apply_all(sink, changes)
     rejected = {i: o.reason for i, o in enumerate(outcomes) if o.status != OutcomeStatus.OK}
     assert set(rejected) == {37, 60}
-    assert "diamond" in rejected[37] and "was not one of the allowed options" in rejected[37]
+    assert "diamond" in rejected[37]
+    assert "was not one of the allowed options" in rejected[37]
     assert len(emulator.contacts.records) == 98
     assert emulator.contacts.by_email.get("p37@example.com") is None
 
@@ -127,7 +134,9 @@ def test_duplicate_recipients_in_one_chunk_are_sent_in_separate_requests(emulato
 def test_list_adds_and_removes_resolve_ids_by_email(emulator, tmp_path):
     sink, _ = _sink(emulator, tmp_path)
     sink.prepare(TRAITS, [CHAMPIONS])
-    outcomes = apply_all(sink, [upsert(f"p{i}", f"p{i}@example.com", _traits(i)) for i in range(10)])
+    outcomes = apply_all(
+        sink, [upsert(f"p{i}", f"p{i}@example.com", _traits(i)) for i in range(10)]
+    )
     ids = [o.learned_ids["hubspot_id"] for o in outcomes]
     adds = [member(ChangeKind.ADD, f"p{i}", f"p{i}@example.com", CHAMPIONS) for i in range(6)]
     adds.append(member(ChangeKind.ADD, "ghost", "ghost@example.com", CHAMPIONS))
@@ -139,15 +148,15 @@ def test_list_adds_and_removes_resolve_ids_by_email(emulator, tmp_path):
     assert result[7].status == OutcomeStatus.OK
     list_id = sink.list_ids[CHAMPIONS.id]
     assert set(emulator.members[list_id]) == {*ids[:6], ids[7]}
-    removes = [member(ChangeKind.REMOVE, f"p{i}", None, CHAMPIONS, hubspot_id=ids[i]) for i in (0, 1)]
+    removes = [
+        member(ChangeKind.REMOVE, f"p{i}", None, CHAMPIONS, hubspot_id=ids[i]) for i in (0, 1)
+    ]
     removes.append(member(ChangeKind.REMOVE, "ghost", "ghost@example.com", CHAMPIONS))
     assert all(o.status == OutcomeStatus.OK for o in apply_all(sink, removes))
     assert set(emulator.members[list_id]) == {*ids[2:6], ids[7]}
 
 
 def test_server_errors_and_429s_are_retried(emulator, tmp_path):
-    from connector.emulator import FaultRule
-
     sink, _ = _sink(emulator, tmp_path, max_attempts=10)
     sink.prepare(TRAITS, [])
     emulator.faults.set_rules(
@@ -156,15 +165,17 @@ def test_server_errors_and_429s_are_retried(emulator, tmp_path):
             FaultRule(path="/crm/v3/objects/contacts/batch/*", status=429, count=3),
         ]
     )
-    outcomes = apply_all(sink, [upsert(f"p{i}", f"p{i}@example.com", _traits(i)) for i in range(20)])
+    outcomes = apply_all(
+        sink, [upsert(f"p{i}", f"p{i}@example.com", _traits(i)) for i in range(20)]
+    )
     assert all(o.status == OutcomeStatus.OK for o in outcomes)
-    statuses = [e.status for e in emulator.recorder.entries() if "batch" in e.path]
-    assert statuses.count(503) == 3 and statuses.count(429) == 3 and statuses[-1] == 200
+    statuses = [e.status for e in recorded(emulator) if "batch" in e.path]
+    assert statuses.count(503) == 3
+    assert statuses.count(429) == 3
+    assert statuses[-1] == 200
 
 
 def test_revoked_token_raises_auth_error(emulator, tmp_path):
-    from connector.errors import AuthError
-
     emulator.revoked_tokens.add(settings_for(emulator).access_token.get_secret_value())
     sink, _ = _sink(emulator, tmp_path)
     with pytest.raises(AuthError):

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import json
 
-from cdp_hubspot import SPEC
-from cdp_hubspot.emulator import HubSpotEmulator
-
 from connector.plugin.spec import EmulatorOptions
 from connector.schema.records import validate_event, validate_profile
 from connector.testing import make_context
+from hubspot_helpers import recorded, settings_for
 
-from hubspot_helpers import settings_for
+import cdp_hubspot.windowed as windowed
+from cdp_hubspot import SPEC
+from cdp_hubspot.emulator import HubSpotEmulator
 
 
 def _read(emu: HubSpotEmulator, tmp_path, stream_name: str, since: str | None = None, **kw):
@@ -29,7 +29,8 @@ def test_contacts_map_to_canonical_profiles(emulator, tmp_path):
     for raw in records:
         rec = validate_profile(raw, source="hubspot", region="US")
         assert rec.ids == {"hubspot_id": raw["source_id"]}
-        assert rec.email and rec.updated_at
+        assert rec.email
+        assert rec.updated_at
         assert rec.consent["email"][0].value in ("granted", "denied")
         assert "lifecycle_stage" in rec.traits
     stamps = [r["updated_at"] for r in records]
@@ -56,15 +57,14 @@ def test_incremental_filter_is_sent_and_window_restarts_past_cap(tmp_path):
         assert len(records) == 10_450
         assert len({r["source_id"] for r in records}) == 10_450
         searches = [
-            json.loads(e.body or "{}")
-            for e in emu.recorder.entries()
-            if e.path.endswith("/contacts/search")
+            json.loads(e.body or "{}") for e in recorded(emu) if e.path.endswith("/contacts/search")
         ]
-        assert all(e.status == 200 for e in emu.recorder.entries())
+        assert all(e.status == 200 for e in recorded(emu))
         restarts = [b for b in searches if b["after"] == "0"]
         assert len(restarts) == 2, "one restart from the last value seen"
         flt = restarts[1]["filterGroups"][0]["filters"][0]
-        assert flt["propertyName"] == "lastmodifieddate" and flt["operator"] == "GTE"
+        assert flt["propertyName"] == "lastmodifieddate"
+        assert flt["operator"] == "GTE"
 
 
 def test_since_is_an_inclusive_lower_bound(emulator, tmp_path):
@@ -73,13 +73,11 @@ def test_since_is_an_inclusive_lower_bound(emulator, tmp_path):
     mark = everything[19]["updated_at"]
     later = _read(emulator, tmp_path, "contacts", since=mark)
     assert [r["source_id"] for r in later] == [r["source_id"] for r in everything[19:]]
-    body = json.loads(emulator.recorder.entries()[-1].body or "{}")
+    body = json.loads(recorded(emulator)[-1].body or "{}")
     assert body["filterGroups"][0]["filters"][0]["operator"] == "GTE"
 
 
 def test_ties_beyond_a_window_are_scanned_by_id(emulator, tmp_path, monkeypatch):
-    import cdp_hubspot.windowed as windowed
-
     monkeypatch.setattr(windowed, "SEARCH_CAP", 40)
     emulator.seed({"profiles": 100, "deals": 0})
     same = "2024-06-01T00:00:00.000Z"
