@@ -1,0 +1,201 @@
+"""Lists v3 routes of the HubSpot emulator (facts §2.4).
+
+Names are unique per portal; only MANUAL and SNAPSHOT lists accept membership writes; add/remove
+answer ``recordsIdsAdded`` (sic, the spec's spelling), ``recordIdsRemoved`` and
+``recordIdsMissing`` (ids of records that do not exist); member reads page by record id with
+at most 250 per page.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from connector.emulator import Request, Response
+
+from cdp_hubspot.emulator.values import iso_ms, now_ms
+
+if TYPE_CHECKING:
+    from cdp_hubspot.emulator.server import HubSpotEmulator
+
+__all__ = ["register"]
+
+MAX_MEMBER_PAGE = 250
+_PROCESSING_TYPES = {"MANUAL", "DYNAMIC", "SNAPSHOT"}
+
+
+def register(emu: HubSpotEmulator) -> None:  # noqa: PLR0915 - one closure per route
+    def public(lid: str) -> dict[str, Any]:
+        return {**emu.lists[lid], "size": len(emu.members[lid])}
+
+    def by_name(name: str, object_type_id: str) -> str | None:
+        for lid, meta in emu.lists.items():
+            if meta["name"].lower() == name.lower() and meta["objectTypeId"] == object_type_id:
+                return lid
+        return None
+
+    def create(request: Request) -> Response:
+        body = request.json() or {}
+        name, type_id = str(body.get("name") or ""), str(body.get("objectTypeId") or "")
+        kind = str(body.get("processingType") or "")
+        if not name or not type_id or kind not in _PROCESSING_TYPES:
+            return emu.error_response(400, "name, objectTypeId and processingType are required")
+        if kind == "DYNAMIC" and not body.get("filterBranch"):
+            return emu.error_response(400, "DYNAMIC lists need a filterBranch")
+        if by_name(name, type_id) is not None:
+            return emu.error_response(
+                400,
+                f"A list named '{name}' already exists.",
+                subCategory="ILS.DUPLICATE_LIST_NAMES",
+            )
+        emu.next_list_id += 1
+        lid = str(emu.next_list_id)
+        stamp = iso_ms(now_ms())
+        emu.lists[lid] = {
+            "listId": lid,
+            "listVersion": 1,
+            "name": name,
+            "objectTypeId": type_id,
+            "processingType": kind,
+            "processingStatus": "COMPLETE",
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "filtersUpdatedAt": stamp,
+        }
+        emu.members[lid] = {}
+        return Response(200, {"list": public(lid)})
+
+    def get_by_name(request: Request) -> Response:
+        name = unquote(request.params["listName"])
+        lid = by_name(name, unquote(request.params["objectTypeId"]))
+        if lid is None:
+            return emu.error_response(404, f"List with name {name} does not exist.")
+        return Response(200, {"list": public(lid)})
+
+    def get_by_id(request: Request) -> Response:
+        lid = request.params["listId"]
+        if lid not in emu.lists:
+            return emu.error_response(404, f"List {lid} does not exist.")
+        return Response(200, {"list": public(lid)})
+
+    def delete(request: Request) -> Response:
+        lid = request.params["listId"]
+        if lid not in emu.lists:
+            return emu.error_response(404, f"List {lid} does not exist.")
+        del emu.lists[lid]
+        del emu.members[lid]
+        return Response(204)
+
+    def search(request: Request) -> Response:
+        body = request.json() or {}
+        query = str(body.get("query") or "").lower()
+        kinds = set(body.get("processingTypes") or _PROCESSING_TYPES)
+        wanted_ids = {str(i) for i in body.get("listIds") or []}
+        hits = [
+            lid
+            for lid, meta in emu.lists.items()
+            if query in meta["name"].lower()
+            and meta["processingType"] in kinds
+            and (not wanted_ids or lid in wanted_ids)
+        ]
+        offset, count = int(body.get("offset") or 0), int(body.get("count") or 20)
+        page = hits[offset : offset + count]
+        results = [
+            {**emu.lists[lid], "additionalProperties": {"hs_list_size": str(len(emu.members[lid]))}}
+            for lid in page
+        ]
+        return Response(
+            200,
+            {
+                "lists": results,
+                "hasMore": offset + count < len(hits),
+                "offset": offset + len(page),
+                "total": len(hits),
+            },
+        )
+
+    def writable(lid: str) -> Response | None:
+        if lid not in emu.lists:
+            return emu.error_response(404, f"List {lid} does not exist.")
+        kind = emu.lists[lid]["processingType"]
+        if kind not in ("MANUAL", "SNAPSHOT"):
+            return emu.error_response(
+                400,
+                f"List {lid} has processingType {kind}; memberships can only be changed for "
+                "MANUAL or SNAPSHOT lists.",
+            )
+        return None
+
+    def change(lid: str, add: list[Any], remove: list[Any]) -> dict[str, Any]:
+        members, stamp = emu.members[lid], iso_ms(now_ms())
+        added, removed, missing = [], [], []
+        for rid in (str(r) for r in add):
+            if rid not in emu.contacts.records:
+                missing.append(rid)
+            elif rid not in members:
+                members[rid] = stamp
+                added.append(rid)
+        for rid in (str(r) for r in remove):
+            if rid not in emu.contacts.records:
+                missing.append(rid)
+            elif members.pop(rid, None) is not None:
+                removed.append(rid)
+        if added or removed:
+            emu.lists[lid]["updatedAt"] = stamp
+        return {"recordsIdsAdded": added, "recordIdsRemoved": removed, "recordIdsMissing": missing}
+
+    def ids_body(request: Request) -> list[Any] | None:
+        body = request.json()
+        return body if isinstance(body, list) else None
+
+    def add(request: Request) -> Response:
+        lid = request.params["listId"]
+        ids = ids_body(request)
+        if ids is None:
+            return emu.error_response(400, "body must be a JSON array of record ids")
+        return writable(lid) or Response(200, change(lid, ids, []))
+
+    def remove(request: Request) -> Response:
+        lid = request.params["listId"]
+        ids = ids_body(request)
+        if ids is None:
+            return emu.error_response(400, "body must be a JSON array of record ids")
+        return writable(lid) or Response(200, change(lid, [], ids))
+
+    def add_and_remove(request: Request) -> Response:
+        lid, body = request.params["listId"], request.json() or {}
+        denied = writable(lid)
+        if denied is not None:
+            return denied
+        adds, removes = body.get("recordIdsToAdd") or [], body.get("recordIdsToRemove") or []
+        return Response(200, change(lid, adds, removes))
+
+    def members_page(request: Request) -> Response:
+        lid = request.params["listId"]
+        if lid not in emu.lists:
+            return emu.error_response(404, f"List {lid} does not exist.")
+        limit = int(request.arg("limit", "100") or 100)
+        if limit > MAX_MEMBER_PAGE:
+            return emu.error_response(400, f"limit must be at most {MAX_MEMBER_PAGE}")
+        ids = sorted(emu.members[lid], key=int)
+        after = request.arg("after")
+        start = int(after) if after else 0
+        page = ids[start : start + limit]
+        out: dict[str, Any] = {
+            "results": [{"recordId": r, "membershipTimestamp": emu.members[lid][r]} for r in page],
+            "total": len(ids),
+        }
+        if start + limit < len(ids):
+            out["paging"] = {"next": {"after": str(start + limit)}}
+        return Response(200, out)
+
+    base = "/crm/v3/lists"
+    emu.route("POST", f"{base}/", create)
+    emu.route("POST", f"{base}/search", search)
+    emu.route("GET", f"{base}/object-type-id/{{objectTypeId}}/name/{{listName}}", get_by_name)
+    emu.route("GET", f"{base}/{{listId}}", get_by_id)
+    emu.route("DELETE", f"{base}/{{listId}}", delete)
+    emu.route("PUT", f"{base}/{{listId}}/memberships/add", add)
+    emu.route("PUT", f"{base}/{{listId}}/memberships/remove", remove)
+    emu.route("PUT", f"{base}/{{listId}}/memberships/add-and-remove", add_and_remove)
+    emu.route("GET", f"{base}/{{listId}}/memberships", members_page)

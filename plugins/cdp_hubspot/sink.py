@@ -1,0 +1,294 @@
+"""HubSpot sink: traits as typed contact properties, segments as MANUAL lists.
+
+Upserts go to ``batch/upsert`` with ``idProperty: email`` (100 inputs per call, no duplicate ids:
+facts §2.2) or to ``batch/update`` by record id when we already know the contact's HubSpot id.
+HubSpot refuses a whole batch with 400 for one bad input, so a refused batch is split in halves
+until the bad record stands alone and is rejected with HubSpot's own message while the rest land.
+List memberships need record ids: those come from ``Recipient.ids["hubspot_id"]`` or, failing
+that, from one batch read by email per 100 recipients (the learned ids go back to the core).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any, Literal
+
+from connector.errors import RetryableError
+from connector.plugin.spec import PluginContext
+from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
+
+from cdp_hubspot.client import HubSpotApiError, HubSpotClient
+from cdp_hubspot.settings import HubSpotSettings
+from cdp_hubspot.setup import ensure_group, ensure_list, ensure_properties
+from cdp_hubspot.traits import property_name, wire_value
+
+__all__ = ["HubSpotSink"]
+
+BATCH_LIMIT = 100  # batch upsert/update/read inputs per call (facts §2.2)
+MEMBERSHIP_CHUNK = 1_000  # per add/remove call; HubSpot states no limit, 1,000 is conservative
+
+
+class _Item:
+    __slots__ = ("email", "index", "key", "mode", "props")
+
+    def __init__(
+        self,
+        index: int,
+        mode: Literal["upsert", "update"],
+        key: str,
+        email: str | None,
+        props: dict[str, str],
+    ) -> None:
+        self.index, self.mode, self.key, self.email, self.props = index, mode, key, email, props
+
+
+class HubSpotSink:
+    consent: Literal["email", "ads"] | None = "email"
+
+    def __init__(self, settings: HubSpotSettings, context: PluginContext) -> None:
+        self.settings = settings
+        self.context = context
+        self.client = HubSpotClient(settings, context.logger)
+        self.traits: dict[str, TraitSpec] = {}
+        self.list_ids: dict[str, str] = {}
+
+    def batch_size(self, kind: str) -> int:
+        return BATCH_LIMIT if kind == ChangeKind.UPSERT else MEMBERSHIP_CHUNK
+
+    def prepare(self, traits: Sequence[TraitSpec], segments: Sequence[SegmentRef]) -> None:
+        self.traits = {t.name: t for t in traits}
+        if traits:
+            ensure_group(self.client, self.settings)
+            ensure_properties(self.client, self.settings, traits)
+        for segment in segments:
+            self.list_ids[segment.id] = ensure_list(
+                self.client, self.settings, self.context.state, segment
+            )
+
+    def close(self) -> None:
+        self.list_ids.clear()
+
+    def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(changes)
+        upserts = [i for i, c in enumerate(changes) if c.kind == ChangeKind.UPSERT]
+        if upserts:
+            self._upserts(changes, upserts, outcomes)
+        for kind in (ChangeKind.ADD, ChangeKind.REMOVE):
+            picked = [i for i, c in enumerate(changes) if c.kind == kind]
+            if picked:
+                self._memberships(changes, picked, kind, outcomes)
+        return [o if o is not None else Outcome.rejected("not handled") for o in outcomes]
+
+    # ---- traits ---------------------------------------------------------------------------
+    def _props(self, change: Change) -> dict[str, str]:
+        props = {
+            property_name(k): wire_value(self.traits.get(k), v) for k, v in change.traits.items()
+        }
+        props.update({property_name(k): "" for k in change.unset if k not in change.traits})
+        return props
+
+    def _upserts(
+        self, changes: Sequence[Change], picked: list[int], outcomes: list[Outcome | None]
+    ) -> None:
+        rounds: list[list[_Item]] = []
+        seen: list[set[str]] = []
+        for i in picked:
+            change = changes[i]
+            hs_id, email = change.recipient.ids.get("hubspot_id"), change.recipient.email
+            if hs_id:
+                item = _Item(i, "update", str(hs_id), email, self._props(change))
+            elif email:
+                item = _Item(i, "upsert", email.strip().lower(), email, self._props(change))
+            else:
+                outcomes[i] = Outcome.rejected("no email or HubSpot id to match a contact")
+                continue
+            # Duplicate ids in one batch are rejected (facts §2.2): repeats go in a later round.
+            n = next(
+                (r for r, keys in enumerate(seen) if f"{item.mode}:{item.key}" not in keys),
+                len(seen),
+            )
+            if n == len(seen):
+                rounds.append([])
+                seen.append(set())
+            rounds[n].append(item)
+            seen[n].add(f"{item.mode}:{item.key}")
+        for items in rounds:
+            for mode in ("update", "upsert"):
+                batch = [it for it in items if it.mode == mode]
+                for start in range(0, len(batch), BATCH_LIMIT):
+                    self._send(batch[start : start + BATCH_LIMIT], outcomes)
+
+    def _send(self, items: list[_Item], outcomes: list[Outcome | None]) -> None:
+        if not items:
+            return
+        mode = items[0].mode
+        try:
+            result = self._write(mode, items)
+        except HubSpotApiError as exc:
+            if len(items) > 1:
+                mid = len(items) // 2
+                self._send(items[:mid], outcomes)
+                self._send(items[mid:], outcomes)
+            elif mode == "update" and items[0].email:
+                # The stored id no longer exists (merged or deleted contact): match by email.
+                it, email = items[0], items[0].email
+                self._send(
+                    [_Item(it.index, "upsert", email.strip().lower(), email, it.props)], outcomes
+                )
+            else:
+                outcomes[items[0].index] = Outcome.rejected(f"HubSpot {exc.status}: {exc.reason}")
+            return
+        except RetryableError as exc:
+            for it in items:
+                outcomes[it.index] = Outcome.retryable(str(exc), exc.retry_after)
+            return
+        by_key: dict[str, str] = {}
+        for row in result.results or []:
+            by_key[str(row.id)] = str(row.id)
+            row_email = (row.properties or {}).get("email")
+            if row_email:
+                by_key[str(row_email).lower()] = str(row.id)
+        for it in items:
+            rid = by_key.get(it.key)
+            outcomes[it.index] = (
+                Outcome.ok(hubspot_id=rid)
+                if rid
+                else Outcome.retryable("HubSpot did not report this contact in the batch result")
+            )
+
+    def _write(self, mode: str, items: list[_Item]) -> Any:  # noqa: ANN401
+        batch = self.client.sdk.crm.contacts.batch_api
+        if mode == "update":
+            body = {"inputs": [{"id": it.key, "properties": it.props} for it in items]}
+            return self.client.call(
+                "contacts batch update",
+                lambda: batch.update(
+                    batch_input_simple_public_object_batch_input=body, **self.client.timeout
+                ),
+            )
+        body = {
+            "inputs": [
+                {"id": it.key, "idProperty": "email", "properties": it.props} for it in items
+            ]
+        }
+        return self.client.call(
+            "contacts batch upsert",
+            lambda: batch.upsert(
+                batch_input_simple_public_object_batch_input_upsert=body, **self.client.timeout
+            ),
+        )
+
+    # ---- lists ----------------------------------------------------------------------------
+    def _memberships(
+        self,
+        changes: Sequence[Change],
+        picked: list[int],
+        kind: ChangeKind,
+        outcomes: list[Outcome | None],
+    ) -> None:
+        by_segment: dict[str, list[int]] = {}
+        for i in picked:
+            segment = changes[i].segment
+            if segment is None:
+                outcomes[i] = Outcome.rejected("membership change without a segment")
+                continue
+            if segment.id not in self.list_ids:
+                self.list_ids[segment.id] = ensure_list(
+                    self.client, self.settings, self.context.state, segment
+                )
+            by_segment.setdefault(segment.id, []).append(i)
+        for segment_id, indexes in by_segment.items():
+            try:
+                self._membership_batch(changes, indexes, kind, self.list_ids[segment_id], outcomes)
+            except RetryableError as exc:
+                for i in indexes:
+                    if outcomes[i] is None:
+                        outcomes[i] = Outcome.retryable(str(exc), exc.retry_after)
+            except HubSpotApiError as exc:  # e.g. the list became DYNAMIC
+                for i in indexes:
+                    if outcomes[i] is None:
+                        outcomes[i] = Outcome.rejected(f"HubSpot {exc.status}: {exc.reason}")
+
+    def _membership_batch(
+        self,
+        changes: Sequence[Change],
+        indexes: list[int],
+        kind: ChangeKind,
+        list_id: str,
+        outcomes: list[Outcome | None],
+    ) -> None:
+        ids: dict[int, str] = {}
+        learned: set[int] = set()
+        need_email = [i for i in indexes if not changes[i].recipient.ids.get("hubspot_id")]
+        for i in indexes:
+            if i not in need_email:
+                ids[i] = str(changes[i].recipient.ids["hubspot_id"])
+        found = self._ids_by_email([changes[i].recipient.email or "" for i in need_email])
+        for i in need_email:
+            rid = found.get((changes[i].recipient.email or "").strip().lower())
+            if rid:
+                ids[i] = rid
+                learned.add(i)
+            elif kind == ChangeKind.REMOVE:
+                outcomes[i] = Outcome.ok()  # no such contact, so it is not in the list
+            else:
+                # Not created yet (its upsert failed or is still pending): try again next run.
+                outcomes[i] = Outcome.retryable("no HubSpot contact with this email yet")
+        missing = self._change_members(list_id, kind, sorted(set(ids.values()), key=int))
+        retry = [
+            i for i in ids if ids[i] in missing and i not in learned and changes[i].recipient.email
+        ]
+        if retry:  # a stale stored id: look the contact up by email once
+            again = self._ids_by_email([changes[i].recipient.email or "" for i in retry])
+            fresh = {
+                i: again[(changes[i].recipient.email or "").lower()]
+                for i in retry
+                if (changes[i].recipient.email or "").lower() in again
+            }
+            if fresh:
+                missing2 = self._change_members(list_id, kind, sorted(set(fresh.values()), key=int))
+                missing = (missing - {ids[i] for i in fresh}) | missing2
+                ids.update(fresh)
+                learned.update(fresh)
+        for i, rid in ids.items():
+            if rid in missing and kind == ChangeKind.ADD:
+                outcomes[i] = Outcome.rejected(f"HubSpot has no contact {rid}")
+            else:
+                outcomes[i] = Outcome.ok(hubspot_id=rid) if i in learned else Outcome.ok()
+
+    def _change_members(self, list_id: str, kind: ChangeKind, record_ids: list[str]) -> set[str]:
+        api = self.client.sdk.crm.lists.memberships_api
+        missing: set[str] = set()
+        for start in range(0, len(record_ids), MEMBERSHIP_CHUNK):
+            chunk = record_ids[start : start + MEMBERSHIP_CHUNK]
+            call = api.add if kind == ChangeKind.ADD else api.remove
+            result = self.client.call(
+                f"list membership {kind}",
+                partial(call, list_id, request_body=chunk, **self.client.timeout),
+            )
+            missing.update(str(r) for r in result.record_ids_missing or [])
+        return missing
+
+    def _ids_by_email(self, emails: list[str]) -> dict[str, str]:
+        wanted = sorted({e.strip().lower() for e in emails if e})
+        batch = self.client.sdk.crm.contacts.batch_api
+        out: dict[str, str] = {}
+        for start in range(0, len(wanted), BATCH_LIMIT):
+            body = {
+                "inputs": [{"id": e} for e in wanted[start : start + BATCH_LIMIT]],
+                "idProperty": "email",
+                "properties": ["email"],
+                "propertiesWithHistory": [],
+            }
+            result = self.client.call(
+                "contacts batch read",
+                partial(
+                    batch.read, batch_read_input_simple_public_object_id=body, **self.client.timeout
+                ),
+            )
+            for row in result.results or []:
+                email = (row.properties or {}).get("email")
+                if email:
+                    out[str(email).lower()] = str(row.id)
+        return out
