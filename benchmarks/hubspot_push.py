@@ -17,12 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from cdp_hubspot import SPEC
+from cdp_hubspot.emulator import HubSpotEmulator
 from connector.plugin.spec import EmulatorOptions
 from connector.sync.changes import Change, ChangeKind, OutcomeStatus, Recipient, TraitSpec
 from connector.testing import make_context
-
-from cdp_hubspot import SPEC
-from cdp_hubspot.emulator import HubSpotEmulator
 
 LIMIT = 190
 BOUND = LIMIT / 10 * 100  # contacts per second

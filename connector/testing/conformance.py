@@ -85,7 +85,7 @@ def _log(emulator: Emulator) -> list[dict[str, Any]]:
         entries = again
 
 
-def _admin(emulator: Emulator, method: str, name: str, body: object = None) -> Any:  # noqa: ANN401 - JSON
+def _admin(emulator: Emulator, method: str, name: str, body: object = None) -> Any:
     url = f"{emulator.base_url}/__emulator__/{name}"
     response = httpx.request(method, url, json=body, timeout=30)
     response.raise_for_status()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cdp_hubspot.settings import HubSpotSettings
 from connector.plugin.spec import (
     Capability,
     Emulator,
@@ -17,25 +18,23 @@ from connector.plugin.spec import (
     Source,
 )
 
-from cdp_hubspot.settings import HubSpotSettings
-
 __all__ = ["SPEC", "HubSpotSettings"]
 
 
-def _source(settings: Any, context: PluginContext) -> Source:  # noqa: ANN401
-    from cdp_hubspot.source import HubSpotSource  # noqa: PLC0415
+def _source(settings: Any, context: PluginContext) -> Source:
+    from cdp_hubspot.source import HubSpotSource
 
     return HubSpotSource(HubSpotSettings.model_validate(settings), context)
 
 
-def _sink(settings: Any, context: PluginContext) -> Sink:  # noqa: ANN401
-    from cdp_hubspot.sink import HubSpotSink  # noqa: PLC0415
+def _sink(settings: Any, context: PluginContext) -> Sink:
+    from cdp_hubspot.sink import HubSpotSink
 
     return HubSpotSink(HubSpotSettings.model_validate(settings), context)
 
 
 def _emulator(options: EmulatorOptions) -> Emulator:
-    from cdp_hubspot.emulator import HubSpotEmulator  # noqa: PLC0415
+    from cdp_hubspot.emulator import HubSpotEmulator
 
     return HubSpotEmulator(options)
 

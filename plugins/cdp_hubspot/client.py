@@ -17,10 +17,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import urllib3
-from connector.errors import AuthError, RetryableError, SkippableError
-from connector.http import Action, RateBudget, RetryPolicy, action_for, parse_retry_after
 
 from cdp_hubspot.settings import HubSpotSettings
+from connector.errors import AuthError, RetryableError, SkippableError
+from connector.http import Action, RateBudget, RetryPolicy, action_for, parse_retry_after
 
 __all__ = ["HubSpotApiError", "HubSpotClient", "api_exceptions"]
 
@@ -42,11 +42,11 @@ class HubSpotApiError(SkippableError):
 
 def api_exceptions() -> tuple[type[Exception], ...]:
     """Each SDK namespace has its own ``ApiException`` with no shared base (facts §5.7)."""
-    from hubspot.crm.associations.v4 import exceptions as assoc  # noqa: PLC0415
-    from hubspot.crm.contacts import exceptions as contacts  # noqa: PLC0415
-    from hubspot.crm.deals import exceptions as deals  # noqa: PLC0415
-    from hubspot.crm.lists import exceptions as lists  # noqa: PLC0415
-    from hubspot.crm.properties import exceptions as props  # noqa: PLC0415
+    from hubspot.crm.associations.v4 import exceptions as assoc
+    from hubspot.crm.contacts import exceptions as contacts
+    from hubspot.crm.deals import exceptions as deals
+    from hubspot.crm.lists import exceptions as lists
+    from hubspot.crm.properties import exceptions as props
 
     return tuple(m.ApiException for m in (contacts, deals, props, lists, assoc))
 
@@ -61,7 +61,7 @@ def shared_budget(settings: HubSpotSettings, kind: str, limit: int, window: floa
         return _BUDGETS[key]
 
 
-def _body(exc: Any) -> dict[str, Any]:  # noqa: ANN401
+def _body(exc: Any) -> dict[str, Any]:
     try:
         data = json.loads(exc.body or "{}")
     except (TypeError, ValueError):
@@ -71,7 +71,7 @@ def _body(exc: Any) -> dict[str, Any]:  # noqa: ANN401
 
 class HubSpotClient:
     def __init__(self, settings: HubSpotSettings, logger: logging.Logger) -> None:
-        from hubspot import HubSpot  # noqa: PLC0415
+        from hubspot import HubSpot
 
         self.settings = settings
         self.log = logger
@@ -125,7 +125,7 @@ class HubSpotClient:
 
         return self.retry.call(attempt)
 
-    def _translate(self, what: str, exc: Any, *, search: bool) -> Exception:  # noqa: ANN401
+    def _translate(self, what: str, exc: Any, *, search: bool) -> Exception:
         status = int(getattr(exc, "status", 0) or 0)
         body = _body(exc)
         message = str(body.get("message") or getattr(exc, "reason", "") or "no message")

@@ -11,13 +11,12 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-from connector.errors import ConfigError
-from connector.plugin.spec import KeyValueState
-from connector.sync.changes import SegmentRef, TraitSpec
-
 from cdp_hubspot.client import HubSpotApiError, HubSpotClient
 from cdp_hubspot.settings import HubSpotSettings
 from cdp_hubspot.traits import definition
+from connector.errors import ConfigError
+from connector.plugin.spec import KeyValueState
+from connector.sync.changes import SegmentRef, TraitSpec
 
 __all__ = ["ensure_group", "ensure_list", "ensure_properties"]
 
@@ -51,7 +50,7 @@ def ensure_group(client: HubSpotClient, settings: HubSpotSettings) -> None:
             raise
 
 
-def _options(prop: Any) -> list[str]:  # noqa: ANN401
+def _options(prop: Any) -> list[str]:
     return [str(o.value) for o in prop.options or []]
 
 
@@ -132,7 +131,7 @@ def ensure_list(
     return str(found.list_id)
 
 
-def _by_name(client: HubSpotClient, name: str) -> Any:  # noqa: ANN401
+def _by_name(client: HubSpotClient, name: str) -> Any:
     lists = client.sdk.crm.lists.lists_api
     try:
         return client.call(

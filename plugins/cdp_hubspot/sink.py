@@ -14,14 +14,13 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any, Literal
 
-from connector.errors import RetryableError
-from connector.plugin.spec import PluginContext
-from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
-
 from cdp_hubspot.client import HubSpotApiError, HubSpotClient
 from cdp_hubspot.settings import HubSpotSettings
 from cdp_hubspot.setup import ensure_group, ensure_list, ensure_properties
 from cdp_hubspot.traits import property_name, wire_value
+from connector.errors import RetryableError
+from connector.plugin.spec import PluginContext
+from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
 
 __all__ = ["HubSpotSink"]
 
@@ -157,7 +156,7 @@ class HubSpotSink:
                 else Outcome.retryable("HubSpot did not report this contact in the batch result")
             )
 
-    def _write(self, mode: str, items: list[_Item]) -> Any:  # noqa: ANN401
+    def _write(self, mode: str, items: list[_Item]) -> Any:
         batch = self.client.sdk.crm.contacts.batch_api
         if mode == "update":
             body = {"inputs": [{"id": it.key, "properties": it.props} for it in items]}

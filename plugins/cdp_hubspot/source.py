@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from connector.plugin.spec import PluginContext, SourceRecord, Stream
-
 from cdp_hubspot.client import HubSpotClient
 from cdp_hubspot.settings import HubSpotSettings
 from cdp_hubspot.windowed import to_ms, windowed_search
+from connector.plugin.spec import PluginContext, SourceRecord, Stream
 
 __all__ = ["CONTACT_PROPERTIES", "HubSpotSource", "contact_record", "deal_record"]
 
@@ -107,12 +106,12 @@ class HubSpotSource:
         else:
             raise ValueError(f"unknown HubSpot stream {stream.name!r}")
 
-    def _search(self, object_type: str) -> Any:  # noqa: ANN401
+    def _search(self, object_type: str) -> Any:
         api = (
             self.client.sdk.crm.contacts if object_type == "contacts" else self.client.sdk.crm.deals
         )
 
-        def run(body: dict[str, Any]) -> Any:  # noqa: ANN401
+        def run(body: dict[str, Any]) -> Any:
             return self.client.call(
                 f"{object_type} search",
                 lambda: api.search_api.do_search(

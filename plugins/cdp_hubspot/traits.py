@@ -66,7 +66,7 @@ def definition(spec: TraitSpec, group: str) -> dict[str, Any]:
     return body
 
 
-def _number(value: Any) -> str:  # noqa: ANN401
+def _number(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()  # HubSpot will refuse it with its reason
     if isinstance(value, int):
@@ -78,7 +78,7 @@ def _number(value: Any) -> str:  # noqa: ANN401
     return str(value)
 
 
-def _instant(value: Any, *, midnight: bool) -> str:  # noqa: ANN401
+def _instant(value: Any, *, midnight: bool) -> str:
     try:
         if isinstance(value, date) and not isinstance(value, datetime):
             moment = datetime(value.year, value.month, value.day, tzinfo=UTC)
@@ -91,7 +91,7 @@ def _instant(value: Any, *, midnight: bool) -> str:  # noqa: ANN401
     return str(int(moment.timestamp() * 1000))
 
 
-def wire_value(spec: TraitSpec | None, value: Any) -> str:  # noqa: ANN401, PLR0911 - one per type
+def wire_value(spec: TraitSpec | None, value: Any) -> str:
     """The string HubSpot expects for ``value``; ``""`` clears the property."""
     if value is None:
         return ""

@@ -21,7 +21,7 @@ Hit = tuple[str, dict[str, Any]]
 Search = Callable[[dict[str, Any]], Any]
 
 
-def to_ms(value: Any) -> int:  # noqa: ANN401
+def to_ms(value: Any) -> int:
     return int(parse_timestamp(value, field="modified").timestamp() * 1000)
 
 

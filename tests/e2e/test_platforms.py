@@ -8,13 +8,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.conftest import write_config
 
 from cdp_klaviyo.emulator import KlaviyoEmulator
 from cdp_meta.emulator import MetaEmulator
 from connector.config import load_config
 from connector.pipeline import Workspace, run_pipeline
 from connector.plugin.spec import EmulatorOptions
-from tests.conftest import write_config
+from connector.store import DataStore
 
 
 @pytest.fixture
@@ -68,7 +69,21 @@ def _run(cfg_path: Path) -> object:
         ws.close()
 
 
-def test_pull_model_push_against_emulators(tmp_path: Path, klaviyo: KlaviyoEmulator, meta: MetaEmulator) -> None:
+def _email_consented_klaviyo_ids(root: Path) -> set[str]:
+    store = DataStore(root / ".connector" / "data.duckdb")
+    try:
+        rows = store.con.execute(
+            """SELECT i.value FROM profiles p JOIN identities i USING (profile_id)
+               WHERE i.kind = 'klaviyo_id' AND p.consent_email = 'granted'"""
+        ).fetchall()
+    finally:
+        store.close()
+    return {r[0] for r in rows}
+
+
+def test_pull_model_push_against_emulators(
+    tmp_path: Path, klaviyo: KlaviyoEmulator, meta: MetaEmulator
+) -> None:
     cfg = _config(tmp_path, klaviyo, meta)
     first = _run(cfg)
     assert first.failures == [], first.failures
@@ -76,14 +91,17 @@ def test_pull_model_push_against_emulators(tmp_path: Path, klaviyo: KlaviyoEmula
     assert first.counts["rejected"] == 0
     state = httpx.get(f"{klaviyo.base_url}/__emulator__/state").json()
     profiles = state["profiles"]
-    with_tier = {pid: p["properties"].get("rfm_tier") for pid, p in profiles.items() if p["properties"].get("rfm_tier")}
+    with_tier = {
+        pid: tier for pid, p in profiles.items() if (tier := p["properties"].get("rfm_tier"))
+    }
     assert len(with_tier) == len(profiles), "every pulled profile got its traits back"
     lists = {lst["name"]: set(lst["members"]) for lst in state["lists"].values()}
     high = {pid for pid, tier in with_tier.items() if tier == "high"}
     medium = {pid for pid, tier in with_tier.items() if tier == "medium"}
-    consented = {pid for pid, p in profiles.items() if pid in high | medium}
-    assert lists["CDP: High value"] <= high and lists["CDP: Medium value"] <= medium
-    assert consented, "some profiles are in activated tiers"
+    subscribed = _email_consented_klaviyo_ids(tmp_path)
+    assert lists["CDP: High value"] == high & subscribed, "email lists: subscribed members only"
+    assert lists["CDP: Medium value"] == medium & subscribed
+    assert high & subscribed, "the scenario has members to activate"
 
     audiences = httpx.get(f"{meta.base_url}/__emulator__/state").json()["audiences"]
     assert [a["name"] for a in audiences.values()] == ["High value"]
@@ -93,10 +111,11 @@ def test_pull_model_push_against_emulators(tmp_path: Path, klaviyo: KlaviyoEmula
         for pid in high
         if profiles[pid].get("email")
     }
-    raw = httpx.get(f"{meta.base_url}/__emulator__/requests", params={"body": 1}).json()["requests"]
-    emails = [p["email"] for p in profiles.values() if p.get("email")]
-    assert not any(e in (r.get("body") or "") + str(r["query"]) for r in raw for e in emails), "only hashes leave"
     assert members == hashed_high, "the audience holds exactly the high tier, hashed"
+    raw = httpx.get(f"{meta.base_url}/__emulator__/requests", params={"body": 1}).json()
+    sent = [(r.get("body") or "") + str(r["query"]) for r in raw["requests"]]
+    emails = [p["email"] for p in profiles.values() if p.get("email")]
+    assert not any(e in text for text in sent for e in emails), "only hashes leave"
 
     second = _run(cfg)
     assert second.counts["planned"] == 0

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from connector.emulator import Request, Response
-
 from cdp_hubspot.emulator.objects import CrmObject, ObjectStore, SearchError
 from cdp_hubspot.emulator.schema import property_record
 from cdp_hubspot.emulator.values import (
@@ -16,6 +14,7 @@ from cdp_hubspot.emulator.values import (
     normalise_value,
     now_ms,
 )
+from connector.emulator import Request, Response
 
 if TYPE_CHECKING:
     from cdp_hubspot.emulator.server import HubSpotEmulator
@@ -324,7 +323,7 @@ class _NotFoundError(Exception):
 
 
 class _BadInputError(Exception):
-    def __init__(self, message: str, **extra: Any) -> None:  # noqa: ANN401
+    def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.extra = extra
 
@@ -401,7 +400,7 @@ def _valid(staged: list[dict[str, str] | list[dict[str, Any]]]) -> list[dict[str
     return [s for s in staged if isinstance(s, dict)]
 
 
-def _written(props: Any, store: ObjectStore) -> list[str]:  # noqa: ANN401
+def _written(props: Any, store: ObjectStore) -> list[str]:
     return sorted(
         {*props, "hs_object_id", "createdate", store.modified_prop, "email"}
         if store.object_type == "contacts"
@@ -426,7 +425,7 @@ def _batch(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _options(raw: Any) -> list[dict[str, Any]]:  # noqa: ANN401
+def _options(raw: Any) -> list[dict[str, Any]]:
     out = []
     for i, opt in enumerate(raw or []):
         if not isinstance(opt, dict) or "value" not in opt:

@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from connector.emulator import Request, Response
-
 from cdp_hubspot.emulator.values import iso_ms, now_ms
+from connector.emulator import Request, Response
 
 if TYPE_CHECKING:
     from cdp_hubspot.emulator.server import HubSpotEmulator

@@ -176,7 +176,7 @@ class ObjectStore:
         for name, desc in reversed(keys):
             prop = self.properties.get(name)
 
-            def key(rid: str, name: str = name, prop: Any = prop) -> tuple[int, Any]:  # noqa: ANN401
+            def key(rid: str, name: str = name, prop: Any = prop) -> tuple[int, Any]:
                 if name == "hs_object_id":
                     return (0, int(rid))
                 props = self._indexed(self.records[rid], now) or {}
@@ -192,7 +192,7 @@ class ObjectStore:
             return True
         return any(all(self._test(props, f) for f in g.get("filters") or []) for g in groups)
 
-    def _test(self, props: dict[str, str], flt: dict[str, Any]) -> bool:  # noqa: PLR0911 - one per operator
+    def _test(self, props: dict[str, str], flt: dict[str, Any]) -> bool:
         name = str(flt.get("propertyName") or "")
         op = str(flt.get("operator") or "EQ")
         if op not in _OPERATORS:
@@ -229,7 +229,7 @@ class ObjectStore:
         }[op]
 
     @staticmethod
-    def _filter_key(prop: dict[str, Any] | None, raw: Any) -> tuple[int, Any]:  # noqa: ANN401
+    def _filter_key(prop: dict[str, Any] | None, raw: Any) -> tuple[int, Any]:
         if prop is not None and prop["type"] in ("datetime", "date"):
             ms = parse_instant_ms(raw)
             if ms is None:

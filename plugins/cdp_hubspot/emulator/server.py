@@ -11,14 +11,13 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
-from connector.emulator import EmulatorServer, RateLimit, RateLimiter, Request, Response
-from connector.plugin.spec import EmulatorOptions
-
 from cdp_hubspot.emulator import crm, lists
 from cdp_hubspot.emulator.limits import HubSpotLimiter
 from cdp_hubspot.emulator.objects import ObjectStore
 from cdp_hubspot.emulator.schema import DEFAULT_GROUPS
 from cdp_hubspot.emulator.seed import seed_contacts, seed_deals
+from connector.emulator import EmulatorServer, RateLimit, RateLimiter, Request, Response
+from connector.plugin.spec import EmulatorOptions
 
 __all__ = ["HubSpotEmulator"]
 
@@ -105,7 +104,7 @@ class HubSpotEmulator(EmulatorServer):
             return self.error_response(401, _AUTH_MESSAGE)
         return None
 
-    def error_response(self, status: int, message: str, **extra: Any) -> Response:  # noqa: ANN401
+    def error_response(self, status: int, message: str, **extra: Any) -> Response:
         if status == 429:
             return self._rate_limit_body("TEN_SECONDLY_ROLLING")
         body: dict[str, Any] = {

@@ -50,7 +50,7 @@ def iso_ms(ms: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
-def parse_instant_ms(raw: Any) -> int | None:  # noqa: ANN401
+def parse_instant_ms(raw: Any) -> int | None:
     """Epoch ms from epoch-ms text/ints or ISO-8601 text; None when it is neither."""
     if isinstance(raw, bool):
         return None
@@ -77,7 +77,7 @@ def _invalid_option(name: str, value: str, options: list[str]) -> PropertyValueE
     )
 
 
-def normalise_value(prop: dict[str, Any], raw: Any) -> str:  # noqa: ANN401, PLR0911, PLR0912 - one branch per type
+def normalise_value(prop: dict[str, Any], raw: Any) -> str:  # noqa: PLR0912 - one branch per type
     """The stored string for ``raw`` under ``prop``, or ``PropertyValueError``.
 
     An empty string (or null) clears the property, whatever its type, as HubSpot does.

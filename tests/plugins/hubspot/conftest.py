@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from connector.plugin.spec import EmulatorOptions
 
 from cdp_hubspot.emulator import HubSpotEmulator
+from connector.plugin.spec import EmulatorOptions
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.sync.changes import Change, ChangeKind, SegmentRef, TraitSpec
-from connector.testing.conformance import ConformanceTarget, PluginConformance
 from hubspot_helpers import TOKEN, member, upsert
 
 from cdp_hubspot import SPEC
+from connector.sync.changes import Change, ChangeKind, SegmentRef, TraitSpec
+from connector.testing.conformance import ConformanceTarget, PluginConformance
 
 SEGMENT = SegmentRef("seg-vip", "VIP")
 

@@ -3,13 +3,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hubspot_helpers import apply_all, member, recorded, settings_for, upsert
+
+from cdp_hubspot import SPEC
 from connector.emulator import FaultRule
 from connector.errors import AuthError, ConfigError
 from connector.sync.changes import ChangeKind, OutcomeStatus, SegmentRef, TraitSpec
 from connector.testing import make_context
-from hubspot_helpers import apply_all, member, recorded, settings_for, upsert
-
-from cdp_hubspot import SPEC
 
 TRAITS = [
     TraitSpec("churn_score", "number", "Churn score"),

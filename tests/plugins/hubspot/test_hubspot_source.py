@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import json
 
-from connector.plugin.spec import EmulatorOptions
-from connector.schema.records import validate_event, validate_profile
-from connector.testing import make_context
 from hubspot_helpers import recorded, settings_for
 
 import cdp_hubspot.windowed as windowed
 from cdp_hubspot import SPEC
 from cdp_hubspot.emulator import HubSpotEmulator
+from connector.plugin.spec import EmulatorOptions
+from connector.schema.records import validate_event, validate_profile
+from connector.testing import make_context
 
 
 def _read(emu: HubSpotEmulator, tmp_path, stream_name: str, since: str | None = None, **kw):
