@@ -16,13 +16,24 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["JsonFormatter", "RedactingFilter", "redact", "register_secret", "setup_logging"]
+__all__ = [
+    "JsonFormatter",
+    "RedactingFilter",
+    "install_library_redaction",
+    "redact",
+    "register_secret",
+    "setup_logging",
+]
 
 _SECRETS: set[str] = set()
 _LOCK = threading.Lock()
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?<![\w.])\+?\d[\d ().\-]{7,}\d(?![\w.])")
 _BEARER = re.compile(r"(?i)(bearer|basic|klaviyo-api-key)\s+[A-Za-z0-9._~+/=\-]+")
+_JSON_SECRET = re.compile(
+    r'(?i)("(?:writeKey|write_key|api_?key|access_?token|refresh_?token|client_?secret|password|'
+    r'secret|token|private_?key)"\s*:\s*)"[^"]*"'
+)
 _KEY_PARAM = re.compile(r"(?i)((?:access_token|api_key|apikey|key|token)=)[^&\s]+")
 
 
@@ -41,6 +52,7 @@ def redact(text: str) -> str:
             text = text.replace(secret, "[secret]")
     text = _BEARER.sub(r"\1 [secret]", text)
     text = _KEY_PARAM.sub(r"\1[secret]", text)
+    text = _JSON_SECRET.sub(r'\1"[secret]"', text)
     text = _EMAIL.sub("[email]", text)
     return _PHONE.sub(_phone_sub, text)
 
@@ -63,6 +75,31 @@ class RedactingFilter(logging.Filter):
         record.msg = clean
         record.args = None
         return True
+
+
+# Loggers of the HTTP stacks the SDKs use. Their DEBUG lines carry full URLs, and some APIs
+# (Meta's Graph API) put the access token in the query string. A filter on the logger itself
+# runs before any handler, ours or a user's, so the record is clean wherever it goes.
+LIBRARY_LOGGERS = (
+    "urllib3.connectionpool",
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "requests",
+    "facebook_business",
+    "segment",
+    "hubspot",
+    "klaviyo_api",
+    "openapi_client",
+)
+
+
+def install_library_redaction() -> None:
+    """Attach the redacting filter to the HTTP libraries' loggers (idempotent)."""
+    for name in LIBRARY_LOGGERS:
+        lib = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in lib.filters):
+            lib.addFilter(RedactingFilter())
 
 
 class JsonFormatter(logging.Formatter):

@@ -108,7 +108,12 @@ class MetaEmulator(EmulatorServer):
         return [RateLimit("custom_audience", 5000, 3600.0)]
 
     def authenticate(self, request: Request) -> Response | None:
-        if request.arg("access_token") != self.access_token:
+        # the Graph API takes the token as a query parameter or an OAuth/Bearer header
+        scheme, _, header_token = (request.header("authorization") or "").partition(" ")
+        token = (
+            header_token if scheme.lower() in ("oauth", "bearer") else request.arg("access_token")
+        )
+        if token != self.access_token:
             return self.graph_error(400, 190, "Invalid OAuth access token.", kind="OAuthException")
         return None
 

@@ -74,7 +74,16 @@ class Graph:
         )
         self.api._session.GRAPH = settings.base_url.rstrip("/")
         self.api._session.timeout = settings.timeout
+        # The SDK puts the token in every URL's query string, where proxies, access logs and
+        # urllib3's debug lines keep it. The Graph API takes it as a header just as well.
+        session = self.api._session.requests
+        token = session.params.pop("access_token", None)
+        if token:
+            session.headers["Authorization"] = f"OAuth {token}"
         self.account = settings.account_path
+
+    def close(self) -> None:
+        self.api._session.requests.close()
 
     # ---- error mapping --------------------------------------------------------------------
     def _checked(self, call: Callable[[], Any]) -> Any:

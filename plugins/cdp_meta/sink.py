@@ -124,7 +124,8 @@ class MetaSink:
         return [o if o is not None else Outcome.retryable("not sent") for o in outcomes]
 
     def close(self) -> None:
-        """Nothing to release: the SDK keeps one requests.Session."""
+        """Release the SDK's requests.Session (its pooled sockets)."""
+        self.graph.close()
 
     # ---- full replace ---------------------------------------------------------------------
     def replace_audience(
