@@ -162,7 +162,9 @@ class DataStore:
                 "source": [r.source for r in records],
                 "source_event_id": [r.source_event_id for r in records],
                 "type": [r.type for r in records],
-                "occurred_at": pd.to_datetime([_naive(r.occurred_at) for r in records]),
+                "occurred_at": pd.to_datetime(
+                    [r.occurred_at.replace(tzinfo=None) for r in records]
+                ),
                 "email": [r.email for r in records],
                 "phone": [r.phone for r in records],
                 "ids": [json.dumps(r.ids, sort_keys=True) for r in records],

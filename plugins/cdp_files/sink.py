@@ -60,10 +60,11 @@ class FilesSink:
         self._traits = {}
         for row in current.to_dict("records"):
             pid = str(row.pop("profile_id"))
-            self._traits[pid] = {k: v for k, v in row.items() if v not in ("", None)}
+            self._traits[pid] = {str(k): v for k, v in row.items() if v not in ("", None)}
         members = self._read(self.memberships_path)
         self._members = {
-            (str(r["segment_id"]), str(r["profile_id"])): r for r in members.to_dict("records")
+            (str(r["segment_id"]), str(r["profile_id"])): {str(k): v for k, v in r.items()}
+            for r in members.to_dict("records")
         }
 
     def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:
