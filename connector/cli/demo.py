@@ -41,7 +41,7 @@ format = "csv"
 """
 
 
-def _prepare(root: Path) -> None:
+def _prepare(root: Path, config: Path) -> None:
     if root.exists() and any(root.iterdir()):
         if not (root / MARKER).exists():
             raise ConfigError(
@@ -51,7 +51,9 @@ def _prepare(root: Path) -> None:
             shutil.rmtree(root / sub, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
     (root / MARKER).write_text("created by connector demo\n")
-    (root / "connector.toml").write_text(DEMO_CONFIG)
+    config.parent.mkdir(parents=True, exist_ok=True)
+    # absolute paths, so the config works wherever it is written
+    config.write_text(DEMO_CONFIG.replace('path = "', f'path = "{root.as_posix()}/'))
 
 
 @handle_errors
@@ -59,6 +61,12 @@ def demo(
     directory: Annotated[
         Path, typer.Option("--dir", help="Demo directory (re-created if it is one).")
     ] = Path("connector-demo"),
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Where to write the demo config (default DIR/connector.toml)."
+        ),
+    ] = None,
 ) -> None:
     """Run the pipeline twice on bundled sample data and show what landed."""
     from connector.demo.dataset import write_demo_inputs
@@ -67,14 +75,15 @@ def demo(
 
     setup_logging("WARNING", "text")
     root = directory.resolve()
-    _prepare(root)
+    cfg_path = (config or root / "connector.toml").resolve()
+    _prepare(root, cfg_path)
     counts = write_demo_inputs(root / "data")
     console.print(
         f"[bold]demo data[/bold]: {counts['customers']} customers (UCI Online Retail slice), "
         f"{counts['orders']} orders, {counts['web_events']} web events, "
         f"{counts['broken']} broken records"
     )
-    cfg = load_config(root / "connector.toml", env={})
+    cfg = load_config(cfg_path, env={})
     reporter = RichReporter(err, enabled=is_tty())
     for n in (1, 2):
         console.rule(f"run {n}")
@@ -104,6 +113,6 @@ def demo(
     console.rule("results")
     console.print(f"traits:       {root / 'out' / 'traits.csv'}")
     console.print(f"memberships:  {root / 'out' / 'memberships.csv'}")
-    console.print(f"runs:         cd {root} && connector runs")
+    console.print(f"runs:         connector runs --config {cfg_path}")
     if merged:
-        console.print(f"a merge:      cd {root} && connector profiles explain {merged[0]}")
+        console.print(f"a merge:      connector profiles explain {merged[0]} --config {cfg_path}")

@@ -1,0 +1,57 @@
+"""`connector demo`, the README's first command: offline, twice, the second run plans nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+def test_demo_runs_twice_and_the_second_run_plans_nothing(tmp_path: Path) -> None:
+    demo_dir = tmp_path / "demo"
+    env = {**os.environ, "COLUMNS": "160"}
+    done = subprocess.run(
+        [sys.executable, "-m", "connector", "demo", "--dir", str(demo_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "second run planned 0 changes" in done.stdout
+    traits = pd.read_csv(demo_dir / "out" / "traits.csv", dtype=str)
+    members = pd.read_csv(demo_dir / "out" / "memberships.csv", dtype=str)
+    assert traits["profile_id"].is_unique
+    assert len(traits) > 700
+    assert set(members["segment_id"]) == {"rfm_high", "rfm_medium", "rfm_low", "rfm_prospect"}
+    # the shared test address stayed two people and merged nobody into them
+    assert "test@test.com" not in set(traits["email"].fillna(""))
+    # re-running in the same directory starts fresh and behaves the same
+    again = subprocess.run(
+        [sys.executable, "-m", "connector", "demo", "--dir", str(demo_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "second run planned 0 changes" in again.stdout
+
+
+def test_demo_refuses_a_directory_it_did_not_create(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("keep me")
+    done = subprocess.run(
+        [sys.executable, "-m", "connector", "demo", "--dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "not a demo directory" in done.stderr
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
