@@ -87,6 +87,7 @@ class DataStore:
 
     # ---- ingest ---------------------------------------------------------------------------
     def upsert_profile_records(self, records: Sequence[ProfileRecord], run_id: str) -> int:
+        """Store (merge) profile records; return how many were not stored before."""
         if not records:
             return 0
         rows: list[dict[str, Any]] = []
@@ -126,6 +127,12 @@ class DataStore:
         )
         self.con.register("incoming_profiles", frame)
         try:
+            known = first_row(
+                self.con.execute(
+                    "SELECT count(*) FROM incoming_profiles JOIN profile_records"
+                    " USING (source, source_id)"
+                )
+            )
             self.con.execute(
                 f"INSERT INTO profile_records ({', '.join(cols)}) "
                 f"SELECT {', '.join(cols)} FROM incoming_profiles "
@@ -134,7 +141,7 @@ class DataStore:
             self._refresh_signatures()
         finally:
             self.con.unregister("incoming_profiles")
-        return len(rows)
+        return len(frame) - int(known[0] if known else 0)
 
     def _refresh_signatures(self) -> None:
         """A merged record's identifiers may differ from either input: re-sign those rows."""
