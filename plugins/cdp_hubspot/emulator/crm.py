@@ -102,10 +102,25 @@ def register(emu: HubSpotEmulator) -> None:  # noqa: PLR0915 - a flat route tabl
                     "Unable to perform update/upsert by non-unique "
                     f"{_type_id(store)} property {prop}"
                 )
-        staged = _valid([_clean(store, i.get("properties") or {}) for i in inputs])
+        staged = _valid(
+            [
+                _clean(
+                    store,
+                    {**(i.get("properties") or {}), "email": key}
+                    if i.get("idProperty") == "email"
+                    else i.get("properties") or {},
+                )
+                for i, key in zip(inputs, keys, strict=True)
+            ]
+        )
         ms, results = now_ms(), []
         for item, key, clean in zip(inputs, keys, staged, strict=True):
-            props = clean
+            # the email was only added to be validated; write what the input carried
+            props = {
+                k: v
+                for k, v in clean.items()
+                if k != "email" or "email" in (item.get("properties") or {})
+            }
             id_prop = item.get("idProperty") or None
             rid = _lookup(store, key, id_prop)
             is_new = rid is None
@@ -387,6 +402,12 @@ def _clean(store: ObjectStore, raw: dict[str, Any]) -> dict[str, str] | list[dic
             out[name] = normalise_value(prop, value)
         except PropertyValueError as exc:
             errors.append(exc.detail)
+        if name == "email" and str(value).lower() in store.invalid_emails:
+            errors.append(
+                PropertyValueError(
+                    name, f"Email address {value} is invalid", "INVALID_EMAIL"
+                ).detail
+            )
         if name == "email" and out.get(name):
             out[name] = out[name].lower()
     return errors if errors else out

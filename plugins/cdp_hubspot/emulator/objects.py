@@ -62,6 +62,9 @@ class ObjectStore:
         self.index_delay = 0.0
         self._version = 0
         self.by_email: dict[str, str] = {}
+        # addresses HubSpot refuses as invalid although they pass RFC syntax (admin seed
+        # ``invalid_emails``): HubSpot's own email rules are stricter than the RFCs
+        self.invalid_emails: set[str] = set()
         self._sorted_cache: dict[tuple[Any, ...], list[str]] = {}
 
     def new_id(self) -> str:

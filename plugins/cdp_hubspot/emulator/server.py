@@ -171,6 +171,7 @@ class HubSpotEmulator(EmulatorServer):
         deals = int(payload.get("deals", round(count * self.deals_per_profile)))
         added = seed_contacts(self.contacts, count, seed)
         added_deals = seed_deals(self.deals, self.contacts, deals, seed)
+        self.contacts.invalid_emails |= {str(e).lower() for e in payload.get("invalid_emails", [])}
         return {"contacts": len(added), "deals": len(added_deals)}
 
     def reset(self) -> None:
