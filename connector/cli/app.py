@@ -101,8 +101,10 @@ def run(
 ) -> None:
     """Run the pipeline once: pull, unify, model, plan, apply."""
     from connector.pipeline import Workspace, run_pipeline
+    from connector.scheduler.stop import install_sigterm_handler
 
     cfg = load(config, secrets, log_format)
+    install_sigterm_handler()
     ws = Workspace(cfg)
     try:
         reporter = RichReporter(
@@ -114,7 +116,7 @@ def run(
     if dry_run:
         print_plan(console, summary.plans)
     print_summary(console, summary)
-    if summary.status in ("partial", "completed_with_rejects"):
+    if summary.status in ("partial", "completed_with_rejects", "interrupted"):
         console.print(f"details: connector runs show {summary.run_id}")
         raise typer.Exit(ExitCode.REJECTS)
 

@@ -16,9 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from filelock import FileLock, Timeout
-
-from connector.errors import RunLockedError
 from connector.identity.unify import unify
 from connector.modelling.output import ModelOutput
 from connector.pipeline.activate import apply_all, plan_all
@@ -26,7 +23,10 @@ from connector.pipeline.model import run_model_stage
 from connector.pipeline.pull import pull_source
 from connector.pipeline.reporter import NullReporter, Reporter
 from connector.pipeline.workspace import Workspace
+from connector.scheduler.lock import run_lock
+from connector.scheduler.stop import stop_requested
 from connector.sync.plan import DestinationPlan
+from connector.testing.faultpoints import pausepoint
 
 __all__ = ["RunSummary", "new_run_id", "run_pipeline"]
 
@@ -58,33 +58,24 @@ class RunSummary:
             self.stages[name] = entry
 
 
-@contextmanager
-def _run_lock(ws: Workspace) -> Iterator[None]:
-    lock = FileLock(str(ws.path / "run.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise RunLockedError(
-            f"another run holds the lock on {ws.path} (wait for it, or check `connector runs`)"
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
 def run_pipeline(
     ws: Workspace, *, dry_run: bool = False, reporter: Reporter | None = None
 ) -> RunSummary:
     reporter = reporter or NullReporter()
-    with _run_lock(ws):
+    with run_lock(ws.path, ws.config.workspace.state_url):
+        ws.runs.mark_abandoned()
         summary = RunSummary(new_run_id(), "running", dry_run)
         ws.runs.start(summary.run_id, dry_run=dry_run)
+        pausepoint("run.locked")
         try:
             _pull(ws, summary, reporter)
-            _unify(ws, summary, reporter)
-            output = _model(ws, summary, reporter)
-            _activate(ws, summary, reporter, output)
+            if not stop_requested():
+                _unify(ws, summary, reporter)
+                output = _model(ws, summary, reporter)
+                _activate(ws, summary, reporter, output)
+            if stop_requested():
+                summary.status = "interrupted"
+                summary.failures.append("stopped on request (SIGTERM); the next run resumes")
         except BaseException as exc:
             summary.status = "failed"
             ws.runs.update(

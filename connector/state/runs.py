@@ -60,6 +60,20 @@ class RunStore:
                 )
             )
 
+    def mark_abandoned(self) -> int:
+        """Runs still 'running' when a new run holds the lock died without ending: say so."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(runs)
+                .where(runs.c.status == "running")
+                .values(
+                    status="abandoned",
+                    ended_at=_now(),
+                    message="the process ended without finishing (killed or crashed)",
+                )
+            )
+            return int(result.rowcount or 0)
+
     def update(
         self,
         run_id: str,
