@@ -17,6 +17,7 @@ from connector.cli import demo as demo_cmd
 from connector.cli import emulate as emulate_cmd
 from connector.cli import inspect as inspect_cmd
 from connector.cli import listen as listen_cmd
+from connector.cli import schedule as schedule_cmd
 from connector.cli.common import (
     ConfigOpt,
     ExitCode,
@@ -47,6 +48,7 @@ app.command("plugins")(inspect_cmd.plugins)
 app.command("demo")(demo_cmd.demo)
 app.command("emulate")(emulate_cmd.emulate)
 app.command("listen")(listen_cmd.listen)
+app.command("schedule")(schedule_cmd.schedule)
 
 
 @app.command()
