@@ -17,6 +17,7 @@ from connector.cli import demo as demo_cmd
 from connector.cli import emulate as emulate_cmd
 from connector.cli import inspect as inspect_cmd
 from connector.cli import listen as listen_cmd
+from connector.cli import report as report_cmd
 from connector.cli import schedule as schedule_cmd
 from connector.cli.common import (
     ConfigOpt,
@@ -49,6 +50,7 @@ app.command("demo")(demo_cmd.demo)
 app.command("emulate")(emulate_cmd.emulate)
 app.command("listen")(listen_cmd.listen)
 app.command("schedule")(schedule_cmd.schedule)
+app.command("report")(report_cmd.report)
 
 
 @app.command()
@@ -118,6 +120,8 @@ def run(
     if dry_run:
         print_plan(console, summary.plans)
     print_summary(console, summary)
+    if summary.report:
+        console.print(f"report: {summary.report}", highlight=False, soft_wrap=True)
     if summary.status in ("partial", "completed_with_rejects", "interrupted"):
         console.print(f"details: connector runs show {summary.run_id}")
         raise typer.Exit(ExitCode.REJECTS)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from connector.identity.unify import unify
@@ -46,6 +47,7 @@ class RunSummary:
     stages: dict[str, Any] = field(default_factory=dict)
     plans: dict[str, DestinationPlan] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    report: Path | None = None
 
     @contextmanager
     def timed(self, name: str) -> Iterator[dict[str, Any]]:
@@ -86,6 +88,7 @@ def run_pipeline(
                 message=f"{type(exc).__name__}: {exc}",
                 ended=True,
             )
+            _finish(ws, summary)
             raise
         ws.runs.update(
             summary.run_id,
@@ -95,7 +98,22 @@ def run_pipeline(
             message="; ".join(summary.failures) or None,
             ended=True,
         )
+        _finish(ws, summary)
         return summary
+
+
+def _finish(ws: Workspace, summary: RunSummary) -> None:
+    """Write the run's HTML report and send alerts; neither may fail the run itself."""
+    from connector.report import write_report
+    from connector.report.alerts import send_alerts
+
+    try:
+        summary.report = write_report(ws, summary.run_id)
+    except Exception as exc:  # noqa: BLE001 - a report is a by-product; the run stands
+        log.warning("run %s: report not written: %s", summary.run_id, exc)
+    row = ws.runs.get(summary.run_id)
+    if row is not None:
+        send_alerts(ws.config.alerts, row, summary.report)
 
 
 def _pull(ws: Workspace, summary: RunSummary, reporter: Reporter) -> None:
@@ -138,6 +156,8 @@ def _model(ws: Workspace, summary: RunSummary, reporter: Reporter) -> ModelOutpu
         entry["segments"] = {s.id: int(sizes.get(s.id, 0)) for s in output.segments}
         if output.drift:
             entry["drift"] = output.drift
+        if output.hold_activation:
+            entry["hold"] = True
     return output
 
 

@@ -56,7 +56,11 @@ class RunStore:
         with self._engine.begin() as conn:
             conn.execute(
                 insert(runs).values(
-                    run_id=run_id, started_at=_now(), status="running", dry_run=dry_run
+                    # milliseconds: runs are ordered by start, and two can start in one second
+                    run_id=run_id,
+                    started_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    status="running",
+                    dry_run=dry_run,
                 )
             )
 
