@@ -17,6 +17,8 @@ from connector.cli import demo as demo_cmd
 from connector.cli import emulate as emulate_cmd
 from connector.cli import inspect as inspect_cmd
 from connector.cli import listen as listen_cmd
+from connector.cli import report as report_cmd
+from connector.cli import schedule as schedule_cmd
 from connector.cli.common import (
     ConfigOpt,
     ExitCode,
@@ -47,6 +49,8 @@ app.command("plugins")(inspect_cmd.plugins)
 app.command("demo")(demo_cmd.demo)
 app.command("emulate")(emulate_cmd.emulate)
 app.command("listen")(listen_cmd.listen)
+app.command("schedule")(schedule_cmd.schedule)
+app.command("report")(report_cmd.report)
 
 
 @app.command()
@@ -101,8 +105,10 @@ def run(
 ) -> None:
     """Run the pipeline once: pull, unify, model, plan, apply."""
     from connector.pipeline import Workspace, run_pipeline
+    from connector.scheduler.stop import install_sigterm_handler
 
     cfg = load(config, secrets, log_format)
+    install_sigterm_handler()
     ws = Workspace(cfg)
     try:
         reporter = RichReporter(
@@ -114,7 +120,9 @@ def run(
     if dry_run:
         print_plan(console, summary.plans)
     print_summary(console, summary)
-    if summary.status in ("partial", "completed_with_rejects"):
+    if summary.report:
+        console.print(f"report: {summary.report}", highlight=False, soft_wrap=True)
+    if summary.status in ("partial", "completed_with_rejects", "interrupted"):
         console.print(f"details: connector runs show {summary.run_id}")
         raise typer.Exit(ExitCode.REJECTS)
 

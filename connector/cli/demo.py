@@ -94,6 +94,8 @@ def demo(
             ws.close()
         print_plan(console, summary.plans, sample=3 if n == 1 else 0)
         print_summary(console, summary)
+        if summary.report:
+            console.print(f"report: {summary.report}", highlight=False, soft_wrap=True)
         if n == 2:
             planned = summary.counts.get("planned", 0)
             console.print(

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from connector.config.models import AppConfig, DestinationConfig, SourceConfig
+from connector.config.models import AlertSettings, AppConfig, DestinationConfig, SourceConfig
 from connector.config.secrets import resolve_secrets
 from connector.errors import ConfigError
 from connector.plugin.registry import PluginRegistry
@@ -136,6 +136,16 @@ def load_config(
             name: _plugin_section(kind, name, sect, core_keys, registry, label, secrets, env)
             for name, sect in table.items()
         }
+    alerts = raw.get("alerts", {})
+    if isinstance(alerts, dict):
+        raw["alerts"] = resolve_secrets(
+            alerts,
+            AlertSettings,
+            where="alerts",
+            file_label=label,
+            secrets_table=secrets.get("alerts", {}),
+            env=env,
+        )
     if env.get("CONNECTOR_WORKSPACE"):
         raw.setdefault("workspace", {})
         if isinstance(raw["workspace"], dict):

@@ -11,16 +11,18 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connector.config.durations import Duration
 from connector.modelling.rfm_settings import RfmSettings
 
 __all__ = [
+    "AlertSettings",
     "AppConfig",
     "DestinationConfig",
     "IdentitySettings",
     "LoggingSettings",
+    "ScheduleSettings",
     "SourceConfig",
     "SyncSettings",
     "WorkspaceSettings",
@@ -70,6 +72,63 @@ class SyncSettings(BaseModel):
     hold_on_reject_rate: float | None = Field(None, ge=0, le=1)
 
 
+class ScheduleSettings(BaseModel):
+    """When ``connector schedule`` runs the pipeline: crontabs (cron's weekday meaning) and/or
+    an interval; one run at a time, missed runs coalesced into one within the grace time."""
+
+    model_config = _FROZEN
+    cron: tuple[str, ...] = ()
+    interval: Duration | None = None
+    timezone: str = "UTC"
+    misfire_grace_time: Duration = timedelta(minutes=15)
+
+    @field_validator("cron", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_crontabs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from connector.scheduler.cron import cron_trigger
+
+        for expr in value:
+            cron_trigger(expr)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class AlertSettings(BaseModel):
+    """Who hears about a failed run, a drift hold or too many rejects, and how."""
+
+    model_config = _FROZEN
+    on: tuple[Literal["failed", "drift_hold", "reject_rate", "interrupted"], ...] = (
+        "failed",
+        "drift_hold",
+        "reject_rate",
+    )
+    reject_rate_threshold: float = Field(0.05, ge=0, le=1)
+    webhook_url: SecretStr | None = None  # Slack-style incoming webhook: the URL is a secret
+    email_to: tuple[str, ...] = ()
+    email_from: str = "cdp-connector@localhost"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    timeout: Duration = timedelta(seconds=10)
+
+
 class ModelSettingsRef(BaseModel):
     """Modelling settings: the RFM placeholder until the full modelling core lands."""
 
@@ -103,6 +162,8 @@ class AppConfig(BaseModel):
     logging: LoggingSettings = LoggingSettings()
     sync: SyncSettings = SyncSettings()
     model: ModelSettingsRef = ModelSettingsRef()
+    schedule: ScheduleSettings = ScheduleSettings()
+    alerts: AlertSettings = AlertSettings()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     destinations: dict[str, DestinationConfig] = Field(default_factory=dict)
     config_path: Path | None = None

@@ -14,11 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
-from connector.errors import RunLockedError
 from connector.identity.unify import unify
 from connector.modelling.output import ModelOutput
 from connector.pipeline.activate import apply_all, plan_all
@@ -26,7 +24,10 @@ from connector.pipeline.model import run_model_stage
 from connector.pipeline.pull import pull_source
 from connector.pipeline.reporter import NullReporter, Reporter
 from connector.pipeline.workspace import Workspace
+from connector.scheduler.lock import run_lock
+from connector.scheduler.stop import stop_requested
 from connector.sync.plan import DestinationPlan
+from connector.testing.faultpoints import pausepoint
 
 __all__ = ["RunSummary", "new_run_id", "run_pipeline"]
 
@@ -46,6 +47,7 @@ class RunSummary:
     stages: dict[str, Any] = field(default_factory=dict)
     plans: dict[str, DestinationPlan] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    report: Path | None = None
 
     @contextmanager
     def timed(self, name: str) -> Iterator[dict[str, Any]]:
@@ -58,33 +60,24 @@ class RunSummary:
             self.stages[name] = entry
 
 
-@contextmanager
-def _run_lock(ws: Workspace) -> Iterator[None]:
-    lock = FileLock(str(ws.path / "run.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise RunLockedError(
-            f"another run holds the lock on {ws.path} (wait for it, or check `connector runs`)"
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
 def run_pipeline(
     ws: Workspace, *, dry_run: bool = False, reporter: Reporter | None = None
 ) -> RunSummary:
     reporter = reporter or NullReporter()
-    with _run_lock(ws):
+    with run_lock(ws.path, ws.config.workspace.state_url):
+        ws.runs.mark_abandoned()
         summary = RunSummary(new_run_id(), "running", dry_run)
         ws.runs.start(summary.run_id, dry_run=dry_run)
+        pausepoint("run.locked")
         try:
             _pull(ws, summary, reporter)
-            _unify(ws, summary, reporter)
-            output = _model(ws, summary, reporter)
-            _activate(ws, summary, reporter, output)
+            if not stop_requested():
+                _unify(ws, summary, reporter)
+                output = _model(ws, summary, reporter)
+                _activate(ws, summary, reporter, output)
+            if stop_requested():
+                summary.status = "interrupted"
+                summary.failures.append("stopped on request (SIGTERM); the next run resumes")
         except BaseException as exc:
             summary.status = "failed"
             ws.runs.update(
@@ -95,6 +88,7 @@ def run_pipeline(
                 message=f"{type(exc).__name__}: {exc}",
                 ended=True,
             )
+            _finish(ws, summary)
             raise
         ws.runs.update(
             summary.run_id,
@@ -104,7 +98,22 @@ def run_pipeline(
             message="; ".join(summary.failures) or None,
             ended=True,
         )
+        _finish(ws, summary)
         return summary
+
+
+def _finish(ws: Workspace, summary: RunSummary) -> None:
+    """Write the run's HTML report and send alerts; neither may fail the run itself."""
+    from connector.report import write_report
+    from connector.report.alerts import send_alerts
+
+    try:
+        summary.report = write_report(ws, summary.run_id)
+    except Exception as exc:  # noqa: BLE001 - a report is a by-product; the run stands
+        log.warning("run %s: report not written: %s", summary.run_id, exc)
+    row = ws.runs.get(summary.run_id)
+    if row is not None:
+        send_alerts(ws.config.alerts, row, summary.report)
 
 
 def _pull(ws: Workspace, summary: RunSummary, reporter: Reporter) -> None:
@@ -147,6 +156,8 @@ def _model(ws: Workspace, summary: RunSummary, reporter: Reporter) -> ModelOutpu
         entry["segments"] = {s.id: int(sizes.get(s.id, 0)) for s in output.segments}
         if output.drift:
             entry["drift"] = output.drift
+        if output.hold_activation:
+            entry["hold"] = True
     return output
 
 

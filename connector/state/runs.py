@@ -56,9 +56,27 @@ class RunStore:
         with self._engine.begin() as conn:
             conn.execute(
                 insert(runs).values(
-                    run_id=run_id, started_at=_now(), status="running", dry_run=dry_run
+                    # milliseconds: runs are ordered by start, and two can start in one second
+                    run_id=run_id,
+                    started_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    status="running",
+                    dry_run=dry_run,
                 )
             )
+
+    def mark_abandoned(self) -> int:
+        """Runs still 'running' when a new run holds the lock died without ending: say so."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(runs)
+                .where(runs.c.status == "running")
+                .values(
+                    status="abandoned",
+                    ended_at=_now(),
+                    message="the process ended without finishing (killed or crashed)",
+                )
+            )
+            return int(result.rowcount or 0)
 
     def update(
         self,

@@ -31,8 +31,12 @@ class StateStore:
         self.engine: Engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        with self.engine.begin() as conn:
-            self.version = migrate(conn)
+        try:
+            with self.engine.begin() as conn:
+                self.version = migrate(conn)
+        except BaseException:
+            self.engine.dispose()  # a refused or failed migration leaves no open connection
+            raise
 
     @classmethod
     def for_workspace(cls, workspace: Path, url: str | None = None) -> StateStore:

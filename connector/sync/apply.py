@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 
 from connector.errors import AuthError, FatalError
 from connector.plugin.spec import Sink
+from connector.scheduler.stop import stop_requested
 from connector.state.ledger import Ledger
 from connector.state.runs import RecordError
 from connector.sync.changes import Change, ChangeKind, Outcome, OutcomeStatus
 from connector.sync.plan import DestinationPlan
-from connector.testing.faultpoints import faultpoint
+from connector.testing.faultpoints import faultpoint, pausepoint
 
 __all__ = ["ApplyResult", "apply_plan"]
 
@@ -35,6 +36,15 @@ class ApplyResult:
     errors: list[RecordError] = field(default_factory=list)
     learned: list[tuple[str, str, str]] = field(default_factory=list)
     failed: str | None = None
+
+
+class _StopRequested(Exception):
+    """Raised between batches when a graceful stop was requested."""
+
+
+def _check_stop() -> None:
+    if stop_requested():
+        raise _StopRequested("stopped on request before sending the remaining batches")
 
 
 def _chunks(items: Sequence[Change], size: int) -> list[Sequence[Change]]:
@@ -63,6 +73,7 @@ def apply_plan(
             for kind, changes in pending:
                 again: list[Change] = []
                 for chunk in _chunks(changes, sink.batch_size(kind.value)):
+                    _check_stop()
                     outcomes = list(sink.apply(chunk))
                     if len(outcomes) != len(chunk):
                         raise FatalError(
@@ -81,6 +92,7 @@ def apply_plan(
                         run_id,
                     )
                     faultpoint("apply.after_ledger")
+                    pausepoint("apply.after_ledger")
                     if progress:
                         progress(len(chunk))
                     wait = max(wait, *(o.retry_after or 0.0 for o in outcomes))
@@ -97,6 +109,10 @@ def apply_plan(
                     round_no + 1,
                 )
                 sleep(min(wait or 1.0, 60.0))
+    except _StopRequested as exc:
+        # graceful stop: every acknowledged batch is in the ledger; the rest is re-planned
+        result.failed = str(exc)
+        pending = []
     except AuthError as exc:
         result.failed = str(exc)
         log.error("%s: credentials refused; this destination stops: %s", dest, exc)

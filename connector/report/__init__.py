@@ -1,0 +1,30 @@
+"""Run reports: one self-contained HTML page per run, and alerts when a run needs a look."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from connector.errors import ConfigError
+from connector.pipeline.workspace import Workspace
+
+__all__ = ["report_path", "write_report"]
+
+
+def report_path(ws: Workspace, run_id: str) -> Path:
+    return ws.path / "reports" / f"{run_id}.html"
+
+
+def write_report(ws: Workspace, run_id: str) -> Path:
+    """(Re)build the report of a run from the stores; return its path."""
+    from connector.report.collect import collect
+    from connector.report.page import render
+
+    run = ws.runs.get(run_id)
+    if run is None:
+        raise ConfigError(f"no run {run_id!r} (see `connector runs`)")
+    path = report_path(ws, run.run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(render(collect(ws, run)), encoding="utf-8")
+    tmp.replace(path)
+    return path
