@@ -60,14 +60,14 @@ class ModelSettings(BaseModel):
         0.25, gt=0, lt=0.9, description="Share of training profiles held out for the model card."
     )
     max_training_rows: int = Field(
-        300_000, ge=1000, description="Deterministic subsample cap for classifier training."
+        150_000, ge=1000, description="Deterministic subsample cap for classifier training."
     )
     random_seed: int = Field(7, description="Seed of every stochastic step (determinism).")
     # --- clustering -----------------------------------------------------------------------
     k_min: int = Field(3, ge=2, description="Smallest number of clusters considered.")
     k_max: int = Field(8, ge=2, description="Largest number of clusters considered.")
     cluster_sample_size: int = Field(
-        20_000, ge=500, description="Profiles sampled (deterministically) to choose k."
+        5_000, ge=500, description="Profiles sampled (deterministically) to choose k."
     )
     cluster_match_max_distance: float = Field(
         1.5,

@@ -1,0 +1,285 @@
+"""`run_models`: features -> lifetime value -> propensity/churn -> segments -> holdouts -> drift.
+
+The runner calls this once per run with the data store connection and the state the previous
+run returned; everything here is deterministic for the same data, settings and state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+from threadpoolctl import threadpool_limits
+
+from connector.modelling.catalogue import assign_tiers, rule_entries, tier_entries, version_entries
+from connector.modelling.clusters import fit_clusters
+from connector.modelling.drift import distribution, drift_report
+from connector.modelling.features import compute_features, feature_columns, top_categories
+from connector.modelling.holdout import holdout_mask, profile_hashes
+from connector.modelling.lifetime import fit_lifetime, score_lifetime
+from connector.modelling.propensity import (
+    BTYD_FEATURES,
+    PurchaseClassifier,
+    purchased_between,
+    train_purchase_classifier,
+)
+from connector.modelling.settings import ModelSettings
+
+log = logging.getLogger(__name__)
+STATE_VERSION = 1
+_THREADED_ABOVE = 100_000
+
+
+class ModelState(BaseModel):
+    """What one run hands the next: cluster centroids and ids, the catalogue, and the
+    distributions drift is measured against. JSON via `model_dump_json` / `model_validate_json`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: int = STATE_VERSION
+    as_of: str
+    clusters: list[dict[str, Any]]
+    next_cluster_id: int
+    scaler: dict[str, list[float]]
+    catalogue: list[dict[str, Any]]
+    distributions: dict[str, dict[str, list[float]]]
+    segment_sizes: dict[str, int]
+
+
+@dataclass
+class ModelResult:
+    """Everything a run produces; see the module docstring of each part for semantics."""
+
+    features: pd.DataFrame
+    scores: pd.DataFrame
+    segments: list[dict[str, Any]]
+    memberships: pd.DataFrame
+    model_cards: list[dict[str, Any]]
+    drift: dict[str, Any]
+    state: ModelState
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _profile_traits(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Profile columns usable in rule expressions: everything except consent fields."""
+    cols = [r[0] for r in con.execute("DESCRIBE profiles").fetchall()]
+    keep = [c for c in cols if not c.lower().startswith("consent") and c != "created_at"]
+    rel = con.sql(f"SELECT {', '.join(chr(34) + c + chr(34) for c in keep)} FROM profiles")
+    frame = rel.df() if rel is not None else pd.DataFrame(columns=["profile_id"])
+    frame["profile_id"] = frame["profile_id"].astype(str)
+    return frame.drop_duplicates("profile_id")
+
+
+def _training_frame(
+    con: duckdb.DuckDBPyConnection, cutoff: datetime, cats: list[str], settings: ModelSettings
+) -> pd.DataFrame:
+    feats = compute_features(
+        con, cutoff, categories=cats, half_life_days=settings.engagement_half_life_days
+    )
+    lt = score_lifetime(fit_lifetime(feats), feats, settings)
+    return pd.concat([feats, lt], axis=1)
+
+
+def _train(
+    con: duckdb.DuckDBPyConnection,
+    as_of: datetime,
+    horizon: int,
+    cats: list[str],
+    settings: ModelSettings,
+    name: str,
+    cache: dict[int, pd.DataFrame],
+) -> PurchaseClassifier:
+    cutoff = as_of - timedelta(days=horizon)
+    if horizon not in cache:
+        cache[horizon] = _training_frame(con, cutoff, cats, settings)
+    frame = cache[horizon]
+    buyers = purchased_between(con, cutoff, as_of)
+    labels = frame["profile_id"].isin(buyers).to_numpy(dtype=int)
+    columns = feature_columns(frame) + [
+        *BTYD_FEATURES,
+        *sorted(c for c in frame.columns if c.startswith("bg_p_purchase_")),
+    ]
+    return train_purchase_classifier(
+        frame,
+        labels,
+        columns=columns,
+        horizon_days=horizon,
+        cutoff=cutoff,
+        settings=settings,
+        name=name,
+    )
+
+
+def _model_version(as_of: datetime, settings: ModelSettings, lifetime: dict[str, Any]) -> str:
+    blob = json.dumps([settings.model_dump(mode="json"), lifetime], sort_keys=True, default=str)
+    return f"{as_of:%Y%m%d}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+
+def run_models(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: datetime,
+    settings: ModelSettings,
+    previous: ModelState | None,
+) -> ModelResult:
+    """Score and segment every profile known before `as_of` (naive UTC)."""
+    n = con.execute("SELECT count(*) FROM profiles").fetchone()
+    # OpenMP worker threads cost more than they save on small shops (and thrash on a busy
+    # host); large stores get the default thread pool.
+    small = n is not None and int(n[0]) < _THREADED_ABOVE
+    with threadpool_limits(limits=1 if small else None):
+        return _run(con, as_of=as_of, settings=settings, previous=previous)
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: datetime,
+    settings: ModelSettings,
+    previous: ModelState | None,
+) -> ModelResult:
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = round(now - clock, 3)
+        clock = now
+
+    longest = max(settings.propensity_horizon_days, settings.churn_horizon_days)
+    cats = top_categories(con, as_of - timedelta(days=longest), settings.top_categories)
+    feats = compute_features(
+        con, as_of, categories=cats, half_life_days=settings.engagement_half_life_days
+    )
+    lap("features")
+    lifetime = fit_lifetime(feats)
+    lt = score_lifetime(lifetime, feats, settings)
+    frame = pd.concat([feats, lt], axis=1)
+    lap("lifetime")
+    cache: dict[int, pd.DataFrame] = {}
+    hp, hc = settings.propensity_horizon_days, settings.churn_horizon_days
+    prop = _train(con, as_of, hp, cats, settings, f"purchase_propensity_{hp}d", cache)
+    churn = _train(con, as_of, hc, cats, settings, f"churn_{hc}d", cache)
+    churn.card["target"] = f"no purchase within {hc} days (churn_risk = 1 - P(purchase))"
+    lap("classifiers")
+    p_col = f"p_purchase_{hp}d"
+    frame[p_col] = prop.predict(frame)
+    frame["churn_risk"] = 1.0 - churn.predict(frame)
+    tiers, cuts = assign_tiers(frame["clv"], settings)
+    frame["clv_tier"] = tiers
+    next_days = frame["days_to_next_order"].to_numpy(dtype=float)
+    scores = pd.DataFrame(
+        {
+            "profile_id": frame["profile_id"],
+            "expected_purchases": frame["expected_purchases"],
+            p_col: frame[p_col],
+            "churn_risk": frame["churn_risk"],
+            "predicted_orders": frame["expected_purchases"],
+            "aov": frame["aov"],
+            "expected_spend": frame["expected_spend"],
+            "clv": frame["clv"],
+            "clv_tier": frame["clv_tier"],
+            "next_order_date": pd.Timestamp(as_of)
+            + pd.to_timedelta(np.round(next_days * 86400), unit="s"),
+        }
+    )
+    lap("scores")
+    prev_clusters = (
+        {"clusters": previous.clusters, "next_id": previous.next_cluster_id} if previous else None
+    )
+    clustered = fit_clusters(frame, settings, prev_clusters)
+    frame["cluster_id"] = clustered.segment_ids
+    scores["cluster_id"] = clustered.segment_ids
+    lap("clusters")
+    traits = _profile_traits(con)
+    rule_frame = frame.merge(traits, on="profile_id", how="left", suffixes=("", "_profile"))
+    rules, rule_masks = rule_entries(rule_frame, settings)
+    cluster_entries = [
+        {
+            "id": c["id"],
+            "name": c["name"],
+            "kind": "cluster",
+            "description": c["description"],
+            "definition": {"centroid": c["centroid"], "zscores": c["zscores"]},
+            "size": c["size"],
+        }
+        for c in sorted(clustered.clusters, key=lambda c: c["id"])
+    ]
+    version = _model_version(as_of, settings, lifetime.to_dict())
+    entries = version_entries(
+        cluster_entries + tier_entries(tiers, cuts) + rules,
+        list(previous.catalogue) if previous else [],
+        as_of=as_of,
+        model_version=version,
+    )
+    hashes = profile_hashes(frame["profile_id"], settings.holdout_salt)
+    parts = []
+    ids = frame["profile_id"].to_numpy()
+    groups: list[tuple[str, np.ndarray[Any, Any]]] = [
+        (c["id"], clustered.segment_ids == c["id"]) for c in clustered.clusters
+    ]
+    groups += [(f"tier-{t}", (tiers == t).to_numpy()) for t in ("low", "medium", "high")]
+    groups += list(rule_masks.items())
+    for seg_id, mask in groups:
+        hold = holdout_mask(hashes[mask], seg_id, settings.holdout_share)
+        parts.append(pd.DataFrame({"profile_id": ids[mask], "segment_id": seg_id, "holdout": hold}))
+    memberships = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    lap("segments")
+    score_cols = ["expected_purchases", p_col, "churn_risk", "clv"]
+    drift_cols = feature_columns(feats) + score_cols
+    sizes = {e["id"]: int(e["size"]) for e in entries}
+    drift = drift_report(
+        dict(previous.distributions) if previous else {},
+        frame,
+        score_cols,
+        dict(previous.segment_sizes) if previous else {},
+        sizes,
+        settings,
+    )
+    state = ModelState(
+        as_of=as_of.isoformat(),
+        clusters=[
+            {"id": c["id"], "name": c["name"], "centroid": c["centroid"]}
+            for c in clustered.clusters
+        ],
+        next_cluster_id=clustered.next_id,
+        scaler=clustered.scaler,
+        catalogue=entries,
+        distributions={c: distribution(frame[c]) for c in drift_cols},
+        segment_sizes=sizes,
+    )
+    lap("drift")
+    trained_at = datetime.now(UTC).isoformat()
+    lifetime_card = {
+        "name": "lifetime_value",
+        "method": "BG/NBD x Gamma-Gamma (maximum likelihood), monthly discounting",
+        "parameters": lifetime.to_dict(),
+        "dropout_detected": lifetime.bgnbd.dropout_detected,
+        "horizon_days": settings.clv_horizon_days,
+        "discount_rate_annual": settings.discount_rate_annual,
+        "buyers": int((feats["orders"] > 0).sum()),
+    }
+    cluster_card = {
+        "name": "clusters",
+        "method": "k-means on log-scaled standardised behaviour",
+        "k": clustered.k,
+        "k_criterion": f"silhouette within [{settings.k_min}, {settings.k_max}], previous k "
+        "kept unless beaten by 0.02",
+        "silhouette": round(clustered.silhouette, 4),
+    }
+    cards = [prop.card, churn.card, lifetime_card, cluster_card]
+    for card in cards:
+        card.update({"version": version, "trained_at": trained_at, "as_of": as_of.isoformat()})
+    return ModelResult(
+        feats, scores.reset_index(drop=True), entries, memberships, cards, drift, state, timings
+    )
