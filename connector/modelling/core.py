@@ -21,11 +21,11 @@ from pydantic import BaseModel, ConfigDict
 from threadpoolctl import threadpool_limits
 
 from connector.modelling.catalogue import assign_tiers, rule_entries, tier_entries, version_entries
-from connector.modelling.clusters import fit_clusters
+from connector.modelling.clusters import ClusterResult, fit_clusters
 from connector.modelling.drift import distribution, drift_report
 from connector.modelling.features import compute_features, feature_columns, top_categories
 from connector.modelling.holdout import holdout_mask, profile_hashes
-from connector.modelling.lifetime import fit_lifetime, score_lifetime
+from connector.modelling.lifetime import LifetimeModel, fit_lifetime, score_lifetime
 from connector.modelling.propensity import (
     BTYD_FEATURES,
     PurchaseClassifier,
@@ -91,6 +91,7 @@ def _training_frame(
 
 def _train(
     con: duckdb.DuckDBPyConnection,
+    *,
     as_of: datetime,
     horizon: int,
     cats: list[str],
@@ -104,7 +105,8 @@ def _train(
     frame = cache[horizon]
     buyers = purchased_between(con, cutoff, as_of)
     labels = frame["profile_id"].isin(buyers).to_numpy(dtype=int)
-    columns = feature_columns(frame) + [
+    columns = [
+        *feature_columns(frame),
         *BTYD_FEATURES,
         *sorted(c for c in frame.columns if c.startswith("bg_p_purchase_")),
     ]
@@ -119,9 +121,67 @@ def _train(
     )
 
 
+def _memberships(
+    profile_ids: pd.Series,
+    groups: list[tuple[str, np.ndarray[Any, Any]]],
+    settings: ModelSettings,
+) -> pd.DataFrame:
+    """(profile_id, segment_id, holdout) rows; the holdout flag is the deterministic control."""
+    hashes = profile_hashes(profile_ids, settings.holdout_salt)
+    ids = profile_ids.to_numpy()
+    parts = [
+        pd.DataFrame(
+            {
+                "profile_id": ids[mask],
+                "segment_id": seg_id,
+                "holdout": holdout_mask(hashes[mask], seg_id, settings.holdout_share),
+            }
+        )
+        for seg_id, mask in groups
+    ]
+    if not parts:
+        return pd.DataFrame({"profile_id": [], "segment_id": [], "holdout": []})
+    return pd.concat(parts, ignore_index=True)
+
+
 def _model_version(as_of: datetime, settings: ModelSettings, lifetime: dict[str, Any]) -> str:
     blob = json.dumps([settings.model_dump(mode="json"), lifetime], sort_keys=True, default=str)
     return f"{as_of:%Y%m%d}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+
+def _cards(
+    classifier_cards: list[dict[str, Any]],
+    *,
+    lifetime: LifetimeModel,
+    clustered: ClusterResult,
+    feats: pd.DataFrame,
+    settings: ModelSettings,
+    as_of: datetime,
+    version: str,
+) -> list[dict[str, Any]]:
+    """Model cards of one run: the classifiers', lifetime value and clustering."""
+    trained_at = datetime.now(UTC).isoformat()
+    lifetime_card = {
+        "name": "lifetime_value",
+        "method": "BG/NBD x Gamma-Gamma (maximum likelihood), monthly discounting",
+        "parameters": lifetime.to_dict(),
+        "dropout_detected": lifetime.bgnbd.dropout_detected,
+        "horizon_days": settings.clv_horizon_days,
+        "discount_rate_annual": settings.discount_rate_annual,
+        "buyers": int((feats["orders"] > 0).sum()),
+    }
+    cluster_card = {
+        "name": "clusters",
+        "method": "k-means on log-scaled standardised behaviour",
+        "k": clustered.k,
+        "k_criterion": f"silhouette within [{settings.k_min}, {settings.k_max}], previous k "
+        "kept unless beaten by 0.02",
+        "silhouette": round(clustered.silhouette, 4),
+    }
+    cards = [*classifier_cards, lifetime_card, cluster_card]
+    for card in cards:
+        card.update({"version": version, "trained_at": trained_at, "as_of": as_of.isoformat()})
+    return cards
 
 
 def run_models(
@@ -156,8 +216,8 @@ def _run(
         timings[stage] = round(now - clock, 3)
         clock = now
 
-    longest = max(settings.propensity_horizon_days, settings.churn_horizon_days)
-    cats = top_categories(con, as_of - timedelta(days=longest), settings.top_categories)
+    longest = timedelta(days=max(settings.propensity_horizon_days, settings.churn_horizon_days))
+    cats = top_categories(con, as_of - longest, settings.top_categories)
     feats = compute_features(
         con, as_of, categories=cats, half_life_days=settings.engagement_half_life_days
     )
@@ -168,8 +228,9 @@ def _run(
     lap("lifetime")
     cache: dict[int, pd.DataFrame] = {}
     hp, hc = settings.propensity_horizon_days, settings.churn_horizon_days
-    prop = _train(con, as_of, hp, cats, settings, f"purchase_propensity_{hp}d", cache)
-    churn = _train(con, as_of, hc, cats, settings, f"churn_{hc}d", cache)
+    common = {"as_of": as_of, "cats": cats, "settings": settings, "cache": cache}
+    prop = _train(con, horizon=hp, name=f"purchase_propensity_{hp}d", **common)  # type: ignore[arg-type]
+    churn = _train(con, horizon=hc, name=f"churn_{hc}d", **common)  # type: ignore[arg-type]
     churn.card["target"] = f"no purchase within {hc} days (churn_risk = 1 - P(purchase))"
     lap("classifiers")
     p_col = f"p_purchase_{hp}d"
@@ -177,7 +238,6 @@ def _run(
     frame["churn_risk"] = 1.0 - churn.predict(frame)
     tiers, cuts = assign_tiers(frame["clv"], settings)
     frame["clv_tier"] = tiers
-    next_days = frame["days_to_next_order"].to_numpy(dtype=float)
     scores = pd.DataFrame(
         {
             "profile_id": frame["profile_id"],
@@ -190,7 +250,7 @@ def _run(
             "clv": frame["clv"],
             "clv_tier": frame["clv_tier"],
             "next_order_date": pd.Timestamp(as_of)
-            + pd.to_timedelta(np.round(next_days * 86400), unit="s"),
+            + pd.to_timedelta(np.round(frame["days_to_next_order"] * 86400), unit="s"),
         }
     )
     lap("scores")
@@ -201,9 +261,10 @@ def _run(
     frame["cluster_id"] = clustered.segment_ids
     scores["cluster_id"] = clustered.segment_ids
     lap("clusters")
-    traits = _profile_traits(con)
-    rule_frame = frame.merge(traits, on="profile_id", how="left", suffixes=("", "_profile"))
-    rules, rule_masks = rule_entries(rule_frame, settings)
+    rules, rule_masks = rule_entries(
+        frame.merge(_profile_traits(con), on="profile_id", how="left", suffixes=("", "_p")),
+        settings,
+    )
     cluster_entries = [
         {
             "id": c["id"],
@@ -222,18 +283,12 @@ def _run(
         as_of=as_of,
         model_version=version,
     )
-    hashes = profile_hashes(frame["profile_id"], settings.holdout_salt)
-    parts = []
-    ids = frame["profile_id"].to_numpy()
     groups: list[tuple[str, np.ndarray[Any, Any]]] = [
         (c["id"], clustered.segment_ids == c["id"]) for c in clustered.clusters
     ]
     groups += [(f"tier-{t}", (tiers == t).to_numpy()) for t in ("low", "medium", "high")]
     groups += list(rule_masks.items())
-    for seg_id, mask in groups:
-        hold = holdout_mask(hashes[mask], seg_id, settings.holdout_share)
-        parts.append(pd.DataFrame({"profile_id": ids[mask], "segment_id": seg_id, "holdout": hold}))
-    memberships = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    memberships = _memberships(frame["profile_id"], groups, settings)
     lap("segments")
     score_cols = ["expected_purchases", p_col, "churn_risk", "clv"]
     drift_cols = feature_columns(feats) + score_cols
@@ -241,10 +296,10 @@ def _run(
     drift = drift_report(
         dict(previous.distributions) if previous else {},
         frame,
-        score_cols,
-        dict(previous.segment_sizes) if previous else {},
-        sizes,
-        settings,
+        score_columns=score_cols,
+        previous_sizes=dict(previous.segment_sizes) if previous else {},
+        current_sizes=sizes,
+        settings=settings,
     )
     state = ModelState(
         as_of=as_of.isoformat(),
@@ -259,27 +314,15 @@ def _run(
         segment_sizes=sizes,
     )
     lap("drift")
-    trained_at = datetime.now(UTC).isoformat()
-    lifetime_card = {
-        "name": "lifetime_value",
-        "method": "BG/NBD x Gamma-Gamma (maximum likelihood), monthly discounting",
-        "parameters": lifetime.to_dict(),
-        "dropout_detected": lifetime.bgnbd.dropout_detected,
-        "horizon_days": settings.clv_horizon_days,
-        "discount_rate_annual": settings.discount_rate_annual,
-        "buyers": int((feats["orders"] > 0).sum()),
-    }
-    cluster_card = {
-        "name": "clusters",
-        "method": "k-means on log-scaled standardised behaviour",
-        "k": clustered.k,
-        "k_criterion": f"silhouette within [{settings.k_min}, {settings.k_max}], previous k "
-        "kept unless beaten by 0.02",
-        "silhouette": round(clustered.silhouette, 4),
-    }
-    cards = [prop.card, churn.card, lifetime_card, cluster_card]
-    for card in cards:
-        card.update({"version": version, "trained_at": trained_at, "as_of": as_of.isoformat()})
+    cards = _cards(
+        [prop.card, churn.card],
+        lifetime=lifetime,
+        clustered=clustered,
+        feats=feats,
+        settings=settings,
+        as_of=as_of,
+        version=version,
+    )
     return ModelResult(
         feats, scores.reset_index(drop=True), entries, memberships, cards, drift, state, timings
     )

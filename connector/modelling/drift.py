@@ -19,10 +19,12 @@ def distribution(values: pd.Series) -> dict[str, list[float]]:
     """Decile edges of the non-missing values and the share in each bin (+ a missing bin)."""
     arr = values.to_numpy(dtype=float)
     finite = arr[np.isfinite(arr)]
-    edges = (
-        np.unique(np.quantile(finite, np.linspace(0, 1, _BINS + 1))[1:-1]) if len(finite) else []
+    edges: list[float] = (
+        [float(e) for e in np.unique(np.quantile(finite, np.linspace(0, 1, _BINS + 1))[1:-1])]
+        if len(finite)
+        else []
     )
-    return {"edges": [float(e) for e in edges], "shares": _shares(arr, list(edges))}
+    return {"edges": edges, "shares": _shares(arr, edges)}
 
 
 def _shares(arr: np.ndarray[Any, Any], edges: list[float]) -> list[float]:
@@ -44,6 +46,7 @@ def psi(previous: dict[str, list[float]], values: pd.Series) -> float:
 def drift_report(
     previous_dists: dict[str, dict[str, list[float]]],
     current: pd.DataFrame,
+    *,
     score_columns: list[str],
     previous_sizes: dict[str, int],
     current_sizes: dict[str, int],

@@ -171,8 +171,8 @@ class _Parser:
                 return Node("lit", text == "true")
             if text in _KEYWORDS:
                 raise ExpressionError(f"unexpected keyword {text!r} at position {pos}")
-            nxt = self.peek()
-            if nxt is not None and nxt[0] == "op" and nxt[1] == "(":
+            after = self.peek()
+            if after is not None and after[0] == "op" and after[1] == "(":
                 raise ExpressionError(f"function calls are not allowed ({text!r} at {pos})")
             if text not in self.columns:
                 raise ExpressionError(f"unknown name {text!r} at position {pos}")
@@ -187,7 +187,7 @@ def parse(text: str, columns: Collection[str]) -> Node:
     return _Parser(text, columns).parse()
 
 
-def _value(node: Node, frame: pd.DataFrame) -> Any:
+def _value(node: Node, frame: pd.DataFrame) -> pd.Series | npt.NDArray[np.bool_] | float | str:
     if node.kind == "lit":
         return node.value
     if node.kind == "col":
@@ -195,7 +195,7 @@ def _value(node: Node, frame: pd.DataFrame) -> Any:
     return _mask(node, frame)
 
 
-def _mask(node: Node, frame: pd.DataFrame) -> npt.NDArray[np.bool_]:
+def _mask(node: Node, frame: pd.DataFrame) -> npt.NDArray[np.bool_]:  # noqa: PLR0911 (one return per node kind)
     n = len(frame)
     if node.kind == "and":
         out = np.ones(n, dtype=bool)
@@ -216,13 +216,13 @@ def _mask(node: Node, frame: pd.DataFrame) -> npt.NDArray[np.bool_]:
         except TypeError as exc:
             raise ExpressionError(f"cannot compare with {node.value!r}: {exc}") from None
         if isinstance(res, pd.Series):
-            return res.fillna(False).to_numpy(dtype=bool)
+            return np.asarray(res.fillna(False).to_numpy(dtype=bool), dtype=bool)
         return np.full(n, bool(res))
     value = _value(node, frame)
     if isinstance(value, pd.Series):
         if not pd.api.types.is_bool_dtype(value):
             raise ExpressionError(f"column {node.value!r} is not true/false; compare it")
-        return value.fillna(False).to_numpy(dtype=bool)
+        return np.asarray(value.fillna(False).to_numpy(dtype=bool), dtype=bool)
     if isinstance(value, bool):
         return np.full(n, value)
     raise ExpressionError(f"{value!r} is not a condition; compare it with something")

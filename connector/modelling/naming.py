@@ -36,33 +36,45 @@ def name_cluster(
         state = "Engaged" if z["engagement"] > _HIGH else "Cold"
         noun = "browsers" if z["engagement"] > -_HIGH else "sign-ups"
     else:
-        mine = members[members["orders"] > 0]
-        ref = everyone[everyone["orders"] > 0]
-        recency = _ratio(mine["recency_days"], ref["recency_days"])
-        if recency > 1.6:
-            state = "Lapsed"
-        elif recency < 0.6:
-            state = "Active"
-        elif float(mine["churn_risk"].mean()) > float(ref["churn_risk"].mean()) + 0.1:
-            state = "Cooling"
-        else:
-            state = "Steady"
-        clv = float(mine["clv"].mean()) / max(float(ref["clv"].mean()), 1e-9)
-        aov = _ratio(mine["aov"], ref["aov"])
-        orders = float(mine["orders"].mean()) / max(float(ref["orders"].mean()), 1e-9)
-        if clv > 1.5 or (aov > 1.3 and clv > 0.8):
-            noun = "high spenders"
-        elif orders > 1.5:
-            noun = "frequent buyers"
-        elif orders < 0.7 and float(mine["orders"].median()) <= 1:
-            noun = "one-off buyers"
-        elif clv < 0.5 or aov < 0.7:
-            noun = "low spenders"
-        else:
-            noun = "regular buyers"
+        state, noun = _buyer_words(members, everyone)
     name = f"{state} {noun}"
     if name not in used:
         return name
+    return _qualified(state, noun, z, used)
+
+
+def _buyer_words(members: pd.DataFrame, everyone: pd.DataFrame) -> tuple[str, str]:
+    """State and value words for a buyer cluster, relative to all buyers."""
+    mine = members[members["orders"] > 0]
+    ref = everyone[everyone["orders"] > 0]
+    recency = _ratio(mine["recency_days"], ref["recency_days"])
+    if recency > 1.6:
+        state = "Lapsed"
+    elif recency < 0.6:
+        state = "Active"
+    elif float(mine["churn_risk"].mean()) > float(ref["churn_risk"].mean()) + 0.1:
+        state = "Cooling"
+    else:
+        state = "Steady"
+    clv = float(mine["clv"].mean()) / max(float(ref["clv"].mean()), 1e-9)
+    aov = _ratio(mine["aov"], ref["aov"])
+    orders = float(mine["orders"].mean()) / max(float(ref["orders"].mean()), 1e-9)
+    if clv > 1.5 or (aov > 1.3 and clv > 0.8):
+        noun = "high spenders"
+    elif orders > 1.5:
+        noun = "frequent buyers"
+    elif orders < 0.7 and float(mine["orders"].median()) <= 1:
+        noun = "one-off buyers"
+    elif clv < 0.5 or aov < 0.7:
+        noun = "low spenders"
+    else:
+        noun = "regular buyers"
+    return state, noun
+
+
+def _qualified(state: str, noun: str, z: dict[str, float], used: set[str]) -> str:
+    """A unique variant of a taken name, qualified by the next most telling trait."""
+    name = f"{state} {noun}"
     qualifiers = [
         ("new" if z["tenure_days"] < 0 else "long-standing"),
         ("engaged" if z["engagement"] > 0 else "quiet"),

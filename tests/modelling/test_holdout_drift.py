@@ -80,16 +80,17 @@ def test_drift_report_warns_or_holds_per_settings() -> None:
     )
     after = before.assign(clv=before["clv"] * 3)
     dists = {c: distribution(before[c]) for c in before}
-    warn = drift_report(dists, after, ["clv"], {"s": 100}, {"s": 100}, ModelSettings())
+    kw = {"score_columns": ["clv"], "previous_sizes": {"s": 100}}
+    warn = drift_report(dists, after, **kw, current_sizes={"s": 100}, settings=ModelSettings())
     assert warn["status"] == "warn"
     assert not warn["hold_activation"]
     assert warn["scores"]["clv"] > 0.25
     assert warn["features"]["recency_days"] < 0.01
     held = drift_report(
-        dists, after, ["clv"], {"s": 100}, {"s": 30}, ModelSettings(hold_on_drift=True)
+        dists, after, **kw, current_sizes={"s": 30}, settings=ModelSettings(hold_on_drift=True)
     )
     assert held["status"] == "hold"
     assert held["hold_activation"]
     assert held["segments"]["s"]["change"] == -0.7
-    calm = drift_report(dists, before, ["clv"], {"s": 100}, {"s": 105}, ModelSettings())
+    calm = drift_report(dists, before, **kw, current_sizes={"s": 105}, settings=ModelSettings())
     assert calm["status"] == "ok"
