@@ -175,6 +175,10 @@ def compute_features(
     frame["profile_id"] = frame["profile_id"].astype(str)
     for col in (c for c in frame.columns if c.startswith("cat_")):
         frame[col] = frame[col].fillna(0.0)
+    # DuckDB sums floats in parallel, in no fixed order, so the last bits can differ between
+    # runs; rounding makes the features (and every model downstream) reproducible.
+    floats = frame.select_dtypes("float").columns
+    frame[floats] = frame[floats].round(6)
     return frame.reset_index(drop=True)
 
 
