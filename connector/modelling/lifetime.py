@@ -14,7 +14,7 @@ import pandas as pd
 
 from connector.modelling.bgnbd import (
     BgNbdParams,
-    expected_purchases,
+    expected_purchases_multi,
     fit_bgnbd,
     median_days_to_next_purchase,
     p_alive,
@@ -60,21 +60,18 @@ def score_lifetime(
     out["bg_p_alive"] = np.where(buyer, p_alive(bg, x, t_x, T), 0.0)
     for h in sorted({settings.propensity_horizon_days, settings.churn_horizon_days}):
         out[f"bg_p_purchase_{h}d"] = np.where(buyer, prob_purchase(bg, x, t_x, T, h), 0.0)
-    out["expected_purchases"] = np.where(
-        buyer, expected_purchases(bg, x, t_x, T, settings.expected_purchases_horizon_days), 0.0
-    )
     spend = expected_spend(model.gamma_gamma, x, features["monetary"].to_numpy(dtype=float))
-    out["expected_spend"] = np.where(buyer, spend, 0.0)
     # Discounted CLV: purchases expected in each 30-day period times spend, discounted monthly.
-    monthly = (1.0 + settings.discount_rate_annual) ** (1.0 / 12.0)
-    clv = np.zeros(len(features))
-    previous = np.zeros(len(features))
     periods = int(np.ceil(settings.clv_horizon_days / 30.0))
-    for m in range(1, periods + 1):
-        horizon = min(30.0 * m, float(settings.clv_horizon_days))
-        cum = expected_purchases(bg, x, t_x, T, horizon)
-        clv += (cum - previous) / monthly**m
-        previous = cum
+    months = [min(30.0 * m, float(settings.clv_horizon_days)) for m in range(1, periods + 1)]
+    cum = expected_purchases_multi(
+        bg, x, t_x, T, [float(settings.expected_purchases_horizon_days), *months]
+    )
+    out["expected_purchases"] = np.where(buyer, cum[:, 0], 0.0)
+    out["expected_spend"] = np.where(buyer, spend, 0.0)
+    monthly = (1.0 + settings.discount_rate_annual) ** (1.0 / 12.0)
+    per_month = np.diff(cum[:, 1:], axis=1, prepend=0.0)
+    clv = per_month @ (1.0 / monthly ** np.arange(1, periods + 1))
     out["clv"] = np.where(buyer, clv * spend, 0.0)
     wait = median_days_to_next_purchase(bg, x, T)
     out["days_to_next_order"] = np.where(
