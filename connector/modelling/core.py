@@ -23,7 +23,12 @@ from threadpoolctl import threadpool_limits
 from connector.modelling.catalogue import assign_tiers, rule_entries, tier_entries, version_entries
 from connector.modelling.clusters import ClusterResult, fit_clusters
 from connector.modelling.drift import distribution, drift_report
-from connector.modelling.features import compute_features, feature_columns, top_categories
+from connector.modelling.features import (
+    compute_features,
+    feature_columns,
+    materialise_items,
+    top_categories,
+)
 from connector.modelling.holdout import holdout_mask, profile_hashes
 from connector.modelling.lifetime import LifetimeModel, fit_lifetime, score_lifetime
 from connector.modelling.propensity import (
@@ -37,6 +42,7 @@ from connector.modelling.settings import ModelSettings
 log = logging.getLogger(__name__)
 STATE_VERSION = 1
 _THREADED_ABOVE = 100_000
+_ITEMS = "_model_items"
 
 
 class ModelState(BaseModel):
@@ -80,10 +86,18 @@ def _profile_traits(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def _training_frame(
-    con: duckdb.DuckDBPyConnection, cutoff: datetime, cats: list[str], settings: ModelSettings
+    con: duckdb.DuckDBPyConnection,
+    cutoff: datetime,
+    cats: list[str],
+    settings: ModelSettings,
+    items: str | None = None,
 ) -> pd.DataFrame:
     feats = compute_features(
-        con, cutoff, categories=cats, half_life_days=settings.engagement_half_life_days
+        con,
+        cutoff,
+        categories=cats,
+        half_life_days=settings.engagement_half_life_days,
+        items_table=items,
     )
     lt = score_lifetime(fit_lifetime(feats), feats, settings)
     return pd.concat([feats, lt], axis=1)
@@ -98,10 +112,11 @@ def _train(
     settings: ModelSettings,
     name: str,
     cache: dict[int, pd.DataFrame],
+    items: str | None,
 ) -> PurchaseClassifier:
     cutoff = as_of - timedelta(days=horizon)
     if horizon not in cache:
-        cache[horizon] = _training_frame(con, cutoff, cats, settings)
+        cache[horizon] = _training_frame(con, cutoff, cats, settings, items)
     frame = cache[horizon]
     buyers = purchased_between(con, cutoff, as_of)
     labels = frame["profile_id"].isin(buyers).to_numpy(dtype=int)
@@ -196,8 +211,13 @@ def run_models(
     # OpenMP worker threads cost more than they save on small shops (and thrash on a busy
     # host); large stores get the default thread pool.
     small = n is not None and int(n[0]) < _THREADED_ABOVE
-    with threadpool_limits(limits=1 if small else None):
-        return _run(con, as_of=as_of, settings=settings, previous=previous)
+    items = materialise_items(con, as_of, _ITEMS) if settings.top_categories else None
+    try:
+        with threadpool_limits(limits=1 if small else None):
+            return _run(con, as_of=as_of, settings=settings, previous=previous, items=items)
+    finally:
+        if items:
+            con.execute(f"DROP TABLE IF EXISTS {items}")
 
 
 def _run(
@@ -206,6 +226,7 @@ def _run(
     as_of: datetime,
     settings: ModelSettings,
     previous: ModelState | None,
+    items: str | None,
 ) -> ModelResult:
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -217,9 +238,13 @@ def _run(
         clock = now
 
     longest = timedelta(days=max(settings.propensity_horizon_days, settings.churn_horizon_days))
-    cats = top_categories(con, as_of - longest, settings.top_categories)
+    cats = top_categories(con, as_of - longest, settings.top_categories, items)
     feats = compute_features(
-        con, as_of, categories=cats, half_life_days=settings.engagement_half_life_days
+        con,
+        as_of,
+        categories=cats,
+        half_life_days=settings.engagement_half_life_days,
+        items_table=items,
     )
     lap("features")
     lifetime = fit_lifetime(feats)
@@ -228,7 +253,7 @@ def _run(
     lap("lifetime")
     cache: dict[int, pd.DataFrame] = {}
     hp, hc = settings.propensity_horizon_days, settings.churn_horizon_days
-    common = {"as_of": as_of, "cats": cats, "settings": settings, "cache": cache}
+    common = {"as_of": as_of, "cats": cats, "settings": settings, "cache": cache, "items": items}
     prop = _train(con, horizon=hp, name=f"purchase_propensity_{hp}d", **common)  # type: ignore[arg-type]
     churn = _train(con, horizon=hc, name=f"churn_{hc}d", **common)  # type: ignore[arg-type]
     churn.card["target"] = f"no purchase within {hc} days (churn_risk = 1 - P(purchase))"

@@ -51,10 +51,36 @@ def category_column(category: str) -> str:
     return f"cat_{slug}"
 
 
-def top_categories(con: duckdb.DuckDBPyConnection, cutoff: datetime, n: int) -> list[str]:
+def materialise_items(con: duckdb.DuckDBPyConnection, cutoff: datetime, name: str) -> str:
+    """Parse the product lists of orders and views before `cutoff` once into a temp table
+    (profile_id, occurred_at, category, n) shared by every feature cutoff of a run."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {name} AS
+        SELECT profile_id, occurred_at, it.category AS category, coalesce(it.quantity, 1) AS n
+        FROM (SELECT profile_id, occurred_at,
+                     unnest(from_json(json_extract(properties, '$.products'),
+                                      '{_PRODUCTS_TYPE}')) AS it
+              FROM events WHERE type IN ('order_completed', 'product_viewed')
+                AND properties IS NOT NULL AND occurred_at < ?)
+        WHERE it.category IS NOT NULL AND it.category <> ''""",
+        [cutoff],
+    )
+    return name
+
+
+def top_categories(
+    con: duckdb.DuckDBPyConnection, cutoff: datetime, n: int, items_table: str | None = None
+) -> list[str]:
     """The n most frequent product categories before the cutoff (ties broken by name)."""
     if n == 0:
         return []
+    if items_table:
+        rows = con.execute(
+            f"""SELECT category AS c, count(*) AS n FROM {items_table}
+                WHERE occurred_at < ? GROUP BY 1 ORDER BY n DESC, c LIMIT ?""",
+            [cutoff, n],
+        ).fetchall()
+        return [str(r[0]) for r in rows]
     rows = con.execute(
         f"""
         WITH p AS (
@@ -72,7 +98,21 @@ def top_categories(con: duckdb.DuckDBPyConnection, cutoff: datetime, n: int) -> 
     return [str(r[0]) for r in rows]
 
 
-def _feature_sql(categories: list[str], half_life_days: float) -> str:
+def _feature_sql(categories: list[str], half_life_days: float, items_table: str | None) -> str:
+    if not categories:
+        items_sql = "SELECT NULL::VARCHAR AS profile_id, NULL::VARCHAR AS category, 0 AS n LIMIT 0"
+    elif items_table:
+        items_sql = (
+            f"SELECT profile_id, category, n FROM {items_table} WHERE occurred_at < $1::TIMESTAMP"
+        )
+    else:
+        items_sql = f"""
+      SELECT profile_id, it.category AS category, coalesce(it.quantity, 1) AS n
+      FROM (SELECT profile_id,
+                   unnest(from_json(json_extract(properties, '$.products'),
+                                    '{_PRODUCTS_TYPE}')) AS it
+            FROM ev WHERE type IN ('order_completed', 'product_viewed')
+              AND properties IS NOT NULL)"""
     win = ",\n".join(
         f"count(*) FILTER (WHERE age_days < {w}) AS orders_{w}d,"
         f" coalesce(sum(revenue) FILTER (WHERE age_days < {w}), 0) AS revenue_{w}d"
@@ -112,13 +152,7 @@ def _feature_sql(categories: list[str], half_life_days: float) -> str:
     eng AS (
       SELECT profile_id, min(age_days) AS days_since_engagement, {eng}
       FROM ev WHERE type <> 'order_completed' GROUP BY profile_id),
-    items AS (
-      SELECT profile_id, it.category AS category, coalesce(it.quantity, 1) AS n
-      FROM (SELECT profile_id,
-                   unnest(from_json(json_extract(properties, '$.products'),
-                                    '{_PRODUCTS_TYPE}')) AS it
-            FROM ev WHERE type IN ('order_completed', 'product_viewed')
-              AND properties IS NOT NULL {"" if categories else "AND false"})),
+    items AS ({items_sql}),
     cats AS (
       SELECT profile_id {"," if categories else ""} {cat_cols}
       FROM items GROUP BY profile_id),
@@ -163,11 +197,13 @@ def compute_features(
     *,
     categories: list[str],
     half_life_days: float = 30.0,
+    items_table: str | None = None,
 ) -> pd.DataFrame:
     """One row per profile known before `cutoff` (sorted by profile_id), with BASE_FEATURES,
     the BTYD summary (frequency, t_x, T, monetary in days) and category shares.
-    Recency and engagement ages are NaN for profiles that never ordered / engaged."""
-    sql = _feature_sql(categories, half_life_days)
+    Recency and engagement ages are NaN for profiles that never ordered / engaged.
+    `items_table` (from `materialise_items`) saves re-parsing product JSON for each cutoff."""
+    sql = _feature_sql(categories, half_life_days, items_table)
     rel = con.sql(sql, params=[cutoff, *categories])
     if rel is None:  # a SELECT always yields a relation; guard for the type checker
         raise RuntimeError("feature query returned no relation")

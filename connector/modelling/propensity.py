@@ -37,8 +37,8 @@ class BoostedLogitBlend:
 
     def __init__(self, seed: int) -> None:
         self.hgb = HistGradientBoostingClassifier(
-            max_iter=200,
-            learning_rate=0.05,
+            max_iter=120,
+            learning_rate=0.08,
             max_leaf_nodes=15,
             min_samples_leaf=40,
             l2_regularization=1.0,
