@@ -113,10 +113,13 @@ def _train(
     name: str,
     cache: dict[int, pd.DataFrame],
     items: str | None,
+    timings: dict[str, float],
 ) -> PurchaseClassifier:
     cutoff = as_of - timedelta(days=horizon)
+    started = time.perf_counter()
     if horizon not in cache:
         cache[horizon] = _training_frame(con, cutoff, cats, settings, items)
+    timings[f"{name}: training frame"] = round(time.perf_counter() - started, 3)
     frame = cache[horizon]
     buyers = purchased_between(con, cutoff, as_of)
     labels = frame["profile_id"].isin(buyers).to_numpy(dtype=int)
@@ -253,7 +256,14 @@ def _run(
     lap("lifetime")
     cache: dict[int, pd.DataFrame] = {}
     hp, hc = settings.propensity_horizon_days, settings.churn_horizon_days
-    common = {"as_of": as_of, "cats": cats, "settings": settings, "cache": cache, "items": items}
+    common = {
+        "as_of": as_of,
+        "cats": cats,
+        "settings": settings,
+        "cache": cache,
+        "items": items,
+        "timings": timings,
+    }
     prop = _train(con, horizon=hp, name=f"purchase_propensity_{hp}d", **common)  # type: ignore[arg-type]
     churn = _train(con, horizon=hc, name=f"churn_{hc}d", **common)  # type: ignore[arg-type]
     churn.card["target"] = f"no purchase within {hc} days (churn_risk = 1 - P(purchase))"

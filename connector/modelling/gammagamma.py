@@ -13,6 +13,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, special
 
+from connector.modelling.bgnbd import unique_rows
+
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -62,8 +64,8 @@ def fit_gamma_gamma(frequency: npt.ArrayLike, monetary: npt.ArrayLike) -> GammaG
     if keep.sum() < 3:
         mean = float(m[keep].mean()) if keep.any() else 0.0
         return GammaGammaParams(1.0, 2.0, mean, 0.0, False, int(keep.sum()), excluded, mean)
-    rows, w = np.unique(np.column_stack([x[keep], m[keep]]), axis=0, return_counts=True)
-    xs, ms, ws = rows[:, 0], rows[:, 1], w.astype(float)
+    (xs, ms), inverse = unique_rows(x[keep], m[keep])
+    ws = np.bincount(inverse, minlength=len(xs)).astype(float)
     mean = float(np.dot(ws, ms) / ws.sum())
     res = optimize.minimize(
         _neg_ll,
