@@ -29,7 +29,7 @@ from connector.modelling.features import (
     materialise_items,
     top_categories,
 )
-from connector.modelling.holdout import holdout_mask, profile_hashes
+from connector.modelling.holdout import holdout_mask, profile_hashes, stable_unit
 from connector.modelling.lifetime import LifetimeModel, fit_lifetime, score_lifetime
 from connector.modelling.propensity import (
     BTYD_FEATURES,
@@ -82,7 +82,8 @@ def _profile_traits(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     rel = con.sql(f"SELECT {', '.join(chr(34) + c + chr(34) for c in keep)} FROM profiles")
     frame = rel.df() if rel is not None else pd.DataFrame(columns=["profile_id"])
     frame["profile_id"] = frame["profile_id"].astype(str)
-    return frame.drop_duplicates("profile_id")
+    out: pd.DataFrame = frame.drop_duplicates("profile_id")
+    return out
 
 
 def _training_frame(
@@ -99,7 +100,14 @@ def _training_frame(
         half_life_days=settings.engagement_half_life_days,
         items_table=items,
     )
-    lt = score_lifetime(fit_lifetime(feats), feats, settings)
+    model = fit_lifetime(feats)  # on every buyer: the BTYD parameters need the whole base
+    # Classifier training uses at most max_training_rows profiles (the same deterministic
+    # sample train_purchase_classifier would draw), so only those are scored.
+    share = settings.max_training_rows / max(len(feats), 1)
+    if share < 1:
+        keep = stable_unit(feats["profile_id"].tolist(), f"train-split-{settings.random_seed}")
+        feats = feats[keep < share].reset_index(drop=True)
+    lt = score_lifetime(model, feats, settings)
     return pd.concat([feats, lt], axis=1)
 
 
@@ -122,7 +130,7 @@ def _train(
     timings[f"{name}: training frame"] = round(time.perf_counter() - started, 3)
     frame = cache[horizon]
     buyers = purchased_between(con, cutoff, as_of)
-    labels = frame["profile_id"].isin(buyers).to_numpy(dtype=int)
+    labels = np.asarray(frame["profile_id"].isin(buyers), dtype=np.int_)
     columns = [
         *feature_columns(frame),
         *BTYD_FEATURES,
@@ -136,6 +144,51 @@ def _train(
         cutoff=cutoff,
         settings=settings,
         name=name,
+    )
+
+
+def _classifiers(
+    con: duckdb.DuckDBPyConnection,
+    as_of: datetime,
+    cats: list[str],
+    settings: ModelSettings,
+    items: str | None,
+    timings: dict[str, float],
+) -> tuple[PurchaseClassifier, PurchaseClassifier]:
+    """Propensity (P(purchase within hp)) and churn (1 - P(purchase within hc)) models; the
+    training frame is shared when both horizons are equal."""
+    cache: dict[int, pd.DataFrame] = {}
+    hp, hc = settings.propensity_horizon_days, settings.churn_horizon_days
+    common = {
+        "as_of": as_of,
+        "cats": cats,
+        "settings": settings,
+        "cache": cache,
+        "items": items,
+        "timings": timings,
+    }
+    prop = _train(con, horizon=hp, name=f"purchase_propensity_{hp}d", **common)  # type: ignore[arg-type]
+    churn = _train(con, horizon=hc, name=f"churn_{hc}d", **common)  # type: ignore[arg-type]
+    churn.card["target"] = f"no purchase within {hc} days (churn_risk = 1 - P(purchase))"
+    return prop, churn
+
+
+def _scores_frame(frame: pd.DataFrame, p_col: str, as_of: datetime) -> pd.DataFrame:
+    """The per-profile outputs pushed as traits."""
+    return pd.DataFrame(
+        {
+            "profile_id": frame["profile_id"],
+            "expected_purchases": frame["expected_purchases"],
+            p_col: frame[p_col],
+            "churn_risk": frame["churn_risk"],
+            "predicted_orders": frame["expected_purchases"],
+            "aov": frame["aov"],
+            "expected_spend": frame["expected_spend"],
+            "clv": frame["clv"],
+            "clv_tier": frame["clv_tier"],
+            "next_order_date": pd.Timestamp(as_of)
+            + pd.to_timedelta(np.round(frame["days_to_next_order"] * 86400), unit="s"),
+        }
     )
 
 
@@ -254,40 +307,15 @@ def _run(
     lt = score_lifetime(lifetime, feats, settings)
     frame = pd.concat([feats, lt], axis=1)
     lap("lifetime")
-    cache: dict[int, pd.DataFrame] = {}
-    hp, hc = settings.propensity_horizon_days, settings.churn_horizon_days
-    common = {
-        "as_of": as_of,
-        "cats": cats,
-        "settings": settings,
-        "cache": cache,
-        "items": items,
-        "timings": timings,
-    }
-    prop = _train(con, horizon=hp, name=f"purchase_propensity_{hp}d", **common)  # type: ignore[arg-type]
-    churn = _train(con, horizon=hc, name=f"churn_{hc}d", **common)  # type: ignore[arg-type]
-    churn.card["target"] = f"no purchase within {hc} days (churn_risk = 1 - P(purchase))"
+    prop, churn = _classifiers(con, as_of, cats, settings, items, timings)
+    hp = settings.propensity_horizon_days
     lap("classifiers")
     p_col = f"p_purchase_{hp}d"
     frame[p_col] = prop.predict(frame)
     frame["churn_risk"] = 1.0 - churn.predict(frame)
     tiers, cuts = assign_tiers(frame["clv"], settings)
     frame["clv_tier"] = tiers
-    scores = pd.DataFrame(
-        {
-            "profile_id": frame["profile_id"],
-            "expected_purchases": frame["expected_purchases"],
-            p_col: frame[p_col],
-            "churn_risk": frame["churn_risk"],
-            "predicted_orders": frame["expected_purchases"],
-            "aov": frame["aov"],
-            "expected_spend": frame["expected_spend"],
-            "clv": frame["clv"],
-            "clv_tier": frame["clv_tier"],
-            "next_order_date": pd.Timestamp(as_of)
-            + pd.to_timedelta(np.round(frame["days_to_next_order"] * 86400), unit="s"),
-        }
-    )
+    scores = _scores_frame(frame, p_col, as_of)
     lap("scores")
     prev_clusters = (
         {"clusters": previous.clusters, "next_id": previous.next_cluster_id} if previous else None

@@ -189,9 +189,11 @@ def parse(text: str, columns: Collection[str]) -> Node:
 
 def _value(node: Node, frame: pd.DataFrame) -> pd.Series | npt.NDArray[np.bool_] | float | str:
     if node.kind == "lit":
-        return node.value
+        literal: float | str = node.value
+        return literal
     if node.kind == "col":
-        return frame[node.value]
+        column: pd.Series = frame[node.value]
+        return column
     return _mask(node, frame)
 
 

@@ -215,7 +215,8 @@ def compute_features(
     # runs; rounding makes the features (and every model downstream) reproducible.
     floats = frame.select_dtypes("float").columns
     frame[floats] = frame[floats].round(6)
-    return frame.reset_index(drop=True)
+    out: pd.DataFrame = frame.reset_index(drop=True)
+    return out
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:

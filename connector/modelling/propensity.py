@@ -144,9 +144,11 @@ def train_purchase_classifier(
     """Fit on `train` (features as of `cutoff`) against `labels` (bought in the horizon)."""
     fallback_col = f"bg_p_purchase_{horizon_days}d"
     ids = train["profile_id"].astype(str).tolist()
-    u = stable_unit(ids, f"train-split-{settings.random_seed}")
     cap = settings.max_training_rows / max(len(ids), 1)
-    use = u < min(cap, 1.0) if cap < 1 else np.ones(len(ids), bool)
+    if cap < 1:  # deterministic sample; core pre-samples with the same rule
+        use = stable_unit(ids, f"train-split-{settings.random_seed}") < cap
+    else:
+        use = np.ones(len(ids), bool)
     is_eval = (stable_unit(ids, f"eval-{settings.random_seed}") < settings.eval_share) & use
     is_fit = use & ~is_eval
     buyer = train["orders"].to_numpy() > 0
