@@ -149,6 +149,7 @@ def _train(
 
 def _classifiers(
     con: duckdb.DuckDBPyConnection,
+    *,
     as_of: datetime,
     cats: list[str],
     settings: ModelSettings,
@@ -307,7 +308,9 @@ def _run(
     lt = score_lifetime(lifetime, feats, settings)
     frame = pd.concat([feats, lt], axis=1)
     lap("lifetime")
-    prop, churn = _classifiers(con, as_of, cats, settings, items, timings)
+    prop, churn = _classifiers(
+        con, as_of=as_of, cats=cats, settings=settings, items=items, timings=timings
+    )
     hp = settings.propensity_horizon_days
     lap("classifiers")
     p_col = f"p_purchase_{hp}d"
