@@ -43,8 +43,9 @@ class BgNbdParams:
 
     @property
     def dropout_detected(self) -> bool:
-        """False at the boundary a -> 0 where the model reduces to the NBD."""
-        return self.a > 1e-6
+        """False at the boundary where the mean dropout probability per purchase, a / (a + b),
+        vanishes and the model reduces to the NBD (Online Retail)."""
+        return self.a / (self.a + self.b) > 1e-4
 
 
 @dataclass(frozen=True)
