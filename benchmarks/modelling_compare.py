@@ -167,8 +167,13 @@ def run_dataset(name: str, data: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def scale_fit(data: Path) -> dict[str, Any]:
-    """BG/NBD fit on ~1M customers (CDNOW master summary in weeks, replicated)."""
+def scale_fit(data: Path) -> list[dict[str, Any]]:
+    """BG/NBD fit on ~1M customers (CDNOW master summary in weeks, replicated), once as is
+    (many identical rows: the collapsing best case) and once with every row made distinct
+    (T jittered by < 0.001 week: the worst case for collapsing)."""
+    from connector.modelling.bgnbd import BgNbdParams, log_likelihood  # noqa: PLC0415
+    from lifetimes import BetaGeoFitter  # noqa: PLC0415
+
     tx = read_cdnow(data / "cdnow/CDNOW_master.txt")
     con = duckdb.connect()
     load_transactions(con, tx)
@@ -177,37 +182,35 @@ def scale_fit(data: Path) -> dict[str, Any]:
     reps = int(np.ceil(1_000_000 / len(f)))
     x = np.tile(f["frequency"].to_numpy(float), reps)
     t_x = np.tile(f["t_x"].to_numpy(float) / 7, reps)
-    T = np.tile(f["T"].to_numpy(float) / 7, reps)
-    t0 = time.perf_counter()
-    ours = fit_bgnbd(x, t_x, T)
-    ours_s = time.perf_counter() - t0
-    from lifetimes import BetaGeoFitter  # noqa: PLC0415
-
-    t0 = time.perf_counter()
-    lf = BetaGeoFitter().fit(x, t_x, T)
-    lf_s = time.perf_counter() - t0
-    lf_ll = float(
-        lf._negative_log_likelihood_ if hasattr(lf, "_negative_log_likelihood_") else np.nan
-    )
-    from connector.modelling.bgnbd import BgNbdParams, log_likelihood  # noqa: PLC0415
-
-    p = lf.params_
-    lf_ll = log_likelihood(
-        BgNbdParams(p["r"], p["alpha"], p["a"], p["b"], 0, True, 1, 1), x, t_x, T
-    )
-    return {
-        "customers": len(x),
-        "distinct_rows": ours.n_distinct_rows,
-        "ours_s": ours_s,
-        "lifetimes_s": lf_s,
-        "ours_ll": ours.log_likelihood,
-        "lifetimes_ll": lf_ll,
-    }
+    T0 = np.tile(f["T"].to_numpy(float) / 7, reps)
+    jitter = np.random.default_rng(0).uniform(0, 0.001, len(T0))
+    out = []
+    for label, T in (("replicated", T0), ("all rows distinct", T0 + jitter)):
+        t0 = time.perf_counter()
+        ours = fit_bgnbd(x, t_x, T)
+        ours_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        lf = BetaGeoFitter().fit(x, t_x, T)
+        lf_s = time.perf_counter() - t0
+        p = lf.params_
+        lf_params = BgNbdParams(p["r"], p["alpha"], p["a"], p["b"], 0, True, 1, 1)
+        out.append(
+            {
+                "data": label,
+                "customers": len(x),
+                "distinct_rows": ours.n_distinct_rows,
+                "ours_s": ours_s,
+                "lifetimes_s": lf_s,
+                "ours_ll": ours.log_likelihood,
+                "lifetimes_ll": log_likelihood(lf_params, x, t_x, T),
+            }
+        )
+    return out
 
 
 def _fmt(v: Any) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "–"
+        return "-"
     if isinstance(v, float):
         return f"{v:,.3f}" if abs(v) < 100 else f"{v:,.1f}"
     return str(v)
@@ -244,15 +247,22 @@ def main() -> None:
         ]
         best = np.nanmax(peers)
         print(
-            f"{name}: ours AUC {ours[0]:.3f} vs best peer {best:.3f} -> margin {ours[0] - best:+.3f}"
+            f"{name}: ours AUC {ours[0]:.3f} vs best peer {best:.3f}"
+            f" -> margin {ours[0] - best:+.3f}"
         )
     if not args.skip_scale:
-        s = scale_fit(args.data)
         print(
-            f"\n1M fit: {s['customers']:,} customers ({s['distinct_rows']:,} distinct rows): ours "
-            f"{s['ours_s']:.2f} s LL {s['ours_ll']:,.1f}; lifetimes {s['lifetimes_s']:.2f} s "
-            f"LL {s['lifetimes_ll']:,.1f}; ratio {s['lifetimes_s'] / s['ours_s']:.1f}x"
+            "\n| data | customers | distinct rows | ours s | lifetimes s | speed-up | ours LL |"
+            " lifetimes LL |"
         )
+        print("|---|---|---|---|---|---|---|---|")
+        for r in scale_fit(args.data):
+            print(
+                f"| {r['data']} | {r['customers']:,} | {r['distinct_rows']:,} | "
+                f"{r['ours_s']:.2f} | {r['lifetimes_s']:.2f} | "
+                f"{r['lifetimes_s'] / r['ours_s']:.1f}x | {r['ours_ll']:,.1f} | "
+                f"{r['lifetimes_ll']:,.1f} |"
+            )
 
 
 if __name__ == "__main__":
