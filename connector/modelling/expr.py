@@ -86,7 +86,7 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
 
 
 class _Parser:
-    def __init__(self, text: str, columns: Collection[str]) -> None:
+    def __init__(self, text: str, columns: Collection[str] | None) -> None:
         self.tokens = _tokenize(text)
         self.i = 0
         self.columns = columns
@@ -174,14 +174,15 @@ class _Parser:
             after = self.peek()
             if after is not None and after[0] == "op" and after[1] == "(":
                 raise ExpressionError(f"function calls are not allowed ({text!r} at {pos})")
-            if text not in self.columns:
+            if self.columns is not None and text not in self.columns:
                 raise ExpressionError(f"unknown name {text!r} at position {pos}")
             return Node("col", text)
         raise ExpressionError(f"unexpected {text!r} at position {pos}")
 
 
-def parse(text: str, columns: Collection[str]) -> Node:
-    """Parse and validate an expression against the allowed column names."""
+def parse(text: str, columns: Collection[str] | None) -> Node:
+    """Parse and validate an expression against the allowed column names (None: syntax only,
+    as the config loader does before any data exists)."""
     if not isinstance(text, str):
         raise ExpressionError("expression must be a string")
     return _Parser(text, columns).parse()

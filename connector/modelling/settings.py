@@ -6,7 +6,9 @@ section against this model, so a typo fails loudly instead of silently using a d
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from connector.modelling.expr import parse
 
 
 class RuleSegment(BaseModel):
@@ -18,6 +20,13 @@ class RuleSegment(BaseModel):
     id: str = Field(description="Stable segment id, used as the list/audience key downstream.")
     name: str = Field(description="Human name shown to marketers and pushed as the list name.")
     expression: str = Field(description="Safe expression over feature and score columns.")
+
+    @field_validator("expression")
+    @classmethod
+    def _syntax(cls, value: str) -> str:
+        # Names are checked against the real columns at run time; syntax fails at load time.
+        parse(value, None)
+        return value
 
 
 class ModelSettings(BaseModel):

@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 from connector.errors import ConfigError
 from connector.modelling.expr import MAX_DEPTH, ExpressionError, evaluate, parse
+from connector.modelling.settings import ModelSettings, RuleSegment
+from pydantic import ValidationError
 
 FRAME = pd.DataFrame(
     {
@@ -100,3 +102,10 @@ def test_non_string_rejected() -> None:
 def test_result_is_boolean_array() -> None:
     out = evaluate("orders_90d > 0", FRAME)
     assert out.dtype == np.bool_
+
+
+def test_rule_segment_syntax_checked_at_config_load() -> None:
+    ok = RuleSegment(id="r", name="R", expression="anything_goes > 1")
+    assert ModelSettings(rule_segments=(ok,)).rule_segments[0].id == "r"
+    with pytest.raises((ValidationError, ExpressionError)):
+        RuleSegment(id="r", name="R", expression="__import__('os')")
