@@ -69,7 +69,7 @@ class ModelSettings(BaseModel):
         0.25, gt=0, lt=0.9, description="Share of training profiles held out for the model card."
     )
     max_training_rows: int = Field(
-        150_000, ge=1000, description="Deterministic subsample cap for classifier training."
+        100_000, ge=1000, description="Deterministic subsample cap for classifier training."
     )
     random_seed: int = Field(7, description="Seed of every stochastic step (determinism).")
     # --- clustering -----------------------------------------------------------------------
