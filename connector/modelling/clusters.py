@@ -1,0 +1,146 @@
+"""Behavioural clusters with ids that survive retraining, and names a marketer can read.
+
+k-means on log-scaled, standardised behaviour columns. k is chosen by the silhouette score on a
+deterministic sample, within [k_min, k_max]; when a previous solution exists its k is kept unless
+another k is better by a clear margin, and the previous centroids seed k-means, so a re-run on
+nearly the same data lands on nearly the same partition. New centroids are matched to the
+previous catalogue by the Hungarian algorithm on scaled centroid distance: a match inherits the
+old id (ids never permute), an unmatched or distant cluster gets a fresh id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+
+from connector.modelling.holdout import stable_unit
+from connector.modelling.naming import describe_cluster, name_cluster
+from connector.modelling.settings import ModelSettings
+
+# Observed behaviour only: model outputs (churn_risk, clv) move for everyone on each retrain,
+# which would shuffle profiles between clusters although their behaviour did not change.
+CLUSTER_FEATURES = (
+    "recency_days",
+    "orders",
+    "aov",
+    "revenue_365d",
+    "engagement",
+    "tenure_days",
+)
+_K_MARGIN = 0.02  # silhouette gain needed to leave the previous k
+
+
+@dataclass
+class ClusterResult:
+    """Labels (segment ids per row) and one catalogue-ready dict per cluster."""
+
+    segment_ids: npt.NDArray[np.object_]
+    clusters: list[dict[str, Any]]
+    scaler: dict[str, list[float]]
+    k: int
+    silhouette: float
+    next_id: int
+
+
+def cluster_matrix(frame: pd.DataFrame) -> pd.DataFrame:
+    """Behaviour columns on a log scale; never-ordered profiles count as maximally lapsed."""
+    eng = frame[[c for c in frame.columns if c.startswith("eng_")]].sum(axis=1)
+    cols = frame.assign(engagement=eng)
+    recency = cols["recency_days"].fillna(cols["tenure_days"]).fillna(0.0)
+    out = pd.DataFrame(index=frame.index)
+    for name in CLUSTER_FEATURES:
+        values = recency if name == "recency_days" else cols[name].fillna(0.0)
+        out[name] = np.log1p(values.clip(lower=0.0))
+    return out
+
+
+def _choose_k(
+    z: npt.NDArray[np.float64], settings: ModelSettings, previous_k: int | None, seed: int
+) -> tuple[int, float]:
+    scores: dict[int, float] = {}
+    n = len(z)
+    for k in range(settings.k_min, min(settings.k_max, max(n - 1, 2)) + 1):
+        if k >= n:
+            break
+        labels = KMeans(k, n_init=2, random_state=seed).fit_predict(z)
+        if len(set(labels)) < 2:
+            continue
+        scores[k] = float(silhouette_score(z, labels, sample_size=min(n, 3000), random_state=seed))
+    if not scores:
+        return min(settings.k_min, max(n, 1)), 0.0
+    best = max(scores, key=lambda k: (scores[k], -k))
+    if previous_k in scores and scores[best] - scores[previous_k] < _K_MARGIN:
+        best = previous_k
+    return best, scores[best]
+
+
+def fit_clusters(
+    frame: pd.DataFrame, settings: ModelSettings, previous: dict[str, Any] | None
+) -> ClusterResult:
+    """Cluster all rows of a scored feature frame; `previous` is the state from the last run
+    ({"scaler", "clusters": [{"id", "name", "centroid", ...}], "next_id"})."""
+    raw = cluster_matrix(frame)
+    mean = raw.mean().to_numpy()
+    std = raw.std(ddof=0).replace(0, 1.0).to_numpy()
+    z = ((raw.to_numpy() - mean) / std).astype(float)
+    seed = settings.random_seed
+    ids = frame["profile_id"].astype(str).tolist()
+    sample = stable_unit(ids, f"cluster-sample-{seed}") < settings.cluster_sample_size / len(ids)
+    prev_clusters = list(previous["clusters"]) if previous else []
+    prev_k = len(prev_clusters) or None
+    k, sil = _choose_k(z[sample] if sample.sum() > 50 else z, settings, prev_k, seed)
+    k = min(k, len(z))
+    prev_raw = np.array([[c["centroid"][f] for f in CLUSTER_FEATURES] for c in prev_clusters])
+    if prev_k == k and k > 0:
+        init: Any = (prev_raw - mean) / std
+        km = KMeans(k, init=init, n_init=1, random_state=seed).fit(z)
+    elif len(z) > 4 * settings.cluster_sample_size and sample.sum() >= k:
+        # Large base: seed from the best of several k-means on the sample, then one pass on
+        # everyone (n_init restarts on a million rows cost more than they change).
+        seeds = KMeans(k, n_init=4, random_state=seed).fit(z[sample]).cluster_centers_
+        km = KMeans(k, init=seeds, n_init=1, random_state=seed).fit(z)
+    else:
+        km = KMeans(k, n_init=4, random_state=seed).fit(z)
+    centers = km.cluster_centers_
+    labels = km.labels_
+    # Match to previous centroids in today's scaled space.
+    assigned: dict[int, dict[str, Any]] = {}
+    if prev_clusters:
+        prev_z = (prev_raw - mean) / std
+        dist = np.linalg.norm(centers[:, None, :] - prev_z[None, :, :], axis=2)
+        rows, cols = linear_sum_assignment(dist)
+        for r, c in zip(rows, cols, strict=True):
+            if dist[r, c] <= settings.cluster_match_max_distance:
+                assigned[int(r)] = prev_clusters[int(c)]
+    next_id = int(previous.get("next_id", 1)) if previous else 1
+    # New clusters get ids in a deterministic order (by centroid), never reusing old ids.
+    unmatched = sorted((i for i in range(k) if i not in assigned), key=lambda i: tuple(centers[i]))
+    clusters: list[dict[str, Any]] = [{} for _ in range(k)]
+    for i in unmatched:
+        clusters[i] = {"id": f"cluster-{next_id}", "inherited": False}
+        next_id += 1
+    for i, prev in assigned.items():
+        clusters[i] = {"id": prev["id"], "inherited": True, "name": prev.get("name")}
+    seg_ids = np.empty(len(labels), dtype=object)
+    used_names: set[str] = {str(c["name"]) for c in clusters if c.get("name")}
+    for i, info in enumerate(clusters):
+        member = labels == i
+        seg_ids[member] = info["id"]
+        centroid_raw = centers[i] * std + mean
+        info["centroid"] = dict(zip(CLUSTER_FEATURES, map(float, centroid_raw), strict=True))
+        info["zscores"] = dict(zip(CLUSTER_FEATURES, map(float, centers[i]), strict=True))
+        info["size"] = int(member.sum())
+        profile = frame.loc[member]
+        if not info.get("name"):
+            info["name"] = name_cluster(info["zscores"], profile, frame, used_names)
+            used_names.add(info["name"])
+        info["description"] = describe_cluster(info["zscores"], profile, frame)
+    scaler = {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
+    return ClusterResult(seg_ids, clusters, scaler, k, sil, next_id)

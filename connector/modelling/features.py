@@ -1,0 +1,225 @@
+"""Profile features as of a cutoff, computed in SQL over the data store.
+
+Everything is a plain aggregate over `events` and `profiles`, so the same SQL runs in a warehouse
+(that is the scale-out path); results come back through Arrow. Only events strictly before the
+cutoff count, which is what makes the time-split training leak-free: features at T - H never
+see the label window [T - H, T). Consent columns are never selected.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+ENGAGEMENT_TYPES = (
+    "email_opened",
+    "email_clicked",
+    "product_viewed",
+    "added_to_cart",
+    "checkout_started",
+    "page_viewed",
+    "session_started",
+)
+WINDOWS = (30, 90, 365)
+
+# Columns the classifiers and clusters may use; identifiers and dates are excluded.
+BASE_FEATURES = (
+    "recency_days",
+    "frequency",
+    "orders",
+    "monetary",
+    "aov",
+    "revenue_total",
+    "tenure_days",
+    "customer_age_days",
+    "inter_purchase_days",
+    *(f"orders_{w}d" for w in WINDOWS),
+    *(f"revenue_{w}d" for w in WINDOWS),
+    *(f"eng_{t}" for t in ENGAGEMENT_TYPES),
+    "days_since_engagement",
+)
+
+_PRODUCTS_TYPE = '[{"category":"VARCHAR","quantity":"DOUBLE"}]'
+
+
+def category_column(category: str) -> str:
+    """Feature name of a category's affinity share (a safe identifier)."""
+    slug = re.sub(r"[^0-9a-z]+", "_", category.lower()).strip("_")[:40] or "other"
+    return f"cat_{slug}"
+
+
+def materialise_items(con: duckdb.DuckDBPyConnection, cutoff: datetime, name: str) -> str:
+    """Parse the product lists of orders and views before `cutoff` once into a temp table
+    (profile_id, occurred_at, category, n) shared by every feature cutoff of a run."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {name} AS
+        SELECT profile_id, occurred_at, it.category AS category, coalesce(it.quantity, 1) AS n
+        FROM (SELECT profile_id, occurred_at,
+                     unnest(from_json(json_extract(properties, '$.products'),
+                                      '{_PRODUCTS_TYPE}')) AS it
+              FROM events WHERE type IN ('order_completed', 'product_viewed')
+                AND properties IS NOT NULL AND occurred_at < ?)
+        WHERE it.category IS NOT NULL AND it.category <> ''""",
+        [cutoff],
+    )
+    return name
+
+
+def top_categories(
+    con: duckdb.DuckDBPyConnection, cutoff: datetime, n: int, items_table: str | None = None
+) -> list[str]:
+    """The n most frequent product categories before the cutoff (ties broken by name)."""
+    if n == 0:
+        return []
+    if items_table:
+        rows = con.execute(
+            f"""SELECT category AS c, count(*) AS n FROM {items_table}
+                WHERE occurred_at < ? GROUP BY 1 ORDER BY n DESC, c LIMIT ?""",
+            [cutoff, n],
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+    rows = con.execute(
+        f"""
+        WITH p AS (
+          SELECT unnest(from_json(json_extract(properties, '$.products'),
+                                  '{_PRODUCTS_TYPE}')) AS item
+          FROM events
+          WHERE type IN ('order_completed', 'product_viewed') AND occurred_at < ?
+            AND properties IS NOT NULL)
+        SELECT item.category AS c, count(*) AS n FROM p
+        WHERE item.category IS NOT NULL AND item.category <> ''
+        GROUP BY 1 ORDER BY n DESC, c LIMIT ?
+        """,
+        [cutoff, n],
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def _feature_sql(categories: list[str], half_life_days: float, items_table: str | None) -> str:
+    if not categories:
+        items_sql = "SELECT NULL::VARCHAR AS profile_id, NULL::VARCHAR AS category, 0 AS n LIMIT 0"
+    elif items_table:
+        items_sql = (
+            f"SELECT profile_id, category, n FROM {items_table} WHERE occurred_at < $1::TIMESTAMP"
+        )
+    else:
+        items_sql = f"""
+      SELECT profile_id, it.category AS category, coalesce(it.quantity, 1) AS n
+      FROM (SELECT profile_id,
+                   unnest(from_json(json_extract(properties, '$.products'),
+                                    '{_PRODUCTS_TYPE}')) AS it
+            FROM ev WHERE type IN ('order_completed', 'product_viewed')
+              AND properties IS NOT NULL)"""
+    win = ",\n".join(
+        f"count(*) FILTER (WHERE age_days < {w}) AS orders_{w}d,"
+        f" coalesce(sum(revenue) FILTER (WHERE age_days < {w}), 0) AS revenue_{w}d"
+        for w in WINDOWS
+    )
+    decay = f"exp(-ln(2) * age_days / {float(half_life_days)!r})"
+    eng = ",\n".join(
+        f"coalesce(sum({decay}) FILTER (WHERE type = '{t}'), 0) AS eng_{t}"
+        for t in ENGAGEMENT_TYPES
+    )
+    cat_cols = ",\n".join(
+        f"coalesce(sum(n) FILTER (WHERE category = ${i + 2}), 0)"
+        f" / greatest(sum(n), 1) AS {category_column(c)}"
+        for i, c in enumerate(categories)
+    )
+    cat_select = f", {', '.join(category_column(c) for c in categories)}" if categories else ""
+    return f"""
+    WITH ev AS (
+      SELECT profile_id, type, revenue, properties, occurred_at,
+             date_diff('second', occurred_at, $1::TIMESTAMP) / 86400.0 AS age_days
+      FROM events WHERE occurred_at < $1::TIMESTAMP),
+    orders AS (
+      SELECT profile_id, count(*) AS orders, coalesce(sum(revenue), 0) AS revenue_total,
+             min(age_days) AS recency_days, {win}
+      FROM ev WHERE type = 'order_completed' GROUP BY profile_id),
+    days AS (
+      SELECT profile_id, date_trunc('day', occurred_at) AS d, coalesce(sum(revenue), 0) AS rev
+      FROM ev WHERE type = 'order_completed' GROUP BY 1, 2),
+    btyd AS (
+      SELECT profile_id, count(*) - 1 AS frequency,
+             date_diff('day', min(d), max(d)) AS t_x,
+             date_diff('day', min(d), date_trunc('day', $1::TIMESTAMP)) AS T,
+             min(d) AS first_purchase_day,
+             CASE WHEN count(*) > 1 THEN (sum(rev) - arg_min(rev, d)) / (count(*) - 1)
+                  ELSE 0 END AS monetary
+      FROM days GROUP BY profile_id),
+    eng AS (
+      SELECT profile_id, min(age_days) AS days_since_engagement, {eng}
+      FROM ev WHERE type <> 'order_completed' GROUP BY profile_id),
+    items AS ({items_sql}),
+    cats AS (
+      SELECT profile_id {"," if categories else ""} {cat_cols}
+      FROM items GROUP BY profile_id),
+    firsts AS (SELECT profile_id, min(occurred_at) AS first_seen FROM ev GROUP BY profile_id),
+    base AS (
+      SELECT coalesce(p.profile_id, f.profile_id) AS profile_id,
+             least(coalesce(p.created_at, f.first_seen), coalesce(f.first_seen, p.created_at))
+               AS started_at
+      FROM (SELECT profile_id, created_at FROM profiles WHERE created_at < $1::TIMESTAMP
+               OR created_at IS NULL) p
+      FULL OUTER JOIN firsts f ON p.profile_id = f.profile_id)
+    SELECT base.profile_id,
+           coalesce(date_diff('second', base.started_at, $1::TIMESTAMP) / 86400.0, 0)
+             AS tenure_days,
+           coalesce(b.frequency, 0)::DOUBLE AS frequency,
+           coalesce(b.t_x, 0)::DOUBLE AS t_x,
+           coalesce(b.T, 0)::DOUBLE AS T,
+           coalesce(b.T, 0)::DOUBLE AS customer_age_days,
+           coalesce(b.monetary, 0)::DOUBLE AS monetary,
+           coalesce(o.orders, 0)::DOUBLE AS orders,
+           coalesce(o.revenue_total, 0)::DOUBLE AS revenue_total,
+           CASE WHEN o.orders > 0 THEN o.revenue_total / o.orders ELSE 0 END AS aov,
+           o.recency_days,
+           CASE WHEN b.frequency > 0 THEN b.t_x / b.frequency END AS inter_purchase_days,
+           {", ".join(f"coalesce(o.orders_{w}d, 0)::DOUBLE AS orders_{w}d" for w in WINDOWS)},
+           {", ".join(f"coalesce(o.revenue_{w}d, 0)::DOUBLE AS revenue_{w}d" for w in WINDOWS)},
+           {", ".join(f"coalesce(e.eng_{t}, 0) AS eng_{t}" for t in ENGAGEMENT_TYPES)},
+           e.days_since_engagement {cat_select}
+    FROM base
+    LEFT JOIN orders o USING (profile_id)
+    LEFT JOIN btyd b USING (profile_id)
+    LEFT JOIN eng e USING (profile_id)
+    LEFT JOIN cats c USING (profile_id)
+    WHERE base.started_at IS NOT NULL AND base.started_at < $1::TIMESTAMP
+    ORDER BY base.profile_id
+    """
+
+
+def compute_features(
+    con: duckdb.DuckDBPyConnection,
+    cutoff: datetime,
+    *,
+    categories: list[str],
+    half_life_days: float = 30.0,
+    items_table: str | None = None,
+) -> pd.DataFrame:
+    """One row per profile known before `cutoff` (sorted by profile_id), with BASE_FEATURES,
+    the BTYD summary (frequency, t_x, T, monetary in days) and category shares.
+    Recency and engagement ages are NaN for profiles that never ordered / engaged.
+    `items_table` (from `materialise_items`) saves re-parsing product JSON for each cutoff."""
+    sql = _feature_sql(categories, half_life_days, items_table)
+    rel = con.sql(sql, params=[cutoff, *categories])
+    if rel is None:  # a SELECT always yields a relation; guard for the type checker
+        raise RuntimeError("feature query returned no relation")
+    frame = rel.to_arrow_table().to_pandas()
+    frame["profile_id"] = frame["profile_id"].astype(str)
+    for col in (c for c in frame.columns if c.startswith("cat_")):
+        frame[col] = frame[col].fillna(0.0)
+    # DuckDB sums floats in parallel, in no fixed order, so the last bits can differ between
+    # runs; rounding makes the features (and every model downstream) reproducible.
+    floats = frame.select_dtypes("float").columns
+    frame[floats] = frame[floats].round(6)
+    out: pd.DataFrame = frame.reset_index(drop=True)
+    return out
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    """The model-usable columns of a feature frame, in a stable order."""
+    cats = sorted(c for c in frame.columns if c.startswith("cat_"))
+    return [c for c in BASE_FEATURES if c in frame.columns] + cats
