@@ -34,7 +34,9 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     return
 
 
-def write_config(root: Path, extra: str = "", *, as_of: str = "2011-12-10") -> Path:
+def write_config(
+    root: Path, extra: str = "", *, as_of: str = "2011-12-10", engine: str = "rfm"
+) -> Path:
     """A files-in, files-out pipeline under ``root`` (inputs in root/data, outputs in root/out)."""
     (root / "data" / "profiles").mkdir(parents=True, exist_ok=True)
     (root / "data" / "events").mkdir(parents=True, exist_ok=True)
@@ -49,6 +51,7 @@ default_region = "GB"
 
 [model]
 as_of = "{as_of}"
+engine = "{engine}"
 
 [sources.shop]
 plugin = "files"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -54,9 +54,7 @@ def print_summary(console: Console, s: RunSummary) -> None:
     rows = {
         "pull": f"{c.get('pulled', 0)} records, {c.get('quarantined', 0)} quarantined",
         "unify": f"{c.get('profiles', 0)} profiles, {c.get('merged', 0)} merges",
-        "model": ", ".join(
-            f"{k}: {v}" for k, v in s.stages.get("model", {}).items() if k != "seconds"
-        ),
+        "model": _model_row(s.stages.get("model", {})),
         "plan": f"{c.get('planned', 0)} changes",
         "apply": f"{c.get('applied', 0)} applied, {c.get('rejected', 0)} rejected, "
         f"{c.get('retryable', 0)} to retry",
@@ -67,6 +65,15 @@ def print_summary(console: Console, s: RunSummary) -> None:
     console.print(table)
     for failure in s.failures:
         console.print(f"[yellow]! {failure}[/yellow]", highlight=False, soft_wrap=True)
+
+
+def _model_row(model: dict[str, Any]) -> str:
+    sizes: dict[str, int] = model.get("segments") or {}
+    names: dict[str, str] = model.get("names") or {}
+    parts = [f"{names.get(k, k)} {v}" for k, v in sizes.items()]
+    drift = model.get("drift")
+    status = drift.get("status") if isinstance(drift, dict) else None
+    return "; ".join(parts) + (f" (drift: {status})" if status else "")
 
 
 def print_runs(console: Console, runs: list[RunRow]) -> None:

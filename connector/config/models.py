@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connector.config.durations import Duration
 from connector.modelling.rfm_settings import RfmSettings
+from connector.modelling.settings import ModelSettings
 
 __all__ = [
     "AlertSettings",
@@ -129,11 +130,17 @@ class AlertSettings(BaseModel):
     timeout: Duration = timedelta(seconds=10)
 
 
-class ModelSettingsRef(BaseModel):
-    """Modelling settings: the RFM placeholder until the full modelling core lands."""
+class ModelConfig(BaseModel):
+    """``[model]``: the cutoff, which engine scores and segments, and each engine's settings."""
 
     model_config = _FROZEN
     as_of: date | None = Field(None, description="Cutoff date; default: today (UTC).")
+    engine: Literal["full", "rfm"] = Field(
+        "full",
+        description="'full': lifetime value, propensity, churn, clusters, rules, tiers, holdouts, "
+        "drift; 'rfm': RFM quintile tiers only (small or order-less data).",
+    )
+    core: ModelSettings = ModelSettings()
     rfm: RfmSettings = RfmSettings()
 
 
@@ -161,7 +168,7 @@ class AppConfig(BaseModel):
     identity: IdentitySettings = IdentitySettings()
     logging: LoggingSettings = LoggingSettings()
     sync: SyncSettings = SyncSettings()
-    model: ModelSettingsRef = ModelSettingsRef()
+    model: ModelConfig = ModelConfig()
     schedule: ScheduleSettings = ScheduleSettings()
     alerts: AlertSettings = AlertSettings()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)

@@ -21,11 +21,12 @@ import operator
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
-import pandas as pd
+if TYPE_CHECKING:  # evaluation needs them; parsing (at config load) must stay light
+    import numpy as np
+    import numpy.typing as npt
+    import pandas as pd
 
 from connector.errors import ConfigError
 
@@ -198,7 +199,10 @@ def _value(node: Node, frame: pd.DataFrame) -> pd.Series | npt.NDArray[np.bool_]
     return _mask(node, frame)
 
 
-def _mask(node: Node, frame: pd.DataFrame) -> npt.NDArray[np.bool_]:  # noqa: PLR0911 (one return per node kind)
+def _mask(node: Node, frame: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    import numpy as np
+    import pandas as pd
+
     n = len(frame)
     if node.kind == "and":
         out = np.ones(n, dtype=bool)

@@ -1,13 +1,20 @@
-"""The model stage: compute features, scores and segments, and store them with the run."""
+"""The model stage: compute features, scores and segments, and store them with the run.
+
+The engine is chosen in config (``[model] engine``): the full modelling core, or RFM tiers.
+The full engine's state (cluster centroids, catalogue, distributions for drift) is kept in the
+state store between runs; a dry run reads it but never moves it forward.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, time
 
 from connector.modelling.output import ModelOutput
-from connector.modelling.rfm import compute_rfm
 from connector.pipeline.workspace import Workspace
 from connector.state.catalogue import CatalogueEntry
+from connector.state.kv import PluginStateStore
+from connector.state.schema import model_cards
 from connector.testing.faultpoints import faultpoint
 
 __all__ = ["cutoff_of", "run_model_stage"]
@@ -19,8 +26,22 @@ def cutoff_of(ws: Workspace) -> datetime:
     return datetime.combine(day, time.max)
 
 
+def _compute(ws: Workspace, state: PluginStateStore) -> tuple[ModelOutput, str | None]:
+    cfg = ws.config.model
+    if cfg.engine == "rfm":
+        from connector.modelling.rfm import compute_rfm
+
+        return compute_rfm(ws.data.con, as_of=cutoff_of(ws), settings=cfg.rfm), None
+    from connector.modelling.full import run_full
+
+    return run_full(
+        ws.data.con, as_of=cutoff_of(ws), settings=cfg.core, previous=state.get("state")
+    )
+
+
 def run_model_stage(ws: Workspace, *, run_id: str, dry_run: bool) -> ModelOutput:
-    out = compute_rfm(ws.data.con, as_of=cutoff_of(ws), settings=ws.config.model.rfm)
+    state = PluginStateStore(ws.state, "model")
+    out, next_state = _compute(ws, state)
     con = ws.data.con
     for table, frame in (
         ("features", out.features),
@@ -33,20 +54,42 @@ def run_model_stage(ws: Workspace, *, run_id: str, dry_run: bool) -> ModelOutput
         finally:
             con.unregister("model_frame")
     faultpoint("model.after_write")
-    if not dry_run:
-        sizes = out.memberships[~out.memberships["holdout"]].groupby("segment_id").size()
-        holds = out.memberships[out.memberships["holdout"]].groupby("segment_id").size()
-        ws.catalogue.sync(
-            CatalogueEntry(
-                s.id,
-                s.name,
-                s.kind,
-                s.description,
-                s.definition,
-                s.model_version,
-                int(sizes.get(s.id, 0)),
-                int(holds.get(s.id, 0)),
-            )
-            for s in out.segments
+    if dry_run:
+        return out
+    if next_state is not None:
+        state.put("state", next_state)
+    _store_cards(ws, run_id, out)
+    sizes = out.memberships[~out.memberships["holdout"]].groupby("segment_id").size()
+    holds = out.memberships[out.memberships["holdout"]].groupby("segment_id").size()
+    ws.catalogue.sync(
+        CatalogueEntry(
+            s.id,
+            s.name,
+            s.kind,
+            s.description,
+            s.definition,
+            s.model_version,
+            int(sizes.get(s.id, 0)),
+            int(holds.get(s.id, 0)),
         )
+        for s in out.segments
+    )
     return out
+
+
+def _store_cards(ws: Workspace, run_id: str, out: ModelOutput) -> None:
+    rows = []
+    for card in out.model_cards:
+        evaluation = card.get("evaluation") if isinstance(card.get("evaluation"), dict) else {}
+        auc = evaluation.get("auc") if evaluation else None
+        rows.append(
+            {
+                "run_id": run_id,
+                "model": str(card.get("name", "model")),
+                "card": json.dumps(card, default=str, sort_keys=True),
+                "auc": float(auc) if isinstance(auc, int | float) else None,
+            }
+        )
+    if rows:
+        with ws.state.engine.begin() as conn:
+            conn.execute(model_cards.insert(), rows)

@@ -154,6 +154,7 @@ def _model(ws: Workspace, summary: RunSummary, reporter: Reporter) -> ModelOutpu
         output = run_model_stage(ws, run_id=summary.run_id, dry_run=summary.dry_run)
         sizes = output.memberships.groupby("segment_id").size()
         entry["segments"] = {s.id: int(sizes.get(s.id, 0)) for s in output.segments}
+        entry["names"] = {s.id: s.name for s in output.segments}
         if output.drift:
             entry["drift"] = output.drift
         if output.hold_activation:
