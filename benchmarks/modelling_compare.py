@@ -22,6 +22,8 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
+
 from connector.modelling.bgnbd import expected_purchases, fit_bgnbd, prob_purchase
 from connector.modelling.features import compute_features, feature_columns
 from connector.modelling.lifetime import fit_lifetime, score_lifetime
@@ -32,7 +34,6 @@ from connector.modelling.propensity import (
 )
 from connector.modelling.settings import ModelSettings
 from connector.modelling.testdata import load_transactions, read_cdnow, read_online_retail
-from sklearn.metrics import roc_auc_score
 
 warnings.filterwarnings("ignore")  # lifetimes/autograd deprecation noise
 
@@ -132,7 +133,7 @@ def run_dataset(name: str, data: Path) -> list[dict[str, Any]]:
     p_plain, fit_s3 = classifier_scores(con, cutoff, feats, with_btyd=False)
     add("plain HGB baseline (time split)", fit_s3, None, p_plain)
 
-    from lifetimes import BetaGeoFitter, ParetoNBDFitter  # noqa: PLC0415 (optional peer)
+    from lifetimes import BetaGeoFitter, ParetoNBDFitter
 
     for label, cls in (
         ("lifetimes BG/NBD", BetaGeoFitter),
@@ -150,7 +151,7 @@ def run_dataset(name: str, data: Path) -> list[dict[str, Any]]:
         )
         if label.endswith("BG/NBD"):
             r, alpha, a, b = (f.params_[k] for k in ("r", "alpha", "a", "b"))
-            from connector.modelling.bgnbd import BgNbdParams  # noqa: PLC0415
+            from connector.modelling.bgnbd import BgNbdParams
 
             rank = prob_purchase(
                 BgNbdParams(r, alpha, a, b, 0, True, 1, 1), x, t_x, T, holdout_days
@@ -171,8 +172,9 @@ def scale_fit(data: Path) -> list[dict[str, Any]]:
     """BG/NBD fit on ~1M customers (CDNOW master summary in weeks, replicated), once as is
     (many identical rows: the collapsing best case) and once with every row made distinct
     (T jittered by < 0.001 week: the worst case for collapsing)."""
-    from connector.modelling.bgnbd import BgNbdParams, log_likelihood  # noqa: PLC0415
-    from lifetimes import BetaGeoFitter  # noqa: PLC0415
+    from lifetimes import BetaGeoFitter
+
+    from connector.modelling.bgnbd import BgNbdParams, log_likelihood
 
     tx = read_cdnow(data / "cdnow/CDNOW_master.txt")
     con = duckdb.connect()

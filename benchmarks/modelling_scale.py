@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+
 from connector.modelling.core import run_models
 from connector.modelling.settings import ModelSettings, RuleSegment
 from connector.modelling.testdata import generate

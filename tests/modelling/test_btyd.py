@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from connector.modelling.bgnbd import (
     BgNbdParams,
     expected_purchases,

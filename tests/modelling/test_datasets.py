@@ -9,6 +9,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+
 from connector.modelling.bgnbd import expected_purchases, fit_bgnbd, prob_purchase
 from connector.modelling.features import compute_features, materialise_items
 from connector.modelling.gammagamma import expected_spend, fit_gamma_gamma

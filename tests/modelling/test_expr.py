@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
+
 from connector.errors import ConfigError
 from connector.modelling.expr import MAX_DEPTH, ExpressionError, evaluate, parse
 from connector.modelling.settings import ModelSettings, RuleSegment
-from pydantic import ValidationError
 
 FRAME = pd.DataFrame(
     {

@@ -7,6 +7,7 @@ from datetime import datetime
 import duckdb
 import numpy as np
 import pandas as pd
+
 from connector.modelling.drift import distribution, drift_report, psi
 from connector.modelling.holdout import in_holdout, segment_lift
 from connector.modelling.settings import ModelSettings
