@@ -17,6 +17,7 @@ from connector.cli import demo as demo_cmd
 from connector.cli import emulate as emulate_cmd
 from connector.cli import inspect as inspect_cmd
 from connector.cli import listen as listen_cmd
+from connector.cli import models as models_cmd
 from connector.cli import report as report_cmd
 from connector.cli import schedule as schedule_cmd
 from connector.cli.common import (
@@ -45,6 +46,8 @@ app = typer.Typer(
 )
 app.add_typer(inspect_cmd.runs_app, name="runs")
 app.add_typer(inspect_cmd.profiles_app, name="profiles")
+app.add_typer(models_cmd.models_app, name="models")
+app.add_typer(models_cmd.segments_app, name="segments")
 app.command("plugins")(inspect_cmd.plugins)
 app.command("demo")(demo_cmd.demo)
 app.command("emulate")(emulate_cmd.emulate)

@@ -58,6 +58,13 @@ def run_model_stage(ws: Workspace, *, run_id: str, dry_run: bool) -> ModelOutput
         return out
     if next_state is not None:
         state.put("state", next_state)
+    # first activation of each (segment, profile), treated or control: what lift is measured from
+    con.execute(
+        """INSERT INTO activations
+           SELECT segment_id, profile_id, holdout, ?, ? FROM memberships
+           ON CONFLICT DO NOTHING""",
+        [run_id, datetime.now(UTC).replace(tzinfo=None)],
+    )
     _store_cards(ws, run_id, out)
     sizes = out.memberships[~out.memberships["holdout"]].groupby("segment_id").size()
     holds = out.memberships[out.memberships["holdout"]].groupby("segment_id").size()

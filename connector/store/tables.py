@@ -43,6 +43,10 @@ DDL = [
         created_at TIMESTAMP, updated_at TIMESTAMP,
         consent_email VARCHAR, consent_sms VARCHAR, consent_ads VARCHAR,
         sources VARCHAR, traits VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS activations (
+        segment_id VARCHAR NOT NULL, profile_id VARCHAR NOT NULL, holdout BOOLEAN NOT NULL,
+        run_id VARCHAR NOT NULL, activated_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (segment_id, profile_id))""",
     """CREATE TABLE IF NOT EXISTS memberships (
         profile_id VARCHAR NOT NULL, segment_id VARCHAR NOT NULL, holdout BOOLEAN NOT NULL)""",
 ]

@@ -1,0 +1,178 @@
+"""`connector models show`, `connector segments` and `connector segments lift`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from connector.cli.common import ConfigOpt, console, handle_errors, load
+from connector.errors import ConfigError
+
+__all__ = ["models_app", "segments_app"]
+
+models_app = typer.Typer(help="Model cards of the scoring models.", no_args_is_help=True)
+segments_app = typer.Typer(
+    help="The segment catalogue, and lift of activated segments.", invoke_without_command=True
+)
+
+_METRICS = ("auc", "pr_auc", "brier", "top_decile_lift", "positives", "negatives")
+
+
+@models_app.command("show")
+@handle_errors
+def show(
+    run_id: Annotated[
+        str | None, typer.Argument(help="Run id (default: the latest with cards).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """AUC, PR-AUC, Brier, top-decile lift, calibration, training window and features per model."""
+    from sqlalchemy import select
+
+    from connector.pipeline import Workspace
+    from connector.state.schema import model_cards
+
+    ws = Workspace(load(config))
+    try:
+        with ws.state.engine.connect() as conn:
+            runs = [r[0] for r in conn.execute(select(model_cards.c.run_id).distinct())]
+            if not runs:
+                raise ConfigError(
+                    'no model cards yet: run the pipeline with [model] engine = "full"'
+                )
+            chosen = run_id or max(runs)
+            rows = conn.execute(select(model_cards).where(model_cards.c.run_id == chosen)).all()
+    finally:
+        ws.close()
+    console.print(f"[bold]model cards of run {chosen}[/bold]")
+    for row in rows:
+        _print_card(json.loads(row.card))
+
+
+def _print_card(card: dict[str, Any]) -> None:
+    console.print(
+        f"\n[bold]{card.get('name')}[/bold]  {card.get('method', '')}  "
+        f"version {card.get('version', '')}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if card.get("training_window"):
+        console.print(f"training window: {card['training_window']}", highlight=False)
+    evaluation = card.get("evaluation") or {}
+    shown = {
+        k: evaluation.get(k, card.get(k))
+        for k in _METRICS
+        if evaluation.get(k, card.get(k)) is not None
+    }
+    if shown:
+        console.print(
+            "  ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()
+            ),
+            highlight=False,
+        )
+    for note in (card.get("evaluation_note"), card.get("fallback")):
+        if note:
+            console.print(f"note: {note}", highlight=False, soft_wrap=True)
+    calibration = evaluation.get("calibration") or card.get("calibration")
+    if isinstance(calibration, list) and calibration:
+        table = Table(title="calibration")
+        for col in calibration[0]:
+            table.add_column(str(col))
+        for row in calibration:
+            table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
+        console.print(table)
+    if card.get("features"):
+        console.print(
+            "features: " + ", ".join(map(str, card["features"])), highlight=False, soft_wrap=True
+        )
+    if card.get("parameters"):
+        console.print(f"parameters: {card['parameters']}", highlight=False, soft_wrap=True)
+
+
+@segments_app.callback()
+@handle_errors
+def segments(ctx: typer.Context, config: ConfigOpt = None) -> None:
+    """List the segment catalogue: id, name, kind, size, holdout, first seen, last changed."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from connector.pipeline import Workspace
+
+    ws = Workspace(load(config))
+    try:
+        entries = ws.catalogue.all()
+    finally:
+        ws.close()
+    table = Table(title="Segments")
+    for col in (
+        "id",
+        "name",
+        "kind",
+        "size",
+        "holdout",
+        "version",
+        "first seen",
+        "last changed",
+        "active",
+    ):
+        table.add_column(col)
+    for e in entries:
+        table.add_row(
+            e.segment_id,
+            e.name,
+            e.kind,
+            str(e.size),
+            str(e.holdout_size),
+            str(e.version),
+            e.first_seen[:10],
+            e.last_changed[:10],
+            "yes" if e.active else "no",
+        )
+    console.print(table)
+    for e in entries:
+        if e.active and e.description:
+            console.print(
+                f"[bold]{e.name}[/bold]: {e.description}", highlight=False, soft_wrap=True
+            )
+
+
+@segments_app.command("lift")
+@handle_errors
+def lift(
+    segment_id: Annotated[str, typer.Argument(help="Segment id, e.g. tier-high or cluster-2.")],
+    config: ConfigOpt = None,
+    until: Annotated[
+        str | None, typer.Option(help="End of the window (YYYY-MM-DD; default now).")
+    ] = None,
+) -> None:
+    """Conversion rate and revenue per profile after activation, treated vs control, with 95% CI."""
+    from connector.modelling.holdout import segment_lift
+    from connector.pipeline import Workspace
+
+    ws = Workspace(load(config))
+    try:
+        con = ws.data.con
+        members = con.execute(
+            "SELECT profile_id, segment_id, holdout, activated_at FROM activations"
+            " WHERE segment_id = ?",
+            [segment_id],
+        ).df()
+        if members.empty:
+            raise ConfigError(
+                f"segment {segment_id!r} was never activated (see `connector segments`)"
+            )
+        start = members["activated_at"].min().to_pydatetime()
+        end = (
+            datetime.combine(date.fromisoformat(until), datetime.min.time())
+            if until
+            else datetime.now(UTC).replace(tzinfo=None)
+        )
+        report = segment_lift(con, members, segment_id, activated_at=start, until=end)
+    finally:
+        ws.close()
+    console.print(f"[bold]{segment_id}[/bold] from {start:%Y-%m-%d} to {end:%Y-%m-%d}")
+    console.print_json(json.dumps(report, default=str))
