@@ -41,7 +41,8 @@ SecretsOpt = Annotated[
     Path | None,
     typer.Option(
         "--secrets",
-        help="Secrets file (default: $CONNECTOR_SECRETS_FILE or ./connector.secrets.toml).",
+        help="Secrets file (default: $CONNECTOR_SECRETS_FILE, else connector.secrets.toml "
+        "beside the config).",
     ),
 ]
 LogFormatOpt = Annotated[

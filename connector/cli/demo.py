@@ -12,6 +12,7 @@ from connector.cli.common import console, err, handle_errors, is_tty
 from connector.cli.render import print_plan, print_summary
 from connector.cli.reporter import RichReporter
 from connector.config.loader import load_config
+from connector.config.models import AppConfig
 from connector.errors import ConfigError
 from connector.logs import setup_logging
 
@@ -41,19 +42,28 @@ format = "csv"
 """
 
 
-def _prepare(root: Path, config: Path) -> None:
+def _prepare(root: Path) -> None:
     if root.exists() and any(root.iterdir()):
         if not (root / MARKER).exists():
             raise ConfigError(
                 f"{root} exists and is not a demo directory; pass --dir with a new path"
             )
-        for sub in (".connector", "out", "data"):
+        for sub in (".connector", "out", "data", "segment-archive"):
             shutil.rmtree(root / sub, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
     (root / MARKER).write_text("created by connector demo\n")
+
+
+def _write_config(root: Path, config: Path, text: str, secrets: str) -> None:
     config.parent.mkdir(parents=True, exist_ok=True)
-    # absolute paths, so the config works wherever it is written
-    config.write_text(DEMO_CONFIG.replace('path = "', f'path = "{root.as_posix()}/'))
+    config.write_text(text)
+    secrets_file = config.parent / "connector.secrets.toml"
+    if secrets:
+        # the emulators' fake credentials: real ones belong in the environment or this file
+        secrets_file.write_text(secrets)
+        secrets_file.chmod(0o600)
+    else:
+        secrets_file.unlink(missing_ok=True)
 
 
 @handle_errors
@@ -67,21 +77,42 @@ def demo(
             "--config", "-c", help="Where to write the demo config (default DIR/connector.toml)."
         ),
     ] = None,
+    files_only: Annotated[
+        bool,
+        typer.Option("--files-only", help="Only the files plugin, no platform emulators."),
+    ] = False,
 ) -> None:
-    """Run the pipeline twice on bundled sample data and show what landed."""
-    from connector.demo.dataset import write_demo_inputs
-    from connector.pipeline import Workspace, run_pipeline
-    from connector.store.datastore import first_row
+    """Pull, unify, score and push twice, offline: files plus the HubSpot, Klaviyo and Segment
+    emulators holding the same people under different ids (when their SDKs are installed)."""
+    from connector.demo.platforms import available, platform_config, running_platforms
+    from connector.plugin.registry import PluginRegistry
 
     setup_logging("WARNING", "text")
     root = directory.resolve()
     cfg_path = (config or root / "connector.toml").resolve()
-    _prepare(root, cfg_path)
-    counts = write_demo_inputs(root / "data")
+    _prepare(root)
+    platforms = [] if files_only else available(PluginRegistry())
+    with running_platforms(root, platforms) as urls:
+        if platforms:
+            text, secrets = platform_config(root, urls)
+        else:
+            text = DEMO_CONFIG.replace('path = "', f'path = "{root.as_posix()}/')
+            secrets = ""
+        _write_config(root, cfg_path, text, secrets)
+        _run_demo(root, cfg_path, platforms)
+
+
+def _run_demo(root: Path, cfg_path: Path, platforms: list[str]) -> None:
+    from connector.demo.dataset import write_demo_inputs
+    from connector.pipeline import Workspace, run_pipeline
+
+    counts = write_demo_inputs(
+        root / "data", crm="hubspot" not in platforms, web="segment" not in platforms
+    )
+    where = ", ".join(["files", *platforms])
     console.print(
-        f"[bold]demo data[/bold]: {counts['customers']} customers (UCI Online Retail slice), "
-        f"{counts['orders']} orders, {counts['web_events']} web events, "
-        f"{counts['broken']} broken records"
+        f"[bold]demo data[/bold] ({where}): {counts['customers']} customers "
+        f"(UCI Online Retail slice), {counts['orders']} orders, {counts['broken']} broken records"
     )
     cfg = load_config(cfg_path, env={})
     reporter = RichReporter(err, enabled=is_tty())
@@ -102,19 +133,39 @@ def demo(
                 f"second run planned {planned} changes"
                 + (" (nothing changed, so nothing is sent)" if planned == 0 else "")
             )
+    _show_results(root, cfg_path, cfg)
+
+
+def _show_results(root: Path, cfg_path: Path, cfg: AppConfig) -> None:
+    from connector.identity.explain import explain_profile
+    from connector.pipeline import Workspace
+    from connector.store.datastore import first_row
+
     ws = Workspace(cfg)
     try:
-        merged = first_row(
+        # the person known to the most sources, under the most kinds of id
+        best = first_row(
             ws.data.con.execute(
-                "SELECT profile_id FROM merges WHERE accepted GROUP BY profile_id"
-                " ORDER BY count(*) DESC, profile_id LIMIT 1"
+                """SELECT profile_id FROM identities
+                   GROUP BY profile_id ORDER BY count(DISTINCT kind) DESC, profile_id LIMIT 1"""
             )
         )
+        explained = explain_profile(ws.data, best[0]) if best else None
     finally:
         ws.close()
     console.rule("results")
+    if explained is not None:
+        kinds = sorted({k for k, _ in explained.identities})
+        console.print(
+            f"one person, merged across sources: {explained.profile_id} has {', '.join(kinds)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print(f"  records: {', '.join(explained.records)}", highlight=False, soft_wrap=True)
     console.print(f"traits:       {root / 'out' / 'traits.csv'}")
     console.print(f"memberships:  {root / 'out' / 'memberships.csv'}")
     console.print(f"runs:         connector runs --config {cfg_path}")
-    if merged:
-        console.print(f"a merge:      connector profiles explain {merged[0]} --config {cfg_path}")
+    if explained is not None:
+        console.print(
+            f"explain:      connector profiles explain {explained.profile_id} --config {cfg_path}"
+        )

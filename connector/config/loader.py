@@ -4,7 +4,7 @@ Resolution order (later wins):
 1. built-in defaults;
 2. the config file (``--config``, else ``$CONNECTOR_CONFIG``, else ``./connector.toml``);
 3. the secrets file (``--secrets``, else ``$CONNECTOR_SECRETS_FILE``, else
-   ``./connector.secrets.toml`` when it exists), for secret settings only;
+   ``connector.secrets.toml`` beside the config file when it exists), for secret settings only;
 4. environment variables named by ``{ env = "VAR" }`` references;
 5. ``$CONNECTOR_WORKSPACE`` overrides ``workspace.path``.
 
@@ -123,8 +123,8 @@ def load_config(
     sec_path = secrets_path or (
         Path(env["CONNECTOR_SECRETS_FILE"]) if env.get("CONNECTOR_SECRETS_FILE") else None
     )
-    if sec_path is None and DEFAULT_SECRETS.exists():
-        sec_path = DEFAULT_SECRETS
+    if sec_path is None and (cfg_path.parent / DEFAULT_SECRETS).exists():
+        sec_path = cfg_path.parent / DEFAULT_SECRETS
     secrets = _read_toml(sec_path, "secrets file") if sec_path else {}
     registry = registry or PluginRegistry()
 

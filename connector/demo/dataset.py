@@ -15,12 +15,13 @@ import hashlib
 import io
 import json
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_demo_inputs"]
+__all__ = ["orders_by_customer", "person", "web_messages", "write_demo_inputs"]
 
 FIRST = [
     "Olivia",
@@ -105,7 +106,7 @@ def _category(description: str) -> str:
     return next((c for w, c in CATEGORY_WORDS.items() if w in low), "Other")
 
 
-def _person(cid: str) -> dict[str, Any]:
+def person(cid: str) -> dict[str, Any]:
     h = _h("person", cid)
     first, last = FIRST[h % len(FIRST)], LAST[(h // 31) % len(LAST)]
     local = f"{first}.{last}".lower().replace("'", "")
@@ -122,7 +123,7 @@ def _person(cid: str) -> dict[str, Any]:
     }
 
 
-def _orders() -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
+def orders_by_customer() -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
     raw = files("connector.demo").joinpath("data/online_retail_slice.csv.gz").read_bytes()
     orders: dict[str, dict[str, Any]] = {}
     country: dict[str, str] = {}
@@ -161,9 +162,12 @@ def _orders() -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
     return by_customer, country
 
 
-def write_demo_inputs(root: Path) -> dict[str, int]:
-    """Write data/profiles, data/events and data/segment under ``root``; return counts."""
-    by_customer, country = _orders()
+def write_demo_inputs(root: Path, *, crm: bool = True, web: bool = True) -> dict[str, int]:
+    """Write data/profiles, data/events and data/segment under ``root``; return counts.
+
+    The platform demo leaves out the CRM file and the web events (``crm``/``web`` false):
+    there they live in the HubSpot emulator and a Segment archive instead."""
+    by_customer, country = orders_by_customer()
     for sub in ("profiles", "events", "segment"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     customers = sorted(by_customer)
@@ -182,61 +186,62 @@ def write_demo_inputs(root: Path) -> dict[str, int]:
         "ids.crm_id",
         "traits.lifecycle_stage",
     ]
-    with (root / "profiles" / "crm_contacts.csv").open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols)
-        w.writeheader()
-        for i, cid in enumerate(customers):
-            p = _person(cid)
-            first_order = min(o["at"] for o in by_customer[cid])
-            email = (
-                p["email"].upper()
-                if i % 7 == 0
-                else (f"  {p['email']} " if i % 11 == 0 else p["email"])
-            )
+    if crm:
+        with (root / "profiles" / "crm_contacts.csv").open("w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=cols)
+            w.writeheader()
+            for i, cid in enumerate(customers):
+                p = person(cid)
+                first_order = min(o["at"] for o in by_customer[cid])
+                email = (
+                    p["email"].upper()
+                    if i % 7 == 0
+                    else (f"  {p['email']} " if i % 11 == 0 else p["email"])
+                )
+                w.writerow(
+                    {
+                        "source_id": f"crm-{cid}",
+                        "email": email if i % 13 else "",
+                        "phone": p["phone"],
+                        "first_name": p["first"],
+                        "last_name": p["last"],
+                        "country": country.get(cid, ""),
+                        "created_at": (first_order - timedelta(days=_h("c", cid) % 90)).isoformat(),
+                        "updated_at": "2011-12-01T09:00:00Z",
+                        "consent.email": p["consent_email"],
+                        "consent.ads": p["consent_ads"],
+                        "ids.crm_id": cid,
+                        "traits.lifecycle_stage": "customer",
+                    }
+                )
+            # two colleagues who typed the shared test address: they must stay two people
+            for n in (1, 2):
+                w.writerow(
+                    {
+                        "source_id": f"crm-test-{n}",
+                        "email": "test@test.com",
+                        "phone": "",
+                        "first_name": "Test",
+                        "last_name": f"User {n}",
+                        "country": "United Kingdom",
+                        "updated_at": "2011-12-01T09:00:00Z",
+                        "consent.email": "unknown",
+                        "consent.ads": "unknown",
+                        "ids.crm_id": f"test-{n}",
+                        "traits.lifecycle_stage": "lead",
+                    }
+                )
             w.writerow(
                 {
-                    "source_id": f"crm-{cid}",
-                    "email": email if i % 13 else "",
-                    "phone": p["phone"],
-                    "first_name": p["first"],
-                    "last_name": p["last"],
-                    "country": country.get(cid, ""),
-                    "created_at": (first_order - timedelta(days=_h("c", cid) % 90)).isoformat(),
+                    "source_id": "crm-broken-1",
+                    "email": "not-an-email",
                     "updated_at": "2011-12-01T09:00:00Z",
-                    "consent.email": p["consent_email"],
-                    "consent.ads": p["consent_ads"],
-                    "ids.crm_id": cid,
-                    "traits.lifecycle_stage": "customer",
                 }
             )
-        # two colleagues who typed the shared test address: they must stay two people
-        for n in (1, 2):
-            w.writerow(
-                {
-                    "source_id": f"crm-test-{n}",
-                    "email": "test@test.com",
-                    "phone": "",
-                    "first_name": "Test",
-                    "last_name": f"User {n}",
-                    "country": "United Kingdom",
-                    "updated_at": "2011-12-01T09:00:00Z",
-                    "consent.email": "unknown",
-                    "consent.ads": "unknown",
-                    "ids.crm_id": f"test-{n}",
-                    "traits.lifecycle_stage": "lead",
-                }
-            )
-        w.writerow(
-            {
-                "source_id": "crm-broken-1",
-                "email": "not-an-email",
-                "updated_at": "2011-12-01T09:00:00Z",
-            }
-        )
-        counts["broken"] += 1
+            counts["broken"] += 1
     with (root / "events" / "orders.jsonl").open("w", encoding="utf-8") as fh:
         for i, cid in enumerate(customers):
-            p = _person(cid)
+            p = person(cid)
             for inv in sorted(by_customer[cid], key=lambda o: o["invoice"]):
                 ident = (
                     {"phone": p["phone"].replace(" ", "")}
@@ -269,45 +274,36 @@ def write_demo_inputs(root: Path) -> dict[str, int]:
             + "\n"
         )
         counts["broken"] += 1
-    with (root / "segment" / "web.jsonl").open("w", encoding="utf-8") as fh:
-        for cid in customers[::3]:
-            p = _person(cid)
-            anon = f"anon-{_h('anon', cid):x}"
-            last = max(o["at"] for o in by_customer[cid])
-            for k in range(3):
-                at = last - timedelta(hours=3 * (k + 1))
-                fh.write(
-                    json.dumps(
-                        {
-                            "type": "track",
-                            "event": "Product Viewed",
-                            "anonymousId": anon,
-                            "messageId": f"m-{cid}-view-{k}",
-                            "timestamp": at.isoformat() + "Z",
-                            "properties": {
-                                "product_id": f"P{_h('p', cid, k) % 500}",
-                                "category": "Decor",
-                            },
-                        }
-                    )
-                    + "\n"
-                )
-                counts["web_events"] += 1
-            fh.write(
-                json.dumps(
-                    {
-                        "type": "identify",
-                        "userId": f"web-{cid}",
-                        "anonymousId": anon,
-                        "messageId": f"m-{cid}-identify",
-                        "timestamp": last.isoformat() + "Z",
-                        "traits": {
-                            "email": p["email"],
-                            "firstName": p["first"],
-                            "lastName": p["last"],
-                        },
-                    }
-                )
-                + "\n"
-            )
+    if web:
+        with (root / "segment" / "web.jsonl").open("w", encoding="utf-8") as fh:
+            for msg in web_messages(by_customer):
+                fh.write(json.dumps(msg) + "\n")
+                counts["web_events"] += msg["type"] == "track"
     return counts
+
+
+def web_messages(by_customer: dict[str, list[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+    """Segment-spec web events of every third customer: anonymous product views, then an
+    identify that links the anonymous id to a user id and an email."""
+    for cid in sorted(by_customer)[::3]:
+        p = person(cid)
+        anon = f"anon-{_h('anon', cid):x}"
+        last = max(o["at"] for o in by_customer[cid])
+        for k in range(3):
+            at = last - timedelta(hours=3 * (k + 1))
+            yield {
+                "type": "track",
+                "event": "Product Viewed",
+                "anonymousId": anon,
+                "messageId": f"m-{cid}-view-{k}",
+                "timestamp": at.isoformat() + "Z",
+                "properties": {"product_id": f"P{_h('p', cid, k) % 500}", "category": "Decor"},
+            }
+        yield {
+            "type": "identify",
+            "userId": f"web-{cid}",
+            "anonymousId": anon,
+            "messageId": f"m-{cid}-identify",
+            "timestamp": last.isoformat() + "Z",
+            "traits": {"email": p["email"], "firstName": p["first"], "lastName": p["last"]},
+        }

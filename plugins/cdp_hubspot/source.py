@@ -36,14 +36,12 @@ DEAL_PROPERTIES = [
 
 
 def _consent(props: dict[str, Any]) -> dict[str, str]:
-    # hs_email_optout is HubSpot's "unsubscribed from all email"; a contact not opted out is
-    # marketable under the portal's own legal basis, so we read it as granted.
+    # hs_email_optout is HubSpot's "unsubscribed from all email": true is an explicit denial.
+    # False only says the contact has not opted out, which is no grant: it makes no statement,
+    # so a grant or denial from another source (or the strict policy's default) decides.
+    # Portals that market on legitimate interest set consent_policy = "not_denied".
     optout = str(props.get("hs_email_optout") or "").lower()
-    if optout == "true":
-        return {"email": "denied"}
-    if optout == "false":
-        return {"email": "granted"}
-    return {"email": "unknown"}
+    return {"email": "denied"} if optout == "true" else {}
 
 
 def contact_record(rid: str, props: dict[str, Any]) -> SourceRecord:

@@ -168,3 +168,41 @@ def test_partial_records_merge_instead_of_erasing(store: DataStore) -> None:
     ).fetchall()
     assert row == [("a@example.com", "Ann", '{"plan":"pro","size":"M"}')]
     assert pid_of(store, "web", "u1") == pid_of(store, "crm", "c1")
+
+
+def test_unknown_consent_never_overrides_an_explicit_statement(store: DataStore) -> None:
+    add(
+        store,
+        "klaviyo",
+        source_id="k1",
+        email="c@example.com",
+        consent={"email": "granted"},
+        updated_at="2024-01-01T00:00:00Z",
+    )
+    add(
+        store,
+        "crm",
+        source_id="c1",
+        email="c@example.com",
+        consent={"email": "unknown"},
+        updated_at="2024-06-01T00:00:00Z",
+    )
+    add(
+        store,
+        "crm",
+        source_id="d1",
+        email="d@example.com",
+        consent={"email": "granted"},
+        updated_at="2024-01-01T00:00:00Z",
+    )
+    add(
+        store,
+        "shop",
+        source_id="d2",
+        email="d@example.com",
+        consent={"email": "denied"},
+        updated_at="2024-02-01T00:00:00Z",
+    )
+    run(store)
+    rows = dict(store.con.execute("SELECT email, consent_email FROM profiles").fetchall())
+    assert rows == {"c@example.com": "granted", "d@example.com": "denied"}

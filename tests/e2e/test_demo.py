@@ -23,6 +23,9 @@ def test_demo_runs_twice_and_the_second_run_plans_nothing(tmp_path: Path) -> Non
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "second run planned 0 changes" in done.stdout
+    merged = next(line for line in done.stdout.splitlines() if "merged across sources" in line)
+    for kind in ("hubspot_id", "klaviyo_id", "segment_user_id", "segment_anonymous_id"):
+        assert kind in merged, "the same person found in HubSpot, Klaviyo and Segment"
     traits = pd.read_csv(demo_dir / "out" / "traits.csv", dtype=str)
     members = pd.read_csv(demo_dir / "out" / "memberships.csv", dtype=str)
     assert traits["profile_id"].is_unique
@@ -37,9 +40,9 @@ def test_demo_runs_twice_and_the_second_run_plans_nothing(tmp_path: Path) -> Non
     assert risk.between(0, 1).all()
     # the shared test address stayed two people and merged nobody into them
     assert "test@test.com" not in set(traits["email"].fillna(""))
-    # re-running in the same directory starts fresh and behaves the same
+    # re-running in the same directory starts fresh; the files-only flavour needs no emulator
     again = subprocess.run(
-        [sys.executable, "-m", "connector", "demo", "--dir", str(demo_dir)],
+        [sys.executable, "-m", "connector", "demo", "--dir", str(demo_dir), "--files-only"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -48,6 +51,8 @@ def test_demo_runs_twice_and_the_second_run_plans_nothing(tmp_path: Path) -> Non
     )
     assert again.returncode == 0, again.stderr
     assert "second run planned 0 changes" in again.stdout
+    assert "demo data (files)" in again.stdout
+    assert not (demo_dir / "connector.secrets.toml").exists()
 
 
 def test_demo_refuses_a_directory_it_did_not_create(tmp_path: Path) -> None:

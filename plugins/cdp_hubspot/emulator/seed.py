@@ -92,3 +92,28 @@ def seed_deals(store: ObjectStore, contacts: ObjectStore, count: int, seed: int)
             contacts.records[person].associations.setdefault("deals", []).append(rid)
         ids.append(rid)
     return ids
+
+
+def seed_people(store: ObjectStore, people: list[dict[str, Any]], at_ms: int) -> list[str]:
+    """Contacts for given people (``email``, ``phone``, ``first_name``, ``last_name``,
+    ``country``, ``city``, ``email_consent``): the same person seeded into several emulators
+    lets a demo or test show identity resolution across platforms."""
+    ids: list[str] = []
+    for person in people:
+        rid = store.new_id()
+        props = {
+            "email": str(person.get("email") or "").lower(),
+            "firstname": person.get("first_name") or "",
+            "lastname": person.get("last_name") or "",
+            "phone": person.get("phone") or "",
+            "country": person.get("country") or "",
+            "city": person.get("city") or "",
+            "lifecyclestage": "customer",
+            "hs_email_optout": "true" if person.get("email_consent") == "denied" else "false",
+            "createdate": iso_ms(at_ms),
+            "lastmodifieddate": iso_ms(at_ms),
+            "hs_object_id": rid,
+        }
+        store.put(CrmObject(rid, props, at_ms, at_ms), indexed_now=True)
+        ids.append(rid)
+    return ids

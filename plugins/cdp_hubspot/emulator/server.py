@@ -15,7 +15,8 @@ from cdp_hubspot.emulator import crm, lists
 from cdp_hubspot.emulator.limits import HubSpotLimiter
 from cdp_hubspot.emulator.objects import ObjectStore
 from cdp_hubspot.emulator.schema import DEFAULT_GROUPS
-from cdp_hubspot.emulator.seed import seed_contacts, seed_deals
+from cdp_hubspot.emulator.seed import seed_contacts, seed_deals, seed_people
+from cdp_hubspot.emulator.values import now_ms
 from connector.emulator import EmulatorServer, RateLimit, RateLimiter, Request, Response
 from connector.plugin.spec import EmulatorOptions
 
@@ -172,7 +173,8 @@ class HubSpotEmulator(EmulatorServer):
         added = seed_contacts(self.contacts, count, seed)
         added_deals = seed_deals(self.deals, self.contacts, deals, seed)
         self.contacts.invalid_emails |= {str(e).lower() for e in payload.get("invalid_emails", [])}
-        return {"contacts": len(added), "deals": len(added_deals)}
+        people = seed_people(self.contacts, list(payload.get("people", [])), now_ms())
+        return {"contacts": len(added) + len(people), "deals": len(added_deals)}
 
     def reset(self) -> None:
         delay = self.index_delay

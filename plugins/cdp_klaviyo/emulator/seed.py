@@ -225,3 +225,47 @@ def _properties(rng: random.Random, name: str, n: int) -> dict[str, Any]:
             props["URL"] = "https://shop.example.com/collections/new"
         return props
     return {"page": "https://shop.example.com/"}
+
+
+def seed_people(store: KlaviyoStore, people: list[dict[str, Any]], at: float) -> list[str]:
+    """Profiles for given people (``email``, ``phone``, ``first_name``, ``last_name``,
+    ``country``, ``city``, ``email_consent`` granted/denied/unknown, ``external_id``), so the
+    same person can be seeded into several emulators."""
+    status = {"granted": "SUBSCRIBED", "denied": "UNSUBSCRIBED"}
+    ids: list[str] = []
+    start = len(store.profiles)
+    for n, person in enumerate(people, start=start):
+        profile: dict[str, Any] = {
+            "id": make_id(at, n),
+            "email": person.get("email"),
+            "phone_number": person.get("phone"),
+            "external_id": person.get("external_id"),
+            "first_name": person.get("first_name"),
+            "last_name": person.get("last_name"),
+            "organization": None,
+            "locale": None,
+            "title": None,
+            "created": float(int(at)),
+            "updated": float(int(at)),
+            "location": {
+                "city": person.get("city"),
+                "region": None,
+                "zip": None,
+                "country": person.get("country"),
+                "timezone": None,
+                "address1": None,
+                "address2": None,
+                "ip": None,
+                "latitude": None,
+                "longitude": None,
+            },
+            "properties": {},
+            "subscriptions": {
+                "email": status.get(str(person.get("email_consent")), "NEVER_SUBSCRIBED"),
+                "sms": None,
+                "at": float(int(at)),
+            },
+        }
+        store.put_profile(profile)
+        ids.append(profile["id"])
+    return ids

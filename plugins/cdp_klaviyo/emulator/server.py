@@ -29,7 +29,7 @@ from cdp_klaviyo.emulator.resources import (
     metric_resource,
     profile_resource,
 )
-from cdp_klaviyo.emulator.seed import seed_events, seed_metrics, seed_profiles
+from cdp_klaviyo.emulator.seed import seed_events, seed_metrics, seed_people, seed_profiles
 from cdp_klaviyo.emulator.store import KlaviyoStore, make_id
 from cdp_klaviyo.limits import ENDPOINT_POLICIES, LIST_MEMBERS_PER_CALL, PAGE_SIZE
 from connector.emulator import EmulatorServer, RateLimit, RateLimiter, Request, Response
@@ -137,7 +137,8 @@ class KlaviyoEmulator(EmulatorServer):
 
     def seed(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Admin seeding: ``profiles``, ``events``, ``update_profiles`` (touch N existing),
-        ``new_events`` (recent activity) and ``refuse_emails`` (the import rejects them)."""
+        ``new_events`` (recent activity), ``refuse_emails`` (the import rejects them) and ``people``
+        (explicit profiles, see ``seed_people``)."""
         s = self.store
         added = seed_profiles(s, self.rng, int(payload.get("profiles", 0)))
         events = seed_events(s, self.rng, int(payload.get("events", 0)))
@@ -145,7 +146,8 @@ class KlaviyoEmulator(EmulatorServer):
         now = time.time()
         events += seed_events(s, self.rng, int(payload.get("new_events", 0)), at=now)
         s.refused_emails |= {str(e).lower() for e in payload.get("refuse_emails", [])}
-        return {"profiles": len(added), "updated": len(touched), "events": events}
+        people = seed_people(s, list(payload.get("people", [])), now)
+        return {"profiles": len(added) + len(people), "updated": len(touched), "events": events}
 
     def reset(self) -> None:
         self.store = KlaviyoStore()

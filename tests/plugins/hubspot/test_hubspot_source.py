@@ -31,7 +31,9 @@ def test_contacts_map_to_canonical_profiles(emulator, tmp_path):
         assert rec.ids == {"hubspot_id": raw["source_id"]}
         assert rec.email
         assert rec.updated_at
-        assert rec.consent["email"][0].value in ("granted", "denied")
+        # opted out is an explicit denial; not opted out states nothing (no grant)
+        opted_out = emulator.contacts.records[raw["source_id"]].props["hs_email_optout"] == "true"
+        assert (rec.consent.get("email", (None,))[0] == "denied") == opted_out
         assert "lifecycle_stage" in rec.traits
     stamps = [r["updated_at"] for r in records]
     assert stamps == sorted(stamps), "ascending by lastmodifieddate"
