@@ -42,7 +42,11 @@ def emulate(
                 limits="real" if limits == "real" else "off",
             )
             emu = stack.enter_context(spec.emulator(opts))
-            console.print(f"{name}: {emu.base_url}  (admin: {emu.base_url}/__emulator__/state)")
+            console.print(
+                f"{name}: {emu.base_url}  (admin: {emu.base_url}/__emulator__/state)",
+                highlight=False,
+                soft_wrap=True,
+            )
         console.print("serving; Ctrl-C to stop")
         try:
             while True:
