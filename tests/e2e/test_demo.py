@@ -26,6 +26,29 @@ def test_demo_runs_twice_and_the_second_run_plans_nothing(tmp_path: Path) -> Non
     merged = next(line for line in done.stdout.splitlines() if "merged across sources" in line)
     for kind in ("hubspot_id", "klaviyo_id", "segment_user_id", "segment_anonymous_id"):
         assert kind in merged, "the same person found in HubSpot, Klaviyo and Segment"
+    profile_id = merged.split("sources: ", 1)[1].split()[0]
+    explained = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "connector",
+            "profiles",
+            "explain",
+            profile_id,
+            "--config",
+            str(demo_dir / "connector.toml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert explained.returncode == 0, explained.stderr
+    assert "Merges" in explained.stdout
+    assert "hubspot:" in explained.stdout
+    assert "klaviyo:" in explained.stdout
+    assert "@example.org" not in explained.stdout.replace("***@example.org", ""), "masked"
     traits = pd.read_csv(demo_dir / "out" / "traits.csv", dtype=str)
     members = pd.read_csv(demo_dir / "out" / "memberships.csv", dtype=str)
     assert traits["profile_id"].is_unique
