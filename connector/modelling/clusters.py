@@ -93,6 +93,14 @@ def fit_clusters(
     seed = settings.random_seed
     ids = frame["profile_id"].astype(str).tolist()
     sample = stable_unit(ids, f"cluster-sample-{seed}") < settings.cluster_sample_size / len(ids)
+    # k-means++ seeding depends on row order, and rows come in profile-id order, which differs
+    # between workspaces (ids are salted). Order rows by a pseudo-random key derived from their
+    # values (ties by the values), so the same customers give the same clusters anywhere; a
+    # plain sort would put look-alike rows together and bias the seeding.
+    rounded = np.round(z, 9)
+    key = np.sin((rounded @ np.linspace(1.0, 2.0, z.shape[1])) * 1e4) if z.size else z[:, 0]
+    order = np.lexsort((*rounded.T[::-1], key))
+    z, sample = z[order], sample[order]
     prev_clusters = list(previous["clusters"]) if previous else []
     prev_k = len(prev_clusters) or None
     k, sil = _choose_k(z[sample] if sample.sum() > 50 else z, settings, prev_k, seed)
@@ -109,7 +117,8 @@ def fit_clusters(
     else:
         km = KMeans(k, n_init=4, random_state=seed).fit(z)
     centers = km.cluster_centers_
-    labels = km.labels_
+    labels = np.empty_like(km.labels_)
+    labels[order] = km.labels_
     # Match to previous centroids in today's scaled space.
     assigned: dict[int, dict[str, Any]] = {}
     if prev_clusters:
