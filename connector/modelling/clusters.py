@@ -81,6 +81,16 @@ def _choose_k(
     return best, scores[best]
 
 
+def _canonical_order(z: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """k-means++ seeding depends on row order, and rows come in profile-id order, which differs
+    between workspaces (ids are salted). Order rows by a pseudo-random key derived from their
+    values (ties by the values), so the same customers give the same clusters anywhere; a plain
+    sort would put look-alike rows together and bias the seeding."""
+    rounded = np.round(z, 9)
+    key = np.sin((rounded @ np.linspace(1.0, 2.0, z.shape[1])) * 1e4) if z.size else z[:, 0]
+    return np.lexsort((*rounded.T[::-1], key))
+
+
 def fit_clusters(
     frame: pd.DataFrame, settings: ModelSettings, previous: dict[str, Any] | None
 ) -> ClusterResult:
@@ -93,13 +103,7 @@ def fit_clusters(
     seed = settings.random_seed
     ids = frame["profile_id"].astype(str).tolist()
     sample = stable_unit(ids, f"cluster-sample-{seed}") < settings.cluster_sample_size / len(ids)
-    # k-means++ seeding depends on row order, and rows come in profile-id order, which differs
-    # between workspaces (ids are salted). Order rows by a pseudo-random key derived from their
-    # values (ties by the values), so the same customers give the same clusters anywhere; a
-    # plain sort would put look-alike rows together and bias the seeding.
-    rounded = np.round(z, 9)
-    key = np.sin((rounded @ np.linspace(1.0, 2.0, z.shape[1])) * 1e4) if z.size else z[:, 0]
-    order = np.lexsort((*rounded.T[::-1], key))
+    order = _canonical_order(z)
     z, sample = z[order], sample[order]
     prev_clusters = list(previous["clusters"]) if previous else []
     prev_k = len(prev_clusters) or None
