@@ -81,6 +81,15 @@ def _choose_k(
     return best, scores[best]
 
 
+def _standardised(
+    frame: pd.DataFrame,
+) -> tuple[pd.DataFrame, np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    raw = cluster_matrix(frame)
+    mean = raw.mean().to_numpy()
+    std = raw.std(ddof=0).replace(0, 1.0).to_numpy()
+    return raw, mean, std, ((raw.to_numpy() - mean) / std).astype(float)
+
+
 def _canonical_order(z: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """k-means++ seeding depends on row order, and rows come in profile-id order, which differs
     between workspaces (ids are salted). Order rows by a pseudo-random key derived from their
@@ -96,10 +105,7 @@ def fit_clusters(
 ) -> ClusterResult:
     """Cluster all rows of a scored feature frame; `previous` is the state from the last run
     ({"scaler", "clusters": [{"id", "name", "centroid", ...}], "next_id"})."""
-    raw = cluster_matrix(frame)
-    mean = raw.mean().to_numpy()
-    std = raw.std(ddof=0).replace(0, 1.0).to_numpy()
-    z = ((raw.to_numpy() - mean) / std).astype(float)
+    raw, mean, std, z = _standardised(frame)
     seed = settings.random_seed
     ids = frame["profile_id"].astype(str).tolist()
     sample = stable_unit(ids, f"cluster-sample-{seed}") < settings.cluster_sample_size / len(ids)
