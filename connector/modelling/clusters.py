@@ -83,11 +83,11 @@ def _choose_k(
 
 def _standardised(
     frame: pd.DataFrame,
-) -> tuple[pd.DataFrame, np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     raw = cluster_matrix(frame)
     mean = raw.mean().to_numpy()
     std = raw.std(ddof=0).replace(0, 1.0).to_numpy()
-    return raw, mean, std, ((raw.to_numpy() - mean) / std).astype(float)
+    return mean, std, ((raw.to_numpy() - mean) / std).astype(float)
 
 
 def _canonical_order(z: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -105,7 +105,7 @@ def fit_clusters(
 ) -> ClusterResult:
     """Cluster all rows of a scored feature frame; `previous` is the state from the last run
     ({"scaler", "clusters": [{"id", "name", "centroid", ...}], "next_id"})."""
-    raw, mean, std, z = _standardised(frame)
+    mean, std, z = _standardised(frame)
     seed = settings.random_seed
     ids = frame["profile_id"].astype(str).tolist()
     sample = stable_unit(ids, f"cluster-sample-{seed}") < settings.cluster_sample_size / len(ids)
