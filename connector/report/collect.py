@@ -103,7 +103,9 @@ def collect(ws: Workspace, run: RunRow) -> ReportData:
                 card = json.loads(row.card)
             except ValueError:
                 card = {}
-            data.model_cards.append({"model": row.model, "auc": row.auc, **card})
+            # the modelling core keeps held-out metrics (and calibration) under "evaluation"
+            evaluation = card.get("evaluation") if isinstance(card.get("evaluation"), dict) else {}
+            data.model_cards.append({"model": row.model, "auc": row.auc, **card, **evaluation})
     grouped = Counter(
         (e.stage, e.plugin, redact(e.reason)[:160]) for e in ws.runs.errors(run.run_id)
     )

@@ -85,6 +85,16 @@ def _scores(d: ReportData) -> str:
     return "<div class='grid'>" + "".join(histogram(k, v) for k, v in d.scores.items()) + "</div>"
 
 
+def _calibration_point(point: Any) -> tuple[float, float]:
+    """(predicted, observed) from the shapes model cards use: pairs, or dicts keyed
+    predicted/observed or mean_predicted/observed_rate (the modelling core's bins)."""
+    if isinstance(point, dict):
+        predicted: Any = point.get("predicted", point.get("mean_predicted", 0.0))
+        observed: Any = point.get("observed", point.get("observed_rate", 0.0))
+        return float(predicted), float(observed)
+    return float(point[0]), float(point[1])
+
+
 def _cards(d: ReportData) -> str:
     if not d.model_cards:
         return '<p class="muted">No model cards for this run (rule-based scores only).</p>'
@@ -96,12 +106,7 @@ def _cards(d: ReportData) -> str:
         out.append(f"<h3>{escape(str(card.get('model', 'model')))}</h3>")
         out.append(_table(["metric", "value"], [[k, f"{v:.4g}"] for k, v in metrics.items()]))
         cal = card.get("calibration") or []
-        points = [
-            (float(p["predicted"]), float(p["observed"]))
-            if isinstance(p, dict)
-            else (float(p[0]), float(p[1]))
-            for p in cal
-        ]
+        points = [_calibration_point(p) for p in cal]
         if points:
             out.append(calibration_plot(f"Calibration: {card.get('model', '')}", points))
     return "".join(out)

@@ -37,6 +37,11 @@ def test_full_engine_scores_segments_holdouts_and_explains_itself(tmp_path: Path
     finally:
         ws.close()
     assert first.counts["applied"] > 0
+    assert first.report is not None
+    page = Path(first.report).read_text()
+    for model in ("purchase_propensity_30d", "churn_90d"):
+        assert f"Calibration: {model}" in page, "the report plots each classifier's calibration"
+    assert "pr_auc" in page
     assert second.counts["planned"] == 0, "same data, same model state: nothing to send"
 
     members = pd.read_csv(tmp_path / "out" / "memberships.csv", dtype=str)
