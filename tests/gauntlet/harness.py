@@ -46,6 +46,7 @@ TOKENS = (HUBSPOT_TOKEN, KLAVIYO_KEY, META_TOKEN)
 
 # segment id → the name the planner gives it (lists are "CDP: <name>", audiences "<name>")
 SEGMENTS = ("rfm_high", "rfm_medium")
+PROFILES = 80  # seeded per CRM emulator in the standard scenario
 
 
 class _Meta(MetaEmulator):
@@ -77,6 +78,12 @@ class Platforms:
         emu = self.all()[name]
         resp = httpx.post(f"{emu.base_url}/__emulator__/faults", json={"rules": rules}, timeout=30)
         resp.raise_for_status()
+
+    def state_faults(self, name: str) -> int:
+        """How many times the platform's fault rules fired so far."""
+        emu = self.all()[name]
+        rules = httpx.get(f"{emu.base_url}/__emulator__/faults", timeout=30).json()["rules"]
+        return sum(int(r["fired"]) for r in rules)
 
     def clear_faults(self) -> None:
         for name in self.all():

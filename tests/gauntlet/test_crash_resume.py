@@ -21,7 +21,6 @@ import pytest
 from tests.gauntlet import figures
 from tests.gauntlet import harness as h
 
-PROFILES = 80
 
 
 @dataclass(frozen=True)
@@ -94,18 +93,6 @@ KILLS: dict[str, Kill] = {
 }
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """What an uncrashed pipeline delivers, run to its fixed point."""
-    root = tmp_path_factory.mktemp("reference")
-    with h.platforms(PROFILES) as p:
-        cfg = h.write_config(root, p)
-        h.settle(cfg, p)
-        view = h.assert_ledger_agrees(p, root)
-        events = h.events_in_store(root)
-    return {"view": view, "events": Counter(events)}
-
-
 def _kill(cfg: Path, p: h.Platforms, kill: Kill) -> int:
     if kill.slow:
         p.faults(kill.slow[0], [kill.slow[1]])
@@ -137,7 +124,7 @@ def _lost_and_duplicated(view: dict[str, Any], ref: dict[str, Any]) -> tuple[int
 
 def crash_chain(tmp: Path, kills: list[Kill], reference: dict[str, Any]) -> None:
     """Kill the run at each of ``kills`` in turn, then resume; judge against ``reference``."""
-    with h.platforms(PROFILES) as p:
+    with h.platforms(h.PROFILES) as p:
         cfg = h.write_config(tmp, p)
         codes = [_kill(cfg, p, k) for k in kills]
         h.settle(cfg, p)
