@@ -139,6 +139,7 @@ plugin = "hubspot"
 access_token = {{ env = "GAUNTLET_HUBSPOT_TOKEN" }}
 base_url = "{p.hubspot.base_url}"
 lookback = "10m"
+search_page_size = 25
 retry_base_seconds = 0.05
 max_retry_seconds = {retry_seconds}
 timeout_seconds = 2
