@@ -80,7 +80,9 @@ def write_people(root: Path, n: int, run: int, rng: random.Random) -> None:
                             {
                                 "source_event_id": f"o{i}-{k}",
                                 "type": "order_completed",
-                                "occurred_at": f"2029-{1 + (i + k) % 12:02d}-{1 + i % 27:02d}T10:00:00Z",
+                                "occurred_at": (
+                                    f"2029-{1 + (i + k) % 12:02d}-{1 + i % 27:02d}T10:00:00Z"
+                                ),
                                 "email": f"soak{i}@example.org",
                                 "revenue": 10 + (i * 7 + k * 13) % 300,
                                 "currency": "GBP",

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["EVENT_TYPES_BY_METRIC", "map_event", "map_profile", "safe_map_event", "safe_map_profile"]
+__all__ = [
+    "EVENT_TYPES_BY_METRIC",
+    "map_event",
+    "map_profile",
+    "safe_map_event",
+    "safe_map_profile",
+]
 
 EVENT_TYPES_BY_METRIC = {
     "Placed Order": "order_completed",

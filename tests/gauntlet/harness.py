@@ -91,9 +91,7 @@ class Platforms:
 
 
 @contextmanager
-def platforms(
-    profiles: int = 120, *, seed: int = 11, limits: str = "off"
-) -> Iterator[Platforms]:
+def platforms(profiles: int = 120, *, seed: int = 11, limits: str = "off") -> Iterator[Platforms]:
     """Seeded HubSpot and Klaviyo (sources and destinations) and an empty Meta account."""
     with ExitStack() as stack:
         hubspot = stack.enter_context(
@@ -111,9 +109,7 @@ def platforms(
         yield Platforms(hubspot, klaviyo, meta, env)
 
 
-def write_config(
-    root: Path, p: Platforms, *, retry_seconds: float = 20.0, extra: str = ""
-) -> Path:
+def write_config(root: Path, p: Platforms, *, retry_seconds: float = 20.0, extra: str = "") -> Path:
     """The scenario's connector.toml (fast retries so fault tests finish in seconds)."""
     root.mkdir(parents=True, exist_ok=True)
     cfg = root / "connector.toml"
@@ -374,7 +370,11 @@ def ledger_view(root: Path) -> dict[str, Any]:
         "meta_audiences": {},
         "trait_profiles": {},
     }
-    where = {"klaviyo_out": "klaviyo_lists", "hubspot_out": "hubspot_lists", "meta": "meta_audiences"}
+    where = {
+        "klaviyo_out": "klaviyo_lists",
+        "hubspot_out": "hubspot_lists",
+        "meta": "meta_audiences",
+    }
     for row in ledger_rows(root):
         dest = row["destination"]
         email = emails.get(row["profile_id"], row["profile_id"])

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.gauntlet import figures
+from tests.gauntlet.recording import SEGMENTS, Killed, RecordingSink, desired_state
 
 from connector.state import Ledger, StateStore
 from connector.sync.apply import apply_plan
 from connector.sync.consent import allowed
 from connector.sync.plan import plan_destination
-from tests.gauntlet import figures
-from tests.gauntlet.recording import SEGMENTS, Killed, RecordingSink, desired_state
 
 EXAMPLES = int(os.environ.get("GAUNTLET_EXAMPLES", "25"))
 STATUSES = ["granted", "denied", "unknown", "", None, "GRANTED ", "revoked"]

@@ -17,10 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.gauntlet import figures
 from tests.gauntlet import harness as h
-
 
 
 @dataclass(frozen=True)
@@ -44,9 +42,7 @@ def _seen(emu: Any, method: str, fragment: str, at_least: int = 1) -> Callable[[
 def _after(count: int, method: str, fragment: str, platform: str) -> Callable[..., Any]:
     def trigger(p: h.Platforms) -> Callable[[], bool]:
         emu = p.all()[platform]
-        base = sum(
-            1 for r in emu.recorder.entries() if r.method == method and fragment in r.path
-        )
+        base = sum(1 for r in emu.recorder.entries() if r.method == method and fragment in r.path)
         return _seen(emu, method, fragment, base + count)
 
     return trigger

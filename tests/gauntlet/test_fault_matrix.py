@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from connector.emulator.faults import FaultRule
 from tests.gauntlet import figures
 from tests.gauntlet import harness as h
+
+from connector.emulator.faults import FaultRule
 
 # The endpoints each platform's source reads and its sink writes.
 PULL = {"hubspot": "*/search", "klaviyo": "/api/*"}
@@ -64,10 +64,7 @@ def _rule(platform: str, phase: str, kind: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("platform", "phase", "kind"),
-    [
-        pytest.param(*c, marks=() if c in QUICK else pytest.mark.slow, id="-".join(c))
-        for c in CASES
-    ],
+    [pytest.param(*c, marks=() if c in QUICK else pytest.mark.slow, id="-".join(c)) for c in CASES],
 )
 def test_fault_ends_in_the_reference_state(
     tmp_path: Path, reference: dict[str, Any], platform: str, phase: str, kind: str
@@ -79,9 +76,7 @@ def test_fault_ends_in_the_reference_state(
         fired = p.state_faults(platform)
         view = h.assert_ledger_agrees(p, tmp_path)
     mismatch = h.comparable(view) != h.comparable(reference["view"])
-    figures.record(
-        "faults", platform, {"cases": 1, "injected": fired, "mismatches": int(mismatch)}
-    )
+    figures.record("faults", platform, {"cases": 1, "injected": fired, "mismatches": int(mismatch)})
     assert fired > 0, "the fault never fired: the case tests nothing"
     assert not mismatch, f"{platform} {phase} {kind}: end state differs from the reference"
 
@@ -150,9 +145,7 @@ def test_token_expiring_mid_run_stops_only_that_destination(
     figures.record("token_expiry", destination, {"requests_after_401": after})
     failure = " ".join(summary.failures)
     assert f"destination {destination}" in failure, summary.failures
-    assert any(w in failure.lower() for w in ("401", "token", "credential", "key", "auth")), (
-        failure
-    )
+    assert any(w in failure.lower() for w in ("401", "token", "credential", "key", "auth")), failure
     assert not any(t in failure for t in h.TOKENS), "the error names no secret"
     assert after <= 3, f"{after} requests after the first 401: a retry storm"
     others = [d for d in APPLY_STARTS if d != destination]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.gauntlet.harness import REPO
 
 from cdp_files.settings import FilesSettings
 from cdp_files.sink import FilesSink
@@ -16,7 +17,6 @@ from cdp_hubspot.settings import HubSpotSettings
 from cdp_hubspot.sink import HubSpotSink
 from connector.sync.changes import Change, ChangeKind, Recipient
 from connector.testing.context import make_context
-from tests.gauntlet.harness import REPO
 
 
 def _upsert(pid: str, **traits: object) -> Change:
@@ -62,7 +62,10 @@ def test_hubspot_sink_declines_recipients_it_can_never_match(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(("target", "code"), [("x.point@2", 137), ("x.point@3", 0)])
 def test_counted_crash_point_dies_on_the_nth_pass(target: str, code: int) -> None:
-    script = "from connector.testing.faultpoints import faultpoint\nfor _ in range(2): faultpoint('x.point')\n"
+    script = (
+        "from connector.testing.faultpoints import faultpoint\n"
+        "for _ in range(2): faultpoint('x.point')\n"
+    )
     env = {**os.environ, "CONNECTOR_CRASH_AT": target, "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", script], env=env, check=False, timeout=60)
     assert done.returncode == code

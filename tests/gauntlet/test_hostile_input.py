@@ -22,15 +22,6 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from cdp_files import segment_spec
-from cdp_files.readers import read_file
-from cdp_hubspot.source import contact_record, deal_record
-from cdp_klaviyo.mapping import EVENT_TYPES_BY_METRIC, safe_map_event, safe_map_profile
-from cdp_segment.mapping import event_record, profile_record
-from connector.config import load_config
-from connector.errors import ConfigError, SkippableError
-from connector.schema.records import validate_event, validate_profile
 from tests.gauntlet import figures
 from tests.gauntlet.hostile import (
     event_records,
@@ -40,6 +31,15 @@ from tests.gauntlet.hostile import (
     records,
     scalars,
 )
+
+from cdp_files import segment_spec
+from cdp_files.readers import read_file
+from cdp_hubspot.source import contact_record, deal_record
+from cdp_klaviyo.mapping import EVENT_TYPES_BY_METRIC, safe_map_event, safe_map_profile
+from cdp_segment.mapping import event_record, profile_record
+from connector.config import load_config
+from connector.errors import ConfigError, SkippableError
+from connector.schema.records import validate_event, validate_profile
 
 TRIED: Counter[str] = Counter()
 # a dozen examples per parser in the default suite; the slow test re-runs with many more
@@ -146,7 +146,19 @@ def test_files_jsonl(tmp_path: Path, rows: list[Any], junk: bytes) -> None:
 
 
 @SETTINGS
-@given(st.lists(st.dictionaries(st.sampled_from(["source_id", "email", "traits.x", "consent.email", "properties", "ids.hubspot_id"]), scalars, min_size=1), min_size=1, max_size=5))
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(
+                ["source_id", "email", "traits.x", "consent.email", "properties", "ids.hubspot_id"]
+            ),
+            scalars,
+            min_size=1,
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_files_parquet(tmp_path: Path, rows: list[dict[str, Any]]) -> None:
     TRIED["files_parquet"] += 1
     # Parquet columns are typed: hostile values arrive as text, as they would from a writer
@@ -161,8 +173,21 @@ def test_files_parquet(tmp_path: Path, rows: list[dict[str, Any]]) -> None:
 # ---- Segment: the files plugin's spec mapping, the archive mapping, the webhook ---------------
 
 segment_messages = st.one_of(
-    records(("type", "messageId", "userId", "anonymousId", "previousId", "traits", "properties",
-             "event", "name", "timestamp", "context")),
+    records(
+        (
+            "type",
+            "messageId",
+            "userId",
+            "anonymousId",
+            "previousId",
+            "traits",
+            "properties",
+            "event",
+            "name",
+            "timestamp",
+            "context",
+        )
+    ),
     st.fixed_dictionaries(
         {
             "type": st.sampled_from(["identify", "track", "page", "alias", "group", "delete"]),
@@ -223,9 +248,22 @@ def webhook(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 hubspot_props = st.one_of(
     st.dictionaries(
-        st.sampled_from(["email", "phone", "firstname", "lastmodifieddate", "createdate",
-                         "hs_email_optout", "lifecyclestage", "amount", "closedate",
-                         "deal_currency_code", "zip", "country"]),
+        st.sampled_from(
+            [
+                "email",
+                "phone",
+                "firstname",
+                "lastmodifieddate",
+                "createdate",
+                "hs_email_optout",
+                "lifecyclestage",
+                "amount",
+                "closedate",
+                "deal_currency_code",
+                "zip",
+                "country",
+            ]
+        ),
         scalars,
     ),
     st.dictionaries(hostile_text, json_values, max_size=4),
@@ -233,7 +271,9 @@ hubspot_props = st.one_of(
 
 
 @SETTINGS
-@given(hostile_text, hubspot_props, st.lists(st.integers(1, 10**12).map(str), min_size=1, max_size=3))
+@given(
+    hostile_text, hubspot_props, st.lists(st.integers(1, 10**12).map(str), min_size=1, max_size=3)
+)
 def test_hubspot_payload_mapping(rid: str, props: dict[str, Any], contacts: list[str]) -> None:
     TRIED["hubspot payload mapping"] += 1
     _through_validation(_mapped(contact_record, rid, props), "profile")
@@ -247,8 +287,20 @@ klaviyo_resources = st.one_of(
             "id": hostile_text,
             "type": st.just("profile"),
             "attributes": st.one_of(
-                records(("email", "phone_number", "external_id", "location", "properties",
-                         "subscriptions", "created", "updated", "datetime", "event_properties")),
+                records(
+                    (
+                        "email",
+                        "phone_number",
+                        "external_id",
+                        "location",
+                        "properties",
+                        "subscriptions",
+                        "created",
+                        "updated",
+                        "datetime",
+                        "event_properties",
+                    )
+                ),
                 json_values,
             ),
             "relationships": json_values,
@@ -258,7 +310,11 @@ klaviyo_resources = st.one_of(
 
 
 @SETTINGS
-@given(klaviyo_resources, st.sampled_from(sorted(EVENT_TYPES_BY_METRIC)), st.one_of(st.none(), klaviyo_resources))
+@given(
+    klaviyo_resources,
+    st.sampled_from(sorted(EVENT_TYPES_BY_METRIC)),
+    st.one_of(st.none(), klaviyo_resources),
+)
 def test_klaviyo_payload_mapping(resource: Any, metric: str, included: Any) -> None:
     TRIED["klaviyo payload mapping"] += 1
     _through_validation(_mapped(safe_map_profile, resource), "profile")
@@ -277,8 +333,21 @@ toml_values = st.one_of(
     st.just('"-5h"'),
 )
 config_keys = st.sampled_from(
-    ["plugin", "path", "lookback", "enabled", "segments", "traits", "consent_policy",
-     "batch_size", "api_key", "access_token", "base_url", "format", "unknown_key"]
+    [
+        "plugin",
+        "path",
+        "lookback",
+        "enabled",
+        "segments",
+        "traits",
+        "consent_policy",
+        "batch_size",
+        "api_key",
+        "access_token",
+        "base_url",
+        "format",
+        "unknown_key",
+    ]
 )
 
 
@@ -295,10 +364,12 @@ def test_config_loader(tmp_path: Path, table: str, body: dict[str, str], junk: b
     cfg = tmp_path / "connector.toml"
     for text in ("\n".join([section, *lines]) + "\n", junk.decode("latin-1")):
         cfg.write_text(text, encoding="utf-8")
+        message = "loaded"
         try:
             load_config(cfg, env={"GAUNTLET_PRESENT": "x"})
         except ConfigError as exc:
-            assert str(exc), "a config error says what is wrong"
+            message = str(exc)
+        assert message, "a config error says what is wrong"
 
 
 @pytest.mark.slow
@@ -306,7 +377,17 @@ def test_hostile_inputs_in_depth() -> None:
     """The same properties with 300 examples per parser (a subprocess, so counts add up)."""
     env = {**os.environ, "GAUNTLET_EXAMPLES": "300"}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider", "-m", "not slow"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            __file__,
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "not slow",
+        ],
         env=env,
         capture_output=True,
         text=True,

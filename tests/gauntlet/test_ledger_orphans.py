@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.gauntlet.recording import Killed, RecordingSink, desired_state
 
 from connector.state import Ledger, StateStore
 from connector.sync.apply import apply_plan
 from connector.sync.plan import plan_destination
-from tests.gauntlet.recording import Killed, RecordingSink, desired_state
 
 
 def _sync(ledger: Ledger, sink: RecordingSink, profiles: dict, *, crash: bool = False) -> None:

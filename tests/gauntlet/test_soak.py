@@ -8,7 +8,6 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-
 from tests.gauntlet import figures
 from tests.gauntlet.harness import REPO
 
@@ -16,7 +15,8 @@ from tests.gauntlet.harness import REPO
 @pytest.mark.slow
 def test_soak_scaled_down(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("soak", REPO / "benchmarks" / "soak.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     soak = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(soak)
     result = soak.soak(profiles=5_000, runs=3, fault_rate=0.05, root=tmp_path)
