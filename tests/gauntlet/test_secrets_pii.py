@@ -72,7 +72,7 @@ def _workspace_texts(root: Path) -> dict[str, str]:
 
 
 def test_no_secret_email_or_phone_leaks_anywhere(tmp_path: Path) -> None:
-    with h.platforms(h.PROFILES) as p:
+    with h.platforms(40) as p:
         cfg = h.write_config(tmp_path, p, retry_seconds=5)
         p.faults("hubspot", [{"path": "*/batch/upsert", "status": 503, "count": 3}])
         p.faults("klaviyo", [{"path": "/api/lists/*", "status": 429, "count": 3}])
@@ -88,8 +88,8 @@ def test_no_secret_email_or_phone_leaks_anywhere(tmp_path: Path) -> None:
             outputs[f"runs show {rid}"] = h.run_cli(cfg, p, "runs", "show", rid, "--limit", "0")
         outputs["plan"] = h.run_cli(cfg, p, "plan")
         emails, phones = _contacts(p)
-    assert len(emails) > 100, "the scenario carries emails"
-    assert len(phones) > 20, "and phone numbers"
+    assert len(emails) > 50, "the scenario carries emails"
+    assert len(phones) > 10, "and phone numbers"
     texts: dict[str, str] = {}
     log_lines = 0
     for name, done in outputs.items():
