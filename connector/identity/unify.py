@@ -3,7 +3,8 @@
 Resolution reruns over all identity records each time (it is set-based and cheap next to the
 pulls), so late-arriving links merge old profiles; the persisted key → profile id map keeps ids
 stable. The profile's fields come from its most recently updated source record; consent per
-channel from its latest statement.
+channel from its latest statement (``unknown`` is no statement: a record that merely lacks an
+answer, e.g. a contact our own write-back just created, never erases a grant or a denial).
 """
 
 from __future__ import annotations
@@ -193,11 +194,11 @@ def _rebuild_profiles(store: DataStore, blocked: frozenset[str]) -> None:
               min(created_at) AS created_at,
               max(updated_at) AS updated_at,
               arg_max(consent_email, consent_email_at)
-                  FILTER (WHERE consent_email IS NOT NULL) AS consent_email,
+                  FILTER (WHERE consent_email IN ('granted', 'denied')) AS consent_email,
               arg_max(consent_sms, consent_sms_at)
-                  FILTER (WHERE consent_sms IS NOT NULL) AS consent_sms,
+                  FILTER (WHERE consent_sms IN ('granted', 'denied')) AS consent_sms,
               arg_max(consent_ads, consent_ads_at)
-                  FILTER (WHERE consent_ads IS NOT NULL) AS consent_ads,
+                  FILTER (WHERE consent_ads IN ('granted', 'denied')) AS consent_ads,
               string_agg(DISTINCT source, ',' ORDER BY source) AS sources,
               arg_max(traits, ord) AS traits
             FROM r GROUP BY profile_id

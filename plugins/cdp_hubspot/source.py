@@ -47,6 +47,7 @@ def _consent(props: dict[str, Any]) -> dict[str, str]:
 
 
 def contact_record(rid: str, props: dict[str, Any]) -> SourceRecord:
+    consent = _consent(props)
     traits = {}
     if props.get("lifecyclestage"):
         traits["lifecycle_stage"] = props["lifecyclestage"]
@@ -62,7 +63,16 @@ def contact_record(rid: str, props: dict[str, Any]) -> SourceRecord:
         "country": props.get("country") or None,
         "created_at": props.get("createdate") or None,
         "updated_at": props.get("lastmodifieddate"),
-        "consent": _consent(props),
+        "consent": consent,
+        # When the statement was made: any write to the contact (our own trait write-back
+        # included) moves lastmodifieddate, and dating an inferred "not opted out" grant by it
+        # would let it outrank a later unsubscribe in another source. An opt-out is dated by the
+        # last change (a denial may be recent); an inferred grant is as old as the contact.
+        "consent_at": (
+            props.get("lastmodifieddate")
+            if consent["email"] == "denied"
+            else props.get("createdate") or None
+        ),
         "traits": traits,
     }
 

@@ -69,3 +69,61 @@ def test_counted_crash_point_dies_on_the_nth_pass(target: str, code: int) -> Non
     env = {**os.environ, "CONNECTOR_CRASH_AT": target, "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", script], env=env, check=False, timeout=60)
     assert done.returncode == code
+
+
+def test_hubspot_inferred_grant_is_dated_by_the_contact_not_its_last_write() -> None:
+    """Found by the fault matrix: our own trait write-back moved HubSpot's lastmodifieddate, and
+    the inferred "not opted out" grant then outranked a later Klaviyo unsubscribe, so the
+    same data activated different people depending on the run's history."""
+    from cdp_hubspot.source import contact_record
+
+    props = {
+        "email": "a@example.org",
+        "createdate": "2020-01-01T00:00:00Z",
+        "lastmodifieddate": "2030-06-01T00:00:00Z",
+        "hs_email_optout": "false",
+    }
+    assert contact_record("1", props)["consent_at"] == "2020-01-01T00:00:00Z"
+    opted_out = contact_record("1", {**props, "hs_email_optout": "true"})
+    assert opted_out["consent_at"] == "2030-06-01T00:00:00Z"
+
+
+def test_unknown_consent_never_erases_a_grant_or_a_denial(tmp_path: Path) -> None:
+    """Found by the fault matrix: a HubSpot contact created by our own write-back said
+    "unknown" with a fresh timestamp and so overrode the Klaviyo answer of the same person."""
+    import json
+
+    from connector.config import load_config
+    from connector.pipeline import Workspace, run_pipeline
+    from connector.store import DataStore
+    from tests.conftest import write_config
+
+    cfg = write_config(tmp_path)
+    rows = [
+        {
+            "source_id": "a",
+            "email": "x@example.org",
+            "updated_at": "2020-01-01T00:00:00Z",
+            "consent": {"email": "denied", "ads": "granted"},
+        },
+        {
+            "source_id": "b",
+            "email": "x@example.org",
+            "updated_at": "2021-01-01T00:00:00Z",
+            "consent": {"email": "unknown", "ads": "unknown"},
+        },
+    ]
+    (tmp_path / "data" / "profiles" / "p.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows)
+    )
+    ws = Workspace(load_config(cfg, env={}))
+    try:
+        run_pipeline(ws)
+    finally:
+        ws.close()
+    store = DataStore(tmp_path / ".connector" / "data.duckdb")
+    try:
+        got = store.con.execute("SELECT consent_email, consent_ads FROM profiles").fetchall()
+    finally:
+        store.close()
+    assert got == [("denied", "granted")]
