@@ -93,10 +93,11 @@ def test_unknown_consent_never_erases_a_grant_or_a_denial(tmp_path: Path) -> Non
     "unknown" with a fresh timestamp and so overrode the Klaviyo answer of the same person."""
     import json
 
+    from tests.conftest import write_config
+
     from connector.config import load_config
     from connector.pipeline import Workspace, run_pipeline
     from connector.store import DataStore
-    from tests.conftest import write_config
 
     cfg = write_config(tmp_path)
     rows = [
