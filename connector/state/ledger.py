@@ -4,14 +4,22 @@ Keys are ``t:<profile_id>`` for a profile's traits (digest of the delivered trai
 trait names, so a trait that disappears can be unset) and ``m:<segment_id>:<profile_id>`` for a
 list membership this connector added. The planner diffs desired state against it; the apply
 engine writes it only for acknowledged changes, in the same transaction per batch.
+
+Before a batch leaves, its keys are marked ``pending`` (``mark_pending``): if the process dies
+after the platform applied the batch but before ``record``, the next plan knows the destination
+may hold those changes. A pending membership is re-added while it is wanted and removed once it
+is not (both idempotent), so a crash can neither orphan a member (e.g. one who withdrew consent)
+nor lose a re-add after a removal; a pending trait row keeps every trait name that may have
+been delivered, so a later upsert unsets them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, insert, select, tuple_
 
@@ -19,9 +27,10 @@ from connector.state.schema import ledger
 from connector.state.store import StateStore
 from connector.sync.changes import Change, ChangeKind
 
-__all__ = ["Ledger", "LedgerEntry", "membership_key", "trait_key"]
+__all__ = ["PENDING", "Ledger", "LedgerEntry", "membership_key", "trait_key"]
 
 _CHUNK = 500
+PENDING = "pending"  # digest of a key sent but not (yet) acknowledged
 
 
 def trait_key(profile_id: str) -> str:
@@ -80,8 +89,76 @@ class Ledger:
             )
             return int(result.rowcount or 0)
 
-    def record(self, destination: str, changes: Iterable[Change], run_id: str | None) -> None:
-        """Record acknowledged changes (one transaction): upserts/adds stored, removes deleted."""
+    def mark_pending(
+        self, destination: str, changes: Iterable[Change], run_id: str | None
+    ) -> dict[str, dict[str, Any] | None]:
+        """Note, before sending, that these keys may change at the destination (one transaction).
+
+        Returns each key's previous row (None: it had none), for ``record`` to put back when the
+        destination answered that it did not apply a change.
+        """
+        batch = list(changes)
+        if not batch:
+            return {}
+        now = datetime.now(UTC).isoformat()
+        keys = [ch.key for ch in batch]
+        with self._engine.begin() as conn:
+            previous: dict[str, dict[str, Any] | None] = dict.fromkeys(keys)
+            for i in range(0, len(keys), _CHUNK):
+                rows = conn.execute(
+                    select(ledger).where(
+                        tuple_(ledger.c.destination, ledger.c.key).in_(
+                            [(destination, k) for k in keys[i : i + _CHUNK]]
+                        )
+                    )
+                )
+                previous.update((r.key, dict(r._mapping)) for r in rows)
+            known = {
+                k: tuple(json.loads(row["payload"] or "[]"))
+                for k, row in previous.items()
+                if row is not None
+            }
+            put = []
+            for ch in batch:
+                upsert = ch.kind is ChangeKind.UPSERT
+                names = sorted(set(known.get(ch.key, ())) | set(ch.traits)) if upsert else None
+                put.append(
+                    {
+                        "destination": destination,
+                        "key": ch.key,
+                        "kind": "trait" if upsert else "membership",
+                        "profile_id": ch.recipient.profile_id,
+                        "segment_id": ch.segment.id if ch.segment else None,
+                        "digest": PENDING,
+                        "payload": json.dumps(names) if upsert else None,
+                        "delivered_at": now,
+                        "run_id": run_id,
+                    }
+                )
+            for i in range(0, len(keys), _CHUNK):
+                conn.execute(
+                    delete(ledger).where(
+                        tuple_(ledger.c.destination, ledger.c.key).in_(
+                            [(destination, k) for k in keys[i : i + _CHUNK]]
+                        )
+                    )
+                )
+            conn.execute(insert(ledger), put)
+        return previous
+
+    def record(
+        self,
+        destination: str,
+        changes: Iterable[Change],
+        run_id: str | None,
+        *,
+        restore: Mapping[str, dict[str, Any] | None] | None = None,
+    ) -> None:
+        """Record acknowledged changes (one transaction): upserts/adds stored, removes deleted.
+
+        ``restore`` puts back the rows ``mark_pending`` saw for keys the destination answered it
+        did not apply (rejected, gave up, refused credentials): they are as before the batch.
+        """
         now = datetime.now(UTC).isoformat()
         put: list[dict[str, object]] = []
         gone: list[str] = []
@@ -104,7 +181,8 @@ class Ledger:
                     "run_id": run_id,
                 }
             )
-        keys = [p["key"] for p in put] + gone
+        back = [row for row in (restore or {}).values() if row is not None]
+        keys = [p["key"] for p in put] + gone + list(restore or {})
         with self._engine.begin() as conn:
             for i in range(0, len(keys), _CHUNK):
                 chunk = keys[i : i + _CHUNK]
@@ -115,5 +193,5 @@ class Ledger:
                         )
                     )
                 )
-            if put:
-                conn.execute(insert(ledger), put)
+            if put or back:
+                conn.execute(insert(ledger), put + back)

@@ -1,7 +1,8 @@
 """The apply engine: batches of the sink's size, one outcome per change, ledger after ack.
 
 The ledger is written only for changes the destination acknowledged, in one transaction per
-batch, after the sink returned. A crash between the two re-sends that batch next run; sinks
+batch, after the sink returned. Before the batch leaves, its keys are marked pending, so a crash
+between the two re-sends (or, for members no longer wanted, removes) that batch next run; sinks
 upsert idempotently, so the destination ends the same. Retryable outcomes get further passes
 (``retry_rounds``) before they are recorded for the next run; rejected ones are recorded with
 the platform's reason and never hold back the rest of their batch.
@@ -74,6 +75,7 @@ def apply_plan(
                 again: list[Change] = []
                 for chunk in _chunks(changes, sink.batch_size(kind.value)):
                     _check_stop()
+                    before = ledger.mark_pending(dest, chunk, run_id)
                     outcomes = list(sink.apply(chunk))
                     if len(outcomes) != len(chunk):
                         raise FatalError(
@@ -82,14 +84,15 @@ def apply_plan(
                         )
                     faultpoint("apply.after_ack")
                     _settle(dest, chunk, outcomes, result, again, last_reason)
+                    pairs = list(zip(chunk, outcomes, strict=True))
+                    # refused changes were not applied: their rows go back as they were; those
+                    # that gave up (timeouts...) may have been, so they stay pending
+                    refused = {c.key for c, o in pairs if o.status is OutcomeStatus.REJECTED}
                     ledger.record(
                         dest,
-                        [
-                            c
-                            for c, o in zip(chunk, outcomes, strict=True)
-                            if o.status is OutcomeStatus.OK
-                        ],
+                        [c for c, o in pairs if o.status is OutcomeStatus.OK],
                         run_id,
+                        restore={k: before[k] for k in refused},
                     )
                     faultpoint("apply.after_ledger")
                     pausepoint("apply.after_ledger")

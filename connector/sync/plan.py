@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from connector.state.ledger import LedgerEntry, membership_key, trait_key
+from connector.state.ledger import PENDING, LedgerEntry, membership_key, trait_key
 from connector.sync.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.sync.consent import allowed
 from connector.sync.desired import DesiredState, traits_digest
@@ -93,7 +93,9 @@ def plan_destination(
                 continue
             key = membership_key(sid, pid)
             want.add(key)
-            if key not in ledger:
+            prev_entry = ledger.get(key)
+            if prev_entry is None or prev_entry.digest == PENDING:
+                # pending: sent before a crash, maybe applied; re-adding is idempotent
                 plan.adds.append(Change(ChangeKind.ADD, recipient, key, "1", segment=seg))
     plan.removes.extend(_removes(desired, ledger, active, want))
     return plan
@@ -105,7 +107,9 @@ def _removes(
     active: Mapping[str, SegmentRef],
     want: set[str],
 ) -> list[Change]:
-    """Memberships in our ledger that are no longer wanted (never anything we did not add)."""
+    """Memberships in our ledger that are no longer wanted (never anything we did not add).
+
+    Pending entries count: a crash may have left the member at the destination."""
     out: list[Change] = []
     for key, entry in sorted(ledger.items()):
         if entry.kind != "membership" or key in want:

@@ -2,7 +2,9 @@
 
 A test starts a run in a subprocess with ``CONNECTOR_CRASH_AT=<name>``; when the run reaches
 that point the process dies at once (``os._exit``: no cleanup, no flush, like SIGKILL), so the
-test can check that the next run resumes without loss or duplication.
+test can check that the next run resumes without loss or duplication. ``<name>@<n>`` dies the
+n-th time the run reaches that point (e.g. ``apply.after_ack@3``: after the third acknowledged
+batch), so a test can crash between any two batches, not only the first.
 """
 
 from __future__ import annotations
@@ -13,12 +15,17 @@ import time
 __all__ = ["CRASH_POINTS", "faultpoint", "pausepoint"]
 
 CRASH_POINTS = ("pull.after_store", "model.after_write", "apply.after_ack", "apply.after_ledger")
-_TARGET = os.environ.get("CONNECTOR_CRASH_AT", "")
+_TARGET, _, _NTH = os.environ.get("CONNECTOR_CRASH_AT", "").partition("@")
+_WANTED = int(_NTH) if _NTH.isdigit() else 1
+_reached = 0
 
 
 def faultpoint(name: str) -> None:
+    global _reached  # noqa: PLW0603 - one process-wide counter, read only by crash tests
     if _TARGET and _TARGET == name:
-        os._exit(137)
+        _reached += 1
+        if _reached >= _WANTED:
+            os._exit(137)
 
 
 _PAUSE_AT = os.environ.get("CONNECTOR_PAUSE_AT", "")

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 __all__ = ["read_file", "unflatten"]
@@ -53,11 +54,43 @@ def _format(path: Path) -> str:
 
 
 def read_file(path: Path, key_field: str) -> Iterator[dict[str, Any]]:
+    """Yield the file's records; a file that cannot be read at all (bad gzip, not Parquet)
+    yields one ``_invalid`` record naming it, so the run quarantines it and goes on."""
+    try:
+        yield from _read(path, key_field)
+    except (OSError, EOFError, pa.ArrowException) as exc:
+        yield {
+            "_invalid": f"{path.name}: unreadable ({type(exc).__name__})",
+            key_field: f"{path.name}:unreadable",
+        }
+
+
+def _csv_rows(path: Path, key_field: str) -> Iterator[dict[str, Any]]:
+    with _open_text(path) as fh:
+        reader = csv.DictReader(fh)
+        n = 0
+        while True:
+            n += 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # e.g. a field over the csv module's size limit
+                yield {"_invalid": f"{path.name} row {n}: {exc}", key_field: f"{path.name}:{n}"}
+                continue
+            if None in row:  # DictReader files cells beyond the header under the key None
+                yield {
+                    "_invalid": f"{path.name} row {n}: more cells than the header",
+                    key_field: f"{path.name}:{n}",
+                }
+                continue
+            yield unflatten(row, key_field)
+
+
+def _read(path: Path, key_field: str) -> Iterator[dict[str, Any]]:
     fmt = _format(path)
     if fmt == "csv":
-        with _open_text(path) as fh:
-            for row in csv.DictReader(fh):
-                yield unflatten(row, key_field)
+        yield from _csv_rows(path, key_field)
     elif fmt in ("jsonl", "ndjson", "json"):
         with _open_text(path) as fh:
             for n, line in enumerate(fh, start=1):

@@ -23,6 +23,21 @@ from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, Trai
 __all__ = ["FilesSink"]
 
 
+def _text(value: Any) -> str:
+    """One text form per value, whatever else is in the file.
+
+    Left to pandas, a column of ints with one gap becomes float ("11.0"), and values read back
+    from an earlier file stay text ("11"): the same score would be written two ways depending on
+    which batch (or which run, after a crash) wrote it, and a missing value became "None" in
+    Parquet.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 class FilesSink:
     consent: Literal["email", "ads"] | None = None
 
@@ -96,7 +111,7 @@ class FilesSink:
         traits = self._state()
         names = sorted({k for t in traits.values() for k in t} - {"email"})
         rows = [
-            {"profile_id": pid, "email": t.get("email", ""), **{n: t.get(n) for n in names}}
+            {"profile_id": pid, "email": t.get("email", ""), **{n: _text(t.get(n)) for n in names}}
             for pid, t in sorted(traits.items())
         ]
         self._write(pd.DataFrame(rows, columns=["profile_id", "email", *names]), self.traits_path)
@@ -113,7 +128,7 @@ class FilesSink:
                 if self.ext == "csv":
                     fh.write(frame.to_csv(index=False).encode())
                 else:
-                    frame.astype(str).to_parquet(fh, index=False)
+                    frame.astype(str).to_parquet(fh, index=False)  # values are text already
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)

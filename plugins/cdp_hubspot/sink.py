@@ -20,7 +20,14 @@ from cdp_hubspot.setup import ensure_group, ensure_list, ensure_properties
 from cdp_hubspot.traits import property_name, wire_value
 from connector.errors import RetryableError
 from connector.plugin.spec import PluginContext
-from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
+from connector.sync.changes import (
+    Change,
+    ChangeKind,
+    Outcome,
+    Recipient,
+    SegmentRef,
+    TraitSpec,
+)
 
 __all__ = ["HubSpotSink"]
 
@@ -51,6 +58,12 @@ class HubSpotSink:
         self.client = HubSpotClient(settings, context.logger)
         self.traits: dict[str, TraitSpec] = {}
         self.list_ids: dict[str, str] = {}
+
+    def accepts(self, recipient: Recipient) -> bool:
+        """HubSpot matches contacts by email or record id; without either a change can never
+        land, so the planner skips the profile instead of re-sending (and re-retrying) it every
+        run."""
+        return bool((recipient.email or "").strip() or recipient.ids.get("hubspot_id"))
 
     def batch_size(self, kind: str) -> int:
         return BATCH_LIMIT if kind == ChangeKind.UPSERT else MEMBERSHIP_CHUNK
@@ -231,6 +244,8 @@ class HubSpotSink:
                 learned.add(i)
             elif kind == ChangeKind.REMOVE:
                 outcomes[i] = Outcome.ok()  # no such contact, so it is not in the list
+            elif not (changes[i].recipient.email or "").strip():
+                outcomes[i] = Outcome.rejected("no email or HubSpot id to match a contact")
             else:
                 # Not created yet (its upsert failed or is still pending): try again next run.
                 outcomes[i] = Outcome.retryable("no HubSpot contact with this email yet")

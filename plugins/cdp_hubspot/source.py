@@ -45,6 +45,7 @@ def _consent(props: dict[str, Any]) -> dict[str, str]:
 
 
 def contact_record(rid: str, props: dict[str, Any]) -> SourceRecord:
+    consent = _consent(props)
     traits = {}
     if props.get("lifecyclestage"):
         traits["lifecycle_stage"] = props["lifecyclestage"]
@@ -60,7 +61,10 @@ def contact_record(rid: str, props: dict[str, Any]) -> SourceRecord:
         "country": props.get("country") or None,
         "created_at": props.get("createdate") or None,
         "updated_at": props.get("lastmodifieddate"),
-        "consent": _consent(props),
+        "consent": consent,
+        # An opt-out is dated by the contact's last change (the denial may be recent); the only
+        # statement HubSpot makes here is a denial, see _consent.
+        "consent_at": props.get("lastmodifieddate") if consent else None,
         "traits": traits,
     }
 

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["EVENT_TYPES_BY_METRIC", "map_event", "map_profile"]
+__all__ = [
+    "EVENT_TYPES_BY_METRIC",
+    "map_event",
+    "map_profile",
+    "safe_map_event",
+    "safe_map_profile",
+]
 
 EVENT_TYPES_BY_METRIC = {
     "Placed Order": "order_completed",
@@ -128,3 +134,33 @@ def map_event(
         "currency": props.get("Currency") or props.get("$currency_code"),
         "properties": properties,
     }
+
+
+# A resource of an unexpected shape (a field that is a list, a missing id) must quarantine that
+# one record, not end the pull: the pull stage turns ``_invalid`` records into per-record errors.
+_MALFORMED = (AttributeError, KeyError, TypeError, ValueError, IndexError)
+
+
+def _resource_id(resource: Any) -> str:
+    rid = resource.get("id") if isinstance(resource, dict) else None
+    return str(rid)[:200] if rid not in (None, "") else "unknown"
+
+
+def safe_map_profile(resource: Any) -> dict[str, Any]:
+    try:
+        return map_profile(resource)
+    except _MALFORMED as exc:
+        return {
+            "_invalid": f"malformed Klaviyo profile ({type(exc).__name__})",
+            "source_id": _resource_id(resource),
+        }
+
+
+def safe_map_event(resource: Any, metric_name: str, profile: Any) -> dict[str, Any]:
+    try:
+        return map_event(resource, metric_name, profile if isinstance(profile, dict) else None)
+    except _MALFORMED as exc:
+        return {
+            "_invalid": f"malformed Klaviyo event ({type(exc).__name__})",
+            "source_event_id": _resource_id(resource),
+        }

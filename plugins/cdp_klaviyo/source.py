@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 from cdp_klaviyo.client import KlaviyoClient, next_cursor
-from cdp_klaviyo.mapping import EVENT_TYPES_BY_METRIC, map_event, map_profile
+from cdp_klaviyo.mapping import EVENT_TYPES_BY_METRIC, safe_map_event, safe_map_profile
 from cdp_klaviyo.settings import KlaviyoSettings
 from connector.plugin.spec import PluginContext, SourceRecord, Stream
 from connector.schema.normalise import parse_timestamp
@@ -63,11 +63,13 @@ class KlaviyoSource:
             query["filter"] = f"greater-than(updated,{bound.strftime('%Y-%m-%dT%H:%M:%SZ')})"
         seen: dict[str, str | None] = {}
         for resource in self._pages("profiles_read", self.client.api.Profiles.get_profiles, query):
-            updated = (resource.get("attributes") or {}).get("updated")
-            if resource["id"] in seen and seen[resource["id"]] == updated:
+            attrs = resource.get("attributes")
+            updated = attrs.get("updated") if isinstance(attrs, dict) else None
+            rid = str(resource.get("id"))
+            if rid in seen and seen[rid] == updated:
                 continue
-            seen[resource["id"]] = updated
-            yield map_profile(resource)
+            seen[rid] = updated
+            yield safe_map_profile(resource)
 
     # ---- events ---------------------------------------------------------------------------
     def metrics(self) -> dict[str, str]:
@@ -93,10 +95,11 @@ class KlaviyoSource:
             }
             seen: set[str] = set()
             for resource, profile in self._event_pages(query):
-                if resource["id"] in seen:
+                rid = str(resource.get("id"))
+                if rid in seen:
                     continue
-                seen.add(resource["id"])
-                yield map_event(resource, name, profile)
+                seen.add(rid)
+                yield safe_map_event(resource, name, profile)
 
     def _event_pages(
         self, query: dict[str, Any]

@@ -136,7 +136,8 @@ def test_crash_between_apply_and_ledger_commit_delivers_exactly_once(pipeline: P
     crashed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert crashed.returncode == 137, crashed.stderr
     ledger_rows, _ = _state_rows(root)
-    assert ledger_rows == [], "the crash came before the first ledger commit"
+    digests = {row[5] for row in ledger_rows}
+    assert digests <= {"pending"}, "the crash came before the first ledger commit"
     assert (root / "out" / "traits.csv").exists(), "the sink had acknowledged a batch"
     env.pop("CONNECTOR_CRASH_AT")
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)

@@ -1,0 +1,134 @@
+"""Regression tests for the bugs the gauntlet found (each fix is minimal; see the report)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from tests.gauntlet.harness import REPO
+
+from cdp_files.settings import FilesSettings
+from cdp_files.sink import FilesSink
+from cdp_hubspot.settings import HubSpotSettings
+from cdp_hubspot.sink import HubSpotSink
+from connector.sync.changes import Change, ChangeKind, Recipient
+from connector.testing.context import make_context
+
+
+def _upsert(pid: str, **traits: object) -> Change:
+    return Change(ChangeKind.UPSERT, Recipient(pid, email=f"{pid}@x.org"), f"t:{pid}", "d", traits)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_files_sink_writes_one_text_form_per_value(tmp_path: Path, fmt: str) -> None:
+    """A score is "11" whichever batch or run wrote it; a missing value is empty, not "None".
+
+    Found by the crash harness: after a resume the sink re-read earlier rows as text while new
+    rows came as ints upcast to float by a gap in the column, so one score read "11" or "11.0"
+    depending on where the run had crashed.
+    """
+    settings = FilesSettings(path=tmp_path / "out", format=fmt)
+    first = FilesSink(settings, make_context(tmp_path))
+    first.prepare([], [])
+    first.apply([_upsert("a", rfm_score=11, rfm_tier="high"), _upsert("b", rfm_tier="low")])
+    first.close()
+    again = FilesSink(settings, make_context(tmp_path))  # a new process after a crash
+    again.prepare([], [])
+    again.apply([_upsert("c", rfm_score=13, rfm_tier="high")])
+    path = tmp_path / "out" / f"traits.{fmt}"
+    frame = (
+        pd.read_csv(path, dtype=str, keep_default_na=False)
+        if fmt == "csv"
+        else pd.read_parquet(path)
+    )
+    scores = dict(zip(frame["profile_id"], frame["rfm_score"], strict=True))
+    assert scores == {"a": "11", "b": "", "c": "13"}
+
+
+def test_hubspot_sink_declines_recipients_it_can_never_match(tmp_path: Path) -> None:
+    """No email and no HubSpot id: the planner skips the profile instead of a retry every run."""
+    sink = HubSpotSink(
+        HubSpotSettings(access_token="pat-x", base_url="http://127.0.0.1:9"),
+        make_context(tmp_path),
+    )
+    assert not sink.accepts(Recipient("p1", phone="+15555550100"))
+    assert sink.accepts(Recipient("p2", email="a@b.org"))
+    assert sink.accepts(Recipient("p3", ids={"hubspot_id": "1001"}))
+
+
+@pytest.mark.parametrize(("target", "code"), [("x.point@2", 137), ("x.point@3", 0)])
+def test_counted_crash_point_dies_on_the_nth_pass(target: str, code: int) -> None:
+    script = (
+        "from connector.testing.faultpoints import faultpoint\n"
+        "for _ in range(2): faultpoint('x.point')\n"
+    )
+    env = {**os.environ, "CONNECTOR_CRASH_AT": target, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, check=False, timeout=60)
+    assert done.returncode == code
+
+
+def test_hubspot_not_opted_out_is_no_grant_and_a_denial_is_dated_by_the_change() -> None:
+    """Found by the fault matrix: our own trait write-back moved HubSpot's lastmodifieddate, and
+    an inferred "not opted out" grant then outranked a later Klaviyo unsubscribe, so the same
+    data activated different people depending on the run's history. "Not opted out" is no
+    statement at all; only an opt-out is, dated by the contact's last change."""
+    from cdp_hubspot.source import contact_record
+
+    props = {
+        "email": "a@example.org",
+        "createdate": "2020-01-01T00:00:00Z",
+        "lastmodifieddate": "2030-06-01T00:00:00Z",
+        "hs_email_optout": "false",
+    }
+    record = contact_record("1", props)
+    assert record["consent"] == {}
+    assert record["consent_at"] is None
+    opted_out = contact_record("1", {**props, "hs_email_optout": "true"})
+    assert opted_out["consent"] == {"email": "denied"}
+    assert opted_out["consent_at"] == "2030-06-01T00:00:00Z"
+
+
+def test_unknown_consent_never_erases_a_grant_or_a_denial(tmp_path: Path) -> None:
+    """Found by the fault matrix: a HubSpot contact created by our own write-back said
+    "unknown" with a fresh timestamp and so overrode the Klaviyo answer of the same person."""
+    import json
+
+    from tests.conftest import write_config
+
+    from connector.config import load_config
+    from connector.pipeline import Workspace, run_pipeline
+    from connector.store import DataStore
+
+    cfg = write_config(tmp_path)
+    rows = [
+        {
+            "source_id": "a",
+            "email": "x@example.org",
+            "updated_at": "2020-01-01T00:00:00Z",
+            "consent": {"email": "denied", "ads": "granted"},
+        },
+        {
+            "source_id": "b",
+            "email": "x@example.org",
+            "updated_at": "2021-01-01T00:00:00Z",
+            "consent": {"email": "unknown", "ads": "unknown"},
+        },
+    ]
+    (tmp_path / "data" / "profiles" / "p.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows)
+    )
+    ws = Workspace(load_config(cfg, env={}))
+    try:
+        run_pipeline(ws)
+    finally:
+        ws.close()
+    store = DataStore(tmp_path / ".connector" / "data.duckdb")
+    try:
+        got = store.con.execute("SELECT consent_email, consent_ads FROM profiles").fetchall()
+    finally:
+        store.close()
+    assert got == [("denied", "granted")]
