@@ -132,6 +132,7 @@ path = ".connector"
 
 [model]
 as_of = "2031-01-01"
+engine = "rfm"  # the checks compare RFM tiers
 
 [sync]
 retry_rounds = 3

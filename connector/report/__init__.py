@@ -23,8 +23,10 @@ def write_report(ws: Workspace, run_id: str) -> Path:
     if run is None:
         raise ConfigError(f"no run {run_id!r} (see `connector runs`)")
     path = report_path(ws, run.run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
+    # owner-only like the stores: the page holds only aggregates, but it is the workspace's
+    tmp.touch(mode=0o600)
     tmp.write_text(render(collect(ws, run)), encoding="utf-8")
     tmp.replace(path)
     return path

@@ -61,7 +61,7 @@ class RunLock:
         self.path = workspace / "run.lock"
         self.info_path = workspace / "run.lock.json"
         self.state_url = state_url
-        self._file = FileLock(str(self.path))
+        self._file = FileLock(str(self.path), mode=0o600)
         self._engine: Engine | None = None
         self._conn: Connection | None = None
 
@@ -81,6 +81,7 @@ class RunLock:
             self._file.release()
             raise
         with suppress(OSError):
+            self.info_path.touch(mode=0o600)
             self.info_path.write_text(
                 json.dumps(
                     {

@@ -116,8 +116,8 @@ def parse_timestamp(raw: object, *, field: str = "timestamp") -> datetime:
     elif isinstance(raw, bool):
         raise SkippableError(f"{field} is not a timestamp", field=field)
     elif isinstance(raw, int | float):
-        seconds = raw / 1000 if abs(raw) > 10**11 else raw
         try:
+            seconds = raw / 1000 if abs(raw) > 10**11 else raw
             value = datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, OSError, ValueError):
             raise SkippableError(f"{field} is out of range", field=field) from None

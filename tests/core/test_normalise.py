@@ -84,3 +84,10 @@ def test_timestamps_become_utc(raw: object) -> None:
 def test_bad_timestamp_is_rejected(raw: object) -> None:
     with pytest.raises(SkippableError):
         parse_timestamp(raw)
+
+
+@pytest.mark.parametrize("raw", [10**400, -(10**400), float("inf"), float("nan"), "9" * 500])
+def test_absurd_timestamps_are_rejected_not_crashing(raw: object) -> None:
+    # found by the gauntlet's hypothesis run: a huge integer overflowed the ms→s division
+    with pytest.raises(SkippableError):
+        parse_timestamp(raw)

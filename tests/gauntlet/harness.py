@@ -129,6 +129,7 @@ retry_rounds = 2
 
 [model]
 as_of = "2030-01-01"
+engine = "rfm"  # the checks compare RFM tiers
 
 [sources.hubspot]
 plugin = "hubspot"
@@ -401,8 +402,10 @@ def assert_ledger_agrees(p: Platforms, root: Path) -> dict[str, Any]:
         have = {k: v for k, v in dest[key].items() if v}
         want = {k: v for k, v in led[key].items() if v}
         assert have == want, f"{key}: ledger and destination disagree"
-    assert set(dest["klaviyo_traits"]) == led["trait_profiles"].get("klaviyo_out", set())
-    assert set(dest["hubspot_traits"]) == led["trait_profiles"].get("hubspot_out", set())
+    kl_dest, kl_led = set(dest["klaviyo_traits"]), led["trait_profiles"].get("klaviyo_out", set())
+    assert kl_dest == kl_led, (len(kl_dest), len(kl_led), sorted(kl_dest ^ kl_led)[:6])
+    hub_dest, hub_led = set(dest["hubspot_traits"]), led["trait_profiles"].get("hubspot_out", set())
+    assert hub_dest == hub_led, (sorted(hub_dest - hub_led)[:5], sorted(hub_led - hub_dest)[:5])
     assert set(dest["files"]["traits"]) == led["trait_profiles"].get("export", set())
     return dest
 
