@@ -118,6 +118,13 @@ class MetaEmulator(EmulatorServer):
         return None
 
     def error_response(self, status: int, message: str, **extra: object) -> Response:
+        if status == 401:  # Graph answers an expired or revoked token with OAuthException 190
+            return self.graph_error(
+                401,
+                190,
+                "Error validating access token: Session has expired.",
+                kind="OAuthException",
+            )
         code = 2 if status >= 500 else (17 if status == 429 else 100)
         return self.graph_error(status, code, message, transient=status >= 500 or status == 429)
 

@@ -101,6 +101,8 @@ class Graph:
             raise TooLargeError(f"HTTP {status}: request too large")
         if status >= 500 or status == 429:
             raise RetryableError(f"HTTP {status} with a non-JSON body from Meta")
+        if status == 401:
+            raise AuthError("HTTP 401 from Meta: the access token was refused")
         if status >= 400:
             raise SkippableError(f"HTTP {status} from Meta")
         return response.json()
@@ -115,7 +117,9 @@ class Graph:
         if transient or (code is None and (status >= 500 or status == 429)):
             return RetryableError(label, retry_after=_buc_wait(exc.http_headers()))
         kind: type[Exception] = SkippableError
-        if code in AUTH_CODES:
+        if code in AUTH_CODES or status == 401:
+            # a refused token, whatever code a proxy or gateway put in the body: retrying or
+            # isolating records would only repeat the refusal
             kind = AuthError
         elif code in PERMISSION_CODES:
             kind = FatalError
