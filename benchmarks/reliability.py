@@ -29,6 +29,7 @@ def _load(figs: Path, name: str) -> dict[str, Any]:
 
 
 def run_suite(figs: Path) -> tuple[int, float, str]:
+    """Run the gauntlet; the summary line names any failing test."""
     env = {
         **os.environ,
         "GAUNTLET_FIGURES": str(figs),
@@ -53,7 +54,11 @@ def run_suite(figs: Path) -> tuple[int, float, str]:
         text=True,
         check=False,
     )
-    return done.returncode, time.perf_counter() - started, done.stdout.strip().splitlines()[-1]
+    (figs / "pytest.log").write_text(done.stdout + done.stderr)
+    lines = done.stdout.strip().splitlines()
+    failed = [ln.split(" - ")[0] for ln in lines if ln.startswith("FAILED")]
+    summary = lines[-1] + (f"; failed: {', '.join(failed)}" if failed else "")
+    return done.returncode, time.perf_counter() - started, summary
 
 
 def render(figs: Path, code: int, seconds: float, summary: str, soak: dict[str, Any]) -> str:

@@ -116,14 +116,17 @@ def parse_timestamp(raw: object, *, field: str = "timestamp") -> datetime:
     elif isinstance(raw, bool):
         raise SkippableError(f"{field} is not a timestamp", field=field)
     elif isinstance(raw, int | float):
-        try:
+        try:  # a huge int overflows the division itself, not only fromtimestamp
             seconds = raw / 1000 if abs(raw) > 10**11 else raw
             value = datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, OSError, ValueError):
             raise SkippableError(f"{field} is out of range", field=field) from None
     elif isinstance(raw, str):
         text = raw.strip()
-        if text.isdigit():
+        # ASCII digits only ("²".isdigit() is true), and few enough for int() to accept
+        if text.isascii() and text.isdigit():
+            if len(text) > 20:
+                raise SkippableError(f"{field} is out of range", field=field)
             return parse_timestamp(int(text), field=field)
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"

@@ -132,3 +132,14 @@ def test_unknown_consent_never_erases_a_grant_or_a_denial(tmp_path: Path) -> Non
     finally:
         store.close()
     assert got == [("denied", "granted")]
+
+
+@pytest.mark.parametrize("raw", [10**400, "9" * 400, "²³", "1" * 5000])
+def test_absurd_timestamps_are_quarantined_not_fatal(raw: object) -> None:
+    """Found by the hostile-input properties: a 400-digit epoch overflowed before the range
+    check, and int() refuses more than 4,300 digits; both escaped as non-record errors."""
+    from connector.errors import SkippableError
+    from connector.schema.normalise import parse_timestamp
+
+    with pytest.raises(SkippableError):
+        parse_timestamp(raw, field="updated_at")

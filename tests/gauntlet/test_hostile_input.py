@@ -227,7 +227,9 @@ def test_segment_webhook_receiver(webhook: Any, body: bytes) -> None:
 
     TRIED["segment webhook"] += 1
     status, answer, _ = webhook.receive(body, sign(WEBHOOK_SECRET, body))
-    assert status in (200, 400), answer
+    # 503 "retry later" is the receiver's answer when its spool cannot commit in time (seen on
+    # a loaded machine): Segment retries it, so it is a clear outcome, not a crash
+    assert status in (200, 400, 503), answer
     unsigned, _, stored = webhook.receive(body, "deadbeef")
     assert unsigned == 401
     assert stored is None
