@@ -111,7 +111,8 @@ def message_id(msg: Mapping[str, Any], line: str | bytes | None = None) -> str:
     """``messageId``, or a digest of the raw line for the rare message without one."""
     mid = msg.get("messageId")
     if mid not in (None, ""):
-        return str(mid)[:256]
+        # JSON may escape a lone surrogate ("\ud800"), which no UTF-8 store can hold
+        return str(mid)[:256].encode("utf-8", "replace").decode("utf-8")
     raw = line if line is not None else json.dumps(msg, sort_keys=True)
     data = raw.encode() if isinstance(raw, str) else raw
     return "sha1:" + hashlib.sha1(data, usedforsecurity=False).hexdigest()

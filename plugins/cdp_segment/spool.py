@@ -63,7 +63,9 @@ class Spool:
                     )
                     inserted.append(cur.rowcount == 1)
                 cur.execute("COMMIT")
-            except sqlite3.Error:
+            except BaseException:
+                # whatever failed (sqlite, an unencodable value), never leave the spool locked
+                # inside an open transaction
                 cur.execute("ROLLBACK")
                 raise
         return inserted
@@ -156,9 +158,11 @@ class GroupWriter:
                 results = self._spool.store_many([(p.message_id, p.body) for p in batch])
                 for p, new in zip(batch, results, strict=True):
                     p.inserted = new
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, UnicodeError, ValueError) as exc:
+                # the writer thread must outlive a bad batch: if it died, every later delivery
+                # would wait for a commit that never comes and be refused
                 for p in batch:
-                    p.error = f"spool write failed: {exc}"
+                    p.error = f"spool write failed: {type(exc).__name__}"
             finally:
                 for p in batch:
                     p.done.set()

@@ -9,7 +9,6 @@ after a handful of requests, never a retry storm, while the others deliver in fu
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,27 +91,26 @@ APPLY_STARTS = {
 
 
 @contextmanager
-def _expire_token_when(emu: Any, fragment: str) -> Iterator[dict[str, float]]:
-    """From the first request whose path holds ``fragment``, every request gets a 401."""
-    seen: dict[str, float] = {}
-    stop = threading.Event()
+def _expire_token_when(emu: Any, fragment: str) -> Iterator[None]:
+    """From the first request whose path holds ``fragment``, every request gets a 401.
 
-    def watch() -> None:
-        while not stop.is_set():
-            for r in emu.recorder.entries():
-                if fragment in r.path:
-                    emu.faults.set_rules([FaultRule(path="*", status=401)])
-                    seen["at"] = r.time
-                    return
-            stop.wait(0.005)
+    Hooked into the emulator's own authentication step, so the switch happens exactly at that
+    request, however the threads are scheduled.
+    """
+    original = emu.authenticate
+    expired = FaultRule(path="*", status=401)
 
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
+    def authenticate(request: Any) -> Any:
+        if fragment in request.path:
+            emu.faults.set_rules([expired])  # every later request, before authentication
+            return emu._fault_response(expired)
+        return original(request)
+
+    emu.authenticate = authenticate
     try:
-        yield seen
+        yield
     finally:
-        stop.set()
-        thread.join(timeout=5)
+        emu.authenticate = original
 
 
 @pytest.mark.parametrize(

@@ -143,3 +143,18 @@ def test_absurd_timestamps_are_quarantined_not_fatal(raw: object) -> None:
 
     with pytest.raises(SkippableError):
         parse_timestamp(raw, field="updated_at")
+
+
+def test_segment_webhook_survives_an_unencodable_message_id(tmp_path: Path) -> None:
+    """Found by the hostile-input properties: a messageId holding a lone surrogate killed the
+    spool's writer thread, and every later delivery timed out with 503 until a restart."""
+    from cdp_segment.webhook import WebhookReceiver, sign
+
+    secret = b"whsec-fix"
+    bad = b'{"type": "track", "event": "x", "userId": "u", "messageId": "\\ud800"}'
+    good = b'{"type": "track", "event": "x", "userId": "u", "messageId": "m-2"}'
+    with WebhookReceiver(tmp_path / "spool.db", secret) as receiver:
+        first, _, _ = receiver.receive(bad, sign(secret, bad))
+        second, answer, _ = receiver.receive(good, sign(secret, good))
+    assert first == 200
+    assert (second, answer["stored"]) == (200, True)
