@@ -155,17 +155,26 @@ class GroupWriter:
                     break
                 batch.append(item)
             try:
-                results = self._spool.store_many([(p.message_id, p.body) for p in batch])
-                for p, new in zip(batch, results, strict=True):
-                    p.inserted = new
-            except (sqlite3.Error, UnicodeError, ValueError) as exc:
-                # the writer thread must outlive a bad batch: if it died, every later delivery
-                # would wait for a commit that never comes and be refused
-                for p in batch:
-                    p.error = f"spool write failed: {type(exc).__name__}"
+                self._store(batch)
             finally:
                 for p in batch:
                     p.done.set()
+
+    def _store(self, batch: list[_Pending]) -> None:
+        """Commit a batch, or its messages one by one if it fails, so a bad message is refused
+        alone. The thread must outlive any bad batch: if it died, every later delivery would
+        wait for a commit that never comes and be refused."""
+        try:
+            results = self._spool.store_many([(p.message_id, p.body) for p in batch])
+        except Exception as exc:  # noqa: BLE001 - reported per message, never fatal
+            if len(batch) > 1:
+                for p in batch:
+                    self._store([p])
+                return
+            batch[0].error = f"spool write failed: {type(exc).__name__}"
+            return
+        for p, new in zip(batch, results, strict=True):
+            p.inserted = new
 
     def close(self) -> None:
         self._queue.put(None)
