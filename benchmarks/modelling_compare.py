@@ -30,6 +30,7 @@ from connector.modelling.lifetime import fit_lifetime, score_lifetime
 from connector.modelling.propensity import (
     BTYD_FEATURES,
     BoostedLogitBlend,
+    backtest_hgb_share,
     train_purchase_classifier,
 )
 from connector.modelling.settings import ModelSettings
@@ -65,12 +66,16 @@ def classifier_scores(
         propensity_horizon_days=TRAIN_HORIZON, churn_horizon_days=TRAIN_HORIZON
     )
     t0 = time.perf_counter()
+
+    def snapshot(cut: datetime) -> tuple[pd.DataFrame, np.ndarray]:
+        frame = compute_features(con, cut, categories=[])
+        frame = frame[frame["orders"] > 0].reset_index(drop=True)
+        frame = pd.concat([frame, score_lifetime(fit_lifetime(frame), frame, settings)], axis=1)
+        bought = set(holdout_counts(con, cut, cut + timedelta(days=TRAIN_HORIZON)).index)
+        return frame, frame["profile_id"].isin(bought).to_numpy(dtype=int)
+
     train_cut = cutoff - timedelta(days=TRAIN_HORIZON)
-    train = compute_features(con, train_cut, categories=[])
-    train = train[train["orders"] > 0].reset_index(drop=True)
-    train = pd.concat([train, score_lifetime(fit_lifetime(train), train, settings)], axis=1)
-    bought = set(holdout_counts(con, train_cut, cutoff).index)
-    labels = train["profile_id"].isin(bought).to_numpy(dtype=int)
+    train, labels = snapshot(train_cut)
     cols = [c for c in feature_columns(train) if train[c].nunique() > 1]
     now = pd.concat(
         [feats_now, score_lifetime(fit_lifetime(feats_now), feats_now, settings)], axis=1
@@ -79,8 +84,12 @@ def classifier_scores(
         hgb = BoostedLogitBlend(settings.random_seed).hgb
         hgb.fit(train[cols].to_numpy(float), labels)
         return hgb.predict_proba(now[cols].to_numpy(float))[:, 1], time.perf_counter() - t0
-    if with_btyd:
-        cols = [*cols, *BTYD_FEATURES, f"bg_p_purchase_{TRAIN_HORIZON}d"]
+    cols = [*cols, *BTYD_FEATURES, f"bg_p_purchase_{TRAIN_HORIZON}d"]
+    # the production path (core._train): the blend is chosen one horizon earlier, out of time
+    earlier, earlier_labels = snapshot(train_cut - timedelta(days=TRAIN_HORIZON))
+    blend = backtest_hgb_share(
+        earlier, earlier_labels, train, labels, columns=cols, settings=settings
+    )
     clf = train_purchase_classifier(
         train,
         labels,
@@ -89,7 +98,9 @@ def classifier_scores(
         cutoff=train_cut,
         settings=settings,
         name="bench",
+        blend=blend,
     )
+    print(f"  blend: {blend}", flush=True)
     return clf.predict(now), time.perf_counter() - t0
 
 
@@ -108,7 +119,9 @@ def run_dataset(name: str, data: Path) -> list[dict[str, Any]]:
     x, t_x, T = (feats[c].to_numpy(dtype=float) for c in ("frequency", "t_x", "T"))
     rows: list[dict[str, Any]] = []
 
-    def add(model: str, fit_s: float, pred: np.ndarray | None, rank: np.ndarray | None, **kw: Any):
+    def add(
+        model: str, fit_s: float, pred: np.ndarray | None, rank: np.ndarray | None, **kw: Any
+    ) -> None:
         row: dict[str, Any] = {"dataset": name, "model": model, "fit_s": fit_s, **kw}
         if pred is not None and np.isfinite(pred).all():
             row["mae"] = float(np.abs(pred - y).mean())
@@ -249,8 +262,8 @@ def main() -> None:
         ]
         best = np.nanmax(peers)
         print(
-            f"{name}: ours AUC {ours[0]:.3f} vs best peer {best:.3f}"
-            f" -> margin {ours[0] - best:+.3f}"
+            f"{name}: ours AUC {ours[0]:.4f} vs best peer {best:.4f}"
+            f" -> margin {ours[0] - best:+.4f}"
         )
     if not args.skip_scale:
         print(

@@ -34,6 +34,7 @@ from connector.modelling.lifetime import LifetimeModel, fit_lifetime, score_life
 from connector.modelling.propensity import (
     BTYD_FEATURES,
     PurchaseClassifier,
+    backtest_hgb_share,
     purchased_between,
     train_purchase_classifier,
 )
@@ -119,23 +120,36 @@ def _train(
     cats: list[str],
     settings: ModelSettings,
     name: str,
-    cache: dict[int, pd.DataFrame],
+    cache: dict[datetime, pd.DataFrame],
     items: str | None,
     timings: dict[str, float],
 ) -> PurchaseClassifier:
+    """Train on features as of T - H with labels from [T - H, T); the blend is chosen by the
+    same fit one horizon earlier (T - 2H, labels [T - 2H, T - H)) scored on T - H."""
     cutoff = as_of - timedelta(days=horizon)
+    earlier_cut = cutoff - timedelta(days=horizon)
     started = time.perf_counter()
-    if horizon not in cache:
-        cache[horizon] = _training_frame(con, cutoff, cats, settings, items)
-    timings[f"{name}: training frame"] = round(time.perf_counter() - started, 3)
-    frame = cache[horizon]
-    buyers = purchased_between(con, cutoff, as_of)
-    labels = np.asarray(frame["profile_id"].isin(buyers), dtype=np.int_)
+    for cut in (cutoff, earlier_cut):
+        if cut not in cache:
+            cache[cut] = _training_frame(con, cut, cats, settings, items)
+    timings[f"{name}: training frames"] = round(time.perf_counter() - started, 3)
+    frame, earlier = cache[cutoff], cache[earlier_cut]
+    labels = np.asarray(
+        frame["profile_id"].isin(purchased_between(con, cutoff, as_of)), dtype=np.int_
+    )
+    earlier_labels = np.asarray(
+        earlier["profile_id"].isin(purchased_between(con, earlier_cut, cutoff)), dtype=np.int_
+    )
     columns = [
         *feature_columns(frame),
         *BTYD_FEATURES,
         *sorted(c for c in frame.columns if c.startswith("bg_p_purchase_")),
     ]
+    started = time.perf_counter()
+    blend = backtest_hgb_share(
+        earlier, earlier_labels, frame, labels, columns=columns, settings=settings
+    )
+    timings[f"{name}: blend backtest"] = round(time.perf_counter() - started, 3)
     return train_purchase_classifier(
         frame,
         labels,
@@ -144,6 +158,7 @@ def _train(
         cutoff=cutoff,
         settings=settings,
         name=name,
+        blend=blend,
     )
 
 
@@ -158,7 +173,7 @@ def _classifiers(
 ) -> tuple[PurchaseClassifier, PurchaseClassifier]:
     """Propensity (P(purchase within hp)) and churn (1 - P(purchase within hc)) models; the
     training frame is shared when both horizons are equal."""
-    cache: dict[int, pd.DataFrame] = {}
+    cache: dict[datetime, pd.DataFrame] = {}
     hp, hc = settings.propensity_horizon_days, settings.churn_horizon_days
     common = {
         "as_of": as_of,

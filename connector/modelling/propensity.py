@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 
 from connector.modelling.holdout import stable_unit
 from connector.modelling.metrics import card_metrics
@@ -32,10 +33,11 @@ class BoostedLogitBlend:
     """Gradient boosting averaged with an L2 logistic regression on log-scaled features.
 
     On small or R/F/M-only data the trees overfit and the linear model ranks better; on rich
-    data the trees win. The average is never far from the better one (CDNOW sample: HGB 0.76,
-    logistic 0.78, blend 0.78 AUC); a Platt map calibrates the blend."""
+    data the trees win. ``hgb_share`` weighs the two; `backtest_hgb_share` chooses it out of
+    time, since the scores are always used on a later snapshot than the one trained on."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, hgb_share: float = 0.5) -> None:
+        self.hgb_share = hgb_share
         self.hgb = HistGradientBoostingClassifier(
             max_iter=120,
             learning_rate=0.08,
@@ -50,28 +52,82 @@ class BoostedLogitBlend:
         # A tight tolerance lands on the unique optimum whatever the BLAS rounding, so the
         # same data gives the same scores (a loose one stops at a data-layout-dependent point).
         self.logit = LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=100, tol=1e-10)
+        self.missing: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
         self.mean: npt.NDArray[np.float64] = np.zeros(0)
         self.std: npt.NDArray[np.float64] = np.ones(0)
 
+    def _raw_linear(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        # Missing means "never happened" (no second order, no engagement): a 0/1 indicator per
+        # column that can be missing keeps it apart from a real 0 after the log.
+        z = np.log1p(np.clip(np.nan_to_num(x, nan=0.0), 0.0, None))
+        out: npt.NDArray[np.float64] = np.hstack([z, np.isnan(x[:, self.missing]).astype(float)])
+        return out
+
     def _linear_input(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        # Missing means "never happened" for our counts and ages: -1 before the log keeps it apart.
-        z = np.log1p(np.clip(np.nan_to_num(x, nan=-1.0), 0.0, None))
-        out: npt.NDArray[np.float64] = (z - self.mean) / self.std
+        out: npt.NDArray[np.float64] = (self._raw_linear(x) - self.mean) / self.std
         return out
 
     def fit(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.int_]) -> BoostedLogitBlend:
         self.hgb.fit(x, y)
-        z = np.log1p(np.clip(np.nan_to_num(x, nan=-1.0), 0.0, None))
+        self.missing = np.asarray(np.isnan(x).any(axis=0), dtype=bool)
+        z = self._raw_linear(x)
         self.mean, self.std = z.mean(axis=0), z.std(axis=0) + 1e-9
         self.logit.fit(self._linear_input(x), y)
         return self
 
+    def parts(self, x: npt.NDArray[np.float64]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+        """(boosting, logistic) probabilities, before blending."""
+        linear = self.logit.predict_proba(self._linear_input(x))[:, 1]
+        return self.hgb.predict_proba(x)[:, 1], linear
+
     def score(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Uncalibrated blended probability."""
-        out: npt.NDArray[np.float64] = 0.5 * (
-            self.hgb.predict_proba(x)[:, 1] + self.logit.predict_proba(self._linear_input(x))[:, 1]
-        )
+        trees, linear = self.parts(x)
+        out: npt.NDArray[np.float64] = self.hgb_share * trees + (1 - self.hgb_share) * linear
         return out
+
+
+HGB_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def backtest_hgb_share(
+    earlier: pd.DataFrame,
+    earlier_labels: npt.NDArray[np.int_],
+    later: pd.DataFrame,
+    later_labels: npt.NDArray[np.int_],
+    *,
+    columns: list[str],
+    settings: ModelSettings,
+) -> dict[str, Any]:
+    """Choose the blend's boosting share out of time: fit on the snapshot one horizon before the
+    training snapshot, score the training snapshot, keep the share with the best AUC.
+
+    This is the situation the shipped model is in (trained on T - H, used at T), where trees
+    that fit the training period well can rank worse than the linear model (CDNOW: the cohort
+    ages, and no training row has the tenure the scored rows have). Without enough positives
+    on either side the even blend stays."""
+    chosen: dict[str, Any] = {"hgb_share": 0.5, "chosen_by": "default (no backtest)"}
+    cols = [c for c in columns if c in earlier.columns and earlier[c].nunique(dropna=True) > 1]
+    enough = all(
+        min(int(y.sum()), int(len(y) - y.sum())) >= settings.min_positives
+        for y in (earlier_labels, later_labels)
+    )
+    if not cols or not enough:
+        return chosen
+    model = BoostedLogitBlend(settings.random_seed).fit(
+        earlier[cols].to_numpy(dtype=float), earlier_labels
+    )
+    trees, linear = model.parts(later[cols].to_numpy(dtype=float))
+    aucs = {
+        share: float(roc_auc_score(later_labels, share * trees + (1 - share) * linear))
+        for share in HGB_SHARES
+    }
+    best = max(HGB_SHARES, key=lambda share: (round(aucs[share], 4), -abs(share - 0.5)))
+    return {
+        "hgb_share": best,
+        "chosen_by": "out-of-time backtest: fitted one horizon earlier, AUC on the next window",
+        "backtest_auc": {str(k): round(v, 4) for k, v in aucs.items()},
+    }
 
 
 class _Platt:
@@ -140,8 +196,10 @@ def train_purchase_classifier(
     cutoff: datetime,
     settings: ModelSettings,
     name: str,
+    blend: dict[str, Any] | None = None,
 ) -> PurchaseClassifier:
-    """Fit on `train` (features as of `cutoff`) against `labels` (bought in the horizon)."""
+    """Fit on `train` (features as of `cutoff`) against `labels` (bought in the horizon);
+    `blend` is `backtest_hgb_share`'s choice (an even blend without it)."""
     fallback_col = f"bg_p_purchase_{horizon_days}d"
     ids = train["profile_id"].astype(str).tolist()
     cap = settings.max_training_rows / max(len(ids), 1)
@@ -185,7 +243,9 @@ def train_purchase_classifier(
         fit_part = train.loc[is_fit, columns]
         columns = [c for c in columns if fit_part[c].nunique(dropna=True) > 1]
         x = train[columns].to_numpy(dtype=float)
-        first = BoostedLogitBlend(settings.random_seed).fit(x[is_fit], labels[is_fit])
+        blend = blend or {"hgb_share": 0.5, "chosen_by": "default (no backtest)"}
+        share = float(blend["hgb_share"])
+        first = BoostedLogitBlend(settings.random_seed, share).fit(x[is_fit], labels[is_fit])
         # Platt scaling on the held-out slice: monotone, so it keeps the ranking (isotonic
         # steps create ties that cost AUC on small shops); two parameters barely overfit.
         usable = is_eval.sum() >= 20 and 0 < labels[is_eval].sum() < is_eval.sum()
@@ -199,10 +259,11 @@ def train_purchase_classifier(
         # Refit on every row when the held-out slice is a real loss of data (small shops);
         # above _REFIT_BELOW rows the first model is already as good and refitting costs time.
         if use.sum() < _REFIT_BELOW:
-            model = BoostedLogitBlend(settings.random_seed).fit(x[use], labels[use])
+            model = BoostedLogitBlend(settings.random_seed, share).fit(x[use], labels[use])
         else:
             model = first
         card["method"] = "hist_gradient_boosting+logistic blend, Platt calibration"
+        card["blend"] = blend
         card["features"] = list(columns)
         result = PurchaseClassifier(
             horizon_days, columns, fallback_col, model, calibrator, fallback_rate, card
