@@ -158,3 +158,30 @@ def test_segment_webhook_survives_an_unencodable_message_id(tmp_path: Path) -> N
         second, answer, _ = receiver.receive(good, sign(secret, good))
     assert first == 200
     assert (second, answer["stored"]) == (200, True)
+
+
+def test_segment_spool_refuses_a_bad_message_alone(tmp_path: Path) -> None:
+    """A message the spool cannot store fails on its own: the good messages committed in the
+    same group are stored and acknowledged, and the writer keeps serving."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cdp_segment.spool import GroupWriter, Spool, SpoolError
+
+    spool = Spool(tmp_path / "spool.db")
+    writer = GroupWriter(spool)
+    bodies = [(f"m-{i}", "{}") for i in range(40)] + [("bad", "\ud800")]
+
+    def submit(item: tuple[str, str]) -> str:
+        try:
+            return "new" if writer.submit(*item) else "dup"
+        except SpoolError:
+            return "refused"
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            outcomes = dict(zip((m for m, _ in bodies), pool.map(submit, bodies), strict=True))
+        assert outcomes.pop("bad") == "refused"
+        assert set(outcomes.values()) == {"new"}
+        assert writer.submit("m-after", "{}") is True
+    finally:
+        writer.close()
