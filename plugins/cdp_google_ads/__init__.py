@@ -34,5 +34,10 @@ SPEC = PluginSpec(
     settings_model=GoogleAdsSettings,
     sink=_sink,
     emulator=_emulator,
-    secret_fields=("client_secret", "refresh_token", "service_account_private_key"),
+    secret_fields=(
+        "client_secret",
+        "refresh_token",
+        "service_account_private_key",
+        "developer_token",
+    ),
 )

@@ -4,6 +4,10 @@ The token URL is a setting so the emulator can serve it. A service account signs
 (RFC 7523 bearer grant, what google-auth does) with ``cryptography``; without that package the
 service-account path raises ``ConfigError`` saying so. Tokens are cached until a minute before
 they expire and dropped on a 401 so the next call fetches a fresh one.
+
+With ``create_user_lists`` the token must also carry the Google Ads API scope (``adwords``): a
+service account asks for both scopes in its JWT; a refresh token carries the scopes granted at
+consent time, so it must have been issued for both (Google refuses the Ads calls otherwise).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import time
 
 import httpx
 
-from cdp_google_ads.settings import SCOPE, GoogleAdsSettings
+from cdp_google_ads.settings import GoogleAdsSettings
 from connector.errors import AuthError, ConfigError, RetryableError
 
 __all__ = ["TokenSource"]
@@ -86,7 +90,7 @@ class TokenSource:
         now = int(time.time())
         claims = {
             "iss": s.service_account_email,
-            "scope": SCOPE,
+            "scope": " ".join(s.scopes),
             "aud": s.token_url,
             "iat": now,
             "exp": now + 3600,

@@ -8,6 +8,8 @@ they answer ``{requestId}``. ``GET /v1/requestStatus:retrieve?requestId=`` repor
 destination ``PROCESSING`` (first poll) then ``SUCCESS`` with record counts and
 ``uploadMatchRateRange``, computed against a seeded set of "platform users" (hashes).
 Errors use the standard Google envelope with ``google.rpc.BadRequest`` field violations.
+The Google Ads API calls that find and create user lists live in ``emulator_ads.py``; lists
+created there are valid ``productDestinationId`` values here.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
+from cdp_google_ads.emulator_ads import ADS_PATH, AdsApiMixin
 from connector.emulator import EmulatorServer, RateLimit, Request, Response
 from connector.plugin.spec import EmulatorOptions
 
 __all__ = ["GoogleAdsEmulator", "match_rate_range"]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_DATAMANAGER = "https://www.googleapis.com/auth/datamanager"
+_ADWORDS = "https://www.googleapis.com/auth/adwords"
 _STATUS = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -67,7 +72,7 @@ class _UserList:
     index: dict[str, str] = field(default_factory=dict)
 
 
-class GoogleAdsEmulator(EmulatorServer):
+class GoogleAdsEmulator(AdsApiMixin, EmulatorServer):
     platform: ClassVar[str] = "google_ads"
     client_id: ClassVar[str] = "emu-client"
     client_secret: ClassVar[str] = "emu-secret"  # noqa: S105 - fake platform
@@ -79,6 +84,7 @@ class GoogleAdsEmulator(EmulatorServer):
         self.requests_status: dict[str, dict[str, Any]] = {}
         self.platform_users: set[str] = set()
         self._ids = itertools.count(1)
+        self._init_ads()
         super().__init__(options)
         if self.options.seed_profiles:
             rng = random.Random(self.options.seed)
@@ -93,6 +99,8 @@ class GoogleAdsEmulator(EmulatorServer):
         self.route("POST", "/v1/audienceMembers:ingest", lambda r: self._members(r, ingest=True))
         self.route("POST", "/v1/audienceMembers:remove", lambda r: self._members(r, ingest=False))
         self.route("GET", "/v1/requestStatus:retrieve", self._status)
+        self.route("POST", "/{version}/customers/{cid}/userLists:mutate", self._ads_mutate)
+        self.route("POST", "/{version}/customers/{cid}/googleAds:search", self._ads_search)
 
     def rate_limits(self) -> list[RateLimit]:
         # Data Manager API quotas are per Cloud project; the exact figure is not in our facts,
@@ -105,6 +113,8 @@ class GoogleAdsEmulator(EmulatorServer):
         header = request.header("authorization") or ""
         if not header.startswith("Bearer ") or header[7:] not in self.tokens:
             return self.error_response(401, "Request had invalid authentication credentials.")
+        if ADS_PATH.match(request.path):
+            return self._ads_denied(request, header[7:])
         return None
 
     def error_response(self, status: int, message: str, **extra: object) -> Response:
@@ -131,6 +141,7 @@ class GoogleAdsEmulator(EmulatorServer):
             },
             "requests": self.requests_status,
             "platform_users": len(self.platform_users),
+            "ads_user_lists": self.ads_snapshot(),
         }
 
     def seed(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -140,6 +151,7 @@ class GoogleAdsEmulator(EmulatorServer):
 
     def reset(self) -> None:
         self.lists.clear()
+        self.ads_lists.clear()
         self.requests_status.clear()
         self.platform_users.clear()
 
@@ -147,6 +159,9 @@ class GoogleAdsEmulator(EmulatorServer):
     def _token(self, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
         grant = form.get("grant_type")
+        # A refresh token carries the scopes consented to; the emulator's stands for a grant of
+        # both. A service account asks for its scopes in the JWT.
+        scope = f"{_DATAMANAGER} {_ADWORDS}"
         if grant == "refresh_token":
             ok = (form.get("client_id"), form.get("client_secret"), form.get("refresh_token")) == (
                 self.client_id,
@@ -155,21 +170,34 @@ class GoogleAdsEmulator(EmulatorServer):
             )
         elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             ok = self._jwt_ok(form.get("assertion", ""))
+            scope = self._jwt_scope(form.get("assertion", ""))
         else:
             return Response(400, {"error": "unsupported_grant_type"})
         if not ok:
             return Response(400, {"error": "invalid_grant", "error_description": "Bad credentials"})
         token = f"ya29.emu-{next(self._ids)}"
         self.tokens.add(token)
+        self.token_scopes[token] = scope
         return Response(
             200,
             {
                 "access_token": token,
                 "expires_in": 3599,
                 "token_type": "Bearer",
-                "scope": "https://www.googleapis.com/auth/datamanager",
+                "scope": scope,
             },
         )
+
+    @staticmethod
+    def _jwt_scope(assertion: str) -> str:
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(assertion.split(".")[1] + "=="))
+        except (ValueError, IndexError, binascii.Error):
+            return ""
+        return str(claims.get("scope") or "")
+
+    def _new_destination(self, list_id: str) -> None:
+        self.lists.setdefault(list_id, _UserList())
 
     @staticmethod
     def _jwt_ok(assertion: str) -> bool:

@@ -1,4 +1,11 @@
-"""Settings of the Google Customer Match destination (Data Manager API)."""
+"""Settings of the Google Customer Match destination (Data Manager API).
+
+Members go through the Data Manager API, which cannot create lists. With ``create_user_lists``
+the sink also calls the Google Ads API (``UserListService.MutateUserLists`` and
+``GoogleAdsService.Search``) to find or create one CRM-based Customer Match list per activated
+segment; that needs a developer token and an OAuth grant carrying the ``adwords`` scope besides
+``datamanager``. Explicit ``user_lists`` entries always win over found or created lists.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 __all__ = ["GoogleAdsSettings"]
 
 SCOPE = "https://www.googleapis.com/auth/datamanager"
+ADS_SCOPE = "https://www.googleapis.com/auth/adwords"
+# Customer Match membership life span: 0..540 days, or 10000 for "no expiry" (facts 2.3).
+UNLIMITED_LIFE_SPAN = 10_000
 
 
 class GoogleAdsSettings(BaseModel):
@@ -23,6 +33,21 @@ class GoogleAdsSettings(BaseModel):
     user_lists: dict[str, str] = Field(
         default_factory=dict,
         description="Segment id -> Customer Match user list id (productDestinationId)",
+    )
+    create_user_lists: bool = Field(
+        default=False,
+        description="Find or create one Customer Match list per segment without a user_lists "
+        "entry (Google Ads API; visible in the ad account, hence opt-in)",
+    )
+    developer_token: SecretStr | None = Field(
+        default=None, description="Google Ads API developer token (needed by create_user_lists)"
+    )
+    ads_api_url: str = "https://googleads.googleapis.com"
+    ads_api_version: str = Field(default="v26", pattern=r"^v\d+$")
+    list_name_prefix: str = "Connector: "
+    membership_life_span_days: int = Field(
+        default=540,
+        description="Days a member stays in a created list: 0..540, or 10000 for no expiry",
     )
     base_url: str = "https://datamanager.googleapis.com"
     token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
@@ -58,4 +83,17 @@ class GoogleAdsSettings(BaseModel):
             raise ValueError("refresh_token needs client_id and client_secret")
         if service and not self.service_account_email:
             raise ValueError("service_account_private_key needs service_account_email")
+        if self.create_user_lists and self.developer_token is None:
+            raise ValueError(
+                "create_user_lists needs developer_token (the Google Ads API developer token, "
+                "from an env var or the secrets file)"
+            )
+        span = self.membership_life_span_days
+        if not (0 <= span <= 540 or span == UNLIMITED_LIFE_SPAN):
+            raise ValueError("membership_life_span_days must be 0..540, or 10000 for no expiry")
         return self
+
+    @property
+    def scopes(self) -> list[str]:
+        """OAuth scopes to ask for: Ads API calls need ``adwords`` besides ``datamanager``."""
+        return [SCOPE, ADS_SCOPE] if self.create_user_lists else [SCOPE]

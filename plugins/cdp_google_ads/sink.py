@@ -8,6 +8,14 @@ Customer Match terms-of-service status. The API answers with a ``requestId``; pr
 asynchronous, so after sending the sink polls ``requestStatus:retrieve`` and turns a FAILED
 request into retryable outcomes. A 400 names bad members in ``google.rpc.BadRequest`` field
 violations (``audience_members[3]...``): those are rejected and the rest re-sent.
+
+Which list a segment goes to: its ``user_lists`` entry (an explicit override), else the id this
+destination remembered for it (plugin state ``user_list:<segment id>``), else, with
+``create_user_lists``, a CRM-based list named ``list_name_prefix + segment name`` that the sink
+finds by name or creates through the Google Ads API (``lists.py``) and then remembers. A lost
+state therefore finds the same list again instead of creating a duplicate. When Google refuses
+to create a list, that segment's changes are rejected with Google's message (or left retryable
+when Google stayed unavailable) and the other segments carry on.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from typing import Any, Literal
 import httpx
 
 from cdp_google_ads.auth import TokenSource
+from cdp_google_ads.lists import UserLists
 from cdp_google_ads.settings import GoogleAdsSettings
 from connector.errors import AuthError, RetryableError, SkippableError
 from connector.http.budget import RateBudget
@@ -89,6 +98,10 @@ class GoogleAdsSink:
         # Data Manager quotas are per Cloud project; pace well under them (not in our facts).
         self.budget = RateBudget(300, 60.0, name="google.datamanager")
         self.user_lists: dict[str, str] = {}
+        # Segments whose list could not be found or created this run: the outcome to give
+        # their changes (Google's refusal, or retryable when it stayed unavailable).
+        self.list_failures: dict[str, Outcome] = {}
+        self.lists = UserLists(settings, self.client, self.tokens, self.retry, self.log)
         self.last_match_rates: dict[str, float] = {}
         self.last_request_ids: list[str] = []
 
@@ -97,18 +110,38 @@ class GoogleAdsSink:
         return self.settings.batch_size
 
     def prepare(self, traits: Sequence[TraitSpec], segments: Sequence[SegmentRef]) -> None:
+        self.list_failures.clear()
         for segment in segments:
-            list_id = self.settings.user_lists.get(segment.id) or self.context.state.get(
-                f"user_list:{segment.id}"
-            )
+            key = f"user_list:{segment.id}"
+            list_id = self.settings.user_lists.get(segment.id) or self.context.state.get(key)
             if list_id:
                 self.user_lists[segment.id] = list_id
+            elif self.settings.create_user_lists:
+                self._own_list(segment, key)
             else:
                 self.log.warning(
-                    "segment %s has no Customer Match user list in user_lists; its changes "
-                    "will be rejected",
+                    "segment %s has no Customer Match user list in user_lists (and "
+                    "create_user_lists is off); its changes will be rejected",
                     segment.id,
                 )
+
+    def _own_list(self, segment: SegmentRef, key: str) -> None:
+        """Find or create the segment's list; remember it, or the reason it is unavailable."""
+        name = self.lists.list_name(segment.name or segment.id)
+        try:
+            list_id = self.lists.ensure(name, segment.description)
+        except RetryableError as exc:
+            self.log.warning("no user list for segment %s yet: %s", segment.id, exc)
+            self.list_failures[segment.id] = Outcome.retryable(
+                f"Customer Match list unavailable: {exc}", exc.retry_after
+            )
+            return
+        except SkippableError as exc:  # a permanent refusal: only this segment is affected
+            self.log.warning("Google refused a user list for segment %s: %s", segment.id, exc)
+            self.list_failures[segment.id] = Outcome.rejected(str(exc))
+            return
+        self.user_lists[segment.id] = list_id
+        self.context.state.put(key, list_id)
 
     def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(changes)
@@ -118,7 +151,9 @@ class GoogleAdsSink:
                 outcomes[i] = Outcome.rejected("Customer Match takes only add/remove changes")
                 continue
             if change.segment.id not in self.user_lists:
-                outcomes[i] = Outcome.rejected(f"no user list for segment {change.segment.id}")
+                outcomes[i] = self.list_failures.get(change.segment.id) or Outcome.rejected(
+                    f"no user list for segment {change.segment.id}"
+                )
                 continue
             r = change.recipient
             ids = google_identifiers(

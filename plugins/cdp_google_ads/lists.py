@@ -1,0 +1,199 @@
+"""Find or create the Customer Match user list of a segment through the Google Ads API (REST).
+
+The Data Manager API only moves members; lists are created with
+``POST /v{N}/customers/{cid}/userLists:mutate`` (a ``crmBasedUserList`` with
+``uploadKeyType: CONTACT_INFO``, ``dataSourceType: FIRST_PARTY``; int64 fields such as
+``membershipLifeSpan`` are JSON strings) and found again by name with GAQL through
+``POST /v{N}/customers/{cid}/googleAds:search``. List names are unique per account, so a create
+that loses a race (or follows a lost state) answers ``userListError: NAME_ALREADY_USED`` and we
+search again. Errors are ``GoogleAdsFailure`` objects inside the standard Google error envelope.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from cdp_google_ads.auth import TokenSource
+from cdp_google_ads.settings import GoogleAdsSettings
+from connector.errors import AuthError, RetryableError, SkippableError
+from connector.http.budget import RateBudget
+from connector.http.retry import RetryPolicy, parse_retry_after
+
+__all__ = ["AdsApiError", "UserLists", "gaql_string"]
+
+# Google's code for a name taken by another list of the account. DUPLICATE_NAME is accepted too
+# (other Google Ads resources use that spelling) so a variant never creates duplicates.
+_NAME_TAKEN = {"NAME_ALREADY_USED", "DUPLICATE_NAME"}
+_NAME_MAX = 255  # longer names are refused with userListError INVALID_NAME
+
+
+def gaql_string(value: str) -> str:
+    """``value`` as a GAQL string literal: backslash and quote escaped, so no name can end the
+    literal early and inject conditions (GAQL escapes with a backslash, like ``\\'``)."""
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
+
+
+class AdsApiError(SkippableError):
+    """A permanent Google Ads API refusal, with the ``errorCode`` values it named."""
+
+    def __init__(self, reason: str, codes: set[str]) -> None:
+        super().__init__(reason)
+        self.codes = codes
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    message: str
+    codes: set[str]
+    retry_delay: float | None
+
+
+def _failure(body: Any, status: int) -> _Failure:
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    messages: list[str] = []
+    codes: set[str] = set()
+    delay: float | None = None
+    for detail in error.get("details") or []:
+        for item in detail.get("errors") or []:  # GoogleAdsFailure.errors[]
+            codes.update(str(v) for v in (item.get("errorCode") or {}).values())
+            if item.get("message"):
+                messages.append(str(item["message"]))
+            quota = (item.get("details") or {}).get("quotaErrorDetails") or {}
+            raw = str(quota.get("retryDelay") or "")
+            if raw.endswith("s"):
+                try:
+                    delay = float(raw[:-1])
+                except ValueError:
+                    delay = None
+    message = "; ".join(messages) or str(error.get("message") or f"HTTP {status}")
+    return _Failure(message[:300], codes, delay)
+
+
+class UserLists:
+    """Google Ads API calls the sink needs to own its lists: search by name, create."""
+
+    def __init__(
+        self,
+        settings: GoogleAdsSettings,
+        client: httpx.Client,
+        tokens: TokenSource,
+        retry: RetryPolicy,
+        log: logging.Logger,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.tokens = tokens
+        self.retry = retry
+        self.log = log
+        # Basic-access developer tokens have a daily operation quota; a few calls per run are
+        # far under it, and this keeps bursts polite (the per-minute figure is not in our facts).
+        self.budget = RateBudget(60, 60.0, name="google.ads")
+
+    def list_name(self, segment_name: str) -> str:
+        return (self.settings.list_name_prefix + segment_name)[:_NAME_MAX]
+
+    def ensure(self, name: str, description: str = "") -> str:
+        """The id of the CRM-based list called ``name``: found, else created."""
+        found = self.retry.call(lambda: self.find(name))
+        if found is not None:
+            self.log.info("Customer Match list %s found by name", found)
+            return found
+        try:
+            created = self.retry.call(lambda: self.create(name, description))
+        except AdsApiError as exc:
+            if not exc.codes & _NAME_TAKEN:
+                raise
+            # Someone created it between our search and our create: use theirs.
+            again = self.retry.call(lambda: self.find(name))
+            if again is None:
+                raise
+            self.log.info("Customer Match list %s created concurrently; reusing it", again)
+            return again
+        self.log.info("Customer Match list %s created", created)
+        return created
+
+    def find(self, name: str) -> str | None:
+        query = (
+            "SELECT user_list.resource_name, user_list.id, user_list.name, user_list.type "
+            f"FROM user_list WHERE user_list.name = {gaql_string(name)}"
+        )
+        body = self._post("googleAds:search", {"query": query})
+        for row in body.get("results") or []:
+            user_list = row.get("userList") or {}
+            if user_list.get("name") != name:
+                continue
+            kind = user_list.get("type")
+            if kind and kind != "CRM_BASED":
+                raise AdsApiError(
+                    f"user list {user_list.get('id')} named like this segment's list is "
+                    f"{kind}, not a Customer Match (CRM_BASED) list; rename one of them",
+                    {"NOT_CRM_BASED"},
+                )
+            list_id = user_list.get("id") or str(user_list.get("resourceName", "")).split("/")[-1]
+            if list_id:
+                return str(list_id)
+        return None
+
+    def create(self, name: str, description: str) -> str:
+        create: dict[str, Any] = {
+            "name": name,
+            "membershipLifeSpan": str(self.settings.membership_life_span_days),  # int64: string
+            "crmBasedUserList": {"uploadKeyType": "CONTACT_INFO", "dataSourceType": "FIRST_PARTY"},
+        }
+        if description:
+            create["description"] = description[:_NAME_MAX]
+        body = self._post("userLists:mutate", {"operations": [{"create": create}]})
+        results = body.get("results") or []
+        resource = str(results[0].get("resourceName") or "") if results else ""
+        list_id = resource.rsplit("/", 1)[-1]
+        if not list_id.isdigit():
+            raise RetryableError("userLists:mutate answered without a list resource name")
+        return list_id
+
+    # ---- transport ------------------------------------------------------------------------
+    def _post(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+        s = self.settings
+        cid = s.operating_account_id
+        url = f"{s.ads_api_url.rstrip('/')}/{s.ads_api_version}/customers/{cid}/{method}"
+        assert s.developer_token is not None  # noqa: S101 - validated with create_user_lists
+        for attempt in (1, 2):
+            self.budget.acquire()
+            headers = {
+                "Authorization": f"Bearer {self.tokens.token()}",
+                "developer-token": s.developer_token.get_secret_value(),
+            }
+            if s.login_account_id:
+                headers["login-customer-id"] = s.login_account_id.replace("-", "")
+            try:
+                response = self.client.post(url, json=payload, headers=headers)
+            except httpx.TransportError as exc:
+                raise RetryableError(f"Google Ads API unreachable: {type(exc).__name__}") from None
+            if response.status_code == 401 and attempt == 1:
+                self.tokens.invalidate()  # an expired access token: fetch a fresh one once
+                continue
+            return self._check(response)
+        raise AuthError("Google Ads API refused a fresh OAuth token or the developer token (401)")
+
+    @staticmethod
+    def _check(response: httpx.Response) -> dict[str, Any]:
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if 200 <= status < 300:
+            return body if isinstance(body, dict) else {}
+        failure = _failure(body, status)
+        if status == 429 or status >= 500:
+            wait = parse_retry_after(response.headers.get("Retry-After")) or failure.retry_delay
+            raise RetryableError(f"Google Ads API {status}: {failure.message}", retry_after=wait)
+        codes = ", ".join(sorted(failure.codes))
+        if status in (401, 403):
+            raise AuthError(f"Google Ads API {status} {codes}: {failure.message}".strip())
+        raise AdsApiError(f"Google Ads API {status} {codes}: {failure.message}", failure.codes)
