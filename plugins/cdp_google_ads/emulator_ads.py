@@ -211,9 +211,7 @@ class AdsApiMixin:
         }
         envelope = {
             "code": status,
-            "message": "Request contains an invalid argument."
-            if status == 400
-            else message,
+            "message": "Request contains an invalid argument." if status == 400 else message,
             "status": status_name,
             "details": [failure],
         }
