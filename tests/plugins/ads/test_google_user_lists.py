@@ -1,4 +1,4 @@
-"""The Google sink finds or creates its Customer Match lists (create_user_lists), against the emulator."""
+"""The Google sink finds or creates its own Customer Match lists, against the emulator."""
 
 from __future__ import annotations
 
