@@ -153,9 +153,14 @@ def render(figs: Path, code: int, seconds: float, summary: str, soak: dict[str, 
     ):
         if not res:
             continue
+        samples = res.get("samples", [])
+        faulted = sum(1 for s in samples if s.get("faults")) if samples else res["runs"]
+        n_clean = len(samples) - faulted if samples else 0
+        clean = f" then {n_clean} clean" if n_clean > 0 else ""
         lines.append(
-            f"- {label}: {res['profiles']:,} profiles, {res['runs']} runs with "
-            f"{res['fault_rate']:.0%} injected faults ({res.get('faults_injected', 0)} fired) "
+            f"- {label}: {res['profiles']:,} profiles, {faulted} runs with "
+            f"{res['fault_rate']:.0%} injected faults{clean} "
+            f"({res.get('faults_injected', 0)} faults fired) "
             f"against emulators enforcing real limits, {res['seconds']:.0f} s; end-state "
             f"mismatches {res['mismatches']}, consent violations {res['consent_violations']}, "
             f"pending left {res['pending_left']}; memory growth between steady runs "
