@@ -15,13 +15,15 @@ from __future__ import annotations
 import base64
 import json
 import time
+from typing import Any
 
 import httpx
 
 from cdp_google_ads.settings import GoogleAdsSettings
 from connector.errors import AuthError, ConfigError, RetryableError
+from connector.http.budget import RateBudget
 
-__all__ = ["TokenSource"]
+__all__ = ["TokenSource", "send_authorised"]
 
 
 def _b64(data: bytes) -> str:
@@ -73,7 +75,7 @@ class TokenSource:
         try:
             from cryptography.hazmat.primitives import hashes, serialization
             from cryptography.hazmat.primitives.asymmetric import padding, rsa
-        except ImportError:  # pragma: no cover - cryptography ships with most environments
+        except ImportError:  # pragma: no cover - a declared dependency; guards a broken install
             raise ConfigError(
                 "service-account auth needs the 'cryptography' package; install it or use "
                 "refresh_token"
@@ -99,3 +101,32 @@ class TokenSource:
         signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
         signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         return f"{signing_input}.{_b64(signature)}"
+
+
+def send_authorised(
+    tokens: TokenSource,
+    budget: RateBudget,
+    method: str,
+    url: str,
+    *,
+    service: str,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    """One paced request with the current access token. A 401 drops the token (it expired or
+    was revoked) and the request goes once more with a fresh one; a second 401 is an
+    ``AuthError`` that stops the destination instead of a retry storm."""
+    for attempt in (1, 2):
+        budget.acquire()
+        auth = {"Authorization": f"Bearer {tokens.token()}", **(headers or {})}
+        try:
+            response = tokens.client.request(method, url, headers=auth, **kwargs)
+        except httpx.TransportError as exc:
+            raise RetryableError(f"{service} unreachable: {type(exc).__name__}") from None
+        if response.status_code == 401 and attempt == 1:
+            tokens.invalidate()
+            continue
+        if response.status_code == 401:
+            break
+        return response
+    raise AuthError(f"{service} refused the credentials even with a fresh OAuth token (401)")

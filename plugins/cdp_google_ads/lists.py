@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from cdp_google_ads.auth import TokenSource
+from cdp_google_ads.auth import TokenSource, send_authorised
 from cdp_google_ads.settings import GoogleAdsSettings
 from connector.errors import AuthError, RetryableError, SkippableError
 from connector.http.budget import RateBudget
@@ -162,23 +162,19 @@ class UserLists:
         cid = s.operating_account_id
         url = f"{s.ads_api_url.rstrip('/')}/{s.ads_api_version}/customers/{cid}/{method}"
         assert s.developer_token is not None  # noqa: S101 - validated with create_user_lists
-        for attempt in (1, 2):
-            self.budget.acquire()
-            headers = {
-                "Authorization": f"Bearer {self.tokens.token()}",
-                "developer-token": s.developer_token.get_secret_value(),
-            }
-            if s.login_account_id:
-                headers["login-customer-id"] = s.login_account_id.replace("-", "")
-            try:
-                response = self.client.post(url, json=payload, headers=headers)
-            except httpx.TransportError as exc:
-                raise RetryableError(f"Google Ads API unreachable: {type(exc).__name__}") from None
-            if response.status_code == 401 and attempt == 1:
-                self.tokens.invalidate()  # an expired access token: fetch a fresh one once
-                continue
-            return self._check(response)
-        raise AuthError("Google Ads API refused a fresh OAuth token or the developer token (401)")
+        headers = {"developer-token": s.developer_token.get_secret_value()}
+        if s.login_account_id:
+            headers["login-customer-id"] = s.login_account_id.replace("-", "")
+        response = send_authorised(
+            self.tokens,
+            self.budget,
+            "POST",
+            url,
+            service="Google Ads API",
+            headers=headers,
+            json=payload,
+        )
+        return self._check(response)
 
     @staticmethod
     def _check(response: httpx.Response) -> dict[str, Any]:

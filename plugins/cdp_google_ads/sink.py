@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import httpx
 
-from cdp_google_ads.auth import TokenSource
+from cdp_google_ads.auth import TokenSource, send_authorised
 from cdp_google_ads.lists import UserLists
 from cdp_google_ads.settings import GoogleAdsSettings
 from connector.errors import AuthError, RetryableError, SkippableError
@@ -249,18 +249,10 @@ class GoogleAdsSink:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         url = self.settings.base_url.rstrip("/") + path
-        for attempt in (1, 2):
-            self.budget.acquire()
-            headers = {"Authorization": f"Bearer {self.tokens.token()}"}
-            try:
-                response = self.client.request(method, url, headers=headers, **kwargs)
-            except httpx.TransportError as exc:
-                raise RetryableError(f"Data Manager unreachable: {type(exc).__name__}") from None
-            if response.status_code == 401 and attempt == 1:
-                self.tokens.invalidate()  # expired or revoked token: fetch a new one once
-                continue
-            return self._check(response)
-        raise AuthError("Data Manager API refused a fresh OAuth token (401)")
+        response = send_authorised(
+            self.tokens, self.budget, method, url, service="Data Manager API", **kwargs
+        )
+        return self._check(response)
 
     def _check(self, response: httpx.Response) -> dict[str, Any]:
         status = response.status_code
