@@ -75,9 +75,19 @@ def _print_card(card: dict[str, Any]) -> None:
             ),
             highlight=False,
         )
-    for note in (card.get("evaluation_note"), card.get("fallback")):
+    for note in (card.get("evaluation_note"), card.get("fallback_reason")):
         if note:
             console.print(f"note: {note}", highlight=False, soft_wrap=True)
+    blend = card.get("blend")
+    if isinstance(blend, dict) and "hgb_share" in blend:
+        tried = blend.get("backtest_auc") or {}
+        aucs = ", ".join(f"{share}: {auc}" for share, auc in tried.items())
+        console.print(
+            f"blend: boosting share {blend['hgb_share']}, chosen by {blend.get('chosen_by', '?')}"
+            + (f" (AUC by share {aucs})" if aucs else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
     calibration = evaluation.get("calibration") or card.get("calibration")
     if isinstance(calibration, list) and calibration:
         table = Table(title="calibration")

@@ -57,6 +57,7 @@ def test_full_engine_scores_segments_holdouts_and_explains_itself(tmp_path: Path
     for name in ("purchase_propensity_30d", "churn_90d", "lifetime_value", "clusters"):
         assert name in cards.stdout
     assert "auc=" in cards.stdout
+    assert "blend: boosting share" in cards.stdout, "the card says how the blend was chosen"
 
     catalogue = _cli(cfg, "segments")
     assert catalogue.returncode == 0, catalogue.stderr
@@ -70,3 +71,18 @@ def test_full_engine_scores_segments_holdouts_and_explains_itself(tmp_path: Path
     missing = _cli(cfg, "segments", "lift", "no-such-segment")
     assert missing.returncode == 2
     assert "never activated" in missing.stderr
+
+
+def test_model_card_says_when_a_classifier_fell_back() -> None:
+    """Below min_positives the card's reason must reach `models show`, not only the store."""
+    from connector.cli.common import console
+    from connector.cli.models import _print_card
+
+    card = {
+        "name": "purchase_propensity_30d",
+        "method": "bgnbd_fallback",
+        "fallback_reason": "3 positives / 40 negatives in the training window, below min",
+    }
+    with console.capture() as captured:
+        _print_card(card)
+    assert "note: 3 positives / 40 negatives" in captured.get()
