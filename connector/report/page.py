@@ -104,6 +104,9 @@ def _cards(d: ReportData) -> str:
             k: v for k, v in card.items() if isinstance(v, int | float) and not isinstance(v, bool)
         }
         out.append(f"<h3>{escape(str(card.get('model', 'model')))}</h3>")
+        for label in ("method", "fallback_reason"):
+            if card.get(label):
+                out.append(f'<p class="muted">{escape(str(card[label]))}</p>')
         out.append(_table(["metric", "value"], [[k, f"{v:.4g}"] for k, v in metrics.items()]))
         cal = card.get("calibration") or []
         points = [_calibration_point(p) for p in cal]

@@ -42,6 +42,7 @@ def test_full_engine_scores_segments_holdouts_and_explains_itself(tmp_path: Path
     for model in ("purchase_propensity_30d", "churn_90d"):
         assert f"Calibration: {model}" in page, "the report plots each classifier's calibration"
     assert "pr_auc" in page
+    assert "logistic blend, Platt calibration" in page, "the report names each model's method"
     assert second.counts["planned"] == 0, "same data, same model state: nothing to send"
 
     members = pd.read_csv(tmp_path / "out" / "memberships.csv", dtype=str)
