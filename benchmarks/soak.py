@@ -282,13 +282,18 @@ def main() -> None:
     ap.add_argument("--profiles", type=int, default=200_000)
     ap.add_argument("--runs", type=int, default=3, help="faulted runs (a clean one follows)")
     ap.add_argument("--fault-rate", type=float, default=0.05)
-    ap.add_argument("--dir", type=Path, default=None)
+    ap.add_argument("--dir", type=Path, default=None, help="workspace to keep (default: temp)")
     ap.add_argument("--out", type=Path, default=None, help="write the result JSON here")
     args = ap.parse_args()
+    import shutil
     import tempfile
 
     root = args.dir or Path(tempfile.mkdtemp(prefix="soak-"))
-    result = soak(args.profiles, args.runs, args.fault_rate, root)
+    try:
+        result = soak(args.profiles, args.runs, args.fault_rate, root)
+    finally:
+        if args.dir is None:  # a 200k-profile workspace is ~0.5 GB: only --dir keeps one
+            shutil.rmtree(root, ignore_errors=True)
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:
