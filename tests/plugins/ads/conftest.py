@@ -72,3 +72,24 @@ def google_sink(google_emulator: GoogleAdsEmulator, tmp_path: Path):
     yield make
     for sink in made:
         sink.close()
+
+
+@pytest.fixture(scope="module")
+def service_account() -> dict[str, object]:
+    """Settings overrides that swap the refresh token for a service account with a fresh key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return {
+        "refresh_token": None,
+        "client_id": None,
+        "client_secret": None,
+        "service_account_email": "sync@project.iam.gserviceaccount.com",
+        "service_account_private_key": pem,
+    }

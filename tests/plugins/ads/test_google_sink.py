@@ -6,8 +6,6 @@ import json
 
 import pytest
 from ads_driver import Driver, admin, email_hash, people, raw_identifier_leaks
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
 from cdp_google_ads import SPEC
@@ -152,20 +150,8 @@ def test_bad_refresh_token_is_auth_error(google_sink) -> None:
         sink.apply([Change(ChangeKind.ADD, Recipient("a", email="a@b.co"), "k", "d", segment=HIGH)])
 
 
-def test_service_account_jwt(google_emulator, google_sink) -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    sink = google_sink(
-        refresh_token=None,
-        client_id=None,
-        client_secret=None,
-        service_account_email="sync@project.iam.gserviceaccount.com",
-        service_account_private_key=pem,
-    )
+def test_service_account_jwt(google_emulator, google_sink, service_account) -> None:
+    sink = google_sink(**service_account)
     crowd = {k: p for k, p in people(5).items() if p.consent == "granted"}
     assert Driver(sink).run({HIGH: crowd}) == {"add:ok": len(crowd)}
 

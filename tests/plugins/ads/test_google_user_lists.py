@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 from ads_driver import Driver, admin, email_hash, people
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
 from cdp_google_ads import SPEC
@@ -242,20 +240,8 @@ def test_wrong_developer_token_is_auth_error(make) -> None:
         sink.prepare([], [HIGH])
 
 
-def test_service_account_asks_for_the_ads_scope(google_emulator, make) -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    sink = make(
-        refresh_token=None,
-        client_id=None,
-        client_secret=None,
-        service_account_email="sync@project.iam.gserviceaccount.com",
-        service_account_private_key=pem,
-    )
+def test_service_account_asks_for_the_ads_scope(google_emulator, make, service_account) -> None:
+    sink = make(**service_account)
     crowd = granted(5)
     assert Driver(sink).run({HIGH: crowd}) == {"add:ok": len(crowd)}
     assert set(lists_by_name(google_emulator)) == {"Connector: High value"}
