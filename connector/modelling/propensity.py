@@ -68,11 +68,14 @@ class BoostedLogitBlend:
         return out
 
     def fit(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.int_]) -> BoostedLogitBlend:
-        self.hgb.fit(x, y)
-        self.missing = np.asarray(np.isnan(x).any(axis=0), dtype=bool)
-        z = self._raw_linear(x)
-        self.mean, self.std = z.mean(axis=0), z.std(axis=0) + 1e-9
-        self.logit.fit(self._linear_input(x), y)
+        # a part with no weight is not fitted: boosting is most of the training time
+        if self.hgb_share > 0:
+            self.hgb.fit(x, y)
+        if self.hgb_share < 1:
+            self.missing = np.asarray(np.isnan(x).any(axis=0), dtype=bool)
+            z = self._raw_linear(x)
+            self.mean, self.std = z.mean(axis=0), z.std(axis=0) + 1e-9
+            self.logit.fit(self._linear_input(x), y)
         return self
 
     def parts(self, x: npt.NDArray[np.float64]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
@@ -82,12 +85,18 @@ class BoostedLogitBlend:
 
     def score(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Uncalibrated blended probability."""
+        if self.hgb_share in (0.0, 1.0):
+            only = self.hgb if self.hgb_share == 1.0 else self.logit
+            inputs = x if self.hgb_share == 1.0 else self._linear_input(x)
+            single: npt.NDArray[np.float64] = only.predict_proba(inputs)[:, 1]
+            return single
         trees, linear = self.parts(x)
         out: npt.NDArray[np.float64] = self.hgb_share * trees + (1 - self.hgb_share) * linear
         return out
 
 
 HGB_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)
+EVEN_BLEND: dict[str, Any] = {"hgb_share": 0.5, "chosen_by": "default (no backtest)"}
 
 
 def backtest_hgb_share(
@@ -106,14 +115,13 @@ def backtest_hgb_share(
     that fit the training period well can rank worse than the linear model (CDNOW: the cohort
     ages, and no training row has the tenure the scored rows have). Without enough positives
     on either side the even blend stays."""
-    chosen: dict[str, Any] = {"hgb_share": 0.5, "chosen_by": "default (no backtest)"}
     cols = [c for c in columns if c in earlier.columns and earlier[c].nunique(dropna=True) > 1]
     enough = all(
         min(int(y.sum()), int(len(y) - y.sum())) >= settings.min_positives
         for y in (earlier_labels, later_labels)
     )
     if not cols or not enough:
-        return chosen
+        return dict(EVEN_BLEND)
     model = BoostedLogitBlend(settings.random_seed).fit(
         earlier[cols].to_numpy(dtype=float), earlier_labels
     )
@@ -243,7 +251,7 @@ def train_purchase_classifier(
         fit_part = train.loc[is_fit, columns]
         columns = [c for c in columns if fit_part[c].nunique(dropna=True) > 1]
         x = train[columns].to_numpy(dtype=float)
-        blend = blend or {"hgb_share": 0.5, "chosen_by": "default (no backtest)"}
+        blend = blend or dict(EVEN_BLEND)
         share = float(blend["hgb_share"])
         first = BoostedLogitBlend(settings.random_seed, share).fit(x[is_fit], labels[is_fit])
         # Platt scaling on the held-out slice: monotone, so it keeps the ranking (isotonic
