@@ -81,13 +81,11 @@ class UserLists:
     def __init__(
         self,
         settings: GoogleAdsSettings,
-        client: httpx.Client,
         tokens: TokenSource,
         retry: RetryPolicy,
         log: logging.Logger,
     ) -> None:
         self.settings = settings
-        self.client = client
         self.tokens = tokens
         self.retry = retry
         self.log = log

@@ -101,7 +101,7 @@ class GoogleAdsSink:
         # Segments whose list could not be found or created this run: the outcome to give
         # their changes (Google's refusal, or retryable when it stayed unavailable).
         self.list_failures: dict[str, Outcome] = {}
-        self.lists = UserLists(settings, self.client, self.tokens, self.retry, self.log)
+        self.lists = UserLists(settings, self.tokens, self.retry, self.log)
         self.last_match_rates: dict[str, float] = {}
         self.last_request_ids: list[str] = []
 

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from cdp_meta import SPEC as META
 from cdp_meta.emulator import MetaEmulator
-from connector.plugin.spec import EmulatorOptions
+from connector.plugin.spec import EmulatorOptions, PluginContext
 from connector.testing.context import make_context
 
 
@@ -49,7 +49,9 @@ def google_emulator() -> Iterator[GoogleAdsEmulator]:
 
 @pytest.fixture
 def google_sink(google_emulator: GoogleAdsEmulator, tmp_path: Path):
-    def make(**overrides: object):
+    """A sink factory; pass ``context`` to share plugin state between sinks (runs)."""
+
+    def make(context: PluginContext | None = None, **overrides: object):
         raw = {
             "operating_account_id": "1234567890",
             "user_lists": {"high_value": "9001", "at_risk": "9002", "lapsed": "9003"},
@@ -64,7 +66,7 @@ def google_sink(google_emulator: GoogleAdsEmulator, tmp_path: Path):
             **overrides,
         }
         settings = GOOGLE.settings_model.model_validate(raw)
-        sink = GOOGLE.sink(settings, make_context(tmp_path))  # type: ignore[misc]
+        sink = GOOGLE.sink(settings, context or make_context(tmp_path))  # type: ignore[misc]
         made.append(sink)
         return sink
 

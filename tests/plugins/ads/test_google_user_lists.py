@@ -23,34 +23,19 @@ QUOTED = SegmentRef("quoted", "Bob's \"VIP\" \\ list' OR user_list.name = 'x")
 
 
 @pytest.fixture
-def make(google_emulator: GoogleAdsEmulator, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A sink owning its lists; pass ``context`` to share plugin state between runs."""
-    made: list[Any] = []
+def make(google_emulator: GoogleAdsEmulator, google_sink: Any) -> Any:
+    """A sink owning its lists (no user_lists mapping); pass ``context`` to share state."""
 
     def build(context: PluginContext | None = None, **overrides: object) -> Any:
-        raw = {
-            "operating_account_id": "1234567890",
+        owning = {
+            "user_lists": {},
             "create_user_lists": True,
             "developer_token": GoogleAdsEmulator.developer_token,
             "ads_api_url": google_emulator.base_url,
-            "base_url": google_emulator.base_url,
-            "token_url": f"{google_emulator.base_url}/token",
-            "client_id": GoogleAdsEmulator.client_id,
-            "client_secret": GoogleAdsEmulator.client_secret,
-            "refresh_token": GoogleAdsEmulator.refresh_token,
-            "terms_of_service_accepted": True,
-            "status_poll_interval": 0.05,
-            "max_retry_seconds": 20,
-            **overrides,
         }
-        settings = SPEC.settings_model.model_validate(raw)
-        sink = SPEC.sink(settings, context or make_context(tmp_path))  # type: ignore[misc]
-        made.append(sink)
-        return sink
+        return google_sink(context, **{**owning, **overrides})
 
-    yield build
-    for sink in made:
-        sink.close()
+    return build
 
 
 def state(emu: GoogleAdsEmulator) -> dict[str, Any]:
