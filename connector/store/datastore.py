@@ -69,13 +69,41 @@ def _naive(ts: datetime | None) -> datetime | None:
     return ts.replace(tzinfo=None) if ts is not None else None
 
 
+def _create(path: Path) -> None:
+    """Create the database file whole or not at all.
+
+    DuckDB writes a new file's header after creating it, so a run killed in between leaves an
+    empty file that no later run can open. Building the file under a temporary name and renaming
+    it into place means a killed run leaves either nothing or a valid, empty store.
+    """
+    tmp = path.with_name(path.name + ".creating")
+    for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp))
+    try:
+        os.chmod(tmp, 0o600)
+        for ddl in DDL:
+            con.execute(ddl)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class DataStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        new = not self.path.exists()
+        # An empty file holds no data: it is what a run killed while creating the store with
+        # an earlier version left behind, so it is created again rather than refused.
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
+            _create(self.path)
         self.con = duckdb.connect(str(self.path))
-        if new:
-            os.chmod(self.path, 0o600)
         for ddl in DDL:
             self.con.execute(ddl)
 
