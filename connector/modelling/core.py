@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import numpy as np
@@ -26,6 +26,7 @@ from connector.modelling.drift import distribution, drift_report
 from connector.modelling.features import (
     compute_features,
     feature_columns,
+    materialise_baskets,
     materialise_items,
     top_categories,
 )
@@ -44,6 +45,14 @@ log = logging.getLogger(__name__)
 STATE_VERSION = 1
 _THREADED_ABOVE = 100_000
 _ITEMS = "_model_items"
+_BASKETS = "_model_baskets"
+
+
+class _Parsed(NamedTuple):
+    """Temp tables of product lists parsed once per run (None: parse inline / not needed)."""
+
+    items: str | None
+    baskets: str | None
 
 
 class ModelState(BaseModel):
@@ -92,14 +101,15 @@ def _training_frame(
     cutoff: datetime,
     cats: list[str],
     settings: ModelSettings,
-    items: str | None = None,
+    parsed: _Parsed | None = None,
 ) -> pd.DataFrame:
     feats = compute_features(
         con,
         cutoff,
         categories=cats,
         half_life_days=settings.engagement_half_life_days,
-        items_table=items,
+        items_table=parsed.items if parsed else None,
+        baskets_table=parsed.baskets if parsed else None,
     )
     model = fit_lifetime(feats)  # on every buyer: the BTYD parameters need the whole base
     # Classifier training uses at most max_training_rows profiles (the same deterministic
@@ -121,7 +131,7 @@ def _train(
     settings: ModelSettings,
     name: str,
     cache: dict[datetime, pd.DataFrame],
-    items: str | None,
+    parsed: _Parsed,
     timings: dict[str, float],
 ) -> PurchaseClassifier:
     """Train on features as of T - H with labels from [T - H, T); the blend is chosen by the
@@ -131,7 +141,7 @@ def _train(
     started = time.perf_counter()
     for cut in (cutoff, earlier_cut):
         if cut not in cache:
-            cache[cut] = _training_frame(con, cut, cats, settings, items)
+            cache[cut] = _training_frame(con, cut, cats, settings, parsed)
     timings[f"{name}: training frames"] = round(time.perf_counter() - started, 3)
     frame, earlier = cache[cutoff], cache[earlier_cut]
     labels = np.asarray(
@@ -168,7 +178,7 @@ def _classifiers(
     as_of: datetime,
     cats: list[str],
     settings: ModelSettings,
-    items: str | None,
+    parsed: _Parsed,
     timings: dict[str, float],
 ) -> tuple[PurchaseClassifier, PurchaseClassifier]:
     """Propensity (P(purchase within hp)) and churn (1 - P(purchase within hc)) models; the
@@ -180,7 +190,7 @@ def _classifiers(
         "cats": cats,
         "settings": settings,
         "cache": cache,
-        "items": items,
+        "parsed": parsed,
         "timings": timings,
     }
     prop = _train(con, horizon=hp, name=f"purchase_propensity_{hp}d", **common)  # type: ignore[arg-type]
@@ -283,13 +293,17 @@ def run_models(
     # OpenMP worker threads cost more than they save on small shops (and thrash on a busy
     # host); large stores get the default thread pool.
     small = n is not None and int(n[0]) < _THREADED_ABOVE
-    items = materialise_items(con, as_of, _ITEMS) if settings.top_categories else None
+    parsed = _Parsed(
+        materialise_items(con, as_of, _ITEMS) if settings.top_categories else None,
+        materialise_baskets(con, as_of, _BASKETS),
+    )
     try:
         with threadpool_limits(limits=1 if small else None):
-            return _run(con, as_of=as_of, settings=settings, previous=previous, items=items)
+            return _run(con, as_of=as_of, settings=settings, previous=previous, parsed=parsed)
     finally:
-        if items:
-            con.execute(f"DROP TABLE IF EXISTS {items}")
+        for table in parsed:
+            if table:
+                con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _run(
@@ -298,7 +312,7 @@ def _run(
     as_of: datetime,
     settings: ModelSettings,
     previous: ModelState | None,
-    items: str | None,
+    parsed: _Parsed,
 ) -> ModelResult:
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -310,13 +324,14 @@ def _run(
         clock = now
 
     longest = timedelta(days=max(settings.propensity_horizon_days, settings.churn_horizon_days))
-    cats = top_categories(con, as_of - longest, settings.top_categories, items)
+    cats = top_categories(con, as_of - longest, settings.top_categories, parsed.items)
     feats = compute_features(
         con,
         as_of,
         categories=cats,
         half_life_days=settings.engagement_half_life_days,
-        items_table=items,
+        items_table=parsed.items,
+        baskets_table=parsed.baskets,
     )
     lap("features")
     lifetime = fit_lifetime(feats)
@@ -324,7 +339,7 @@ def _run(
     frame = pd.concat([feats, lt], axis=1)
     lap("lifetime")
     prop, churn = _classifiers(
-        con, as_of=as_of, cats=cats, settings=settings, items=items, timings=timings
+        con, as_of=as_of, cats=cats, settings=settings, parsed=parsed, timings=timings
     )
     hp = settings.propensity_horizon_days
     lap("classifiers")

@@ -36,6 +36,9 @@ BASE_FEATURES = (
     "tenure_days",
     "customer_age_days",
     "inter_purchase_days",
+    "items_per_order",
+    "units_per_order",
+    "unit_price",
     *(f"orders_{w}d" for w in WINDOWS),
     *(f"revenue_{w}d" for w in WINDOWS),
     *(f"eng_{t}" for t in ENGAGEMENT_TYPES),
@@ -43,6 +46,21 @@ BASE_FEATURES = (
 )
 
 _PRODUCTS_TYPE = '[{"category":"VARCHAR","quantity":"DOUBLE"}]'
+_BASKET_TYPE = '[{"quantity":"DOUBLE"}]'
+
+
+def _basket_rows(source: str, cutoff: str) -> str:
+    """One row per order that lists its products: lines and units. A quantity that is missing,
+    negative or absurd counts as 1, so one bad line cannot dominate a customer's basket size."""
+    return f"""
+    SELECT profile_id, occurred_at, revenue, len(b) AS lines,
+           list_sum(list_transform(b, lambda x: CASE WHEN x.quantity >= 0
+                    AND x.quantity <= 1e6 THEN x.quantity ELSE 1 END)) AS units
+    FROM (SELECT profile_id, occurred_at, revenue,
+                 from_json(json_extract(properties, '$.products'), '{_BASKET_TYPE}') AS b
+          FROM {source} WHERE type = 'order_completed' AND properties IS NOT NULL
+            AND occurred_at < {cutoff})
+    WHERE len(b) > 0"""
 
 
 def category_column(category: str) -> str:
@@ -65,6 +83,14 @@ def materialise_items(con: duckdb.DuckDBPyConnection, cutoff: datetime, name: st
         WHERE it.category IS NOT NULL AND it.category <> ''""",
         [cutoff],
     )
+    return name
+
+
+def materialise_baskets(con: duckdb.DuckDBPyConnection, cutoff: datetime, name: str) -> str:
+    """Parse the product lists of orders before `cutoff` once into a temp table (profile_id,
+    occurred_at, revenue, lines, units) shared by every feature cutoff of a run."""
+    sql = _basket_rows("events", "$1::TIMESTAMP")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}", [cutoff])
     return name
 
 
@@ -98,7 +124,12 @@ def top_categories(
     return [str(r[0]) for r in rows]
 
 
-def _feature_sql(categories: list[str], half_life_days: float, items_table: str | None) -> str:
+def _feature_sql(
+    categories: list[str],
+    half_life_days: float,
+    items_table: str | None,
+    baskets_table: str | None,
+) -> str:
     if not categories:
         items_sql = "SELECT NULL::VARCHAR AS profile_id, NULL::VARCHAR AS category, 0 AS n LIMIT 0"
     elif items_table:
@@ -113,6 +144,10 @@ def _feature_sql(categories: list[str], half_life_days: float, items_table: str 
                                     '{_PRODUCTS_TYPE}')) AS it
             FROM ev WHERE type IN ('order_completed', 'product_viewed')
               AND properties IS NOT NULL)"""
+    if baskets_table:
+        baskets_sql = f"SELECT * FROM {baskets_table} WHERE occurred_at < $1::TIMESTAMP"
+    else:
+        baskets_sql = _basket_rows("ev", "$1::TIMESTAMP")
     win = ",\n".join(
         f"count(*) FILTER (WHERE age_days < {w}) AS orders_{w}d,"
         f" coalesce(sum(revenue) FILTER (WHERE age_days < {w}), 0) AS revenue_{w}d"
@@ -153,6 +188,12 @@ def _feature_sql(categories: list[str], half_life_days: float, items_table: str 
       SELECT profile_id, min(age_days) AS days_since_engagement, {eng}
       FROM ev WHERE type <> 'order_completed' GROUP BY profile_id),
     items AS ({items_sql}),
+    baskets AS ({baskets_sql}),
+    basket AS (
+      SELECT profile_id, avg(lines) AS items_per_order, avg(units) AS units_per_order,
+             sum(revenue) / nullif(sum(units) FILTER (WHERE revenue IS NOT NULL), 0)
+               AS unit_price
+      FROM baskets GROUP BY profile_id),
     cats AS (
       SELECT profile_id {"," if categories else ""} {cat_cols}
       FROM items GROUP BY profile_id),
@@ -180,11 +221,13 @@ def _feature_sql(categories: list[str], half_life_days: float, items_table: str 
            {", ".join(f"coalesce(o.orders_{w}d, 0)::DOUBLE AS orders_{w}d" for w in WINDOWS)},
            {", ".join(f"coalesce(o.revenue_{w}d, 0)::DOUBLE AS revenue_{w}d" for w in WINDOWS)},
            {", ".join(f"coalesce(e.eng_{t}, 0) AS eng_{t}" for t in ENGAGEMENT_TYPES)},
+           k.items_per_order, k.units_per_order, k.unit_price,
            e.days_since_engagement {cat_select}
     FROM base
     LEFT JOIN orders o USING (profile_id)
     LEFT JOIN btyd b USING (profile_id)
     LEFT JOIN eng e USING (profile_id)
+    LEFT JOIN basket k USING (profile_id)
     LEFT JOIN cats c USING (profile_id)
     WHERE base.started_at IS NOT NULL AND base.started_at < $1::TIMESTAMP
     ORDER BY base.profile_id
@@ -198,12 +241,15 @@ def compute_features(
     categories: list[str],
     half_life_days: float = 30.0,
     items_table: str | None = None,
+    baskets_table: str | None = None,
 ) -> pd.DataFrame:
     """One row per profile known before `cutoff` (sorted by profile_id), with BASE_FEATURES,
     the BTYD summary (frequency, t_x, T, monetary in days) and category shares.
-    Recency and engagement ages are NaN for profiles that never ordered / engaged.
-    `items_table` (from `materialise_items`) saves re-parsing product JSON for each cutoff."""
-    sql = _feature_sql(categories, half_life_days, items_table)
+    Recency and engagement ages are NaN for profiles that never ordered / engaged, basket
+    features (items and units per order, unit price) for those whose orders list no products.
+    `items_table` and `baskets_table` (from `materialise_items` / `materialise_baskets`) save
+    re-parsing product JSON for each cutoff."""
+    sql = _feature_sql(categories, half_life_days, items_table, baskets_table)
     rel = con.sql(sql, params=[cutoff, *categories])
     if rel is None:  # a SELECT always yields a relation; guard for the type checker
         raise RuntimeError("feature query returned no relation")

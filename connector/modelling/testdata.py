@@ -7,6 +7,7 @@ plus engagement events and product categories, vectorised in numpy and turned in
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -109,20 +110,22 @@ def generate(
 
 
 def load_transactions(con: duckdb.DuckDBPyConnection, tx: pd.DataFrame) -> None:
-    """Create `events` (order_completed) and `profiles` from (customer_id, date, revenue)."""
+    """Create `events` (order_completed) and `profiles` from (customer_id, date, revenue), with
+    an optional `products` column: the order's properties JSON, as the store keeps it."""
     frame = pd.DataFrame(
         {
             "profile_id": tx["customer_id"].astype(str),
             "occurred_at": pd.to_datetime(tx["date"]).astype("datetime64[us]"),
             "revenue": tx["revenue"].astype(float),
+            "properties": tx["products"] if "products" in tx else None,
         }
-    )
+    ).astype({"properties": "string"})
     con.register("_tx", pa.Table.from_pandas(frame, preserve_index=False))
     con.execute(EVENTS_DDL)
     con.execute(PROFILES_DDL)
     con.execute(
         """INSERT INTO events SELECT 'e' || row_number() OVER (), profile_id, 'order_completed',
-             occurred_at, revenue, 'USD', NULL, 'dataset' FROM _tx"""
+             occurred_at, revenue, 'USD', properties, 'dataset' FROM _tx"""
     )
     con.execute(
         """INSERT INTO profiles SELECT profile_id, min(occurred_at), NULL, 'unknown', 'unknown',
@@ -132,22 +135,24 @@ def load_transactions(con: duckdb.DuckDBPyConnection, tx: pd.DataFrame) -> None:
 
 
 def read_cdnow(path: Path) -> pd.DataFrame:
-    """CDNOW master or sample file as (customer_id, date, revenue)."""
+    """CDNOW master or sample file as (customer_id, date, revenue, products): each row is one
+    order of `quantity` CDs (the file does not name them)."""
     sample = "sample" in path.name.lower()
     raw = pd.read_csv(path, sep=r"\s+", header=None, skiprows=0 if sample else 1, dtype=str)
-    cid, date, dollars = (0, 2, 4) if sample else (0, 1, 3)
+    cid, date, cds, dollars = (0, 2, 3, 4) if sample else (0, 1, 2, 3)
     return pd.DataFrame(
         {
             "customer_id": raw[cid],
             "date": pd.to_datetime(raw[date], format="%Y%m%d"),
             "revenue": raw[dollars].astype(float),
+            "products": '{"products": [{"quantity": ' + raw[cds].astype(int).astype(str) + "}]}",
         }
     )
 
 
 def read_online_retail(path: Path) -> pd.DataFrame:
     """UCI Online Retail cleaned for transaction models (customer present, no cancellations,
-    positive quantity and price) as (customer_id, date, revenue) per invoice."""
+    positive quantity and price) as (customer_id, date, revenue, products) per invoice."""
     raw = pd.read_csv(path, dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str})
     raw = raw[raw["CustomerID"].notna() & ~raw["InvoiceNo"].str.startswith("C")]
     raw = raw[(raw["Quantity"] > 0) & (raw["UnitPrice"] > 0)]
@@ -156,7 +161,15 @@ def read_online_retail(path: Path) -> pd.DataFrame:
         date=pd.to_datetime(raw["InvoiceDate"]),
         customer_id=raw["CustomerID"].str.replace(".0", "", regex=False),
     )
-    inv = raw.groupby(["customer_id", "InvoiceNo"], as_index=False).agg(
-        date=("date", "min"), revenue=("revenue", "sum")
+    raw["line"] = (
+        '{"id": '
+        + raw["StockCode"].map(json.dumps)
+        + ', "quantity": '
+        + raw["Quantity"].astype(int).astype(str)
+        + "}"
     )
-    return inv[["customer_id", "date", "revenue"]]
+    inv = raw.groupby(["customer_id", "InvoiceNo"], as_index=False).agg(
+        date=("date", "min"), revenue=("revenue", "sum"), lines=("line", ", ".join)
+    )
+    inv["products"] = '{"products": [' + inv["lines"] + "]}"
+    return inv[["customer_id", "date", "revenue", "products"]]

@@ -11,9 +11,15 @@ import pandas as pd
 import pytest
 
 from connector.modelling.bgnbd import expected_purchases, fit_bgnbd, prob_purchase
-from connector.modelling.features import compute_features, materialise_items
+from connector.modelling.features import (
+    compute_features,
+    materialise_baskets,
+    materialise_items,
+)
 from connector.modelling.gammagamma import expected_spend, fit_gamma_gamma
 from connector.modelling.testdata import (
+    EVENTS_DDL,
+    PROFILES_DDL,
     generate,
     load_transactions,
     read_cdnow,
@@ -113,3 +119,52 @@ def test_features_basic_semantics() -> None:
     assert b["orders"] == 0
     assert np.isnan(b["recency_days"])
     assert not [c for c in f.columns if "consent" in c]
+
+
+def test_basket_features_from_product_lists() -> None:
+    """Items and units per order and unit price come from the orders' product lists; a junk
+    quantity counts as 1, orders without products are left out, and a profile none of whose
+    orders lists products has no basket features (NaN), not zeros."""
+    con = duckdb.connect()
+    con.execute(EVENTS_DDL)
+    con.execute(PROFILES_DDL)
+    con.execute(
+        "INSERT INTO profiles VALUES ('a', '2024-01-01', 'GB', NULL, NULL, NULL),"
+        " ('b', '2024-01-01', 'GB', NULL, NULL, NULL)"
+    )
+    orders = [
+        ("1", "a", "2024-03-01", 30.0, '{"products": [{"quantity": 2}, {"quantity": 1}]}'),
+        ("2", "a", "2024-04-01", 10.0, '{"products": [{"quantity": -4}, {"id": "x"}]}'),
+        ("3", "a", "2024-05-01", 99.0, None),  # no product list: not a basket
+        ("4", "a", "2025-02-01", 50.0, '{"products": [{"quantity": 50}]}'),  # after the cutoff
+        ("5", "b", "2024-03-01", 20.0, None),
+    ]
+    con.executemany(
+        "INSERT INTO events VALUES (?, ?, 'order_completed', ?, ?, 'EUR', ?, 'test')",
+        [list(o) for o in orders],
+    )
+    cutoff = datetime(2025, 1, 1)
+    inline = compute_features(con, cutoff, categories=[])
+    shared = compute_features(
+        con, cutoff, categories=[], baskets_table=materialise_baskets(con, cutoff, "_b")
+    )
+    pd.testing.assert_frame_equal(inline, shared)
+    a, b = inline.set_index("profile_id").loc["a"], inline.set_index("profile_id").loc["b"]
+    assert a["items_per_order"] == 2.0  # two lines in each listed order
+    assert a["units_per_order"] == 2.5  # (2 + 1) and (1 + 1): -4 and a missing quantity are 1
+    assert a["unit_price"] == pytest.approx(40.0 / 5)
+    assert np.isnan(b[["items_per_order", "units_per_order", "unit_price"]].astype(float)).all()
+
+
+def test_dataset_loaders_keep_the_baskets(cdnow_dir: Path, online_retail_file: Path) -> None:
+    """CDNOW rows are orders of n CDs; Online Retail invoices list their lines."""
+    cdnow = read_cdnow(cdnow_dir / "CDNOW_sample.txt")
+    assert cdnow.iloc[0]["products"] == '{"products": [{"quantity": 2}]}'
+    retail = read_online_retail(online_retail_file)
+    con = duckdb.connect()
+    load_transactions(con, retail)
+    f = compute_features(con, datetime(2011, 12, 10), categories=[]).set_index("profile_id")
+    # customer 12347: 7 invoices, 182 lines, 2,458 units, 4,310.00 revenue (UCI data)
+    assert f.loc["12347", "items_per_order"] == pytest.approx(182 / 7)
+    assert f.loc["12347", "units_per_order"] == pytest.approx(2458 / 7)
+    assert f.loc["12347", "unit_price"] == pytest.approx(4310.0 / 2458, rel=1e-4)
