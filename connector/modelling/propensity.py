@@ -126,16 +126,20 @@ def backtest_hgb_share(
         earlier[cols].to_numpy(dtype=float), earlier_labels
     )
     trees, linear = model.parts(later[cols].to_numpy(dtype=float))
+    # rounded so that last-bit differences in the scores cannot flip the choice
     aucs = {
-        share: float(roc_auc_score(later_labels, share * trees + (1 - share) * linear))
+        share: round(float(roc_auc_score(later_labels, share * trees + (1 - share) * linear)), 6)
         for share in HGB_SHARES
     }
     # One-standard-error rule: the smallest boosting share whose AUC is within one standard
     # error of the best. On a few thousand customers the shares differ by less than the noise,
     # and the linear model extrapolates more gracefully to the later, older snapshot it scores.
     top = max(aucs.values())
-    se = auc_standard_error(
-        top, int(later_labels.sum()), int(len(later_labels) - later_labels.sum())
+    se = round(
+        auc_standard_error(
+            top, int(later_labels.sum()), int(len(later_labels) - later_labels.sum())
+        ),
+        6,
     )
     best = min(share for share in HGB_SHARES if aucs[share] >= top - se)
     return {
