@@ -19,5 +19,10 @@ as_pg "'$PG_BIN/pg_ctl' -D '$PG_DIR/data' -l '$PG_DIR/log' -w -o \"-p $PG_PORT -
 as_pg "'$PG_BIN/psql' -h 127.0.0.1 -p $PG_PORT -U postgres -qc \"CREATE ROLE connector LOGIN CREATEDB\""
 as_pg "'$PG_BIN/psql' -h 127.0.0.1 -p $PG_PORT -U postgres -qc \"CREATE DATABASE connector OWNER connector\""
 export CONNECTOR_TEST_POSTGRES_URL="postgresql+psycopg://connector@127.0.0.1:$PG_PORT/connector"
-export CONNECTOR_TEST_PG_STOP="$PG_BIN/pg_ctl -D $PG_DIR/data -m fast stop"
+# pg_ctl refuses to run as root, so the stop command switches user like the start did
+if [ "$(id -u)" = 0 ]; then
+  export CONNECTOR_TEST_PG_STOP="su postgres -s /bin/sh -c \"'$PG_BIN/pg_ctl' -D '$PG_DIR/data' -m fast stop\""
+else
+  export CONNECTOR_TEST_PG_STOP="'$PG_BIN/pg_ctl' -D '$PG_DIR/data' -m fast stop"
+fi
 echo "postgres: $CONNECTOR_TEST_POSTGRES_URL"

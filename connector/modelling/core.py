@@ -293,17 +293,16 @@ def run_models(
     # OpenMP worker threads cost more than they save on small shops (and thrash on a busy
     # host); large stores get the default thread pool.
     small = n is not None and int(n[0]) < _THREADED_ABOVE
-    parsed = _Parsed(
-        materialise_items(con, as_of, _ITEMS) if settings.top_categories else None,
-        materialise_baskets(con, as_of, _BASKETS),
-    )
     try:
+        parsed = _Parsed(
+            materialise_items(con, as_of, _ITEMS) if settings.top_categories else None,
+            materialise_baskets(con, as_of, _BASKETS),
+        )
         with threadpool_limits(limits=1 if small else None):
             return _run(con, as_of=as_of, settings=settings, previous=previous, parsed=parsed)
     finally:
-        for table in parsed:
-            if table:
-                con.execute(f"DROP TABLE IF EXISTS {table}")
+        for table in (_ITEMS, _BASKETS):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _run(

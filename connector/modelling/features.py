@@ -46,18 +46,28 @@ BASE_FEATURES = (
 )
 
 _PRODUCTS_TYPE = '[{"category":"VARCHAR","quantity":"DOUBLE"}]'
+# The products JSON of an event, or NULL when the properties are not valid JSON to DuckDB (a
+# lone surrogate escape that Python wrote, say): one such event must not fail every model run.
+_PRODUCTS = "json_extract(CASE WHEN json_valid(properties) THEN properties END, '$.products')"
+
+
+def _quantity(item: str) -> str:
+    """A line's quantity; missing, zero, negative, tiny or absurd counts as 1, so one bad line
+    cannot dominate a basket or a category share (fractions such as 0.5 kg stay)."""
+    q = f"{item}.quantity"
+    return f"CASE WHEN {q} >= 0.001 AND {q} <= 1e6 THEN {q} ELSE 1 END"
+
+
 _BASKET_TYPE = '[{"quantity":"DOUBLE"}]'
 
 
 def _basket_rows(source: str, cutoff: str) -> str:
-    """One row per order that lists its products: lines and units. A quantity that is missing,
-    negative or absurd counts as 1, so one bad line cannot dominate a customer's basket size."""
+    """One row per order that lists its products: lines and units (see `_quantity`)."""
     return f"""
     SELECT profile_id, occurred_at, revenue, len(b) AS lines,
-           list_sum(list_transform(b, lambda x: CASE WHEN x.quantity >= 0
-                    AND x.quantity <= 1e6 THEN x.quantity ELSE 1 END)) AS units
+           list_sum(list_transform(b, lambda x: {_quantity("x")})) AS units
     FROM (SELECT profile_id, occurred_at, revenue,
-                 from_json(json_extract(properties, '$.products'), '{_BASKET_TYPE}') AS b
+                 from_json({_PRODUCTS}, '{_BASKET_TYPE}') AS b
           FROM {source} WHERE type = 'order_completed' AND properties IS NOT NULL
             AND occurred_at < {cutoff})
     WHERE len(b) > 0"""
@@ -74,9 +84,9 @@ def materialise_items(con: duckdb.DuckDBPyConnection, cutoff: datetime, name: st
     (profile_id, occurred_at, category, n) shared by every feature cutoff of a run."""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {name} AS
-        SELECT profile_id, occurred_at, it.category AS category, coalesce(it.quantity, 1) AS n
+        SELECT profile_id, occurred_at, it.category AS category, {_quantity("it")} AS n
         FROM (SELECT profile_id, occurred_at,
-                     unnest(from_json(json_extract(properties, '$.products'),
+                     unnest(from_json({_PRODUCTS},
                                       '{_PRODUCTS_TYPE}')) AS it
               FROM events WHERE type IN ('order_completed', 'product_viewed')
                 AND properties IS NOT NULL AND occurred_at < ?)
@@ -110,7 +120,7 @@ def top_categories(
     rows = con.execute(
         f"""
         WITH p AS (
-          SELECT unnest(from_json(json_extract(properties, '$.products'),
+          SELECT unnest(from_json({_PRODUCTS},
                                   '{_PRODUCTS_TYPE}')) AS item
           FROM events
           WHERE type IN ('order_completed', 'product_viewed') AND occurred_at < ?
@@ -138,9 +148,9 @@ def _feature_sql(
         )
     else:
         items_sql = f"""
-      SELECT profile_id, it.category AS category, coalesce(it.quantity, 1) AS n
+      SELECT profile_id, it.category AS category, {_quantity("it")} AS n
       FROM (SELECT profile_id,
-                   unnest(from_json(json_extract(properties, '$.products'),
+                   unnest(from_json({_PRODUCTS},
                                     '{_PRODUCTS_TYPE}')) AS it
             FROM ev WHERE type IN ('order_completed', 'product_viewed')
               AND properties IS NOT NULL)"""

@@ -10,12 +10,14 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
+from filelock import FileLock
 
 from connector.schema.records import EventRecord, ProfileRecord
 from connector.store.tables import DDL
@@ -69,39 +71,49 @@ def _naive(ts: datetime | None) -> datetime | None:
     return ts.replace(tzinfo=None) if ts is not None else None
 
 
+def _missing(path: Path) -> bool:
+    # An empty file holds no data: it is what a run killed while creating the store with an
+    # earlier version left behind, so it is created again rather than refused.
+    return not path.exists() or path.stat().st_size == 0
+
+
 def _create(path: Path) -> None:
-    """Create the database file whole or not at all.
+    """Create the database file whole or not at all, once even when processes race.
 
     DuckDB writes a new file's header after creating it, so a run killed in between leaves an
-    empty file that no later run can open. Building the file under a temporary name and renaming
-    it into place means a killed run leaves either nothing or a valid, empty store.
+    empty file that no later run can open. The file is built under a temporary name and renamed
+    into place, so a killed run leaves either nothing or a valid, empty store. Commands that
+    read the store (inspect, report, models) do not take the run lock, so creation holds a lock
+    of its own and checks again under it: a second process never replaces a live store.
     """
-    tmp = path.with_name(path.name + ".creating")
-    for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
-        stale.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp))
-    try:
-        os.chmod(tmp, 0o600)
-        for ddl in DDL:
-            con.execute(ddl)
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    with FileLock(str(path.with_name(path.name + ".create.lock")), mode=0o600):
+        if not _missing(path):
+            return
+        for stale in path.parent.glob(f"{path.name}.*.creating*"):  # from killed creators
+            stale.unlink(missing_ok=True)
+        path.with_name(path.name + ".wal").unlink(missing_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.creating")
+        con = duckdb.connect(str(tmp))
+        try:
+            os.chmod(tmp, 0o600)
+            for ddl in DDL:
+                con.execute(ddl)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        os.replace(tmp, path)
+        with suppress(OSError):  # some filesystems cannot fsync a directory; the rename stands
+            fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 class DataStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        # An empty file holds no data: it is what a run killed while creating the store with
-        # an earlier version left behind, so it is created again rather than refused.
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
+        if _missing(self.path):
             _create(self.path)
         self.con = duckdb.connect(str(self.path))
         for ddl in DDL:

@@ -197,13 +197,49 @@ def test_a_store_left_empty_by_a_killed_creation_opens(tmp_path: Path) -> None:
 
     path = tmp_path / "data.duckdb"
     path.touch()
-    (tmp_path / "data.duckdb.creating").write_bytes(b"half a header")
+    (tmp_path / "data.duckdb.4242.creating").write_bytes(b"half a header")
     store = DataStore(path)
     try:
         tables = {row[0] for row in store.con.execute("SHOW TABLES").fetchall()}
         assert {"profiles", "events"} <= tables
     finally:
         store.close()
-    assert not (tmp_path / "data.duckdb.creating").exists()
+    assert not list(tmp_path.glob("*.creating*"))
     assert oct(path.stat().st_mode & 0o777) == oct(0o600)
     DataStore(path).close()  # and the created file is a valid store on the next open
+
+
+def _create_at(path: str, start_at: float) -> str:
+    import time
+
+    from connector.store.datastore import _create
+
+    time.sleep(max(0.0, start_at - time.time()))
+    _create(Path(path))
+    return "ok"
+
+
+def test_processes_creating_one_store_at_once_leave_one_valid_store(tmp_path: Path) -> None:
+    """Read-only commands open the store without the run lock, so two processes can create it
+    at once; without the creation lock one deleted or replaced the other's file (seen in review:
+    FileNotFoundError, and a 0644 store with no tables)."""
+    import multiprocessing
+    import time
+
+    from connector.store.datastore import DataStore
+
+    path = tmp_path / "data.duckdb"
+    ctx = multiprocessing.get_context("spawn")
+    for _ in range(3):
+        path.unlink(missing_ok=True)
+        start_at = time.time() + 1.5  # after the spawned interpreters have imported
+        with ctx.Pool(4) as pool:
+            results = pool.starmap(_create_at, [(str(path), start_at)] * 4)
+        assert results == ["ok"] * 4
+        assert oct(path.stat().st_mode & 0o777) == oct(0o600)
+        store = DataStore(path)
+        try:
+            assert len(store.con.execute("SHOW TABLES").fetchall()) >= 2
+        finally:
+            store.close()
+        assert not list(tmp_path.glob("*.creating*"))

@@ -17,6 +17,7 @@ from connector.modelling.features import (
     feature_columns,
     materialise_baskets,
     materialise_items,
+    top_categories,
 )
 from connector.modelling.gammagamma import expected_spend, fit_gamma_gamma
 from connector.modelling.lifetime import fit_lifetime, score_lifetime
@@ -148,6 +149,9 @@ def test_basket_features_from_product_lists() -> None:
         ("3", "a", "2024-05-01", 99.0, None),  # no product list: not a basket
         ("4", "a", "2025-02-01", 50.0, '{"products": [{"quantity": 50}]}'),  # after the cutoff
         ("5", "b", "2024-03-01", 20.0, None),
+        ("6", "a", "2024-06-01", 20.0, '{"products": [{"quantity": 0}, {"quantity": 1e-9}]}'),
+        # what json.dumps writes for a lone surrogate: invalid JSON to DuckDB, so no basket
+        ("7", "a", "2024-07-01", 7.0, '{"products": [{"quantity": 5, "name": "\\ud800"}]}'),
     ]
     con.executemany(
         "INSERT INTO events VALUES (?, ?, 'order_completed', ?, ?, 'EUR', ?, 'test')",
@@ -159,10 +163,14 @@ def test_basket_features_from_product_lists() -> None:
         con, cutoff, categories=[], baskets_table=materialise_baskets(con, cutoff, "_b")
     )
     pd.testing.assert_frame_equal(inline, shared)
+    # the invalid event does not break the category path either
+    assert top_categories(con, cutoff, 3) == []
+    materialise_items(con, cutoff, "_i")
     a, b = inline.set_index("profile_id").loc["a"], inline.set_index("profile_id").loc["b"]
     assert a["items_per_order"] == 2.0  # two lines in each listed order
-    assert a["units_per_order"] == 2.5  # (2 + 1) and (1 + 1): -4 and a missing quantity are 1
-    assert a["unit_price"] == pytest.approx(40.0 / 5)
+    # (2 + 1), (1 + 1) and (1 + 1): -4, a missing quantity, 0 and 1e-9 all count as 1
+    assert a["units_per_order"] == pytest.approx(7 / 3)
+    assert a["unit_price"] == pytest.approx(60.0 / 7)
     assert np.isnan(b[["items_per_order", "units_per_order", "unit_price"]].astype(float)).all()
 
 
