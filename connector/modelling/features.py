@@ -25,8 +25,7 @@ ENGAGEMENT_TYPES = (
 )
 WINDOWS = (30, 90, 365)
 
-# Columns the classifiers and clusters may use; identifiers and dates are excluded.
-BASE_FEATURES = (
+_ORDER_FEATURES = (
     "recency_days",
     "frequency",
     "orders",
@@ -36,11 +35,16 @@ BASE_FEATURES = (
     "tenure_days",
     "customer_age_days",
     "inter_purchase_days",
-    "items_per_order",
-    "units_per_order",
-    "unit_price",
-    *(f"orders_{w}d" for w in WINDOWS),
-    *(f"revenue_{w}d" for w in WINDOWS),
+)
+_WINDOW_FEATURES = (*(f"orders_{w}d" for w in WINDOWS), *(f"revenue_{w}d" for w in WINDOWS))
+# Recency, frequency, monetary value and their windows: all a transaction log alone gives.
+RFM_FEATURES = (*_ORDER_FEATURES, *_WINDOW_FEATURES)
+BASKET_FEATURES = ("items_per_order", "units_per_order", "unit_price")
+# Columns the classifiers and clusters may use; identifiers and dates are excluded.
+BASE_FEATURES = (
+    *_ORDER_FEATURES,
+    *BASKET_FEATURES,
+    *_WINDOW_FEATURES,
     *(f"eng_{t}" for t in ENGAGEMENT_TYPES),
     "days_since_engagement",
 )
