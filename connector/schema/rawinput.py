@@ -26,7 +26,7 @@ __all__ = [
     "parse_json_object",
 ]
 
-_CHUNK = 1 << 20
+_CHUNK = 64 << 10
 
 
 class Readable(Protocol):
