@@ -164,6 +164,9 @@ def read_archive(
             ref = f"{src}/{day}/{name}"
             if file.broken:
                 hold = min(cursor, hold) if hold else cursor
+            if prefilter is not None:
+                continue  # the profiles stream: the events stream reports the file once
+            if file.broken:
                 _log.error("segment archive file %s %s; the cursor waits for it", ref, file.broken)
                 yield _invalid(
                     f"segment archive file {ref} {file.broken}; it is read again "
@@ -189,6 +192,8 @@ def _file_records(
     for number, data in file.read(limits):
         ref = f"{src}/{day}/{name}:{number}"
         if data is None:
+            if prefilter is not None:
+                continue  # reported once, by the events stream
             yield _invalid(
                 f"segment archive line {ref} is longer than {limits.max_line_bytes} bytes", ref
             )

@@ -25,7 +25,7 @@ from tests.gauntlet import figures
 from cdp_files.readers import read_file
 from cdp_files.settings import FilesSettings
 from cdp_files.source import STREAMS, FilesSource
-from cdp_segment.archive_source import ArchiveStore, event_mapper, read_archive
+from cdp_segment.archive_source import ArchiveStore, event_mapper, profile_mapper, read_archive
 from connector.errors import SkippableError
 from connector.schema.normalise import normalise_email, normalise_phone, parse_timestamp
 from connector.schema.rawinput import InputLimits
@@ -342,6 +342,11 @@ def _track(mid: str) -> bytes:
     return json.dumps(msg).encode() + b"\n"
 
 
+def _identify(user: str) -> bytes:
+    msg = {"type": "identify", "userId": user, "messageId": f"i-{user}", "traits": {}}
+    return json.dumps(msg).encode() + b"\n"
+
+
 def _archive_file(root: Path, name: str, body: bytes) -> Path:
     folder = root / "segment-logs" / "SRC" / str(DAY)
     folder.mkdir(parents=True, exist_ok=True)
@@ -376,6 +381,18 @@ def test_truncated_archive_file_is_quarantined_and_holds_the_cursor(tmp_path: Pa
     assert max(marks) == f"{DAY:013d}/SRC/2.b.gz"  # not 3.c.gz: the next run reads 2.b again
     ids = {r["source_event_id"] for r in _good(rows)}
     assert {"a1", "c1"} <= ids
+    _archive_file(tmp_path, "4.d.gz", gzip.compress(_identify("u9")))
+    profiles = list(
+        read_archive(
+            ArchiveStore(str(tmp_path)),
+            since=None,
+            late_days=0,
+            source_ids=(),
+            mapper=profile_mapper("US"),
+            prefilter=b"identify",
+        )
+    )
+    assert [r["_cursor"] for r in profiles] == [f"{DAY:013d}/SRC/2.b.gz"]  # held, reported once
     _archive_file(tmp_path, "2.b.gz", whole)  # fixed (re-copied)
     again = _read(tmp_path, since=max(marks))
     assert not _invalid(again)
