@@ -121,6 +121,12 @@ def render(figs: Path, code: int, seconds: float, summary: str, soak: dict[str, 
         "",
         "## 3. Hostile input",
         "",
+        "Every parser of outside data, and the input classes issue 20 added: timestamps at and "
+        "beyond the datetime range with offsets, JSON nesting depth (files JSONL and the Segment "
+        "archive), encodings (Latin-1, BOM, invalid bytes, full width, IDN), CSV stray quotes, "
+        "gzip and Parquet bombs, truncated Segment archive files. A crash is any outcome other "
+        "than a record, a quarantined record with a reason, or a clear configuration error.",
+        "",
         "| parser | inputs tried | crashes |",
         "|---|---|---|",
     ]

@@ -8,6 +8,7 @@ email or phone recurs across thousands of events.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, date, datetime
 from functools import lru_cache
 
@@ -18,6 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 from connector.errors import SkippableError
 
 __all__ = [
+    "PhoneExtensionError",
     "normalise_country",
     "normalise_email",
     "normalise_phone",
@@ -26,12 +28,41 @@ __all__ = [
 ]
 
 _WS = re.compile(r"\s+")
+REPLACEMENT = "\ufffd"
+
+
+class PhoneExtensionError(SkippableError):
+    """A phone with an extension is a shared switchboard line, not one person's number."""
+
+
+def _fold_width(text: str) -> str:
+    """Full-width and half-width forms to their plain letters (U+FF4A ``j`` → ``j``).
+
+    Only the ``<wide>``/``<narrow>`` compatibility mappings: full NFKC would also turn
+    ``ª`` into ``a`` or ``²`` into ``2``, changing what a person typed, not how it was drawn.
+    """
+    if text.isascii():
+        return text
+    return "".join(
+        unicodedata.normalize("NFKC", ch)
+        if unicodedata.decomposition(ch).startswith(("<wide>", "<narrow>"))
+        else ch
+        for ch in text
+    )
 
 
 @lru_cache(maxsize=200_000)
 def normalise_email(raw: str) -> str:
-    """Trim, lowercase and check the syntax (no DNS: runs offline and fast)."""
-    value = _WS.sub("", raw).lower()
+    """Trim, fold full-width forms, lowercase and check the syntax (offline, no DNS).
+
+    A U+FFFD replacement character means the text was decoded with the wrong encoding
+    (``renée`` and ``renèe`` would both become ``ren\ufffde``): refused, never merged on.
+    """
+    if REPLACEMENT in raw:
+        raise SkippableError(
+            "email contains U+FFFD (text decoded with the wrong encoding)", field="email"
+        )
+    value = _WS.sub("", _fold_width(raw)).lower()
     if not value:
         raise SkippableError("email is empty", field="email")
     try:
@@ -43,10 +74,16 @@ def normalise_email(raw: str) -> str:
 
 @lru_cache(maxsize=200_000)
 def normalise_phone(raw: str, region: str = "US") -> str:
-    """E.164 (``+14155550123``); national formats use ``region`` (ISO alpha-2)."""
-    value = raw.strip()
+    """E.164 (``+14155550123``); national formats use ``region`` (ISO alpha-2).
+
+    A number with an extension (``+1 212 555 0100 ext. 12``) raises ``PhoneExtensionError``:
+    E.164 has no extension, and dropping it would merge everyone behind one switchboard.
+    """
+    value = _fold_width(raw).strip()
     if not value:
         raise SkippableError("phone is empty", field="phone")
+    if REPLACEMENT in value:
+        raise SkippableError("phone contains U+FFFD (wrong text encoding)", field="phone")
     if value.startswith("00"):
         value = "+" + value[2:]
     try:
@@ -55,6 +92,10 @@ def normalise_phone(raw: str, region: str = "US") -> str:
         raise SkippableError(f"phone cannot be parsed: {exc}", field="phone") from None
     if not phonenumbers.is_valid_number(number):
         raise SkippableError("phone is not a valid number", field="phone")
+    if number.extension:
+        raise PhoneExtensionError(
+            "phone has an extension (a shared line), not used as an identifier", field="phone"
+        )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -136,9 +177,16 @@ def parse_timestamp(raw: object, *, field: str = "timestamp") -> datetime:
             raise SkippableError(f"{field} is not an ISO-8601 timestamp", field=field) from None
     else:
         raise SkippableError(f"{field} is missing or not a timestamp", field=field)
+    return _in_utc(value, field)
+
+
+def _in_utc(value: datetime, field: str) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:  # 9999-12-31T23:59:59-05:00 is a valid text whose UTC time is past year 9999
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise SkippableError(f"{field} is out of range", field=field) from None
 
 
 def to_iso(value: datetime) -> str:

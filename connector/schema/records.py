@@ -40,6 +40,8 @@ from typing import Any
 from connector.errors import SkippableError
 from connector.schema.models import CONSENT_CHANNELS, ConsentStatus
 from connector.schema.normalise import (
+    REPLACEMENT,
+    PhoneExtensionError,
     normalise_country,
     normalise_email,
     normalise_phone,
@@ -72,6 +74,7 @@ _KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _MAX_ID_LEN = 256
 _MAX_TEXT = 512
 _MAX_JSON = 64_000
+_MAX_DEPTH = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,30 +137,70 @@ def _ids(raw: Mapping[str, Any]) -> dict[str, str]:
         text = str(ident).strip()
         if len(text) > _MAX_ID_LEN:
             raise SkippableError(f"ids.{kind} is too long", field="ids")
+        if REPLACEMENT in text:
+            raise SkippableError(
+                f"ids.{kind} contains U+FFFD (text decoded with the wrong encoding)", field="ids"
+            )
         if text:
             out[kind] = text
     return out
 
 
-def _identifiers(raw: Mapping[str, Any], region: str) -> tuple[str | None, str | None]:
+def _identifiers(
+    raw: Mapping[str, Any], region: str, warnings: list[str] | None = None
+) -> tuple[str | None, str | None]:
+    """Normalised email and phone; a phone with an extension is no identifier (a warning)."""
     email_raw = _text(raw, "email")
     phone_raw = _text(raw, "phone", 64)
     email = normalise_email(email_raw) if email_raw else None
-    phone = normalise_phone(phone_raw, region) if phone_raw else None
+    try:
+        phone = normalise_phone(phone_raw, region) if phone_raw else None
+    except PhoneExtensionError as exc:
+        phone = None
+        if warnings is not None:
+            warnings.append(exc.reason)
     return email, phone
+
+
+def _json_key(name: Any, key: str) -> str:
+    """The key JSON would write (``1`` → ``"1"``, ``True`` → ``"true"``)."""
+    if isinstance(name, str):
+        return name
+    if name is None or isinstance(name, bool | int | float):
+        return json.dumps(name)
+    raise SkippableError(f"{key} is not JSON-serialisable", field=key)
+
+
+def _plain_json(value: Any, key: str, depth: int = 0) -> Any:
+    """A copy that standard JSON can hold: NaN and ±Infinity become null, depth is capped.
+
+    ``json.dumps`` writes ``NaN`` by default, which no other JSON reader accepts; and a
+    nesting deeper than Python's recursion limit would crash the serialiser instead of
+    quarantining one record.
+    """
+    if depth > _MAX_DEPTH:
+        raise SkippableError(f"{key} is nested deeper than {_MAX_DEPTH} levels", field=key)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {_json_key(k, key): _plain_json(v, key, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_json(v, key, depth + 1) for v in value]
+    return value
 
 
 def _json_object(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
     value = raw.get(key) or {}
     if not isinstance(value, Mapping):
         raise SkippableError(f"{key} must be an object", field=key)
+    plain = _plain_json(value, key)
     try:
-        size = len(json.dumps(value, default=str))
+        size = len(json.dumps(plain, default=str, allow_nan=False))
     except (TypeError, ValueError):
         raise SkippableError(f"{key} is not JSON-serialisable", field=key) from None
     if size > _MAX_JSON:
         raise SkippableError(f"{key} is larger than {_MAX_JSON} bytes", field=key)
-    return dict(value)
+    return dict(plain)
 
 
 def _optional_ts(raw: Mapping[str, Any], key: str) -> datetime | None:
@@ -194,11 +237,13 @@ def validate_profile(raw: Mapping[str, Any], *, source: str, region: str) -> Pro
     source_id = _text(raw, "source_id", _MAX_ID_LEN)
     if not source_id:
         raise SkippableError("source_id is missing", field="source_id")
-    email, phone = _identifiers(raw, region)
+    warnings: list[str] = []
+    email, phone = _identifiers(raw, region, warnings)
     ids = _ids(raw)
     if not (email or phone or ids):
-        raise SkippableError("profile has no identifier (email, phone or ids)")
-    warnings: list[str] = []
+        raise SkippableError(
+            "; ".join([*warnings, "profile has no identifier (email, phone or ids)"])
+        )
     country = None
     if (country_raw := _text(raw, "country", 80)) is not None:
         try:
@@ -238,10 +283,11 @@ def validate_event(raw: Mapping[str, Any], *, source: str, region: str) -> Event
     if raw.get("occurred_at") in (None, ""):
         raise SkippableError("occurred_at is missing", field="occurred_at")
     occurred_at = parse_timestamp(raw["occurred_at"], field="occurred_at")
-    email, phone = _identifiers(raw, region)
+    dropped: list[str] = []
+    email, phone = _identifiers(raw, region, dropped)
     ids = _ids(raw)
     if not (email or phone or ids):
-        raise SkippableError("event names no person (email, phone or ids)")
+        raise SkippableError("; ".join([*dropped, "event names no person (email, phone or ids)"]))
     revenue = raw.get("revenue")
     if revenue is not None and revenue != "":
         try:

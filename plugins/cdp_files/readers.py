@@ -2,26 +2,67 @@
 
 Flat formats (CSV, Parquet) spell nested keys with dots: ``ids.hubspot_id``,
 ``traits.lifecycle_stage``, ``consent.email``; ``properties`` is a JSON text column. Empty
-cells are absent values. A line that cannot be parsed becomes an ``_invalid`` record so it is
-quarantined and counted, never silently dropped.
+cells (and NaN, pandas' spelling of a missing number) are absent values. A line that cannot
+be parsed, decoded or that is over a limit (``connector.schema.rawinput``) becomes an
+``_invalid`` record so it is quarantined and counted, never silently dropped, and the rest of
+the file is still read. Columns outside the canonical layout are named once per file in a
+warning (names only, never values).
 """
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 import json
-from collections.abc import Iterator
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from cdp_files.csvrows import csv_rows
+from cdp_files.parquet_rows import parquet_rows
+from connector.schema.rawinput import BoundedLines, InputLimits, decode_line, parse_json_object
 
 __all__ = ["read_file", "unflatten"]
 
 _NESTED = ("ids", "traits", "consent")
+_CANONICAL = {
+    "source_id": frozenset(
+        {
+            "source_id",
+            "email",
+            "phone",
+            "first_name",
+            "last_name",
+            "city",
+            "postal_code",
+            "country",
+            "created_at",
+            "updated_at",
+            "consent",
+            "consent_at",
+            "ids",
+            "traits",
+        }
+    ),
+    "source_event_id": frozenset(
+        {
+            "source_event_id",
+            "type",
+            "occurred_at",
+            "email",
+            "phone",
+            "ids",
+            "revenue",
+            "currency",
+            "properties",
+        }
+    ),
+}
+_log = logging.getLogger("cdp_files")
 
 
 def unflatten(row: dict[str, Any], key_field: str) -> dict[str, Any]:
@@ -29,23 +70,19 @@ def unflatten(row: dict[str, Any], key_field: str) -> dict[str, Any]:
     for key, value in row.items():
         if value is None or (isinstance(value, str) and value.strip() == ""):
             continue
+        if isinstance(value, float) and math.isnan(value):
+            continue
         head, dot, tail = key.partition(".")
         if dot and head in _NESTED:
             out.setdefault(head, {})[tail] = value
         elif key == "properties" and isinstance(value, str):
             try:
                 out[key] = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return {"_invalid": "properties is not valid JSON", key_field: row.get(key_field)}
         else:
             out[key] = value
     return out
-
-
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
-    return path.open("r", encoding="utf-8", errors="replace", newline="")
 
 
 def _format(path: Path) -> str:
@@ -53,66 +90,104 @@ def _format(path: Path) -> str:
     return suffixes[-1].lstrip(".") if suffixes else ""
 
 
-def read_file(path: Path, key_field: str) -> Iterator[dict[str, Any]]:
+def read_file(
+    path: Path, key_field: str, limits: InputLimits | None = None
+) -> Iterator[dict[str, Any]]:
     """Yield the file's records; a file that cannot be read at all (bad gzip, not Parquet)
     yields one ``_invalid`` record naming it, so the run quarantines it and goes on."""
+    unknown = _UnknownColumns(path.name, key_field)
     try:
-        yield from _read(path, key_field)
+        yield from _read(path, key_field, limits or InputLimits(), unknown)
     except (OSError, EOFError, pa.ArrowException) as exc:
         yield {
             "_invalid": f"{path.name}: unreadable ({type(exc).__name__})",
             key_field: f"{path.name}:unreadable",
         }
+    unknown.warn()
 
 
-def _csv_rows(path: Path, key_field: str) -> Iterator[dict[str, Any]]:
-    with _open_text(path) as fh:
-        reader = csv.DictReader(fh)
-        n = 0
-        while True:
-            n += 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:  # e.g. a field over the csv module's size limit
-                yield {"_invalid": f"{path.name} row {n}: {exc}", key_field: f"{path.name}:{n}"}
-                continue
-            if None in row:  # DictReader files cells beyond the header under the key None
-                yield {
-                    "_invalid": f"{path.name} row {n}: more cells than the header",
-                    key_field: f"{path.name}:{n}",
-                }
-                continue
-            yield unflatten(row, key_field)
+class _UnknownColumns:
+    """Collects column names outside the canonical layout; warns once per file."""
+
+    def __init__(self, name: str, key_field: str) -> None:
+        self.name = name
+        self.known = _CANONICAL.get(key_field)
+        self.names: set[str] = set()
+
+    def see(self, columns: Sequence[str]) -> None:
+        if self.known is None or len(self.names) > 50:
+            return
+        for column in columns:
+            head, dot, _ = column.partition(".")
+            if column not in self.known and not (dot and head in _NESTED):
+                self.names.add(column[:40])
+
+    def warn(self) -> None:
+        if self.names:
+            _log.warning(
+                "%s: %d column(s) not in the canonical layout were ignored: %s",
+                self.name,
+                len(self.names),
+                ", ".join(sorted(repr(n) for n in self.names)[:20]),
+            )
 
 
-def _read(path: Path, key_field: str) -> Iterator[dict[str, Any]]:
+def _lines(path: Path, limits: InputLimits, stack: ExitStack) -> BoundedLines:
+    raw = stack.enter_context(path.open("rb"))
+    if path.suffix == ".gz":
+        unpacked = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
+        return BoundedLines(unpacked, limits, raw.tell)
+    return BoundedLines(raw, limits)
+
+
+def _read(
+    path: Path, key_field: str, limits: InputLimits, unknown: _UnknownColumns
+) -> Iterator[dict[str, Any]]:
     fmt = _format(path)
-    if fmt == "csv":
-        yield from _csv_rows(path, key_field)
-    elif fmt in ("jsonl", "ndjson", "json"):
-        with _open_text(path) as fh:
-            for n, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except ValueError:
-                    yield {
-                        "_invalid": f"{path.name} line {n}: not valid JSON",
-                        key_field: f"{path.name}:{n}",
-                    }
-                    continue
-                if not isinstance(obj, dict):
-                    yield {
-                        "_invalid": f"{path.name} line {n}: not a JSON object",
-                        key_field: f"{path.name}:{n}",
-                    }
-                    continue
-                yield obj
-    elif fmt == "parquet":
-        table = pq.read_table(path)
-        for batch in table.to_batches(10_000):
-            for row in batch.to_pylist():
+    if fmt == "parquet":
+        for row in parquet_rows(path, key_field, limits):
+            if "_invalid" in row:
+                yield row
+            else:
+                unknown.see(list(row))
                 yield unflatten(row, key_field)
+        return
+    if fmt not in ("csv", "jsonl", "ndjson", "json"):
+        return
+    with ExitStack() as stack:
+        lines = _lines(path, limits, stack)
+        if fmt == "csv":
+            for row in csv_rows(lines, path.name, key_field, limits.encoding, unknown.see):
+                yield row if "_invalid" in row else unflatten(row, key_field)
+        else:
+            yield from _json_lines(lines, path.name, key_field, limits.encoding, unknown)
+        if lines.stopped:
+            yield {
+                "_invalid": f"{path.name}: {lines.stopped}; the rest of the file is not read",
+                key_field: f"{path.name}:limit",
+            }
+
+
+def _json_lines(
+    lines: BoundedLines, name: str, key_field: str, encoding: str, unknown: _UnknownColumns
+) -> Iterator[dict[str, Any]]:
+    for line in lines:
+        where = {key_field: f"{name}:{line.number}"}
+        if line.data is None:
+            reason = f"longer than {lines.limits.max_line_bytes} bytes ({line.size})"
+            yield {"_invalid": f"{name} line {line.number}: {reason}", **where}
+            continue
+        try:
+            text = decode_line(line.data, encoding, first=line.number == 1)
+        except ValueError as exc:
+            reason = f"{exc}; set encoding on the source if it is not UTF-8"
+            yield {"_invalid": f"{name} line {line.number}: {reason}", **where}
+            continue
+        if not text.strip():
+            continue
+        obj = parse_json_object(text)
+        if isinstance(obj, str):
+            yield {"_invalid": f"{name} line {line.number}: {obj}", **where}
+            continue
+        unknown.see(list(obj))
+        yield obj

@@ -1,13 +1,16 @@
 """Files source: canonical profile and event files plus Segment-spec NDJSON, incrementally.
 
-Every run lists the files again and yields the records at or after the stream's lower bound
-(records without a timestamp are always yielded; the store dedupes them by key), so new files
-and appended rows are picked up without a per-file cursor.
+Every run lists the files again. A file modified at or after the stream's lower bound (the
+mark minus lookback) is read whole, whatever the dates of its rows: a file dropped late with
+old rows is new input, and filtering it by row date would skip it without a trace. An older
+file yields only the records at or after the lower bound (records without a timestamp are
+always yielded; the store dedupes them by key), so appended rows are picked up too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,31 +49,45 @@ class FilesSource:
 
     def read(self, stream: Stream, since: str | None) -> Iterator[SourceRecord]:
         key = "source_id" if stream.kind == "profiles" else "source_event_id"
+        lower = parse_timestamp(since) if since else None
         if stream.name in ("profiles", "events"):
             pattern = self.settings.profiles if stream.name == "profiles" else self.settings.events
-            records: Iterator[dict[str, Any]] = (
-                r for f in self._files(pattern) for r in read_file(f, key)
-            )
+            files = self._files(pattern)
         else:
-            convert: Callable[[dict[str, Any]], dict[str, Any] | None] = (
-                segment_spec.to_profile if stream.kind == "profiles" else segment_spec.to_event
-            )
-            records = (
-                out
-                for f in self._files(self.settings.segment)
-                for msg in read_file(f, "messageId")
-                if (out := (msg if "_invalid" in msg else convert(msg))) is not None
-            )
-        lower = parse_timestamp(since) if since else None
-        for rec in records:
-            if lower is not None and "_invalid" not in rec:
-                value = rec.get(stream.cursor_field)
-                try:
-                    if value not in (None, "") and parse_timestamp(value) < lower:
-                        continue
-                except SkippableError:
-                    pass  # validation will quarantine it with the reason
-            yield rec
+            files = self._files(self.settings.segment)
+        for path in files:
+            whole = lower is None or _modified_at(path) >= lower
+            for rec in self._records(stream, path, key):
+                if whole or "_invalid" in rec or not _older(rec, stream.cursor_field, lower):
+                    yield rec
+
+    def _records(self, stream: Stream, path: Path, key: str) -> Iterator[dict[str, Any]]:
+        limits = self.settings.limits()
+        if stream.name in ("profiles", "events"):
+            yield from read_file(path, key, limits)
+            return
+        convert: Callable[[dict[str, Any]], dict[str, Any] | None] = (
+            segment_spec.to_profile if stream.kind == "profiles" else segment_spec.to_event
+        )
+        for msg in read_file(path, "messageId", limits):
+            if "_invalid" in msg:
+                yield {"_invalid": msg["_invalid"], key: msg.get("messageId")}
+            elif (out := convert(msg)) is not None:
+                yield out
 
     def close(self) -> None:
         return None
+
+
+def _modified_at(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+
+def _older(rec: dict[str, Any], field: str, lower: datetime | None) -> bool:
+    value = rec.get(field)
+    if lower is None or value in (None, ""):
+        return False
+    try:
+        return parse_timestamp(value) < lower
+    except SkippableError:
+        return False  # validation will quarantine it with the reason

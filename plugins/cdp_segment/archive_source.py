@@ -11,12 +11,17 @@ re-read every day folder from ``since``'s day minus ``late_days`` days, in full.
 costs a few days of re-reading per run and is harmless: events are upserted by ``messageId``
 (``source_event_id``), and we also drop repeated messageIds within a run ourselves (Segment
 delivers at least once, so the same message can sit in two files).
+
+A file that cannot be read to its end (a truncated or corrupt gzip) is quarantined with its
+path, its readable events are kept (upserts by messageId make the retry harmless), and no
+record after it carries a cursor past it: the stream's mark stays at that file, so the next
+run reads it again until it is readable or removed. Lines over the input limits, lines that
+are not UTF-8 JSON objects (or nest too deeply to parse) are quarantined one by one.
 """
 
 from __future__ import annotations
 
 import gzip
-import json
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +29,7 @@ from typing import IO, Any
 
 from cdp_segment.mapping import event_record, message_id, profile_record
 from connector.errors import ConfigError
+from connector.schema.rawinput import BoundedLines, InputLimits, decode_line, parse_json_object
 
 __all__ = ["DAY_MS", "ArchiveStore", "read_archive"]
 
@@ -96,13 +102,29 @@ def start_day(since: str | None, late_days: int) -> int | None:
     return int(head) - late_days * DAY_MS
 
 
-def _lines(store: ArchiveStore, source: str, day: int, name: str) -> Iterator[bytes]:
-    try:
-        with store.open(source, day, name) as raw, gzip.GzipFile(fileobj=raw, mode="rb") as fh:
-            yield from fh
-    except (OSError, EOFError) as exc:
-        # S3 objects are written whole, so a broken file stays broken: say which and go on.
-        _log.error("segment archive file %s/%s/%s is unreadable: %s", source, day, name, exc)
+class _FileLines:
+    """The lines of one archive file; ``broken`` names why it could not be read to its end."""
+
+    def __init__(self, store: ArchiveStore, source: str, day: int, name: str) -> None:
+        self.where = (store, source, day, name)
+        self.broken: str | None = None
+        self.stopped: str | None = None
+
+    def read(self, limits: InputLimits) -> Iterator[tuple[int, bytes | None]]:
+        store, source, day, name = self.where
+        try:
+            with store.open(source, day, name) as raw, gzip.GzipFile(fileobj=raw) as fh:
+                lines = BoundedLines(fh, limits, raw.tell)
+                for line in lines:
+                    yield line.number, line.data
+                self.stopped = lines.stopped
+        except (OSError, EOFError) as exc:
+            self.broken = f"cannot be read to its end ({type(exc).__name__}: {str(exc)[:80]})"
+
+
+def _invalid(reason: str, ref: str) -> dict[str, Any]:
+    # both keys, so the pull stage names the record in either stream
+    return {"_invalid": reason, "source_event_id": ref, "source_id": ref}
 
 
 Mapper = Callable[[dict[str, Any], str], dict[str, Any] | None]
@@ -116,15 +138,17 @@ def read_archive(
     source_ids: tuple[str, ...],
     mapper: Mapper,
     prefilter: bytes | None = None,
+    limits: InputLimits | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield mapped records with ``_cursor`` from every file of the days at or after ``since``."""
+    limits = limits or InputLimits()
     first = start_day(since, late_days)
     sources = [s for s in store.sources() if not source_ids or s in source_ids]
     plan = sorted(
         (day, src) for src in sources for day in store.days(src) if first is None or day >= first
     )
     seen: dict[int, set[str]] = {}
-    skipped = 0
+    hold: str | None = None  # the first broken file: no cursor moves past it
     for day, src in plan:
         # Repeats land within hours of each other: remember two days of messageIds, not all.
         for old in [d for d in seen if d < day - DAY_MS]:
@@ -132,27 +156,65 @@ def read_archive(
         ids = seen.setdefault(day, set())
         for name in store.files(src, day):
             cursor = f"{day:013d}/{src}/{name}"
-            for line in _lines(store, src, day, name):
-                if prefilter is not None and prefilter not in line:
-                    continue
-                try:
-                    msg = json.loads(line)
-                except ValueError:
-                    skipped += 1
-                    continue
-                if not isinstance(msg, dict):
-                    skipped += 1
-                    continue
-                mid = message_id(msg, line)
-                if any(mid in s for s in seen.values()):
-                    continue
-                ids.add(mid)
-                record = mapper(msg, src)
-                if record is not None:
-                    record["_cursor"] = cursor
-                    yield record
-    if skipped:
-        _log.warning("segment archive: %d lines were not JSON objects and were skipped", skipped)
+            file = _FileLines(store, src, day, name)
+            for record in _file_records(file, limits, mapper, prefilter, seen, ids):
+                if "_invalid" not in record:
+                    record["_cursor"] = min(cursor, hold) if hold else cursor
+                yield record
+            ref = f"{src}/{day}/{name}"
+            if file.broken:
+                hold = min(cursor, hold) if hold else cursor
+            if prefilter is not None:
+                continue  # the profiles stream: the events stream reports the file once
+            if file.broken:
+                _log.error("segment archive file %s %s; the cursor waits for it", ref, file.broken)
+                yield _invalid(
+                    f"segment archive file {ref} {file.broken}; it is read again "
+                    "next run (the cursor does not pass it) until fixed or removed",
+                    ref,
+                )
+            elif file.stopped:
+                yield _invalid(
+                    f"segment archive file {ref}: {file.stopped}; the rest of the file is not read",
+                    ref,
+                )
+
+
+def _file_records(
+    file: _FileLines,
+    limits: InputLimits,
+    mapper: Mapper,
+    prefilter: bytes | None,
+    seen: dict[int, set[str]],
+    ids: set[str],
+) -> Iterator[dict[str, Any]]:
+    _, src, day, name = file.where
+    for number, data in file.read(limits):
+        ref = f"{src}/{day}/{name}:{number}"
+        if data is None:
+            if prefilter is not None:
+                continue  # reported once, by the events stream
+            yield _invalid(
+                f"segment archive line {ref} is longer than {limits.max_line_bytes} bytes", ref
+            )
+            continue
+        if prefilter is not None and prefilter not in data:
+            continue
+        try:
+            msg = parse_json_object(decode_line(data, "utf-8", first=number == 1))
+        except ValueError as exc:
+            msg = str(exc)
+        if isinstance(msg, str):
+            if data.strip():
+                yield _invalid(f"segment archive line {ref}: {msg}", ref)
+            continue
+        mid = message_id(msg, data)
+        if any(mid in s for s in seen.values()):
+            continue
+        ids.add(mid)
+        record = mapper(msg, src)
+        if record is not None:
+            yield record
 
 
 def event_mapper(region: str) -> Mapper:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from connector.schema.rawinput import InputLimits
+
 __all__ = ["PROFILE_API_RATE", "SegmentSettings"]
 
 # Profile API: "100 requests per second per space" (segment-docs src/unify/profile-api-limits.md).
@@ -33,6 +35,11 @@ class SegmentSettings(BaseModel):
     source_ids: tuple[str, ...] = ()
     storage_options: dict[str, str] = Field(default_factory=dict)
     late_days: int = Field(default=2, ge=0, le=60)
+    # input limits per archive file (a gzip bomb is quarantined, not read into memory);
+    # Segment itself accepts at most 32 KB per message (FACTS.md, Segment row)
+    max_line_bytes: int = Field(default=256 << 10, ge=1024)
+    max_file_bytes: int = Field(default=4 << 30, ge=1 << 20)
+    max_expansion: int = Field(default=250, ge=2)
 
     # ---- live source: the Webhooks destination ----------------------------------------------
     webhook_secret: SecretStr | None = None
@@ -45,6 +52,13 @@ class SegmentSettings(BaseModel):
     profile_api_url: str = "https://profiles.segment.com"
     profile_api_rate: int = Field(default=PROFILE_API_RATE, ge=1, le=PROFILE_API_RATE)
     profile_api_traits_limit: int = Field(default=200, ge=1, le=200)
+
+    def limits(self) -> InputLimits:
+        return InputLimits(
+            max_line_bytes=self.max_line_bytes,
+            max_file_bytes=self.max_file_bytes,
+            max_expansion=self.max_expansion,
+        )
 
     @field_validator("trait_prefix")
     @classmethod

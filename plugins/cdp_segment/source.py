@@ -75,6 +75,7 @@ class SegmentSource:
                 source_ids=self.settings.source_ids,
                 mapper=profile_mapper(region) if profiles else event_mapper(region),
                 prefilter=b"identify" if profiles else None,
+                limits=self.settings.limits(),
             )
             yield from self._remember(records)
         elif stream.name in ("live", "live_profiles"):
@@ -113,8 +114,8 @@ class SegmentSource:
         for seq, body in self._spool.read(start):
             try:
                 msg = json.loads(body)
-            except ValueError:
-                continue
+            except (ValueError, RecursionError):
+                continue  # the receiver checked it; a spool written by an older version
             if profiles:
                 record = profile_record(msg, region=region)
             else:

@@ -117,3 +117,67 @@ plausible_events = st.fixed_dictionaries(
 )
 profile_records = st.one_of(records(PROFILE_FIELDS), plausible_profiles)
 event_records = st.one_of(records(EVENT_FIELDS), plausible_events)
+
+
+# ---- issue 20: the edges the first strategies did not reach --------------------------------
+
+_OFFSETS = st.one_of(
+    st.sampled_from(["Z", "+00:00", "-05:00", "+05:00", "+14:00", "-12:00", "-00:01"]),
+    st.builds(
+        lambda h, m, sign: f"{sign}{h:02d}:{m:02d}",
+        st.integers(0, 23),
+        st.integers(0, 59),
+        st.sampled_from("+-"),
+    ),
+)
+edge_timestamps = st.one_of(
+    st.builds(
+        lambda d, o: f"{d}T23:59:59.999999{o}",
+        st.sampled_from(["9999-12-31", "9999-12-30", "0001-01-01", "0001-01-02", "1970-01-01"]),
+        _OFFSETS,
+    ),
+    st.builds(
+        lambda d, o: f"{d}T00:00:00{o}",
+        st.sampled_from(["0001-01-01", "9999-12-31", "2024-02-29", "2023-02-29"]),
+        _OFFSETS,
+    ),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+
+
+def nested_json(depth: int, kind: str) -> str:
+    """A JSON text nested ``depth`` levels deep: arrays, objects, or both in turn."""
+    if kind == "array":
+        return "[" * depth + "]" * depth
+    if kind == "object":
+        return '{"a":' * depth + "1" + "}" * depth
+    return '{"a":[' * (depth // 2) + "1" + "]}" * (depth // 2)
+
+
+nesting = st.builds(
+    nested_json,
+    st.integers(min_value=0, max_value=6_000),
+    st.sampled_from(["array", "object", "mixed"]),
+)
+
+# identifiers as exports spell them: accents, full width, IDN, invisible and replacement marks
+odd_identifiers = st.one_of(
+    st.sampled_from(
+        [
+            "renée@example.org",
+            "renèe@example.org",
+            "søren.dubois@example.org",
+            "jürgen@bücher.example",
+            "info@xn--bcher-kva.example",
+            "".join(chr(ord(c) + 0xFEE0) for c in "john@example.com"),
+            "ren\ufffde@example.org",
+            "\ufeffa@example.org",
+            "a\u200b@example.org",
+            "+1 212 555 0100 ext. 12",
+            "+1 212 555 0100 x34",
+        ]
+    ),
+    st.emails(),
+)
+encodings = st.sampled_from(["utf-8", "utf-8-sig", "latin-1", "cp1252", "utf-16"])

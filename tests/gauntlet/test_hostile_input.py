@@ -24,9 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.gauntlet import figures
 from tests.gauntlet.hostile import (
+    edge_timestamps,
+    encodings,
     event_records,
     hostile_text,
     json_values,
+    nesting,
+    odd_identifiers,
     profile_records,
     records,
     scalars,
@@ -36,9 +40,12 @@ from cdp_files import segment_spec
 from cdp_files.readers import read_file
 from cdp_hubspot.source import contact_record, deal_record
 from cdp_klaviyo.mapping import EVENT_TYPES_BY_METRIC, safe_map_event, safe_map_profile
+from cdp_segment.archive_source import ArchiveStore, event_mapper, read_archive
 from cdp_segment.mapping import event_record, profile_record
 from connector.config import load_config
 from connector.errors import ConfigError, SkippableError
+from connector.schema.normalise import parse_timestamp
+from connector.schema.rawinput import InputLimits
 from connector.schema.records import validate_event, validate_profile
 
 TRIED: Counter[str] = Counter()
@@ -411,3 +418,123 @@ def test_gzip_jsonl_truncated_file_is_reported_not_fatal(tmp_path: Path) -> None
     rows = list(read_file(path, "source_id"))
     assert rows[-1]["_invalid"] == "people.jsonl.gz: unreadable (EOFError)"
     assert all(r["email"] == "a@example.org" for r in rows[:-1])
+
+
+# ---- issue 20: timestamps at the range's edges, nesting, encodings, CSV quoting ----------------
+
+
+@SETTINGS
+@given(edge_timestamps)
+def test_timestamps_at_the_edges_of_the_datetime_range(raw: Any) -> None:
+    TRIED["timestamps at the range's edges"] += 1
+    try:
+        value = parse_timestamp(raw)
+    except SkippableError:
+        return
+    assert value.utcoffset() is not None
+    assert not value.utcoffset()
+    _through_validation(
+        {"source_event_id": "e", "type": "page_viewed", "occurred_at": raw, "ids": {"x": "1"}},
+        "event",
+    )
+
+
+@SETTINGS
+@given(st.lists(nesting, min_size=1, max_size=4))
+def test_nesting_depth_in_jsonl_and_the_segment_archive(tmp_path: Path, texts: list[str]) -> None:
+    TRIED["JSON nesting depth"] += 1
+    good = json.dumps({"source_event_id": "g", "type": "page_viewed", "occurred_at": "2025-01-01"})
+    lines = [
+        good,
+        *(
+            f'{{"source_event_id": "n{i}", "properties": {{"p": {t}}}}}'
+            for i, t in enumerate(texts)
+        ),
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    rows = list(read_file(path, "source_event_id"))
+    assert len(rows) == len(lines)  # one record or one quarantine per line, nothing lost
+    for rec in rows:
+        _through_validation(rec, "event")
+    folder = tmp_path / "segment-logs" / "SRC" / "1740873600000"
+    folder.mkdir(parents=True, exist_ok=True)
+    msgs = [
+        f'{{"type":"track","event":"X","userId":"u","messageId":"m{i}","properties":{{"p":{t}}}}}'
+        for i, t in enumerate(texts)
+    ]
+    (folder / "a.gz").write_bytes(gzip.compress("\n".join(msgs).encode()))
+    store = ArchiveStore(str(tmp_path))
+    out = list(
+        read_archive(store, since=None, late_days=0, source_ids=(), mapper=event_mapper("US"))
+    )
+    assert len(out) == len(msgs)
+    for rec in out:
+        _through_validation(rec, "event")
+
+
+@SETTINGS
+@given(
+    st.lists(odd_identifiers, min_size=1, max_size=5),
+    encodings,
+    st.booleans(),
+    st.sampled_from(["csv", "jsonl"]),
+)
+def test_encodings_never_merge_on_a_replacement_character(
+    tmp_path: Path, emails: list[str], encoding: str, junk: bool, fmt: str
+) -> None:
+    TRIED["encodings (latin-1, BOM, invalid bytes, full width, IDN)"] += 1
+    if fmt == "csv":
+        text = "source_id,email\n" + "".join(f"{i},{e}\n" for i, e in enumerate(emails))
+    else:
+        text = "".join(
+            json.dumps({"source_id": str(i), "email": e}) + "\n" for i, e in enumerate(emails)
+        )
+    data = text.encode(encoding, "replace")
+    if junk:
+        data += b"99,\xff\xfe\xe9@example.org\n"
+    path = tmp_path / f"people.{fmt}"
+    path.write_bytes(data)
+    for declared in ("utf-8", encoding):
+        for rec in read_file(path, "source_id", InputLimits(encoding=declared)):
+            if "_invalid" in rec:
+                assert "@" not in str(rec["_invalid"])  # a reason never quotes the address
+                continue
+            try:
+                prof = validate_profile(rec, source="t", region="US")
+            except SkippableError:
+                continue
+            assert "\ufffd" not in (prof.email or "")
+            assert all("\ufffd" not in v for v in prof.ids.values())
+
+
+def _quoted_csv(rows: list[list[str]], stray: tuple[int, int] | None) -> str:
+    lines = []
+    for n, row in enumerate(rows):
+        cells = list(row)
+        if stray is not None and n == stray[0]:
+            cells[stray[1]] = '"' + cells[stray[1]]
+        lines.append(",".join(cells))
+    return "source_id,email,first_name\n" + "\n".join(lines) + "\n"
+
+
+@SETTINGS
+@given(
+    st.lists(st.text(alphabet="abcdefgh ij", min_size=1, max_size=8), min_size=2, max_size=40),
+    st.data(),
+)
+def test_csv_stray_quote_costs_at_most_its_own_row(
+    tmp_path: Path, names: list[str], data: st.DataObject
+) -> None:
+    TRIED["CSV quoting"] += 1
+    rows = [[str(i), f"p{i}@example.org", name] for i, name in enumerate(names)]
+    at = data.draw(st.integers(0, len(rows) - 1))
+    stray = (at, data.draw(st.integers(0, 2)))
+    path = tmp_path / "people.csv"
+    path.write_text(_quoted_csv(rows, stray))
+    out = list(read_file(path, "source_id"))
+    good = {r["source_id"]: r for r in out if "_invalid" not in r}
+    for i, row in enumerate(rows):
+        if i != at:
+            assert good[str(i)]["email"] == row[1], (i, at)
+    assert len([r for r in out if "_invalid" in r]) <= 1

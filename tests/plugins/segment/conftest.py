@@ -61,6 +61,7 @@ class EventStore:
         self.events: dict[str, Any] = {}
         self.profiles: dict[str, Any] = {}
         self.marks: dict[str, str] = {}
+        self.quarantined: list[str] = []
 
     def pull(self, source: Any, stream: Stream) -> tuple[int, int]:
         """(records read, records new) for one stream run."""
@@ -68,6 +69,9 @@ class EventStore:
         mark = self.marks.get(stream.name)
         for raw in source.read(stream, mark):
             read += 1
+            if "_invalid" in raw:  # the pull stage quarantines it
+                self.quarantined.append(str(raw["_invalid"]))
+                continue
             if stream.kind == "events":
                 rec = validate_event(raw, source="segment", region="US")
                 new += rec.source_event_id not in self.events

@@ -1,0 +1,143 @@
+"""CSV rows read line by line within the input limits, so one bad line costs one row.
+
+Why not ``csv.DictReader`` over the whole file: a stray quote opens a field that swallows
+every following row up to the next quote (200 rows read as one bad record), a duplicated
+header lets the last column win silently (``consent.email`` given as ``denied,granted``), and
+an undecodable byte turned a Latin-1 ``renée`` into a replacement character. Here each
+record remembers the physical lines it used; a record whose multi-line field holds whole
+rows is a stray quote, so only its first line is quarantined and the others are read again.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from connector.schema.rawinput import BoundedLines, decode_line
+
+__all__ = ["csv_rows"]
+
+
+class _Lines:
+    """Decoded physical lines for ``csv.reader``, with push-back and the lines each record used."""
+
+    def __init__(self, lines: BoundedLines, encoding: str, name: str, key_field: str) -> None:
+        self._src = iter(lines)
+        self._encoding = encoding
+        self._name = name
+        self._key = key_field
+        self.pending: deque[tuple[int, str]] = deque()
+        self.used: list[tuple[int, str]] = []
+        self.problems: list[dict[str, Any]] = []
+        self.max_line = lines.limits.max_line_bytes
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.pending:
+            number, text = self.pending.popleft()
+        else:
+            number, text = self._next_good()
+        self.used.append((number, text))
+        return text
+
+    def _next_good(self) -> tuple[int, str]:
+        while True:
+            line = next(self._src)  # StopIteration ends the csv reader's record
+            if line.data is None:
+                self.invalid(line.number, f"longer than {self.max_line} bytes ({line.size})")
+                continue
+            try:
+                return line.number, decode_line(line.data, self._encoding, first=line.number == 1)
+            except ValueError as exc:
+                self.invalid(line.number, f"{exc}; set encoding on the source if it is not UTF-8")
+
+    def invalid(self, number: int, reason: str) -> None:
+        self.problems.append(
+            {
+                "_invalid": f"{self._name} line {number}: {reason}",
+                self._key: f"{self._name}:{number}",
+            }
+        )
+
+
+def _swallowed(cells: list[str], width: int) -> bool:
+    """True when a multi-line field holds text shaped like whole rows (a stray quote)."""
+    if width < 2:
+        return False
+    return any(
+        segment.count(",") >= width - 1
+        for cell in cells
+        if "\n" in cell
+        for segment in cell.split("\n")[1:]
+    )
+
+
+def csv_rows(
+    lines: BoundedLines,
+    name: str,
+    key_field: str,
+    encoding: str,
+    on_header: Callable[[Sequence[str]], None],
+) -> Iterator[dict[str, Any]]:
+    """A dict per good row or an ``_invalid`` record; ``on_header`` sees the column names."""
+    src = _Lines(lines, encoding, name, key_field)
+    reader = csv.reader(src)
+    try:
+        header = next(reader)
+    except StopIteration:
+        yield from src.problems
+        return
+    except csv.Error as exc:
+        yield {"_invalid": f"{name}: header cannot be parsed ({exc})", key_field: f"{name}:1"}
+        return
+    yield from src.problems
+    src.problems.clear()
+    twice = sorted(h for h, n in Counter(c.strip() for c in header).items() if n > 1)
+    if twice:
+        yield {
+            "_invalid": f"{name}: header names {', '.join(repr(h[:40]) for h in twice)} more "
+            "than once; the file is refused (which column would count is a guess)",
+            key_field: f"{name}:header",
+        }
+        return
+    on_header(header)
+    yield from _records(reader, src, header, name, key_field)
+
+
+def _records(
+    reader: Any, src: _Lines, header: list[str], name: str, key_field: str
+) -> Iterator[dict[str, Any]]:
+    width = len(header)
+    while True:
+        src.used.clear()
+        try:
+            cells: list[str] | None = next(reader)
+        except StopIteration:
+            yield from src.problems
+            return
+        except csv.Error as exc:
+            cells = None
+            error = str(exc)
+        yield from src.problems
+        src.problems.clear()
+        if not src.used:
+            continue
+        first = src.used[0][0]
+        if len(src.used) > 1 and (cells is None or _swallowed(cells, width)):
+            src.invalid(first, "unbalanced quote; the row is skipped and the next lines read")
+            src.pending.extendleft(reversed(src.used[1:]))
+            yield from src.problems
+            src.problems.clear()
+            continue
+        if cells is None:
+            src.invalid(first, error)
+        elif len(cells) > width:
+            src.invalid(first, "more cells than the header")
+        elif cells:
+            yield dict(zip(header, cells, strict=False))
+        yield from src.problems
+        src.problems.clear()
