@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 from filelock import FileLock
 
+from connector.schema.consent import beats_sql, rank
 from connector.schema.records import EventRecord, ProfileRecord
 from connector.store.tables import DDL
 
@@ -45,6 +46,30 @@ def identity_signature(email: str | None, phone: str | None, ids: dict[str, str]
 
 
 _TS_COLUMNS = ("created_at", "updated_at", "consent_email_at", "consent_sms_at", "consent_ads_at")
+_CHANNELS = ("email", "sms", "ads")
+_CONSENT_COLUMNS = frozenset(c for ch in _CHANNELS for c in (f"consent_{ch}", f"consent_{ch}_at"))
+
+
+def _fold_consent(old: dict[str, Any], new: dict[str, Any], out: dict[str, Any]) -> None:
+    """Per channel, keep whichever statement prevails (``connector.schema.consent``).
+
+    Status and timestamp travel as a pair: taking a new status with an old timestamp would
+    date an undated denial and let a later grant elsewhere beat it.
+    """
+    for ch in _CHANNELS:
+        s, at = f"consent_{ch}", f"consent_{ch}_at"
+        keep = old if rank(old.get(s), old.get(at)) > rank(new.get(s), new.get(at)) else new
+        out[s], out[at] = keep.get(s), keep.get(at)
+
+
+def _consent_update(column: str) -> str:
+    """The ON CONFLICT assignment of one consent column: the prevailing statement's value."""
+    ch = column.removeprefix("consent_").removesuffix("_at")
+    s, at = f"consent_{ch}", f"consent_{ch}_at"
+    beats = beats_sql(
+        f"excluded.{s}", f"excluded.{at}", f"profile_records.{s}", f"profile_records.{at}"
+    )
+    return f"{column} = CASE WHEN {beats} THEN excluded.{column} ELSE profile_records.{column} END"
 
 
 def _merge_partial(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -52,7 +77,7 @@ def _merge_partial(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str
 
     Sources such as Segment send partial records (an identify call carries only the traits it
     sets), so a record never erases what an earlier one said; the same rule applies against
-    what is already stored (``coalesce`` in the upsert).
+    what is already stored (``coalesce`` in the upsert). Consent folds by its own precedence.
     """
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
@@ -64,6 +89,7 @@ def _merge_partial(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str
         traits = {**json.loads(old["traits"]), **json.loads(row["traits"])}
         merged[key] = {k: (v if v is not None else old.get(k)) for k, v in row.items()}
         merged[key]["traits"] = json.dumps(traits, sort_keys=True)
+        _fold_consent(old, row, merged[key])
     return merged
 
 
@@ -162,6 +188,8 @@ class DataStore:
         updates = ", ".join(
             f"{c} = json_merge_patch(profile_records.{c}, excluded.{c})"
             if c == "traits"
+            else _consent_update(c)
+            if c in _CONSENT_COLUMNS
             else f"{c} = coalesce(excluded.{c}, profile_records.{c})"
             for c in keep
         )
