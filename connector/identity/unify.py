@@ -56,13 +56,44 @@ def _identity_records(store: DataStore) -> tuple[list[IdentityRecord], dict[str,
         FROM events GROUP BY id_sig
         """
     ).fetchall()
+    past = _superseded_keys(store)
     records = []
     sig_of: dict[str, str] = {}
     for ref, sig, email, phone, ids in rows:
-        keys = identity_keys(email, phone, json.loads(ids or "{}"))
+        keys = identity_keys(email, phone, json.loads(ids or "{}")) + past.get(ref, [])
         records.append(IdentityRecord(ref, tuple(keys)))
         sig_of[ref] = sig
     return records, sig_of
+
+
+def _superseded_keys(store: DataStore) -> dict[str, list[str]]:
+    """Past emails and phones per profile record, where they still point at one person only.
+
+    A past address links the record's person to whatever else was recorded under it (events
+    from before the change, another source that has not caught up), so a person who changed
+    address and withdrew consent does not leave a consent-less profile behind. It is left out
+    when any record holds it today (the address now belongs to someone, who gets what is
+    recorded under it, as before) or when several records gave it up (ambiguous).
+    """
+    rows = store.con.execute(
+        """
+        WITH current AS (
+            SELECT 'email:' || email AS id_key FROM profile_records WHERE email IS NOT NULL
+            UNION SELECT 'phone:' || phone FROM profile_records WHERE phone IS NOT NULL
+        ),
+        single AS (
+            SELECT id_key FROM superseded_ids GROUP BY id_key HAVING count(*) = 1
+        )
+        SELECT s.source || ':' || s.source_id, s.id_key
+        FROM superseded_ids s JOIN single USING (id_key)
+        WHERE s.id_key NOT IN (SELECT id_key FROM current)
+        ORDER BY 1, 2
+        """
+    ).fetchall()
+    out: dict[str, list[str]] = {}
+    for ref, key in rows:
+        out.setdefault(ref, []).append(key)
+    return out
 
 
 def unify(

@@ -132,6 +132,7 @@ def _removes(
                 email=found.email if found else None,
                 phone=found.phone if found else None,
                 ids=found.ids if found else {},
+                other_emails=found.other_emails if found else (),
             )
         out.append(Change(ChangeKind.REMOVE, recipient, key, entry.digest, segment=seg))
     return out

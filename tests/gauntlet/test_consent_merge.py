@@ -8,16 +8,24 @@ the profile's consent back after ``unify``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from tests.conftest import write_config
 
+from cdp_meta.emulator import MetaEmulator
+from connector.config import load_config
 from connector.identity import unify
+from connector.pipeline import Workspace, run_pipeline
+from connector.plugin.spec import EmulatorOptions
 from connector.schema.consent import prevailing
 from connector.schema.records import validate_profile
 from connector.store import DataStore
+from connector.sync.hashing import meta_email, sha256_hex
 
 T1, T2 = "2030-01-01T00:00:00Z", "2030-02-01T00:00:00Z"
 
@@ -130,3 +138,78 @@ def _ts(at: str | None) -> Any:
     from connector.schema.normalise import parse_timestamp
 
     return None if at is None else parse_timestamp(at, field="consent_at")
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _hashed(email: str) -> str:
+    return sha256_hex(meta_email(email))
+
+
+def _audience_hashes(meta: MetaEmulator) -> set[str]:
+    state = httpx.get(f"{meta.base_url}/__emulator__/state", timeout=30).json()
+    return {m["EMAIL"] for a in state["audiences"].values() for m in a["members"] if "EMAIL" in m}
+
+
+def test_email_change_with_revocation_leaves_no_activatable_old_address(tmp_path: Path) -> None:
+    """Issue 20: a person changes address and withdraws ads consent in one update. Their orders
+    were recorded under the old address; the old address must stay linked to them (and so be
+    denied), not become an events-only profile with consent unknown in a not_denied audience."""
+    with MetaEmulator(EmulatorOptions(limits="off")) as meta:
+        cfg = write_config(
+            tmp_path,
+            f"""
+[destinations.meta]
+plugin = "meta"
+access_token = {{ env = "META_TOKEN" }}
+ad_account_id = "act_1001"
+base_url = "{meta.base_url}"
+consent_policy = "not_denied"
+""",
+        )
+        people = [f"p{i}" for i in range(6)]
+        profiles = [
+            {
+                "source_id": p,
+                "email": f"{p}.old@example.org",
+                "updated_at": "2011-06-01T00:00:00Z",
+                "consent": {"ads": "granted"},
+            }
+            for p in people
+        ]
+        orders = [
+            {
+                "source_event_id": f"{p}-{n}",
+                "type": "order_completed",
+                "occurred_at": f"2011-0{n + 1}-1{i}T10:00:00Z",
+                "email": f"{p}.old@example.org",  # the shop knows the address only
+                "revenue": 40 * (i + 1),
+            }
+            for i, p in enumerate(people)
+            for n in range(i % 3 + 1)
+        ]
+        _write_jsonl(tmp_path / "data" / "profiles" / "crm.jsonl", profiles)
+        _write_jsonl(tmp_path / "data" / "events" / "shop.jsonl", orders)
+        env = {"META_TOKEN": MetaEmulator.access_token}
+
+        def run() -> None:
+            ws = Workspace(load_config(cfg, env=env))
+            try:
+                assert run_pipeline(ws).failures == []
+            finally:
+                ws.close()
+
+        run()
+        before = _audience_hashes(meta)
+        old = {p: _hashed(f"{p}.old@example.org") for p in people}
+        assert set(old.values()) <= before, "every granted person was activated"
+        changed = {**profiles[0], "email": "p0.new@example.org", "updated_at": "2011-09-01"}
+        changed["consent"] = {"ads": "denied"}
+        _write_jsonl(tmp_path / "data" / "profiles" / "crm2.jsonl", [changed])
+        run()
+        after = _audience_hashes(meta)
+    assert old["p0"] not in after, "the old address of a person who revoked is still activated"
+    assert _hashed("p0.new@example.org") not in after
+    assert {old[p] for p in people[1:]} <= after, "nobody else lost their place"
