@@ -145,6 +145,13 @@ def render(figs: Path, code: int, seconds: float, summary: str, soak: dict[str, 
         "",
         "## 5. Consent",
         "",
+        "Rows by channel/policy: random runs of the planner and apply engine flipping consent "
+        "and membership, crashing mid-apply. Row `histories/all destinations`: random "
+        "multi-source consent histories (missing and equal timestamps, conflicting sources) "
+        "through the data store and unify into every destination's declared consent gates "
+        "(Klaviyo, HubSpot, Meta, Google, Segment, files); a violation is an add, a membership "
+        "or traits held for anyone whose latest or undated statement is a denial.",
+        "",
         "| channel/policy | runs | adds | violations |",
         "|---|---|---|---|",
     ]

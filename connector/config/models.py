@@ -158,7 +158,12 @@ class DestinationConfig(BaseModel):
     enabled: bool = True
     traits: tuple[str, ...] | Literal["all"] = "all"
     segments: tuple[str, ...] | Literal["all"] = "all"
-    consent_policy: Literal["strict", "not_denied"] = "strict"
+    consent_policy: Literal["strict", "not_denied"] | None = Field(
+        None,
+        description="Who may be activated: 'strict' (an explicit grant) or 'not_denied' "
+        "(anyone who has not said no); default: the destination's own (strict for Klaviyo, "
+        "HubSpot, Meta and Google; not_denied for Segment and files).",
+    )
     settings: Any = None
 
 

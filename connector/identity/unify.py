@@ -3,8 +3,10 @@
 Resolution reruns over all identity records each time (it is set-based and cheap next to the
 pulls), so late-arriving links merge old profiles; the persisted key → profile id map keeps ids
 stable. The profile's fields come from its most recently updated source record; consent per
-channel from its latest explicit statement (granted or denied): "unknown" is the absence of a
-statement, so it never overrides one made elsewhere.
+channel from the statement that prevails by ``connector.schema.consent``: an undated denial
+always stands, otherwise the latest dated statement wins and a denial wins a tie, and an undated
+grant counts only when nothing else was said. "unknown" is the absence of a statement, so it
+never overrides one made elsewhere.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pandas as pd
 
 from connector.identity.ids import assign_profile_ids
 from connector.identity.resolver import IdentityRecord, is_blocked, resolve
+from connector.schema.consent import rank_sql
 from connector.store.datastore import DataStore, first_row, identity_keys
 
 __all__ = ["UnifyResult", "unify"]
@@ -53,13 +56,44 @@ def _identity_records(store: DataStore) -> tuple[list[IdentityRecord], dict[str,
         FROM events GROUP BY id_sig
         """
     ).fetchall()
+    past = _superseded_keys(store)
     records = []
     sig_of: dict[str, str] = {}
     for ref, sig, email, phone, ids in rows:
-        keys = identity_keys(email, phone, json.loads(ids or "{}"))
+        keys = identity_keys(email, phone, json.loads(ids or "{}")) + past.get(ref, [])
         records.append(IdentityRecord(ref, tuple(keys)))
         sig_of[ref] = sig
     return records, sig_of
+
+
+def _superseded_keys(store: DataStore) -> dict[str, list[str]]:
+    """Past emails and phones per profile record, where they still point at one person only.
+
+    A past address links the record's person to whatever else was recorded under it (events
+    from before the change, another source that has not caught up), so a person who changed
+    address and withdrew consent does not leave a consent-less profile behind. It is left out
+    when any record holds it today (the address now belongs to someone, who gets what is
+    recorded under it, as before) or when several records gave it up (ambiguous).
+    """
+    rows = store.con.execute(
+        """
+        WITH current AS (
+            SELECT 'email:' || email AS id_key FROM profile_records WHERE email IS NOT NULL
+            UNION SELECT 'phone:' || phone FROM profile_records WHERE phone IS NOT NULL
+        ),
+        single AS (
+            SELECT id_key FROM superseded_ids GROUP BY id_key HAVING count(*) = 1
+        )
+        SELECT s.source || ':' || s.source_id, s.id_key
+        FROM superseded_ids s JOIN single USING (id_key)
+        WHERE s.id_key NOT IN (SELECT id_key FROM current)
+        ORDER BY 1, 2
+        """
+    ).fetchall()
+    out: dict[str, list[str]] = {}
+    for ref, key in rows:
+        out.setdefault(ref, []).append(key)
+    return out
 
 
 def unify(
@@ -167,6 +201,12 @@ def _rebuild_identities(store: DataStore) -> None:
     )
 
 
+def _prevailing(channel: str) -> str:
+    """The aggregate picking a profile's consent for one channel (the schema's precedence)."""
+    s, at = f"consent_{channel}", f"consent_{channel}_at"
+    return f"arg_max({s}, {rank_sql(s, at)}) FILTER (WHERE {s} IN ('granted', 'denied')) AS {s}"
+
+
 def _rebuild_profiles(store: DataStore, blocked: frozenset[str]) -> None:
     con = store.con
     con.execute("CREATE OR REPLACE TEMP TABLE blocked_values (value VARCHAR)")
@@ -174,7 +214,7 @@ def _rebuild_profiles(store: DataStore, blocked: frozenset[str]) -> None:
         con.executemany("INSERT INTO blocked_values VALUES (?)", [[b] for b in sorted(blocked)])
     con.execute("DELETE FROM profiles")
     con.execute(
-        """
+        f"""
         INSERT INTO profiles
         WITH r AS (
             SELECT m.profile_id, pr.*, coalesce(pr.updated_at, TIMESTAMP '1970-01-01') AS ord
@@ -193,12 +233,9 @@ def _rebuild_profiles(store: DataStore, blocked: frozenset[str]) -> None:
               arg_max(country, ord) FILTER (WHERE country IS NOT NULL) AS country,
               min(created_at) AS created_at,
               max(updated_at) AS updated_at,
-              arg_max(consent_email, consent_email_at)
-                  FILTER (WHERE consent_email IN ('granted', 'denied')) AS consent_email,
-              arg_max(consent_sms, consent_sms_at)
-                  FILTER (WHERE consent_sms IN ('granted', 'denied')) AS consent_sms,
-              arg_max(consent_ads, consent_ads_at)
-                  FILTER (WHERE consent_ads IN ('granted', 'denied')) AS consent_ads,
+              {_prevailing("email")},
+              {_prevailing("sms")},
+              {_prevailing("ads")},
               string_agg(DISTINCT source, ',' ORDER BY source) AS sources,
               arg_max(traits, ord) AS traits
             FROM r GROUP BY profile_id
@@ -222,7 +259,7 @@ def _rebuild_profiles(store: DataStore, blocked: frozenset[str]) -> None:
           greatest(agg.updated_at, ev.last_event),
           coalesce(agg.consent_email, 'unknown'), coalesce(agg.consent_sms, 'unknown'),
           coalesce(agg.consent_ads, 'unknown'),
-          coalesce(agg.sources, ev.sources), coalesce(agg.traits, '{}')
+          coalesce(agg.sources, ev.sources), coalesce(agg.traits, '{{}}')
         FROM ids
         LEFT JOIN agg USING (profile_id)
         LEFT JOIN ident USING (profile_id)

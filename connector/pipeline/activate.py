@@ -13,6 +13,7 @@ from connector.pipeline.workspace import Workspace
 from connector.plugin.spec import Capability, Sink
 from connector.sync.apply import apply_plan
 from connector.sync.changes import SegmentRef
+from connector.sync.consent import ConsentPolicy
 from connector.sync.desired import DesiredState, build_desired
 from connector.sync.plan import DestinationPlan, plan_destination
 
@@ -53,7 +54,8 @@ def plan_all(ws: Workspace, output: ModelOutput, run_id: str) -> Activation:
             traits=cfg.traits,
             segments=cfg.segments,
             consent_channel=sink.consent,
-            consent_policy=cfg.consent_policy,
+            consent_policy=_policy(cfg.consent_policy, sink),
+            trait_consent_channel=getattr(sink, "trait_consent", None),
             accepts=getattr(sink, "accepts", None),
             with_traits=Capability.SINK_TRAITS in spec.capabilities,
             with_memberships=bool(
@@ -61,6 +63,14 @@ def plan_all(ws: Workspace, output: ModelOutput, run_id: str) -> Activation:
             ),
         )
     return act
+
+
+def _policy(configured: ConsentPolicy | None, sink: Sink) -> ConsentPolicy:
+    """The destination's configured consent policy, else the one its sink declares."""
+    if configured is not None:
+        return configured
+    declared = getattr(sink, "consent_policy", "strict")
+    return "not_denied" if declared == "not_denied" else "strict"
 
 
 def _activated(segments: list[SegmentRef], wanted: tuple[str, ...] | str) -> list[SegmentRef]:

@@ -78,6 +78,10 @@ class Sink(Protocol):
     ``batch_size(kind)`` is the platform's documented batch limit for that kind of change.
     ``consent`` names the consent channel list memberships require (``"email"`` for email
     lists, ``"ads"`` for ad audiences, ``None`` when membership is not an activation).
+    Optional attributes the planner reads when present: ``trait_consent``, the channel a
+    profile's traits require (a destination that relays them onwards, such as Segment to ad
+    tools; a withdrawn profile's traits are cleared there), and ``consent_policy``, the policy
+    used when the destination's config sets none (``"strict"`` if absent).
     ``prepare`` runs once per apply (create properties, find or create lists); ``apply`` must
     return exactly one ``Outcome`` per change, in order, and never raise for one bad record.
     """

@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 from filelock import FileLock
 
+from connector.schema.consent import beats_sql, rank
 from connector.schema.records import EventRecord, ProfileRecord
 from connector.store.tables import DDL
 
@@ -45,14 +46,41 @@ def identity_signature(email: str | None, phone: str | None, ids: dict[str, str]
 
 
 _TS_COLUMNS = ("created_at", "updated_at", "consent_email_at", "consent_sms_at", "consent_ads_at")
+_CHANNELS = ("email", "sms", "ads")
+_CONSENT_COLUMNS = frozenset(c for ch in _CHANNELS for c in (f"consent_{ch}", f"consent_{ch}_at"))
 
 
-def _merge_partial(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+def _fold_consent(old: dict[str, Any], new: dict[str, Any], out: dict[str, Any]) -> None:
+    """Per channel, keep whichever statement prevails (``connector.schema.consent``).
+
+    Status and timestamp travel as a pair: taking a new status with an old timestamp would
+    date an undated denial and let a later grant elsewhere beat it.
+    """
+    for ch in _CHANNELS:
+        s, at = f"consent_{ch}", f"consent_{ch}_at"
+        keep = old if rank(old.get(s), old.get(at)) > rank(new.get(s), new.get(at)) else new
+        out[s], out[at] = keep.get(s), keep.get(at)
+
+
+def _consent_update(column: str) -> str:
+    """The ON CONFLICT assignment of one consent column: the prevailing statement's value."""
+    ch = column.removeprefix("consent_").removesuffix("_at")
+    s, at = f"consent_{ch}", f"consent_{ch}_at"
+    beats = beats_sql(
+        f"excluded.{s}", f"excluded.{at}", f"profile_records.{s}", f"profile_records.{at}"
+    )
+    return f"{column} = CASE WHEN {beats} THEN excluded.{column} ELSE profile_records.{column} END"
+
+
+def _merge_partial(
+    rows: list[dict[str, Any]], superseded: list[tuple[str, str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
     """Fold records of one key in a batch: later non-null values win, traits merge.
 
     Sources such as Segment send partial records (an identify call carries only the traits it
     sets), so a record never erases what an earlier one said; the same rule applies against
-    what is already stored (``coalesce`` in the upsert).
+    what is already stored (``coalesce`` in the upsert). Consent folds by its own precedence.
+    An email or phone replaced by a later version goes to ``superseded`` as an identity key.
     """
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
@@ -61,9 +89,13 @@ def _merge_partial(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str
         if old is None:
             merged[key] = row
             continue
+        for kind in ("email", "phone"):
+            if old[kind] and row[kind] and old[kind] != row[kind]:
+                superseded.append((*key, f"{kind}:{old[kind]}"))
         traits = {**json.loads(old["traits"]), **json.loads(row["traits"])}
         merged[key] = {k: (v if v is not None else old.get(k)) for k, v in row.items()}
         merged[key]["traits"] = json.dumps(traits, sort_keys=True)
+        _fold_consent(old, row, merged[key])
     return merged
 
 
@@ -154,7 +186,8 @@ class DataStore:
                 row[f"consent_{channel}"] = str(status) if status else None
                 row[f"consent_{channel}_at"] = _naive(at)
             rows.append(row)
-        frame = pd.DataFrame(list(_merge_partial(rows).values()))
+        superseded: list[tuple[str, str, str]] = []
+        frame = pd.DataFrame(list(_merge_partial(rows, superseded).values()))
         for col in _TS_COLUMNS:
             frame[col] = pd.to_datetime(frame[col])
         cols = list(frame.columns)
@@ -162,6 +195,8 @@ class DataStore:
         updates = ", ".join(
             f"{c} = json_merge_patch(profile_records.{c}, excluded.{c})"
             if c == "traits"
+            else _consent_update(c)
+            if c in _CONSENT_COLUMNS
             else f"{c} = coalesce(excluded.{c}, profile_records.{c})"
             for c in keep
         )
@@ -173,6 +208,7 @@ class DataStore:
                     " USING (source, source_id)"
                 )
             )
+            self._keep_superseded(superseded, run_id)
             self.con.execute(
                 f"INSERT INTO profile_records ({', '.join(cols)}) "
                 f"SELECT {', '.join(cols)} FROM incoming_profiles "
@@ -182,6 +218,22 @@ class DataStore:
         finally:
             self.con.unregister("incoming_profiles")
         return len(frame) - int(known[0] if known else 0)
+
+    def _keep_superseded(self, in_batch: list[tuple[str, str, str]], run_id: str) -> None:
+        """Remember the stored emails and phones the incoming versions replace."""
+        if in_batch:
+            self.con.executemany(
+                "INSERT OR IGNORE INTO superseded_ids VALUES (?, ?, ?, ?)",
+                [[*k, run_id] for k in in_batch],
+            )
+        for kind in ("email", "phone"):
+            self.con.execute(
+                f"""INSERT OR IGNORE INTO superseded_ids
+                    SELECT p.source, p.source_id, '{kind}:' || p.{kind}, ?
+                    FROM profile_records p JOIN incoming_profiles i USING (source, source_id)
+                    WHERE i.{kind} IS NOT NULL AND p.{kind} IS NOT NULL AND i.{kind} <> p.{kind}""",
+                [run_id],
+            )
 
     def _refresh_signatures(self) -> None:
         """A merged record's identifiers may differ from either input: re-sign those rows."""

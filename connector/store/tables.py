@@ -16,6 +16,12 @@ DDL = [
         consent_ads VARCHAR, consent_ads_at TIMESTAMP,
         traits VARCHAR, run_id VARCHAR,
         PRIMARY KEY (source, source_id))""",
+    # identifiers a source record carried before its source changed them (an email change):
+    # unify still links them to the person, so what was recorded under the old address (events,
+    # consent) stays with them instead of becoming a separate, consent-less profile
+    """CREATE TABLE IF NOT EXISTS superseded_ids (
+        source VARCHAR NOT NULL, source_id VARCHAR NOT NULL, id_key VARCHAR NOT NULL,
+        run_id VARCHAR, PRIMARY KEY (source, source_id, id_key))""",
     """CREATE TABLE IF NOT EXISTS events (
         event_id VARCHAR PRIMARY KEY, source VARCHAR NOT NULL, source_event_id VARCHAR NOT NULL,
         type VARCHAR NOT NULL, occurred_at TIMESTAMP NOT NULL,

@@ -60,6 +60,9 @@ class Recipient:
     ``ids`` holds per-source ids by identity kind (``hubspot_id``, ``klaviyo_id``,
     ``segment_user_id``...). ``match`` holds extra match keys for ad platforms (first_name,
     last_name, city, postal_code, country), raw: sinks normalise and hash them.
+    ``other_emails`` are the person's addresses besides ``email`` (an address a source
+    replaced, another source's): a sink keyed by address removes those too, since an earlier
+    add went out under whichever address was current then.
     """
 
     profile_id: str
@@ -67,6 +70,7 @@ class Recipient:
     phone: str | None = None
     ids: Mapping[str, str] = field(default_factory=dict)
     match: Mapping[str, str] = field(default_factory=dict)
+    other_emails: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

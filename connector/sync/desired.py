@@ -72,11 +72,14 @@ def build_desired(
     names = [t.name for t in trait_specs if t.name in scores.columns]
     values = scores.set_index("profile_id")[names] if names else pd.DataFrame()
     ids: dict[str, dict[str, str]] = defaultdict(dict)
+    emails: dict[str, list[str]] = defaultdict(list)
     for pid, kind, value in store.con.execute(
-        "SELECT profile_id, kind, value FROM identities"
-        " WHERE kind NOT IN ('email', 'phone') ORDER BY 1, 2, 3"
+        "SELECT profile_id, kind, value FROM identities WHERE kind <> 'phone' ORDER BY 1, 2, 3"
     ).fetchall():
-        ids[pid].setdefault(kind, value)
+        if kind == "email":
+            emails[pid].append(value)
+        else:
+            ids[pid].setdefault(kind, value)
     profiles = store.con.execute(
         f"""SELECT profile_id, email, phone, consent_email, consent_sms, consent_ads,
                    {", ".join(_MATCH_FIELDS)} FROM profiles ORDER BY profile_id"""
@@ -90,6 +93,7 @@ def build_desired(
             phone=phone,
             ids=ids.get(pid, {}),
             match={k: v for k, v in zip(_MATCH_FIELDS, match, strict=True) if v},
+            other_emails=tuple(e for e in emails.get(pid, ()) if e != email),
         )
         state.consent[pid] = {"email": c_email, "sms": c_sms, "ads": c_ads}
         raw = records.get(pid, {})

@@ -56,8 +56,14 @@ def plan_destination(
     accepts: Callable[[Recipient], bool] | None = None,
     with_traits: bool = True,
     with_memberships: bool = True,
+    trait_consent_channel: Literal["email", "ads"] | None = None,
 ) -> DestinationPlan:
-    """Plan one destination; ``with_traits`` / ``with_memberships`` follow its capabilities."""
+    """Plan one destination; ``with_traits`` / ``with_memberships`` follow its capabilities.
+
+    ``consent_channel`` gates memberships, ``trait_consent_channel`` traits (both under
+    ``consent_policy``). A profile whose traits are no longer allowed gets them cleared: an
+    upsert with no values that unsets every trait delivered before, never mere silence.
+    """
     plan = DestinationPlan(destination)
     wanted = None if traits == "all" else set(traits)
     for pid in sorted(desired.traits) if with_traits else ():
@@ -66,6 +72,13 @@ def plan_destination(
             plan.skipped["no usable identifier"] += 1
             continue
         values = {k: v for k, v in desired.traits[pid].items() if wanted is None or k in wanted}
+        if trait_consent_channel and not allowed(
+            desired.consent.get(pid, {}).get(trait_consent_channel), consent_policy
+        ):
+            plan.skipped[f"no {trait_consent_channel} consent for traits"] += 1
+            if trait_key(pid) not in ledger:
+                continue  # never delivered: nothing to clear
+            values = {}
         key = trait_key(pid)
         digest = traits_digest(values)
         prev = ledger.get(key)
@@ -132,6 +145,7 @@ def _removes(
                 email=found.email if found else None,
                 phone=found.phone if found else None,
                 ids=found.ids if found else {},
+                other_emails=found.other_emails if found else (),
             )
         out.append(Change(ChangeKind.REMOVE, recipient, key, entry.digest, segment=seg))
     return out

@@ -39,7 +39,13 @@ def _text(value: Any) -> str:
 
 
 class FilesSink:
-    consent: Literal["email", "ads"] | None = None
+    # An export is typically uploaded to an ad tool or a mailer we cannot see, so it is gated
+    # like an ad audience: nobody who denied ads consent is written, and a withdrawal removes
+    # the person's traits row and memberships. Default policy not_denied (the file's consumer
+    # applies its own consent); ``consent_policy = "strict"`` exports explicit grants only.
+    consent: Literal["email", "ads"] | None = "ads"
+    trait_consent: Literal["email", "ads"] | None = "ads"
+    consent_policy: Literal["strict", "not_denied"] = "not_denied"
 
     def __init__(self, settings: FilesSettings, ctx: PluginContext) -> None:
         root = settings.path if settings.path.is_absolute() else ctx.config_dir / settings.path
@@ -86,7 +92,9 @@ class FilesSink:
         traits = self._state()
         for ch in changes:
             pid = ch.recipient.profile_id
-            if ch.kind is ChangeKind.UPSERT:
+            if ch.kind is ChangeKind.UPSERT and not ch.traits and ch.unset:
+                traits.pop(pid, None)  # withdrawn: everything delivered before is unset
+            elif ch.kind is ChangeKind.UPSERT:
                 traits[pid] = {"email": ch.recipient.email or "", **dict(ch.traits)}
             elif ch.kind is ChangeKind.ADD and ch.segment is not None:
                 self._members[(ch.segment.id, pid)] = {

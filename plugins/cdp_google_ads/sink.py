@@ -163,7 +163,12 @@ class GoogleAdsSink:
                 why = "; ".join(f"{k}: {v}" for k, v in ids.dropped.items()) or "none given"
                 outcomes[i] = Outcome.rejected(f"no hashable identifier for Google ({why})")
                 continue
-            member = {"userData": {"userIdentifiers": ids.identifiers}}
+            identifiers = list(ids.identifiers)
+            if change.kind is ChangeKind.REMOVE:  # the member may have been added under one
+                for email in r.other_emails:
+                    identifiers += google_identifiers(email, None, {}).identifiers
+            # Data Manager API: at most 10 userIdentifiers per member (reference, UserData)
+            member = {"userData": {"userIdentifiers": identifiers[:10]}}
             groups.setdefault((change.segment.id, change.kind), []).append(_Member(i, member))
         sent: list[tuple[str, str, list[int]]] = []
         for (segment_id, kind), members in groups.items():

@@ -113,11 +113,16 @@ class MetaSink:
             if isinstance(values, str):
                 outcomes[i] = Outcome.rejected(values)
                 continue
-            groups.setdefault((change.segment.id, change.kind), []).append(_Row(i, values))
+            group = groups.setdefault((change.segment.id, change.kind), [])
+            group.append(_Row(i, values))
+            if change.kind is ChangeKind.REMOVE:
+                group.extend(_Row(i, v) for v in self._past_rows(change))
         for (segment_id, kind), rows in groups.items():
             for batch in self._batches(rows, kind):
                 for row, outcome in zip(batch, self._send(segment_id, kind, batch), strict=True):
-                    outcomes[row.index] = outcome
+                    current = outcomes[row.index]
+                    if current is None or current.status == "ok":  # the worst row decides
+                        outcomes[row.index] = outcome
             self._count_members(segment_id, kind, rows, outcomes)
         for segment_id, _ in groups:
             self._refresh_match_rate(segment_id)
@@ -186,6 +191,18 @@ class MetaSink:
     def _schema(self, segment_id: str) -> tuple[str, ...]:
         keys = self.settings.match_keys
         return (*keys, _VALUE_KEY) if self._value_based(segment_id) else keys
+
+    def _past_rows(self, change: Change) -> list[tuple[str, ...]]:
+        """Rows for the person's other addresses: the member may have been added under one."""
+        assert change.segment is not None  # noqa: S101 - checked by the caller
+        rows = []
+        for email in change.recipient.other_emails:
+            values = self._row_for(
+                Recipient(change.recipient.profile_id, email=email), {}, change.segment.id
+            )
+            if not isinstance(values, str):
+                rows.append(values)
+        return rows
 
     def _row(self, change: Change) -> tuple[str, ...] | str:
         assert change.segment is not None  # noqa: S101 - checked by the caller
@@ -276,8 +293,12 @@ class MetaSink:
     def _count_members(
         self, segment_id: str, kind: ChangeKind, rows: list[_Row], outcomes: list[Any]
     ) -> None:
-        done = sum(
-            1 for r in rows if outcomes[r.index] is not None and outcomes[r.index].status == "ok"
+        done = len(
+            {
+                r.index
+                for r in rows
+                if outcomes[r.index] is not None and outcomes[r.index].status == "ok"
+            }
         )
         key = f"members:{segment_id}"
         count = int(self.context.state.get(key) or 0)

@@ -62,7 +62,13 @@ def _jsonable(value: object) -> object:
 
 
 class SegmentSink:
-    consent: Literal["email", "ads"] | None = None
+    # Segment fans identify traits out to every connected destination, ad tools included, so
+    # both memberships and traits need ads consent. Default policy not_denied: nobody who said
+    # no is sent, and a withdrawal clears what we sent (traits null, memberships false);
+    # tools downstream apply their own consent. ``consent_policy = "strict"`` sends grants only.
+    consent: Literal["email", "ads"] | None = "ads"
+    trait_consent: Literal["email", "ads"] | None = "ads"
+    consent_policy: Literal["strict", "not_denied"] = "not_denied"
 
     def __init__(self, settings: SegmentSettings, context: PluginContext) -> None:
         if settings.write_key is None:

@@ -3,7 +3,10 @@
 Hypothesis drives several runs of the real planner and apply engine (and the SQLite ledger)
 against a recording destination, flipping consent, segment membership and crashing mid-apply
 at random between runs. After every add the recipient must have been allowed at that moment;
-after every completed run the destination must hold exactly the allowed members.
+after every completed run the destination must hold exactly the allowed members. A second
+property feeds random multi-source consent histories (missing and equal timestamps,
+conflicting sources) through the data store and unify into every real destination's declared
+consent gates, and counts activations of anyone whose latest or undated statement is a denial.
 """
 
 from __future__ import annotations
@@ -13,15 +16,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.gauntlet import figures
 from tests.gauntlet.recording import SEGMENTS, Killed, RecordingSink, desired_state
 
+from connector.identity import unify
+from connector.schema.records import validate_profile
 from connector.state import Ledger, StateStore
+from connector.store import DataStore
 from connector.sync.apply import apply_plan
+from connector.sync.changes import TraitSpec
 from connector.sync.consent import allowed
+from connector.sync.desired import build_desired
 from connector.sync.plan import plan_destination
 
 EXAMPLES = int(os.environ.get("GAUNTLET_EXAMPLES", "25"))
@@ -124,3 +133,197 @@ def _check_runs(
         {"runs": len(runs), "adds": len(sink.adds), "violations": violations},
     )
     assert sink.violations == 0, "an add reached someone without consent"
+
+
+# ---- consent histories through the real store, unify and every gated destination ----------
+#
+# Random multi-source histories (issue 20): several pulls, each a set of statements from up to
+# three sources about a few people, with missing timestamps and timestamps drawn from a small
+# set so equal instants are common. Each pull goes through the data store and unify as a run
+# does, then the planner and apply engine for each real destination's declared consent, into a
+# recording sink that holds what the platform would. The oracle below is written from the rule,
+# not from the code: nobody whose undated statement, or one of whose latest dated statements,
+# is a denial may be added anywhere or hold traits or memberships where consent gates them.
+
+SOURCES = ("crm", "shop", "web")
+PEOPLE = ("ann", "bob", "cat", "dan")
+INSTANTS = (None, "2030-01-01T00:00:00Z", "2030-01-01T00:00:00Z", "2030-03-01T00:00:00Z")
+
+statement = st.tuples(
+    st.sampled_from(PEOPLE),
+    st.sampled_from(SOURCES),
+    st.sampled_from(["email", "ads"]),
+    st.sampled_from(["granted", "denied", "unknown"]),
+    st.sampled_from(INSTANTS),
+)
+history = st.lists(st.lists(statement, min_size=1, max_size=8), min_size=1, max_size=4)
+
+
+def _destinations() -> dict[str, tuple[Any, bool]]:
+    """Each real sink class (its consent declarations) and whether it takes traits."""
+    from cdp_files.sink import FilesSink
+    from cdp_google_ads.sink import GoogleAdsSink
+    from cdp_hubspot.sink import HubSpotSink
+    from cdp_klaviyo.sink import KlaviyoSink
+    from cdp_meta.sink import MetaSink
+    from cdp_segment.sink import SegmentSink
+
+    return {
+        "files": (FilesSink, True),
+        "google": (GoogleAdsSink, False),
+        "hubspot": (HubSpotSink, True),
+        "klaviyo": (KlaviyoSink, True),
+        "meta": (MetaSink, False),
+        "segment": (SegmentSink, True),
+    }
+
+
+def oracle(said: list[tuple[str, str | None]]) -> str:
+    """The rule, stated plainly: an undated no stands; else the latest dated answer, a no
+    winning a tie; else an undated yes; else nothing."""
+    explicit = [(s, at) for s, at in said if s in ("granted", "denied")]
+    if any(s == "denied" and at is None for s, at in explicit):
+        return "denied"
+    dated = [(at, s) for s, at in explicit if at is not None]
+    if dated:
+        latest = max(at for at, _ in dated)
+        return "denied" if any(s == "denied" for at, s in dated if at == latest) else "granted"
+    return "granted" if explicit else "unknown"
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pulls=history, members=st.sets(st.sampled_from(PEOPLE)))
+def test_no_denial_is_ever_activated_whatever_the_history(
+    pulls: list[list[tuple[str, str, str, str, str | None]]], members: set[str]
+) -> None:
+    _history_scenario(pulls, members)
+
+
+@pytest.mark.slow
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pulls=history, members=st.sets(st.sampled_from(PEOPLE)))
+def test_no_denial_is_ever_activated_whatever_the_history_in_depth(
+    pulls: list[list[tuple[str, str, str, str, str | None]]], members: set[str]
+) -> None:
+    _history_scenario(pulls, members)
+
+
+def _history_scenario(
+    pulls: list[list[tuple[str, str, str, str, str | None]]], members: set[str]
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = StateStore.for_workspace(Path(tmp), None)
+        data = DataStore(Path(tmp) / "data.duckdb")
+        try:
+            _check_history(data, Ledger(store), pulls, members)
+        finally:
+            data.close()
+            store.close()
+
+
+def _pull(data: DataStore, pull: list[tuple[str, str, str, str, str | None]], run: str) -> None:
+    records = []
+    for person, source, channel, status, at in pull:
+        raw: dict[str, Any] = {
+            "source_id": f"{source}-{person}",
+            "email": f"{person}@example.org",
+            "consent": {channel: status},
+        }
+        if at is not None:
+            raw["consent_at"] = at
+        records.append(validate_profile(raw, source=source, region="US"))
+    data.upsert_profile_records(records, run)
+    unify(data, blocked=(), max_ids_per_kind=5, run_id=run)
+
+
+def _check_history(
+    data: DataStore,
+    ledger: Ledger,
+    pulls: list[list[tuple[str, str, str, str, str | None]]],
+    members: set[str],
+) -> None:
+    said: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
+    sinks: dict[str, CheckingSink] = {}
+    violations = 0
+    for i, pull in enumerate(pulls):
+        for person, _source, channel, status, at in pull:
+            said.setdefault((person, channel), []).append((status, at))
+        _pull(data, pull, f"r{i}")
+        state, person_of = _desired(data, members)
+        for name, (cls, with_traits) in _destinations().items():
+            channel, traits_channel = cls.consent, getattr(cls, "trait_consent", None)
+            policy = getattr(cls, "consent_policy", "strict")
+            sink = sinks.setdefault(name, CheckingSink(consent=channel, size=3))
+            ok = {
+                pid
+                for pid, person in person_of.items()
+                if channel is None or allowed(oracle(said.get((person, channel), [])), policy)
+            }
+            sink.allowed_now = ok
+            plan = plan_destination(
+                name,
+                state,
+                ledger.entries(name),
+                consent_channel=channel,
+                consent_policy=policy,
+                trait_consent_channel=traits_channel,
+                with_traits=with_traits,
+            )
+            apply_plan(plan, sink, ledger, run_id=f"r{i}", sleep=lambda _s: None)
+            violations += _held_without_consent(sink, person_of, said, channel, policy)
+            if traits_channel:
+                violations += sum(
+                    1
+                    for pid, person in person_of.items()
+                    if sink.traits.get(pid)
+                    and not allowed(oracle(said.get((person, traits_channel), [])), policy)
+                )
+    violations += sum(s.violations for s in sinks.values())
+    figures.record(
+        "consent",
+        "histories/all destinations",
+        {
+            "runs": len(pulls),
+            "adds": sum(len(s.adds) for s in sinks.values()),
+            "violations": violations,
+        },
+    )
+    assert violations == 0, "someone whose latest or undated statement is a denial was activated"
+
+
+def _held_without_consent(
+    sink: CheckingSink,
+    person_of: dict[str, str],
+    said: dict[tuple[str, str], list[tuple[str, str | None]]],
+    channel: str | None,
+    policy: str,
+) -> int:
+    if channel is None:
+        return 0
+    held = {pid for pids in sink.members.values() for pid in pids}
+    return sum(
+        1
+        for pid in held
+        if pid in person_of and not allowed(oracle(said.get((person_of[pid], channel), [])), policy)
+    )
+
+
+def _desired(data: DataStore, members: set[str]) -> tuple[Any, dict[str, str]]:
+    """Desired state from the store as a run builds it: every profile scored, ``members`` in
+    both segments; and which person each profile is."""
+    rows = data.con.execute("SELECT profile_id, email FROM profiles").fetchall()
+    person_of = {pid: email.split("@")[0] for pid, email in rows}
+    scores = pd.DataFrame({"profile_id": list(person_of), "score": [1.0] * len(person_of)})
+    memberships = pd.DataFrame(
+        [
+            (pid, seg.id, False)
+            for pid, person in person_of.items()
+            if person in members
+            for seg in SEGMENTS
+        ],
+        columns=["profile_id", "segment_id", "holdout"],
+    )
+    state = build_desired(
+        data, scores, memberships, [TraitSpec("score", "number", "Score")], SEGMENTS
+    )
+    return state, person_of

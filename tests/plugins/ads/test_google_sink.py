@@ -168,3 +168,19 @@ def test_leak_detector_catches_raw_identifiers() -> None:
     assert raw_identifier_leaks(["payload=%7B%22data%22%3A%5B%5B%22jane%40example.com%22"])
     assert raw_identifier_leaks(['{"phoneNumber":"+16505551212"}'])
     assert raw_identifier_leaks(['{"givenName":"José"}'])
+
+
+def test_removal_also_addresses_the_persons_other_emails(google_emulator, google_sink) -> None:
+    """Issue 20: added under an old address, removed after the person changed it (and withdrew
+    consent); the removal must reach the member added under the old address."""
+    sink = google_sink()
+    sink.prepare([], [HIGH])
+    added = Recipient("p1", email="old@example.org")
+    ok = sink.apply([Change(ChangeKind.ADD, added, "m:high_value:p1", "1", segment=HIGH)])
+    assert [o.status for o in ok] == [OutcomeStatus.OK]
+    assert len(emails_of(admin(google_emulator.base_url, "state"), "9001")) == 1
+    moved = Recipient("p1", email="new@example.org", other_emails=("old@example.org",))
+    gone = sink.apply([Change(ChangeKind.REMOVE, moved, "m:high_value:p1", "1", segment=HIGH)])
+    assert [o.status for o in gone] == [OutcomeStatus.OK]
+    assert emails_of(admin(google_emulator.base_url, "state"), "9001") == set()
+    sink.close()

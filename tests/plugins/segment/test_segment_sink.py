@@ -191,7 +191,7 @@ def test_memberships_become_boolean_traits_and_unset_sends_null(
     )
     who = Recipient("p1", ids={"segment_user_id": "u1"})
     seg = SegmentRef("high-value", "High value")
-    assert sink.consent is None
+    assert sink.consent == "ads"  # Segment relays to ad tools (issue 20)
     outcomes = sink.apply([Change(ChangeKind.ADD, who, "p1:high-value", "in", segment=seg)])
     outcomes = [
         *outcomes,

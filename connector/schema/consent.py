@@ -1,0 +1,75 @@
+"""Which consent statement prevails when several speak for one person and channel.
+
+A statement is ``granted`` or ``denied`` with an optional timestamp; ``unknown`` (or nothing) is
+the absence of one. The rule, per channel, strongest first:
+
+1. an undated denial: it always stands, over any grant, dated or not (we cannot tell it was
+   superseded, and a "no" must never be lost to a missing timestamp);
+2. the latest dated statement; at the same instant a denial beats a grant;
+3. an undated grant, only when nobody dated anything and nobody denied.
+
+The rule is a total order (``rank``), so folding statements one by one (a source record's new
+version over its stored one, profile records into a profile) gives the same answer in any order
+and incremental runs agree with a full rebuild. The data store and unify apply it in SQL
+(``RANK_SQL``); ``prevailing`` is the same rule in Python for tests and explanations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+__all__ = ["EXPLICIT", "beats_sql", "prevailing", "rank", "rank_sql"]
+
+EXPLICIT = ("granted", "denied")
+
+Rank = tuple[int, datetime | None, int]
+
+
+def rank(status: str | None, at: datetime | None) -> Rank:
+    """Sort key of one statement: higher prevails (see the module docstring)."""
+    status = (status or "").strip().lower()
+    if status not in EXPLICIT:
+        return (0, None, 0)
+    denied = int(status == "denied")
+    if at is None:
+        return (3 if denied else 1, None, denied)
+    return (2, at.replace(tzinfo=None), denied)
+
+
+def prevailing(statements: Iterable[tuple[str | None, datetime | None]]) -> str:
+    """The status that prevails among ``statements``: granted, denied or unknown."""
+    best: tuple[Rank, str] | None = None
+    for status, at in statements:
+        key = rank(status, at)
+        if key[0] and (best is None or _greater(key, best[0])):
+            best = (key, (status or "").strip().lower())
+    return best[1] if best else "unknown"
+
+
+def _greater(a: Rank, b: Rank) -> bool:
+    if a[0] != b[0] or a[0] != 2:
+        return a[0] > b[0]
+    return (a[1], a[2]) > (b[1], b[2])  # type: ignore[operator]  # level 2 is always dated
+
+
+def rank_sql(status: str, at: str) -> str:
+    """``rank`` as a DuckDB struct expression (structs compare field by field)."""
+    explicit = f"{status} IN ('granted', 'denied')"
+    return (
+        "{'level': CASE"
+        f" WHEN {status} = 'denied' AND {at} IS NULL THEN 3"
+        f" WHEN {explicit} AND {at} IS NOT NULL THEN 2"
+        f" WHEN {status} = 'granted' THEN 1 ELSE 0 END,"
+        f" 'at': CASE WHEN {explicit} THEN {at} END,"
+        f" 'denied': CASE WHEN {status} = 'denied' THEN 1 ELSE 0 END}}"
+    )
+
+
+def beats_sql(new_status: str, new_at: str, old_status: str, old_at: str) -> str:
+    """SQL that is true when the new statement should replace the stored one.
+
+    Ties keep nothing worse: a new statement equal in rank replaces the old (same status and
+    time, or both "no statement"), so a first ``unknown`` is still recorded as such.
+    """
+    return f"{rank_sql(new_status, new_at)} >= {rank_sql(old_status, old_at)}"
