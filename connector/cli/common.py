@@ -150,11 +150,14 @@ def _fail(label: str, message: str, colour: str, code: ExitCode, fmt: str | None
 def load(
     config: Path | None, secrets: Path | None = None, log_format: str | None = None
 ) -> AppConfig:
-    cfg = load_config(config, secrets_path=secrets)
+    warnings: list[str] = []
+    cfg = load_config(config, secrets_path=secrets, warnings=warnings)
     fmt = log_format or cfg.logging.format
     if fmt not in ("text", "json"):
         raise ConfigError(f"--log-format: expected 'text' or 'json', got {fmt!r}")
     setup_logging(cfg.logging.level, fmt)
+    for message in warnings:
+        logging.getLogger("connector.config").warning("%s", message)
     return cfg
 
 
