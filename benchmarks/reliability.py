@@ -132,16 +132,22 @@ def render(figs: Path, code: int, seconds: float, summary: str, soak: dict[str, 
     ]
     for name, v in sorted(hostile.items()):
         lines.append(f"| {name} | {v.get('inputs', 0)} | {v.get('crashes', 0)} |")
-    scan = pii.get("scan", {})
+    scan, red = pii.get("scan", {}), pii.get("redactor", {})
     lines += [
         "",
         "## 4. Secrets and PII",
         "",
         f"{scan.get('log_lines', 0)} JSON log lines and {scan.get('texts', 0)} texts "
-        f"({scan.get('characters', 0):,} characters: stdout/stderr of run, runs, runs show, "
-        "plan; state.db tables; every workspace file but the data store) scanned for the "
-        f"three tokens and every email and phone of the scenario: **{scan.get('leaks', 0)} "
-        "leaks**. state.db and data.duckdb are 0600, the workspace 0700.",
+        f"({scan.get('characters', 0):,} characters: stdout and stderr of "
+        f"{scan.get('commands', 0)} commands (run with text and JSON logs, runs, runs show, "
+        "segments, models show, report, profiles explain, plan, check, plugins); state.db "
+        "tables; the HTML report and every workspace file but the data store) scanned for the "
+        "three tokens, their base64 and partial echoes, and every email (non-ASCII, IDN and "
+        "punycode ones included) and phone of the scenario: "
+        f"**{scan.get('leaks', 0)} leaks**. The redactor alone, on {red.get('cases', 0)} "
+        "platform-style texts (property tests included): "
+        f"**{red.get('leaks', 0)} leaks, {red.get('false_positives', 0)} dates, day folders "
+        "or ids masked**. state.db and data.duckdb are 0600, the workspace 0700.",
         "",
         "## 5. Consent",
         "",

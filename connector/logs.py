@@ -1,7 +1,7 @@
 """Logging set-up: text or JSON lines, with secrets and raw contact details redacted.
 
-Every secret the config loader resolves is registered here; a filter replaces registered
-secrets, email addresses and phone-like digit runs in every record before any handler sees it.
+Every secret the config loader resolves is registered with :mod:`connector.redaction`; a filter
+masks secrets, email addresses and phone numbers in every record before any handler sees it.
 Code names people by ``profile_id``; the filter is the safety net for what slips through
 (exception messages from SDKs, URLs with keys).
 """
@@ -10,59 +10,45 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
-import threading
 from datetime import UTC, datetime
 from typing import Any
+
+from connector.redaction import redact, register_secret
 
 __all__ = [
     "JsonFormatter",
     "RedactingFilter",
+    "forget_log_format",
     "install_library_redaction",
+    "log_format",
     "redact",
     "register_secret",
+    "report_crash",
     "setup_logging",
 ]
 
-_SECRETS: set[str] = set()
-_LOCK = threading.Lock()
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"(?<![\w.])\+?\d[\d ().\-]{7,}\d(?![\w.])")
-_BEARER = re.compile(r"(?i)(bearer|basic|klaviyo-api-key)\s+[A-Za-z0-9._~+/=\-]+")
-_JSON_SECRET = re.compile(
-    r'(?i)("(?:writeKey|write_key|api_?key|access_?token|refresh_?token|client_?secret|password|'
-    r'secret|token|private_?key)"\s*:\s*)"[^"]*"'
-)
-_KEY_PARAM = re.compile(r"(?i)((?:access_token|api_key|apikey|key|token)=)[^&\s]+")
+_FORMAT: list[str] = []  # the format setup_logging installed, if it ran
 
 
-def register_secret(value: str) -> None:
-    """Remember a secret so that no log line can contain it."""
-    if value and len(value) >= 4:
-        with _LOCK:
-            _SECRETS.add(value)
+def log_format() -> str | None:
+    """'text' or 'json' once :func:`setup_logging` ran, else None."""
+    return _FORMAT[-1] if _FORMAT else None
 
 
-def redact(text: str) -> str:
-    with _LOCK:
-        secrets = sorted(_SECRETS, key=len, reverse=True)
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, "[secret]")
-    text = _BEARER.sub(r"\1 [secret]", text)
-    text = _KEY_PARAM.sub(r"\1[secret]", text)
-    text = _JSON_SECRET.sub(r'\1"[secret]"', text)
-    text = _EMAIL.sub("[email]", text)
-    return _PHONE.sub(_phone_sub, text)
+def forget_log_format() -> None:
+    """A new command starts without a format (in-process callers run several commands)."""
+    _FORMAT.clear()
 
 
-def _phone_sub(match: re.Match[str]) -> str:
-    digits = sum(c.isdigit() for c in match.group(0))
-    # ISO timestamps and long ids are not phones: require 9-15 digits and a phone-ish shape.
-    if 9 <= digits <= 15 and not re.fullmatch(r"\d{4}-\d{2}-\d{2}.*", match.group(0)):
-        return "[phone]"
-    return match.group(0)
+def report_crash(exc: BaseException, fmt: str | None = None) -> None:
+    """Log an unexpected exception with its traceback, redacted, in the configured format (a
+    JSON line in JSON mode); logging is set up first when the crash came before the config."""
+    if log_format() is None:
+        setup_logging("INFO", fmt if fmt in ("text", "json") else "text")
+    logging.getLogger("connector").critical(
+        "crashed: %s: %s", type(exc).__name__, exc, exc_info=(type(exc), exc, exc.__traceback__)
+    )
 
 
 class RedactingFilter(logging.Filter):
@@ -130,6 +116,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     for old in [h for h in root.handlers if getattr(h, "_connector", False)]:
         root.removeHandler(old)
     handler._connector = True  # type: ignore[attr-defined]
+    _FORMAT[:] = [fmt]
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     for name in ("connector", "cdp"):

@@ -30,6 +30,7 @@ from connector.cli.common import (
     handle_errors,
     is_tty,
     load,
+    safe,
 )
 from connector.cli.render import print_plan, print_summary
 from connector.cli.reporter import RichReporter
@@ -67,7 +68,9 @@ def init(
     if target.exists() and not force:
         raise ConfigError(f"{target} already exists (use --force to overwrite)")
     target.write_text(files("connector.config").joinpath("example.toml").read_text())
-    console.print(f"wrote {target}: edit the sources and destinations, then run `connector check`")
+    console.print(
+        f"wrote {safe(target)}: edit the sources and destinations, then run `connector check`"
+    )
 
 
 @app.command()
@@ -90,8 +93,8 @@ def check(
                         f"{kind}.{name}.plugin: {sect.plugin} cannot be used as a {kind[:-1]}"
                     )
                 factory(sect.settings, ws.plugin_context(kind, name, None)).close()
-                console.print(f"[green]ok[/green] {kind}.{name} ({sect.plugin})")
-        console.print(f"workspace: {ws.path}")
+                console.print(f"[green]ok[/green] {kind}.{safe(name)} ({safe(sect.plugin)})")
+        console.print(f"workspace: {safe(ws.path)}", highlight=False, soft_wrap=True)
     finally:
         ws.close()
 
@@ -124,9 +127,9 @@ def run(
         print_plan(console, summary.plans)
     print_summary(console, summary)
     if summary.report:
-        console.print(f"report: {summary.report}", highlight=False, soft_wrap=True)
+        console.print(f"report: {safe(summary.report)}", highlight=False, soft_wrap=True)
     if summary.status in ("partial", "completed_with_rejects", "interrupted"):
-        console.print(f"details: connector runs show {summary.run_id}")
+        console.print(f"details: connector runs show {safe(summary.run_id)}")
         raise typer.Exit(ExitCode.REJECTS)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from connector.cli.common import console, err, handle_errors, is_tty
+from connector.cli.common import console, err, handle_errors, is_tty, safe
 from connector.cli.render import print_plan, print_summary
 from connector.cli.reporter import RichReporter
 from connector.config.loader import load_config
@@ -126,7 +126,7 @@ def _run_demo(root: Path, cfg_path: Path, platforms: list[str]) -> None:
         print_plan(console, summary.plans, sample=3 if n == 1 else 0)
         print_summary(console, summary)
         if summary.report:
-            console.print(f"report: {summary.report}", highlight=False, soft_wrap=True)
+            console.print(f"report: {safe(summary.report)}", highlight=False, soft_wrap=True)
         if n == 2:
             planned = summary.counts.get("planned", 0)
             console.print(
@@ -157,15 +157,19 @@ def _show_results(root: Path, cfg_path: Path, cfg: AppConfig) -> None:
     if explained is not None:
         kinds = sorted({k for k, _ in explained.identities})
         console.print(
-            f"one person, merged across sources: {explained.profile_id} has {', '.join(kinds)}",
+            f"one person, merged across sources: {safe(explained.profile_id)} has "
+            + safe(", ".join(kinds)),
             highlight=False,
             soft_wrap=True,
         )
-        console.print(f"  records: {', '.join(explained.records)}", highlight=False, soft_wrap=True)
-    console.print(f"traits:       {root / 'out' / 'traits.csv'}")
-    console.print(f"memberships:  {root / 'out' / 'memberships.csv'}")
-    console.print(f"runs:         connector runs --config {cfg_path}")
+        console.print(
+            f"  records: {safe(', '.join(explained.records))}", highlight=False, soft_wrap=True
+        )
+    console.print(f"traits:       {safe(root / 'out' / 'traits.csv')}")
+    console.print(f"memberships:  {safe(root / 'out' / 'memberships.csv')}")
+    console.print(f"runs:         connector runs --config {safe(cfg_path)}")
     if explained is not None:
         console.print(
-            f"explain:      connector profiles explain {explained.profile_id} --config {cfg_path}"
+            f"explain:      connector profiles explain {safe(explained.profile_id)} "
+            f"--config {safe(cfg_path)}"
         )

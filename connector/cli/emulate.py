@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from connector.cli.common import console, handle_errors
+from connector.cli.common import console, handle_errors, safe
 from connector.errors import ConfigError
 from connector.plugin.registry import PluginRegistry
 from connector.plugin.spec import EmulatorOptions
@@ -43,7 +43,8 @@ def emulate(
             )
             emu = stack.enter_context(spec.emulator(opts))
             console.print(
-                f"{name}: {emu.base_url}  (admin: {emu.base_url}/__emulator__/state)",
+                f"{safe(name)}: {safe(emu.base_url)}  "
+                f"(admin: {safe(emu.base_url)}/__emulator__/state)",
                 highlight=False,
                 soft_wrap=True,
             )

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from connector.cli.common import ConfigOpt, ExitCode, console, err, handle_errors, load
+from connector.cli.common import (
+    ConfigOpt,
+    ExitCode,
+    console,
+    err,
+    handle_errors,
+    load,
+    revealing,
+    safe,
+)
 from connector.cli.render import print_errors, print_runs
 from connector.errors import ConfigError
 from connector.plugin.registry import PluginRegistry
+from connector.redaction import neutralise_controls
+
+if TYPE_CHECKING:
+    from connector.identity.explain import Explanation
 
 __all__ = ["plugins", "profiles_app", "runs_app"]
 
@@ -55,22 +70,23 @@ def runs_show(
         if row is None:
             raise ConfigError(f"no single run matches {run_id!r} (see `connector runs`)")
         console.print(
-            f"[bold]{row.run_id}[/bold] {row.status}  "
-            f"started {row.started_at}  ended {row.ended_at}"
+            f"[bold]{safe(row.run_id)}[/bold] {safe(row.status)}  "
+            f"started {safe(row.started_at)}  ended {safe(row.ended_at)}"
         )
         if row.message:
-            console.print(f"message: {row.message}", highlight=False, soft_wrap=True)
+            console.print(f"message: {safe(row.message)}", highlight=False, soft_wrap=True)
         table = Table(title="Counts")
         table.add_column("count")
         table.add_column("value", justify="right")
         for key, value in row.counts.items():
-            table.add_row(key, str(value))
+            table.add_row(safe(key), safe(value))
         console.print(table)
         stages = Table(title="Stages")
         stages.add_column("stage")
         stages.add_column("seconds", justify="right")
         for name, data in row.stages.items():
-            stages.add_row(name, str(data.get("seconds", "")))
+            seconds = data.get("seconds", "") if isinstance(data, dict) else ""
+            stages.add_row(safe(name), safe(seconds))
         console.print(stages)
         errors = ws.runs.errors(row.run_id, limit or None)
         console.print(
@@ -83,6 +99,11 @@ def runs_show(
         ws.close()
 
 
+def _revealed(value: object) -> str:
+    """What ``--reveal`` prints: identifiers as stored, but inert for the terminal and Rich."""
+    return escape(neutralise_controls(str(value)))
+
+
 @handle_errors
 def plugins(config: ConfigOpt = None) -> None:
     """List installed plugins and their capabilities (broken ones with the reason)."""
@@ -93,12 +114,14 @@ def plugins(config: ConfigOpt = None) -> None:
         table.add_column(col)
     for spec in specs:
         table.add_row(
-            spec.name, ", ".join(sorted(c.value for c in spec.capabilities)), spec.description
+            safe(spec.name),
+            safe(", ".join(sorted(c.value for c in spec.capabilities))),
+            safe(spec.description),
         )
     console.print(table)
     for b in broken:
         err.print(
-            f"[yellow]broken plugin {b.name} ({b.target}): {b.reason}[/yellow]",
+            f"[yellow]broken plugin {safe(b.name)} ({safe(b.target)}): {safe(b.reason)}[/yellow]",
             highlight=False,
             soft_wrap=True,
         )
@@ -120,26 +143,33 @@ def explain(
         exp = explain_profile(ws.data, profile_id, reveal=reveal)
     finally:
         ws.close()
+    with revealing() if reveal else nullcontext():
+        _print_explanation(profile_id, exp, reveal=reveal)
+
+
+def _print_explanation(profile_id: str, exp: Explanation | None, *, reveal: bool) -> None:
     if exp is None:
-        err.print(f"no profile {profile_id}")
+        err.print(f"no profile {safe(profile_id)}", highlight=False)
         raise typer.Exit(ExitCode.FAILED)
     if exp.merged_into:
-        console.print(f"{profile_id} was merged into [bold]{exp.merged_into}[/bold]")
-    console.print(f"[bold]profile {exp.merged_into or exp.profile_id}[/bold]")
+        console.print(f"{safe(profile_id)} was merged into [bold]{safe(exp.merged_into)}[/bold]")
+    console.print(f"[bold]profile {safe(exp.merged_into or exp.profile_id)}[/bold]")
+    # --reveal shows identifiers unmasked on purpose; control characters and markup never pass
+    shown = _revealed if reveal else safe
     console.print(
-        "identifiers: " + ", ".join(f"{k}={v}" for k, v in exp.identities),
+        "identifiers: " + ", ".join(f"{shown(k)}={shown(v)}" for k, v in exp.identities),
         highlight=False,
         soft_wrap=True,
     )
-    console.print("records: " + ", ".join(exp.records), highlight=False, soft_wrap=True)
+    console.print("records: " + ", ".join(map(shown, exp.records)), highlight=False, soft_wrap=True)
     if exp.retired:
-        console.print("absorbed profile ids: " + ", ".join(exp.retired), highlight=False)
+        console.print("absorbed profile ids: " + ", ".join(map(safe, exp.retired)), highlight=False)
     if exp.merges:
         table = Table(title="Merges")
         for col in ("record", "joined", "via", "identifier", "result"):
             table.add_column(col)
         for a, b, kind, value, ok, note in exp.merges:
-            table.add_row(a, b, kind, value, "merged" if ok else note)
+            table.add_row(*map(shown, (a, b, kind, value, "merged" if ok else note)))
         console.print(table)
     else:
         console.print("no merges: a single source record")

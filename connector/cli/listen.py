@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from connector.cli.common import ConfigOpt, SecretsOpt, console, handle_errors, load
+from connector.cli.common import ConfigOpt, SecretsOpt, console, handle_errors, load, safe
 from connector.config.models import AppConfig, SourceConfig
 from connector.errors import ConfigError
 
@@ -50,5 +50,7 @@ def listen(
         workspace,
         host,
         port,
-        ready=lambda url: console.print(f"listening for {name} webhooks on {url} (Ctrl-C stops)"),
+        ready=lambda url: console.print(
+            f"listening for {safe(name)} webhooks on {safe(url)} (Ctrl-C stops)"
+        ),
     )

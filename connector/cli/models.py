@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from connector.cli.common import ConfigOpt, console, handle_errors, load
+from connector.cli.common import ConfigOpt, console, handle_errors, load, safe
 from connector.errors import ConfigError
 
 __all__ = ["models_app", "segments_app"]
@@ -48,20 +48,20 @@ def show(
             rows = conn.execute(select(model_cards).where(model_cards.c.run_id == chosen)).all()
     finally:
         ws.close()
-    console.print(f"[bold]model cards of run {chosen}[/bold]")
+    console.print(f"[bold]model cards of run {safe(chosen)}[/bold]")
     for row in rows:
         _print_card(json.loads(row.card))
 
 
 def _print_card(card: dict[str, Any]) -> None:
     console.print(
-        f"\n[bold]{card.get('name')}[/bold]  {card.get('method', '')}  "
-        f"version {card.get('version', '')}",
+        f"\n[bold]{safe(card.get('name'))}[/bold]  {safe(card.get('method', ''))}  "
+        f"version {safe(card.get('version', ''))}",
         highlight=False,
         soft_wrap=True,
     )
     if card.get("training_window"):
-        console.print(f"training window: {card['training_window']}", highlight=False)
+        console.print(f"training window: {safe(card['training_window'])}", highlight=False)
     evaluation = card.get("evaluation") or {}
     shown = {
         k: evaluation.get(k, card.get(k))
@@ -70,21 +70,25 @@ def _print_card(card: dict[str, Any]) -> None:
     }
     if shown:
         console.print(
-            "  ".join(
-                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()
+            safe(
+                "  ".join(
+                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()
+                )
             ),
             highlight=False,
         )
     for note in (card.get("evaluation_note"), card.get("fallback_reason")):
         if note:
-            console.print(f"note: {note}", highlight=False, soft_wrap=True)
+            console.print(f"note: {safe(note)}", highlight=False, soft_wrap=True)
     blend = card.get("blend")
     if isinstance(blend, dict) and "hgb_share" in blend:
         tried = blend.get("backtest_auc") or {}
         aucs = ", ".join(f"{share}: {auc}" for share, auc in tried.items())
         console.print(
-            f"blend: boosting share {blend['hgb_share']}, chosen by {blend.get('chosen_by', '?')}"
-            + (f" (AUC by share {aucs})" if aucs else ""),
+            safe(
+                f"blend: boosting share {blend['hgb_share']}, chosen by "
+                f"{blend.get('chosen_by', '?')}" + (f" (AUC by share {aucs})" if aucs else "")
+            ),
             highlight=False,
             soft_wrap=True,
         )
@@ -92,16 +96,18 @@ def _print_card(card: dict[str, Any]) -> None:
     if isinstance(calibration, list) and calibration:
         table = Table(title="calibration")
         for col in calibration[0]:
-            table.add_column(str(col))
+            table.add_column(safe(col))
         for row in calibration:
-            table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
+            table.add_row(*(f"{v:.3f}" if isinstance(v, float) else safe(v) for v in row.values()))
         console.print(table)
     if card.get("features"):
         console.print(
-            "features: " + ", ".join(map(str, card["features"])), highlight=False, soft_wrap=True
+            "features: " + safe(", ".join(map(str, card["features"]))),
+            highlight=False,
+            soft_wrap=True,
         )
     if card.get("parameters"):
-        console.print(f"parameters: {card['parameters']}", highlight=False, soft_wrap=True)
+        console.print(f"parameters: {safe(card['parameters'])}", highlight=False, soft_wrap=True)
 
 
 @segments_app.callback()
@@ -132,21 +138,28 @@ def segments(ctx: typer.Context, config: ConfigOpt = None) -> None:
         table.add_column(col)
     for e in entries:
         table.add_row(
-            e.segment_id,
-            e.name,
-            e.kind,
-            str(e.size),
-            str(e.holdout_size),
-            str(e.version),
-            e.first_seen[:10],
-            e.last_changed[:10],
-            "yes" if e.active else "no",
+            *map(
+                safe,
+                (
+                    e.segment_id,
+                    e.name,
+                    e.kind,
+                    e.size,
+                    e.holdout_size,
+                    e.version,
+                    e.first_seen[:10],
+                    e.last_changed[:10],
+                    "yes" if e.active else "no",
+                ),
+            )
         )
     console.print(table)
     for e in entries:
         if e.active and e.description:
             console.print(
-                f"[bold]{e.name}[/bold]: {e.description}", highlight=False, soft_wrap=True
+                f"[bold]{safe(e.name)}[/bold]: {safe(e.description)}",
+                highlight=False,
+                soft_wrap=True,
             )
 
 
@@ -184,5 +197,5 @@ def lift(
         report = segment_lift(con, members, segment_id, activated_at=start, until=end)
     finally:
         ws.close()
-    console.print(f"[bold]{segment_id}[/bold] from {start:%Y-%m-%d} to {end:%Y-%m-%d}")
+    console.print(f"[bold]{safe(segment_id)}[/bold] from {start:%Y-%m-%d} to {end:%Y-%m-%d}")
     console.print_json(json.dumps(report, default=str))

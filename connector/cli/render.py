@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from connector.cli.common import safe
+
 if TYPE_CHECKING:
     from connector.pipeline.runner import RunSummary
     from connector.state.runs import RecordError, RunRow
@@ -22,7 +24,7 @@ def print_plan(console: Console, plans: dict[str, DestinationPlan], *, sample: i
     for name, plan in plans.items():
         c = plan.counts()
         skipped = ", ".join(f"{n} {why}" for why, n in sorted(plan.skipped.items())) or "0"
-        table.add_row(name, str(c["upsert"]), str(c["add"]), str(c["remove"]), skipped)
+        table.add_row(safe(name), str(c["upsert"]), str(c["add"]), str(c["remove"]), safe(skipped))
     console.print(table)
     for name, plan in plans.items():
         shown = (plan.upserts[:sample], plan.adds[:sample], plan.removes[:sample])
@@ -40,13 +42,13 @@ def print_plan(console: Console, plans: dict[str, DestinationPlan], *, sample: i
             for ch in shown[2]
         ]
         if lines:
-            console.print(f"[bold]{name}[/bold] sample:", highlight=False)
+            console.print(f"[bold]{safe(name)}[/bold] sample:", highlight=False)
             for line in lines:
-                console.print(line, highlight=False, soft_wrap=True, markup=False)
+                console.print(safe(line), highlight=False, soft_wrap=True)
 
 
 def print_summary(console: Console, s: RunSummary) -> None:
-    table = Table(title=f"Run {s.run_id}: {s.status}")
+    table = Table(title=f"Run {safe(s.run_id)}: {safe(s.status)}")
     table.add_column("stage")
     table.add_column("result")
     table.add_column("seconds", justify="right")
@@ -61,10 +63,10 @@ def print_summary(console: Console, s: RunSummary) -> None:
     }
     for stage, text in rows.items():
         secs = s.stages.get(stage, {}).get("seconds")
-        table.add_row(stage, text, f"{secs:.2f}" if isinstance(secs, float | int) else "-")
+        table.add_row(stage, safe(text), f"{secs:.2f}" if isinstance(secs, float | int) else "-")
     console.print(table)
     for failure in s.failures:
-        console.print(f"[yellow]! {failure}[/yellow]", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]! {safe(failure)}[/yellow]", highlight=False, soft_wrap=True)
 
 
 def _model_row(model: dict[str, Any]) -> str:
@@ -83,14 +85,19 @@ def print_runs(console: Console, runs: list[RunRow]) -> None:
     for r in runs:
         c = r.counts
         table.add_row(
-            r.run_id,
-            r.started_at[:16].replace("T", " "),
-            r.status + (" (dry run)" if r.dry_run and r.status != "dry_run" else ""),
-            str(c.get("pulled", "")),
-            str(c.get("planned", "")),
-            str(c.get("applied", "")),
-            str(c.get("rejected", "")),
-            str(r.error_count),
+            *map(
+                safe,
+                (
+                    r.run_id,
+                    r.started_at[:16].replace("T", " "),
+                    r.status + (" (dry run)" if r.dry_run and r.status != "dry_run" else ""),
+                    c.get("pulled", ""),
+                    c.get("planned", ""),
+                    c.get("applied", ""),
+                    c.get("rejected", ""),
+                    r.error_count,
+                ),
+            )
         )
     console.print(table)
 
@@ -101,11 +108,16 @@ def print_errors(console: Console, errors: list[RecordError]) -> None:
         table.add_column(col, overflow="fold")
     for e in errors:
         table.add_row(
-            e.stage,
-            e.plugin,
-            e.record_ref or "",
-            e.profile_id or "",
-            e.reason,
-            "yes" if e.retryable else "",
+            *map(
+                safe,
+                (
+                    e.stage,
+                    e.plugin,
+                    e.record_ref or "",
+                    e.profile_id or "",
+                    e.reason,
+                    "yes" if e.retryable else "",
+                ),
+            )
         )
     console.print(table)

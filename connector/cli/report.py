@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from connector.cli.common import ConfigOpt, SecretsOpt, console, handle_errors, load
+from connector.cli.common import ConfigOpt, SecretsOpt, console, handle_errors, load, safe
 from connector.errors import ConfigError
 
 __all__ = ["report"]
@@ -45,6 +45,6 @@ def report(
             path = write_report(ws, row.run_id)
     finally:
         ws.close()
-    console.print(str(path), highlight=False, soft_wrap=True)
+    console.print(safe(path), highlight=False, soft_wrap=True)
     if open_:
         webbrowser.open(path.as_uri())

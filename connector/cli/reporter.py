@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -14,6 +15,8 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+
+from connector.redaction import redact
 
 __all__ = ["RichReporter"]
 
@@ -39,9 +42,9 @@ class RichReporter:
             console=self.console,
             transient=True,
         ) as progress:
-            task = progress.add_task(name, total=total)
+            task = progress.add_task(escape(redact(name)), total=total)
             yield lambda n: progress.advance(task, n)
 
     def info(self, message: str) -> None:
         if self.enabled:
-            self.console.print(message)
+            self.console.print(escape(redact(message)), highlight=False)

@@ -7,7 +7,15 @@ import threading
 from types import FrameType
 from typing import Any
 
-from connector.cli.common import ConfigOpt, LogFormatOpt, SecretsOpt, console, handle_errors, load
+from connector.cli.common import (
+    ConfigOpt,
+    LogFormatOpt,
+    SecretsOpt,
+    console,
+    handle_errors,
+    load,
+    safe,
+)
 from connector.config.loader import config_path_from_env
 from connector.scheduler.stop import request_stop
 
@@ -37,7 +45,9 @@ def schedule(
 
     def ready(scheduler: Any) -> None:
         for job in scheduler.get_jobs():
-            console.print(f"scheduled {job.id}: {job.trigger}; next run {job.next_run_time}")
+            console.print(
+                f"scheduled {safe(job.id)}: {safe(job.trigger)}; next run {job.next_run_time}"
+            )
         console.print("running; SIGTERM or Ctrl-C stops after the current batch", highlight=False)
 
     serve(cfg, path, stop, secrets_path=secrets, on_ready=ready)

@@ -13,7 +13,9 @@ This module is the only place that reads the environment.
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +23,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from connector.config.embedded import (
+    refuse_url_credentials,
+    resolve_state_url,
+    resolve_storage_options,
+)
 from connector.config.models import AlertSettings, AppConfig, DestinationConfig, SourceConfig
 from connector.config.secrets import resolve_secrets
 from connector.errors import ConfigError
@@ -30,6 +37,7 @@ __all__ = ["DEFAULT_CONFIG", "DEFAULT_SECRETS", "config_path_from_env", "load_co
 
 DEFAULT_CONFIG = Path("connector.toml")
 DEFAULT_SECRETS = Path("connector.secrets.toml")
+log = logging.getLogger(__name__)
 _CORE_SOURCE_KEYS = set(SourceConfig.model_fields) - {"settings"}
 _CORE_DEST_KEYS = set(DestinationConfig.model_fields) - {"settings"}
 
@@ -53,6 +61,23 @@ def _read_toml(path: Path, label: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+
+
+def _warn_if_readable_by_others(path: Path, warnings: list[str] | None) -> None:
+    """Like ssh with a private key: a secrets file readable by group or others is a leak."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return
+    if mode & 0o077:
+        message = (
+            f"secrets file {path} is readable by {'others' if mode & 0o007 else 'its group'} "
+            f"(mode {mode:04o}); restrict it with: chmod 600 {path}"
+        )
+        if warnings is None:
+            log.warning("%s", message)
+        else:
+            warnings.append(message)
 
 
 def _first_error(exc: ValidationError, label: str, prefix: str = "") -> ConfigError:
@@ -90,7 +115,13 @@ def _plugin_section(
         raise ConfigError(f"{label}: {where}.plugin: {exc}") from None
     core = {k: v for k, v in raw.items() if k in core_keys}
     plugin_raw = {k: v for k, v in raw.items() if k not in core_keys}
-    secret_table = secrets.get(kind, {}).get(name, {})
+    secret_table = dict(secrets.get(kind, {}).get(name, {}))
+    if "storage_options" in spec.settings_model.model_fields:
+        plugin_raw = resolve_storage_options(
+            plugin_raw, where=where, label=label, secrets_table=secret_table, env=env
+        )
+        secret_table.pop("storage_options", None)
+    refuse_url_credentials(plugin_raw, where=where, label=label)
     plugin_raw = resolve_secrets(
         plugin_raw,
         spec.settings_model,
@@ -112,8 +143,13 @@ def load_config(
     secrets_path: Path | None = None,
     registry: PluginRegistry | None = None,
     env: Mapping[str, str] | None = None,
+    warnings: list[str] | None = None,
 ) -> AppConfig:
-    """Load, resolve and validate; raise ``ConfigError`` with one line naming key and file."""
+    """Load, resolve and validate; raise ``ConfigError`` with one line naming key and file.
+
+    Warnings (a secrets file others can read) are appended to ``warnings`` when given, so the
+    CLI can log them once logging is set up; otherwise they are logged at once.
+    """
     env = os.environ if env is None else env
     cfg_path = path or (
         Path(env["CONNECTOR_CONFIG"]) if env.get("CONNECTOR_CONFIG") else DEFAULT_CONFIG
@@ -126,6 +162,8 @@ def load_config(
     if sec_path is None and (cfg_path.parent / DEFAULT_SECRETS).exists():
         sec_path = cfg_path.parent / DEFAULT_SECRETS
     secrets = _read_toml(sec_path, "secrets file") if sec_path else {}
+    if sec_path is not None:
+        _warn_if_readable_by_others(sec_path, warnings)
     registry = registry or PluginRegistry()
 
     for kind, core_keys in (("sources", _CORE_SOURCE_KEYS), ("destinations", _CORE_DEST_KEYS)):
@@ -145,6 +183,11 @@ def load_config(
             file_label=label,
             secrets_table=secrets.get("alerts", {}),
             env=env,
+        )
+    workspace = raw.get("workspace", {})
+    if isinstance(workspace, dict):
+        raw["workspace"] = resolve_state_url(
+            workspace, label=label, secrets_table=secrets.get("workspace", {}), env=env
         )
     if env.get("CONNECTOR_WORKSPACE"):
         raw.setdefault("workspace", {})

@@ -7,10 +7,11 @@ curious, how many charts the browser laid out (``<body data-charts-drawn>``).
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
 
+from connector.redaction import redact
 from connector.report.collect import ReportData
+from connector.report.escape import escape
 from connector.report.svg import bar_chart, calibration_plot, histogram, index_bars
 
 __all__ = ["render"]
@@ -145,7 +146,7 @@ def _drift(d: ReportData) -> str:
 def _short(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
-    text = str(v)
+    text = redact(str(v))
     return text if len(text) < 120 else text[:117] + "..."
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from html import escape
+
+from connector.redaction import redact
+from connector.report.escape import escape
 
 __all__ = ["bar_chart", "calibration_plot", "histogram", "index_bars"]
 
@@ -44,7 +46,7 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float]) -> str
         w = max(1.0, span * v / top) if v > 0 else 0.0
         parts.append(
             f'<text x="{_PAD_L - 6}" y="{y + row * 0.65:.1f}" text-anchor="end">'
-            f"{escape(label[:22])}</text>"
+            f"{escape(redact(label)[:22])}</text>"
             f'<rect class="mark" x="{_PAD_L}" y="{y + 2:.1f}" width="{w:.1f}" '
             f'height="{row - 6:.1f}" fill="{_BLUE}">'
             f"<title>{escape(label)}: {_fmt(v)}</title></rect>"
@@ -129,7 +131,8 @@ def index_bars(title: str, features: Sequence[str], index: Sequence[float]) -> s
         x = mid if w >= 0 else mid + w
         color = _BLUE if w >= 0 else _ORANGE
         parts.append(
-            f'<text x="{_PAD_L - 6}" y="{y + 14:.1f}" text-anchor="end">{escape(name[:22])}</text>'
+            f'<text x="{_PAD_L - 6}" y="{y + 14:.1f}" text-anchor="end">'
+            f"{escape(redact(name)[:22])}</text>"
             f'<rect class="mark" x="{x:.1f}" y="{y + 3:.1f}" width="{max(abs(w), 1):.1f}" '
             f'height="{row - 8:.1f}" fill="{color}"><title>{escape(name)}: {v:.0f} '
             f"(population = 100)</title></rect>"

@@ -1,7 +1,8 @@
 """Run records: status, per-stage timings and counts, and per-record errors with reasons.
 
 Errors name records by source reference and profiles by ``profile_id``; reasons come from our
-validators or the platform and are passed through the log redactor before they are stored.
+validators or the platform and are passed through the log redactor before they are stored, as
+are the run's message and every string in its stage records.
 """
 
 from __future__ import annotations
@@ -42,6 +43,17 @@ class RunRow:
     counts: dict[str, Any] = field(default_factory=dict)
     message: str | None = None
     error_count: int = 0
+
+
+def _redacted(value: Any) -> Any:
+    """Stage records carry platform text (a source's failure): every string is redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {redact(str(k)): _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def _now() -> str:
@@ -92,9 +104,9 @@ class RunStore:
         if status is not None:
             values["status"] = status
         if stages is not None:
-            values["stages"] = json.dumps(stages)
+            values["stages"] = json.dumps(_redacted(stages))
         if counts is not None:
-            values["counts"] = json.dumps(counts)
+            values["counts"] = json.dumps(_redacted(counts))
         if message is not None:
             values["message"] = redact(message)
         if ended:
@@ -107,10 +119,10 @@ class RunStore:
         rows = [
             {
                 "run_id": run_id,
-                "stage": e.stage,
-                "plugin": e.plugin,
+                "stage": redact(e.stage),
+                "plugin": redact(e.plugin),
                 "record_ref": redact(e.record_ref) if e.record_ref else None,
-                "profile_id": e.profile_id,
+                "profile_id": redact(e.profile_id) if e.profile_id else None,
                 "reason": redact(e.reason)[:2000],
                 "retryable": e.retryable,
                 "at": now,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,11 +39,22 @@ class _EP:
 SECRET_SPEC = PluginSpec("vault", "test", frozenset({Capability.SINK_TRAITS}), TokenSettings)
 
 
+class ArchiveSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    archive_url: str = "s3://bucket/logs"
+    storage_options: dict[str, str] = {}
+
+
+ARCHIVE_SPEC = PluginSpec("archive", "test", frozenset({Capability.SINK_TRAITS}), ArchiveSettings)
+
+
 def _registry(*extra: _EP) -> PluginRegistry:
     from importlib.metadata import entry_points
 
     files = list(entry_points(group="cdp_connector.plugins", name="files"))
-    return PluginRegistry([*files, _EP("vault", SECRET_SPEC), *extra])  # type: ignore[list-item]
+    return PluginRegistry(
+        [*files, _EP("vault", SECRET_SPEC), _EP("archive", ARCHIVE_SPEC), *extra]  # type: ignore[list-item]
+    )
 
 
 def _cli(
@@ -160,7 +172,7 @@ def test_secret_from_env_and_from_secrets_file(tmp_path: Path) -> None:
 def test_broken_plugin_is_reported_and_skipped() -> None:
     registry = _registry(_EP("broken", ImportError("No module named 'left_pad'")), _EP("weird", 42))
     specs, broken = registry.load_all()
-    assert {s.name for s in specs} == {"files", "vault"}
+    assert {s.name for s in specs} == {"files", "vault", "archive"}
     assert {b.name: b.reason for b in broken} == {
         "broken": "ImportError: No module named 'left_pad'",
         "weird": "tests:weird is a int, not a PluginSpec",
@@ -193,3 +205,95 @@ def test_init_writes_the_documented_example(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     checked = _cli(target)
     assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        (
+            '[workspace]\nstate_url = "postgresql://cdp:pw-in-file@db/cdp"\n',
+            "workspace.state_url: a database password must not be written",
+        ),
+        (
+            '[destinations.vault]\nplugin = "vault"\ntoken = { env = "T" }\n'
+            'base_url = "https://user:pw-in-url@proxy.example.com"\n',
+            "destinations.vault.base_url: credentials must not be written in a URL",
+        ),
+        (
+            '[destinations.vault]\nplugin = "vault"\ntoken = { env = "T" }\n'
+            'base_url = "https://apikey123@proxy.example.com"\n',
+            "destinations.vault.base_url: credentials must not be written in a URL",
+        ),
+        (
+            '[destinations.store]\nplugin = "archive"\n'
+            'storage_options = { key = "AKIA123", secret = "s3-secret" }\n',
+            "destinations.store.storage_options.key: secrets must not be written",
+        ),
+        (
+            '[destinations.store]\nplugin = "archive"\n'
+            'storage_options = { endpoint_url = "https://u:p@minio.local" }\n',
+            "storage_options.endpoint_url: credentials must not be written in a URL",
+        ),
+    ],
+)
+def test_secrets_in_urls_and_storage_options_are_refused(
+    tmp_path: Path, extra: str, key: str
+) -> None:
+    text = write_config(tmp_path).read_text().replace('[workspace]\npath = ".connector"\n', "")
+    cfg = tmp_path / "connector.toml"
+    cfg.write_text(text + "\n" + extra)
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        load_config(cfg, registry=_registry(), env={"T": "tok"})
+
+
+def test_state_url_and_storage_options_from_env_or_secrets_file(tmp_path: Path) -> None:
+    from connector.redaction import redact
+
+    cfg = write_config(
+        tmp_path,
+        '\n[destinations.store]\nplugin = "archive"\n'
+        'storage_options = { key = { env = "AWS_KEY" }, region = "eu-west-1" }\n',
+    )
+    cfg.write_text(
+        cfg.read_text().replace(
+            'path = ".connector"\n', 'path = ".connector"\nstate_url = { env = "STATE_URL" }\n', 1
+        )
+    )
+    env = {"STATE_URL": "postgresql://cdp:pg-Secret-77@db/cdp", "AWS_KEY": "AKIAEXAMPLE0001"}
+    loaded = load_config(cfg, registry=_registry(), env=env)
+    assert loaded.workspace.state_url == env["STATE_URL"]
+    options = loaded.destinations["store"].settings.storage_options
+    assert options == {"key": "AKIAEXAMPLE0001", "region": "eu-west-1"}
+    assert "pg-Secret-77" not in redact(f"could not connect to {env['STATE_URL']}")
+    assert "AKIAEXAMPLE0001" not in redact("s3 refused AKIAEXAMPLE0001")
+
+    cfg2 = write_config(tmp_path / "b", '\n[destinations.store]\nplugin = "archive"\n')
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(
+        '[workspace]\nstate_url = "postgresql://cdp:file-Secret-88@db/cdp"\n'
+        '[destinations.store.storage_options]\nsecret = "from-file-secret-99"\n'
+    )
+    secrets.chmod(0o600)
+    loaded2 = load_config(cfg2, secrets_path=secrets, registry=_registry(), env={})
+    assert loaded2.workspace.state_url == "postgresql://cdp:file-Secret-88@db/cdp"
+    assert loaded2.destinations["store"].settings.storage_options == {
+        "secret": "from-file-secret-99"
+    }
+    assert "file-Secret-88" not in redact("postgresql://x:file-Secret-88@y")
+
+
+@pytest.mark.parametrize(("mode", "warned"), [(0o644, "others"), (0o640, "its group"), (0o600, "")])
+def test_a_secrets_file_others_can_read_is_warned_about(
+    tmp_path: Path, mode: int, warned: str
+) -> None:
+    cfg = write_config(tmp_path, '\n[destinations.vault]\nplugin = "files"\npath = "out2"\n')
+    secrets = tmp_path / "connector.secrets.toml"
+    secrets.write_text("")
+    secrets.chmod(mode)
+    result = _cli(cfg)
+    assert result.returncode == 0, result.stderr
+    if warned:
+        assert f"readable by {warned}" in result.stderr
+        assert f"chmod 600 {secrets}" in result.stderr
+    else:
+        assert "readable by" not in result.stderr

@@ -1,21 +1,27 @@
 """No token, no raw email and no phone number in any log line, error, run record or CLI output.
 
 The scenario runs the whole pipeline with distinctive tokens, through the error paths too (a
-5xx burst, a 429 storm, a token that expires mid-run, records the platform rejects), then scans
-everything a user or a log collector sees: the JSON log lines on stderr, stdout, ``connector
-runs``, ``runs show``, ``plan`` and ``check``, the run records and per-record errors in the
-state store, and every file in the workspace except the data store (which holds profiles by
-design). The state and data files must be readable by their owner only.
+5xx burst, a 429 storm, a token that expires mid-run, records the platform rejects, and a
+platform error that echoes the token whole, base64-encoded and in part, with non-ASCII, IDN and
+punycode addresses and a phone), then scans everything a user or a log collector sees: stdout
+and stderr of runs in text and JSON log formats and of ``runs``, ``runs show``, ``segments``,
+``models show``, ``report``, ``profiles explain`` (masked), ``plan``, ``check`` and ``plugins``;
+the run records, stage records and per-record errors in the state store; the HTML report and
+every other file in the workspace except the data store (which holds profiles by design). The
+state and data files must be readable by their owner only.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import sqlite3
 import stat
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import pytest
 from tests.gauntlet import figures
 from tests.gauntlet import harness as h
@@ -71,28 +77,89 @@ def _workspace_texts(root: Path) -> dict[str, str]:
     return out
 
 
+# What a hostile platform echoes back in an error: the token whole, base64-encoded (Basic auth
+# and bare), truncated and by its last characters; non-ASCII, IDN and punycode addresses; a phone.
+ECHO_EMAILS = ("søren.dubois@bücher.de", "renée@xn--bcher-kva.de", "用户@例子.广告")
+ECHO_PHONE = "+44 20 7946 0958"
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _echo(token: str) -> str:
+    return (
+        f"Invalid token {token}; Authorization: Basic {_b64('api:' + token)}; raw {_b64(token)};"
+        f" key {token[:7]}...{token[-3:]} (key ending in {token[-8:]}); contacts "
+        f"{', '.join(ECHO_EMAILS)}; call {ECHO_PHONE}"
+    )
+
+
+def _secret_forms() -> set[str]:
+    forms: set[str] = set()
+    for token in h.TOKENS:
+        forms |= {token, _b64(token).rstrip("="), _b64("api:" + token).rstrip("=")}
+        forms |= {token[-8:], f"{token[:7]}...{token[-3:]}"}
+    return forms
+
+
+def _commands(cfg: Path, p: h.Platforms, tmp_path: Path) -> dict[str, Any]:
+    """Every read-only command a user or a script runs after the runs, with their output."""
+    out: dict[str, Any] = {"runs": h.run_cli(cfg, p, "runs")}
+    run_ids = re.findall(r"r\d{8}T\d{6}-[0-9a-f]{6}", out["runs"].stdout)
+    assert run_ids, out["runs"].stdout
+    for rid in set(run_ids):
+        out[f"runs show {rid}"] = h.run_cli(cfg, p, "runs", "show", rid, "--limit", "0")
+    con = duckdb.connect(str(tmp_path / ".connector" / "data.duckdb"), read_only=True)
+    try:
+        pid = con.execute("SELECT min(profile_id) FROM identities WHERE kind = 'email'").fetchone()
+    finally:
+        con.close()
+    assert pid is not None
+    assert pid[0]
+    for name, args in {
+        "segments": ("segments",),
+        "models show": ("models", "show"),
+        "report": ("report", "--rebuild"),
+        "profiles explain": ("profiles", "explain", pid[0]),
+        "plan": ("plan",),
+        "check": ("check",),
+        "plugins": ("plugins",),
+    }.items():
+        out[name] = h.run_cli(cfg, p, *args)
+    return out
+
+
 def test_no_secret_email_or_phone_leaks_anywhere(tmp_path: Path) -> None:
     with h.platforms(40) as p:
         cfg = h.write_config(tmp_path, p, retry_seconds=5)
-        p.faults("hubspot", [{"path": "*/batch/upsert", "status": 503, "count": 3}])
+        echo = {"status": "error", "message": _echo(h.HUBSPOT_TOKEN), "category": "VALIDATION"}
+        p.faults(
+            "hubspot",
+            [
+                {"path": "*/search", "status": 400, "rate": 1.0, "body": echo},
+                {"path": "*/batch/upsert", "status": 503, "count": 3},
+            ],
+        )
         p.faults("klaviyo", [{"path": "/api/lists/*", "status": 429, "count": 3}])
         # Meta's token expires: its own error text, the SDK's and ours must all stay clean
         p.faults("meta", [{"path": "*", "status": 401, "rate": 1.0}])
-        outputs = {"run 1": h.run_cli(cfg, p)}
+        outputs = {"run 1 (text logs)": h.run_cli(cfg, p, "run", "--log-format", "text")}
         p.clear_faults()
-        outputs["run 2"] = h.run_cli(cfg, p)
-        outputs["runs"] = h.run_cli(cfg, p, "runs")
-        run_ids = re.findall(r"r\d{8}T\d{6}-[0-9a-f]{6}", outputs["runs"].stdout)
-        assert run_ids, outputs["runs"].stdout
-        for rid in set(run_ids):
-            outputs[f"runs show {rid}"] = h.run_cli(cfg, p, "runs", "show", rid, "--limit", "0")
-        outputs["plan"] = h.run_cli(cfg, p, "plan")
+        p.faults("hubspot", [{"path": "*/search", "status": 400, "rate": 1.0, "body": echo}])
+        outputs["run 2 (json logs)"] = h.run_cli(cfg, p)
+        p.clear_faults()
+        outputs["run 3"] = h.run_cli(cfg, p)
+        outputs.update(_commands(cfg, p, tmp_path))
         emails, phones = _contacts(p)
     assert len(emails) > 50, "the scenario carries emails"
     assert len(phones) > 10, "and phone numbers"
+    emails |= {e.lower() for e in ECHO_EMAILS}
+    phones |= {ECHO_PHONE, "+442079460958", "442079460958", "2079460958"}
     texts: dict[str, str] = {}
     log_lines = 0
     for name, done in outputs.items():
+        assert done.returncode in (0, 2, 3), f"{name}: exit {done.returncode}: {done.stderr}"
         texts[f"{name} stdout"] = done.stdout
         texts[f"{name} stderr"] = done.stderr
         for line in done.stderr.splitlines():
@@ -100,18 +167,21 @@ def test_no_secret_email_or_phone_leaks_anywhere(tmp_path: Path) -> None:
                 log_lines += 1
                 json.loads(line)  # every log line is well-formed JSON
     assert log_lines > 0, "the runs logged in JSON"
-    assert "destination meta" in outputs["run 1"].stdout + outputs["run 1"].stderr
+    run1 = outputs["run 1 (text logs)"]
+    assert "destination meta" in run1.stdout + run1.stderr
+    assert "source hubspot" in run1.stdout, "the platform's error text is shown, redacted"
     texts.update(_workspace_texts(tmp_path))
     leaks = {
         name: found
         for name, text in texts.items()
-        if (found := _leaks(text, set(h.TOKENS), emails, phones))
+        if (found := _leaks(text, _secret_forms(), emails, phones))
     }
     figures.record(
         "pii",
         "scan",
         {
             "log_lines": log_lines,
+            "commands": len(outputs),
             "texts": len(texts),
             "characters": sum(len(t) for t in texts.values()),
             "leaks": sum(len(v) for v in leaks.values()),
