@@ -26,6 +26,7 @@ from connector.pipeline.reporter import NullReporter, Reporter
 from connector.pipeline.workspace import Workspace
 from connector.scheduler.lock import run_lock
 from connector.scheduler.stop import stop_requested
+from connector.state.quarantine import QuarantineStore
 from connector.sync.plan import DestinationPlan
 from connector.testing.faultpoints import pausepoint
 
@@ -118,7 +119,7 @@ def _finish(ws: Workspace, summary: RunSummary) -> None:
 
 def _pull(ws: Workspace, summary: RunSummary, reporter: Reporter) -> None:
     counts = summary.counts
-    counts.update(pulled=0, new=0, quarantined=0)
+    counts.update(pulled=0, new=0, quarantined=0, already_quarantined=0)
     with summary.timed("pull") as entry:
         for name, cfg in ws.config.sources.items():
             if not cfg.enabled:
@@ -131,9 +132,12 @@ def _pull(ws: Workspace, summary: RunSummary, reporter: Reporter) -> None:
             counts["pulled"] += res.pulled
             counts["new"] += res.new
             counts["quarantined"] += res.quarantined
-            ws.runs.add_errors(summary.run_id, res.errors)
+            counts["already_quarantined"] += res.already_quarantined
             if res.failed:
                 summary.failures.append(f"source {name}: {res.failed}")
+        if not summary.dry_run:
+            retention = ws.config.pull.quarantine_retention
+            QuarantineStore(ws.state).prune(datetime.now(UTC) - retention)
 
 
 def _unify(ws: Workspace, summary: RunSummary, reporter: Reporter) -> None:
