@@ -105,6 +105,14 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Plan and print; change nothing.")
     ] = False,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Reset every source cursor and re-read all sources (the recovery after a "
+            "lost data store or state store; the ledger is kept).",
+        ),
+    ] = False,
 ) -> None:
     """Run the pipeline once: pull, unify, model, plan, apply."""
     from connector.pipeline import Workspace, run_pipeline
@@ -117,7 +125,7 @@ def run(
         reporter = RichReporter(
             err, enabled=is_tty() and (log_format or cfg.logging.format) == "text"
         )
-        summary = run_pipeline(ws, dry_run=dry_run, reporter=reporter)
+        summary = run_pipeline(ws, dry_run=dry_run, reporter=reporter, full_refresh=full_refresh)
     finally:
         ws.close()
     if dry_run:

@@ -17,12 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from connector.errors import ConfigError
 from connector.identity.unify import unify
 from connector.modelling.output import ModelOutput
 from connector.pipeline.activate import apply_all, plan_all
 from connector.pipeline.model import run_model_stage
 from connector.pipeline.pull import pull_source
 from connector.pipeline.reporter import NullReporter, Reporter
+from connector.pipeline.stores import bind_stores
 from connector.pipeline.workspace import Workspace
 from connector.scheduler.lock import run_lock
 from connector.scheduler.stop import stop_requested
@@ -62,8 +64,16 @@ class RunSummary:
 
 
 def run_pipeline(
-    ws: Workspace, *, dry_run: bool = False, reporter: Reporter | None = None
+    ws: Workspace,
+    *,
+    dry_run: bool = False,
+    reporter: Reporter | None = None,
+    full_refresh: bool = False,
 ) -> RunSummary:
+    """One run. ``full_refresh`` resets every source cursor first (see ``pipeline.stores``);
+    without it a run refuses to start on a data store and a state store that are not a pair."""
+    if full_refresh and dry_run:
+        raise ConfigError("--full-refresh cannot be combined with --dry-run")
     reporter = reporter or NullReporter()
     with run_lock(ws.path, ws.config.workspace.state_url):
         ws.runs.mark_abandoned()
@@ -71,6 +81,7 @@ def run_pipeline(
         ws.runs.start(summary.run_id, dry_run=dry_run)
         pausepoint("run.locked")
         try:
+            bind_stores(ws, full_refresh=full_refresh)
             _pull(ws, summary, reporter)
             if not stop_requested():
                 _unify(ws, summary, reporter)
