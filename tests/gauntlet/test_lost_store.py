@@ -34,7 +34,8 @@ def _refused(cfg: Path, p: h.Platforms, store: str) -> None:
     done = h.run_cli(cfg, p)
     assert done.returncode == 1, done.stdout + done.stderr
     message = " ".join(done.stderr.split())
-    assert "data store" in message and "state store" in message, message
+    assert "data store" in message, message
+    assert "state store" in message, message
     assert f"the {store} store" in message, message
     assert "connector run --full-refresh" in message, message
     assert "Traceback" not in done.stderr
