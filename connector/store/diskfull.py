@@ -9,10 +9,12 @@ them into one ``DiskFullError`` that names the path, instead of the last, mislea
 from __future__ import annotations
 
 import errno
+import re
 
-__all__ = ["is_disk_full"]
+__all__ = ["full_path", "is_disk_full"]
 
 _CODES = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_QUOTED_PATH = re.compile(r'"(/[^"]+)"')
 _PHRASES = (
     "database or disk is full",
     "disk is full",
@@ -43,3 +45,13 @@ def is_disk_full(exc: BaseException) -> bool:
         if any(phrase in text for phrase in _PHRASES):
             return True
     return False
+
+
+def full_path(exc: BaseException) -> str | None:
+    """The file the failed write was for, when the error names one (DuckDB quotes it)."""
+    for cur in _chain(exc):
+        if isinstance(cur, OSError) and cur.filename:
+            return str(cur.filename)
+        if m := _QUOTED_PATH.search(str(cur)):
+            return m.group(1)
+    return None
