@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from connector.cli import demo as demo_cmd
 from connector.cli import emulate as emulate_cmd
@@ -33,6 +34,7 @@ from connector.cli.common import (
 )
 from connector.cli.render import print_plan, print_summary
 from connector.cli.reporter import RichReporter
+from connector.config.models import AppConfig
 from connector.errors import ConfigError
 
 __all__ = ["app", "main"]
@@ -79,6 +81,7 @@ def check(
     from connector.pipeline import Workspace
 
     cfg = load(config, secrets, log_format)
+    _check_rules(cfg)
     ws = Workspace(cfg)
     try:
         for kind, table in (("sources", cfg.sources), ("destinations", cfg.destinations)):
@@ -94,6 +97,19 @@ def check(
         console.print(f"workspace: {ws.path}")
     finally:
         ws.close()
+
+
+def _check_rules(cfg: AppConfig) -> None:
+    """Type-check rule segments against the columns the full engine computes, naming each."""
+    from connector.modelling.rules import check_rules
+
+    if cfg.model.engine != "full":
+        return
+    problems = check_rules(cfg.model.core)
+    if problems:
+        raise ConfigError("model.core.rule_segments: " + "; ".join(problems))
+    for rule in cfg.model.core.rule_segments:
+        console.print(f"[green]ok[/green] rule segment {escape(rule.id)}", highlight=False)
 
 
 @app.command()

@@ -212,6 +212,9 @@ def _model(ws: Workspace, summary: RunSummary, reporter: Reporter) -> ModelOutpu
             entry["drift"] = output.drift
         if output.hold_activation:
             entry["hold"] = True
+        if output.rule_failures:
+            entry["rule_failures"] = dict(output.rule_failures)
+            summary.failures.extend(output.rule_failures.values())
     return output
 
 
