@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+from tests.conftest import write_config
 from tests.gauntlet import figures
 from tests.gauntlet import harness as h
 
@@ -76,3 +78,38 @@ def test_a_lost_state_store_is_refused_and_full_refresh_recovers(
             f.unlink()
         _refused(cfg, p, "state")
         _recover(cfg, p, tmp_path, reference, "lost state store, then --full-refresh")
+
+
+def _files_run(cfg: Path, **kwargs: Any) -> Any:
+    from connector.config import load_config
+    from connector.pipeline import Workspace, run_pipeline
+
+    ws = Workspace(load_config(cfg, env={}))
+    try:
+        return run_pipeline(ws, **kwargs)
+    finally:
+        ws.close()
+
+
+def test_an_empty_data_store_file_is_recreated_on_the_first_run_only(tmp_path: Path) -> None:
+    """A zero-byte store left by a run killed while creating it (first run) is created again;
+    after the stores are bound the same empty file means a lost store and is refused."""
+    from connector.pipeline.stores import StoresMismatchError
+
+    cfg = write_config(tmp_path)
+    (tmp_path / "data" / "profiles" / "p.jsonl").write_text(
+        '{"source_id": "a", "email": "a@example.org", "updated_at": "2011-11-01T00:00:00Z"}\n'
+    )
+    store = tmp_path / ".connector" / "data.duckdb"
+    store.parent.mkdir(parents=True)
+    store.touch()
+    assert _files_run(cfg).status == "completed"
+    delivered = (tmp_path / "out" / "traits.csv").read_text()
+    store.unlink()
+    store.touch()
+    with pytest.raises(StoresMismatchError, match="--full-refresh"):
+        _files_run(cfg)
+    assert (tmp_path / "out" / "traits.csv").read_text() == delivered
+    recovered = _files_run(cfg, full_refresh=True)
+    assert recovered.status == "completed"
+    assert recovered.counts["pulled"] == 1

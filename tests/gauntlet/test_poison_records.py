@@ -115,7 +115,7 @@ def test_poison_records_are_isolated_and_the_next_run_goes_on(tmp_path: Path) ->
     assert second.returncode in (0, 3), second.stderr
     assert "Traceback" not in second.stderr
     assert _stored(cfg, "SELECT count(*) FROM events WHERE source = 'shop'") == [(3,)]
-    figures.record("hostile", "poison_records", {"inputs": 2, "violations": 0})
+    figures.record("hostile", "poison_records", {"inputs": 2, "crashes": 0})
 
 
 def test_a_record_from_the_future_never_moves_a_cursor(tmp_path: Path) -> None:
@@ -205,7 +205,7 @@ def test_quarantine_stores_a_bounded_sample_in_bounded_memory(tmp_path: Path) ->
     assert small_rows == large_rows == 100  # pull.quarantine_sample per reason and stream
     # five times the bad rows: a per-row cost would grow the peak ~5x; chunks keep it flat
     assert large_peak < 2 * small_peak, (small_peak, large_peak)
-    figures.record("hostile", "quarantine_flood", {"inputs": 36_000, "violations": 0})
+    figures.record("hostile", "quarantine_flood", {"inputs": 36_000, "crashes": 0})
 
 
 def test_unchanged_bad_input_is_not_quarantined_again(tmp_path: Path) -> None:
