@@ -152,7 +152,7 @@ class _Reader:
         except Exception as exc:  # isolation boundary: the source's error ends this stream only
             if is_disk_full(exc):
                 raise
-            self.failure = describe(exc)
+            self.failure = redact(describe(exc))
         if chunk:
             yield chunk
 
@@ -204,9 +204,9 @@ def pull_source(
     finally:
         if source is not None:
             source.close()
-    if failures:
-        result.failed = "; ".join(failures)
-        log.error("source %s failed: %s", name, redact(result.failed))
+    if failures:  # stored in the run's stage record and message: never a raw platform text
+        result.failed = redact("; ".join(failures))
+        log.error("source %s failed: %s", name, result.failed)
     return result
 
 
