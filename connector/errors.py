@@ -12,10 +12,12 @@ __all__ = [
     "AuthError",
     "ConfigError",
     "ConnectorError",
+    "DiskFullError",
     "FatalError",
     "RetryableError",
     "RunLockedError",
     "SkippableError",
+    "describe",
 ]
 
 
@@ -43,6 +45,18 @@ class AuthError(FatalError):
     """Credentials were refused (revoked or expired token): stop that platform, do not retry."""
 
 
+class DiskFullError(FatalError):
+    """A store could not write because its disk (or file-size limit) is full.
+
+    Every store write is transactional, so what was committed stands and the rest is redone by
+    the next run: the message says so, and the original error stays the ``__cause__``.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"disk full at {path}: free space and re-run; nothing was lost")
+        self.path = path
+
+
 class RunLockedError(FatalError):
     """Another run of the same pipeline holds the run lock."""
 
@@ -54,3 +68,11 @@ class SkippableError(ConnectorError):
         super().__init__(reason)
         self.reason = reason
         self.field = field
+
+
+def describe(exc: BaseException, limit: int = 160) -> str:
+    """``Type: message`` of an unexpected exception, short enough for a quarantine reason."""
+    text = " ".join(str(exc).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from connector.cli import demo as demo_cmd
 from connector.cli import emulate as emulate_cmd
@@ -34,6 +35,7 @@ from connector.cli.common import (
 )
 from connector.cli.render import print_plan, print_summary
 from connector.cli.reporter import RichReporter
+from connector.config.models import AppConfig
 from connector.errors import ConfigError
 
 __all__ = ["app", "main"]
@@ -82,6 +84,7 @@ def check(
     from connector.pipeline import Workspace
 
     cfg = load(config, secrets, log_format)
+    _check_rules(cfg)
     ws = Workspace(cfg)
     try:
         for kind, table in (("sources", cfg.sources), ("destinations", cfg.destinations)):
@@ -99,6 +102,19 @@ def check(
         ws.close()
 
 
+def _check_rules(cfg: AppConfig) -> None:
+    """Type-check rule segments against the columns the full engine computes, naming each."""
+    from connector.modelling.rules import check_rules
+
+    if cfg.model.engine != "full":
+        return
+    problems = check_rules(cfg.model.core)
+    if problems:
+        raise ConfigError("model.core.rule_segments: " + "; ".join(problems))
+    for rule in cfg.model.core.rule_segments:
+        console.print(f"[green]ok[/green] rule segment {escape(rule.id)}", highlight=False)
+
+
 @app.command()
 @handle_errors
 def run(
@@ -107,6 +123,14 @@ def run(
     log_format: LogFormatOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Plan and print; change nothing.")
+    ] = False,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Reset every source cursor and re-read all sources (the recovery after a "
+            "lost data store or state store; the ledger is kept).",
+        ),
     ] = False,
 ) -> None:
     """Run the pipeline once: pull, unify, model, plan, apply."""
@@ -120,7 +144,7 @@ def run(
         reporter = RichReporter(
             err, enabled=is_tty() and (log_format or cfg.logging.format) == "text"
         )
-        summary = run_pipeline(ws, dry_run=dry_run, reporter=reporter)
+        summary = run_pipeline(ws, dry_run=dry_run, reporter=reporter, full_refresh=full_refresh)
     finally:
         ws.close()
     if dry_run:

@@ -23,6 +23,7 @@ __all__ = [
     "DestinationConfig",
     "IdentitySettings",
     "LoggingSettings",
+    "PullSettings",
     "ScheduleSettings",
     "SourceConfig",
     "SyncSettings",
@@ -71,6 +72,23 @@ class SyncSettings(BaseModel):
     model_config = _FROZEN
     retry_rounds: int = Field(3, ge=0, le=20, description="Passes over retryable changes per run.")
     hold_on_reject_rate: float | None = Field(None, ge=0, le=1)
+
+
+class PullSettings(BaseModel):
+    """``[pull]``: guards on what sources hand us, shared by every source."""
+
+    model_config = _FROZEN
+    future_tolerance: Duration = Field(
+        timedelta(days=1),
+        description="A record whose cursor timestamp is later than now + this is quarantined "
+        "and never moves a cursor (a date in 9999 would otherwise hide every later record).",
+    )
+    quarantine_sample: int = Field(
+        100, ge=1, le=100_000, description="Bad records stored per reason and stream per run."
+    )
+    quarantine_retention: Duration = Field(
+        timedelta(days=30), description="Quarantine rows and fingerprints kept this long."
+    )
 
 
 class ScheduleSettings(BaseModel):
@@ -173,6 +191,7 @@ class AppConfig(BaseModel):
     identity: IdentitySettings = IdentitySettings()
     logging: LoggingSettings = LoggingSettings()
     sync: SyncSettings = SyncSettings()
+    pull: PullSettings = PullSettings()
     model: ModelConfig = ModelConfig()
     schedule: ScheduleSettings = ScheduleSettings()
     alerts: AlertSettings = AlertSettings()

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from connector.modelling.expr import evaluate
+from connector.modelling.expr import ExpressionError, evaluate
 from connector.modelling.settings import ModelSettings
 
 TIERS = ("low", "medium", "high")
@@ -54,11 +54,16 @@ def tier_entries(tiers: pd.Series, cuts: list[float]) -> list[dict[str, Any]]:
 
 def rule_entries(
     frame: pd.DataFrame, settings: ModelSettings
-) -> tuple[list[dict[str, Any]], dict[str, np.ndarray[Any, Any]]]:
-    """Evaluate configured rule segments; raises ExpressionError for a bad expression."""
-    entries, masks = [], {}
+) -> tuple[list[dict[str, Any]], dict[str, np.ndarray[Any, Any]], dict[str, str]]:
+    """Evaluate configured rule segments; a rule that fails is left out and its reason returned
+    by segment id (the run reports it by name and holds that segment), the others go on."""
+    entries, masks, failures = [], {}, {}
     for rule in settings.rule_segments:
-        mask = evaluate(rule.expression, frame)
+        try:
+            mask = evaluate(rule.expression, frame)
+        except ExpressionError as exc:
+            failures[rule.id] = f"rule segment {rule.id!r} ({rule.name}) failed: {exc}"
+            continue
         masks[rule.id] = mask
         entries.append(
             {
@@ -70,7 +75,7 @@ def rule_entries(
                 "size": int(mask.sum()),
             }
         )
-    return entries, masks
+    return entries, masks, failures
 
 
 def _signature(entry: dict[str, Any]) -> str:

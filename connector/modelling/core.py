@@ -83,6 +83,7 @@ class ModelResult:
     drift: dict[str, Any]
     state: ModelState
     timings: dict[str, float] = field(default_factory=dict)
+    rule_failures: dict[str, str] = field(default_factory=dict)  # segment id → why (held)
 
 
 def _profile_traits(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -356,7 +357,7 @@ def _run(
     frame["cluster_id"] = clustered.segment_ids
     scores["cluster_id"] = clustered.segment_ids
     lap("clusters")
-    rules, rule_masks = rule_entries(
+    rules, rule_masks, rule_failures = rule_entries(
         frame.merge(_profile_traits(con), on="profile_id", how="left", suffixes=("", "_p")),
         settings,
     )
@@ -419,5 +420,13 @@ def _run(
         version=version,
     )
     return ModelResult(
-        feats, scores.reset_index(drop=True), entries, memberships, cards, drift, state, timings
+        feats,
+        scores.reset_index(drop=True),
+        entries,
+        memberships,
+        cards,
+        drift,
+        state,
+        timings,
+        rule_failures,
     )

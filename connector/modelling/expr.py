@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -187,6 +187,52 @@ def parse(text: str, columns: Collection[str] | None) -> Node:
     if not isinstance(text, str):
         raise ExpressionError("expression must be a string")
     return _Parser(text, columns).parse()
+
+
+_ORDERED = {"<", "<=", ">", ">="}
+
+
+def _type_of(node: Node, types: Mapping[str, str], prefixes: Mapping[str, str]) -> str:
+    """The type of a node: ``number``, ``text``, ``time`` or ``bool`` (a condition)."""
+    if node.kind == "lit":
+        value = node.value
+        return "bool" if isinstance(value, bool) else "text" if isinstance(value, str) else "number"
+    if node.kind == "col":
+        name = str(node.value)
+        found = types.get(name) or next(
+            (t for prefix, t in prefixes.items() if name.startswith(prefix)), None
+        )
+        if found is None:
+            raise ExpressionError(f"unknown name {name!r}: not a trait, feature or score column")
+        return found
+    if node.kind == "cmp":
+        left, right = (_type_of(c, types, prefixes) for c in node.children)
+        op = str(node.value)
+        pair = {left, right}
+        if left != right and pair != {"time", "text"}:
+            raise ExpressionError(f"cannot compare a {left} with a {right} using {op!r}")
+        if op in _ORDERED and "bool" in pair:
+            raise ExpressionError(f"true/false values have no order ({op!r})")
+        return "bool"
+    for child in node.children:  # and, or, not: every part must be a condition
+        _condition(child, types, prefixes)
+    return "bool"
+
+
+def _condition(node: Node, types: Mapping[str, str], prefixes: Mapping[str, str]) -> None:
+    kind = _type_of(node, types, prefixes)
+    if kind != "bool":
+        what = f"column {node.value!r}" if node.kind == "col" else repr(node.value)
+        raise ExpressionError(f"{what} is a {kind}, not a condition; compare it with something")
+
+
+def typecheck(
+    text: str, types: Mapping[str, str], prefixes: Mapping[str, str] | None = None
+) -> None:
+    """Check an expression against known column types (``prefixes``: families of columns such
+    as ``cat_``); raises ExpressionError for unknown names and mismatched types, which would
+    otherwise surface only in a run."""
+    _condition(parse(text, None), types, prefixes or {})
 
 
 def _value(node: Node, frame: pd.DataFrame) -> pd.Series | npt.NDArray[np.bool_] | float | str:

@@ -103,5 +103,6 @@ def run_full(
         model_cards=cards,
         drift=result.drift,
         hold_activation=bool(result.drift.get("hold_activation")),
+        rule_failures=dict(result.rule_failures),
     )
     return output, result.state.model_dump_json()

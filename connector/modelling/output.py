@@ -36,3 +36,5 @@ class ModelOutput:
     drift: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     hold_activation: bool = False
+    # rule segments that failed this run (id → reason): held, their memberships left as they are
+    rule_failures: dict[str, str] = field(default_factory=dict)

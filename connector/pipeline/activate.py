@@ -47,10 +47,12 @@ def plan_all(ws: Workspace, output: ModelOutput, run_id: str) -> Activation:
             act.failures.append(f"destination {name}: {exc}")
             continue
         act.sinks[name] = sink
+        held = output.rule_failures  # a failed rule's segment keeps what it has: no removes
+        ledger = {k: e for k, e in ws.ledger.entries(name).items() if e.segment_id not in held}
         act.plans[name] = plan_destination(
             name,
             desired,
-            ws.ledger.entries(name),
+            ledger,
             traits=cfg.traits,
             segments=cfg.segments,
             consent_channel=sink.consent,

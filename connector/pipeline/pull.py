@@ -4,6 +4,11 @@ Per stream: lower bound = stored mark - lookback (inclusive); records are valida
 canonical schema (bad ones quarantined with a reason, never stopping the stream), stored in
 chunks, and the new mark (max of the stream's cursor field over valid records) is committed
 only after everything was stored. A dry run stores but does not move cursors.
+
+Isolation is deliberate at two levels: any exception while validating one record quarantines
+that record (its type and a short message are the reason); any exception from a source's own
+reading ends that stream only (recorded, cursor kept, the run exits 3), and one from building
+the source ends that source only. A full disk is never isolated: it stops the run.
 """
 
 from __future__ import annotations
@@ -11,17 +16,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
-from itertools import islice
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connector.config.models import SourceConfig
-from connector.errors import ConnectorError, SkippableError
+from connector.errors import ConnectorError, DiskFullError, SkippableError, describe
+from connector.logs import redact
+from connector.pipeline.quarantine import Quarantine
 from connector.pipeline.workspace import Workspace
 from connector.plugin.spec import Source, SourceRecord, Stream
 from connector.schema.normalise import parse_timestamp, to_iso
 from connector.schema.records import EventRecord, ProfileRecord, validate_event, validate_profile
-from connector.state.runs import RecordError
+from connector.state.quarantine import QuarantineStore
+from connector.store.diskfull import is_disk_full
 from connector.testing.faultpoints import faultpoint
 
 __all__ = ["PullResult", "pull_source"]
@@ -35,26 +42,65 @@ class PullResult:
     pulled: int = 0
     new: int = 0
     quarantined: int = 0
-    errors: list[RecordError] = field(default_factory=list)
+    already_quarantined: int = 0
     failed: str | None = None
     streams: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Pull:
+    """What every stream of one source's pull shares."""
+
+    ws: Workspace
+    name: str
+    cfg: SourceConfig
+    run_id: str
+    dry_run: bool
+    quarantine: Quarantine
+    horizon: datetime  # cursor timestamps later than this are from the future
+    progress: Callable[[int], None] | None
 
 
 def _lower_bound(stream: Stream, mark: str | None, lookback: timedelta) -> str | None:
     if mark is None or stream.cursor == "none":
         return None
     if stream.cursor == "timestamp":
-        return to_iso(parse_timestamp(mark) - lookback)
+        try:
+            return to_iso(parse_timestamp(mark) - lookback)
+        except (OverflowError, SkippableError):  # a mark at the edge of the calendar
+            return None
     return mark
 
 
-def _mark_of(stream: Stream, raw: SourceRecord) -> str | None:
+def _mark_of(stream: Stream, raw: SourceRecord) -> tuple[str | None, datetime | None]:
     value = raw.get(stream.cursor_field)
     if value is None or value == "" or stream.cursor == "none":
-        return None
+        return None, None
     if stream.cursor == "timestamp":
-        return to_iso(parse_timestamp(value))
-    return str(value)
+        at = parse_timestamp(value, field=stream.cursor_field)
+        return to_iso(at), at
+    return str(value), None
+
+
+def _trusted_mark(p: _Pull, stream: Stream, stored: str | None) -> str | None:
+    """The stored mark, unless it lies in the future (written by an older version that trusted
+    a record dated 9999): then the stream is re-read in full and the mark rebuilt."""
+    if stored is None or stream.cursor != "timestamp":
+        return stored
+    try:
+        future = parse_timestamp(stored) > p.horizon
+    except (OverflowError, SkippableError):
+        future = True
+    if not future:
+        return stored
+    log.warning(
+        "source %s stream %s: stored cursor %s is in the future; ignoring it and re-reading "
+        "the stream in full to rebuild it",
+        p.name,
+        stream.name,
+        stored,
+    )
+    return None
 
 
 def _validate(validate: Callable[..., Any], raw: Any, name: str, region: str) -> Any:
@@ -64,10 +110,51 @@ def _validate(validate: Callable[..., Any], raw: Any, name: str, region: str) ->
     return validate(raw, source=name, region=region)
 
 
+def _accept(p: _Pull, stream: Stream, raw: Any) -> tuple[Any, str | None]:
+    """The validated record and its mark, or SkippableError (a mark from the future too)."""
+    validate = validate_profile if stream.kind == "profiles" else validate_event
+    rec = _validate(validate, raw, p.name, p.ws.config.identity.default_region)
+    mark, at = _mark_of(stream, raw)
+    if at is not None and at > p.horizon:
+        raise SkippableError(
+            f"{stream.cursor_field} is a timestamp in the future "
+            "(beyond pull.future_tolerance); it would hide every later record",
+            field=stream.cursor_field,
+        )
+    return rec, mark
+
+
 def _record_ref(source: str, stream: Stream, raw: Any, n: int) -> str:
     key = "source_id" if stream.kind == "profiles" else "source_event_id"
     ident = raw.get(key) if isinstance(raw, dict) else None
     return f"{source}:{stream.name}:{ident if isinstance(ident, str | int) else f'#{n}'}"
+
+
+class _Reader:
+    """Chunks of a source stream; an unexpected error from the source ends the stream only."""
+
+    def __init__(self, source: Source, stream: Stream, since: str | None) -> None:
+        self.source = source
+        self.stream = stream
+        self.since = since
+        self.failure: str | None = None
+
+    def chunks(self) -> Iterator[list[SourceRecord]]:
+        chunk: list[SourceRecord] = []
+        try:
+            for raw in self.source.read(self.stream, self.since):
+                chunk.append(raw)
+                if len(chunk) >= CHUNK:
+                    yield chunk
+                    chunk = []
+        except (ConnectorError, MemoryError):
+            raise
+        except Exception as exc:  # isolation boundary: the source's error ends this stream only
+            if is_disk_full(exc):
+                raise
+            self.failure = redact(describe(exc))
+        if chunk:
+            yield chunk
 
 
 def pull_source(
@@ -84,73 +171,97 @@ def pull_source(
     if spec.source is None:
         result.failed = f"plugin {cfg.plugin} has no source"
         return result
-    region = ws.config.identity.default_region
+    settings = ws.config.pull
+    quarantine = Quarantine(
+        ws.runs,
+        QuarantineStore(ws.state),
+        source=name,
+        run_id=run_id,
+        sample=settings.quarantine_sample,
+        dry_run=dry_run,
+    )
+    horizon = datetime.now(UTC) + settings.future_tolerance
+    p = _Pull(ws, name, cfg, run_id, dry_run, quarantine, horizon, progress)
+    failures: list[str] = []
     source: Source | None = None
     try:
         source = spec.source(cfg.settings, ws.plugin_context("sources", name, run_id))
         for stream in source.streams():
-            stats = _pull_stream(
-                ws, name, cfg, source, stream, region, run_id, dry_run, result, progress
-            )
+            stats = _pull_stream(p, source, stream, result)
             result.streams[stream.name] = stats
+            if stats.get("failed"):
+                failures.append(f"stream {stream.name}: {stats['failed']}")
+    except DiskFullError:
+        raise
     except ConnectorError as exc:
-        result.failed = str(exc)
-        log.error("source %s failed: %s", name, exc)
+        failures.append(str(exc))
+    except MemoryError:
+        raise
+    except Exception as exc:  # isolation boundary: one source never stops the others
+        if is_disk_full(exc):
+            raise
+        failures.append(describe(exc))
     finally:
         if source is not None:
             source.close()
+    if failures:  # stored in the run's stage record and message: never a raw platform text
+        result.failed = redact("; ".join(failures))
+        log.error("source %s failed: %s", name, result.failed)
     return result
 
 
-def _pull_stream(
-    ws: Workspace,
-    name: str,
-    cfg: SourceConfig,
-    source: Source,
-    stream: Stream,
-    region: str,
-    run_id: str,
-    dry_run: bool,
-    result: PullResult,
-    progress: Callable[[int], None] | None,
-) -> dict[str, Any]:
-    mark = ws.cursors.get(name, stream.name)
-    since = _lower_bound(stream, mark, cfg.lookback)
+def _store(ws: Workspace, stream: Stream, good: list[Any], run_id: str) -> int:
+    if stream.kind == "profiles":
+        profiles: list[ProfileRecord] = good
+        return ws.data.upsert_profile_records(profiles, run_id)
+    events: list[EventRecord] = good
+    return ws.data.upsert_events(events, run_id)
+
+
+def _pull_stream(p: _Pull, source: Source, stream: Stream, result: PullResult) -> dict[str, Any]:
+    stored_mark = p.ws.cursors.get(p.name, stream.name)
+    mark = _trusted_mark(p, stream, stored_mark)
+    since = _lower_bound(stream, mark, p.cfg.lookback)
     new_mark = mark
-    stats: dict[str, Any] = {"since": since, "pulled": 0, "new": 0, "quarantined": 0}
-    validate = validate_profile if stream.kind == "profiles" else validate_event
-    records: Iterator[SourceRecord] = iter(source.read(stream, since))
+    stats: dict[str, Any] = {"since": since, "pulled": 0, "new": 0}
+    if mark != stored_mark:
+        stats["cursor_reset"] = "the stored cursor was in the future: stream re-read in full"
+    reader = _Reader(source, stream, since)
     n = 0
-    while chunk := list(islice(records, CHUNK)):
+    for chunk in reader.chunks():
         good: list[Any] = []
         for raw in chunk:
             n += 1
             try:
-                rec = _validate(validate, raw, name, region)
-                rec_mark = _mark_of(stream, raw)
+                rec, rec_mark = _accept(p, stream, raw)
             except SkippableError as exc:
-                stats["quarantined"] += 1
-                result.errors.append(
-                    RecordError("pull", name, exc.reason, _record_ref(name, stream, raw, n))
-                )
+                p.quarantine.add(stream.name, exc.reason, _record_ref(p.name, stream, raw, n), raw)
+                continue
+            except MemoryError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one poison record is quarantined, never fatal
+                reason = f"record could not be validated ({describe(exc)})"
+                p.quarantine.add(stream.name, reason, _record_ref(p.name, stream, raw, n), raw)
                 continue
             good.append(rec)
             if rec_mark is not None and (new_mark is None or rec_mark > new_mark):
                 new_mark = rec_mark
-        if stream.kind == "profiles":
-            profiles: list[ProfileRecord] = good
-            stats["new"] += ws.data.upsert_profile_records(profiles, run_id)
-        else:
-            events: list[EventRecord] = good
-            stats["new"] += ws.data.upsert_events(events, run_id)
+        stats["new"] += _store(p.ws, stream, good, p.run_id)
+        p.quarantine.flush()
         stats["pulled"] += len(chunk)
-        if progress:
-            progress(len(chunk))
+        if p.progress:
+            p.progress(len(chunk))
     faultpoint("pull.after_store")
-    if not dry_run and new_mark is not None and new_mark != mark:
-        ws.cursors.commit(name, stream.name, new_mark, run_id)
+    if reader.failure is not None:
+        stats["failed"] = reader.failure  # the cursor stays: the next run re-reads from it
+    elif not p.dry_run and new_mark is not None and new_mark != stored_mark:
+        p.ws.cursors.commit(p.name, stream.name, new_mark, p.run_id)
+    counts = p.quarantine.counts(stream.name)
+    stats.update(counts.as_dict())
+    stats["reasons"] = {redact(k): v for k, v in counts.reasons.items()}
     result.pulled += stats["pulled"]
     result.new += stats["new"]
-    result.quarantined += stats["quarantined"]
+    result.quarantined += counts.quarantined
+    result.already_quarantined += counts.already
     stats["mark"] = new_mark
     return stats

@@ -17,15 +17,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
+from connector.errors import ConfigError, DiskFullError
 from connector.identity.unify import unify
 from connector.modelling.output import ModelOutput
 from connector.pipeline.activate import apply_all, plan_all
 from connector.pipeline.model import run_model_stage
 from connector.pipeline.pull import pull_source
 from connector.pipeline.reporter import NullReporter, Reporter
+from connector.pipeline.stores import bind_stores
 from connector.pipeline.workspace import Workspace
 from connector.scheduler.lock import run_lock
 from connector.scheduler.stop import stop_requested
+from connector.state.quarantine import QuarantineStore
+from connector.store.diskfull import full_path, is_disk_full
 from connector.sync.plan import DestinationPlan
 from connector.testing.faultpoints import pausepoint
 
@@ -61,15 +67,47 @@ class RunSummary:
 
 
 def run_pipeline(
-    ws: Workspace, *, dry_run: bool = False, reporter: Reporter | None = None
+    ws: Workspace,
+    *,
+    dry_run: bool = False,
+    reporter: Reporter | None = None,
+    full_refresh: bool = False,
 ) -> RunSummary:
-    reporter = reporter or NullReporter()
+    """One run. ``full_refresh`` resets every source cursor first (see ``pipeline.stores``);
+    without it a run refuses to start on a data store and a state store that are not a pair.
+
+    A full disk, however a store words it, ends the run as one ``DiskFullError`` naming where.
+    """
+    if full_refresh and dry_run:
+        raise ConfigError("--full-refresh cannot be combined with --dry-run")
+    try:
+        return _run(ws, dry_run, reporter or NullReporter(), full_refresh)
+    except DiskFullError:
+        raise
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise _disk_full(ws, exc) from exc
+        raise
+
+
+def _disk_full(ws: Workspace, exc: BaseException) -> DiskFullError:
+    if isinstance(exc, DiskFullError):
+        return exc
+    where = full_path(exc)
+    if where is None:  # SQLite and PostgreSQL do not name the file
+        where = ws.config.workspace.state_url or str(ws.path / "state.db")
+        where = make_url(where).render_as_string(hide_password=True)
+    return DiskFullError(where)
+
+
+def _run(ws: Workspace, dry_run: bool, reporter: Reporter, full_refresh: bool) -> RunSummary:
     with run_lock(ws.path, ws.config.workspace.state_url):
         ws.runs.mark_abandoned()
         summary = RunSummary(new_run_id(), "running", dry_run)
         ws.runs.start(summary.run_id, dry_run=dry_run)
         pausepoint("run.locked")
         try:
+            bind_stores(ws, full_refresh=full_refresh)
             _pull(ws, summary, reporter)
             if not stop_requested():
                 _unify(ws, summary, reporter)
@@ -79,16 +117,7 @@ def run_pipeline(
                 summary.status = "interrupted"
                 summary.failures.append("stopped on request (SIGTERM); the next run resumes")
         except BaseException as exc:
-            summary.status = "failed"
-            ws.runs.update(
-                summary.run_id,
-                status="failed",
-                stages=summary.stages,
-                counts=summary.counts,
-                message=f"{type(exc).__name__}: {exc}",
-                ended=True,
-            )
-            _finish(ws, summary)
+            _record_failure(ws, summary, exc)
             raise
         ws.runs.update(
             summary.run_id,
@@ -100,6 +129,27 @@ def run_pipeline(
         )
         _finish(ws, summary)
         return summary
+
+
+def _record_failure(ws: Workspace, summary: RunSummary, exc: BaseException) -> None:
+    """Record the failed run; on a full disk that may fail too, and the disk error stands."""
+    summary.status = "failed"
+    full = isinstance(exc, Exception) and is_disk_full(exc)
+    message = str(_disk_full(ws, exc)) if full else f"{type(exc).__name__}: {exc}"
+    try:
+        ws.runs.update(
+            summary.run_id,
+            status="failed",
+            stages=summary.stages,
+            counts=summary.counts,
+            message=message,
+            ended=True,
+        )
+        _finish(ws, summary)
+    except Exception as inner:
+        if not (full or is_disk_full(inner)):
+            raise
+        log.error("run %s: failure not recorded: the disk is full", summary.run_id)
 
 
 def _finish(ws: Workspace, summary: RunSummary) -> None:
@@ -118,7 +168,7 @@ def _finish(ws: Workspace, summary: RunSummary) -> None:
 
 def _pull(ws: Workspace, summary: RunSummary, reporter: Reporter) -> None:
     counts = summary.counts
-    counts.update(pulled=0, new=0, quarantined=0)
+    counts.update(pulled=0, new=0, quarantined=0, already_quarantined=0)
     with summary.timed("pull") as entry:
         for name, cfg in ws.config.sources.items():
             if not cfg.enabled:
@@ -131,9 +181,12 @@ def _pull(ws: Workspace, summary: RunSummary, reporter: Reporter) -> None:
             counts["pulled"] += res.pulled
             counts["new"] += res.new
             counts["quarantined"] += res.quarantined
-            ws.runs.add_errors(summary.run_id, res.errors)
+            counts["already_quarantined"] += res.already_quarantined
             if res.failed:
                 summary.failures.append(f"source {name}: {res.failed}")
+        if not summary.dry_run:
+            retention = ws.config.pull.quarantine_retention
+            QuarantineStore(ws.state).prune(datetime.now(UTC) - retention)
 
 
 def _unify(ws: Workspace, summary: RunSummary, reporter: Reporter) -> None:
@@ -159,6 +212,9 @@ def _model(ws: Workspace, summary: RunSummary, reporter: Reporter) -> ModelOutpu
             entry["drift"] = output.drift
         if output.hold_activation:
             entry["hold"] = True
+        if output.rule_failures:
+            entry["rule_failures"] = dict(output.rule_failures)
+            summary.failures.extend(output.rule_failures.values())
     return output
 
 

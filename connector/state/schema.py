@@ -81,6 +81,20 @@ record_errors = Table(
     Column("retryable", Boolean, nullable=False, default=False),
     Column("at", String(32), nullable=False),
     Index("ix_record_errors_run", "run_id"),
+    Index("ix_record_errors_at", "at"),
+)
+
+# Fingerprints of quarantined source records: the same bad record re-read by a later run (the
+# lookback, a file listed again) is counted as already quarantined instead of stored again.
+quarantine_seen = Table(
+    "quarantine_seen",
+    metadata,
+    Column("source", String(128), primary_key=True),
+    Column("stream", String(128), primary_key=True),
+    Column("fingerprint", String(32), primary_key=True),
+    Column("first_run", String(64)),
+    Column("last_seen", String(32), nullable=False),
+    Index("ix_quarantine_seen_last", "last_seen"),
 )
 
 plugin_state = Table(
@@ -122,8 +136,17 @@ def _v1(conn: Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
 
 
+def _v2(conn: Connection) -> None:
+    quarantine_seen.create(conn, checkfirst=True)
+    for index in record_errors.indexes:
+        index.create(conn, checkfirst=True)
+
+
 Migration = Callable[[Connection], None]
-MIGRATIONS: list[tuple[int, str, Migration]] = [(1, "initial schema", _v1)]
+MIGRATIONS: list[tuple[int, str, Migration]] = [
+    (1, "initial schema", _v1),
+    (2, "quarantine fingerprints; record errors indexed by time for pruning", _v2),
+]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 __all__ = ["DDL"]
 
 DDL = [
+    # identity of the store (generation id paired with the state store, profile-id salt)
+    """CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS profile_records (
         source VARCHAR NOT NULL, source_id VARCHAR NOT NULL,
         email VARCHAR, phone VARCHAR, ids VARCHAR, id_sig VARCHAR NOT NULL,
