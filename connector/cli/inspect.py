@@ -63,6 +63,7 @@ def runs_show(
 ) -> None:
     """Show one run: status, stage timings and counts, and per-record errors with reasons."""
     from connector.pipeline import Workspace
+    from connector.report.collect import source_warnings
 
     ws = Workspace(load(config))
     try:
@@ -88,6 +89,12 @@ def runs_show(
             seconds = data.get("seconds", "") if isinstance(data, dict) else ""
             stages.add_row(safe(name), safe(seconds))
         console.print(stages)
+        for source, stream, count, samples in source_warnings(row):
+            console.print(
+                f"source {safe(source)} stream {safe(stream)}: {count} warning(s): {safe(samples)}",
+                highlight=False,
+                soft_wrap=True,
+            )
         errors = ws.runs.errors(row.run_id, limit or None)
         console.print(
             f"{row.error_count} per-record errors"

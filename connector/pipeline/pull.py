@@ -23,6 +23,7 @@ from connector.config.models import SourceConfig
 from connector.errors import ConnectorError, DiskFullError, SkippableError, describe
 from connector.logs import redact
 from connector.pipeline.quarantine import Quarantine
+from connector.pipeline.warnings import capture_warnings
 from connector.pipeline.workspace import Workspace
 from connector.plugin.spec import Source, SourceRecord, Stream
 from connector.schema.normalise import parse_timestamp, to_iso
@@ -43,6 +44,7 @@ class PullResult:
     new: int = 0
     quarantined: int = 0
     already_quarantined: int = 0
+    warnings: int = 0
     failed: str | None = None
     streams: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -187,7 +189,12 @@ def pull_source(
     try:
         source = spec.source(cfg.settings, ws.plugin_context("sources", name, run_id))
         for stream in source.streams():
-            stats = _pull_stream(p, source, stream, result)
+            with capture_warnings() as warned:
+                stats = _pull_stream(p, source, stream, result)
+            if warned.count:
+                stats["warnings"] = warned.count
+                stats["warning_samples"] = warned.samples
+                result.warnings += warned.count
             result.streams[stream.name] = stats
             if stats.get("failed"):
                 failures.append(f"stream {stream.name}: {stats['failed']}")

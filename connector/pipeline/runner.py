@@ -168,7 +168,7 @@ def _finish(ws: Workspace, summary: RunSummary) -> None:
 
 def _pull(ws: Workspace, summary: RunSummary, reporter: Reporter) -> None:
     counts = summary.counts
-    counts.update(pulled=0, new=0, quarantined=0, already_quarantined=0)
+    counts.update(pulled=0, new=0, quarantined=0, already_quarantined=0, warnings=0)
     with summary.timed("pull") as entry:
         for name, cfg in ws.config.sources.items():
             if not cfg.enabled:
@@ -182,6 +182,7 @@ def _pull(ws: Workspace, summary: RunSummary, reporter: Reporter) -> None:
             counts["new"] += res.new
             counts["quarantined"] += res.quarantined
             counts["already_quarantined"] += res.already_quarantined
+            counts["warnings"] += res.warnings
             if res.failed:
                 summary.failures.append(f"source {name}: {res.failed}")
         if not summary.dry_run:

@@ -22,7 +22,7 @@ from connector.state.catalogue import CatalogueEntry
 from connector.state.runs import RunRow
 from connector.state.schema import model_cards
 
-__all__ = ["ReportData", "collect"]
+__all__ = ["ReportData", "collect", "source_warnings"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class ReportData:
     scores: dict[str, list[float]] = field(default_factory=dict)
     model_cards: list[dict[str, Any]] = field(default_factory=list)
     errors: list[tuple[str, str, str, int]] = field(default_factory=list)
+    warnings: list[tuple[str, str, int, str]] = field(default_factory=list)
 
 
 def _table(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame | None:
@@ -110,4 +111,18 @@ def collect(ws: Workspace, run: RunRow) -> ReportData:
         (e.stage, e.plugin, redact(e.reason)[:160]) for e in ws.runs.errors(run.run_id)
     )
     data.errors = [(s, p, r, n) for (s, p, r), n in grouped.most_common(20)]
+    data.warnings = source_warnings(run)
     return data
+
+
+def source_warnings(run: RunRow) -> list[tuple[str, str, int, str]]:
+    """(source, stream, count, first samples) for every stream whose source warned."""
+    out = []
+    pull = run.stages.get("pull")
+    for source, entry in (pull if isinstance(pull, dict) else {}).items():
+        streams = entry.get("streams") if isinstance(entry, dict) else None
+        for stream, stats in (streams if isinstance(streams, dict) else {}).items():
+            if isinstance(stats, dict) and stats.get("warnings"):
+                samples = "; ".join(redact(str(s)) for s in stats.get("warning_samples", []))
+                out.append((str(source), str(stream), int(stats["warnings"]), samples))
+    return out

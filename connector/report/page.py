@@ -188,11 +188,21 @@ def _sync(d: ReportData) -> str:
 
 
 def _errors(d: ReportData) -> str:
+    warned = (
+        _table(["source", "stream", "warnings", "first warnings"], [list(w) for w in d.warnings])
+        if d.warnings
+        else ""
+    )
     if not d.errors:
-        return '<p class="ok">No per-record errors.</p>'
-    return _table(["stage", "plugin", "reason", "records"], [list(e) for e in d.errors]) + (
-        '<p class="muted">Every record: '
-        f"<code>connector runs show {escape(d.run.run_id)}</code></p>"
+        return '<p class="ok">No per-record errors.</p>' + warned
+    errors = _table(["stage", "plugin", "reason", "records"], [list(e) for e in d.errors])
+    return (
+        warned
+        + errors
+        + (
+            '<p class="muted">Every record: '
+            f"<code>connector runs show {escape(d.run.run_id)}</code></p>"
+        )
     )
 
 

@@ -243,3 +243,38 @@ def test_old_quarantine_rows_are_pruned(tmp_path: Path) -> None:
         assert ws.runs.errors(first.run_id) == []
     finally:
         ws.close()
+
+
+def test_source_warnings_reach_the_run_report(tmp_path: Path) -> None:
+    """Issue 20: unknown columns were only logged; the run now counts and shows them."""
+    cfg = write_config(tmp_path)
+    (tmp_path / "data" / "profiles" / "p.csv").write_text(
+        "source_id,email,emial,updated_at\n"
+        "c1,person1@example.org,typo1@example.org,2011-11-01T00:00:00Z\n"
+    )
+    done = _cli(cfg)
+    assert done.returncode == 0, done.stderr
+    assert "1 source warnings" in done.stdout
+    ws = Workspace(load_config(cfg, env={}))
+    try:
+        run = ws.runs.recent(1)[0]
+        assert run.counts["warnings"] == 1
+        shown = run.stages["pull"]["shop"]["streams"]["profiles"]
+        assert shown["warnings"] == 1
+        assert "'emial'" in shown["warning_samples"][0]
+        assert "typo1@example.org" not in json.dumps(run.stages)
+        report = (ws.path / "reports" / f"{run.run_id}.html").read_text()
+    finally:
+        ws.close()
+    assert "emial" in report
+    assert "typo1@example.org" not in report
+    listed = subprocess.run(
+        [sys.executable, "-m", "connector", "runs", "show", run.run_id, "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins")])},
+    )
+    assert "1 warning(s)" in listed.stdout, listed.stdout + listed.stderr
