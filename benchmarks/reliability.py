@@ -126,6 +126,7 @@ def render(figs: Path, code: int, seconds: float, summary: str, soak: dict[str, 
     ]
     for name, v in sorted(hostile.items()):
         lines.append(f"| {name} | {v.get('inputs', 0)} | {v.get('crashes', 0)} |")
+    lines += _webhook_lines(_load(figs, "webhook"))
     scan = pii.get("scan", {})
     lines += [
         "",
@@ -173,6 +174,27 @@ def render(figs: Path, code: int, seconds: float, summary: str, soak: dict[str, 
                 f"RSS {s['rss_mb']} MB, traced {s['traced_mb']} MB"
             )
     return "\n".join(lines) + "\n"
+
+
+def _webhook_lines(webhook: dict[str, Any]) -> list[str]:
+    """The Segment webhook over raw sockets: framing refused unread, slow clients capped."""
+    if not webhook:
+        return []
+    framing = webhook.get("framing", {})
+    lines = [
+        "",
+        f"Segment webhook, raw sockets: {framing.get('cases', 0)} unusable framings "
+        "(negative, garbage, huge, conflicting Content-Length; Transfer-Encoding) each answered "
+        "4xx before a byte of body was read: **"
+        f"{framing.get('unbounded_reads', 0)} unbounded reads**.",
+    ]
+    for name, v in sorted(webhook.items()):
+        if name != "framing":
+            lines.append(
+                f"- {name}: {v.get('clients', 0)} stalled clients in {v.get('cases', 0)} case(s), "
+                f"threads beyond the connection cap: **{v.get('threads_over_cap', 0)}**"
+            )
+    return lines
 
 
 def main() -> None:
