@@ -1,0 +1,73 @@
+"""One destination's failure never skips another, and what a sink can never identify is not
+re-planned every run.
+
+A captive portal or proxy in front of one platform answers every request with 200 and an HTML
+page. Before the fix, that 2xx reached the SDKs' deserialisers (Klaviyo: None, Meta: a string,
+Google: a dict without the fields) and escaped as a TypeError or KeyError, which failed the whole
+run and skipped every later destination; Segment's SDK did not read it at all and took each
+swallowed batch as delivered. Now it is a retryable ``NotJSONError`` classified in
+``connector.http``, the run ends partial (exit 3) naming that destination, and every other
+destination lands exactly as in the unfaulted reference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.gauntlet import figures
+from tests.gauntlet import harness as h
+
+# the platform behind each destination, the endpoints only its sink calls, and the parts of the
+# destination view that belong to it
+DESTINATIONS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
+    "klaviyo_out": (
+        "klaviyo",
+        {"path": "/api/*", "method": "POST"},
+        ("klaviyo_lists", "klaviyo_traits"),
+    ),
+    "hubspot_out": (
+        "hubspot",
+        {"path": "/crm/v3/properties/*", "method": "POST"},
+        ("hubspot_lists", "hubspot_traits"),
+    ),
+    "meta": ("meta", {"path": "*"}, ("meta_audiences",)),
+    "google": ("google", {"path": "/v1/*"}, ("google_lists",)),
+    "segment_out": ("segment", {"path": "/v1/batch"}, ("segment_traits",)),
+}
+
+
+@pytest.mark.parametrize(
+    "destination",
+    [
+        pytest.param(d, marks=() if d == "klaviyo_out" else pytest.mark.slow)
+        for d in sorted(DESTINATIONS)
+    ],
+)
+def test_a_portal_in_front_of_one_destination_skips_no_other(
+    tmp_path: Path, reference: dict[str, Any], destination: str
+) -> None:
+    platform, where, owned = DESTINATIONS[destination]
+    with h.platforms(h.PROFILES) as p:
+        cfg = h.write_config(tmp_path, p, retry_seconds=2.0)
+        p.faults(platform, [{**where, "kind": "portal"}])  # every request, all run long
+        done = h.run_cli(cfg, p)
+        fired = p.state_faults(platform)
+        view = h.destination_view(p, tmp_path)
+        p.clear_faults()
+        h.settle(cfg, p)  # the portal is gone: the next runs deliver what it held back
+        healed = h.assert_ledger_agrees(p, tmp_path)
+    others = [k for k in view if k not in owned]
+    wrong = [k for k in others if h.comparable(view[k]) != h.comparable(reference["view"][k])]
+    figures.record(
+        "faults",
+        platform,
+        {"cases": 1, "injected": fired, "mismatches": len(wrong)},
+    )
+    assert fired > 0
+    assert done.returncode == 3, (done.returncode, done.stderr[-2000:])
+    print(done.stdout)
+    assert f"destination {destination}" in done.stdout, done.stdout[-3000:]
+    assert not wrong, f"a portal in front of {destination} changed {wrong}"
+    assert h.comparable(healed) == h.comparable(reference["view"])
