@@ -8,7 +8,7 @@ Google lists are read back as the hashes of their members' emails (or phones), S
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from cdp_google_ads.emulator import GoogleAdsEmulator
 from cdp_segment.emulator import SegmentEmulator
@@ -41,11 +41,11 @@ class _Google(GoogleAdsEmulator):
     refresh_token = GOOGLE_REFRESH
 
 
-def make_google(limits: str) -> GoogleAdsEmulator:
+def make_google(limits: Literal["real", "off"]) -> GoogleAdsEmulator:
     return _Google(EmulatorOptions(limits=limits))
 
 
-def make_segment(limits: str) -> SegmentEmulator:
+def make_segment(limits: Literal["real", "off"]) -> SegmentEmulator:
     return SegmentEmulator(EmulatorOptions(limits=limits), write_keys={SEGMENT_KEY})
 
 

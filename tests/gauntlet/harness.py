@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import httpx
@@ -108,7 +108,9 @@ class Platforms:
 
 
 @contextmanager
-def platforms(profiles: int = 120, *, seed: int = 11, limits: str = "off") -> Iterator[Platforms]:
+def platforms(
+    profiles: int = 120, *, seed: int = 11, limits: Literal["real", "off"] = "off"
+) -> Iterator[Platforms]:
     """Seeded HubSpot and Klaviyo (sources and destinations); empty Meta, Google, Segment."""
     with ExitStack() as stack:
         hubspot = stack.enter_context(

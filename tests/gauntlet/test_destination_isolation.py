@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from tests.gauntlet import figures
 from tests.gauntlet import harness as h
@@ -71,3 +72,31 @@ def test_a_portal_in_front_of_one_destination_skips_no_other(
     assert f"destination {destination}" in done.stdout, done.stdout[-3000:]
     assert not wrong, f"a portal in front of {destination} changed {wrong}"
     assert h.comparable(healed) == h.comparable(reference["view"])
+
+
+# ---- recipients a destination can never identify ---------------------------------------------
+
+NAMELESS = [{"first_name": f"Walk{i}", "last_name": "In", "country": "US"} for i in range(3)]
+
+
+def test_recipients_no_destination_can_identify_are_not_replanned(tmp_path: Path) -> None:
+    """HubSpot contacts with neither email nor phone (and the scenario's phone-only people for
+    Segment) can never be identified by Klaviyo or Segment. They used to be planned and
+    rejected on every run, so every run exited 3; now the planner skips them, counts them as
+    "not identifiable by <destination>", and the second run exits 0 with nothing planned."""
+    with h.platforms(h.PROFILES) as p:
+        seeded = httpx.post(
+            f"{p.hubspot.base_url}/__emulator__/seed", json={"people": NAMELESS}, timeout=30
+        )
+        seeded.raise_for_status()
+        cfg = h.write_config(tmp_path, p)
+        first = h.run_cli(cfg, p)
+        second = h.run_cli(cfg, p)
+        third = h.in_process_run(cfg, p)
+    assert first.returncode == 0, first.stdout[-2000:]
+    assert second.returncode == 0, second.stdout[-2000:]
+    assert third.counts["planned"] == 0
+    assert third.counts["rejected"] == 0
+    skipped = {name: dict(plan.skipped) for name, plan in third.plans.items()}
+    assert skipped["klaviyo_out"].get("not identifiable by klaviyo_out", 0) >= len(NAMELESS)
+    assert skipped["segment_out"].get("not identifiable by segment_out", 0) >= len(NAMELESS)
