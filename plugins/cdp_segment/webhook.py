@@ -40,6 +40,7 @@ from cdp_segment.webhook_http import (
     FramingError,
     WebhookLimits,
     body_length,
+    linger,
 )
 from connector.errors import ConfigError
 
@@ -184,6 +185,7 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
             except FramingError as exc:
                 self.close_connection = True  # the stream's framing is unknown: never reuse it
                 self._answer(exc.status, {"error": exc.message})
+                linger(self.connection, receiver.limits)
                 return
             try:
                 body = self.rfile.read(length) if length else b""

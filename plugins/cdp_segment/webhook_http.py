@@ -19,15 +19,24 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["MAX_BODY", "BoundedHTTPServer", "FramingError", "WebhookLimits", "body_length"]
+__all__ = [
+    "MAX_BODY",
+    "BoundedHTTPServer",
+    "FramingError",
+    "WebhookLimits",
+    "body_length",
+    "linger",
+]
 
 MAX_BODY = 1 << 20  # Segment messages are ≤32 KB; anything far larger is not Segment
 _DIGITS = re.compile(r"[0-9]+")
+_LINGER_SECONDS = 2.0
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
     b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 27\r\n\r\n"
@@ -115,3 +124,27 @@ def _refuse_busy(request: socket.socket) -> None:
         request.sendall(_BUSY)
     except OSError:
         pass
+
+
+def linger(conn: socket.socket, limits: WebhookLimits) -> None:
+    """Close after an error answer without resetting it away (a bounded lingering close).
+
+    Closing a socket with unread input makes the kernel send a reset, which can discard our
+    4xx before the client reads it. So stop sending, then read and drop what the client still
+    sends, at most ``max_body`` bytes and a couple of seconds, before the handler closes.
+    """
+    deadline = time.monotonic() + min(limits.timeout, _LINGER_SECONDS)
+    drained = 0
+    try:
+        conn.shutdown(socket.SHUT_WR)
+        while drained < limits.max_body:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            conn.settimeout(left)
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            drained += len(chunk)
+    except OSError:
+        return

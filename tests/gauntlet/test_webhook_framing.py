@@ -203,3 +203,13 @@ def test_a_valid_request_is_served_while_slow_clients_hang(tmp_path: Path) -> No
         stored = rx.spool.count()
     assert answer.status_code == 200
     assert stored == 1
+
+
+def test_the_limits_come_from_the_segment_settings() -> None:
+    """``connector listen`` builds the receiver's limits from the source's settings."""
+    from cdp_segment.settings import SegmentSettings
+    from cdp_segment.webhook import limits_from
+
+    settings = SegmentSettings(webhook_timeout_seconds=0.25, webhook_max_connections=3)
+    assert limits_from(settings) == WebhookLimits(timeout=0.25, max_connections=3)
+    assert limits_from(SegmentSettings()) == WebhookLimits()
