@@ -48,12 +48,18 @@ KINDS: dict[str, dict[str, Any]] = {
     "2xx cut-off bodies": {"kind": "garbled", "count": 3},
 }
 
+# Kept short for CI time: Google's and Segment's clients treat every 5xx alike (the 503 burst
+# covers the 500s) and read slow answers through the same transport as timeouts.
+SKIP = {("google", "500 burst"), ("google", "slow answers")}
+SKIP |= {("segment", "500 burst"), ("segment", "slow answers")}
+
 CASES = [
     (platform, phase, kind)
     for platform in ("hubspot", "klaviyo", "meta", "google", "segment")
     for phase in ("pull", "push")
     if phase == "push" or platform in PULL
     for kind in KINDS
+    if (platform, kind) not in SKIP
 ]
 QUICK = {
     ("hubspot", "push", "5xx burst"),
