@@ -12,13 +12,22 @@ destination lands exactly as in the unfaulted reference.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import BaseModel, ConfigDict
 from tests.gauntlet import figures
 from tests.gauntlet import harness as h
+
+from connector.config import load_config
+from connector.pipeline import Workspace, run_pipeline
+from connector.plugin.registry import ENTRY_POINT_GROUP, PluginRegistry
+from connector.plugin.spec import Capability, PluginContext, PluginSpec
+from connector.sync.changes import Change, Outcome, SegmentRef, TraitSpec
 
 # the platform behind each destination, the endpoints only its sink calls, and the parts of the
 # destination view that belong to it
@@ -100,3 +109,74 @@ def test_recipients_no_destination_can_identify_are_not_replanned(tmp_path: Path
     skipped = {name: dict(plan.skipped) for name, plan in third.plans.items()}
     assert skipped["klaviyo_out"].get("not identifiable by klaviyo_out", 0) >= len(NAMELESS)
     assert skipped["segment_out"].get("not identifiable by segment_out", 0) >= len(NAMELESS)
+
+
+# ---- a third-party sink that fails with an exception that is not ours -----------------------
+
+
+class _NoSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _BrittleSink:
+    """A third-party sink with a bug: its platform's answer lacks a field it indexes."""
+
+    consent = None
+
+    def __init__(self, settings: _NoSettings, context: PluginContext) -> None:
+        self.closed = False
+
+    def batch_size(self, kind: str) -> int:
+        return 100
+
+    def prepare(self, traits: Sequence[TraitSpec], segments: Sequence[SegmentRef]) -> None:
+        return None
+
+    def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:
+        first = changes[0].recipient.email or "x@example.org"
+        raise KeyError(f"requestId missing in the answer for {first}")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+BRITTLE = PluginSpec(
+    "brittle",
+    "a sink that raises KeyError",
+    frozenset({Capability.SINK_TRAITS}),
+    _NoSettings,
+    sink=_BrittleSink,
+)
+
+
+def test_an_unexpected_exception_in_one_destination_skips_no_later_one(
+    tmp_path: Path, reference: dict[str, Any]
+) -> None:
+    """Only ``ConnectorError`` used to be isolated: a KeyError in the first destination failed
+    the whole run and every later destination was skipped. Now it is recorded for that
+    destination alone, redacted (the message quoted an email), and the others deliver."""
+    registry = PluginRegistry(
+        [*entry_points(group=ENTRY_POINT_GROUP), EntryPoint("brittle", f"{__name__}:BRITTLE", "")]
+    )
+    with h.platforms(h.PROFILES) as p:
+        cfg = h.write_config(tmp_path, p)
+        text = cfg.read_text().replace(
+            "[destinations.klaviyo_out]",
+            '[destinations.brittle]\nplugin = "brittle"\n\n[destinations.klaviyo_out]',
+            1,
+        )
+        cfg.write_text(text)
+        ws = Workspace(load_config(cfg, env=p.env, registry=registry), registry=registry)
+        try:
+            summary = run_pipeline(ws)
+        finally:
+            ws.close()
+        view = h.destination_view(p, tmp_path)
+    failures = [f for f in summary.failures if "brittle" in f]
+    assert summary.status == "partial"
+    assert len(failures) == 1, summary.failures
+    assert "unexpected KeyError" in failures[0]
+    assert "@" not in failures[0], "the failure is recorded redacted"
+    assert not [f for f in summary.failures if "brittle" not in f], summary.failures
+    for key in ("klaviyo_traits", "hubspot_traits", "segment_traits", "files"):
+        assert h.comparable(view[key]) == h.comparable(reference["view"][key]), key
