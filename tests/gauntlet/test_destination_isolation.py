@@ -26,7 +26,7 @@ from tests.gauntlet import harness as h
 from connector.config import load_config
 from connector.pipeline import Workspace, run_pipeline
 from connector.plugin.registry import ENTRY_POINT_GROUP, PluginRegistry
-from connector.plugin.spec import Capability, PluginContext, PluginSpec
+from connector.plugin.spec import Capability, PluginContext, PluginSpec, Sink
 from connector.sync.changes import Change, Outcome, SegmentRef, TraitSpec
 
 # the platform behind each destination, the endpoints only its sink calls, and the parts of the
@@ -140,12 +140,16 @@ class _BrittleSink:
         self.closed = True
 
 
+def _brittle(settings: Any, context: PluginContext) -> Sink:
+    return _BrittleSink(settings, context)
+
+
 BRITTLE = PluginSpec(
     "brittle",
     "a sink that raises KeyError",
     frozenset({Capability.SINK_TRAITS}),
     _NoSettings,
-    sink=_BrittleSink,
+    sink=_brittle,
 )
 
 
