@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -121,7 +121,7 @@ class _NoSettings(BaseModel):
 class _BrittleSink:
     """A third-party sink with a bug: its platform's answer lacks a field it indexes."""
 
-    consent = None
+    consent: Literal["email", "ads"] | None = None
 
     def __init__(self, settings: _NoSettings, context: PluginContext) -> None:
         self.closed = False
