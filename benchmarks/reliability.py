@@ -79,7 +79,8 @@ def render(figs: Path, code: int, seconds: float, summary: str, soak: dict[str, 
         "Each kill is a `python -m connector run` killed by `CONNECTOR_CRASH_AT=<point>[@n]` "
         "(os._exit, like SIGKILL) or by SIGKILL when the emulators saw a given request; then "
         "the pipeline runs to its fixed point and every destination (Klaviyo lists and "
-        "properties, HubSpot lists and properties, Meta audience, files sink) is compared "
+        "properties, HubSpot lists and properties, Meta audience, Google Customer Match list, "
+        "Segment identify traits, files sink) is compared "
         "with an uncrashed reference by email, and the ledger with every destination.",
         "",
         "| kill point | tried | killed | lost | duplicated |",
@@ -102,10 +103,12 @@ def render(figs: Path, code: int, seconds: float, summary: str, soak: dict[str, 
         "",
         "## 2. Fault matrix",
         "",
-        "Per platform, faults on its pull and push endpoints: 429 storms with and without "
-        "Retry-After, 503 and 500 bursts, timeouts past the client timeout, connection "
-        "resets, truncated bodies, HTML 502 pages, slow answers; plus a token expiring "
-        "mid-run. End state compared with the unfaulted reference.",
+        "Per platform (HubSpot, Klaviyo, Meta, Google, Segment), faults on its pull and push "
+        "endpoints: 429 storms with and without Retry-After, 503 and 500 bursts, timeouts past "
+        "the client timeout, connection resets, truncated bodies, HTML 502 pages, 2xx HTML "
+        "captive-portal pages, 2xx cut-off bodies, slow answers; plus a token expiring mid-run, "
+        "and a portal in front of one destination for a whole run (the others must land in "
+        "full). End state compared with the unfaulted reference.",
         "",
         "| platform | cases | faults injected | end-state mismatches |",
         "|---|---|---|---|",
@@ -132,6 +135,7 @@ def render(figs: Path, code: int, seconds: float, summary: str, soak: dict[str, 
     ]
     for name, v in sorted(hostile.items()):
         lines.append(f"| {name} | {v.get('inputs', 0)} | {v.get('crashes', 0)} |")
+    lines += _webhook_lines(_load(figs, "webhook"))
     scan, red = pii.get("scan", {}), pii.get("redactor", {})
     lines += [
         "",
@@ -192,6 +196,27 @@ def render(figs: Path, code: int, seconds: float, summary: str, soak: dict[str, 
                 f"RSS {s['rss_mb']} MB, traced {s['traced_mb']} MB"
             )
     return "\n".join(lines) + "\n"
+
+
+def _webhook_lines(webhook: dict[str, Any]) -> list[str]:
+    """The Segment webhook over raw sockets: framing refused unread, slow clients capped."""
+    if not webhook:
+        return []
+    framing = webhook.get("framing", {})
+    lines = [
+        "",
+        f"Segment webhook, raw sockets: {framing.get('cases', 0)} unusable framings "
+        "(negative, garbage, huge, conflicting Content-Length; Transfer-Encoding) each answered "
+        "4xx before a byte of body was read: **"
+        f"{framing.get('unbounded_reads', 0)} unbounded reads**.",
+    ]
+    for name, v in sorted(webhook.items()):
+        if name != "framing":
+            lines.append(
+                f"- {name}: {v.get('clients', 0)} stalled clients in {v.get('cases', 0)} case(s), "
+                f"threads beyond the connection cap: **{v.get('threads_over_cap', 0)}**"
+            )
+    return lines
 
 
 def main() -> None:

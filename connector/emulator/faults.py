@@ -4,7 +4,13 @@ A rule matches a path glob (and optionally a method) and fires either a fixed nu
 (``count``) or with a probability (``rate``, drawn from a seeded generator so runs repeat).
 Kinds: ``status`` (answer with ``status`` and the platform's error body, or ``body``),
 ``timeout`` (sleep ``delay`` seconds then answer), ``reset`` (drop the connection),
-``truncate`` (send half a JSON body), ``html`` (a non-JSON 5xx page).
+``truncate`` (send half a JSON body and hang up), ``html`` (a non-JSON 5xx page), ``portal``
+(a 2xx HTML sign-in page; the request never reaches the platform) and ``garbled`` (the platform
+handles the request, then its 2xx answer arrives cut to a non-JSON fragment, correctly framed).
+
+``portal`` and ``garbled`` are what captive portals, corporate proxies and truncating middleboxes
+do: a success status with a body that is not the platform's answer. A client must treat that as
+transient (retry, then surface), never as success and never as a crash.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any, Literal
 
 __all__ = ["FaultInjector", "FaultRule"]
 
-FaultKind = Literal["status", "timeout", "reset", "truncate", "html", "slow"]
+FaultKind = Literal["status", "timeout", "reset", "truncate", "html", "portal", "garbled", "slow"]
 
 
 @dataclass(slots=True)

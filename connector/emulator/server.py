@@ -32,6 +32,12 @@ from connector.plugin.spec import EmulatorOptions
 __all__ = ["EmulatorServer", "Request", "Response", "Route"]
 
 ADMIN_PREFIX = "/__emulator__"
+# What a hotel or corporate captive portal answers in place of the API: 200 and a sign-in page.
+_PORTAL_PAGE = (
+    b"<!DOCTYPE html><html><head><title>Sign in to the network</title></head><body>"
+    b"<form method=post action=/login><input name=user><button>Connect</button></form>"
+    b"</body></html>"
+)
 
 
 class BadRequestError(Exception):
@@ -175,7 +181,7 @@ class EmulatorServer:
                 status, f"no route for {request.method} {request.path}"
             ), None
         rule = self.faults.pick(request.method, request.path)
-        if rule is not None and rule.kind in ("status", "html"):
+        if rule is not None and rule.kind in ("status", "html", "portal"):
             return self._fault_response(rule), rule
         denied = self.authenticate(request)
         if denied is not None:
@@ -191,6 +197,9 @@ class EmulatorServer:
             return self.error_response(400, str(exc)), rule
 
     def _fault_response(self, rule: FaultRule) -> Response:
+        if rule.kind == "portal":
+            status = rule.status if 200 <= rule.status < 300 else 200
+            return Response(status, _PORTAL_PAGE, content_type="text/html; charset=utf-8")
         if rule.kind == "html":
             body = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
             return Response(rule.status, body, content_type="text/html")
@@ -320,6 +329,8 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                     pass
                 return
             payload = response.encode()
+            if rule is not None and rule.kind == "garbled":
+                payload = payload[: len(payload) // 2]  # framed as sent: a complete, broken body
             truncated = rule is not None and rule.kind == "truncate"
             if not split.path.startswith(ADMIN_PREFIX):
                 # logged before the answer leaves, so a client that reads the log right after

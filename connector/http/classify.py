@@ -1,14 +1,31 @@
-"""What to do about an HTTP status, as a table a plugin can extend (STYLE.md practice 3)."""
+"""What to do about an HTTP status, as a table a plugin can extend (STYLE.md practice 3).
+
+A 2xx answer whose body is not the JSON the platform sends is classified here too: it is nearly
+always something between us and the platform (a captive portal's sign-in page, a proxy's error
+page, a middlebox that cut the body), so the request may never have arrived. It is retried like
+a 5xx and surfaces as retryable if it persists, never taken as success and never a crash.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 from connector.errors import AuthError, ConnectorError, FatalError, RetryableError, SkippableError
 from connector.http.retry import parse_retry_after
 
-__all__ = ["DEFAULT_ACTIONS", "Action", "action_for", "raise_for_status"]
+__all__ = [
+    "DEFAULT_ACTIONS",
+    "Action",
+    "NotJSONError",
+    "action_for",
+    "check_answer",
+    "json_body",
+    "json_object",
+    "raise_for_status",
+]
 
 
 class Action(StrEnum):
@@ -70,3 +87,59 @@ def raise_for_status(
     else:
         err = FatalError(f"HTTP {status}: {message}")
     raise err
+
+
+class NotJSONError(RetryableError):
+    """A 2xx answer that is not JSON: a proxy or captive portal answered, not the platform."""
+
+    def __init__(self, service: str, status: int, content_type: str | None) -> None:
+        kind = (content_type or "no content type").split(";")[0].strip() or "no content type"
+        super().__init__(
+            f"{service} answered HTTP {status} with a body that is not JSON ({kind}); a proxy "
+            "or captive portal may be answering instead of the platform"
+        )
+        self.http_status = status
+
+
+def json_body(
+    status: int, body: bytes | str | None, *, service: str, content_type: str | None = None
+) -> Any:
+    """The parsed JSON of an answer; ``NotJSONError`` (retryable) when a 2xx is not JSON.
+
+    The body is never quoted in the error: a portal page may hold anything. A 204 has no body
+    by definition and gives None.
+    """
+    if body is None or not body.strip():
+        if 200 <= status < 300 and status != 204:
+            raise NotJSONError(service, status, content_type or "empty body")
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        if 200 <= status < 300:
+            raise NotJSONError(service, status, content_type) from None
+        return None
+
+
+def json_object(
+    status: int, body: bytes | str | None, *, service: str, content_type: str | None = None
+) -> dict[str, Any]:
+    """A 2xx answer's JSON object (every platform we call answers with one); else NotJSONError."""
+    data = json_body(status, body, service=service, content_type=content_type)
+    if isinstance(data, dict):
+        return data
+    if data is None and status == 204:
+        return {}
+    raise NotJSONError(service, status, content_type)
+
+
+def check_answer(
+    status: int, body: bytes | str | None, *, service: str, content_type: str | None = None
+) -> None:
+    """For SDK transports: raise ``NotJSONError`` when a 2xx carries a body that is not JSON.
+
+    An empty body passes (204s and bodiless 202s are the platforms' own answers); the SDK
+    still parses what passes, so only the check lives here.
+    """
+    if 200 <= status < 300 and body and body.strip():
+        json_body(status, body, service=service, content_type=content_type)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from connector.errors import ConnectorError
+from connector.logs import redact
 from connector.modelling.output import ModelOutput
 from connector.pipeline.reporter import Reporter
 from connector.pipeline.workspace import Workspace
 from connector.plugin.spec import Capability, Sink
+from connector.state.runs import RecordError
 from connector.sync.apply import apply_plan
 from connector.sync.changes import SegmentRef
 from connector.sync.consent import ConsentPolicy
@@ -46,25 +49,45 @@ def plan_all(ws: Workspace, output: ModelOutput, run_id: str) -> Activation:
         except ConnectorError as exc:
             act.failures.append(f"destination {name}: {exc}")
             continue
+        except Exception as exc:  # noqa: BLE001 - one destination never stops another
+            act.failures.append(_unexpected(name, exc))
+            continue
+        try:
+            act.plans[name] = _plan(
+                ws, name, act.desired, sink, spec.capabilities, set(output.rule_failures)
+            )
+        except Exception as exc:  # noqa: BLE001 - one destination never stops another
+            act.failures.append(_unexpected(name, exc))
+            _close(name, sink)
+            continue
         act.sinks[name] = sink
-        held = output.rule_failures  # a failed rule's segment keeps what it has: no removes
-        ledger = {k: e for k, e in ws.ledger.entries(name).items() if e.segment_id not in held}
-        act.plans[name] = plan_destination(
-            name,
-            desired,
-            ledger,
-            traits=cfg.traits,
-            segments=cfg.segments,
-            consent_channel=sink.consent,
-            consent_policy=_policy(cfg.consent_policy, sink),
-            trait_consent_channel=getattr(sink, "trait_consent", None),
-            accepts=getattr(sink, "accepts", None),
-            with_traits=Capability.SINK_TRAITS in spec.capabilities,
-            with_memberships=bool(
-                {Capability.SINK_LISTS, Capability.SINK_AUDIENCES} & spec.capabilities
-            ),
-        )
     return act
+
+
+def _plan(
+    ws: Workspace,
+    name: str,
+    desired: DesiredState,
+    sink: Sink,
+    capabilities: frozenset[Capability],
+    held: frozenset[str] | set[str],
+) -> DestinationPlan:
+    """One destination's plan; segments in ``held`` (a rule that failed) keep what they have."""
+    cfg = ws.config.destinations[name]
+    ledger = {k: e for k, e in ws.ledger.entries(name).items() if e.segment_id not in held}
+    return plan_destination(
+        name,
+        desired,
+        ledger,
+        traits=cfg.traits,
+        segments=cfg.segments,
+        consent_channel=sink.consent,
+        consent_policy=_policy(cfg.consent_policy, sink),
+        trait_consent_channel=getattr(sink, "trait_consent", None),
+        accepts=getattr(sink, "accepts", None),
+        with_traits=Capability.SINK_TRAITS in capabilities,
+        with_memberships=bool({Capability.SINK_LISTS, Capability.SINK_AUDIENCES} & capabilities),
+    )
 
 
 def _policy(configured: ConsentPolicy | None, sink: Sink) -> ConsentPolicy:
@@ -73,6 +96,27 @@ def _policy(configured: ConsentPolicy | None, sink: Sink) -> ConsentPolicy:
         return configured
     declared = getattr(sink, "consent_policy", "strict")
     return "not_denied" if declared == "not_denied" else "strict"
+
+
+def _unexpected(name: str, exc: BaseException) -> str:
+    """A failure we did not classify, recorded redacted (its text may quote platform data)."""
+    log.error("destination %s failed unexpectedly", name, exc_info=exc)
+    return f"destination {name}: unexpected {type(exc).__name__}: {redact(str(exc))[:300]}"
+
+
+def _unfinished(name: str, left: int, errors: list[RecordError]) -> str:
+    """A destination that kept failing transiently (a portal, an outage) is named, with the
+    commonest reason, so a run that could not deliver says where."""
+    reasons = Counter(e.reason for e in errors if e.retryable)
+    why = reasons.most_common(1)[0][0] if reasons else "retryable"
+    return f"destination {name}: {left} changes left to retry next run ({redact(why)[:200]})"
+
+
+def _close(name: str, sink: Sink) -> None:
+    try:
+        sink.close()
+    except Exception as exc:  # noqa: BLE001 - closing one sink must not skip the others
+        log.warning("destination %s: closing failed: %s", name, redact(repr(exc))[:300])
 
 
 def _activated(segments: list[SegmentRef], wanted: tuple[str, ...] | str) -> list[SegmentRef]:
@@ -87,6 +131,8 @@ def apply_all(
     for name, sink in act.sinks.items():
         plan = act.plans[name]
         entry: dict[str, Any] = {"planned": plan.counts()}
+        if plan.skipped:
+            entry["skipped"] = dict(plan.skipped)
         report[name] = entry
         try:
             if not plan.total:
@@ -111,12 +157,19 @@ def apply_all(
             _store_learned(ws, name, res.learned)
             if res.failed:
                 act.failures.append(f"destination {name}: {res.failed}")
+            elif res.retryable:
+                act.failures.append(_unfinished(name, res.retryable, res.errors))
         except ConnectorError as exc:
             act.failures.append(f"destination {name}: {exc}")
             log.error("destination %s failed: %s", name, exc)
+        except Exception as exc:  # noqa: BLE001 - one destination's failure never skips another
+            act.failures.append(_unexpected(name, exc))
         finally:
-            _after_apply(ws, name, sink, entry)
-            sink.close()
+            try:
+                _after_apply(ws, name, sink, entry)
+            except Exception as exc:  # noqa: BLE001 - the hooks are the plugin's code
+                act.failures.append(_unexpected(name, exc))
+            _close(name, sink)
     return report
 
 

@@ -65,11 +65,14 @@ def plan_destination(
     upsert with no values that unsets every trait delivered before, never mere silence.
     """
     plan = DestinationPlan(destination)
+    # a recipient the destination can never identify is skipped, not planned: planned, it would
+    # be rejected again every run and every run would end with rejects (exit 3)
+    unidentifiable = f"not identifiable by {destination}"
     wanted = None if traits == "all" else set(traits)
     for pid in sorted(desired.traits) if with_traits else ():
         recipient = desired.recipients[pid]
         if accepts is not None and not accepts(recipient):
-            plan.skipped["no usable identifier"] += 1
+            plan.skipped[unidentifiable] += 1
             continue
         values = {k: v for k, v in desired.traits[pid].items() if wanted is None or k in wanted}
         if trait_consent_channel and not allowed(
@@ -102,7 +105,7 @@ def plan_destination(
                 plan.skipped[f"no {consent_channel} consent"] += 1
                 continue
             if accepts is not None and not accepts(recipient):
-                plan.skipped["no usable identifier"] += 1
+                plan.skipped[unidentifiable] += 1
                 continue
             key = membership_key(sid, pid)
             want.add(key)

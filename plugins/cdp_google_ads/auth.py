@@ -22,6 +22,7 @@ import httpx
 from cdp_google_ads.settings import GoogleAdsSettings
 from connector.errors import AuthError, ConfigError, RetryableError
 from connector.http.budget import RateBudget
+from connector.http.classify import NotJSONError, json_object
 
 __all__ = ["TokenSource", "send_authorised"]
 
@@ -68,7 +69,14 @@ class TokenSource:
             raise RetryableError(f"token endpoint answered {response.status_code}")
         if response.status_code != 200:
             raise AuthError(f"Google refused the OAuth credentials ({response.status_code})")
-        body = response.json()
+        body = json_object(
+            200,
+            response.content,
+            service="token endpoint",
+            content_type=response.headers.get("Content-Type"),
+        )
+        if "access_token" not in body:
+            raise NotJSONError("token endpoint", 200, "JSON without an access_token")
         return str(body["access_token"]), float(body.get("expires_in", 3600))
 
     def _service_account_jwt(self) -> str:

@@ -21,6 +21,7 @@ from cdp_google_ads.auth import TokenSource, send_authorised
 from cdp_google_ads.settings import GoogleAdsSettings
 from connector.errors import AuthError, RetryableError, SkippableError
 from connector.http.budget import RateBudget
+from connector.http.classify import json_body, json_object
 from connector.http.retry import RetryPolicy, parse_retry_after
 
 __all__ = ["AdsApiError", "UserLists", "gaql_string"]
@@ -177,12 +178,12 @@ class UserLists:
     @staticmethod
     def _check(response: httpx.Response) -> dict[str, Any]:
         status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
+        ctype = response.headers.get("Content-Type")
         if 200 <= status < 300:
-            return body if isinstance(body, dict) else {}
+            return json_object(
+                status, response.content, service="Google Ads API", content_type=ctype
+            )
+        body = json_body(status, response.content, service="Google Ads API", content_type=ctype)
         failure = _failure(body, status)
         if status == 429 or status >= 500:
             wait = parse_retry_after(response.headers.get("Retry-After")) or failure.retry_delay

@@ -33,9 +33,10 @@ from cdp_google_ads.lists import UserLists
 from cdp_google_ads.settings import GoogleAdsSettings
 from connector.errors import AuthError, RetryableError, SkippableError
 from connector.http.budget import RateBudget
+from connector.http.classify import json_body, json_object
 from connector.http.retry import RetryPolicy, parse_retry_after
 from connector.plugin.spec import PluginContext
-from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
+from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
 from connector.sync.hashing import google_identifiers
 from connector.sync.isolate import deliver
 
@@ -106,6 +107,15 @@ class GoogleAdsSink:
         self.last_request_ids: list[str] = []
 
     # ---- protocol -------------------------------------------------------------------------
+    def accepts(self, recipient: Recipient) -> bool:
+        """Customer Match needs a hashable email, phone or full address; a profile with none
+        is skipped by the planner instead of planned (and rejected) every run."""
+        r = recipient
+        found = google_identifiers(
+            r.email, r.phone, r.match, default_region=self.context.default_region
+        )
+        return bool(found.identifiers)
+
     def batch_size(self, kind: str) -> int:
         return self.settings.batch_size
 
@@ -261,12 +271,10 @@ class GoogleAdsSink:
 
     def _check(self, response: httpx.Response) -> dict[str, Any]:
         status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
+        ctype = response.headers.get("Content-Type")
         if 200 <= status < 300:
-            return body if isinstance(body, dict) else {}
+            return json_object(status, response.content, service="Data Manager", content_type=ctype)
+        body = json_body(status, response.content, service="Data Manager", content_type=ctype)
         error = body.get("error") if isinstance(body, dict) else None
         error = error if isinstance(error, dict) else {}
         message = str(error.get("message") or f"HTTP {status}")[:200]

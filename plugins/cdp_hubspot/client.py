@@ -21,6 +21,7 @@ import urllib3
 from cdp_hubspot.settings import HubSpotSettings
 from connector.errors import AuthError, RetryableError, SkippableError
 from connector.http import Action, RateBudget, RetryPolicy, action_for, parse_retry_after
+from connector.http.guards import checked_pool_manager
 
 __all__ = ["HubSpotApiError", "HubSpotClient", "api_exceptions"]
 
@@ -69,6 +70,19 @@ def _body(exc: Any) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _checked_api(package: Any, api_name: str, config: dict[str, Any]) -> Any:
+    """The SDK's own API factory, with a transport that refuses a 2xx that is not JSON.
+
+    The generated client deserialises a captive portal's 200 page into a model or a string and
+    reports success; the check raises NotJSONError (retryable) instead."""
+    from hubspot.discovery.discovery_base import DiscoveryBase
+
+    api = DiscoveryBase._default_api_factory(package, api_name, config)
+    rest = api.api_client.rest_client
+    rest.pool_manager = checked_pool_manager(rest.pool_manager, "HubSpot")
+    return api
+
+
 class HubSpotClient:
     def __init__(self, settings: HubSpotSettings, logger: logging.Logger) -> None:
         from hubspot import HubSpot
@@ -83,6 +97,7 @@ class HubSpotClient:
             host=base,
             base_url=base,
             retry=urllib3.util.Retry(total=0, redirect=0),
+            api_factory=_checked_api,
         )
         limit = max(1, int(settings.requests_per_10s * _HEADROOM))
         self.budget = shared_budget(settings, "ten_secondly", limit, 10.0)

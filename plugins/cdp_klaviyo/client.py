@@ -22,6 +22,7 @@ from cdp_klaviyo.settings import KlaviyoSettings
 from connector.errors import AuthError, FatalError, RetryableError, SkippableError
 from connector.http import RateBudget, RetryPolicy, parse_retry_after
 from connector.http.classify import Action, action_for
+from connector.http.guards import AnswerCheckingPoolManager
 
 __all__ = ["KlaviyoClient", "KlaviyoRequestError", "error_detail", "next_cursor"]
 
@@ -86,7 +87,9 @@ class KlaviyoClient:
             test_host=settings.base_url.rstrip("/"),
             options={USE_DICTIONARY_FOR_RESPONSE_DATA: True},
         )
-        self.api.api_client.rest_client.pool_manager = urllib3.PoolManager(
+        # a 2xx that is not JSON (a captive portal's page) raises NotJSONError, retried below
+        self.api.api_client.rest_client.pool_manager = AnswerCheckingPoolManager(
+            service="Klaviyo",
             retries=Retry(total=0, redirect=0),
             timeout=urllib3.Timeout(total=settings.timeout),
             maxsize=4,

@@ -20,7 +20,7 @@ from cdp_klaviyo.resolve import resolve_ids
 from cdp_klaviyo.settings import KlaviyoSettings
 from connector.errors import RetryableError, SkippableError
 from connector.plugin.spec import PluginContext
-from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
+from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
 
 __all__ = ["KlaviyoSink"]
 
@@ -39,6 +39,15 @@ class KlaviyoSink:
         )
         self.lists = ListManager(self.client, ctx.state, settings.list_prefix)
         self.segments: dict[str, SegmentRef] = {}
+
+    def accepts(self, recipient: Recipient) -> bool:
+        """Klaviyo finds a profile by its id, email, phone or external id; without any the
+        planner skips the profile instead of planning (and rejecting) it every run."""
+        try:
+            profile_payload(recipient, {}, ())
+        except SkippableError:
+            return False
+        return True
 
     def batch_size(self, kind: str) -> int:
         return IMPORT_MAX_PROFILES if kind == ChangeKind.UPSERT else LIST_MEMBERS_PER_CALL

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from cdp_meta.settings import MetaSettings
 from connector.errors import AuthError, FatalError, RetryableError, SkippableError
+from connector.http.classify import json_object
 
 __all__ = ["TRANSIENT_CODES", "AudienceGoneError", "Graph", "TooLargeError"]
 
@@ -105,7 +106,11 @@ class Graph:
             raise AuthError("HTTP 401 from Meta: the access token was refused")
         if status >= 400:
             raise SkippableError(f"HTTP {status} from Meta")
-        return response.json()
+        # a 2xx that is not JSON (a captive portal, a proxy page) passes the SDK as a success
+        headers = response.headers() or {}
+        return json_object(
+            status, response.body(), service="Meta", content_type=headers.get("Content-Type")
+        )
 
     @staticmethod
     def _classify(exc: FacebookRequestError) -> Exception:

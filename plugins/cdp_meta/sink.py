@@ -65,6 +65,17 @@ class MetaSink:
         self.recreated_segments: set[str] = set()
 
     # ---- protocol -------------------------------------------------------------------------
+    def accepts(self, recipient: Recipient) -> bool:
+        """Meta matches only hashed identifiers of the configured match keys; a profile with
+        none is skipped by the planner instead of planned (and rejected) every run."""
+        ids = meta_identifiers(
+            recipient.email,
+            recipient.phone,
+            recipient.match,
+            default_region=self.context.default_region,
+        )
+        return any(ids.keys.get(k) for k in self.settings.match_keys)
+
     def batch_size(self, kind: str) -> int:
         if kind == ChangeKind.REMOVE:
             return self.settings.remove_batch_size

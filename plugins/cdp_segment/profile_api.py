@@ -15,7 +15,7 @@ from urllib.parse import quote
 import httpx
 
 from connector.errors import AuthError, RetryableError, SkippableError
-from connector.http import RateBudget, RetryPolicy, action_for
+from connector.http import RateBudget, RetryPolicy, action_for, json_object
 from connector.http.classify import Action
 from connector.http.retry import parse_retry_after
 
@@ -71,8 +71,10 @@ class ProfileApi:
             return None
         action = action_for(resp.status_code)
         if action is Action.OK:
-            data = resp.json()
-            return data if isinstance(data, dict) else {}
+            ctype = resp.headers.get("Content-Type")
+            return json_object(
+                resp.status_code, resp.content, service="Profile API", content_type=ctype
+            )
         message = _error_message(resp)
         if action is Action.RETRY:
             wait = parse_retry_after(resp.headers.get("Retry-After"))

@@ -45,6 +45,10 @@ class SegmentSettings(BaseModel):
     webhook_secret: SecretStr | None = None
     webhook_spool: str = "segment/webhook-spool.sqlite"
     spool_retain_hours: float = Field(default=24.0, ge=0)
+    # a connection silent this long (half-sent headers or body) is closed, freeing its thread
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # connections served at once; the next ones get 503 + Retry-After (Segment retries 5xx)
+    webhook_max_connections: int = Field(default=64, ge=1, le=4096)
 
     # ---- Profile API enrichment (optional, per space) ---------------------------------------
     space_id: str | None = None

@@ -7,7 +7,11 @@ one call per changed profile is the whole integration. Facts (shared/facts secti
   queue is drained, so after it every message is either delivered or reported;
 - a message over 32 KB raises in ``_enqueue``; we reject that change alone with its size;
 - a batch refused with 400 is resent one message at a time (``sync_mode`` client) so the
-  bad message is isolated and its neighbours still land.
+  bad message is isolated and its neighbours still land;
+- the SDK takes any 2xx as delivered without reading it, so a captive portal's 200 page would
+  swallow a batch: a response hook on the SDK's session checks that a 2xx is JSON (Segment
+  answers ``{"success": true}``) and raises ``NotJSONError``, which the SDK retries and then
+  reports, so those changes stay retryable.
 
 Traits go out as ``<prefix><name>``; a trait we delivered before and no longer compute is sent
 as null (Segment keeps the key, most destinations clear the field). Segment memberships (add /
@@ -28,9 +32,10 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from cdp_segment.settings import SegmentSettings
-from connector.errors import AuthError, ConfigError
+from connector.errors import AuthError, ConfigError, RetryableError
+from connector.http.guards import requests_answer_hook
 from connector.plugin.spec import PluginContext
-from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
+from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
 
 __all__ = ["SegmentSink", "identify_target"]
 
@@ -42,7 +47,10 @@ _SLUG = re.compile(r"[^a-z0-9]+")
 
 def identify_target(change: Change) -> tuple[str | None, str | None, dict[str, Any]] | str:
     """(userId, anonymousId, extra traits) for the recipient, or the reason it has none."""
-    r = change.recipient
+    return _target(change.recipient)
+
+
+def _target(r: Recipient) -> tuple[str | None, str | None, dict[str, Any]] | str:
     if r.ids.get("segment_user_id"):
         return r.ids["segment_user_id"], None, {}
     if r.ids.get("segment_anonymous_id"):
@@ -82,6 +90,7 @@ class SegmentSink:
     def _make_client(self, *, sync: bool) -> Any:
         from segment.analytics import Client
 
+        _check_answers()
         s = self.settings
         assert s.write_key is not None  # noqa: S101 - checked in __init__
         return Client(
@@ -100,6 +109,11 @@ class SegmentSink:
         )
 
     # ---- Sink protocol ----------------------------------------------------------------------
+    def accepts(self, recipient: Recipient) -> bool:
+        """Without a Segment userId, anonymousId or email an identify can never land: the
+        planner skips such profiles instead of planning (and rejecting) them every run."""
+        return not isinstance(_target(recipient), str)
+
     def batch_size(self, kind: str) -> int:
         return self.settings.chunk_size
 
@@ -231,3 +245,14 @@ class SegmentSink:
                 outcomes[index] = Outcome.retryable(reason) if retry else Outcome.rejected(reason)
             except OSError as exc:
                 outcomes[index] = Outcome.retryable(f"Segment unreachable: {type(exc).__name__}")
+            except RetryableError as exc:
+                outcomes[index] = Outcome.retryable(str(exc))
+
+
+def _check_answers() -> None:
+    """Install the 2xx-must-be-JSON check on the SDK's one module-level session, once."""
+    from segment.analytics import request
+
+    hooks = request._session.hooks.setdefault("response", [])
+    if not any(getattr(h, "answer_check", None) for h in hooks):
+        hooks.append(requests_answer_hook("Segment"))

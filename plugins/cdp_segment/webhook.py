@@ -11,6 +11,9 @@ Contract of this receiver:
 - a retry of a stored event answers 200 again and stores nothing new.
 The ``live`` stream of the Segment source reads the spool on the next run.
 
+Framing, timeouts and the connection cap are ``webhook_http``'s: they are enforced before any
+body is read, since nothing is authenticated until then.
+
 ``on_event`` is the rescoring hook: it is called with each newly stored message after the 200
 went out (never for duplicates); a failing hook is logged and never loses the event.
 """
@@ -23,7 +26,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -31,12 +34,27 @@ from typing import Any, Self
 from cdp_segment.mapping import message_id
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.spool import GroupWriter, Spool, SpoolError
+from cdp_segment.webhook_http import (
+    MAX_BODY,
+    BoundedHTTPServer,
+    FramingError,
+    WebhookLimits,
+    body_length,
+    linger,
+)
 from connector.errors import ConfigError
 
-__all__ = ["WebhookReceiver", "serve", "sign", "spool_path"]
+__all__ = [
+    "MAX_BODY",
+    "WebhookLimits",
+    "WebhookReceiver",
+    "limits_from",
+    "serve",
+    "sign",
+    "spool_path",
+]
 
 _log = logging.getLogger("cdp_segment.webhook")
-MAX_BODY = 1 << 20  # Segment messages are ≤32 KB; anything far larger is not Segment
 EventHook = Callable[[dict[str, Any]], None]
 
 
@@ -50,6 +68,13 @@ def spool_path(settings: SegmentSettings, workspace: Path) -> Path:
     return path if path.is_absolute() else workspace / path
 
 
+def limits_from(settings: SegmentSettings) -> WebhookLimits:
+    return WebhookLimits(
+        timeout=settings.webhook_timeout_seconds,
+        max_connections=settings.webhook_max_connections,
+    )
+
+
 class WebhookReceiver:
     """A threaded HTTP server in front of a group-committing spool writer."""
 
@@ -61,6 +86,7 @@ class WebhookReceiver:
         host: str = "127.0.0.1",
         port: int = 0,
         on_event: EventHook | None = None,
+        limits: WebhookLimits | None = None,
     ) -> None:
         if not secret:
             raise ConfigError("webhook_secret is required: unsigned webhooks are refused")
@@ -68,8 +94,8 @@ class WebhookReceiver:
         self.writer = GroupWriter(self.spool)
         self.secret = secret
         self.on_event = on_event
-        self._httpd = ThreadingHTTPServer((host, port), _handler(self))
-        self._httpd.daemon_threads = True
+        self.limits = limits or WebhookLimits()
+        self._httpd = BoundedHTTPServer((host, port), _handler(self), self.limits)
         self._thread: threading.Thread | None = None
 
     @property
@@ -78,7 +104,7 @@ class WebhookReceiver:
         return f"http://{host!s}:{port}"
 
     def serve_forever(self) -> None:
-        self._httpd.serve_forever()
+        self._httpd.serve_forever(poll_interval=0.1)
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -131,6 +157,7 @@ class WebhookReceiver:
 def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = receiver.limits.timeout  # every socket read; a silent client is dropped
 
         def log_message(self, format: str, *args: Any) -> None:
             return
@@ -143,16 +170,31 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
+        def _try_answer(self, status: int, payload: dict[str, Any]) -> None:
+            try:
+                self._answer(status, payload)
+            except OSError:
+                pass  # the client is gone; there is no one to tell
+
         def do_GET(self) -> None:
             self._answer(200, {"ok": True}) if self.path == "/healthz" else self._answer(404, {})
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self.close_connection = True
-                self._answer(413, {"error": "body too large"})
+            try:
+                length = body_length(self.headers, receiver.limits.max_body)
+            except FramingError as exc:
+                self.close_connection = True  # the stream's framing is unknown: never reuse it
+                self._answer(exc.status, {"error": exc.message})
+                linger(self.connection, receiver.limits)
                 return
-            body = self.rfile.read(length) if length else b""
+            try:
+                body = self.rfile.read(length) if length else b""
+            except TimeoutError:
+                body = b""
+            if len(body) < length:
+                self.close_connection = True  # the client stalled or hung up mid-body
+                self._try_answer(408, {"error": "request body incomplete"})
+                return
             status, payload, stored = receiver.receive(body, self.headers.get("X-Signature"))
             self._answer(status, payload)
             if stored is not None and receiver.on_event is not None:
@@ -178,7 +220,12 @@ def serve(
         raise ConfigError("segment: webhook_secret is required to listen for webhooks")
     secret = settings.webhook_secret.get_secret_value().encode()
     receiver = WebhookReceiver(
-        spool_path(settings, workspace), secret, host=host, port=port, on_event=on_event
+        spool_path(settings, workspace),
+        secret,
+        host=host,
+        port=port,
+        on_event=on_event,
+        limits=limits_from(settings),
     )
     if ready is not None:
         ready(receiver.base_url)

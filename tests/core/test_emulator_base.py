@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from connector.emulator import EmulatorServer, RateLimit, Request, Response
+from connector.emulator.faults import FaultRule
 from connector.plugin.spec import EmulatorOptions
 
 
@@ -126,3 +127,21 @@ def test_rate_fault_is_seeded_and_reset_clears(emu: Echo) -> None:
         c.post("/__emulator__/reset")
         assert c.get("/__emulator__/state").json() == {"items": {}}
         assert c.get("/__emulator__/requests").json()["requests"] == []
+
+
+def test_portal_and_garbled_faults_answer_2xx_with_a_body_that_is_not_json(emu: Echo) -> None:
+    """A captive portal answers 200 with its own page and the platform never sees the request;
+    a middlebox cutting a 2xx body leaves a complete, correctly framed, broken answer."""
+    with client(emu) as c:
+        c.put("/items/a", json={"v": 1})
+        emu.faults.set_rules([FaultRule(path="/items/*", method="PUT", kind="portal", count=1)])
+        portal = c.put("/items/b", json={"v": 2})
+        emu.faults.set_rules([FaultRule(path="/items/*", method="GET", kind="garbled", count=1)])
+        garbled = c.get("/items/a")
+    assert portal.status_code == 200
+    assert portal.headers["content-type"].startswith("text/html")
+    assert "b" not in emu.items, "the portal kept the request from the platform"
+    assert garbled.status_code == 200
+    assert len(garbled.content) == int(garbled.headers["content-length"])
+    with pytest.raises(ValueError, match=r"Expecting|Unterminated"):
+        garbled.json()

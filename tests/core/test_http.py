@@ -8,7 +8,16 @@ from email.utils import format_datetime
 import pytest
 
 from connector.errors import AuthError, RetryableError, SkippableError
-from connector.http import RateBudget, RetryPolicy, parse_retry_after, raise_for_status
+from connector.http import (
+    NotJSONError,
+    RateBudget,
+    RetryPolicy,
+    check_answer,
+    json_body,
+    json_object,
+    parse_retry_after,
+    raise_for_status,
+)
 
 
 def test_parse_retry_after_seconds_and_http_date() -> None:
@@ -99,3 +108,35 @@ def test_budget_penalty_holds_after_a_429() -> None:
     budget.penalise(4.0)
     budget.acquire()
     assert now[0] >= 4.0
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype"),
+    [
+        (b"<html><body>Sign in to the network</body></html>", "text/html"),
+        (b'{"data": {"id": "1", "attrib', "application/json"),
+        (b"", None),
+        (b"[" * 100_000, "application/json"),
+    ],
+)
+def test_a_2xx_that_is_not_json_is_retryable_and_quotes_nothing(
+    body: bytes, ctype: str | None
+) -> None:
+    """Captive portals and proxies answer 200 with their own page: retry, then surface."""
+    with pytest.raises(NotJSONError) as caught:
+        json_object(200, body, service="Klaviyo", content_type=ctype)
+    assert isinstance(caught.value, RetryableError)
+    assert "Klaviyo" in str(caught.value)
+    assert "Sign in" not in str(caught.value)
+
+
+def test_json_answers_and_error_bodies_pass() -> None:
+    assert json_object(200, b'{"ok": true}', service="x") == {"ok": True}
+    assert json_object(204, b"", service="x") == {}
+    assert json_body(502, b"<html>Bad Gateway</html>", service="x") is None  # status decides
+    check_answer(202, b"", service="x")  # a bodiless 2xx from an SDK call is the platform's
+    check_answer(500, b"<html>", service="x")  # not a 2xx: the status table's business
+    with pytest.raises(NotJSONError):
+        check_answer(200, b"<html>portal</html>", service="x", content_type="text/html")
+    with pytest.raises(NotJSONError):
+        json_object(200, b'"just a string"', service="x")

@@ -1,7 +1,8 @@
 """The gauntlet's scenario: a whole pipeline against emulators, driven like a user drives it.
 
-Two CRM sources (HubSpot, Klaviyo) feed one workspace; four destinations (Klaviyo traits and
-lists, HubSpot properties and lists, a Meta audience, the files sink) receive the result. The
+Two CRM sources (HubSpot, Klaviyo) feed one workspace; six destinations (Klaviyo traits and
+lists, HubSpot properties and lists, a Meta audience, a Google Customer Match list, Segment
+identify traits, the files sink) receive the result. The
 emulators run in the test process; the pipeline runs in a subprocess through
 ``python -m connector run`` so a test can kill it anywhere.
 
@@ -24,11 +25,12 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import httpx
 import pandas as pd
+from tests.gauntlet import ads_segment as ads
 
 from cdp_hubspot.emulator import HubSpotEmulator
 from cdp_klaviyo.emulator import KlaviyoEmulator
@@ -42,7 +44,14 @@ REPO = Path(__file__).resolve().parents[2]
 HUBSPOT_TOKEN = "pat-na1-GAUNTLET-hubspot-7f3a9c1e5b"
 KLAVIYO_KEY = "pk_GAUNTLETklaviyo4d2e8f0a6c"
 META_TOKEN = "EAAGAUNTLETmetaToken9b1d3f5e7a"
-TOKENS = (HUBSPOT_TOKEN, KLAVIYO_KEY, META_TOKEN)
+TOKENS = (
+    HUBSPOT_TOKEN,
+    KLAVIYO_KEY,
+    META_TOKEN,
+    ads.GOOGLE_SECRET,
+    ads.GOOGLE_REFRESH,
+    ads.SEGMENT_KEY,
+)
 
 # segment id → the name the planner gives it (lists are "CDP: <name>", audiences "<name>")
 SEGMENTS = ("rfm_high", "rfm_medium")
@@ -60,10 +69,18 @@ class Platforms:
     hubspot: HubSpotEmulator
     klaviyo: KlaviyoEmulator
     meta: MetaEmulator
+    google: Any
+    segment: Any
     env: dict[str, str] = field(default_factory=dict)
 
     def all(self) -> dict[str, Any]:
-        return {"hubspot": self.hubspot, "klaviyo": self.klaviyo, "meta": self.meta}
+        return {
+            "hubspot": self.hubspot,
+            "klaviyo": self.klaviyo,
+            "meta": self.meta,
+            "google": self.google,
+            "segment": self.segment,
+        }
 
     def state(self, name: str) -> dict[str, Any]:
         emu = self.all()[name]
@@ -91,8 +108,10 @@ class Platforms:
 
 
 @contextmanager
-def platforms(profiles: int = 120, *, seed: int = 11, limits: str = "off") -> Iterator[Platforms]:
-    """Seeded HubSpot and Klaviyo (sources and destinations) and an empty Meta account."""
+def platforms(
+    profiles: int = 120, *, seed: int = 11, limits: Literal["real", "off"] = "off"
+) -> Iterator[Platforms]:
+    """Seeded HubSpot and Klaviyo (sources and destinations); empty Meta, Google, Segment."""
     with ExitStack() as stack:
         hubspot = stack.enter_context(
             HubSpotEmulator(EmulatorOptions(seed_profiles=profiles, seed=seed, limits=limits))
@@ -101,12 +120,17 @@ def platforms(profiles: int = 120, *, seed: int = 11, limits: str = "off") -> It
             KlaviyoEmulator(EmulatorOptions(seed_profiles=profiles, seed=seed + 1, limits=limits))
         )
         meta = stack.enter_context(_Meta(EmulatorOptions(limits=limits)))
+        google = stack.enter_context(ads.make_google(limits))
+        segment = stack.enter_context(ads.make_segment(limits))
         env = {
             "GAUNTLET_HUBSPOT_TOKEN": HUBSPOT_TOKEN,
             "GAUNTLET_KLAVIYO_KEY": KLAVIYO_KEY,
             "GAUNTLET_META_TOKEN": META_TOKEN,
+            "GAUNTLET_GOOGLE_SECRET": ads.GOOGLE_SECRET,
+            "GAUNTLET_GOOGLE_REFRESH": ads.GOOGLE_REFRESH,
+            "GAUNTLET_SEGMENT_KEY": ads.SEGMENT_KEY,
         }
-        yield Platforms(hubspot, klaviyo, meta, env)
+        yield Platforms(hubspot, klaviyo, meta, google, segment, env)
 
 
 def write_config(root: Path, p: Platforms, *, retry_seconds: float = 20.0, extra: str = "") -> Path:
@@ -183,6 +207,7 @@ timeout = 2
 plugin = "files"
 path = "out"
 batch_size = 40
+{ads.config_block(p.google.base_url, p.segment.base_url, retry_seconds)}
 {extra}
 """
     )
@@ -286,6 +311,8 @@ def destination_view(p: Platforms, root: Path) -> dict[str, Any]:
         "hubspot_lists": hs_lists,
         "hubspot_traits": {e: t for e, t in hs_traits.items() if t},
         "meta_audiences": meta_aud,
+        "google_lists": ads.google_view(p.state("google")),
+        "segment_traits": ads.segment_view(p.state("segment")),
         "files": files_view(root),
     }
 
@@ -369,12 +396,14 @@ def ledger_view(root: Path) -> dict[str, Any]:
         "klaviyo_lists": {},
         "hubspot_lists": {},
         "meta_audiences": {},
+        "google_lists": {},
         "trait_profiles": {},
     }
     where = {
         "klaviyo_out": "klaviyo_lists",
         "hubspot_out": "hubspot_lists",
         "meta": "meta_audiences",
+        "google": "google_lists",
     }
     for row in ledger_rows(root):
         dest = row["destination"]
@@ -387,6 +416,9 @@ def ledger_view(root: Path) -> dict[str, Any]:
         name = names.get(row["segment_id"], row["segment_id"])
         if dest == "meta":
             view[where[dest]].setdefault(name, []).append(_meta_hash(email))
+        elif dest == "google":
+            list_id = ads.GOOGLE_LISTS[row["segment_id"]]
+            view[where[dest]].setdefault(list_id, []).append(ads.google_hash(email))
         else:
             view[where[dest]].setdefault(f"CDP: {name}", []).append(email)
     for key in where.values():
@@ -398,7 +430,7 @@ def assert_ledger_agrees(p: Platforms, root: Path) -> dict[str, Any]:
     """The ledger and every destination say the same; returns the destination view."""
     dest = destination_view(p, root)
     led = ledger_view(root)
-    for key in ("klaviyo_lists", "hubspot_lists", "meta_audiences"):
+    for key in ("klaviyo_lists", "hubspot_lists", "meta_audiences", "google_lists"):
         have = {k: v for k, v in dest[key].items() if v}
         want = {k: v for k, v in led[key].items() if v}
         assert have == want, f"{key}: ledger and destination disagree"
@@ -406,6 +438,8 @@ def assert_ledger_agrees(p: Platforms, root: Path) -> dict[str, Any]:
     assert kl_dest == kl_led, (len(kl_dest), len(kl_led), sorted(kl_dest ^ kl_led)[:6])
     hub_dest, hub_led = set(dest["hubspot_traits"]), led["trait_profiles"].get("hubspot_out", set())
     assert hub_dest == hub_led, (sorted(hub_dest - hub_led)[:5], sorted(hub_led - hub_dest)[:5])
+    seg_dest, seg_led = set(dest["segment_traits"]), led["trait_profiles"].get("segment_out", set())
+    assert seg_dest == seg_led, (sorted(seg_dest - seg_led)[:5], sorted(seg_led - seg_dest)[:5])
     assert set(dest["files"]["traits"]) == led["trait_profiles"].get("export", set())
     return dest
 

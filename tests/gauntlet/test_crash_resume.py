@@ -50,6 +50,8 @@ def _after(count: int, method: str, fragment: str, platform: str) -> Callable[..
 
 PULL_SLOW = ("klaviyo", {"path": "/api/events", "method": "GET", "kind": "slow", "delay": 0.15})
 APPLY_SLOW = ("hubspot", {"path": "*/batch/upsert", "kind": "slow", "delay": 0.3})
+GOOGLE_SLOW = ("google", {"path": "/v1/audienceMembers:*", "kind": "slow", "delay": 0.3})
+SEGMENT_SLOW = ("segment", {"path": "/v1/batch", "kind": "slow", "delay": 0.3})
 
 KILLS: dict[str, Kill] = {
     k.label: k
@@ -85,6 +87,16 @@ KILLS: dict[str, Kill] = {
             "sigkill mid-apply (meta audience add)",
             trigger=_after(1, "POST", "/users", "meta"),
         ),
+        Kill(
+            "sigkill mid-apply (google ingest in flight)",
+            trigger=_after(1, "POST", "audienceMembers:ingest", "google"),
+            slow=GOOGLE_SLOW,
+        ),
+        Kill(
+            "sigkill mid-apply (segment batch in flight)",
+            trigger=_after(1, "POST", "/v1/batch", "segment"),
+            slow=SEGMENT_SLOW,
+        ),
     ]
 }
 
@@ -104,12 +116,12 @@ def _kill(cfg: Path, p: h.Platforms, kill: Kill) -> int:
 
 def _lost_and_duplicated(view: dict[str, Any], ref: dict[str, Any]) -> tuple[int, int]:
     lost = dup = 0
-    for key in ("klaviyo_lists", "hubspot_lists", "meta_audiences"):
+    for key in ("klaviyo_lists", "hubspot_lists", "meta_audiences", "google_lists"):
         for name in set(view[key]) | set(ref[key]):
             have, want = Counter(view[key].get(name, [])), Counter(ref[key].get(name, []))
             lost += sum((want - have).values())
             dup += sum((have - want).values())
-    for key in ("klaviyo_traits", "hubspot_traits"):
+    for key in ("klaviyo_traits", "hubspot_traits", "segment_traits"):
         lost += sum(1 for e, t in ref[key].items() if view[key].get(e) != t)
     files, ref_files = view["files"], ref["files"]
     lost += sum(1 for e, t in ref_files["traits"].items() if files["traits"].get(e) != t)

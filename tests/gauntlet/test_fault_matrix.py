@@ -2,9 +2,11 @@
 
 Each case injects one kind of fault into one platform's pull or push endpoints (429 storms with
 and without Retry-After, 5xx bursts, timeouts, connection resets, truncated and non-JSON bodies,
-slow answers), runs the pipeline to its fixed point and compares every destination with the
-unfaulted reference. A token that expires mid-run must stop that destination with a clear error
-after a handful of requests, never a retry storm, while the others deliver in full.
+2xx answers that are a captive portal's HTML page or a cut-off body, slow answers), runs the
+pipeline to its fixed point and compares every destination with the unfaulted reference. Every
+destination is in the matrix: HubSpot, Klaviyo, Meta, Google Customer Match and Segment. A token
+that expires mid-run must stop that destination with a clear error after a handful of requests,
+never a retry storm, while the others deliver in full.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ PUSH = {
     "hubspot": "/crm/v3/*",
     "klaviyo": "/api/*",
     "meta": "*",
+    "google": "/v1/*",
+    "segment": "/v1/batch",
 }
 PUSH_ONLY_METHODS = {"hubspot": None, "klaviyo": "POST", "meta": None}
 
@@ -39,16 +43,29 @@ KINDS: dict[str, dict[str, Any]] = {
     "truncated bodies": {"kind": "truncate", "count": 3},
     "non-JSON 502 pages": {"kind": "html", "status": 502, "count": 4},
     "slow answers": {"kind": "slow", "delay": 0.3, "count": 8},
+    # a captive portal or proxy answering 200 with its own page; a middlebox cutting a 2xx body
+    "2xx HTML portal pages": {"kind": "portal", "count": 3},
+    "2xx cut-off bodies": {"kind": "garbled", "count": 3},
 }
+
+# Kept short for CI time: Google's and Segment's clients treat every 5xx alike (the 503 burst
+# covers the 500s) and read slow answers through the same transport as timeouts.
+SKIP = {("google", "500 burst"), ("google", "slow answers")}
+SKIP |= {("segment", "500 burst"), ("segment", "slow answers")}
 
 CASES = [
     (platform, phase, kind)
-    for platform in ("hubspot", "klaviyo", "meta")
+    for platform in ("hubspot", "klaviyo", "meta", "google", "segment")
     for phase in ("pull", "push")
-    if not (platform == "meta" and phase == "pull")
+    if phase == "push" or platform in PULL
     for kind in KINDS
+    if (platform, kind) not in SKIP
 ]
-QUICK = {("hubspot", "push", "5xx burst"), ("meta", "push", "connection resets")}
+QUICK = {
+    ("hubspot", "push", "5xx burst"),
+    ("meta", "push", "connection resets"),
+    ("segment", "push", "2xx HTML portal pages"),
+}
 
 
 def _rule(platform: str, phase: str, kind: str) -> dict[str, Any]:
@@ -56,7 +73,7 @@ def _rule(platform: str, phase: str, kind: str) -> dict[str, Any]:
     rule: dict[str, Any] = {"path": path, **KINDS[kind]}
     if phase == "pull":
         rule["method"] = "GET" if platform == "klaviyo" else "POST"
-    elif PUSH_ONLY_METHODS[platform]:
+    elif PUSH_ONLY_METHODS.get(platform):
         rule["method"] = PUSH_ONLY_METHODS[platform]
     return rule
 
@@ -87,6 +104,8 @@ APPLY_STARTS = {
     "hubspot_out": ("hubspot", "/crm/v3/properties"),
     "klaviyo_out": ("klaviyo", "/api/profile-bulk-import-jobs"),
     "meta": ("meta", "customaudiences"),
+    "google": ("google", "/v1/audienceMembers"),
+    "segment_out": ("segment", "/v1/batch"),
 }
 
 
