@@ -17,6 +17,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from cdp_files.settings import FilesSettings
+from cdp_files.spreadsheet import from_cell, to_cell
 from connector.plugin.spec import PluginContext
 from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
 
@@ -72,7 +73,7 @@ class FilesSink:
         if not path.exists():
             return pd.DataFrame()
         if self.ext == "csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False)
+            return pd.read_csv(path, dtype=str, keep_default_na=False).map(from_cell)
         return pd.read_parquet(path)
 
     def prepare(self, traits: Sequence[TraitSpec], segments: Sequence[SegmentRef]) -> None:
@@ -133,8 +134,8 @@ class FilesSink:
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{path.name}.")
         try:
             with os.fdopen(fd, "wb") as fh:
-                if self.ext == "csv":
-                    fh.write(frame.to_csv(index=False).encode())
+                if self.ext == "csv":  # cells a spreadsheet would evaluate are made inert
+                    fh.write(frame.astype(str).map(to_cell).to_csv(index=False).encode())
                 else:
                     frame.astype(str).to_parquet(fh, index=False)  # values are text already
                 fh.flush()

@@ -243,3 +243,44 @@ def test_processes_creating_one_store_at_once_leave_one_valid_store(tmp_path: Pa
         finally:
             store.close()
         assert not list(tmp_path.glob("*.creating*"))
+
+
+def test_files_sink_csv_cells_are_inert_in_a_spreadsheet(tmp_path: Path) -> None:
+    """Issue 20: a valid email like ``=cmd|'/ccalc'!a0@example.com`` and a segment named
+    ``=HYPERLINK(...)`` were written as live formulas; numbers stay numbers, and the sink reads
+    its own cells back as sent (a resumed run rewrites nothing)."""
+    from connector.sync.changes import SegmentRef
+
+    settings = FilesSettings(path=tmp_path / "out", format="csv")
+    evil = "=cmd|'/ccalc'!a0@example.com"
+    segment = SegmentRef("s1", '=HYPERLINK("http://x.example","click")', "")
+    sink = FilesSink(settings, make_context(tmp_path))
+    sink.prepare([], [segment])
+    sink.apply(
+        [
+            Change(ChangeKind.UPSERT, Recipient("a", email=evil), "t:a", "d", {"delta": -3}),
+            Change(ChangeKind.UPSERT, Recipient("b", email="b@x.org"), "t:b", "d", {"n": "'q"}),
+            Change(ChangeKind.ADD, Recipient("a", email=evil), "m:a", "d", segment=segment),
+        ]
+    )
+    sink.close()
+    traits = (tmp_path / "out" / "traits.csv").read_text()
+    members = (tmp_path / "out" / "memberships.csv").read_text()
+    assert "'=cmd|" in traits
+    assert ",-3" in traits  # a negative number is not a formula
+    assert "''q" in traits
+    assert "'=HYPERLINK" in members
+    assert "'=cmd|" in members
+    for line in (traits + members).splitlines():
+        assert not any(cell.startswith(("=", "+", "@")) for cell in line.split(","))
+    before = (traits, members)
+    again = FilesSink(settings, make_context(tmp_path))  # a new process reads its own file back
+    again.prepare([], [segment])
+    again.apply(
+        [Change(ChangeKind.UPSERT, Recipient("b", email="b@x.org"), "t:b", "d", {"n": "'q"})]
+    )
+    after = (
+        (tmp_path / "out" / "traits.csv").read_text(),
+        (tmp_path / "out" / "memberships.csv").read_text(),
+    )
+    assert after == before
