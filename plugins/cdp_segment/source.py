@@ -23,12 +23,12 @@ from cdp_segment.archive_source import (
     profile_mapper,
     read_archive,
 )
-from cdp_segment.mapping import event_record, profile_record
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.spool import Spool
 from cdp_segment.webhook import spool_path
 from connector.errors import ConfigError, SkippableError
 from connector.plugin.spec import PluginContext, SourceRecord, Stream
+from connector.schema.segment_spec import event_record, profile_record
 
 __all__ = ["SegmentSource"]
 

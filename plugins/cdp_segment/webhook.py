@@ -31,7 +31,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from cdp_segment.mapping import message_id
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.spool import GroupWriter, Spool, SpoolError
 from cdp_segment.webhook_http import (
@@ -43,6 +42,7 @@ from cdp_segment.webhook_http import (
     linger,
 )
 from connector.errors import ConfigError
+from connector.schema.segment_spec import message_id
 
 __all__ = [
     "MAX_BODY",

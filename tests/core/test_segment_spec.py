@@ -2,6 +2,8 @@
 
 Both plugins read Segment's public message format (identify / track / page / alias); the files
 plugin from NDJSON dropped in a folder, the Segment plugin from its S3 archive and webhook.
+They used to map the same line differently (``cdp_files/segment_spec.py`` against
+``cdp_segment/mapping.py``); both now go through ``connector.schema.segment_spec``.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from typing import Any
 
 from cdp_files.settings import FilesSettings
 from cdp_files.source import FilesSource
-from cdp_segment.mapping import event_record, profile_record
 from connector.plugin.spec import PluginContext
+from connector.schema.segment_spec import event_record, profile_record
 
 LINES: list[dict[str, Any]] = [
     {
@@ -112,21 +114,27 @@ def _by(records: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
     return {str(r[key]): r for r in records}
 
 
-def test_the_two_plugins_disagree_on_the_same_lines(tmp_path: Path) -> None:
-    files, segment = _through_files(tmp_path), _through_segment()
-    files_events = _by(files["events"], "source_event_id")
-    segment_events = _by(segment["events"], "source_event_id")
-    # an anonymous identify: "anon:" in one, "anonymous:" in the other
-    assert {p["source_id"] for p in files["profiles"]} == {"u-1", "anon:a-2", "alias:m-alias"}
-    assert {p["source_id"] for p in segment["profiles"]} == {"u-1", "anonymous:a-2"}
-    # alias: a profile in one, an event in the other; identify is an event only in one
-    assert set(files_events) == {"m-order", "m-page", "m-nobody"}
-    assert set(segment_events) == {"m-identify", "m-anon-identify", "m-order", "m-page", "m-alias"}
-    # the identify's extra trait and the address are kept by one only
-    files_jane = _by(files["profiles"], "source_id")["u-1"]
-    segment_jane = _by(segment["profiles"], "source_id")["u-1"]
-    assert "traits" not in files_jane
-    assert segment_jane["traits"] == {"plan": "gold"}
-    # the second product: quantity missing in one, 1 in the other
-    assert files_events["m-order"]["properties"]["products"][1]["quantity"] is None
-    assert segment_events["m-order"]["properties"]["products"][1]["quantity"] == 1
+def test_the_files_plugin_maps_lines_as_the_segment_plugin_does(tmp_path: Path) -> None:
+    assert _through_files(tmp_path) == _through_segment()
+
+
+def test_what_the_one_mapper_makes_of_the_lines() -> None:
+    out = _through_segment()
+    profiles = _by(out["profiles"], "source_id")
+    events = _by(out["events"], "source_event_id")
+    # an identify without userId is filed under its anonymous id; its context traits count
+    assert set(profiles) == {"u-1", "anonymous:a-2"}
+    assert profiles["anonymous:a-2"]["email"] == "sam@example.com"
+    # traits the canonical profile has no column for are kept, the address is split
+    assert profiles["u-1"]["traits"] == {"plan": "gold"}
+    assert (profiles["u-1"]["city"], profiles["u-1"]["postal_code"]) == ("Lyon", "69001")
+    # identify and alias are events too: alias joins previousId (anonymous) to userId
+    assert events["m-alias"]["ids"] == {"segment_user_id": "u-1", "segment_anonymous_id": "a-2"}
+    assert events["m-identify"]["type"] == "identify"
+    # a track naming nobody is dropped; products get a quantity of 1 when none is given
+    assert "m-nobody" not in events
+    order = events["m-order"]
+    assert (order["type"], order["revenue"], order["currency"]) == ("order_completed", 25.0, "EUR")
+    assert [p["quantity"] for p in order["properties"]["products"]] == [2, 1]
+    assert order["email"] == "jane@example.com"
+    assert events["m-page"]["properties"]["name"] == "Home"
