@@ -40,7 +40,7 @@ from cdp_files.readers import read_file
 from cdp_files.source import spec_record
 from cdp_hubspot.source import contact_record, deal_record
 from cdp_klaviyo.mapping import EVENT_TYPES_BY_METRIC, safe_map_event, safe_map_profile
-from cdp_segment.archive_source import ArchiveStore, event_mapper, read_archive
+from cdp_segment.archive import ArchiveStore, event_mapper, read_archive
 from connector.config import load_config
 from connector.errors import ConfigError, SkippableError
 from connector.schema.normalise import parse_timestamp
