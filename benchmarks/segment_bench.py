@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from cdp_segment.archive import write_archive
 from cdp_segment.emulator import SegmentEmulator
+from cdp_segment.emulator.archive import write_archive
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.sink import SegmentSink
 from cdp_segment.source import SegmentSource

@@ -9,19 +9,19 @@ always yielded; the store dedupes them by key), so appended rows are picked up t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cdp_files import segment_spec
 from cdp_files.readers import read_file
 from cdp_files.settings import FilesSettings
 from connector.errors import ConfigError, SkippableError
 from connector.plugin.spec import PluginContext, SourceRecord, Stream
 from connector.schema.normalise import parse_timestamp
+from connector.schema.segment_spec import event_record, profile_record
 
-__all__ = ["FilesSource"]
+__all__ = ["STREAMS", "FilesSource", "spec_record"]
 
 STREAMS = (
     Stream("profiles", "profiles", "timestamp", "updated_at"),
@@ -40,6 +40,7 @@ class FilesSource:
             )
         self.root = root
         self.settings = settings
+        self.region = ctx.default_region
 
     def streams(self) -> Sequence[Stream]:
         return STREAMS
@@ -66,13 +67,11 @@ class FilesSource:
         if stream.name in ("profiles", "events"):
             yield from read_file(path, key, limits)
             return
-        convert: Callable[[dict[str, Any]], dict[str, Any] | None] = (
-            segment_spec.to_profile if stream.kind == "profiles" else segment_spec.to_event
-        )
+        profiles = stream.kind == "profiles"
         for msg in read_file(path, "messageId", limits):
             if "_invalid" in msg:
                 yield {"_invalid": msg["_invalid"], key: msg.get("messageId")}
-            elif (out := convert(msg)) is not None:
+            elif (out := spec_record(msg, profiles, path.name, self.region)) is not None:
                 yield out
 
     def close(self) -> None:
@@ -91,3 +90,13 @@ def _older(rec: dict[str, Any], field: str, lower: datetime | None) -> bool:
         return parse_timestamp(value) < lower
     except SkippableError:
         return False  # validation will quarantine it with the reason
+
+
+def spec_record(
+    msg: dict[str, Any], profiles: bool, file: str, region: str
+) -> dict[str, Any] | None:
+    """One Segment-spec line as a profile or an event, by the core's one Segment-spec mapper
+    (the file's name stands where the Segment plugin names its Segment source)."""
+    if profiles:
+        return profile_record(msg, region=region)
+    return event_record(msg, source_id=file, region=region)

@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from cdp_google_ads.auth import TokenSource, send_authorised
+from cdp_google_ads.client import TokenSource, send_authorised
+from cdp_google_ads.limits import ADS_API_CALLS, ADS_API_WINDOW, LIST_NAME_MAX
 from cdp_google_ads.settings import GoogleAdsSettings
 from connector.errors import AuthError, RetryableError, SkippableError
 from connector.http.budget import RateBudget
@@ -29,7 +30,6 @@ __all__ = ["AdsApiError", "UserLists", "gaql_string"]
 # Google's code for a name taken by another list of the account. DUPLICATE_NAME is accepted too
 # (other Google Ads resources use that spelling) so a variant never creates duplicates.
 _NAME_TAKEN = {"NAME_ALREADY_USED", "DUPLICATE_NAME"}
-_NAME_MAX = 255  # longer names are refused with userListError INVALID_NAME
 
 
 def gaql_string(value: str) -> str:
@@ -90,12 +90,10 @@ class UserLists:
         self.tokens = tokens
         self.retry = retry
         self.log = log
-        # Basic-access developer tokens have a daily operation quota; a few calls per run are
-        # far under it, and this keeps bursts polite (the per-minute figure is not in our facts).
-        self.budget = RateBudget(60, 60.0, name="google.ads")
+        self.budget = RateBudget(ADS_API_CALLS, ADS_API_WINDOW, name="google.ads")
 
     def list_name(self, segment_name: str) -> str:
-        return (self.settings.list_name_prefix + segment_name)[:_NAME_MAX]
+        return (self.settings.list_name_prefix + segment_name)[:LIST_NAME_MAX]
 
     def ensure(self, name: str, description: str = "") -> str:
         """The id of the CRM-based list called ``name``: found, else created."""
@@ -146,7 +144,7 @@ class UserLists:
             "crmBasedUserList": {"uploadKeyType": "CONTACT_INFO", "dataSourceType": "FIRST_PARTY"},
         }
         if description:
-            create["description"] = description[:_NAME_MAX]
+            create["description"] = description[:LIST_NAME_MAX]
         body = self._post("userLists:mutate", {"operations": [{"create": create}]})
         results = body.get("results") or []
         resource = str(results[0].get("resourceName") or "") if results else ""

@@ -13,12 +13,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from cdp_google_ads.limits import LIFE_SPAN_MAX_DAYS, MEMBERS_PER_REQUEST, UNLIMITED_LIFE_SPAN
+
 __all__ = ["GoogleAdsSettings"]
 
 SCOPE = "https://www.googleapis.com/auth/datamanager"
 ADS_SCOPE = "https://www.googleapis.com/auth/adwords"
-# Customer Match membership life span: 0..540 days, or 10000 for "no expiry" (facts 2.3).
-UNLIMITED_LIFE_SPAN = 10_000
 
 
 class GoogleAdsSettings(BaseModel):
@@ -46,7 +46,7 @@ class GoogleAdsSettings(BaseModel):
     ads_api_version: str = Field(default="v26", pattern=r"^v\d+$")
     list_name_prefix: str = "Connector: "
     membership_life_span_days: int = Field(
-        default=540,
+        default=LIFE_SPAN_MAX_DAYS,
         description="Days a member stays in a created list: 0..540, or 10000 for no expiry",
     )
     base_url: str = "https://datamanager.googleapis.com"
@@ -63,7 +63,7 @@ class GoogleAdsSettings(BaseModel):
         description="Customer Match terms accepted in the operating account (sent on ingest)",
     )
     consent_policy: Literal["strict", "not_denied"] = "strict"
-    batch_size: int = Field(default=10_000, ge=1, le=10_000)
+    batch_size: int = Field(default=MEMBERS_PER_REQUEST, ge=1, le=MEMBERS_PER_REQUEST)
     timeout: float = 60.0
     status_poll_interval: float = Field(default=2.0, gt=0)
     status_timeout: float = Field(default=60.0, ge=0)
@@ -89,7 +89,7 @@ class GoogleAdsSettings(BaseModel):
                 "from an env var or the secrets file)"
             )
         span = self.membership_life_span_days
-        if not (0 <= span <= 540 or span == UNLIMITED_LIFE_SPAN):
+        if not (0 <= span <= LIFE_SPAN_MAX_DAYS or span == UNLIMITED_LIFE_SPAN):
             raise ValueError("membership_life_span_days must be 0..540, or 10000 for no expiry")
         return self
 

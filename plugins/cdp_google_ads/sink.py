@@ -28,7 +28,8 @@ from typing import Any, Literal
 
 import httpx
 
-from cdp_google_ads.auth import TokenSource, send_authorised
+from cdp_google_ads.client import TokenSource, send_authorised
+from cdp_google_ads.limits import DATA_MANAGER_CALLS, DATA_MANAGER_WINDOW
 from cdp_google_ads.lists import UserLists
 from cdp_google_ads.settings import GoogleAdsSettings
 from connector.errors import AuthError, RetryableError, SkippableError
@@ -96,8 +97,7 @@ class GoogleAdsSink:
             max_delay=settings.max_retry_seconds,
             on_retry=lambda exc, wait: self.log.info("Google retry in %.1fs: %s", wait, exc),
         )
-        # Data Manager quotas are per Cloud project; pace well under them (not in our facts).
-        self.budget = RateBudget(300, 60.0, name="google.datamanager")
+        self.budget = RateBudget(DATA_MANAGER_CALLS, DATA_MANAGER_WINDOW, name="google.datamanager")
         self.user_lists: dict[str, str] = {}
         # Segments whose list could not be found or created this run: the outcome to give
         # their changes (Google's refusal, or retryable when it stayed unavailable).

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from cdp_meta.limits import REMOVE_ROWS_ADVISED, USERS_PER_REQUEST
 from connector.sync.hashing import META_KEYS
 
 __all__ = ["MetaSettings"]
@@ -46,8 +47,8 @@ class MetaSettings(BaseModel):
         description="Sync by replacing each audience through /usersreplace instead of diffs",
     )
     consent_policy: Literal["strict", "not_denied"] = "strict"
-    add_batch_size: int = Field(default=10_000, ge=1, le=10_000)
-    remove_batch_size: int = Field(default=1_000, ge=1, le=10_000)
+    add_batch_size: int = Field(default=USERS_PER_REQUEST, ge=1, le=USERS_PER_REQUEST)
+    remove_batch_size: int = Field(default=REMOVE_ROWS_ADVISED, ge=1, le=USERS_PER_REQUEST)
     max_url_bytes: int = Field(
         default=60_000,
         ge=2_000,

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
-from cdp_meta.graph import AudienceGoneError, Graph
+from cdp_meta.client import AudienceGoneError, Graph
+from cdp_meta.limits import CUSTOM_AUDIENCE_CALLS, CUSTOM_AUDIENCE_WINDOW
 from cdp_meta.lint import lint_audience_name
 from cdp_meta.settings import MetaSettings
 from connector.errors import RetryableError, SkippableError
@@ -55,8 +56,9 @@ class MetaSink:
             max_delay=settings.max_retry_seconds,
             on_retry=lambda exc, wait: self.log.info("Meta retry in %.1fs: %s", wait, exc),
         )
-        # BUC custom_audience budget, standard tier floor: 5,000 calls per hour (facts 1.3).
-        self.budget = RateBudget(5000, 3600.0, name="meta.custom_audience")
+        self.budget = RateBudget(
+            CUSTOM_AUDIENCE_CALLS, CUSTOM_AUDIENCE_WINDOW, name="meta.custom_audience"
+        )
         self.audience_ids: dict[str, str] = {}
         self.segments: dict[str, SegmentRef] = {}
         self.last_match_rates: dict[str, float] = {}

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from cdp_segment.limits import PROFILE_API_CALLS, PROFILE_API_TRAITS_PAGE
 from connector.schema.rawinput import InputLimits
 
-__all__ = ["PROFILE_API_RATE", "SegmentSettings"]
-
-# Profile API: "100 requests per second per space" (segment-docs src/unify/profile-api-limits.md).
-PROFILE_API_RATE = 100
+__all__ = ["SegmentSettings"]
 
 
 class SegmentSettings(BaseModel):
@@ -54,8 +52,10 @@ class SegmentSettings(BaseModel):
     space_id: str | None = None
     profile_api_token: SecretStr | None = None
     profile_api_url: str = "https://profiles.segment.com"
-    profile_api_rate: int = Field(default=PROFILE_API_RATE, ge=1, le=PROFILE_API_RATE)
-    profile_api_traits_limit: int = Field(default=200, ge=1, le=200)
+    profile_api_rate: int = Field(default=PROFILE_API_CALLS, ge=1, le=PROFILE_API_CALLS)
+    profile_api_traits_limit: int = Field(
+        default=PROFILE_API_TRAITS_PAGE, ge=1, le=PROFILE_API_TRAITS_PAGE
+    )
 
     def limits(self) -> InputLimits:
         return InputLimits(

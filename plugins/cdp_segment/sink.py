@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
+from cdp_segment.limits import MAX_MESSAGE_BYTES
 from cdp_segment.settings import SegmentSettings
 from connector.errors import AuthError, ConfigError, RetryableError
 from connector.http.guards import requests_answer_hook
@@ -139,11 +140,12 @@ class SegmentSink:
                     user_id=user_id, anonymous_id=anonymous_id, traits=traits, message_id=mid
                 )
             except RuntimeError:
-                # The SDK refuses messages over MAX_MSG_SIZE (32 KB) before queueing them.
+                # The SDK refuses messages over MAX_MSG_SIZE before queueing them.
                 size = len(json.dumps(traits, default=str).encode())
                 outcomes[index] = Outcome.rejected(
                     f"identify message for profile {change.recipient.profile_id} exceeds "
-                    f"Segment's 32 KB message limit (traits alone are {size} bytes)"
+                    f"Segment's {MAX_MESSAGE_BYTES >> 10} KB message limit "
+                    f"(traits alone are {size} bytes)"
                 )
                 continue
             except (TypeError, ValueError, AssertionError) as exc:

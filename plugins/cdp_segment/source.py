@@ -17,18 +17,18 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from cdp_segment.archive_source import (
+from cdp_segment.archive import (
     ArchiveStore,
     event_mapper,
     profile_mapper,
     read_archive,
 )
-from cdp_segment.mapping import event_record, profile_record
 from cdp_segment.settings import SegmentSettings
-from cdp_segment.spool import Spool
 from cdp_segment.webhook import spool_path
+from cdp_segment.webhook.spool import Spool
 from connector.errors import ConfigError, SkippableError
 from connector.plugin.spec import PluginContext, SourceRecord, Stream
+from connector.schema.segment_spec import event_record, profile_record
 
 __all__ = ["SegmentSource"]
 
@@ -126,7 +126,7 @@ class SegmentSource:
                 yield record
 
     def _enrich(self) -> Iterator[dict[str, Any]]:
-        from cdp_segment.profile_api import ProfileApi
+        from cdp_segment.client import ProfileApi
 
         s = self.settings
         if not s.space_id or s.profile_api_token is None:

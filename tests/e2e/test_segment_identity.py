@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.conftest import write_config
 
-from cdp_segment.archive import write_archive
+from cdp_segment.emulator.archive import write_archive
 from connector.config import load_config
 from connector.pipeline import Workspace, run_pipeline
 from connector.store import DataStore

@@ -165,7 +165,7 @@ def test_segment_spool_refuses_a_bad_message_alone(tmp_path: Path) -> None:
     same group are stored and acknowledged, and the writer keeps serving."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from cdp_segment.spool import GroupWriter, Spool, SpoolError
+    from cdp_segment.webhook.spool import GroupWriter, Spool, SpoolError
 
     spool = Spool(tmp_path / "spool.db")
     writer = GroupWriter(spool)

@@ -25,7 +25,7 @@ from tests.gauntlet import figures
 from cdp_files.readers import read_file
 from cdp_files.settings import FilesSettings
 from cdp_files.source import STREAMS, FilesSource
-from cdp_segment.archive_source import ArchiveStore, event_mapper, profile_mapper, read_archive
+from cdp_segment.archive import ArchiveStore, event_mapper, profile_mapper, read_archive
 from connector.errors import SkippableError
 from connector.schema.normalise import normalise_email, normalise_phone, parse_timestamp
 from connector.schema.rawinput import InputLimits

@@ -36,17 +36,17 @@ from tests.gauntlet.hostile import (
     scalars,
 )
 
-from cdp_files import segment_spec
 from cdp_files.readers import read_file
+from cdp_files.source import spec_record
 from cdp_hubspot.source import contact_record, deal_record
 from cdp_klaviyo.mapping import EVENT_TYPES_BY_METRIC, safe_map_event, safe_map_profile
-from cdp_segment.archive_source import ArchiveStore, event_mapper, read_archive
-from cdp_segment.mapping import event_record, profile_record
+from cdp_segment.archive import ArchiveStore, event_mapper, read_archive
 from connector.config import load_config
 from connector.errors import ConfigError, SkippableError
 from connector.schema.normalise import parse_timestamp
 from connector.schema.rawinput import InputLimits
 from connector.schema.records import validate_event, validate_profile
+from connector.schema.segment_spec import event_record, profile_record
 
 TRIED: Counter[str] = Counter()
 # a dozen examples per parser in the default suite; the slow test re-runs with many more
@@ -215,8 +215,8 @@ segment_messages = st.one_of(
 @given(segment_messages)
 def test_segment_spec_files_mapping(msg: dict[str, Any]) -> None:
     TRIED["segment_spec (files)"] += 1
-    _through_validation(_mapped(segment_spec.to_profile, msg), "profile")
-    _through_validation(_mapped(segment_spec.to_event, msg), "event")
+    _through_validation(_mapped(spec_record, msg, True, "f.jsonl", "US"), "profile")
+    _through_validation(_mapped(spec_record, msg, False, "f.jsonl", "US"), "event")
 
 
 @SETTINGS

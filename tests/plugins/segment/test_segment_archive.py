@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cdp_segment.archive import ArchiveManifest, write_archive
+from cdp_segment.emulator.archive import ArchiveManifest, write_archive
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.source import SegmentSource
 from conftest import EventStore

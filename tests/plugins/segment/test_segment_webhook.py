@@ -19,8 +19,8 @@ from pydantic import SecretStr
 
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.source import SegmentSource
-from cdp_segment.spool import Spool
 from cdp_segment.webhook import WebhookReceiver, sign, spool_path
+from cdp_segment.webhook.spool import Spool
 from conftest import EventStore
 from connector.testing.context import make_context
 

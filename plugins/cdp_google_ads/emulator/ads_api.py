@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from cdp_google_ads.limits import LIFE_SPAN_MAX_DAYS, LIST_NAME_MAX, UNLIMITED_LIFE_SPAN
 from connector.emulator import Request, Response
 
 __all__ = ["AdsApiMixin", "AdsUserList"]
@@ -116,12 +117,14 @@ class AdsApiMixin:
         create = operations[0]["create"]
         name = str(create.get("name") or "").strip()
         crm = create.get("crmBasedUserList") or {}
-        if not name or len(name) > 255:
+        if not name or len(name) > LIST_NAME_MAX:
             return self._list_error("INVALID_NAME", "User list name is empty or invalid.", name)
         if crm.get("uploadKeyType") not in ("CONTACT_INFO", "CRM_ID", "MOBILE_ADVERTISING_ID"):
             return self._list_error("CONCRETE_TYPE_REQUIRED", "Concrete type is required.", name)
         span = str(create.get("membershipLifeSpan", "10000"))
-        if not span.isdigit() or not (int(span) <= 540 or int(span) == 10_000):
+        if not span.isdigit() or not (
+            int(span) <= LIFE_SPAN_MAX_DAYS or int(span) == UNLIMITED_LIFE_SPAN
+        ):
             return self._ads_failure(
                 400, "INVALID_ARGUMENT", {"rangeError": "TOO_HIGH"}, "Too high.", trigger=span
             )

@@ -1,8 +1,9 @@
-"""OAuth 2.0 access tokens for the Data Manager API, from a refresh token or a service account.
+"""The authorised client of Google's APIs: requests sent with an OAuth 2.0 access token.
 
-The token URL is a setting so the emulator can serve it. A service account signs an RS256 JWT
-(RFC 7523 bearer grant, what google-auth does) with ``cryptography``; without that package the
-service-account path raises ``ConfigError`` saying so. Tokens are cached until a minute before
+Tokens come from a refresh token or a service account; the token URL is a setting so the
+emulator can serve it. A service account signs an RS256 JWT (RFC 7523 bearer grant, what
+google-auth does) with ``cryptography``; without that package the service-account path raises
+``ConfigError`` saying so. Tokens are cached until a minute before
 they expire and dropped on a 401 so the next call fetches a fresh one.
 
 With ``create_user_lists`` the token must also carry the Google Ads API scope (``adwords``): a

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
+from cdp_meta.limits import CUSTOM_AUDIENCE_CALLS, CUSTOM_AUDIENCE_WINDOW, USERS_PER_REQUEST
 from connector.emulator import EmulatorServer, RateLimit, RateLimiter, Request, Response
 from connector.plugin.spec import EmulatorOptions
 
@@ -103,9 +104,7 @@ class MetaEmulator(EmulatorServer):
         self.route("POST", "/{version}/{audience}/usersreplace", self._replace)
 
     def rate_limits(self) -> list[RateLimit]:
-        # Business Use Case limit, custom_audience type, standard tier: 5000 + 40 x active
-        # audiences per hour (facts 1.3); the emulator uses the floor.
-        return [RateLimit("custom_audience", 5000, 3600.0)]
+        return [RateLimit("custom_audience", CUSTOM_AUDIENCE_CALLS, CUSTOM_AUDIENCE_WINDOW)]
 
     def authenticate(self, request: Request) -> Response | None:
         # the Graph API takes the token as a query parameter or an OAuth/Bearer header
@@ -285,7 +284,7 @@ class MetaEmulator(EmulatorServer):
         if isinstance(schema, str):
             schema = [schema]
             data = [[d] for d in data]
-        if len(data) > 10_000:  # "up to 10,000 users per request" (facts 1.3)
+        if len(data) > USERS_PER_REQUEST:
             return self.graph_error(400, 100, "Too many users in one request", subcode=1870053)
         return list(schema), data
 

@@ -8,7 +8,7 @@ they answer ``{requestId}``. ``GET /v1/requestStatus:retrieve?requestId=`` repor
 destination ``PROCESSING`` (first poll) then ``SUCCESS`` with record counts and
 ``uploadMatchRateRange``, computed against a seeded set of "platform users" (hashes).
 Errors use the standard Google envelope with ``google.rpc.BadRequest`` field violations.
-The Google Ads API calls that find and create user lists live in ``emulator_ads.py``; lists
+The Google Ads API calls that find and create user lists live in ``ads_api.py``; lists
 created there are valid ``productDestinationId`` values here.
 """
 
@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
-from cdp_google_ads.emulator_ads import ADS_PATH, AdsApiMixin
+from cdp_google_ads.emulator.ads_api import ADS_PATH, AdsApiMixin
+from cdp_google_ads.limits import DATA_MANAGER_CALLS, DATA_MANAGER_WINDOW, MEMBERS_PER_REQUEST
 from connector.emulator import EmulatorServer, RateLimit, Request, Response
 from connector.plugin.spec import EmulatorOptions
 
@@ -103,9 +104,7 @@ class GoogleAdsEmulator(AdsApiMixin, EmulatorServer):
         self.route("POST", "/{version}/customers/{cid}/googleAds:search", self._ads_search)
 
     def rate_limits(self) -> list[RateLimit]:
-        # Data Manager API quotas are per Cloud project; the exact figure is not in our facts,
-        # so the emulator uses a conservative 300 requests per minute.
-        return [RateLimit("datamanager", 300, 60.0, path="/v1/*")]
+        return [RateLimit("datamanager", DATA_MANAGER_CALLS, DATA_MANAGER_WINDOW, path="/v1/*")]
 
     def authenticate(self, request: Request) -> Response | None:
         if request.path == "/token":
@@ -244,7 +243,7 @@ class GoogleAdsEmulator(AdsApiMixin, EmulatorServer):
     ) -> Response | None:
         if not destinations or not members:
             return self._bad("destinations and audienceMembers are required")
-        if len(members) > 10_000:
+        if len(members) > MEMBERS_PER_REQUEST:
             return self._bad(
                 "At most 10000 audience members per request", reason="TOO_MANY_AUDIENCE_MEMBERS"
             )

@@ -1,8 +1,11 @@
-"""Segment messages → canonical event and profile records (connector.schema.records layout).
+"""Segment-spec messages (identify, track, page, screen, alias, group) as canonical records.
 
-The same mapping serves the S3 archive and the webhook spool, since both carry the full call
-JSON. The parser is tolerant: the per-line envelope of S3 files is not documented field by
-field (facts section 3.3), so only ``type`` and one of ``userId``/``anonymousId`` are needed.
+The Segment Spec is a public message format (segment.com/docs/connections/spec), written by
+more than Segment itself: the Segment plugin reads it from its S3 archive and webhook, the files
+plugin from NDJSON dropped in a folder. One mapper, so the same line gives the same records
+whichever way it arrives. The parser is tolerant: only ``type`` and one of ``userId`` /
+``anonymousId`` are needed (the per-line envelope of S3 files is not documented field by field,
+shared/facts/ads-segment-scheduling.md section 3.3).
 
 Identity: ``userId`` → ``segment_user_id``, ``anonymousId`` → ``segment_anonymous_id``; one
 record naming both is what lets the core's union-find join anonymous browsing to the customer.
@@ -22,14 +25,17 @@ from typing import Any
 from connector.errors import SkippableError
 from connector.schema.normalise import normalise_email, normalise_phone
 
-__all__ = ["TRACK_TYPES", "event_record", "profile_record"]
+__all__ = ["TRACK_TYPES", "event_record", "message_id", "profile_record"]
 
-# Ecommerce spec v2 (segment-docs src/connections/spec/ecommerce/v2.md) → canonical types.
+# Ecommerce spec v2 (segment-docs src/connections/spec/ecommerce/v2.md) and the Email spec
+# (src/connections/spec/email.md) → canonical types; other names become snake_case.
 TRACK_TYPES = {
     "order completed": "order_completed",
     "product viewed": "product_viewed",
     "product added": "added_to_cart",
     "checkout started": "checkout_started",
+    "email opened": "email_opened",
+    "email link clicked": "email_clicked",
 }
 _CALL_TYPES = {
     "page": "page_viewed",

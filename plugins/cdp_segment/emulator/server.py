@@ -25,13 +25,18 @@ from collections import Counter
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote
 
+from cdp_segment.limits import (
+    MAX_BATCH_BYTES,
+    MAX_MESSAGE_BYTES,
+    PROFILE_API_CALLS,
+    PROFILE_API_TRAITS_PAGE,
+    PROFILE_API_WINDOW,
+)
 from connector.emulator import EmulatorServer, RateLimit, Request, Response
 from connector.plugin.spec import EmulatorOptions
 
-__all__ = ["MAX_BATCH_BYTES", "MAX_MESSAGE_BYTES", "SegmentEmulator"]
+__all__ = ["SegmentEmulator"]
 
-MAX_MESSAGE_BYTES = 32 << 10  # "≤32 KB per message" (SDK consumer.MAX_MSG_SIZE)
-MAX_BATCH_BYTES = 500 * 1000  # "servers only accept batches less than 500KB" (SDK comment)
 _PROFILE_PREFIX = "/v1/spaces/"
 
 
@@ -62,8 +67,11 @@ class SegmentEmulator(EmulatorServer):
         )
 
     def rate_limits(self) -> list[RateLimit]:
-        # 100 req/s per space; the emulator serves one space per path prefix glob.
-        return [RateLimit("profile-api", 100, 1.0, path=f"{_PROFILE_PREFIX}*", method="GET")]
+        # the emulator serves one space per path prefix glob
+        path = f"{_PROFILE_PREFIX}*"
+        return [
+            RateLimit("profile-api", PROFILE_API_CALLS, PROFILE_API_WINDOW, path=path, method="GET")
+        ]
 
     def dispatch(self, request: Request) -> tuple[Response, Any]:
         self._local.profile = request.path.startswith(_PROFILE_PREFIX)
@@ -166,8 +174,10 @@ class SegmentEmulator(EmulatorServer):
             limit = int(request.arg("limit", "10") or "10")
         except ValueError:
             return self.error_response(400, "limit must be an integer")
-        if not 1 <= limit <= 200:
-            return self.error_response(400, "limit must be between 1 and 200")
+        if not 1 <= limit <= PROFILE_API_TRAITS_PAGE:
+            return self.error_response(
+                400, f"limit must be between 1 and {PROFILE_API_TRAITS_PAGE}"
+            )
         names = sorted(profile)
         if include := request.args("include"):
             wanted = {n for item in include for n in item.split(",")}
@@ -218,7 +228,7 @@ def _message_problem(msg: object) -> str | None:
 
 
 def _generated_profile(i: int, seed: int) -> tuple[str, dict[str, Any]]:
-    from cdp_segment.archive import person
+    from cdp_segment.emulator.archive import person
 
     p = person(i, seed)
     return p.user_id, p.traits()

@@ -31,10 +31,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from cdp_segment.mapping import message_id
 from cdp_segment.settings import SegmentSettings
-from cdp_segment.spool import GroupWriter, Spool, SpoolError
-from cdp_segment.webhook_http import (
+from cdp_segment.webhook.framing import (
     MAX_BODY,
     BoundedHTTPServer,
     FramingError,
@@ -42,7 +40,9 @@ from cdp_segment.webhook_http import (
     body_length,
     linger,
 )
+from cdp_segment.webhook.spool import GroupWriter, Spool, SpoolError
 from connector.errors import ConfigError
+from connector.schema.segment_spec import message_id
 
 __all__ = [
     "MAX_BODY",

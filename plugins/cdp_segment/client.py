@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
+from cdp_segment.limits import PROFILE_API_CALLS, PROFILE_API_TRAITS_PAGE, PROFILE_API_WINDOW
 from connector.errors import AuthError, RetryableError, SkippableError
 from connector.http import RateBudget, RetryPolicy, action_for, json_object
 from connector.http.classify import Action
@@ -29,14 +30,14 @@ class ProfileApi:
         space_id: str,
         token: str,
         *,
-        rate: int = 100,
-        traits_limit: int = 200,
+        rate: int = PROFILE_API_CALLS,
+        traits_limit: int = PROFILE_API_TRAITS_PAGE,
         timeout: float = 15.0,
         retry: RetryPolicy | None = None,
     ) -> None:
         self._client = httpx.Client(base_url=base_url, auth=(token, ""), timeout=timeout)
         self._space = quote(space_id, safe="")
-        self.budget = RateBudget(rate, 1.0, name="segment-profile-api")
+        self.budget = RateBudget(rate, PROFILE_API_WINDOW, name="segment-profile-api")
         self._retry = retry or RetryPolicy(max_attempts=6, max_delay=120)
         self._limit = traits_limit
 

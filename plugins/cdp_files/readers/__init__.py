@@ -1,0 +1,5 @@
+"""File readers: CSV, JSONL/NDJSON and Parquet (optionally gzipped), picked by file name."""
+
+from cdp_files.readers.by_format import read_file, unflatten
+
+__all__ = ["read_file", "unflatten"]
