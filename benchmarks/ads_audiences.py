@@ -3,7 +3,7 @@
 Run from the repo root:
     PYTHONPATH=$PWD:$PWD/plugins python benchmarks/ads_audiences.py [N]
 N is the size of each of the three segments (default 30,000). It runs the issue's Done-when
-scenario (tests/plugins/ads/test_ads_done_when.py) with its assertions, then prints the timings,
+scenario (tests/plugins/test_ads_done_when.py) with its assertions, then prints the timings,
 the match rates the sinks report (``last_match_rates``) and the hashing rate.
 """
 
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "plugins" / "ads"))
+sys.path.insert(0, str(ROOT / "tests" / "plugins"))
 
 from ads_driver import people  # noqa: E402
 from test_ads_done_when import scenario  # noqa: E402

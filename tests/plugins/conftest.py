@@ -1,3 +1,8 @@
+"""Fixtures shared by the ad sink tests (meta/, google_ads/ and the Done-when scenario).
+
+The directory goes on ``sys.path`` so their tests import ``ads_driver`` from here.
+"""
+
 from __future__ import annotations
 
 import sys
