@@ -7,7 +7,6 @@ completed with rejected, quarantined or still-retrying records (or a source/dest
 
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
 
@@ -35,6 +34,7 @@ from connector.cli.common import (
 )
 from connector.cli.render import print_plan, print_summary
 from connector.cli.reporter import RichReporter
+from connector.config.example import example_config
 from connector.config.models import AppConfig
 from connector.errors import ConfigError
 
@@ -69,7 +69,7 @@ def init(
     target = config or Path("connector.toml")
     if target.exists() and not force:
         raise ConfigError(f"{target} already exists (use --force to overwrite)")
-    target.write_text(files("connector.config").joinpath("example.toml").read_text())
+    target.write_text(example_config())
     console.print(
         f"wrote {safe(target)}: edit the sources and destinations, then run `connector check`"
     )
