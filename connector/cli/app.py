@@ -32,8 +32,8 @@ from connector.cli.common import (
     load,
     safe,
 )
+from connector.cli.progress import RichProgress
 from connector.cli.render import print_plan, print_summary
-from connector.cli.reporter import RichReporter
 from connector.config.example import example_config
 from connector.config.models import AppConfig
 from connector.errors import ConfigError
@@ -141,10 +141,10 @@ def run(
     install_sigterm_handler()
     ws = Workspace(cfg)
     try:
-        reporter = RichReporter(
+        progress = RichProgress(
             err, enabled=is_tty() and (log_format or cfg.logging.format) == "text"
         )
-        summary = run_pipeline(ws, dry_run=dry_run, reporter=reporter, full_refresh=full_refresh)
+        summary = run_pipeline(ws, dry_run=dry_run, progress=progress, full_refresh=full_refresh)
     finally:
         ws.close()
     if dry_run:
