@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from connector.modelling.core import ModelState, run_models
+from connector.modelling.engine import ModelState, run_models
 from connector.modelling.settings import ModelSettings, RuleSegment
 from connector.modelling.testdata import generate
 

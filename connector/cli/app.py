@@ -7,7 +7,6 @@ completed with rejected, quarantined or still-retrying records (or a source/dest
 
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
 
@@ -33,8 +32,9 @@ from connector.cli.common import (
     load,
     safe,
 )
+from connector.cli.progress import RichProgress
 from connector.cli.render import print_plan, print_summary
-from connector.cli.reporter import RichReporter
+from connector.config.example import example_config
 from connector.config.models import AppConfig
 from connector.errors import ConfigError
 
@@ -69,7 +69,7 @@ def init(
     target = config or Path("connector.toml")
     if target.exists() and not force:
         raise ConfigError(f"{target} already exists (use --force to overwrite)")
-    target.write_text(files("connector.config").joinpath("example.toml").read_text())
+    target.write_text(example_config())
     console.print(
         f"wrote {safe(target)}: edit the sources and destinations, then run `connector check`"
     )
@@ -141,10 +141,10 @@ def run(
     install_sigterm_handler()
     ws = Workspace(cfg)
     try:
-        reporter = RichReporter(
+        progress = RichProgress(
             err, enabled=is_tty() and (log_format or cfg.logging.format) == "text"
         )
-        summary = run_pipeline(ws, dry_run=dry_run, reporter=reporter, full_refresh=full_refresh)
+        summary = run_pipeline(ws, dry_run=dry_run, progress=progress, full_refresh=full_refresh)
     finally:
         ws.close()
     if dry_run:

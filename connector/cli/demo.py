@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from connector.cli.common import console, err, handle_errors, is_tty, safe
+from connector.cli.progress import RichProgress
 from connector.cli.render import print_plan, print_summary
-from connector.cli.reporter import RichReporter
 from connector.config.loader import load_config
 from connector.config.models import AppConfig
 from connector.errors import ConfigError
@@ -115,12 +115,12 @@ def _run_demo(root: Path, cfg_path: Path, platforms: list[str]) -> None:
         f"(UCI Online Retail slice), {counts['orders']} orders, {counts['broken']} broken records"
     )
     cfg = load_config(cfg_path, env={})
-    reporter = RichReporter(err, enabled=is_tty())
+    progress = RichProgress(err, enabled=is_tty())
     for n in (1, 2):
         console.rule(f"run {n}")
         ws = Workspace(cfg)
         try:
-            summary = run_pipeline(ws, dry_run=False, reporter=reporter)
+            summary = run_pipeline(ws, dry_run=False, progress=progress)
         finally:
             ws.close()
         print_plan(console, summary.plans, sample=3 if n == 1 else 0)

@@ -162,6 +162,23 @@ def orders_by_customer() -> tuple[dict[str, list[dict[str, Any]]], dict[str, str
     return by_customer, country
 
 
+_CRM_COLUMNS = [
+    "source_id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "country",
+    "created_at",
+    "updated_at",
+    "consent.email",
+    "consent.ads",
+    "ids.crm_id",
+    "traits.lifecycle_stage",
+]
+_CRM_UPDATED = "2011-12-01T09:00:00Z"
+
+
 def write_demo_inputs(root: Path, *, crm: bool = True, web: bool = True) -> dict[str, int]:
     """Write data/profiles, data/events and data/segment under ``root``; return counts.
 
@@ -170,77 +187,82 @@ def write_demo_inputs(root: Path, *, crm: bool = True, web: bool = True) -> dict
     by_customer, country = orders_by_customer()
     for sub in ("profiles", "events", "segment"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    customers = sorted(by_customer)
-    counts = {"customers": len(customers), "orders": 0, "web_events": 0, "broken": 0}
-    cols = [
-        "source_id",
-        "email",
-        "phone",
-        "first_name",
-        "last_name",
-        "country",
-        "created_at",
-        "updated_at",
-        "consent.email",
-        "consent.ads",
-        "ids.crm_id",
-        "traits.lifecycle_stage",
-    ]
+    counts = {"customers": len(by_customer), "orders": 0, "web_events": 0, "broken": 0}
     if crm:
-        with (root / "profiles" / "crm_contacts.csv").open("w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=cols)
-            w.writeheader()
-            for i, cid in enumerate(customers):
-                p = person(cid)
-                first_order = min(o["at"] for o in by_customer[cid])
-                email = (
-                    p["email"].upper()
-                    if i % 7 == 0
-                    else (f"  {p['email']} " if i % 11 == 0 else p["email"])
-                )
-                w.writerow(
-                    {
-                        "source_id": f"crm-{cid}",
-                        "email": email if i % 13 else "",
-                        "phone": p["phone"],
-                        "first_name": p["first"],
-                        "last_name": p["last"],
-                        "country": country.get(cid, ""),
-                        "created_at": (first_order - timedelta(days=_h("c", cid) % 90)).isoformat(),
-                        "updated_at": "2011-12-01T09:00:00Z",
-                        "consent.email": p["consent_email"],
-                        "consent.ads": p["consent_ads"],
-                        "ids.crm_id": cid,
-                        "traits.lifecycle_stage": "customer",
-                    }
-                )
-            # two colleagues who typed the shared test address: they must stay two people
-            for n in (1, 2):
-                w.writerow(
-                    {
-                        "source_id": f"crm-test-{n}",
-                        "email": "test@test.com",
-                        "phone": "",
-                        "first_name": "Test",
-                        "last_name": f"User {n}",
-                        "country": "United Kingdom",
-                        "updated_at": "2011-12-01T09:00:00Z",
-                        "consent.email": "unknown",
-                        "consent.ads": "unknown",
-                        "ids.crm_id": f"test-{n}",
-                        "traits.lifecycle_stage": "lead",
-                    }
-                )
+        counts["broken"] += _write_crm(root / "profiles" / "crm_contacts.csv", by_customer, country)
+    orders, broken = _write_orders(root / "events" / "orders.jsonl", by_customer)
+    counts["orders"] += orders
+    counts["broken"] += broken
+    if web:
+        with (root / "segment" / "web.jsonl").open("w", encoding="utf-8") as fh:
+            for msg in web_messages(by_customer):
+                fh.write(json.dumps(msg) + "\n")
+                counts["web_events"] += msg["type"] == "track"
+    return counts
+
+
+def _write_crm(
+    path: Path, by_customer: dict[str, list[dict[str, Any]]], country: dict[str, str]
+) -> int:
+    """CRM contacts with the usual mess (odd case, padding, missing emails); returns how many
+    broken rows it wrote."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=_CRM_COLUMNS)
+        w.writeheader()
+        for i, cid in enumerate(sorted(by_customer)):
+            w.writerow(_crm_contact(i, cid, by_customer[cid], country))
+        # two colleagues who typed the shared test address: they must stay two people
+        for n in (1, 2):
             w.writerow(
                 {
-                    "source_id": "crm-broken-1",
-                    "email": "not-an-email",
-                    "updated_at": "2011-12-01T09:00:00Z",
+                    "source_id": f"crm-test-{n}",
+                    "email": "test@test.com",
+                    "phone": "",
+                    "first_name": "Test",
+                    "last_name": f"User {n}",
+                    "country": "United Kingdom",
+                    "updated_at": _CRM_UPDATED,
+                    "consent.email": "unknown",
+                    "consent.ads": "unknown",
+                    "ids.crm_id": f"test-{n}",
+                    "traits.lifecycle_stage": "lead",
                 }
             )
-            counts["broken"] += 1
-    with (root / "events" / "orders.jsonl").open("w", encoding="utf-8") as fh:
-        for i, cid in enumerate(customers):
+        w.writerow(
+            {"source_id": "crm-broken-1", "email": "not-an-email", "updated_at": _CRM_UPDATED}
+        )
+    return 1
+
+
+def _crm_contact(
+    i: int, cid: str, orders: list[dict[str, Any]], country: dict[str, str]
+) -> dict[str, Any]:
+    p = person(cid)
+    first_order = min(o["at"] for o in orders)
+    email = (
+        p["email"].upper() if i % 7 == 0 else (f"  {p['email']} " if i % 11 == 0 else p["email"])
+    )
+    return {
+        "source_id": f"crm-{cid}",
+        "email": email if i % 13 else "",
+        "phone": p["phone"],
+        "first_name": p["first"],
+        "last_name": p["last"],
+        "country": country.get(cid, ""),
+        "created_at": (first_order - timedelta(days=_h("c", cid) % 90)).isoformat(),
+        "updated_at": _CRM_UPDATED,
+        "consent.email": p["consent_email"],
+        "consent.ads": p["consent_ads"],
+        "ids.crm_id": cid,
+        "traits.lifecycle_stage": "customer",
+    }
+
+
+def _write_orders(path: Path, by_customer: dict[str, list[dict[str, Any]]]) -> tuple[int, int]:
+    """Shop orders keyed by email or phone; returns (orders, broken rows) written."""
+    orders = 0
+    with path.open("w", encoding="utf-8") as fh:
+        for i, cid in enumerate(sorted(by_customer)):
             p = person(cid)
             for inv in sorted(by_customer[cid], key=lambda o: o["invoice"]):
                 ident = (
@@ -248,38 +270,24 @@ def write_demo_inputs(root: Path, *, crm: bool = True, web: bool = True) -> dict
                     if (i % 13 == 0)
                     else {"email": p["email"].title() if i % 5 == 0 else p["email"]}
                 )
-                fh.write(
-                    json.dumps(
-                        {
-                            "source_event_id": f"order-{inv['invoice']}",
-                            "type": "order_completed",
-                            "occurred_at": inv["at"].isoformat() + "Z",
-                            **ident,
-                            "revenue": round(inv["revenue"], 2),
-                            "currency": "GBP",
-                            "properties": {"order_id": inv["invoice"], "products": inv["products"]},
-                        }
-                    )
-                    + "\n"
-                )
-                counts["orders"] += 1
-        fh.write(
-            json.dumps(
-                {
-                    "source_event_id": "order-broken",
+                order = {
+                    "source_event_id": f"order-{inv['invoice']}",
                     "type": "order_completed",
-                    "occurred_at": "yesterday",
+                    "occurred_at": inv["at"].isoformat() + "Z",
+                    **ident,
+                    "revenue": round(inv["revenue"], 2),
+                    "currency": "GBP",
+                    "properties": {"order_id": inv["invoice"], "products": inv["products"]},
                 }
-            )
-            + "\n"
-        )
-        counts["broken"] += 1
-    if web:
-        with (root / "segment" / "web.jsonl").open("w", encoding="utf-8") as fh:
-            for msg in web_messages(by_customer):
-                fh.write(json.dumps(msg) + "\n")
-                counts["web_events"] += msg["type"] == "track"
-    return counts
+                fh.write(json.dumps(order) + "\n")
+                orders += 1
+        broken = {
+            "source_event_id": "order-broken",
+            "type": "order_completed",
+            "occurred_at": "yesterday",
+        }
+        fh.write(json.dumps(broken) + "\n")
+    return orders, 1
 
 
 def web_messages(by_customer: dict[str, list[dict[str, Any]]]) -> Iterator[dict[str, Any]]:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import pandas as pd
 
 from connector.identity.ids import assign_profile_ids
-from connector.identity.resolver import IdentityRecord, is_blocked, resolve
+from connector.identity.resolver import IdentityRecord, Resolution, is_blocked, resolve
 from connector.schema.consent import rank_sql
 from connector.store.datastore import DataStore, first_row, identity_keys
 
@@ -96,13 +96,48 @@ def _superseded_keys(store: DataStore) -> dict[str, list[str]]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Assigned:
+    """Profile ids of one resolution: per identity group (with its keys) and per record."""
+
+    group_keys: list[tuple[frozenset[str], str]]
+    pids: list[str]
+    retired: dict[str, str]
+    pid_of_ref: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    """The identity tables one unify writes, as frames registered for the transaction."""
+
+    new_id_map: pd.DataFrame
+    new_sig_map: pd.DataFrame
+    new_merges: pd.DataFrame
+    new_retired: pd.DataFrame
+
+
 def unify(
     store: DataStore, *, blocked: tuple[str, ...], max_ids_per_kind: int, run_id: str
 ) -> UnifyResult:
-    con = store.con
     records, sig_of = _identity_records(store)
     res = resolve(records, blocked=blocked, max_ids_per_kind=max_ids_per_kind)
     blocked_lc = frozenset(b.strip().lower() for b in blocked)
+    assigned = _assign(store, res, blocked_lc)
+    _write(store, _tables(res, assigned, sig_of, run_id), blocked_lc)
+    profile_recs = sum(1 for r in records if not r.ref.startswith("events:"))
+    accepted = [m for m in res.merges if m.accepted]
+    return UnifyResult(
+        records=profile_recs,
+        profiles=len(set(assigned.pids)),
+        merged=len(accepted),
+        refused=len(res.merges) - len(accepted),
+        retired=len(assigned.retired),
+    )
+
+
+def _assign(store: DataStore, res: Resolution, blocked_lc: frozenset[str]) -> _Assigned:
+    """Stable profile ids for the resolved groups, from the persisted key → profile id map."""
+    con = store.con
     groups = res.groups()
     roots = sorted(groups)
     group_keys: list[tuple[frozenset[str], str]] = []
@@ -120,9 +155,17 @@ def unify(
     pid_of_ref = {
         res.records[i].ref: pid_of_root[root] for root, idxs in groups.items() for i in idxs
     }
+    return _Assigned(group_keys, pids, retired, pid_of_ref)
 
+
+def _tables(res: Resolution, assigned: _Assigned, sig_of: dict[str, str], run_id: str) -> _Tables:
+    pid_of_ref = assigned.pid_of_ref
     id_map = pd.DataFrame(
-        [(k, pid) for (keys, _a), pid in zip(group_keys, pids, strict=True) for k in keys],
+        [
+            (k, pid)
+            for (keys, _a), pid in zip(assigned.group_keys, assigned.pids, strict=True)
+            for k in keys
+        ],
         columns=["id_key", "profile_id"],
     ).drop_duplicates("id_key")
     sig_map = pd.DataFrame(
@@ -142,16 +185,22 @@ def unify(
         ],
         columns=["profile_id", "record_a", "record_b", "via_kind", "via_value", "accepted", "note"],
     )
-    retired_df = pd.DataFrame(
-        [(old, new, run_id) for old, new in retired.items()],
+    retired = pd.DataFrame(
+        [(old, new, run_id) for old, new in assigned.retired.items()],
         columns=["profile_id", "merged_into", "run_id"],
     )
+    return _Tables(id_map, sig_map, merges, retired)
+
+
+def _write(store: DataStore, tables: _Tables, blocked_lc: frozenset[str]) -> None:
+    """Replace the identity tables, move events and learned ids, rebuild profiles: one
+    transaction, so a crash leaves the previous unify in place."""
+    con = store.con
+    frames = {f.name: getattr(tables, f.name) for f in fields(tables)}
     con.execute("BEGIN")
     try:
-        con.register("new_id_map", id_map)
-        con.register("new_sig_map", sig_map)
-        con.register("new_merges", merges)
-        con.register("new_retired", retired_df)
+        for name, frame in frames.items():
+            con.register(name, frame)
         con.execute("DELETE FROM identity_map")
         con.execute("INSERT INTO identity_map SELECT id_key, profile_id FROM new_id_map")
         con.execute("DELETE FROM id_set_profile")
@@ -177,17 +226,8 @@ def unify(
         con.execute("ROLLBACK")
         raise
     finally:
-        for name in ("new_id_map", "new_sig_map", "new_merges", "new_retired"):
+        for name in frames:
             con.unregister(name)
-    profile_recs = sum(1 for r in records if not r.ref.startswith("events:"))
-    accepted = [m for m in res.merges if m.accepted]
-    return UnifyResult(
-        records=profile_recs,
-        profiles=len(set(pids)),
-        merged=len(accepted),
-        refused=len(res.merges) - len(accepted),
-        retired=len(retired),
-    )
 
 
 def _rebuild_identities(store: DataStore) -> None:

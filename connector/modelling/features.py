@@ -138,46 +138,97 @@ def top_categories(
     return [str(r[0]) for r in rows]
 
 
-def _feature_sql(
-    categories: list[str],
-    half_life_days: float,
-    items_table: str | None,
-    baskets_table: str | None,
-) -> str:
+def _items_sql(categories: list[str], items_table: str | None) -> str:
+    """(profile_id, category, n) rows of ordered or viewed products before the cutoff."""
     if not categories:
-        items_sql = "SELECT NULL::VARCHAR AS profile_id, NULL::VARCHAR AS category, 0 AS n LIMIT 0"
-    elif items_table:
-        items_sql = (
+        return "SELECT NULL::VARCHAR AS profile_id, NULL::VARCHAR AS category, 0 AS n LIMIT 0"
+    if items_table:
+        return (
             f"SELECT profile_id, category, n FROM {items_table} WHERE occurred_at < $1::TIMESTAMP"
         )
-    else:
-        items_sql = f"""
+    return f"""
       SELECT profile_id, it.category AS category, {_quantity("it")} AS n
       FROM (SELECT profile_id,
                    unnest(from_json({_PRODUCTS},
                                     '{_PRODUCTS_TYPE}')) AS it
             FROM ev WHERE type IN ('order_completed', 'product_viewed')
               AND properties IS NOT NULL)"""
+
+
+def _baskets_sql(baskets_table: str | None) -> str:
+    """One row per order before the cutoff: product lines, units and revenue."""
     if baskets_table:
-        baskets_sql = f"SELECT * FROM {baskets_table} WHERE occurred_at < $1::TIMESTAMP"
-    else:
-        baskets_sql = _basket_rows("ev", "$1::TIMESTAMP")
-    win = ",\n".join(
+        return f"SELECT * FROM {baskets_table} WHERE occurred_at < $1::TIMESTAMP"
+    return _basket_rows("ev", "$1::TIMESTAMP")
+
+
+def _order_windows() -> str:
+    return ",\n".join(
         f"count(*) FILTER (WHERE age_days < {w}) AS orders_{w}d,"
         f" coalesce(sum(revenue) FILTER (WHERE age_days < {w}), 0) AS revenue_{w}d"
         for w in WINDOWS
     )
+
+
+def _decayed_engagement(half_life_days: float) -> str:
     decay = f"exp(-ln(2) * age_days / {float(half_life_days)!r})"
-    eng = ",\n".join(
+    return ",\n".join(
         f"coalesce(sum({decay}) FILTER (WHERE type = '{t}'), 0) AS eng_{t}"
         for t in ENGAGEMENT_TYPES
     )
-    cat_cols = ",\n".join(
+
+
+def _category_shares(categories: list[str]) -> str:
+    """Each category's share of a profile's product lines (category i is parameter i + 2)."""
+    return ",\n".join(
         f"coalesce(sum(n) FILTER (WHERE category = ${i + 2}), 0)"
         f" / greatest(sum(n), 1) AS {category_column(c)}"
         for i, c in enumerate(categories)
     )
+
+
+def _feature_select(categories: list[str]) -> str:
+    """The final select over the per-profile CTEs of `_feature_sql`: one row per profile."""
     cat_select = f", {', '.join(category_column(c) for c in categories)}" if categories else ""
+    return f"""
+    SELECT base.profile_id,
+           coalesce(date_diff('second', base.started_at, $1::TIMESTAMP) / 86400.0, 0)
+             AS tenure_days,
+           coalesce(b.frequency, 0)::DOUBLE AS frequency,
+           coalesce(b.t_x, 0)::DOUBLE AS t_x,
+           coalesce(b.T, 0)::DOUBLE AS T,
+           coalesce(b.T, 0)::DOUBLE AS customer_age_days,
+           coalesce(b.monetary, 0)::DOUBLE AS monetary,
+           coalesce(o.orders, 0)::DOUBLE AS orders,
+           coalesce(o.revenue_total, 0)::DOUBLE AS revenue_total,
+           CASE WHEN o.orders > 0 THEN o.revenue_total / o.orders ELSE 0 END AS aov,
+           o.recency_days,
+           CASE WHEN b.frequency > 0 THEN b.t_x / b.frequency END AS inter_purchase_days,
+           {", ".join(f"coalesce(o.orders_{w}d, 0)::DOUBLE AS orders_{w}d" for w in WINDOWS)},
+           {", ".join(f"coalesce(o.revenue_{w}d, 0)::DOUBLE AS revenue_{w}d" for w in WINDOWS)},
+           {", ".join(f"coalesce(e.eng_{t}, 0) AS eng_{t}" for t in ENGAGEMENT_TYPES)},
+           k.items_per_order, k.units_per_order, k.unit_price,
+           e.days_since_engagement {cat_select}
+    FROM base
+    LEFT JOIN orders o USING (profile_id)
+    LEFT JOIN btyd b USING (profile_id)
+    LEFT JOIN eng e USING (profile_id)
+    LEFT JOIN basket k USING (profile_id)
+    LEFT JOIN cats c USING (profile_id)
+    WHERE base.started_at IS NOT NULL AND base.started_at < $1::TIMESTAMP
+    ORDER BY base.profile_id
+    """
+
+
+def _feature_sql(
+    categories: list[str],
+    half_life_days: float,
+    items_table: str | None,
+    baskets_table: str | None,
+) -> str:
+    win, eng = _order_windows(), _decayed_engagement(half_life_days)
+    items_sql, baskets_sql = _items_sql(categories, items_table), _baskets_sql(baskets_table)
+    cat_cols = _category_shares(categories)
     return f"""
     WITH ev AS (
       SELECT profile_id, type, revenue, properties, occurred_at,
@@ -219,33 +270,7 @@ def _feature_sql(
       FROM (SELECT profile_id, created_at FROM profiles WHERE created_at < $1::TIMESTAMP
                OR created_at IS NULL) p
       FULL OUTER JOIN firsts f ON p.profile_id = f.profile_id)
-    SELECT base.profile_id,
-           coalesce(date_diff('second', base.started_at, $1::TIMESTAMP) / 86400.0, 0)
-             AS tenure_days,
-           coalesce(b.frequency, 0)::DOUBLE AS frequency,
-           coalesce(b.t_x, 0)::DOUBLE AS t_x,
-           coalesce(b.T, 0)::DOUBLE AS T,
-           coalesce(b.T, 0)::DOUBLE AS customer_age_days,
-           coalesce(b.monetary, 0)::DOUBLE AS monetary,
-           coalesce(o.orders, 0)::DOUBLE AS orders,
-           coalesce(o.revenue_total, 0)::DOUBLE AS revenue_total,
-           CASE WHEN o.orders > 0 THEN o.revenue_total / o.orders ELSE 0 END AS aov,
-           o.recency_days,
-           CASE WHEN b.frequency > 0 THEN b.t_x / b.frequency END AS inter_purchase_days,
-           {", ".join(f"coalesce(o.orders_{w}d, 0)::DOUBLE AS orders_{w}d" for w in WINDOWS)},
-           {", ".join(f"coalesce(o.revenue_{w}d, 0)::DOUBLE AS revenue_{w}d" for w in WINDOWS)},
-           {", ".join(f"coalesce(e.eng_{t}, 0) AS eng_{t}" for t in ENGAGEMENT_TYPES)},
-           k.items_per_order, k.units_per_order, k.unit_price,
-           e.days_since_engagement {cat_select}
-    FROM base
-    LEFT JOIN orders o USING (profile_id)
-    LEFT JOIN btyd b USING (profile_id)
-    LEFT JOIN eng e USING (profile_id)
-    LEFT JOIN basket k USING (profile_id)
-    LEFT JOIN cats c USING (profile_id)
-    WHERE base.started_at IS NOT NULL AND base.started_at < $1::TIMESTAMP
-    ORDER BY base.profile_id
-    """
+    {_feature_select(categories)}"""
 
 
 def compute_features(

@@ -220,6 +220,25 @@ def purchased_between(con: duckdb.DuckDBPyConnection, start: datetime, end: date
     return {str(r[0]) for r in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class _Split:
+    """Which training rows are used at all (the deterministic cap), fitted on, or held out."""
+
+    use: npt.NDArray[np.bool_]
+    fit: npt.NDArray[np.bool_]
+    held_out: npt.NDArray[np.bool_]
+
+
+def _split(ids: list[str], settings: ModelSettings) -> _Split:
+    cap = settings.max_training_rows / max(len(ids), 1)
+    if cap < 1:  # deterministic sample; the training stage pre-samples with the same rule
+        use = stable_unit(ids, f"train-split-{settings.random_seed}") < cap
+    else:
+        use = np.ones(len(ids), bool)
+    is_eval = (stable_unit(ids, f"eval-{settings.random_seed}") < settings.eval_share) & use
+    return _Split(use, use & ~is_eval, is_eval)
+
+
 def train_purchase_classifier(
     train: pd.DataFrame,
     labels: npt.NDArray[np.int_],
@@ -234,14 +253,8 @@ def train_purchase_classifier(
     """Fit on `train` (features as of `cutoff`) against `labels` (bought in the horizon);
     `blend` is `backtest_hgb_share`'s choice (an even blend without it)."""
     fallback_col = f"bg_p_purchase_{horizon_days}d"
-    ids = train["profile_id"].astype(str).tolist()
-    cap = settings.max_training_rows / max(len(ids), 1)
-    if cap < 1:  # deterministic sample; core pre-samples with the same rule
-        use = stable_unit(ids, f"train-split-{settings.random_seed}") < cap
-    else:
-        use = np.ones(len(ids), bool)
-    is_eval = (stable_unit(ids, f"eval-{settings.random_seed}") < settings.eval_share) & use
-    is_fit = use & ~is_eval
+    split = _split(train["profile_id"].astype(str).tolist(), settings)
+    is_fit, is_eval = split.fit, split.held_out
     buyer = train["orders"].to_numpy() > 0
     nonbuyer_fit = is_fit & ~buyer
     fallback_rate = float(labels[nonbuyer_fit].mean()) if nonbuyer_fit.any() else 0.0
@@ -258,52 +271,66 @@ def train_purchase_classifier(
         "training_rows": int(is_fit.sum()),
         "evaluation_rows": int(is_eval.sum()),
     }
-    model = calibrator = None
-    if min(positives, negatives) < settings.min_positives:
-        card["method"] = "bgnbd_fallback"
-        card["fallback_reason"] = (
-            f"{positives} positives / {negatives} negatives in the training window, below "
-            f"min_positives={settings.min_positives}: using the BG/NBD P(purchase within "
-            f"{horizon_days}d) for buyers and the observed first-purchase rate for others"
-        )
-        card["features"] = [fallback_col]
-        result = PurchaseClassifier(
-            horizon_days, columns, fallback_col, None, None, fallback_rate, card
-        )
-    else:
-        # Constant or all-missing columns carry nothing (and break sklearn's binning when all
-        # values are NaN, e.g. engagement ages in a store with orders only).
-        fit_part = train.loc[is_fit, columns]
-        columns = [c for c in columns if fit_part[c].nunique(dropna=True) > 1]
-        x = train[columns].to_numpy(dtype=float)
-        blend = blend or dict(EVEN_BLEND)
-        share = float(blend["hgb_share"])
-        first = BoostedLogitBlend(settings.random_seed, share).fit(x[is_fit], labels[is_fit])
-        # Platt scaling on the held-out slice: monotone, so it keeps the ranking (isotonic
-        # steps create ties that cost AUC on small shops); two parameters barely overfit.
-        usable = is_eval.sum() >= 20 and 0 < labels[is_eval].sum() < is_eval.sum()
-        cal = is_eval if usable else is_fit
-        calibrator = _Platt().fit(first.score(x[cal]), labels[cal])
-        card["evaluation"] = card_metrics(labels[cal], calibrator.predict(first.score(x[cal])))
-        card["evaluation_note"] = (
-            "held-out profiles, model fitted without them; below 50,000 training rows the "
-            "shipped model is refitted on all rows with the same calibration"
-        )
-        # Refit on every row when the held-out slice is a real loss of data (small shops);
-        # above _REFIT_BELOW rows the first model is already as good and refitting costs time.
-        if use.sum() < _REFIT_BELOW:
-            model = BoostedLogitBlend(settings.random_seed, share).fit(x[use], labels[use])
-        else:
-            model = first
-        card["method"] = "hist_gradient_boosting+logistic blend, Platt calibration"
-        card["blend"] = blend
-        card["features"] = list(columns)
-        result = PurchaseClassifier(
-            horizon_days, columns, fallback_col, model, calibrator, fallback_rate, card
+    if min(positives, negatives) >= settings.min_positives:
+        model, calibrator, columns = _fit_blend(
+            train, labels, columns, split, settings, blend or dict(EVEN_BLEND), card
         )
         card["positives"], card["negatives"] = positives, negatives
-        return result
+        return PurchaseClassifier(
+            horizon_days, columns, fallback_col, model, calibrator, fallback_rate, card
+        )
+    card["method"] = "bgnbd_fallback"
+    card["fallback_reason"] = (
+        f"{positives} positives / {negatives} negatives in the training window, below "
+        f"min_positives={settings.min_positives}: using the BG/NBD P(purchase within "
+        f"{horizon_days}d) for buyers and the observed first-purchase rate for others"
+    )
+    card["features"] = [fallback_col]
+    result = PurchaseClassifier(
+        horizon_days, columns, fallback_col, None, None, fallback_rate, card
+    )
     if is_eval.any():
         card["evaluation"] = card_metrics(labels[is_eval], result.predict(train[is_eval]))
     card["positives"], card["negatives"] = positives, negatives
     return result
+
+
+def _fit_blend(
+    train: pd.DataFrame,
+    labels: npt.NDArray[np.int_],
+    columns: list[str],
+    split: _Split,
+    settings: ModelSettings,
+    blend: dict[str, Any],
+    card: dict[str, Any],
+) -> tuple[BoostedLogitBlend, _Platt, list[str]]:
+    """The blend and its Platt calibration; fills the card's evaluation, method and features."""
+    # Constant or all-missing columns carry nothing (and break sklearn's binning when all
+    # values are NaN, e.g. engagement ages in a store with orders only).
+    fit_part = train.loc[split.fit, columns]
+    columns = [c for c in columns if fit_part[c].nunique(dropna=True) > 1]
+    x = train[columns].to_numpy(dtype=float)
+    share = float(blend["hgb_share"])
+    first = BoostedLogitBlend(settings.random_seed, share).fit(x[split.fit], labels[split.fit])
+    # Platt scaling on the held-out slice: monotone, so it keeps the ranking (isotonic
+    # steps create ties that cost AUC on small shops); two parameters barely overfit.
+    held = split.held_out
+    usable = held.sum() >= 20 and 0 < labels[held].sum() < held.sum()
+    cal = held if usable else split.fit
+    calibrator = _Platt().fit(first.score(x[cal]), labels[cal])
+    card["evaluation"] = card_metrics(labels[cal], calibrator.predict(first.score(x[cal])))
+    card["evaluation_note"] = (
+        "held-out profiles, model fitted without them; below 50,000 training rows the "
+        "shipped model is refitted on all rows with the same calibration"
+    )
+    # Refit on every row when the held-out slice is a real loss of data (small shops);
+    # above _REFIT_BELOW rows the first model is already as good and refitting costs time.
+    use = split.use
+    if use.sum() < _REFIT_BELOW:
+        model = BoostedLogitBlend(settings.random_seed, share).fit(x[use], labels[use])
+    else:
+        model = first
+    card["method"] = "hist_gradient_boosting+logistic blend, Platt calibration"
+    card["blend"] = blend
+    card["features"] = list(columns)
+    return model, calibrator, columns

@@ -1,4 +1,4 @@
-"""Settings of the modelling core (the `[models]` config section).
+"""Settings of the full engine (the `[model.core]` config section).
 
 Every field has a default that works on a small shop's data; the config loader validates the
 section against this model, so a typo fails loudly instead of silently using a default.

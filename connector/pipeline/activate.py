@@ -10,7 +10,7 @@ from typing import Any
 from connector.errors import ConnectorError
 from connector.logs import redact
 from connector.modelling.output import ModelOutput
-from connector.pipeline.reporter import Reporter
+from connector.pipeline.progress import Progress
 from connector.pipeline.workspace import Workspace
 from connector.plugin.spec import Capability, Sink
 from connector.state.runs import RecordError
@@ -124,7 +124,7 @@ def _activated(segments: list[SegmentRef], wanted: tuple[str, ...] | str) -> lis
 
 
 def apply_all(
-    ws: Workspace, act: Activation, run_id: str, reporter: Reporter, counts: dict[str, int]
+    ws: Workspace, act: Activation, run_id: str, progress: Progress, counts: dict[str, int]
 ) -> dict[str, Any]:
     """Apply every destination's plan; one failing destination never stops the others."""
     report: dict[str, Any] = {}
@@ -137,7 +137,7 @@ def apply_all(
         try:
             if not plan.total:
                 continue
-            with reporter.stage(f"apply {name}", total=plan.total) as advance:
+            with progress.stage(f"apply {name}", total=plan.total) as advance:
                 sink.prepare(
                     act.desired.trait_specs,
                     _activated(act.desired.segments, ws.config.destinations[name].segments),

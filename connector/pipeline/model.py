@@ -1,6 +1,6 @@
 """The model stage: compute features, scores and segments, and store them with the run.
 
-The engine is chosen in config (``[model] engine``): the full modelling core, or RFM tiers.
+The engine is chosen in config (``[model] engine``): the full engine, or RFM tiers.
 The full engine's state (cluster centroids, catalogue, distributions for drift) is kept in the
 state store between runs; a dry run reads it but never moves it forward.
 """
@@ -32,7 +32,7 @@ def _compute(ws: Workspace, state: PluginStateStore) -> tuple[ModelOutput, str |
         from connector.modelling.rfm import compute_rfm
 
         return compute_rfm(ws.data.con, as_of=cutoff_of(ws), settings=cfg.rfm), None
-    from connector.modelling.full import run_full
+    from connector.modelling.delivery import run_full
 
     return run_full(
         ws.data.con, as_of=cutoff_of(ws), settings=cfg.core, previous=state.get("state")

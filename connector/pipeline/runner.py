@@ -24,8 +24,8 @@ from connector.identity.unify import unify
 from connector.modelling.output import ModelOutput
 from connector.pipeline.activate import apply_all, plan_all
 from connector.pipeline.model import run_model_stage
+from connector.pipeline.progress import NoProgress, Progress
 from connector.pipeline.pull import pull_source
-from connector.pipeline.reporter import NullReporter, Reporter
 from connector.pipeline.stores import bind_stores
 from connector.pipeline.workspace import Workspace
 from connector.scheduler.lock import run_lock
@@ -70,7 +70,7 @@ def run_pipeline(
     ws: Workspace,
     *,
     dry_run: bool = False,
-    reporter: Reporter | None = None,
+    progress: Progress | None = None,
     full_refresh: bool = False,
 ) -> RunSummary:
     """One run. ``full_refresh`` resets every source cursor first (see ``pipeline.stores``);
@@ -81,7 +81,7 @@ def run_pipeline(
     if full_refresh and dry_run:
         raise ConfigError("--full-refresh cannot be combined with --dry-run")
     try:
-        return _run(ws, dry_run, reporter or NullReporter(), full_refresh)
+        return _run(ws, dry_run, progress or NoProgress(), full_refresh)
     except DiskFullError:
         raise
     except Exception as exc:
@@ -100,7 +100,7 @@ def _disk_full(ws: Workspace, exc: BaseException) -> DiskFullError:
     return DiskFullError(where)
 
 
-def _run(ws: Workspace, dry_run: bool, reporter: Reporter, full_refresh: bool) -> RunSummary:
+def _run(ws: Workspace, dry_run: bool, progress: Progress, full_refresh: bool) -> RunSummary:
     with run_lock(ws.path, ws.config.workspace.state_url):
         ws.runs.mark_abandoned()
         summary = RunSummary(new_run_id(), "running", dry_run)
@@ -108,11 +108,11 @@ def _run(ws: Workspace, dry_run: bool, reporter: Reporter, full_refresh: bool) -
         pausepoint("run.locked")
         try:
             bind_stores(ws, full_refresh=full_refresh)
-            _pull(ws, summary, reporter)
+            _pull(ws, summary, progress)
             if not stop_requested():
-                _unify(ws, summary, reporter)
-                output = _model(ws, summary, reporter)
-                _activate(ws, summary, reporter, output)
+                _unify(ws, summary, progress)
+                output = _model(ws, summary, progress)
+                _activate(ws, summary, progress, output)
             if stop_requested():
                 summary.status = "interrupted"
                 summary.failures.append("stopped on request (SIGTERM); the next run resumes")
@@ -166,14 +166,14 @@ def _finish(ws: Workspace, summary: RunSummary) -> None:
         send_alerts(ws.config.alerts, row, summary.report)
 
 
-def _pull(ws: Workspace, summary: RunSummary, reporter: Reporter) -> None:
+def _pull(ws: Workspace, summary: RunSummary, progress: Progress) -> None:
     counts = summary.counts
     counts.update(pulled=0, new=0, quarantined=0, already_quarantined=0, warnings=0)
     with summary.timed("pull") as entry:
         for name, cfg in ws.config.sources.items():
             if not cfg.enabled:
                 continue
-            with reporter.stage(f"pull {name}") as advance:
+            with progress.stage(f"pull {name}") as advance:
                 res = pull_source(
                     ws, name, cfg, run_id=summary.run_id, dry_run=summary.dry_run, progress=advance
                 )
@@ -190,9 +190,9 @@ def _pull(ws: Workspace, summary: RunSummary, reporter: Reporter) -> None:
             QuarantineStore(ws.state).prune(datetime.now(UTC) - retention)
 
 
-def _unify(ws: Workspace, summary: RunSummary, reporter: Reporter) -> None:
+def _unify(ws: Workspace, summary: RunSummary, progress: Progress) -> None:
     ident = ws.config.identity
-    with summary.timed("unify") as entry, reporter.stage("unify"):
+    with summary.timed("unify") as entry, progress.stage("unify"):
         res = unify(
             ws.data,
             blocked=ident.blocked_values,
@@ -203,8 +203,8 @@ def _unify(ws: Workspace, summary: RunSummary, reporter: Reporter) -> None:
         summary.counts.update(profiles=res.profiles, merged=res.merged, merge_refused=res.refused)
 
 
-def _model(ws: Workspace, summary: RunSummary, reporter: Reporter) -> ModelOutput:
-    with summary.timed("model") as entry, reporter.stage("model"):
+def _model(ws: Workspace, summary: RunSummary, progress: Progress) -> ModelOutput:
+    with summary.timed("model") as entry, progress.stage("model"):
         output = run_model_stage(ws, run_id=summary.run_id, dry_run=summary.dry_run)
         sizes = output.memberships.groupby("segment_id").size()
         entry["segments"] = {s.id: int(sizes.get(s.id, 0)) for s in output.segments}
@@ -219,7 +219,7 @@ def _model(ws: Workspace, summary: RunSummary, reporter: Reporter) -> ModelOutpu
     return output
 
 
-def _activate(ws: Workspace, summary: RunSummary, reporter: Reporter, output: ModelOutput) -> None:
+def _activate(ws: Workspace, summary: RunSummary, progress: Progress, output: ModelOutput) -> None:
     counts = summary.counts
     with summary.timed("plan") as entry:
         act = plan_all(ws, output, summary.run_id)
@@ -236,7 +236,7 @@ def _activate(ws: Workspace, summary: RunSummary, reporter: Reporter, output: Mo
         summary.status = "dry_run" if summary.dry_run else "partial"
         return
     with summary.timed("apply") as entry:
-        entry.update(apply_all(ws, act, summary.run_id, reporter, counts))
+        entry.update(apply_all(ws, act, summary.run_id, progress, counts))
     summary.failures.extend(act.failures)
     if summary.failures:
         summary.status = "partial"

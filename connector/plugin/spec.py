@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 SourceRecord = dict[str, Any]
-"""A record in the canonical input layout (see ``connector.schema.layout``)."""
+"""A record in the canonical input layout (see ``connector.schema.records``)."""
 
 
 class Capability(StrEnum):

@@ -104,7 +104,7 @@ def collect(ws: Workspace, run: RunRow) -> ReportData:
                 card = json.loads(row.card)
             except ValueError:
                 card = {}
-            # the modelling core keeps held-out metrics (and calibration) under "evaluation"
+            # the full engine keeps held-out metrics (and calibration) under "evaluation"
             evaluation = card.get("evaluation") if isinstance(card.get("evaluation"), dict) else {}
             data.model_cards.append({"model": row.model, "auc": row.auc, **card, **evaluation})
     grouped = Counter(

@@ -88,7 +88,7 @@ def _scores(d: ReportData) -> str:
 
 def _calibration_point(point: Any) -> tuple[float, float]:
     """(predicted, observed) from the shapes model cards use: pairs, or dicts keyed
-    predicted/observed or mean_predicted/observed_rate (the modelling core's bins)."""
+    predicted/observed or mean_predicted/observed_rate (the full engine's bins)."""
     if isinstance(point, dict):
         predicted: Any = point.get("predicted", point.get("mean_predicted", 0.0))
         observed: Any = point.get("observed", point.get("observed_rate", 0.0))

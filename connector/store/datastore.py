@@ -154,9 +154,6 @@ class DataStore:
     def close(self) -> None:
         self.con.close()
 
-    def checkpoint(self) -> None:
-        self.con.execute("CHECKPOINT")
-
     # ---- ingest ---------------------------------------------------------------------------
     def upsert_profile_records(self, records: Sequence[ProfileRecord], run_id: str) -> int:
         """Store (merge) profile records; return how many were not stored before."""

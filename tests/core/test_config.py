@@ -207,6 +207,19 @@ def test_init_writes_the_documented_example(tmp_path: Path) -> None:
     assert checked.returncode == 0, checked.stderr
 
 
+def test_the_wheel_ships_the_one_example() -> None:
+    """The root example is the only copy; the wheel maps it where `connector init` looks."""
+    import tomllib
+
+    from connector.config.example import PACKAGED
+
+    repo = Path(__file__).resolve().parents[2]
+    pyproject = tomllib.loads((repo / "pyproject.toml").read_text())
+    mapped = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    assert mapped == {"config.example.toml": f"connector/config/{PACKAGED}"}
+    assert not (repo / "connector" / "config" / PACKAGED).exists()
+
+
 @pytest.mark.parametrize(
     ("extra", "key"),
     [

@@ -86,11 +86,12 @@ def test_column_table_matches_the_engine(monkeypatch: pytest.MonkeyPatch) -> Non
 
     import duckdb
 
-    from connector.modelling import core
+    from connector.modelling import stages
+    from connector.modelling.engine import run_models
     from connector.modelling.testdata import generate
 
     seen: dict[str, pd.DataFrame] = {}
-    real = core.rule_entries
+    real = stages.rule_entries
 
     def spy(frame: pd.DataFrame, settings: ModelSettings) -> object:
         seen["frame"] = frame
@@ -98,8 +99,8 @@ def test_column_table_matches_the_engine(monkeypatch: pytest.MonkeyPatch) -> Non
 
     con = duckdb.connect()
     generate(con, n_profiles=300, seed=5)
-    monkeypatch.setattr(core, "rule_entries", spy)  # a spy: it only keeps the frame
-    core.run_models(con, as_of=datetime(2025, 1, 1), settings=ModelSettings(), previous=None)
+    monkeypatch.setattr(stages, "rule_entries", spy)  # a spy: it only keeps the frame
+    run_models(con, as_of=datetime(2025, 1, 1), settings=ModelSettings(), previous=None)
     types = rule_column_types(ModelSettings())
     for column, dtype in seen["frame"].dtypes.items():
         name = str(column)

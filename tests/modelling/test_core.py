@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from connector.modelling.core import ModelResult, ModelState, run_models
+from connector.modelling.engine import ModelResult, ModelState, run_models
 from connector.modelling.settings import ModelSettings, RuleSegment
 from connector.modelling.testdata import generate
 

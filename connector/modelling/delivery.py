@@ -1,4 +1,5 @@
-"""The full modelling engine behind the runner: ``run_models`` in, a ``ModelOutput`` out.
+"""What the full engine delivers: ``run_models`` (`connector.modelling.engine`) in, a
+``ModelOutput`` out, as the runner's model stage asks for it (the RFM engine's is `compute_rfm`).
 
 It decides what destinations receive: scores rounded to what a marketer acts on (two decimals
 for probabilities and counts, whole units for money), so a retrain that moves a probability in
@@ -15,7 +16,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from connector.modelling.core import ModelState, run_models
+from connector.modelling.engine import ModelState, run_models
 from connector.modelling.output import ModelOutput, SegmentDef
 from connector.modelling.settings import ModelSettings
 from connector.sync.changes import TraitSpec

@@ -1,4 +1,5 @@
-"""How the runner tells a person what it is doing, without knowing about terminals."""
+"""Progress of a run: how the runner tells a person what it is doing, without knowing about
+terminals (the CLI draws it with `connector.cli.progress.RichProgress`)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,18 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
-__all__ = ["NullReporter", "Reporter"]
+__all__ = ["NoProgress", "Progress"]
 
 Advance = Callable[[int], None]
 
 
-class Reporter(Protocol):
+class Progress(Protocol):
     def stage(self, name: str, total: int | None = None) -> AbstractContextManager[Advance]: ...
 
     def info(self, message: str) -> None: ...
 
 
-class NullReporter:
+class NoProgress:
     @contextmanager
     def stage(self, name: str, total: int | None = None) -> Iterator[Advance]:
         yield lambda _n: None

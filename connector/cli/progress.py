@@ -18,12 +18,12 @@ from rich.progress import (
 
 from connector.redaction import redact
 
-__all__ = ["RichReporter"]
+__all__ = ["RichProgress"]
 
 Advance = Callable[[int], None]
 
 
-class RichReporter:
+class RichProgress:
     def __init__(self, console: Console, *, enabled: bool = True) -> None:
         self.console = console
         self.enabled = enabled

@@ -1,0 +1,187 @@
+"""The full engine (``[model] engine = "full"``): its named stages composed in order.
+
+features → lifetime value → propensity/churn classifiers → scores → clusters → segments (with
+holdouts) → drift → model cards; each stage is a function in `connector.modelling.stages` (the
+classifiers in `connector.modelling.training`) from typed inputs to a frozen output. The runner
+calls `run_models` once per run with the data store and the state the previous run returned;
+everything here is deterministic for the same data, settings and state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+from threadpoolctl import threadpool_limits
+
+from connector.modelling.features import materialise_baskets, materialise_items
+from connector.modelling.settings import ModelSettings
+from connector.modelling.stages import (
+    Clusters,
+    Drift,
+    ModelRun,
+    ParsedProducts,
+    Segments,
+    clusters_stage,
+    drift_stage,
+    features_stage,
+    lifetime_stage,
+    model_cards,
+    scores_stage,
+    segments_stage,
+)
+from connector.modelling.training import classifiers_stage
+
+__all__ = ["ModelResult", "ModelState", "run_models"]
+
+log = logging.getLogger(__name__)
+STATE_VERSION = 1
+_THREADED_ABOVE = 100_000
+_ITEMS = "_model_items"
+_BASKETS = "_model_baskets"
+
+
+class ModelState(BaseModel):
+    """What one run hands the next: cluster centroids and ids, the catalogue, and the
+    distributions drift is measured against. JSON via `model_dump_json` / `model_validate_json`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: int = STATE_VERSION
+    as_of: str
+    clusters: list[dict[str, Any]]
+    next_cluster_id: int
+    scaler: dict[str, list[float]]
+    catalogue: list[dict[str, Any]]
+    distributions: dict[str, dict[str, list[float]]]
+    segment_sizes: dict[str, int]
+
+
+@dataclass
+class ModelResult:
+    """Everything a run produces; see the module docstring of each part for semantics."""
+
+    features: pd.DataFrame
+    scores: pd.DataFrame
+    segments: list[dict[str, Any]]
+    memberships: pd.DataFrame
+    model_cards: list[dict[str, Any]]
+    drift: dict[str, Any]
+    state: ModelState
+    timings: dict[str, float] = field(default_factory=dict)
+    rule_failures: dict[str, str] = field(default_factory=dict)  # segment id → why (held)
+
+
+def run_models(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: datetime,
+    settings: ModelSettings,
+    previous: ModelState | None,
+) -> ModelResult:
+    """Score and segment every profile known before `as_of` (naive UTC)."""
+    n = con.execute("SELECT count(*) FROM profiles").fetchone()
+    # OpenMP worker threads cost more than they save on small shops (and thrash on a busy
+    # host); large stores get the default thread pool.
+    small = n is not None and int(n[0]) < _THREADED_ABOVE
+    try:
+        parsed = ParsedProducts(
+            materialise_items(con, as_of, _ITEMS) if settings.top_categories else None,
+            materialise_baskets(con, as_of, _BASKETS),
+        )
+        with threadpool_limits(limits=1 if small else None):
+            return _run(ModelRun(con, as_of, settings, parsed), previous)
+    finally:
+        for table in (_ITEMS, _BASKETS):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+class _Laps:
+    """Seconds per stage, in the order the stages ran (the run record shows them)."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._clock = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = round(now - self._clock, 3)
+        self._clock = now
+
+
+def _run(run: ModelRun, previous: ModelState | None) -> ModelResult:
+    laps = _Laps()
+    features = features_stage(run)
+    laps.lap("features")
+    lifetime = lifetime_stage(run, features)
+    laps.lap("lifetime")
+    classifiers = classifiers_stage(run, features)
+    laps.timings.update(classifiers.timings)
+    laps.lap("classifiers")
+    scores = scores_stage(run, lifetime, classifiers)
+    laps.lap("scores")
+    prev_clusters = (
+        {"clusters": previous.clusters, "next_id": previous.next_cluster_id} if previous else None
+    )
+    clusters = clusters_stage(run, scores, prev_clusters)
+    laps.lap("clusters")
+    segments = segments_stage(
+        run,
+        lifetime=lifetime,
+        scores=scores,
+        clusters=clusters,
+        previous_catalogue=list(previous.catalogue) if previous else [],
+    )
+    laps.lap("segments")
+    drift = drift_stage(
+        run,
+        features=features,
+        scores=scores,
+        clusters=clusters,
+        segments=segments,
+        previous_distributions=previous.distributions if previous else {},
+        previous_sizes=previous.segment_sizes if previous else {},
+    )
+    state = _next_state(run, clusters, segments, drift)
+    laps.lap("drift")
+    cards = model_cards(
+        run,
+        features=features,
+        lifetime=lifetime,
+        classifiers=classifiers,
+        clusters=clusters,
+        model_version=segments.model_version,
+    )
+    return ModelResult(
+        features.table,
+        clusters.table.reset_index(drop=True),
+        segments.catalogue,
+        segments.memberships,
+        cards,
+        drift.report,
+        state,
+        laps.timings,
+        segments.rule_failures,
+    )
+
+
+def _next_state(run: ModelRun, clusters: Clusters, segments: Segments, drift: Drift) -> ModelState:
+    """What the next run starts from: cluster ids and centroids, the catalogue, distributions."""
+    fit = clusters.fit
+    return ModelState(
+        as_of=run.as_of.isoformat(),
+        clusters=[
+            {"id": c["id"], "name": c["name"], "centroid": c["centroid"]} for c in fit.clusters
+        ],
+        next_cluster_id=fit.next_id,
+        scaler=fit.scaler,
+        catalogue=segments.catalogue,
+        distributions=drift.distributions,
+        segment_sizes=drift.segment_sizes,
+    )

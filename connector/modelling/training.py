@@ -1,0 +1,113 @@
+"""The classifiers stage of the full engine: propensity and churn trained on time splits.
+
+Each classifier trains on features as of T - H with labels from [T - H, T); its blend is chosen
+by the same fit one horizon earlier (T - 2H, labels [T - 2H, T - H)) scored on T - H. The
+training frames are cached per cutoff, so equal horizons share them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from connector.modelling.features import compute_features, feature_columns
+from connector.modelling.holdout import stable_unit
+from connector.modelling.lifetime import fit_lifetime, score_lifetime
+from connector.modelling.propensity import (
+    BTYD_FEATURES,
+    PurchaseClassifier,
+    backtest_hgb_share,
+    purchased_between,
+    train_purchase_classifier,
+)
+from connector.modelling.stages import Classifiers, Features, ModelRun
+
+__all__ = ["classifiers_stage"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """One classifier to train: its name and horizon in days."""
+
+    name: str
+    horizon: int
+
+
+def classifiers_stage(run: ModelRun, features: Features) -> Classifiers:
+    """Propensity (P(purchase within hp)) and churn (1 - P(purchase within hc)) models."""
+    cache: dict[datetime, pd.DataFrame] = {}
+    timings: dict[str, float] = {}
+    hp, hc = run.settings.propensity_horizon_days, run.settings.churn_horizon_days
+    prop = _train(run, features, _Target(f"purchase_propensity_{hp}d", hp), cache, timings)
+    churn = _train(run, features, _Target(f"churn_{hc}d", hc), cache, timings)
+    churn.card["target"] = f"no purchase within {hc} days (churn_risk = 1 - P(purchase))"
+    return Classifiers(prop, churn, timings)
+
+
+def _train(
+    run: ModelRun,
+    features: Features,
+    target: _Target,
+    cache: dict[datetime, pd.DataFrame],
+    timings: dict[str, float],
+) -> PurchaseClassifier:
+    cutoff = run.as_of - timedelta(days=target.horizon)
+    earlier_cut = cutoff - timedelta(days=target.horizon)
+    started = time.perf_counter()
+    for cut in (cutoff, earlier_cut):
+        if cut not in cache:
+            cache[cut] = _training_frame(run, cut, features.categories)
+    timings[f"{target.name}: training frames"] = round(time.perf_counter() - started, 3)
+    frame, earlier = cache[cutoff], cache[earlier_cut]
+    con = run.con
+    labels = np.asarray(
+        frame["profile_id"].isin(purchased_between(con, cutoff, run.as_of)), dtype=np.int_
+    )
+    earlier_labels = np.asarray(
+        earlier["profile_id"].isin(purchased_between(con, earlier_cut, cutoff)), dtype=np.int_
+    )
+    columns = [
+        *feature_columns(frame),
+        *BTYD_FEATURES,
+        *sorted(c for c in frame.columns if c.startswith("bg_p_purchase_")),
+    ]
+    started = time.perf_counter()
+    blend = backtest_hgb_share(
+        earlier, earlier_labels, frame, labels, columns=columns, settings=run.settings
+    )
+    timings[f"{target.name}: blend backtest"] = round(time.perf_counter() - started, 3)
+    return train_purchase_classifier(
+        frame,
+        labels,
+        columns=columns,
+        horizon_days=target.horizon,
+        cutoff=cutoff,
+        settings=run.settings,
+        name=target.name,
+        blend=blend,
+    )
+
+
+def _training_frame(run: ModelRun, cutoff: datetime, categories: tuple[str, ...]) -> pd.DataFrame:
+    settings = run.settings
+    feats = compute_features(
+        run.con,
+        cutoff,
+        categories=list(categories),
+        half_life_days=settings.engagement_half_life_days,
+        items_table=run.parsed.items,
+        baskets_table=run.parsed.baskets,
+    )
+    model = fit_lifetime(feats)  # on every buyer: the BTYD parameters need the whole base
+    # Classifier training uses at most max_training_rows profiles (the same deterministic
+    # sample train_purchase_classifier would draw), so only those are scored.
+    share = settings.max_training_rows / max(len(feats), 1)
+    if share < 1:
+        keep = stable_unit(feats["profile_id"].tolist(), f"train-split-{settings.random_seed}")
+        feats = feats[keep < share].reset_index(drop=True)
+    lt = score_lifetime(model, feats, settings)
+    return pd.concat([feats, lt], axis=1)
