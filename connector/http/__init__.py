@@ -1,4 +1,5 @@
-"""Shared HTTP plumbing: rate budgets (proactive), retry policy (reactive), status actions."""
+"""Shared HTTP plumbing: settings vocabulary, rate budgets (proactive), retry policy (reactive),
+status actions."""
 
 from connector.http.budget import RateBudget
 from connector.http.classify import (
@@ -12,12 +13,15 @@ from connector.http.classify import (
     raise_for_status,
 )
 from connector.http.retry import RetryPolicy, parse_retry_after
+from connector.http.settings import HttpSettings, RenamedKey
 
 __all__ = [
     "DEFAULT_ACTIONS",
     "Action",
+    "HttpSettings",
     "NotJSONError",
     "RateBudget",
+    "RenamedKey",
     "RetryPolicy",
     "action_for",
     "check_answer",

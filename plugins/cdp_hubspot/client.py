@@ -116,7 +116,7 @@ class HubSpotClient:
 
     @property
     def timeout(self) -> dict[str, Any]:
-        return {"_request_timeout": self.settings.timeout_seconds}
+        return {"_request_timeout": self.settings.timeout}
 
     def _on_retry(self, exc: RetryableError, wait: float) -> None:
         self.log.info("hubspot: retrying in %.2fs after %s", wait, exc)
