@@ -19,17 +19,29 @@ from typing import Any, TypeVar
 import urllib3
 
 from cdp_hubspot.settings import HubSpotSettings
-from connector.errors import AuthError, RetryableError, SkippableError
-from connector.http import Action, RateBudget, RetryPolicy, action_for, parse_retry_after
+from connector.errors import RetryableError, SkippableError
+from connector.http import (
+    Action,
+    RateBudget,
+    RetryPolicy,
+    action_for,
+    error_for,
+    parse_retry_after,
+)
 from connector.http.guards import checked_pool_manager
 
-__all__ = ["HubSpotApiError", "HubSpotClient", "api_exceptions"]
+__all__ = ["ACTIONS", "HubSpotApiError", "HubSpotClient", "api_exceptions"]
 
 T = TypeVar("T")
 _BUDGETS: dict[tuple[str, str, str], RateBudget] = {}
 _BUDGETS_LOCK = threading.Lock()
 # Stay a little under the documented bucket: our clock and the server's differ by a few ms.
 _HEADROOM = 0.97
+# HubSpot refuses a bad input with some 4xx: every refusal the shared table does not name (it
+# would stop the stage) isolates the batch or record instead, like a 400.
+ACTIONS: dict[int, Action] = {
+    status: Action.SKIP for status in range(300, 500) if action_for(status) is Action.FAIL
+}
 
 
 class HubSpotApiError(SkippableError):
@@ -144,17 +156,23 @@ class HubSpotClient:
         status = int(getattr(exc, "status", 0) or 0)
         body = _body(exc)
         message = str(body.get("message") or getattr(exc, "reason", "") or "no message")
+        action = action_for(status, ACTIONS) if status else Action.RETRY
+        wait = None
         if status == 429:
-            header = (getattr(exc, "headers", None) or {}).get("Retry-After")
-            wait = parse_retry_after(header)
+            wait = parse_retry_after((getattr(exc, "headers", None) or {}).get("Retry-After"))
             if wait is None and (search or body.get("policyName") == "SECONDLY"):
                 wait = 1.0  # search's window is one second (facts §2.6)
-            return RetryableError(
-                f"{what}: HTTP 429 {body.get('policyName', '')}", retry_after=wait
-            )
-        action = action_for(status) if status else Action.RETRY
-        if action is Action.RETRY:
-            return RetryableError(f"{what}: HTTP {status}")
-        if action is Action.AUTH:
-            return AuthError(f"{what}: HubSpot refused the access token (HTTP {status})")
-        return HubSpotApiError(status, message, str(body.get("category") or ""))
+            text = f"{what}: HTTP 429 {body.get('policyName', '')}"
+        elif action is Action.RETRY:
+            text = f"{what}: HTTP {status}"
+        elif action is Action.AUTH:
+            text = f"{what}: HubSpot refused the access token (HTTP {status})"
+        else:
+            text = message
+        category = str(body.get("category") or "")
+        return error_for(
+            action,
+            text,
+            retry_after=wait,
+            skippable=lambda reason: HubSpotApiError(status, reason, category),
+        )

@@ -20,9 +20,9 @@ from urllib3.util.retry import Retry
 
 from cdp_klaviyo.limits import ENDPOINT_POLICIES
 from cdp_klaviyo.settings import KlaviyoSettings
-from connector.errors import AuthError, FatalError, RetryableError, SkippableError
+from connector.errors import RetryableError, SkippableError
 from connector.http import RateBudget, RetryPolicy, parse_retry_after
-from connector.http.classify import Action, action_for
+from connector.http.classify import Action, action_for, error_for
 from connector.http.guards import AnswerCheckingPoolManager
 
 __all__ = [
@@ -163,15 +163,16 @@ def _translate(fn: Callable[[], T]) -> T:
     except ApiException as exc:
         status = int(exc.status or 0)
         detail, pointer = error_detail(exc.body)
-        headers = exc.headers or {}
         action = action_for(status)
-        if action is Action.RETRY:
-            after = parse_retry_after(headers.get("Retry-After"))
-            raise RetryableError(f"HTTP {status}: {detail}", retry_after=after) from None
         if action is Action.AUTH:
-            raise AuthError(f"Klaviyo refused the API key (HTTP {status}): {detail}") from None
-        if action is Action.SKIP:
-            raise KlaviyoRequestError(status, detail, pointer) from None
-        raise FatalError(f"HTTP {status}: {detail}") from None
+            text = f"Klaviyo refused the API key (HTTP {status}): {detail}"
+        else:
+            text = f"HTTP {status}: {detail}"
+        raise error_for(
+            action,
+            text,
+            retry_after=parse_retry_after((exc.headers or {}).get("Retry-After")),
+            skippable=lambda _: KlaviyoRequestError(status, detail, pointer),
+        ) from None
     except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
         raise RetryableError(f"transport error: {type(exc).__name__}") from None
