@@ -4,6 +4,7 @@ status actions."""
 from connector.http.budget import RateBudget
 from connector.http.classify import (
     DEFAULT_ACTIONS,
+    REFUSALS_SKIP,
     Action,
     NotJSONError,
     action_for,
@@ -18,6 +19,7 @@ from connector.http.settings import HttpSettings, RenamedKey
 
 __all__ = [
     "DEFAULT_ACTIONS",
+    "REFUSALS_SKIP",
     "Action",
     "HttpSettings",
     "NotJSONError",

@@ -18,6 +18,7 @@ from connector.http.retry import parse_retry_after
 
 __all__ = [
     "DEFAULT_ACTIONS",
+    "REFUSALS_SKIP",
     "Action",
     "NotJSONError",
     "action_for",
@@ -87,6 +88,13 @@ def error_for(
     if action is Action.FAIL:
         return FatalError(message)
     raise ValueError("a success is not an error")
+
+
+# For platforms that answer a bad record with whatever 3xx/4xx: every refusal the shared table
+# would call fatal isolates the batch or record instead (extend it with the platform's quirks).
+REFUSALS_SKIP: Mapping[int, Action] = {
+    status: Action.SKIP for status in range(300, 500) if action_for(status) is Action.FAIL
+}
 
 
 def raise_for_status(

@@ -21,6 +21,7 @@ import urllib3
 from cdp_hubspot.settings import HubSpotSettings
 from connector.errors import RetryableError, SkippableError
 from connector.http import (
+    REFUSALS_SKIP,
     Action,
     RateBudget,
     RetryPolicy,
@@ -37,11 +38,8 @@ _BUDGETS: dict[tuple[str, str, str], RateBudget] = {}
 _BUDGETS_LOCK = threading.Lock()
 # Stay a little under the documented bucket: our clock and the server's differ by a few ms.
 _HEADROOM = 0.97
-# HubSpot refuses a bad input with some 4xx: every refusal the shared table does not name (it
-# would stop the stage) isolates the batch or record instead, like a 400.
-ACTIONS: dict[int, Action] = {
-    status: Action.SKIP for status in range(300, 500) if action_for(status) is Action.FAIL
-}
+# HubSpot refuses a bad input with some 4xx: each isolates the batch or record, like a 400.
+ACTIONS = REFUSALS_SKIP
 
 
 class HubSpotApiError(SkippableError):

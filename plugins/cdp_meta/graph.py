@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from cdp_meta.settings import MetaSettings
 from connector.errors import AuthError, FatalError, RetryableError, SkippableError
-from connector.http.classify import json_object
+from connector.http.classify import REFUSALS_SKIP, Action, action_for, error_for, json_object
 
 __all__ = ["TRANSIENT_CODES", "AudienceGoneError", "Graph", "TooLargeError"]
 
@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 TRANSIENT_CODES = frozenset({1, 2, 4, 17, 341, 613, 80003, 80004, 80008, 80014})
 AUTH_CODES = frozenset({102, 190})
 PERMISSION_CODES = frozenset({10, 200, 294})
+# A status without a Graph error body (a proxy's answer): 429/5xx retry, 401 is the token, and
+# every other refusal (403, 408 and 425 included) isolates the request.
+STATUS_ACTIONS = {**REFUSALS_SKIP, 403: Action.SKIP, 408: Action.SKIP, 425: Action.SKIP}
 _MAX_BUC_WAIT = 600.0
 
 
@@ -100,12 +103,14 @@ class Graph:
         status = response.status()
         if status in (413, 414):
             raise TooLargeError(f"HTTP {status}: request too large")
-        if status >= 500 or status == 429:
-            raise RetryableError(f"HTTP {status} with a non-JSON body from Meta")
-        if status == 401:
-            raise AuthError("HTTP 401 from Meta: the access token was refused")
         if status >= 400:
-            raise SkippableError(f"HTTP {status} from Meta")
+            action = action_for(status, STATUS_ACTIONS)
+            text = f"HTTP {status} from Meta"
+            if action is Action.RETRY:
+                text = f"HTTP {status} with a non-JSON body from Meta"
+            elif action is Action.AUTH:
+                text = f"HTTP {status} from Meta: the access token was refused"
+            raise error_for(action, text)
         # a 2xx that is not JSON (a captive portal, a proxy page) passes the SDK as a success
         headers = response.headers() or {}
         return json_object(
