@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cdp_meta.settings import MetaSettings
-from connector.errors import AuthError, FatalError, RetryableError, SkippableError
+from connector.errors import FatalError, RetryableError, SkippableError
 from connector.http.classify import REFUSALS_SKIP, Action, action_for, error_for, json_object
 
 __all__ = ["TRANSIENT_CODES", "AudienceGoneError", "Graph", "TooLargeError"]
@@ -125,19 +125,19 @@ class Graph:
         label = f"Meta error {code}/{exc.api_error_subcode()}: {message}"
         transient = code in TRANSIENT_CODES or exc.api_transient_error()
         if transient or (code is None and (status >= 500 or status == 429)):
-            return RetryableError(label, retry_after=_buc_wait(exc.http_headers()))
-        kind: type[Exception] = SkippableError
+            return error_for(Action.RETRY, label, retry_after=_buc_wait(exc.http_headers()))
         if code in AUTH_CODES or status == 401:
             # a refused token, whatever code a proxy or gateway put in the body: retrying or
             # isolating records would only repeat the refusal
-            kind = AuthError
-        elif code in PERMISSION_CODES:
-            kind = FatalError
-        elif status in (413, 414):
-            kind = TooLargeError
-        elif code == 100 and exc.api_error_subcode() == 33:
-            kind = AudienceGoneError
-        return kind(label)
+            return error_for(Action.AUTH, label)
+        if code in PERMISSION_CODES:
+            return error_for(Action.FAIL, label)
+        if code == 100 and exc.api_error_subcode() == 33 and status not in (413, 414):
+            return AudienceGoneError(label)
+        too_large = status in (413, 414)
+        return error_for(
+            Action.SKIP, label, skippable=TooLargeError if too_large else SkippableError
+        )
 
     # ---- calls ----------------------------------------------------------------------------
     def list_audiences(self) -> list[dict[str, Any]]:
