@@ -3,10 +3,11 @@
 from connector.emulator.faults import FaultInjector, FaultRule
 from connector.emulator.ratelimit import RateLimit, RateLimiter
 from connector.emulator.recorder import RecordedRequest, RequestRecorder
-from connector.emulator.server import EmulatorServer, Request, Response, Route
+from connector.emulator.server import EmulatorServer, ErrorAnswer, Request, Response, Route
 
 __all__ = [
     "EmulatorServer",
+    "ErrorAnswer",
     "FaultInjector",
     "FaultRule",
     "RateLimit",

@@ -3,7 +3,8 @@
 It owns what every emulator shares: routing with ``{param}`` path segments (trailing slash
 tolerant, since SDKs disagree with the specs about it), the admin endpoints under
 ``/__emulator__/``, the request log, fault injection and rate limits. A subclass registers its
-platform routes, formats its platform's error bodies and serves its state as JSON.
+platform routes (handler methods, listed in one table), formats its platform's error bodies and
+serves its state as JSON. A handler answers an error by raising ``ErrorAnswer``.
 
 Order per request: admin endpoints (never faulted, limited or authenticated) → route lookup →
 injected fault → authentication → rate limit → handler, run under one lock so handlers can mutate
@@ -17,7 +18,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -29,7 +30,7 @@ from connector.emulator.ratelimit import RateLimit, RateLimiter
 from connector.emulator.recorder import RequestRecorder
 from connector.plugin.spec import EmulatorOptions
 
-__all__ = ["EmulatorServer", "Request", "Response", "Route"]
+__all__ = ["EmulatorServer", "ErrorAnswer", "Request", "Response", "Route"]
 
 ADMIN_PREFIX = "/__emulator__"
 # What a hotel or corporate captive portal answers in place of the API: 200 and a sign-in page.
@@ -42,6 +43,17 @@ _PORTAL_PAGE = (
 
 class BadRequestError(Exception):
     """Raised by ``Request.json`` for an unparseable body; the server answers 400."""
+
+
+class ErrorAnswer(Exception):
+    """Raised by a handler (or a helper deep inside one) to answer with the platform's error
+    body: the server turns it into ``error_response(status, message, **extra)``."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
 
 
 @dataclass(slots=True)
@@ -159,6 +171,11 @@ class EmulatorServer:
     def route(self, method: str, template: str, handler: Handler) -> None:
         self._routes.append(Route(method.upper(), _compile(template), template, handler))
 
+    def routes(self, table: Iterable[tuple[str, str, Handler]]) -> None:
+        """Register a route table: ``(method, path template, handler)`` rows, matched in order."""
+        for method, template, handler in table:
+            self.route(method, template, handler)
+
     def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         path_known = False
         for r in self._routes:
@@ -195,6 +212,8 @@ class EmulatorServer:
                 return route.handler(request), rule
         except BadRequestError as exc:
             return self.error_response(400, str(exc)), rule
+        except ErrorAnswer as exc:
+            return self.error_response(exc.status, exc.message, **exc.extra), rule
 
     def _fault_response(self, rule: FaultRule) -> Response:
         if rule.kind == "portal":

@@ -9,7 +9,7 @@ a 5xx and surfaces as retryable if it persists, never taken as success and never
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -18,10 +18,12 @@ from connector.http.retry import parse_retry_after
 
 __all__ = [
     "DEFAULT_ACTIONS",
+    "REFUSALS_SKIP",
     "Action",
     "NotJSONError",
     "action_for",
     "check_answer",
+    "error_for",
     "json_body",
     "json_object",
     "raise_for_status",
@@ -64,6 +66,37 @@ def action_for(status: int, overrides: Mapping[int, Action] | None = None) -> Ac
     return Action.RETRY if status >= 500 else Action.FAIL
 
 
+def error_for(
+    action: Action,
+    message: str,
+    *,
+    retry_after: float | None = None,
+    skippable: Callable[[str], SkippableError] = SkippableError,
+) -> ConnectorError:
+    """The error of our tree that ``action`` names, carrying ``message`` as given.
+
+    Plugins translate their SDK's exceptions with this (and ``action_for``) so a status means
+    the same everywhere; ``skippable`` builds a plugin's own ``SkippableError`` subclass when
+    the refusal carries more (which input it was about, say).
+    """
+    if action is Action.RETRY:
+        return RetryableError(message, retry_after=retry_after)
+    if action is Action.AUTH:
+        return AuthError(message)
+    if action is Action.SKIP:
+        return skippable(message)
+    if action is Action.FAIL:
+        return FatalError(message)
+    raise ValueError("a success is not an error")
+
+
+# For platforms that answer a bad record with whatever 3xx/4xx: every refusal the shared table
+# would call fatal isolates the batch or record instead (extend it with the platform's quirks).
+REFUSALS_SKIP: Mapping[int, Action] = {
+    status: Action.SKIP for status in range(300, 500) if action_for(status) is Action.FAIL
+}
+
+
 def raise_for_status(
     status: int,
     message: str,
@@ -73,20 +106,10 @@ def raise_for_status(
 ) -> None:
     """Raise the error the table names for ``status`` (nothing for 2xx)."""
     action = action_for(status, overrides)
-    err: ConnectorError
     if action is Action.OK:
         return
-    if action is Action.RETRY:
-        err = RetryableError(
-            f"HTTP {status}: {message}", retry_after=parse_retry_after(retry_after)
-        )
-    elif action is Action.AUTH:
-        err = AuthError(f"HTTP {status}: credentials refused: {message}")
-    elif action is Action.SKIP:
-        err = SkippableError(f"HTTP {status}: {message}")
-    else:
-        err = FatalError(f"HTTP {status}: {message}")
-    raise err
+    text = f"credentials refused: {message}" if action is Action.AUTH else message
+    raise error_for(action, f"HTTP {status}: {text}", retry_after=parse_retry_after(retry_after))
 
 
 class NotJSONError(RetryableError):

@@ -23,9 +23,14 @@ import httpx
 from cdp_google_ads.settings import GoogleAdsSettings
 from connector.errors import AuthError, ConfigError, RetryableError
 from connector.http.budget import RateBudget
-from connector.http.classify import NotJSONError, json_object
+from connector.http.classify import REFUSALS_SKIP, Action, NotJSONError, json_object
 
-__all__ = ["TokenSource", "send_authorised"]
+__all__ = ["ACTIONS", "TokenSource", "send_authorised"]
+
+# What a status means for the Data Manager and Google Ads APIs (read with ``action_for``): only
+# 429 and 5xx are retried; every other refusal (408 and 425 included) is about the request sent
+# and isolates it.
+ACTIONS = {**REFUSALS_SKIP, 408: Action.SKIP, 425: Action.SKIP}
 
 
 def _b64(data: bytes) -> str:

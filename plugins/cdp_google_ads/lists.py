@@ -17,12 +17,12 @@ from typing import Any
 
 import httpx
 
-from cdp_google_ads.client import TokenSource, send_authorised
+from cdp_google_ads.client import ACTIONS, TokenSource, send_authorised
 from cdp_google_ads.limits import ADS_API_CALLS, ADS_API_WINDOW, LIST_NAME_MAX
 from cdp_google_ads.settings import GoogleAdsSettings
-from connector.errors import AuthError, RetryableError, SkippableError
+from connector.errors import RetryableError, SkippableError
 from connector.http.budget import RateBudget
-from connector.http.classify import json_body, json_object
+from connector.http.classify import Action, action_for, error_for, json_body, json_object
 from connector.http.retry import RetryPolicy, parse_retry_after
 
 __all__ = ["AdsApiError", "UserLists", "gaql_string"]
@@ -183,10 +183,15 @@ class UserLists:
             )
         body = json_body(status, response.content, service="Google Ads API", content_type=ctype)
         failure = _failure(body, status)
-        if status == 429 or status >= 500:
+        action = action_for(status, ACTIONS)
+        if action is Action.RETRY:
             wait = parse_retry_after(response.headers.get("Retry-After")) or failure.retry_delay
-            raise RetryableError(f"Google Ads API {status}: {failure.message}", retry_after=wait)
+            raise error_for(action, f"Google Ads API {status}: {failure.message}", retry_after=wait)
         codes = ", ".join(sorted(failure.codes))
-        if status in (401, 403):
-            raise AuthError(f"Google Ads API {status} {codes}: {failure.message}".strip())
-        raise AdsApiError(f"Google Ads API {status} {codes}: {failure.message}", failure.codes)
+        if action is Action.AUTH:
+            raise error_for(action, f"Google Ads API {status} {codes}: {failure.message}".strip())
+        raise error_for(
+            action,
+            f"Google Ads API {status} {codes}: {failure.message}",
+            skippable=lambda reason: AdsApiError(reason, failure.codes),
+        )

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from cdp_google_ads.limits import LIFE_SPAN_MAX_DAYS, MEMBERS_PER_REQUEST, UNLIMITED_LIFE_SPAN
+from connector.http.settings import HttpSettings, attempts_field
 
 __all__ = ["GoogleAdsSettings"]
 
@@ -21,10 +22,8 @@ SCOPE = "https://www.googleapis.com/auth/datamanager"
 ADS_SCOPE = "https://www.googleapis.com/auth/adwords"
 
 
-class GoogleAdsSettings(BaseModel):
+class GoogleAdsSettings(HttpSettings):
     """Where to send, how to authenticate, and the consent and terms we declare."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     operating_account_id: str = Field(description="Google Ads customer id, digits only")
     operating_account_type: Literal["GOOGLE_ADS", "DISPLAY_VIDEO_ADVERTISER"] = "GOOGLE_ADS"
@@ -64,11 +63,9 @@ class GoogleAdsSettings(BaseModel):
     )
     consent_policy: Literal["strict", "not_denied"] = "strict"
     batch_size: int = Field(default=MEMBERS_PER_REQUEST, ge=1, le=MEMBERS_PER_REQUEST)
-    timeout: float = 60.0
     status_poll_interval: float = Field(default=2.0, gt=0)
     status_timeout: float = Field(default=60.0, ge=0)
-    max_attempts: int = Field(default=6, ge=1)
-    max_retry_seconds: float = Field(default=300.0, gt=0)
+    max_attempts: int = attempts_field(6)
 
     @model_validator(mode="after")
     def _one_credential(self) -> GoogleAdsSettings:

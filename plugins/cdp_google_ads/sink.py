@@ -28,13 +28,19 @@ from typing import Any, Literal
 
 import httpx
 
-from cdp_google_ads.client import TokenSource, send_authorised
+from cdp_google_ads.client import ACTIONS, TokenSource, send_authorised
 from cdp_google_ads.limits import DATA_MANAGER_CALLS, DATA_MANAGER_WINDOW
 from cdp_google_ads.lists import UserLists
 from cdp_google_ads.settings import GoogleAdsSettings
-from connector.errors import AuthError, RetryableError, SkippableError
+from connector.errors import RetryableError, SkippableError
 from connector.http.budget import RateBudget
-from connector.http.classify import json_body, json_object
+from connector.http.classify import (
+    Action,
+    action_for,
+    error_for,
+    json_body,
+    json_object,
+)
 from connector.http.retry import RetryPolicy, parse_retry_after
 from connector.plugin.spec import PluginContext
 from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
@@ -278,11 +284,12 @@ class GoogleAdsSink:
         error = body.get("error") if isinstance(body, dict) else None
         error = error if isinstance(error, dict) else {}
         message = str(error.get("message") or f"HTTP {status}")[:200]
-        if status == 429 or status >= 500:
+        action = action_for(status, ACTIONS)
+        if action is Action.RETRY:
             wait = parse_retry_after(response.headers.get("Retry-After")) or _retry_delay(error)
-            raise RetryableError(f"Data Manager {status}: {message}", retry_after=wait)
-        if status in (401, 403):
-            raise AuthError(f"Data Manager {status}: {message}")
+            raise error_for(action, f"Data Manager {status}: {message}", retry_after=wait)
+        if action is Action.AUTH:
+            raise error_for(action, f"Data Manager {status}: {message}")
         rows: dict[int, str] = {}
         reason = ""
         for detail in error.get("details") or []:
@@ -293,7 +300,7 @@ class GoogleAdsSink:
                     rows[int(match.group(1))] = str(violation.get("description", "invalid"))
         if rows:
             raise RowErrors(rows)
-        raise SkippableError(f"Data Manager {status} {reason}: {message}".strip())
+        raise error_for(action, f"Data Manager {status} {reason}: {message}".strip())
 
     # ---- request status -------------------------------------------------------------------
     def _poll(self, sent: list[tuple[str, str, list[int]]], outcomes: list[Outcome | None]) -> None:

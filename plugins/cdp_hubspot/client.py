@@ -19,17 +19,27 @@ from typing import Any, TypeVar
 import urllib3
 
 from cdp_hubspot.settings import HubSpotSettings
-from connector.errors import AuthError, RetryableError, SkippableError
-from connector.http import Action, RateBudget, RetryPolicy, action_for, parse_retry_after
+from connector.errors import RetryableError, SkippableError
+from connector.http import (
+    REFUSALS_SKIP,
+    Action,
+    RateBudget,
+    RetryPolicy,
+    action_for,
+    error_for,
+    parse_retry_after,
+)
 from connector.http.guards import checked_pool_manager
 
-__all__ = ["HubSpotApiError", "HubSpotClient", "api_exceptions"]
+__all__ = ["ACTIONS", "HubSpotApiError", "HubSpotClient", "api_exceptions"]
 
 T = TypeVar("T")
 _BUDGETS: dict[tuple[str, str, str], RateBudget] = {}
 _BUDGETS_LOCK = threading.Lock()
 # Stay a little under the documented bucket: our clock and the server's differ by a few ms.
 _HEADROOM = 0.97
+# HubSpot refuses a bad input with some 4xx: each isolates the batch or record, like a 400.
+ACTIONS = REFUSALS_SKIP
 
 
 class HubSpotApiError(SkippableError):
@@ -116,7 +126,7 @@ class HubSpotClient:
 
     @property
     def timeout(self) -> dict[str, Any]:
-        return {"_request_timeout": self.settings.timeout_seconds}
+        return {"_request_timeout": self.settings.timeout}
 
     def _on_retry(self, exc: RetryableError, wait: float) -> None:
         self.log.info("hubspot: retrying in %.2fs after %s", wait, exc)
@@ -144,17 +154,23 @@ class HubSpotClient:
         status = int(getattr(exc, "status", 0) or 0)
         body = _body(exc)
         message = str(body.get("message") or getattr(exc, "reason", "") or "no message")
+        action = action_for(status, ACTIONS) if status else Action.RETRY
+        wait = None
         if status == 429:
-            header = (getattr(exc, "headers", None) or {}).get("Retry-After")
-            wait = parse_retry_after(header)
+            wait = parse_retry_after((getattr(exc, "headers", None) or {}).get("Retry-After"))
             if wait is None and (search or body.get("policyName") == "SECONDLY"):
                 wait = 1.0  # search's window is one second (facts §2.6)
-            return RetryableError(
-                f"{what}: HTTP 429 {body.get('policyName', '')}", retry_after=wait
-            )
-        action = action_for(status) if status else Action.RETRY
-        if action is Action.RETRY:
-            return RetryableError(f"{what}: HTTP {status}")
-        if action is Action.AUTH:
-            return AuthError(f"{what}: HubSpot refused the access token (HTTP {status})")
-        return HubSpotApiError(status, message, str(body.get("category") or ""))
+            text = f"{what}: HTTP 429 {body.get('policyName', '')}"
+        elif action is Action.RETRY:
+            text = f"{what}: HTTP {status}"
+        elif action is Action.AUTH:
+            text = f"{what}: HubSpot refused the access token (HTTP {status})"
+        else:
+            text = message
+        category = str(body.get("category") or "")
+        return error_for(
+            action,
+            text,
+            retry_after=wait,
+            skippable=lambda reason: HubSpotApiError(status, reason, category),
+        )

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from collections.abc import Mapping
+from typing import ClassVar
+
+from pydantic import Field, SecretStr
+
+from cdp_hubspot.limits import REQUESTS_PER_10S_FREE, SEARCH_PAGE_MAX, SEARCH_PER_SECOND
+from connector.http.settings import HttpSettings, RenamedKey, timeout_field
 
 __all__ = ["HubSpotSettings"]
 
 
-class HubSpotSettings(BaseModel):
+class HubSpotSettings(HttpSettings):
     """How to reach one HubSpot portal and how hard to push it.
 
     ``requests_per_10s`` is the private app's documented burst limit: 100 for Free/Starter,
@@ -15,19 +21,17 @@ class HubSpotSettings(BaseModel):
     5 requests/second per account. The connector paces itself just under both.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    renamed: ClassVar[Mapping[str, RenamedKey]] = {"timeout_seconds": RenamedKey("timeout")}
 
     access_token: SecretStr = Field(description="Private app token (env var or secrets file)")
     base_url: str = Field(
         default="https://api.hubapi.com", description="API root; the emulator's URL in tests"
     )
-    requests_per_10s: int = Field(default=100, ge=1, le=1000)
-    search_requests_per_second: int = Field(default=5, ge=1, le=100)
+    timeout: float = timeout_field(30.0)
+    requests_per_10s: int = Field(default=REQUESTS_PER_10S_FREE, ge=1, le=1000)
+    search_requests_per_second: int = Field(default=SEARCH_PER_SECOND, ge=1, le=100)
     property_group: str = Field(default="cdp_traits", pattern=r"^[a-z][a-z0-9_]*$")
     property_group_label: str = "CDP traits"
     list_prefix: str = Field(default="CDP: ", max_length=60)
-    search_page_size: int = Field(default=200, ge=1, le=200)
-    max_attempts: int = Field(default=8, ge=1, le=50)
-    max_retry_seconds: float = Field(default=300.0, gt=0)
+    search_page_size: int = Field(default=SEARCH_PAGE_MAX, ge=1, le=SEARCH_PAGE_MAX)
     retry_base_seconds: float = Field(default=0.5, gt=0)
-    timeout_seconds: float = Field(default=30.0, gt=0)

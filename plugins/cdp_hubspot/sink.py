@@ -2,8 +2,9 @@
 
 Upserts go to ``batch/upsert`` with ``idProperty: email`` (100 inputs per call, no duplicate ids:
 facts §2.2) or to ``batch/update`` by record id when we already know the contact's HubSpot id.
-HubSpot refuses a whole batch with 400 for one bad input, so a refused batch is split in halves
-until the bad record stands alone and is rejected with HubSpot's own message while the rest land.
+HubSpot refuses a whole batch with 400 for one bad input, so a refused batch is bisected (the
+shared ``connector.sync.isolate``) until the bad record stands alone and is rejected with
+HubSpot's own message while the rest land.
 List memberships need record ids: those come from ``Recipient.ids["hubspot_id"]`` or, failing
 that, from one batch read by email per 100 recipients (the learned ids go back to the core).
 """
@@ -15,8 +16,9 @@ from functools import partial
 from typing import Any, Literal
 
 from cdp_hubspot.client import HubSpotApiError, HubSpotClient
+from cdp_hubspot.limits import BATCH_INPUTS
+from cdp_hubspot.provision import ensure_group, ensure_list, ensure_properties
 from cdp_hubspot.settings import HubSpotSettings
-from cdp_hubspot.setup import ensure_group, ensure_list, ensure_properties
 from cdp_hubspot.traits import property_name, wire_value
 from connector.errors import RetryableError
 from connector.plugin.spec import PluginContext
@@ -28,10 +30,10 @@ from connector.sync.changes import (
     SegmentRef,
     TraitSpec,
 )
+from connector.sync.isolate import bisect
 
 __all__ = ["HubSpotSink"]
 
-BATCH_LIMIT = 100  # batch upsert/update/read inputs per call (facts §2.2)
 MEMBERSHIP_CHUNK = 1_000  # per add/remove call; HubSpot states no limit, 1,000 is conservative
 
 
@@ -66,7 +68,7 @@ class HubSpotSink:
         return bool((recipient.email or "").strip() or recipient.ids.get("hubspot_id"))
 
     def batch_size(self, kind: str) -> int:
-        return BATCH_LIMIT if kind == ChangeKind.UPSERT else MEMBERSHIP_CHUNK
+        return BATCH_INPUTS if kind == ChangeKind.UPSERT else MEMBERSHIP_CHUNK
 
     def prepare(self, traits: Sequence[TraitSpec], segments: Sequence[SegmentRef]) -> None:
         self.traits = {t.name: t for t in traits}
@@ -128,48 +130,49 @@ class HubSpotSink:
         for items in rounds:
             for mode in ("update", "upsert"):
                 batch = [it for it in items if it.mode == mode]
-                for start in range(0, len(batch), BATCH_LIMIT):
-                    self._send(batch[start : start + BATCH_LIMIT], outcomes)
+                for start in range(0, len(batch), BATCH_INPUTS):
+                    self._send(batch[start : start + BATCH_INPUTS], outcomes)
 
     def _send(self, items: list[_Item], outcomes: list[Outcome | None]) -> None:
-        if not items:
-            return
-        mode = items[0].mode
-        try:
-            result = self._write(mode, items)
-        except HubSpotApiError as exc:
-            if len(items) > 1:
-                mid = len(items) // 2
-                self._send(items[:mid], outcomes)
-                self._send(items[mid:], outcomes)
-            elif mode == "update" and items[0].email:
+        """Send one batch; a refused one is bisected until the bad input stands alone."""
+        done = bisect(items, self._send_batch)
+        for group, answers in done.accepted:
+            for i, outcome in zip(group, answers, strict=True):
+                outcomes[items[i].index] = outcome
+        for i, exc in done.rejected.items():
+            status = exc.status if isinstance(exc, HubSpotApiError) else 400
+            outcomes[items[i].index] = Outcome.rejected(f"HubSpot {status}: {exc.reason}")
+        for i, retryable in done.retryable.items():
+            outcomes[items[i].index] = Outcome.retryable(str(retryable), retryable.retry_after)
+
+    def _send_batch(self, items: Sequence[_Item]) -> list[Outcome]:
+        it = items[0]
+        if len(items) == 1 and it.mode == "update" and it.email:
+            try:
+                return self._written("update", items)
+            except HubSpotApiError:
                 # The stored id no longer exists (merged or deleted contact): match by email.
-                it, email = items[0], items[0].email
-                self._send(
-                    [_Item(it.index, "upsert", email.strip().lower(), email, it.props)], outcomes
-                )
-            else:
-                outcomes[items[0].index] = Outcome.rejected(f"HubSpot {exc.status}: {exc.reason}")
-            return
-        except RetryableError as exc:
-            for it in items:
-                outcomes[it.index] = Outcome.retryable(str(exc), exc.retry_after)
-            return
+                upsert = _Item(it.index, "upsert", it.email.strip().lower(), it.email, it.props)
+                return self._written("upsert", [upsert])
+        return self._written(it.mode, items)
+
+    def _written(self, mode: str, items: Sequence[_Item]) -> list[Outcome]:
+        """Write one batch; per item, ok with its record id or retryable if HubSpot omitted it."""
+        result = self._write(mode, items)
         by_key: dict[str, str] = {}
         for row in result.results or []:
             by_key[str(row.id)] = str(row.id)
             row_email = (row.properties or {}).get("email")
             if row_email:
                 by_key[str(row_email).lower()] = str(row.id)
-        for it in items:
-            rid = by_key.get(it.key)
-            outcomes[it.index] = (
-                Outcome.ok(hubspot_id=rid)
-                if rid
-                else Outcome.retryable("HubSpot did not report this contact in the batch result")
-            )
+        return [
+            Outcome.ok(hubspot_id=by_key[it.key])
+            if it.key in by_key
+            else Outcome.retryable("HubSpot did not report this contact in the batch result")
+            for it in items
+        ]
 
-    def _write(self, mode: str, items: list[_Item]) -> Any:
+    def _write(self, mode: str, items: Sequence[_Item]) -> Any:
         batch = self.client.sdk.crm.contacts.batch_api
         if mode == "update":
             body = {"inputs": [{"id": it.key, "properties": it.props} for it in items]}
@@ -288,9 +291,9 @@ class HubSpotSink:
         wanted = sorted({e.strip().lower() for e in emails if e})
         batch = self.client.sdk.crm.contacts.batch_api
         out: dict[str, str] = {}
-        for start in range(0, len(wanted), BATCH_LIMIT):
+        for start in range(0, len(wanted), BATCH_INPUTS):
             body = {
-                "inputs": [{"id": e} for e in wanted[start : start + BATCH_LIMIT]],
+                "inputs": [{"id": e} for e in wanted[start : start + BATCH_INPUTS]],
                 "idProperty": "email",
                 "properties": ["email"],
                 "propertiesWithHistory": [],

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from cdp_hubspot.limits import SEARCH_CAP, SEARCH_PAGE_MAX
 from connector.schema.normalise import parse_timestamp
 
 __all__ = ["SEARCH_CAP", "Hit", "windowed_search"]
 
-SEARCH_CAP = 10_000
 Hit = tuple[str, dict[str, Any]]
 Search = Callable[[dict[str, Any]], Any]
 
@@ -47,7 +47,7 @@ def windowed_search(
     *,
     properties: list[str],
     extra_filters: list[dict[str, Any]],
-    page_size: int = 200,
+    page_size: int = SEARCH_PAGE_MAX,
 ) -> Iterator[list[Hit]]:
     """Pages of hits with ``modified >= since_ms`` in ascending order, each id once per value."""
     props = sorted({*properties, modified, "hs_object_id"})

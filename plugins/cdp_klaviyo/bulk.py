@@ -19,10 +19,11 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from cdp_klaviyo.client import KlaviyoClient, KlaviyoRequestError, next_cursor
+from cdp_klaviyo.client import KlaviyoClient, next_cursor, pointed_item, refusal
 from cdp_klaviyo.limits import IMPORT_MAX_BYTES, IMPORT_MAX_PROFILES, PAGE_SIZE
 from connector.errors import RetryableError, SkippableError
 from connector.sync.changes import Recipient
+from connector.sync.isolate import bisect
 
 __all__ = ["ImportResult", "ImportRunner", "pack_jobs", "profile_payload"]
 
@@ -127,11 +128,15 @@ class ImportRunner:
         self, payloads: Sequence[tuple[int, dict[str, Any]]], list_ids: Sequence[str] = ()
     ) -> ImportResult:
         result = ImportResult()
-        pending = [_Job(entries) for entries in pack_jobs(payloads)]
         submitted: list[_Job] = []
-        while pending:
-            job = pending.pop(0)
-            submitted.extend(self._submit(job, list_ids, result, pending))
+        submit = partial(self._submit, list_ids, result)
+        for entries in pack_jobs(payloads):
+            # A refused job goes through the shared bisection: the profile it names is
+            # rejected and the rest resent, or it is halved when it names none.
+            done = bisect(entries, submit, locate=pointed_item(_POINTER))
+            submitted.extend(job for _, job in done.accepted)
+            result.rejected.update({entries[i][0]: refusal(e) for i, e in done.rejected.items()})
+            result.retryable.update({entries[i][0]: str(e) for i, e in done.retryable.items()})
         self._poll(submitted, result)
         for job in submitted:
             if job.status == "complete" and job.failed:
@@ -139,44 +144,25 @@ class ImportRunner:
         return result
 
     def _submit(
-        self, job: _Job, list_ids: Sequence[str], result: ImportResult, pending: list[_Job]
-    ) -> list[_Job]:
+        self, list_ids: Sequence[str], result: ImportResult, entries: Sequence[Entry]
+    ) -> _Job:
         body: dict[str, Any] = {
             "data": {
                 "type": "profile-bulk-import-job",
-                "attributes": {"profiles": {"data": [p for _, p in job.entries]}},
+                "attributes": {"profiles": {"data": [p for _, p in entries]}},
             }
         }
         if list_ids:
             body["data"]["relationships"] = {
                 "lists": {"data": [{"type": "list", "id": i} for i in list_ids]}
             }
-        try:
-            doc = self.client.call(
-                "bulk_import", lambda: self.client.api.Profiles.bulk_import_profiles(body)
-            )
-        except RetryableError as exc:
-            result.retryable.update({i: str(exc) for i, _ in job.entries})
-            return []
-        except KlaviyoRequestError as exc:
-            # The whole job was refused: isolate the profile it names, or halve and resend.
-            match = _POINTER.match(exc.pointer or "")
-            if match and int(match.group(1)) < len(job.entries):
-                bad = int(match.group(1))
-                result.rejected[job.entries[bad][0]] = exc.detail
-                rest = job.entries[:bad] + job.entries[bad + 1 :]
-                if rest:
-                    pending.insert(0, _Job(rest))
-            elif len(job.entries) == 1:
-                result.rejected[job.entries[0][0]] = exc.detail
-            else:
-                half = len(job.entries) // 2
-                pending[:0] = [_Job(job.entries[:half]), _Job(job.entries[half:])]
-            return []
-        job.job_id = str(doc["data"]["id"])
+        doc = self.client.call(
+            "bulk_import", lambda: self.client.api.Profiles.bulk_import_profiles(body)
+        )
+        job = _Job(list(entries), job_id=str(doc["data"]["id"]))
         job.status = str(doc["data"]["attributes"]["status"])
         result.jobs.append(job.job_id)
-        return [job]
+        return job
 
     def _poll(self, jobs: list[_Job], result: ImportResult) -> None:
         deadline = time.monotonic() + self.job_timeout

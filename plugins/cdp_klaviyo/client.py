@@ -10,6 +10,7 @@ connections. Client errors become ``SkippableError`` with Klaviyo's own detail.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -19,12 +20,19 @@ from urllib3.util.retry import Retry
 
 from cdp_klaviyo.limits import ENDPOINT_POLICIES
 from cdp_klaviyo.settings import KlaviyoSettings
-from connector.errors import AuthError, FatalError, RetryableError, SkippableError
+from connector.errors import RetryableError, SkippableError
 from connector.http import RateBudget, RetryPolicy, parse_retry_after
-from connector.http.classify import Action, action_for
+from connector.http.classify import Action, action_for, error_for
 from connector.http.guards import AnswerCheckingPoolManager
 
-__all__ = ["KlaviyoClient", "KlaviyoRequestError", "error_detail", "next_cursor"]
+__all__ = [
+    "KlaviyoClient",
+    "KlaviyoRequestError",
+    "error_detail",
+    "next_cursor",
+    "pointed_item",
+    "refusal",
+]
 
 T = TypeVar("T")
 # Request arrival and our send time differ by a few ms: widen each window so we never cross the
@@ -66,6 +74,21 @@ class KlaviyoRequestError(SkippableError):
         self.pointer = pointer
 
 
+def pointed_item(pattern: re.Pattern[str]) -> Callable[[SkippableError], int | None]:
+    """For ``bisect``: the position of the item a refusal's ``source.pointer`` names, if any."""
+
+    def locate(exc: SkippableError) -> int | None:
+        match = pattern.match(exc.pointer or "") if isinstance(exc, KlaviyoRequestError) else None
+        return int(match.group(1)) if match else None
+
+    return locate
+
+
+def refusal(exc: SkippableError) -> str:
+    """Klaviyo's own ``code: detail`` of a refusal (the reason a rejected change records)."""
+    return exc.detail if isinstance(exc, KlaviyoRequestError) else exc.reason
+
+
 class KlaviyoClient:
     """Wraps ``KlaviyoAPI``; ``call(policy, fn)`` runs one SDK call under budget and retries."""
 
@@ -105,7 +128,7 @@ class KlaviyoClient:
             self.budgets[p.name] = tuple(budgets)
         self.retry = RetryPolicy(
             max_attempts=settings.max_attempts,
-            max_delay=settings.max_retry_delay,
+            max_delay=settings.max_retry_seconds,
             sleep=sleep,
         )
         self.requests = 0
@@ -140,15 +163,16 @@ def _translate(fn: Callable[[], T]) -> T:
     except ApiException as exc:
         status = int(exc.status or 0)
         detail, pointer = error_detail(exc.body)
-        headers = exc.headers or {}
         action = action_for(status)
-        if action is Action.RETRY:
-            after = parse_retry_after(headers.get("Retry-After"))
-            raise RetryableError(f"HTTP {status}: {detail}", retry_after=after) from None
         if action is Action.AUTH:
-            raise AuthError(f"Klaviyo refused the API key (HTTP {status}): {detail}") from None
-        if action is Action.SKIP:
-            raise KlaviyoRequestError(status, detail, pointer) from None
-        raise FatalError(f"HTTP {status}: {detail}") from None
+            text = f"Klaviyo refused the API key (HTTP {status}): {detail}"
+        else:
+            text = f"HTTP {status}: {detail}"
+        raise error_for(
+            action,
+            text,
+            retry_after=parse_retry_after((exc.headers or {}).get("Retry-After")),
+            skippable=lambda _: KlaviyoRequestError(status, detail, pointer),
+        ) from None
     except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
         raise RetryableError(f"transport error: {type(exc).__name__}") from None

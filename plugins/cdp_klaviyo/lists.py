@@ -2,8 +2,9 @@
 
 A list is found by name before one is created: creation is capped at 150 per day per account
 (facts 3.2), and a re-run must never make a duplicate. The list id is remembered in the
-plugin's state. Membership calls carry at most 1,000 profile ids and answer 204; a 400 that
-names one profile (``/data/{i}/id``) isolates it and the rest are sent again.
+plugin's state. Membership calls carry at most 1,000 profile ids and answer 204; a refused
+call goes through the shared bisection: a 400 that names one profile (``/data/{i}/id``)
+isolates it and the rest are sent again, one that names none is halved.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import re
 from collections.abc import Sequence
 from functools import partial
 
-from cdp_klaviyo.client import KlaviyoClient, KlaviyoRequestError
+from cdp_klaviyo.client import KlaviyoClient, KlaviyoRequestError, pointed_item, refusal
 from cdp_klaviyo.limits import LIST_MEMBERS_PER_CALL
-from connector.errors import RetryableError
+from connector.errors import SkippableError
 from connector.plugin.spec import KeyValueState
 from connector.sync.changes import SegmentRef
+from connector.sync.isolate import bisect
 
 __all__ = ["ListManager", "MembershipResult"]
 
@@ -59,35 +61,25 @@ class ListManager:
         return list_id
 
     def change(self, list_id: str, kind: str, profile_ids: Sequence[str]) -> MembershipResult:
-        """Add or remove ``profile_ids``; per input index, what was rejected or given up on."""
+        """Add or remove ``profile_ids``; per input index, what was rejected or given up on.
+
+        A refusal of the list itself (404) is raised: the caller re-finds the list."""
         rejected: dict[int, str] = {}
         retryable: dict[int, str] = {}
-        queue = [
-            list(range(i, min(i + LIST_MEMBERS_PER_CALL, len(profile_ids))))
-            for i in range(0, len(profile_ids), LIST_MEMBERS_PER_CALL)
-        ]
         lists = self.client.api.Lists
         fn = lists.add_profiles_to_list if kind == "add" else lists.remove_profiles_from_list
-        while queue:
-            chunk = queue.pop(0)
-            body = {"data": [{"type": "profile", "id": profile_ids[i]} for i in chunk]}
-            try:
-                self.client.call("list_members", partial(fn, list_id, body))
-            except RetryableError as exc:
-                retryable.update(dict.fromkeys(chunk, str(exc)))
-            except KlaviyoRequestError as exc:
-                if exc.status == 404:
-                    raise
-                match = _POINTER.match(exc.pointer or "")
-                if match and int(match.group(1)) < len(chunk):
-                    bad = int(match.group(1))
-                    rejected[chunk[bad]] = exc.detail
-                    rest = chunk[:bad] + chunk[bad + 1 :]
-                    if rest:
-                        queue.insert(0, rest)
-                elif len(chunk) == 1:
-                    rejected[chunk[0]] = exc.detail
-                else:
-                    half = len(chunk) // 2
-                    queue[:0] = [chunk[:half], chunk[half:]]
+
+        def send(ids: Sequence[str]) -> None:
+            body = {"data": [{"type": "profile", "id": i} for i in ids]}
+            self.client.call("list_members", partial(fn, list_id, body))
+
+        for start in range(0, len(profile_ids), LIST_MEMBERS_PER_CALL):
+            chunk = profile_ids[start : start + LIST_MEMBERS_PER_CALL]
+            done = bisect(chunk, send, locate=pointed_item(_POINTER), propagate=_list_gone)
+            rejected.update({start + i: refusal(exc) for i, exc in done.rejected.items()})
+            retryable.update({start + i: str(exc) for i, exc in done.retryable.items()})
         return rejected, retryable
+
+
+def _list_gone(exc: SkippableError) -> bool:
+    return isinstance(exc, KlaviyoRequestError) and exc.status == 404

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from collections.abc import Mapping
+from typing import ClassVar
+
+from pydantic import Field, SecretStr
+
+from connector.http.settings import HttpSettings, RenamedKey
 
 __all__ = ["KlaviyoSettings"]
 
 
-class KlaviyoSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class KlaviyoSettings(HttpSettings):
+    renamed: ClassVar[Mapping[str, RenamedKey]] = {
+        "max_retry_delay": RenamedKey("max_retry_seconds")
+    }
 
     api_key: SecretStr = Field(description="Private API key (pk_...), from env or secrets file")
     base_url: str = Field(
@@ -19,6 +26,3 @@ class KlaviyoSettings(BaseModel):
     event_page_size: int = Field(1000, ge=1, le=1000)
     poll_interval: float = Field(0.5, gt=0, description="First wait between import-job polls (s)")
     job_timeout: float = Field(1800.0, gt=0, description="Give up on an import job after this (s)")
-    max_attempts: int = Field(8, ge=1, description="Attempts per request before giving up")
-    max_retry_delay: float = Field(300.0, gt=0, description="Total seconds retries may take")
-    timeout: float = Field(60.0, gt=0, description="Per-request timeout (s)")

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cdp_meta.settings import MetaSettings
-from connector.errors import AuthError, FatalError, RetryableError, SkippableError
-from connector.http.classify import json_object
+from connector.errors import FatalError, RetryableError, SkippableError
+from connector.http.classify import REFUSALS_SKIP, Action, action_for, error_for, json_object
 
 __all__ = ["TRANSIENT_CODES", "AudienceGoneError", "Graph", "TooLargeError"]
 
@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 TRANSIENT_CODES = frozenset({1, 2, 4, 17, 341, 613, 80003, 80004, 80008, 80014})
 AUTH_CODES = frozenset({102, 190})
 PERMISSION_CODES = frozenset({10, 200, 294})
+# A status without a Graph error body (a proxy's answer): 429/5xx retry, 401 is the token, and
+# every other refusal (403, 408 and 425 included) isolates the request.
+STATUS_ACTIONS = {**REFUSALS_SKIP, 403: Action.SKIP, 408: Action.SKIP, 425: Action.SKIP}
 _MAX_BUC_WAIT = 600.0
 
 
@@ -100,12 +103,14 @@ class Graph:
         status = response.status()
         if status in (413, 414):
             raise TooLargeError(f"HTTP {status}: request too large")
-        if status >= 500 or status == 429:
-            raise RetryableError(f"HTTP {status} with a non-JSON body from Meta")
-        if status == 401:
-            raise AuthError("HTTP 401 from Meta: the access token was refused")
         if status >= 400:
-            raise SkippableError(f"HTTP {status} from Meta")
+            action = action_for(status, STATUS_ACTIONS)
+            text = f"HTTP {status} from Meta"
+            if action is Action.RETRY:
+                text = f"HTTP {status} with a non-JSON body from Meta"
+            elif action is Action.AUTH:
+                text = f"HTTP {status} from Meta: the access token was refused"
+            raise error_for(action, text)
         # a 2xx that is not JSON (a captive portal, a proxy page) passes the SDK as a success
         headers = response.headers() or {}
         return json_object(
@@ -120,19 +125,19 @@ class Graph:
         label = f"Meta error {code}/{exc.api_error_subcode()}: {message}"
         transient = code in TRANSIENT_CODES or exc.api_transient_error()
         if transient or (code is None and (status >= 500 or status == 429)):
-            return RetryableError(label, retry_after=_buc_wait(exc.http_headers()))
-        kind: type[Exception] = SkippableError
+            return error_for(Action.RETRY, label, retry_after=_buc_wait(exc.http_headers()))
         if code in AUTH_CODES or status == 401:
             # a refused token, whatever code a proxy or gateway put in the body: retrying or
             # isolating records would only repeat the refusal
-            kind = AuthError
-        elif code in PERMISSION_CODES:
-            kind = FatalError
-        elif status in (413, 414):
-            kind = TooLargeError
-        elif code == 100 and exc.api_error_subcode() == 33:
-            kind = AudienceGoneError
-        return kind(label)
+            return error_for(Action.AUTH, label)
+        if code in PERMISSION_CODES:
+            return error_for(Action.FAIL, label)
+        if code == 100 and exc.api_error_subcode() == 33 and status not in (413, 414):
+            return AudienceGoneError(label)
+        too_large = status in (413, 414)
+        return error_for(
+            Action.SKIP, label, skippable=TooLargeError if too_large else SkippableError
+        )
 
     # ---- calls ----------------------------------------------------------------------------
     def list_audiences(self) -> list[dict[str, Any]]:

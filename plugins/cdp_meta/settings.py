@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from cdp_meta.limits import REMOVE_ROWS_ADVISED, USERS_PER_REQUEST
+from connector.http.settings import HttpSettings, attempts_field
 from connector.sync.hashing import META_KEYS
 
 __all__ = ["MetaSettings"]
 
 
-class MetaSettings(BaseModel):
+class MetaSettings(HttpSettings):
     """What a marketer configures; secrets come from the environment or the secrets file."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     ad_account_id: str = Field(description="Ad account id, with or without the act_ prefix")
     access_token: SecretStr
@@ -25,7 +24,6 @@ class MetaSettings(BaseModel):
     )
     api_version: str = "v21.0"
     base_url: str = "https://graph.facebook.com"
-    timeout: float = 60.0
     audience_prefix: str = Field(default="", description="Prepended to each segment's name")
     customer_file_source: Literal[
         "USER_PROVIDED_ONLY", "PARTNER_PROVIDED_ONLY", "BOTH_USER_AND_PARTNER_PROVIDED"
@@ -54,8 +52,7 @@ class MetaSettings(BaseModel):
         ge=2_000,
         description="DELETE carries its payload in the URL; keep it under common server limits",
     )
-    max_attempts: int = Field(default=6, ge=1)
-    max_retry_seconds: float = Field(default=300.0, gt=0)
+    max_attempts: int = attempts_field(6)
 
     @field_validator("match_keys")
     @classmethod

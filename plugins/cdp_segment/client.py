@@ -15,8 +15,15 @@ from urllib.parse import quote
 import httpx
 
 from cdp_segment.limits import PROFILE_API_CALLS, PROFILE_API_TRAITS_PAGE, PROFILE_API_WINDOW
-from connector.errors import AuthError, RetryableError, SkippableError
-from connector.http import RateBudget, RetryPolicy, action_for, json_object
+from connector.errors import RetryableError
+from connector.http import (
+    REFUSALS_SKIP,
+    RateBudget,
+    RetryPolicy,
+    action_for,
+    error_for,
+    json_object,
+)
 from connector.http.classify import Action
 from connector.http.retry import parse_retry_after
 
@@ -70,21 +77,22 @@ class ProfileApi:
             raise RetryableError(f"Profile API unreachable: {type(exc).__name__}") from exc
         if resp.status_code == 404:
             return None
-        action = action_for(resp.status_code)
+        action = action_for(resp.status_code, REFUSALS_SKIP)
         if action is Action.OK:
             ctype = resp.headers.get("Content-Type")
             return json_object(
                 resp.status_code, resp.content, service="Profile API", content_type=ctype
             )
         message = _error_message(resp)
+        wait = None
         if action is Action.RETRY:
             wait = parse_retry_after(resp.headers.get("Retry-After"))
             if resp.status_code == 429:
                 self.budget.penalise(wait if wait is not None else 1.0)
-            raise RetryableError(f"Profile API {resp.status_code}: {message}", retry_after=wait)
+        text = f"Profile API {resp.status_code}: {message}"
         if action is Action.AUTH:
-            raise AuthError(f"Profile API refused the access token: {message}")
-        raise SkippableError(f"Profile API {resp.status_code}: {message}")
+            text = f"Profile API refused the access token: {message}"
+        raise error_for(action, text, retry_after=wait)
 
     def close(self) -> None:
         self._client.close()

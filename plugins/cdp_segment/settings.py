@@ -6,16 +6,24 @@ factories raise ``ConfigError`` naming the key a part needs when it is used with
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from collections.abc import Mapping
+from typing import ClassVar
+
+from pydantic import Field, SecretStr, field_validator
 
 from cdp_segment.limits import PROFILE_API_CALLS, PROFILE_API_TRAITS_PAGE
+from connector.http.settings import HttpSettings, RenamedKey, attempts_field, timeout_field
 from connector.schema.rawinput import InputLimits
 
 __all__ = ["SegmentSettings"]
 
 
-class SegmentSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class SegmentSettings(HttpSettings):
+    # segment-analytics-python counts retries, we count attempts: the first send plus retries.
+    renamed: ClassVar[Mapping[str, RenamedKey]] = {
+        "max_retries": RenamedKey("max_attempts", lambda retries: int(retries) + 1),
+        "max_backoff_seconds": RenamedKey("max_retry_seconds"),
+    }
 
     # ---- sink: the HTTP Tracking API through segment-analytics-python ---------------------
     write_key: SecretStr | None = None
@@ -23,9 +31,8 @@ class SegmentSettings(BaseModel):
     trait_prefix: str = "cdp_"
     chunk_size: int = Field(default=1000, ge=1, le=9000)
     upload_size: int = Field(default=100, ge=1, le=100)
-    max_retries: int = Field(default=5, ge=0, le=20)
-    max_backoff_seconds: float = Field(default=300.0, gt=0)
-    timeout: float = Field(default=15.0, gt=0)
+    max_attempts: int = attempts_field(6)
+    timeout: float = timeout_field(15.0)
     gzip: bool = True
 
     # ---- archive source: the S3 destination layout -----------------------------------------

@@ -99,14 +99,14 @@ class SegmentSink:
             host=s.base_url,
             on_error=None if sync else self._on_error,
             gzip=s.gzip,
-            max_retries=s.max_retries,
+            max_retries=s.max_attempts - 1,
             timeout=s.timeout,
             sync_mode=sync,
             upload_size=s.upload_size,
             upload_interval=0.1,
             max_queue_size=max(10_000, 2 * s.chunk_size),
-            max_total_backoff_duration=s.max_backoff_seconds,
-            max_rate_limit_duration=s.max_backoff_seconds,
+            max_total_backoff_duration=s.max_retry_seconds,
+            max_rate_limit_duration=s.max_retry_seconds,
         )
 
     # ---- Sink protocol ----------------------------------------------------------------------

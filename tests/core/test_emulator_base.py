@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connector.emulator import EmulatorServer, RateLimit, Request, Response
+from connector.emulator import EmulatorServer, ErrorAnswer, RateLimit, Request, Response
 from connector.emulator.faults import FaultRule
 from connector.plugin.spec import EmulatorOptions
 
@@ -145,3 +145,32 @@ def test_portal_and_garbled_faults_answer_2xx_with_a_body_that_is_not_json(emu: 
     assert len(garbled.content) == int(garbled.headers["content-length"])
     with pytest.raises(ValueError, match=r"Expecting|Unterminated"):
         garbled.json()
+
+
+class Tabled(EmulatorServer):
+    """An emulator in the shared style: handler methods listed in one route table."""
+
+    platform = "tabled"
+
+    def register_routes(self) -> None:
+        self.routes([("POST", "/things", self._create), ("GET", "/things/{thing}", self._get)])
+
+    def _create(self, req: Request) -> Response:
+        if not (req.json() or {}).get("name"):
+            raise ErrorAnswer(400, "name is required", field="name")
+        return Response(201, {"ok": True})
+
+    def _get(self, req: Request) -> Response:
+        raise ErrorAnswer(404, f"no thing {req.params['thing']}")
+
+
+def test_route_table_and_error_answers() -> None:
+    with Tabled() as server, httpx.Client(base_url=server.base_url) as c:
+        assert c.post("/things", json={"name": "a"}).status_code == 201
+        refused = c.post("/things", json={})
+        assert (refused.status_code, refused.json()) == (
+            400,
+            {"error": "name is required", "field": "name"},
+        )
+        assert c.get("/things/x").json() == {"error": "no thing x"}
+        assert c.delete("/things/x").status_code == 405

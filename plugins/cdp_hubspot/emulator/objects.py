@@ -14,11 +14,10 @@ from typing import Any
 
 from cdp_hubspot.emulator.schema import default_properties
 from cdp_hubspot.emulator.values import iso_ms, parse_instant_ms, sort_key
+from cdp_hubspot.limits import SEARCH_CAP, SEARCH_PAGE_MAX
 
 __all__ = ["CrmObject", "ObjectStore", "SearchError"]
 
-SEARCH_CAP = 10_000  # paging beyond 10,000 results is a 400 (HubSpot search guide)
-MAX_SEARCH_LIMIT = 200
 _OPERATORS = {
     "EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN",
     "HAS_PROPERTY", "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN",
@@ -108,8 +107,8 @@ class ObjectStore:
     def search(self, body: dict[str, Any]) -> dict[str, Any]:
         limit = int(body.get("limit") or 10)
         after = int(body.get("after") or 0)
-        if limit > MAX_SEARCH_LIMIT:
-            raise SearchError(f"limit must be no greater than {MAX_SEARCH_LIMIT}")
+        if limit > SEARCH_PAGE_MAX:
+            raise SearchError(f"limit must be no greater than {SEARCH_PAGE_MAX}")
         if after + limit > SEARCH_CAP:
             # Real message from the search API when paging past the cap.
             raise SearchError(

@@ -11,12 +11,15 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
-from cdp_hubspot.emulator import crm, lists
-from cdp_hubspot.emulator.limits import HubSpotLimiter
+from cdp_hubspot.emulator.crm import ObjectRoutes
+from cdp_hubspot.emulator.lists import ListRoutes
 from cdp_hubspot.emulator.objects import ObjectStore
+from cdp_hubspot.emulator.properties import PropertyRoutes
+from cdp_hubspot.emulator.ratelimit import HubSpotLimiter
 from cdp_hubspot.emulator.schema import DEFAULT_GROUPS
 from cdp_hubspot.emulator.seed import seed_contacts, seed_deals, seed_people
 from cdp_hubspot.emulator.values import now_ms
+from cdp_hubspot.limits import DAILY_ENTERPRISE, REQUESTS_PER_10S_PRO, SEARCH_PER_SECOND
 from connector.emulator import EmulatorServer, RateLimit, RateLimiter, Request, Response
 from connector.plugin.spec import EmulatorOptions
 
@@ -46,9 +49,9 @@ class HubSpotEmulator(EmulatorServer):
         self,
         options: EmulatorOptions | None = None,
         *,
-        per_ten_seconds: int = 190,
-        search_per_second: int = 5,
-        daily_limit: int = 1_000_000,
+        per_ten_seconds: int = REQUESTS_PER_10S_PRO,
+        search_per_second: int = SEARCH_PER_SECOND,
+        daily_limit: int = DAILY_ENTERPRISE,
         index_delay: float = 0.0,
         deals_per_profile: float = 0.32,
     ) -> None:
@@ -92,8 +95,11 @@ class HubSpotEmulator(EmulatorServer):
 
     # ---- base-class hooks -----------------------------------------------------------------
     def register_routes(self) -> None:
-        crm.register(self)
-        lists.register(self)
+        objects = ObjectRoutes(self)
+        objects.register()
+        PropertyRoutes(self).register()
+        objects.register_associations()
+        ListRoutes(self).register()
 
     def rate_limits(self) -> list[RateLimit]:
         return []  # HubSpotLimiter replaces the generic limiter in __init__

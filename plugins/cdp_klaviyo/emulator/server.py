@@ -68,16 +68,20 @@ class KlaviyoEmulator(EmulatorServer):
 
     # ---- base-class hooks -----------------------------------------------------------------
     def register_routes(self) -> None:
-        self.route("GET", "/api/profiles", self._get_profiles)
-        self.route("GET", "/api/events", self._get_events)
-        self.route("GET", "/api/metrics", self._get_metrics)
-        self.route("POST", "/api/profile-bulk-import-jobs", self._post_job)
-        self.route("GET", "/api/profile-bulk-import-jobs/{job_id}", self._get_job)
-        self.route("GET", "/api/profile-bulk-import-jobs/{job_id}/import-errors", self._job_errors)
-        self.route("GET", "/api/lists", self._get_lists)
-        self.route("POST", "/api/lists", self._create_list)
-        self.route("POST", "/api/lists/{list_id}/relationships/profiles", self._add_members)
-        self.route("DELETE", "/api/lists/{list_id}/relationships/profiles", self._remove_members)
+        self.routes(
+            [
+                ("GET", "/api/profiles", self._get_profiles),
+                ("GET", "/api/events", self._get_events),
+                ("GET", "/api/metrics", self._get_metrics),
+                ("POST", "/api/profile-bulk-import-jobs", self._post_job),
+                ("GET", "/api/profile-bulk-import-jobs/{job_id}", self._get_job),
+                ("GET", "/api/profile-bulk-import-jobs/{job_id}/import-errors", self._job_errors),
+                ("GET", "/api/lists", self._get_lists),
+                ("POST", "/api/lists", self._create_list),
+                ("POST", "/api/lists/{list_id}/relationships/profiles", self._add_members),
+                ("DELETE", "/api/lists/{list_id}/relationships/profiles", self._remove_members),
+            ]
+        )
 
     def rate_limits(self) -> list[RateLimit]:
         limits: list[RateLimit] = []

@@ -1,10 +1,7 @@
-"""HubSpot's rate-limit policies as the emulator enforces them.
+"""HubSpot's rate-limit policies as the emulator enforces them (numbers in ``cdp_hubspot.limits``).
 
-Facts §2.6 (usage-guidelines page): private apps get 100 (Free/Starter) or 190
-(Professional/Enterprise) requests per rolling 10 s, and 250k / 625k / 1M per day; the search
-API has its own limit of 5 requests per second per account and is not counted in the
-ten-secondly bucket. A 429 carries ``errorType: RATE_LIMIT`` and ``policyName`` and no
-documented Retry-After.
+The search API is not counted in the ten-secondly bucket. A 429 carries ``errorType:
+RATE_LIMIT`` and ``policyName`` and no documented Retry-After.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What a HubSpot sink ensures before it writes: a property group, typed properties, lists.
+"""Provisioning a HubSpot portal before the sink writes: a property group, typed properties, lists.
 
 Everything is found before it is created (HubSpot answers 409 for a duplicate property or group
 and refuses a second list with the same name), so ``prepare`` is idempotent and cheap on later
