@@ -104,7 +104,8 @@ def demo(
 
 def _run_demo(root: Path, cfg_path: Path, platforms: list[str]) -> None:
     from connector.demo.dataset import write_demo_inputs
-    from connector.pipeline import Workspace, run_pipeline
+    from connector.pipeline import run_pipeline
+    from connector.workspace import Workspace
 
     counts = write_demo_inputs(
         root / "data", crm="hubspot" not in platforms, web="segment" not in platforms
@@ -138,8 +139,8 @@ def _run_demo(root: Path, cfg_path: Path, platforms: list[str]) -> None:
 
 def _show_results(root: Path, cfg_path: Path, cfg: AppConfig) -> None:
     from connector.identity.explain import explain_profile
-    from connector.pipeline import Workspace
     from connector.store.datastore import first_row
+    from connector.workspace import Workspace
 
     ws = Workspace(cfg)
     try:

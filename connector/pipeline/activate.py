@@ -11,14 +11,14 @@ from connector.errors import ConnectorError
 from connector.logs import redact
 from connector.modelling.output import ModelOutput
 from connector.pipeline.reporter import Reporter
-from connector.pipeline.workspace import Workspace
+from connector.plugin.changes import SegmentRef
 from connector.plugin.spec import Capability, Sink
 from connector.state.runs import RecordError
 from connector.sync.apply import apply_plan
-from connector.sync.changes import SegmentRef
 from connector.sync.consent import ConsentPolicy
 from connector.sync.desired import DesiredState, build_desired
 from connector.sync.plan import DestinationPlan, plan_destination
+from connector.workspace import Workspace
 
 __all__ = ["Activation", "apply_all", "plan_all"]
 

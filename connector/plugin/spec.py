@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel
 
-from connector.sync.changes import Change, Outcome, SegmentRef, TraitSpec
+from connector.plugin.changes import Change, Outcome, SegmentRef, TraitSpec
 
 __all__ = [
     "Capability",

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from connector.errors import RetryableError, SkippableError
 from connector.http.retry import RetryPolicy
-from connector.sync.changes import Outcome
+from connector.plugin.changes import Outcome
 
 __all__ = ["deliver"]
 

@@ -29,6 +29,7 @@ import pytest
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from connector.errors import FatalError, RetryableError
+from connector.plugin.changes import Change, OutcomeStatus, SegmentRef, TraitSpec
 from connector.plugin.spec import (
     Capability,
     Emulator,
@@ -39,7 +40,6 @@ from connector.plugin.spec import (
     Stream,
 )
 from connector.schema.records import validate_event, validate_profile
-from connector.sync.changes import Change, OutcomeStatus, SegmentRef, TraitSpec
 from connector.testing.context import make_context
 
 __all__ = ["ConformanceTarget", "PluginConformance"]

@@ -17,8 +17,8 @@ from typing import Any, Literal
 import pandas as pd
 
 from cdp_files.settings import FilesSettings
+from connector.plugin.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
 from connector.plugin.spec import PluginContext
-from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
 
 __all__ = ["FilesSink"]
 

@@ -35,8 +35,8 @@ from connector.errors import AuthError, RetryableError, SkippableError
 from connector.http.budget import RateBudget
 from connector.http.classify import json_body, json_object
 from connector.http.retry import RetryPolicy, parse_retry_after
+from connector.plugin.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
 from connector.plugin.spec import PluginContext
-from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
 from connector.sync.hashing import google_identifiers
 from connector.sync.isolate import deliver
 

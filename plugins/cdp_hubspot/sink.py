@@ -19,8 +19,7 @@ from cdp_hubspot.settings import HubSpotSettings
 from cdp_hubspot.setup import ensure_group, ensure_list, ensure_properties
 from cdp_hubspot.traits import property_name, wire_value
 from connector.errors import RetryableError
-from connector.plugin.spec import PluginContext
-from connector.sync.changes import (
+from connector.plugin.changes import (
     Change,
     ChangeKind,
     Outcome,
@@ -28,6 +27,7 @@ from connector.sync.changes import (
     SegmentRef,
     TraitSpec,
 )
+from connector.plugin.spec import PluginContext
 
 __all__ = ["HubSpotSink"]
 

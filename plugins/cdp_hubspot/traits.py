@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from connector.errors import SkippableError
+from connector.plugin.changes import TraitSpec
 from connector.schema.normalise import parse_timestamp
-from connector.sync.changes import TraitSpec
 
 __all__ = ["definition", "property_name", "wire_value"]
 

@@ -19,8 +19,8 @@ from cdp_klaviyo.lists import ListManager
 from cdp_klaviyo.resolve import resolve_ids
 from cdp_klaviyo.settings import KlaviyoSettings
 from connector.errors import RetryableError, SkippableError
+from connector.plugin.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
 from connector.plugin.spec import PluginContext
-from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
 
 __all__ = ["KlaviyoSink"]
 

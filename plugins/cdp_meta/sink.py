@@ -23,8 +23,8 @@ from cdp_meta.settings import MetaSettings
 from connector.errors import RetryableError, SkippableError
 from connector.http.budget import RateBudget
 from connector.http.retry import RetryPolicy
+from connector.plugin.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
 from connector.plugin.spec import PluginContext
-from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
 from connector.sync.hashing import meta_identifiers
 from connector.sync.isolate import deliver
 

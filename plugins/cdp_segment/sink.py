@@ -34,8 +34,8 @@ from typing import Any, Literal
 from cdp_segment.settings import SegmentSettings
 from connector.errors import AuthError, ConfigError, RetryableError
 from connector.http.guards import requests_answer_hook
+from connector.plugin.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
 from connector.plugin.spec import PluginContext
-from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
 
 __all__ = ["SegmentSink", "identify_target"]
 

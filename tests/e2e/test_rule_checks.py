@@ -87,7 +87,7 @@ def test_column_table_matches_the_engine(monkeypatch: pytest.MonkeyPatch) -> Non
     import duckdb
 
     from connector.modelling import core
-    from connector.modelling.testdata import generate
+    from connector.testing.testdata import generate
 
     seen: dict[str, pd.DataFrame] = {}
     real = core.rule_entries
