@@ -56,7 +56,7 @@ class ConformanceTarget:
     emulator state a repeated apply must not change (drop write timestamps there).
     """
 
-    spec: PluginSpec
+    spec: PluginSpec[Any]
     settings: Callable[[str], dict[str, Any]]
     refuse: Callable[[Any, dict[str, Any]], dict[str, Any]]
     seed_profiles: int = 40
@@ -110,9 +110,10 @@ class PluginConformance:
             yield emu
 
     def _settings(self, emulator: Emulator) -> BaseModel:
-        return self.target.spec.settings_model.model_validate(
+        model: BaseModel = self.target.spec.settings_model.model_validate(
             self.target.settings(emulator.base_url)
         )
+        return model
 
     def _source(
         self, emulator: Emulator, tmp_path: Path, raw: dict[str, Any] | None = None

@@ -17,9 +17,14 @@ from typing import Any
 from cdp_files import segment_spec
 from cdp_files.readers import read_file
 from cdp_files.settings import FilesSettings
-from connector.errors import ConfigError, SkippableError
-from connector.plugin.spec import PluginContext, SourceRecord, Stream
-from connector.schema.normalise import parse_timestamp
+from connector.sdk import (
+    ConfigError,
+    PluginContext,
+    SkippableError,
+    SourceRecord,
+    Stream,
+    parse_timestamp,
+)
 
 __all__ = ["FilesSource"]
 

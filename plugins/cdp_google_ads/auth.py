@@ -20,9 +20,14 @@ from typing import Any
 import httpx
 
 from cdp_google_ads.settings import GoogleAdsSettings
-from connector.errors import AuthError, ConfigError, RetryableError
-from connector.http.budget import RateBudget
-from connector.http.classify import NotJSONError, json_object
+from connector.sdk import (
+    AuthError,
+    ConfigError,
+    NotJSONError,
+    RateBudget,
+    RetryableError,
+    json_object,
+)
 
 __all__ = ["TokenSource", "send_authorised"]
 

@@ -26,8 +26,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 from cdp_google_ads.emulator_ads import ADS_PATH, AdsApiMixin
-from connector.emulator import EmulatorServer, RateLimit, Request, Response
-from connector.plugin.spec import EmulatorOptions
+from connector.sdk import EmulatorOptions, EmulatorServer, RateLimit, Request, Response
 
 __all__ = ["GoogleAdsEmulator", "match_rate_range"]
 

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from connector.emulator import Request, Response
+from connector.sdk import Request, Response
 
 __all__ = ["AdsApiMixin", "AdsUserList"]
 

@@ -19,10 +19,16 @@ import httpx
 
 from cdp_google_ads.auth import TokenSource, send_authorised
 from cdp_google_ads.settings import GoogleAdsSettings
-from connector.errors import AuthError, RetryableError, SkippableError
-from connector.http.budget import RateBudget
-from connector.http.classify import json_body, json_object
-from connector.http.retry import RetryPolicy, parse_retry_after
+from connector.sdk import (
+    AuthError,
+    RateBudget,
+    RetryableError,
+    RetryPolicy,
+    SkippableError,
+    json_body,
+    json_object,
+    parse_retry_after,
+)
 
 __all__ = ["AdsApiError", "UserLists", "gaql_string"]
 

@@ -29,16 +29,28 @@ from typing import Any, Literal
 import httpx
 
 from cdp_google_ads.auth import TokenSource, send_authorised
+from cdp_google_ads.identifiers import google_identifiers
 from cdp_google_ads.lists import UserLists
 from cdp_google_ads.settings import GoogleAdsSettings
-from connector.errors import AuthError, RetryableError, SkippableError
-from connector.http.budget import RateBudget
-from connector.http.classify import json_body, json_object
-from connector.http.retry import RetryPolicy, parse_retry_after
-from connector.plugin.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
-from connector.plugin.spec import PluginContext
-from connector.sync.hashing import google_identifiers
-from connector.sync.isolate import deliver
+from connector.sdk import (
+    AuthError,
+    Change,
+    ChangeKind,
+    Outcome,
+    PluginContext,
+    RateBudget,
+    Recipient,
+    RetryableError,
+    RetryPolicy,
+    SegmentRef,
+    SinkBase,
+    SkippableError,
+    TraitSpec,
+    deliver,
+    json_body,
+    json_object,
+    parse_retry_after,
+)
 
 __all__ = ["GoogleAdsSink", "RowErrors"]
 
@@ -82,7 +94,7 @@ def _retry_delay(error: dict[str, Any]) -> float | None:
     return None
 
 
-class GoogleAdsSink:
+class GoogleAdsSink(SinkBase):
     consent: Literal["email", "ads"] | None = "ads"
 
     def __init__(self, settings: GoogleAdsSettings, context: PluginContext) -> None:

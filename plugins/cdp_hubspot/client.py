@@ -19,9 +19,17 @@ from typing import Any, TypeVar
 import urllib3
 
 from cdp_hubspot.settings import HubSpotSettings
-from connector.errors import AuthError, RetryableError, SkippableError
-from connector.http import Action, RateBudget, RetryPolicy, action_for, parse_retry_after
-from connector.http.guards import checked_pool_manager
+from connector.sdk import (
+    Action,
+    AuthError,
+    RateBudget,
+    RetryableError,
+    RetryPolicy,
+    SkippableError,
+    action_for,
+    checked_pool_manager,
+    parse_retry_after,
+)
 
 __all__ = ["HubSpotApiError", "HubSpotClient", "api_exceptions"]
 

@@ -18,16 +18,17 @@ from cdp_hubspot.client import HubSpotApiError, HubSpotClient
 from cdp_hubspot.settings import HubSpotSettings
 from cdp_hubspot.setup import ensure_group, ensure_list, ensure_properties
 from cdp_hubspot.traits import property_name, wire_value
-from connector.errors import RetryableError
-from connector.plugin.changes import (
+from connector.sdk import (
     Change,
     ChangeKind,
     Outcome,
+    PluginContext,
     Recipient,
+    RetryableError,
     SegmentRef,
+    SinkBase,
     TraitSpec,
 )
-from connector.plugin.spec import PluginContext
 
 __all__ = ["HubSpotSink"]
 
@@ -49,7 +50,7 @@ class _Item:
         self.index, self.mode, self.key, self.email, self.props = index, mode, key, email, props
 
 
-class HubSpotSink:
+class HubSpotSink(SinkBase):
     consent: Literal["email", "ads"] | None = "email"
 
     def __init__(self, settings: HubSpotSettings, context: PluginContext) -> None:

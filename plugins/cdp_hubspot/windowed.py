@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from connector.schema.normalise import parse_timestamp
+from connector.sdk import parse_timestamp
 
 __all__ = ["SEARCH_CAP", "Hit", "windowed_search"]
 

@@ -21,8 +21,7 @@ from typing import Any
 
 from cdp_klaviyo.client import KlaviyoClient, KlaviyoRequestError, next_cursor
 from cdp_klaviyo.limits import IMPORT_MAX_BYTES, IMPORT_MAX_PROFILES, PAGE_SIZE
-from connector.errors import RetryableError, SkippableError
-from connector.plugin.changes import Recipient
+from connector.sdk import Recipient, RetryableError, SkippableError
 
 __all__ = ["ImportResult", "ImportRunner", "pack_jobs", "profile_payload"]
 

@@ -19,10 +19,18 @@ from urllib3.util.retry import Retry
 
 from cdp_klaviyo.limits import ENDPOINT_POLICIES
 from cdp_klaviyo.settings import KlaviyoSettings
-from connector.errors import AuthError, FatalError, RetryableError, SkippableError
-from connector.http import RateBudget, RetryPolicy, parse_retry_after
-from connector.http.classify import Action, action_for
-from connector.http.guards import AnswerCheckingPoolManager
+from connector.sdk import (
+    Action,
+    AnswerCheckingPoolManager,
+    AuthError,
+    FatalError,
+    RateBudget,
+    RetryableError,
+    RetryPolicy,
+    SkippableError,
+    action_for,
+    parse_retry_after,
+)
 
 __all__ = ["KlaviyoClient", "KlaviyoRequestError", "error_detail", "next_cursor"]
 

@@ -15,9 +15,7 @@ from functools import partial
 
 from cdp_klaviyo.client import KlaviyoClient, KlaviyoRequestError
 from cdp_klaviyo.limits import LIST_MEMBERS_PER_CALL
-from connector.errors import RetryableError
-from connector.plugin.changes import SegmentRef
-from connector.plugin.spec import KeyValueState
+from connector.sdk import KeyValueState, RetryableError, SegmentRef
 
 __all__ = ["ListManager", "MembershipResult"]
 

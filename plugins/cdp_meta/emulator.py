@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
-from connector.emulator import EmulatorServer, RateLimit, RateLimiter, Request, Response
-from connector.plugin.spec import EmulatorOptions
+from connector.sdk import EmulatorOptions, EmulatorServer, RateLimit, RateLimiter, Request, Response
 
 __all__ = ["MetaEmulator", "seeded_email"]
 

@@ -16,8 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cdp_meta.settings import MetaSettings
-from connector.errors import AuthError, FatalError, RetryableError, SkippableError
-from connector.http.classify import json_object
+from connector.sdk import AuthError, FatalError, RetryableError, SkippableError, json_object
 
 __all__ = ["TRANSIENT_CODES", "AudienceGoneError", "Graph", "TooLargeError"]
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connector.sync.hashing import META_KEYS
+from cdp_meta.identifiers import META_KEYS
 
 __all__ = ["MetaSettings"]
 

@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from cdp_segment.mapping import event_record, message_id, profile_record
-from connector.errors import ConfigError
-from connector.schema.rawinput import BoundedLines, InputLimits, decode_line, parse_json_object
+from connector.sdk import BoundedLines, ConfigError, InputLimits, decode_line, parse_json_object
 
 __all__ = ["DAY_MS", "ArchiveStore", "read_archive"]
 

@@ -25,8 +25,7 @@ from collections import Counter
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote
 
-from connector.emulator import EmulatorServer, RateLimit, Request, Response
-from connector.plugin.spec import EmulatorOptions
+from connector.sdk import EmulatorOptions, EmulatorServer, RateLimit, Request, Response
 
 __all__ = ["MAX_BATCH_BYTES", "MAX_MESSAGE_BYTES", "SegmentEmulator"]
 

@@ -19,8 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from connector.errors import SkippableError
-from connector.schema.normalise import normalise_email, normalise_phone
+from connector.sdk import SkippableError, normalise_email, normalise_phone
 
 __all__ = ["TRACK_TYPES", "event_record", "profile_record"]
 

@@ -14,10 +14,17 @@ from urllib.parse import quote
 
 import httpx
 
-from connector.errors import AuthError, RetryableError, SkippableError
-from connector.http import RateBudget, RetryPolicy, action_for, json_object
-from connector.http.classify import Action
-from connector.http.retry import parse_retry_after
+from connector.sdk import (
+    Action,
+    AuthError,
+    RateBudget,
+    RetryableError,
+    RetryPolicy,
+    SkippableError,
+    action_for,
+    json_object,
+    parse_retry_after,
+)
 
 __all__ = ["ProfileApi"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connector.schema.rawinput import InputLimits
+from connector.sdk import InputLimits
 
 __all__ = ["PROFILE_API_RATE", "SegmentSettings"]
 

@@ -32,10 +32,20 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from cdp_segment.settings import SegmentSettings
-from connector.errors import AuthError, ConfigError, RetryableError
-from connector.http.guards import requests_answer_hook
-from connector.plugin.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
-from connector.plugin.spec import PluginContext
+from connector.sdk import (
+    AuthError,
+    Change,
+    ChangeKind,
+    ConfigError,
+    Outcome,
+    PluginContext,
+    Recipient,
+    RetryableError,
+    SegmentRef,
+    SinkBase,
+    TraitSpec,
+    requests_answer_hook,
+)
 
 __all__ = ["SegmentSink", "identify_target"]
 
@@ -69,7 +79,7 @@ def _jsonable(value: object) -> object:
     return value
 
 
-class SegmentSink:
+class SegmentSink(SinkBase):
     # Segment fans identify traits out to every connected destination, ad tools included, so
     # both memberships and traits need ads consent. Default policy not_denied: nobody who said
     # no is sent, and a withdrawal clears what we sent (traits null, memberships false);

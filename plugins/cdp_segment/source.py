@@ -27,8 +27,7 @@ from cdp_segment.mapping import event_record, profile_record
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.spool import Spool
 from cdp_segment.webhook import spool_path
-from connector.errors import ConfigError, SkippableError
-from connector.plugin.spec import PluginContext, SourceRecord, Stream
+from connector.sdk import ConfigError, PluginContext, SkippableError, SourceRecord, Stream
 
 __all__ = ["SegmentSource"]
 

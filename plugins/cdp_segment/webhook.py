@@ -42,7 +42,7 @@ from cdp_segment.webhook_http import (
     body_length,
     linger,
 )
-from connector.errors import ConfigError
+from connector.sdk import ConfigError
 
 __all__ = [
     "MAX_BODY",

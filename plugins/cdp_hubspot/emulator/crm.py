@@ -14,7 +14,7 @@ from cdp_hubspot.emulator.values import (
     normalise_value,
     now_ms,
 )
-from connector.emulator import Request, Response
+from connector.sdk import Request, Response
 
 if TYPE_CHECKING:
     from cdp_hubspot.emulator.server import HubSpotEmulator

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from cdp_hubspot.emulator.values import iso_ms, now_ms
-from connector.emulator import Request, Response
+from connector.sdk import Request, Response
 
 if TYPE_CHECKING:
     from cdp_hubspot.emulator.server import HubSpotEmulator
