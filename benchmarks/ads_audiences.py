@@ -23,10 +23,11 @@ from test_ads_done_when import scenario  # noqa: E402
 
 from cdp_google_ads import SPEC as GOOGLE  # noqa: E402
 from cdp_google_ads.emulator import GoogleAdsEmulator  # noqa: E402
+from cdp_google_ads.identifiers import google_identifiers  # noqa: E402
 from cdp_meta import SPEC as META  # noqa: E402
 from cdp_meta.emulator import MetaEmulator  # noqa: E402
+from cdp_meta.identifiers import meta_identifiers  # noqa: E402
 from connector.plugin.spec import EmulatorOptions  # noqa: E402
-from connector.sync.hashing import google_identifiers, meta_identifiers  # noqa: E402
 from connector.testing.context import make_context  # noqa: E402
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from cdp_hubspot import SPEC
 from cdp_hubspot.emulator import HubSpotEmulator
+from connector.plugin.changes import Change, ChangeKind, OutcomeStatus, Recipient, TraitSpec
 from connector.plugin.spec import EmulatorOptions
-from connector.sync.changes import Change, ChangeKind, OutcomeStatus, Recipient, TraitSpec
 from connector.testing import make_context
 
 LIMIT = 190

@@ -25,8 +25,8 @@ from pathlib import Path
 from cdp_klaviyo import SPEC
 from cdp_klaviyo.emulator import KlaviyoEmulator
 from cdp_klaviyo.limits import ENDPOINT_POLICIES, LIST_MEMBERS_PER_CALL
+from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.plugin.spec import EmulatorOptions
-from connector.sync.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.testing.context import make_context
 
 

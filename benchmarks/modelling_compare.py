@@ -34,7 +34,7 @@ from connector.modelling.propensity import (
     train_purchase_classifier,
 )
 from connector.modelling.settings import ModelSettings
-from connector.modelling.testdata import load_transactions, read_cdnow, read_online_retail
+from connector.testing.testdata import load_transactions, read_cdnow, read_online_retail
 
 warnings.filterwarnings("ignore")  # lifetimes/autograd deprecation noise
 

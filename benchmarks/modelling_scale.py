@@ -25,7 +25,7 @@ import duckdb
 
 from connector.modelling.engine import ModelState, run_models
 from connector.modelling.settings import ModelSettings, RuleSegment
-from connector.modelling.testdata import generate
+from connector.testing.testdata import generate
 
 
 def rss_gb() -> float:

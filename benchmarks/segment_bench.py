@@ -17,8 +17,8 @@ from cdp_segment.emulator.archive import write_archive
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.sink import SegmentSink
 from cdp_segment.source import SegmentSource
+from connector.plugin.changes import Change, ChangeKind, Recipient
 from connector.schema.records import validate_event
-from connector.sync.changes import Change, ChangeKind, Recipient
 from connector.testing.context import make_context
 
 

@@ -11,14 +11,17 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from connector.redaction import redact, register_secret
 
 __all__ = [
+    "LIBRARY_LOGGERS",
     "JsonFormatter",
     "RedactingFilter",
+    "adopt_plugin_logger",
     "forget_log_format",
     "install_library_redaction",
     "log_format",
@@ -63,29 +66,36 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-# Loggers of the HTTP stacks the SDKs use. Their DEBUG lines carry full URLs, and some APIs
-# (Meta's Graph API) put the access token in the query string. A filter on the logger itself
-# runs before any handler, ours or a user's, so the record is clean wherever it goes.
+# Loggers of the HTTP stacks SDKs are built on. Their DEBUG lines carry full URLs, and some APIs
+# put the access token in the query string. A filter on the logger itself runs before any
+# handler, ours or a user's, so the record is clean wherever it goes. Each plugin names its own
+# SDKs' loggers in its spec (``PluginSpec.sdk_loggers``), which adds them here.
 LIBRARY_LOGGERS = (
     "urllib3.connectionpool",
     "httpx",
     "httpcore.connection",
     "httpcore.http11",
     "requests",
-    "facebook_business",
-    "segment",
-    "hubspot",
-    "klaviyo_api",
-    "openapi_client",
 )
 
 
-def install_library_redaction() -> None:
-    """Attach the redacting filter to the HTTP libraries' loggers (idempotent)."""
-    for name in LIBRARY_LOGGERS:
+def install_library_redaction(names: Iterable[str] = LIBRARY_LOGGERS) -> None:
+    """Attach the redacting filter to these libraries' loggers (idempotent)."""
+    for name in names:
         lib = logging.getLogger(name)
         if not any(isinstance(f, RedactingFilter) for f in lib.filters):
             lib.addFilter(RedactingFilter())
+
+
+_PLUGIN_LOGGERS: set[str] = set()
+_LEVEL: list[str] = []  # the level setup_logging installed, if it ran
+
+
+def adopt_plugin_logger(name: str) -> None:
+    """Give a plugin package's logger the configured level, now and on every later setup."""
+    _PLUGIN_LOGGERS.add(name)
+    if _LEVEL:
+        logging.getLogger(name).setLevel(_LEVEL[0])
 
 
 class JsonFormatter(logging.Formatter):
@@ -119,14 +129,6 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     _FORMAT[:] = [fmt]
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
-    for name in ("connector", "cdp"):
-        logging.getLogger(name).setLevel(level)
-    for name in (
-        "cdp_files",
-        "cdp_hubspot",
-        "cdp_klaviyo",
-        "cdp_segment",
-        "cdp_meta",
-        "cdp_google_ads",
-    ):
+    _LEVEL[:] = [level]
+    for name in ("connector", "cdp", *sorted(_PLUGIN_LOGGERS)):
         logging.getLogger(name).setLevel(level)

@@ -81,7 +81,7 @@ def check(
     config: ConfigOpt = None, secrets: SecretsOpt = None, log_format: LogFormatOpt = None
 ) -> None:
     """Validate the config, the plugins it names, and that sources and sinks can be built."""
-    from connector.pipeline import Workspace
+    from connector.workspace import Workspace
 
     cfg = load(config, secrets, log_format)
     _check_rules(cfg)
@@ -134,8 +134,9 @@ def run(
     ] = False,
 ) -> None:
     """Run the pipeline once: pull, unify, model, plan, apply."""
-    from connector.pipeline import Workspace, run_pipeline
-    from connector.scheduler.stop import install_sigterm_handler
+    from connector.pipeline import run_pipeline
+    from connector.runctl.stop import install_sigterm_handler
+    from connector.workspace import Workspace
 
     cfg = load(config, secrets, log_format)
     install_sigterm_handler()
@@ -163,7 +164,8 @@ def plan(
     config: ConfigOpt = None, secrets: SecretsOpt = None, log_format: LogFormatOpt = None
 ) -> None:
     """Print what a run would change (counts per destination and action, and a sample)."""
-    from connector.pipeline import Workspace, run_pipeline
+    from connector.pipeline import run_pipeline
+    from connector.workspace import Workspace
 
     cfg = load(config, secrets, log_format)
     ws = Workspace(cfg)

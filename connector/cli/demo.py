@@ -84,31 +84,36 @@ def demo(
 ) -> None:
     """Pull, unify, score and push twice, offline: files plus the HubSpot, Klaviyo and Segment
     emulators holding the same people under different ids (when their SDKs are installed)."""
-    from connector.demo.platforms import available, platform_config, running_platforms
+    from connector.demo.platforms import (
+        available,
+        platform_config,
+        roles_played,
+        running_platforms,
+    )
     from connector.plugin.registry import PluginRegistry
 
     setup_logging("WARNING", "text")
     root = directory.resolve()
     cfg_path = (config or root / "connector.toml").resolve()
     _prepare(root)
-    platforms = [] if files_only else available(PluginRegistry())
-    with running_platforms(root, platforms) as urls:
+    registry = PluginRegistry()
+    platforms = [] if files_only else available(registry)
+    with running_platforms(root, platforms) as parts:
         if platforms:
-            text, secrets = platform_config(root, urls)
+            text, secrets = platform_config(root, parts)
         else:
             text = DEMO_CONFIG.replace('path = "', f'path = "{root.as_posix()}/')
             secrets = ""
         _write_config(root, cfg_path, text, secrets)
-        _run_demo(root, cfg_path, platforms)
+        _run_demo(root, cfg_path, platforms, roles_played(registry, platforms))
 
 
-def _run_demo(root: Path, cfg_path: Path, platforms: list[str]) -> None:
+def _run_demo(root: Path, cfg_path: Path, platforms: list[str], plays: frozenset[str]) -> None:
     from connector.demo.dataset import write_demo_inputs
-    from connector.pipeline import Workspace, run_pipeline
+    from connector.pipeline import run_pipeline
+    from connector.workspace import Workspace
 
-    counts = write_demo_inputs(
-        root / "data", crm="hubspot" not in platforms, web="segment" not in platforms
-    )
+    counts = write_demo_inputs(root / "data", crm="crm" not in plays, web="web" not in plays)
     where = ", ".join(["files", *platforms])
     console.print(
         f"[bold]demo data[/bold] ({where}): {counts['customers']} customers "
@@ -138,8 +143,8 @@ def _run_demo(root: Path, cfg_path: Path, platforms: list[str]) -> None:
 
 def _show_results(root: Path, cfg_path: Path, cfg: AppConfig) -> None:
     from connector.identity.explain import explain_profile
-    from connector.pipeline import Workspace
     from connector.store.datastore import first_row
+    from connector.workspace import Workspace
 
     ws = Workspace(cfg)
     try:

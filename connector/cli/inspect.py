@@ -43,7 +43,7 @@ def runs(
     limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20,
 ) -> None:
     """List recent runs."""
-    from connector.pipeline import Workspace
+    from connector.workspace import Workspace
 
     if ctx.invoked_subcommand is not None:
         return
@@ -62,8 +62,8 @@ def runs_show(
     limit: Annotated[int, typer.Option(help="Errors to show (0 = all).")] = 200,
 ) -> None:
     """Show one run: status, stage timings and counts, and per-record errors with reasons."""
-    from connector.pipeline import Workspace
     from connector.report.collect import source_warnings
+    from connector.workspace import Workspace
 
     ws = Workspace(load(config))
     try:
@@ -143,7 +143,7 @@ def explain(
 ) -> None:
     """Show a profile's identifiers, source records and the merges that joined them."""
     from connector.identity.explain import explain_profile
-    from connector.pipeline import Workspace
+    from connector.workspace import Workspace
 
     ws = Workspace(load(config))
     try:

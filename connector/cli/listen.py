@@ -1,4 +1,7 @@
-"""``connector listen``: serve a live source's webhook receiver (Segment's Webhooks destination)."""
+"""``connector listen``: serve a live source's receiver (Segment's Webhooks destination, ...).
+
+Receivers come from the plugin's spec (``PluginSpec.listeners``); the CLI knows no platform.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ import typer
 from connector.cli.common import ConfigOpt, SecretsOpt, console, handle_errors, load, safe
 from connector.config.models import AppConfig, SourceConfig
 from connector.errors import ConfigError
+from connector.plugin.registry import PluginRegistry
+from connector.plugin.spec import ListenOptions
 
 __all__ = ["listen"]
 
@@ -35,22 +40,33 @@ def listen(
     secrets: SecretsOpt = None,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8787,
+    listener: Annotated[
+        str | None, typer.Option(help="Which receiver, when the plugin has several.")
+    ] = None,
 ) -> None:
     """Receive webhook events, store each durably before answering, until interrupted."""
     cfg = load(config, secrets)
     name, sect = _find_source(cfg, source)
-    if sect.plugin != "segment":
+    spec = PluginRegistry().get(sect.plugin)
+    if not spec.listeners:
         raise ConfigError(f"sources.{name}: the {sect.plugin} plugin has no webhook receiver")
-    from cdp_segment.webhook import serve
-
+    if listener is None and len(spec.listeners) > 1:
+        raise ConfigError(f"the {sect.plugin} plugin has several receivers: pass --listener")
+    chosen = listener or next(iter(spec.listeners))
+    if chosen not in spec.listeners:
+        raise ConfigError(
+            f"the {sect.plugin} plugin has no receiver {chosen!r} (has {sorted(spec.listeners)})"
+        )
     workspace = cfg.workspace.path
     workspace.mkdir(parents=True, exist_ok=True)
-    serve(
+    spec.listeners[chosen](
         sect.settings,
-        workspace,
-        host,
-        port,
-        ready=lambda url: console.print(
-            f"listening for {safe(name)} webhooks on {safe(url)} (Ctrl-C stops)"
+        ListenOptions(
+            workspace,
+            host,
+            port,
+            ready=lambda url: console.print(
+                f"listening for {safe(name)} webhooks on {safe(url)} (Ctrl-C stops)"
+            ),
         ),
     )

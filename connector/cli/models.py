@@ -33,8 +33,8 @@ def show(
     """AUC, PR-AUC, Brier, top-decile lift, calibration, training window and features per model."""
     from sqlalchemy import select
 
-    from connector.pipeline import Workspace
     from connector.state.schema import model_cards
+    from connector.workspace import Workspace
 
     ws = Workspace(load(config))
     try:
@@ -116,7 +116,7 @@ def segments(ctx: typer.Context, config: ConfigOpt = None) -> None:
     """List the segment catalogue: id, name, kind, size, holdout, first seen, last changed."""
     if ctx.invoked_subcommand is not None:
         return
-    from connector.pipeline import Workspace
+    from connector.workspace import Workspace
 
     ws = Workspace(load(config))
     try:
@@ -174,7 +174,7 @@ def lift(
 ) -> None:
     """Conversion rate and revenue per profile after activation, treated vs control, with 95% CI."""
     from connector.modelling.holdout import segment_lift
-    from connector.pipeline import Workspace
+    from connector.workspace import Workspace
 
     ws = Workspace(load(config))
     try:

@@ -26,8 +26,8 @@ def report(
     open_: Annotated[bool, typer.Option("--open", help="Open it in the browser.")] = False,
 ) -> None:
     """Print the path of a run's self-contained HTML report (built on demand)."""
-    from connector.pipeline import Workspace
     from connector.report import report_path, write_report
+    from connector.workspace import Workspace
 
     cfg = load(config, secrets)
     ws = Workspace(cfg)

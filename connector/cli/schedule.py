@@ -17,7 +17,7 @@ from connector.cli.common import (
     safe,
 )
 from connector.config.loader import config_path_from_env
-from connector.scheduler.stop import request_stop
+from connector.runctl.stop import request_stop
 
 __all__ = ["schedule"]
 

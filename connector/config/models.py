@@ -109,7 +109,7 @@ class ScheduleSettings(BaseModel):
     @field_validator("cron")
     @classmethod
     def _valid_crontabs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from connector.scheduler.cron import cron_trigger
+        from connector.config.cron import cron_trigger
 
         for expr in value:
             cron_trigger(expr)

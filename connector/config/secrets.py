@@ -7,30 +7,16 @@ registered with the log redactor so it can never be printed.
 
 from __future__ import annotations
 
-import types
-import typing
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel
 
 from connector.errors import ConfigError
 from connector.logs import register_secret
+from connector.plugin.secrets import is_secret_field, secret_fields
 
 __all__ = ["is_secret_field", "resolve_secrets", "secret_fields"]
-
-
-def is_secret_field(annotation: Any) -> bool:
-    if annotation is SecretStr:
-        return True
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(is_secret_field(arg) for arg in typing.get_args(annotation))
-    return False
-
-
-def secret_fields(model: type[BaseModel]) -> set[str]:
-    return {name for name, f in model.model_fields.items() if is_secret_field(f.annotation)}
 
 
 def _is_env_ref(value: Any) -> bool:

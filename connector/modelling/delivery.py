@@ -19,7 +19,7 @@ import pandas as pd
 from connector.modelling.engine import ModelState, run_models
 from connector.modelling.output import ModelOutput, SegmentDef
 from connector.modelling.settings import ModelSettings
-from connector.sync.changes import TraitSpec
+from connector.plugin.changes import TraitSpec
 
 __all__ = ["run_full"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from connector.sync.changes import TraitSpec
+from connector.plugin.changes import TraitSpec
 
 __all__ = ["ModelOutput", "SegmentDef"]
 

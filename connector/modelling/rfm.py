@@ -15,7 +15,7 @@ import pandas as pd
 
 from connector.modelling.output import ModelOutput, SegmentDef
 from connector.modelling.rfm_settings import RfmSettings
-from connector.sync.changes import TraitSpec
+from connector.plugin.changes import TraitSpec
 
 __all__ = ["TIERS", "RfmSettings", "compute_rfm"]
 

@@ -11,14 +11,15 @@ from connector.errors import ConnectorError
 from connector.logs import redact
 from connector.modelling.output import ModelOutput
 from connector.pipeline.progress import Progress
-from connector.pipeline.workspace import Workspace
+from connector.plugin.changes import SegmentRef
+from connector.plugin.defaults import with_hook_defaults
 from connector.plugin.spec import Capability, Sink
 from connector.state.runs import RecordError
 from connector.sync.apply import apply_plan
-from connector.sync.changes import SegmentRef
 from connector.sync.consent import ConsentPolicy
 from connector.sync.desired import DesiredState, build_desired
 from connector.sync.plan import DestinationPlan, plan_destination
+from connector.workspace import Workspace
 
 __all__ = ["Activation", "apply_all", "plan_all"]
 
@@ -45,7 +46,9 @@ def plan_all(ws: Workspace, output: ModelOutput, run_id: str) -> Activation:
             act.failures.append(f"destination {name}: plugin {cfg.plugin} has no sink")
             continue
         try:
-            sink = spec.sink(cfg.settings, ws.plugin_context("destinations", name, run_id))
+            sink = with_hook_defaults(
+                spec.sink(cfg.settings, ws.plugin_context("destinations", name, run_id))
+            )
         except ConnectorError as exc:
             act.failures.append(f"destination {name}: {exc}")
             continue
@@ -83,8 +86,8 @@ def _plan(
         segments=cfg.segments,
         consent_channel=sink.consent,
         consent_policy=_policy(cfg.consent_policy, sink),
-        trait_consent_channel=getattr(sink, "trait_consent", None),
-        accepts=getattr(sink, "accepts", None),
+        trait_consent_channel=sink.trait_consent,
+        accepts=sink.accepts,
         with_traits=Capability.SINK_TRAITS in capabilities,
         with_memberships=bool({Capability.SINK_LISTS, Capability.SINK_AUDIENCES} & capabilities),
     )
@@ -94,8 +97,7 @@ def _policy(configured: ConsentPolicy | None, sink: Sink) -> ConsentPolicy:
     """The destination's configured consent policy, else the one its sink declares."""
     if configured is not None:
         return configured
-    declared = getattr(sink, "consent_policy", "strict")
-    return "not_denied" if declared == "not_denied" else "strict"
+    return "not_denied" if sink.consent_policy == "not_denied" else "strict"
 
 
 def _unexpected(name: str, exc: BaseException) -> str:
@@ -175,10 +177,10 @@ def apply_all(
 
 def _after_apply(ws: Workspace, name: str, sink: Sink, entry: dict[str, Any]) -> None:
     """Hooks some sinks offer: match rates to record, audiences re-created to re-fill."""
-    rates = getattr(sink, "last_match_rates", None)
+    rates = sink.last_match_rates
     if rates:
         entry["match_rates"] = {k: round(float(v), 4) for k, v in rates.items()}
-    for segment_id in getattr(sink, "recreated_segments", ()) or ():
+    for segment_id in sink.recreated_segments or ():
         # the platform lost the audience: forget what we delivered so the next plan re-adds it
         ws.ledger.forget_segment(name, segment_id)
         log.warning(

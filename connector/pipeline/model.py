@@ -11,11 +11,11 @@ import json
 from datetime import UTC, datetime, time
 
 from connector.modelling.output import ModelOutput
-from connector.pipeline.workspace import Workspace
+from connector.runctl.crashpoints import crashpoint
 from connector.state.catalogue import CatalogueEntry
 from connector.state.kv import PluginStateStore
 from connector.state.schema import model_cards
-from connector.testing.faultpoints import faultpoint
+from connector.workspace import Workspace
 
 __all__ = ["cutoff_of", "run_model_stage"]
 
@@ -53,7 +53,7 @@ def run_model_stage(ws: Workspace, *, run_id: str, dry_run: bool) -> ModelOutput
             con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM model_frame")
         finally:
             con.unregister("model_frame")
-    faultpoint("model.after_write")
+    crashpoint("model.after_write")
     if dry_run:
         return out
     if next_state is not None:

@@ -24,13 +24,13 @@ from connector.errors import ConnectorError, DiskFullError, SkippableError, desc
 from connector.logs import redact
 from connector.pipeline.quarantine import Quarantine
 from connector.pipeline.warnings import capture_warnings
-from connector.pipeline.workspace import Workspace
 from connector.plugin.spec import Source, SourceRecord, Stream
+from connector.runctl.crashpoints import crashpoint
 from connector.schema.normalise import parse_timestamp, to_iso
 from connector.schema.records import EventRecord, ProfileRecord, validate_event, validate_profile
 from connector.state.quarantine import QuarantineStore
 from connector.store.diskfull import is_disk_full
-from connector.testing.faultpoints import faultpoint
+from connector.workspace import Workspace
 
 __all__ = ["PullResult", "pull_source"]
 
@@ -258,7 +258,7 @@ def _pull_stream(p: _Pull, source: Source, stream: Stream, result: PullResult) -
         stats["pulled"] += len(chunk)
         if p.progress:
             p.progress(len(chunk))
-    faultpoint("pull.after_store")
+    crashpoint("pull.after_store")
     if reader.failure is not None:
         stats["failed"] = reader.failure  # the cursor stays: the next run re-reads from it
     elif not p.dry_run and new_mark is not None and new_mark != stored_mark:

@@ -27,13 +27,13 @@ from connector.pipeline.model import run_model_stage
 from connector.pipeline.progress import NoProgress, Progress
 from connector.pipeline.pull import pull_source
 from connector.pipeline.stores import bind_stores
-from connector.pipeline.workspace import Workspace
-from connector.scheduler.lock import run_lock
-from connector.scheduler.stop import stop_requested
+from connector.runctl.crashpoints import pausepoint
+from connector.runctl.lock import run_lock
+from connector.runctl.stop import stop_requested
 from connector.state.quarantine import QuarantineStore
 from connector.store.diskfull import full_path, is_disk_full
 from connector.sync.plan import DestinationPlan
-from connector.testing.faultpoints import pausepoint
+from connector.workspace import Workspace
 
 __all__ = ["RunSummary", "new_run_id", "run_pipeline"]
 

@@ -25,9 +25,9 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import make_url
 
 from connector.errors import FatalError
-from connector.pipeline.workspace import Workspace
 from connector.state.schema import cursors, ledger, meta
 from connector.store.datastore import first_row
+from connector.workspace import Workspace
 
 __all__ = ["StoresMismatchError", "bind_stores"]
 

@@ -1,4 +1,4 @@
-"""Plugin protocols and the entry-point registry."""
+"""The plugin contract: the change vocabulary, the protocols, ``PluginSpec`` and the registry."""
 
 from connector.plugin.registry import BrokenPlugin, PluginRegistry
 from connector.plugin.spec import (
@@ -6,9 +6,11 @@ from connector.plugin.spec import (
     Emulator,
     EmulatorOptions,
     KeyValueState,
+    ListenOptions,
     PluginContext,
     PluginSpec,
     Sink,
+    SinkBase,
     Source,
     SourceRecord,
     Stream,
@@ -20,10 +22,12 @@ __all__ = [
     "Emulator",
     "EmulatorOptions",
     "KeyValueState",
+    "ListenOptions",
     "PluginContext",
     "PluginRegistry",
     "PluginSpec",
     "Sink",
+    "SinkBase",
     "Source",
     "SourceRecord",
     "Stream",

@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
 from connector.errors import ConfigError
+from connector.logs import adopt_plugin_logger
 from connector.plugin.spec import PluginSpec
 
 __all__ = ["ENTRY_POINT_GROUP", "BrokenPlugin", "PluginRegistry"]
@@ -32,13 +34,13 @@ class PluginRegistry:
     def __init__(self, eps: list[EntryPoint] | None = None) -> None:
         found = eps if eps is not None else list(entry_points(group=ENTRY_POINT_GROUP))
         self._eps = {ep.name: ep for ep in sorted(found, key=lambda e: e.name)}
-        self._loaded: dict[str, PluginSpec] = {}
+        self._loaded: dict[str, PluginSpec[Any]] = {}
         self._broken: dict[str, BrokenPlugin] = {}
 
     def names(self) -> list[str]:
         return list(self._eps)
 
-    def get(self, name: str) -> PluginSpec:
+    def get(self, name: str) -> PluginSpec[Any]:
         """Return the spec, or raise ``ConfigError`` naming why it is unavailable."""
         if name in self._loaded:
             return self._loaded[name]
@@ -50,11 +52,11 @@ class PluginRegistry:
             raise ConfigError(f"plugin {name!r} is broken: {self._broken[name].reason}")
         return spec
 
-    def load_all(self) -> tuple[list[PluginSpec], list[BrokenPlugin]]:
+    def load_all(self) -> tuple[list[PluginSpec[Any]], list[BrokenPlugin]]:
         specs = [s for n in self._eps if (s := self._load(n)) is not None]
         return specs, list(self._broken.values())
 
-    def _load(self, name: str) -> PluginSpec | None:
+    def _load(self, name: str) -> PluginSpec[Any] | None:
         if name in self._loaded:
             return self._loaded[name]
         if name in self._broken:
@@ -71,5 +73,6 @@ class PluginRegistry:
             self._broken[name] = BrokenPlugin(name, ep.value, reason)
             log.warning("plugin %s is skipped: %s", name, reason)
             return None
+        adopt_plugin_logger(ep.value.partition(":")[0].partition(".")[0])
         self._loaded[name] = obj
         return obj

@@ -1,40 +1,59 @@
 """What a plugin is: one ``PluginSpec`` exported through the ``cdp_connector.plugins`` entry point.
 
 A spec names the plugin, declares its capabilities (which drive both the runner and the
-conformance kit), carries its settings model and the factories for its source, sink and
-emulator. Factories receive validated settings and a ``PluginContext`` that injects everything
-shared (workspace, state, logger) so plugins never reach for globals.
+conformance kit), carries its settings model and the factories for its source, sink, emulator
+and listeners, each typed by that settings model. Factories receive validated settings and a
+``PluginContext`` that injects everything shared (workspace, state, logger) so plugins never
+reach for globals. What the core must know about a platform (its SDK's loggers, its demo part,
+its webhook receivers) comes from here, never from an import of the plugin.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Protocol, Self, runtime_checkable
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
-from connector.sync.changes import Change, Outcome, SegmentRef, TraitSpec
+from connector.logs import install_library_redaction
+from connector.plugin.protocols import (
+    Emulator,
+    KeyValueState,
+    Sink,
+    SinkBase,
+    Source,
+    SourceRecord,
+    Stream,
+)
+from connector.plugin.secrets import secret_fields
 
 __all__ = [
     "Capability",
+    "DemoCast",
+    "DemoPart",
+    "DemoRole",
     "Emulator",
+    "EmulatorFactory",
     "EmulatorOptions",
     "KeyValueState",
+    "ListenOptions",
+    "Listener",
     "PluginContext",
     "PluginSpec",
     "Sink",
+    "SinkBase",
+    "SinkFactory",
     "Source",
+    "SourceFactory",
     "SourceRecord",
     "Stream",
 ]
 
-SourceRecord = dict[str, Any]
-"""A record in the canonical input layout (see ``connector.schema.records``)."""
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
 
 class Capability(StrEnum):
@@ -44,68 +63,6 @@ class Capability(StrEnum):
     SINK_LISTS = "sink:lists"
     SINK_AUDIENCES = "sink:audiences"
     EMULATOR = "emulator"
-
-
-@dataclass(frozen=True, slots=True)
-class Stream:
-    """One incremental stream of a source.
-
-    ``cursor`` says how the core treats the high-water mark: ``timestamp`` marks are ISO-8601
-    UTC strings that get the configured lookback subtracted; ``opaque`` marks (file names, day
-    folders) are compared as strings with no lookback; ``none`` streams are re-read in full.
-    ``cursor_field`` names the key of each record that carries its mark.
-    """
-
-    name: str
-    kind: Literal["profiles", "events"]
-    cursor: Literal["timestamp", "opaque", "none"] = "timestamp"
-    cursor_field: str = "updated_at"
-
-
-class Source(Protocol):
-    """Yields canonical records of a stream from an inclusive lower bound (``since``)."""
-
-    def streams(self) -> Sequence[Stream]: ...
-
-    def read(self, stream: Stream, since: str | None) -> Iterator[SourceRecord]: ...
-
-    def close(self) -> None: ...
-
-
-class Sink(Protocol):
-    """Receives planned changes in batches and reports an outcome per change.
-
-    ``batch_size(kind)`` is the platform's documented batch limit for that kind of change.
-    ``consent`` names the consent channel list memberships require (``"email"`` for email
-    lists, ``"ads"`` for ad audiences, ``None`` when membership is not an activation).
-    Optional attributes the planner reads when present: ``trait_consent``, the channel a
-    profile's traits require (a destination that relays them onwards, such as Segment to ad
-    tools; a withdrawn profile's traits are cleared there), and ``consent_policy``, the policy
-    used when the destination's config sets none (``"strict"`` if absent).
-    ``prepare`` runs once per apply (create properties, find or create lists); ``apply`` must
-    return exactly one ``Outcome`` per change, in order, and never raise for one bad record.
-    """
-
-    consent: Literal["email", "ads"] | None
-
-    def batch_size(self, kind: str) -> int: ...
-
-    def prepare(self, traits: Sequence[TraitSpec], segments: Sequence[SegmentRef]) -> None: ...
-
-    def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]: ...
-
-    def close(self) -> None: ...
-
-
-@runtime_checkable
-class KeyValueState(Protocol):
-    """A plugin's own small persistent memory (e.g. list ids it created), namespaced per plugin."""
-
-    def get(self, key: str) -> str | None: ...
-
-    def put(self, key: str, value: str) -> None: ...
-
-    def items(self, prefix: str = "") -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,40 +87,87 @@ class EmulatorOptions:
     seed: int = 0
 
 
-class Emulator(Protocol):
-    """A local fake of a platform: a context manager that serves on 127.0.0.1."""
+@dataclass(frozen=True, slots=True)
+class ListenOptions:
+    """Where ``connector listen`` serves a receiver; ``ready`` is told the URL once it listens."""
 
-    @property
-    def base_url(self) -> str: ...
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-
-SourceFactory = Callable[[Any, PluginContext], Source]
-SinkFactory = Callable[[Any, PluginContext], Sink]
-EmulatorFactory = Callable[[EmulatorOptions], Emulator]
+    workspace: Path
+    host: str = "127.0.0.1"
+    port: int = 8787
+    ready: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class PluginSpec:
-    """The one object a plugin exports. Factories import heavy SDKs lazily."""
+class DemoCast:
+    """The demo's people, as each kind of tool would hold them (``connector.demo.dataset``).
+
+    ``crm`` are contacts with phones and consent, ``marketing`` subscribers under the e-mail
+    tool's own ids, ``web_messages`` browsing events in Segment's spec shape; ``root`` is the
+    demo directory a plugin may write files under; ``segments`` the segment ids a destination
+    activates.
+    """
+
+    root: Path
+    crm: Sequence[Mapping[str, str]]
+    marketing: Sequence[Mapping[str, str]]
+    web_messages: Sequence[Mapping[str, Any]]
+    segments: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoPart:
+    """A plugin's share of the demo's config file and secrets file (TOML text)."""
+
+    config: str
+    secrets: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoRole:
+    """How a plugin takes part in ``connector demo``: seed its running emulator, say its config.
+
+    ``sdk`` is the module the plugin's client needs (the demo leaves the plugin out when it is
+    not installed); ``plays`` the parts of the cast it holds (``crm``, ``marketing``, ``web``:
+    the demo stops writing those to files); ``setup`` gets the emulator's base URL and the cast,
+    seeds the emulator and returns the plugin's part of the config.
+    """
+
+    sdk: str
+    plays: frozenset[Literal["crm", "marketing", "web"]]
+    setup: Callable[[str, DemoCast], DemoPart]
+
+
+SourceFactory = Callable[[SettingsT, PluginContext], Source]
+SinkFactory = Callable[[SettingsT, PluginContext], Sink]
+EmulatorFactory = Callable[[EmulatorOptions], Emulator]
+Listener = Callable[[SettingsT, ListenOptions], None]
+"""Serves a receiver in the foreground until interrupted (``connector listen``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PluginSpec(Generic[SettingsT]):
+    """The one object a plugin exports. Factories import heavy SDKs lazily.
+
+    ``sdk_loggers`` name the loggers of the SDKs the plugin calls: their DEBUG lines can carry
+    full URLs with tokens, so the core's redacting filter is attached to them as soon as the
+    spec exists. ``listeners`` are the plugin's receivers by name (a webhook, ...).
+    """
 
     name: str
     description: str
     capabilities: frozenset[Capability]
-    settings_model: type[BaseModel]
-    source: SourceFactory | None = None
-    sink: SinkFactory | None = None
+    settings_model: type[SettingsT]
+    source: SourceFactory[SettingsT] | None = None
+    sink: SinkFactory[SettingsT] | None = None
     emulator: EmulatorFactory | None = None
-    secret_fields: tuple[str, ...] = field(default=())
+    listeners: Mapping[str, Listener[SettingsT]] = field(default_factory=dict)
+    sdk_loggers: tuple[str, ...] = ()
+    demo: DemoRole | None = None
+
+    def __post_init__(self) -> None:
+        install_library_redaction(self.sdk_loggers)
+
+    @property
+    def secret_fields(self) -> tuple[str, ...]:
+        """The settings fields typed ``SecretStr``: resolved from env or secrets file, redacted."""
+        return secret_fields(self.settings_model)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from connector.errors import ConfigError
-from connector.pipeline.workspace import Workspace
+from connector.workspace import Workspace
 
 __all__ = ["report_path", "write_report"]
 

@@ -17,10 +17,10 @@ import pandas as pd
 from sqlalchemy import select
 
 from connector.logs import redact
-from connector.pipeline.workspace import Workspace
 from connector.state.catalogue import CatalogueEntry
 from connector.state.runs import RunRow
 from connector.state.schema import model_cards
+from connector.workspace import Workspace
 
 __all__ = ["ReportData", "collect", "source_warnings"]
 

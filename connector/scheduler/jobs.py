@@ -27,7 +27,8 @@ def run_scheduled(config_path: str, secrets_path: str | None = None) -> str:
     """
     from pathlib import Path
 
-    from connector.pipeline import Workspace, run_pipeline
+    from connector.pipeline import run_pipeline
+    from connector.workspace import Workspace
 
     try:
         cfg = load_config(

@@ -24,9 +24,9 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
+from connector.config.cron import cron_trigger, interval_trigger
 from connector.config.models import AppConfig, ScheduleSettings
 from connector.errors import ConfigError
-from connector.scheduler.cron import cron_trigger, interval_trigger
 from connector.scheduler.jobs import RUN_PIPELINE
 
 __all__ = [
@@ -166,7 +166,7 @@ def serve(
         raise ConfigError(
             "schedule: nothing to schedule: set schedule.cron and/or schedule.interval"
         )
-    from connector.pipeline.workspace import Workspace
+    from connector.workspace import Workspace
 
     ws = Workspace(cfg)  # creates the workspace and migrates the state store first
     try:

@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, tuple_
 
+from connector.plugin.changes import Change, ChangeKind
 from connector.state.schema import ledger
 from connector.state.store import StateStore
-from connector.sync.changes import Change, ChangeKind
 
 __all__ = ["PENDING", "Ledger", "LedgerEntry", "membership_key", "trait_key"]
 

@@ -1,21 +1,5 @@
-"""Plan (diff desired state against the ledger) and apply (batched, acknowledged) sync."""
+"""Plan (diff desired state against the ledger) and apply (batched, acknowledged) sync.
 
-from connector.sync.changes import (
-    Change,
-    ChangeKind,
-    Outcome,
-    OutcomeStatus,
-    Recipient,
-    SegmentRef,
-    TraitSpec,
-)
-
-__all__ = [
-    "Change",
-    "ChangeKind",
-    "Outcome",
-    "OutcomeStatus",
-    "Recipient",
-    "SegmentRef",
-    "TraitSpec",
-]
+The vocabulary both sides speak (``Change``, ``Outcome``, ...) is the plugin contract's:
+``connector.plugin.changes``.
+"""

@@ -16,13 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from connector.errors import AuthError, FatalError
+from connector.plugin.changes import Change, ChangeKind, Outcome, OutcomeStatus
 from connector.plugin.spec import Sink
-from connector.scheduler.stop import stop_requested
+from connector.runctl.crashpoints import crashpoint, pausepoint
+from connector.runctl.stop import stop_requested
 from connector.state.ledger import Ledger
 from connector.state.runs import RecordError
-from connector.sync.changes import Change, ChangeKind, Outcome, OutcomeStatus
 from connector.sync.plan import DestinationPlan
-from connector.testing.faultpoints import faultpoint, pausepoint
 
 __all__ = ["ApplyResult", "apply_plan"]
 
@@ -82,7 +82,7 @@ def apply_plan(
                             f"sink {dest} returned {len(outcomes)} outcomes "
                             f"for {len(chunk)} changes"
                         )
-                    faultpoint("apply.after_ack")
+                    crashpoint("apply.after_ack")
                     _settle(dest, chunk, outcomes, result, again, last_reason)
                     pairs = list(zip(chunk, outcomes, strict=True))
                     # refused changes were not applied: their rows go back as they were; those
@@ -94,7 +94,7 @@ def apply_plan(
                         run_id,
                         restore={k: before[k] for k in refused},
                     )
-                    faultpoint("apply.after_ledger")
+                    crashpoint("apply.after_ledger")
                     pausepoint("apply.after_ledger")
                     if progress:
                         progress(len(chunk))

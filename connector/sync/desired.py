@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from connector.plugin.changes import Recipient, SegmentRef, TraitSpec
 from connector.store.datastore import DataStore
-from connector.sync.changes import Recipient, SegmentRef, TraitSpec
 
 __all__ = ["DesiredState", "build_desired", "traits_digest"]
 

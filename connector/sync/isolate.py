@@ -26,7 +26,7 @@ from typing import Generic, TypeVar
 
 from connector.errors import RetryableError, SkippableError
 from connector.http.retry import RetryPolicy
-from connector.sync.changes import Outcome
+from connector.plugin.changes import Outcome
 
 __all__ = ["MAX_SPLITS", "Bisection", "bisect", "deliver"]
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.state.ledger import PENDING, LedgerEntry, membership_key, trait_key
-from connector.sync.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.sync.consent import allowed
 from connector.sync.desired import DesiredState, traits_digest
 

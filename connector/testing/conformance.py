@@ -28,6 +28,7 @@ import pytest
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from connector.errors import FatalError, RetryableError
+from connector.plugin.changes import Change, OutcomeStatus, SegmentRef, TraitSpec
 from connector.plugin.spec import (
     Capability,
     Emulator,
@@ -38,7 +39,6 @@ from connector.plugin.spec import (
     Stream,
 )
 from connector.schema.records import validate_event, validate_profile
-from connector.sync.changes import Change, OutcomeStatus, SegmentRef, TraitSpec
 from connector.testing import builders
 from connector.testing.context import make_context
 from connector.testing.platform import Platform, admin, platform_requests
@@ -67,7 +67,7 @@ class ConformanceTarget:
     must not change (drop write timestamps there).
     """
 
-    spec: PluginSpec
+    spec: PluginSpec[Any]
     settings: Callable[[str], dict[str, Any]]
     refuse: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None
     seed_profiles: int = 40
@@ -128,7 +128,8 @@ class PluginConformance:
 
     def _settings(self, platform: Platform, raw: dict[str, Any] | None = None) -> BaseModel:
         model = self.target.spec.settings_model
-        return model.model_validate(raw or self.target.settings(platform.location))
+        validated: BaseModel = model.model_validate(raw or self.target.settings(platform.location))
+        return validated
 
     def _source(
         self, platform: Platform, tmp_path: Path, raw: dict[str, Any] | None = None

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from cdp_files.settings import FilesSettings
-from connector.plugin.spec import Capability, PluginContext, PluginSpec, Sink, Source
+from connector.sdk import Capability, PluginContext, PluginSpec, Sink, Source
 
 __all__ = ["SPEC"]
 
 
-def _source(settings: Any, ctx: PluginContext) -> Source:
+def _source(settings: FilesSettings, ctx: PluginContext) -> Source:
     from cdp_files.source import FilesSource
 
     return FilesSource(settings, ctx)
 
 
-def _sink(settings: Any, ctx: PluginContext) -> Sink:
+def _sink(settings: FilesSettings, ctx: PluginContext) -> Sink:
     from cdp_files.sink import FilesSink
 
     return FilesSink(settings, ctx)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connector.schema.rawinput import InputLimits
+from connector.sdk import InputLimits
 
 __all__ = ["FilesSettings"]
 

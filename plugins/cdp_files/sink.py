@@ -18,8 +18,15 @@ import pandas as pd
 
 from cdp_files.settings import FilesSettings
 from cdp_files.spreadsheet import from_cell, to_cell
-from connector.plugin.spec import PluginContext
-from connector.sync.changes import Change, ChangeKind, Outcome, SegmentRef, TraitSpec
+from connector.sdk import (
+    Change,
+    ChangeKind,
+    Outcome,
+    PluginContext,
+    SegmentRef,
+    SinkBase,
+    TraitSpec,
+)
 
 __all__ = ["FilesSink"]
 
@@ -39,7 +46,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-class FilesSink:
+class FilesSink(SinkBase):
     # An export is typically uploaded to an ad tool or a mailer we cannot see, so it is gated
     # like an ad audience: nobody who denied ads consent is written, and a withdrawal removes
     # the person's traits row and memberships. Default policy not_denied (the file's consumer

@@ -16,10 +16,16 @@ from typing import Any
 
 from cdp_files.readers import read_file
 from cdp_files.settings import FilesSettings
-from connector.errors import ConfigError, SkippableError
-from connector.plugin.spec import PluginContext, SourceRecord, Stream
-from connector.schema.normalise import parse_timestamp
-from connector.schema.segment_spec import event_record, profile_record
+from connector.sdk import (
+    ConfigError,
+    PluginContext,
+    SkippableError,
+    SourceRecord,
+    Stream,
+    event_record,
+    parse_timestamp,
+    profile_record,
+)
 
 __all__ = ["STREAMS", "FilesSource", "spec_record"]
 

@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from cdp_google_ads.settings import GoogleAdsSettings
-from connector.plugin.spec import (
-    Capability,
-    Emulator,
-    EmulatorOptions,
-    PluginContext,
-    PluginSpec,
-    Sink,
-)
+from connector.sdk import Capability, Emulator, EmulatorOptions, PluginContext, PluginSpec, Sink
 
 __all__ = ["SPEC", "GoogleAdsSettings"]
 
@@ -34,10 +27,4 @@ SPEC = PluginSpec(
     settings_model=GoogleAdsSettings,
     sink=_sink,
     emulator=_emulator,
-    secret_fields=(
-        "client_secret",
-        "refresh_token",
-        "service_account_private_key",
-        "developer_token",
-    ),
 )

@@ -21,9 +21,16 @@ from typing import Any
 import httpx
 
 from cdp_google_ads.settings import GoogleAdsSettings
-from connector.errors import AuthError, ConfigError, RetryableError
-from connector.http.budget import RateBudget
-from connector.http.classify import REFUSALS_SKIP, Action, NotJSONError, json_object
+from connector.sdk import (
+    REFUSALS_SKIP,
+    Action,
+    AuthError,
+    ConfigError,
+    NotJSONError,
+    RateBudget,
+    RetryableError,
+    json_object,
+)
 
 __all__ = ["ACTIONS", "TokenSource", "send_authorised"]
 

@@ -20,10 +20,18 @@ import httpx
 from cdp_google_ads.client import ACTIONS, TokenSource, send_authorised
 from cdp_google_ads.limits import ADS_API_CALLS, ADS_API_WINDOW, LIST_NAME_MAX
 from cdp_google_ads.settings import GoogleAdsSettings
-from connector.errors import RetryableError, SkippableError
-from connector.http.budget import RateBudget
-from connector.http.classify import Action, action_for, error_for, json_body, json_object
-from connector.http.retry import RetryPolicy, parse_retry_after
+from connector.sdk import (
+    Action,
+    RateBudget,
+    RetryableError,
+    RetryPolicy,
+    SkippableError,
+    action_for,
+    error_for,
+    json_body,
+    json_object,
+    parse_retry_after,
+)
 
 __all__ = ["AdsApiError", "UserLists", "gaql_string"]
 

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 
 from cdp_google_ads.limits import LIFE_SPAN_MAX_DAYS, MEMBERS_PER_REQUEST, UNLIMITED_LIFE_SPAN
-from connector.http.settings import HttpSettings, attempts_field
+from connector.sdk import HttpSettings, attempts_field
 
 __all__ = ["GoogleAdsSettings"]
 

@@ -29,23 +29,31 @@ from typing import Any, Literal
 import httpx
 
 from cdp_google_ads.client import ACTIONS, TokenSource, send_authorised
+from cdp_google_ads.identifiers import google_identifiers
 from cdp_google_ads.limits import DATA_MANAGER_CALLS, DATA_MANAGER_WINDOW
 from cdp_google_ads.lists import UserLists
 from cdp_google_ads.settings import GoogleAdsSettings
-from connector.errors import RetryableError, SkippableError
-from connector.http.budget import RateBudget
-from connector.http.classify import (
+from connector.sdk import (
     Action,
+    Change,
+    ChangeKind,
+    Outcome,
+    PluginContext,
+    RateBudget,
+    Recipient,
+    RetryableError,
+    RetryPolicy,
+    SegmentRef,
+    SinkBase,
+    SkippableError,
+    TraitSpec,
     action_for,
+    deliver,
     error_for,
     json_body,
     json_object,
+    parse_retry_after,
 )
-from connector.http.retry import RetryPolicy, parse_retry_after
-from connector.plugin.spec import PluginContext
-from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
-from connector.sync.hashing import google_identifiers
-from connector.sync.isolate import deliver
 
 __all__ = ["GoogleAdsSink", "RowErrors"]
 
@@ -89,7 +97,7 @@ def _retry_delay(error: dict[str, Any]) -> float | None:
     return None
 
 
-class GoogleAdsSink:
+class GoogleAdsSink(SinkBase):
     consent: Literal["email", "ads"] | None = "ads"
 
     def __init__(self, settings: GoogleAdsSettings, context: PluginContext) -> None:

@@ -5,11 +5,12 @@ Factories import the SDK lazily, so listing plugins never pays for ``hubspot-api
 
 from __future__ import annotations
 
-from typing import Any
-
 from cdp_hubspot.settings import HubSpotSettings
-from connector.plugin.spec import (
+from connector.sdk import (
     Capability,
+    DemoCast,
+    DemoPart,
+    DemoRole,
     Emulator,
     EmulatorOptions,
     PluginContext,
@@ -21,13 +22,13 @@ from connector.plugin.spec import (
 __all__ = ["SPEC", "HubSpotSettings"]
 
 
-def _source(settings: Any, context: PluginContext) -> Source:
+def _source(settings: HubSpotSettings, context: PluginContext) -> Source:
     from cdp_hubspot.source import HubSpotSource
 
     return HubSpotSource(HubSpotSettings.model_validate(settings), context)
 
 
-def _sink(settings: Any, context: PluginContext) -> Sink:
+def _sink(settings: HubSpotSettings, context: PluginContext) -> Sink:
     from cdp_hubspot.sink import HubSpotSink
 
     return HubSpotSink(HubSpotSettings.model_validate(settings), context)
@@ -37,6 +38,12 @@ def _emulator(options: EmulatorOptions) -> Emulator:
     from cdp_hubspot.emulator import HubSpotEmulator
 
     return HubSpotEmulator(options)
+
+
+def _demo(base_url: str, cast: DemoCast) -> DemoPart:
+    from cdp_hubspot.demo import demo_setup
+
+    return demo_setup(base_url, cast)
 
 
 SPEC = PluginSpec(
@@ -56,5 +63,6 @@ SPEC = PluginSpec(
     source=_source,
     sink=_sink,
     emulator=_emulator,
-    secret_fields=("access_token",),
+    sdk_loggers=("hubspot",),
+    demo=DemoRole(sdk="hubspot", plays=frozenset({"crm"}), setup=_demo),
 )

@@ -19,17 +19,18 @@ from typing import Any, TypeVar
 import urllib3
 
 from cdp_hubspot.settings import HubSpotSettings
-from connector.errors import RetryableError, SkippableError
-from connector.http import (
+from connector.sdk import (
     REFUSALS_SKIP,
     Action,
     RateBudget,
+    RetryableError,
     RetryPolicy,
+    SkippableError,
     action_for,
+    checked_pool_manager,
     error_for,
     parse_retry_after,
 )
-from connector.http.guards import checked_pool_manager
 
 __all__ = ["ACTIONS", "HubSpotApiError", "HubSpotClient", "api_exceptions"]
 

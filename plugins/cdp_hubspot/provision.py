@@ -14,9 +14,7 @@ from typing import Any
 from cdp_hubspot.client import HubSpotApiError, HubSpotClient
 from cdp_hubspot.settings import HubSpotSettings
 from cdp_hubspot.traits import definition
-from connector.errors import ConfigError
-from connector.plugin.spec import KeyValueState
-from connector.sync.changes import SegmentRef, TraitSpec
+from connector.sdk import ConfigError, KeyValueState, SegmentRef, TraitSpec
 
 __all__ = ["ensure_group", "ensure_list", "ensure_properties"]
 

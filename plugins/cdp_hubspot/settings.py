@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import Field, SecretStr
 
 from cdp_hubspot.limits import REQUESTS_PER_10S_FREE, SEARCH_PAGE_MAX, SEARCH_PER_SECOND
-from connector.http.settings import HttpSettings, RenamedKey, timeout_field
+from connector.sdk import HttpSettings, RenamedKey, timeout_field
 
 __all__ = ["HubSpotSettings"]
 

@@ -20,17 +20,18 @@ from cdp_hubspot.limits import BATCH_INPUTS
 from cdp_hubspot.provision import ensure_group, ensure_list, ensure_properties
 from cdp_hubspot.settings import HubSpotSettings
 from cdp_hubspot.traits import property_name, wire_value
-from connector.errors import RetryableError
-from connector.plugin.spec import PluginContext
-from connector.sync.changes import (
+from connector.sdk import (
     Change,
     ChangeKind,
     Outcome,
+    PluginContext,
     Recipient,
+    RetryableError,
     SegmentRef,
+    SinkBase,
     TraitSpec,
+    bisect,
 )
-from connector.sync.isolate import bisect
 
 __all__ = ["HubSpotSink"]
 
@@ -51,7 +52,7 @@ class _Item:
         self.index, self.mode, self.key, self.email, self.props = index, mode, key, email, props
 
 
-class HubSpotSink:
+class HubSpotSink(SinkBase):
     consent: Literal["email", "ads"] | None = "email"
 
     def __init__(self, settings: HubSpotSettings, context: PluginContext) -> None:

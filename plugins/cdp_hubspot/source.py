@@ -14,7 +14,7 @@ from typing import Any
 from cdp_hubspot.client import HubSpotClient
 from cdp_hubspot.settings import HubSpotSettings
 from cdp_hubspot.windowed import to_ms, windowed_search
-from connector.plugin.spec import PluginContext, SourceRecord, Stream
+from connector.sdk import PluginContext, SourceRecord, Stream
 
 __all__ = ["CONTACT_PROPERTIES", "HubSpotSource", "contact_record", "deal_record"]
 

@@ -13,9 +13,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from connector.errors import SkippableError
-from connector.schema.normalise import parse_timestamp
-from connector.sync.changes import TraitSpec
+from connector.sdk import SkippableError, TraitSpec, parse_timestamp
 
 __all__ = ["definition", "property_name", "wire_value"]
 

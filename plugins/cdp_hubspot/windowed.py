@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from cdp_hubspot.limits import SEARCH_CAP, SEARCH_PAGE_MAX
-from connector.schema.normalise import parse_timestamp
+from connector.sdk import parse_timestamp
 
 __all__ = ["SEARCH_CAP", "Hit", "windowed_search"]
 

@@ -5,10 +5,18 @@ All calls go through the official ``klaviyo-api`` SDK, imported lazily by the fa
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cdp_klaviyo.settings import KlaviyoSettings
-from connector.plugin.spec import Capability, EmulatorOptions, PluginContext, PluginSpec
+from connector.sdk import (
+    Capability,
+    DemoCast,
+    DemoPart,
+    DemoRole,
+    EmulatorOptions,
+    PluginContext,
+    PluginSpec,
+)
 
 if TYPE_CHECKING:
     from cdp_klaviyo.emulator import KlaviyoEmulator
@@ -18,13 +26,13 @@ if TYPE_CHECKING:
 __all__ = ["SPEC", "KlaviyoSettings"]
 
 
-def _source(settings: Any, ctx: PluginContext) -> KlaviyoSource:
+def _source(settings: KlaviyoSettings, ctx: PluginContext) -> KlaviyoSource:
     from cdp_klaviyo.source import KlaviyoSource
 
     return KlaviyoSource(KlaviyoSettings.model_validate(settings), ctx)
 
 
-def _sink(settings: Any, ctx: PluginContext) -> KlaviyoSink:
+def _sink(settings: KlaviyoSettings, ctx: PluginContext) -> KlaviyoSink:
     from cdp_klaviyo.sink import KlaviyoSink
 
     return KlaviyoSink(KlaviyoSettings.model_validate(settings), ctx)
@@ -34,6 +42,12 @@ def _emulator(options: EmulatorOptions) -> KlaviyoEmulator:
     from cdp_klaviyo.emulator import KlaviyoEmulator
 
     return KlaviyoEmulator(options)
+
+
+def _demo(base_url: str, cast: DemoCast) -> DemoPart:
+    from cdp_klaviyo.demo import demo_setup
+
+    return demo_setup(base_url, cast)
 
 
 SPEC = PluginSpec(
@@ -52,5 +66,6 @@ SPEC = PluginSpec(
     source=_source,
     sink=_sink,
     emulator=_emulator,
-    secret_fields=("api_key",),
+    sdk_loggers=("klaviyo_api", "openapi_client"),
+    demo=DemoRole(sdk="klaviyo_api", plays=frozenset({"marketing"}), setup=_demo),
 )

@@ -21,9 +21,7 @@ from typing import Any
 
 from cdp_klaviyo.client import KlaviyoClient, next_cursor, pointed_item, refusal
 from cdp_klaviyo.limits import IMPORT_MAX_BYTES, IMPORT_MAX_PROFILES, PAGE_SIZE
-from connector.errors import RetryableError, SkippableError
-from connector.sync.changes import Recipient
-from connector.sync.isolate import bisect
+from connector.sdk import Recipient, RetryableError, SkippableError, bisect
 
 __all__ = ["ImportResult", "ImportRunner", "pack_jobs", "profile_payload"]
 

@@ -20,10 +20,17 @@ from urllib3.util.retry import Retry
 
 from cdp_klaviyo.limits import ENDPOINT_POLICIES
 from cdp_klaviyo.settings import KlaviyoSettings
-from connector.errors import RetryableError, SkippableError
-from connector.http import RateBudget, RetryPolicy, parse_retry_after
-from connector.http.classify import Action, action_for, error_for
-from connector.http.guards import AnswerCheckingPoolManager
+from connector.sdk import (
+    Action,
+    AnswerCheckingPoolManager,
+    RateBudget,
+    RetryableError,
+    RetryPolicy,
+    SkippableError,
+    action_for,
+    error_for,
+    parse_retry_after,
+)
 
 __all__ = [
     "KlaviyoClient",

@@ -16,10 +16,7 @@ from functools import partial
 
 from cdp_klaviyo.client import KlaviyoClient, KlaviyoRequestError, pointed_item, refusal
 from cdp_klaviyo.limits import LIST_MEMBERS_PER_CALL
-from connector.errors import SkippableError
-from connector.plugin.spec import KeyValueState
-from connector.sync.changes import SegmentRef
-from connector.sync.isolate import bisect
+from connector.sdk import KeyValueState, SegmentRef, SkippableError, bisect
 
 __all__ = ["ListManager", "MembershipResult"]
 

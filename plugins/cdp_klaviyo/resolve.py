@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from functools import partial
 
 from cdp_klaviyo.client import KlaviyoClient
-from connector.sync.changes import Recipient
+from connector.sdk import Recipient
 
 __all__ = ["resolve_ids"]
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr
 
-from connector.http.settings import HttpSettings, RenamedKey
+from connector.sdk import HttpSettings, RenamedKey
 
 __all__ = ["KlaviyoSettings"]
 

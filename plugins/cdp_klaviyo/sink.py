@@ -18,14 +18,23 @@ from cdp_klaviyo.limits import IMPORT_MAX_PROFILES, LIST_MEMBERS_PER_CALL
 from cdp_klaviyo.lists import ListManager
 from cdp_klaviyo.resolve import resolve_ids
 from cdp_klaviyo.settings import KlaviyoSettings
-from connector.errors import RetryableError, SkippableError
-from connector.plugin.spec import PluginContext
-from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
+from connector.sdk import (
+    Change,
+    ChangeKind,
+    Outcome,
+    PluginContext,
+    Recipient,
+    RetryableError,
+    SegmentRef,
+    SinkBase,
+    SkippableError,
+    TraitSpec,
+)
 
 __all__ = ["KlaviyoSink"]
 
 
-class KlaviyoSink:
+class KlaviyoSink(SinkBase):
     consent: Literal["email", "ads"] | None = "email"
 
     def __init__(

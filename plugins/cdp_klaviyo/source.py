@@ -17,8 +17,7 @@ from typing import Any
 from cdp_klaviyo.client import KlaviyoClient, next_cursor
 from cdp_klaviyo.mapping import EVENT_TYPES_BY_METRIC, safe_map_event, safe_map_profile
 from cdp_klaviyo.settings import KlaviyoSettings
-from connector.plugin.spec import PluginContext, SourceRecord, Stream
-from connector.schema.normalise import parse_timestamp
+from connector.sdk import PluginContext, SourceRecord, Stream, parse_timestamp
 
 __all__ = ["KlaviyoSource"]
 

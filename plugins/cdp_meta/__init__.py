@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from cdp_meta.settings import MetaSettings
-from connector.plugin.spec import (
-    Capability,
-    Emulator,
-    EmulatorOptions,
-    PluginContext,
-    PluginSpec,
-    Sink,
-)
+from connector.sdk import Capability, Emulator, EmulatorOptions, PluginContext, PluginSpec, Sink
 
 __all__ = ["SPEC", "MetaSettings"]
 
@@ -34,5 +27,5 @@ SPEC = PluginSpec(
     settings_model=MetaSettings,
     sink=_sink,
     emulator=_emulator,
-    secret_fields=("access_token", "app_secret"),
+    sdk_loggers=("facebook_business",),
 )

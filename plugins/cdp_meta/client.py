@@ -16,8 +16,16 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cdp_meta.settings import MetaSettings
-from connector.errors import FatalError, RetryableError, SkippableError
-from connector.http.classify import REFUSALS_SKIP, Action, action_for, error_for, json_object
+from connector.sdk import (
+    REFUSALS_SKIP,
+    Action,
+    FatalError,
+    RetryableError,
+    SkippableError,
+    action_for,
+    error_for,
+    json_object,
+)
 
 __all__ = ["TRANSIENT_CODES", "AudienceGoneError", "Graph", "TooLargeError"]
 

@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
+from cdp_meta.identifiers import META_KEYS
 from cdp_meta.limits import REMOVE_ROWS_ADVISED, USERS_PER_REQUEST
-from connector.http.settings import HttpSettings, attempts_field
-from connector.sync.hashing import META_KEYS
+from connector.sdk import HttpSettings, attempts_field
 
 __all__ = ["MetaSettings"]
 

@@ -3,7 +3,7 @@
 Adds go as POST ``/{audience}/users`` with at most 10,000 rows; removals as DELETE with the
 payload in the URL, so they are cut both at ``remove_batch_size`` rows and at ``max_url_bytes``
 of encoded URL (facts/ads-segment-scheduling.md 1.3: 1,000 six-key rows already overflow common
-URL limits). Identifiers are normalised and hashed by ``connector.sync.hashing``; a record with
+URL limits). Identifiers are normalised and hashed by ``cdp_meta.identifiers``; a record with
 nothing hashable is rejected alone. Audience ids live in ``PluginContext.state`` and are found
 by name when the state is lost, so a segment never gets a second audience.
 """
@@ -18,16 +18,25 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 from cdp_meta.client import AudienceGoneError, Graph
+from cdp_meta.identifiers import meta_identifiers
 from cdp_meta.limits import CUSTOM_AUDIENCE_CALLS, CUSTOM_AUDIENCE_WINDOW
 from cdp_meta.lint import lint_audience_name
 from cdp_meta.settings import MetaSettings
-from connector.errors import RetryableError, SkippableError
-from connector.http.budget import RateBudget
-from connector.http.retry import RetryPolicy
-from connector.plugin.spec import PluginContext
-from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
-from connector.sync.hashing import meta_identifiers
-from connector.sync.isolate import deliver
+from connector.sdk import (
+    Change,
+    ChangeKind,
+    Outcome,
+    PluginContext,
+    RateBudget,
+    Recipient,
+    RetryableError,
+    RetryPolicy,
+    SegmentRef,
+    SinkBase,
+    SkippableError,
+    TraitSpec,
+    deliver,
+)
 
 __all__ = ["MetaSink"]
 
@@ -41,7 +50,7 @@ class _Row:
     values: tuple[str, ...]
 
 
-class MetaSink:
+class MetaSink(SinkBase):
     """Implements the ``Sink`` protocol for Meta Custom Audiences."""
 
     consent: Literal["email", "ads"] | None = "ads"

@@ -8,10 +8,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cdp_segment.settings import SegmentSettings
-from connector.plugin.spec import Capability, EmulatorOptions, PluginContext, PluginSpec
+from connector.sdk import (
+    Capability,
+    DemoCast,
+    DemoPart,
+    DemoRole,
+    EmulatorOptions,
+    ListenOptions,
+    PluginContext,
+    PluginSpec,
+)
 
 if TYPE_CHECKING:
-    from connector.plugin.spec import Emulator, Sink, Source
+    from connector.sdk import Emulator, Sink, Source
 
 __all__ = ["SPEC", "SegmentSettings"]
 
@@ -34,6 +43,18 @@ def _emulator(options: EmulatorOptions) -> Emulator:
     return SegmentEmulator(options)
 
 
+def _webhook(settings: SegmentSettings, options: ListenOptions) -> None:
+    from cdp_segment.webhook import serve
+
+    serve(settings, options.workspace, options.host, options.port, ready=options.ready)
+
+
+def _demo(base_url: str, cast: DemoCast) -> DemoPart:
+    from cdp_segment.demo import demo_setup
+
+    return demo_setup(base_url, cast)
+
+
 SPEC = PluginSpec(
     name="segment",
     description="Segment: S3 archive and webhook events in, computed traits out as identify calls",
@@ -50,5 +71,7 @@ SPEC = PluginSpec(
     source=_source,
     sink=_sink,
     emulator=_emulator,
-    secret_fields=("write_key", "webhook_secret", "profile_api_token"),
+    listeners={"webhook": _webhook},
+    sdk_loggers=("segment",),
+    demo=DemoRole(sdk="segment.analytics", plays=frozenset({"web"}), setup=_demo),
 )

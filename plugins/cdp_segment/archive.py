@@ -27,9 +27,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from connector.errors import ConfigError
-from connector.schema.rawinput import BoundedLines, InputLimits, decode_line, parse_json_object
-from connector.schema.segment_spec import event_record, message_id, profile_record
+from connector.sdk import (
+    BoundedLines,
+    ConfigError,
+    InputLimits,
+    decode_line,
+    event_record,
+    message_id,
+    parse_json_object,
+    profile_record,
+)
 
 __all__ = ["DAY_MS", "ArchiveStore", "read_archive"]
 

@@ -15,17 +15,17 @@ from urllib.parse import quote
 import httpx
 
 from cdp_segment.limits import PROFILE_API_CALLS, PROFILE_API_TRAITS_PAGE, PROFILE_API_WINDOW
-from connector.errors import RetryableError
-from connector.http import (
+from connector.sdk import (
     REFUSALS_SKIP,
+    Action,
     RateBudget,
+    RetryableError,
     RetryPolicy,
     action_for,
     error_for,
     json_object,
+    parse_retry_after,
 )
-from connector.http.classify import Action
-from connector.http.retry import parse_retry_after
 
 __all__ = ["ProfileApi"]
 

@@ -12,8 +12,7 @@ from typing import ClassVar
 from pydantic import Field, SecretStr, field_validator
 
 from cdp_segment.limits import PROFILE_API_CALLS, PROFILE_API_TRAITS_PAGE
-from connector.http.settings import HttpSettings, RenamedKey, attempts_field, timeout_field
-from connector.schema.rawinput import InputLimits
+from connector.sdk import HttpSettings, InputLimits, RenamedKey, attempts_field, timeout_field
 
 __all__ = ["SegmentSettings"]
 

@@ -33,10 +33,20 @@ from typing import Any, Literal
 
 from cdp_segment.limits import MAX_MESSAGE_BYTES
 from cdp_segment.settings import SegmentSettings
-from connector.errors import AuthError, ConfigError, RetryableError
-from connector.http.guards import requests_answer_hook
-from connector.plugin.spec import PluginContext
-from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
+from connector.sdk import (
+    AuthError,
+    Change,
+    ChangeKind,
+    ConfigError,
+    Outcome,
+    PluginContext,
+    Recipient,
+    RetryableError,
+    SegmentRef,
+    SinkBase,
+    TraitSpec,
+    requests_answer_hook,
+)
 
 __all__ = ["SegmentSink", "identify_target"]
 
@@ -70,7 +80,7 @@ def _jsonable(value: object) -> object:
     return value
 
 
-class SegmentSink:
+class SegmentSink(SinkBase):
     # Segment fans identify traits out to every connected destination, ad tools included, so
     # both memberships and traits need ads consent. Default policy not_denied: nobody who said
     # no is sent, and a withdrawal clears what we sent (traits null, memberships false);

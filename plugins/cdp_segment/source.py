@@ -26,9 +26,15 @@ from cdp_segment.archive import (
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.webhook import spool_path
 from cdp_segment.webhook.spool import Spool
-from connector.errors import ConfigError, SkippableError
-from connector.plugin.spec import PluginContext, SourceRecord, Stream
-from connector.schema.segment_spec import event_record, profile_record
+from connector.sdk import (
+    ConfigError,
+    PluginContext,
+    SkippableError,
+    SourceRecord,
+    Stream,
+    event_record,
+    profile_record,
+)
 
 __all__ = ["SegmentSource"]
 

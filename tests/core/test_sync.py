@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from connector.errors import AuthError
+from connector.plugin.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
 from connector.state import Ledger, StateStore
 from connector.state.ledger import PENDING
 from connector.sync.apply import apply_plan
-from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef, TraitSpec
 from connector.sync.desired import DesiredState
 from connector.sync.plan import plan_destination
 

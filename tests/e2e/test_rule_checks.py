@@ -88,7 +88,7 @@ def test_column_table_matches_the_engine(monkeypatch: pytest.MonkeyPatch) -> Non
 
     from connector.modelling import stages
     from connector.modelling.engine import run_models
-    from connector.modelling.testdata import generate
+    from connector.testing.testdata import generate
 
     seen: dict[str, pd.DataFrame] = {}
     real = stages.rule_entries

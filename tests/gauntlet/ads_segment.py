@@ -11,9 +11,10 @@ import json
 from typing import Any, Literal
 
 from cdp_google_ads.emulator import GoogleAdsEmulator
+from cdp_google_ads.identifiers import google_email, google_phone
 from cdp_segment.emulator import SegmentEmulator
 from connector.plugin.spec import EmulatorOptions
-from connector.sync.hashing import google_email, google_phone, sha256_hex
+from connector.sdk import sha256_hex
 
 __all__ = [
     "GOOGLE_LISTS",

@@ -35,8 +35,9 @@ from tests.gauntlet import ads_segment as ads
 from cdp_hubspot.emulator import HubSpotEmulator
 from cdp_klaviyo.emulator import KlaviyoEmulator
 from cdp_meta.emulator import MetaEmulator
+from cdp_meta.identifiers import meta_email, meta_phone
 from connector.plugin.spec import EmulatorOptions
-from connector.sync.hashing import meta_email, meta_phone, sha256_hex
+from connector.sdk import sha256_hex
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -24,11 +24,11 @@ from tests.gauntlet import figures
 from tests.gauntlet.recording import SEGMENTS, Killed, RecordingSink, desired_state
 
 from connector.identity import unify
+from connector.plugin.changes import TraitSpec
 from connector.schema.records import validate_profile
 from connector.state import Ledger, StateStore
 from connector.store import DataStore
 from connector.sync.apply import apply_plan
-from connector.sync.changes import TraitSpec
 from connector.sync.consent import allowed
 from connector.sync.desired import build_desired
 from connector.sync.plan import plan_destination

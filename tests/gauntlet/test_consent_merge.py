@@ -18,14 +18,15 @@ import pytest
 from tests.conftest import write_config
 
 from cdp_meta.emulator import MetaEmulator
+from cdp_meta.identifiers import meta_email
 from connector.config import load_config
 from connector.identity import unify
 from connector.pipeline import Workspace, run_pipeline
 from connector.plugin.spec import EmulatorOptions
 from connector.schema.consent import prevailing
 from connector.schema.records import validate_profile
+from connector.sdk import sha256_hex
 from connector.store import DataStore
-from connector.sync.hashing import meta_email, sha256_hex
 
 T1, T2 = "2030-01-01T00:00:00Z", "2030-02-01T00:00:00Z"
 

@@ -25,9 +25,9 @@ from tests.gauntlet import harness as h
 
 from connector.config import load_config
 from connector.pipeline import Workspace, run_pipeline
+from connector.plugin.changes import Change, Outcome, SegmentRef, TraitSpec
 from connector.plugin.registry import ENTRY_POINT_GROUP, PluginRegistry
 from connector.plugin.spec import Capability, PluginContext, PluginSpec, Sink
-from connector.sync.changes import Change, Outcome, SegmentRef, TraitSpec
 
 # the platform behind each destination, the endpoints only its sink calls, and the parts of the
 # destination view that belong to it

@@ -15,7 +15,7 @@ from cdp_files.settings import FilesSettings
 from cdp_files.sink import FilesSink
 from cdp_hubspot.settings import HubSpotSettings
 from cdp_hubspot.sink import HubSpotSink
-from connector.sync.changes import Change, ChangeKind, Recipient
+from connector.plugin.changes import Change, ChangeKind, Recipient
 from connector.testing.context import make_context
 
 
@@ -63,8 +63,8 @@ def test_hubspot_sink_declines_recipients_it_can_never_match(tmp_path: Path) -> 
 @pytest.mark.parametrize(("target", "code"), [("x.point@2", 137), ("x.point@3", 0)])
 def test_counted_crash_point_dies_on_the_nth_pass(target: str, code: int) -> None:
     script = (
-        "from connector.testing.faultpoints import faultpoint\n"
-        "for _ in range(2): faultpoint('x.point')\n"
+        "from connector.runctl.crashpoints import crashpoint\n"
+        "for _ in range(2): crashpoint('x.point')\n"
     )
     env = {**os.environ, "CONNECTOR_CRASH_AT": target, "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", script], env=env, check=False, timeout=60)

@@ -12,7 +12,7 @@ import pytest
 
 from connector.modelling.engine import ModelResult, ModelState, run_models
 from connector.modelling.settings import ModelSettings, RuleSegment
-from connector.modelling.testdata import generate
+from connector.testing.testdata import generate
 
 AS_OF = datetime(2025, 1, 1)
 SETTINGS = ModelSettings(

@@ -28,7 +28,7 @@ from connector.modelling.propensity import (
     train_purchase_classifier,
 )
 from connector.modelling.settings import ModelSettings
-from connector.modelling.testdata import (
+from connector.testing.testdata import (
     EVENTS_DDL,
     PROFILES_DDL,
     generate,

@@ -11,7 +11,7 @@ import pandas as pd
 from connector.modelling.drift import distribution, drift_report, psi
 from connector.modelling.holdout import in_holdout, segment_lift
 from connector.modelling.settings import ModelSettings
-from connector.modelling.testdata import EVENTS_DDL
+from connector.testing.testdata import EVENTS_DDL
 
 IDS = [f"profile-{i:06d}" for i in range(100_000)]
 

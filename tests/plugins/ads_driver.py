@@ -17,7 +17,7 @@ from urllib.parse import unquote_plus
 
 import httpx
 
-from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef
+from connector.plugin.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef
 from connector.sync.consent import allowed
 
 FIRST = ["Jöhn", "José", "Zoë", "Mary", "Ann-Marie", "Łukasz", "Chloé", "Seán", "Ali", "Kim"]

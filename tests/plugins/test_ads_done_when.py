@@ -23,7 +23,7 @@ from ads_driver import (
     seed_platform_users,
 )
 
-from connector.sync.changes import Recipient
+from connector.plugin.changes import Recipient
 
 log = logging.getLogger(__name__)
 GOOGLE_LISTS = {"high_value": "9001", "at_risk": "9002", "lapsed": "9003"}

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, select
 from tests.scheduler.pipeline_helpers import make_pipeline, start_cli, wait_for
 
 from connector.errors import RunLockedError
-from connector.scheduler.lock import RunLock
+from connector.runctl.lock import RunLock
 from connector.state.schema import runs
 
 

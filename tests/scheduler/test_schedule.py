@@ -14,9 +14,9 @@ from sqlalchemy import create_engine, func, select
 from tests.scheduler.pipeline_helpers import make_pipeline, start_cli, wait_for
 
 from connector.config import load_config
+from connector.config.cron import cron_trigger
 from connector.config.models import ScheduleSettings
 from connector.errors import ConfigError
-from connector.scheduler.cron import cron_trigger
 from connector.scheduler.service import JOBSTORE_TABLE, build_scheduler, desired_jobs, sync_jobs
 from connector.state.schema import ledger, runs
 

@@ -10,6 +10,7 @@ from tests.scheduler.pipeline_helpers import make_pipeline
 
 from connector.config import load_config
 from connector.pipeline import Workspace, run_pipeline
+from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.state import (
     CatalogueEntry,
     CursorStore,
@@ -21,7 +22,6 @@ from connector.state import (
     StateStore,
 )
 from connector.state.schema import SCHEMA_VERSION
-from connector.sync.changes import Change, ChangeKind, Recipient, SegmentRef
 
 
 @pytest.fixture

@@ -6,8 +6,10 @@ import hashlib
 
 import pytest
 
+from cdp_google_ads import identifiers as google
+from cdp_meta import identifiers as meta
 from connector.errors import SkippableError
-from connector.sync import hashing as h
+from connector.schema import hashed_ids
 
 
 def sha(text: str) -> str:
@@ -24,7 +26,7 @@ class TestMeta:
         "raw", ["john.doe@example.com", "  John.Doe@Example.COM ", "JOHN.DOE@EXAMPLE.COM\t"]
     )
     def test_email_trim_lowercase(self, raw: str) -> None:
-        ids = h.meta_identifiers(raw, None, {})
+        ids = meta.meta_identifiers(raw, None, {})
         assert ids.keys["EMAIL"] == JOHN
 
     @pytest.mark.parametrize(
@@ -38,14 +40,14 @@ class TestMeta:
         ],
     )
     def test_phone_digits_with_country_code(self, raw: str, region: str) -> None:
-        assert h.meta_phone(raw, region) == "16505551212"
-        ids = h.meta_identifiers(None, raw, {}, default_region=region)
+        assert meta.meta_phone(raw, region) == "16505551212"
+        ids = meta.meta_identifiers(None, raw, {}, default_region=region)
         assert ids.keys["PHONE"] == PHONE_16505551212
 
     def test_phone_region_from_record_country(self) -> None:
-        ids = h.meta_identifiers(None, "020 7946 0958", {"country": "United Kingdom"})
+        ids = meta.meta_identifiers(None, "020 7946 0958", {"country": "United Kingdom"})
         assert ids.keys["PHONE"] == sha("442079460958")
-        assert h.meta_phone("06 12 34 56 78", "FR") == "33612345678"  # leading zero dropped
+        assert meta.meta_phone("06 12 34 56 78", "FR") == "33612345678"  # leading zero dropped
 
     @pytest.mark.parametrize(
         ("raw", "expected"),
@@ -60,22 +62,22 @@ class TestMeta:
         ],
     )
     def test_names_keep_utf8_letters_drop_punctuation(self, raw: str, expected: str) -> None:
-        assert h.meta_name(raw) == expected
+        assert meta.meta_name(raw) == expected
 
     def test_decomposed_accent_is_composed_before_hashing(self) -> None:
-        assert h.meta_name("Jose\u0301") == "josé"  # NFD input hashes like NFC
+        assert meta.meta_name("Jose\u0301") == "josé"  # NFD input hashes like NFC
 
     def test_city_state_zip_country(self) -> None:
-        assert h.meta_city("New York") == "newyork"
-        assert h.meta_city("St. Louis") == "stlouis"
-        assert h.meta_state("CA") == "ca"
-        assert h.meta_zip("94025-1234", "US") == "94025"
-        assert h.meta_zip("SW1A 1AA", "GB") == "sw1a1aa"
-        assert h.meta_country("United States") == "us"
-        assert h.meta_country("GBR") == "gb"
+        assert meta.meta_city("New York") == "newyork"
+        assert meta.meta_city("St. Louis") == "stlouis"
+        assert meta.meta_state("CA") == "ca"
+        assert meta.meta_zip("94025-1234", "US") == "94025"
+        assert meta.meta_zip("SW1A 1AA", "GB") == "sw1a1aa"
+        assert meta.meta_country("United States") == "us"
+        assert meta.meta_country("GBR") == "gb"
 
     def test_full_row_and_schema_filler(self) -> None:
-        ids = h.meta_identifiers(
+        ids = meta.meta_identifiers(
             "a@b.co",
             "+442079460958",
             {
@@ -97,11 +99,11 @@ class TestMeta:
 
     def test_prehashed_values_pass_through(self) -> None:
         upper = JOHN.upper()
-        ids = h.meta_identifiers(upper, PHONE_16505551212, {"first_name": sha("mary")})
+        ids = meta.meta_identifiers(upper, PHONE_16505551212, {"first_name": sha("mary")})
         assert ids.keys == {"EMAIL": JOHN, "PHONE": PHONE_16505551212, "FN": sha("mary")}
 
     def test_bad_values_are_dropped_with_reason(self) -> None:
-        ids = h.meta_identifiers("not-an-email", "12", {"first_name": "!!!"})
+        ids = meta.meta_identifiers("not-an-email", "12", {"first_name": "!!!"})
         assert ids.keys == {}
         assert set(ids.dropped) == {"EMAIL", "PHONE", "FN"}
         assert all("@" not in reason for reason in ids.dropped.values())
@@ -124,7 +126,7 @@ class TestGoogle:
         ],
     )
     def test_email(self, raw: str, expected: str) -> None:
-        assert h.google_email(raw) == expected
+        assert google.google_email(raw) == expected
 
     @pytest.mark.parametrize(
         ("raw", "region", "expected"),
@@ -136,10 +138,10 @@ class TestGoogle:
         ],
     )
     def test_phone_e164_with_plus(self, raw: str, region: str, expected: str) -> None:
-        assert h.google_phone(raw, region) == expected
+        assert google.google_phone(raw, region) == expected
 
     def test_phone_hash_differs_from_meta(self) -> None:
-        g = h.google_identifiers(None, "650-555-1212", {})
+        g = google.google_identifiers(None, "650-555-1212", {})
         assert g.identifiers == [{"phoneNumber": sha("+16505551212")}]
         assert sha("+16505551212") != PHONE_16505551212
 
@@ -152,11 +154,11 @@ class TestGoogle:
         ],
     )
     def test_names(self, given: str, family: str, g: str, f: str) -> None:
-        assert h.google_given_name(given) == g
-        assert h.google_family_name(family) == f
+        assert google.google_given_name(given) == g
+        assert google.google_family_name(family) == f
 
     def test_address_needs_all_four_parts(self) -> None:
-        full = h.google_identifiers(
+        full = google.google_identifiers(
             "a@b.co",
             None,
             {"first_name": "Ann", "last_name": "Lee", "country": "gb", "postal_code": "SW1A 1AA"},
@@ -169,22 +171,22 @@ class TestGoogle:
                 "postalCode": "SW1A 1AA",
             }
         }
-        partial = h.google_identifiers("a@b.co", None, {"first_name": "Ann"})
+        partial = google.google_identifiers("a@b.co", None, {"first_name": "Ann"})
         assert partial.identifiers == [{"emailAddress": sha("a@b.co")}]
         assert "address" in partial.dropped
 
     def test_prehashed(self) -> None:
-        g = h.google_identifiers(JOHN.upper(), None, {})
+        g = google.google_identifiers(JOHN.upper(), None, {})
         assert g.identifiers == [{"emailAddress": JOHN}]
 
 
 def test_is_sha256_hex() -> None:
-    assert h.is_sha256_hex(JOHN)
-    assert h.is_sha256_hex(f" {JOHN.upper()} ")
-    assert not h.is_sha256_hex(JOHN[:-1])
-    assert not h.is_sha256_hex("z" * 64)
+    assert hashed_ids.is_sha256_hex(JOHN)
+    assert hashed_ids.is_sha256_hex(f" {JOHN.upper()} ")
+    assert not hashed_ids.is_sha256_hex(JOHN[:-1])
+    assert not hashed_ids.is_sha256_hex("z" * 64)
 
 
 def test_empty_name_is_skippable() -> None:
     with pytest.raises(SkippableError):
-        h.meta_name("...")
+        meta.meta_name("...")

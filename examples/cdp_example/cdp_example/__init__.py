@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,7 @@ from connector.sdk import (
     PluginContext,
     PluginSpec,
     SegmentRef,
+    SinkBase,
     SourceRecord,
     Stream,
     TraitSpec,
@@ -70,7 +71,7 @@ class JsonProfilesSource:
         return None
 
 
-class CsvTraitsSink:
+class CsvTraitsSink(SinkBase):
     """Keeps ``traits.csv`` equal to the traits delivered so far, one row per profile.
 
     The file is replaced whole and atomically per batch, so a batch re-sent after a crash
@@ -117,11 +118,11 @@ class CsvTraitsSink:
         self.rows = {}
 
 
-def _source(settings: Any, ctx: PluginContext) -> JsonProfilesSource:
+def _source(settings: ExampleSettings, ctx: PluginContext) -> JsonProfilesSource:
     return JsonProfilesSource(settings, ctx)
 
 
-def _sink(settings: Any, ctx: PluginContext) -> CsvTraitsSink:
+def _sink(settings: ExampleSettings, ctx: PluginContext) -> CsvTraitsSink:
     return CsvTraitsSink(settings, ctx)
 
 

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from cdp_files.readers.csv_rows import csv_rows
 from cdp_files.readers.parquet_rows import parquet_rows
-from connector.schema.rawinput import BoundedLines, InputLimits, decode_line, parse_json_object
+from connector.sdk import BoundedLines, InputLimits, decode_line, parse_json_object
 
 __all__ = ["read_file", "unflatten"]
 

@@ -15,7 +15,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from connector.schema.rawinput import BoundedLines, decode_line
+from connector.sdk import BoundedLines, decode_line
 
 __all__ = ["csv_rows"]
 

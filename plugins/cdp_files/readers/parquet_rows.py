@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from connector.schema.rawinput import InputLimits
+from connector.sdk import InputLimits
 
 __all__ = ["parquet_rows"]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from cdp_google_ads.limits import LIFE_SPAN_MAX_DAYS, LIST_NAME_MAX, UNLIMITED_LIFE_SPAN
-from connector.emulator import Request, Response
+from connector.sdk import Request, Response
 
 __all__ = ["AdsApiMixin", "AdsUserList"]
 

@@ -27,8 +27,7 @@ from urllib.parse import parse_qs
 
 from cdp_google_ads.emulator.ads_api import ADS_PATH, AdsApiMixin
 from cdp_google_ads.limits import DATA_MANAGER_CALLS, DATA_MANAGER_WINDOW, MEMBERS_PER_REQUEST
-from connector.emulator import EmulatorServer, RateLimit, Request, Response
-from connector.plugin.spec import EmulatorOptions
+from connector.sdk import EmulatorOptions, EmulatorServer, RateLimit, Request, Response
 
 __all__ = ["GoogleAdsEmulator", "match_rate_range"]
 

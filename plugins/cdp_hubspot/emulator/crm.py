@@ -20,7 +20,7 @@ from cdp_hubspot.emulator.inputs import (
 from cdp_hubspot.emulator.objects import CrmObject, ObjectStore, SearchError
 from cdp_hubspot.emulator.values import iso_ms, now_ms
 from cdp_hubspot.limits import OBJECT_PAGE_MAX
-from connector.emulator import Request, Response
+from connector.sdk import Request, Response
 
 if TYPE_CHECKING:
     from cdp_hubspot.emulator.server import HubSpotEmulator

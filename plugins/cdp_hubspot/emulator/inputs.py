@@ -17,7 +17,7 @@ from cdp_hubspot.emulator.values import (
     now_ms,
 )
 from cdp_hubspot.limits import BATCH_INPUTS
-from connector.emulator import ErrorAnswer, Request
+from connector.sdk import ErrorAnswer, Request
 
 if TYPE_CHECKING:
     from cdp_hubspot.emulator.server import HubSpotEmulator

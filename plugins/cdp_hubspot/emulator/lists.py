@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 from cdp_hubspot.emulator.values import iso_ms, now_ms
 from cdp_hubspot.limits import LIST_MEMBER_PAGE_MAX
-from connector.emulator import Request, Response
+from connector.sdk import Request, Response
 
 if TYPE_CHECKING:
     from cdp_hubspot.emulator.server import HubSpotEmulator

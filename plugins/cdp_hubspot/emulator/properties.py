@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from cdp_hubspot.emulator.inputs import bad_input, store_of
 from cdp_hubspot.emulator.schema import property_record
 from cdp_hubspot.emulator.values import iso_ms, now_ms
-from connector.emulator import Request, Response
+from connector.sdk import Request, Response
 
 if TYPE_CHECKING:
     from cdp_hubspot.emulator.server import HubSpotEmulator

@@ -11,7 +11,7 @@ import time
 from collections import deque
 from datetime import UTC, datetime
 
-from connector.emulator.ratelimit import RateLimit, RateLimiter
+from connector.sdk import RateLimit, RateLimiter
 
 __all__ = ["HubSpotLimiter"]
 

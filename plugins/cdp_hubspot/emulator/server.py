@@ -20,8 +20,7 @@ from cdp_hubspot.emulator.schema import DEFAULT_GROUPS
 from cdp_hubspot.emulator.seed import seed_contacts, seed_deals, seed_people
 from cdp_hubspot.emulator.values import now_ms
 from cdp_hubspot.limits import DAILY_ENTERPRISE, REQUESTS_PER_10S_PRO, SEARCH_PER_SECOND
-from connector.emulator import EmulatorServer, RateLimit, RateLimiter, Request, Response
-from connector.plugin.spec import EmulatorOptions
+from connector.sdk import EmulatorOptions, EmulatorServer, RateLimit, RateLimiter, Request, Response
 
 __all__ = ["HubSpotEmulator"]
 

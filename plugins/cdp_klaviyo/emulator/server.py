@@ -32,8 +32,7 @@ from cdp_klaviyo.emulator.resources import (
 from cdp_klaviyo.emulator.seed import seed_events, seed_metrics, seed_people, seed_profiles
 from cdp_klaviyo.emulator.store import KlaviyoStore, make_id
 from cdp_klaviyo.limits import ENDPOINT_POLICIES, LIST_MEMBERS_PER_CALL, PAGE_SIZE
-from connector.emulator import EmulatorServer, RateLimit, RateLimiter, Request, Response
-from connector.plugin.spec import EmulatorOptions
+from connector.sdk import EmulatorOptions, EmulatorServer, RateLimit, RateLimiter, Request, Response
 
 __all__ = ["KlaviyoEmulator"]
 

@@ -20,8 +20,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 from cdp_meta.limits import CUSTOM_AUDIENCE_CALLS, CUSTOM_AUDIENCE_WINDOW, USERS_PER_REQUEST
-from connector.emulator import EmulatorServer, RateLimit, RateLimiter, Request, Response
-from connector.plugin.spec import EmulatorOptions
+from connector.sdk import EmulatorOptions, EmulatorServer, RateLimit, RateLimiter, Request, Response
 
 __all__ = ["MetaEmulator", "seeded_email"]
 

@@ -32,8 +32,7 @@ from cdp_segment.limits import (
     PROFILE_API_TRAITS_PAGE,
     PROFILE_API_WINDOW,
 )
-from connector.emulator import EmulatorServer, RateLimit, Request, Response
-from connector.plugin.spec import EmulatorOptions
+from connector.sdk import EmulatorOptions, EmulatorServer, RateLimit, Request, Response
 
 __all__ = ["SegmentEmulator"]
 

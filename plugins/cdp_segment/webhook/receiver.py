@@ -41,8 +41,7 @@ from cdp_segment.webhook.framing import (
     linger,
 )
 from cdp_segment.webhook.spool import GroupWriter, Spool, SpoolError
-from connector.errors import ConfigError
-from connector.schema.segment_spec import message_id
+from connector.sdk import ConfigError, message_id
 
 __all__ = [
     "MAX_BODY",

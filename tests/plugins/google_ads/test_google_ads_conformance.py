@@ -6,7 +6,7 @@ from typing import Any
 
 from cdp_google_ads import SPEC as GOOGLE
 from cdp_google_ads.emulator import GoogleAdsEmulator
-from connector.sync.changes import Change, ChangeKind, Recipient, SegmentRef
+from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.testing.conformance import ConformanceTarget, PluginConformance
 
 SEGMENT = SegmentRef("high_value", "High value")

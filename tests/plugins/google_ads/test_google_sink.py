@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from cdp_google_ads import SPEC
 from cdp_google_ads import sink as sink_module
 from connector.errors import AuthError
-from connector.sync.changes import Change, ChangeKind, OutcomeStatus, Recipient, SegmentRef
+from connector.plugin.changes import Change, ChangeKind, OutcomeStatus, Recipient, SegmentRef
 
 HIGH = SegmentRef("high_value", "High value")
 RISK = SegmentRef("at_risk", "At risk")

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from cdp_google_ads import SPEC
 from cdp_google_ads.emulator import GoogleAdsEmulator
 from connector.errors import AuthError
+from connector.plugin.changes import SegmentRef
 from connector.plugin.spec import PluginContext
-from connector.sync.changes import SegmentRef
 from connector.testing.context import make_context
 
 HIGH = SegmentRef("high_value", "High value")

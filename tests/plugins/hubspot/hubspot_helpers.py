@@ -9,7 +9,14 @@ from collections.abc import Sequence
 
 from cdp_hubspot import HubSpotSettings
 from cdp_hubspot.emulator import HubSpotEmulator
-from connector.sync.changes import Change, ChangeKind, Outcome, OutcomeStatus, Recipient, SegmentRef
+from connector.plugin.changes import (
+    Change,
+    ChangeKind,
+    Outcome,
+    OutcomeStatus,
+    Recipient,
+    SegmentRef,
+)
 
 TOKEN = "pat-na1-test-token-0001"
 

@@ -7,7 +7,7 @@ from typing import Any
 from hubspot_helpers import TOKEN, member, upsert
 
 from cdp_hubspot import SPEC
-from connector.sync.changes import Change, ChangeKind, SegmentRef, TraitSpec
+from connector.plugin.changes import Change, ChangeKind, SegmentRef, TraitSpec
 from connector.testing.conformance import ConformanceTarget, PluginConformance
 
 SEGMENT = SegmentRef("seg-vip", "VIP")

@@ -13,9 +13,9 @@ from cdp_hubspot import SPEC
 from cdp_hubspot.emulator import HubSpotEmulator
 from cdp_hubspot.emulator.values import now_ms
 from connector.emulator import FaultRule
+from connector.plugin.changes import Change, ChangeKind, OutcomeStatus, SegmentRef, TraitSpec
 from connector.plugin.spec import EmulatorOptions
 from connector.schema.normalise import parse_timestamp, to_iso
-from connector.sync.changes import Change, ChangeKind, OutcomeStatus, SegmentRef, TraitSpec
 from connector.testing import make_context
 
 pytestmark = pytest.mark.slow

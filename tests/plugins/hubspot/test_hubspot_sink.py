@@ -8,7 +8,7 @@ from hubspot_helpers import apply_all, member, recorded, settings_for, upsert
 from cdp_hubspot import SPEC
 from connector.emulator import FaultRule
 from connector.errors import AuthError, ConfigError
-from connector.sync.changes import ChangeKind, OutcomeStatus, SegmentRef, TraitSpec
+from connector.plugin.changes import ChangeKind, OutcomeStatus, SegmentRef, TraitSpec
 from connector.testing import make_context
 
 TRAITS = [

@@ -17,7 +17,7 @@ from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 from connector.emulator import Request, Response
-from connector.sync.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef
+from connector.plugin.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef
 
 REPO = Path(__file__).resolve().parents[3]
 SPECS = REPO.parent / "shared" / "specs" / "klaviyo" / "apis"

@@ -7,7 +7,7 @@ from typing import Any
 from klaviyo_support import member, upsert
 
 from cdp_klaviyo import SPEC
-from connector.sync.changes import Change, ChangeKind, Recipient, SegmentRef, TraitSpec
+from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef, TraitSpec
 from connector.testing.conformance import ConformanceTarget, PluginConformance
 
 SEGMENT = SegmentRef("seg-vip", "VIP")

@@ -17,8 +17,8 @@ from klaviyo_support import Identities, apply_all, member, upsert
 from cdp_klaviyo import SPEC
 from cdp_klaviyo.emulator import KlaviyoEmulator
 from cdp_klaviyo.mapping import EVENT_TYPES_BY_METRIC
+from connector.plugin.changes import ChangeKind, OutcomeStatus, SegmentRef
 from connector.plugin.spec import EmulatorOptions
-from connector.sync.changes import ChangeKind, OutcomeStatus, SegmentRef
 from connector.testing.context import make_context
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ from cdp_klaviyo.bulk import pack_jobs, profile_payload
 from cdp_klaviyo.limits import IMPORT_MAX_BYTES, IMPORT_MAX_PROFILES
 from connector.emulator import FaultRule
 from connector.errors import AuthError
-from connector.sync.changes import ChangeKind, OutcomeStatus, Recipient, SegmentRef
+from connector.plugin.changes import ChangeKind, OutcomeStatus, Recipient, SegmentRef
 
 VIP = SegmentRef("seg-vip", "VIP")
 LAPSED = SegmentRef("seg-lapsed", "Lapsed")

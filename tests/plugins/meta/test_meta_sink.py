@@ -13,7 +13,7 @@ from facebook_business.api import FacebookAdsApi
 from cdp_meta.emulator import MetaEmulator
 from cdp_meta.lint import lint_audience_name
 from connector.errors import AuthError
-from connector.sync.changes import Change, ChangeKind, OutcomeStatus, Recipient, SegmentRef
+from connector.plugin.changes import Change, ChangeKind, OutcomeStatus, Recipient, SegmentRef
 
 SEGMENTS = [SegmentRef("high_value", "High value"), SegmentRef("at_risk", "At risk")]
 

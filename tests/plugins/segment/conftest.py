@@ -18,9 +18,9 @@ from pydantic import SecretStr
 
 from cdp_segment.emulator import SegmentEmulator
 from cdp_segment.settings import SegmentSettings
+from connector.plugin.changes import Change, ChangeKind, Outcome, Recipient
 from connector.plugin.spec import EmulatorOptions, Stream
 from connector.schema.records import validate_event, validate_profile
-from connector.sync.changes import Change, ChangeKind, Outcome, Recipient
 
 
 def apply_all(sink: Any, changes: Sequence[Change]) -> list[Outcome]:

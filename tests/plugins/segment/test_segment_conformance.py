@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from cdp_segment import SPEC
-from connector.sync.changes import Change, ChangeKind, Recipient, TraitSpec
+from connector.plugin.changes import Change, ChangeKind, Recipient, TraitSpec
 from connector.testing.conformance import ConformanceTarget, PluginConformance
 
 

@@ -16,8 +16,8 @@ from cdp_segment.settings import SegmentSettings
 from cdp_segment.sink import SegmentSink
 from conftest import Ledger, apply_all
 from connector.errors import AuthError
+from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.plugin.spec import EmulatorOptions
-from connector.sync.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.testing.context import make_context
 
 Settings = Callable[..., SegmentSettings]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 
-__all__ = ["CRASH_POINTS", "faultpoint", "pausepoint"]
+__all__ = ["CRASH_POINTS", "crashpoint", "pausepoint"]
 
 CRASH_POINTS = ("pull.after_store", "model.after_write", "apply.after_ack", "apply.after_ledger")
 _TARGET, _, _NTH = os.environ.get("CONNECTOR_CRASH_AT", "").partition("@")
@@ -20,7 +20,7 @@ _WANTED = int(_NTH) if _NTH.isdigit() else 1
 _reached = 0
 
 
-def faultpoint(name: str) -> None:
+def crashpoint(name: str) -> None:
     global _reached  # noqa: PLW0603 - one process-wide counter, read only by crash tests
     if _TARGET and _TARGET == name:
         _reached += 1

@@ -1,0 +1,1 @@
+"""The typer app and its commands (``connector``)."""

@@ -1,0 +1,153 @@
+"""The roles a plugin fills: ``Source``, ``Sink`` and ``Emulator``, with every hook declared.
+
+``Sink`` names its required members and its optional hooks alike; ``SinkBase`` gives the hooks
+their defaults, so a plugin sink inherits it and writes only what it needs. A sink that does not
+inherit it satisfies ``Sink`` structurally by declaring every member itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType, TracebackType
+from typing import Any, Literal, Protocol, Self, runtime_checkable
+
+from connector.plugin.changes import Change, Outcome, Recipient, SegmentRef, TraitSpec
+
+__all__ = [
+    "OPTIONAL_SINK_HOOKS",
+    "ConsentChannel",
+    "ConsentPolicy",
+    "Emulator",
+    "KeyValueState",
+    "Sink",
+    "SinkBase",
+    "Source",
+    "SourceRecord",
+    "Stream",
+]
+
+SourceRecord = dict[str, Any]
+"""A record in the canonical input layout (see ``connector.schema.records``)."""
+
+ConsentChannel = Literal["email", "ads"]
+ConsentPolicy = Literal["strict", "not_denied"]
+"""``strict`` needs a recorded grant; ``not_denied`` lets unknown consent through."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """One incremental stream of a source.
+
+    ``cursor`` says how the core treats the high-water mark: ``timestamp`` marks are ISO-8601
+    UTC strings that get the configured lookback subtracted; ``opaque`` marks (file names, day
+    folders) are compared as strings with no lookback; ``none`` streams are re-read in full.
+    ``cursor_field`` names the key of each record that carries its mark.
+    """
+
+    name: str
+    kind: Literal["profiles", "events"]
+    cursor: Literal["timestamp", "opaque", "none"] = "timestamp"
+    cursor_field: str = "updated_at"
+
+
+class Source(Protocol):
+    """Yields canonical records of a stream from an inclusive lower bound (``since``)."""
+
+    def streams(self) -> Sequence[Stream]: ...
+
+    def read(self, stream: Stream, since: str | None) -> Iterator[SourceRecord]: ...
+
+    def close(self) -> None: ...
+
+
+class Sink(Protocol):
+    """Receives planned changes in batches and reports an outcome per change.
+
+    Required: ``consent`` names the consent channel list memberships require (``"email"`` for
+    email lists, ``"ads"`` for ad audiences, ``None`` when membership is not an activation);
+    ``batch_size(kind)`` is the platform's documented batch limit for that kind of change;
+    ``prepare`` runs once per apply (create properties, find or create lists); ``apply`` must
+    return exactly one ``Outcome`` per change, in order, and never raise for one bad record.
+
+    Optional (``SinkBase`` has the defaults): ``trait_consent``, the channel a profile's traits
+    require (a destination that relays them onwards, such as Segment to ad tools; a withdrawn
+    profile's traits are cleared there); ``consent_policy``, used when the destination's config
+    sets none; ``accepts``, whether the platform can key a recipient at all (those it cannot are
+    skipped, not sent); and, read after apply, ``last_match_rates`` (an ad platform's reported
+    match rate per segment, recorded with the run) and ``recreated_segments`` (audiences the
+    platform lost and the sink re-created: the ledger forgets them so the next run re-fills them).
+    """
+
+    consent: ConsentChannel | None
+    trait_consent: ConsentChannel | None
+    consent_policy: ConsentPolicy
+
+    def batch_size(self, kind: str) -> int: ...
+
+    def prepare(self, traits: Sequence[TraitSpec], segments: Sequence[SegmentRef]) -> None: ...
+
+    def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]: ...
+
+    def close(self) -> None: ...
+
+    def accepts(self, recipient: Recipient) -> bool: ...
+
+    @property
+    def last_match_rates(self) -> Mapping[str, float]: ...
+
+    @property
+    def recreated_segments(self) -> Collection[str]: ...
+
+
+class SinkBase(Sink):
+    """The optional hooks' defaults: traits need no consent, strict policy, every recipient
+    accepted, nothing to report after apply. Subclasses still write the four required members."""
+
+    trait_consent: ConsentChannel | None = None
+    consent_policy: ConsentPolicy = "strict"
+    last_match_rates: Mapping[str, float] = MappingProxyType({})
+    recreated_segments: Collection[str] = frozenset()
+
+    def accepts(self, recipient: Recipient) -> bool:
+        return True
+
+
+OPTIONAL_SINK_HOOKS = (
+    "trait_consent",
+    "consent_policy",
+    "accepts",
+    "last_match_rates",
+    "recreated_segments",
+)
+
+
+@runtime_checkable
+class KeyValueState(Protocol):
+    """A plugin's own small persistent memory (e.g. list ids it created), namespaced per plugin."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def put(self, key: str, value: str) -> None: ...
+
+    def items(self, prefix: str = "") -> Mapping[str, str]: ...
+
+
+class Emulator(Protocol):
+    """A local fake of a platform: a context manager that serves on 127.0.0.1."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
