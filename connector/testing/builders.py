@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connector.sync.changes import Change, ChangeKind, Recipient, SegmentRef, TraitSpec
+from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef, TraitSpec
 
 __all__ = ["EPOCH", "changes", "events", "iso", "profiles", "trait_value", "write_jsonl"]
 

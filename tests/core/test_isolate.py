@@ -8,7 +8,7 @@ import pytest
 
 from connector.errors import RetryableError, SkippableError
 from connector.http.retry import RetryPolicy
-from connector.sync.changes import Outcome
+from connector.plugin.changes import Outcome
 from connector.sync.isolate import bisect, deliver
 
 

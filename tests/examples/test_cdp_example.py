@@ -18,8 +18,8 @@ from cdp_example import SPEC
 
 from connector.config import load_config
 from connector.pipeline import Workspace, run_pipeline
+from connector.plugin.changes import TraitSpec
 from connector.plugin.registry import ENTRY_POINT_GROUP, PluginRegistry
-from connector.sync.changes import TraitSpec
 from connector.testing import builders
 from connector.testing.conformance import ConformanceTarget, conformance_suite
 

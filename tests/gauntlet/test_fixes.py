@@ -249,7 +249,7 @@ def test_files_sink_csv_cells_are_inert_in_a_spreadsheet(tmp_path: Path) -> None
     """Issue 20: a valid email like ``=cmd|'/ccalc'!a0@example.com`` and a segment named
     ``=HYPERLINK(...)`` were written as live formulas; numbers stay numbers, and the sink reads
     its own cells back as sent (a resumed run rewrites nothing)."""
-    from connector.sync.changes import SegmentRef
+    from connector.plugin.changes import SegmentRef
 
     settings = FilesSettings(path=tmp_path / "out", format="csv")
     evil = "=cmd|'/ccalc'!a0@example.com"

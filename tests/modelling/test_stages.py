@@ -11,8 +11,8 @@ import pytest
 from connector.modelling import stages
 from connector.modelling.engine import run_models
 from connector.modelling.settings import ModelSettings
-from connector.modelling.testdata import generate
 from connector.modelling.training import classifiers_stage
+from connector.testing.testdata import generate
 
 AS_OF = datetime(2025, 1, 1)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from cdp_files import SPEC
-from connector.sync.changes import SegmentRef, TraitSpec
+from connector.plugin.changes import SegmentRef, TraitSpec
 from connector.testing import builders
 from connector.testing.conformance import ConformanceTarget, conformance_suite
 

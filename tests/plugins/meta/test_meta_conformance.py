@@ -6,7 +6,7 @@ from typing import Any
 
 from cdp_meta import SPEC as META
 from cdp_meta.emulator import MetaEmulator
-from connector.sync.changes import Change, ChangeKind, Recipient, SegmentRef
+from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.testing.conformance import ConformanceTarget, PluginConformance
 
 SEGMENT = SegmentRef("high_value", "High value")
