@@ -66,7 +66,7 @@ def write_people(root: Path, n: int, run: int, rng: random.Random) -> None:
                             "source_id": f"c{i}",
                             "email": f"soak{i}@example.org",
                             "first_name": f"P{i}",
-                            "updated_at": "2029-01-01T00:00:00Z",
+                            "updated_at": "2024-01-01T00:00:00Z",
                             "consent": {"email": consent, "ads": consent},
                         }
                     )
@@ -81,7 +81,7 @@ def write_people(root: Path, n: int, run: int, rng: random.Random) -> None:
                                 "source_event_id": f"o{i}-{k}",
                                 "type": "order_completed",
                                 "occurred_at": (
-                                    f"2029-{1 + (i + k) % 12:02d}-{1 + i % 27:02d}T10:00:00Z"
+                                    f"2024-{1 + (i + k) % 12:02d}-{1 + i % 27:02d}T10:00:00Z"
                                 ),
                                 "email": f"soak{i}@example.org",
                                 "revenue": 10 + (i * 7 + k * 13) % 300,
@@ -100,7 +100,7 @@ def write_people(root: Path, n: int, run: int, rng: random.Random) -> None:
                     {
                         "source_id": f"c{i}",
                         "email": f"soak{i}@example.org",
-                        "updated_at": f"2030-{run:02d}-01T00:00:00Z",
+                        "updated_at": f"2025-{run:02d}-01T00:00:00Z",
                         "consent": {"email": flip, "ads": flip},
                     }
                 )
@@ -113,7 +113,7 @@ def write_people(root: Path, n: int, run: int, rng: random.Random) -> None:
                     {
                         "source_event_id": f"n{run}-{i}",
                         "type": "order_completed",
-                        "occurred_at": f"2030-{run:02d}-01T10:00:00Z",
+                        "occurred_at": f"2025-{run:02d}-01T10:00:00Z",
                         "email": f"soak{i}@example.org",
                         "revenue": 500,
                         "currency": "GBP",
@@ -131,7 +131,7 @@ def write_config(root: Path, klaviyo: str, meta: str) -> Path:
 path = ".connector"
 
 [model]
-as_of = "2031-01-01"
+as_of = "2026-01-01"
 engine = "rfm"  # the checks compare RFM tiers
 
 [sync]
