@@ -17,7 +17,8 @@ import logging
 import os
 import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -147,10 +148,51 @@ def load_config(
 ) -> AppConfig:
     """Load, resolve and validate; raise ``ConfigError`` with one line naming key and file.
 
-    Warnings (a secrets file others can read) are appended to ``warnings`` when given, so the
-    CLI can log them once logging is set up; otherwise they are logged at once.
+    Warnings (a secrets file others can read, a setting under its old name) are appended to
+    ``warnings`` when given, so the CLI can log them once logging is set up (in the chosen
+    format); otherwise they are logged at once.
     """
-    env = os.environ if env is None else env
+    with _deferred_warnings(warnings):
+        return _load(path, secrets_path, registry, os.environ if env is None else env, warnings)
+
+
+class _Collect(logging.Handler):
+    """Keeps each distinct warning once (a settings model may be validated twice)."""
+
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message not in self.into:
+            self.into.append(message)
+
+
+@contextmanager
+def _deferred_warnings(warnings: list[str] | None) -> Iterator[None]:
+    """Route what settings models log while the config is validated into ``warnings``."""
+    if warnings is None:
+        yield
+        return
+    logger = logging.getLogger("connector.config")
+    handler, propagate = _Collect(warnings), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _load(
+    path: Path | None,
+    secrets_path: Path | None,
+    registry: PluginRegistry | None,
+    env: Mapping[str, str],
+    warnings: list[str] | None,
+) -> AppConfig:
     cfg_path = path or (
         Path(env["CONNECTOR_CONFIG"]) if env.get("CONNECTOR_CONFIG") else DEFAULT_CONFIG
     )

@@ -310,3 +310,19 @@ def test_a_secrets_file_others_can_read_is_warned_about(
         assert f"chmod 600 {secrets}" in result.stderr
     else:
         assert "readable by" not in result.stderr
+
+
+def test_an_old_setting_name_is_warned_in_the_chosen_log_format(tmp_path: Path) -> None:
+    """A renamed HTTP knob is accepted with a warning that follows ``--log-format`` (it was
+    printed as plain text before logging was set up, breaking JSON logs)."""
+    import json
+
+    cfg = write_config(
+        tmp_path,
+        '\n[sources.crm]\nplugin = "hubspot"\naccess_token = { env = "HS_TOKEN" }\n'
+        "timeout_seconds = 2\n",
+    )
+    done = _cli(cfg, "--log-format", "json", env={"HS_TOKEN": "pat-na1-test"})
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line is JSON
+    assert any("'timeout_seconds' is deprecated" in r["message"] for r in records), done.stderr

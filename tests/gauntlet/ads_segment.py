@@ -75,8 +75,8 @@ plugin = "segment"
 write_key = {{ env = "GAUNTLET_SEGMENT_KEY" }}
 base_url = "{segment}"
 segments = ["rfm_high", "rfm_medium"]
-max_retries = 3
-max_backoff_seconds = {retry_seconds}
+max_attempts = 4
+max_retry_seconds = {retry_seconds}
 timeout = 2
 """
 

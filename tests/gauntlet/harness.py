@@ -164,7 +164,7 @@ lookback = "10m"
 search_page_size = 25
 retry_base_seconds = 0.05
 max_retry_seconds = {retry_seconds}
-timeout_seconds = 2
+timeout = 2
 
 [sources.klaviyo]
 plugin = "klaviyo"
@@ -173,7 +173,7 @@ base_url = "{p.klaviyo.base_url}"
 lookback = "10m"
 profile_page_size = 25
 event_page_size = 100
-max_retry_delay = {retry_seconds}
+max_retry_seconds = {retry_seconds}
 timeout = 2
 
 [destinations.klaviyo_out]
@@ -182,7 +182,7 @@ api_key = {{ env = "GAUNTLET_KLAVIYO_KEY" }}
 base_url = "{p.klaviyo.base_url}"
 poll_interval = 0.05
 segments = ["rfm_high", "rfm_medium"]
-max_retry_delay = {retry_seconds}
+max_retry_seconds = {retry_seconds}
 timeout = 2
 
 [destinations.hubspot_out]
@@ -192,7 +192,7 @@ base_url = "{p.hubspot.base_url}"
 segments = ["rfm_high", "rfm_medium"]
 retry_base_seconds = 0.05
 max_retry_seconds = {retry_seconds}
-timeout_seconds = 2
+timeout = 2
 
 [destinations.meta]
 plugin = "meta"

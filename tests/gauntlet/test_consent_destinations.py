@@ -85,7 +85,7 @@ def test_a_withdrawal_clears_segment_traits_and_the_files_export(tmp_path: Path)
 plugin = "segment"
 write_key = {{ env = "SEGMENT_WRITE_KEY" }}
 base_url = "{segment.base_url}"
-max_backoff_seconds = 5
+max_retry_seconds = 5
 """,
         )
         _scenario(tmp_path)

@@ -19,7 +19,7 @@ def _settings(base_url: str) -> dict[str, Any]:
         "base_url": base_url,
         "poll_interval": 0.01,
         "max_attempts": 4,
-        "max_retry_delay": 20.0,
+        "max_retry_seconds": 20.0,
     }
 
 

@@ -99,8 +99,8 @@ def settings_for(tmp_path: Path) -> Callable[..., SegmentSettings]:
     def make(**overrides: Any) -> SegmentSettings:
         base: dict[str, Any] = {
             "write_key": SecretStr("test-write-key"),
-            "max_retries": 3,
-            "max_backoff_seconds": 30,
+            "max_attempts": 4,
+            "max_retry_seconds": 30,
         }
         base.update(overrides)
         return SegmentSettings(**base)

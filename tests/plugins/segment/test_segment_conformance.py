@@ -17,8 +17,8 @@ def _settings(base_url: str) -> dict[str, Any]:
     return {
         "write_key": "conformance-write-key",
         "base_url": base_url,
-        "max_retries": 2,
-        "max_backoff_seconds": 5,
+        "max_attempts": 3,
+        "max_retry_seconds": 5,
     }
 
 

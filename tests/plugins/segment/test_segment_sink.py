@@ -150,7 +150,7 @@ def test_transient_failures_are_retried_then_reported_retryable(
     faults = f"{emulator.base_url}/__emulator__/faults"
     httpx.post(faults, json={"rules": [{"path": "/v1/batch", "status": 503, "count": 2}]})
     sink = SegmentSink(
-        settings_for(base_url=emulator.base_url, max_retries=3), make_context(tmp_path)
+        settings_for(base_url=emulator.base_url, max_attempts=4), make_context(tmp_path)
     )
     change = Change(
         ChangeKind.UPSERT,
