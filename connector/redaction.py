@@ -52,7 +52,7 @@ _CREDENTIAL = re.compile(r"[^\s:]{1,}:[^\s]{4,}")
 _RUN = re.compile(r"[A-Za-z0-9]{8,}")
 # Unicode-aware: \w covers ø, ü, 用; domains may be IDN or punycode; full-width @ counts too.
 _EMAIL = re.compile(
-    r"(?<![\w.%+\-])[\w.%+\-!#$&^~]+[@\uff20](?:[\w\-]+[.\u3002\uff0e])+(?:[^\W\d_]{2,}|xn--[\w\-]+)"
+    r"(?<![\w.%+\-])[\w.%+\-!#$&^~]+(?:[@\uff20]|%40)(?:[\w\-]+[.\u3002\uff0e])+(?:[^\W\d_]{2,}|xn--[\w\-]+)"
 )
 _PHONE = re.compile(r"(?<![\w.])\+?\d[\d ().\-]{7,}\d(?![\w.])")
 # Shapes that look like phones to the digit pattern but are dates, times or epoch milliseconds

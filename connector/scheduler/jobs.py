@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from connector.config.loader import load_config
-from connector.errors import ConnectorError, RunLockedError
+from connector.errors import ConnectorError, RunLockedError, describe
 
 __all__ = ["RUN_PIPELINE", "run_scheduled"]
 
@@ -46,6 +46,9 @@ def run_scheduled(config_path: str, secrets_path: str | None = None) -> str:
     except ConnectorError as exc:
         log.error("scheduled run failed: %s", exc)
         return "failed"
+    except Exception as exc:  # noqa: BLE001 - the scheduler outlives any one run's crash
+        log.error("scheduled run crashed: %s", describe(exc))
+        return "crashed"
     finally:
         ws.close()
     log.info("scheduled run %s: %s", summary.run_id, summary.status)

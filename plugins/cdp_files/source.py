@@ -1,10 +1,16 @@
 """Files source: canonical profile and event files plus Segment-spec NDJSON, incrementally.
 
-Every run lists the files again. A file modified at or after the stream's lower bound (the
-mark minus lookback) is read whole, whatever the dates of its rows: a file dropped late with
-old rows is new input, and filtering it by row date would skip it without a trace. An older
-file yields only the records at or after the lower bound (records without a timestamp are
-always yielded; the store dedupes them by key), so appended rows are picked up too.
+Every run lists the files again. A file this source has not read before, or one modified at
+or after the stream's lower bound (the mark minus lookback), is read whole, whatever the dates
+of its rows: a file dropped late with old rows is new input, and filtering it by row date would
+skip it without a trace (its modification time alone is no guide: ``cp -p``, ``rsync -a`` and
+unzip keep an old one). An older file already read yields only the records at or after the lower
+bound (records without a timestamp are always yielded; the store dedupes them by key), so
+appended rows are picked up too.
+
+Files are remembered as read (in the plugin's state) when the source is closed, after the pull
+stage stored what they yielded; a run killed before that reads them whole again, which the
+store's de-duplication makes harmless.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ class FilesSource:
         self.root = root
         self.settings = settings
         self.region = ctx.default_region
+        self._state = ctx.state
+        self._read_whole: set[str] = set()
 
     def streams(self) -> Sequence[Stream]:
         return STREAMS
@@ -63,10 +71,13 @@ class FilesSource:
         else:
             files = self._files(self.settings.segment)
         for path in files:
-            whole = lower is None or _modified_at(path) >= lower
+            seen = _seen_key(stream, path.relative_to(self.root))
+            known = seen in self._read_whole or self._state.get(seen) is not None
+            whole = lower is None or _modified_at(path) >= lower or not known
             for rec in self._records(stream, path, key):
                 if whole or "_invalid" in rec or not _older(rec, stream.cursor_field, lower):
                     yield rec
+            self._read_whole.add(seen)
 
     def _records(self, stream: Stream, path: Path, key: str) -> Iterator[dict[str, Any]]:
         limits = self.settings.limits()
@@ -81,7 +92,13 @@ class FilesSource:
                 yield out
 
     def close(self) -> None:
-        return None
+        for seen in sorted(self._read_whole):
+            self._state.put(seen, "read")
+        self._read_whole.clear()
+
+
+def _seen_key(stream: Stream, relative: Path) -> str:
+    return f"read:{stream.name}:{relative.as_posix()}"
 
 
 def _modified_at(path: Path) -> datetime:

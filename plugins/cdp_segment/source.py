@@ -144,6 +144,7 @@ class SegmentSource:
             rate=s.profile_api_rate,
             traits_limit=s.profile_api_traits_limit,
             timeout=s.timeout,
+            retry=s.retry_policy(),
         )
         try:
             for user in sorted(self.seen_users):

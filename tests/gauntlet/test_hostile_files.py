@@ -185,6 +185,7 @@ def test_latin1_export_is_refused_line_by_line_or_read_with_its_declared_encodin
     )
     rows = list(read_file(path, "source_id"))
     assert [r["source_id"] for r in _good(rows)] == ["3"]
+    assert len(_invalid(rows)) == 2  # both latin-1 rows are quarantined, none vanishes
     assert all("is not valid utf-8 (byte 0xE9" in r or "(byte 0xE8" in r for r in _invalid(rows))
     assert all("renée" not in r for r in _invalid(rows))  # the reason names no address
     latin = list(read_file(path, "source_id", InputLimits(encoding="latin-1")))
@@ -297,12 +298,25 @@ def test_a_file_dropped_late_is_read_whole(tmp_path: Path) -> None:
     old.write_text("source_id,email,updated_at\n1,a@example.org,2025-01-01\n")
     week_ago = 1_700_000_000
     os.utime(old, (week_ago, week_ago))
-    source = FilesSource(FilesSettings(path=tmp_path), make_context(tmp_path))
+    ctx = make_context(tmp_path)
+    source = FilesSource(FilesSettings(path=tmp_path), ctx)
     since = "2025-06-01T00:00:00.000000Z"
-    assert list(source.read(STREAMS[0], since)) == []  # an old file: filtered by row date
+    assert [r["source_id"] for r in source.read(STREAMS[0], None)] == ["1"]  # first run
+    source.close()  # the pull stage stored it: the file is remembered as read
+    source = FilesSource(FilesSettings(path=tmp_path), ctx)
+    assert list(source.read(STREAMS[0], since)) == []  # read before: filtered by row date
     late = tmp_path / "profiles" / "b.csv"
     late.write_text("source_id,email,updated_at\n2,b@example.org,2025-02-01\n")
     assert [r["source_id"] for r in source.read(STREAMS[0], since)] == ["2"]
+    # a late file copied with its old modification time (cp -p, rsync -a, unzip) is new too
+    kept = tmp_path / "profiles" / "c.csv"
+    kept.write_text("source_id,email,updated_at\n3,c@example.org,2025-03-01\n")
+    os.utime(kept, (week_ago, week_ago))
+    assert [r["source_id"] for r in source.read(STREAMS[0], since)] == ["2", "3"]
+    source.close()
+    again = FilesSource(FilesSettings(path=tmp_path), ctx)
+    os.utime(late, (week_ago, week_ago))
+    assert list(again.read(STREAMS[0], since)) == []  # all read and stored before
 
 
 def test_nan_and_infinity_are_stored_as_null() -> None:

@@ -52,6 +52,7 @@ LEAKS = [
     ('{"authorization": "Zm9vOmJhcg=="}', "Zm9vOmJhcg"),
     ("x-api-key: 0123456789abcdef refused", "0123456789abcdef"),
     ("call +44 20 7946 0958 now", "7946 0958"),
+    ("GET /v1/profiles?email=ann.lee%40example.org 404", "ann.lee"),
     ("call 415 555 0123 on 2026-11-30", "555 0123"),
     ("from 2026-11-30T10:00:00+05:00 phone +1 (415) 555-0123", "555-0123"),
 ]
