@@ -211,7 +211,13 @@ def _webhook_lines(webhook: dict[str, Any]) -> list[str]:
         f"{framing.get('unbounded_reads', 0)} unbounded reads**.",
     ]
     for name, v in sorted(webhook.items()):
-        if name != "framing":
+        if name.startswith("dripping"):
+            lines.append(
+                f"- {name}: a byte at a time, each within the read timeout: "
+                f"{v.get('clients', 0)} client(s), held past the request deadline: "
+                f"**{v.get('held', 0)}**"
+            )
+        elif name != "framing":
             lines.append(
                 f"- {name}: {v.get('clients', 0)} stalled clients in {v.get('cases', 0)} case(s), "
                 f"threads beyond the connection cap: **{v.get('threads_over_cap', 0)}**"

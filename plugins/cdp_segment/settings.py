@@ -53,6 +53,8 @@ class SegmentSettings(HttpSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     # connections served at once; the next ones get 503 + Retry-After (Segment retries 5xx)
     webhook_max_connections: int = Field(default=64, ge=1, le=4096)
+    # a whole webhook request (headers and body) must arrive within this many seconds
+    webhook_request_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     # ---- Profile API enrichment (optional, per space) ---------------------------------------
     space_id: str | None = None

@@ -210,6 +210,47 @@ def test_the_limits_come_from_the_segment_settings() -> None:
     from cdp_segment.settings import SegmentSettings
     from cdp_segment.webhook import limits_from
 
-    settings = SegmentSettings(webhook_timeout_seconds=0.25, webhook_max_connections=3)
-    assert limits_from(settings) == WebhookLimits(timeout=0.25, max_connections=3)
+    settings = SegmentSettings(
+        webhook_timeout_seconds=0.25, webhook_max_connections=3, webhook_request_seconds=5
+    )
+    assert limits_from(settings) == WebhookLimits(
+        timeout=0.25, max_connections=3, request_seconds=5
+    )
     assert limits_from(SegmentSettings()) == WebhookLimits()
+
+
+@pytest.mark.parametrize("stall", ["headers", "body"])
+def test_a_client_that_drips_is_cut_off_at_the_request_deadline(
+    tmp_path: Path, stall: str
+) -> None:
+    """Each byte arrives within the per-read timeout, so only a deadline for the whole request
+    stops it; before it, a client dripping a byte every half second held its slot for as long as
+    it liked. The client here would drip for up to ``GUARD`` seconds; the server must close the
+    connection long before it is done (the deadline is 1 s)."""
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\nX-Filler: "
+    with receiver(tmp_path, timeout=2.0, request_seconds=1.0) as rx:
+        sock = _connect(rx)
+        if stall == "body":
+            sock.sendall(head.replace(b"X-Filler: ", b"") + b"\r\n")
+        cut_off = False
+        for _ in range(int(GUARD / 0.25)):
+            try:
+                sock.sendall(b"a")
+            except OSError:
+                cut_off = True
+                break
+            sock.settimeout(0.25)
+            try:
+                if sock.recv(4096) == b"":
+                    cut_off = True
+                    break
+            except TimeoutError:
+                pass
+            except OSError:
+                cut_off = True
+                break
+        sock.close()
+    figures.record(
+        "webhook", f"dripping client ({stall})", {"clients": 1, "held": int(not cut_off)}
+    )
+    assert cut_off, "the server kept a dripping client past its request deadline"

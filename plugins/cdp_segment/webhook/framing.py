@@ -10,6 +10,8 @@ everything that decides how much we read or how long we wait happens here, unaut
   request-smuggling shape of RFC 9112 §6.1): Segment always sends a ``Content-Length``;
 - every socket read waits at most ``timeout`` seconds, so a client that stops sending (half-sent
   headers or body) is dropped instead of holding its thread;
+- a whole request must arrive within ``request_seconds``, so a client that drips a byte at a
+  time (each read within ``timeout``) is cut off too;
 - at most ``max_connections`` connections are served at once; the next one is answered 503 with
   ``Retry-After`` and closed, which Segment retries, so slow clients cannot exhaust threads.
 """
@@ -51,6 +53,9 @@ class WebhookLimits:
     max_body: int = MAX_BODY
     timeout: float = 10.0
     max_connections: int = 64
+    # a whole request (headers and body) must arrive within this, however steadily it drips:
+    # a per-read timeout alone lets a client sending a byte every few seconds hold a slot
+    request_seconds: float = 30.0
 
 
 class FramingError(Exception):

@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
@@ -71,6 +72,7 @@ def limits_from(settings: SegmentSettings) -> WebhookLimits:
     return WebhookLimits(
         timeout=settings.webhook_timeout_seconds,
         max_connections=settings.webhook_max_connections,
+        request_seconds=settings.webhook_request_seconds,
     )
 
 
@@ -160,6 +162,23 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:
             return
+
+        def handle_one_request(self) -> None:
+            # the socket timeout bounds each read; this bounds the whole request
+            cutoff = threading.Timer(receiver.limits.request_seconds, self._cut_off)
+            cutoff.daemon = True
+            cutoff.start()
+            try:
+                super().handle_one_request()
+            finally:
+                cutoff.cancel()
+
+        def _cut_off(self) -> None:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
 
         def _answer(self, status: int, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()
