@@ -9,14 +9,13 @@ They used to map the same line differently (``cdp_files/segment_spec.py`` agains
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
 from cdp_files.settings import FilesSettings
 from cdp_files.source import FilesSource
-from connector.plugin.spec import PluginContext
 from connector.schema.segment_spec import event_record, profile_record
+from connector.testing.context import make_context
 
 LINES: list[dict[str, Any]] = [
     {
@@ -87,13 +86,7 @@ def _through_files(tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
     folder = tmp_path / "segment"
     folder.mkdir()
     (folder / FILE).write_text("".join(json.dumps(line) + "\n" for line in LINES))
-    context = PluginContext(
-        instance="files",
-        workspace=tmp_path,
-        state=None,  # type: ignore[arg-type]  # the files source keeps no state
-        logger=logging.getLogger("test"),
-    )
-    source = FilesSource(FilesSettings(path=tmp_path), context)
+    source = FilesSource(FilesSettings(path=tmp_path), make_context(tmp_path, instance="files"))
     streams = {s.name: s for s in source.streams()}
     return {
         kind: [dict(r) for r in source.read(streams[f"segment_{kind}"], None)]
