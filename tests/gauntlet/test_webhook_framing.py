@@ -220,9 +220,7 @@ def test_the_limits_come_from_the_segment_settings() -> None:
 
 
 @pytest.mark.parametrize("stall", ["headers", "body"])
-def test_a_client_that_drips_is_cut_off_at_the_request_deadline(
-    tmp_path: Path, stall: str
-) -> None:
+def test_a_client_that_drips_is_cut_off_at_the_request_deadline(tmp_path: Path, stall: str) -> None:
     """Each byte arrives within the per-read timeout, so only a deadline for the whole request
     stops it; before it, a client dripping a byte every half second held its slot for as long as
     it liked. The client here would drip for up to ``GUARD`` seconds; the server must close the
