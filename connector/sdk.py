@@ -90,10 +90,14 @@ from connector.schema.normalise import (
     parse_timestamp,
 )
 from connector.schema.rawinput import BoundedLines, InputLimits, decode_line, parse_json_object
+from connector.schema.records import EVENT_FIELDS, NESTED_FIELDS, PROFILE_FIELDS
 from connector.schema.segment_spec import event_record, message_id, profile_record
 from connector.sync.isolate import bisect, deliver
 
 __all__ = [
+    "EVENT_FIELDS",
+    "NESTED_FIELDS",
+    "PROFILE_FIELDS",
     "REFUSALS_SKIP",
     "Action",
     "AnswerCheckingPoolManager",

@@ -49,12 +49,46 @@ from connector.schema.normalise import (
 )
 
 __all__ = [
+    "EVENT_FIELDS",
     "EVENT_TYPES",
+    "NESTED_FIELDS",
+    "PROFILE_FIELDS",
     "EventRecord",
     "ProfileRecord",
     "validate_event",
     "validate_profile",
 ]
+
+# The canonical input layout's keys, read by ``validate_profile`` / ``validate_event``; a source
+# names what it was given outside them (flat formats spell nested keys ``ids.<kind>``, ...).
+PROFILE_FIELDS = (
+    "source_id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "city",
+    "postal_code",
+    "country",
+    "created_at",
+    "updated_at",
+    "consent",
+    "consent_at",
+    "ids",
+    "traits",
+)
+EVENT_FIELDS = (
+    "source_event_id",
+    "type",
+    "occurred_at",
+    "email",
+    "phone",
+    "ids",
+    "revenue",
+    "currency",
+    "properties",
+)
+NESTED_FIELDS = ("ids", "traits", "consent")
 
 EVENT_TYPES = frozenset(
     {

@@ -13,6 +13,9 @@ from connector.plugin.registry import PluginRegistry
 from connector.sdk import Change, Outcome, Recipient, SegmentRef, Sink, SinkBase, TraitSpec
 
 EXPECTED = [
+    "EVENT_FIELDS",
+    "NESTED_FIELDS",
+    "PROFILE_FIELDS",
     "REFUSALS_SKIP",
     "Action",
     "AnswerCheckingPoolManager",

@@ -7,6 +7,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from connector.schema.records import EVENT_FIELDS, PROFILE_FIELDS
+
 INJECTIONS = (
     "'; DROP TABLE profiles; --",
     '" OR 1=1 --',
@@ -53,34 +55,6 @@ json_values = st.recursive(
         st.lists(inner, max_size=4), st.dictionaries(hostile_text, inner, max_size=4)
     ),
     max_leaves=12,
-)
-
-PROFILE_FIELDS = (
-    "source_id",
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "city",
-    "postal_code",
-    "country",
-    "created_at",
-    "updated_at",
-    "consent",
-    "consent_at",
-    "ids",
-    "traits",
-)
-EVENT_FIELDS = (
-    "source_event_id",
-    "type",
-    "occurred_at",
-    "email",
-    "phone",
-    "ids",
-    "revenue",
-    "currency",
-    "properties",
 )
 
 

@@ -24,43 +24,22 @@ import pyarrow as pa
 
 from cdp_files.readers.csv_rows import csv_rows
 from cdp_files.readers.parquet_rows import parquet_rows
-from connector.sdk import BoundedLines, InputLimits, decode_line, parse_json_object
+from connector.sdk import (
+    EVENT_FIELDS,
+    NESTED_FIELDS,
+    PROFILE_FIELDS,
+    BoundedLines,
+    InputLimits,
+    decode_line,
+    parse_json_object,
+)
 
 __all__ = ["read_file", "unflatten"]
 
-_NESTED = ("ids", "traits", "consent")
+_NESTED = NESTED_FIELDS
 _CANONICAL = {
-    "source_id": frozenset(
-        {
-            "source_id",
-            "email",
-            "phone",
-            "first_name",
-            "last_name",
-            "city",
-            "postal_code",
-            "country",
-            "created_at",
-            "updated_at",
-            "consent",
-            "consent_at",
-            "ids",
-            "traits",
-        }
-    ),
-    "source_event_id": frozenset(
-        {
-            "source_event_id",
-            "type",
-            "occurred_at",
-            "email",
-            "phone",
-            "ids",
-            "revenue",
-            "currency",
-            "properties",
-        }
-    ),
+    "source_id": frozenset(PROFILE_FIELDS),
+    "source_event_id": frozenset(EVENT_FIELDS),
 }
 _log = logging.getLogger("cdp_files")
 
