@@ -14,6 +14,7 @@ import json
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
@@ -22,6 +23,7 @@ from cdp_meta.identifiers import meta_identifiers
 from cdp_meta.limits import CUSTOM_AUDIENCE_CALLS, CUSTOM_AUDIENCE_WINDOW
 from cdp_meta.lint import lint_audience_name
 from cdp_meta.settings import MetaSettings
+from cdp_meta.versions import expiry_warning
 from connector.sdk import (
     Change,
     ChangeKind,
@@ -60,6 +62,9 @@ class MetaSink(SinkBase):
         self.context = context
         self.log = context.logger
         self.graph = Graph(settings)
+        warning = expiry_warning(settings.api_version, datetime.now(UTC).date())
+        if warning:
+            self.log.warning(warning)
         self.retry = RetryPolicy(
             max_attempts=settings.max_attempts,
             max_delay=settings.max_retry_seconds,
