@@ -122,11 +122,10 @@ class MetaEmulator(EmulatorServer):
         return None
 
     def _version_refused(self, version: str) -> Response | None:
-        """An expired Marketing API version is refused with Graph's code 2635 (the error quoted
-        in developers.facebook.com/blog/post/2024/04/16/upcoming-change-in-marketing-api-
-        version-deprecation and in facebook-nodejs-business-sdk issue 6: HTTP 400,
-        OAuthException). Meta may auto-upgrade calls instead when the endpoint did not change
-        and the app did not opt out; we model the refusal, the case a connector must survive."""
+        """An expired version gets Graph's (#2635), HTTP 400 OAuthException (developers.facebook
+        .com/blog/post/2024/04/16/upcoming-change-in-marketing-api-version-deprecation,
+        facebook-nodejs-business-sdk issue 6). Meta may instead auto-upgrade calls to endpoints
+        a release left unchanged; the refusal is the case a connector must survive."""
         if not VERSION_PATTERN.match(version):
             return self.graph_error(400, 2500, f"Unknown path components: /{version}")
         if expired(version, self.today):

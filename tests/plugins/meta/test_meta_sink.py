@@ -191,8 +191,13 @@ def test_full_replace_through_usersreplace(meta_sink, meta_emulator) -> None:
     sink = meta_sink(add_batch_size=25)
     Driver(sink).run({SEGMENTS[0]: crowd})
     keep = list(crowd.values())[:30]
-    result = sink.replace_audience(SEGMENTS[0], ((p.recipient, {}) for p in keep))
-    assert result == {"sent": 30, "rejected": 0}
+    nobody = Recipient("nobody")  # nothing hashable: refused alone, the rest replaces
+    members = [
+        Change(ChangeKind.ADD, r, f"k{i}", "1", segment=SEGMENTS[0])
+        for i, r in enumerate([*(p.recipient for p in keep), nobody])
+    ]
+    outcomes = sink.replace_members(SEGMENTS[0], members)
+    assert [o.status for o in outcomes] == [OutcomeStatus.OK] * 30 + [OutcomeStatus.REJECTED]
     state = admin(meta_emulator.base_url, "state")
     assert members_of(state, "High value") == {email_hash(p) for p in keep}
     assert state["open_replace_sessions"] == 0
