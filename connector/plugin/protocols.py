@@ -20,6 +20,7 @@ __all__ = [
     "ConsentPolicy",
     "Emulator",
     "KeyValueState",
+    "ReplacesMembers",
     "Sink",
     "SinkBase",
     "Source",
@@ -98,6 +99,22 @@ class Sink(Protocol):
 
     @property
     def recreated_segments(self) -> Collection[str]: ...
+
+
+@runtime_checkable
+class ReplacesMembers(Sink, Protocol):
+    """A sink that can swap a segment's whole membership in one platform session (Meta's
+    ``/usersreplace``). While ``replaces_members`` is true, the runner hands it, per segment
+    with any add or remove this run, every member the segment should hold (ADD changes, one
+    ``Outcome`` back per member); the sink raises ``RetryableError`` when the session failed,
+    which leaves the platform's members as they were."""
+
+    @property
+    def replaces_members(self) -> bool: ...
+
+    def replace_members(
+        self, segment: SegmentRef, members: Sequence[Change]
+    ) -> Sequence[Outcome]: ...
 
 
 class SinkBase(Sink):
