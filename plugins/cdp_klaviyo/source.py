@@ -22,7 +22,11 @@ from connector.sdk import PluginContext, SourceRecord, Stream, parse_timestamp
 __all__ = ["KlaviyoSource"]
 
 PROFILES = Stream("profiles", "profiles", "timestamp", "updated_at")
-EVENTS = Stream("events", "events", "timestamp", "occurred_at")
+# Klaviyo filters events on their own ``datetime`` only (no received-at, FACTS December 2026),
+# and backfills or delayed integrations land days late: the stream re-reads 72 h by default
+# (``stream_lookback`` changes it); the store keeps one row per event id, so a re-read event
+# is counted as overlap, not as new.
+EVENTS = Stream("events", "events", "timestamp", "occurred_at", lookback=timedelta(hours=72))
 
 
 def _iso(value: str) -> str:
