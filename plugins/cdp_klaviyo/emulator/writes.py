@@ -100,8 +100,8 @@ def _create_event(emu: KlaviyoEmulator, request: Request) -> Response:
     properties = dict(props)
     if attrs.get("value") is not None:
         properties["$value"] = attrs["value"]
-    if attrs.get("unique_id"):
-        properties["$event_id"] = str(attrs["unique_id"])
+    if attrs.get("unique_id"):  # an explicit $event_id (a refund naming its order) stays
+        properties.setdefault("$event_id", str(attrs["unique_id"]))
     event = {
         "id": make_id(float(int(at)), store.next_n(), 22),
         "metric_id": mid,
