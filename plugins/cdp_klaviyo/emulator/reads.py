@@ -17,6 +17,7 @@ from cdp_klaviyo.emulator.jsonapi import (
     FilterError,
     decode_cursor,
     encode_cursor,
+    iso,
     page_links,
     parse_filter,
 )
@@ -154,10 +155,15 @@ class _Reads:
     def list_profiles(self, request: Request) -> Response:
         lst, ids, nxt = _list_page(self.emu, request)
         extra = (request.arg("additional-fields[profile]") or "").split(",")
-        data = [
-            profile_resource(self.store.profiles[p], subscriptions="subscriptions" in extra)
-            for p in ids
-        ]
+        joined = lst.get("joined") or {}
+        data = []
+        for pid in ids:
+            resource = profile_resource(
+                self.store.profiles[pid], subscriptions="subscriptions" in extra
+            )
+            # a list member carries when it joined (spec get_profiles_for_list)
+            resource["attributes"]["joined_group_at"] = iso(joined.get(pid, 0.0))
+            data.append(resource)
         links = page_links(f"/api/lists/{lst['id']}/profiles", request.query, nxt)
         return ok({"data": data, "links": links})
 

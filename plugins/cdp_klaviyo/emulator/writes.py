@@ -154,7 +154,7 @@ def _update_profile(emu: KlaviyoEmulator, request: Request) -> Response:
 
 
 def _merge_profiles(emu: KlaviyoEmulator, request: Request) -> Response:
-    data = _data(request, "profile")
+    data = _data(request, "profile-merge")
     store = emu.store
     dest = store.profiles.get(str(data.get("id")))
     refs = ((data.get("relationships") or {}).get("profiles") or {}).get("data")

@@ -45,6 +45,15 @@ OPERATIONS = {
     ("POST", "/api/lists"): "create_list",
     ("POST", "/api/lists/{list_id}/relationships/profiles"): "add_profiles_to_list",
     ("DELETE", "/api/lists/{list_id}/relationships/profiles"): "remove_profiles_from_list",
+    ("GET", "/api/profiles/{id}"): "get_profile",
+    ("PATCH", "/api/profiles/{id}"): "update_profile",
+    ("GET", "/api/events/{id}"): "get_event",
+    ("POST", "/api/events"): "create_event",
+    ("GET", "/api/metrics/{id}"): "get_metric",
+    ("GET", "/api/lists/{id}"): "get_list",
+    ("GET", "/api/lists/{id}/profiles"): "get_profiles_for_list",
+    ("GET", "/api/lists/{id}/relationships/profiles"): "get_profile_ids_for_list",
+    ("GET", "/api/profile-bulk-import-jobs"): "get_bulk_import_profiles_jobs",
 }
 
 
