@@ -12,7 +12,7 @@ ones included), profile edits and profile merges, through the routes the officia
   field, whereas not including a field in your request will leave it unchanged".
 - ``merge_profiles`` (spec merge_profiles, 201): the source profile is merged into the
   destination "deleting the source profile in the process"; its events and list memberships
-  move to the destination, and the destination keeps its own values where it has them.
+  move to the destination, which keeps its own values and identifiers.
 """
 
 from __future__ import annotations
@@ -168,8 +168,10 @@ def _merge_profiles(emu: KlaviyoEmulator, request: Request) -> Response:
         detail = "Source profile not found."
         raise ErrorAnswer(404, detail, pointer="/data/relationships/profiles/data/0/id")
     merged = {**dest, "properties": {**(src.get("properties") or {}), **dest["properties"]}}
+    # Merging leaves "only 1 profile, with 1 email address for that contact" (help.klaviyo.com
+    # 115005073847): the destination keeps its identifiers; other empty fields are filled.
     for key in _EDITABLE:
-        if not merged.get(key) and src.get(key):
+        if key not in _IDENTS and not merged.get(key) and src.get(key):
             merged[key] = src[key]
     merged["updated"] = float(int(time.time()))
     for event in store.events.values():

@@ -8,11 +8,12 @@ import json
 import pytest
 import urllib3
 from klaviyo_api import KlaviyoAPI
-from klaviyo_support import SPECS, SpecRecorder
+from klaviyo_support import SPECS, Identities, SpecRecorder, apply_all, member, upsert
 from openapi_client.exceptions import ApiException
 
 from cdp_klaviyo import SPEC
 from cdp_klaviyo.emulator import KlaviyoEmulator
+from connector.plugin.changes import ChangeKind, OutcomeStatus, SegmentRef
 
 needs_specs = pytest.mark.skipif(not SPECS.exists(), reason="official Klaviyo specs not found")
 
@@ -221,3 +222,29 @@ def test_deleted_and_merged_profiles_become_tombstones_at_the_cadence(emulator, 
         stones = [r for r in due.read(profiles, None) if r.get("deleted")]
         assert stones == [{"source_id": x, "deleted": True} for x in sorted((b, c, d))]
     assert listings() == 3
+
+
+def test_the_sink_copes_with_profiles_deleted_in_klaviyo_since_it_learned_their_ids(
+    emulator, settings, ctx
+) -> None:
+    vip = SegmentRef("seg-vip", "VIP")
+    sink = SPEC.sink(settings.model_dump() | {"api_key": "pk_test"}, ctx)
+    sink.prepare([], [vip])
+    people = sorted(
+        (p["id"], p["email"]) for p in emulator.store.profiles.values() if p.get("email")
+    )[:4]
+    ids = Identities({f"p-{kid}": kid for kid, _ in people})
+    adds = [member(ChangeKind.ADD, ids.recipient(f"p-{k}", e), vip) for k, e in people]
+    assert all(o.status is OutcomeStatus.OK for o in apply_all(sink, adds, ids))
+    (gone, gone_email), (back, back_email) = people[0], people[1]
+    emulator.delete_profiles([gone, back])
+    # removing a deleted profile from a list is done: it is in no list any more
+    out = apply_all(sink, [member(ChangeKind.REMOVE, ids.recipient(f"p-{gone}", gone_email), vip)])
+    assert [o.status for o in out] == [OutcomeStatus.OK]
+    # a person still alive elsewhere, whose learned id is stale: re-keyed by email, new id learned
+    out = apply_all(sink, [upsert(ids.recipient(f"p-{back}", back_email), {"tier": "a"})], ids)
+    assert [o.status for o in out] == [OutcomeStatus.OK]
+    new_id = ids.ids[f"p-{back}"]
+    assert new_id != back
+    assert emulator.store.profiles[new_id]["email"] == back_email
+    assert emulator.store.profiles[new_id]["properties"] == {"tier": "a"}
