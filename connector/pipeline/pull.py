@@ -228,7 +228,7 @@ def _store(ws: Workspace, stream: Stream, good: list[Any], run_id: str) -> int:
 def _pull_stream(p: _Pull, source: Source, stream: Stream, result: PullResult) -> dict[str, Any]:
     stored_mark = p.ws.cursors.get(p.name, stream.name)
     mark = _trusted_mark(p, stream, stored_mark)
-    since = _lower_bound(stream, mark, p.cfg.lookback)
+    since = _lower_bound(stream, mark, p.cfg.lookback_for(stream.name, stream.lookback))
     new_mark = mark
     stats: dict[str, Any] = {"since": since, "pulled": 0, "new": 0}
     if mark != stored_mark:

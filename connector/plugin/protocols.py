@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal, Protocol, Self, runtime_checkable
 
@@ -43,13 +44,17 @@ class Stream:
     ``cursor`` says how the core treats the high-water mark: ``timestamp`` marks are ISO-8601
     UTC strings that get the configured lookback subtracted; ``opaque`` marks (file names, day
     folders) are compared as strings with no lookback; ``none`` streams are re-read in full.
-    ``cursor_field`` names the key of each record that carries its mark.
+    ``cursor_field`` names the key of each record that carries its mark. ``lookback`` is the
+    stream's own default lookback, for platforms whose records arrive later than the source's
+    lookback allows (Klaviyo events: backfills and delayed integrations); the longer of the two
+    applies unless the source's config sets ``stream_lookback`` for the stream.
     """
 
     name: str
     kind: Literal["profiles", "events"]
     cursor: Literal["timestamp", "opaque", "none"] = "timestamp"
     cursor_field: str = "updated_at"
+    lookback: timedelta | None = None
 
 
 class Source(Protocol):
