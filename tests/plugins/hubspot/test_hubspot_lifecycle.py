@@ -172,7 +172,8 @@ def test_emulator_serves_the_sdk_read_routes_we_touch(emulator):
     )
     client.crm.deals.basic_api.archive(deal_id=deal)
     gone = client.crm.deals.basic_api.get_by_id(deal_id=deal, archived=True)
-    assert gone.archived and gone.id == deal
+    assert gone.archived
+    assert gone.id == deal
     batch = client.crm.deals.batch_api.read(
         batch_read_input_simple_public_object_id={"inputs": [{"id": deal}], "properties": []},
         archived=True,
