@@ -134,7 +134,7 @@ def _removes(
         seg = active.get(sid) or next(
             (s for s in desired.segments if s.id == sid), SegmentRef(sid, sid)
         )
-        known = desired.recipients.get(entry.profile_id)
+        known = desired.recipients.get(entry.profile_id) or desired.departed.get(entry.profile_id)
         if known is not None:
             recipient = known
         else:
@@ -142,7 +142,7 @@ def _removes(
             if survivor and membership_key(sid, survivor) in want:
                 # merged into a profile that stays a member: the destination record is the same
                 continue
-            found = desired.recipients.get(survivor or "")
+            found = desired.recipients.get(survivor or "") or desired.departed.get(survivor or "")
             recipient = Recipient(
                 entry.profile_id,
                 email=found.email if found else None,
