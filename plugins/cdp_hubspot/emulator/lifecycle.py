@@ -52,10 +52,14 @@ def create(
     return record
 
 
-def archive(store: ObjectStore, rid: str, ms: int) -> None:
+def archive(store: ObjectStore, rid: str, ms: int, lists: dict[str, dict[str, str]]) -> None:
+    """Archive a record; a contact leaves every list (a deleted contact is no list member)."""
     record = store.remove(rid)
     record.archived_ms = ms
     store.archived[rid] = record
+    if store.object_type == "contacts":
+        for members in lists.values():
+            members.pop(rid, None)
 
 
 def merge(emu: HubSpotEmulator, store: ObjectStore, primary: str, secondary: str) -> CrmObject:
@@ -99,6 +103,11 @@ def merge(emu: HubSpotEmulator, store: ObjectStore, primary: str, secondary: str
         if email:
             store.by_email[email] = rid
     _repoint(emu, store, {primary, secondary}, rid, links)
+    if store is emu.contacts:  # the merged record is in every list either one was in
+        for members in emu.members.values():
+            stamps = [members.pop(old) for old in (primary, secondary) if old in members]
+            if stamps:
+                members[rid] = min(stamps)
     return record
 
 
@@ -174,7 +183,7 @@ class LifecycleRoutes:
         store = store_of(self.emu, request)
         rid = request.params["objectId"]
         if rid in store.records:  # archiving a missing or archived id is a 204 too
-            archive(store, rid, now_ms())
+            archive(store, rid, now_ms(), self.emu.members)
         return Response(204, None)
 
     def batch_archive(self, request: Request) -> Response:
@@ -183,7 +192,7 @@ class LifecycleRoutes:
         for item in inputs(request.json() or {}):
             rid = str(item.get("id", ""))
             if rid in store.records:
-                archive(store, rid, ms)
+                archive(store, rid, ms, self.emu.members)
         return Response(204, None)
 
     def merge(self, request: Request) -> Response:

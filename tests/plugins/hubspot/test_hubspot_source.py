@@ -101,7 +101,7 @@ def test_an_empty_page_that_carries_next_is_followed(emulator, tmp_path):
     emulator.index_delay = 30.0  # archived rows stay in the search index: pages come back empty
     first = sorted(emulator.contacts.records, key=int)[:250]
     for rid in first:
-        archive(emulator.contacts, rid, now_ms())
+        archive(emulator.contacts, rid, now_ms(), emulator.members)
     records = _read(emulator, tmp_path, "contacts", since="2020-01-01T00:00:00Z")
     live = [r for r in records if not r.get("deleted")]
     assert sorted(r["source_id"] for r in live) == sorted(emulator.contacts.records)
