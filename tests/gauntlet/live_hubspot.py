@@ -220,15 +220,35 @@ def store_vs_truth(emu: HubSpotEmulator, root: Path) -> dict[str, int]:
 
 
 def gone_people(emu: HubSpotEmulator, klaviyo_emails: set[str]) -> tuple[set[str], set[str]]:
-    """(archived contact ids, their emails) of people no live contact or Klaviyo profile holds."""
+    """(archived contact ids, their emails) of people gone from HubSpot: no live contact or
+    Klaviyo profile holds their email, and no live contact their phone (the same person)."""
     live = {(r.props.get("email") or "").lower() for r in emu.contacts.records.values()}
+    phones = {r.props.get("phone") for r in emu.contacts.records.values()} - {None, ""}
     ids, emails = set(), set()
     for rid, record in emu.contacts.archived.items():
         email = (record.props.get("email") or "").lower()
+        if record.props.get("phone") in phones:
+            continue
         if email and email not in live and email not in klaviyo_emails:
             ids.add(rid)
             emails.add(email)
     return ids, emails
+
+
+def _owners(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    """hubspot_id → the current profile ids holding it (a retired profile's rows are followed to
+    the profile it was merged into)."""
+    retired = dict(con.execute("SELECT profile_id, merged_into FROM retired_profiles").fetchall())
+    out: dict[str, set[str]] = {}
+    for value, first in con.execute(
+        "SELECT value, profile_id FROM identities WHERE kind = 'hubspot_id'"
+    ).fetchall():
+        pid, seen = first, {first}
+        while pid in retired and retired[pid] not in seen:
+            pid = retired[pid]
+            seen.add(pid)
+        out.setdefault(str(value), set()).add(str(pid))
+    return out
 
 
 def deleted_active(emu: HubSpotEmulator, root: Path, gone_ids: set[str]) -> int:
@@ -244,18 +264,16 @@ def deleted_active(emu: HubSpotEmulator, root: Path, gone_ids: set[str]) -> int:
         inactive = {
             r[0] for r in con.execute("SELECT profile_id FROM inactive_profiles").fetchall()
         }
-        owner = dict(
-            con.execute(
-                "SELECT value, profile_id FROM identities WHERE kind = 'hubspot_id'"
-            ).fetchall()
-        )
+        owner = _owners(con)
     finally:
         con.close()
     bad = sum(1 for rid in emu.contacts.archived if rid not in tomb)
-    bad += sum(1 for rid in gone_ids if rid in owner and owner[rid] not in inactive)
+    bad += sum(1 for rid in gone_ids if owner.get(rid, set()) - inactive)
     for old, new in emu.contacts.merged_into.items():
-        if old not in tomb or (old in owner and owner[old] != owner.get(new)):
-            bad += 1
+        if tomb.get(old) != new and emu.contacts.merged_into.get(tomb.get(old, "")) != new:
+            bad += 1  # no merged_into record (or one to a record itself merged on)
+        elif old in owner and owner[old] != owner.get(new):
+            bad += 1  # the merged-away id is still a separate person
     return bad
 
 
