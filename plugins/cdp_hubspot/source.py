@@ -200,9 +200,8 @@ class HubSpotSource:
         self, page: list[Hit], exits: list[str], *, archived_at: dict[str, int]
     ) -> Iterator[SourceRecord]:
         """Orders and withdrawn orders of one page of deals (live, or archived with their time)."""
-        relevant = [
-            (rid, p) for rid, p in page if _is_won(p) or _left_won(p, exits) or rid in archived_at
-        ]
+        # an archived deal that never was won had no order to withdraw
+        relevant = [(rid, p) for rid, p in page if _is_won(p) or _left_won(p, exits)]
         if not relevant:
             return
         people = self._deal_contacts([rid for rid, _ in relevant])
