@@ -61,6 +61,9 @@ class DesiredState:
     """Retired profile id → the profile it merged into."""
     departed: dict[str, Recipient] = field(default_factory=dict)
     """Inactive profiles (every source record gone): addressable for removal, never wanted."""
+    retired_ids: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Retired profile id → destination ids learned for it that its survivor already had of
+    the same kind (two platform records of one person): removals must reach both."""
 
 
 def _departed(
@@ -125,6 +128,7 @@ def build_desired(
     state.aliases = dict(
         store.con.execute("SELECT profile_id, merged_into FROM retired_profiles").fetchall()
     )
+    state.retired_ids = {pid: ids[pid] for pid in state.aliases if pid in ids}
     for seg in segments:
         state.members[seg.id] = set()
         state.holdouts[seg.id] = set()

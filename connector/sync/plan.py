@@ -151,11 +151,14 @@ def _removes(
                 # merged into a profile that stays a member: the destination record is the same
                 continue
             found = desired.recipients.get(survivor or "") or desired.departed.get(survivor or "")
+            # the retired profile's own platform ids first: when both halves of a merge had a
+            # record at the destination, this membership is held by the retired one's record
+            own = desired.retired_ids.get(entry.profile_id, {})
             recipient = Recipient(
                 entry.profile_id,
                 email=found.email if found else None,
                 phone=found.phone if found else None,
-                ids=found.ids if found else {},
+                ids={**(found.ids if found else {}), **own},
                 other_emails=found.other_emails if found else (),
             )
         out.append(Change(ChangeKind.REMOVE, recipient, key, entry.digest, segment=seg))

@@ -193,9 +193,20 @@ class KlaviyoSink(SinkBase):
             # The list was deleted in Klaviyo since we stored its id: find or create it again.
             list_id = self.lists.ensure(segment, refresh=True)
             rejected, retryable = self.lists.change(list_id, kind, profile_ids)
+        missing = list(missing)
         for n, (i, change) in enumerate(known):
             if n in rejected and kind == ChangeKind.REMOVE and profile_gone(rejected[n]):
                 outcomes[i] = Outcome.ok()  # deleted in Klaviyo since: it is in no list
+            elif n in rejected and profile_gone(rejected[n]):
+                # the learned id was merged away or deleted since: add the person by identifiers
+                missing.append(
+                    (
+                        i,
+                        dataclasses.replace(
+                            change, recipient=_without_klaviyo_id(change.recipient)
+                        ),
+                    )
+                )
             elif n in rejected:
                 outcomes[i] = Outcome.rejected(rejected[n])
             elif n in retryable:

@@ -195,3 +195,19 @@ def test_change_kinds_order_upserts_removes_adds(ledger: Ledger) -> None:
     kinds = [ch.split(":")[0] for call in sink.calls for ch in call]
     assert kinds == ["t", "t", "m", "m"]
     assert plan.by_kind()[0][0] is ChangeKind.UPSERT
+
+
+def test_a_merged_away_member_is_removed_through_its_own_platform_record(ledger: Ledger) -> None:
+    """Two people, each with their own record at the destination, merge in our graph; when the
+    survivor leaves, the membership the retired one held is removed by the retired one's id,
+    not sent twice to the survivor's record (which left the other record in the list)."""
+    both = desired({"a": {"score": 1}, "b": {"score": 2}}, {"a", "b"})
+    both.recipients["a"] = Recipient("a", email="a@example.org", ids={"hubspot_id": "101"})
+    both.recipients["b"] = Recipient("b", email="b@example.org", ids={"hubspot_id": "202"})
+    apply_plan(plan_destination("d", both, {}), RecordingSink(), ledger, run_id="r1")
+    after = desired({}, set())
+    after.departed["a"] = Recipient("a", email="a@example.org", ids={"hubspot_id": "101"})
+    after.aliases["b"] = "a"
+    after.retired_ids["b"] = {"hubspot_id": "202"}
+    plan = plan_destination("d", after, ledger.entries("d"))
+    assert sorted(c.recipient.ids["hubspot_id"] for c in plan.removes) == ["101", "202"]

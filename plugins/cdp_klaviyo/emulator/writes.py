@@ -169,9 +169,12 @@ def _merge_profiles(emu: KlaviyoEmulator, request: Request) -> Response:
         raise ErrorAnswer(404, detail, pointer="/data/relationships/profiles/data/0/id")
     merged = {**dest, "properties": {**(src.get("properties") or {}), **dest["properties"]}}
     # Merging leaves "only 1 profile, with 1 email address for that contact" (help.klaviyo.com
-    # 115005073847): the destination keeps its identifiers; other empty fields are filled.
+    # 115005073847): the destination keeps its email and phone; other fields it lacks, the
+    # external id included, are filled from the source (the same help page: the destination's
+    # data wins where both have a value). The external id joins two people in our graph who
+    # each had their own HubSpot contact: removals must then reach both (connector/sync/plan.py).
     for key in _EDITABLE:
-        if key not in _IDENTS and not merged.get(key) and src.get(key):
+        if key not in ("email", "phone_number") and not merged.get(key) and src.get(key):
             merged[key] = src[key]
     merged["updated"] = float(int(time.time()))
     for event in store.events.values():
