@@ -61,6 +61,8 @@ class DesiredState:
     """Retired profile id → the profile it merged into."""
     departed: dict[str, Recipient] = field(default_factory=dict)
     """Inactive profiles (every source record gone): addressable for removal, never wanted."""
+    erasing: set[str] = field(default_factory=set)
+    """Profiles a privacy request erases: the traits delivered to them are cleared too."""
 
 
 def _departed(
@@ -122,6 +124,9 @@ def build_desired(
         raw = records.get(pid, {})
         state.traits[pid] = {k: c for k in names if (c := _clean(raw.get(k))) is not None}
     state.departed = _departed(store, ids, emails)
+    state.erasing = {
+        str(r[0]) for r in store.con.execute("SELECT profile_id FROM erasing_profiles").fetchall()
+    }
     state.aliases = dict(
         store.con.execute("SELECT profile_id, merged_into FROM retired_profiles").fetchall()
     )
