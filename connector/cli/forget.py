@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from connector.cli.common import (
     ConfigOpt,
@@ -102,11 +101,20 @@ def forget(
 
 
 def _print_status(book: ErasureBook) -> None:
-    table = Table("request", "received", "status", "profiles", "destinations")
-    for req in book.requests():
-        dests = ", ".join(f"{d}: {s}" for d, s in sorted(req.destinations.items())) or "-"
-        table.add_row(req.request_id, req.received_at, req.status, str(req.profiles), safe(dests))
-    console.print(table)
+    """One line per request, then one per destination (cleared, or how many changes left)."""
+    requests = book.requests()
+    if not requests:
+        console.print("no privacy requests")
+    for req in requests:
+        done = f", completed {req.completed_at}" if req.completed_at else ""
+        console.print(
+            f"{req.request_id}  {req.status}  received {req.received_at}{done}"
+            f"  profiles {req.profiles}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for dest, state in sorted(req.destinations.items()):
+            console.print(f"  {safe(dest)}: {safe(state)}", highlight=False, soft_wrap=True)
 
 
 def _apply(cfg: AppConfig) -> None:

@@ -66,5 +66,4 @@ def purge_profiles(store: DataStore, profile_ids: Sequence[str]) -> None:
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    # rewrite the file's blocks so the deleted values are not left in free space
-    con.execute("CHECKPOINT")
+    store.compact()  # so the deleted values are not left in the file's free blocks
