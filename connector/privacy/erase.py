@@ -24,6 +24,7 @@ from sqlalchemy import delete, select
 
 from connector.privacy.book import ErasureBook, ErasureRequest
 from connector.privacy.keys import Hasher, load_key
+from connector.runctl.crashpoints import crashpoint
 from connector.schema.records import EventRecord, ProfileRecord
 from connector.state.schema import ledger, record_errors
 from connector.store.datastore import identity_keys
@@ -96,10 +97,12 @@ def begin(ws: Workspace) -> ErasureOutcome:
         if not pids and req.status == "erasing":
             continue  # already purged from the store, destinations still pending
         book.suppress(req.request_id, [h for h, _k, p in hashed if p in pids])
+        crashpoint("erase.after_suppress")
         ws.data.con.executemany(
             "INSERT OR IGNORE INTO erasing_profiles VALUES (?, ?)",
             [[pid, req.request_id] for pid in sorted(pids)],
         )
+        crashpoint("erase.after_mark")
         if req.status == "received":
             book.update(req.request_id, status="erasing", profiles=len(pids), destinations={})
             book.log(req.request_id, req.key_hashes[0], f"matched {len(pids)} profile(s)")
@@ -141,13 +144,13 @@ def finish(ws: Workspace) -> ErasureOutcome:
         left = _left(ws, pids) if pids else {}
         status = {d: (f"{left[d]} left" if d in left else "cleared") for d in destinations}
         _log_cleared(book, req, status)
+        book.update(req.request_id, status="erasing", profiles=req.profiles, destinations=status)
         if left:
             out.destinations_left += len(left)
-            book.update(
-                req.request_id, status="erasing", profiles=req.profiles, destinations=status
-            )
             continue
+        crashpoint("erase.before_purge")
         _erase_everywhere(ws, pids)
+        crashpoint("erase.after_purge")
         book.log(req.request_id, req.key_hashes[0], "data store, ledger and run errors erased")
         book.update(
             req.request_id,
@@ -161,16 +164,21 @@ def finish(ws: Workspace) -> ErasureOutcome:
     return out
 
 
+def _erase_everywhere(ws: Workspace, pids: list[str]) -> None:
+    """Ledger and run errors first, then the data store, then the file rewritten: a kill at any
+    step leaves the person still marked erasing (or already gone), and the next run's ``finish``
+    repeats the steps left (each is idempotent), compaction included."""
+    if pids:
+        with ws.state.engine.begin() as conn:
+            conn.execute(delete(ledger).where(ledger.c.profile_id.in_(pids)))
+            conn.execute(delete(record_errors).where(record_errors.c.profile_id.in_(pids)))
+        crashpoint("erase.after_ledger")
+        purge_profiles(ws.data, pids)
+        crashpoint("erase.after_store")
+    ws.data.compact()
+
+
 def _log_cleared(book: ErasureBook, req: ErasureRequest, status: dict[str, str]) -> None:
     for dest, state in sorted(status.items()):
         if state == "cleared" and req.destinations.get(dest) != "cleared":
             book.log(req.request_id, req.key_hashes[0], f"destination {dest} cleared")
-
-
-def _erase_everywhere(ws: Workspace, pids: list[str]) -> None:
-    if not pids:
-        return
-    purge_profiles(ws.data, pids)
-    with ws.state.engine.begin() as conn:
-        conn.execute(delete(ledger).where(ledger.c.profile_id.in_(pids)))
-        conn.execute(delete(record_errors).where(record_errors.c.profile_id.in_(pids)))

@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 from filelock import FileLock
 
+from connector.runctl.crashpoints import crashpoint
 from connector.schema.consent import beats_sql, rank
 from connector.schema.records import EventRecord, ProfileRecord
 from connector.store.tables import DDL
@@ -168,6 +169,7 @@ class DataStore:
             self.con.execute(f'COPY FROM DATABASE "{name}" TO compact_copy')
         finally:
             self.con.execute("DETACH compact_copy")
+        crashpoint("store.compact_copied")
         self.con.close()
         os.chmod(tmp, 0o600)
         os.replace(tmp, self.path)

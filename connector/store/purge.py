@@ -1,6 +1,7 @@
 """Erasing people from the data store: every row that names them, in one transaction.
 
-Called once every destination has removed them (``connector.privacy.erase``). Rows are found
+Called once every destination has removed them (``connector.privacy.erase``), which then
+compacts the file (``DataStore.compact``) so deleted values leave its free blocks. Rows are found
 through the identity graph: the profile ids, the identity signatures mapped to them (source
 records and events) and the source records behind those. A table the model stage writes
 (features, scores, memberships) may not exist yet in a new store.
@@ -66,4 +67,3 @@ def purge_profiles(store: DataStore, profile_ids: Sequence[str]) -> None:
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    store.compact()  # so the deleted values are not left in the file's free blocks
