@@ -1,5 +1,5 @@
-"""Erasure under kills: a privacy erasure killed at any point ends, after the next run, in the
-same state as an uncrashed one, with no trace of the person and no resurrection.
+"""Erasure: a person forgotten by email leaves no trace and never comes back; an erasure
+killed at any point ends, after the next run, in the same state as an uncrashed one.
 
 Each scenario: a files source feeds every emulator destination; one run delivers; the person
 in every destination is forgotten by email; the erasing run is killed at a crash point (through
@@ -37,6 +37,15 @@ KILL_POINTS = (
 QUICK = ("apply.after_ack@1", "erase.after_store")
 
 
+def _leaks(p: h.Platforms, root: Path, values: dict[str, str], email: str) -> list[str]:
+    return (
+        scan.data_store_hits(root, values)
+        + scan.state_hits(root, values)
+        + scan.file_hits(root, values)
+        + scan.emulator_hits(p, values, email)
+    )
+
+
 def _erase(tmp: Path, kill_at: str | None) -> dict[str, Any]:
     """One erasure (killed at ``kill_at`` if given), settled; what it left behind."""
     with sc.scenario(tmp) as (cfg, p):
@@ -49,13 +58,7 @@ def _erase(tmp: Path, kill_at: str | None) -> dict[str, Any]:
         if kill_at is not None:
             code = h.run_cli(cfg, p, CONNECTOR_CRASH_AT=kill_at).returncode
         h.settle(cfg, p)
-        values = scan.needles(email, sc.phone_of(i), f"c{i}")
-        leaks = (
-            scan.data_store_hits(root, values)
-            + scan.state_hits(root, values)
-            + scan.file_hits(root, values)
-            + scan.emulator_hits(p, values, email)
-        )
+        leaks = _leaks(p, root, scan.needles(email, sc.phone_of(i), f"c{i}"), email)
         view = h.destination_view(p, root)
         cleared = sum(not v for v in sc.presence(p, root, email, pid="-").values())
         con = sqlite3.connect(root / ".connector" / "state.db")
@@ -78,7 +81,7 @@ def uncrashed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     ref = _erase(tmp_path_factory.mktemp("erasure-ref"), None)
     figures.record(
         "erasure",
-        "uncrashed",
+        "uncrashed reference (compared with each kill)",
         {
             "requests": 1,
             "destinations cleared": ref["cleared"],
@@ -117,3 +120,57 @@ def test_a_killed_erasure_ends_as_an_uncrashed_one(
 @pytest.mark.parametrize("kill_at", [k for k in KILL_POINTS if k not in QUICK])
 def test_every_erasure_kill_point(tmp_path: Path, uncrashed: dict[str, Any], kill_at: str) -> None:
     _check(tmp_path, kill_at, uncrashed)
+
+
+def test_forget_by_email_leaves_no_trace_and_never_comes_back(tmp_path: Path) -> None:
+    with sc.scenario(tmp_path) as (cfg, p):
+        root = cfg.parent
+        assert sc.run(cfg, p).status == "completed"
+        i = sc.everywhere(p, root)
+        email, phone = sc.email_of(i), sc.phone_of(i)
+        values = scan.needles(email, phone, f"c{i}")
+        assert _leaks(p, root, values, email), "the scan finds the person before"
+
+        done = h.run_cli(cfg, p, "forget", "--email", email.upper())
+        assert done.returncode == 0, done.stderr
+        assert email not in done.stdout + done.stderr
+        run = sc.run(cfg, p)
+        assert run.status == "completed", run.failures
+        assert run.counts["erasure_completed"] == 1
+        assert _leaks(p, root, values, email) == []
+        status = h.run_cli(cfg, p, "forget", "--status")
+        assert "completed" in status.stdout
+        for dest in ("klaviyo_out", "hubspot_out", "meta", "google", "segment_out", "export"):
+            assert f"{dest}: cleared" in status.stdout
+
+        # the person comes back in the source, with new events: suppressed, five runs running
+        again = dict(sc.people()[i], updated_at="2025-12-01T00:00:00Z")
+        sc.write_jsonl(root / "data" / "profiles" / "again.jsonl", [again])
+        sc.write_jsonl(
+            root / "data" / "events" / "again.jsonl",
+            [
+                dict(o, source_event_id=f"x{n}")
+                for n, o in enumerate(sc.orders())
+                if o["email"] == email
+            ],
+        )
+        resurrections = leaks = suppressed = 0
+        for _ in range(5):
+            later = sc.run(cfg, p)
+            suppressed += later.counts["suppressed"]
+            resurrections += any(sc.presence(p, root, email, pid="-").values())
+            leaks += len(_leaks(p, root, values, email))
+        figures.record(
+            "erasure",
+            "forget by email, pulled again over 5 runs",
+            {
+                "requests": 1,
+                "destinations cleared": status.stdout.count(": cleared"),
+                "resurrections": resurrections,
+                "leaks": leaks,
+            },
+        )
+        assert suppressed >= 5, "the person's records were pulled again and suppressed"
+        assert (resurrections, leaks) == (0, 0)
+        others = sc.presence(p, root, sc.email_of((i + 1) % sc.PEOPLE))
+        assert any(others.values()), "everyone else is still delivered"
