@@ -175,7 +175,7 @@ def _erase_everywhere(ws: Workspace, pids: list[str]) -> None:
         crashpoint("erase.after_ledger")
         purge_profiles(ws.data, pids)
         crashpoint("erase.after_store")
-    ws.data.compact()
+    ws.data.compact(copied=lambda: crashpoint("store.compact_copied"))
 
 
 def _log_cleared(book: ErasureBook, req: ErasureRequest, status: dict[str, str]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +19,6 @@ import duckdb
 import pandas as pd
 from filelock import FileLock
 
-from connector.runctl.crashpoints import crashpoint
 from connector.schema.consent import beats_sql, rank
 from connector.schema.records import EventRecord, ProfileRecord
 from connector.store.tables import DDL
@@ -156,10 +155,11 @@ class DataStore:
     def close(self) -> None:
         self.con.close()
 
-    def compact(self) -> None:
+    def compact(self, copied: Callable[[], None] | None = None) -> None:
         """Rewrite the file with live rows only: DuckDB leaves deleted values in freed blocks,
         so after an erasure the store is copied into a new file that replaces it atomically
-        (a kill leaves either file whole; a stale copy is removed on the next compaction)."""
+        (a kill leaves either file whole; a stale copy is removed on the next compaction).
+        ``copied`` runs between the copy and the swap (crash tests name that point)."""
         tmp = self.path.with_name(self.path.name + ".compact")
         tmp.unlink(missing_ok=True)
         name = first_row(self.con.execute("SELECT current_database()"))[0]
@@ -169,7 +169,8 @@ class DataStore:
             self.con.execute(f'COPY FROM DATABASE "{name}" TO compact_copy')
         finally:
             self.con.execute("DETACH compact_copy")
-        crashpoint("store.compact_copied")
+        if copied is not None:
+            copied()
         self.con.close()
         os.chmod(tmp, 0o600)
         os.replace(tmp, self.path)
