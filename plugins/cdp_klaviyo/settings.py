@@ -26,3 +26,8 @@ class KlaviyoSettings(HttpSettings):
     event_page_size: int = Field(1000, ge=1, le=1000)
     poll_interval: float = Field(0.5, gt=0, description="First wait between import-job polls (s)")
     job_timeout: float = Field(1800.0, gt=0, description="Give up on an import job after this (s)")
+    privacy_deletion: bool = Field(
+        False,
+        description="On a privacy erasure (connector forget), also ask Klaviyo to delete the "
+        "person's profiles (Request Profile Deletion; needs the data-privacy:write scope)",
+    )

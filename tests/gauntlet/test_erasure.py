@@ -11,6 +11,7 @@ find nothing. Figures go to the "erasure" section of benchmarks/RELIABILITY.md.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,8 @@ def test_every_erasure_kill_point(tmp_path: Path, uncrashed: dict[str, Any], kil
 def test_forget_by_email_leaves_no_trace_and_never_comes_back(tmp_path: Path) -> None:
     with sc.scenario(tmp_path) as (cfg, p):
         root = cfg.parent
+        head = '[destinations.klaviyo_out]\nplugin = "klaviyo"\n'
+        cfg.write_text(cfg.read_text().replace(head, head + "privacy_deletion = true\n"))
         assert sc.run(cfg, p).status == "completed"
         i = sc.everywhere(p, root)
         email, phone = sc.email_of(i), sc.phone_of(i)
@@ -138,6 +141,12 @@ def test_forget_by_email_leaves_no_trace_and_never_comes_back(tmp_path: Path) ->
         assert run.status == "completed", run.failures
         assert run.counts["erasure_completed"] == 1
         assert _leaks(p, root, values, email) == []
+        # Klaviyo (privacy_deletion on) was asked to delete the person's profile, and did
+        klaviyo = p.state("klaviyo")
+        assert klaviyo["privacy_deletions"] == [
+            {"id": klaviyo["privacy_deletions"][0]["id"], "by": "email", "deleted": 1}
+        ]
+        assert email not in json.dumps(klaviyo["profiles"])
         status = h.run_cli(cfg, p, "forget", "--status")
         assert "completed" in status.stdout
         for dest in ("klaviyo_out", "hubspot_out", "meta", "google", "segment_out", "export"):

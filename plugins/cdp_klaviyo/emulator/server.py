@@ -22,6 +22,7 @@ from cdp_klaviyo.emulator.jsonapi import (
     page_links,
     parse_filter,
 )
+from cdp_klaviyo.emulator.privacy import request_profile_deletion
 from cdp_klaviyo.emulator.resources import (
     event_resource,
     job_resource,
@@ -79,6 +80,7 @@ class KlaviyoEmulator(EmulatorServer):
                 ("POST", "/api/lists", self._create_list),
                 ("POST", "/api/lists/{list_id}/relationships/profiles", self._add_members),
                 ("DELETE", "/api/lists/{list_id}/relationships/profiles", self._remove_members),
+                ("POST", "/api/data-privacy-deletion-jobs", self._privacy_deletion),
             ]
         )
 
@@ -135,6 +137,7 @@ class KlaviyoEmulator(EmulatorServer):
                 jid: {k: v for k, v in job.items() if k != "pending"} for jid, job in s.jobs.items()
             },
             "metrics": {mid: m["name"] for mid, m in s.metrics.items()},
+            "privacy_deletions": list(s.deletion_jobs),
             "events": {"total": len(s.events), "by_metric": counts},
         }
 
@@ -362,6 +365,9 @@ class KlaviyoEmulator(EmulatorServer):
         lst["members"].update(ids)
         lst["updated"] = time.time()
         return Response(204)
+
+    def _privacy_deletion(self, request: Request) -> Response:
+        return request_profile_deletion(self, request)
 
     def _remove_members(self, request: Request) -> Response:
         lst, ids, error = self._members(request)

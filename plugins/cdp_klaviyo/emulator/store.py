@@ -52,6 +52,7 @@ class KlaviyoStore:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.by_ident: dict[str, dict[str, str]] = {f: {} for f in PROFILE_IDENT_FIELDS[1:]}
         self.refused_emails: set[str] = set()  # the import refuses these (a test hook)
+        self.deletion_jobs: list[dict[str, Any]] = []  # data privacy deletion jobs received
         self._counter = itertools.count(1)
         self._profile_index: dict[str, list[tuple[Any, str]]] = {}
         self._event_index: dict[str | None, list[tuple[float, str]]] = {}
