@@ -126,8 +126,13 @@ def test_every_erasure_kill_point(tmp_path: Path, uncrashed: dict[str, Any], kil
 def test_forget_by_email_leaves_no_trace_and_never_comes_back(tmp_path: Path) -> None:
     with sc.scenario(tmp_path) as (cfg, p):
         root = cfg.parent
-        head = '[destinations.klaviyo_out]\nplugin = "klaviyo"\n'
-        cfg.write_text(cfg.read_text().replace(head, head + "privacy_deletion = true\n"))
+        text = cfg.read_text()
+        for head, opt_in in (
+            ('[destinations.klaviyo_out]\nplugin = "klaviyo"\n', "privacy_deletion = true\n"),
+            ('[destinations.hubspot_out]\nplugin = "hubspot"\n', "gdpr_delete = true\n"),
+        ):
+            text = text.replace(head, head + opt_in)
+        cfg.write_text(text)
         assert sc.run(cfg, p).status == "completed"
         i = sc.everywhere(p, root)
         email, phone = sc.email_of(i), sc.phone_of(i)
@@ -147,6 +152,9 @@ def test_forget_by_email_leaves_no_trace_and_never_comes_back(tmp_path: Path) ->
             {"id": klaviyo["privacy_deletions"][0]["id"], "by": "email", "deleted": 1}
         ]
         assert email not in json.dumps(klaviyo["profiles"])
+        hubspot = p.state("hubspot")  # and HubSpot (gdpr_delete on) deleted the contact
+        assert hubspot["gdpr_deletions"] == [{"by": "email", "deleted": 1, "blocklisted": 0}]
+        assert email not in json.dumps(hubspot["contacts"])
         status = h.run_cli(cfg, p, "forget", "--status")
         assert "completed" in status.stdout
         for dest in ("klaviyo_out", "hubspot_out", "meta", "google", "segment_out", "export"):

@@ -92,6 +92,17 @@ class ObjectStore:
         self._version += 1
         self._sorted_cache.clear()
 
+    def remove(self, rid: str) -> CrmObject | None:
+        """Delete a record for good (a GDPR delete), with its email index entry."""
+        record = self.records.pop(rid, None)
+        if record is not None:
+            email = (record.props.get("email") or "").lower()
+            if email and self.by_email.get(email) == rid:
+                del self.by_email[email]
+            self._version += 1
+            self._sorted_cache.clear()
+        return record
+
     def touch(self, record: CrmObject, props: dict[str, str], ms: int) -> CrmObject:
         merged = {**record.props, **props, self.modified_prop: iso_ms(ms)}
         new = CrmObject(record.id, merged, record.created_ms, ms, associations=record.associations)
