@@ -169,7 +169,8 @@ def render(figs: Path, code: int, seconds: float, summary: str, soak: dict[str, 
         lines.append(
             f"| {name} | {v.get('runs', 0)} | {v.get('adds', 0)} | {v.get('violations', 0)} |"
         )
-    lines += ["", "## 6. Soak", ""]
+    lines += _erasure_lines(_load(figs, "erasure"), _load(figs, "erasure_kills"))
+    lines += ["", "## 7. Soak", ""]
     for label, res in (
         ("full size (benchmarks/soak.py)", soak),
         ("scaled down (slow test)", scaled),
@@ -207,7 +208,7 @@ def _live_lines(live: dict[str, Any]) -> list[str]:
     names = sorted({k for v in live.values() for k in v if k != "mutations"})
     lines = [
         "",
-        "## 7. Live accounts",
+        "## 8. Live accounts",
         "",
         "While the connector pulled over several runs, a mutator thread edited, archived, merged "
         "and back-dated records through each platform's official SDK; afterwards the store is "
@@ -220,6 +221,39 @@ def _live_lines(live: dict[str, Any]) -> list[str]:
     for key, v in sorted(live.items()):
         cells = " | ".join(str(v.get(n, "")) for n in names)
         lines.append(f"| {key} | {v.get('mutations', 0)} | {cells} |")
+    return lines
+
+
+def _erasure_lines(erasure: dict[str, Any], kills: dict[str, Any]) -> list[str]:
+    """Privacy erasure: requests, destinations cleared, resurrections, leaks, kills."""
+    lines = [
+        "",
+        "## 6. Erasure",
+        "",
+        "`connector forget --email` for a person in every destination (Klaviyo, HubSpot, Meta, "
+        "Google, Segment, files), then runs; leaks are the raw email, phone and source id and "
+        "the hashes Meta and Google receive, found in any data store or state store table, the "
+        "raw store files, reports, logs, output files, lists or audiences. A resurrection is a "
+        "run after the erasure in which the person, pulled again from the source, is in any "
+        "list or audience.",
+        "",
+        "| scenario | requests | destinations cleared | resurrections | leaks |",
+        "|---|---|---|---|---|",
+    ]
+    for name, v in sorted(erasure.items()):
+        lines.append(
+            f"| {name} | {v.get('requests', 0)} | {v.get('destinations cleared', 0)} | "
+            f"{v.get('resurrections', 0)} | {v.get('leaks', 0)} |"
+        )
+    killed = sum(v.get("killed", 0) for v in kills.values())
+    differs = sum(v.get("differs", 0) for v in kills.values())
+    leaks = sum(v.get("leaks", 0) for v in kills.values())
+    lines += [
+        "",
+        f"**Kills during an erasure: {killed} at {len(kills)} points "
+        f"({', '.join(sorted(kills))}); end states differing from the uncrashed erasure "
+        f"{differs}, leaks {leaks}.**",
+    ]
     return lines
 
 

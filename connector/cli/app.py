@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from connector.cli import demo as demo_cmd
 from connector.cli import emulate as emulate_cmd
+from connector.cli import forget as forget_cmd
 from connector.cli import inspect as inspect_cmd
 from connector.cli import listen as listen_cmd
 from connector.cli import models as models_cmd
@@ -57,6 +58,7 @@ app.command("emulate")(emulate_cmd.emulate)
 app.command("listen")(listen_cmd.listen)
 app.command("schedule")(schedule_cmd.schedule)
 app.command("report")(report_cmd.report)
+app.command("forget")(forget_cmd.forget)
 
 
 @app.command()

@@ -91,6 +91,17 @@ class PullSettings(BaseModel):
     )
 
 
+class PrivacySettings(BaseModel):
+    """``[privacy]``: how long completed erasure requests and their suppressions are kept."""
+
+    model_config = _FROZEN
+    retention: Duration = Field(
+        timedelta(days=3 * 365),
+        description="A completed erasure request and its suppression list entries are kept "
+        "this long (while kept, the person is never pulled again); the audit log is kept.",
+    )
+
+
 class ScheduleSettings(BaseModel):
     """When ``connector schedule`` runs the pipeline: crontabs (cron's weekday meaning) and/or
     an interval; one run at a time, missed runs coalesced into one within the grace time."""
@@ -204,6 +215,7 @@ class AppConfig(BaseModel):
     logging: LoggingSettings = LoggingSettings()
     sync: SyncSettings = SyncSettings()
     pull: PullSettings = PullSettings()
+    privacy: PrivacySettings = PrivacySettings()
     model: ModelConfig = ModelConfig()
     schedule: ScheduleSettings = ScheduleSettings()
     alerts: AlertSettings = AlertSettings()

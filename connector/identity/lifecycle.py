@@ -37,11 +37,13 @@ def merge_targets(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 
 def mark_inactive(con: duckdb.DuckDBPyConnection) -> None:
-    """Profiles with source records, every one a tombstone (within unify's transaction)."""
+    """Profiles with source records, every one a tombstone, and profiles being erased (within
+    unify's transaction)."""
     con.execute("DELETE FROM inactive_profiles")
     con.execute(
         """INSERT INTO inactive_profiles
            SELECT m.profile_id FROM profile_records p JOIN id_set_profile m USING (id_sig)
            LEFT JOIN tombstones t ON t.source = p.source AND t.source_id = p.source_id
-           GROUP BY m.profile_id HAVING bool_and(t.run_id IS NOT NULL)"""
+           GROUP BY m.profile_id HAVING bool_and(t.run_id IS NOT NULL)
+           UNION SELECT profile_id FROM erasing_profiles"""
     )

@@ -15,6 +15,7 @@ from connector.plugin.changes import SegmentRef
 from connector.plugin.defaults import with_hook_defaults
 from connector.plugin.protocols import ReplacesMembers
 from connector.plugin.spec import Capability, Sink
+from connector.privacy.destinations import erase_at_destination
 from connector.state.runs import RecordError
 from connector.sync.apply import apply_plan
 from connector.sync.consent import ConsentPolicy
@@ -178,6 +179,7 @@ def apply_all(
         finally:
             try:
                 _after_apply(ws, name, sink, entry)
+                _erase(ws, name, sink, act, run_id, counts)
             except Exception as exc:  # noqa: BLE001 - the hooks are the plugin's code
                 act.failures.append(_unexpected(name, exc))
             _close(name, sink)
@@ -197,6 +199,19 @@ def _after_apply(ws: Workspace, name: str, sink: Sink, entry: dict[str, Any]) ->
             name,
             segment_id,
         )
+
+
+def _erase(
+    ws: Workspace, name: str, sink: Sink, act: Activation, run_id: str, counts: dict[str, int]
+) -> None:
+    """The sink's erase hook for people a privacy request erases (``connector.privacy``)."""
+    if not act.desired.erasing:
+        return
+    errors = erase_at_destination(ws, name, sink, act.desired, run_id)
+    if errors:
+        ws.runs.add_errors(run_id, errors)
+        counts["retryable"] += sum(1 for e in errors if e.retryable)
+        counts["rejected"] += sum(1 for e in errors if not e.retryable)
 
 
 def _store_learned(ws: Workspace, destination: str, learned: list[tuple[str, str, str]]) -> None:

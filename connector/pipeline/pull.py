@@ -25,6 +25,7 @@ from connector.logs import redact
 from connector.pipeline.quarantine import Quarantine
 from connector.pipeline.warnings import capture_warnings
 from connector.plugin.spec import Source, SourceRecord, Stream
+from connector.privacy.erase import suppression_check
 from connector.runctl.crashpoints import crashpoint
 from connector.schema.normalise import parse_timestamp, to_iso
 from connector.schema.records import EventRecord, ProfileRecord, validate_event, validate_profile
@@ -45,6 +46,7 @@ class PullResult:
     quarantined: int = 0
     already_quarantined: int = 0
     warnings: int = 0
+    suppressed: int = 0
     failed: str | None = None
     streams: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -61,6 +63,8 @@ class _Pull:
     quarantine: Quarantine
     horizon: datetime  # cursor timestamps later than this are from the future
     progress: Callable[[int], None] | None
+    # people a privacy request erased: their records are dropped and counted, never stored
+    suppressed: Callable[[Any], bool] | None = None
 
 
 def _lower_bound(stream: Stream, mark: str | None, lookback: timedelta) -> str | None:
@@ -183,7 +187,7 @@ def pull_source(
         dry_run=dry_run,
     )
     horizon = datetime.now(UTC) + settings.future_tolerance
-    p = _Pull(ws, name, cfg, run_id, dry_run, quarantine, horizon, progress)
+    p = _Pull(ws, name, cfg, run_id, dry_run, quarantine, horizon, progress, suppression_check(ws))
     failures: list[str] = []
     source: Source | None = None
     try:
@@ -230,7 +234,7 @@ def _pull_stream(p: _Pull, source: Source, stream: Stream, result: PullResult) -
     mark = _trusted_mark(p, stream, stored_mark)
     since = _lower_bound(stream, mark, p.cfg.lookback_for(stream.name, stream.lookback))
     new_mark = mark
-    stats: dict[str, Any] = {"since": since, "pulled": 0, "new": 0}
+    stats: dict[str, Any] = {"since": since, "pulled": 0, "new": 0, "suppressed": 0}
     if mark != stored_mark:
         stats["cursor_reset"] = "the stored cursor was in the future: stream re-read in full"
     reader = _Reader(source, stream, since)
@@ -250,7 +254,10 @@ def _pull_stream(p: _Pull, source: Source, stream: Stream, result: PullResult) -
                 reason = f"record could not be validated ({describe(exc)})"
                 p.quarantine.add(stream.name, reason, _record_ref(p.name, stream, raw, n), raw)
                 continue
-            good.append(rec)
+            if p.suppressed is not None and p.suppressed(rec):
+                stats["suppressed"] += 1
+            else:
+                good.append(rec)
             if rec_mark is not None and (new_mark is None or rec_mark > new_mark):
                 new_mark = rec_mark
         stats["new"] += _store(p.ws, stream, good, p.run_id)
@@ -268,6 +275,7 @@ def _pull_stream(p: _Pull, source: Source, stream: Stream, result: PullResult) -
     stats["reasons"] = {redact(k): v for k, v in counts.reasons.items()}
     result.pulled += stats["pulled"]
     result.new += stats["new"]
+    result.suppressed += stats["suppressed"]
     result.quarantined += counts.quarantined
     result.already_quarantined += counts.already
     stats["mark"] = new_mark

@@ -27,6 +27,7 @@ from connector.pipeline.model import run_model_stage
 from connector.pipeline.progress import NoProgress, Progress
 from connector.pipeline.pull import pull_source
 from connector.pipeline.stores import bind_stores
+from connector.privacy import erase
 from connector.runctl.crashpoints import pausepoint
 from connector.runctl.lock import run_lock
 from connector.runctl.stop import stop_requested
@@ -110,9 +111,11 @@ def _run(ws: Workspace, dry_run: bool, progress: Progress, full_refresh: bool) -
             bind_stores(ws, full_refresh=full_refresh)
             _pull(ws, summary, progress)
             if not stop_requested():
+                _erase_begin(ws, summary)
                 _unify(ws, summary, progress)
                 output = _model(ws, summary, progress)
                 _activate(ws, summary, progress, output)
+                _erase_finish(ws, summary, output.hold_activation)
             if stop_requested():
                 summary.status = "interrupted"
                 summary.failures.append("stopped on request (SIGTERM); the next run resumes")
@@ -168,7 +171,7 @@ def _finish(ws: Workspace, summary: RunSummary) -> None:
 
 def _pull(ws: Workspace, summary: RunSummary, progress: Progress) -> None:
     counts = summary.counts
-    counts.update(pulled=0, new=0, quarantined=0, already_quarantined=0, warnings=0)
+    counts.update(pulled=0, new=0, quarantined=0, already_quarantined=0, warnings=0, suppressed=0)
     with summary.timed("pull") as entry:
         for name, cfg in ws.config.sources.items():
             if not cfg.enabled:
@@ -183,11 +186,42 @@ def _pull(ws: Workspace, summary: RunSummary, progress: Progress) -> None:
             counts["quarantined"] += res.quarantined
             counts["already_quarantined"] += res.already_quarantined
             counts["warnings"] += res.warnings
+            counts["suppressed"] += res.suppressed
             if res.failed:
                 summary.failures.append(f"source {name}: {res.failed}")
         if not summary.dry_run:
             retention = ws.config.pull.quarantine_retention
             QuarantineStore(ws.state).prune(datetime.now(UTC) - retention)
+
+
+def _erase_begin(ws: Workspace, summary: RunSummary) -> None:
+    """Privacy requests: mark the people to erase before unify (``connector.privacy.erase``)."""
+    if summary.dry_run:
+        return
+    with summary.timed("erase") as entry:
+        erase.prune(ws, datetime.now(UTC) - ws.config.privacy.retention)
+        res = erase.begin(ws)
+        entry["requests"] = res.requests
+    summary.counts["erasure_requests"] = res.requests
+    pausepoint("erase.begun")
+
+
+def _erase_finish(ws: Workspace, summary: RunSummary, held: bool) -> None:
+    """Complete the requests every destination has cleared (after apply, never on a hold)."""
+    if summary.dry_run or held:
+        return
+    res = erase.finish(ws)
+    entry = summary.stages.setdefault("erase", {})
+    entry.update(completed=res.completed, destinations_left=res.destinations_left)
+    summary.counts.update(
+        erasure_completed=res.completed, erasure_destinations_left=res.destinations_left
+    )
+    if res.destinations_left:
+        summary.failures.append(
+            f"privacy: {res.destinations_left} destination(s) not yet cleared of erased people;"
+            " the next run retries (connector forget --status)"
+        )
+        summary.status = "partial"
 
 
 def _unify(ws: Workspace, summary: RunSummary, progress: Progress) -> None:

@@ -66,3 +66,10 @@ class _Defaulted:
     @property
     def recreated_segments(self) -> Collection[str]:
         return getattr(self._inner, "recreated_segments", None) or ()
+
+    def erase(self, recipients: Sequence[Recipient]) -> Sequence[Outcome]:
+        hook = getattr(self._inner, "erase", None)
+        if hook is None:  # SinkBase's default: removal from our lists was the erasure
+            return [Outcome.ok() for _ in recipients]
+        outcomes: Sequence[Outcome] = hook(recipients)
+        return outcomes

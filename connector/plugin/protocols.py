@@ -82,7 +82,11 @@ class Sink(Protocol):
     sets none; ``accepts``, whether the platform can key a recipient at all (those it cannot are
     skipped, not sent); and, read after apply, ``last_match_rates`` (an ad platform's reported
     match rate per segment, recorded with the run) and ``recreated_segments`` (audiences the
-    platform lost and the sink re-created: the ledger forgets them so the next run re-fills them).
+    platform lost and the sink re-created: the ledger forgets them so the next run re-fills them);
+    ``erase``, called for people a privacy request erases once every list and audience here has
+    removed them: a sink whose platform has a privacy API (and whose user turned it on) asks the
+    platform to delete the person there; the default does nothing more (removal from our lists
+    is the erasure). One ``Outcome`` per recipient; a retryable one is asked again next run.
     """
 
     consent: ConsentChannel | None
@@ -104,6 +108,8 @@ class Sink(Protocol):
 
     @property
     def recreated_segments(self) -> Collection[str]: ...
+
+    def erase(self, recipients: Sequence[Recipient]) -> Sequence[Outcome]: ...
 
 
 @runtime_checkable
@@ -134,6 +140,10 @@ class SinkBase(Sink):
     def accepts(self, recipient: Recipient) -> bool:
         return True
 
+    def erase(self, recipients: Sequence[Recipient]) -> Sequence[Outcome]:
+        """No privacy API: removing the person from our lists and audiences was the erasure."""
+        return [Outcome.ok() for _ in recipients]
+
 
 OPTIONAL_SINK_HOOKS = (
     "trait_consent",
@@ -141,6 +151,7 @@ OPTIONAL_SINK_HOOKS = (
     "accepts",
     "last_match_rates",
     "recreated_segments",
+    "erase",
 )
 
 

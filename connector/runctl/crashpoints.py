@@ -14,7 +14,20 @@ import time
 
 __all__ = ["CRASH_POINTS", "crashpoint", "pausepoint"]
 
-CRASH_POINTS = ("pull.after_store", "model.after_write", "apply.after_ack", "apply.after_ledger")
+CRASH_POINTS = (
+    "pull.after_store",
+    "model.after_write",
+    "apply.after_ack",
+    "apply.after_ledger",
+    # a privacy erasure (connector.privacy.erase)
+    "erase.after_suppress",
+    "erase.after_mark",
+    "erase.before_purge",
+    "erase.after_ledger",
+    "erase.after_store",
+    "store.compact_copied",
+    "erase.after_purge",
+)
 _TARGET, _, _NTH = os.environ.get("CONNECTOR_CRASH_AT", "").partition("@")
 _WANTED = int(_NTH) if _NTH.isdigit() else 1
 _reached = 0

@@ -132,6 +132,38 @@ model_cards = Table(
 )
 
 
+# Privacy requests (``connector forget``): never a raw identifier, only keyed hashes (HMAC with
+# the workspace's privacy key), so a request can be matched again without keeping the PII.
+erasure_requests = Table(
+    "erasure_requests",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("received_at", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("key_hashes", Text, nullable=False),
+    Column("profiles", Integer, nullable=False, default=0),
+    Column("destinations", Text),
+    Column("completed_at", String(32)),
+)
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    Column("request_id", String(64), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+# append-only: what a privacy officer exports (request id, hash, event, when)
+erasure_log = Table(
+    "erasure_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    Column("event", String(200), nullable=False),
+    Column("at", String(32), nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
 
@@ -142,10 +174,16 @@ def _v2(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _v3(conn: Connection) -> None:
+    for table in (erasure_requests, suppressions, erasure_log):
+        table.create(conn, checkfirst=True)
+
+
 Migration = Callable[[Connection], None]
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _v1),
     (2, "quarantine fingerprints; record errors indexed by time for pruning", _v2),
+    (3, "privacy requests, suppressions and the erasure log", _v3),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

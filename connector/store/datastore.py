@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,6 +154,27 @@ class DataStore:
 
     def close(self) -> None:
         self.con.close()
+
+    def compact(self, copied: Callable[[], None] | None = None) -> None:
+        """Rewrite the file with live rows only: DuckDB leaves deleted values in freed blocks,
+        so after an erasure the store is copied into a new file that replaces it atomically
+        (a kill leaves either file whole; a stale copy is removed on the next compaction).
+        ``copied`` runs between the copy and the swap (crash tests name that point)."""
+        tmp = self.path.with_name(self.path.name + ".compact")
+        tmp.unlink(missing_ok=True)
+        name = first_row(self.con.execute("SELECT current_database()"))[0]
+        self.con.execute("CHECKPOINT")
+        self.con.execute("ATTACH ? AS compact_copy", [str(tmp)])
+        try:
+            self.con.execute(f'COPY FROM DATABASE "{name}" TO compact_copy')
+        finally:
+            self.con.execute("DETACH compact_copy")
+        if copied is not None:
+            copied()
+        self.con.close()
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self.path)
+        self.con = duckdb.connect(str(self.path))
 
     # ---- ingest ---------------------------------------------------------------------------
     def upsert_profile_records(self, records: Sequence[ProfileRecord], run_id: str) -> int:

@@ -59,6 +59,10 @@ DDL = [
     # profiles whose every source record is a tombstone: kept out of `profiles` (not scored, not
     # activated), their identities kept so destinations can still be told to remove them
     """CREATE TABLE IF NOT EXISTS inactive_profiles (profile_id VARCHAR PRIMARY KEY)""",
+    # profiles a privacy request is erasing: inactive like the above until every destination
+    # has removed them, then purged with everything else stored about them
+    """CREATE TABLE IF NOT EXISTS erasing_profiles (
+        profile_id VARCHAR PRIMARY KEY, request_id VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS activations (
         segment_id VARCHAR NOT NULL, profile_id VARCHAR NOT NULL, holdout BOOLEAN NOT NULL,
         run_id VARCHAR NOT NULL, activated_at TIMESTAMP NOT NULL,

@@ -64,6 +64,8 @@ class DesiredState:
     retired_ids: dict[str, dict[str, str]] = field(default_factory=dict)
     """Retired profile id → destination ids learned for it that its survivor already had of
     the same kind (two platform records of one person): removals must reach both."""
+    erasing: set[str] = field(default_factory=set)
+    """Profiles a privacy request erases: the traits delivered to them are cleared too."""
 
 
 def _departed(
@@ -125,6 +127,9 @@ def build_desired(
         raw = records.get(pid, {})
         state.traits[pid] = {k: c for k in names if (c := _clean(raw.get(k))) is not None}
     state.departed = _departed(store, ids, emails)
+    state.erasing = {
+        str(r[0]) for r in store.con.execute("SELECT profile_id FROM erasing_profiles").fetchall()
+    }
     state.aliases = dict(
         store.con.execute("SELECT profile_id, merged_into FROM retired_profiles").fetchall()
     )

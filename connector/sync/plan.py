@@ -95,6 +95,8 @@ def plan_destination(
         unset = tuple(sorted(set(prev.trait_names) - set(values))) if prev else ()
         plan.upserts.append(Change(ChangeKind.UPSERT, recipient, key, digest, values, unset))
 
+    if with_traits:
+        plan.upserts.extend(_cleared(desired, ledger))
     active: dict[str, SegmentRef] = {
         s.id: s
         for s in desired.segments
@@ -123,6 +125,20 @@ def plan_destination(
                 plan.adds.append(add)
     plan.removes.extend(_removes(desired, ledger, active, want))
     return plan
+
+
+def _cleared(desired: DesiredState, ledger: Mapping[str, LedgerEntry]) -> list[Change]:
+    """Traits delivered to people being erased: an upsert with no values unsets every one."""
+    out: list[Change] = []
+    empty = traits_digest({})
+    for pid in sorted(desired.erasing):
+        prev = ledger.get(trait_key(pid))
+        recipient = desired.departed.get(pid)
+        if prev is None or prev.digest == empty or recipient is None:
+            continue
+        unset = tuple(sorted(prev.trait_names))
+        out.append(Change(ChangeKind.UPSERT, recipient, trait_key(pid), empty, {}, unset))
+    return out
 
 
 def _removes(

@@ -29,6 +29,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from connector.errors import FatalError, RetryableError
 from connector.plugin.changes import Change, OutcomeStatus, SegmentRef, TraitSpec
+from connector.plugin.defaults import with_hook_defaults
 from connector.plugin.spec import (
     Capability,
     Emulator,
@@ -329,6 +330,18 @@ class PluginConformance:
         outcomes = sink.apply(first_kind)
         admin(platform.emulator, "POST", "faults", {"rules": []})
         assert {o.status for o in outcomes} == {OutcomeStatus.RETRYABLE}
+
+    def test_sink_erase_answers_each_recipient(self, platform: Platform, tmp_path: Path) -> None:
+        """The privacy hook (``Sink.erase``): one outcome per person, asked again harmlessly."""
+        sink = with_hook_defaults(self._sink(platform, tmp_path))
+        changes = self._changes(4)
+        assert set(self._apply(sink, changes)) == {OutcomeStatus.OK}
+        people = list({c.recipient.profile_id: c.recipient for c in changes}.values())[:2]
+        assert list(sink.erase([])) == []
+        for _ in range(2):
+            outcomes = sink.erase(people)
+            assert len(outcomes) == len(people), "one outcome per recipient"
+            assert {o.status for o in outcomes} == {OutcomeStatus.OK}
 
     # ---- secrets --------------------------------------------------------------------------
     def test_no_secret_in_logs_errors_or_urls(

@@ -42,3 +42,8 @@ class HubSpotSettings(HttpSettings):
     list_prefix: str = Field(default="CDP: ", max_length=60)
     search_page_size: int = Field(default=SEARCH_PAGE_MAX, ge=1, le=SEARCH_PAGE_MAX)
     retry_base_seconds: float = Field(default=0.5, gt=0)
+    gdpr_delete: bool = Field(
+        default=False,
+        description="On a privacy erasure (connector forget), also GDPR-delete the person's "
+        "contact in HubSpot (permanent; needs the crm.objects.contacts.write scope)",
+    )

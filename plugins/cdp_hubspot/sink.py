@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from cdp_hubspot.client import HubSpotApiError, HubSpotClient
 from cdp_hubspot.limits import BATCH_INPUTS
+from cdp_hubspot.privacy import gdpr_delete
 from cdp_hubspot.provision import ensure_group, ensure_list, ensure_properties
 from cdp_hubspot.settings import HubSpotSettings
 from cdp_hubspot.traits import property_name, wire_value
@@ -67,6 +68,13 @@ class HubSpotSink(SinkBase):
         land, so the planner skips the profile instead of re-sending (and re-retrying) it every
         run."""
         return bool((recipient.email or "").strip() or recipient.ids.get("hubspot_id"))
+
+    def erase(self, recipients: Sequence[Recipient]) -> Sequence[Outcome]:
+        """With ``gdpr_delete`` on, HubSpot deletes the person's contact; otherwise the removal
+        from our lists was the erasure."""
+        if not self.settings.gdpr_delete:
+            return super().erase(recipients)
+        return gdpr_delete(self.client, recipients)
 
     def batch_size(self, kind: str) -> int:
         return BATCH_INPUTS if kind == ChangeKind.UPSERT else MEMBERSHIP_CHUNK

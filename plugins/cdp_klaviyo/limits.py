@@ -55,6 +55,8 @@ ENDPOINT_POLICIES: tuple[EndpointPolicy, ...] = (
     EndpointPolicy("profile_merge", "POST", "/api/profile-merge", 10, 150),
     # get_lists and members: L tier, 75/s 750/m.
     EndpointPolicy("lists_read", "GET", "/api/lists*", 75, 750),
+    # request_profile_deletion: 3/s burst, 60/m steady (reference, revision 2026-10-15).
+    EndpointPolicy("privacy_deletion", "POST", "/api/data-privacy-deletion-jobs", 3, 60),
 )
 
 # Bulk profile import: at most 10,000 profiles and 5 MB per job (bulk import guide).

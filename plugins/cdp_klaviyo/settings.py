@@ -32,3 +32,8 @@ class KlaviyoSettings(HttpSettings):
         "profiles deleted (or merged away) in Klaviyo; 0: on every run",
     )
     job_timeout: float = Field(1800.0, gt=0, description="Give up on an import job after this (s)")
+    privacy_deletion: bool = Field(
+        False,
+        description="On a privacy erasure (connector forget), also ask Klaviyo to delete the "
+        "person's profiles (Request Profile Deletion; needs the data-privacy:write scope)",
+    )

@@ -20,6 +20,7 @@ from cdp_klaviyo.bulk import ImportResult, ImportRunner, profile_payload
 from cdp_klaviyo.client import KlaviyoClient, KlaviyoRequestError
 from cdp_klaviyo.limits import IMPORT_MAX_PROFILES, LIST_MEMBERS_PER_CALL
 from cdp_klaviyo.lists import ListManager, profile_gone
+from cdp_klaviyo.privacy import request_deletions
 from cdp_klaviyo.resolve import resolve_ids
 from cdp_klaviyo.settings import KlaviyoSettings
 from connector.sdk import (
@@ -61,6 +62,13 @@ class KlaviyoSink(SinkBase):
         except SkippableError:
             return False
         return True
+
+    def erase(self, recipients: Sequence[Recipient]) -> Sequence[Outcome]:
+        """With ``privacy_deletion`` on, Klaviyo deletes the person's profiles; otherwise the
+        removal from our lists was the erasure."""
+        if not self.settings.privacy_deletion:
+            return super().erase(recipients)
+        return request_deletions(self.client, recipients)
 
     def batch_size(self, kind: str) -> int:
         return IMPORT_MAX_PROFILES if kind == ChangeKind.UPSERT else LIST_MEMBERS_PER_CALL

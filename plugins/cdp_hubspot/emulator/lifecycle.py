@@ -55,6 +55,8 @@ def create(
 def archive(store: ObjectStore, rid: str, ms: int, lists: dict[str, dict[str, str]]) -> None:
     """Archive a record; a contact leaves every list (a deleted contact is no list member)."""
     record = store.remove(rid)
+    if record is None:  # the caller looked it up; nothing to archive twice
+        return
     record.archived_ms = ms
     store.archived[rid] = record
     if store.object_type == "contacts":

@@ -113,9 +113,12 @@ class ObjectStore:
         self._version += 1
         self._sorted_cache.clear()
 
-    def remove(self, rid: str) -> CrmObject:
-        """Take a record out of the live set (archive or merge); search keeps its row a while."""
-        record = self.records.pop(rid)
+    def remove(self, rid: str) -> CrmObject | None:
+        """Take a record out of the live set (archive, merge, GDPR delete); search keeps its row
+        a while (the index delay), as it does for any write."""
+        record = self.records.pop(rid, None)
+        if record is None:
+            return None
         now = time.monotonic()
         indexed = self._indexed(record, now)
         if indexed is not None and self.index_delay > 0:

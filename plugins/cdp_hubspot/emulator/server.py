@@ -12,6 +12,7 @@ import uuid
 from typing import Any, ClassVar
 
 from cdp_hubspot.emulator.crm import ObjectRoutes
+from cdp_hubspot.emulator.gdpr import GdprRoutes
 from cdp_hubspot.emulator.lifecycle import MERGED, LifecycleRoutes
 from cdp_hubspot.emulator.lists import ListRoutes
 from cdp_hubspot.emulator.objects import ObjectStore
@@ -118,6 +119,8 @@ class HubSpotEmulator(EmulatorServer):
         PropertyRoutes(self).register()
         objects.register_associations()
         ListRoutes(self).register()
+        self.gdpr = GdprRoutes(self)
+        self.gdpr.register()
 
     def rate_limits(self) -> list[RateLimit]:
         return []  # HubSpotLimiter replaces the generic limiter in __init__
@@ -193,6 +196,7 @@ class HubSpotEmulator(EmulatorServer):
                 for lid, meta in self.lists.items()
             ],
             "daily_requests": self.limiter.daily_count,
+            "gdpr_deletions": list(self.gdpr.requests),
         }
 
     def seed(self, payload: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from cdp_klaviyo.emulator.jsonapi import (
     parse_filter,
 )
 from cdp_klaviyo.emulator.lists import ListRoutes
+from cdp_klaviyo.emulator.privacy import request_profile_deletion
 from cdp_klaviyo.emulator.reads import JSONAPI, read_routes
 from cdp_klaviyo.emulator.reads import ok as _ok
 from cdp_klaviyo.emulator.resources import (
@@ -85,6 +86,7 @@ class KlaviyoEmulator(ListRoutes, EmulatorServer):
                 ("DELETE", "/api/lists/{list_id}/relationships/profiles", self._remove_members),
                 *read_routes(self),
                 *write_routes(self),
+                ("POST", "/api/data-privacy-deletion-jobs", self._privacy_deletion),
             ]
         )
 
@@ -142,6 +144,7 @@ class KlaviyoEmulator(ListRoutes, EmulatorServer):
                 jid: {k: v for k, v in job.items() if k != "pending"} for jid, job in s.jobs.items()
             },
             "metrics": {mid: m["name"] for mid, m in s.metrics.items()},
+            "privacy_deletions": list(s.deletion_jobs),
             "events": {"total": len(s.events), "by_metric": counts},
         }
 
@@ -304,3 +307,6 @@ class KlaviyoEmulator(ListRoutes, EmulatorServer):
         nxt = encode_cursor("index", (end, "")) if end < len(job["errors"]) else None
         path = f"/api/profile-bulk-import-jobs/{job['id']}/import-errors"
         return _ok({"data": data, "links": page_links(path, request.query, nxt)})
+
+    def _privacy_deletion(self, request: Request) -> Response:
+        return request_profile_deletion(self, request)

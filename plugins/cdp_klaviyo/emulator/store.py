@@ -54,6 +54,7 @@ class KlaviyoStore:
         self.refused_emails: set[str] = set()  # the import refuses these (a test hook)
         self.event_keys: set[tuple[str, str, str]] = set()  # (profile, metric, unique_id)
         self.merged: dict[str, str] = {}  # merged-away profile id → the profile it went into
+        self.deletion_jobs: list[dict[str, Any]] = []  # data privacy deletion jobs received
         self._counter = itertools.count(1)
         self._profile_index: dict[str, list[tuple[Any, str]]] = {}
         self._event_index: dict[str | None, list[tuple[float, str]]] = {}

@@ -1,0 +1,1 @@
+"""Privacy requests: erasure by keyed hash, suppression, and the erasure audit log."""
