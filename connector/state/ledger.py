@@ -79,6 +79,12 @@ class Ledger:
                 stmt = stmt.where(ledger.c.destination == destination)
             return len(conn.execute(stmt).all())
 
+    def has_any(self, destination: str) -> bool:
+        """Whether anything was ever delivered to ``destination`` (its first sync is not)."""
+        with self._engine.connect() as conn:
+            stmt = select(ledger.c.key).where(ledger.c.destination == destination).limit(1)
+            return conn.execute(stmt).first() is not None
+
     def forget_segment(self, destination: str, segment_id: str) -> int:
         """Drop a segment's memberships, e.g. after the platform lost the audience."""
         with self._engine.begin() as conn:

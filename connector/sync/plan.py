@@ -3,6 +3,11 @@
 Only differences become changes: an upsert when a profile's delivered traits differ (with the
 names of traits to unset), an add for a new member, a remove only for a membership this
 connector added earlier (it is in our ledger) and no longer wants.
+
+An upsert is a *create* when neither the ledger (traits delivered before) nor the sink's
+``known`` hook (the platform's own id for the person, from a pull or an earlier write) says the
+destination holds the person; the plan counts creates before anything is sent, and a
+destination in ``update_only`` mode skips them (and their list adds) instead.
 """
 
 from __future__ import annotations
@@ -27,9 +32,17 @@ class DestinationPlan:
     adds: list[Change] = field(default_factory=list)
     removes: list[Change] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
+    creates: int = 0
+    """How many of ``upserts`` would create a record at the destination (the rest update)."""
 
     def counts(self) -> dict[str, int]:
         return {"upsert": len(self.upserts), "add": len(self.adds), "remove": len(self.removes)}
+
+    def split(self) -> dict[str, int]:
+        """Counts with upserts split into creates and updates, as the plan shows them."""
+        updates = len(self.upserts) - self.creates
+        return {"create": self.creates, "update": updates, "add": len(self.adds),
+                "remove": len(self.removes)}  # fmt: skip
 
     @property
     def total(self) -> int:
@@ -57,8 +70,13 @@ def plan_destination(
     with_traits: bool = True,
     with_memberships: bool = True,
     trait_consent_channel: Literal["email", "ads"] | None = None,
+    known: Callable[[Recipient], bool | None] | None = None,
+    update_only: bool = False,
 ) -> DestinationPlan:
     """Plan one destination; ``with_traits`` / ``with_memberships`` follow its capabilities.
+
+    ``known`` is the sink's hook (does the platform hold this person?); with ``update_only``
+    a person it does not hold, and we never delivered to, is skipped rather than created.
 
     ``consent_channel`` gates memberships, ``trait_consent_channel`` traits (both under
     ``consent_policy``). A profile whose traits are no longer allowed gets them cleared: an
@@ -68,6 +86,15 @@ def plan_destination(
     # a recipient the destination can never identify is skipped, not planned: planned, it would
     # be rejected again every run and every run would end with rejects (exit 3)
     unidentifiable = f"not identifiable by {destination}"
+    absent = f"not in {destination} (update_only)"
+
+    def is_new(pid: str) -> bool:
+        return (
+            trait_key(pid) not in ledger
+            and known is not None
+            and known(desired.recipients[pid]) is False
+        )
+
     wanted = None if traits == "all" else set(traits)
     for pid in sorted(desired.traits) if with_traits else ():
         recipient = desired.recipients[pid]
@@ -88,7 +115,16 @@ def plan_destination(
         if prev is not None and prev.digest == digest:
             continue
         unset = tuple(sorted(set(prev.trait_names) - set(values))) if prev else ()
-        plan.upserts.append(Change(ChangeKind.UPSERT, recipient, key, digest, values, unset))
+        new = is_new(pid)
+        if new and update_only:
+            plan.skipped[absent] += 1
+            continue
+        plan.creates += new
+        plan.upserts.append(
+            Change(
+                ChangeKind.UPSERT, recipient, key, digest, values, unset, may_create=not update_only
+            )
+        )
 
     active: dict[str, SegmentRef] = {
         s.id: s
@@ -108,6 +144,9 @@ def plan_destination(
                 plan.skipped[unidentifiable] += 1
                 continue
             key = membership_key(sid, pid)
+            if update_only and key not in ledger and is_new(pid):
+                plan.skipped[absent] += 1
+                continue
             want.add(key)
             prev_entry = ledger.get(key)
             if prev_entry is None or prev_entry.digest == PENDING:
