@@ -20,7 +20,7 @@ from connector.pipeline import Workspace, run_pipeline
 from connector.pipeline.runner import RunSummary
 from connector.plugin.spec import EmulatorOptions
 
-HUBSPOT_TOKEN = "pat-na1-safe-sync-1"  # noqa: S105 - the emulator's fake
+HUBSPOT_TOKEN = "pat-na1-safe-sync-1"
 KLAVIYO_KEY = "pk_safe_sync_1"
 HELD = 30  # people the platform already holds; the files hold 30 more it does not
 
