@@ -55,7 +55,9 @@ def print_summary(console: Console, s: RunSummary) -> None:
     table.add_column("seconds", justify="right")
     c = s.counts
     rows = {
-        "pull": f"{c.get('pulled', 0)} records, {c.get('quarantined', 0)} quarantined"
+        "pull": f"{c.get('pulled', 0)} records"
+        + (f" ({c['unchanged']} unchanged)" if c.get("unchanged") else "")
+        + f", {c.get('quarantined', 0)} quarantined"
         + (f", {c['warnings']} source warnings" if c.get("warnings") else ""),
         "unify": f"{c.get('profiles', 0)} profiles, {c.get('merged', 0)} merges",
         "model": _model_row(s.stages.get("model", {})),

@@ -3,7 +3,9 @@
 Per stream: lower bound = stored mark - lookback (inclusive); records are validated into the
 canonical schema (bad ones quarantined with a reason, never stopping the stream), stored in
 chunks, and the new mark (max of the stream's cursor field over valid records) is committed
-only after everything was stored. A dry run stores but does not move cursors.
+only after everything was stored. A dry run stores but does not move cursors. A profile record
+that says nothing the stored one does not (our own write echoed back as a modification, a file
+re-read) is counted as ``unchanged`` and not stored again (``connector.store.unchanged``).
 
 Isolation is deliberate at two levels: any exception while validating one record quarantines
 that record (its type and a short message are the reason); any exception from a source's own
@@ -30,6 +32,7 @@ from connector.schema.normalise import parse_timestamp, to_iso
 from connector.schema.records import EventRecord, ProfileRecord, validate_event, validate_profile
 from connector.state.quarantine import QuarantineStore
 from connector.store.diskfull import is_disk_full
+from connector.store.unchanged import unchanged_profiles
 from connector.workspace import Workspace
 
 __all__ = ["PullResult", "pull_source"]
@@ -42,6 +45,7 @@ CHUNK = 5_000
 class PullResult:
     pulled: int = 0
     new: int = 0
+    unchanged: int = 0
     quarantined: int = 0
     already_quarantined: int = 0
     warnings: int = 0
@@ -217,12 +221,14 @@ def pull_source(
     return result
 
 
-def _store(ws: Workspace, stream: Stream, good: list[Any], run_id: str) -> int:
+def _store(ws: Workspace, stream: Stream, good: list[Any], run_id: str) -> tuple[int, int]:
+    """Store a chunk; returns (records new to the store, unchanged records skipped)."""
     if stream.kind == "profiles":
-        profiles: list[ProfileRecord] = good
-        return ws.data.upsert_profile_records(profiles, run_id)
+        same = unchanged_profiles(ws.data.con, good)
+        profiles: list[ProfileRecord] = [r for i, r in enumerate(good) if i not in same]
+        return ws.data.upsert_profile_records(profiles, run_id), len(same)
     events: list[EventRecord] = good
-    return ws.data.upsert_events(events, run_id)
+    return ws.data.upsert_events(events, run_id), 0
 
 
 def _pull_stream(p: _Pull, source: Source, stream: Stream, result: PullResult) -> dict[str, Any]:
@@ -230,7 +236,7 @@ def _pull_stream(p: _Pull, source: Source, stream: Stream, result: PullResult) -
     mark = _trusted_mark(p, stream, stored_mark)
     since = _lower_bound(stream, mark, p.cfg.lookback)
     new_mark = mark
-    stats: dict[str, Any] = {"since": since, "pulled": 0, "new": 0}
+    stats: dict[str, Any] = {"since": since, "pulled": 0, "new": 0, "unchanged": 0}
     if mark != stored_mark:
         stats["cursor_reset"] = "the stored cursor was in the future: stream re-read in full"
     reader = _Reader(source, stream, since)
@@ -253,7 +259,9 @@ def _pull_stream(p: _Pull, source: Source, stream: Stream, result: PullResult) -
             good.append(rec)
             if rec_mark is not None and (new_mark is None or rec_mark > new_mark):
                 new_mark = rec_mark
-        stats["new"] += _store(p.ws, stream, good, p.run_id)
+        new, same = _store(p.ws, stream, good, p.run_id)
+        stats["new"] += new
+        stats["unchanged"] += same
         p.quarantine.flush()
         stats["pulled"] += len(chunk)
         if p.progress:
@@ -268,6 +276,7 @@ def _pull_stream(p: _Pull, source: Source, stream: Stream, result: PullResult) -
     stats["reasons"] = {redact(k): v for k, v in counts.reasons.items()}
     result.pulled += stats["pulled"]
     result.new += stats["new"]
+    result.unchanged += stats["unchanged"]
     result.quarantined += counts.quarantined
     result.already_quarantined += counts.already
     stats["mark"] = new_mark

@@ -173,7 +173,7 @@ def _finish(ws: Workspace, summary: RunSummary) -> None:
 
 def _pull(ws: Workspace, summary: RunSummary, progress: Progress) -> None:
     counts = summary.counts
-    counts.update(pulled=0, new=0, quarantined=0, already_quarantined=0, warnings=0)
+    counts.update(pulled=0, new=0, unchanged=0, quarantined=0, already_quarantined=0, warnings=0)
     with summary.timed("pull") as entry:
         for name, cfg in ws.config.sources.items():
             if not cfg.enabled:
@@ -185,6 +185,7 @@ def _pull(ws: Workspace, summary: RunSummary, progress: Progress) -> None:
             entry[name] = {"streams": res.streams, "failed": res.failed}
             counts["pulled"] += res.pulled
             counts["new"] += res.new
+            counts["unchanged"] += res.unchanged
             counts["quarantined"] += res.quarantined
             counts["already_quarantined"] += res.already_quarantined
             counts["warnings"] += res.warnings

@@ -79,6 +79,12 @@ class Ledger:
                 stmt = stmt.where(ledger.c.destination == destination)
             return len(conn.execute(stmt).all())
 
+    def trait_names(self) -> frozenset[str]:
+        """Every trait name delivered to any destination (what our own writes may echo)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(ledger.c.payload).where(ledger.c.kind == "trait").distinct())
+            return frozenset(name for (payload,) in rows for name in json.loads(payload or "[]"))
+
     def has_any(self, destination: str) -> bool:
         """Whether anything was ever delivered to ``destination`` (its first sync is not)."""
         with self._engine.connect() as conn:
