@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pygal
@@ -38,6 +38,8 @@ _STYLE = Style(
     major_label_font_size=12,
     legend_font_size=12,
     value_font_size=11,
+    guide_stroke_color="#e3e7eb",
+    major_guide_stroke_color="#c9d0d6",
 )
 _SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
 _COMMON: dict[str, Any] = {
@@ -47,7 +49,8 @@ _COMMON: dict[str, Any] = {
     "width": 760,
     "height": 380,
     "legend_at_bottom": True,
-    "truncate_legend": 40,
+    "legend_at_bottom_columns": 2,
+    "truncate_legend": 45,
     "truncate_label": 28,
 }
 
@@ -75,8 +78,8 @@ def bars(
         title=title,
         show_legend=False,
         print_values=True,
-        y_title=unit,
         range=value_range,
+        **({"x_title": unit} if horizontal else {"y_title": unit}),
     )
     chart.x_labels = list(labels)
     chart.add(unit, [float(v) for v in values])
@@ -93,9 +96,7 @@ def histogram(title: str, values: Sequence[float], *, unit: str, bins: int = 20)
     chart = pygal.Histogram(
         **_COMMON, title=title, show_legend=False, x_title=unit, y_title="profiles"
     )
-    chart.add(
-        "profiles", [(c, lo + i * width, lo + (i + 1) * width) for i, c in enumerate(counts)]
-    )
+    chart.add("profiles", [(c, lo + i * width, lo + (i + 1) * width) for i, c in enumerate(counts)])
     return _svg(chart)
 
 
@@ -115,13 +116,25 @@ def calibration(title: str, points: Sequence[tuple[float, float]]) -> str:
     return _svg(chart)
 
 
-def sizes_over_time(title: str, series: Mapping[str, Sequence[tuple[datetime, float]]]) -> str:
-    """Members per segment at each run, on one shared scale and a date axis."""
+def _time_format(points: Sequence[datetime]) -> str:
+    """Dates for runs days apart, clock times for runs within a day (a demo, a test)."""
+    if points and max(points) - min(points) < timedelta(days=1):
+        return "%H:%M:%S"
+    return "%d %b %Y"
+
+
+def sizes_over_time(
+    title: str, series: Mapping[str, Sequence[tuple[datetime, float]]], *, unit: str = "members"
+) -> str:
+    """Values per run (members per segment, changes sent) on one shared scale from zero and a
+    date axis."""
+    fmt = _time_format([t for points in series.values() for t, _v in points])
     chart = pygal.DateTimeLine(
         **_COMMON,
         title=title,
-        y_title="members",
-        x_value_formatter=lambda d: d.strftime("%d %b %H:%M"),
+        y_title=unit,
+        include_x_axis=True,
+        x_value_formatter=lambda d: d.strftime(fmt),
         x_label_rotation=20,
         dots_size=3,
     )
@@ -138,12 +151,13 @@ def lift_over_time(
     value_range: tuple[float, float],
 ) -> str:
     """The treated-minus-control difference over time with its 95% interval (low, high)."""
+    fmt = _time_format([p[0] for p in points])
     chart = pygal.DateTimeLine(
         **_COMMON,
         title=title,
         y_title=unit,
         range=value_range,
-        x_value_formatter=lambda d: d.strftime("%d %b %Y"),
+        x_value_formatter=lambda d: d.strftime(fmt),
         x_label_rotation=20,
         dots_size=3,
     )

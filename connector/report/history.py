@@ -105,7 +105,9 @@ def _lift(
         series = LiftSeries(names.get(str(sid), str(sid)))
         start = pd.Timestamp(members["activated_at"].min()).to_pydatetime()
         for until in [t for t in ends if t > start][-_LIFT_POINTS:]:
-            res: dict[str, Any] = segment_lift(con, members, str(sid), activated_at=start, until=until)
+            res: dict[str, Any] = segment_lift(
+                con, members, str(sid), activated_at=start, until=until
+            )
             converted = res["treated"]["conversion_rate"] + res["control"]["conversion_rate"]
             if not converted or not res["control"]["profiles"]:
                 continue

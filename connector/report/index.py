@@ -49,10 +49,14 @@ def render_index(ws: Workspace, reports: Path) -> str:
     context = {
         "csp": CSP,
         "runs": rows,
-        "sizes_chart": charts.sizes_over_time("Members per segment, per run", sizes)
+        "sizes_chart": charts.sizes_over_time(
+            "Segment sizes per run (control group included)", sizes
+        )
         if many and sizes
         else "",
-        "sent_chart": charts.sizes_over_time("Changes sent per run", {"changes sent": sent})
+        "sent_chart": charts.sizes_over_time(
+            "Changes sent per run", {"changes sent": sent}, unit="changes"
+        )
         if many and len(sent) > 1
         else "",
     }

@@ -90,7 +90,9 @@ def _segments(d: ReportData) -> dict[str, Any]:
         )
         if d.segments
         else "",
-        "sizes_chart": charts.sizes_over_time("Members per segment, per run", h.sizes)
+        "sizes_chart": charts.sizes_over_time(
+            "Segment sizes per run (control group included)", h.sizes
+        )
         if sum(len(p) for p in h.sizes.values()) > len(h.sizes)
         else "",
         "profile_charts": profile_charts,

@@ -65,7 +65,7 @@ def test_the_report_speaks_to_a_marketer(three_runs: tuple[Path, list[RunSummary
     html = runs[-1].report.read_text()
     assert "Customer segments and activation" in html
     assert "GBP" in html, "amounts in the shop's currency"
-    assert "Members per segment, per run" in html, "segment sizes over time"
+    assert "Segment sizes per run" in html, "segment sizes over time"
     assert "extra revenue per member vs control" in html, "lift over time, charted"
     assert "95% low" in html
     assert "95% high" in html
@@ -82,7 +82,7 @@ def test_the_report_speaks_to_a_marketer(three_runs: tuple[Path, list[RunSummary
     page = index.read_text()
     for run in runs:
         assert f'href="{run.run_id}.html"' in page
-    assert "Members per segment, per run" in page
+    assert "Segment sizes per run" in page
     assert "example.org" not in page
 
 
