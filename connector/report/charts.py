@@ -10,12 +10,17 @@ the inline config script, so a chart is plain SVG with inline CSS and fetches no
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import pygal
 from pygal.style import Style
+
+# pygal appends a legacy import hook (for its map plugins, pygal.maps.*, which we do not use) to
+# sys.meta_path; lacking find_spec, it makes every later failed import warn (ImportWarning).
+sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "PluginImportFixer"]
 
 __all__ = [
     "bars",

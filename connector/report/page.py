@@ -197,7 +197,8 @@ def _sync(d: ReportData) -> dict[str, Any]:
     apply, plan = d.run.stages.get("apply") or {}, d.run.stages.get("plan") or {}
     rows, labels, sent = [], [], []
     for name in sorted(k for k in set(apply) | set(plan) if isinstance(plan.get(k), dict)):
-        entry = apply.get(name) if isinstance(apply.get(name), dict) else {}
+        found = apply.get(name)
+        entry: dict[str, Any] = found if isinstance(found, dict) else {}
         p = plan[name]
         skipped = entry.get("skipped") or {}
         note = entry.get("held") or "; ".join(f"{n} {why}" for why, n in skipped.items())

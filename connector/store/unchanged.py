@@ -67,8 +67,12 @@ def unchanged_profiles(
         ).df()
     finally:
         con.unregister("incoming_keys")
-    stored = {(r["source"], r["source_id"]): r for r in frame.to_dict("records")}
-    stored = {k: {c: (None if _isna(v) else v) for c, v in r.items()} for k, r in stored.items()}
+    stored: dict[tuple[str, str], dict[str, Any]] = {
+        (str(r["source"]), str(r["source_id"])): {
+            str(c): (None if _isna(v) else v) for c, v in r.items()
+        }
+        for r in frame.to_dict("records")
+    }
     return {
         i
         for i, rec in enumerate(records)

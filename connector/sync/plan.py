@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
@@ -86,15 +86,6 @@ def plan_destination(
     # a recipient the destination can never identify is skipped, not planned: planned, it would
     # be rejected again every run and every run would end with rejects (exit 3)
     unidentifiable = f"not identifiable by {destination}"
-    absent = f"not in {destination} (update_only)"
-
-    def is_new(pid: str) -> bool:
-        return (
-            trait_key(pid) not in ledger
-            and known is not None
-            and known(desired.recipients[pid]) is False
-        )
-
     wanted = None if traits == "all" else set(traits)
     for pid in sorted(desired.traits) if with_traits else ():
         recipient = desired.recipients[pid]
@@ -115,16 +106,7 @@ def plan_destination(
         if prev is not None and prev.digest == digest:
             continue
         unset = tuple(sorted(set(prev.trait_names) - set(values))) if prev else ()
-        new = is_new(pid)
-        if new and update_only:
-            plan.skipped[absent] += 1
-            continue
-        plan.creates += new
-        plan.upserts.append(
-            Change(
-                ChangeKind.UPSERT, recipient, key, digest, values, unset, may_create=not update_only
-            )
-        )
+        plan.upserts.append(Change(ChangeKind.UPSERT, recipient, key, digest, values, unset))
 
     active: dict[str, SegmentRef] = {
         s.id: s
@@ -144,16 +126,40 @@ def plan_destination(
                 plan.skipped[unidentifiable] += 1
                 continue
             key = membership_key(sid, pid)
-            if update_only and key not in ledger and is_new(pid):
-                plan.skipped[absent] += 1
-                continue
             want.add(key)
             prev_entry = ledger.get(key)
             if prev_entry is None or prev_entry.digest == PENDING:
                 # pending: sent before a crash, maybe applied; re-adding is idempotent
                 plan.adds.append(Change(ChangeKind.ADD, recipient, key, "1", segment=seg))
     plan.removes.extend(_removes(desired, ledger, active, want))
+    if known is not None:
+        _creates(plan, ledger, known, update_only=update_only)
     return plan
+
+
+def _creates(
+    plan: DestinationPlan,
+    ledger: Mapping[str, LedgerEntry],
+    known: Callable[[Recipient], bool | None],
+    *,
+    update_only: bool,
+) -> None:
+    """Count the upserts that would create a record; in ``update_only`` mode drop them (and the
+    list adds of people the destination does not hold) and forbid creating in the rest."""
+
+    def new(ch: Change) -> bool:
+        return trait_key(ch.recipient.profile_id) not in ledger and known(ch.recipient) is False
+
+    if not update_only:
+        plan.creates = sum(1 for ch in plan.upserts if new(ch))
+        return
+    absent = f"not in {plan.destination} (update_only)"
+    kept = [replace(ch, may_create=False) for ch in plan.upserts if not new(ch)]
+    adds = [ch for ch in plan.adds if ch.key in ledger or not new(ch)]
+    dropped = len(plan.upserts) - len(kept) + len(plan.adds) - len(adds)
+    if dropped:
+        plan.skipped[absent] += dropped
+    plan.upserts, plan.adds = kept, adds
 
 
 def _removes(
