@@ -136,6 +136,7 @@ engine = "rfm"  # the checks compare RFM tiers
 
 [sync]
 retry_rounds = 3
+max_first_creates = 100000000  # the scenario creates its people on purpose
 
 [sources.shop]
 plugin = "files"

@@ -67,6 +67,7 @@ class Workspace:
             run_id=run_id,
             default_region=self.config.identity.default_region,
             config_dir=self.config_dir,
+            written_traits=self.ledger.trait_names() if kind == "sources" else frozenset(),
         )
 
     def close(self) -> None:

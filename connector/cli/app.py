@@ -134,6 +134,14 @@ def run(
             "lost data store or state store; the ledger is kept).",
         ),
     ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            help="Let a destination's first sync create more records than "
+            "sync.max_first_creates (see `connector plan` for the creates).",
+        ),
+    ] = False,
 ) -> None:
     """Run the pipeline once: pull, unify, model, plan, apply."""
     from connector.pipeline import run_pipeline
@@ -147,7 +155,13 @@ def run(
         progress = RichProgress(
             err, enabled=is_tty() and (log_format or cfg.logging.format) == "text"
         )
-        summary = run_pipeline(ws, dry_run=dry_run, progress=progress, full_refresh=full_refresh)
+        summary = run_pipeline(
+            ws,
+            dry_run=dry_run,
+            progress=progress,
+            full_refresh=full_refresh,
+            confirm_creates=yes,
+        )
     finally:
         ws.close()
     if dry_run:

@@ -19,6 +19,9 @@ from connector.logs import setup_logging
 __all__ = ["demo"]
 
 MARKER = ".connector-demo"
+# The demo's profile-id key, so every fresh demo mints the same ids (the data is synthetic): a
+# real workspace sets its own in the environment or the secrets file, or leaves it random.
+DEMO_SECRETS = '[identity]\nid_key = "connector-demo-profile-ids"\n'
 DEMO_CONFIG = """\
 # Written by `connector demo`. Every setting is documented in config.example.toml.
 [workspace]
@@ -58,12 +61,10 @@ def _write_config(root: Path, config: Path, text: str, secrets: str) -> None:
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(text)
     secrets_file = config.parent / "connector.secrets.toml"
-    if secrets:
-        # the emulators' fake credentials: real ones belong in the environment or this file
-        secrets_file.write_text(secrets)
-        secrets_file.chmod(0o600)
-    else:
-        secrets_file.unlink(missing_ok=True)
+    # the emulators' fake credentials: real ones belong in the environment or this file
+    secrets_file.touch(mode=0o600)
+    secrets_file.write_text("\n".join(filter(None, [DEMO_SECRETS, secrets])))
+    secrets_file.chmod(0o600)
 
 
 @handle_errors
@@ -110,10 +111,13 @@ def demo(
 
 def _run_demo(root: Path, cfg_path: Path, platforms: list[str], plays: frozenset[str]) -> None:
     from connector.demo.dataset import write_demo_inputs
+    from connector.demo.platforms import write_ads_consent
     from connector.pipeline import run_pipeline
     from connector.workspace import Workspace
 
     counts = write_demo_inputs(root / "data", crm="crm" not in plays, web="web" not in plays)
+    if "crm" in plays:
+        write_ads_consent(root / "data")
     where = ", ".join(["files", *platforms])
     console.print(
         f"[bold]demo data[/bold] ({where}): {counts['customers']} customers "
@@ -125,7 +129,8 @@ def _run_demo(root: Path, cfg_path: Path, platforms: list[str], plays: frozenset
         console.rule(f"run {n}")
         ws = Workspace(cfg)
         try:
-            summary = run_pipeline(ws, dry_run=False, progress=progress)
+            # the emulators are the demo's own: creating their contacts needs no confirmation
+            summary = run_pipeline(ws, dry_run=False, progress=progress, confirm_creates=True)
         finally:
             ws.close()
         print_plan(console, summary.plans, sample=3 if n == 1 else 0)

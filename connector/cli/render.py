@@ -19,12 +19,13 @@ __all__ = ["print_errors", "print_plan", "print_runs", "print_summary"]
 
 def print_plan(console: Console, plans: dict[str, DestinationPlan], *, sample: int = 5) -> None:
     table = Table(title="Plan (what would change)", show_lines=False)
-    for col in ("destination", "upsert", "add", "remove", "skipped"):
+    cols = ("create", "update", "add", "remove")
+    for col in ("destination", *cols, "skipped"):
         table.add_column(col, justify="right" if col != "destination" else "left")
     for name, plan in plans.items():
-        c = plan.counts()
+        c = plan.split()
         skipped = ", ".join(f"{n} {why}" for why, n in sorted(plan.skipped.items())) or "0"
-        table.add_row(safe(name), str(c["upsert"]), str(c["add"]), str(c["remove"]), safe(skipped))
+        table.add_row(safe(name), *(str(c[k]) for k in cols), safe(skipped))
     console.print(table)
     for name, plan in plans.items():
         shown = (plan.upserts[:sample], plan.adds[:sample], plan.removes[:sample])
@@ -54,7 +55,9 @@ def print_summary(console: Console, s: RunSummary) -> None:
     table.add_column("seconds", justify="right")
     c = s.counts
     rows = {
-        "pull": f"{c.get('pulled', 0)} records, {c.get('quarantined', 0)} quarantined"
+        "pull": f"{c.get('pulled', 0)} records"
+        + (f" ({c['unchanged']} unchanged)" if c.get("unchanged") else "")
+        + f", {c.get('quarantined', 0)} quarantined"
         + (f", {c['warnings']} source warnings" if c.get("warnings") else ""),
         "unify": f"{c.get('profiles', 0)} profiles, {c.get('merged', 0)} merges",
         "model": _model_row(s.stages.get("model", {})),

@@ -29,7 +29,13 @@ from connector.config.embedded import (
     resolve_state_url,
     resolve_storage_options,
 )
-from connector.config.models import AlertSettings, AppConfig, DestinationConfig, SourceConfig
+from connector.config.models import (
+    AlertSettings,
+    AppConfig,
+    DestinationConfig,
+    IdentitySettings,
+    SourceConfig,
+)
 from connector.config.secrets import resolve_secrets
 from connector.errors import ConfigError
 from connector.plugin.registry import PluginRegistry
@@ -224,6 +230,16 @@ def _load(
             where="alerts",
             file_label=label,
             secrets_table=secrets.get("alerts", {}),
+            env=env,
+        )
+    identity = raw.get("identity", {})
+    if isinstance(identity, dict):
+        raw["identity"] = resolve_secrets(
+            identity,
+            IdentitySettings,
+            where="identity",
+            file_label=label,
+            secrets_table=secrets.get("identity", {}),
             env=env,
         )
     workspace = raw.get("workspace", {})

@@ -60,6 +60,12 @@ class IdentitySettings(BaseModel):
     default_region: str = Field("US", min_length=2, max_length=2)
     blocked_values: tuple[str, ...] = DEFAULT_BLOCKED
     max_ids_per_kind: int = Field(5, ge=1, le=1000)
+    id_key: SecretStr | None = Field(
+        None,
+        description="Key of the profile-id hash (a secret: environment or secrets file). Set, a "
+        "workspace rebuilt from the same sources gets the same profile ids; unset, each new "
+        "workspace draws a random key.",
+    )
 
 
 class LoggingSettings(BaseModel):
@@ -72,6 +78,12 @@ class SyncSettings(BaseModel):
     model_config = _FROZEN
     retry_rounds: int = Field(3, ge=0, le=20, description="Passes over retryable changes per run.")
     hold_on_reject_rate: float | None = Field(None, ge=0, le=1)
+    max_first_creates: int = Field(
+        500,
+        ge=0,
+        description="A destination's first sync that would create more records than this is "
+        "held until confirmed (`connector run --yes`); platforms bill per contact.",
+    )
 
 
 class PullSettings(BaseModel):
@@ -204,6 +216,11 @@ class DestinationConfig(BaseModel):
         description="Who may be activated: 'strict' (an explicit grant) or 'not_denied' "
         "(anyone who has not said no); default: the destination's own (strict for Klaviyo, "
         "HubSpot, Meta and Google; not_denied for Segment and files).",
+    )
+    mode: Literal["upsert", "update_only"] = Field(
+        "upsert",
+        description="'update_only' never creates a contact or profile at the destination: "
+        "people it does not hold yet are skipped (HubSpot, Klaviyo; others keep no records).",
     )
     settings: Any = None
 

@@ -8,6 +8,7 @@ segments back to every one of them. Which platform plays what is the plugins' bu
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from importlib.util import find_spec
@@ -18,7 +19,14 @@ from connector.errors import ConfigError
 from connector.plugin.registry import PluginRegistry
 from connector.plugin.spec import DemoCast, DemoPart, DemoRole, EmulatorOptions
 
-__all__ = ["ACTIVATED", "available", "platform_config", "roles_played", "running_platforms"]
+__all__ = [
+    "ACTIVATED",
+    "available",
+    "platform_config",
+    "roles_played",
+    "running_platforms",
+    "write_ads_consent",
+]
 
 ACTIVATED = ("tier-high", "tier-medium")
 """The segments every demo destination activates."""
@@ -97,3 +105,19 @@ def platform_config(root: Path, parts: dict[str, DemoPart]) -> tuple[str, str]:
     ]
     config += [part.config for part in parts.values()]
     return "\n".join(config), "\n".join(p.secrets for p in parts.values() if p.secrets)
+
+
+def write_ads_consent(data: Path) -> int:
+    """The shop's checkout records ads consent (the CRM held by a platform does not): one row
+    per customer, keyed by email, dated by their last order. Returns the rows written."""
+    by_customer, _country = orders_by_customer()
+    path = data / "profiles" / "shop_ads_consent.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["source_id", "email", "updated_at", "consent.ads"])
+        for cid in sorted(by_customer):
+            p = person(cid)
+            last = max(o["at"] for o in by_customer[cid])
+            w.writerow([f"checkout-{cid}", p["email"], last.isoformat(), p["consent_ads"]])
+    return len(by_customer)

@@ -24,7 +24,7 @@ from connector.sync.plan import DestinationPlan, plan_destination
 from connector.sync.replace import replace_plan
 from connector.workspace import Workspace
 
-__all__ = ["Activation", "apply_all", "plan_all"]
+__all__ = ["Activation", "apply_all", "hold_large_first_syncs", "plan_all"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ class Activation:
     sinks: dict[str, Sink] = field(default_factory=dict)
     plans: dict[str, DestinationPlan] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    held: dict[str, str] = field(default_factory=dict)
+    """Destinations planned but not applied, with why (a large first sync not confirmed)."""
 
 
 def plan_all(ws: Workspace, output: ModelOutput, run_id: str) -> Activation:
@@ -91,6 +93,8 @@ def _plan(
         consent_policy=_policy(cfg.consent_policy, sink),
         trait_consent_channel=sink.trait_consent,
         accepts=sink.accepts,
+        known=sink.known,
+        update_only=cfg.mode == "update_only",
         with_traits=Capability.SINK_TRAITS in capabilities,
         with_memberships=bool({Capability.SINK_LISTS, Capability.SINK_AUDIENCES} & capabilities),
         full_members=_replaces(sink),
@@ -100,6 +104,26 @@ def _plan(
 def _replaces(sink: Sink) -> bool:
     """Whether the sink swaps whole memberships (Meta's full_replace) instead of diffs."""
     return isinstance(sink, ReplacesMembers) and bool(sink.replaces_members)
+
+
+def hold_large_first_syncs(ws: Workspace, act: Activation, *, confirmed: bool) -> None:
+    """Hold each destination whose first sync would create more records than
+    ``sync.max_first_creates``, unless ``confirmed``: platforms bill per contact, and a wrong
+    source or segment must not land thousands of new ones before anyone saw the plan."""
+    limit = ws.config.sync.max_first_creates
+    for name, plan in act.plans.items():
+        if confirmed or plan.creates <= limit or ws.ledger.has_any(name):
+            continue
+        why = (
+            f"destination {name}: its first sync would create {plan.creates} new records "
+            f"(more than sync.max_first_creates = {limit}), so nothing was sent to it; check "
+            '`connector plan`, then run `connector run --yes`, or set mode = "update_only"'
+        )
+        act.held[name] = why
+        act.failures.append(why)
+        sink = act.sinks.pop(name, None)
+        if sink is not None:
+            _close(name, sink)
 
 
 def _policy(configured: ConsentPolicy | None, sink: Sink) -> ConsentPolicy:
@@ -138,10 +162,12 @@ def apply_all(
     ws: Workspace, act: Activation, run_id: str, progress: Progress, counts: dict[str, int]
 ) -> dict[str, Any]:
     """Apply every destination's plan; one failing destination never stops the others."""
-    report: dict[str, Any] = {}
+    report: dict[str, Any] = {
+        name: {"planned": act.plans[name].counts(), "held": why} for name, why in act.held.items()
+    }
     for name, sink in act.sinks.items():
         plan = act.plans[name]
-        entry: dict[str, Any] = {"planned": plan.counts()}
+        entry: dict[str, Any] = {"planned": plan.counts(), "creates": plan.creates}
         if plan.skipped:
             entry["skipped"] = dict(plan.skipped)
         report[name] = entry

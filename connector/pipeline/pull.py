@@ -3,7 +3,9 @@
 Per stream: lower bound = stored mark - lookback (inclusive); records are validated into the
 canonical schema (bad ones quarantined with a reason, never stopping the stream), stored in
 chunks, and the new mark (max of the stream's cursor field over valid records) is committed
-only after everything was stored. A dry run stores but does not move cursors.
+only after everything was stored. A dry run stores but does not move cursors. A profile record
+that says nothing the stored one does not (our own write echoed back as a modification, a file
+re-read) is counted as ``unchanged`` and not stored again (``connector.store.unchanged``).
 
 Isolation is deliberate at two levels: any exception while validating one record quarantines
 that record (its type and a short message are the reason); any exception from a source's own
@@ -31,6 +33,7 @@ from connector.schema.normalise import parse_timestamp, to_iso
 from connector.schema.records import EventRecord, ProfileRecord, validate_event, validate_profile
 from connector.state.quarantine import QuarantineStore
 from connector.store.diskfull import is_disk_full
+from connector.store.unchanged import unchanged_profiles
 from connector.workspace import Workspace
 
 __all__ = ["PullResult", "pull_source"]
@@ -43,6 +46,7 @@ CHUNK = 5_000
 class PullResult:
     pulled: int = 0
     new: int = 0
+    unchanged: int = 0
     quarantined: int = 0
     already_quarantined: int = 0
     warnings: int = 0
@@ -221,12 +225,42 @@ def pull_source(
     return result
 
 
-def _store(ws: Workspace, stream: Stream, good: list[Any], run_id: str) -> int:
+def _store(ws: Workspace, stream: Stream, good: list[Any], run_id: str) -> tuple[int, int]:
+    """Store a chunk; returns (records new to the store, unchanged records skipped)."""
     if stream.kind == "profiles":
-        profiles: list[ProfileRecord] = good
-        return ws.data.upsert_profile_records(profiles, run_id)
+        same = unchanged_profiles(ws.data.con, good)
+        profiles: list[ProfileRecord] = [r for i, r in enumerate(good) if i not in same]
+        return ws.data.upsert_profile_records(profiles, run_id), len(same)
     events: list[EventRecord] = good
-    return ws.data.upsert_events(events, run_id)
+    return ws.data.upsert_events(events, run_id), 0
+
+
+def _accept_chunk(
+    p: _Pull, stream: Stream, chunk: list[Any], n: int, stats: dict[str, Any], mark: Any
+) -> tuple[list[Any], Any]:
+    """Validate one chunk: bad records quarantined, suppressed people counted; the rest, and
+    the highest cursor value seen, returned."""
+    good: list[Any] = []
+    for raw in chunk:
+        n += 1
+        try:
+            rec, rec_mark = _accept(p, stream, raw)
+        except SkippableError as exc:
+            p.quarantine.add(stream.name, exc.reason, _record_ref(p.name, stream, raw, n), raw)
+            continue
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one poison record is quarantined, never fatal
+            reason = f"record could not be validated ({describe(exc)})"
+            p.quarantine.add(stream.name, reason, _record_ref(p.name, stream, raw, n), raw)
+            continue
+        if p.suppressed is not None and p.suppressed(rec):
+            stats["suppressed"] += 1
+        else:
+            good.append(rec)
+        if rec_mark is not None and (mark is None or rec_mark > mark):
+            mark = rec_mark
+    return good, mark
 
 
 def _pull_stream(p: _Pull, source: Source, stream: Stream, result: PullResult) -> dict[str, Any]:
@@ -234,33 +268,17 @@ def _pull_stream(p: _Pull, source: Source, stream: Stream, result: PullResult) -
     mark = _trusted_mark(p, stream, stored_mark)
     since = _lower_bound(stream, mark, p.cfg.lookback_for(stream.name, stream.lookback))
     new_mark = mark
-    stats: dict[str, Any] = {"since": since, "pulled": 0, "new": 0, "suppressed": 0}
+    stats: dict[str, Any] = {"since": since, "pulled": 0, "new": 0, "suppressed": 0, "unchanged": 0}
     if mark != stored_mark:
         stats["cursor_reset"] = "the stored cursor was in the future: stream re-read in full"
     reader = _Reader(source, stream, since)
     n = 0
     for chunk in reader.chunks():
-        good: list[Any] = []
-        for raw in chunk:
-            n += 1
-            try:
-                rec, rec_mark = _accept(p, stream, raw)
-            except SkippableError as exc:
-                p.quarantine.add(stream.name, exc.reason, _record_ref(p.name, stream, raw, n), raw)
-                continue
-            except MemoryError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - one poison record is quarantined, never fatal
-                reason = f"record could not be validated ({describe(exc)})"
-                p.quarantine.add(stream.name, reason, _record_ref(p.name, stream, raw, n), raw)
-                continue
-            if p.suppressed is not None and p.suppressed(rec):
-                stats["suppressed"] += 1
-            else:
-                good.append(rec)
-            if rec_mark is not None and (new_mark is None or rec_mark > new_mark):
-                new_mark = rec_mark
-        stats["new"] += _store(p.ws, stream, good, p.run_id)
+        good, new_mark = _accept_chunk(p, stream, chunk, n, stats, new_mark)
+        n += len(chunk)
+        new, same = _store(p.ws, stream, good, p.run_id)
+        stats["new"] += new
+        stats["unchanged"] += same
         p.quarantine.flush()
         stats["pulled"] += len(chunk)
         if p.progress:
@@ -276,6 +294,7 @@ def _pull_stream(p: _Pull, source: Source, stream: Stream, result: PullResult) -
     result.pulled += stats["pulled"]
     result.new += stats["new"]
     result.suppressed += stats["suppressed"]
+    result.unchanged += stats["unchanged"]
     result.quarantined += counts.quarantined
     result.already_quarantined += counts.already
     stats["mark"] = new_mark

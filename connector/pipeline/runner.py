@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from connector.errors import ConfigError, DiskFullError
 from connector.identity.unify import unify
 from connector.modelling.output import ModelOutput
-from connector.pipeline.activate import apply_all, plan_all
+from connector.pipeline.activate import apply_all, hold_large_first_syncs, plan_all
 from connector.pipeline.model import run_model_stage
 from connector.pipeline.progress import NoProgress, Progress
 from connector.pipeline.pull import pull_source
@@ -73,16 +73,19 @@ def run_pipeline(
     dry_run: bool = False,
     progress: Progress | None = None,
     full_refresh: bool = False,
+    confirm_creates: bool = False,
 ) -> RunSummary:
     """One run. ``full_refresh`` resets every source cursor first (see ``pipeline.stores``);
     without it a run refuses to start on a data store and a state store that are not a pair.
+    ``confirm_creates`` lets a destination's first sync create more than
+    ``sync.max_first_creates`` records (``connector run --yes``).
 
     A full disk, however a store words it, ends the run as one ``DiskFullError`` naming where.
     """
     if full_refresh and dry_run:
         raise ConfigError("--full-refresh cannot be combined with --dry-run")
     try:
-        return _run(ws, dry_run, progress or NoProgress(), full_refresh)
+        return _run(ws, dry_run, progress or NoProgress(), full_refresh, confirm_creates)
     except DiskFullError:
         raise
     except Exception as exc:
@@ -101,7 +104,9 @@ def _disk_full(ws: Workspace, exc: BaseException) -> DiskFullError:
     return DiskFullError(where)
 
 
-def _run(ws: Workspace, dry_run: bool, progress: Progress, full_refresh: bool) -> RunSummary:
+def _run(
+    ws: Workspace, dry_run: bool, progress: Progress, full_refresh: bool, confirm: bool
+) -> RunSummary:
     with run_lock(ws.path, ws.config.workspace.state_url):
         ws.runs.mark_abandoned()
         summary = RunSummary(new_run_id(), "running", dry_run)
@@ -114,7 +119,7 @@ def _run(ws: Workspace, dry_run: bool, progress: Progress, full_refresh: bool) -
                 _erase_begin(ws, summary)
                 _unify(ws, summary, progress)
                 output = _model(ws, summary, progress)
-                _activate(ws, summary, progress, output)
+                _activate(ws, summary, progress, output, confirm)
                 _erase_finish(ws, summary, output.hold_activation)
             if stop_requested():
                 summary.status = "interrupted"
@@ -171,7 +176,9 @@ def _finish(ws: Workspace, summary: RunSummary) -> None:
 
 def _pull(ws: Workspace, summary: RunSummary, progress: Progress) -> None:
     counts = summary.counts
-    counts.update(pulled=0, new=0, quarantined=0, already_quarantined=0, warnings=0, suppressed=0)
+    counts.update(
+        pulled=0, new=0, unchanged=0, quarantined=0, already_quarantined=0, warnings=0, suppressed=0
+    )
     with summary.timed("pull") as entry:
         for name, cfg in ws.config.sources.items():
             if not cfg.enabled:
@@ -183,6 +190,7 @@ def _pull(ws: Workspace, summary: RunSummary, progress: Progress) -> None:
             entry[name] = {"streams": res.streams, "failed": res.failed}
             counts["pulled"] += res.pulled
             counts["new"] += res.new
+            counts["unchanged"] += res.unchanged
             counts["quarantined"] += res.quarantined
             counts["already_quarantined"] += res.already_quarantined
             counts["warnings"] += res.warnings
@@ -260,12 +268,16 @@ def _model(ws: Workspace, summary: RunSummary, progress: Progress) -> ModelOutpu
     return output
 
 
-def _activate(ws: Workspace, summary: RunSummary, progress: Progress, output: ModelOutput) -> None:
+def _activate(
+    ws: Workspace, summary: RunSummary, progress: Progress, output: ModelOutput, confirm: bool
+) -> None:
     counts = summary.counts
     with summary.timed("plan") as entry:
         act = plan_all(ws, output, summary.run_id)
         summary.plans = act.plans
-        entry.update({name: plan.counts() for name, plan in act.plans.items()})
+        entry.update({name: plan.split() for name, plan in act.plans.items()})
+        if not summary.dry_run:
+            hold_large_first_syncs(ws, act, confirmed=confirm)
         counts["planned"] = sum(p.total for p in act.plans.values())
     counts.update(applied=0, rejected=0, retryable=0)
     if summary.dry_run or output.hold_activation:

@@ -17,6 +17,7 @@ still touch only memberships this connector added.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -119,6 +120,17 @@ def _refusal(ws: Workspace, seen: _Seen) -> str | None:
     )
 
 
+def _new_salt(ws: Workspace) -> str:
+    """A new workspace's profile-id salt: derived from ``identity.id_key`` when one is set (so a
+    workspace rebuilt from the same sources mints the same ids), else random. Only a one-way
+    derivation of the key is stored, never the key itself."""
+    key = ws.config.identity.id_key
+    if key is None:
+        return secrets.token_hex(16)
+    material = b"cdp-connector profile-id salt\x1f" + key.get_secret_value().encode()
+    return hashlib.blake2b(material, digest_size=16).hexdigest()
+
+
 def bind_stores(ws: Workspace, *, full_refresh: bool = False) -> None:
     """Refuse a run on stores that are not a pair; otherwise bind them (first run, upgrade or
     ``--full-refresh``, which also resets every source cursor)."""
@@ -129,7 +141,7 @@ def bind_stores(ws: Workspace, *, full_refresh: bool = False) -> None:
     # a pair keeps its id; a refused pair accepted by --full-refresh gets a new one
     generation = (seen.data_generation if reason is None else None) or secrets.token_hex(8)
     # the state store's salt wins: the ledger's profile ids were minted with it
-    salt = seen.state_salt or seen.data_salt or secrets.token_hex(16)
+    salt = seen.state_salt or seen.data_salt or _new_salt(ws)
     if seen.data_salt != salt:
         _put_data_meta(ws, SALT, salt)
     if seen.data_generation != generation:

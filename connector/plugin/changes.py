@@ -75,7 +75,11 @@ class Recipient:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One planned change. ``key`` and ``digest`` are what the ledger records on success."""
+    """One planned change. ``key`` and ``digest`` are what the ledger records on success.
+
+    ``may_create`` false (the destination's ``mode = "update_only"``): an upsert must only
+    update a record the platform already holds, never create one.
+    """
 
     kind: ChangeKind
     recipient: Recipient
@@ -84,6 +88,7 @@ class Change:
     traits: Mapping[str, Any] = field(default_factory=dict)
     unset: tuple[str, ...] = ()
     segment: SegmentRef | None = None
+    may_create: bool = True
 
 
 @dataclass(frozen=True, slots=True)

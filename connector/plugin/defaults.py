@@ -59,6 +59,10 @@ class _Defaulted:
         hook = getattr(self._inner, "accepts", None)
         return True if hook is None else bool(hook(recipient))
 
+    def known(self, recipient: Recipient) -> bool | None:
+        hook = getattr(self._inner, "known", None)
+        return None if hook is None else hook(recipient)  # type: ignore[no-any-return]
+
     @property
     def last_match_rates(self) -> Mapping[str, float]:
         return getattr(self._inner, "last_match_rates", None) or {}

@@ -80,9 +80,13 @@ class Sink(Protocol):
     require (a destination that relays them onwards, such as Segment to ad tools; a withdrawn
     profile's traits are cleared there); ``consent_policy``, used when the destination's config
     sets none; ``accepts``, whether the platform can key a recipient at all (those it cannot are
-    skipped, not sent); and, read after apply, ``last_match_rates`` (an ad platform's reported
-    match rate per segment, recorded with the run) and ``recreated_segments`` (audiences the
-    platform lost and the sink re-created: the ledger forgets them so the next run re-fills them);
+    skipped, not sent); ``known``, whether the platform already holds the recipient's record
+    (True: an upsert updates it; False: it would create one; None: the destination keeps no
+    records of people, e.g. an audience or a file), which the plan shows as creates vs updates
+    and ``mode = "update_only"`` acts on; and, read after apply, ``last_match_rates`` (an ad
+    platform's reported match rate per segment, recorded with the run) and
+    ``recreated_segments`` (audiences the platform lost and the sink re-created: the ledger
+    forgets them so the next run re-fills them);
     ``erase``, called for people a privacy request erases once every list and audience here has
     removed them: a sink whose platform has a privacy API (and whose user turned it on) asks the
     platform to delete the person there; the default does nothing more (removal from our lists
@@ -102,6 +106,8 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
     def accepts(self, recipient: Recipient) -> bool: ...
+
+    def known(self, recipient: Recipient) -> bool | None: ...
 
     @property
     def last_match_rates(self) -> Mapping[str, float]: ...
@@ -144,11 +150,15 @@ class SinkBase(Sink):
         """No privacy API: removing the person from our lists and audiences was the erasure."""
         return [Outcome.ok() for _ in recipients]
 
+    def known(self, recipient: Recipient) -> bool | None:
+        return None
+
 
 OPTIONAL_SINK_HOOKS = (
     "trait_consent",
     "consent_policy",
     "accepts",
+    "known",
     "last_match_rates",
     "recreated_segments",
     "erase",

@@ -77,6 +77,9 @@ class PluginContext:
     default_region: str = "US"
     config_dir: Path = field(default_factory=Path.cwd)
     """Relative paths in a plugin's settings are relative to the config file's directory."""
+    written_traits: frozenset[str] = frozenset()
+    """Names of the traits this connector writes to destinations: a source that reads a
+    platform we also write to leaves them out, so our own writes never look like changes."""
 
 
 @dataclass(frozen=True, slots=True)

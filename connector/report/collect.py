@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from connector.logs import redact
+from connector.report.history import History, gather_history
 from connector.state.catalogue import CatalogueEntry
 from connector.state.runs import RunRow
 from connector.state.schema import model_cards
@@ -41,6 +42,7 @@ class ReportData:
     model_cards: list[dict[str, Any]] = field(default_factory=list)
     errors: list[tuple[str, str, str, int]] = field(default_factory=list)
     warnings: list[tuple[str, str, int, str]] = field(default_factory=list)
+    history: History = field(default_factory=History)
 
 
 def _table(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame | None:
@@ -112,6 +114,9 @@ def collect(ws: Workspace, run: RunRow) -> ReportData:
     )
     data.errors = [(s, p, r, n) for (s, p, r), n in grouped.most_common(20)]
     data.warnings = source_warnings(run)
+    upto = recent[ids.index(run.run_id) :] if run.run_id in ids else [run]
+    names = {s.segment_id: s.name for s in ws.catalogue.all()}
+    data.history = gather_history(ws, upto, names)
     return data
 
 

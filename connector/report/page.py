@@ -1,89 +1,168 @@
-"""The run report as one self-contained HTML page: inline CSS and SVG, no external resources.
+"""The run report as one self-contained HTML page, from Jinja2 templates (autoescaped).
 
-A Content-Security-Policy forbids every network fetch, so the page looks the same offline, in an
-e-mail attachment or years later. A few lines of inline script only mark, for tests and the
-curious, how many charts the browser laid out (``<body data-charts-drawn>``).
+Charts are static SVG from ``connector.report.charts``; a Content-Security-Policy forbids every
+network fetch, so the page looks the same offline, in an e-mail attachment or years later. A few
+lines of inline script only mark, for tests and the curious, how many charts the browser laid
+out (``<body data-charts-drawn>``).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from functools import cache
 from typing import Any
 
+from jinja2 import Environment, PackageLoader, select_autoescape
+
 from connector.redaction import redact
+from connector.report import charts
 from connector.report.collect import ReportData
-from connector.report.escape import escape
-from connector.report.svg import bar_chart, calibration_plot, histogram, index_bars
+from connector.report.history import lift_range, parse_time
 
-__all__ = ["render"]
+__all__ = ["CSP", "environment", "human_time", "render"]
 
-_CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#1d232a}
-h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #dde}
-table{border-collapse:collapse;margin:8px 0}td,th{padding:3px 10px;border-bottom:1px solid #eee;
-text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.grid{display:flex;flex-wrap:wrap;gap:18px}.muted{color:#667}svg.chart text{font-size:11px}
-svg.chart .ct{font-size:13px;font-weight:600}.bad{color:#b3261e}.ok{color:#1e7b34}
-"""
-_SCRIPT = """
-window.addEventListener('load', function () {
-  var charts = document.querySelectorAll('svg.chart'), drawn = 0;
-  charts.forEach(function (svg) {
-    var marks = svg.querySelectorAll('.mark'), ok = false;
-    marks.forEach(function (m) {
-      var b = m.getBBox();
-      if (b.width > 0 && b.height > 0) ok = true;
-    });
-    if (ok) drawn += 1;
-  });
-  document.body.setAttribute('data-charts', String(charts.length));
-  document.body.setAttribute('data-charts-drawn', String(drawn));
-});
-"""
-_CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
+CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
+_STATUS = {
+    "completed": "completed",
+    "completed_with_rejects": "completed; some records were rejected (see Errors)",
+    "partial": "partly completed (see the note below)",
+    "dry_run": "a dry run: nothing was sent",
+    "failed": "failed",
+    "interrupted": "stopped on request; the next run resumes",
+    "running": "still running",
+}
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="n">{v:,}</td>' if isinstance(v, int) else f"<td>{escape(str(v))}</td>"
-            for v in row
-        )
-        + "</tr>"
-        for row in rows
+@cache
+def environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("connector.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _segments(d: ReportData) -> str:
-    if not d.segments:
-        return '<p class="muted">No segments yet.</p>'
-    rows = [[s.name, s.kind, s.size, s.holdout_size, s.description] for s in d.segments]
-    out = _table(["segment", "kind", "members", "holdout", "description"], rows)
-    out += bar_chart("Segment sizes", [s.name for s in d.segments], [s.size for s in d.segments])
-    charts = []
+def human_time(text: str | None) -> str:
+    at = parse_time(text)
+    return f"{at:%d %b %Y, %H:%M} UTC" if at else "-"
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _value(v: Any) -> str:
+    """A drift or metric value in words: never ``{}``, ``[]`` or ``False``."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, dict):
+        return "; ".join(f"{_label(str(k))}: {_value(x)}" for k, x in v.items()) or "none"
+    if isinstance(v, list | tuple):
+        return ", ".join(_value(x) for x in v) or "none"
+    text = redact(str(v))
+    return text if len(text) < 160 else text[:157] + "..."
+
+
+def _segments(d: ReportData) -> dict[str, Any]:
+    names = [s.name for s in d.segments]
+    profile_charts = []
+    top = max([100.0, *(v for idx in d.profile_index.values() for v in idx.values())])
     for s in d.segments:
         idx = d.profile_index.get(s.segment_id)
         if idx:
-            charts.append(
-                index_bars(
-                    f"{s.name}: mean profile vs population (=100)", list(idx), list(idx.values())
+            profile_charts.append(
+                charts.bars(
+                    f"{s.name}: average member vs all customers (=100)",
+                    [_label(k) for k in idx],
+                    [round(v) for v in idx.values()],
+                    unit="index (100 = average customer)",
+                    value_range=(0, top * 1.1),
                 )
             )
-    if charts:
-        out += (
-            "<h3>What distinguishes each segment</h3><div class='grid'>"
-            + "".join(charts)
-            + "</div>"
+    h = d.history
+    return {
+        "segments": [[s.name, s.size, s.holdout_size, s.description] for s in d.segments],
+        "size_chart": charts.bars(
+            "Members per segment", names, [s.size for s in d.segments], unit="members"
+        )
+        if d.segments
+        else "",
+        "sizes_chart": charts.sizes_over_time(
+            "Segment sizes per run (control group included)", h.sizes
+        )
+        if sum(len(p) for p in h.sizes.values()) > len(h.sizes)
+        else "",
+        "profile_charts": profile_charts,
+    }
+
+
+def _marketing(d: ReportData) -> dict[str, Any]:
+    h, money = d.history, d.history.currency or "currency units"
+    scale = lift_range(h.lift)
+    lift = [
+        {
+            "segment": s.segment,
+            "note": s.note,
+            "chart": charts.lift_over_time(
+                f"{s.segment}: extra revenue per member vs control",
+                s.points,
+                unit=f"revenue per member, {money}",
+                value_range=scale,
+            )
+            if s.points
+            else "",
+        }
+        for s in h.lift
+    ]
+    audiences = [
+        [
+            a.destination,
+            a.segment,
+            a.where or "(no platform id: file or event stream)",
+            a.members,
+            f"{a.match_rate:.0%}" if a.match_rate is not None else "not reported by the platform",
+        ]
+        for a in h.audiences
+    ]
+    reach = [[r.segment, r.members, r.email, r.ads] for r in h.reach]
+    return {"lift": lift, "audiences": audiences, "reach": reach, "currency": h.currency}
+
+
+def _scores(d: ReportData) -> list[str]:
+    money = d.history.currency
+    return [
+        charts.histogram(
+            f"{_label(name)}: how it is spread",
+            values,
+            unit=f"{_label(name)} ({money})" if money and "clv" in name else _label(name),
+        )
+        for name, values in d.scores.items()
+        if values
+    ]
+
+
+def _cards(d: ReportData) -> list[dict[str, Any]]:
+    out = []
+    for card in d.model_cards:
+        metrics = [
+            [_label(k), f"{v:.4g}"]
+            for k, v in card.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        ]
+        points = [_calibration_point(p) for p in card.get("calibration") or []]
+        name = str(card.get("model", "model"))
+        out.append(
+            {
+                "name": name,
+                "notes": [str(card[k]) for k in ("method", "fallback_reason") if card.get(k)],
+                "metrics": metrics,
+                "chart": charts.calibration(f"Calibration: {name}", points) if points else "",
+            }
         )
     return out
-
-
-def _scores(d: ReportData) -> str:
-    if not d.scores:
-        return '<p class="muted">No scores yet.</p>'
-    return "<div class='grid'>" + "".join(histogram(k, v) for k, v in d.scores.items()) + "</div>"
 
 
 def _calibration_point(point: Any) -> tuple[float, float]:
@@ -96,138 +175,69 @@ def _calibration_point(point: Any) -> tuple[float, float]:
     return float(point[0]), float(point[1])
 
 
-def _cards(d: ReportData) -> str:
-    if not d.model_cards:
-        return '<p class="muted">No model cards for this run (rule-based scores only).</p>'
-    out = []
-    for card in d.model_cards:
-        metrics = {
-            k: v for k, v in card.items() if isinstance(v, int | float) and not isinstance(v, bool)
-        }
-        out.append(f"<h3>{escape(str(card.get('model', 'model')))}</h3>")
-        for label in ("method", "fallback_reason"):
-            if card.get(label):
-                out.append(f'<p class="muted">{escape(str(card[label]))}</p>')
-        out.append(_table(["metric", "value"], [[k, f"{v:.4g}"] for k, v in metrics.items()]))
-        cal = card.get("calibration") or []
-        points = [_calibration_point(p) for p in cal]
-        if points:
-            out.append(calibration_plot(f"Calibration: {card.get('model', '')}", points))
-    return "".join(out)
-
-
-def _drift(d: ReportData) -> str:
+def _drift(d: ReportData) -> dict[str, Any]:
     model = d.run.stages.get("model", {})
-    out = []
-    drift = model.get("drift") or {}
-    if drift:
-        out.append(_table(["measure", "value"], [[k, _short(v)] for k, v in drift.items()]))
-    now, before = (
-        model.get("segments", {}),
-        (d.previous.stages.get("model", {}) if d.previous else {}).get("segments", {}),
-    )
-    if before:
-        rows = [
-            [
-                sid,
-                int(before.get(sid, 0)),
-                int(now.get(sid, 0)),
-                int(now.get(sid, 0)) - int(before.get(sid, 0)),
-            ]
-            for sid in sorted(set(now) | set(before))
-        ]
-        out.append(
-            f"<p>Segment sizes since run {escape(d.previous.run_id)}:</p>" if d.previous else ""
-        )
-        out.append(_table(["segment", "before", "now", "change"], rows))
-    return "".join(out) or '<p class="muted">No previous run to compare with.</p>'
+    names = {**(d.previous.stages.get("model", {}) if d.previous else {}).get("names", {})}
+    names.update(model.get("names", {}))
+    now = model.get("segments", {})
+    before = (d.previous.stages.get("model", {}) if d.previous else {}).get("segments", {})
+    rows = [
+        [names.get(sid, sid), int(before.get(sid, 0)), int(now.get(sid, 0)),
+         int(now.get(sid, 0)) - int(before.get(sid, 0))]
+        for sid in sorted(set(now) | set(before))
+    ]  # fmt: skip
+    return {
+        "drift": [[_label(str(k)), _value(v)] for k, v in (model.get("drift") or {}).items()],
+        "previous": d.previous.run_id if d.previous and before else "",
+        "size_changes": rows,
+    }
 
 
-def _short(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    text = redact(str(v))
-    return text if len(text) < 120 else text[:117] + "..."
-
-
-def _sync(d: ReportData) -> str:
-    apply = d.run.stages.get("apply") or {}
-    plan = d.run.stages.get("plan") or {}
-    dests = sorted(
-        k for k in set(apply) | set(plan) if isinstance((apply.get(k) or plan.get(k)), dict)
-    )
-    rows, labels, applied = [], [], []
-    for name in dests:
-        entry = apply.get(name, {}) if isinstance(apply.get(name), dict) else {}
-        planned = entry.get("planned") or plan.get(name) or {}
-        total = (
-            sum(v for v in planned.values() if isinstance(v, int))
-            if isinstance(planned, dict)
-            else 0
-        )
-        rates = entry.get("match_rates") or {}
-        rate = f"{sum(rates.values()) / len(rates):.0%}" if rates else "-"
+def _sync(d: ReportData) -> dict[str, Any]:
+    apply, plan = d.run.stages.get("apply") or {}, d.run.stages.get("plan") or {}
+    rows, labels, sent = [], [], []
+    for name in sorted(k for k in set(apply) | set(plan) if isinstance(plan.get(k), dict)):
+        found = apply.get(name)
+        entry: dict[str, Any] = found if isinstance(found, dict) else {}
+        p = plan[name]
+        skipped = entry.get("skipped") or {}
+        note = entry.get("held") or "; ".join(f"{n} {why}" for why, n in skipped.items())
         rows.append(
-            [
-                name,
-                total,
-                int(entry.get("applied", 0)),
-                int(entry.get("rejected", 0)),
-                int(entry.get("retryable", 0)),
-                rate,
-            ]
-        )
+            [name, int(p.get("create", 0)), int(p.get("update", p.get("upsert", 0))),
+             int(p.get("add", 0)), int(p.get("remove", 0)), int(entry.get("applied", 0)),
+             int(entry.get("rejected", 0)), int(entry.get("retryable", 0)), redact(str(note))]
+        )  # fmt: skip
         labels.append(name)
-        applied.append(float(entry.get("applied", 0)))
-    if not rows:
-        return '<p class="muted">No destinations.</p>'
-    out = _table(["destination", "planned", "applied", "rejected", "to retry", "match rate"], rows)
-    if any(applied):
-        out += bar_chart("Changes applied per destination", labels, applied)
-    return out
-
-
-def _errors(d: ReportData) -> str:
-    warned = (
-        _table(["source", "stream", "warnings", "first warnings"], [list(w) for w in d.warnings])
-        if d.warnings
-        else ""
-    )
-    if not d.errors:
-        return '<p class="ok">No per-record errors.</p>' + warned
-    errors = _table(["stage", "plugin", "reason", "records"], [list(e) for e in d.errors])
-    return (
-        warned
-        + errors
-        + (
-            '<p class="muted">Every record: '
-            f"<code>connector runs show {escape(d.run.run_id)}</code></p>"
-        )
-    )
+        sent.append(float(entry.get("applied", 0)))
+    chart = charts.bars("Changes sent per destination", labels, sent, unit="changes")
+    return {"sync": rows, "sync_chart": chart if any(sent) else ""}
 
 
 def render(d: ReportData) -> str:
     r = d.run
-    counts = ", ".join(f"{k} {v:,}" for k, v in r.counts.items() if isinstance(v, int))
-    status_class = "ok" if r.status in ("completed", "dry_run") else "bad"
-    sections = [
-        ("Segments", _segments(d)),
-        ("Score distributions", _scores(d)),
-        ("Model cards", _cards(d)),
-        ("Drift since the previous run", _drift(d)),
-        ("Sync results", _sync(d)),
-        ("Errors", _errors(d)),
+    started = parse_time(r.started_at) or datetime.min
+    c = r.counts
+    kpis = [
+        ("customers (profiles)", f"{d.profiles:,}"),
+        ("segments", f"{len(d.segments):,}"),
+        ("changes sent", f"{int(c.get('applied', 0)):,}"),
+        ("rejected", f"{int(c.get('rejected', 0)):,}"),
     ]
-    body = "".join(f"<h2>{escape(t)}</h2>{html}" for t, html in sections)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{_CSP}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Run {escape(r.run_id)}: cdp-connector report</title><style>{_CSS}</style></head>
-<body><h1>Run {escape(r.run_id)}</h1>
-<p>Status <b class="{status_class}">{escape(r.status)}</b>; started {escape(r.started_at)},
-ended {escape(r.ended_at or "-")}; {d.profiles:,} profiles. {escape(counts)}</p>
-{f'<p class="bad">{escape(r.message)}</p>' if r.message else ""}
-{body}
-<script>{_SCRIPT}</script></body></html>
-"""
+    context = {
+        "csp": CSP,
+        "run": r,
+        "headline": f"Customer segments and activation, {started:%d %B %Y}",
+        "status_text": _STATUS.get(r.status, r.status),
+        "started": human_time(r.started_at),
+        "ended": human_time(r.ended_at) if r.ended_at else "",
+        "kpis": kpis,
+        "score_charts": _scores(d),
+        "cards": _cards(d),
+        "errors": [list(e) for e in d.errors],
+        "warnings": [list(w) for w in d.warnings],
+        **_segments(d),
+        **_marketing(d),
+        **_drift(d),
+        **_sync(d),
+    }
+    return environment().get_template("run.html.j2").render(context)

@@ -79,6 +79,18 @@ class Ledger:
                 stmt = stmt.where(ledger.c.destination == destination)
             return len(conn.execute(stmt).all())
 
+    def trait_names(self) -> frozenset[str]:
+        """Every trait name delivered to any destination (what our own writes may echo)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(ledger.c.payload).where(ledger.c.kind == "trait").distinct())
+            return frozenset(name for (payload,) in rows for name in json.loads(payload or "[]"))
+
+    def has_any(self, destination: str) -> bool:
+        """Whether anything was ever delivered to ``destination`` (its first sync is not)."""
+        with self._engine.connect() as conn:
+            stmt = select(ledger.c.key).where(ledger.c.destination == destination).limit(1)
+            return conn.execute(stmt).first() is not None
+
     def forget_segment(self, destination: str, segment_id: str) -> int:
         """Drop a segment's memberships, e.g. after the platform lost the audience."""
         with self._engine.begin() as conn:

@@ -3,13 +3,18 @@
 Only differences become changes: an upsert when a profile's delivered traits differ (with the
 names of traits to unset), an add for a new member, a remove only for a membership this
 connector added earlier (it is in our ledger) and no longer wants.
+
+An upsert is a *create* when neither the ledger (traits delivered before) nor the sink's
+``known`` hook (the platform's own id for the person, from a pull or an earlier write) says the
+destination holds the person; the plan counts creates before anything is sent, and a
+destination in ``update_only`` mode skips them (and their list adds) instead.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
@@ -29,9 +34,17 @@ class DestinationPlan:
     skipped: Counter[str] = field(default_factory=Counter)
     # every wanted member per segment, planned only for a sink that replaces memberships
     members: dict[str, list[Change]] = field(default_factory=dict)
+    creates: int = 0
+    """How many of ``upserts`` would create a record at the destination (the rest update)."""
 
     def counts(self) -> dict[str, int]:
         return {"upsert": len(self.upserts), "add": len(self.adds), "remove": len(self.removes)}
+
+    def split(self) -> dict[str, int]:
+        """Counts with upserts split into creates and updates, as the plan shows them."""
+        updates = len(self.upserts) - self.creates
+        return {"create": self.creates, "update": updates, "add": len(self.adds),
+                "remove": len(self.removes)}  # fmt: skip
 
     @property
     def total(self) -> int:
@@ -60,8 +73,13 @@ def plan_destination(
     with_memberships: bool = True,
     trait_consent_channel: Literal["email", "ads"] | None = None,
     full_members: bool = False,
+    known: Callable[[Recipient], bool | None] | None = None,
+    update_only: bool = False,
 ) -> DestinationPlan:
     """Plan one destination; ``with_traits`` / ``with_memberships`` follow its capabilities.
+
+    ``known`` is the sink's hook (does the platform hold this person?); with ``update_only``
+    a person it does not hold, and we never delivered to, is skipped rather than created.
 
     ``consent_channel`` gates memberships, ``trait_consent_channel`` traits (both under
     ``consent_policy``). A profile whose traits are no longer allowed gets them cleared: an
@@ -74,28 +92,8 @@ def plan_destination(
     # be rejected again every run and every run would end with rejects (exit 3)
     unidentifiable = f"not identifiable by {destination}"
     wanted = None if traits == "all" else set(traits)
-    for pid in sorted(desired.traits) if with_traits else ():
-        recipient = desired.recipients[pid]
-        if accepts is not None and not accepts(recipient):
-            plan.skipped[unidentifiable] += 1
-            continue
-        values = {k: v for k, v in desired.traits[pid].items() if wanted is None or k in wanted}
-        if trait_consent_channel and not allowed(
-            desired.consent.get(pid, {}).get(trait_consent_channel), consent_policy
-        ):
-            plan.skipped[f"no {trait_consent_channel} consent for traits"] += 1
-            if trait_key(pid) not in ledger:
-                continue  # never delivered: nothing to clear
-            values = {}
-        key = trait_key(pid)
-        digest = traits_digest(values)
-        prev = ledger.get(key)
-        if prev is not None and prev.digest == digest:
-            continue
-        unset = tuple(sorted(set(prev.trait_names) - set(values))) if prev else ()
-        plan.upserts.append(Change(ChangeKind.UPSERT, recipient, key, digest, values, unset))
-
     if with_traits:
+        _plan_traits(plan, desired, ledger, wanted, accepts, trait_consent_channel, consent_policy)
         plan.upserts.extend(_cleared(desired, ledger))
     active: dict[str, SegmentRef] = {
         s.id: s
@@ -124,7 +122,42 @@ def plan_destination(
                 # pending: sent before a crash, maybe applied; re-adding is idempotent
                 plan.adds.append(add)
     plan.removes.extend(_removes(desired, ledger, active, want))
+    if known is not None:
+        _creates(plan, ledger, known, update_only=update_only)
     return plan
+
+
+def _plan_traits(
+    plan: DestinationPlan,
+    desired: DesiredState,
+    ledger: Mapping[str, LedgerEntry],
+    wanted: set[str] | None,
+    accepts: Callable[[Recipient], bool] | None,
+    trait_consent_channel: Literal["email", "ads"] | None,
+    consent_policy: Literal["strict", "not_denied"],
+) -> None:
+    """Upserts for every profile whose delivered traits differ from the ledger's digest."""
+    unidentifiable = f"not identifiable by {plan.destination}"
+    for pid in sorted(desired.traits):
+        recipient = desired.recipients[pid]
+        if accepts is not None and not accepts(recipient):
+            plan.skipped[unidentifiable] += 1
+            continue
+        values = {k: v for k, v in desired.traits[pid].items() if wanted is None or k in wanted}
+        if trait_consent_channel and not allowed(
+            desired.consent.get(pid, {}).get(trait_consent_channel), consent_policy
+        ):
+            plan.skipped[f"no {trait_consent_channel} consent for traits"] += 1
+            if trait_key(pid) not in ledger:
+                continue  # never delivered: nothing to clear
+            values = {}
+        key = trait_key(pid)
+        digest = traits_digest(values)
+        prev = ledger.get(key)
+        if prev is not None and prev.digest == digest:
+            continue
+        unset = tuple(sorted(set(prev.trait_names) - set(values))) if prev else ()
+        plan.upserts.append(Change(ChangeKind.UPSERT, recipient, key, digest, values, unset))
 
 
 def _cleared(desired: DesiredState, ledger: Mapping[str, LedgerEntry]) -> list[Change]:
@@ -139,6 +172,31 @@ def _cleared(desired: DesiredState, ledger: Mapping[str, LedgerEntry]) -> list[C
         unset = tuple(sorted(prev.trait_names))
         out.append(Change(ChangeKind.UPSERT, recipient, trait_key(pid), empty, {}, unset))
     return out
+
+
+def _creates(
+    plan: DestinationPlan,
+    ledger: Mapping[str, LedgerEntry],
+    known: Callable[[Recipient], bool | None],
+    *,
+    update_only: bool,
+) -> None:
+    """Count the upserts that would create a record; in ``update_only`` mode drop them (and the
+    list adds of people the destination does not hold) and forbid creating in the rest."""
+
+    def new(ch: Change) -> bool:
+        return trait_key(ch.recipient.profile_id) not in ledger and known(ch.recipient) is False
+
+    if not update_only:
+        plan.creates = sum(1 for ch in plan.upserts if new(ch))
+        return
+    absent = f"not in {plan.destination} (update_only)"
+    kept = [replace(ch, may_create=False) for ch in plan.upserts if not new(ch)]
+    adds = [ch for ch in plan.adds if ch.key in ledger or not new(ch)]
+    dropped = len(plan.upserts) - len(kept) + len(plan.adds) - len(adds)
+    if dropped:
+        plan.skipped[absent] += dropped
+    plan.upserts, plan.adds = kept, adds
 
 
 def _removes(

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from cdp_google_ads.settings import GoogleAdsSettings
-from connector.sdk import Capability, Emulator, EmulatorOptions, PluginContext, PluginSpec, Sink
+from connector.sdk import (
+    Capability,
+    DemoCast,
+    DemoPart,
+    DemoRole,
+    Emulator,
+    EmulatorOptions,
+    PluginContext,
+    PluginSpec,
+    Sink,
+)
 
 __all__ = ["SPEC", "GoogleAdsSettings"]
 
@@ -20,6 +30,12 @@ def _emulator(options: EmulatorOptions) -> Emulator:
     return GoogleAdsEmulator(options)
 
 
+def _demo(base_url: str, cast: DemoCast) -> DemoPart:
+    from cdp_google_ads.demo import demo_setup
+
+    return demo_setup(base_url, cast)
+
+
 SPEC = PluginSpec(
     name="google_ads",
     description="Google Customer Match via the Data Manager API (hashed, consent-filtered)",
@@ -27,4 +43,5 @@ SPEC = PluginSpec(
     settings_model=GoogleAdsSettings,
     sink=_sink,
     emulator=_emulator,
+    demo=DemoRole(sdk="httpx", plays=frozenset(), setup=_demo),
 )

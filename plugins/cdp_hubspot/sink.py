@@ -7,6 +7,8 @@ shared ``connector.sync.isolate``) until the bad record stands alone and is reje
 HubSpot's own message while the rest land.
 List memberships need record ids: those come from ``Recipient.ids["hubspot_id"]`` or, failing
 that, from one batch read by email per 100 recipients (the learned ids go back to the core).
+A change that may not create (``mode = "update_only"``) is only ever sent to ``batch/update``
+by record id (looked up by email when unknown); a contact HubSpot does not hold is rejected.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ MEMBERSHIP_CHUNK = 1_000  # per add/remove call; HubSpot states no limit, 1,000 
 
 
 class _Item:
-    __slots__ = ("email", "index", "key", "mode", "props")
+    __slots__ = ("email", "index", "key", "may_create", "mode", "props")
 
     def __init__(
         self,
@@ -49,8 +51,13 @@ class _Item:
         key: str,
         email: str | None,
         props: dict[str, str],
+        may_create: bool = True,
     ) -> None:
         self.index, self.mode, self.key, self.email, self.props = index, mode, key, email, props
+        self.may_create = may_create
+
+
+_NOT_CREATED = "HubSpot holds no such contact and mode = update_only creates none"
 
 
 class HubSpotSink(SinkBase):
@@ -75,6 +82,10 @@ class HubSpotSink(SinkBase):
         if not self.settings.gdpr_delete:
             return super().erase(recipients)
         return gdpr_delete(self.client, recipients)
+
+    def known(self, recipient: Recipient) -> bool:
+        """HubSpot holds the person when we know their record id (pulled or learned)."""
+        return bool(recipient.ids.get("hubspot_id"))
 
     def batch_size(self, kind: str) -> int:
         return BATCH_INPUTS if kind == ChangeKind.UPSERT else MEMBERSHIP_CHUNK
@@ -116,11 +127,22 @@ class HubSpotSink(SinkBase):
     ) -> None:
         rounds: list[list[_Item]] = []
         seen: list[set[str]] = []
+        lookup = [
+            changes[i].recipient.email or ""
+            for i in picked
+            if not changes[i].may_create and not changes[i].recipient.ids.get("hubspot_id")
+        ]
+        found = self._ids_by_email(lookup) if lookup else {}
         for i in picked:
             change = changes[i]
             hs_id, email = change.recipient.ids.get("hubspot_id"), change.recipient.email
+            if not change.may_create and not hs_id:
+                hs_id = found.get((email or "").strip().lower())
+                if not hs_id:
+                    outcomes[i] = Outcome.rejected(_NOT_CREATED)
+                    continue
             if hs_id:
-                item = _Item(i, "update", str(hs_id), email, self._props(change))
+                item = _Item(i, "update", str(hs_id), email, self._props(change), change.may_create)
             elif email:
                 item = _Item(i, "upsert", email.strip().lower(), email, self._props(change))
             else:
@@ -156,10 +178,13 @@ class HubSpotSink(SinkBase):
 
     def _send_batch(self, items: Sequence[_Item]) -> list[Outcome]:
         it = items[0]
-        if len(items) == 1 and it.mode == "update" and it.email:
+        if len(items) == 1 and it.mode == "update" and (it.email or not it.may_create):
             try:
                 return self._written("update", items)
-            except HubSpotApiError:
+            except HubSpotApiError as exc:
+                if not it.may_create or not it.email:
+                    gone = exc.category == "OBJECT_NOT_FOUND"
+                    return [Outcome.rejected(_NOT_CREATED if gone else f"HubSpot: {exc.reason}")]
                 # The stored id no longer exists (merged or deleted contact): match by email.
                 upsert = _Item(it.index, "upsert", it.email.strip().lower(), it.email, it.props)
                 return self._written("upsert", [upsert])

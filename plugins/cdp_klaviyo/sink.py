@@ -8,12 +8,15 @@ profile id; a recipient Klaviyo does not know yet is imported straight into the 
 job's list relationship creates and adds it); removing a profile deleted in Klaviyo since is
 done (it is in no list).
 Every request is paced by the endpoint's rate budget and retried honouring ``Retry-After``.
+A change that may not create (``mode = "update_only"``) is imported only keyed by a Klaviyo id
+(looked up by email, phone or external id when unknown); one Klaviyo does not hold is rejected.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Literal
 
 from cdp_klaviyo.bulk import ImportResult, ImportRunner, profile_payload
@@ -37,6 +40,8 @@ from connector.sdk import (
 )
 
 __all__ = ["KlaviyoSink"]
+
+_NOT_CREATED = "Klaviyo holds no such profile and mode = update_only creates none"
 
 
 class KlaviyoSink(SinkBase):
@@ -70,6 +75,10 @@ class KlaviyoSink(SinkBase):
             return super().erase(recipients)
         return request_deletions(self.client, recipients)
 
+    def known(self, recipient: Recipient) -> bool:
+        """Klaviyo holds the person when we know their profile id (pulled or learned)."""
+        return bool(recipient.ids.get("klaviyo_id"))
+
     def batch_size(self, kind: str) -> int:
         return IMPORT_MAX_PROFILES if kind == ChangeKind.UPSERT else LIST_MEMBERS_PER_CALL
 
@@ -102,10 +111,33 @@ class KlaviyoSink(SinkBase):
         self.client.api.api_client.rest_client.pool_manager.clear()
 
     # ---- traits ---------------------------------------------------------------------------
-    def _upsert(self, changes: Sequence[Change]) -> list[Outcome]:
-        outcomes: list[Outcome | None] = [None] * len(changes)
+    def _existing_only(self, changes: Sequence[Change]) -> list[Change | None]:
+        """Changes that may not create keyed by a Klaviyo id (None: Klaviyo holds no such
+        profile); the others as they are."""
+        lookup = [c.recipient for c in changes if not c.may_create and not self.known(c.recipient)]
+        ids = resolve_ids(self.client, lookup) if lookup else {}
+        out: list[Change | None] = []
+        for c in changes:
+            r = c.recipient
+            if c.may_create or self.known(r):
+                out.append(c)
+            elif r.profile_id in ids:
+                out.append(
+                    replace(c, recipient=replace(r, ids={**r.ids, "klaviyo_id": ids[r.profile_id]}))
+                )
+            else:
+                out.append(None)
+        return out
+
+    def _upsert(self, sent: Sequence[Change]) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(sent)
+        keyed = self._existing_only(sent)
+        changes = [c or sent[i] for i, c in enumerate(keyed)]
         payloads = []
         for i, change in enumerate(changes):
+            if keyed[i] is None:
+                outcomes[i] = Outcome.rejected(_NOT_CREATED)
+                continue
             try:
                 payloads.append((i, profile_payload(change.recipient, change.traits, change.unset)))
             except SkippableError as exc:
@@ -119,10 +151,15 @@ class KlaviyoSink(SinkBase):
             outcomes[i] = outcomes[i] or Outcome.retryable(reason)
         landed = [recipients[i] for i, o in enumerate(outcomes) if o is None]
         unknown = [r for r in landed if not r.ids.get("klaviyo_id")]
-        ids: dict[str, str] = {}
+        learned = {
+            r.profile_id: r.ids["klaviyo_id"]
+            for c, r in zip(sent, (c.recipient for c in changes), strict=True)
+            if r.ids.get("klaviyo_id") and not c.recipient.ids.get("klaviyo_id")
+        }
+        ids: dict[str, str] = dict(learned)
         if unknown:
             try:
-                ids = resolve_ids(self.client, unknown)
+                ids.update(resolve_ids(self.client, unknown))
             except (RetryableError, SkippableError) as exc:
                 # The traits landed; only learning the ids failed. The next run looks them up.
                 self.ctx.logger.warning("klaviyo: could not look up profile ids: %s", exc)

@@ -76,7 +76,7 @@ class KlaviyoSource:
             if rid in seen and seen[rid] == updated:
                 continue
             seen[rid] = updated
-            yield safe_map_profile(resource)
+            yield self._without_our_properties(safe_map_profile(resource))
         yield from self._tombstones(seen)
 
     def _tombstones(self, seen: dict[str, str | None]) -> Iterator[SourceRecord]:
@@ -95,6 +95,18 @@ class KlaviyoSource:
         query = {"page_size": 100, "fields_profile": ["created"]}
         pages = self._pages("profiles_read", self.client.api.Profiles.get_profiles, query)
         return {str(resource.get("id")) for resource in pages}
+
+    def _without_our_properties(self, record: SourceRecord) -> SourceRecord:
+        """Drop the custom properties this connector writes (our traits, sent by a Klaviyo
+        destination): read back they would make every written profile look changed upstream."""
+        traits = record.get("traits")
+        props = traits.get("properties") if isinstance(traits, dict) else None
+        ours = self.ctx.written_traits
+        if not (ours and isinstance(props, dict) and ours & set(props)):
+            return record
+        kept = {k: v for k, v in props.items() if k not in ours}
+        rest = {k: v for k, v in traits.items() if k != "properties"}  # type: ignore[union-attr]
+        return {**record, "traits": {**rest, **({"properties": kept} if kept else {})}}
 
     # ---- events ---------------------------------------------------------------------------
     def metrics(self) -> dict[str, str]:

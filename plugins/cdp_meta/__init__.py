@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from cdp_meta.settings import MetaSettings
-from connector.sdk import Capability, Emulator, EmulatorOptions, PluginContext, PluginSpec, Sink
+from connector.sdk import (
+    Capability,
+    DemoCast,
+    DemoPart,
+    DemoRole,
+    Emulator,
+    EmulatorOptions,
+    PluginContext,
+    PluginSpec,
+    Sink,
+)
 
 __all__ = ["SPEC", "MetaSettings"]
 
@@ -20,6 +30,12 @@ def _emulator(options: EmulatorOptions) -> Emulator:
     return MetaEmulator(options)
 
 
+def _demo(base_url: str, cast: DemoCast) -> DemoPart:
+    from cdp_meta.demo import demo_setup
+
+    return demo_setup(base_url, cast)
+
+
 SPEC = PluginSpec(
     name="meta",
     description="Meta Custom Audiences (customer file, hashed, consent-filtered)",
@@ -28,4 +44,5 @@ SPEC = PluginSpec(
     sink=_sink,
     emulator=_emulator,
     sdk_loggers=("facebook_business",),
+    demo=DemoRole(sdk="facebook_business", plays=frozenset(), setup=_demo),
 )

@@ -139,6 +139,8 @@ def test_listeners_and_demo_roles_come_from_the_specs() -> None:
         "hubspot": {"crm"},
         "klaviyo": {"marketing"},
         "segment": {"web"},
+        "meta": set(),  # ad platforms take part as destinations only
+        "google_ads": set(),
     }
 
 

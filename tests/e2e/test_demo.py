@@ -52,14 +52,14 @@ def test_demo_runs_twice_and_the_second_run_plans_nothing(tmp_path: Path) -> Non
     traits = pd.read_csv(demo_dir / "out" / "traits.csv", dtype=str)
     members = pd.read_csv(demo_dir / "out" / "memberships.csv", dtype=str)
     assert traits["profile_id"].is_unique
-    assert len(traits) > 700
+    assert len(traits) > 500  # 719 people; those who denied ads consent get no traits in files
     tiers = {"tier-low", "tier-medium", "tier-high"}
     assert tiers <= set(members["segment_id"])
     assert any(s.startswith("cluster-") for s in members["segment_id"])
     for col in ("p_purchase_30d", "churn_risk", "clv", "clv_tier", "segment", "next_order_date"):
         assert col in traits.columns, col
     risk = traits["churn_risk"].dropna().astype(float)
-    assert len(risk) >= 700, "buyers and browsers are scored"
+    assert len(risk) >= 0.95 * len(traits), "buyers and browsers are scored"
     assert risk.between(0, 1).all()
     # the shared test address stayed two people and merged nobody into them
     assert "test@test.com" not in set(traits["email"].fillna(""))
@@ -75,7 +75,11 @@ def test_demo_runs_twice_and_the_second_run_plans_nothing(tmp_path: Path) -> Non
     assert again.returncode == 0, again.stderr
     assert "second run planned 0 changes" in again.stdout
     assert "demo data (files)" in again.stdout
-    assert not (demo_dir / "connector.secrets.toml").exists()
+    # no platform credentials left behind: only the demo's profile-id key
+    secrets = (demo_dir / "connector.secrets.toml").read_text()
+    assert "[identity]" in secrets
+    assert "token" not in secrets
+    assert "key =" not in secrets.replace("id_key =", "")
 
 
 def test_demo_refuses_a_directory_it_did_not_create(tmp_path: Path) -> None:

@@ -151,6 +151,7 @@ format = "json"
 
 [sync]
 retry_rounds = 2
+max_first_creates = 100000000  # the scenario creates its people on purpose
 
 [model]
 as_of = "2030-01-01"

@@ -74,7 +74,7 @@ def test_every_run_writes_a_self_contained_pii_free_report(
     html1, html2 = first.report.read_text(), second.report.read_text()  # type: ignore[union-attr]
     assert "Calibration: churn" in html1
     assert "0.81" in html1
-    assert "mean profile vs population" in html1
+    assert "average member vs all customers" in html1
     assert f"since run {first.run_id}" in html2  # drift: segment sizes against the previous run
     assert "No model cards for this run" in html2
 
