@@ -41,7 +41,7 @@ def test_full_engine_scores_segments_holdouts_and_explains_itself(tmp_path: Path
     page = Path(first.report).read_text()
     for model in ("purchase_propensity_30d", "churn_90d"):
         assert f"Calibration: {model}" in page, "the report plots each classifier's calibration"
-    assert "pr_auc" in page
+    assert "pr auc" in page, "the held-out metrics of the full engine are shown"
     assert "logistic blend, Platt calibration" in page, "the report names each model's method"
     assert second.counts["planned"] == 0, "same data, same model state: nothing to send"
 
