@@ -63,8 +63,10 @@ def unchanged_profiles(
     con.register("incoming_keys", keys)
     try:
         frame = con.execute(
-            "SELECT p.* FROM profile_records p JOIN incoming_keys k USING (source, source_id)"
-        ).df()
+            """SELECT p.* FROM profile_records p JOIN incoming_keys k USING (source, source_id)
+               WHERE NOT EXISTS (SELECT 1 FROM tombstones t
+                   WHERE t.source = p.source AND t.source_id = p.source_id)"""
+        ).df()  # a live record of a tombstoned one may be a restore: the store decides
     finally:
         con.unregister("incoming_keys")
     stored: dict[tuple[str, str], dict[str, Any]] = {
