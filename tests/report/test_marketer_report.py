@@ -9,7 +9,7 @@ import json
 import os
 import re
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -40,7 +40,8 @@ def three_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Run
     runs = [_run(cfg)]
     # orders after activation, from half the people (treated and control alike), so lift can
     # be measured in the next runs' windows
-    at = (datetime.now(UTC) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # (now, to the microsecond: after run 1 activated, before run 2 ends however fast it is)
+    at = datetime.now(UTC).isoformat()
     late = [
         {
             "source_event_id": f"late-{i}",
