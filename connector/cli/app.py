@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
+from connector.cli import check as check_cmd
 from connector.cli import demo as demo_cmd
 from connector.cli import emulate as emulate_cmd
 from connector.cli import inspect as inspect_cmd
@@ -35,7 +35,6 @@ from connector.cli.common import (
 from connector.cli.progress import RichProgress
 from connector.cli.render import print_plan, print_summary
 from connector.config.example import example_config
-from connector.config.models import AppConfig
 from connector.errors import ConfigError
 
 __all__ = ["app", "main"]
@@ -52,6 +51,7 @@ app.add_typer(inspect_cmd.profiles_app, name="profiles")
 app.add_typer(models_cmd.models_app, name="models")
 app.add_typer(models_cmd.segments_app, name="segments")
 app.command("plugins")(inspect_cmd.plugins)
+app.command("check")(check_cmd.check)
 app.command("demo")(demo_cmd.demo)
 app.command("emulate")(emulate_cmd.emulate)
 app.command("listen")(listen_cmd.listen)
@@ -73,46 +73,6 @@ def init(
     console.print(
         f"wrote {safe(target)}: edit the sources and destinations, then run `connector check`"
     )
-
-
-@app.command()
-@handle_errors
-def check(
-    config: ConfigOpt = None, secrets: SecretsOpt = None, log_format: LogFormatOpt = None
-) -> None:
-    """Validate the config, the plugins it names, and that sources and sinks can be built."""
-    from connector.workspace import Workspace
-
-    cfg = load(config, secrets, log_format)
-    _check_rules(cfg)
-    ws = Workspace(cfg)
-    try:
-        for kind, table in (("sources", cfg.sources), ("destinations", cfg.destinations)):
-            for name, sect in table.items():
-                spec = ws.registry.get(sect.plugin)
-                factory = spec.source if kind == "sources" else spec.sink
-                if factory is None:
-                    raise ConfigError(
-                        f"{kind}.{name}.plugin: {sect.plugin} cannot be used as a {kind[:-1]}"
-                    )
-                factory(sect.settings, ws.plugin_context(kind, name, None)).close()
-                console.print(f"[green]ok[/green] {kind}.{safe(name)} ({safe(sect.plugin)})")
-        console.print(f"workspace: {safe(ws.path)}", highlight=False, soft_wrap=True)
-    finally:
-        ws.close()
-
-
-def _check_rules(cfg: AppConfig) -> None:
-    """Type-check rule segments against the columns the full engine computes, naming each."""
-    from connector.modelling.rules import check_rules
-
-    if cfg.model.engine != "full":
-        return
-    problems = check_rules(cfg.model.core)
-    if problems:
-        raise ConfigError("model.core.rule_segments: " + "; ".join(problems))
-    for rule in cfg.model.core.rule_segments:
-        console.print(f"[green]ok[/green] rule segment {escape(rule.id)}", highlight=False)
 
 
 @app.command()

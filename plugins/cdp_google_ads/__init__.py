@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cdp_google_ads.settings import GoogleAdsSettings
-from connector.sdk import Capability, Emulator, EmulatorOptions, PluginContext, PluginSpec, Sink
+from connector.sdk import (
+    Capability,
+    CheckRole,
+    ConnectionCheck,
+    Emulator,
+    EmulatorOptions,
+    PluginContext,
+    PluginSpec,
+    Sink,
+)
 
 __all__ = ["SPEC", "GoogleAdsSettings"]
 
@@ -20,6 +31,14 @@ def _emulator(options: EmulatorOptions) -> Emulator:
     return GoogleAdsEmulator(options)
 
 
+def _check(
+    settings: GoogleAdsSettings, context: PluginContext, role: CheckRole
+) -> Sequence[ConnectionCheck]:
+    from cdp_google_ads.check import check_connection
+
+    return check_connection(settings, context, role)
+
+
 SPEC = PluginSpec(
     name="google_ads",
     description="Google Customer Match via the Data Manager API (hashed, consent-filtered)",
@@ -27,4 +46,5 @@ SPEC = PluginSpec(
     settings_model=GoogleAdsSettings,
     sink=_sink,
     emulator=_emulator,
+    check_connection=_check,
 )

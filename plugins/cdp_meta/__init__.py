@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cdp_meta.settings import MetaSettings
-from connector.sdk import Capability, Emulator, EmulatorOptions, PluginContext, PluginSpec, Sink
+from connector.sdk import (
+    Capability,
+    CheckRole,
+    ConnectionCheck,
+    Emulator,
+    EmulatorOptions,
+    PluginContext,
+    PluginSpec,
+    Sink,
+)
 
 __all__ = ["SPEC", "MetaSettings"]
 
@@ -20,6 +31,14 @@ def _emulator(options: EmulatorOptions) -> Emulator:
     return MetaEmulator(options)
 
 
+def _check(
+    settings: MetaSettings, context: PluginContext, role: CheckRole
+) -> Sequence[ConnectionCheck]:
+    from cdp_meta.check import check_connection
+
+    return check_connection(settings, context, role)
+
+
 SPEC = PluginSpec(
     name="meta",
     description="Meta Custom Audiences (customer file, hashed, consent-filtered)",
@@ -28,4 +47,5 @@ SPEC = PluginSpec(
     sink=_sink,
     emulator=_emulator,
     sdk_loggers=("facebook_business",),
+    check_connection=_check,
 )

@@ -1,0 +1,111 @@
+"""`connector check` calls each platform once: a wrong port and a wrong token are caught, each
+with the host named and what to fix, and `--offline` calls nothing."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cdp_hubspot.emulator import HubSpotEmulator
+from cdp_klaviyo.emulator import KlaviyoEmulator
+from connector.cli.app import app
+from connector.plugin.spec import EmulatorOptions
+from connector.testing.platform import platform_requests
+
+HUBSPOT_TOKEN = "pat-na1-check-token"
+KLAVIYO_KEY = "pk_check_key"
+
+
+@pytest.fixture
+def platforms() -> Iterator[tuple[HubSpotEmulator, KlaviyoEmulator]]:
+    with HubSpotEmulator(EmulatorOptions()) as hub, KlaviyoEmulator(EmulatorOptions()) as kl:
+        yield hub, kl
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _config(root: Path, hubspot_url: str, klaviyo_url: str) -> Path:
+    cfg = root / "connector.toml"
+    cfg.write_text(
+        f"""
+[workspace]
+path = ".connector"
+
+[sources.crm]
+plugin = "hubspot"
+base_url = "{hubspot_url}"
+access_token = {{ env = "HUBSPOT_TOKEN" }}
+
+[destinations.email]
+plugin = "klaviyo"
+base_url = "{klaviyo_url}"
+api_key = {{ env = "KLAVIYO_KEY" }}
+"""
+    )
+    return cfg
+
+
+def _check(cfg: Path, *args: str, token: str = HUBSPOT_TOKEN) -> tuple[int, str]:
+    env = {"HUBSPOT_TOKEN": token, "KLAVIYO_KEY": KLAVIYO_KEY}
+    result = CliRunner().invoke(app, ["check", "--config", str(cfg), *args], env=env)
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_good_settings_pass(
+    tmp_path: Path, platforms: tuple[HubSpotEmulator, KlaviyoEmulator]
+) -> None:
+    hub, kl = platforms
+    code, out = _check(_config(tmp_path, hub.base_url, kl.base_url))
+    assert code == 0, out
+    assert f"ok sources.crm (hubspot) contact properties at {hub.base_url[7:]}: HTTP 200" in out
+    assert f"ok destinations.email (klaviyo) lists at {kl.base_url[7:]}: HTTP 200" in out
+
+
+def test_wrong_port_is_caught_with_the_host_named(
+    tmp_path: Path, platforms: tuple[HubSpotEmulator, KlaviyoEmulator]
+) -> None:
+    hub, kl = platforms
+    dead = f"127.0.0.1:{_closed_port()}"
+    cfg = _config(tmp_path, f"http://{dead}", kl.base_url)
+    code, out = _check(cfg)
+    assert code == 1
+    assert f"FAIL sources.crm (hubspot) contact properties at {dead}: no answer" in out
+    assert f"cannot connect to {dead}" in out
+    assert f"fix: check base_url: is {dead} the right host and port" in out
+    assert "ok destinations.email (klaviyo)" in out, "one failure does not hide the others"
+    assert str(cfg) in out, "the summary names the file to edit"
+
+
+def test_wrong_token_is_caught_with_the_host_named(
+    tmp_path: Path, platforms: tuple[HubSpotEmulator, KlaviyoEmulator]
+) -> None:
+    hub, kl = platforms
+    hub.revoked_tokens.add("pat-na1-revoked")
+    cfg = _config(tmp_path, hub.base_url, kl.base_url)
+    code, out = _check(cfg, token="pat-na1-revoked")
+    assert code == 1
+    host = hub.base_url[7:]
+    assert f"FAIL sources.crm (hubspot) contact properties at {host}: HTTP 401" in out
+    assert "fix: check access_token: wrong, expired or revoked" in out
+    assert "pat-na1-revoked" not in out
+    assert len(platform_requests(hub)) == 1, "a check asks once, with no retries"
+
+
+def test_offline_calls_nothing(
+    tmp_path: Path, platforms: tuple[HubSpotEmulator, KlaviyoEmulator]
+) -> None:
+    hub, kl = platforms
+    code, out = _check(_config(tmp_path, hub.base_url, kl.base_url), "--offline")
+    assert code == 0, out
+    assert "ok sources.crm (hubspot)" in out
+    assert platform_requests(hub) == []
+    assert platform_requests(kl) == []
