@@ -19,7 +19,9 @@ from connector.cli import inspect as inspect_cmd
 from connector.cli import listen as listen_cmd
 from connector.cli import models as models_cmd
 from connector.cli import report as report_cmd
+from connector.cli import runs as runs_cmd
 from connector.cli import schedule as schedule_cmd
+from connector.cli import state as state_cmd
 from connector.cli.common import (
     ConfigOpt,
     ExitCode,
@@ -32,8 +34,16 @@ from connector.cli.common import (
     load,
     safe,
 )
+from connector.cli.options import (
+    DestinationOpt,
+    OutputOpt,
+    SegmentOpt,
+    SourceOpt,
+    narrow,
+    print_json,
+)
 from connector.cli.progress import RichProgress
-from connector.cli.render import print_plan, print_summary
+from connector.cli.render import plan_json, print_plan, print_summary
 from connector.config.example import example_config
 from connector.errors import ConfigError
 
@@ -46,10 +56,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(inspect_cmd.runs_app, name="runs")
+app.add_typer(runs_cmd.runs_app, name="runs")
 app.add_typer(inspect_cmd.profiles_app, name="profiles")
 app.add_typer(models_cmd.models_app, name="models")
 app.add_typer(models_cmd.segments_app, name="segments")
+app.add_typer(state_cmd.state_app, name="state")
 app.command("plugins")(inspect_cmd.plugins)
 app.command("check")(check_cmd.check)
 app.command("demo")(demo_cmd.demo)
@@ -92,20 +103,29 @@ def run(
             "lost data store or state store; the ledger is kept).",
         ),
     ] = False,
+    source: SourceOpt = None,
+    destination: DestinationOpt = None,
+    segment: SegmentOpt = None,
 ) -> None:
-    """Run the pipeline once: pull, unify, model, plan, apply."""
+    """Run the pipeline once: pull, unify, model, plan, apply (or a subset of it)."""
     from connector.pipeline import run_pipeline
     from connector.runctl.stop import install_sigterm_handler
     from connector.workspace import Workspace
 
-    cfg = load(config, secrets, log_format)
+    cfg = narrow(load(config, secrets, log_format), source, destination)
     install_sigterm_handler()
     ws = Workspace(cfg)
     try:
         progress = RichProgress(
             err, enabled=is_tty() and (log_format or cfg.logging.format) == "text"
         )
-        summary = run_pipeline(ws, dry_run=dry_run, progress=progress, full_refresh=full_refresh)
+        summary = run_pipeline(
+            ws,
+            dry_run=dry_run,
+            progress=progress,
+            full_refresh=full_refresh,
+            only_segments=frozenset(segment) if segment else None,
+        )
     finally:
         ws.close()
     if dry_run:
@@ -121,7 +141,10 @@ def run(
 @app.command()
 @handle_errors
 def plan(
-    config: ConfigOpt = None, secrets: SecretsOpt = None, log_format: LogFormatOpt = None
+    config: ConfigOpt = None,
+    secrets: SecretsOpt = None,
+    log_format: LogFormatOpt = None,
+    output: OutputOpt = "table",
 ) -> None:
     """Print what a run would change (counts per destination and action, and a sample)."""
     from connector.pipeline import run_pipeline
@@ -130,10 +153,16 @@ def plan(
     cfg = load(config, secrets, log_format)
     ws = Workspace(cfg)
     try:
-        summary = run_pipeline(ws, dry_run=True)
+        progress = RichProgress(
+            err, enabled=is_tty() and (log_format or cfg.logging.format) == "text"
+        )
+        summary = run_pipeline(ws, dry_run=True, progress=progress)
     finally:
         ws.close()
-    print_plan(console, summary.plans)
+    if output == "json":
+        print_json(plan_json(summary.plans))
+    else:
+        print_plan(console, summary.plans)
 
 
 def main() -> None:

@@ -8,13 +8,15 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.cli.common import safe
+from connector.redaction import mask_email
 
 if TYPE_CHECKING:
     from connector.pipeline.runner import RunSummary
+    from connector.plugin.changes import Change
     from connector.state.runs import RecordError, RunRow
     from connector.sync.plan import DestinationPlan
 
-__all__ = ["print_errors", "print_plan", "print_runs", "print_summary"]
+__all__ = ["plan_json", "print_errors", "print_plan", "print_runs", "print_summary"]
 
 
 def print_plan(console: Console, plans: dict[str, DestinationPlan], *, sample: int = 5) -> None:
@@ -122,3 +124,32 @@ def print_errors(console: Console, errors: list[RecordError]) -> None:
             )
         )
     console.print(table)
+
+
+def _person(change: Change) -> dict[str, Any]:
+    """A change's person for a script: masked email and profile id, never the raw address."""
+    return {"profile_id": change.recipient.profile_id, "email": mask_email(change.recipient.email)}
+
+
+def plan_json(plans: dict[str, DestinationPlan], *, sample: int = 5) -> dict[str, Any]:
+    """The plan for ``--output json``: counts, skips and a masked sample per destination."""
+    out: dict[str, Any] = {}
+    for name, plan in plans.items():
+        out[name] = {
+            "counts": plan.counts(),
+            "skipped": dict(plan.skipped),
+            "sample": [
+                {"action": str(ch.kind), **_person(ch), "traits": dict(ch.traits)}
+                for ch in plan.upserts[:sample]
+            ]
+            + [
+                {
+                    "action": str(ch.kind),
+                    **_person(ch),
+                    "segment": ch.segment.name if ch.segment else None,
+                    "segment_id": ch.segment.id if ch.segment else None,
+                }
+                for ch in (*plan.adds[:sample], *plan.removes[:sample])
+            ],
+        }
+    return out

@@ -103,6 +103,7 @@ def _plugin_section(
     label: str,
     secrets: Mapping[str, Any],
     env: Mapping[str, str],
+    required: bool = True,
 ) -> dict[str, Any]:
     where = f"{kind}.{name}"
     if not isinstance(raw, dict):
@@ -130,6 +131,7 @@ def _plugin_section(
         file_label=label,
         secrets_table=secret_table,
         env=env,
+        required=required,
     )
     try:
         settings: BaseModel = spec.settings_model.model_validate(plugin_raw)
@@ -145,15 +147,20 @@ def load_config(
     registry: PluginRegistry | None = None,
     env: Mapping[str, str] | None = None,
     warnings: list[str] | None = None,
+    secrets_required: bool = True,
 ) -> AppConfig:
     """Load, resolve and validate; raise ``ConfigError`` with one line naming key and file.
+
+    ``secrets_required=False`` is for commands that never call a platform (``runs``,
+    ``report``, ``segments``, ...): a secret whose variable is unset reads as a placeholder.
 
     Warnings (a secrets file others can read, a setting under its old name) are appended to
     ``warnings`` when given, so the CLI can log them once logging is set up (in the chosen
     format); otherwise they are logged at once.
     """
     with _deferred_warnings(warnings):
-        return _load(path, secrets_path, registry, os.environ if env is None else env, warnings)
+        environ = os.environ if env is None else env
+        return _load(path, secrets_path, registry, environ, warnings, secrets_required)
 
 
 class _Collect(logging.Handler):
@@ -192,6 +199,7 @@ def _load(
     registry: PluginRegistry | None,
     env: Mapping[str, str],
     warnings: list[str] | None,
+    required: bool = True,
 ) -> AppConfig:
     cfg_path = path or (
         Path(env["CONNECTOR_CONFIG"]) if env.get("CONNECTOR_CONFIG") else DEFAULT_CONFIG
@@ -213,7 +221,9 @@ def _load(
         if not isinstance(table, dict):
             raise ConfigError(f"{label}: {kind}: must be a table of named {kind}")
         raw[kind] = {
-            name: _plugin_section(kind, name, sect, core_keys, registry, label, secrets, env)
+            name: _plugin_section(
+                kind, name, sect, core_keys, registry, label, secrets, env, required
+            )
             for name, sect in table.items()
         }
     alerts = raw.get("alerts", {})
@@ -225,6 +235,7 @@ def _load(
             file_label=label,
             secrets_table=secrets.get("alerts", {}),
             env=env,
+            required=required,
         )
     workspace = raw.get("workspace", {})
     if isinstance(workspace, dict):

@@ -72,16 +72,19 @@ def run_pipeline(
     dry_run: bool = False,
     progress: Progress | None = None,
     full_refresh: bool = False,
+    only_segments: frozenset[str] | None = None,
 ) -> RunSummary:
     """One run. ``full_refresh`` resets every source cursor first (see ``pipeline.stores``);
     without it a run refuses to start on a data store and a state store that are not a pair.
+    ``only_segments`` limits memberships to those segments: the others are left as they are
+    (neither added to nor removed from) at every destination.
 
     A full disk, however a store words it, ends the run as one ``DiskFullError`` naming where.
     """
     if full_refresh and dry_run:
         raise ConfigError("--full-refresh cannot be combined with --dry-run")
     try:
-        return _run(ws, dry_run, progress or NoProgress(), full_refresh)
+        return _run(ws, dry_run, progress or NoProgress(), full_refresh, only_segments)
     except DiskFullError:
         raise
     except Exception as exc:
@@ -100,7 +103,13 @@ def _disk_full(ws: Workspace, exc: BaseException) -> DiskFullError:
     return DiskFullError(where)
 
 
-def _run(ws: Workspace, dry_run: bool, progress: Progress, full_refresh: bool) -> RunSummary:
+def _run(
+    ws: Workspace,
+    dry_run: bool,
+    progress: Progress,
+    full_refresh: bool,
+    only_segments: frozenset[str] | None = None,
+) -> RunSummary:
     with run_lock(ws.path, ws.config.workspace.state_url):
         ws.runs.mark_abandoned()
         summary = RunSummary(new_run_id(), "running", dry_run)
@@ -112,7 +121,7 @@ def _run(ws: Workspace, dry_run: bool, progress: Progress, full_refresh: bool) -
             if not stop_requested():
                 _unify(ws, summary, progress)
                 output = _model(ws, summary, progress)
-                _activate(ws, summary, progress, output)
+                _activate(ws, summary, progress, output, only_segments)
             if stop_requested():
                 summary.status = "interrupted"
                 summary.failures.append("stopped on request (SIGTERM); the next run resumes")
@@ -219,10 +228,16 @@ def _model(ws: Workspace, summary: RunSummary, progress: Progress) -> ModelOutpu
     return output
 
 
-def _activate(ws: Workspace, summary: RunSummary, progress: Progress, output: ModelOutput) -> None:
+def _activate(
+    ws: Workspace,
+    summary: RunSummary,
+    progress: Progress,
+    output: ModelOutput,
+    only_segments: frozenset[str] | None = None,
+) -> None:
     counts = summary.counts
     with summary.timed("plan") as entry:
-        act = plan_all(ws, output, summary.run_id)
+        act = plan_all(ws, output, summary.run_id, only_segments)
         summary.plans = act.plans
         entry.update({name: plan.counts() for name, plan in act.plans.items()})
         counts["planned"] = sum(p.total for p in act.plans.values())

@@ -1,0 +1,79 @@
+"""Options several commands share: ``--output json`` and the ``run`` subsets.
+
+JSON goes through the same redacting stdout as tables, so contact details and secrets are
+masked there too; scripts get stable keys instead of a table's layout.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
+
+import typer
+
+from connector.cli.common import console
+from connector.config.models import AppConfig
+from connector.errors import ConfigError
+
+__all__ = [
+    "DestinationOpt",
+    "OutputOpt",
+    "SegmentOpt",
+    "SourceOpt",
+    "narrow",
+    "print_json",
+]
+
+OutputOpt = Annotated[
+    Literal["table", "json"],
+    typer.Option("--output", "-o", help="'table' for people, 'json' for scripts."),
+]
+SourceOpt = Annotated[
+    list[str] | None,
+    typer.Option("--source", help="Pull only this source (repeatable); the rest are not read."),
+]
+DestinationOpt = Annotated[
+    list[str] | None,
+    typer.Option("--destination", help="Plan and send to this destination only (repeatable)."),
+]
+SegmentOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--segment",
+        help="Sync memberships of this segment only (repeatable); other segments' members "
+        "are left as they are.",
+    ),
+]
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout (masked like every other output)."""
+    console.print(
+        json.dumps(data, indent=2, default=str, ensure_ascii=False),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _pick(kind: str, table: dict[str, Any], chosen: Iterable[str]) -> dict[str, Any]:
+    wanted = set(chosen)
+    unknown = sorted(wanted - set(table))
+    if unknown:
+        known = ", ".join(sorted(table)) or "none"
+        raise ConfigError(f"--{kind[:-1]}: no {kind[:-1]} named {unknown[0]!r} (known: {known})")
+    return {
+        name: section.model_copy(update={"enabled": section.enabled and name in wanted})
+        for name, section in table.items()
+    }
+
+
+def narrow(cfg: AppConfig, sources: list[str] | None, destinations: list[str] | None) -> AppConfig:
+    """The config with only the chosen sources and destinations enabled."""
+    update: dict[str, Any] = {}
+    if sources:
+        update["sources"] = _pick("sources", cfg.sources, sources)
+    if destinations:
+        update["destinations"] = _pick("destinations", cfg.destinations, destinations)
+    return cfg.model_copy(update=update) if update else cfg
