@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from connector.cli import check as check_cmd
+from connector.cli import config_cmd
 from connector.cli import demo as demo_cmd
 from connector.cli import emulate as emulate_cmd
 from connector.cli import inspect as inspect_cmd
@@ -61,7 +62,8 @@ app.add_typer(inspect_cmd.profiles_app, name="profiles")
 app.add_typer(models_cmd.models_app, name="models")
 app.add_typer(models_cmd.segments_app, name="segments")
 app.add_typer(state_cmd.state_app, name="state")
-app.command("plugins")(inspect_cmd.plugins)
+app.add_typer(config_cmd.config_app, name="config")
+app.add_typer(inspect_cmd.plugins_app, name="plugins")
 app.command("check")(check_cmd.check)
 app.command("demo")(demo_cmd.demo)
 app.command("emulate")(emulate_cmd.emulate)

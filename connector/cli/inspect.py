@@ -1,4 +1,4 @@
-"""Read-only commands: plugins, profiles explain."""
+"""Read-only commands: plugins, plugins show, profiles explain."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from connector.redaction import neutralise_controls
 if TYPE_CHECKING:
     from connector.identity.explain import Explanation
 
-__all__ = ["plugins", "profiles_app"]
+__all__ = ["plugins_app", "profiles_app"]
 
 profiles_app = typer.Typer(help="Inspect unified profiles.", no_args_is_help=True)
 
@@ -35,9 +35,18 @@ def _revealed(value: object) -> str:
     return escape(neutralise_controls(str(value)))
 
 
+plugins_app = typer.Typer(
+    help="Installed plugins, or one plugin's settings (`plugins show NAME`).",
+    invoke_without_command=True,
+)
+
+
+@plugins_app.callback()
 @handle_errors
-def plugins(config: ConfigOpt = None) -> None:
+def plugins(ctx: typer.Context) -> None:
     """List installed plugins and their capabilities (broken ones with the reason)."""
+    if ctx.invoked_subcommand is not None:
+        return
     registry = PluginRegistry()
     specs, broken = registry.load_all()
     table = Table(title="Plugins")
@@ -56,6 +65,32 @@ def plugins(config: ConfigOpt = None) -> None:
             highlight=False,
             soft_wrap=True,
         )
+
+
+@plugins_app.command("show")
+@handle_errors
+def plugin_show(
+    name: Annotated[str, typer.Argument(help="Plugin name, e.g. hubspot (see `plugins`).")],
+) -> None:
+    """Every setting of one plugin: type, default, an example and what it does."""
+    from connector.config.reference import plugin_settings
+
+    spec = PluginRegistry().get(name)
+    console.print(f"[bold]{safe(spec.name)}[/bold]: {safe(spec.description)}", highlight=False)
+    caps = ", ".join(sorted(c.value for c in spec.capabilities))
+    console.print(f"capabilities: {safe(caps)}", highlight=False)
+    where = f'a [sources.NAME] or [destinations.NAME] table with plugin = "{spec.name}"'
+    table = Table(title=f"Settings, in {escape(where)}")
+    for col in ("setting", "type", "default", "example", "description"):
+        table.add_column(col, overflow="fold")
+    for s in plugin_settings(spec):
+        example = "" if s.example == "(unset)" else s.example
+        table.add_row(*map(safe, (s.key, s.type, s.default, example, s.description)))
+    console.print(table)
+    console.print(
+        'secrets: write { env = "VAR" } in the config file, or the value in the secrets file',
+        highlight=False,
+    )
 
 
 @profiles_app.command("explain")

@@ -34,7 +34,13 @@ from connector.config.secrets import resolve_secrets
 from connector.errors import ConfigError
 from connector.plugin.registry import PluginRegistry
 
-__all__ = ["DEFAULT_CONFIG", "DEFAULT_SECRETS", "config_path_from_env", "load_config"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "DEFAULT_SECRETS",
+    "config_path_from_env",
+    "load_config",
+    "setting_origins",
+]
 
 DEFAULT_CONFIG = Path("connector.toml")
 DEFAULT_SECRETS = Path("connector.secrets.toml")
@@ -260,3 +266,42 @@ def _anchor_paths(config: AppConfig, cfg_path: Path) -> AppConfig:
     if not ws.is_absolute():
         ws = base / ws
     return config.model_copy(update={"workspace": config.workspace.model_copy(update={"path": ws})})
+
+
+def setting_origins(
+    path: Path | None = None,
+    *,
+    secrets_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Where each setting written somewhere came from, by dotted key: ``file`` (the config
+    file), ``env VAR`` (a ``{ env = "VAR" }`` reference, or ``$CONNECTOR_WORKSPACE``) or
+    ``secrets file``; a key not listed has its default. For ``connector config show``."""
+    env = os.environ if env is None else env
+    cfg_path = path or (
+        Path(env["CONNECTOR_CONFIG"]) if env.get("CONNECTOR_CONFIG") else DEFAULT_CONFIG
+    )
+    raw = _read_toml(cfg_path, "config file")
+    sec_path = secrets_path or (
+        Path(env["CONNECTOR_SECRETS_FILE"]) if env.get("CONNECTOR_SECRETS_FILE") else None
+    )
+    if sec_path is None and (cfg_path.parent / DEFAULT_SECRETS).exists():
+        sec_path = cfg_path.parent / DEFAULT_SECRETS
+    out: dict[str, str] = {}
+
+    def walk(table: Mapping[str, Any], prefix: str, origin: str) -> None:
+        for key, value in table.items():
+            dotted = f"{prefix}{key}"
+            if isinstance(value, Mapping) and set(value) == {"env"}:
+                out[dotted] = f"env {value['env']}"
+            elif isinstance(value, Mapping) and key not in ("storage_options", "user_lists"):
+                walk(value, dotted + ".", origin)
+            else:
+                out[dotted] = origin
+
+    walk(raw, "", "file")
+    if sec_path is not None:
+        walk(_read_toml(sec_path, "secrets file"), "", "secrets file")
+    if env.get("CONNECTOR_WORKSPACE"):
+        out["workspace.path"] = "env CONNECTOR_WORKSPACE"
+    return out

@@ -73,7 +73,7 @@ def test_good_settings_pass(
 def test_wrong_port_is_caught_with_the_host_named(
     tmp_path: Path, platforms: tuple[HubSpotEmulator, KlaviyoEmulator]
 ) -> None:
-    hub, kl = platforms
+    _hub, kl = platforms
     dead = f"127.0.0.1:{_closed_port()}"
     cfg = _config(tmp_path, f"http://{dead}", kl.base_url)
     code, out = _check(cfg)
