@@ -1,7 +1,7 @@
 """Options several commands share: ``--output json`` and the ``run`` subsets.
 
-JSON goes through the same redacting stdout as tables, so contact details and secrets are
-masked there too; scripts get stable keys instead of a table's layout.
+JSON has its strings masked one by one (contact details and secrets, as in tables) and stays
+valid JSON; scripts get stable keys instead of a table's layout.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from connector.cli.common import console
+from connector.cli.common import console, revealing
 from connector.config.models import AppConfig
 from connector.errors import ConfigError
+from connector.redaction import redact
 
 __all__ = [
     "DestinationOpt",
@@ -47,14 +48,25 @@ SegmentOpt = Annotated[
 ]
 
 
+def _masked(value: Any) -> Any:
+    """Every string redacted where it stands, so the document stays valid JSON (masking the
+    printed text would turn a long number into ``[phone]``)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(k)): _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_masked(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(str(value))
+
+
 def print_json(data: Any) -> None:
-    """One JSON document on stdout (masked like every other output)."""
-    console.print(
-        json.dumps(data, indent=2, default=str, ensure_ascii=False),
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
+    """One JSON document on stdout, its strings masked like every other output."""
+    text = json.dumps(_masked(data), indent=2, ensure_ascii=False)
+    with revealing():  # already masked value by value: the stream must not re-mask numbers
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _pick(kind: str, table: dict[str, Any], chosen: Iterable[str]) -> dict[str, Any]:

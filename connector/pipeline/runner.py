@@ -236,7 +236,7 @@ def _activate(
     only_segments: frozenset[str] | None = None,
 ) -> None:
     counts = summary.counts
-    with summary.timed("plan") as entry:
+    with summary.timed("plan") as entry, progress.stage("plan"):
         act = plan_all(ws, output, summary.run_id, only_segments)
         summary.plans = act.plans
         entry.update({name: plan.counts() for name, plan in act.plans.items()})

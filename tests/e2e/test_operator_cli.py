@@ -136,6 +136,9 @@ def test_runs_show_breaks_down_and_searches_errors(workspace: tuple[Path, str]) 
     assert "1 per-record errors about [email]" in by_email.stdout, "the email is masked"
     assert "refused by the platform" in by_email.stdout
     assert email not in by_email.stdout
+    as_json = cli(cfg, "runs", "show", run_id, "--search", email, "-o", "json")
+    assert json.loads(as_json.stdout)["record_errors"][0]["reason"] == "refused by the platform"
+    assert email not in as_json.stdout
     by_source = cli(cfg, "runs", "show", run_id, "--search", "crm-broken-1", "-o", "json")
     found = json.loads(by_source.stdout)["record_errors"]
     assert [e["record_ref"] for e in found] == ["shop:profiles:crm-broken-1"]
