@@ -68,7 +68,7 @@ def judge(
     if status == 401:
         detail, fix = (
             f"the credentials were refused{said}",
-            (f"check {hints.credential}: wrong, expired or revoked"),
+            (f"check {hints.credential}: mistyped, expired or revoked"),
         )
     elif status == 403:
         need = f" ({hints.scopes})" if hints.scopes else ""

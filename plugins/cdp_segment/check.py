@@ -2,8 +2,9 @@
 
 - sink: an empty batch to the Tracking API with the write key (``{"batch": []}`` records
   nothing); the emulator refuses an unknown key with 401. The real API is lenient with write
-  keys, so there a pass proves the host and port, not the key (Segment docs, "HTTP Tracking
-  API": "Segment returns a 200 response for all API requests except errors").
+  keys, so there a pass proves the host and port, not the key (segment-docs, HTTP API
+  "Errors": a 200 "for all API requests except errors caused by large payloads and JSON
+  errors").
 - source: the Profile API (a user id no one has: 404 means the token passed, 401 it did not)
   and the archive folder or bucket; the webhook spool is local and needs no check.
 """

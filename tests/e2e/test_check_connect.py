@@ -95,7 +95,7 @@ def test_wrong_token_is_caught_with_the_host_named(
     assert code == 1
     host = hub.base_url[7:]
     assert f"FAIL sources.crm (hubspot) contact properties at {host}: HTTP 401" in out
-    assert "fix: check access_token: wrong, expired or revoked" in out
+    assert "fix: check access_token: mistyped, expired or revoked" in out
     assert "pat-na1-revoked" not in out
     assert len(platform_requests(hub)) == 1, "a check asks once, with no retries"
 
