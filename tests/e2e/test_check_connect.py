@@ -109,3 +109,34 @@ def test_offline_calls_nothing(
     assert "ok sources.crm (hubspot)" in out
     assert platform_requests(hub) == []
     assert platform_requests(kl) == []
+
+
+def test_a_run_against_a_wrong_port_names_the_host(tmp_path: Path) -> None:
+    """Issue 18: a run's failure read 'connection failed (MaxRetryError)', with no host."""
+    from connector.config import load_config
+    from connector.pipeline import Workspace, run_pipeline
+
+    dead = f"127.0.0.1:{_closed_port()}"
+    cfg = tmp_path / "connector.toml"
+    cfg.write_text(
+        f"""
+[workspace]
+path = ".connector"
+
+[model]
+engine = "rfm"
+
+[sources.crm]
+plugin = "hubspot"
+base_url = "http://{dead}"
+access_token = {{ env = "HUBSPOT_TOKEN" }}
+max_attempts = 1
+"""
+    )
+    ws = Workspace(load_config(cfg, env={"HUBSPOT_TOKEN": HUBSPOT_TOKEN}))
+    try:
+        summary = run_pipeline(ws)
+    finally:
+        ws.close()
+    assert summary.status == "partial"
+    assert any(f"cannot reach {dead}" in f for f in summary.failures), summary.failures
