@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -140,3 +141,43 @@ max_attempts = 1
         ws.close()
     assert summary.status == "partial"
     assert any(f"cannot reach {dead}" in f for f in summary.failures), summary.failures
+
+
+@pytest.mark.parametrize(
+    ("status", "says", "fix"),
+    [
+        (403, "HTTP 403, the credentials lack a permission", "lists:read, lists:write"),
+        (404, "HTTP 404, not found", "fix: check base_url"),
+        (503, "HTTP 503, the platform failed", "fix: try again later"),
+    ],
+)
+def test_each_refusal_says_what_to_fix(
+    tmp_path: Path,
+    platforms: tuple[HubSpotEmulator, KlaviyoEmulator],
+    status: int,
+    says: str,
+    fix: str,
+) -> None:
+    hub, kl = platforms
+    rule = {"path": "/api/lists", "status": status, "rate": 1.0}
+    httpx.post(f"{kl.base_url}/__emulator__/faults", json={"rules": [rule]})
+    code, out = _check(_config(tmp_path, hub.base_url, kl.base_url))
+    assert code == 1
+    assert f"FAIL destinations.email (klaviyo) lists at {kl.base_url[7:]}: {says}" in out
+    assert fix in out
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        ({"code": 190, "message": "Invalid OAuth access token."}, 401),
+        ({"code": 200, "message": "Requires ads_management permission"}, 403),
+        ({"code": 100, "error_subcode": 33, "message": "Object does not exist"}, 404),
+        ({"code": 100, "message": "Invalid parameter"}, 400),
+    ],
+)
+def test_meta_graph_errors_mean_what_they_say(error: dict[str, object], status: int) -> None:
+    from cdp_meta.check import graph_status
+
+    answer = httpx.Response(400, json={"error": {"type": "OAuthException", **error}})
+    assert graph_status(answer) == status

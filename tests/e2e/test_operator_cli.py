@@ -183,6 +183,14 @@ def test_run_subsets(tmp_path: Path) -> None:
     assert second.returncode in (0, 3), second.stderr
     members = pd.read_csv(tmp_path / "out" / "memberships.csv", dtype=str)
     assert {"rfm_high", "rfm_low"} <= set(members["segment_id"])
+    plan = cli(cfg, "plan", "--output", "json")
+    assert plan.returncode == 0, plan.stderr
+    planned = json.loads(plan.stdout)
+    assert set(planned) == {"export", "second"}
+    assert planned["second"]["counts"]["add"] > 0, "the untouched destination is still to do"
+    people = [row["email"] for row in planned["second"]["sample"]]
+    assert people
+    assert all(e == "-" or "***@" in e for e in people), "people are named by masked email"
     unknown = cli(cfg, "run", "--source", "nope")
     assert unknown.returncode == 2
     assert "no source named 'nope' (known: shop)" in unknown.stderr
