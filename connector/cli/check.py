@@ -21,7 +21,7 @@ from connector.cli.common import (
     safe,
 )
 from connector.config.models import AppConfig
-from connector.errors import ConfigError
+from connector.errors import ConfigError, ConnectorError
 from connector.plugin.protocols import CheckRole, ConnectionCheck
 
 if TYPE_CHECKING:
@@ -102,9 +102,19 @@ def _connect(ws: Workspace, kind: str, name: str, plugin: str) -> int:
         console.print(f"[yellow]?[/yellow]  {label}: this plugin has no connection check")
         return 0
     role: CheckRole = "source" if kind == "sources" else "sink"
-    results = spec.check_connection(
-        _settings(ws, kind, name), ws.plugin_context(kind, name, None), role
-    )
+    try:
+        results = spec.check_connection(
+            _settings(ws, kind, name), ws.plugin_context(kind, name, None), role
+        )
+    except ConnectorError as exc:
+        console.print(f"[red]FAIL[/red] {label}: {safe(exc)}", highlight=False, soft_wrap=True)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - one plugin's broken check never hides the others
+        console.print(
+            f"[red]FAIL[/red] {label}: the check itself failed ({safe(type(exc).__name__)})",
+            highlight=False,
+        )
+        return 1
     if not results:
         console.print(f"[green]ok[/green] {label}: nothing to connect to")
     for result in results:

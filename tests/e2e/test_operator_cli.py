@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,12 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         pid, email = ws.data.con.execute(
             "SELECT profile_id, value FROM identities WHERE kind = 'email' ORDER BY 1 LIMIT 1"
         ).fetchone()
+        source_id = ws.data.con.execute(
+            """SELECT pr.source_id FROM profile_records pr JOIN id_set_profile m USING (id_sig)
+               WHERE m.profile_id = ? LIMIT 1""",
+            [pid],
+        ).fetchone()[0]
+        (root / "source_id.txt").write_text(f"{source_id}\n{pid}")
         ws.runs.add_errors(
             run_id, [RecordError("apply", "export", "refused by the platform", f"t:{pid}", pid)]
         )
@@ -90,11 +97,25 @@ def test_read_only_commands_need_no_production_secrets(
     assert "UX_TEST_HUBSPOT_TOKEN" not in done.stderr
 
 
-def test_profiles_explain_needs_no_secrets(workspace: tuple[Path, str]) -> None:
+def test_profiles_explain_by_email_or_source_id_in_words(workspace: tuple[Path, str]) -> None:
     cfg, _ = workspace
     email = (cfg.parent / "email.txt").read_text()
-    done = cli(cfg, "profiles", "explain", email)
-    assert done.returncode == 0, done.stderr
+    source_id, pid = (cfg.parent / "source_id.txt").read_text().split("\n")
+    by_email = cli(cfg, "profiles", "explain", email)  # with production secrets unset
+    assert by_email.returncode == 0, by_email.stderr
+    by_source = cli(cfg, "profiles", "explain", source_id)
+    by_id = cli(cfg, "profiles", "explain", f"shop:{source_id}")
+    assert by_email.stdout == by_source.stdout == by_id.stdout
+    out = by_email.stdout
+    assert f"profile {pid}" in out
+    assert email not in out
+    assert re.search(r"churn risk: (low|medium|high) \(\d+% chance of no order in 90 days\)", out)
+    assert re.search(r"predicted lifetime value: £[\d,]+\.\d\d over the next 365 days", out)
+    assert "expected next order: around 20" in out
+    assert re.search(r"\((tier|cluster)-\w+\): (activated|control group)", out)
+    assert "Sent" in out or "sent: nothing yet" in out
+    missing = cli(cfg, "profiles", "explain", "nobody@example.org")
+    assert missing.returncode == 1
 
 
 def test_a_platform_command_still_names_the_missing_secret(workspace: tuple[Path, str]) -> None:
