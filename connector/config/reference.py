@@ -207,7 +207,8 @@ def reference_markdown(registry: PluginRegistry | None = None) -> str:
         "## Application",
         "",
     ]
-    out += _table(model_settings(AppConfig))
+    tables = ("sources", "destinations", "config_path")
+    out += _table([s for s in model_settings(AppConfig) if s.key not in tables])
     for title, model in (
         ("[sources.NAME]", SourceConfig),
         ("[destinations.NAME]", DestinationConfig),
