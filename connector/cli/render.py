@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.cli.common import safe
+from connector.cli.plan_sample import sample_lines
 from connector.redaction import mask_email
 
 if TYPE_CHECKING:
@@ -29,20 +30,7 @@ def print_plan(console: Console, plans: dict[str, DestinationPlan], *, sample: i
         table.add_row(safe(name), str(c["upsert"]), str(c["add"]), str(c["remove"]), safe(skipped))
     console.print(table)
     for name, plan in plans.items():
-        shown = (plan.upserts[:sample], plan.adds[:sample], plan.removes[:sample])
-        lines = [
-            f"  upsert {ch.recipient.profile_id} {dict(ch.traits)}"
-            + (f" unset {list(ch.unset)}" if ch.unset else "")
-            for ch in shown[0]
-        ]
-        lines += [
-            f"  add    {ch.recipient.profile_id} → {ch.segment.id if ch.segment else ''}"
-            for ch in shown[1]
-        ]
-        lines += [
-            f"  remove {ch.recipient.profile_id} ✕ {ch.segment.id if ch.segment else ''}"
-            for ch in shown[2]
-        ]
+        lines = sample_lines(plan, sample)
         if lines:
             console.print(f"[bold]{safe(name)}[/bold] sample:", highlight=False)
             for line in lines:

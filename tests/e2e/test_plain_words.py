@@ -77,3 +77,24 @@ def test_scores_in_words(capsys: pytest.CaptureFixture[str]) -> None:
     assert "expected next order: around 2012-01-05" in out
     assert "High value (tier-high): control group: kept back, not sent" in out
     assert "klaviyo │ list High value │ 2026-12-01 10:00" in out
+
+
+def test_the_plan_sample_names_people_and_segments() -> None:
+    from connector.cli.plan_sample import sample_lines
+    from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
+    from connector.sync.plan import DestinationPlan
+
+    jane = Recipient("p_1a2b3c4d5e6f7a8b", email="jane.doe@example.com")
+    nobody = Recipient("p_99aa88bb77cc66dd")
+    high = SegmentRef("tier-high", "High value")
+    plan = DestinationPlan(
+        "email",
+        upserts=[Change(ChangeKind.UPSERT, jane, "t:x", "d", {"clv": 321.5, "tier": "high"})],
+        adds=[Change(ChangeKind.ADD, jane, "m:x", "1", segment=high)],
+        removes=[Change(ChangeKind.REMOVE, nobody, "m:y", "1", segment=high)],
+    )
+    assert sample_lines(plan) == [
+        "  traits j***@example.com: clv=321.50, tier=high",
+        "  add    j***@example.com to High value (tier-high)",
+        "  remove p_99aa88bb77cc66dd from High value (tier-high)",
+    ]
