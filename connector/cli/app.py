@@ -40,6 +40,7 @@ from connector.cli.options import (
     OutputOpt,
     SegmentOpt,
     SourceOpt,
+    known_segments,
     narrow,
     print_json,
 )
@@ -126,7 +127,7 @@ def run(
             dry_run=dry_run,
             progress=progress,
             full_refresh=full_refresh,
-            only_segments=frozenset(segment) if segment else None,
+            only_segments=known_segments((e.segment_id for e in ws.catalogue.all()), segment),
         )
     finally:
         ws.close()

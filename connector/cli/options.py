@@ -22,6 +22,7 @@ __all__ = [
     "OutputOpt",
     "SegmentOpt",
     "SourceOpt",
+    "known_segments",
     "narrow",
     "print_json",
 ]
@@ -79,6 +80,20 @@ def _pick(kind: str, table: dict[str, Any], chosen: Iterable[str]) -> dict[str, 
         name: section.model_copy(update={"enabled": section.enabled and name in wanted})
         for name, section in table.items()
     }
+
+
+def known_segments(known: Iterable[str], chosen: list[str] | None) -> frozenset[str] | None:
+    """``--segment`` values checked against the catalogue (empty before the first run)."""
+    if not chosen:
+        return None
+    names = set(known)
+    unknown = sorted(set(chosen) - names) if names else []
+    if unknown:
+        listed = ", ".join(sorted(names))
+        raise ConfigError(
+            f"--segment: no segment {unknown[0]!r} (see `connector segments`: {listed})"
+        )
+    return frozenset(chosen)
 
 
 def narrow(cfg: AppConfig, sources: list[str] | None, destinations: list[str] | None) -> AppConfig:

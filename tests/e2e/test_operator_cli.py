@@ -212,6 +212,9 @@ def test_run_subsets(tmp_path: Path) -> None:
     people = [row["email"] for row in planned["second"]["sample"]]
     assert people
     assert all(e == "-" or "***@" in e for e in people), "people are named by masked email"
+    typo = cli(cfg, "run", "--segment", "rfm_hihg")
+    assert typo.returncode == 2
+    assert "--segment: no segment 'rfm_hihg'" in typo.stderr
     unknown = cli(cfg, "run", "--source", "nope")
     assert unknown.returncode == 2
     assert "no source named 'nope' (known: shop)" in unknown.stderr
