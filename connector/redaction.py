@@ -20,7 +20,13 @@ import binascii
 import re
 import threading
 
-__all__ = ["neutralise_controls", "redact", "redact_secrets_and_pii", "register_secret"]
+__all__ = [
+    "mask_email",
+    "neutralise_controls",
+    "redact",
+    "redact_secrets_and_pii",
+    "register_secret",
+]
 
 _SECRETS: set[str] = set()
 _GRAMS: set[str] = set()  # fragments of registered secrets long enough to identify them
@@ -92,6 +98,15 @@ def _mixed(text: str) -> bool:
 def neutralise_controls(text: str) -> str:
     """Show terminal escapes and other control characters as inert text (``\\x1b``)."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+
+
+def mask_email(email: str | None) -> str:
+    """An address a marketer recognises without it being disclosed: ``j***@example.com``
+    (the first letter and the domain; :func:`redact` leaves this shape alone)."""
+    if not email or "@" not in email:
+        return "-"
+    local, _, domain = email.rpartition("@")
+    return f"{neutralise_controls(local[:1])}***@{neutralise_controls(domain)}"
 
 
 def redact(text: str) -> str:

@@ -37,6 +37,15 @@ from connector.http.guards import (
     checked_pool_manager,
     requests_answer_hook,
 )
+from connector.http.probe import (
+    CHECK_TIMEOUT,
+    ProbeHints,
+    host_of,
+    judge,
+    probe,
+    send_once,
+    unreachable,
+)
 from connector.http.retry import RetryPolicy, parse_retry_after
 from connector.http.settings import (
     HttpSettings,
@@ -58,6 +67,8 @@ from connector.plugin.changes import (
 from connector.plugin.protocols import ConsentChannel, ConsentPolicy
 from connector.plugin.spec import (
     Capability,
+    CheckRole,
+    ConnectionCheck,
     DemoCast,
     DemoPart,
     DemoRole,
@@ -95,6 +106,7 @@ from connector.schema.segment_spec import event_record, message_id, profile_reco
 from connector.sync.isolate import bisect, deliver
 
 __all__ = [
+    "CHECK_TIMEOUT",
     "EVENT_FIELDS",
     "NESTED_FIELDS",
     "PROFILE_FIELDS",
@@ -106,7 +118,9 @@ __all__ = [
     "Capability",
     "Change",
     "ChangeKind",
+    "CheckRole",
     "ConfigError",
+    "ConnectionCheck",
     "ConnectorError",
     "ConsentChannel",
     "ConsentPolicy",
@@ -127,6 +141,7 @@ __all__ = [
     "OutcomeStatus",
     "PluginContext",
     "PluginSpec",
+    "ProbeHints",
     "RateBudget",
     "RateLimit",
     "RateLimiter",
@@ -155,9 +170,11 @@ __all__ = [
     "error_for",
     "event_record",
     "hash_into",
+    "host_of",
     "is_sha256_hex",
     "json_body",
     "json_object",
+    "judge",
     "letters_only",
     "looks_like_email",
     "message_id",
@@ -168,10 +185,13 @@ __all__ = [
     "parse_json_object",
     "parse_retry_after",
     "parse_timestamp",
+    "probe",
     "profile_record",
     "region_for",
     "requests_answer_hook",
     "retry_seconds_field",
+    "send_once",
     "sha256_hex",
     "timeout_field",
+    "unreachable",
 ]

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
+from connector.cli import check as check_cmd
+from connector.cli import config_cmd
 from connector.cli import demo as demo_cmd
 from connector.cli import emulate as emulate_cmd
 from connector.cli import forget as forget_cmd
@@ -20,7 +21,9 @@ from connector.cli import inspect as inspect_cmd
 from connector.cli import listen as listen_cmd
 from connector.cli import models as models_cmd
 from connector.cli import report as report_cmd
+from connector.cli import runs as runs_cmd
 from connector.cli import schedule as schedule_cmd
+from connector.cli import state as state_cmd
 from connector.cli.common import (
     ConfigOpt,
     ExitCode,
@@ -33,10 +36,18 @@ from connector.cli.common import (
     load,
     safe,
 )
+from connector.cli.options import (
+    DestinationOpt,
+    OutputOpt,
+    SegmentOpt,
+    SourceOpt,
+    known_segments,
+    narrow,
+    print_json,
+)
 from connector.cli.progress import RichProgress
-from connector.cli.render import print_plan, print_summary
+from connector.cli.render import plan_json, print_plan, print_summary
 from connector.config.example import example_config
-from connector.config.models import AppConfig
 from connector.errors import ConfigError
 
 __all__ = ["app", "main"]
@@ -48,11 +59,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(inspect_cmd.runs_app, name="runs")
+app.add_typer(runs_cmd.runs_app, name="runs")
 app.add_typer(inspect_cmd.profiles_app, name="profiles")
 app.add_typer(models_cmd.models_app, name="models")
 app.add_typer(models_cmd.segments_app, name="segments")
-app.command("plugins")(inspect_cmd.plugins)
+app.add_typer(state_cmd.state_app, name="state")
+app.add_typer(config_cmd.config_app, name="config")
+app.add_typer(inspect_cmd.plugins_app, name="plugins")
+app.command("check")(check_cmd.check)
 app.command("demo")(demo_cmd.demo)
 app.command("emulate")(emulate_cmd.emulate)
 app.command("listen")(listen_cmd.listen)
@@ -75,46 +89,6 @@ def init(
     console.print(
         f"wrote {safe(target)}: edit the sources and destinations, then run `connector check`"
     )
-
-
-@app.command()
-@handle_errors
-def check(
-    config: ConfigOpt = None, secrets: SecretsOpt = None, log_format: LogFormatOpt = None
-) -> None:
-    """Validate the config, the plugins it names, and that sources and sinks can be built."""
-    from connector.workspace import Workspace
-
-    cfg = load(config, secrets, log_format)
-    _check_rules(cfg)
-    ws = Workspace(cfg)
-    try:
-        for kind, table in (("sources", cfg.sources), ("destinations", cfg.destinations)):
-            for name, sect in table.items():
-                spec = ws.registry.get(sect.plugin)
-                factory = spec.source if kind == "sources" else spec.sink
-                if factory is None:
-                    raise ConfigError(
-                        f"{kind}.{name}.plugin: {sect.plugin} cannot be used as a {kind[:-1]}"
-                    )
-                factory(sect.settings, ws.plugin_context(kind, name, None)).close()
-                console.print(f"[green]ok[/green] {kind}.{safe(name)} ({safe(sect.plugin)})")
-        console.print(f"workspace: {safe(ws.path)}", highlight=False, soft_wrap=True)
-    finally:
-        ws.close()
-
-
-def _check_rules(cfg: AppConfig) -> None:
-    """Type-check rule segments against the columns the full engine computes, naming each."""
-    from connector.modelling.rules import check_rules
-
-    if cfg.model.engine != "full":
-        return
-    problems = check_rules(cfg.model.core)
-    if problems:
-        raise ConfigError("model.core.rule_segments: " + "; ".join(problems))
-    for rule in cfg.model.core.rule_segments:
-        console.print(f"[green]ok[/green] rule segment {escape(rule.id)}", highlight=False)
 
 
 @app.command()
@@ -142,13 +116,16 @@ def run(
             "sync.max_first_creates (see `connector plan` for the creates).",
         ),
     ] = False,
+    source: SourceOpt = None,
+    destination: DestinationOpt = None,
+    segment: SegmentOpt = None,
 ) -> None:
-    """Run the pipeline once: pull, unify, model, plan, apply."""
+    """Run the pipeline once: pull, unify, model, plan, apply (or a subset of it)."""
     from connector.pipeline import run_pipeline
     from connector.runctl.stop import install_sigterm_handler
     from connector.workspace import Workspace
 
-    cfg = load(config, secrets, log_format)
+    cfg = narrow(load(config, secrets, log_format), source, destination)
     install_sigterm_handler()
     ws = Workspace(cfg)
     try:
@@ -161,6 +138,7 @@ def run(
             progress=progress,
             full_refresh=full_refresh,
             confirm_creates=yes,
+            only_segments=known_segments((e.segment_id for e in ws.catalogue.all()), segment),
         )
     finally:
         ws.close()
@@ -177,7 +155,10 @@ def run(
 @app.command()
 @handle_errors
 def plan(
-    config: ConfigOpt = None, secrets: SecretsOpt = None, log_format: LogFormatOpt = None
+    config: ConfigOpt = None,
+    secrets: SecretsOpt = None,
+    log_format: LogFormatOpt = None,
+    output: OutputOpt = "table",
 ) -> None:
     """Print what a run would change (counts per destination and action, and a sample)."""
     from connector.pipeline import run_pipeline
@@ -186,10 +167,16 @@ def plan(
     cfg = load(config, secrets, log_format)
     ws = Workspace(cfg)
     try:
-        summary = run_pipeline(ws, dry_run=True)
+        progress = RichProgress(
+            err, enabled=is_tty() and (log_format or cfg.logging.format) == "text"
+        )
+        summary = run_pipeline(ws, dry_run=True, progress=progress)
     finally:
         ws.close()
-    print_plan(console, summary.plans)
+    if output == "json":
+        print_json(plan_json(summary.plans))
+    else:
+        print_plan(console, summary.plans)
 
 
 def main() -> None:

@@ -148,10 +148,18 @@ def _fail(label: str, message: str, colour: str, code: ExitCode, fmt: str | None
 
 
 def load(
-    config: Path | None, secrets: Path | None = None, log_format: str | None = None
+    config: Path | None,
+    secrets: Path | None = None,
+    log_format: str | None = None,
+    *,
+    read_only: bool = False,
 ) -> AppConfig:
+    """The config, logging set up. ``read_only`` commands never call a platform, so they
+    load without production secrets (an unset one reads as a placeholder)."""
     warnings: list[str] = []
-    cfg = load_config(config, secrets_path=secrets, warnings=warnings)
+    cfg = load_config(
+        config, secrets_path=secrets, warnings=warnings, secrets_required=not read_only
+    )
     fmt = log_format or cfg.logging.format
     if fmt not in ("text", "json"):
         raise ConfigError(f"--log-format: expected 'text' or 'json', got {fmt!r}")

@@ -1,4 +1,4 @@
-"""Read-only commands: runs, runs show, plugins, profiles explain."""
+"""Read-only commands: plugins, plugins show, profiles explain."""
 
 from __future__ import annotations
 
@@ -19,91 +19,15 @@ from connector.cli.common import (
     revealing,
     safe,
 )
-from connector.cli.render import print_errors, print_runs
-from connector.errors import ConfigError
 from connector.plugin.registry import PluginRegistry
 from connector.redaction import neutralise_controls
 
 if TYPE_CHECKING:
     from connector.identity.explain import Explanation
 
-__all__ = ["plugins", "profiles_app", "runs_app"]
+__all__ = ["plugins_app", "profiles_app"]
 
-runs_app = typer.Typer(
-    help="List runs, or show one with its per-record errors.", invoke_without_command=True
-)
 profiles_app = typer.Typer(help="Inspect unified profiles.", no_args_is_help=True)
-
-
-@runs_app.callback()
-@handle_errors
-def runs(
-    ctx: typer.Context,
-    config: ConfigOpt = None,
-    limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20,
-) -> None:
-    """List recent runs."""
-    from connector.workspace import Workspace
-
-    if ctx.invoked_subcommand is not None:
-        return
-    ws = Workspace(load(config))
-    try:
-        print_runs(console, ws.runs.recent(limit))
-    finally:
-        ws.close()
-
-
-@runs_app.command("show")
-@handle_errors
-def runs_show(
-    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
-    config: ConfigOpt = None,
-    limit: Annotated[int, typer.Option(help="Errors to show (0 = all).")] = 200,
-) -> None:
-    """Show one run: status, stage timings and counts, and per-record errors with reasons."""
-    from connector.report.collect import source_warnings
-    from connector.workspace import Workspace
-
-    ws = Workspace(load(config))
-    try:
-        row = ws.runs.get(run_id)
-        if row is None:
-            raise ConfigError(f"no single run matches {run_id!r} (see `connector runs`)")
-        console.print(
-            f"[bold]{safe(row.run_id)}[/bold] {safe(row.status)}  "
-            f"started {safe(row.started_at)}  ended {safe(row.ended_at)}"
-        )
-        if row.message:
-            console.print(f"message: {safe(row.message)}", highlight=False, soft_wrap=True)
-        table = Table(title="Counts")
-        table.add_column("count")
-        table.add_column("value", justify="right")
-        for key, value in row.counts.items():
-            table.add_row(safe(key), safe(value))
-        console.print(table)
-        stages = Table(title="Stages")
-        stages.add_column("stage")
-        stages.add_column("seconds", justify="right")
-        for name, data in row.stages.items():
-            seconds = data.get("seconds", "") if isinstance(data, dict) else ""
-            stages.add_row(safe(name), safe(seconds))
-        console.print(stages)
-        for source, stream, count, samples in source_warnings(row):
-            console.print(
-                f"source {safe(source)} stream {safe(stream)}: {count} warning(s): {safe(samples)}",
-                highlight=False,
-                soft_wrap=True,
-            )
-        errors = ws.runs.errors(row.run_id, limit or None)
-        console.print(
-            f"{row.error_count} per-record errors"
-            + (f" (showing {len(errors)})" if len(errors) < row.error_count else "")
-        )
-        if errors:
-            print_errors(console, errors)
-    finally:
-        ws.close()
 
 
 def _revealed(value: object) -> str:
@@ -111,9 +35,18 @@ def _revealed(value: object) -> str:
     return escape(neutralise_controls(str(value)))
 
 
+plugins_app = typer.Typer(
+    help="Installed plugins, or one plugin's settings (`plugins show NAME`).",
+    invoke_without_command=True,
+)
+
+
+@plugins_app.callback()
 @handle_errors
-def plugins(config: ConfigOpt = None) -> None:
+def plugins(ctx: typer.Context) -> None:
     """List installed plugins and their capabilities (broken ones with the reason)."""
+    if ctx.invoked_subcommand is not None:
+        return
     registry = PluginRegistry()
     specs, broken = registry.load_all()
     table = Table(title="Plugins")
@@ -134,24 +67,63 @@ def plugins(config: ConfigOpt = None) -> None:
         )
 
 
+@plugins_app.command("show")
+@handle_errors
+def plugin_show(
+    name: Annotated[str, typer.Argument(help="Plugin name, e.g. hubspot (see `plugins`).")],
+) -> None:
+    """Every setting of one plugin: type, default, an example and what it does."""
+    from connector.config.reference import plugin_settings
+
+    spec = PluginRegistry().get(name)
+    console.print(f"[bold]{safe(spec.name)}[/bold]: {safe(spec.description)}", highlight=False)
+    caps = ", ".join(sorted(c.value for c in spec.capabilities))
+    console.print(f"capabilities: {safe(caps)}", highlight=False)
+    where = f'a [sources.NAME] or [destinations.NAME] table with plugin = "{spec.name}"'
+    table = Table(title=f"Settings, in {escape(where)}")
+    for col in ("setting", "type", "default", "example", "description"):
+        table.add_column(col, overflow="fold")
+    for s in plugin_settings(spec):
+        example = "" if s.example == "(unset)" else s.example
+        table.add_row(*map(safe, (s.key, s.type, s.default, example, s.description)))
+    console.print(table)
+    console.print(
+        'secrets: write { env = "VAR" } in the config file, or the value in the secrets file',
+        highlight=False,
+    )
+
+
 @profiles_app.command("explain")
 @handle_errors
 def explain(
-    profile_id: Annotated[str, typer.Argument(help="A profile id, e.g. p_1a2b3c4d5e6f7a8b.")],
+    who: Annotated[
+        str,
+        typer.Argument(
+            help="An email address, a source record id (crm-123 or SOURCE:crm-123) or a "
+            "profile id (p_1a2b3c4d5e6f7a8b)."
+        ),
+    ],
     config: ConfigOpt = None,
     reveal: Annotated[bool, typer.Option("--reveal", help="Show identifiers unmasked.")] = False,
 ) -> None:
-    """Show a profile's identifiers, source records and the merges that joined them."""
+    """Who this person is to the connector: identifiers and records, scores in words,
+    segments (and control-group status), and what was sent to which destination when."""
+    from connector.cli.profile_card import print_card, profile_card
     from connector.identity.explain import explain_profile
+    from connector.identity.lookup import find_profile
     from connector.workspace import Workspace
 
-    ws = Workspace(load(config))
+    ws = Workspace(load(config, read_only=True))
     try:
-        exp = explain_profile(ws.data, profile_id, reveal=reveal)
+        profile_id = find_profile(ws.data, who)
+        exp = None if profile_id is None else explain_profile(ws.data, profile_id, reveal=reveal)
+        card = None if exp is None else profile_card(ws, exp.merged_into or exp.profile_id)
     finally:
         ws.close()
     with revealing() if reveal else nullcontext():
-        _print_explanation(profile_id, exp, reveal=reveal)
+        _print_explanation(who, exp, reveal=reveal)
+    if card is not None:
+        print_card(card)
 
 
 def _print_explanation(profile_id: str, exp: Explanation | None, *, reveal: bool) -> None:

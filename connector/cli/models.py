@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ import typer
 from rich.table import Table
 
 from connector.cli.common import ConfigOpt, console, handle_errors, load, safe
+from connector.cli.options import OutputOpt, print_json
 from connector.errors import ConfigError
 
 __all__ = ["models_app", "segments_app"]
@@ -29,6 +31,7 @@ def show(
         str | None, typer.Argument(help="Run id (default: the latest with cards).")
     ] = None,
     config: ConfigOpt = None,
+    output: OutputOpt = "table",
 ) -> None:
     """AUC, PR-AUC, Brier, top-decile lift, calibration, training window and features per model."""
     from sqlalchemy import select
@@ -36,7 +39,7 @@ def show(
     from connector.state.schema import model_cards
     from connector.workspace import Workspace
 
-    ws = Workspace(load(config))
+    ws = Workspace(load(config, read_only=True))
     try:
         with ws.state.engine.connect() as conn:
             runs = [r[0] for r in conn.execute(select(model_cards.c.run_id).distinct())]
@@ -48,9 +51,13 @@ def show(
             rows = conn.execute(select(model_cards).where(model_cards.c.run_id == chosen)).all()
     finally:
         ws.close()
+    cards = [json.loads(row.card) for row in rows]
+    if output == "json":
+        print_json({"run_id": chosen, "cards": cards})
+        return
     console.print(f"[bold]model cards of run {safe(chosen)}[/bold]")
-    for row in rows:
-        _print_card(json.loads(row.card))
+    for card in cards:
+        _print_card(card)
 
 
 def _print_card(card: dict[str, Any]) -> None:
@@ -112,17 +119,20 @@ def _print_card(card: dict[str, Any]) -> None:
 
 @segments_app.callback()
 @handle_errors
-def segments(ctx: typer.Context, config: ConfigOpt = None) -> None:
+def segments(ctx: typer.Context, config: ConfigOpt = None, output: OutputOpt = "table") -> None:
     """List the segment catalogue: id, name, kind, size, holdout, first seen, last changed."""
     if ctx.invoked_subcommand is not None:
         return
     from connector.workspace import Workspace
 
-    ws = Workspace(load(config))
+    ws = Workspace(load(config, read_only=True))
     try:
         entries = ws.catalogue.all()
     finally:
         ws.close()
+    if output == "json":
+        print_json([asdict(e) for e in entries])
+        return
     table = Table(title="Segments")
     for col in (
         "id",
@@ -171,12 +181,15 @@ def lift(
     until: Annotated[
         str | None, typer.Option(help="End of the window (YYYY-MM-DD; default now).")
     ] = None,
+    output: OutputOpt = "table",
 ) -> None:
     """Conversion rate and revenue per profile after activation, treated vs control, with 95% CI."""
+    from connector.cli.lift import enough_data, print_lift
+    from connector.cli.profile_card import profile_card
     from connector.modelling.holdout import segment_lift
     from connector.workspace import Workspace
 
-    ws = Workspace(load(config))
+    ws = Workspace(load(config, read_only=True))
     try:
         con = ws.data.con
         members = con.execute(
@@ -195,7 +208,15 @@ def lift(
             else datetime.now(UTC).replace(tzinfo=None)
         )
         report = segment_lift(con, members, segment_id, activated_at=start, until=end)
+        currency = profile_card(ws, "").currency
+        names = {e.segment_id: e.name for e in ws.catalogue.all()}
     finally:
         ws.close()
-    console.print(f"[bold]{safe(segment_id)}[/bold] from {start:%Y-%m-%d} to {end:%Y-%m-%d}")
-    console.print_json(json.dumps(report, default=str))
+    if output == "json":
+        print_json({**report, "enough_data": enough_data(report) is None})
+        return
+    title = names.get(segment_id, segment_id)
+    console.print(
+        f"[bold]{safe(title)}[/bold] ({safe(segment_id)}) from {start:%Y-%m-%d} to {end:%Y-%m-%d}"
+    )
+    print_lift(report, currency)

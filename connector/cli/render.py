@@ -8,13 +8,16 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.cli.common import safe
+from connector.cli.plan_sample import sample_lines
+from connector.redaction import mask_email
 
 if TYPE_CHECKING:
     from connector.pipeline.runner import RunSummary
+    from connector.plugin.changes import Change
     from connector.state.runs import RecordError, RunRow
     from connector.sync.plan import DestinationPlan
 
-__all__ = ["print_errors", "print_plan", "print_runs", "print_summary"]
+__all__ = ["plan_json", "print_errors", "print_plan", "print_runs", "print_summary"]
 
 
 def print_plan(console: Console, plans: dict[str, DestinationPlan], *, sample: int = 5) -> None:
@@ -28,20 +31,7 @@ def print_plan(console: Console, plans: dict[str, DestinationPlan], *, sample: i
         table.add_row(safe(name), *(str(c[k]) for k in cols), safe(skipped))
     console.print(table)
     for name, plan in plans.items():
-        shown = (plan.upserts[:sample], plan.adds[:sample], plan.removes[:sample])
-        lines = [
-            f"  upsert {ch.recipient.profile_id} {dict(ch.traits)}"
-            + (f" unset {list(ch.unset)}" if ch.unset else "")
-            for ch in shown[0]
-        ]
-        lines += [
-            f"  add    {ch.recipient.profile_id} → {ch.segment.id if ch.segment else ''}"
-            for ch in shown[1]
-        ]
-        lines += [
-            f"  remove {ch.recipient.profile_id} ✕ {ch.segment.id if ch.segment else ''}"
-            for ch in shown[2]
-        ]
+        lines = sample_lines(plan, sample)
         if lines:
             console.print(f"[bold]{safe(name)}[/bold] sample:", highlight=False)
             for line in lines:
@@ -125,3 +115,32 @@ def print_errors(console: Console, errors: list[RecordError]) -> None:
             )
         )
     console.print(table)
+
+
+def _person(change: Change) -> dict[str, Any]:
+    """A change's person for a script: masked email and profile id, never the raw address."""
+    return {"profile_id": change.recipient.profile_id, "email": mask_email(change.recipient.email)}
+
+
+def plan_json(plans: dict[str, DestinationPlan], *, sample: int = 5) -> dict[str, Any]:
+    """The plan for ``--output json``: counts, skips and a masked sample per destination."""
+    out: dict[str, Any] = {}
+    for name, plan in plans.items():
+        out[name] = {
+            "counts": plan.counts(),
+            "skipped": dict(plan.skipped),
+            "sample": [
+                {"action": str(ch.kind), **_person(ch), "traits": dict(ch.traits)}
+                for ch in plan.upserts[:sample]
+            ]
+            + [
+                {
+                    "action": str(ch.kind),
+                    **_person(ch),
+                    "segment": ch.segment.name if ch.segment else None,
+                    "segment_id": ch.segment.id if ch.segment else None,
+                }
+                for ch in (*plan.adds[:sample], *plan.removes[:sample])
+            ],
+        }
+    return out

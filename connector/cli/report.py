@@ -29,7 +29,7 @@ def report(
     from connector.report import report_path, write_report
     from connector.workspace import Workspace
 
-    cfg = load(config, secrets)
+    cfg = load(config, secrets, read_only=True)
     ws = Workspace(cfg)
     try:
         if run_id is None:

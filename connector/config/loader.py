@@ -40,7 +40,13 @@ from connector.config.secrets import resolve_secrets
 from connector.errors import ConfigError
 from connector.plugin.registry import PluginRegistry
 
-__all__ = ["DEFAULT_CONFIG", "DEFAULT_SECRETS", "config_path_from_env", "load_config"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "DEFAULT_SECRETS",
+    "config_path_from_env",
+    "load_config",
+    "setting_origins",
+]
 
 DEFAULT_CONFIG = Path("connector.toml")
 DEFAULT_SECRETS = Path("connector.secrets.toml")
@@ -109,6 +115,7 @@ def _plugin_section(
     label: str,
     secrets: Mapping[str, Any],
     env: Mapping[str, str],
+    required: bool = True,
 ) -> dict[str, Any]:
     where = f"{kind}.{name}"
     if not isinstance(raw, dict):
@@ -136,6 +143,7 @@ def _plugin_section(
         file_label=label,
         secrets_table=secret_table,
         env=env,
+        required=required,
     )
     try:
         settings: BaseModel = spec.settings_model.model_validate(plugin_raw)
@@ -151,15 +159,20 @@ def load_config(
     registry: PluginRegistry | None = None,
     env: Mapping[str, str] | None = None,
     warnings: list[str] | None = None,
+    secrets_required: bool = True,
 ) -> AppConfig:
     """Load, resolve and validate; raise ``ConfigError`` with one line naming key and file.
+
+    ``secrets_required=False`` is for commands that never call a platform (``runs``,
+    ``report``, ``segments``, ...): a secret whose variable is unset reads as a placeholder.
 
     Warnings (a secrets file others can read, a setting under its old name) are appended to
     ``warnings`` when given, so the CLI can log them once logging is set up (in the chosen
     format); otherwise they are logged at once.
     """
     with _deferred_warnings(warnings):
-        return _load(path, secrets_path, registry, os.environ if env is None else env, warnings)
+        environ = os.environ if env is None else env
+        return _load(path, secrets_path, registry, environ, warnings, secrets_required)
 
 
 class _Collect(logging.Handler):
@@ -198,6 +211,7 @@ def _load(
     registry: PluginRegistry | None,
     env: Mapping[str, str],
     warnings: list[str] | None,
+    required: bool = True,
 ) -> AppConfig:
     cfg_path = path or (
         Path(env["CONNECTOR_CONFIG"]) if env.get("CONNECTOR_CONFIG") else DEFAULT_CONFIG
@@ -219,7 +233,9 @@ def _load(
         if not isinstance(table, dict):
             raise ConfigError(f"{label}: {kind}: must be a table of named {kind}")
         raw[kind] = {
-            name: _plugin_section(kind, name, sect, core_keys, registry, label, secrets, env)
+            name: _plugin_section(
+                kind, name, sect, core_keys, registry, label, secrets, env, required
+            )
             for name, sect in table.items()
         }
     alerts = raw.get("alerts", {})
@@ -231,6 +247,7 @@ def _load(
             file_label=label,
             secrets_table=secrets.get("alerts", {}),
             env=env,
+            required=required,
         )
     identity = raw.get("identity", {})
     if isinstance(identity, dict):
@@ -265,3 +282,42 @@ def _anchor_paths(config: AppConfig, cfg_path: Path) -> AppConfig:
     if not ws.is_absolute():
         ws = base / ws
     return config.model_copy(update={"workspace": config.workspace.model_copy(update={"path": ws})})
+
+
+def setting_origins(
+    path: Path | None = None,
+    *,
+    secrets_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Where each setting written somewhere came from, by dotted key: ``file`` (the config
+    file), ``env VAR`` (a ``{ env = "VAR" }`` reference, or ``$CONNECTOR_WORKSPACE``) or
+    ``secrets file``; a key not listed has its default. For ``connector config show``."""
+    env = os.environ if env is None else env
+    cfg_path = path or (
+        Path(env["CONNECTOR_CONFIG"]) if env.get("CONNECTOR_CONFIG") else DEFAULT_CONFIG
+    )
+    raw = _read_toml(cfg_path, "config file")
+    sec_path = secrets_path or (
+        Path(env["CONNECTOR_SECRETS_FILE"]) if env.get("CONNECTOR_SECRETS_FILE") else None
+    )
+    if sec_path is None and (cfg_path.parent / DEFAULT_SECRETS).exists():
+        sec_path = cfg_path.parent / DEFAULT_SECRETS
+    out: dict[str, str] = {}
+
+    def walk(table: Mapping[str, Any], prefix: str, origin: str) -> None:
+        for key, value in table.items():
+            dotted = f"{prefix}{key}"
+            if isinstance(value, Mapping) and set(value) == {"env"}:
+                out[dotted] = f"env {value['env']}"
+            elif isinstance(value, Mapping) and key not in ("storage_options", "user_lists"):
+                walk(value, dotted + ".", origin)
+            else:
+                out[dotted] = origin
+
+    walk(raw, "", "file")
+    if sec_path is not None:
+        walk(_read_toml(sec_path, "secrets file"), "", "secrets file")
+    if env.get("CONNECTOR_WORKSPACE"):
+        out["workspace.path"] = "env CONNECTOR_WORKSPACE"
+    return out

@@ -57,9 +57,21 @@ class WorkspaceSettings(BaseModel):
 
 class IdentitySettings(BaseModel):
     model_config = _FROZEN
-    default_region: str = Field("US", min_length=2, max_length=2)
-    blocked_values: tuple[str, ...] = DEFAULT_BLOCKED
-    max_ids_per_kind: int = Field(5, ge=1, le=1000)
+    default_region: str = Field(
+        "US",
+        min_length=2,
+        max_length=2,
+        description="Country assumed for phone numbers written without a country code",
+    )
+    blocked_values: tuple[str, ...] = Field(
+        DEFAULT_BLOCKED, description="Placeholder emails and phones never used to join people"
+    )
+    max_ids_per_kind: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="A merge giving one profile more distinct ids of a kind is refused",
+    )
     id_key: SecretStr | None = Field(
         None,
         description="Key of the profile-id hash (a secret: environment or secrets file). Set, a "
@@ -70,14 +82,18 @@ class IdentitySettings(BaseModel):
 
 class LoggingSettings(BaseModel):
     model_config = _FROZEN
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
+    format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text or JSON (also --log-format)"
+    )
 
 
 class SyncSettings(BaseModel):
     model_config = _FROZEN
     retry_rounds: int = Field(3, ge=0, le=20, description="Passes over retryable changes per run.")
-    hold_on_reject_rate: float | None = Field(None, ge=0, le=1)
+    hold_on_reject_rate: float | None = Field(
+        None, ge=0, le=1, description="Reserved: accepted but not acted on yet"
+    )
     max_first_creates: int = Field(
         500,
         ge=0,
@@ -119,10 +135,15 @@ class ScheduleSettings(BaseModel):
     an interval; one run at a time, missed runs coalesced into one within the grace time."""
 
     model_config = _FROZEN
-    cron: tuple[str, ...] = ()
-    interval: Duration | None = None
-    timezone: str = "UTC"
-    misfire_grace_time: Duration = timedelta(minutes=15)
+    cron: tuple[str, ...] = Field(
+        (), description="Crontabs (cron's weekday meaning) on which `connector schedule` runs"
+    )
+    interval: Duration | None = Field(None, description="Or run every this long")
+    timezone: str = Field("UTC", description="Time zone of the crontabs")
+    misfire_grace_time: Duration = Field(
+        timedelta(minutes=15),
+        description="Missed runs within this are coalesced into one catch-up run",
+    )
 
     @field_validator("cron", mode="before")
     @classmethod
@@ -154,21 +175,30 @@ class AlertSettings(BaseModel):
     """Who hears about a failed run, a drift hold or too many rejects, and how."""
 
     model_config = _FROZEN
-    on: tuple[Literal["failed", "drift_hold", "reject_rate", "interrupted"], ...] = (
-        "failed",
-        "drift_hold",
-        "reject_rate",
+    on: tuple[Literal["failed", "drift_hold", "reject_rate", "interrupted"], ...] = Field(
+        (
+            "failed",
+            "drift_hold",
+            "reject_rate",
+        ),
+        description="Which events send an alert",
     )
-    reject_rate_threshold: float = Field(0.05, ge=0, le=1)
-    webhook_url: SecretStr | None = None  # Slack-style incoming webhook: the URL is a secret
-    email_to: tuple[str, ...] = ()
-    email_from: str = "cdp-connector@localhost"
-    smtp_host: str = "localhost"
-    smtp_port: int = Field(25, ge=1, le=65535)
-    smtp_starttls: bool = False
-    smtp_user: str | None = None
-    smtp_password: SecretStr | None = None
-    timeout: Duration = timedelta(seconds=10)
+    reject_rate_threshold: float = Field(
+        0.05, ge=0, le=1, description="Share of rejected changes that sends a reject_rate alert"
+    )
+    webhook_url: SecretStr | None = Field(
+        None, description="Slack-style incoming webhook (a secret: env var or secrets file)"
+    )  # Slack-style incoming webhook: the URL is a secret
+    email_to: tuple[str, ...] = Field((), description="Addresses that receive alert emails")
+    email_from: str = Field("cdp-connector@localhost", description="Sender of alert emails")
+    smtp_host: str = Field("localhost", description="SMTP server for alert emails")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port")
+    smtp_starttls: bool = Field(False, description="Use STARTTLS")
+    smtp_user: str | None = Field(None, description="SMTP user, if the server needs one")
+    smtp_password: SecretStr | None = Field(
+        None, description="SMTP password (env var or secrets file)"
+    )
+    timeout: Duration = Field(timedelta(seconds=10), description="Timeout of one alert delivery")
 
 
 class ModelConfig(BaseModel):
@@ -187,9 +217,14 @@ class ModelConfig(BaseModel):
 
 class SourceConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
-    plugin: str
-    enabled: bool = True
-    lookback: Duration = timedelta(hours=1)
+    plugin: str = Field(
+        description="Which plugin reads or writes this table (see `connector plugins`)"
+    )
+    enabled: bool = Field(True, description="A disabled source or destination is skipped")
+    lookback: Duration = Field(
+        timedelta(hours=1),
+        description="Re-read this far behind the stored mark (late or out-of-order records)",
+    )
     stream_lookback: dict[str, Duration] = Field(
         default_factory=dict,
         description='Per-stream lookback (e.g. { events = "72h" }); wins over `lookback` and '

@@ -16,7 +16,20 @@ from connector.errors import ConfigError
 from connector.logs import register_secret
 from connector.plugin.secrets import is_secret_field, secret_fields
 
-__all__ = ["is_secret_field", "resolve_secrets", "secret_fields"]
+__all__ = [
+    "UNSET_PREFIX",
+    "is_secret_field",
+    "resolve_secrets",
+    "secret_fields",
+    "unset_placeholder",
+]
+
+UNSET_PREFIX = "<unset: "
+
+
+def unset_placeholder(var: str) -> str:
+    """What a secret reads as when a read-only command loaded the config without it."""
+    return f"{UNSET_PREFIX}${var}>"
 
 
 def _is_env_ref(value: Any) -> bool:
@@ -31,10 +44,13 @@ def resolve_secrets(
     file_label: str,
     secrets_table: Mapping[str, Any],
     env: Mapping[str, str],
+    required: bool = True,
 ) -> dict[str, Any]:
     """Return ``raw`` with secret fields filled from env refs or the secrets file.
 
-    ``where`` is the dotted key prefix used in error messages (``sources.crm``).
+    ``where`` is the dotted key prefix used in error messages (``sources.crm``). With
+    ``required=False`` (read-only commands, which never call a platform) an unset variable
+    leaves a placeholder naming it instead of failing.
     """
     out = dict(raw)
     for name in secret_fields(model):
@@ -47,6 +63,9 @@ def resolve_secrets(
             )
         if _is_env_ref(value):
             var = str(value["env"])  # type: ignore[index]
+            if not env.get(var) and not required:
+                out[name] = unset_placeholder(var)
+                continue
             if not env.get(var):
                 raise ConfigError(f"{file_label}: {key}: environment variable {var} is not set")
             out[name] = env[var]
@@ -55,6 +74,9 @@ def resolve_secrets(
             if not isinstance(secret, str):
                 raise ConfigError(f"secrets file: {key}: must be a string")
             out[name] = secret
+        elif not required and model.model_fields[name].is_required():
+            out[name] = unset_placeholder(name)
+            continue
         else:
             continue
         register_secret(out[name])

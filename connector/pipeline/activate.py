@@ -39,8 +39,15 @@ class Activation:
     """Destinations planned but not applied, with why (a large first sync not confirmed)."""
 
 
-def plan_all(ws: Workspace, output: ModelOutput, run_id: str) -> Activation:
+def plan_all(
+    ws: Workspace, output: ModelOutput, run_id: str, only_segments: frozenset[str] | None = None
+) -> Activation:
+    """Plan every enabled destination; with ``only_segments`` the other segments are held
+    (their memberships kept as they are, like a segment whose rule failed)."""
     segments = [SegmentRef(s.id, s.name, s.description) for s in output.segments]
+    held = set(output.rule_failures)
+    if only_segments is not None:
+        held |= {s.id for s in segments} - only_segments
     desired = build_desired(ws.data, output.scores, output.memberships, output.traits, segments)
     act = Activation(desired)
     for name, cfg in ws.config.destinations.items():
@@ -61,9 +68,7 @@ def plan_all(ws: Workspace, output: ModelOutput, run_id: str) -> Activation:
             act.failures.append(_unexpected(name, exc))
             continue
         try:
-            act.plans[name] = _plan(
-                ws, name, act.desired, sink, spec.capabilities, set(output.rule_failures)
-            )
+            act.plans[name] = _plan(ws, name, act.desired, sink, spec.capabilities, held)
         except Exception as exc:  # noqa: BLE001 - one destination never stops another
             act.failures.append(_unexpected(name, exc))
             _close(name, sink)
@@ -88,7 +93,9 @@ def _plan(
         desired,
         ledger,
         traits=cfg.traits,
-        segments=cfg.segments,
+        segments=tuple(
+            s.id for s in desired.segments if s.id not in held and _wanted(s.id, cfg.segments)
+        ),
         consent_channel=sink.consent,
         consent_policy=_policy(cfg.consent_policy, sink),
         trait_consent_channel=sink.trait_consent,
@@ -152,6 +159,10 @@ def _close(name: str, sink: Sink) -> None:
         sink.close()
     except Exception as exc:  # noqa: BLE001 - closing one sink must not skip the others
         log.warning("destination %s: closing failed: %s", name, redact(repr(exc))[:300])
+
+
+def _wanted(segment_id: str, wanted: tuple[str, ...] | str) -> bool:
+    return wanted == "all" or segment_id in wanted
 
 
 def _activated(segments: list[SegmentRef], wanted: tuple[str, ...] | str) -> list[SegmentRef]:

@@ -74,18 +74,23 @@ def run_pipeline(
     progress: Progress | None = None,
     full_refresh: bool = False,
     confirm_creates: bool = False,
+    only_segments: frozenset[str] | None = None,
 ) -> RunSummary:
     """One run. ``full_refresh`` resets every source cursor first (see ``pipeline.stores``);
     without it a run refuses to start on a data store and a state store that are not a pair.
     ``confirm_creates`` lets a destination's first sync create more than
     ``sync.max_first_creates`` records (``connector run --yes``).
+    ``only_segments`` limits memberships to those segments: the others are left as they are
+    (neither added to nor removed from) at every destination.
 
     A full disk, however a store words it, ends the run as one ``DiskFullError`` naming where.
     """
     if full_refresh and dry_run:
         raise ConfigError("--full-refresh cannot be combined with --dry-run")
     try:
-        return _run(ws, dry_run, progress or NoProgress(), full_refresh, confirm_creates)
+        return _run(
+            ws, dry_run, progress or NoProgress(), full_refresh, confirm_creates, only_segments
+        )
     except DiskFullError:
         raise
     except Exception as exc:
@@ -105,7 +110,12 @@ def _disk_full(ws: Workspace, exc: BaseException) -> DiskFullError:
 
 
 def _run(
-    ws: Workspace, dry_run: bool, progress: Progress, full_refresh: bool, confirm: bool
+    ws: Workspace,
+    dry_run: bool,
+    progress: Progress,
+    full_refresh: bool,
+    confirm: bool = False,
+    only_segments: frozenset[str] | None = None,
 ) -> RunSummary:
     with run_lock(ws.path, ws.config.workspace.state_url):
         ws.runs.mark_abandoned()
@@ -119,7 +129,7 @@ def _run(
                 _erase_begin(ws, summary)
                 _unify(ws, summary, progress)
                 output = _model(ws, summary, progress)
-                _activate(ws, summary, progress, output, confirm)
+                _activate(ws, summary, progress, output, confirm, only_segments)
                 _erase_finish(ws, summary, output.hold_activation)
             if stop_requested():
                 summary.status = "interrupted"
@@ -269,11 +279,16 @@ def _model(ws: Workspace, summary: RunSummary, progress: Progress) -> ModelOutpu
 
 
 def _activate(
-    ws: Workspace, summary: RunSummary, progress: Progress, output: ModelOutput, confirm: bool
+    ws: Workspace,
+    summary: RunSummary,
+    progress: Progress,
+    output: ModelOutput,
+    confirm: bool = False,
+    only_segments: frozenset[str] | None = None,
 ) -> None:
     counts = summary.counts
-    with summary.timed("plan") as entry:
-        act = plan_all(ws, output, summary.run_id)
+    with summary.timed("plan") as entry, progress.stage("plan"):
+        act = plan_all(ws, output, summary.run_id, only_segments)
         summary.plans = act.plans
         entry.update({name: plan.split() for name, plan in act.plans.items()})
         if not summary.dry_run:

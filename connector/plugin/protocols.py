@@ -11,12 +11,15 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from types import MappingProxyType, TracebackType
-from typing import Any, Literal, Protocol, Self, runtime_checkable
+from typing import Any, Literal, Protocol, Self, TypeVar, runtime_checkable
 
 from connector.plugin.changes import Change, Outcome, Recipient, SegmentRef, TraitSpec
 
 __all__ = [
     "OPTIONAL_SINK_HOOKS",
+    "CheckRole",
+    "ConnectionCheck",
+    "ConnectionChecker",
     "ConsentChannel",
     "ConsentPolicy",
     "Emulator",
@@ -174,6 +177,40 @@ class KeyValueState(Protocol):
     def put(self, key: str, value: str) -> None: ...
 
     def items(self, prefix: str = "") -> Mapping[str, str]: ...
+
+
+CheckRole = Literal["source", "sink"]
+SettingsT_contra = TypeVar("SettingsT_contra", contravariant=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionCheck:
+    """What one authenticated call that reads nothing sensitive found, for ``connector check``.
+
+    ``host`` is where the call went (host and port, never a token); ``status`` the HTTP status
+    (``None`` when nothing answered); ``detail`` what happened and ``fix`` what the operator
+    should change, both in words, naming the setting to edit.
+    """
+
+    what: str
+    host: str
+    ok: bool
+    status: int | None = None
+    detail: str = ""
+    fix: str = ""
+
+
+class ConnectionChecker(Protocol[SettingsT_contra]):
+    """A plugin's connection check: quick (a short timeout, no retries) and side-effect free.
+
+    Called with the validated settings, the context and the role the instance plays (a source
+    and a sink of one platform may need different permissions); returns one result per
+    endpoint it tried, and never raises for a refused or unreachable platform.
+    """
+
+    def __call__(
+        self, settings: SettingsT_contra, context: Any, role: CheckRole, /
+    ) -> Sequence[ConnectionCheck]: ...
 
 
 class Emulator(Protocol):

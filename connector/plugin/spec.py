@@ -21,6 +21,9 @@ from pydantic import BaseModel
 
 from connector.logs import install_library_redaction
 from connector.plugin.protocols import (
+    CheckRole,
+    ConnectionCheck,
+    ConnectionChecker,
     Emulator,
     KeyValueState,
     Sink,
@@ -33,6 +36,9 @@ from connector.plugin.secrets import secret_fields
 
 __all__ = [
     "Capability",
+    "CheckRole",
+    "ConnectionCheck",
+    "ConnectionChecker",
     "DemoCast",
     "DemoPart",
     "DemoRole",
@@ -154,6 +160,8 @@ class PluginSpec(Generic[SettingsT]):
     ``sdk_loggers`` name the loggers of the SDKs the plugin calls: their DEBUG lines can carry
     full URLs with tokens, so the core's redacting filter is attached to them as soon as the
     spec exists. ``listeners`` are the plugin's receivers by name (a webhook, ...).
+    ``check_connection`` is what ``connector check`` calls per source and destination: one
+    authenticated call per endpoint that reads nothing sensitive (``connector.sdk.probe``).
     """
 
     name: str
@@ -166,6 +174,7 @@ class PluginSpec(Generic[SettingsT]):
     listeners: Mapping[str, Listener[SettingsT]] = field(default_factory=dict)
     sdk_loggers: tuple[str, ...] = ()
     demo: DemoRole | None = None
+    check_connection: ConnectionChecker[SettingsT] | None = None
 
     def __post_init__(self) -> None:
         install_library_redaction(self.sdk_loggers)

@@ -8,11 +8,15 @@ config afresh from its path, so an edited config applies from the next run on.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from connector.config.loader import load_config
 from connector.errors import ConnectorError, RunLockedError, describe
 
-__all__ = ["RUN_PIPELINE", "run_scheduled"]
+if TYPE_CHECKING:
+    from connector.pipeline.runner import RunSummary
+
+__all__ = ["RUN_PIPELINE", "run_line", "run_scheduled"]
 
 log = logging.getLogger(__name__)
 
@@ -51,5 +55,23 @@ def run_scheduled(config_path: str, secrets_path: str | None = None) -> str:
         return "crashed"
     finally:
         ws.close()
-    log.info("scheduled run %s: %s", summary.run_id, summary.status)
+    log.info("%s", run_line(summary))
     return summary.status
+
+
+def run_line(summary: RunSummary) -> str:
+    """One log line per scheduled run: status, time taken and the counts an operator scans."""
+    c = summary.counts
+    seconds = sum(
+        float(stage.get("seconds") or 0)
+        for stage in summary.stages.values()
+        if isinstance(stage, dict)
+    )
+    failed = f", {len(summary.failures)} failure(s)" if summary.failures else ""
+    return (
+        f"scheduled run {summary.run_id}: {summary.status} in {seconds:.1f}s: "
+        f"pulled {c.get('pulled', 0)} ({c.get('quarantined', 0)} quarantined), "
+        f"{c.get('profiles', 0)} profiles, planned {c.get('planned', 0)}, "
+        f"applied {c.get('applied', 0)}, rejected {c.get('rejected', 0)}, "
+        f"to retry {c.get('retryable', 0)}{failed}"
+    )

@@ -72,6 +72,17 @@ class Ledger:
                 for r in rows
             }
 
+    def for_profile(self, profile_id: str) -> list[tuple[str, str, str | None, str, str | None]]:
+        """(destination, kind, segment_id, delivered_at, run_id) of what was sent about one
+        person, oldest first: what ``profiles explain`` shows as "sent"."""
+        c = ledger.c
+        query = select(c.destination, c.kind, c.segment_id, c.delivered_at, c.run_id)
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                query.where(c.profile_id == profile_id).order_by(c.delivered_at, c.destination)
+            )
+            return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
     def count(self, destination: str | None = None) -> int:
         with self._engine.connect() as conn:
             stmt = select(ledger.c.key)

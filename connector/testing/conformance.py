@@ -8,12 +8,12 @@ A plugin's test file pulls it in with two lines::
 
 Checks: settings round-trip, bad credentials → ``FatalError`` (``ConfigError``/``AuthError``),
 unique primary keys and valid records, a second read from the mark reads only the overlap, the
-source reads back what was seeded, 429 obeyed, 5xx retried then surfaced, sink idempotent, no
-secret in logs, errors or URLs. Source checks run when the spec declares a source capability,
-sink checks when it declares a sink capability. A plugin with an emulator is checked against it;
-a plugin without one (the files plugin) runs every check that needs no HTTP: its source reads
-the builders' data the target's ``seed`` wrote, its sink's state is the files it wrote. A check
-that does not apply is skipped with the reason.
+source reads back what was seeded, 429 obeyed, 5xx retried then surfaced, sink idempotent, no secret
+in logs, errors or URLs, a quick connection check (``conformance_check``). Source checks run when
+the spec declares a source capability, sink checks when it declares a sink capability. A plugin with
+an emulator is checked against it; a plugin without one (the files plugin) runs every check that
+needs no HTTP: its source reads the builders' data the target's ``seed`` wrote, its sink's state is
+the files it wrote. A check that does not apply is skipped with the reason.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from connector.plugin.spec import (
 )
 from connector.schema.records import validate_event, validate_profile
 from connector.testing import builders
+from connector.testing.conformance_check import ConnectionCheckConformance
 from connector.testing.context import make_context
 from connector.testing.platform import Platform, admin, platform_requests
 
@@ -100,7 +101,7 @@ def conformance_suite(target: ConformanceTarget) -> type[PluginConformance]:
     return type(name, (PluginConformance,), {"target": target})
 
 
-class PluginConformance:
+class PluginConformance(ConnectionCheckConformance):
     """Subclass it in a plugin's tests and set ``target`` (or use ``conformance_suite``)."""
 
     target: ClassVar[ConformanceTarget]

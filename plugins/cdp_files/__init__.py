@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cdp_files.settings import FilesSettings
-from connector.sdk import Capability, PluginContext, PluginSpec, Sink, Source
+from connector.sdk import (
+    Capability,
+    CheckRole,
+    ConnectionCheck,
+    PluginContext,
+    PluginSpec,
+    Sink,
+    Source,
+)
 
 __all__ = ["SPEC"]
 
@@ -20,6 +30,14 @@ def _sink(settings: FilesSettings, ctx: PluginContext) -> Sink:
     return FilesSink(settings, ctx)
 
 
+def _check(
+    settings: FilesSettings, context: PluginContext, role: CheckRole
+) -> Sequence[ConnectionCheck]:
+    from cdp_files.check import check_connection
+
+    return check_connection(settings, context, role)
+
+
 SPEC = PluginSpec(
     name="files",
     description="CSV/JSONL/Parquet and Segment-spec NDJSON in; traits and memberships out",
@@ -34,4 +52,5 @@ SPEC = PluginSpec(
     settings_model=FilesSettings,
     source=_source,
     sink=_sink,
+    check_connection=_check,
 )

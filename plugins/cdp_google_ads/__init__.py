@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cdp_google_ads.settings import GoogleAdsSettings
 from connector.sdk import (
     Capability,
+    CheckRole,
+    ConnectionCheck,
     DemoCast,
     DemoPart,
     DemoRole,
@@ -36,6 +40,14 @@ def _demo(base_url: str, cast: DemoCast) -> DemoPart:
     return demo_setup(base_url, cast)
 
 
+def _check(
+    settings: GoogleAdsSettings, context: PluginContext, role: CheckRole
+) -> Sequence[ConnectionCheck]:
+    from cdp_google_ads.check import check_connection
+
+    return check_connection(settings, context, role)
+
+
 SPEC = PluginSpec(
     name="google_ads",
     description="Google Customer Match via the Data Manager API (hashed, consent-filtered)",
@@ -44,4 +56,5 @@ SPEC = PluginSpec(
     sink=_sink,
     emulator=_emulator,
     demo=DemoRole(sdk="httpx", plays=frozenset(), setup=_demo),
+    check_connection=_check,
 )

@@ -29,6 +29,7 @@ from connector.sdk import (
     NotJSONError,
     RateBudget,
     RetryableError,
+    host_of,
     json_object,
 )
 
@@ -77,7 +78,10 @@ class TokenSource:
         try:
             response = self.client.post(s.token_url, data=form)
         except httpx.TransportError as exc:
-            raise RetryableError(f"token endpoint unreachable: {type(exc).__name__}") from None
+            where = host_of(s.token_url)
+            raise RetryableError(
+                f"token endpoint {where} unreachable: {type(exc).__name__}"
+            ) from None
         if response.status_code >= 500 or response.status_code == 429:
             raise RetryableError(f"token endpoint answered {response.status_code}")
         if response.status_code != 200:
@@ -143,7 +147,10 @@ def send_authorised(
         try:
             response = tokens.client.request(method, url, headers=auth, **kwargs)
         except httpx.TransportError as exc:
-            raise RetryableError(f"{service} unreachable: {type(exc).__name__}") from None
+            where = host_of(url)
+            raise RetryableError(
+                f"{service} at {where} unreachable: {type(exc).__name__}"
+            ) from None
         if response.status_code == 401 and attempt == 1:
             tokens.invalidate()
             continue

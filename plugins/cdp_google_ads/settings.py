@@ -28,9 +28,13 @@ class GoogleAdsSettings(HttpSettings):
     """Where to send, how to authenticate, and the consent and terms we declare."""
 
     operating_account_id: str = Field(description="Google Ads customer id, digits only")
-    operating_account_type: Literal["GOOGLE_ADS", "DISPLAY_VIDEO_ADVERTISER"] = "GOOGLE_ADS"
+    operating_account_type: Literal["GOOGLE_ADS", "DISPLAY_VIDEO_ADVERTISER"] = Field(
+        "GOOGLE_ADS", description="Kind of the operating account"
+    )
     login_account_id: str | None = Field(default=None, description="Manager account, if any")
-    login_account_type: Literal["GOOGLE_ADS", "DATA_PARTNER"] = "GOOGLE_ADS"
+    login_account_type: Literal["GOOGLE_ADS", "DATA_PARTNER"] = Field(
+        "GOOGLE_ADS", description="Kind of the login (manager) account"
+    )
     user_lists: dict[str, str] = Field(
         default_factory=dict,
         description="Segment id -> Customer Match user list id (productDestinationId)",
@@ -49,31 +53,62 @@ class GoogleAdsSettings(HttpSettings):
         default=None,
         description="Google Ads API developer token (only for user_list_api = google_ads)",
     )
-    ads_api_url: str = "https://googleads.googleapis.com"
-    ads_api_version: str = Field(default="v26", pattern=r"^v\d+$")
-    list_name_prefix: str = "Connector: "
+    ads_api_url: str = Field(
+        "https://googleads.googleapis.com",
+        description="Google Ads API root (used by create_user_lists)",
+    )
+    ads_api_version: str = Field(
+        default="v26", pattern=r"^v\d+$", description="Google Ads API version in the request path"
+    )
+    list_name_prefix: str = Field(
+        "Connector: ", description="Prefix of the Customer Match lists created per segment"
+    )
     membership_life_span_days: int = Field(
         default=LIFE_SPAN_MAX_DAYS,
         description="Days a member stays in a created list: 0..540, or 10000 for Google's "
         "default (no expiry in the Google Ads API)",
     )
-    base_url: str = "https://datamanager.googleapis.com"
-    token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
+    base_url: str = Field(
+        "https://datamanager.googleapis.com",
+        description="Data Manager API root; the emulator's URL in tests and demos",
+    )
+    token_url: str = Field(
+        "https://oauth2.googleapis.com/token", description="OAuth 2.0 token endpoint"
+    )
     # OAuth, either a refresh token (installed-app / web flow) ...
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    refresh_token: SecretStr | None = None
+    client_id: str | None = Field(None, description="OAuth client id (with refresh_token)")
+    client_secret: SecretStr | None = Field(
+        None, description="OAuth client secret (with refresh_token)"
+    )
+    refresh_token: SecretStr | None = Field(
+        None, description="OAuth refresh token granted the datamanager scope"
+    )
     # ... or a service account (its email and PEM private key).
-    service_account_email: str | None = None
-    service_account_private_key: SecretStr | None = None
+    service_account_email: str | None = Field(
+        None, description="Service account email (with service_account_private_key)"
+    )
+    service_account_private_key: SecretStr | None = Field(
+        None, description="Service account PEM private key"
+    )
     terms_of_service_accepted: bool = Field(
         default=False,
         description="Customer Match terms accepted in the operating account (sent on ingest)",
     )
-    consent_policy: Literal["strict", "not_denied"] = "strict"
-    batch_size: int = Field(default=MEMBERS_PER_REQUEST, ge=1, le=MEMBERS_PER_REQUEST)
-    status_poll_interval: float = Field(default=2.0, gt=0)
-    status_timeout: float = Field(default=60.0, ge=0)
+    consent_policy: Literal["strict", "not_denied"] = Field(
+        "strict", description="Who may be sent: explicit ads grants only, or anyone not denied"
+    )
+    batch_size: int = Field(
+        default=MEMBERS_PER_REQUEST,
+        ge=1,
+        le=MEMBERS_PER_REQUEST,
+        description="Members per ingest or remove request",
+    )
+    status_poll_interval: float = Field(
+        default=2.0, gt=0, description="Seconds between request-status polls"
+    )
+    status_timeout: float = Field(
+        default=60.0, ge=0, description="Stop polling a request's status after this many seconds"
+    )
     max_attempts: int = attempts_field(6)
 
     @model_validator(mode="after")

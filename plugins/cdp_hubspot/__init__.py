@@ -5,9 +5,13 @@ Factories import the SDK lazily, so listing plugins never pays for ``hubspot-api
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cdp_hubspot.settings import HubSpotSettings
 from connector.sdk import (
     Capability,
+    CheckRole,
+    ConnectionCheck,
     DemoCast,
     DemoPart,
     DemoRole,
@@ -46,6 +50,14 @@ def _demo(base_url: str, cast: DemoCast) -> DemoPart:
     return demo_setup(base_url, cast)
 
 
+def _check(
+    settings: HubSpotSettings, context: PluginContext, role: CheckRole
+) -> Sequence[ConnectionCheck]:
+    from cdp_hubspot.check import check_connection
+
+    return check_connection(settings, context, role)
+
+
 SPEC = PluginSpec(
     name="hubspot",
     description="HubSpot CRM: contacts and closed-won deals in; traits as contact properties "
@@ -65,4 +77,5 @@ SPEC = PluginSpec(
     emulator=_emulator,
     sdk_loggers=("hubspot",),
     demo=DemoRole(sdk="hubspot", plays=frozenset({"crm"}), setup=_demo),
+    check_connection=_check,
 )

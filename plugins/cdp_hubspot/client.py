@@ -29,6 +29,7 @@ from connector.sdk import (
     action_for,
     checked_pool_manager,
     error_for,
+    host_of,
     parse_retry_after,
 )
 
@@ -144,7 +145,10 @@ class HubSpotClient:
             except self._errors as exc:
                 raise self._translate(what, exc, search=search) from None
             except urllib3.exceptions.HTTPError as exc:
-                raise RetryableError(f"{what}: connection failed ({type(exc).__name__})") from None
+                where = host_of(self.settings.base_url)
+                raise RetryableError(
+                    f"{what}: cannot reach {where} ({type(exc).__name__})"
+                ) from None
             if result is None:
                 # A 2xx the SDK did not expect deserialises to None (facts §1.2).
                 raise RetryableError(f"{what}: unexpected success response from HubSpot")

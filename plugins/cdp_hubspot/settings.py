@@ -35,13 +35,40 @@ class HubSpotSettings(HttpSettings):
         default="https://api.hubapi.com", description="API root; the emulator's URL in tests"
     )
     timeout: float = timeout_field(30.0)
-    requests_per_10s: int = Field(default=REQUESTS_PER_10S_FREE, ge=1, le=1000)
-    search_requests_per_second: int = Field(default=SEARCH_PER_SECOND, ge=1, le=100)
-    property_group: str = Field(default="cdp_traits", pattern=r"^[a-z][a-z0-9_]*$")
-    property_group_label: str = "CDP traits"
-    list_prefix: str = Field(default="CDP: ", max_length=60)
-    search_page_size: int = Field(default=SEARCH_PAGE_MAX, ge=1, le=SEARCH_PAGE_MAX)
-    retry_base_seconds: float = Field(default=0.5, gt=0)
+    requests_per_10s: int = Field(
+        default=REQUESTS_PER_10S_FREE,
+        ge=1,
+        le=1000,
+        description="Burst limit of the private app: 100 (Free/Starter) or 190 (Pro/Enterprise)",
+    )
+    search_requests_per_second: int = Field(
+        default=SEARCH_PER_SECOND,
+        ge=1,
+        le=100,
+        description="CRM search limit per account (HubSpot: 5)",
+    )
+    property_group: str = Field(
+        default="cdp_traits",
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Internal name of the contact property group holding our traits",
+    )
+    property_group_label: str = Field(
+        "CDP traits", description="Label of that property group in HubSpot"
+    )
+    list_prefix: str = Field(
+        default="CDP: ",
+        max_length=60,
+        description="Prefix of the MANUAL lists created for segments",
+    )
+    search_page_size: int = Field(
+        default=SEARCH_PAGE_MAX,
+        ge=1,
+        le=SEARCH_PAGE_MAX,
+        description="Contacts per CRM search page",
+    )
+    retry_base_seconds: float = Field(
+        default=0.5, gt=0, description="First wait before a retry (doubles per attempt)"
+    )
     gdpr_delete: bool = Field(
         default=False,
         description="On a privacy erasure (connector forget), also GDPR-delete the person's "

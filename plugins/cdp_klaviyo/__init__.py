@@ -5,11 +5,14 @@ All calls go through the official ``klaviyo-api`` SDK, imported lazily by the fa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cdp_klaviyo.settings import KlaviyoSettings
 from connector.sdk import (
     Capability,
+    CheckRole,
+    ConnectionCheck,
     DemoCast,
     DemoPart,
     DemoRole,
@@ -50,6 +53,14 @@ def _demo(base_url: str, cast: DemoCast) -> DemoPart:
     return demo_setup(base_url, cast)
 
 
+def _check(
+    settings: KlaviyoSettings, context: PluginContext, role: CheckRole
+) -> Sequence[ConnectionCheck]:
+    from cdp_klaviyo.check import check_connection
+
+    return check_connection(settings, context, role)
+
+
 SPEC = PluginSpec(
     name="klaviyo",
     description="Klaviyo profiles and events in; traits (bulk import jobs) and lists out",
@@ -68,4 +79,5 @@ SPEC = PluginSpec(
     emulator=_emulator,
     sdk_loggers=("klaviyo_api", "openapi_client"),
     demo=DemoRole(sdk="klaviyo_api", plays=frozenset({"marketing"}), setup=_demo),
+    check_connection=_check,
 )

@@ -29,6 +29,7 @@ from connector.sdk import (
     SkippableError,
     action_for,
     error_for,
+    host_of,
     parse_retry_after,
 )
 
@@ -110,6 +111,7 @@ class KlaviyoClient:
             USE_DICTIONARY_FOR_RESPONSE_DATA,
         )
 
+        self.host = host_of(settings.base_url)
         self.api = KlaviyoAPI(
             settings.api_key.get_secret_value(),
             max_delay=0,
@@ -158,10 +160,10 @@ class KlaviyoClient:
                         budget.penalise(exc.retry_after)
                 raise
 
-        return self.retry.call(lambda: _translate(attempt))
+        return self.retry.call(lambda: _translate(attempt, self.host))
 
 
-def _translate(fn: Callable[[], T]) -> T:
+def _translate(fn: Callable[[], T], host: str = "Klaviyo") -> T:
     """Map SDK and transport failures onto the connector's error tree."""
     from openapi_client.exceptions import ApiException
 
@@ -182,4 +184,4 @@ def _translate(fn: Callable[[], T]) -> T:
             skippable=lambda _: KlaviyoRequestError(status, detail, pointer),
         ) from None
     except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
-        raise RetryableError(f"transport error: {type(exc).__name__}") from None
+        raise RetryableError(f"cannot reach {host} ({type(exc).__name__})") from None

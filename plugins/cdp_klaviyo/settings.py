@@ -22,8 +22,8 @@ class KlaviyoSettings(HttpSettings):
         "https://a.klaviyo.com", description="API host; point it at the emulator in tests and demos"
     )
     list_prefix: str = Field("CDP: ", description="Prefix of the lists created for segments")
-    profile_page_size: int = Field(100, ge=1, le=100)
-    event_page_size: int = Field(1000, ge=1, le=1000)
+    profile_page_size: int = Field(100, ge=1, le=100, description="Profiles per page when reading")
+    event_page_size: int = Field(1000, ge=1, le=1000, description="Events per page when reading")
     poll_interval: float = Field(0.5, gt=0, description="First wait between import-job polls (s)")
     profile_reconcile_hours: float = Field(
         24.0,

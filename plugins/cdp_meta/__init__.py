@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cdp_meta.settings import MetaSettings
 from connector.sdk import (
     Capability,
+    CheckRole,
+    ConnectionCheck,
     DemoCast,
     DemoPart,
     DemoRole,
@@ -36,6 +40,14 @@ def _demo(base_url: str, cast: DemoCast) -> DemoPart:
     return demo_setup(base_url, cast)
 
 
+def _check(
+    settings: MetaSettings, context: PluginContext, role: CheckRole
+) -> Sequence[ConnectionCheck]:
+    from cdp_meta.check import check_connection
+
+    return check_connection(settings, context, role)
+
+
 SPEC = PluginSpec(
     name="meta",
     description="Meta Custom Audiences (customer file, hashed, consent-filtered)",
@@ -45,4 +57,5 @@ SPEC = PluginSpec(
     emulator=_emulator,
     sdk_loggers=("facebook_business",),
     demo=DemoRole(sdk="facebook_business", plays=frozenset(), setup=_demo),
+    check_connection=_check,
 )

@@ -26,6 +26,7 @@ from connector.sdk import (
     SkippableError,
     action_for,
     error_for,
+    host_of,
     json_object,
 )
 
@@ -97,6 +98,7 @@ class Graph:
         if token:
             session.headers["Authorization"] = f"OAuth {token}"
         self.account = settings.account_path
+        self.host = host_of(settings.base_url)
 
     def close(self) -> None:
         self.api._session.requests.close()
@@ -111,7 +113,9 @@ class Graph:
         except FacebookRequestError as exc:
             raise self._classify(exc) from None
         except RequestException as exc:
-            raise RetryableError(f"Meta connection failed: {type(exc).__name__}") from None
+            raise RetryableError(
+                f"cannot reach Meta at {self.host}: {type(exc).__name__}"
+            ) from None
         status = response.status()
         if status in (413, 414):
             raise TooLargeError(f"HTTP {status}: request too large")

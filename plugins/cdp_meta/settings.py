@@ -18,8 +18,10 @@ class MetaSettings(HttpSettings):
     """What a marketer configures; secrets come from the environment or the secrets file."""
 
     ad_account_id: str = Field(description="Ad account id, with or without the act_ prefix")
-    access_token: SecretStr
-    app_id: str | None = None
+    access_token: SecretStr = Field(
+        description="System-user access token with ads_management (env var or secrets file)"
+    )
+    app_id: str | None = Field(None, description="App id of the token (informational)")
     app_secret: SecretStr | None = Field(
         default=None, description="Adds appsecret_proof to every call when set"
     )
@@ -28,11 +30,17 @@ class MetaSettings(HttpSettings):
         pattern=r"^v\d+\.0$",
         description="Marketing API version, e.g. v26.0; an expired one is refused by Meta",
     )
-    base_url: str = "https://graph.facebook.com"
+    base_url: str = Field(
+        "https://graph.facebook.com",
+        description="Graph API root; the emulator's URL in tests and demos",
+    )
     audience_prefix: str = Field(default="", description="Prepended to each segment's name")
     customer_file_source: Literal[
         "USER_PROVIDED_ONLY", "PARTNER_PROVIDED_ONLY", "BOTH_USER_AND_PARTNER_PROVIDED"
-    ] = "USER_PROVIDED_ONLY"
+    ] = Field(
+        "USER_PROVIDED_ONLY",
+        description="Where the customer data came from, declared per audience",
+    )
     match_keys: tuple[str, ...] = Field(
         default=("EMAIL", "PHONE", "FN", "LN", "CT", "ST", "ZIP", "COUNTRY"),
         description="Multi-key schema sent per row; more keys raise the match rate",
@@ -49,9 +57,21 @@ class MetaSettings(HttpSettings):
         default=False,
         description="Sync by replacing each audience through /usersreplace instead of diffs",
     )
-    consent_policy: Literal["strict", "not_denied"] = "strict"
-    add_batch_size: int = Field(default=USERS_PER_REQUEST, ge=1, le=USERS_PER_REQUEST)
-    remove_batch_size: int = Field(default=REMOVE_ROWS_ADVISED, ge=1, le=USERS_PER_REQUEST)
+    consent_policy: Literal["strict", "not_denied"] = Field(
+        "strict", description="Who may be sent: explicit ads grants only, or anyone not denied"
+    )
+    add_batch_size: int = Field(
+        default=USERS_PER_REQUEST,
+        ge=1,
+        le=USERS_PER_REQUEST,
+        description="Rows per add request (Meta: at most 10,000)",
+    )
+    remove_batch_size: int = Field(
+        default=REMOVE_ROWS_ADVISED,
+        ge=1,
+        le=USERS_PER_REQUEST,
+        description="Rows per remove request",
+    )
     max_url_bytes: int = Field(
         default=60_000,
         ge=2_000,

@@ -5,11 +5,14 @@ Factories import the SDK-bearing modules lazily so listing plugins stays cheap.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cdp_segment.settings import SegmentSettings
 from connector.sdk import (
     Capability,
+    CheckRole,
+    ConnectionCheck,
     DemoCast,
     DemoPart,
     DemoRole,
@@ -55,6 +58,14 @@ def _demo(base_url: str, cast: DemoCast) -> DemoPart:
     return demo_setup(base_url, cast)
 
 
+def _check(
+    settings: SegmentSettings, context: PluginContext, role: CheckRole
+) -> Sequence[ConnectionCheck]:
+    from cdp_segment.check import check_connection
+
+    return check_connection(settings, context, role)
+
+
 SPEC = PluginSpec(
     name="segment",
     description="Segment: S3 archive and webhook events in, computed traits out as identify calls",
@@ -74,4 +85,5 @@ SPEC = PluginSpec(
     listeners={"webhook": _webhook},
     sdk_loggers=("segment",),
     demo=DemoRole(sdk="segment.analytics", plays=frozenset({"web"}), setup=_demo),
+    check_connection=_check,
 )

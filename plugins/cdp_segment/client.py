@@ -23,6 +23,7 @@ from connector.sdk import (
     RetryPolicy,
     action_for,
     error_for,
+    host_of,
     json_object,
     parse_retry_after,
 )
@@ -74,7 +75,10 @@ class ProfileApi:
         try:
             resp = self._client.get(path, params=params)
         except httpx.TransportError as exc:
-            raise RetryableError(f"Profile API unreachable: {type(exc).__name__}") from exc
+            where = host_of(str(self._client.base_url))
+            raise RetryableError(
+                f"Profile API at {where} unreachable: {type(exc).__name__}"
+            ) from exc
         if resp.status_code == 404:
             return None
         action = action_for(resp.status_code, REFUSALS_SKIP)

@@ -45,6 +45,7 @@ from connector.sdk import (
     SegmentRef,
     SinkBase,
     TraitSpec,
+    host_of,
     requests_answer_hook,
 )
 
@@ -256,7 +257,9 @@ class SegmentSink(SinkBase):
                 retry = exc.status in _RETRYABLE or exc.status >= 500
                 outcomes[index] = Outcome.retryable(reason) if retry else Outcome.rejected(reason)
             except OSError as exc:
-                outcomes[index] = Outcome.retryable(f"Segment unreachable: {type(exc).__name__}")
+                where = host_of(self.settings.base_url)
+                why = f"Segment at {where} unreachable: {type(exc).__name__}"
+                outcomes[index] = Outcome.retryable(why)
             except RetryableError as exc:
                 outcomes[index] = Outcome.retryable(str(exc))
 

@@ -13,6 +13,7 @@ from connector.plugin.registry import PluginRegistry
 from connector.sdk import Change, Outcome, Recipient, SegmentRef, Sink, SinkBase, TraitSpec
 
 EXPECTED = [
+    "CHECK_TIMEOUT",
     "EVENT_FIELDS",
     "NESTED_FIELDS",
     "PROFILE_FIELDS",
@@ -24,7 +25,9 @@ EXPECTED = [
     "Capability",
     "Change",
     "ChangeKind",
+    "CheckRole",
     "ConfigError",
+    "ConnectionCheck",
     "ConnectorError",
     "ConsentChannel",
     "ConsentPolicy",
@@ -45,6 +48,7 @@ EXPECTED = [
     "OutcomeStatus",
     "PluginContext",
     "PluginSpec",
+    "ProbeHints",
     "RateBudget",
     "RateLimit",
     "RateLimiter",
@@ -73,9 +77,11 @@ EXPECTED = [
     "error_for",
     "event_record",
     "hash_into",
+    "host_of",
     "is_sha256_hex",
     "json_body",
     "json_object",
+    "judge",
     "letters_only",
     "looks_like_email",
     "message_id",
@@ -86,12 +92,15 @@ EXPECTED = [
     "parse_json_object",
     "parse_retry_after",
     "parse_timestamp",
+    "probe",
     "profile_record",
     "region_for",
     "requests_answer_hook",
     "retry_seconds_field",
+    "send_once",
     "sha256_hex",
     "timeout_field",
+    "unreachable",
 ]
 
 # What the plugins declared by hand before secret fields were derived from SecretStr fields.

@@ -67,8 +67,13 @@ def test_full_engine_scores_segments_holdouts_and_explains_itself(tmp_path: Path
 
     lift = _cli(cfg, "segments", "lift", "tier-high", "--until", "2030-01-01")
     assert lift.returncode == 0, lift.stderr
-    assert '"control"' in lift.stdout
-    assert '"treated"' in lift.stdout
+    assert "treated" in lift.stdout
+    assert "control" in lift.stdout
+    assert "not enough data yet" in lift.stdout, "no conversions: no zero-width interval"
+    assert "[0, 0]" not in lift.stdout
+    as_json = _cli(cfg, "segments", "lift", "tier-high", "--until", "2030-01-01", "-o", "json")
+    assert '"control"' in as_json.stdout
+    assert '"enough_data": false' in as_json.stdout
     missing = _cli(cfg, "segments", "lift", "no-such-segment")
     assert missing.returncode == 2
     assert "never activated" in missing.stderr

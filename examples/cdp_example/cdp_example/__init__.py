@@ -21,7 +21,9 @@ from connector.sdk import (
     Capability,
     Change,
     ChangeKind,
+    CheckRole,
     ConfigError,
+    ConnectionCheck,
     Outcome,
     PluginContext,
     PluginSpec,
@@ -126,6 +128,34 @@ def _sink(settings: ExampleSettings, ctx: PluginContext) -> CsvTraitsSink:
     return CsvTraitsSink(settings, ctx)
 
 
+def _check(
+    settings: ExampleSettings, ctx: PluginContext, role: CheckRole
+) -> Sequence[ConnectionCheck]:
+    """What ``connector check`` reports: the input file is there, or the output folder exists."""
+    root = _root(settings, ctx)
+    if role == "source":
+        found = (root / "profiles.json").is_file()
+        return [
+            ConnectionCheck(
+                "profiles.json",
+                str(root),
+                ok=found,
+                detail="found" if found else "profiles.json is missing",
+                fix="" if found else "check path: it should hold profiles.json",
+            )
+        ]
+    writable = root.is_dir() and os.access(root, os.W_OK)
+    return [
+        ConnectionCheck(
+            "output folder",
+            str(root),
+            ok=writable,
+            detail="writable" if writable else "not a writable folder",
+            fix="" if writable else "check path: create the folder",
+        )
+    ]
+
+
 SPEC = PluginSpec(
     name="example",
     description="Profiles from a JSON file in; traits to a CSV file out",
@@ -133,4 +163,5 @@ SPEC = PluginSpec(
     settings_model=ExampleSettings,
     source=_source,
     sink=_sink,
+    check_connection=_check,
 )
