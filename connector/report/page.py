@@ -8,11 +8,13 @@ out (``<body data-charts-drawn>``).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from connector.redaction import redact
 from connector.report import charts
@@ -33,6 +35,21 @@ _STATUS = {
 }
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _inert(value: Any) -> Any:
+    """Every value a template prints loses its raw control characters before autoescaping (an
+    ESC in a platform's error text must not reach a terminal showing the page's source): data
+    shows them as ``\\x1b``, our own markup (charts) drops them. Redaction happens where the
+    data is gathered (``collect``); here it would mask audience ids as phone numbers."""
+    if isinstance(value, Markup):
+        return Markup(_CONTROL.sub("", str(value)))  # noqa: S704 - already safe; controls removed
+    if isinstance(value, str):
+        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    return value
+
+
 @cache
 def environment() -> Environment:
     return Environment(
@@ -40,6 +57,7 @@ def environment() -> Environment:
         autoescape=select_autoescape(["html", "j2"], default=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_inert,
     )
 
 
