@@ -21,6 +21,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
 from connector.modelling.holdout import stable_unit
+from connector.modelling.keys import row_keys
 from connector.modelling.naming import describe_cluster, name_cluster
 from connector.modelling.settings import ModelSettings
 
@@ -107,7 +108,7 @@ def fit_clusters(
     ({"scaler", "clusters": [{"id", "name", "centroid", ...}], "next_id"})."""
     mean, std, z = _standardised(frame)
     seed = settings.random_seed
-    ids = frame["profile_id"].astype(str).tolist()
+    ids = row_keys(frame)
     sample = stable_unit(ids, f"cluster-sample-{seed}") < settings.cluster_sample_size / len(ids)
     order = _canonical_order(z)
     z, sample = z[order], sample[order]

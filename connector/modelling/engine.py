@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from threadpoolctl import threadpool_limits
 
 from connector.modelling.features import materialise_baskets, materialise_items
+from connector.modelling.keys import MODEL_KEY
 from connector.modelling.settings import ModelSettings
 from connector.modelling.stages import (
     Clusters,
@@ -159,7 +160,7 @@ def _run(run: ModelRun, previous: ModelState | None) -> ModelResult:
         model_version=segments.model_version,
     )
     return ModelResult(
-        features.table,
+        features.table.drop(columns=[MODEL_KEY]),
         clusters.table.reset_index(drop=True),
         segments.catalogue,
         segments.memberships,

@@ -22,6 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from connector.modelling.holdout import stable_unit
+from connector.modelling.keys import row_keys
 from connector.modelling.metrics import card_metrics
 from connector.modelling.settings import ModelSettings
 
@@ -253,7 +254,7 @@ def train_purchase_classifier(
     """Fit on `train` (features as of `cutoff`) against `labels` (bought in the horizon);
     `blend` is `backtest_hgb_share`'s choice (an even blend without it)."""
     fallback_col = f"bg_p_purchase_{horizon_days}d"
-    split = _split(train["profile_id"].astype(str).tolist(), settings)
+    split = _split(row_keys(train), settings)
     is_fit, is_eval = split.fit, split.held_out
     buyer = train["orders"].to_numpy() > 0
     nonbuyer_fit = is_fit & ~buyer

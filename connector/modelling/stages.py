@@ -24,6 +24,7 @@ from connector.modelling.clusters import ClusterResult, fit_clusters
 from connector.modelling.drift import distribution, drift_report
 from connector.modelling.features import compute_features, feature_columns, top_categories
 from connector.modelling.holdout import holdout_mask, profile_hashes
+from connector.modelling.keys import row_keys, with_model_keys
 from connector.modelling.lifetime import LifetimeModel, fit_lifetime, score_lifetime
 from connector.modelling.propensity import PurchaseClassifier
 from connector.modelling.settings import ModelSettings
@@ -140,7 +141,7 @@ def features_stage(run: ModelRun) -> Features:
         items_table=run.parsed.items,
         baskets_table=run.parsed.baskets,
     )
-    return Features(tuple(cats), table)
+    return Features(tuple(cats), with_model_keys(run.con, table))
 
 
 def lifetime_stage(run: ModelRun, features: Features) -> Lifetime:
@@ -225,7 +226,7 @@ def segments_stage(
     ]
     groups += [(f"tier-{t}", (scores.tiers == t).to_numpy()) for t in ("low", "medium", "high")]
     groups += list(rule_masks.items())
-    memberships = _memberships(frame["profile_id"], groups, run.settings)
+    memberships = _memberships(frame["profile_id"], row_keys(frame), groups, run.settings)
     return Segments(entries, memberships, rule_failures, version)
 
 
@@ -247,11 +248,13 @@ def _model_version(as_of: datetime, settings: ModelSettings, lifetime: dict[str,
 
 def _memberships(
     profile_ids: pd.Series,
+    keys: list[str],
     groups: list[tuple[str, np.ndarray[Any, Any]]],
     settings: ModelSettings,
 ) -> pd.DataFrame:
-    """(profile_id, segment_id, holdout) rows; the holdout flag is the deterministic control."""
-    hashes = profile_hashes(profile_ids, settings.holdout_salt)
+    """(profile_id, segment_id, holdout) rows; the holdout flag is the deterministic control,
+    keyed on the data (`keys`), so a workspace rebuilt from the same sources keeps it."""
+    hashes = profile_hashes(keys, settings.holdout_salt)
     ids = profile_ids.to_numpy()
     parts = [
         pd.DataFrame(

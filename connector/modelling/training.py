@@ -16,6 +16,7 @@ import pandas as pd
 
 from connector.modelling.features import compute_features, feature_columns
 from connector.modelling.holdout import stable_unit
+from connector.modelling.keys import row_keys, with_model_keys
 from connector.modelling.lifetime import fit_lifetime, score_lifetime
 from connector.modelling.propensity import (
     BTYD_FEATURES,
@@ -102,12 +103,13 @@ def _training_frame(run: ModelRun, cutoff: datetime, categories: tuple[str, ...]
         items_table=run.parsed.items,
         baskets_table=run.parsed.baskets,
     )
+    feats = with_model_keys(run.con, feats)
     model = fit_lifetime(feats)  # on every buyer: the BTYD parameters need the whole base
     # Classifier training uses at most max_training_rows profiles (the same deterministic
     # sample train_purchase_classifier would draw), so only those are scored.
     share = settings.max_training_rows / max(len(feats), 1)
     if share < 1:
-        keep = stable_unit(feats["profile_id"].tolist(), f"train-split-{settings.random_seed}")
+        keep = stable_unit(row_keys(feats), f"train-split-{settings.random_seed}")
         feats = feats[keep < share].reset_index(drop=True)
     lt = score_lifetime(model, feats, settings)
     return pd.concat([feats, lt], axis=1)
