@@ -40,9 +40,7 @@ def model_keys(con: duckdb.DuckDBPyConnection, profile_ids: pd.Series) -> pd.Ser
     ids = profile_ids.astype(str)
     return pd.Series(
         [
-            hashlib.blake2b(
-                anchors.get(pid, "profile:" + pid).encode(), digest_size=10
-            ).hexdigest()
+            hashlib.blake2b(anchors.get(pid, "profile:" + pid).encode(), digest_size=10).hexdigest()
             for pid in ids
         ],
         index=profile_ids.index,

@@ -24,6 +24,7 @@ from sklearn.metrics import roc_auc_score
 from connector.modelling.holdout import stable_unit
 from connector.modelling.keys import row_keys
 from connector.modelling.metrics import card_metrics
+from connector.modelling.orders import purchase_filter
 from connector.modelling.settings import ModelSettings
 
 _REFIT_BELOW = 50_000
@@ -214,7 +215,7 @@ class PurchaseClassifier:
 def purchased_between(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> set[str]:
     """Profiles with an order in [start, end)."""
     rows = con.execute(
-        """SELECT DISTINCT profile_id FROM events WHERE type = 'order_completed'
+        f"""SELECT DISTINCT profile_id FROM events WHERE {purchase_filter()}
            AND occurred_at >= ? AND occurred_at < ?""",
         [start, end],
     ).fetchall()
