@@ -19,8 +19,12 @@ from connector.modelling.features import compute_features
 from connector.modelling.lifetime import fit_lifetime, score_lifetime
 from connector.modelling.settings import ModelSettings
 from connector.schema.records import EVENT_TYPES, validate_event
-from connector.testing.testdata import EVENTS_DDL, PROFILES_DDL, load_transactions
-from connector.testing.testdata import read_online_retail
+from connector.testing.testdata import (
+    EVENTS_DDL,
+    PROFILES_DDL,
+    load_transactions,
+    read_online_retail,
+)
 
 CUTOFF = datetime(2024, 6, 1)
 
@@ -120,4 +124,5 @@ def test_online_retail_returns_never_make_money_negative() -> None:
     assert f["orders"].sum() < (tx["revenue"] > 0).sum()
     scored = score_lifetime(fit_lifetime(f), f, ModelSettings())
     for col in ("clv", "expected_spend"):
-        assert np.isfinite(scored[col]).all() and (scored[col] >= 0).all()
+        assert np.isfinite(scored[col]).all()
+        assert (scored[col] >= 0).all()
