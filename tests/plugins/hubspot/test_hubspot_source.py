@@ -82,7 +82,8 @@ def test_since_is_an_inclusive_lower_bound(emulator, tmp_path):
 def test_ties_beyond_a_window_are_scanned_by_id(emulator, tmp_path, monkeypatch):
     monkeypatch.setattr(windowed, "SEARCH_CAP", 40)
     emulator.seed({"profiles": 100, "deals": 0})
-    same = "2024-06-01T00:00:00.000Z"
+    # a time inside the seeded range (the seed's dates follow today)
+    same = sorted(r.props["lastmodifieddate"] for r in emulator.contacts.records.values())[50]
     for rid in list(emulator.contacts.records)[:60]:
         emulator.contacts.records[rid].props["lastmodifieddate"] = same
     emulator.contacts._sorted_cache.clear()
