@@ -108,12 +108,24 @@ def _cards(d: ReportData) -> str:
         for label in ("method", "fallback_reason"):
             if card.get(label):
                 out.append(f'<p class="muted">{escape(str(card[label]))}</p>')
+        out.append(_sufficiency(card.get("sufficiency")))
         out.append(_table(["metric", "value"], [[k, f"{v:.4g}"] for k, v in metrics.items()]))
         cal = card.get("calibration") or []
         points = [_calibration_point(p) for p in cal]
         if points:
             out.append(calibration_plot(f"Calibration: {card.get('model', '')}", points))
     return "".join(out)
+
+
+def _sufficiency(verdict: object) -> str:
+    """Whether the data was recent and rich enough, and why the scores were held if not."""
+    if not isinstance(verdict, dict):
+        return ""
+    if verdict.get("status") == "sufficient":
+        return '<p class="muted">Data sufficient for forecasts.</p>'
+    held = "not pushed" if not verdict.get("predictive_traits_pushed") else "pushed anyway"
+    why = "; ".join(str(r) for r in verdict.get("reasons", []))
+    return f'<p class="bad">Data insufficient, predictive scores {held}: {escape(why)}</p>'
 
 
 def _drift(d: ReportData) -> str:
