@@ -23,7 +23,6 @@ from threadpoolctl import threadpool_limits
 from connector.modelling.features import materialise_baskets, materialise_items
 from connector.modelling.keys import MODEL_KEY
 from connector.modelling.settings import ModelSettings
-from connector.modelling.sufficiency import assess_sufficiency
 from connector.modelling.stages import (
     Clusters,
     Drift,
@@ -38,6 +37,7 @@ from connector.modelling.stages import (
     scores_stage,
     segments_stage,
 )
+from connector.modelling.sufficiency import assess_sufficiency
 from connector.modelling.training import classifiers_stage
 
 __all__ = ["ModelResult", "ModelState", "run_models"]

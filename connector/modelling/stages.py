@@ -24,7 +24,7 @@ from connector.modelling.clusters import ClusterResult, fit_clusters
 from connector.modelling.drift import distribution, drift_report
 from connector.modelling.features import compute_features, feature_columns, top_categories
 from connector.modelling.holdout import holdout_mask, profile_hashes
-from connector.modelling.keys import row_keys, with_model_keys
+from connector.modelling.keys import MODEL_KEY, row_keys, with_model_keys
 from connector.modelling.lifetime import LifetimeModel, fit_lifetime, score_lifetime
 from connector.modelling.propensity import PurchaseClassifier
 from connector.modelling.settings import ModelSettings
@@ -200,7 +200,10 @@ def segments_stage(
     frame = clusters.frame
     traits = _profile_traits(run.con)
     rules, rule_masks, rule_failures = rule_entries(
-        frame.merge(traits, on="profile_id", how="left", suffixes=("", "_p")), run.settings
+        frame.drop(columns=[MODEL_KEY], errors="ignore").merge(
+            traits, on="profile_id", how="left", suffixes=("", "_p")
+        ),
+        run.settings,
     )
     fit = clusters.fit
     cluster_entries = [
