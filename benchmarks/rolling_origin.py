@@ -158,26 +158,23 @@ def hgb_rfm(
 
 # ----------------------------------------------------------------------------- ours
 def ours(con: duckdb.DuckDBPyConnection, cutoff: datetime, horizon: int) -> pd.Series:
-    """The shipped score for horizon H, by profile id (the engine's stages up to scores)."""
+    """The shipped score for horizon H, by profile id: the engine's features and lifetime
+    stages and its propensity classifier (`training._train`, as `classifiers_stage` calls it),
+    scored as `scores_stage` does. The churn model is skipped: it is not what is measured."""
+    from connector.modelling import training
     from connector.modelling.features import materialise_baskets
     from connector.modelling.settings import ModelSettings
-    from connector.modelling.stages import (
-        ModelRun,
-        ParsedProducts,
-        features_stage,
-        lifetime_stage,
-        scores_stage,
-    )
-    from connector.modelling.training import classifiers_stage
+    from connector.modelling.stages import ModelRun, ParsedProducts, features_stage, lifetime_stage
 
     settings = ModelSettings(propensity_horizon_days=horizon, churn_horizon_days=horizon)
     parsed = ParsedProducts(None, materialise_baskets(con, cutoff, "_ro_baskets"))
     run = ModelRun(con, cutoff, settings, parsed)
     feats = features_stage(run)
     life = lifetime_stage(run, feats)
-    scores = scores_stage(run, life, classifiers_stage(run, feats))
-    frame = scores.frame
-    return pd.Series(frame[scores.propensity_column].to_numpy(float), index=frame["profile_id"])
+    target = training._Target(f"purchase_propensity_{horizon}d", horizon)
+    clf = training._train(run, feats, target, {}, {})
+    frame = life.frame
+    return pd.Series(clf.predict(frame), index=frame["profile_id"].to_numpy())
 
 
 # ----------------------------------------------------------------------------- protocol
