@@ -300,6 +300,22 @@ def drift_stage(
     return Drift(report, distributions, sizes)
 
 
+def _fit_status(model: LifetimeModel) -> dict[str, Any]:
+    """Whether each fit converged; dropout is only claimed from a converged BG/NBD fit (with
+    no repeat purchases there is nothing to fit and the parameters are placeholders)."""
+    bg, gg = model.bgnbd, model.gamma_gamma
+    status: dict[str, Any] = {
+        "converged": {"bgnbd": bg.converged, "gamma_gamma": gg.converged},
+        "dropout_detected": bg.dropout_detected if bg.converged else None,
+    }
+    if not bg.converged:
+        status["fit_note"] = (
+            "BG/NBD did not converge (no repeat purchases, or too few): its parameters are "
+            "placeholders and expected purchases, CLV and next order dates are floors"
+        )
+    return status
+
+
 def model_cards(
     run: ModelRun,
     *,
@@ -316,7 +332,7 @@ def model_cards(
         "name": "lifetime_value",
         "method": "BG/NBD x Gamma-Gamma (maximum likelihood), monthly discounting",
         "parameters": lifetime.model.to_dict(),
-        "dropout_detected": lifetime.model.bgnbd.dropout_detected,
+        **_fit_status(lifetime.model),
         "horizon_days": settings.clv_horizon_days,
         "discount_rate_annual": settings.discount_rate_annual,
         "buyers": int((features.table["orders"] > 0).sum()),
