@@ -18,6 +18,7 @@ from connector.modelling.features import compute_features, feature_columns
 from connector.modelling.holdout import stable_unit
 from connector.modelling.keys import row_keys, with_model_keys
 from connector.modelling.lifetime import fit_lifetime, score_lifetime
+from connector.modelling.orders import purchase_filter
 from connector.modelling.propensity import (
     BTYD_FEATURES,
     PurchaseClassifier,
@@ -56,8 +57,9 @@ def _train(
     cache: dict[datetime, pd.DataFrame],
     timings: dict[str, float],
 ) -> PurchaseClassifier:
-    cutoff = run.as_of - timedelta(days=target.horizon)
-    earlier_cut = cutoff - timedelta(days=target.horizon)
+    window = label_window(run, target.horizon)
+    cutoff = run.as_of - timedelta(days=window)
+    earlier_cut = cutoff - timedelta(days=window)
     started = time.perf_counter()
     for cut in (cutoff, earlier_cut):
         if cut not in cache:
@@ -78,10 +80,16 @@ def _train(
     ]
     started = time.perf_counter()
     blend = backtest_hgb_share(
-        earlier, earlier_labels, frame, labels, columns=columns, settings=run.settings
+        earlier,
+        earlier_labels,
+        frame,
+        labels,
+        columns=columns,
+        settings=run.settings,
+        min_history_days=window,
     )
     timings[f"{target.name}: blend backtest"] = round(time.perf_counter() - started, 3)
-    return train_purchase_classifier(
+    clf = train_purchase_classifier(
         frame,
         labels,
         columns=columns,
@@ -90,7 +98,30 @@ def _train(
         settings=run.settings,
         name=target.name,
         blend=blend,
+        label_days=window,
     )
+    if window < target.horizon:
+        clf.card["short_history"] = (
+            f"the order history is not longer than the {target.horizon}-day horizon: trained "
+            f"on a {window}-day label window (half the history) and mapped to the horizon as "
+            f"1 - (1 - p)^({target.horizon}/{window})"
+            + ("" if clf.model else "; too few positives, so BG/NBD is used instead")
+        )
+    return clf
+
+
+def label_window(run: ModelRun, horizon: int) -> int:
+    """The label window to train on: the horizon, or half the history when the history is not
+    longer than the horizon (the features then still see as much history as the labels)."""
+    rows = run.con.execute(
+        f"SELECT min(occurred_at) FROM events WHERE {purchase_filter()} AND occurred_at < ?",
+        [run.as_of],
+    ).fetchall()
+    first = rows[0][0] if rows else None
+    if first is None:
+        return horizon
+    history = (run.as_of - first).days
+    return horizon if history > horizon else max(history // 2, 1)
 
 
 def _training_frame(run: ModelRun, cutoff: datetime, categories: tuple[str, ...]) -> pd.DataFrame:
