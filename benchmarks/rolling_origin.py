@@ -163,6 +163,11 @@ def ours(con: duckdb.DuckDBPyConnection, cutoff: datetime, horizon: int) -> pd.S
     stages and its propensity classifier (`training._train`, as `classifiers_stage` calls it),
     scored as `scores_stage` does. The churn model is skipped: it is not what is measured."""
     from connector.modelling import training
+
+    try:
+        from connector.modelling.anchor import anchor_classifier
+    except ImportError:  # the code before the anchor (the baseline)
+        anchor_classifier = None
     from connector.modelling.features import materialise_baskets
     from connector.modelling.settings import ModelSettings
     from connector.modelling.stages import ModelRun, ParsedProducts, features_stage, lifetime_stage
@@ -175,6 +180,8 @@ def ours(con: duckdb.DuckDBPyConnection, cutoff: datetime, horizon: int) -> pd.S
     target = training._Target(f"purchase_propensity_{horizon}d", horizon)
     clf = training._train(run, feats, target, {}, {})
     frame = life.frame
+    if anchor_classifier is not None:  # the drift-proof calibration, where the code has it
+        anchor_classifier(clf, frame, converged=life.model.bgnbd.converged)
     return pd.Series(clf.predict(frame), index=frame["profile_id"].to_numpy())
 
 

@@ -217,7 +217,7 @@ class PurchaseClassifier:
     card: dict[str, Any]
     # trained on a shorter label window than the horizon (short history): p_H = 1 - (1 - p)^s
     horizon_scale: float = 1.0
-    # logit shift that anchors the mean probability at scoring time (`connector.modelling.anchor`)
+    # logit shift of buyers that anchors their mean at scoring time (connector.modelling.anchor)
     logit_shift: float = 0.0
 
     def predict(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
@@ -227,8 +227,9 @@ class PurchaseClassifier:
             bg = frame[self.fallback_column].to_numpy(dtype=float)
             return np.where(buyer, bg, self.fallback_rate)
         out = np.clip(self.uncalibrated_horizon(frame), 1e-9, 1 - 1e-9)
-        if self.logit_shift:
-            out = 1.0 / (1.0 + np.exp(-(np.log(out / (1 - out)) + self.logit_shift)))
+        if self.logit_shift:  # the anchor moves buyers only (connector.modelling.anchor)
+            shifted = 1.0 / (1.0 + np.exp(-(np.log(out / (1 - out)) + self.logit_shift)))
+            out = np.where(frame["orders"].to_numpy() > 0, shifted, out)
         rounded: npt.NDArray[np.float64] = np.round(np.clip(out, 0.0, 1.0), 6).astype(float)
         return rounded
 

@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from connector.modelling.anchor import anchor_classifier
 from connector.modelling.catalogue import assign_tiers, rule_entries, tier_entries, version_entries
 from connector.modelling.clusters import ClusterResult, fit_clusters
 from connector.modelling.drift import distribution, drift_report
@@ -152,6 +153,9 @@ def lifetime_stage(run: ModelRun, features: Features) -> Lifetime:
 
 def scores_stage(run: ModelRun, lifetime: Lifetime, classifiers: Classifiers) -> Scores:
     p_col = f"p_purchase_{run.settings.propensity_horizon_days}d"
+    converged = lifetime.model.bgnbd.converged
+    for clf in (classifiers.propensity, classifiers.churn):
+        anchor_classifier(clf, lifetime.frame, converged=converged)
     frame = lifetime.frame.copy(deep=False)
     frame[p_col] = classifiers.propensity.predict(frame)
     frame["churn_risk"] = 1.0 - classifiers.churn.predict(frame)

@@ -100,6 +100,16 @@ def _train(
         blend=blend,
         label_days=window,
     )
+    bg_column = f"bg_p_purchase_{target.horizon}d"
+    buyers = frame["orders"].to_numpy() > 0
+    if window == target.horizon and bg_column in frame.columns and buyers.any():
+        # what the anchor would have predicted for the training window, against what happened
+        clf.card["calibration_backtest"] = {
+            "window": [cutoff.isoformat(), run.as_of.isoformat()],
+            "buyers": int(buyers.sum()),
+            "mean_predicted": round(float(frame.loc[buyers, bg_column].mean()), 4),
+            "actual_rate": round(float(labels[buyers].mean()), 4),
+        }
     if window < target.horizon:
         clf.card["short_history"] = (
             f"the order history is not longer than the {target.horizon}-day horizon: trained "
