@@ -132,7 +132,11 @@ def backtest_hgb_share(
     positives = min(
         min(int(y.sum()), int(len(y) - y.sum())) for y in (earlier_labels, later_labels)
     )
-    history = float(earlier["tenure_days"].max()) if len(earlier) else 0.0
+    history = (
+        float(earlier["tenure_days"].max()) if "tenure_days" in earlier and len(earlier) else 0.0
+    )
+    if "tenure_days" not in earlier:  # a frame without ages: nothing to check history against
+        history = float("inf")
     if min(len(earlier), len(later)) < MIN_BACKTEST_ROWS:
         return _too_little(f"{min(len(earlier), len(later))} rows < {MIN_BACKTEST_ROWS}")
     if positives < settings.min_positives:
