@@ -108,3 +108,15 @@ def test_edge_store_runs_and_pushes_only_finite_non_negative_money(name: str) ->
         clusters = {s.id for s in out.segments if s.kind == "cluster"}
         assert len(clusters) <= max(len(out.scores), 1), name
         json.dumps(out.model_cards, default=str, allow_nan=False)  # cards are valid JSON
+
+
+def test_all_one_time_buyers_report_a_non_converged_fit() -> None:
+    """Before, the placeholder fit's card said `dropout_detected: True`."""
+    con = _store(STORES["all one-time buyers"])
+    out, _ = run_full(con, as_of=AS_OF, settings=ModelSettings(), previous=None)
+    card = next(c for c in out.model_cards if c["name"] == "lifetime_value")
+    assert card["converged"]["bgnbd"] is False
+    assert card["dropout_detected"] is None
+    assert "placeholders" in card["fit_note"]
+    names = {s.name for s in out.segments if s.kind == "cluster"}
+    assert not any(n.endswith("low spenders") for n in names), names
