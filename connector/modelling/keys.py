@@ -12,8 +12,6 @@ then itself data-derived.
 
 from __future__ import annotations
 
-import hashlib
-
 import duckdb
 import pandas as pd
 
@@ -30,22 +28,25 @@ def _has_identity_map(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def model_keys(con: duckdb.DuckDBPyConnection, profile_ids: pd.Series) -> pd.Series:
-    """One stable hex key per profile id (index aligned with `profile_ids`); never raw PII."""
-    anchors: dict[str, str] = {}
+    """One stable hex key per profile id (index aligned with `profile_ids`); never raw PII.
+
+    Computed in SQL (md5 as a stable spread, not for secrecy): a million profiles in well under
+    a second, where a Python hash loop took seconds per training frame."""
+    ids = pd.DataFrame({"pid": profile_ids.astype(str).to_numpy(), "i": range(len(profile_ids))})
+    anchor = "'profile:' || ids.pid"
+    join = ""
     if _has_identity_map(con):
-        rows = con.execute(
-            "SELECT profile_id, min(id_key) FROM identity_map GROUP BY profile_id"
-        ).fetchall()
-        anchors = {str(pid): str(key) for pid, key in rows}
-    ids = profile_ids.astype(str)
-    return pd.Series(
-        [
-            hashlib.blake2b(anchors.get(pid, "profile:" + pid).encode(), digest_size=10).hexdigest()
-            for pid in ids
-        ],
-        index=profile_ids.index,
-        dtype=object,
-    )
+        join = """LEFT JOIN (SELECT profile_id, min(id_key) AS k FROM identity_map
+                             GROUP BY profile_id) m ON m.profile_id = ids.pid"""
+        anchor = f"coalesce(m.k, {anchor})"
+    con.register("_model_key_ids", ids)
+    try:
+        keys = con.execute(
+            f"SELECT md5({anchor})[1:20] AS k FROM _model_key_ids ids {join} ORDER BY ids.i"
+        ).fetchnumpy()["k"]
+    finally:
+        con.unregister("_model_key_ids")
+    return pd.Series(keys, index=profile_ids.index, dtype=object)
 
 
 def with_model_keys(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> pd.DataFrame:
