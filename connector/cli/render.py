@@ -69,7 +69,8 @@ def _model_row(model: dict[str, Any]) -> str:
     parts = [f"{names.get(k, k)} {v}" for k, v in sizes.items()]
     drift = model.get("drift")
     status = drift.get("status") if isinstance(drift, dict) else None
-    return "; ".join(parts) + (f" (drift: {status})" if status else "")
+    held = " (predictive scores held: data insufficient)" if model.get("held_traits") else ""
+    return "; ".join(parts) + (f" (drift: {status})" if status else "") + held
 
 
 def print_runs(console: Console, runs: list[RunRow]) -> None:

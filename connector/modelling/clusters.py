@@ -21,6 +21,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
 from connector.modelling.holdout import stable_unit
+from connector.modelling.keys import row_keys
 from connector.modelling.naming import describe_cluster, name_cluster
 from connector.modelling.settings import ModelSettings
 
@@ -35,6 +36,7 @@ CLUSTER_FEATURES = (
     "tenure_days",
 )
 _K_MARGIN = 0.02  # silhouette gain needed to leave the previous k
+_MIN_MEMBERS = 25  # a cluster needs about this many profiles: a tiny shop gets fewer clusters
 
 
 @dataclass
@@ -61,12 +63,29 @@ def cluster_matrix(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _distinct(z: npt.NDArray[np.float64]) -> int:
+    return len(np.unique(np.round(z, 9), axis=0)) if len(z) else 0
+
+
+def max_clusters(z: npt.NDArray[np.float64]) -> int:
+    """The most clusters the data can hold: never more than its distinct rows, and about
+    `_MIN_MEMBERS` profiles per cluster (5 profiles once got 4 clusters)."""
+    return max(1, min(_distinct(z), len(z) // _MIN_MEMBERS))
+
+
 def _choose_k(
-    z: npt.NDArray[np.float64], settings: ModelSettings, previous_k: int | None, seed: int
+    z: npt.NDArray[np.float64],
+    settings: ModelSettings,
+    previous_k: int | None,
+    seed: int,
+    cap: int,
 ) -> tuple[int, float]:
     scores: dict[int, float] = {}
     n = len(z)
-    for k in range(settings.k_min, min(settings.k_max, max(n - 1, 2)) + 1):
+    cap = min(cap, _distinct(z))
+    if cap < settings.k_min:  # too little data for the configured range
+        return max(cap, 1), 0.0
+    for k in range(settings.k_min, min(settings.k_max, cap, max(n - 1, 2)) + 1):
         if k >= n:
             break
         labels = KMeans(k, n_init=2, random_state=seed).fit_predict(z)
@@ -105,16 +124,20 @@ def fit_clusters(
 ) -> ClusterResult:
     """Cluster all rows of a scored feature frame; `previous` is the state from the last run
     ({"scaler", "clusters": [{"id", "name", "centroid", ...}], "next_id"})."""
+    if frame.empty:  # nobody before the cutoff: no clusters (and no division by zero)
+        return ClusterResult(np.empty(0, dtype=object), [], {"mean": [], "std": []}, 0, 0.0,
+                             int(previous.get("next_id", 1)) if previous else 1)  # fmt: skip
     mean, std, z = _standardised(frame)
     seed = settings.random_seed
-    ids = frame["profile_id"].astype(str).tolist()
+    ids = row_keys(frame)
     sample = stable_unit(ids, f"cluster-sample-{seed}") < settings.cluster_sample_size / len(ids)
     order = _canonical_order(z)
     z, sample = z[order], sample[order]
     prev_clusters = list(previous["clusters"]) if previous else []
     prev_k = len(prev_clusters) or None
-    k, sil = _choose_k(z[sample] if sample.sum() > 50 else z, settings, prev_k, seed)
-    k = min(k, len(z))
+    cap = max_clusters(z)
+    k, sil = _choose_k(z[sample] if sample.sum() > 50 else z, settings, prev_k, seed, cap)
+    k = min(k, cap)
     prev_raw = np.array([[c["centroid"][f] for f in CLUSTER_FEATURES] for c in prev_clusters])
     if prev_k == k and k > 0:
         init: Any = (prev_raw - mean) / std
@@ -147,19 +170,36 @@ def fit_clusters(
         next_id += 1
     for i, prev in assigned.items():
         clusters[i] = {"id": prev["id"], "inherited": True, "name": prev.get("name")}
+    seg_ids = _name_and_describe(clusters, labels, centers * std + mean, centers, frame, settings)
+    scaler = {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
+    return ClusterResult(seg_ids, clusters, scaler, k, sil, next_id)
+
+
+def _name_and_describe(
+    clusters: list[dict[str, Any]],
+    labels: npt.NDArray[np.int_],
+    centroids: npt.NDArray[np.float64],
+    centers: npt.NDArray[np.float64],
+    frame: pd.DataFrame,
+    settings: ModelSettings,
+) -> npt.NDArray[np.object_]:
+    """Fill each cluster's centroid, size, name (kept when inherited) and description; return
+    the segment id of every row."""
     seg_ids = np.empty(len(labels), dtype=object)
     used_names: set[str] = {str(c["name"]) for c in clusters if c.get("name")}
     for i, info in enumerate(clusters):
         member = labels == i
         seg_ids[member] = info["id"]
-        centroid_raw = centers[i] * std + mean
-        info["centroid"] = dict(zip(CLUSTER_FEATURES, map(float, centroid_raw), strict=True))
+        info["centroid"] = dict(zip(CLUSTER_FEATURES, map(float, centroids[i]), strict=True))
         info["zscores"] = dict(zip(CLUSTER_FEATURES, map(float, centers[i]), strict=True))
         info["size"] = int(member.sum())
         profile = frame.loc[member]
         if not info.get("name"):
-            info["name"] = name_cluster(info["zscores"], profile, frame, used_names)
+            info["name"] = name_cluster(
+                info["zscores"], profile, frame, used_names, settings.churn_horizon_days
+            )
             used_names.add(info["name"])
-        info["description"] = describe_cluster(info["zscores"], profile, frame)
-    scaler = {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
-    return ClusterResult(seg_ids, clusters, scaler, k, sil, next_id)
+        info["description"] = describe_cluster(
+            info["zscores"], profile, frame, settings.churn_horizon_days
+        )
+    return seg_ids

@@ -19,6 +19,7 @@ import pandas as pd
 from connector.modelling.engine import ModelState, run_models
 from connector.modelling.output import ModelOutput, SegmentDef
 from connector.modelling.settings import ModelSettings
+from connector.modelling.sufficiency import held_traits
 from connector.plugin.changes import TraitSpec
 
 __all__ = ["run_full"]
@@ -95,15 +96,18 @@ def run_full(
     scores["segment"] = scores["cluster_id"].map(names)
     scores["next_order_date"] = pd.to_datetime(scores["next_order_date"]).dt.strftime("%Y-%m-%d")
     cards: list[dict[str, Any]] = [dict(c) for c in result.model_cards]
+    held = held_traits(result.sufficiency, propensity)
     output = ModelOutput(
         features=result.features,
         scores=scores,
         memberships=result.memberships,
         segments=segments,
-        traits=_traits(propensity, list(names.values())),
+        traits=[t for t in _traits(propensity, list(names.values())) if t.name not in held],
         model_cards=cards,
         drift=result.drift,
         hold_activation=bool(result.drift.get("hold_activation")),
         rule_failures=dict(result.rule_failures),
+        sufficiency=dict(result.sufficiency),
+        held_traits=held,
     )
     return output, result.state.model_dump_json()

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from threadpoolctl import threadpool_limits
 
 from connector.modelling.features import materialise_baskets, materialise_items
+from connector.modelling.keys import MODEL_KEY
 from connector.modelling.settings import ModelSettings
 from connector.modelling.stages import (
     Clusters,
@@ -36,6 +37,7 @@ from connector.modelling.stages import (
     scores_stage,
     segments_stage,
 )
+from connector.modelling.sufficiency import assess_sufficiency
 from connector.modelling.training import classifiers_stage
 
 __all__ = ["ModelResult", "ModelState", "run_models"]
@@ -76,6 +78,7 @@ class ModelResult:
     state: ModelState
     timings: dict[str, float] = field(default_factory=dict)
     rule_failures: dict[str, str] = field(default_factory=dict)  # segment id → why (held)
+    sufficiency: dict[str, Any] = field(default_factory=dict)  # see connector.modelling.sufficiency
 
 
 def run_models(
@@ -124,6 +127,7 @@ def _run(run: ModelRun, previous: ModelState | None) -> ModelResult:
     classifiers = classifiers_stage(run, features)
     laps.timings.update(classifiers.timings)
     laps.lap("classifiers")
+    sufficiency = assess_sufficiency(run.con, run.as_of, features.table, run.settings)
     scores = scores_stage(run, lifetime, classifiers)
     laps.lap("scores")
     prev_clusters = (
@@ -158,8 +162,10 @@ def _run(run: ModelRun, previous: ModelState | None) -> ModelResult:
         clusters=clusters,
         model_version=segments.model_version,
     )
+    for card in cards[:3]:  # the predictive ones: propensity, churn, lifetime value
+        card["sufficiency"] = sufficiency
     return ModelResult(
-        features.table,
+        features.table.drop(columns=[MODEL_KEY]),
         clusters.table.reset_index(drop=True),
         segments.catalogue,
         segments.memberships,
@@ -168,6 +174,7 @@ def _run(run: ModelRun, previous: ModelState | None) -> ModelResult:
         state,
         laps.timings,
         segments.rule_failures,
+        sufficiency,
     )
 
 

@@ -3,7 +3,8 @@
 Everything is a plain aggregate over `events` and `profiles`, so the same SQL runs in a warehouse
 (that is the scale-out path); results come back through Arrow. Only events strictly before the
 cutoff count, which is what makes the time-split training leak-free: features at T - H never
-see the label window [T - H, T). Consent columns are never selected.
+see the label window [T - H, T). Consent columns are never selected. Orders are seen net of
+returns and refunds (`connector.modelling.orders`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from datetime import datetime
 
 import duckdb
 import pandas as pd
+
+from connector.modelling.orders import netted_events_sql
 
 ENGAGEMENT_TYPES = (
     "email_opened",
@@ -103,7 +106,7 @@ def materialise_items(con: duckdb.DuckDBPyConnection, cutoff: datetime, name: st
 def materialise_baskets(con: duckdb.DuckDBPyConnection, cutoff: datetime, name: str) -> str:
     """Parse the product lists of orders before `cutoff` once into a temp table (profile_id,
     occurred_at, revenue, lines, units) shared by every feature cutoff of a run."""
-    sql = _basket_rows("events", "$1::TIMESTAMP")
+    sql = _basket_rows(f"({netted_events_sql('$1::TIMESTAMP')}) netted", "$1::TIMESTAMP")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}", [cutoff])
     return name
 
@@ -233,7 +236,7 @@ def _feature_sql(
     WITH ev AS (
       SELECT profile_id, type, revenue, properties, occurred_at,
              date_diff('second', occurred_at, $1::TIMESTAMP) / 86400.0 AS age_days
-      FROM events WHERE occurred_at < $1::TIMESTAMP),
+      FROM ({netted_events_sql("$1::TIMESTAMP")}) netted),
     orders AS (
       SELECT profile_id, count(*) AS orders, coalesce(sum(revenue), 0) AS revenue_total,
              min(age_days) AS recency_days, {win}

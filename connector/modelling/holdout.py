@@ -1,8 +1,10 @@
 """Deterministic control groups and the lift report that reads them back.
 
-A profile is in a segment's control group when a hash of (profile_id, segment id, salt) falls
-below the configured share: no state to store, the same answer on every run and machine, and
-independent across segments (a profile is not in every control group at once).
+A profile is in a segment's control group when a hash of (its model key, segment id, salt)
+falls below the configured share: no state to store, the same answer on every run and machine
+(the model key comes from the data, not the workspace's salted profile id: see
+`connector.modelling.keys`), and independent across segments (a profile is not in every control
+group at once).
 """
 
 from __future__ import annotations

@@ -32,7 +32,14 @@ class LifetimeModel:
     gamma_gamma: GammaGammaParams
 
     def to_dict(self) -> dict[str, Any]:
-        return {"bgnbd": asdict(self.bgnbd), "gamma_gamma": asdict(self.gamma_gamma)}
+        """Parameters as JSON-able values (a non-finite likelihood becomes None)."""
+
+        def clean(d: dict[str, Any]) -> dict[str, Any]:
+            return {
+                k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in d.items()
+            }
+
+        return {"bgnbd": clean(asdict(self.bgnbd)), "gamma_gamma": clean(asdict(self.gamma_gamma))}
 
 
 def fit_lifetime(features: pd.DataFrame) -> LifetimeModel:

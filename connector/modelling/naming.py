@@ -3,6 +3,13 @@
 Deterministic: the same centroid z-scores give the same words. A name is "<state> <value>"
 ("Lapsed high spenders", "Active frequent buyers"); profiles that never ordered are "browsers"
 or "sign-ups". Names already taken get a qualifier from the next most distinctive trait.
+
+The state has absolute anchors, in days since the members' last order (median), against the
+churn horizon C (default 90): Active up to C/2, Steady up to C, Cooling up to 2C, Lapsed
+beyond, so "Steady" or "Active" never describes people a year past their last order, whatever
+the rest of the shop does. "One-off buyers" have a median of one order; "new" means a median
+tenure of at most `NEW_DAYS`, "long-standing" at least `LONG_STANDING_DAYS`. Spend words
+("high spenders", "low spenders") are relative to the shop's other buyers.
 """
 
 from __future__ import annotations
@@ -18,6 +25,28 @@ _LABELS = {
     "tenure_days": ("tenure", "longer tenure", "newer"),
 }
 _HIGH = 0.5
+NEW_DAYS = 90
+LONG_STANDING_DAYS = 365
+
+
+def recency_state(median_days: float, horizon_days: int) -> str:
+    """The absolute recency word for a median number of days since the last order."""
+    if median_days <= horizon_days / 2:
+        return "Active"
+    if median_days <= horizon_days:
+        return "Steady"
+    if median_days <= 2 * horizon_days:
+        return "Cooling"
+    return "Lapsed"
+
+
+def naming_rule(horizon_days: int) -> str:
+    """The thresholds behind the state word, as the cluster description states them."""
+    h = horizon_days
+    return (
+        f"named by the median days since the last order: Active up to {h // 2}, Steady up to "
+        f"{h}, Cooling up to {2 * h}, Lapsed beyond; new = tenure up to {NEW_DAYS} days"
+    )
 
 
 def _ratio(members: pd.Series, reference: pd.Series) -> float:
@@ -27,35 +56,35 @@ def _ratio(members: pd.Series, reference: pd.Series) -> float:
 
 
 def name_cluster(
-    z: dict[str, float], members: pd.DataFrame, everyone: pd.DataFrame, used: set[str]
+    z: dict[str, float],
+    members: pd.DataFrame,
+    everyone: pd.DataFrame,
+    used: set[str],
+    horizon_days: int = 90,
 ) -> str:
-    """A short, unique, deterministic name for a cluster. Buyer clusters are compared with all
-    buyers (median recency, CLV, AOV, orders), so "lapsed" means lapsed among customers."""
+    """A short, unique, deterministic name for a cluster: the state from the members' own
+    recency (absolute days), the value word from their spend against all buyers."""
     never_ordered = len(members) == 0 or float((members["orders"] > 0).mean()) < 0.5
     if never_ordered:
         state = "Engaged" if z["engagement"] > _HIGH else "Cold"
         noun = "browsers" if z["engagement"] > -_HIGH else "sign-ups"
     else:
-        state, noun = _buyer_words(members, everyone)
+        state, noun = _buyer_words(members, everyone, horizon_days)
     name = f"{state} {noun}"
     if name not in used:
         return name
-    return _qualified(state, noun, z, used)
+    return _qualified(state, noun, z, used, members)
 
 
-def _buyer_words(members: pd.DataFrame, everyone: pd.DataFrame) -> tuple[str, str]:
-    """State and value words for a buyer cluster, relative to all buyers."""
+def _buyer_words(
+    members: pd.DataFrame, everyone: pd.DataFrame, horizon_days: int
+) -> tuple[str, str]:
+    """State (absolute recency) and value words (relative to all buyers) for a buyer cluster."""
     mine = members[members["orders"] > 0]
     ref = everyone[everyone["orders"] > 0]
-    recency = _ratio(mine["recency_days"], ref["recency_days"])
-    if recency > 1.6:
-        state = "Lapsed"
-    elif recency < 0.6:
-        state = "Active"
-    elif float(mine["churn_risk"].mean()) > float(ref["churn_risk"].mean()) + 0.1:
-        state = "Cooling"
-    else:
-        state = "Steady"
+    state = recency_state(float(mine["recency_days"].median()), horizon_days)
+    if float(mine["orders"].median()) <= 1:
+        return state, "one-off buyers"
     clv = float(mine["clv"].mean()) / max(float(ref["clv"].mean()), 1e-9)
     aov = _ratio(mine["aov"], ref["aov"])
     orders = float(mine["orders"].mean()) / max(float(ref["orders"].mean()), 1e-9)
@@ -63,8 +92,6 @@ def _buyer_words(members: pd.DataFrame, everyone: pd.DataFrame) -> tuple[str, st
         noun = "high spenders"
     elif orders > 1.5:
         noun = "frequent buyers"
-    elif orders < 0.7 and float(mine["orders"].median()) <= 1:
-        noun = "one-off buyers"
     elif clv < 0.5 or aov < 0.7:
         noun = "low spenders"
     else:
@@ -72,15 +99,18 @@ def _buyer_words(members: pd.DataFrame, everyone: pd.DataFrame) -> tuple[str, st
     return state, noun
 
 
-def _qualified(state: str, noun: str, z: dict[str, float], used: set[str]) -> str:
+def _qualified(
+    state: str, noun: str, z: dict[str, float], used: set[str], members: pd.DataFrame
+) -> str:
     """A unique variant of a taken name, qualified by the next most telling trait."""
     name = f"{state} {noun}"
+    tenure = float(members["tenure_days"].median()) if len(members) else 0.0
     qualifiers = [
-        ("new" if z["tenure_days"] < 0 else "long-standing"),
+        "new" if tenure <= NEW_DAYS else "long-standing" if tenure >= LONG_STANDING_DAYS else "",
         ("engaged" if z["engagement"] > 0 else "quiet"),
         ("big-basket" if z["aov"] > 0 else "small-basket"),
     ]
-    for q in qualifiers:
+    for q in filter(None, qualifiers):
         candidate = f"{state} {q} {noun}"
         if candidate not in used:
             return candidate
@@ -90,7 +120,9 @@ def _qualified(state: str, noun: str, z: dict[str, float], used: set[str]) -> st
     return f"{name} {i}"
 
 
-def describe_cluster(z: dict[str, float], members: pd.DataFrame, everyone: pd.DataFrame) -> str:
+def describe_cluster(
+    z: dict[str, float], members: pd.DataFrame, everyone: pd.DataFrame, horizon_days: int = 90
+) -> str:
     """One sentence: size, key figures, and the traits that set the cluster apart."""
     share = len(members) / max(len(everyone), 1)
     buyers = members[members["orders"] > 0]
@@ -116,4 +148,6 @@ def describe_cluster(z: dict[str, float], members: pd.DataFrame, everyone: pd.Da
         traits.append(up if higher else down)
     if traits:
         parts.append("distinguished by " + ", ".join(traits) + " than average")
+    if len(buyers):
+        parts.append(naming_rule(horizon_days))
     return "; ".join(parts) + "."

@@ -38,3 +38,7 @@ class ModelOutput:
     hold_activation: bool = False
     # rule segments that failed this run (id → reason): held, their memberships left as they are
     rule_failures: dict[str, str] = field(default_factory=dict)
+    # is the data recent and rich enough for forecasts (connector.modelling.sufficiency), and
+    # the predictive traits held back this run because it is not
+    sufficiency: dict[str, Any] = field(default_factory=dict)
+    held_traits: list[str] = field(default_factory=list)

@@ -13,6 +13,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
+from connector.modelling.orders import netted_events_sql
 from connector.modelling.output import ModelOutput, SegmentDef
 from connector.modelling.rfm_settings import RfmSettings
 from connector.plugin.changes import TraitSpec
@@ -49,10 +50,11 @@ def compute_rfm(
 ) -> ModelOutput:
     cutoff = as_of.replace(tzinfo=None)
     features = con.execute(
-        """
+        f"""
         WITH o AS (
-            SELECT profile_id, occurred_at, coalesce(revenue, 0) AS revenue FROM events
-            WHERE type = 'order_completed' AND profile_id IS NOT NULL AND occurred_at <= ?
+            SELECT profile_id, occurred_at, coalesce(revenue, 0) AS revenue
+            FROM ({netted_events_sql("$1::TIMESTAMP", inclusive=True)}) netted
+            WHERE type = 'order_completed' AND profile_id IS NOT NULL
         )
         SELECT p.profile_id,
                count(o.occurred_at) AS frequency,
@@ -60,11 +62,11 @@ def compute_rfm(
                avg(o.revenue) AS aov,
                max(o.occurred_at) AS last_order_at,
                min(o.occurred_at) AS first_order_at,
-               date_diff('day', max(o.occurred_at), ?::TIMESTAMP) AS recency_days
+               date_diff('day', max(o.occurred_at), $1::TIMESTAMP) AS recency_days
         FROM profiles p LEFT JOIN o USING (profile_id)
         GROUP BY p.profile_id ORDER BY p.profile_id
         """,
-        [cutoff, cutoff],
+        [cutoff],
     ).df()
     buyers = features[features["frequency"] > 0].copy()
     scores = features[["profile_id"]].copy()

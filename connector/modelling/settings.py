@@ -72,6 +72,27 @@ class ModelSettings(BaseModel):
         100_000, ge=1000, description="Deterministic subsample cap for classifier training."
     )
     random_seed: int = Field(7, description="Seed of every stochastic step (determinism).")
+    # --- sufficiency guard -----------------------------------------------------------------
+    stale_after_days: int | None = Field(
+        None,
+        ge=1,
+        description="A run whose newest event is more than this many days before as_of is "
+        "stale: its predictive traits are held. Default: twice the longest horizon.",
+    )
+    min_buyers: int = Field(
+        100, ge=0, description="Below this many buyers the predictive traits are held."
+    )
+    min_recent_buyers: int = Field(
+        10,
+        ge=0,
+        description="Below this many buyers in the last propensity horizon the predictive "
+        "traits are held.",
+    )
+    push_insufficient_scores: bool = Field(
+        False,
+        description="Push the predictive traits even when the data is stale or too thin "
+        "(the model card and the run still say so).",
+    )
     # --- clustering -----------------------------------------------------------------------
     k_min: int = Field(3, ge=2, description="Smallest number of clusters considered.")
     k_max: int = Field(8, ge=2, description="Largest number of clusters considered.")

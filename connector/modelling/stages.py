@@ -19,11 +19,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from connector.modelling.anchor import anchor_classifier
 from connector.modelling.catalogue import assign_tiers, rule_entries, tier_entries, version_entries
 from connector.modelling.clusters import ClusterResult, fit_clusters
 from connector.modelling.drift import distribution, drift_report
 from connector.modelling.features import compute_features, feature_columns, top_categories
 from connector.modelling.holdout import holdout_mask, profile_hashes
+from connector.modelling.keys import MODEL_KEY, row_keys, with_model_keys
 from connector.modelling.lifetime import LifetimeModel, fit_lifetime, score_lifetime
 from connector.modelling.propensity import PurchaseClassifier
 from connector.modelling.settings import ModelSettings
@@ -140,7 +142,7 @@ def features_stage(run: ModelRun) -> Features:
         items_table=run.parsed.items,
         baskets_table=run.parsed.baskets,
     )
-    return Features(tuple(cats), table)
+    return Features(tuple(cats), with_model_keys(run.con, table))
 
 
 def lifetime_stage(run: ModelRun, features: Features) -> Lifetime:
@@ -151,6 +153,9 @@ def lifetime_stage(run: ModelRun, features: Features) -> Lifetime:
 
 def scores_stage(run: ModelRun, lifetime: Lifetime, classifiers: Classifiers) -> Scores:
     p_col = f"p_purchase_{run.settings.propensity_horizon_days}d"
+    converged = lifetime.model.bgnbd.converged
+    for clf in (classifiers.propensity, classifiers.churn):
+        anchor_classifier(clf, lifetime.frame, converged=converged)
     frame = lifetime.frame.copy(deep=False)
     frame[p_col] = classifiers.propensity.predict(frame)
     frame["churn_risk"] = 1.0 - classifiers.churn.predict(frame)
@@ -199,7 +204,10 @@ def segments_stage(
     frame = clusters.frame
     traits = _profile_traits(run.con)
     rules, rule_masks, rule_failures = rule_entries(
-        frame.merge(traits, on="profile_id", how="left", suffixes=("", "_p")), run.settings
+        frame.drop(columns=[MODEL_KEY], errors="ignore").merge(
+            traits, on="profile_id", how="left", suffixes=("", "_p")
+        ),
+        run.settings,
     )
     fit = clusters.fit
     cluster_entries = [
@@ -225,7 +233,7 @@ def segments_stage(
     ]
     groups += [(f"tier-{t}", (scores.tiers == t).to_numpy()) for t in ("low", "medium", "high")]
     groups += list(rule_masks.items())
-    memberships = _memberships(frame["profile_id"], groups, run.settings)
+    memberships = _memberships(frame["profile_id"], row_keys(frame), groups, run.settings)
     return Segments(entries, memberships, rule_failures, version)
 
 
@@ -247,11 +255,13 @@ def _model_version(as_of: datetime, settings: ModelSettings, lifetime: dict[str,
 
 def _memberships(
     profile_ids: pd.Series,
+    keys: list[str],
     groups: list[tuple[str, np.ndarray[Any, Any]]],
     settings: ModelSettings,
 ) -> pd.DataFrame:
-    """(profile_id, segment_id, holdout) rows; the holdout flag is the deterministic control."""
-    hashes = profile_hashes(profile_ids, settings.holdout_salt)
+    """(profile_id, segment_id, holdout) rows; the holdout flag is the deterministic control,
+    keyed on the data (`keys`), so a workspace rebuilt from the same sources keeps it."""
+    hashes = profile_hashes(keys, settings.holdout_salt)
     ids = profile_ids.to_numpy()
     parts = [
         pd.DataFrame(
@@ -294,6 +304,22 @@ def drift_stage(
     return Drift(report, distributions, sizes)
 
 
+def _fit_status(model: LifetimeModel) -> dict[str, Any]:
+    """Whether each fit converged; dropout is only claimed from a converged BG/NBD fit (with
+    no repeat purchases there is nothing to fit and the parameters are placeholders)."""
+    bg, gg = model.bgnbd, model.gamma_gamma
+    status: dict[str, Any] = {
+        "converged": {"bgnbd": bg.converged, "gamma_gamma": gg.converged},
+        "dropout_detected": bg.dropout_detected if bg.converged else None,
+    }
+    if not bg.converged:
+        status["fit_note"] = (
+            "BG/NBD did not converge (no repeat purchases, or too few): its parameters are "
+            "placeholders and expected purchases, CLV and next order dates are floors"
+        )
+    return status
+
+
 def model_cards(
     run: ModelRun,
     *,
@@ -310,7 +336,7 @@ def model_cards(
         "name": "lifetime_value",
         "method": "BG/NBD x Gamma-Gamma (maximum likelihood), monthly discounting",
         "parameters": lifetime.model.to_dict(),
-        "dropout_detected": lifetime.model.bgnbd.dropout_detected,
+        **_fit_status(lifetime.model),
         "horizon_days": settings.clv_horizon_days,
         "discount_rate_annual": settings.discount_rate_annual,
         "buyers": int((features.table["orders"] > 0).sum()),

@@ -16,7 +16,9 @@ import pandas as pd
 
 from connector.modelling.features import compute_features, feature_columns
 from connector.modelling.holdout import stable_unit
+from connector.modelling.keys import row_keys, with_model_keys
 from connector.modelling.lifetime import fit_lifetime, score_lifetime
+from connector.modelling.orders import purchase_filter
 from connector.modelling.propensity import (
     BTYD_FEATURES,
     PurchaseClassifier,
@@ -55,8 +57,9 @@ def _train(
     cache: dict[datetime, pd.DataFrame],
     timings: dict[str, float],
 ) -> PurchaseClassifier:
-    cutoff = run.as_of - timedelta(days=target.horizon)
-    earlier_cut = cutoff - timedelta(days=target.horizon)
+    window = label_window(run, target.horizon)
+    cutoff = run.as_of - timedelta(days=window)
+    earlier_cut = cutoff - timedelta(days=window)
     started = time.perf_counter()
     for cut in (cutoff, earlier_cut):
         if cut not in cache:
@@ -77,10 +80,16 @@ def _train(
     ]
     started = time.perf_counter()
     blend = backtest_hgb_share(
-        earlier, earlier_labels, frame, labels, columns=columns, settings=run.settings
+        earlier,
+        earlier_labels,
+        frame,
+        labels,
+        columns=columns,
+        settings=run.settings,
+        min_history_days=window,
     )
     timings[f"{target.name}: blend backtest"] = round(time.perf_counter() - started, 3)
-    return train_purchase_classifier(
+    clf = train_purchase_classifier(
         frame,
         labels,
         columns=columns,
@@ -89,7 +98,40 @@ def _train(
         settings=run.settings,
         name=target.name,
         blend=blend,
+        label_days=window,
     )
+    bg_column = f"bg_p_purchase_{target.horizon}d"
+    buyers = frame["orders"].to_numpy() > 0
+    if window == target.horizon and bg_column in frame.columns and buyers.any():
+        # what the anchor would have predicted for the training window, against what happened
+        clf.card["calibration_backtest"] = {
+            "window": [cutoff.isoformat(), run.as_of.isoformat()],
+            "buyers": int(buyers.sum()),
+            "mean_predicted": round(float(frame.loc[buyers, bg_column].mean()), 4),
+            "actual_rate": round(float(labels[buyers].mean()), 4),
+        }
+    if window < target.horizon:
+        clf.card["short_history"] = (
+            f"the order history is not longer than the {target.horizon}-day horizon: trained "
+            f"on a {window}-day label window (half the history) and mapped to the horizon as "
+            f"1 - (1 - p)^({target.horizon}/{window})"
+            + ("" if clf.model else "; too few positives, so BG/NBD is used instead")
+        )
+    return clf
+
+
+def label_window(run: ModelRun, horizon: int) -> int:
+    """The label window to train on: the horizon, or half the history when the history is not
+    longer than the horizon (the features then still see as much history as the labels)."""
+    rows = run.con.execute(
+        f"SELECT min(occurred_at) FROM events WHERE {purchase_filter()} AND occurred_at < ?",
+        [run.as_of],
+    ).fetchall()
+    first = rows[0][0] if rows else None
+    if first is None:
+        return horizon
+    history = (run.as_of - first).days
+    return horizon if history > horizon else max(history // 2, 1)
 
 
 def _training_frame(run: ModelRun, cutoff: datetime, categories: tuple[str, ...]) -> pd.DataFrame:
@@ -102,12 +144,13 @@ def _training_frame(run: ModelRun, cutoff: datetime, categories: tuple[str, ...]
         items_table=run.parsed.items,
         baskets_table=run.parsed.baskets,
     )
+    feats = with_model_keys(run.con, feats)
     model = fit_lifetime(feats)  # on every buyer: the BTYD parameters need the whole base
     # Classifier training uses at most max_training_rows profiles (the same deterministic
     # sample train_purchase_classifier would draw), so only those are scored.
     share = settings.max_training_rows / max(len(feats), 1)
     if share < 1:
-        keep = stable_unit(feats["profile_id"].tolist(), f"train-split-{settings.random_seed}")
+        keep = stable_unit(row_keys(feats), f"train-split-{settings.random_seed}")
         feats = feats[keep < share].reset_index(drop=True)
     lt = score_lifetime(model, feats, settings)
     return pd.concat([feats, lt], axis=1)

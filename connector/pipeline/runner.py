@@ -275,6 +275,15 @@ def _model(ws: Workspace, summary: RunSummary, progress: Progress) -> ModelOutpu
         if output.rule_failures:
             entry["rule_failures"] = dict(output.rule_failures)
             summary.failures.extend(output.rule_failures.values())
+        if output.sufficiency:
+            entry["sufficiency"] = output.sufficiency
+        if output.held_traits:
+            entry["held_traits"] = list(output.held_traits)
+            summary.failures.append(
+                f"predictive traits not pushed ({', '.join(output.held_traits)}): "
+                + "; ".join(output.sufficiency.get("reasons", []))
+                + " (set [model.core] push_insufficient_scores = true to push them anyway)"
+            )
     return output
 
 

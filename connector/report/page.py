@@ -175,12 +175,24 @@ def _cards(d: ReportData) -> list[dict[str, Any]]:
         out.append(
             {
                 "name": name,
-                "notes": [str(card[k]) for k in ("method", "fallback_reason") if card.get(k)],
+                "notes": [str(card[k]) for k in ("method", "fallback_reason") if card.get(k)]
+                + _sufficiency(card.get("sufficiency")),
                 "metrics": metrics,
                 "chart": charts.calibration(f"Calibration: {name}", points) if points else "",
             }
         )
     return out
+
+
+def _sufficiency(verdict: object) -> list[str]:
+    """Whether the data was recent and rich enough, and why the scores were held if not."""
+    if not isinstance(verdict, dict):
+        return []
+    if verdict.get("status") == "sufficient":
+        return ["Data sufficient for forecasts."]
+    held = "not pushed" if not verdict.get("predictive_traits_pushed") else "pushed anyway"
+    why = "; ".join(str(r) for r in verdict.get("reasons", []))
+    return [f"Data insufficient, predictive scores {held}: {why}"]
 
 
 def _calibration_point(point: Any) -> tuple[float, float]:

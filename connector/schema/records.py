@@ -114,6 +114,10 @@ NESTED_FIELDS = ("ids", "traits", "consent")
 EVENT_TYPES = frozenset(
     {
         "order_completed",
+        # money taken back from an order: properties.order_id names it, revenue is the amount
+        # (positive; null = the whole order); the models net it against the order
+        "order_refunded",
+        "order_cancelled",
         "product_viewed",
         "added_to_cart",
         "checkout_started",

@@ -150,12 +150,18 @@ def read_cdnow(path: Path) -> pd.DataFrame:
     )
 
 
-def read_online_retail(path: Path) -> pd.DataFrame:
+def read_online_retail(path: Path, *, returns: bool = False) -> pd.DataFrame:
     """UCI Online Retail cleaned for transaction models (customer present, no cancellations,
-    positive quantity and price) as (customer_id, date, revenue, products) per invoice."""
+    positive quantity and price) as (customer_id, date, revenue, products) per invoice.
+
+    ``returns=True`` keeps the cancelled invoices (InvoiceNo "C…", negative quantities) as
+    invoices with negative revenue, as a shop's export would hand them to us."""
     raw = pd.read_csv(path, dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str})
-    raw = raw[raw["CustomerID"].notna() & ~raw["InvoiceNo"].str.startswith("C")]
-    raw = raw[(raw["Quantity"] > 0) & (raw["UnitPrice"] > 0)]
+    raw = raw[raw["CustomerID"].notna() & (raw["UnitPrice"] > 0)]
+    if returns:
+        raw = raw[raw["Quantity"] != 0]
+    else:
+        raw = raw[~raw["InvoiceNo"].str.startswith("C") & (raw["Quantity"] > 0)]
     raw = raw.assign(
         revenue=raw["Quantity"] * raw["UnitPrice"],
         date=pd.to_datetime(raw["InvoiceDate"]),
@@ -165,7 +171,7 @@ def read_online_retail(path: Path) -> pd.DataFrame:
         '{"id": '
         + raw["StockCode"].map(json.dumps)
         + ', "quantity": '
-        + raw["Quantity"].astype(int).astype(str)
+        + raw["Quantity"].abs().astype(int).astype(str)
         + "}"
     )
     inv = raw.groupby(["customer_id", "InvoiceNo"], as_index=False).agg(

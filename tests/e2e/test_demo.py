@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +63,16 @@ def test_demo_runs_twice_and_the_second_run_plans_nothing(tmp_path: Path) -> Non
     risk = traits["churn_risk"].dropna().astype(float)
     assert len(risk) >= 0.95 * len(traits), "buyers and browsers are scored"
     assert risk.between(0, 1).all()
+    # the data is recent enough for forecasts, and the card says so (issue 16)
+    with sqlite3.connect(demo_dir / ".connector" / "state.db") as db:
+        cards = [
+            json.loads(card)
+            for (card,) in db.execute(
+                "SELECT card FROM model_cards WHERE model = 'purchase_propensity_30d'"
+            )
+        ]
+    assert cards
+    assert all(c["sufficiency"]["status"] == "sufficient" for c in cards)
     # the shared test address stayed two people and merged nobody into them
     assert "test@test.com" not in set(traits["email"].fillna(""))
     # re-running in the same directory starts fresh; the files-only flavour needs no emulator

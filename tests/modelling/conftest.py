@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+# the first ``shared/data`` above the repository (a git worktree sits one level deeper)
+DATA = next(
+    (
+        p / "shared" / "data"
+        for p in Path(__file__).resolve().parents[2].parents
+        if (p / "shared" / "data").is_dir()
+    ),
+    Path(__file__).resolve().parents[2].parent / "shared" / "data",
+)
 
 
 @pytest.fixture

@@ -1,13 +1,16 @@
 """Deterministic, realistic-looking portal data: contacts and closed/open deals.
 
-The same ``seed`` always gives the same records (ids, emails, timestamps), so tests and the demo
-repeat. Timestamps fall in a fixed past range, so any write made while the emulator runs is
-newer than every seeded record, as in a real portal.
+The same ``seed`` always gives the same records (ids, emails, and timestamps on the same day), so
+tests and the demo repeat. Timestamps fall in the two years before today (deals close up to 90
+days after creation, still in the past), so any write made while the emulator runs is newer than
+every seeded record, as in a real portal, and a model run as of today sees a shop that is still
+trading instead of one that stopped years ago (issue 16).
 """
 
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 from typing import Any
 
 from cdp_hubspot.emulator.objects import CrmObject, ObjectStore
@@ -17,8 +20,11 @@ from cdp_hubspot.emulator.values import iso_ms
 
 __all__ = ["seed_contacts", "seed_deals"]
 
-_START_MS = 1_672_531_200_000  # 2023-01-01T00:00:00Z
-_SPAN_MS = 2 * 365 * 86_400_000
+_DAY_MS = 86_400_000
+_SPAN_MS = 2 * 365 * _DAY_MS
+# midnight UTC today, less the span and the longest deal cycle (90 days) plus two days
+_TODAY_MS = int(datetime.now(UTC).timestamp() * 1000) // _DAY_MS * _DAY_MS
+_START_MS = _TODAY_MS - _SPAN_MS - 92 * _DAY_MS
 _FIRST = ("ana", "ben", "chloe", "dmitri", "emma", "farid", "grace", "hiro", "ines",
           "jamal", "kate", "liam", "mei", "noah", "olga", "pablo", "quinn", "rosa", "sven",
           "tariq")  # fmt: skip

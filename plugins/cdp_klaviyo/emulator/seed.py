@@ -1,8 +1,10 @@
 """Deterministic, realistic seed data: shoppers with consent, a Shopify-like metric catalogue and
 their events (orders with items and categories, product views, checkouts, email engagement).
 
-Everything is drawn from ``random.Random(seed)``, with timestamps in a fixed 2025 window, so
-two emulators seeded alike serve identical accounts.
+Everything is drawn from ``random.Random(seed)``, so two emulators seeded alike serve identical
+accounts. Timestamps are drawn in a fixed 330-day window (ids are derived from those, so they
+never change) and served shifted by whole days so the window ends two days before today: a
+model run as of today sees a shop that is still trading (issue 16).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ __all__ = ["METRICS", "seed_events", "seed_metrics", "seed_profiles"]
 
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
 SPAN = 330 * 86400
+_TODAY = datetime.now(UTC).timestamp() // 86400 * 86400
+SHIFT = max(0.0, _TODAY - 2 * 86400 - (EPOCH + SPAN))  # whole days
 SHOPIFY = {"object": "integration", "id": "0eMvjm", "name": "Shopify", "category": "eCommerce"}
 KLAVIYO = {"object": "integration", "id": "0rG4eQ", "name": "Klaviyo", "category": "Internal"}
 # (name, integration, weight): the mix of a typical store account.
@@ -108,7 +112,7 @@ def seed_profiles(store: KlaviyoStore, rng: random.Random, count: int) -> list[s
             else None
         )
         profile: dict[str, Any] = {
-            "id": make_id(created, i),
+            "id": make_id(created, i),  # ids from the unshifted time: the same every day
             "email": f"{_ascii(first)}.{_ascii(last)}.{i}@example.com"
             if email_ok or not phone
             else None,
@@ -119,8 +123,8 @@ def seed_profiles(store: KlaviyoStore, rng: random.Random, count: int) -> list[s
             "organization": None,
             "locale": rng.choice(("en-US", "en-GB", "de-DE", "fr-FR")),
             "title": None,
-            "created": float(int(created)),
-            "updated": float(int(created + rng.random() * (EPOCH + SPAN - created))),
+            "created": float(int(created)) + SHIFT,
+            "updated": float(int(created + rng.random() * (EPOCH + SPAN - created))) + SHIFT,
             "location": {
                 "city": city,
                 "region": region,
@@ -137,7 +141,7 @@ def seed_profiles(store: KlaviyoStore, rng: random.Random, count: int) -> list[s
             "subscriptions": {
                 "email": rng.choice(_CONSENT),
                 "sms": rng.choice(("SUBSCRIBED", "UNSUBSCRIBED")) if phone else None,
-                "at": float(int(created)),
+                "at": float(int(created)) + SHIFT,
             },
         }
         store.put_profile(profile)
@@ -162,10 +166,15 @@ def seed_events(
         rng.choices(names, weights, k=count), rng.choices(pids, k=count), strict=True
     ):
         n = store.next_n()
-        ts = float(int(at + rng.random() * 5)) if at is not None else _event_time(rng, store, pid)
+        if at is not None:
+            ts = float(int(at + rng.random() * 5))
+            drawn = ts
+        else:
+            drawn = _event_time(rng, store, pid)
+            ts = drawn + SHIFT
         events.append(
             {
-                "id": make_id(ts, n, 22),
+                "id": make_id(drawn, n, 22),
                 "metric_id": metric_ids[name],
                 "profile_id": pid,
                 "timestamp": ts,
@@ -181,7 +190,8 @@ def _ascii(text: str) -> str:
 
 
 def _event_time(rng: random.Random, store: KlaviyoStore, pid: str) -> float:
-    created = store.profiles[pid]["created"]
+    """An unshifted event time between the profile's creation and the window's end."""
+    created = store.profiles[pid]["created"] - SHIFT
     return float(int(created + rng.random() * (EPOCH + SPAN - created)))
 
 

@@ -1,0 +1,74 @@
+"""Orders net of returns, refunds and cancellations, as every order aggregate should see them.
+
+Three things take money back from an order (issue 16 item 5):
+- a refund or cancellation event (``order_refunded`` / ``order_cancelled``, as the Klaviyo and
+  HubSpot sources emit them) naming the order in ``properties.order_id``, with ``revenue`` the
+  amount taken back (positive) or null for the whole order;
+- an ``order_completed`` with negative revenue (a return line or cancelled invoice, as in UCI
+  Online Retail), against the order its ``properties.order_id`` names;
+- either of them without a known order id, against the person's latest order before it.
+
+An order refunded in full is no purchase at all (it neither counts as a transaction nor adds a
+purchase day); a partly refunded one keeps the rest of its revenue. Returns never make revenue
+negative: what exceeds the order is dropped. Only what happened before the cutoff counts, so
+features at T - H never see a refund issued in the label window.
+"""
+
+from __future__ import annotations
+
+__all__ = ["REFUND_TYPES", "netted_events_sql", "purchase_filter"]
+
+REFUND_TYPES = ("order_refunded", "order_cancelled")
+_REFUNDS = ", ".join(f"'{t}'" for t in REFUND_TYPES)
+_OID = (
+    "CASE WHEN properties IS NOT NULL AND json_valid(properties) "
+    "THEN json_extract_string(properties, '$.order_id') END"
+)
+
+
+def purchase_filter(alias: str = "") -> str:
+    """SQL condition for an event that can be a purchase (not a return line)."""
+    p = f"{alias}." if alias else ""
+    return f"{p}type = 'order_completed' AND coalesce({p}revenue, 0) >= 0"
+
+
+def netted_events_sql(before: str, *, inclusive: bool = False) -> str:
+    """A SELECT of (profile_id, type, revenue, properties, occurred_at) over the events before
+    `before` (a SQL expression; `inclusive` for <=), with orders netted and refund events and
+    return lines removed."""
+    op = "<=" if inclusive else "<"
+    return f"""
+    WITH raw AS (
+      SELECT profile_id, type, revenue, properties, occurred_at FROM events
+      WHERE occurred_at {op} {before}),
+    ords AS (
+      SELECT row_number() OVER () AS rid, profile_id, type, revenue, properties, occurred_at,
+             {_OID} AS oid
+      FROM raw WHERE type = 'order_completed' AND coalesce(revenue, 0) >= 0),
+    rets AS (
+      SELECT profile_id, occurred_at, {_OID} AS oid,
+             CASE WHEN type = 'order_completed' THEN -revenue ELSE abs(revenue) END AS amount
+      FROM raw WHERE type IN ({_REFUNDS}) OR (type = 'order_completed' AND revenue < 0)),
+    by_id AS (
+      SELECT o.rid, r.amount, r.profile_id, r.occurred_at, r.oid FROM rets r
+      JOIN ords o ON o.profile_id = r.profile_id AND o.oid = r.oid),
+    loose AS (
+      SELECT o.rid, r.amount FROM rets r
+      ASOF JOIN ords o ON o.profile_id = r.profile_id AND r.occurred_at >= o.occurred_at
+      WHERE NOT EXISTS (
+        SELECT 1 FROM by_id b WHERE b.profile_id = r.profile_id AND b.oid = r.oid
+          AND b.occurred_at = r.occurred_at)),
+    adj AS (
+      SELECT rid, sum(amount) AS refunded, bool_or(amount IS NULL) AS whole
+      FROM (SELECT rid, amount FROM by_id UNION ALL SELECT rid, amount FROM loose)
+      GROUP BY rid)
+    SELECT profile_id, type, revenue, properties, occurred_at FROM raw
+    WHERE type NOT IN ('order_completed', {_REFUNDS})
+    UNION ALL
+    SELECT o.profile_id, o.type,
+           CASE WHEN a.refunded IS NULL THEN o.revenue
+                ELSE greatest(coalesce(o.revenue, 0) - a.refunded, 0) END AS revenue,
+           o.properties, o.occurred_at
+    FROM ords o LEFT JOIN adj a USING (rid)
+    WHERE NOT coalesce(a.whole, false)
+      AND NOT (a.refunded IS NOT NULL AND a.refunded >= coalesce(o.revenue, 0))"""
