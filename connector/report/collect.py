@@ -20,14 +20,15 @@ from connector.logs import redact
 from connector.report.history import History, gather_history
 from connector.state.catalogue import CatalogueEntry
 from connector.state.runs import RunRow
-from connector.state.schema import model_cards
+from connector.state.schema import erasure_requests, model_cards
 from connector.workspace import Workspace
 
-__all__ = ["ReportData", "collect", "source_warnings"]
+__all__ = ["ReportData", "collect", "privacy_requests", "source_warnings"]
 
 log = logging.getLogger(__name__)
 
 _MAX_FEATURES = 10
+_MAX_REQUESTS = 50
 
 
 @dataclass(slots=True)
@@ -43,6 +44,8 @@ class ReportData:
     errors: list[tuple[str, str, str, int]] = field(default_factory=list)
     warnings: list[tuple[str, str, int, str]] = field(default_factory=list)
     history: History = field(default_factory=History)
+    # per privacy request: (request id, status, received, destinations cleared, pending)
+    privacy: list[tuple[str, str, str, str, str]] = field(default_factory=list)
 
 
 def _table(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame | None:
@@ -117,7 +120,44 @@ def collect(ws: Workspace, run: RunRow) -> ReportData:
     upto = recent[ids.index(run.run_id) :] if run.run_id in ids else [run]
     names = {s.segment_id: s.name for s in ws.catalogue.all()}
     data.history = gather_history(ws, upto, names)
+    data.privacy = privacy_requests(ws)
     return data
+
+
+def privacy_requests(ws: Workspace) -> list[tuple[str, str, str, str, str]]:
+    """Each privacy request still on record (newest first), by request id only: the state
+    keeps no identifier of the person, so none can reach the page. A destination is pending
+    until the request's people are gone from it (and its privacy API, if on, accepted)."""
+    c = erasure_requests.c
+    query = (
+        select(c.request_id, c.status, c.received_at, c.destinations)
+        .order_by(c.received_at.desc(), c.request_id.desc())
+        .limit(_MAX_REQUESTS)
+    )
+    out = []
+    with ws.state.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    configured = sorted(n for n, cfg in ws.config.destinations.items() if cfg.enabled)
+    for rid, status, received, raw in rows:
+        try:
+            dests = json.loads(raw or "{}")
+        except ValueError:
+            dests = {}
+        dests = dests if isinstance(dests, dict) else {}
+        cleared = sorted(str(d) for d, state in dests.items() if state == "cleared")
+        pending = [f"{d} ({dests[d]})" for d in sorted(dests) if dests[d] != "cleared"]
+        if not dests and status != "completed":  # not yet planned: every destination waits
+            pending = [f"{d} (not started)" for d in configured]
+        out.append(
+            (
+                str(rid),
+                str(status),
+                str(received),
+                ", ".join(cleared) or "none",
+                ", ".join(pending) or "none",
+            )
+        )
+    return out
 
 
 def source_warnings(run: RunRow) -> list[tuple[str, str, int, str]]:

@@ -265,6 +265,7 @@ def render(d: ReportData) -> str:
         "cards": _cards(d),
         "errors": [list(e) for e in d.errors],
         "warnings": [list(w) for w in d.warnings],
+        "privacy": [list(p) for p in d.privacy],
         **_segments(d),
         **_marketing(d),
         **_drift(d),

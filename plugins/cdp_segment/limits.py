@@ -12,6 +12,7 @@ __all__ = [
     "PROFILE_API_CALLS",
     "PROFILE_API_TRAITS_PAGE",
     "PROFILE_API_WINDOW",
+    "REGULATION_SUBJECTS",
 ]
 
 # Tracking API: "≤32 KB per message" (SDK consumer.MAX_MSG_SIZE) and "servers only accept
@@ -23,3 +24,6 @@ PROFILE_API_CALLS = 100
 PROFILE_API_WINDOW = 1.0
 # Profile API traits: ``limit`` up to 200 per page.
 PROFILE_API_TRAITS_PAGE = 200
+# Public API regulations: "You can delete up to 5000 userIds per call using the Public API"
+# (segment-docs src/privacy/user-deletion-and-suppression.md).
+REGULATION_SUBJECTS = 5000

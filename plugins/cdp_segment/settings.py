@@ -7,7 +7,7 @@ factories raise ``ConfigError`` naming the key a part needs when it is used with
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -47,6 +47,27 @@ class SegmentSettings(HttpSettings):
     max_attempts: int = attempts_field(6)
     timeout: float = timeout_field(15.0)
     gzip: bool = Field(True, description="Compress Tracking API batches")
+
+    # ---- sink, on a privacy erasure: the Public API's deletion and suppression regulations ----
+    privacy_regulation: bool = Field(
+        False,
+        description="On a privacy erasure (connector forget), also ask Segment to regulate the "
+        "person's userId (Public API deletion and suppression; needs public_api_token)",
+    )
+    regulation_type: Literal["SUPPRESS_WITH_DELETE", "DELETE_ONLY"] = Field(
+        "SUPPRESS_WITH_DELETE",
+        description="SUPPRESS_WITH_DELETE also drops the userId's future data; DELETE_ONLY deletes",
+    )
+    public_api_token: SecretStr | None = Field(
+        None, description="Public API token for regulations (env var or secrets file)"
+    )
+    public_api_url: str = Field(
+        "https://api.segmentapis.com",
+        description="Public API root (EU workspaces: https://eu1.api.segmentapis.com)",
+    )
+    regulation_source_id: str | None = Field(
+        None, description="Regulate in this Segment source only (empty: the whole workspace)"
+    )
 
     # ---- archive source: the S3 destination layout -----------------------------------------
     archive_url: str | None = Field(
@@ -150,7 +171,7 @@ class SegmentSettings(HttpSettings):
             raise ValueError("trait_prefix must be letters, digits and underscores")
         return value
 
-    @field_validator("base_url", "profile_api_url")
+    @field_validator("base_url", "profile_api_url", "public_api_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")

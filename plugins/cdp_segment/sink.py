@@ -32,6 +32,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from cdp_segment.limits import MAX_MESSAGE_BYTES
+from cdp_segment.regulations import RegulationsApi, request_regulations
 from cdp_segment.settings import SegmentSettings
 from connector.sdk import (
     AuthError,
@@ -72,6 +73,11 @@ def _target(r: Recipient) -> tuple[str | None, str | None, dict[str, Any]] | str
     return f"profile {r.profile_id} has no Segment userId, anonymousId or email to identify"
 
 
+def _user_id(r: Recipient) -> str | None:
+    target = _target(r)
+    return None if isinstance(target, str) else target[0]
+
+
 def _jsonable(value: object) -> object:
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -93,6 +99,8 @@ class SegmentSink(SinkBase):
     def __init__(self, settings: SegmentSettings, context: PluginContext) -> None:
         if settings.write_key is None:
             raise ConfigError("segment: write_key is required to send traits")
+        if settings.privacy_regulation and settings.public_api_token is None:
+            raise ConfigError("segment: privacy_regulation = true needs public_api_token")
         self.settings = settings
         self.context = context
         self._errors: dict[str, tuple[int | None, str]] = {}
@@ -128,6 +136,25 @@ class SegmentSink(SinkBase):
 
     def batch_size(self, kind: str) -> int:
         return self.settings.chunk_size
+
+    def erase(self, recipients: Sequence[Recipient]) -> Sequence[Outcome]:
+        """With ``privacy_regulation`` on, Segment deletes (and suppresses) the userIds our
+        identify calls used; otherwise clearing our traits and flags was the erasure."""
+        s = self.settings
+        if not s.privacy_regulation or s.public_api_token is None:
+            return super().erase(recipients)
+        api = RegulationsApi(
+            s.public_api_url,
+            s.public_api_token.get_secret_value(),
+            source_id=s.regulation_source_id,
+            timeout=s.timeout,
+            retry=s.retry_policy(),
+        )
+        user_ids = [_user_id(r) for r in recipients]
+        try:
+            return request_regulations(api, s.regulation_type, recipients, user_ids)
+        finally:
+            api.close()
 
     def prepare(self, traits: Sequence[TraitSpec], segments: Sequence[SegmentRef]) -> None:
         """Nothing to create: Segment traits are schemaless. Check the names will be accepted."""

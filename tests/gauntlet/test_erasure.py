@@ -130,12 +130,25 @@ def test_forget_by_email_leaves_no_trace_and_never_comes_back(tmp_path: Path) ->
         for head, opt_in in (
             ('[destinations.klaviyo_out]\nplugin = "klaviyo"\n', "privacy_deletion = true\n"),
             ('[destinations.hubspot_out]\nplugin = "hubspot"\n', "gdpr_delete = true\n"),
+            (
+                '[destinations.segment_out]\nplugin = "segment"\n',
+                'privacy_regulation = true\npublic_api_token = { env = "GAUNTLET_SEGMENT_PAPI" }\n'
+                f'public_api_url = "{p.segment.base_url}"\n',
+            ),
         ):
+            assert head in text
             text = text.replace(head, head + opt_in)
         cfg.write_text(text)
+        p.env["GAUNTLET_SEGMENT_PAPI"] = "papi-token"
+        p.segment.seed({"public_api_tokens": ["papi-token"]})
         assert sc.run(cfg, p).status == "completed"
         i = sc.everywhere(p, root)
         email, phone = sc.email_of(i), sc.phone_of(i)
+        sent_ids = {  # the userId of each identify call Segment received, by email trait
+            m["traits"]["email"]: m["userId"]
+            for m in p.state("segment")["messages"]
+            if m.get("type") == "identify" and (m.get("traits") or {}).get("email")
+        }
         values = scan.needles(email, phone, f"c{i}")
         assert _leaks(p, root, values, email), "the scan finds the person before"
 
@@ -155,6 +168,15 @@ def test_forget_by_email_leaves_no_trace_and_never_comes_back(tmp_path: Path) ->
         hubspot = p.state("hubspot")  # and HubSpot (gdpr_delete on) deleted the contact
         assert hubspot["gdpr_deletions"] == [{"by": "email", "deleted": 1, "blocklisted": 0}]
         assert email not in json.dumps(hubspot["contacts"])
+        # and Segment (privacy_regulation on) got a regulation naming the userId we identified
+        # the person by, and deleted that user's data
+        segment = p.state("segment")
+        pid = sent_ids[email]
+        assert [
+            (r["regulationType"], r["subjectType"], r["subjectIds"]) for r in segment["regulations"]
+        ] == [("SUPPRESS_WITH_DELETE", "USER_ID", [pid])]
+        assert pid not in segment["users"]
+        assert email not in json.dumps(segment["messages"])
         status = h.run_cli(cfg, p, "forget", "--status")
         assert "completed" in status.stdout
         for dest in ("klaviyo_out", "hubspot_out", "meta", "google", "segment_out", "export"):

@@ -10,6 +10,10 @@ Wire facts (shared/facts/ads-segment-scheduling.md, section 3):
   ``{"traits", "cursor": {"url", "has_more", "next", "limit"}}``; errors
   ``{"error": {"code", "message"}}``; 100 requests per second per space.
 
+- ``POST /regulations`` (and ``/regulations/sources/{id}``): the Public API's deletion and
+  suppression regulations, Bearer token, errors ``{"errors": [{"type", "message"}]}``
+  (``cdp_segment.emulator.regulations``).
+
 Identify calls received on ``/v1/batch`` also update the Profile API's view of that user, so a
 demo that pushes traits can read them back the way Segment's profiles would show them.
 """
@@ -25,6 +29,7 @@ from collections import Counter
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote
 
+from cdp_segment.emulator.regulations import PUBLIC_API_PREFIX, RegulationRoutes
 from cdp_segment.limits import (
     MAX_BATCH_BYTES,
     MAX_MESSAGE_BYTES,
@@ -47,11 +52,13 @@ class SegmentEmulator(EmulatorServer):
     ) -> None:
         self.write_keys = write_keys  # None: any non-empty key is accepted, like a fresh source
         self.access_tokens: set[str] | None = None
+        self.public_api_tokens: set[str] | None = None
         self.messages: list[dict[str, Any]] = []
         self.message_ids: Counter[str] = Counter()
         self.profiles: dict[str, dict[str, Any]] = {}  # "user_id:u1" / "email:x" → traits
         self.batches = 0
         self._local = threading.local()
+        self.privacy = RegulationRoutes(self)
         super().__init__(options)
         if self.options.seed_profiles:
             self.seed({"count": self.options.seed_profiles})
@@ -64,6 +71,7 @@ class SegmentEmulator(EmulatorServer):
             "/v1/spaces/{space}/collections/users/profiles/{external_id}/traits",
             self._traits,
         )
+        self.privacy.register()
 
     def rate_limits(self) -> list[RateLimit]:
         # the emulator serves one space per path prefix glob
@@ -74,16 +82,26 @@ class SegmentEmulator(EmulatorServer):
 
     def dispatch(self, request: Request) -> tuple[Response, Any]:
         self._local.profile = request.path.startswith(_PROFILE_PREFIX)
+        self._local.public = request.path.startswith(PUBLIC_API_PREFIX)
         return super().dispatch(request)
 
     def error_response(self, status: int, message: str, **extra: Any) -> Response:
         code = _CODES.get(status, "server_error" if status >= 500 else "invalid_request")
+        if getattr(self._local, "public", False):
+            return Response(status, {"errors": [{"type": code, "message": message, **extra}]})
         if getattr(self._local, "profile", False):
             pcode = _PROFILE_CODES.get(status, code)
             return Response(status, {"error": {"code": pcode, "message": message, **extra}})
         return Response(status, {"code": code, "message": message, **extra})
 
     def authenticate(self, request: Request) -> Response | None:
+        if request.path.startswith(PUBLIC_API_PREFIX):
+            token = _bearer(request.header("authorization"))
+            if not token or (
+                self.public_api_tokens is not None and token not in self.public_api_tokens
+            ):
+                return self.error_response(401, "Public API token missing or invalid")
+            return None
         user = _basic_user(request.header("authorization"))
         if request.path.startswith(_PROFILE_PREFIX):
             if not user or (self.access_tokens is not None and user not in self.access_tokens):
@@ -103,6 +121,7 @@ class SegmentEmulator(EmulatorServer):
             "duplicate_message_ids": sum(n - 1 for n in self.message_ids.values() if n > 1),
             "users": users,
             "profiles": len(self.profiles),
+            "regulations": list(self.privacy.regulations),
         }
 
     def seed(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -110,6 +129,8 @@ class SegmentEmulator(EmulatorServer):
             self.write_keys = set(payload["write_keys"])
         if "access_tokens" in payload:
             self.access_tokens = set(payload["access_tokens"])
+        if "public_api_tokens" in payload:
+            self.public_api_tokens = set(payload["public_api_tokens"])
         count = 0
         for item in payload.get("profiles", []):
             self._merge_profile(str(item["user_id"]), dict(item.get("traits") or {}))
@@ -124,6 +145,8 @@ class SegmentEmulator(EmulatorServer):
         self.message_ids.clear()
         self.profiles.clear()
         self.batches = 0
+        self.privacy.regulations.clear()
+        self.privacy.suppressed.clear()
 
     # ---- tracking API -----------------------------------------------------------------------
     def _batch(self, request: Request) -> Response:
@@ -148,6 +171,8 @@ class SegmentEmulator(EmulatorServer):
                 return self.error_response(400, f"message {index}: {problem}")
         received = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
         for msg in batch:
+            if msg.get("userId") is not None and str(msg["userId"]) in self.privacy.suppressed:
+                continue  # a suppressed userId's messages are dropped, the batch still succeeds
             stored = {**msg, "receivedAt": received}
             self.messages.append(stored)
             self.message_ids[str(msg.get("messageId"))] += 1
@@ -162,6 +187,14 @@ class SegmentEmulator(EmulatorServer):
         email = traits.get("email") or profile.get("email")
         if isinstance(email, str) and email:
             self.profiles[f"email:{email}"] = profile
+
+    def forget_user(self, user_id: str) -> None:
+        """A deletion regulation: the user's profile (and its email alias) and messages go."""
+        profile = self.profiles.pop(f"user_id:{user_id}", None)
+        if profile is not None:
+            for key in [k for k, v in self.profiles.items() if v is profile]:
+                del self.profiles[key]
+        self.messages[:] = [m for m in self.messages if str(m.get("userId")) != user_id]
 
     # ---- Profile API ------------------------------------------------------------------------
     def _traits(self, request: Request) -> Response:
@@ -211,6 +244,12 @@ def _basic_user(header: str | None) -> str | None:
         return None
     user, _, _ = decoded.partition(":")
     return user or None
+
+
+def _bearer(header: str | None) -> str | None:
+    if not header or not header.lower().startswith("bearer "):
+        return None
+    return header[7:].strip() or None
 
 
 def _message_problem(msg: object) -> str | None:
