@@ -39,7 +39,7 @@ class HubSpotSettings(HttpSettings):
         default=REQUESTS_PER_10S_FREE,
         ge=1,
         le=1000,
-        description="Burst limit of the private app: 100 (Free/Starter) or 190 (Pro/Enterprise)",
+        description="Requests per rolling 10 s: 100 (Free/Starter) or 190 (Pro/Enterprise)",
     )
     search_requests_per_second: int = Field(
         default=SEARCH_PER_SECOND,
