@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,6 +137,7 @@ def apply_all(
         if plan.skipped:
             entry["skipped"] = dict(plan.skipped)
         report[name] = entry
+        started = time.perf_counter()
         try:
             if not plan.total:
                 continue
@@ -172,6 +174,7 @@ def apply_all(
             except Exception as exc:  # noqa: BLE001 - the hooks are the plugin's code
                 act.failures.append(_unexpected(name, exc))
             _close(name, sink)
+            entry["seconds"] = round(time.perf_counter() - started, 3)
     return report
 
 
