@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scale_data import AS_OF, write_change, write_initial  # noqa: E402
+from scale_data import AS_OF, write_change, write_initial
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("pull", "unify", "model", "plan", "apply")
@@ -153,9 +153,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [head, "|" + "---|" * (len(STAGES) + 4)]
     for r in rows:
         secs = " | ".join(f"{r['stages'][s] or 0:.1f} s" for s in STAGES)
-        lines.append(
-            f"| {r['profiles']:,} | {r['run']} | {secs} | {r['wall']:.1f} s | {r['rss_gb']:.2f} GB |"
-        )
+        rss = f"{r['rss_gb']:.2f} GB"
+        lines.append(f"| {r['profiles']:,} | {r['run']} | {secs} | {r['wall']:.1f} s | {rss} |")
     return "\n".join(lines)
 
 

@@ -14,7 +14,14 @@ import time
 
 __all__ = ["CRASH_POINTS", "crashpoint", "pausepoint"]
 
-CRASH_POINTS = ("pull.after_store", "model.after_write", "apply.after_ack", "apply.after_ledger")
+CRASH_POINTS = (
+    "pull.after_store",
+    "model.after_write",
+    "apply.after_ack",
+    "apply.after_ledger",
+    "files.after_part",  # the files sink wrote a part, the manifest does not list it yet
+    "files.after_fold",  # the files sink rewrote traits, not yet memberships and the manifest
+)
 _TARGET, _, _NTH = os.environ.get("CONNECTOR_CRASH_AT", "").partition("@")
 _WANTED = int(_NTH) if _NTH.isdigit() else 1
 _reached = 0

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from cdp_files.journal import atomic_write
+from connector.sdk import crashpoint
 
 __all__ = ["compact"]
 
@@ -152,6 +153,7 @@ def compact(root: Path, ext: str, parts: list[Path], traits: Path, memberships: 
         _parts_table(con, parts)
         files = _Files(con, ext)
         _traits(files, traits)
+        crashpoint("files.after_fold")
         _memberships(files, memberships)
     finally:
         con.close()

@@ -25,6 +25,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from connector.sdk import crashpoint
+
 __all__ = ["PART_SCHEMA", "Journal", "atomic_write"]
 
 PART_SCHEMA = pa.schema(
@@ -92,6 +94,7 @@ class Journal:
                 [{"seq": i, **row} for i, row in enumerate(rows)], schema=PART_SCHEMA
             )
             atomic_write(self.parts_dir / name, lambda tmp: pq.write_table(table, tmp))
+            crashpoint("files.after_part")
         self._swap([*parts, name])
 
     def clear(self) -> None:

@@ -67,6 +67,7 @@ EXPECTED = [
     "attempts_field",
     "bisect",
     "checked_pool_manager",
+    "crashpoint",
     "decode_line",
     "deliver",
     "e164",
