@@ -77,7 +77,7 @@ def _events_parquet(
             "occurred_at": _iso(_START + rng.integers(0, _SPAN, n)),
             "email": email,
             "revenue": pa.array(revenue, from_pandas=True),
-            "currency": np.where(orders, "USD", None),
+            "currency": pa.array(["USD" if o else None for o in orders], pa.string()),
         }
     )
     pq.write_table(table, path, row_group_size=500_000)

@@ -44,7 +44,7 @@ MANIFEST = "_manifest.json"
 PARTS = "_parts"
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """``write`` a temporary file next to ``path``, fsync it, rename it over ``path``, and fsync
     the directory, so ``path`` is the old file or the new one, never a torn one."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
