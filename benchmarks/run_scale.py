@@ -25,49 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from scale_data import AS_OF, write_change, write_initial
+from connector.testing.scale_data import config_text, write_change, write_initial
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("pull", "unify", "model", "plan", "apply")
 KEY = "pk_scale_benchmark_key"
-
-
-def config_text(root: Path, klaviyo_url: str | None) -> str:
-    klaviyo = (
-        f"""
-[destinations.klaviyo_out]
-plugin = "klaviyo"
-api_key = {{ env = "SCALE_KLAVIYO_KEY" }}
-base_url = "{klaviyo_url}"
-poll_interval = 0.05
-segments = "all"
-"""
-        if klaviyo_url
-        else ""
-    )
-    return f"""
-[workspace]
-path = "{root / "ws"}"
-
-[logging]
-level = "WARNING"
-
-[model]
-as_of = "{AS_OF}"
-
-[sources.shop]
-plugin = "files"
-path = "{root / "data"}"
-profiles = "profiles/*.jsonl"
-events = "events/*.parquet"
-
-[destinations.export]
-plugin = "files"
-path = "{root / "out"}"
-segments = "all"
-{klaviyo}"""
 
 
 def run_once(cfg: Path) -> dict[str, Any]:
@@ -85,6 +47,7 @@ def run_once(cfg: Path) -> dict[str, Any]:
     return {
         "status": summary.status,
         "stages": {k: summary.stages.get(k, {}).get("seconds") for k in STAGES},
+        "cpu": {k: summary.stages.get(k, {}).get("cpu_seconds") for k in STAGES},
         "apply": {
             name: entry.get("seconds")
             for name, entry in summary.stages.get("apply", {}).items()

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["AS_OF", "write_change", "write_initial"]
+__all__ = ["AS_OF", "config_text", "write_change", "write_initial"]
 
 AS_OF = "2026-01-01"
 _START = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp())
@@ -107,3 +107,40 @@ def write_change(root: Path, profiles: int, share: float = 0.01, seed: int = 8) 
     _profiles_jsonl(root / "profiles" / "changed-1.jsonl", ids, rng, "x")
     _events_parquet(root / "events" / "changed-1.parquet", ids, 1, rng, "chg-")
     return len(ids)
+
+
+def config_text(root: Path, klaviyo_url: str | None = None) -> str:
+    """``connector.toml`` for data under ``root/data``: files in, files out (and Klaviyo)."""
+    klaviyo = (
+        f"""
+[destinations.klaviyo_out]
+plugin = "klaviyo"
+api_key = {{ env = "SCALE_KLAVIYO_KEY" }}
+base_url = "{klaviyo_url}"
+poll_interval = 0.05
+segments = "all"
+"""
+        if klaviyo_url
+        else ""
+    )
+    return f"""
+[workspace]
+path = "{root / "ws"}"
+
+[logging]
+level = "WARNING"
+
+[model]
+as_of = "{AS_OF}"
+
+[sources.shop]
+plugin = "files"
+path = "{root / "data"}"
+profiles = "profiles/*.jsonl"
+events = "events/*.parquet"
+
+[destinations.export]
+plugin = "files"
+path = "{root / "out"}"
+segments = "all"
+{klaviyo}"""
