@@ -195,7 +195,32 @@ def render(figs: Path, code: int, seconds: float, summary: str, soak: dict[str, 
                 f"{s['planned']} planned, {s['applied']} applied, {s['seconds']} s, "
                 f"RSS {s['rss_mb']} MB, traced {s['traced_mb']} MB"
             )
+    lines += _live_lines(_load(figs, "live"))
     return "\n".join(lines) + "\n"
+
+
+def _live_lines(live: dict[str, Any]) -> list[str]:
+    """Live accounts: one row per platform whose emulator was mutated while the connector pulled
+    (every key of the section, whatever figures it recorded)."""
+    if not live:
+        return []
+    names = sorted({k for v in live.values() for k in v if k != "mutations"})
+    lines = [
+        "",
+        "## 7. Live accounts",
+        "",
+        "While the connector pulled over several runs, a mutator thread edited, archived, merged "
+        "and back-dated records through each platform's official SDK; afterwards the store is "
+        "compared with the emulator's truth and every destination is searched for people who "
+        "were deleted, archived or merged away.",
+        "",
+        "| platform | mutations | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    for key, v in sorted(live.items()):
+        cells = " | ".join(str(v.get(n, "")) for n in names)
+        lines.append(f"| {key} | {v.get('mutations', 0)} | {cells} |")
+    return lines
 
 
 def _webhook_lines(webhook: dict[str, Any]) -> list[str]:

@@ -167,7 +167,19 @@ class SourceConfig(BaseModel):
     plugin: str
     enabled: bool = True
     lookback: Duration = timedelta(hours=1)
+    stream_lookback: dict[str, Duration] = Field(
+        default_factory=dict,
+        description='Per-stream lookback (e.g. { events = "72h" }); wins over `lookback` and '
+        "over the stream's own default.",
+    )
     settings: Any = None
+
+    def lookback_for(self, stream: str, default: timedelta | None = None) -> timedelta:
+        """The lookback of one stream: its configured one, else the longer of the source's
+        ``lookback`` and the stream's own ``default``."""
+        if stream in self.stream_lookback:
+            return self.stream_lookback[stream]
+        return max(self.lookback, default) if default is not None else self.lookback
 
 
 class DestinationConfig(BaseModel):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 import pandas as pd
 
 from connector.identity.ids import assign_profile_ids
+from connector.identity.lifecycle import LIVE_RECORDS, mark_inactive, merge_targets
 from connector.identity.resolver import IdentityRecord, Resolution, is_blocked, resolve
 from connector.schema.consent import rank_sql
 from connector.store.datastore import DataStore, first_row, identity_keys
@@ -32,6 +33,7 @@ class UnifyResult:
     merged: int
     refused: int
     retired: int
+    inactive: int = 0
 
 
 def _salt(store: DataStore) -> str:
@@ -57,13 +59,16 @@ def _identity_records(store: DataStore) -> tuple[list[IdentityRecord], dict[str,
         """
     ).fetchall()
     past = _superseded_keys(store)
-    records = []
+    keys_of: dict[str, list[str]] = {}
     sig_of: dict[str, str] = {}
     for ref, sig, email, phone, ids in rows:
-        keys = identity_keys(email, phone, json.loads(ids or "{}")) + past.get(ref, [])
-        records.append(IdentityRecord(ref, tuple(keys)))
+        keys_of[ref] = identity_keys(email, phone, json.loads(ids or "{}")) + past.get(ref, [])
         sig_of[ref] = sig
-    return records, sig_of
+    for ref, target in merge_targets(store.con).items():
+        if ref in keys_of and target in keys_of:  # merged away: its keys join the survivor's
+            keys_of[target].extend(keys_of.pop(ref))
+            del sig_of[ref]
+    return [IdentityRecord(ref, tuple(keys)) for ref, keys in keys_of.items()], sig_of
 
 
 def _superseded_keys(store: DataStore) -> dict[str, list[str]]:
@@ -126,12 +131,14 @@ def unify(
     _write(store, _tables(res, assigned, sig_of, run_id), blocked_lc)
     profile_recs = sum(1 for r in records if not r.ref.startswith("events:"))
     accepted = [m for m in res.merges if m.accepted]
+    inactive = store.count("inactive_profiles")
     return UnifyResult(
         records=profile_recs,
-        profiles=len(set(assigned.pids)),
+        profiles=len(set(assigned.pids)) - inactive,
         merged=len(accepted),
         refused=len(res.merges) - len(accepted),
         retired=len(assigned.retired),
+        inactive=inactive,
     )
 
 
@@ -220,6 +227,7 @@ def _write(store: DataStore, tables: _Tables, blocked_lc: frozenset[str]) -> Non
                WHERE events.id_sig = m.id_sig AND events.profile_id IS DISTINCT FROM m.profile_id"""
         )
         _rebuild_identities(store)
+        mark_inactive(con)
         _rebuild_profiles(store, blocked_lc)
         con.execute("COMMIT")
     except BaseException:
@@ -258,7 +266,7 @@ def _rebuild_profiles(store: DataStore, blocked: frozenset[str]) -> None:
         INSERT INTO profiles
         WITH r AS (
             SELECT m.profile_id, pr.*, coalesce(pr.updated_at, TIMESTAMP '1970-01-01') AS ord
-            FROM profile_records pr JOIN id_set_profile m USING (id_sig)
+            FROM {LIVE_RECORDS} pr JOIN id_set_profile m USING (id_sig)
         ),
         agg AS (
             SELECT profile_id,
@@ -291,7 +299,8 @@ def _rebuild_profiles(store: DataStore, blocked: frozenset[str]) -> None:
                    string_agg(DISTINCT source, ',' ORDER BY source) AS sources
             FROM events WHERE profile_id IS NOT NULL GROUP BY profile_id
         ),
-        ids AS (SELECT DISTINCT profile_id FROM id_set_profile)
+        ids AS (SELECT DISTINCT profile_id FROM id_set_profile
+                WHERE profile_id NOT IN (SELECT profile_id FROM inactive_profiles))
         SELECT ids.profile_id,
           coalesce(agg.email, ident.email), coalesce(agg.phone, ident.phone),
           agg.first_name, agg.last_name, agg.city, agg.postal_code, agg.country,

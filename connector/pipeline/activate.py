@@ -16,12 +16,14 @@ from connector.modelling.output import ModelOutput
 from connector.pipeline.progress import Progress
 from connector.plugin.changes import SegmentRef
 from connector.plugin.defaults import with_hook_defaults
+from connector.plugin.protocols import ReplacesMembers
 from connector.plugin.spec import Capability, Sink
 from connector.state.runs import RecordError
 from connector.sync.apply import apply_plan
 from connector.sync.consent import ConsentPolicy
 from connector.sync.desired import DesiredState, build_desired
 from connector.sync.plan import DestinationPlan, plan_destination
+from connector.sync.replace import replace_plan
 from connector.workspace import Workspace
 
 __all__ = ["Activation", "apply_all", "plan_all"]
@@ -93,7 +95,13 @@ def _plan(
         accepts=sink.accepts,
         with_traits=Capability.SINK_TRAITS in capabilities,
         with_memberships=bool({Capability.SINK_LISTS, Capability.SINK_AUDIENCES} & capabilities),
+        full_members=_replaces(sink),
     )
+
+
+def _replaces(sink: Sink) -> bool:
+    """Whether the sink swaps whole memberships (Meta's full_replace) instead of diffs."""
+    return isinstance(sink, ReplacesMembers) and bool(sink.replaces_members)
 
 
 def _policy(configured: ConsentPolicy | None, sink: Sink) -> ConsentPolicy:
@@ -148,14 +156,15 @@ def apply_all(
                     act.desired.trait_specs,
                     _activated(act.desired.segments, ws.config.destinations[name].segments),
                 )
-                res = apply_plan(
-                    plan,
-                    sink,
-                    ws.ledger,
-                    run_id=run_id,
-                    retry_rounds=ws.config.sync.retry_rounds,
-                    progress=advance,
-                )
+                rounds = ws.config.sync.retry_rounds
+                if isinstance(sink, ReplacesMembers) and plan.members:
+                    res = replace_plan(
+                        plan, sink, ws.ledger, run_id=run_id, retry_rounds=rounds, progress=advance
+                    )
+                else:
+                    res = apply_plan(
+                        plan, sink, ws.ledger, run_id=run_id, retry_rounds=rounds, progress=advance
+                    )
             entry.update(applied=res.applied, rejected=res.rejected, retryable=res.retryable)
             for key in ("applied", "rejected", "retryable"):
                 counts[key] += entry[key]

@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, time
 
+import duckdb
+import pandas as pd
+
 from connector.modelling.output import ModelOutput
 from connector.runctl.crashpoints import crashpoint
 from connector.state.catalogue import CatalogueEntry
@@ -43,6 +46,7 @@ def run_model_stage(ws: Workspace, *, run_id: str, dry_run: bool) -> ModelOutput
     state = PluginStateStore(ws.state, "model")
     out, next_state = _compute(ws, state)
     con = ws.data.con
+    _drop_inactive(con, out)
     for table, frame in (
         ("features", out.features),
         ("scores", out.scores),
@@ -82,6 +86,23 @@ def run_model_stage(ws: Workspace, *, run_id: str, dry_run: bool) -> ModelOutput
         for s in out.segments
     )
     return out
+
+
+def _drop_inactive(con: duckdb.DuckDBPyConnection, out: ModelOutput) -> None:
+    """Profiles whose every source record is gone are neither scored nor segmented; their
+    events may still give them a feature row, so they are dropped here, after the model."""
+    gone = {str(r[0]) for r in con.execute("SELECT profile_id FROM inactive_profiles").fetchall()}
+    if not gone:
+        return
+    out.features = _without(out.features, gone)
+    out.scores = _without(out.scores, gone)
+    out.memberships = _without(out.memberships, gone)
+
+
+def _without(frame: pd.DataFrame, gone: set[str]) -> pd.DataFrame:
+    if "profile_id" not in frame.columns:
+        return frame
+    return frame[~frame["profile_id"].astype(str).isin(gone)].reset_index(drop=True)
 
 
 def _store_cards(ws: Workspace, run_id: str, out: ModelOutput) -> None:

@@ -117,6 +117,8 @@ def _accept(p: _Pull, stream: Stream, raw: Any) -> tuple[Any, str | None]:
     validate = validate_profile if stream.kind == "profiles" else validate_event
     rec = _validate(validate, raw, p.name, p.ws.config.identity.default_region)
     parsed = getattr(rec, stream.cursor_field, None) if stream.cursor == "timestamp" else None
+    mark: str | None
+    at: datetime | None
     if isinstance(parsed, datetime):  # validation parsed the same field: not parsed twice
         mark, at = to_iso(parsed), parsed
     else:
@@ -232,7 +234,7 @@ def _store(ws: Workspace, stream: Stream, good: list[Any], run_id: str) -> int:
 def _pull_stream(p: _Pull, source: Source, stream: Stream, result: PullResult) -> dict[str, Any]:
     stored_mark = p.ws.cursors.get(p.name, stream.name)
     mark = _trusted_mark(p, stream, stored_mark)
-    since = _lower_bound(stream, mark, p.cfg.lookback)
+    since = _lower_bound(stream, mark, p.cfg.lookback_for(stream.name, stream.lookback))
     new_mark = mark
     stats: dict[str, Any] = {"since": since, "pulled": 0, "new": 0}
     if mark != stored_mark:

@@ -202,8 +202,15 @@ def _unify(ws: Workspace, summary: RunSummary, progress: Progress) -> None:
             max_ids_per_kind=ident.max_ids_per_kind,
             run_id=summary.run_id,
         )
-        entry.update(profiles=res.profiles, merged=res.merged, refused=res.refused)
-        summary.counts.update(profiles=res.profiles, merged=res.merged, merge_refused=res.refused)
+        entry.update(
+            profiles=res.profiles, merged=res.merged, refused=res.refused, inactive=res.inactive
+        )
+        summary.counts.update(
+            profiles=res.profiles,
+            merged=res.merged,
+            merge_refused=res.refused,
+            inactive=res.inactive,
+        )
 
 
 def _model(ws: Workspace, summary: RunSummary, progress: Progress) -> ModelOutput:

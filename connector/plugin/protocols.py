@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal, Protocol, Self, runtime_checkable
 
@@ -20,6 +21,7 @@ __all__ = [
     "ConsentPolicy",
     "Emulator",
     "KeyValueState",
+    "ReplacesMembers",
     "Sink",
     "SinkBase",
     "Source",
@@ -42,13 +44,17 @@ class Stream:
     ``cursor`` says how the core treats the high-water mark: ``timestamp`` marks are ISO-8601
     UTC strings that get the configured lookback subtracted; ``opaque`` marks (file names, day
     folders) are compared as strings with no lookback; ``none`` streams are re-read in full.
-    ``cursor_field`` names the key of each record that carries its mark.
+    ``cursor_field`` names the key of each record that carries its mark. ``lookback`` is the
+    stream's own default lookback, for platforms whose records arrive later than the source's
+    lookback allows (Klaviyo events: backfills and delayed integrations); the longer of the two
+    applies unless the source's config sets ``stream_lookback`` for the stream.
     """
 
     name: str
     kind: Literal["profiles", "events"]
     cursor: Literal["timestamp", "opaque", "none"] = "timestamp"
     cursor_field: str = "updated_at"
+    lookback: timedelta | None = None
 
 
 class Source(Protocol):
@@ -98,6 +104,22 @@ class Sink(Protocol):
 
     @property
     def recreated_segments(self) -> Collection[str]: ...
+
+
+@runtime_checkable
+class ReplacesMembers(Sink, Protocol):
+    """A sink that can swap a segment's whole membership in one platform session (Meta's
+    ``/usersreplace``). While ``replaces_members`` is true, the runner hands it, per segment
+    with any add or remove this run, every member the segment should hold (ADD changes, one
+    ``Outcome`` back per member); the sink raises ``RetryableError`` when the session failed,
+    which leaves the platform's members as they were."""
+
+    @property
+    def replaces_members(self) -> bool: ...
+
+    def replace_members(
+        self, segment: SegmentRef, members: Sequence[Change]
+    ) -> Sequence[Outcome]: ...
 
 
 class SinkBase(Sink):

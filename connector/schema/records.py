@@ -14,6 +14,24 @@ Profile record keys (``source_id`` required, plus at least one identifier)::
     consent        {"email"|"sms"|"ads": "granted"|"denied"|"unknown"}; consent_at optional
     traits         {name: JSON value}: anything else worth keeping (lifecycle stage, ...)
 
+Tombstones: a source says a record it once yielded is gone with a profile record that needs
+only ``source_id`` (any other key is ignored)::
+
+    {"source_id": X, "deleted": true, "deleted_at": <timestamp, optional>}
+        deleted or archived upstream. The stored record becomes a tombstone: it keeps its
+        identifiers in the identity graph (so the person's events and what destinations hold
+        stay addressable) but gives the profile no fields; a profile left with no live source
+        record is inactive (not scored, not activated) and is removed from every list and
+        audience on the same run. Not a privacy erasure: if the source yields the record alive
+        later, it comes back, unless its ``updated_at`` is before ``deleted_at`` (or, without
+        one, before the tombstone was received): re-reading an old version is no restore.
+    {"source_id": X, "merged_into": Y}
+        the source merged its record X into its record Y (same source): X's identifiers join
+        Y's profile and X stops being a separate person.
+
+``deleted`` accepts true/false, 1/0, yes/no (flat files spell it as text); ``deleted: false``
+is an ordinary live record. ``ProfileRecord.tombstone`` says which a validated record is.
+
 Event record keys (``source_event_id``, ``type`` and ``occurred_at`` required)::
 
     source_event_id   dedup key within the source
@@ -29,7 +47,6 @@ quarantined with that reason and counted, and the stream goes on.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -38,6 +55,7 @@ from datetime import datetime
 from typing import Any
 
 from connector.errors import SkippableError
+from connector.schema.jsonvalues import json_object
 from connector.schema.models import CONSENT_CHANNELS, ConsentStatus
 from connector.schema.normalise import (
     REPLACEMENT,
@@ -76,6 +94,9 @@ PROFILE_FIELDS = (
     "consent_at",
     "ids",
     "traits",
+    "deleted",
+    "deleted_at",
+    "merged_into",
 )
 EVENT_FIELDS = (
     "source_event_id",
@@ -107,8 +128,6 @@ _TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _MAX_ID_LEN = 256
 _MAX_TEXT = 512
-_MAX_JSON = 64_000
-_MAX_DEPTH = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +147,14 @@ class ProfileRecord:
     consent: dict[str, tuple[ConsentStatus, datetime | None]]
     traits: dict[str, Any]
     warnings: tuple[str, ...] = field(default=())
+    deleted: bool = False
+    deleted_at: datetime | None = None
+    merged_into: str | None = None
+
+    @property
+    def tombstone(self) -> bool:
+        """True when the source says this record is gone (deleted, or merged into another)."""
+        return self.deleted or self.merged_into is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,49 +223,6 @@ def _identifiers(
     return email, phone
 
 
-def _json_key(name: Any, key: str) -> str:
-    """The key JSON would write (``1`` → ``"1"``, ``True`` → ``"true"``)."""
-    if isinstance(name, str):
-        return name
-    if name is None or isinstance(name, bool | int | float):
-        return json.dumps(name)
-    raise SkippableError(f"{key} is not JSON-serialisable", field=key)
-
-
-def _plain_json(value: Any, key: str, depth: int = 0) -> Any:
-    """A copy that standard JSON can hold: NaN and ±Infinity become null, depth is capped.
-
-    ``json.dumps`` writes ``NaN`` by default, which no other JSON reader accepts; and a
-    nesting deeper than Python's recursion limit would crash the serialiser instead of
-    quarantining one record.
-    """
-    if depth > _MAX_DEPTH:
-        raise SkippableError(f"{key} is nested deeper than {_MAX_DEPTH} levels", field=key)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {_json_key(k, key): _plain_json(v, key, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain_json(v, key, depth + 1) for v in value]
-    return value
-
-
-def _json_object(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
-    value = raw.get(key) or {}
-    if not isinstance(value, Mapping):
-        raise SkippableError(f"{key} must be an object", field=key)
-    if not value:
-        return {}  # most records: nothing to copy or measure
-    plain = _plain_json(value, key)
-    try:
-        size = len(json.dumps(plain, default=str, allow_nan=False))
-    except (TypeError, ValueError):
-        raise SkippableError(f"{key} is not JSON-serialisable", field=key) from None
-    if size > _MAX_JSON:
-        raise SkippableError(f"{key} is larger than {_MAX_JSON} bytes", field=key)
-    return dict(plain)
-
-
 def _optional_ts(raw: Mapping[str, Any], key: str) -> datetime | None:
     value = raw.get(key)
     if value is None or value == "":
@@ -266,13 +250,61 @@ def _consent(raw: Mapping[str, Any], default_at: datetime | None) -> dict[str, A
     return out
 
 
+_TRUE = frozenset({"true", "1", "yes", "y", "t"})
+_FALSE = frozenset({"false", "0", "no", "n", "f", ""})
+
+
+def _flag(raw: Mapping[str, Any], key: str) -> bool:
+    value = raw.get(key)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int | float | str):
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE or text == "0.0":
+            return False
+    raise SkippableError(f"{key} must be true or false", field=key)
+
+
+def _tombstone(raw: Mapping[str, Any], source: str, source_id: str) -> ProfileRecord | None:
+    """The tombstone this record is, or None for a live record."""
+    merged_into = _text(raw, "merged_into", _MAX_ID_LEN)
+    deleted = _flag(raw, "deleted")
+    if not (deleted or merged_into):
+        return None
+    if merged_into == source_id:
+        raise SkippableError("merged_into names the record itself", field="merged_into")
+    return ProfileRecord(
+        source=source,
+        source_id=source_id,
+        email=None,
+        phone=None,
+        ids={},
+        first_name=None,
+        last_name=None,
+        city=None,
+        postal_code=None,
+        country=None,
+        created_at=None,
+        updated_at=None,
+        consent={},
+        traits={},
+        deleted=deleted,
+        deleted_at=_optional_ts(raw, "deleted_at"),
+        merged_into=merged_into,
+    )
+
+
 def validate_profile(raw: Mapping[str, Any], *, source: str, region: str) -> ProfileRecord:
-    """Validate and normalise one profile record, or raise ``SkippableError``."""
+    """Validate and normalise one profile record (or tombstone), or raise ``SkippableError``."""
     if not isinstance(raw, Mapping):
         raise SkippableError("profile record is not an object")
     source_id = _text(raw, "source_id", _MAX_ID_LEN)
     if not source_id:
         raise SkippableError("source_id is missing", field="source_id")
+    if (gone := _tombstone(raw, source, source_id)) is not None:
+        return gone
     warnings: list[str] = []
     email, phone = _identifiers(raw, region, warnings)
     ids = _ids(raw)
@@ -301,7 +333,7 @@ def validate_profile(raw: Mapping[str, Any], *, source: str, region: str) -> Pro
         created_at=_optional_ts(raw, "created_at"),
         updated_at=updated_at,
         consent=_consent(raw, updated_at),
-        traits=_json_object(raw, "traits"),
+        traits=json_object(raw, "traits"),
         warnings=tuple(warnings),
     )
 
@@ -345,5 +377,5 @@ def validate_event(raw: Mapping[str, Any], *, source: str, region: str) -> Event
         ids=ids,
         revenue=revenue,
         currency=currency.upper() if currency else None,
-        properties=_json_object(raw, "properties"),
+        properties=json_object(raw, "properties"),
     )

@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Sequence
 from contextlib import suppress
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from filelock import FileLock
 from connector.schema.consent import beats_sql, rank
 from connector.schema.records import EventRecord, ProfileRecord
 from connector.store.tables import DDL
+from connector.store.tombstones import split_tombstones, store_tombstones
 
 __all__ = ["DataStore", "first_row", "identity_keys", "identity_signature"]
 
@@ -156,9 +157,13 @@ class DataStore:
 
     # ---- ingest ---------------------------------------------------------------------------
     def upsert_profile_records(self, records: Sequence[ProfileRecord], run_id: str) -> int:
-        """Store (merge) profile records; return how many were not stored before."""
-        if not records:
-            return 0
+        """Store (merge) profile records and tombstones; return how many records were new."""
+        live, gone, revive = split_tombstones(records, datetime.now(UTC))
+        new = self._upsert_live(live, run_id) if live else 0
+        store_tombstones(self.con, gone, revive, run_id)
+        return new
+
+    def _upsert_live(self, records: Sequence[ProfileRecord], run_id: str) -> int:
         rows: list[dict[str, Any]] = []
         for r in records:
             row: dict[str, Any] = {

@@ -24,6 +24,11 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS superseded_ids (
         source VARCHAR NOT NULL, source_id VARCHAR NOT NULL, id_key VARCHAR NOT NULL,
         run_id VARCHAR, PRIMARY KEY (source, source_id, id_key))""",
+    # source records their source says are gone (deleted, archived, merged into another record);
+    # the profile_records row stays so the person's identifiers stay in the graph
+    """CREATE TABLE IF NOT EXISTS tombstones (
+        source VARCHAR NOT NULL, source_id VARCHAR NOT NULL, deleted_at TIMESTAMP,
+        merged_into VARCHAR, run_id VARCHAR, PRIMARY KEY (source, source_id))""",
     """CREATE TABLE IF NOT EXISTS events (
         event_id VARCHAR PRIMARY KEY, source VARCHAR NOT NULL, source_event_id VARCHAR NOT NULL,
         type VARCHAR NOT NULL, occurred_at TIMESTAMP NOT NULL,
@@ -51,6 +56,9 @@ DDL = [
         created_at TIMESTAMP, updated_at TIMESTAMP,
         consent_email VARCHAR, consent_sms VARCHAR, consent_ads VARCHAR,
         sources VARCHAR, traits VARCHAR)""",
+    # profiles whose every source record is a tombstone: kept out of `profiles` (not scored, not
+    # activated), their identities kept so destinations can still be told to remove them
+    """CREATE TABLE IF NOT EXISTS inactive_profiles (profile_id VARCHAR PRIMARY KEY)""",
     """CREATE TABLE IF NOT EXISTS activations (
         segment_id VARCHAR NOT NULL, profile_id VARCHAR NOT NULL, holdout BOOLEAN NOT NULL,
         run_id VARCHAR NOT NULL, activated_at TIMESTAMP NOT NULL,

@@ -59,6 +59,29 @@ class DesiredState:
     holdouts: dict[str, set[str]] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     """Retired profile id → the profile it merged into."""
+    departed: dict[str, Recipient] = field(default_factory=dict)
+    """Inactive profiles (every source record gone): addressable for removal, never wanted."""
+
+
+def _departed(
+    store: DataStore, ids: dict[str, dict[str, str]], emails: dict[str, list[str]]
+) -> dict[str, Recipient]:
+    """Recipients of inactive profiles, from their identities (they have no profile row)."""
+    out: dict[str, Recipient] = {}
+    for pid, phone in store.con.execute(
+        """SELECT i.profile_id, min(p.value) FROM inactive_profiles i
+           LEFT JOIN identities p ON p.profile_id = i.profile_id AND p.kind = 'phone'
+           GROUP BY 1 ORDER BY 1"""
+    ).fetchall():
+        found = emails.get(pid, [])
+        out[pid] = Recipient(
+            profile_id=pid,
+            email=found[0] if found else None,
+            phone=phone,
+            ids=ids.get(pid, {}),
+            other_emails=tuple(found[1:]),
+        )
+    return out
 
 
 def build_desired(
@@ -98,6 +121,7 @@ def build_desired(
         state.consent[pid] = {"email": c_email, "sms": c_sms, "ads": c_ads}
         raw = records.get(pid, {})
         state.traits[pid] = {k: c for k in names if (c := _clean(raw.get(k))) is not None}
+    state.departed = _departed(store, ids, emails)
     state.aliases = dict(
         store.con.execute("SELECT profile_id, merged_into FROM retired_profiles").fetchall()
     )

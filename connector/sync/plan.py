@@ -27,6 +27,8 @@ class DestinationPlan:
     adds: list[Change] = field(default_factory=list)
     removes: list[Change] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
+    # every wanted member per segment, planned only for a sink that replaces memberships
+    members: dict[str, list[Change]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return {"upsert": len(self.upserts), "add": len(self.adds), "remove": len(self.removes)}
@@ -57,12 +59,15 @@ def plan_destination(
     with_traits: bool = True,
     with_memberships: bool = True,
     trait_consent_channel: Literal["email", "ads"] | None = None,
+    full_members: bool = False,
 ) -> DestinationPlan:
     """Plan one destination; ``with_traits`` / ``with_memberships`` follow its capabilities.
 
     ``consent_channel`` gates memberships, ``trait_consent_channel`` traits (both under
     ``consent_policy``). A profile whose traits are no longer allowed gets them cleared: an
     upsert with no values that unsets every trait delivered before, never mere silence.
+    ``full_members`` also lists every wanted member of each segment (``plan.members``), for a
+    sink that replaces whole memberships.
     """
     plan = DestinationPlan(destination)
     # a recipient the destination can never identify is skipped, not planned: planned, it would
@@ -109,10 +114,13 @@ def plan_destination(
                 continue
             key = membership_key(sid, pid)
             want.add(key)
+            add = Change(ChangeKind.ADD, recipient, key, "1", segment=seg)
+            if full_members:
+                plan.members.setdefault(sid, []).append(add)
             prev_entry = ledger.get(key)
             if prev_entry is None or prev_entry.digest == PENDING:
                 # pending: sent before a crash, maybe applied; re-adding is idempotent
-                plan.adds.append(Change(ChangeKind.ADD, recipient, key, "1", segment=seg))
+                plan.adds.append(add)
     plan.removes.extend(_removes(desired, ledger, active, want))
     return plan
 
@@ -134,7 +142,7 @@ def _removes(
         seg = active.get(sid) or next(
             (s for s in desired.segments if s.id == sid), SegmentRef(sid, sid)
         )
-        known = desired.recipients.get(entry.profile_id)
+        known = desired.recipients.get(entry.profile_id) or desired.departed.get(entry.profile_id)
         if known is not None:
             recipient = known
         else:
@@ -142,7 +150,7 @@ def _removes(
             if survivor and membership_key(sid, survivor) in want:
                 # merged into a profile that stays a member: the destination record is the same
                 continue
-            found = desired.recipients.get(survivor or "")
+            found = desired.recipients.get(survivor or "") or desired.departed.get(survivor or "")
             recipient = Recipient(
                 entry.profile_id,
                 email=found.email if found else None,

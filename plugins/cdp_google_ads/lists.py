@@ -1,6 +1,8 @@
-"""Find or create the Customer Match user list of a segment through the Google Ads API (REST).
+"""Find or create a segment's Customer Match list through the Google Ads API (REST): the older
+route, kept behind ``user_list_api = "google_ads"`` (it needs a developer token); the default
+is the Data Manager API's UserListService (``datamanager_lists.py``).
 
-The Data Manager API only moves members; lists are created with
+Lists are created with
 ``POST /v{N}/customers/{cid}/userLists:mutate`` (a ``crmBasedUserList`` with
 ``uploadKeyType: CONTACT_INFO``, ``dataSourceType: FIRST_PARTY``; int64 fields such as
 ``membershipLifeSpan`` are JSON strings) and found again by name with GAQL through
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -33,11 +35,28 @@ from connector.sdk import (
     parse_retry_after,
 )
 
-__all__ = ["AdsApiError", "UserLists", "gaql_string"]
+__all__ = [
+    "NAME_TAKEN",
+    "AdsApiError",
+    "ListFinder",
+    "UserLists",
+    "check_response",
+    "find_or_create",
+    "gaql_string",
+]
 
-# Google's code for a name taken by another list of the account. DUPLICATE_NAME is accepted too
-# (other Google Ads resources use that spelling) so a variant never creates duplicates.
-_NAME_TAKEN = {"NAME_ALREADY_USED", "DUPLICATE_NAME"}
+# Google's code for a name taken by another list of the account: NAME_ALREADY_USED in the Ads
+# API, DISPLAY_NAME_ALREADY_USED in the Data Manager API; DUPLICATE_NAME and ALREADY_EXISTS are
+# accepted too (other resources use those spellings) so a variant never creates duplicates.
+NAME_TAKEN = {"NAME_ALREADY_USED", "DUPLICATE_NAME", "DISPLAY_NAME_ALREADY_USED", "ALREADY_EXISTS"}
+
+
+class ListFinder(Protocol):
+    """Finds a Customer Match list by name and creates one: one API's calls."""
+
+    def find(self, name: str) -> str | None: ...
+
+    def create(self, name: str, description: str) -> str: ...
 
 
 def gaql_string(value: str) -> str:
@@ -69,6 +88,8 @@ def _failure(body: Any, status: int) -> _Failure:
     codes: set[str] = set()
     delay: float | None = None
     for detail in error.get("details") or []:
+        if detail.get("reason"):  # google.rpc.ErrorInfo (Data Manager API)
+            codes.add(str(detail["reason"]))
         for item in detail.get("errors") or []:  # GoogleAdsFailure.errors[]
             codes.update(str(v) for v in (item.get("errorCode") or {}).values())
             if item.get("message"):
@@ -105,23 +126,7 @@ class UserLists:
 
     def ensure(self, name: str, description: str = "") -> str:
         """The id of the CRM-based list called ``name``: found, else created."""
-        found = self.retry.call(lambda: self.find(name))
-        if found is not None:
-            self.log.info("Customer Match list %s found by name", found)
-            return found
-        try:
-            created = self.retry.call(lambda: self.create(name, description))
-        except AdsApiError as exc:
-            if not exc.codes & _NAME_TAKEN:
-                raise
-            # Someone created it between our search and our create: use theirs.
-            again = self.retry.call(lambda: self.find(name))
-            if again is None:
-                raise
-            self.log.info("Customer Match list %s created concurrently; reusing it", again)
-            return again
-        self.log.info("Customer Match list %s created", created)
-        return created
+        return find_or_create(self, name, description, self.retry, self.log)
 
     def find(self, name: str) -> str | None:
         query = (
@@ -179,27 +184,50 @@ class UserLists:
             headers=headers,
             json=payload,
         )
-        return self._check(response)
+        return check_response(response, "Google Ads API")
 
-    @staticmethod
-    def _check(response: httpx.Response) -> dict[str, Any]:
-        status = response.status_code
-        ctype = response.headers.get("Content-Type")
-        if 200 <= status < 300:
-            return json_object(
-                status, response.content, service="Google Ads API", content_type=ctype
-            )
-        body = json_body(status, response.content, service="Google Ads API", content_type=ctype)
-        failure = _failure(body, status)
-        action = action_for(status, ACTIONS)
-        if action is Action.RETRY:
-            wait = parse_retry_after(response.headers.get("Retry-After")) or failure.retry_delay
-            raise error_for(action, f"Google Ads API {status}: {failure.message}", retry_after=wait)
-        codes = ", ".join(sorted(failure.codes))
-        if action is Action.AUTH:
-            raise error_for(action, f"Google Ads API {status} {codes}: {failure.message}".strip())
-        raise error_for(
-            action,
-            f"Google Ads API {status} {codes}: {failure.message}",
-            skippable=lambda reason: AdsApiError(reason, failure.codes),
-        )
+
+def find_or_create(
+    api: ListFinder, name: str, description: str, retry: RetryPolicy, log: logging.Logger
+) -> str:
+    """The id of the list called ``name``: found, else created; a create that loses a race
+    (or follows a lost state) is refused as a taken name, and the list is searched again."""
+    found = retry.call(lambda: api.find(name))
+    if found is not None:
+        log.info("Customer Match list %s found by name", found)
+        return found
+    try:
+        created = retry.call(lambda: api.create(name, description))
+    except AdsApiError as exc:
+        if not exc.codes & NAME_TAKEN:
+            raise
+        again = retry.call(lambda: api.find(name))
+        if again is None:
+            raise
+        log.info("Customer Match list %s created concurrently; reusing it", again)
+        return again
+    log.info("Customer Match list %s created", created)
+    return created
+
+
+def check_response(response: httpx.Response, service: str) -> dict[str, Any]:
+    """The JSON object of a 2xx answer, else our error for Google's refusal (codes and
+    reasons from ``GoogleAdsFailure`` or ``google.rpc.ErrorInfo`` details kept on it)."""
+    status = response.status_code
+    ctype = response.headers.get("Content-Type")
+    if 200 <= status < 300:
+        return json_object(status, response.content, service=service, content_type=ctype)
+    body = json_body(status, response.content, service=service, content_type=ctype)
+    failure = _failure(body, status)
+    action = action_for(status, ACTIONS)
+    if action is Action.RETRY:
+        wait = parse_retry_after(response.headers.get("Retry-After")) or failure.retry_delay
+        raise error_for(action, f"{service} {status}: {failure.message}", retry_after=wait)
+    codes = ", ".join(sorted(failure.codes))
+    if action is Action.AUTH:
+        raise error_for(action, f"{service} {status} {codes}: {failure.message}".strip())
+    raise error_for(
+        action,
+        f"{service} {status} {codes}: {failure.message}",
+        skippable=lambda reason: AdsApiError(reason, failure.codes),
+    )

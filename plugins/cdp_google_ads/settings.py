@@ -1,10 +1,12 @@
 """Settings of the Google Customer Match destination (Data Manager API).
 
-Members go through the Data Manager API, which cannot create lists. With ``create_user_lists``
-the sink also calls the Google Ads API (``UserListService.MutateUserLists`` and
-``GoogleAdsService.Search``) to find or create one CRM-based Customer Match list per activated
-segment; that needs a developer token and an OAuth grant carrying the ``adwords`` scope besides
-``datamanager``. Explicit ``user_lists`` entries always win over found or created lists.
+Members go through the Data Manager API. With ``create_user_lists`` the sink also finds or
+creates one Customer Match list per activated segment, by default through the Data Manager
+API's own UserListService (v1.5: same OAuth grant, no developer token). ``user_list_api =
+"google_ads"`` keeps the older route through the Google Ads API (``UserListService.
+MutateUserLists`` and ``GoogleAdsService.Search``), which needs a developer token and an OAuth
+grant carrying the ``adwords`` scope besides ``datamanager``. Explicit ``user_lists`` entries
+always win over found or created lists.
 """
 
 from __future__ import annotations
@@ -36,17 +38,24 @@ class GoogleAdsSettings(HttpSettings):
     create_user_lists: bool = Field(
         default=False,
         description="Find or create one Customer Match list per segment without a user_lists "
-        "entry (Google Ads API; visible in the ad account, hence opt-in)",
+        "entry (visible in the ad account, hence opt-in)",
+    )
+    user_list_api: Literal["data_manager", "google_ads"] = Field(
+        default="data_manager",
+        description="Which API finds and creates lists: the Data Manager API's UserListService "
+        "(no developer token), or the older Google Ads API route (needs developer_token)",
     )
     developer_token: SecretStr | None = Field(
-        default=None, description="Google Ads API developer token (needed by create_user_lists)"
+        default=None,
+        description="Google Ads API developer token (only for user_list_api = google_ads)",
     )
     ads_api_url: str = "https://googleads.googleapis.com"
     ads_api_version: str = Field(default="v26", pattern=r"^v\d+$")
     list_name_prefix: str = "Connector: "
     membership_life_span_days: int = Field(
         default=LIFE_SPAN_MAX_DAYS,
-        description="Days a member stays in a created list: 0..540, or 10000 for no expiry",
+        description="Days a member stays in a created list: 0..540, or 10000 for Google's "
+        "default (no expiry in the Google Ads API)",
     )
     base_url: str = "https://datamanager.googleapis.com"
     token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
@@ -80,10 +89,10 @@ class GoogleAdsSettings(HttpSettings):
             raise ValueError("refresh_token needs client_id and client_secret")
         if service and not self.service_account_email:
             raise ValueError("service_account_private_key needs service_account_email")
-        if self.create_user_lists and self.developer_token is None:
+        if self.uses_ads_api and self.developer_token is None:
             raise ValueError(
-                "create_user_lists needs developer_token (the Google Ads API developer token, "
-                "from an env var or the secrets file)"
+                "user_list_api = google_ads needs developer_token (the Google Ads API developer "
+                "token, from an env var or the secrets file); the default data_manager does not"
             )
         span = self.membership_life_span_days
         if not (0 <= span <= LIFE_SPAN_MAX_DAYS or span == UNLIMITED_LIFE_SPAN):
@@ -91,6 +100,11 @@ class GoogleAdsSettings(HttpSettings):
         return self
 
     @property
+    def uses_ads_api(self) -> bool:
+        """Whether lists are found and created through the Google Ads API."""
+        return self.create_user_lists and self.user_list_api == "google_ads"
+
+    @property
     def scopes(self) -> list[str]:
         """OAuth scopes to ask for: Ads API calls need ``adwords`` besides ``datamanager``."""
-        return [SCOPE, ADS_SCOPE] if self.create_user_lists else [SCOPE]
+        return [SCOPE, ADS_SCOPE] if self.uses_ads_api else [SCOPE]

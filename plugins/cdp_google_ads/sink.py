@@ -11,8 +11,10 @@ violations (``audience_members[3]...``): those are rejected and the rest re-sent
 
 Which list a segment goes to: its ``user_lists`` entry (an explicit override), else the id this
 destination remembered for it (plugin state ``user_list:<segment id>``), else, with
-``create_user_lists``, a CRM-based list named ``list_name_prefix + segment name`` that the sink
-finds by name or creates through the Google Ads API (``lists.py``) and then remembers. A lost
+``create_user_lists``, a Customer Match list named ``list_name_prefix + segment name`` that the
+sink finds by name or creates through the Data Manager API's UserListService
+(``datamanager_lists.py``; the Google Ads API route of ``lists.py`` with ``user_list_api =
+"google_ads"``) and then remembers. A lost
 state therefore finds the same list again instead of creating a duplicate. When Google refuses
 to create a list, that segment's changes are rejected with Google's message (or left retryable
 when Google stayed unavailable) and the other segments carry on.
@@ -29,6 +31,7 @@ from typing import Any, Literal
 import httpx
 
 from cdp_google_ads.client import ACTIONS, TokenSource, send_authorised
+from cdp_google_ads.datamanager_lists import DataManagerLists
 from cdp_google_ads.identifiers import google_identifiers
 from cdp_google_ads.limits import DATA_MANAGER_CALLS, DATA_MANAGER_WINDOW
 from cdp_google_ads.lists import UserLists
@@ -116,7 +119,11 @@ class GoogleAdsSink(SinkBase):
         # Segments whose list could not be found or created this run: the outcome to give
         # their changes (Google's refusal, or retryable when it stayed unavailable).
         self.list_failures: dict[str, Outcome] = {}
-        self.lists = UserLists(settings, self.tokens, self.retry, self.log)
+        self.lists: DataManagerLists | UserLists = (
+            UserLists(settings, self.tokens, self.retry, self.log)
+            if settings.uses_ads_api
+            else DataManagerLists(settings, self.tokens, self.retry, self.log)
+        )
         self.last_match_rates: dict[str, float] = {}
         self.last_request_ids: list[str] = []
 

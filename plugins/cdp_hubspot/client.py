@@ -58,9 +58,10 @@ def api_exceptions() -> tuple[type[Exception], ...]:
     from hubspot.crm.contacts import exceptions as contacts
     from hubspot.crm.deals import exceptions as deals
     from hubspot.crm.lists import exceptions as lists
+    from hubspot.crm.pipelines import exceptions as pipelines
     from hubspot.crm.properties import exceptions as props
 
-    return tuple(m.ApiException for m in (contacts, deals, props, lists, assoc))
+    return tuple(m.ApiException for m in (contacts, deals, props, lists, assoc, pipelines))
 
 
 def shared_budget(settings: HubSpotSettings, kind: str, limit: int, window: float) -> RateBudget:

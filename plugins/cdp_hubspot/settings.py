@@ -19,11 +19,18 @@ class HubSpotSettings(HttpSettings):
     ``requests_per_10s`` is the private app's documented burst limit: 100 for Free/Starter,
     190 for Professional/Enterprise (HubSpot usage guidelines, facts §2.6). Search has its own
     5 requests/second per account. The connector paces itself just under both.
+
+    The credential to create today is a Service Key (legacy private apps can no longer be
+    created since 2026-10-26, facts "December 2026 updates"); it is sent as a Bearer token like
+    the private-app and OAuth tokens that keep working.
     """
 
     renamed: ClassVar[Mapping[str, RenamedKey]] = {"timeout_seconds": RenamedKey("timeout")}
 
-    access_token: SecretStr = Field(description="Private app token (env var or secrets file)")
+    access_token: SecretStr = Field(
+        description="Service Key (HubSpot: Settings > Integrations > Service Keys); a legacy "
+        "private-app token or an OAuth access token also works (env var or secrets file)"
+    )
     base_url: str = Field(
         default="https://api.hubapi.com", description="API root; the emulator's URL in tests"
     )

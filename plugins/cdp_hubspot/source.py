@@ -1,28 +1,35 @@
 """HubSpot source: contacts as profiles and closed-won deals as ``order_completed`` events.
 
-Both streams are incremental through the CRM search API (contacts by ``lastmodifieddate``, deals
-by ``hs_lastmodifieddate``; facts §2.1) and beat the 10,000-result cap with ``windowed_search``.
-Deals carry no contact in search results, so each page of deals is joined to its contacts with
-one associations v4 batch read.
+Both streams read the records modified since the cursor through the CRM search API with a window
+frozen at the scan's start and keyset paging by id (``keyset_search``; nothing is skipped while
+people edit the portal), then the records archived since the cursor (``archived=true`` reads):
+an archived contact becomes a ``deleted`` tombstone, a merged-away id a ``merged_into`` record.
+A deal is an order while its own ``hs_is_closed_won`` flag is set, whichever pipeline it is in;
+a deal that left a closed-won stage (``hs_date_exited_<stage>`` of a won stage found in the
+portal's pipelines at run time) or was archived replaces its order with ``order_cancelled`` under
+the same event id, so the order stops counting. Deals carry no contact in search results, so
+each page of deals is joined to its contacts with one associations v4 batch read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from cdp_hubspot.client import HubSpotClient
+from cdp_hubspot.lifecycle import MERGED, archived_since, merged_records, won_stage_ids
 from cdp_hubspot.settings import HubSpotSettings
-from cdp_hubspot.windowed import to_ms, windowed_search
+from cdp_hubspot.windowed import Hit, keyset_search, now_ms, to_ms
 from connector.sdk import PluginContext, SourceRecord, Stream
 
-__all__ = ["CONTACT_PROPERTIES", "HubSpotSource", "contact_record", "deal_record"]
+__all__ = ["CONTACT_PROPERTIES", "HubSpotSource", "cancel_record", "contact_record", "deal_record"]
 
 CONTACTS = Stream("contacts", "profiles", cursor="timestamp", cursor_field="updated_at")
 DEALS = Stream("deals", "events", cursor="timestamp", cursor_field="updated_at")
 CONTACT_PROPERTIES = [
     "email", "firstname", "lastname", "phone", "mobilephone", "city", "zip", "country",
-    "lifecyclestage", "createdate", "lastmodifieddate", "hs_email_optout",
+    "lifecyclestage", "createdate", "lastmodifieddate", "hs_email_optout", MERGED,
 ]  # fmt: skip
 DEAL_PROPERTIES = [
     "dealname",
@@ -32,6 +39,8 @@ DEAL_PROPERTIES = [
     "pipeline",
     "deal_currency_code",
     "createdate",
+    "hs_is_closed_won",
+    "hs_lastmodifieddate",
 ]
 
 
@@ -82,11 +91,38 @@ def deal_record(rid: str, props: dict[str, Any], contact_ids: list[str]) -> Sour
         "revenue": amount if amount not in (None, "") else None,
         "currency": props.get("deal_currency_code") or None,
         "properties": {
+            "order_id": rid,
             "deal_name": props.get("dealname"),
             "pipeline": props.get("pipeline"),
             "contact_ids": contacts,
         },
     }
+
+
+def cancel_record(
+    rid: str, props: dict[str, Any], contact_ids: list[str], *, at: str, reason: str
+) -> SourceRecord:
+    """The deal's order withdrawn: same event id, so the stored order is replaced."""
+    contacts = sorted(contact_ids, key=int)
+    return {
+        "source_event_id": rid,
+        "type": "order_cancelled",
+        "occurred_at": at,
+        "ids": {"hubspot_id": contacts[0]},
+        "revenue": None,
+        "currency": props.get("deal_currency_code") or None,
+        "properties": {"order_id": rid, "reason": reason, "pipeline": props.get("pipeline")},
+    }
+
+
+def _is_won(props: dict[str, Any]) -> bool:
+    return str(props.get("hs_is_closed_won") or "").lower() == "true"
+
+
+def _left_won(props: dict[str, Any], exits: list[str]) -> str | None:
+    """When the deal last left a closed-won stage, if it did."""
+    dates = [str(props[e]) for e in exits if props.get(e)]
+    return max(dates, key=to_ms) if dates else None
 
 
 class HubSpotSource:
@@ -109,9 +145,7 @@ class HubSpotSource:
             raise ValueError(f"unknown HubSpot stream {stream.name!r}")
 
     def _search(self, object_type: str) -> Any:
-        api = (
-            self.client.sdk.crm.contacts if object_type == "contacts" else self.client.sdk.crm.deals
-        )
+        api = getattr(self.client.sdk.crm, object_type)
 
         def run(body: dict[str, Any]) -> Any:
             return self.client.call(
@@ -124,30 +158,67 @@ class HubSpotSource:
 
         return run
 
-    def _contacts(self, since_ms: int | None) -> Iterator[SourceRecord]:
-        pages = windowed_search(
-            self._search("contacts"), "lastmodifieddate", since_ms,
-            properties=CONTACT_PROPERTIES, extra_filters=[],
-            page_size=self.settings.search_page_size,
+    def _pages(
+        self, object_type: str, modified: str, since_ms: int | None, upper: int, props: list[str]
+    ) -> Iterator[list[Hit]]:
+        return keyset_search(
+            self._search(object_type), modified, since_ms, upper,
+            properties=props, extra_filters=[], page_size=self.settings.search_page_size,
         )  # fmt: skip
-        for page in pages:
+
+    def _contacts(self, since_ms: int | None) -> Iterator[SourceRecord]:
+        upper = now_ms()  # the scan's frozen upper bound
+        for page in self._pages(
+            "contacts", "lastmodifieddate", since_ms, upper, CONTACT_PROPERTIES
+        ):
             for rid, props in page:
                 yield contact_record(rid, props)
+                yield from merged_records(rid, props)
+        # Archived after the lower bound; on a first run, after this scan began (those before
+        # were never read). No updated_at: a tombstone never moves the cursor.
+        lower = since_ms if since_ms is not None else upper
+        for rid, _props, at in archived_since(self.client, "contacts", lower, ["email"]):
+            yield {"source_id": rid, "deleted": True, "deleted_at": to_iso_ms(at)}
 
     def _deals(self, since_ms: int | None) -> Iterator[SourceRecord]:
-        won = [{"propertyName": "dealstage", "operator": "EQ", "value": "closedwon"}]
-        pages = windowed_search(
-            self._search("deals"), "hs_lastmodifieddate", since_ms,
-            properties=DEAL_PROPERTIES, extra_filters=won,
-            page_size=self.settings.search_page_size,
-        )  # fmt: skip
-        for page in pages:
-            people = self._deal_contacts([rid for rid, _ in page])
-            for rid, props in page:
-                if not people.get(rid):
-                    self.skipped_deals += 1  # a deal with no contact names no one
-                    continue
+        upper = now_ms()
+        exits = [f"hs_date_exited_{stage}" for stage in won_stage_ids(self.client)]
+        props = [*DEAL_PROPERTIES, *exits]
+        for page in self._pages("deals", "hs_lastmodifieddate", since_ms, upper, props):
+            yield from self._deal_events(page, exits, archived_at={})
+        lower = since_ms if since_ms is not None else upper
+        gone: list[Hit] = []
+        archived_at: dict[str, int] = {}
+        for rid, p, at in archived_since(self.client, "deals", lower, props):
+            gone.append((rid, p))
+            archived_at[rid] = at
+        for start in range(0, len(gone), self.settings.search_page_size):
+            chunk = gone[start : start + self.settings.search_page_size]
+            yield from self._deal_events(chunk, exits, archived_at=archived_at)
+
+    def _deal_events(
+        self, page: list[Hit], exits: list[str], *, archived_at: dict[str, int]
+    ) -> Iterator[SourceRecord]:
+        """Orders and withdrawn orders of one page of deals (live, or archived with their time)."""
+        # an archived deal that never was won had no order to withdraw
+        relevant = [(rid, p) for rid, p in page if _is_won(p) or _left_won(p, exits)]
+        if not relevant:
+            return
+        people = self._deal_contacts([rid for rid, _ in relevant])
+        for rid, props in relevant:
+            if not people.get(rid):
+                self.skipped_deals += 1  # a deal with no contact names no one
+                continue
+            if rid in archived_at:
+                at = to_iso_ms(archived_at[rid])
+                yield cancel_record(rid, props, people[rid], at=at, reason="deleted")
+            elif _is_won(props):
                 yield deal_record(rid, props, people[rid])
+            else:
+                left = _left_won(props, exits) or str(props.get("hs_lastmodifieddate"))
+                record = cancel_record(rid, props, people[rid], at=left, reason="left_closed_won")
+                record["updated_at"] = props.get("hs_lastmodifieddate")
+                yield record
 
     def _deal_contacts(self, deal_ids: list[str]) -> dict[str, list[str]]:
         batch = self.client.sdk.crm.associations.v4.batch_api
@@ -168,3 +239,8 @@ class HubSpotSource:
 
     def close(self) -> None:
         self.skipped_deals = 0
+
+
+def to_iso_ms(ms: int) -> str:
+    stamp = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")

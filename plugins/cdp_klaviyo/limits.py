@@ -47,6 +47,12 @@ ENDPOINT_POLICIES: tuple[EndpointPolicy, ...] = (
     EndpointPolicy("list_create", "POST", "/api/lists", 10, 150, daily=150),
     # add/remove profiles on a list: M tier, 10/s 150/m.
     EndpointPolicy("list_members", None, "/api/lists/*/relationships/profiles", 10, 150),
+    # create_event: XL tier, 350/s 3,500/m.
+    EndpointPolicy("events_write", "POST", "/api/events", 350, 3500),
+    # update_profile: L tier, 75/s 750/m.
+    EndpointPolicy("profile_update", "PATCH", "/api/profiles/*", 75, 750),
+    # merge_profiles: M tier, 10/s 150/m (spec merge_profiles).
+    EndpointPolicy("profile_merge", "POST", "/api/profile-merge", 10, 150),
     # get_lists and members: L tier, 75/s 750/m.
     EndpointPolicy("lists_read", "GET", "/api/lists*", 75, 750),
 )
@@ -58,4 +64,11 @@ IMPORT_MAX_BYTES = 5 * 1024 * 1024
 LIST_MEMBERS_PER_CALL = 1_000
 LIST_CREATE_PER_DAY = 150
 # page[size] caps per endpoint (spec parameters): profiles 100, events 1000, lists 10.
-PAGE_SIZE = {"profiles": 100, "events": 1000, "lists": 10, "import_errors": 100}
+PAGE_SIZE = {
+    "profiles": 100,
+    "events": 1000,
+    "lists": 10,
+    "import_errors": 100,
+    "list_members": 100,  # get_profiles_for_list / get_profile_ids_for_list
+    "import_jobs": 100,
+}

@@ -18,7 +18,7 @@ from cdp_klaviyo.client import KlaviyoClient, KlaviyoRequestError, pointed_item,
 from cdp_klaviyo.limits import LIST_MEMBERS_PER_CALL
 from connector.sdk import KeyValueState, SegmentRef, SkippableError, bisect
 
-__all__ = ["ListManager", "MembershipResult"]
+__all__ = ["ListManager", "MembershipResult", "profile_gone"]
 
 _POINTER = re.compile(r"^/data/(\d+)/id")
 MembershipResult = tuple[dict[int, str], dict[int, str]]  # (rejected, retryable) by input index
@@ -76,6 +76,12 @@ class ListManager:
             rejected.update({start + i: refusal(exc) for i, exc in done.rejected.items()})
             retryable.update({start + i: str(exc) for i, exc in done.retryable.items()})
         return rejected, retryable
+
+
+def profile_gone(reason: str) -> bool:
+    """Klaviyo refused a profile id because the profile no longer exists (deleted or merged
+    away since we learned its id): for a removal, the goal is reached."""
+    return "does not exist" in reason or reason.startswith("not_found")
 
 
 def _list_gone(exc: SkippableError) -> bool:

@@ -3,6 +3,14 @@
 Metric names are Klaviyo's (and Shopify's integration) own; each maps to one canonical event
 type. ``Ordered Product`` is one line per product of an order: it keeps its value in the
 properties, not as revenue, so an order's revenue is never counted twice.
+
+Refunds and cancellations (Shopify's ``Refunded Order`` and ``Cancelled Order``, and any
+integration that follows Klaviyo's convention) carry the ``$event_id`` of the ``Placed Order``
+they undo: "the $event_id must match the $event_id used for the Placed Order" for Klaviyo to
+net them in customer lifetime value (community.klaviyo.com, "Fulfilled Order, Cancelled Order,
+and Refunded Order", 2021). They map to ``order_refunded`` / ``order_cancelled`` with that id
+in ``properties.order_id``; ``revenue`` is the amount refunded as a positive number, or None
+when the whole order is undone (a cancellation, or a refund that states no amount).
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ __all__ = [
 
 EVENT_TYPES_BY_METRIC = {
     "Placed Order": "order_completed",
+    "Refunded Order": "order_refunded",
+    "Cancelled Order": "order_cancelled",
     "Ordered Product": "product_ordered",
     "Viewed Product": "product_viewed",
     "Started Checkout": "checkout_started",
@@ -96,6 +106,19 @@ def _products(props: dict[str, Any]) -> list[dict[str, Any]]:
     return products
 
 
+_REVERSALS = ("order_refunded", "order_cancelled")
+
+
+def _reversed_amount(etype: str, props: dict[str, Any]) -> float | None:
+    """What a refund takes back, as a positive number; None means the whole order."""
+    if etype == "order_cancelled":
+        return None
+    value = props.get("$value")
+    if value is None or isinstance(value, bool):
+        return None
+    return abs(float(value))
+
+
 def map_event(
     resource: dict[str, Any], metric_name: str, profile: dict[str, Any] | None
 ) -> dict[str, Any]:
@@ -109,7 +132,16 @@ def map_event(
     if pattrs.get("external_id"):
         ids["external_id"] = str(pattrs["external_id"])
     properties: dict[str, Any] = {"metric": metric_name}
-    if etype in ("order_completed", "checkout_started", "product_viewed", "product_ordered"):
+    revenue = props.get("$value") if etype == "order_completed" else None
+    if etype in _REVERSALS:
+        revenue = _reversed_amount(etype, props)
+        properties["products"] = _products(props)
+        if props.get("$event_id"):
+            properties["order_id"] = props["$event_id"]  # as the Placed Order carries it
+        for key in ("Reason", "CancelReason"):
+            if props.get(key) is not None:
+                properties["reason"] = props[key]
+    elif etype in ("order_completed", "checkout_started", "product_viewed", "product_ordered"):
         properties["products"] = _products(props)
         if props.get("Categories"):
             properties["categories"] = props["Categories"]
@@ -130,7 +162,7 @@ def map_event(
         "email": pattrs.get("email"),
         "phone": pattrs.get("phone_number"),
         "ids": ids,
-        "revenue": props.get("$value") if etype == "order_completed" else None,
+        "revenue": revenue,
         "currency": props.get("Currency") or props.get("$currency_code"),
         "properties": properties,
     }

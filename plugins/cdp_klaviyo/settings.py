@@ -25,4 +25,10 @@ class KlaviyoSettings(HttpSettings):
     profile_page_size: int = Field(100, ge=1, le=100)
     event_page_size: int = Field(1000, ge=1, le=1000)
     poll_interval: float = Field(0.5, gt=0, description="First wait between import-job polls (s)")
+    profile_reconcile_hours: float = Field(
+        24.0,
+        ge=0,
+        description="Every this many hours the profiles stream lists every profile id to find "
+        "profiles deleted (or merged away) in Klaviyo; 0: on every run",
+    )
     job_timeout: float = Field(1800.0, gt=0, description="Give up on an import job after this (s)")

@@ -2,20 +2,24 @@
 
 Upserts go out in as few jobs as the limits allow (10,000 profiles, 5 MB) and are polled to
 completion; a profile the import refused becomes a rejected outcome with Klaviyo's reason, and
-only that one. Memberships are written by Klaviyo profile id; a recipient Klaviyo does not know
-yet is imported straight into the list (the job's list relationship creates and adds it).
+only that one; one refused because its learned Klaviyo id names a profile deleted since is
+sent again by its identifiers and its new id learned. Memberships are written by Klaviyo
+profile id; a recipient Klaviyo does not know yet is imported straight into the list (the
+job's list relationship creates and adds it); removing a profile deleted in Klaviyo since is
+done (it is in no list).
 Every request is paced by the endpoint's rate budget and retried honouring ``Retry-After``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Literal
 
-from cdp_klaviyo.bulk import ImportRunner, profile_payload
+from cdp_klaviyo.bulk import ImportResult, ImportRunner, profile_payload
 from cdp_klaviyo.client import KlaviyoClient, KlaviyoRequestError
 from cdp_klaviyo.limits import IMPORT_MAX_PROFILES, LIST_MEMBERS_PER_CALL
-from cdp_klaviyo.lists import ListManager
+from cdp_klaviyo.lists import ListManager, profile_gone
 from cdp_klaviyo.resolve import resolve_ids
 from cdp_klaviyo.settings import KlaviyoSettings
 from connector.sdk import (
@@ -98,12 +102,14 @@ class KlaviyoSink(SinkBase):
                 payloads.append((i, profile_payload(change.recipient, change.traits, change.unset)))
             except SkippableError as exc:
                 outcomes[i] = Outcome.rejected(exc.reason)
+        recipients = [c.recipient for c in changes]
         result = self.imports.run(payloads)
+        self._rekey_stale(changes, recipients, result)
         for i, reason in result.rejected.items():
             outcomes[i] = Outcome.rejected(reason)
         for i, reason in result.retryable.items():
             outcomes[i] = outcomes[i] or Outcome.retryable(reason)
-        landed = [changes[i].recipient for i, o in enumerate(outcomes) if o is None]
+        landed = [recipients[i] for i, o in enumerate(outcomes) if o is None]
         unknown = [r for r in landed if not r.ids.get("klaviyo_id")]
         ids: dict[str, str] = {}
         if unknown:
@@ -121,6 +127,38 @@ class KlaviyoSink(SinkBase):
             else:
                 final.append(Outcome.ok())
         return final
+
+    def _rekey_stale(
+        self, changes: Sequence[Change], recipients: list[Recipient], result: ImportResult
+    ) -> None:
+        """Send again, by identifiers, the changes whose learned Klaviyo id is gone."""
+        stale = self._stale_ids(changes, result.rejected)
+        if not stale:
+            return
+        redo = []
+        for i in stale:
+            recipients[i] = _without_klaviyo_id(recipients[i])
+            redo.append((i, profile_payload(recipients[i], changes[i].traits, changes[i].unset)))
+            del result.rejected[i]
+        again = self.imports.run(redo)
+        result.rejected.update(again.rejected)
+        result.retryable.update(again.retryable)
+
+    @staticmethod
+    def _stale_ids(changes: Sequence[Change], rejected: dict[int, str]) -> list[int]:
+        """Changes refused because their learned Klaviyo id names a profile gone since, for
+        people Klaviyo can still find by email, phone or external id."""
+        return [
+            i
+            for i, reason in rejected.items()
+            if profile_gone(reason)
+            and changes[i].recipient.ids.get("klaviyo_id")
+            and (
+                changes[i].recipient.email
+                or changes[i].recipient.phone
+                or changes[i].recipient.ids.get("external_id")
+            )
+        ]
 
     # ---- list membership ------------------------------------------------------------------
     def _membership(
@@ -156,7 +194,9 @@ class KlaviyoSink(SinkBase):
             list_id = self.lists.ensure(segment, refresh=True)
             rejected, retryable = self.lists.change(list_id, kind, profile_ids)
         for n, (i, change) in enumerate(known):
-            if n in rejected:
+            if n in rejected and kind == ChangeKind.REMOVE and profile_gone(rejected[n]):
+                outcomes[i] = Outcome.ok()  # deleted in Klaviyo since: it is in no list
+            elif n in rejected:
                 outcomes[i] = Outcome.rejected(rejected[n])
             elif n in retryable:
                 outcomes[i] = Outcome.retryable(retryable[n])
@@ -189,3 +229,8 @@ class KlaviyoSink(SinkBase):
                 outcomes[i] = Outcome.retryable(result.retryable[n])
             else:
                 outcomes[i] = Outcome.ok()
+
+
+def _without_klaviyo_id(recipient: Recipient) -> Recipient:
+    ids = {k: v for k, v in recipient.ids.items() if k != "klaviyo_id"}
+    return dataclasses.replace(recipient, ids=ids)

@@ -1,5 +1,8 @@
 """Klaviyo source: profiles incremental on ``updated``, events incremental on ``datetime``.
 
+Deleted profiles have no feed: ``reconcile`` lists every live id at a configurable cadence and
+turns the known ids that are gone into tombstones, yielded at the end of the profiles stream.
+
 ``since`` from the runner is an inclusive lower bound (mark minus lookback). Klaviyo's profile
 filter has only ``greater-than`` on ``updated`` (spec get_profiles), so the bound is moved one
 second back to stay inclusive; events support ``greater-or-equal`` directly. Pages are keyset
@@ -16,13 +19,18 @@ from typing import Any
 
 from cdp_klaviyo.client import KlaviyoClient, next_cursor
 from cdp_klaviyo.mapping import EVENT_TYPES_BY_METRIC, safe_map_event, safe_map_profile
+from cdp_klaviyo.reconcile import ProfileLedger, utcnow
 from cdp_klaviyo.settings import KlaviyoSettings
 from connector.sdk import PluginContext, SourceRecord, Stream, parse_timestamp
 
 __all__ = ["KlaviyoSource"]
 
 PROFILES = Stream("profiles", "profiles", "timestamp", "updated_at")
-EVENTS = Stream("events", "events", "timestamp", "occurred_at")
+# Klaviyo filters events on their own ``datetime`` only (no received-at, FACTS December 2026),
+# and backfills or delayed integrations land days late: the stream re-reads 72 h by default
+# (``stream_lookback`` changes it); the store keeps one row per event id, so a re-read event
+# is counted as overlap, not as new.
+EVENTS = Stream("events", "events", "timestamp", "occurred_at", lookback=timedelta(hours=72))
 
 
 def _iso(value: str) -> str:
@@ -69,6 +77,24 @@ class KlaviyoSource:
                 continue
             seen[rid] = updated
             yield safe_map_profile(resource)
+        yield from self._tombstones(seen)
+
+    def _tombstones(self, seen: dict[str, str | None]) -> Iterator[SourceRecord]:
+        """Reconcile known ids with the live ones when due; tombstones for the ones gone."""
+        ledger = ProfileLedger.load(self.ctx.state)
+        ledger.saw(seen)
+        now = utcnow()
+        if ledger.due(timedelta(hours=self.settings.profile_reconcile_hours), now):
+            ledger.reconcile(self.live_profile_ids(), now)
+        stones = list(ledger.tombstones(now))
+        ledger.save(self.ctx.state)
+        yield from stones
+
+    def live_profile_ids(self) -> set[str]:
+        """Every profile id Klaviyo lists now (a sparse fieldset keeps the pages small)."""
+        query = {"page_size": 100, "fields_profile": ["created"]}
+        pages = self._pages("profiles_read", self.client.api.Profiles.get_profiles, query)
+        return {str(resource.get("id")) for resource in pages}
 
     # ---- events ---------------------------------------------------------------------------
     def metrics(self) -> dict[str, str]:

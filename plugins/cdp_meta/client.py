@@ -5,7 +5,8 @@ an HTML or plain-text body, nor for a 414 (facts/ads-segment-scheduling.md 1.5),
 goes through ``_checked``, which reads the HTTP status itself. Error codes follow Meta's error
 reference (facts 1.4): 1, 2, 4, 17, 613, 80003 and the other 8000x BUC throttles, or any body
 flagged ``is_transient``, are retried; 190/102 (token) and 200/10 (permission) stop the
-destination; 100 (invalid parameter) isolates the batch.
+destination, as does 2635 (an expired ``api_version``: a ``ConfigError`` naming the setting);
+100 (invalid parameter) isolates the batch.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from cdp_meta.settings import MetaSettings
 from connector.sdk import (
     REFUSALS_SKIP,
     Action,
+    ConfigError,
     FatalError,
     RetryableError,
     SkippableError,
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 TRANSIENT_CODES = frozenset({1, 2, 4, 17, 341, 613, 80003, 80004, 80008, 80014})
 AUTH_CODES = frozenset({102, 190})
 PERMISSION_CODES = frozenset({10, 200, 294})
+# "(#2635) You are calling a deprecated version of the Ads API" (cdp_meta.versions)
+DEPRECATED_VERSION_CODE = 2635
 # A status without a Graph error body (a proxy's answer): 429/5xx retry, 401 is the token, and
 # every other refusal (403, 408 and 425 included) isolates the request.
 STATUS_ACTIONS = {**REFUSALS_SKIP, 403: Action.SKIP, 408: Action.SKIP, 425: Action.SKIP}
@@ -140,6 +144,11 @@ class Graph:
             return error_for(Action.AUTH, label)
         if code in PERMISSION_CODES:
             return error_for(Action.FAIL, label)
+        if code == DEPRECATED_VERSION_CODE:
+            return ConfigError(
+                f"{label}; set api_version of this destination to a supported Marketing API "
+                "version (the default is kept current with Meta's version table)"
+            )
         if code == 100 and exc.api_error_subcode() == 33 and status not in (413, 414):
             return AudienceGoneError(label)
         too_large = status in (413, 414)

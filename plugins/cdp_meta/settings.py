@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from cdp_meta.identifiers import META_KEYS
 from cdp_meta.limits import REMOVE_ROWS_ADVISED, USERS_PER_REQUEST
+from cdp_meta.versions import DEFAULT_VERSION
 from connector.sdk import HttpSettings, attempts_field
 
 __all__ = ["MetaSettings"]
@@ -22,7 +23,11 @@ class MetaSettings(HttpSettings):
     app_secret: SecretStr | None = Field(
         default=None, description="Adds appsecret_proof to every call when set"
     )
-    api_version: str = "v21.0"
+    api_version: str = Field(
+        default=DEFAULT_VERSION,  # v26.0: expiry not announced yet (cdp_meta.versions)
+        pattern=r"^v\d+\.0$",
+        description="Marketing API version, e.g. v26.0; an expired one is refused by Meta",
+    )
     base_url: str = "https://graph.facebook.com"
     audience_prefix: str = Field(default="", description="Prepended to each segment's name")
     customer_file_source: Literal[

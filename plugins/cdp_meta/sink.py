@@ -14,6 +14,7 @@ import json
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
@@ -22,6 +23,7 @@ from cdp_meta.identifiers import meta_identifiers
 from cdp_meta.limits import CUSTOM_AUDIENCE_CALLS, CUSTOM_AUDIENCE_WINDOW
 from cdp_meta.lint import lint_audience_name
 from cdp_meta.settings import MetaSettings
+from cdp_meta.versions import expiry_warning
 from connector.sdk import (
     Change,
     ChangeKind,
@@ -60,6 +62,9 @@ class MetaSink(SinkBase):
         self.context = context
         self.log = context.logger
         self.graph = Graph(settings)
+        warning = expiry_warning(settings.api_version, datetime.now(UTC).date())
+        if warning:
+            self.log.warning(warning)
         self.retry = RetryPolicy(
             max_attempts=settings.max_attempts,
             max_delay=settings.max_retry_seconds,
@@ -155,52 +160,59 @@ class MetaSink(SinkBase):
         self.graph.close()
 
     # ---- full replace ---------------------------------------------------------------------
-    def replace_audience(
-        self, segment: SegmentRef, recipients: Iterable[tuple[Recipient, dict[str, Any]]]
-    ) -> dict[str, int]:
-        """Replace the audience's members with ``recipients`` through ``/usersreplace``.
+    @property
+    def replaces_members(self) -> bool:
+        """With ``full_replace`` the runner hands over whole memberships (``replace_members``)."""
+        return self.settings.full_replace
 
-        Batches of ≤10,000 rows share one ``session_id``; ``batch_seq`` counts from 1 and the
-        last batch carries ``last_batch_flag``, at which point Meta swaps the member set without
-        resetting the ad sets' learning phase. Returns counts (sent, rejected).
+    def replace_members(self, segment: SegmentRef, members: Sequence[Change]) -> list[Outcome]:
+        """Replace the audience's members with ``members`` through ``/usersreplace``.
+
+        One session per call: batches of ≤``add_batch_size`` rows share a ``session_id``,
+        ``batch_seq`` counts from 1 and the last batch carries ``last_batch_flag``, at which
+        point Meta swaps the member set without resetting the ad sets' learning phase (the
+        ``session`` parameter of the Custom Audience users edges, facebook-python-business-sdk
+        ``CustomAudience.create_users_replace``; facts/ads-segment-scheduling.md 1.2). A session
+        that fails part way is never finished, so Meta keeps the old members: the error goes up
+        and the runner records every change of the segment as retryable.
         """
-        audience_id = self.audience_ids[segment.id]
-        session_id = random.getrandbits(62)
-        schema = self._schema(segment.id)
-        sent = rejected = 0
-        batch: list[tuple[str, ...]] = []
-        seq = 0
+        audience_id = self.audience_ids.get(segment.id)
+        if audience_id is None:
+            return [Outcome.rejected(f"segment {segment.id} was not prepared")] * len(members)
+        outcomes: list[Outcome] = []
+        rows: list[tuple[str, ...]] = []
+        for change in members:
+            values = self._row_for(change.recipient, change.traits, segment.id)
+            if isinstance(values, str):
+                outcomes.append(Outcome.rejected(values))
+                continue
+            rows.append(values)
+            outcomes.append(Outcome.ok())
+        if not rows:  # nothing matchable: a replace needs rows; leave the audience alone
+            return outcomes
+        self._replace(audience_id, self._schema(segment.id), rows)
+        self.context.state.put(f"members:{segment.id}", str(len(rows)))
+        self._refresh_match_rate(segment.id)
+        return outcomes
 
-        def flush(last: bool) -> None:
-            nonlocal seq, sent
-            seq += 1
+    def _replace(
+        self, audience_id: str, schema: Sequence[str], rows: Sequence[tuple[str, ...]]
+    ) -> None:
+        session_id = random.getrandbits(62)  # chosen by the caller (int64), per session
+        size = self.settings.add_batch_size
+        batches = [rows[i : i + size] for i in range(0, len(rows), size)]
+        for seq, batch in enumerate(batches, start=1):
             session = {
                 "session_id": session_id,
                 "batch_seq": seq,
-                "last_batch_flag": last,
-                "estimated_num_total": sent + len(batch),
+                "last_batch_flag": seq == len(batches),
+                "estimated_num_total": len(rows),
             }
-            rows = list(batch)
             self._call(
-                lambda: self.graph.users(
-                    "POST", audience_id, schema, rows, edge="usersreplace", session=session
+                lambda b=batch, s=session: self.graph.users(  # type: ignore[misc]
+                    "POST", audience_id, schema, b, edge="usersreplace", session=s
                 )
             )
-            sent += len(rows)
-            batch.clear()
-
-        for recipient, traits in recipients:
-            values = self._row_for(recipient, traits, segment.id)
-            if isinstance(values, str):
-                rejected += 1
-                continue
-            batch.append(values)
-            if len(batch) == self.settings.add_batch_size:
-                flush(last=False)
-        flush(last=True)
-        self.context.state.put(f"members:{segment.id}", str(sent))
-        self._refresh_match_rate(segment.id)
-        return {"sent": sent, "rejected": rejected}
 
     # ---- helpers --------------------------------------------------------------------------
     def audience_name(self, segment: SegmentRef) -> str:

@@ -55,6 +55,10 @@ class SegmentSettings(HttpSettings):
     webhook_max_connections: int = Field(default=64, ge=1, le=4096)
     # a whole webhook request (headers and body) must arrive within this many seconds
     webhook_request_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # largest request body read (a Webhooks (Actions) batch of 1,000 events fits the default)
+    webhook_max_body_bytes: int = Field(default=4 << 20, ge=64 << 10, le=256 << 20)
+    # messages per batched delivery; Segment's own maximum batch size is 4,000
+    webhook_max_batch: int = Field(default=4000, ge=1, le=100_000)
 
     # ---- Profile API enrichment (optional, per space) ---------------------------------------
     space_id: str | None = None

@@ -120,3 +120,34 @@ def test_pull_model_push_against_emulators(
     second = _run(cfg)
     assert second.counts["planned"] == 0
     assert second.status == "completed"
+
+
+def test_full_replace_through_the_runner(
+    tmp_path: Path, klaviyo: KlaviyoEmulator, meta: MetaEmulator
+) -> None:
+    """``full_replace = true`` in the config: the runner sends the audience through one
+    ``/usersreplace`` session instead of ``/users`` diffs; the audience holds the high tier."""
+    cfg = _config(tmp_path, klaviyo, meta)
+    text = cfg.read_text().replace(
+        'segments = ["rfm_high"]\n', 'segments = ["rfm_high"]\nfull_replace = true\n'
+    )
+    cfg.write_text(text)
+    first = _run(cfg)
+    assert first.failures == [], first.failures
+    assert first.counts["rejected"] == 0
+    profiles = httpx.get(f"{klaviyo.base_url}/__emulator__/state").json()["profiles"]
+    hashed_high = {
+        hashlib.sha256(p["email"].strip().lower().encode()).hexdigest()
+        for p in profiles.values()
+        if p["properties"].get("rfm_tier") == "high" and p.get("email")
+    }
+    state = httpx.get(f"{meta.base_url}/__emulator__/state").json()
+    (audience,) = state["audiences"].values()
+    assert {m["EMAIL"] for m in audience["members"] if "EMAIL" in m} == hashed_high
+    assert hashed_high
+    assert state["open_replace_sessions"] == 0
+    raw = httpx.get(f"{meta.base_url}/__emulator__/requests").json()["requests"]
+    writes = [r["path"].rsplit("/", 1)[-1] for r in raw if "/users" in r["path"]]
+    assert writes
+    assert set(writes) == {"usersreplace"}
+    assert _run(cfg).counts["planned"] == 0  # nothing changed: no session at all

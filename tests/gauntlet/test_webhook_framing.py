@@ -22,7 +22,7 @@ import httpx
 import pytest
 from tests.gauntlet import figures
 
-from cdp_segment.webhook import WebhookLimits, WebhookReceiver, sign
+from cdp_segment.webhook import MAX_BODY, WebhookLimits, WebhookReceiver, sign
 
 SECRET = b"whsec-gauntlet-framing"
 GUARD = 20.0  # seconds a test socket waits before declaring the server hung
@@ -86,7 +86,7 @@ FRAMINGS = {
     "exponent length": ("Content-Length: 1e3\r\n", 400),
     "signed length": ("Content-Length: +5\r\n", 400),
     "huge length": ("Content-Length: 99999999999999999999999\r\n", 413),
-    "over the limit": (f"Content-Length: {(1 << 20) + 1}\r\n", 413),
+    "over the limit": (f"Content-Length: {MAX_BODY + 1}\r\n", 413),
     "conflicting duplicates": ("Content-Length: 5\r\nContent-Length: 6\r\n", 400),
     "conflicting list": ("Content-Length: 5, 6\r\n", 400),
     "missing length": ("", 411),

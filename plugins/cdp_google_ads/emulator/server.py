@@ -8,8 +8,9 @@ they answer ``{requestId}``. ``GET /v1/requestStatus:retrieve?requestId=`` repor
 destination ``PROCESSING`` (first poll) then ``SUCCESS`` with record counts and
 ``uploadMatchRateRange``, computed against a seeded set of "platform users" (hashes).
 Errors use the standard Google envelope with ``google.rpc.BadRequest`` field violations.
-The Google Ads API calls that find and create user lists live in ``ads_api.py``; lists
-created there are valid ``productDestinationId`` values here.
+The Data Manager API's own UserListService (v1.5) lives in ``user_lists.py``; the older Google
+Ads API calls that find and create user lists in ``ads_api.py``. Lists created through either
+are valid ``productDestinationId`` values here.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 from cdp_google_ads.emulator.ads_api import ADS_PATH, AdsApiMixin
+from cdp_google_ads.emulator.user_lists import UserListServiceMixin
 from cdp_google_ads.limits import DATA_MANAGER_CALLS, DATA_MANAGER_WINDOW, MEMBERS_PER_REQUEST
 from connector.sdk import EmulatorOptions, EmulatorServer, RateLimit, Request, Response
 
@@ -72,7 +74,7 @@ class _UserList:
     index: dict[str, str] = field(default_factory=dict)
 
 
-class GoogleAdsEmulator(AdsApiMixin, EmulatorServer):
+class GoogleAdsEmulator(AdsApiMixin, UserListServiceMixin, EmulatorServer):
     platform: ClassVar[str] = "google_ads"
     client_id: ClassVar[str] = "emu-client"
     client_secret: ClassVar[str] = "emu-secret"  # noqa: S105 - fake platform
@@ -85,6 +87,7 @@ class GoogleAdsEmulator(AdsApiMixin, EmulatorServer):
         self.platform_users: set[str] = set()
         self._ids = itertools.count(1)
         self._init_ads()
+        self._init_user_lists()
         super().__init__(options)
         if self.options.seed_profiles:
             rng = random.Random(self.options.seed)
@@ -101,6 +104,7 @@ class GoogleAdsEmulator(AdsApiMixin, EmulatorServer):
         self.route("GET", "/v1/requestStatus:retrieve", self._status)
         self.route("POST", "/{version}/customers/{cid}/userLists:mutate", self._ads_mutate)
         self.route("POST", "/{version}/customers/{cid}/googleAds:search", self._ads_search)
+        self.routes(self.user_list_routes())
 
     def rate_limits(self) -> list[RateLimit]:
         return [RateLimit("datamanager", DATA_MANAGER_CALLS, DATA_MANAGER_WINDOW, path="/v1/*")]
@@ -140,6 +144,7 @@ class GoogleAdsEmulator(AdsApiMixin, EmulatorServer):
             "requests": self.requests_status,
             "platform_users": len(self.platform_users),
             "ads_user_lists": self.ads_snapshot(),
+            "data_manager_user_lists": self.user_lists_snapshot(),
         }
 
     def seed(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +155,7 @@ class GoogleAdsEmulator(AdsApiMixin, EmulatorServer):
     def reset(self) -> None:
         self.lists.clear()
         self.ads_lists.clear()
+        self.dm_lists.clear()
         self.requests_status.clear()
         self.platform_users.clear()
 
@@ -196,6 +202,9 @@ class GoogleAdsEmulator(AdsApiMixin, EmulatorServer):
 
     def _new_destination(self, list_id: str) -> None:
         self.lists.setdefault(list_id, _UserList())
+
+    def _drop_destination(self, list_id: str) -> None:
+        self.lists.pop(list_id, None)
 
     @staticmethod
     def _jwt_ok(assertion: str) -> bool:

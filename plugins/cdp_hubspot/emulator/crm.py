@@ -1,4 +1,9 @@
-"""CRM v3 object routes (search, batch read/upsert/update, pages) and associations v4."""
+"""CRM v3 object routes (search, batch read/upsert/update, pages) and associations v4.
+
+Read routes take ``archived=true`` (the SDK sends Python's ``True``, facts §1.2): the list and
+read endpoints then answer from the archived records (HubSpot CRM objects reference); a
+merged-away id reads as the record it was merged into (see ``lifecycle``).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from cdp_hubspot.emulator.inputs import (
     with_id_prop,
     written,
 )
+from cdp_hubspot.emulator.lifecycle import resolve
 from cdp_hubspot.emulator.objects import CrmObject, ObjectStore, SearchError
 from cdp_hubspot.emulator.values import iso_ms, now_ms
 from cdp_hubspot.limits import OBJECT_PAGE_MAX
@@ -49,10 +55,19 @@ class ObjectRoutes:
         )
 
     def register_associations(self) -> None:
-        self.emu.route(
-            "POST",
-            "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read",
-            self.association_read,
+        self.emu.routes(
+            [
+                (
+                    "POST",
+                    "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read",
+                    self.association_read,
+                ),
+                (
+                    "GET",
+                    "/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}",
+                    self.association_page,
+                ),
+            ]
         )
 
     def search(self, request: Request) -> Response:
@@ -65,14 +80,15 @@ class ObjectRoutes:
         store, body = store_of(self.emu, request), request.json() or {}
         id_prop = body.get("idProperty")
         wanted = body.get("properties") or None
+        pool = store.archived if _archived(request) else store.records
         found, missing = [], []
         for item in inputs(body):
             key = str(item.get("id", ""))
-            rid = lookup(store, key, id_prop)
-            if rid is None:
+            rid = key if pool is store.archived else lookup(store, resolve(store, key), id_prop)
+            if rid is None or rid not in pool:
                 missing.append(key)
             else:
-                found.append(store.records[rid].to_json(with_id_prop(wanted, id_prop)))
+                found.append(pool[rid].to_json(with_id_prop(wanted, id_prop)))
         out = batch_body(found)
         if not missing:
             return Response(200, out)
@@ -144,7 +160,8 @@ class ObjectRoutes:
     def get_page(self, request: Request) -> Response:
         store = store_of(self.emu, request)
         limit = min(int(request.arg("limit", "10") or 10), OBJECT_PAGE_MAX)
-        ids = sorted(store.records, key=int)
+        pool = store.archived if _archived(request) else store.records
+        ids = sorted(pool, key=int)
         after = request.arg("after")
         start = (
             next((i for i, rid in enumerate(ids) if int(rid) > int(after)), len(ids))
@@ -153,17 +170,26 @@ class ObjectRoutes:
         )
         wanted = request.args("properties") or None
         page = ids[start : start + limit]
-        out: dict[str, Any] = {"results": [store.records[r].to_json(wanted) for r in page]}
+        out: dict[str, Any] = {"results": [pool[r].to_json(wanted) for r in page]}
         if start + limit < len(ids):
             out["paging"] = {"next": {"after": page[-1], "link": f"?after={page[-1]}"}}
         return Response(200, out)
 
     def get_one(self, request: Request) -> Response:
         store = store_of(self.emu, request)
-        rid = lookup(store, request.params["objectId"], request.arg("idProperty"))
+        wanted = request.args("properties") or None
+        if _archived(request):
+            gone = store.archived.get(request.params["objectId"])
+            if gone is None:
+                return self.emu.error_response(
+                    404, "Object not found. objectId are usually numeric."
+                )
+            return Response(200, gone.to_json(wanted))
+        key = resolve(store, request.params["objectId"])
+        rid = lookup(store, key, request.arg("idProperty"))
         if rid is None:
             return self.emu.error_response(404, "Object not found. objectId are usually numeric.")
-        return Response(200, store.records[rid].to_json(request.args("properties") or None))
+        return Response(200, store.records[rid].to_json(wanted))
 
     def association_read(self, request: Request) -> Response:
         src = self.emu.store(request.params["fromObjectType"])
@@ -175,12 +201,29 @@ class ObjectRoutes:
         results = []
         for item in (request.json() or {}).get("inputs") or []:
             rid = str(item.get("id", ""))
-            record = src.records.get(rid)
+            # an archived deal keeps its associations (it can be restored for 90 days)
+            record = src.records.get(rid) or src.archived.get(rid)
             if record is None:
                 continue
             to = record.associations.get(dst.object_type, [])
             results.append({"from": {"id": rid}, "to": [_association(t, type_number) for t in to]})
         return Response(200, batch_body(results))
+
+    def association_page(self, request: Request) -> Response:
+        src = self.emu.store(request.params["objectType"])
+        dst = self.emu.store(request.params["toObjectType"])
+        if src is None or dst is None:
+            return self.emu.error_response(400, "Unknown object type")
+        record = src.records.get(resolve(src, request.params["objectId"]))
+        if record is None:
+            return self.emu.error_response(404, "Object not found. objectId are usually numeric.")
+        type_number = 3 if src is self.emu.deals else 4
+        to = sorted(record.associations.get(dst.object_type, []), key=int)
+        return Response(200, {"results": [_association(t, type_number) for t in to]})
+
+
+def _archived(request: Request) -> bool:
+    return (request.arg("archived") or "").lower() == "true"
 
 
 def _unique_id_props(store: ObjectStore, id_props: set[str]) -> None:

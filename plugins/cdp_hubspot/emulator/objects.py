@@ -4,11 +4,19 @@ Search sees the *indexed* version of each record: a write becomes visible only `
 seconds later ("it may take a few moments for newly created or updated CRM objects to appear in
 search results", HubSpot search guide); until then search returns the previous version, or
 nothing for a new record. Reads by id always see the latest version.
+
+Search pages by a numeric offset (``paging.next.after`` is the next row's position, facts
+"December 2026 updates", airbytehq/airbyte PR 44899): the row list is rebuilt on every request,
+so an edit that moves or drops an already-read row shifts every later row. An archived record
+stays in the index until the delay passed: it is counted in the offsets but no longer hydrates,
+so a page can come back short or empty while still carrying ``next`` (airbytehq/airbyte PR 80744,
+"continue CRM search pagination on short pages").
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,16 +45,20 @@ class CrmObject:
     visible_at: float = 0.0  # monotonic time from which search sees this version
     previous: dict[str, str] | None = None  # what search sees until then
     associations: dict[str, list[str]] = field(default_factory=dict)
+    archived_ms: int = 0  # when it was archived (deleted); 0 while it is live
 
     def to_json(self, properties: list[str] | None) -> dict[str, Any]:
         props = self.props if properties is None else {p: self.props.get(p) for p in properties}
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "properties": props,
             "createdAt": iso_ms(self.created_ms),
             "updatedAt": iso_ms(self.updated_ms),
-            "archived": False,
+            "archived": bool(self.archived_ms),
         }
+        if self.archived_ms:
+            out["archivedAt"] = iso_ms(self.archived_ms)
+        return out
 
 
 class ObjectStore:
@@ -65,6 +77,13 @@ class ObjectStore:
         # ``invalid_emails``): HubSpot's own email rules are stricter than the RFCs
         self.invalid_emails: set[str] = set()
         self._sorted_cache: dict[tuple[Any, ...], list[str]] = {}
+        # archived records (listed with archived=true), search rows of archived records the index
+        # has not dropped yet (props, monotonic time they leave the index), merged-away ids
+        self.archived: dict[str, CrmObject] = {}
+        self.ghosts: dict[str, tuple[dict[str, str], float]] = {}
+        self.merged_into: dict[str, str] = {}
+        # called with each new version before it is stored (deals derive hs_is_closed_won)
+        self.derive: Callable[[CrmObject, CrmObject | None], None] | None = None
 
     def new_id(self) -> str:
         self.next_id += 1
@@ -76,6 +95,8 @@ class ObjectStore:
         now = time.monotonic()
         if old is not None and record is old:
             raise ValueError("put() needs a new version, not the stored object")
+        if self.derive is not None:
+            self.derive(record, old)
         if indexed_now or self.index_delay <= 0:
             record.visible_at, record.previous = 0.0, None
         else:
@@ -91,6 +112,20 @@ class ObjectStore:
             self.by_email[email] = record.id
         self._version += 1
         self._sorted_cache.clear()
+
+    def remove(self, rid: str) -> CrmObject:
+        """Take a record out of the live set (archive or merge); search keeps its row a while."""
+        record = self.records.pop(rid)
+        now = time.monotonic()
+        indexed = self._indexed(record, now)
+        if indexed is not None and self.index_delay > 0:
+            self.ghosts[rid] = (indexed, now + self.index_delay)
+        email = (record.props.get("email") or "").lower()
+        if email and self.by_email.get(email) == rid:
+            del self.by_email[email]
+        self._version += 1
+        self._sorted_cache.clear()
+        return record
 
     def touch(self, record: CrmObject, props: dict[str, str], ms: int) -> CrmObject:
         merged = {**record.props, **props, self.modified_prop: iso_ms(ms)}
@@ -119,21 +154,32 @@ class ObjectStore:
         if len(groups) > 5 or sum(len(g.get("filters") or []) for g in groups) > 25:
             raise SearchError("too many filters: at most 5 filterGroups and 25 filters")
         now = time.monotonic()
+        self.ghosts = {r: g for r, g in self.ghosts.items() if g[1] > now}
         matched: list[tuple[str, dict[str, str]]] = []
         for rid in self._order(body.get("sorts") or []):
-            props = self._indexed(self.records[rid], now)
+            props = self._row(rid, now)
             if props is not None and self._matches(props, groups):
                 matched.append((rid, props))
         wanted = body.get("properties") or self._default_search_properties()
         page = matched[after : after + limit]
         out: dict[str, Any] = {
             "total": len(matched),
-            "results": [self._search_hit(rid, props, wanted) for rid, props in page],
+            # an archived record's row no longer hydrates: the page comes back short
+            "results": [
+                self._search_hit(rid, props, wanted) for rid, props in page if rid in self.records
+            ],
         }
         if after + limit < len(matched):
             nxt = str(after + limit)
             out["paging"] = {"next": {"after": nxt, "link": f"?after={nxt}"}}
         return out
+
+    def _row(self, rid: str, now: float) -> dict[str, str] | None:
+        record = self.records.get(rid)
+        if record is not None:
+            return self._indexed(record, now)
+        ghost = self.ghosts.get(rid)
+        return ghost[0] if ghost is not None else None
 
     def _search_hit(self, rid: str, props: dict[str, str], wanted: list[str]) -> dict[str, Any]:
         record = self.records[rid]
@@ -174,18 +220,18 @@ class ObjectStore:
         if cached is not None:
             return cached
         now = time.monotonic()
-        ids = sorted(self.records, key=int)
+        ids = sorted({*self.records, *self.ghosts}, key=int)
         for name, desc in reversed(keys):
             prop = self.properties.get(name)
 
             def key(rid: str, name: str = name, prop: Any = prop) -> tuple[int, Any]:
                 if name == "hs_object_id":
                     return (0, int(rid))
-                props = self._indexed(self.records[rid], now) or {}
+                props = self._row(rid, now) or {}
                 return sort_key(prop, props.get(name))
 
             ids.sort(key=key, reverse=desc)
-        if self.index_delay <= 0:
+        if self.index_delay <= 0 and not self.ghosts:
             self._sorted_cache[cache_key] = ids
         return ids
 

@@ -11,6 +11,7 @@ import random
 from typing import Any
 
 from cdp_hubspot.emulator.objects import CrmObject, ObjectStore
+from cdp_hubspot.emulator.pipelines import DEAL_PIPELINES
 from cdp_hubspot.emulator.schema import DEAL_STAGES, LIFECYCLE_STAGES
 from cdp_hubspot.emulator.values import iso_ms
 
@@ -60,7 +61,8 @@ def seed_contacts(store: ObjectStore, count: int, seed: int) -> list[str]:
 
 
 def seed_deals(store: ObjectStore, contacts: ObjectStore, count: int, seed: int) -> list[str]:
-    """Deals, about 60% closed won, each associated with one contact (a few with two)."""
+    """Deals, about 60% closed won, each associated with one contact (a few with two); one in
+    four in the second pipeline, whose won stage has a numeric id."""
     if not contacts.records:
         return []
     rng = random.Random(f"deals:{seed}:{len(store.records)}")
@@ -71,13 +73,18 @@ def seed_deals(store: ObjectStore, contacts: ObjectStore, count: int, seed: int)
         created = _START_MS + rng.randrange(_SPAN_MS)
         closed = created + rng.randrange(90 * 86_400_000)
         modified = closed + rng.randrange(86_400_000)
-        stage = "closedwon" if rng.random() < 0.6 else rng.choice(DEAL_STAGES)
+        pipeline, stages = "default", [*DEAL_STAGES]
+        if rng.random() < 0.25:
+            pipeline, _, rows = DEAL_PIPELINES[1]
+            stages = [s[0] for s in rows]
+        won = "closedwon" if pipeline == "default" else stages[1]
+        stage = won if rng.random() < 0.6 else rng.choice(stages)
         props: dict[str, Any] = {
             "dealname": f"Order {rid}",
             "amount": f"{rng.lognormvariate(4.5, 0.8):.2f}",
             "closedate": iso_ms(closed),
             "dealstage": stage,
-            "pipeline": "default",
+            "pipeline": pipeline,
             "deal_currency_code": "USD",
             "createdate": iso_ms(created),
             "hs_lastmodifieddate": iso_ms(modified),

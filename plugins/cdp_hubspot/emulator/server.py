@@ -12,11 +12,19 @@ import uuid
 from typing import Any, ClassVar
 
 from cdp_hubspot.emulator.crm import ObjectRoutes
+from cdp_hubspot.emulator.lifecycle import MERGED, LifecycleRoutes
 from cdp_hubspot.emulator.lists import ListRoutes
 from cdp_hubspot.emulator.objects import ObjectStore
+from cdp_hubspot.emulator.pipelines import (
+    DEAL_PIPELINES,
+    PipelineRoutes,
+    derive_deal,
+    stage_ids,
+    stage_properties,
+)
 from cdp_hubspot.emulator.properties import PropertyRoutes
 from cdp_hubspot.emulator.ratelimit import HubSpotLimiter
-from cdp_hubspot.emulator.schema import DEFAULT_GROUPS
+from cdp_hubspot.emulator.schema import DEFAULT_GROUPS, property_record
 from cdp_hubspot.emulator.seed import seed_contacts, seed_deals, seed_people
 from cdp_hubspot.emulator.values import now_ms
 from cdp_hubspot.limits import DAILY_ENTERPRISE, REQUESTS_PER_10S_PRO, SEARCH_PER_SECOND
@@ -69,6 +77,15 @@ class HubSpotEmulator(EmulatorServer):
     def _init_state(self) -> None:
         self.contacts = ObjectStore("contacts", "lastmodifieddate", first_id=1000)
         self.deals = ObjectStore("deals", "hs_lastmodifieddate", first_id=5_000_000)
+        self.deals.derive = derive_deal
+        self.deals.properties.update(stage_properties())
+        self.deals.properties["dealstage"]["options"] = _options(stage_ids())
+        self.deals.properties["pipeline"]["options"] = _options([p[0] for p in DEAL_PIPELINES])
+        for store in (self.contacts, self.deals):
+            store.properties[MERGED] = property_record(
+                MERGED, "string", "text", "dealinformation" if store is self.deals
+                else "contactinformation", hubspot_defined=True,
+            )  # fmt: skip
         self.groups: dict[str, dict[str, dict[str, Any]]] = {
             t: {g: _group(g) for g in names} for t, names in DEFAULT_GROUPS.items()
         }
@@ -94,8 +111,10 @@ class HubSpotEmulator(EmulatorServer):
 
     # ---- base-class hooks -----------------------------------------------------------------
     def register_routes(self) -> None:
+        LifecycleRoutes(self).register()  # before the generic /{objectId} routes
         objects = ObjectRoutes(self)
         objects.register()
+        PipelineRoutes(self).register()
         PropertyRoutes(self).register()
         objects.register_associations()
         ListRoutes(self).register()
@@ -151,6 +170,12 @@ class HubSpotEmulator(EmulatorServer):
     def snapshot(self) -> dict[str, Any]:
         return {
             "contacts": {rid: dict(r.props) for rid, r in self.contacts.records.items()},
+            "archived": {
+                s.object_type: sorted(s.archived, key=int) for s in (self.contacts, self.deals)
+            },
+            "merged_into": {
+                s.object_type: dict(s.merged_into) for s in (self.contacts, self.deals)
+            },
             "deals": {
                 rid: {
                     "properties": dict(r.props),
@@ -185,6 +210,12 @@ class HubSpotEmulator(EmulatorServer):
         delay = self.index_delay
         self._init_state()
         self.index_delay = delay
+
+
+def _options(values: list[str]) -> list[dict[str, Any]]:
+    return [
+        {"label": v, "value": v, "displayOrder": i, "hidden": False} for i, v in enumerate(values)
+    ]
 
 
 def _group(name: str) -> dict[str, Any]:

@@ -74,6 +74,7 @@ def create_job(store: KlaviyoStore, body: object, size: int) -> dict[str, Any]:
         "list_ids": list_ids,
         "pending": profiles,
         "errors": [],
+        "profile_ids": [],
     }
     store.jobs[job["id"]] = job
     return job
@@ -87,7 +88,7 @@ def advance_job(store: KlaviyoStore, job: dict[str, Any]) -> None:
         job["started_at"] = now
     elif job["status"] == "processing":
         for index, item in enumerate(job.pop("pending", [])):
-            error = _apply(store, item, job["list_ids"], now)
+            error = _apply(store, item, job, now)
             if error is None:
                 job["completed_count"] += 1
             else:
@@ -129,7 +130,7 @@ def _validate(store: KlaviyoStore, item: object) -> tuple[str, str] | None:
 
 
 def _apply(
-    store: KlaviyoStore, item: object, list_ids: list[str], now: float
+    store: KlaviyoStore, item: object, job: dict[str, Any], now: float
 ) -> tuple[str, str] | None:
     error = _validate(store, item)
     if error is not None or not isinstance(item, dict):
@@ -165,6 +166,7 @@ def _apply(
         profile["properties"].pop(key, None)
     profile["updated"] = float(int(now))
     store.put_profile(profile)
-    for list_id in list_ids:
+    for list_id in job["list_ids"]:
         store.lists[list_id]["members"].add(profile["id"])
+    job["profile_ids"].append(profile["id"])
     return None

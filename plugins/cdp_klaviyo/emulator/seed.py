@@ -29,6 +29,11 @@ METRICS = (
     ("Opened Email", KLAVIYO, 25),
     ("Clicked Email", KLAVIYO, 10),
     ("Active on Site", KLAVIYO, 5),
+    # Refunds and cancellations are in the catalogue (Shopify data reference, help.klaviyo.com
+    # 115005080447) but never drawn at random: weight 0 keeps every seeded account as it was;
+    # tests add them for chosen orders with create_event or ``seed_reversal``.
+    ("Refunded Order", SHOPIFY, 0),
+    ("Cancelled Order", SHOPIFY, 0),
 )
 _FIRST = (
     "Ada",

@@ -1,7 +1,10 @@
 """A local Klaviyo: the JSON:API endpoints the connector uses, with the documented limits.
 
-Requests need ``Authorization: Klaviyo-API-Key pk_...`` and a ``revision`` header (every
-operation in the spec declares it required). Errors are JSON:API documents; 429s carry an
+Requests need ``Authorization: Klaviyo-API-Key pk_...`` and a valid ``revision`` header (every
+operation in the spec declares it required; see ``revision`` for how Klaviyo refuses a bad
+one). Besides the collections the connector pages, the emulator serves the SDK's reads of the
+same resources by id (``reads``) and the writes that change an account while it is read:
+late events, profile edits and merges (``writes``). Errors are JSON:API documents; 429s carry an
 integer ``Retry-After`` (the SDK parses it with ``int()``, facts 3.4).
 """
 
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from cdp_klaviyo.emulator import imports
@@ -22,21 +26,24 @@ from cdp_klaviyo.emulator.jsonapi import (
     page_links,
     parse_filter,
 )
+from cdp_klaviyo.emulator.lists import ListRoutes
+from cdp_klaviyo.emulator.reads import JSONAPI, read_routes
+from cdp_klaviyo.emulator.reads import ok as _ok
 from cdp_klaviyo.emulator.resources import (
     event_resource,
     job_resource,
-    list_resource,
     metric_resource,
     profile_resource,
 )
+from cdp_klaviyo.emulator.revision import check_revision
 from cdp_klaviyo.emulator.seed import seed_events, seed_metrics, seed_people, seed_profiles
-from cdp_klaviyo.emulator.store import KlaviyoStore, make_id
-from cdp_klaviyo.limits import ENDPOINT_POLICIES, LIST_MEMBERS_PER_CALL, PAGE_SIZE
+from cdp_klaviyo.emulator.store import KlaviyoStore
+from cdp_klaviyo.emulator.writes import delete_profiles, write_routes
+from cdp_klaviyo.limits import ENDPOINT_POLICIES, PAGE_SIZE
 from connector.sdk import EmulatorOptions, EmulatorServer, RateLimit, RateLimiter, Request, Response
 
 __all__ = ["KlaviyoEmulator"]
 
-JSONAPI = "application/vnd.api+json"
 EVENTS_PER_PROFILE = 10
 _CODES = {
     400: ("invalid", "Invalid input."),
@@ -45,15 +52,12 @@ _CODES = {
     404: ("not_found", "Not found."),
     405: ("method_not_allowed", "Method not allowed."),
     409: ("conflict", "Conflict."),
+    410: ("gone", "Gone."),
     429: ("throttled", "Request was throttled."),
 }
 
 
-def _ok(body: object, status: int = 200) -> Response:
-    return Response(status, body, content_type=JSONAPI)
-
-
-class KlaviyoEmulator(EmulatorServer):
+class KlaviyoEmulator(ListRoutes, EmulatorServer):
     platform = "klaviyo"
 
     def __init__(self, options: EmulatorOptions | None = None) -> None:
@@ -79,6 +83,8 @@ class KlaviyoEmulator(EmulatorServer):
                 ("POST", "/api/lists", self._create_list),
                 ("POST", "/api/lists/{list_id}/relationships/profiles", self._add_members),
                 ("DELETE", "/api/lists/{list_id}/relationships/profiles", self._remove_members),
+                *read_routes(self),
+                *write_routes(self),
             ]
         )
 
@@ -96,9 +102,10 @@ class KlaviyoEmulator(EmulatorServer):
         scheme, _, key = auth.partition(" ")
         if scheme != "Klaviyo-API-Key" or not key.startswith("pk_"):
             return self.error_response(401, "Missing or invalid private key.")
-        if not request.header("revision"):
+        refusal = check_revision(request.header("revision"))
+        if refusal is not None:
             return self.error_response(
-                400, "Missing required header: revision.", parameter="revision"
+                refusal.status, refusal.detail, code=refusal.code, parameter="revision"
             )
         return None
 
@@ -140,8 +147,9 @@ class KlaviyoEmulator(EmulatorServer):
 
     def seed(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Admin seeding: ``profiles``, ``events``, ``update_profiles`` (touch N existing),
-        ``new_events`` (recent activity), ``refuse_emails`` (the import rejects them) and ``people``
-        (explicit profiles, see ``seed_people``)."""
+        ``new_events`` (recent activity), ``refuse_emails`` (the import rejects them), ``people``
+        (explicit profiles, see ``seed_people``) and ``delete_profiles`` (ids; see
+        ``writes.delete_profiles`` for why deletion is a test hook)."""
         s = self.store
         added = seed_profiles(s, self.rng, int(payload.get("profiles", 0)))
         events = seed_events(s, self.rng, int(payload.get("events", 0)))
@@ -150,7 +158,18 @@ class KlaviyoEmulator(EmulatorServer):
         events += seed_events(s, self.rng, int(payload.get("new_events", 0)), at=now)
         s.refused_emails |= {str(e).lower() for e in payload.get("refuse_emails", [])}
         people = seed_people(s, list(payload.get("people", [])), now)
-        return {"profiles": len(added) + len(people), "updated": len(touched), "events": events}
+        deleted = self.delete_profiles([str(i) for i in payload.get("delete_profiles", [])])
+        return {
+            "profiles": len(added) + len(people),
+            "updated": len(touched),
+            "events": events,
+            "deleted": deleted,
+        }
+
+    def delete_profiles(self, ids: Iterable[str]) -> int:
+        """Delete profiles as a data-privacy deletion job would (a test hook, see writes)."""
+        with self.lock:
+            return delete_profiles(self.store, list(ids))
 
     def reset(self) -> None:
         self.store = KlaviyoStore()
@@ -167,7 +186,7 @@ class KlaviyoEmulator(EmulatorServer):
         return pids
 
     # ---- reads ----------------------------------------------------------------------------
-    def _page_size(self, request: Request, kind: str, default: int) -> int:
+    def page_size(self, request: Request, kind: str, default: int) -> int:
         raw = request.arg("page[size]")
         if raw is None:
             return default
@@ -184,7 +203,7 @@ class KlaviyoEmulator(EmulatorServer):
 
     def _get_profiles(self, request: Request) -> Response:
         try:
-            size = self._page_size(request, "profiles", 20)
+            size = self.page_size(request, "profiles", 20)
             sort = request.arg("sort") or "id"
             query = self.store.profile_query(parse_filter(request.arg("filter")), sort)
             cursor = request.arg("page[cursor]")
@@ -199,7 +218,7 @@ class KlaviyoEmulator(EmulatorServer):
 
     def _get_events(self, request: Request) -> Response:
         try:
-            size = self._page_size(request, "events", 200)
+            size = self.page_size(request, "events", 200)
             sort = request.arg("sort") or "datetime"
             query, metric_id = self.store.event_query(parse_filter(request.arg("filter")), sort)
             cursor = request.arg("page[cursor]")
@@ -271,7 +290,7 @@ class KlaviyoEmulator(EmulatorServer):
         if job is None:
             return self.error_response(404, "Job not found.")
         try:
-            size = self._page_size(request, "import_errors", 20)
+            size = self.page_size(request, "import_errors", 20)
             cursor = request.arg("page[cursor]")
             start = int(decode_cursor(cursor, "index")[0]) if cursor else 0
         except FilterError as exc:
@@ -285,88 +304,3 @@ class KlaviyoEmulator(EmulatorServer):
         nxt = encode_cursor("index", (end, "")) if end < len(job["errors"]) else None
         path = f"/api/profile-bulk-import-jobs/{job['id']}/import-errors"
         return _ok({"data": data, "links": page_links(path, request.query, nxt)})
-
-    # ---- lists ----------------------------------------------------------------------------
-    def _get_lists(self, request: Request) -> Response:
-        try:
-            size = self._page_size(request, "lists", 10)
-            terms = parse_filter(request.arg("filter"))
-            cursor = request.arg("page[cursor]")
-            after = decode_cursor(cursor, "id")[1] if cursor else ""
-        except FilterError as exc:
-            return self._bad(exc)
-        lists = sorted(self.store.lists.values(), key=lambda x: x["id"])
-        for term in terms:
-            if term.field not in ("name", "id") or term.op not in ("equals", "any"):
-                return self._bad(FilterError(f"Unsupported filter {term.op}({term.field})"))
-            values = term.value if term.op == "any" else [term.value]
-            lists = [x for x in lists if x[term.field] in values]
-        lists = [x for x in lists if x["id"] > after]
-        page = lists[:size]
-        nxt = encode_cursor("id", ("", page[-1]["id"])) if len(lists) > size else None
-        data = [list_resource(x) for x in page]
-        return _ok({"data": data, "links": page_links("/api/lists", request.query, nxt)})
-
-    def _create_list(self, request: Request) -> Response:
-        data = (request.json() or {}).get("data") or {}
-        name = (data.get("attributes") or {}).get("name")
-        if data.get("type") != "list" or not isinstance(name, str) or not name.strip():
-            return self.error_response(400, "A list needs a name.", pointer="/data/attributes/name")
-        now = time.time()
-        lst: dict[str, Any] = {
-            "id": make_id(now, self.store.next_n(), 6),
-            "name": name,
-            "created": now,
-            "updated": now,
-            "opt_in_process": (data.get("attributes") or {}).get("opt_in_process")
-            or "single_opt_in",
-            "members": set(),
-        }
-        self.store.lists[lst["id"]] = lst
-        resource = list_resource(lst)
-        return _ok({"data": resource, "links": resource["links"]}, 201)
-
-    def _members(
-        self, request: Request
-    ) -> tuple[dict[str, Any] | None, list[str], Response | None]:
-        lst = self.store.lists.get(request.params["list_id"])
-        if lst is None:
-            return None, [], self.error_response(404, "List not found.")
-        items = (request.json() or {}).get("data")
-        if not isinstance(items, list) or not items:
-            return (
-                None,
-                [],
-                self.error_response(400, "data must be a list of profiles.", pointer="/data"),
-            )
-        if len(items) > LIST_MEMBERS_PER_CALL:
-            detail = f"At most {LIST_MEMBERS_PER_CALL} profiles per request."
-            return None, [], self.error_response(400, detail, pointer="/data")
-        ids: list[str] = []
-        for i, item in enumerate(items):
-            pid = item.get("id") if isinstance(item, dict) else None
-            if (
-                not isinstance(item, dict)
-                or item.get("type") != "profile"
-                or pid not in self.store.profiles
-            ):
-                detail = f"Profile {str(pid)[:40]} does not exist."
-                return None, [], self.error_response(400, detail, pointer=f"/data/{i}/id")
-            ids.append(str(pid))
-        return lst, ids, None
-
-    def _add_members(self, request: Request) -> Response:
-        lst, ids, error = self._members(request)
-        if error is not None or lst is None:
-            return error or self.error_response(400, "bad request")
-        lst["members"].update(ids)
-        lst["updated"] = time.time()
-        return Response(204)
-
-    def _remove_members(self, request: Request) -> Response:
-        lst, ids, error = self._members(request)
-        if error is not None or lst is None:
-            return error or self.error_response(400, "bad request")
-        lst["members"].difference_update(ids)
-        lst["updated"] = time.time()
-        return Response(204)

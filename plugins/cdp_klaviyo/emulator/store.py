@@ -52,6 +52,8 @@ class KlaviyoStore:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.by_ident: dict[str, dict[str, str]] = {f: {} for f in PROFILE_IDENT_FIELDS[1:]}
         self.refused_emails: set[str] = set()  # the import refuses these (a test hook)
+        self.event_keys: set[tuple[str, str, str]] = set()  # (profile, metric, unique_id)
+        self.merged: dict[str, str] = {}  # merged-away profile id → the profile it went into
         self._counter = itertools.count(1)
         self._profile_index: dict[str, list[tuple[Any, str]]] = {}
         self._event_index: dict[str | None, list[tuple[float, str]]] = {}
@@ -69,6 +71,23 @@ class KlaviyoStore:
                 index[profile[f]] = profile["id"]
         self.profiles[profile["id"]] = profile
         self._profile_index.clear()
+
+    def delete_profile(self, pid: str, *, keep_events: bool = False) -> int:
+        """Remove a profile, its identifiers, list memberships and (unless kept) its events."""
+        old = self.profiles.pop(pid, None)
+        if old is None:
+            return 0
+        for f, index in self.by_ident.items():
+            if old.get(f) and index.get(old[f]) == pid:
+                del index[old[f]]
+        for lst in self.lists.values():
+            lst["members"].discard(pid)
+        if not keep_events:
+            for eid in [e for e, ev in self.events.items() if ev["profile_id"] == pid]:
+                del self.events[eid]
+            self._event_index.clear()
+        self._profile_index.clear()
+        return 1
 
     def find_profile(self, attrs: dict[str, Any]) -> str | None:
         if attrs.get("id") and attrs["id"] in self.profiles:

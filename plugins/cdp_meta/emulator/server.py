@@ -16,10 +16,12 @@ import json
 import random
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 from cdp_meta.limits import CUSTOM_AUDIENCE_CALLS, CUSTOM_AUDIENCE_WINDOW, USERS_PER_REQUEST
+from cdp_meta.versions import LATEST_VERSION, VERSION_PATTERN, expired
 from connector.sdk import EmulatorOptions, EmulatorServer, RateLimit, RateLimiter, Request, Response
 
 __all__ = ["MetaEmulator", "seeded_email"]
@@ -89,6 +91,7 @@ class MetaEmulator(EmulatorServer):
         self.platform_users: set[tuple[str, str]] = set()
         self.replace_sessions: dict[tuple[str, int], list[dict[str, str]]] = {}
         self._ids = itertools.count(23850000000000001)
+        self.today = date.today()  # the day versions expire against; seed {"today": ...}
         super().__init__(options)
         if self.options.seed_profiles:
             self._seed_people(self.options.seed_profiles, self.options.seed)
@@ -106,6 +109,9 @@ class MetaEmulator(EmulatorServer):
         return [RateLimit("custom_audience", CUSTOM_AUDIENCE_CALLS, CUSTOM_AUDIENCE_WINDOW)]
 
     def authenticate(self, request: Request) -> Response | None:
+        refused = self._version_refused(request.path.lstrip("/").split("/", 1)[0])
+        if refused is not None:
+            return refused
         # the Graph API takes the token as a query parameter or an OAuth/Bearer header
         scheme, _, header_token = (request.header("authorization") or "").partition(" ")
         token = (
@@ -113,6 +119,22 @@ class MetaEmulator(EmulatorServer):
         )
         if token != self.access_token:
             return self.graph_error(400, 190, "Invalid OAuth access token.", kind="OAuthException")
+        return None
+
+    def _version_refused(self, version: str) -> Response | None:
+        """An expired version gets Graph's (#2635), HTTP 400 OAuthException (developers.facebook
+        .com/blog/post/2024/04/16/upcoming-change-in-marketing-api-version-deprecation,
+        facebook-nodejs-business-sdk issue 6). Meta may instead auto-upgrade calls to endpoints
+        a release left unchanged; the refusal is the case a connector must survive."""
+        if not VERSION_PATTERN.match(version):
+            return self.graph_error(400, 2500, f"Unknown path components: /{version}")
+        if expired(version, self.today):
+            return self.graph_error(
+                400,
+                2635,
+                "(#2635) You are calling a deprecated version of the Ads API. "
+                f"Please update to the latest version: {LATEST_VERSION}.",
+            )
         return None
 
     def error_response(self, status: int, message: str, **extra: object) -> Response:
@@ -185,6 +207,8 @@ class MetaEmulator(EmulatorServer):
 
     def seed(self, payload: dict[str, Any]) -> dict[str, Any]:
         """``{"platform_users": {"EMAIL": [hash...], "PHONE": [...]}}`` or ``{"profiles": N}``."""
+        if payload.get("today"):
+            self.today = date.fromisoformat(str(payload["today"]))
         users = payload.get("platform_users") or {}
         for key, hashes in users.items():
             self.platform_users.update((str(key), str(h).lower()) for h in hashes)
@@ -193,6 +217,7 @@ class MetaEmulator(EmulatorServer):
         return {"platform_users": len(self.platform_users)}
 
     def reset(self) -> None:
+        self.today = date.today()
         self.audiences.clear()
         self.platform_users.clear()
         self.replace_sessions.clear()

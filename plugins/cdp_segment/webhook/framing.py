@@ -36,7 +36,10 @@ __all__ = [
     "linger",
 ]
 
-MAX_BODY = 1 << 20  # Segment messages are ≤32 KB; anything far larger is not Segment
+# Segment messages are ≤32 KB; a Webhooks (Actions) batch holds 1,000 of them by default
+# (4,000 at most), typically 1-4 KB each: 4 MiB takes a default batch, and a larger body is
+# refused before it is read (raise webhook_max_body_bytes for larger batches)
+MAX_BODY = 4 << 20
 _DIGITS = re.compile(r"[0-9]+")
 _LINGER_SECONDS = 2.0
 _BUSY = (
@@ -51,6 +54,7 @@ class WebhookLimits:
     """How much one request may send, how long a silent client is waited for, how many at once."""
 
     max_body: int = MAX_BODY
+    max_batch: int = 4000  # messages per Webhooks (Actions) batch (delivery.MAX_BATCH)
     timeout: float = 10.0
     max_connections: int = 64
     # a whole request (headers and body) must arrive within this, however steadily it drips:

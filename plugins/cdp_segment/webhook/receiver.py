@@ -8,7 +8,7 @@ Contract of this receiver:
 - a missing or wrong signature gets 401 and nothing is stored;
 - a signed event is committed to the spool (fsync'ed, unique by messageId) before the 200;
 - 5xx only when the spool could not store it, so Segment's retry delivers it again;
-- a retry of a stored event answers 200 again and stores nothing new.
+- a retry of a stored event (or batch) answers 200 again and stores nothing new.
 The ``live`` stream of the Segment source reads the spool on the next run.
 
 Framing, timeouts and the connection cap are ``webhook_http``'s: they are enforced before any
@@ -20,8 +20,6 @@ went out (never for duplicates); a failing hook is logged and never loses the ev
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import socket
@@ -33,6 +31,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from cdp_segment.settings import SegmentSettings
+from cdp_segment.webhook.delivery import DeliveryError, parse_delivery, sign, signature_error
 from cdp_segment.webhook.framing import (
     MAX_BODY,
     BoundedHTTPServer,
@@ -42,7 +41,7 @@ from cdp_segment.webhook.framing import (
     linger,
 )
 from cdp_segment.webhook.spool import GroupWriter, Spool, SpoolError
-from connector.sdk import ConfigError, message_id
+from connector.sdk import ConfigError
 
 __all__ = [
     "MAX_BODY",
@@ -58,11 +57,6 @@ _log = logging.getLogger("cdp_segment.webhook")
 EventHook = Callable[[dict[str, Any]], None]
 
 
-def sign(secret: bytes, body: bytes) -> str:
-    """The ``X-Signature`` Segment sends: hex HMAC-SHA1 of the raw body."""
-    return hmac.new(secret, body, hashlib.sha1).hexdigest()
-
-
 def spool_path(settings: SegmentSettings, workspace: Path) -> Path:
     path = Path(settings.webhook_spool)
     return path if path.is_absolute() else workspace / path
@@ -73,6 +67,8 @@ def limits_from(settings: SegmentSettings) -> WebhookLimits:
         timeout=settings.webhook_timeout_seconds,
         max_connections=settings.webhook_max_connections,
         request_seconds=settings.webhook_request_seconds,
+        max_body=settings.webhook_max_body_bytes,
+        max_batch=settings.webhook_max_batch,
     )
 
 
@@ -134,25 +130,39 @@ class WebhookReceiver:
         self.stop()
 
     def receive(
-        self, body: bytes, signature: str | None
-    ) -> tuple[int, dict[str, Any], dict[str, Any] | None]:
-        """(status, answer, newly stored message or None) for one delivery."""
-        expected = sign(self.secret, body)
-        if not signature or not hmac.compare_digest(signature.strip().lower(), expected):
-            return 401, {"error": "invalid or missing X-Signature"}, None
+        self, body: bytes, signature: str | None, segment_signature: str | None = None
+    ) -> tuple[int, dict[str, Any], list[dict[str, Any]] | None]:
+        """(status, answer, newly stored messages or None) for one delivery."""
+        refused = signature_error(self.secret, body, signature, segment_signature)
+        if refused is not None:
+            return 401, {"error": refused}, None
         try:
-            msg = json.loads(body)
-        except ValueError:
-            return 400, {"error": "body is not JSON"}, None
-        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
-            return 400, {"error": "body is not a Segment message"}, None
-        mid = message_id(msg, body)
+            delivery = parse_delivery(body, max_batch=self.limits.max_batch)
+        except DeliveryError as exc:
+            return exc.status, {"error": exc.message}, None
         try:
-            inserted = self.writer.submit(mid, body.decode("utf-8", "replace"))
+            inserted = self.writer.submit_many([(mid, line) for mid, line, _ in delivery.messages])
         except SpoolError as exc:
-            _log.error("segment webhook: could not store message %s: %s", mid, exc)
+            _log.error(
+                "segment webhook: could not store %d message(s): %s", len(delivery.messages), exc
+            )
             return 503, {"error": "could not store the event, retry later"}, None
-        return 200, {"stored": inserted, "messageId": mid}, (msg if inserted else None)
+        new = [msg for (_, _, msg), fresh in zip(delivery.messages, inserted, strict=True) if fresh]
+        if not delivery.batched:
+            return 200, {"stored": inserted[0], "messageId": delivery.messages[0][0]}, new
+        if delivery.rejected:
+            _log.warning(
+                "segment webhook: %d entr(ies) of a batch of %d were not Segment messages",
+                len(delivery.rejected),
+                len(delivery.messages) + len(delivery.rejected),
+            )
+        answer = {
+            "received": len(delivery.messages) + len(delivery.rejected),
+            "stored": len(new),
+            "duplicates": len(delivery.messages) - len(new),
+            "rejected": delivery.rejected,
+        }
+        return 200, answer, new
 
 
 def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
@@ -213,11 +223,16 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True  # the client stalled or hung up mid-body
                 self._try_answer(408, {"error": "request body incomplete"})
                 return
-            status, payload, stored = receiver.receive(body, self.headers.get("X-Signature"))
+            status, payload, stored = receiver.receive(
+                body, self.headers.get("X-Signature"), self.headers.get("X-Segment-Signature")
+            )
             self._answer(status, payload)
-            if stored is not None and receiver.on_event is not None:
+            hook = receiver.on_event
+            for message in stored or ():
+                if hook is None:
+                    break
                 try:
-                    receiver.on_event(stored)
+                    hook(message)
                 except Exception:  # noqa: BLE001 - the hook is user code; the event is already safe
                     _log.exception("segment webhook: on_event hook failed")
 

@@ -139,6 +139,22 @@ class GroupWriter:
             raise SpoolError(pending.error)
         return pending.inserted
 
+    def submit_many(self, items: list[tuple[str, str]], timeout: float = 60.0) -> list[bool]:
+        """Store a batch's messages (group-committed with whatever else is queued); True where
+        new. ``SpoolError`` if any could not be stored: the sender retries the whole batch, and
+        the messages already stored are duplicates then."""
+        pending = [_Pending(mid, body) for mid, body in items]
+        for p in pending:
+            self._queue.put(p)
+        deadline = time.monotonic() + timeout
+        for p in pending:
+            if not p.done.wait(max(0.0, deadline - time.monotonic())):
+                raise SpoolError("spool commit timed out")
+        errors = [p.error for p in pending if p.error is not None]
+        if errors:
+            raise SpoolError(errors[0])
+        return [p.inserted for p in pending]
+
     def _run(self) -> None:
         while True:
             first = self._queue.get()

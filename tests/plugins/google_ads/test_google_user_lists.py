@@ -1,4 +1,6 @@
-"""The Google sink finds or creates its own Customer Match lists, against the emulator."""
+"""The Google sink finds or creates its own Customer Match lists through the Google Ads API route
+(``user_list_api = "google_ads"``), against the emulator; the default Data Manager route is
+covered in test_google_datamanager_lists.py."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ def make(google_emulator: GoogleAdsEmulator, google_sink: Any) -> Any:
         owning = {
             "user_lists": {},
             "create_user_lists": True,
+            "user_list_api": "google_ads",
             "developer_token": GoogleAdsEmulator.developer_token,
             "ads_api_url": google_emulator.base_url,
         }
@@ -136,9 +139,12 @@ def test_settings_validation() -> None:
         "client_secret": "s",
         "refresh_token": "r",
         "create_user_lists": True,
+        "user_list_api": "google_ads",
     }
     with pytest.raises(ValidationError, match="developer_token"):
         SPEC.settings_model.model_validate(base)
+    default = SPEC.settings_model.model_validate({**base, "user_list_api": "data_manager"})
+    assert default.scopes == ["https://www.googleapis.com/auth/datamanager"]
     with pytest.raises(ValidationError, match="membership_life_span_days"):
         SPEC.settings_model.model_validate(
             {**base, "developer_token": "d", "membership_life_span_days": 600}

@@ -20,7 +20,16 @@ from connector.emulator import Request, Response
 from connector.plugin.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef
 
 REPO = Path(__file__).resolve().parents[3]
-SPECS = REPO.parent / "shared" / "specs" / "klaviyo" / "apis"
+# The shared specs sit beside the checkout (/work/shared for /work/main) or, for a worktree
+# under /work/wt/, one level further up.
+SPECS = next(
+    (
+        base / "shared" / "specs" / "klaviyo" / "apis"
+        for base in (REPO.parent, REPO.parent.parent)
+        if (base / "shared" / "specs" / "klaviyo" / "apis").is_dir()
+    ),
+    REPO.parent / "shared" / "specs" / "klaviyo" / "apis",
+)
 
 # (method, route template) → the operation's spec file (apis/<operationId>.json).
 OPERATIONS = {
@@ -36,6 +45,15 @@ OPERATIONS = {
     ("POST", "/api/lists"): "create_list",
     ("POST", "/api/lists/{list_id}/relationships/profiles"): "add_profiles_to_list",
     ("DELETE", "/api/lists/{list_id}/relationships/profiles"): "remove_profiles_from_list",
+    ("GET", "/api/profiles/{id}"): "get_profile",
+    ("PATCH", "/api/profiles/{id}"): "update_profile",
+    ("GET", "/api/events/{id}"): "get_event",
+    ("POST", "/api/events"): "create_event",
+    ("GET", "/api/metrics/{id}"): "get_metric",
+    ("GET", "/api/lists/{id}"): "get_list",
+    ("GET", "/api/lists/{id}/profiles"): "get_profiles_for_list",
+    ("GET", "/api/lists/{id}/relationships/profiles"): "get_profile_ids_for_list",
+    ("GET", "/api/profile-bulk-import-jobs"): "get_bulk_import_profiles_jobs",
 }
 
 

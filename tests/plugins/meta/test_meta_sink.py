@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 import pytest
 from ads_driver import Driver, admin, email_hash, people, raw_identifier_leaks, sha
 from facebook_business.adobjects.adaccount import AdAccount
 from facebook_business.adobjects.customaudience import CustomAudience
 from facebook_business.api import FacebookAdsApi
+from facebook_business.exceptions import FacebookRequestError
 
 from cdp_meta.emulator import MetaEmulator
 from cdp_meta.lint import lint_audience_name
-from connector.errors import AuthError
+from cdp_meta.versions import DEFAULT_VERSION, EXPIRES, expired, expiry_warning
+from connector.errors import AuthError, ConfigError
 from connector.plugin.changes import Change, ChangeKind, OutcomeStatus, Recipient, SegmentRef
 
 SEGMENTS = [SegmentRef("high_value", "High value"), SegmentRef("at_risk", "At risk")]
@@ -188,8 +191,13 @@ def test_full_replace_through_usersreplace(meta_sink, meta_emulator) -> None:
     sink = meta_sink(add_batch_size=25)
     Driver(sink).run({SEGMENTS[0]: crowd})
     keep = list(crowd.values())[:30]
-    result = sink.replace_audience(SEGMENTS[0], ((p.recipient, {}) for p in keep))
-    assert result == {"sent": 30, "rejected": 0}
+    nobody = Recipient("nobody")  # nothing hashable: refused alone, the rest replaces
+    members = [
+        Change(ChangeKind.ADD, r, f"k{i}", "1", segment=SEGMENTS[0])
+        for i, r in enumerate([*(p.recipient for p in keep), nobody])
+    ]
+    outcomes = sink.replace_members(SEGMENTS[0], members)
+    assert [o.status for o in outcomes] == [OutcomeStatus.OK] * 30 + [OutcomeStatus.REJECTED]
     state = admin(meta_emulator.base_url, "state")
     assert members_of(state, "High value") == {email_hash(p) for p in keep}
     assert state["open_replace_sessions"] == 0
@@ -246,3 +254,42 @@ def test_deleted_audience_is_recreated_next_run(meta_emulator, meta_sink) -> Non
     assert len(admin(meta_emulator.base_url, "requests")["requests"]) < 20  # no bisection storm
     run = driver.run({SEGMENTS[0]: crowd})
     assert run == {"add:ok": len(crowd) - 5}
+
+
+def test_expired_version_refused_with_graph_error_default_passes(meta_sink, meta_emulator) -> None:
+    """Meta answers an expired version with (#2635); our default is accepted today."""
+    api = FacebookAdsApi.init(
+        access_token=MetaEmulator.access_token, api_version="v21.0", crash_log=False
+    )
+    api._session.GRAPH = meta_emulator.base_url
+    with pytest.raises(FacebookRequestError) as refused:
+        AdAccount("act_111", api=api).get_custom_audiences(fields=["id"])
+    assert refused.value.api_error_code() == 2635
+    assert refused.value.api_error_type() == "OAuthException"
+    assert "deprecated version of the Ads API" in refused.value.api_error_message()
+
+    old = meta_sink(api_version="v24.0")  # expired 2026-11-10
+    with pytest.raises(ConfigError, match="api_version"):
+        old.prepare([], SEGMENTS)
+    assert not admin(meta_emulator.base_url, "state")["audiences"]
+
+    default = meta_sink()
+    assert default.settings.api_version == DEFAULT_VERSION
+    default.prepare([], SEGMENTS)
+    assert len(admin(meta_emulator.base_url, "state")["audiences"]) == 2
+    # v25.0 still answers today, and stops on its published expiry date
+    meta_sink(api_version="v25.0").graph.list_audiences()
+    admin(meta_emulator.base_url, "seed", json={"today": "2027-02-23"})
+    with pytest.raises(ConfigError):
+        meta_sink(api_version="v25.0").prepare([], [SegmentRef("new", "New")])
+
+
+def test_version_table() -> None:
+    assert EXPIRES[DEFAULT_VERSION] is None  # not announced: the default is the current one
+    assert expired("v21.0", date(2026, 12, 1))
+    assert expired("v19.0", date(2026, 12, 1))  # older than the table
+    assert not expired(DEFAULT_VERSION, date(2026, 12, 1))
+    assert expiry_warning("v25.0", date(2027, 1, 20)) == (
+        "Meta Marketing API v25.0 expires on 2027-02-23; plan the upgrade"
+    )
+    assert expiry_warning(DEFAULT_VERSION, date(2026, 12, 1)) is None
