@@ -84,6 +84,7 @@ from connector.plugin.spec import (
     SourceRecord,
     Stream,
 )
+from connector.runctl.crashpoints import crashpoint
 from connector.schema.hashed_ids import (
     e164,
     hash_into,
@@ -164,6 +165,7 @@ __all__ = [
     "attempts_field",
     "bisect",
     "checked_pool_manager",
+    "crashpoint",
     "decode_line",
     "deliver",
     "e164",

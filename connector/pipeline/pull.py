@@ -124,7 +124,13 @@ def _accept(p: _Pull, stream: Stream, raw: Any) -> tuple[Any, str | None]:
     """The validated record and its mark, or SkippableError (a mark from the future too)."""
     validate = validate_profile if stream.kind == "profiles" else validate_event
     rec = _validate(validate, raw, p.name, p.ws.config.identity.default_region)
-    mark, at = _mark_of(stream, raw)
+    parsed = getattr(rec, stream.cursor_field, None) if stream.cursor == "timestamp" else None
+    mark: str | None
+    at: datetime | None
+    if isinstance(parsed, datetime):  # validation parsed the same field: not parsed twice
+        mark, at = to_iso(parsed), parsed
+    else:
+        mark, at = _mark_of(stream, raw)
     if at is not None and at > p.horizon:
         raise SkippableError(
             f"{stream.cursor_field} is a timestamp in the future "

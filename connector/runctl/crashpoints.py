@@ -27,6 +27,8 @@ CRASH_POINTS = (
     "erase.after_store",
     "store.compact_copied",
     "erase.after_purge",
+    "files.after_part",  # the files sink wrote a part, the manifest does not list it yet
+    "files.after_fold",  # the files sink rewrote traits, not yet memberships and the manifest
 )
 _TARGET, _, _NTH = os.environ.get("CONNECTOR_CRASH_AT", "").partition("@")
 _WANTED = int(_NTH) if _NTH.isdigit() else 1

@@ -47,6 +47,8 @@ def json_object(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
     value = raw.get(key) or {}
     if not isinstance(value, Mapping):
         raise SkippableError(f"{key} must be an object", field=key)
+    if not value:
+        return {}  # most records: nothing to copy or measure
     plain = _plain_json(value, key)
     try:
         size = len(json.dumps(plain, default=str, allow_nan=False))

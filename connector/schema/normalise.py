@@ -29,6 +29,15 @@ __all__ = [
 
 _WS = re.compile(r"\s+")
 REPLACEMENT = "\ufffd"
+# The plain ASCII addresses almost every input holds, in a shape ``email_validator`` accepts
+# unchanged (checked by a property test): dot-atoms of [a-z0-9_+-], letters-only top-level
+# domain, no "--" in the domain (IDNA's rule), within the length limits, not a special-use name.
+# Everything else takes the full validator. It costs ~0.3 ms per distinct address, which at a
+# million profiles was minutes of the pull.
+_PLAIN_EMAIL = re.compile(
+    r"[a-z0-9_+-]{1,64}(?:\.[a-z0-9_+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+)
+_SPECIAL_USE = ("arpa", "invalid", "local", "localhost", "onion", "test")
 
 
 class PhoneExtensionError(SkippableError):
@@ -51,6 +60,14 @@ def _fold_width(text: str) -> str:
     )
 
 
+def _plain(value: str) -> bool:
+    """True for an address ``email_validator`` would accept and return as it is."""
+    if len(value) > 254 or not _PLAIN_EMAIL.fullmatch(value):
+        return False
+    local, _, domain = value.partition("@")
+    return len(local) <= 64 and "--" not in domain and not domain.endswith(_SPECIAL_USE)
+
+
 @lru_cache(maxsize=200_000)
 def normalise_email(raw: str) -> str:
     """Trim, fold full-width forms, lowercase and check the syntax (offline, no DNS).
@@ -65,6 +82,8 @@ def normalise_email(raw: str) -> str:
     value = _WS.sub("", _fold_width(raw)).lower()
     if not value:
         raise SkippableError("email is empty", field="email")
+    if _plain(value):
+        return value
     try:
         result = validate_email(value, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:

@@ -289,12 +289,13 @@ class DataStore:
                 ),
                 "email": [r.email for r in records],
                 "phone": [r.phone for r in records],
-                "ids": [json.dumps(r.ids, sort_keys=True) for r in records],
+                "ids": [json.dumps(r.ids, sort_keys=True) if r.ids else "{}" for r in records],
                 "id_sig": [identity_signature(r.email, r.phone, r.ids) for r in records],
                 "revenue": pd.array([r.revenue for r in records], dtype="Float64"),
                 "currency": [r.currency for r in records],
                 "properties": [
-                    json.dumps(r.properties, sort_keys=True, default=str) for r in records
+                    json.dumps(r.properties, sort_keys=True, default=str) if r.properties else "{}"
+                    for r in records
                 ],
                 "run_id": run_id,
             }

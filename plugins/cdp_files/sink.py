@@ -1,23 +1,23 @@
 """Files sink: the destination's current state as files, under the same plan/apply rules.
 
 ``traits.<fmt>`` holds one row per profile (its delivered traits), ``memberships.<fmt>`` one
-row per (segment, profile). Each batch is applied to the in-memory state and both files are
-replaced atomically (write to a temporary file, fsync, rename) before the batch is
-acknowledged, so a batch re-sent after a crash lands once.
+row per (segment, profile). Each batch is appended to the journal (a part file, then one
+manifest swapped atomically: ``journal``) before it is acknowledged, so a batch costs its own
+size and one re-sent after a crash is not written twice; when the sink is closed the parts are
+folded into both files once (``compact``). A run killed before that leaves the parts listed,
+and the next run that opens the sink folds them in.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd
-
+from cdp_files.compact import compact
+from cdp_files.journal import Journal
 from cdp_files.settings import FilesSettings
-from cdp_files.spreadsheet import from_cell, to_cell
 from connector.sdk import (
     Change,
     ChangeKind,
@@ -34,16 +34,36 @@ __all__ = ["FilesSink"]
 def _text(value: Any) -> str:
     """One text form per value, whatever else is in the file.
 
-    Left to pandas, a column of ints with one gap becomes float ("11.0"), and values read back
-    from an earlier file stay text ("11"): the same score would be written two ways depending on
-    which batch (or which run, after a crash) wrote it, and a missing value became "None" in
-    Parquet.
+    Left to pandas, a column of ints with one gap became float ("11.0"), and values read back
+    from an earlier file stayed text ("11"): the same score would be written two ways depending
+    on which batch (or which run, after a crash) wrote it.
     """
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def _row(ch: Change) -> dict[str, Any] | None:
+    """The journal row for one change (None for a membership change without a segment)."""
+    row: dict[str, Any] = {
+        "profile_id": ch.recipient.profile_id,
+        "email": ch.recipient.email or "",
+        "traits": None,
+        "segment_id": None,
+        "segment_name": None,
+    }
+    if ch.kind is ChangeKind.UPSERT and not ch.traits and ch.unset:
+        return {**row, "op": "unset"}  # withdrawn: everything delivered before is unset
+    if ch.kind is ChangeKind.UPSERT:
+        values = {k: _text(v) for k, v in ch.traits.items()}
+        text = json.dumps({k: v for k, v in values.items() if v}, sort_keys=True)
+        return {**row, "op": "upsert", "traits": text}
+    if ch.segment is None:
+        return None
+    op = "add" if ch.kind is ChangeKind.ADD else "remove"
+    return {**row, "op": op, "segment_id": ch.segment.id, "segment_name": ch.segment.name}
 
 
 class FilesSink(SinkBase):
@@ -61,9 +81,7 @@ class FilesSink(SinkBase):
         self.root = root
         self.settings = settings
         self.ext = settings.format
-        self._traits: dict[str, dict[str, Any]] | None = None
-        self._members: dict[tuple[str, str], dict[str, Any]] = {}
-        self._trait_names: list[str] = []
+        self.journal = Journal(root)
 
     @property
     def traits_path(self) -> Path:
@@ -76,81 +94,18 @@ class FilesSink(SinkBase):
     def batch_size(self, kind: str) -> int:
         return self.settings.batch_size
 
-    def _read(self, path: Path) -> pd.DataFrame:
-        if not path.exists():
-            return pd.DataFrame()
-        if self.ext == "csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False).map(from_cell)
-        return pd.read_parquet(path)
-
     def prepare(self, traits: Sequence[TraitSpec], segments: Sequence[SegmentRef]) -> None:
-        self._trait_names = [t.name for t in traits]
-        current = self._read(self.traits_path)
-        self._traits = {}
-        for row in current.to_dict("records"):
-            pid = str(row.pop("profile_id"))
-            self._traits[pid] = {str(k): v for k, v in row.items() if v not in ("", None)}
-        members = self._read(self.memberships_path)
-        self._members = {
-            (str(r["segment_id"]), str(r["profile_id"])): {str(k): v for k, v in r.items()}
-            for r in members.to_dict("records")
-        }
+        self.journal.sweep()  # parts written before a crash but never listed
 
     def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:
-        traits = self._state()
-        for ch in changes:
-            pid = ch.recipient.profile_id
-            if ch.kind is ChangeKind.UPSERT and not ch.traits and ch.unset:
-                traits.pop(pid, None)  # withdrawn: everything delivered before is unset
-            elif ch.kind is ChangeKind.UPSERT:
-                traits[pid] = {"email": ch.recipient.email or "", **dict(ch.traits)}
-            elif ch.kind is ChangeKind.ADD and ch.segment is not None:
-                self._members[(ch.segment.id, pid)] = {
-                    "segment_id": ch.segment.id,
-                    "segment_name": ch.segment.name,
-                    "profile_id": pid,
-                    "email": ch.recipient.email or "",
-                }
-            elif ch.kind is ChangeKind.REMOVE and ch.segment is not None:
-                self._members.pop((ch.segment.id, pid), None)
-        self._flush()
+        rows = [row for ch in changes if (row := _row(ch)) is not None]
+        if rows:
+            self.journal.append(rows)
         return [Outcome.ok() for _ in changes]
 
-    def _state(self) -> dict[str, dict[str, Any]]:
-        if self._traits is None:
-            self.prepare([], [])
-        if self._traits is None:  # pragma: no cover - prepare always sets it
-            raise RuntimeError("files sink state was not loaded")
-        return self._traits
-
-    def _flush(self) -> None:
-        traits = self._state()
-        names = sorted({k for t in traits.values() for k in t} - {"email"})
-        rows = [
-            {"profile_id": pid, "email": t.get("email", ""), **{n: _text(t.get(n)) for n in names}}
-            for pid, t in sorted(traits.items())
-        ]
-        self._write(pd.DataFrame(rows, columns=["profile_id", "email", *names]), self.traits_path)
-        members = [self._members[k] for k in sorted(self._members)]
-        self._write(
-            pd.DataFrame(members, columns=["segment_id", "segment_name", "profile_id", "email"]),
-            self.memberships_path,
-        )
-
-    def _write(self, frame: pd.DataFrame, path: Path) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                if self.ext == "csv":  # cells a spreadsheet would evaluate are made inert
-                    fh.write(frame.astype(str).map(to_cell).to_csv(index=False).encode())
-                else:
-                    frame.astype(str).to_parquet(fh, index=False)  # values are text already
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
     def close(self) -> None:
-        self._traits = None
+        """Fold the listed parts into the output files (also those a killed run left)."""
+        parts = self.journal.paths()
+        if parts:
+            compact(self.root, self.ext, parts, self.traits_path, self.memberships_path)
+            self.journal.clear()

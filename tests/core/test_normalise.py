@@ -1,9 +1,13 @@
 from datetime import UTC, datetime
 
 import pytest
+from email_validator import EmailNotValidError, validate_email
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connector.errors import SkippableError
 from connector.schema import normalise_country, normalise_email, normalise_phone, parse_timestamp
+from connector.schema.normalise import _plain
 
 
 @pytest.mark.parametrize(
@@ -22,6 +26,36 @@ def test_email_is_trimmed_and_lowercased(raw: str, expected: str) -> None:
 def test_invalid_email_is_rejected_with_reason(raw: str) -> None:
     with pytest.raises(SkippableError, match="email"):
         normalise_email(raw)
+
+
+_LABEL = st.from_regex(
+    r"[a-z0-9][a-z0-9-]{0,64}[a-z0-9]?|[a-z]{1,3}|-[a-z]|test|local", fullmatch=True
+)
+_ADDRESS = st.builds(
+    lambda local, labels: local + "@" + ".".join(labels),
+    st.from_regex(r"[a-z0-9_+.\-]{0,70}", fullmatch=True),
+    st.lists(_LABEL, min_size=0, max_size=5),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_ADDRESS)
+def test_the_fast_path_for_plain_addresses_agrees_with_the_validator(raw: str) -> None:
+    """Plain ASCII addresses skip ``email_validator``: only those it returns unchanged."""
+    try:
+        expected: str | None = validate_email(
+            raw, check_deliverability=False, allow_smtputf8=True
+        ).normalized.lower()
+    except EmailNotValidError:
+        expected = None
+    if _plain(raw):
+        assert expected == raw
+
+
+@pytest.mark.parametrize("raw", ["person1@example.org", "a.b+c_d-e@mail.co.uk", "x@1.io"])
+def test_common_addresses_take_the_fast_path(raw: str) -> None:
+    assert _plain(raw)
+    assert normalise_email(raw.upper()) == raw
 
 
 @pytest.mark.parametrize(

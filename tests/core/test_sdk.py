@@ -71,6 +71,7 @@ EXPECTED = [
     "attempts_field",
     "bisect",
     "checked_pool_manager",
+    "crashpoint",
     "decode_line",
     "deliver",
     "e164",

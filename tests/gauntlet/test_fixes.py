@@ -39,6 +39,7 @@ def test_files_sink_writes_one_text_form_per_value(tmp_path: Path, fmt: str) -> 
     again = FilesSink(settings, make_context(tmp_path))  # a new process after a crash
     again.prepare([], [])
     again.apply([_upsert("c", rfm_score=13, rfm_tier="high")])
+    again.close()  # the journal's parts are folded into the file when the sink closes
     path = tmp_path / "out" / f"traits.{fmt}"
     frame = (
         pd.read_csv(path, dtype=str, keep_default_na=False)
