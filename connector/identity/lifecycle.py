@@ -4,11 +4,21 @@ A deleted record stays in the identity graph, so the person's events, learned de
 and ledger entries stay attached to one profile id and destinations can be told to remove it;
 it gives the profile no fields. A profile whose every source record is a tombstone is
 inactive. A record merged into another record of its source lends that record its identifiers.
+
+An echo (a record one of our destinations created, read back by a source:
+``connector.store.echoes``) does not keep a person active either: a profile whose source
+records are all tombstones or echoes, at least one a tombstone, is inactive. The echo still
+gives the profile its fields while the person is active. Nothing the person does on the echo
+(an edit, new events) revives them: they were deleted where they came from, so they stop being
+activated until a record that is not our echo is live again (restored upstream, or a new record
+at any source).
 """
 
 from __future__ import annotations
 
 import duckdb
+
+from connector.store.echoes import ECHO_RECORDS
 
 __all__ = ["LIVE_RECORDS", "mark_inactive", "merge_targets"]
 
@@ -37,13 +47,16 @@ def merge_targets(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 
 def mark_inactive(con: duckdb.DuckDBPyConnection) -> None:
-    """Profiles with source records, every one a tombstone, and profiles being erased (within
-    unify's transaction)."""
+    """Profiles whose source records are all tombstones or echoes, at least one a tombstone,
+    and profiles being erased (within unify's transaction)."""
     con.execute("DELETE FROM inactive_profiles")
     con.execute(
-        """INSERT INTO inactive_profiles
+        f"""INSERT INTO inactive_profiles
            SELECT m.profile_id FROM profile_records p JOIN id_set_profile m USING (id_sig)
            LEFT JOIN tombstones t ON t.source = p.source AND t.source_id = p.source_id
-           GROUP BY m.profile_id HAVING bool_and(t.run_id IS NOT NULL)
+           LEFT JOIN {ECHO_RECORDS} e ON e.source = p.source AND e.source_id = p.source_id
+           GROUP BY m.profile_id
+           HAVING bool_and(t.run_id IS NOT NULL OR e.source IS NOT NULL)
+              AND bool_or(t.run_id IS NOT NULL)
            UNION SELECT profile_id FROM erasing_profiles"""
     )

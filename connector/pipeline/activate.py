@@ -20,6 +20,7 @@ from connector.plugin.protocols import ReplacesMembers
 from connector.plugin.spec import Capability, Sink
 from connector.privacy.destinations import erase_at_destination
 from connector.state.runs import RecordError
+from connector.store.echoes import keep_created
 from connector.sync.apply import apply_plan
 from connector.sync.consent import ConsentPolicy
 from connector.sync.desired import DesiredState, build_desired
@@ -207,6 +208,7 @@ def apply_all(
             for key in ("applied", "rejected", "retryable"):
                 counts[key] += entry[key]
             ws.runs.add_errors(run_id, res.errors)
+            keep_created(ws.data.con, name, res.created, run_id)  # before they are learned
             _store_learned(ws, name, res.learned)
             if res.failed:
                 act.failures.append(f"destination {name}: {res.failed}")

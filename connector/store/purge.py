@@ -50,6 +50,10 @@ def purge_profiles(store: DataStore, profile_ids: Sequence[str]) -> None:
                SELECT source, source_id FROM profile_records
                WHERE id_sig IN (SELECT * FROM purge_sigs)"""
         )
+        con.execute(
+            """DELETE FROM created_ids WHERE (kind, value) IN (SELECT (kind, value)
+               FROM identities WHERE profile_id IN (SELECT * FROM purge_ids))"""
+        )
         for table in ("superseded_ids", "tombstones", "profile_records"):
             con.execute(
                 f"""DELETE FROM {table} WHERE (source, source_id) IN

@@ -42,6 +42,13 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS learned_ids (
         profile_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, value VARCHAR NOT NULL,
         destination VARCHAR, PRIMARY KEY (profile_id, kind))""",
+    # platform records our destinations created (a Klaviyo profile imported for a HubSpot
+    # contact), by the identifier kind and value the sink learned: a source reading one back
+    # reads an echo of our own write, which never keeps a person active
+    # (``connector.identity.lifecycle``); stores from before it gain the table when opened
+    """CREATE TABLE IF NOT EXISTS created_ids (
+        kind VARCHAR NOT NULL, value VARCHAR NOT NULL, destination VARCHAR, run_id VARCHAR,
+        PRIMARY KEY (kind, value))""",
     """CREATE TABLE IF NOT EXISTS id_set_profile (
         id_sig VARCHAR PRIMARY KEY, profile_id VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS identities (

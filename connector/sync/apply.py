@@ -36,6 +36,9 @@ class ApplyResult:
     retryable: int = 0
     errors: list[RecordError] = field(default_factory=list)
     learned: list[tuple[str, str, str]] = field(default_factory=list)
+    # learned ids of changes that may have created the platform's record (upserts and adds that
+    # may create): ``connector.pipeline.activate`` keeps the ones no source or sink knew before
+    created: list[tuple[str, str, str]] = field(default_factory=list)
     failed: str | None = None
 
 
@@ -146,8 +149,11 @@ def _settle(
     for change, outcome in zip(chunk, outcomes, strict=True):
         if outcome.status is OutcomeStatus.OK:
             result.applied += 1
+            creates = change.may_create and change.kind is not ChangeKind.REMOVE
             for kind, value in outcome.learned_ids.items():
                 result.learned.append((change.recipient.profile_id, kind, value))
+                if creates:
+                    result.created.append((change.recipient.profile_id, kind, value))
         elif outcome.status is OutcomeStatus.REJECTED:
             result.rejected += 1
             result.errors.append(

@@ -117,4 +117,5 @@ def _merge(into: ApplyResult, other: ApplyResult) -> None:
     into.retryable += other.retryable
     into.errors.extend(other.errors)
     into.learned.extend(other.learned)
+    into.created.extend(other.created)
     into.failed = into.failed or other.failed

@@ -156,13 +156,7 @@ class KlaviyoSink(SinkBase):
             for c, r in zip(sent, (c.recipient for c in changes), strict=True)
             if r.ids.get("klaviyo_id") and not c.recipient.ids.get("klaviyo_id")
         }
-        ids: dict[str, str] = dict(learned)
-        if unknown:
-            try:
-                ids.update(resolve_ids(self.client, unknown))
-            except (RetryableError, SkippableError) as exc:
-                # The traits landed; only learning the ids failed. The next run looks them up.
-                self.ctx.logger.warning("klaviyo: could not look up profile ids: %s", exc)
+        ids: dict[str, str] = {**learned, **self._learn(unknown)}
         final: list[Outcome] = []
         for change, outcome in zip(changes, outcomes, strict=True):
             if outcome is not None:
@@ -172,6 +166,17 @@ class KlaviyoSink(SinkBase):
             else:
                 final.append(Outcome.ok())
         return final
+
+    def _learn(self, unknown: Sequence[Recipient]) -> dict[str, str]:
+        """Klaviyo ids of profiles just written (the core keeps the ones we created)."""
+        if not unknown:
+            return {}
+        try:
+            return resolve_ids(self.client, unknown)
+        except (RetryableError, SkippableError) as exc:
+            # The write landed; only learning the ids failed. The next run looks them up.
+            self.ctx.logger.warning("klaviyo: could not look up profile ids: %s", exc)
+            return {}
 
     def _rekey_stale(
         self, changes: Sequence[Change], recipients: list[Recipient], result: ImportResult
@@ -276,7 +281,8 @@ class KlaviyoSink(SinkBase):
         if not payloads:
             return
         result = self.imports.run(payloads, [list_id])
-        for n, (i, _) in enumerate(missing):
+        landed: dict[int, Recipient] = {}
+        for n, (i, change) in enumerate(missing):
             if outcomes[i] is not None:
                 continue
             if n in result.rejected:
@@ -284,7 +290,11 @@ class KlaviyoSink(SinkBase):
             elif n in result.retryable:
                 outcomes[i] = Outcome.retryable(result.retryable[n])
             else:
-                outcomes[i] = Outcome.ok()
+                landed[i] = change.recipient
+        ids = self._learn(list(landed.values()))  # the import may have created them
+        for i, r in landed.items():
+            pid = r.profile_id
+            outcomes[i] = Outcome.ok(klaviyo_id=ids[pid]) if pid in ids else Outcome.ok()
 
 
 def _without_klaviyo_id(recipient: Recipient) -> Recipient:

@@ -1,9 +1,10 @@
 """Live account, HubSpot: the portal changes under the connector across five pulling runs.
 
 A mutator thread edits, archives, merges and back-dates HubSpot records through the official
-SDK while the whole pipeline runs (the HubSpot source, every destination emulator). The Klaviyo
-source is off here: the Klaviyo destination copies every person into Klaviyo, so read back as a
-source it would keep alive anyone deleted from HubSpot (its own live test covers Klaviyo).
+SDK while the whole pipeline runs (the HubSpot and Klaviyo sources, every destination emulator).
+The Klaviyo destination copies every person into Klaviyo and the Klaviyo source reads those
+profiles back: they are echoes of our writes and must not keep alive anyone deleted from HubSpot
+(people Klaviyo held on its own before the first run are theirs, so they are never archived).
 Records changed during a run's scan are by design read by the next run, so one quiet run follows
 the five; then the store must equal the emulator's truth and no archived or merged-away person
 may be active in the store or present in any destination.
@@ -27,9 +28,8 @@ def test_store_equals_a_portal_edited_during_five_runs(tmp_path):
     with h.platforms(PROFILES, seed=5) as p:
         root = tmp_path / "ws"
         cfg = h.write_config(root, p)
-        head = '[sources.klaviyo]\nplugin = "klaviyo"\n'
-        cfg.write_text(cfg.read_text().replace(head, head + "enabled = false\n"))
-        keep: set[str] = set()
+        native = p.state("klaviyo")["profiles"].values()
+        keep = {str(pr["email"]).lower() for pr in native if pr.get("email")}
         mutator = live.Mutator(p.hubspot, keep)
         mutator.thread.start()
         summaries = []
@@ -40,8 +40,10 @@ def test_store_equals_a_portal_edited_during_five_runs(tmp_path):
         finally:
             mutator.finish()
         quiet = h.in_process_run(cfg, p)  # reads what changed during the fifth run's scan
-        for summary in (*summaries, quiet):
-            assert "hubspot" not in str(summary.failures), summary.failures
+        # a contact merged while the HubSpot destination writes it is retried next run
+        for summary in summaries:
+            assert "source hubspot" not in str(summary.failures), summary.failures
+        assert "hubspot" not in str(quiet.failures), quiet.failures
         truth = live.store_vs_truth(p.hubspot, root)
         gone_ids, gone_emails = live.gone_people(p.hubspot, keep)
         figures = {
