@@ -82,7 +82,9 @@ def destination_rows(row: RunRow) -> list[dict[str, Any]]:
     planned = row.stages.get("plan") or {}
     applied = row.stages.get("apply") or {}
     out = []
-    for name in sorted((set(planned) | set(applied)) - {"seconds"}):
+    # a stage's entry holds one dict per destination beside its own figures (seconds, ...)
+    names = {n for stage in (planned, applied) for n, v in stage.items() if isinstance(v, dict)}
+    for name in sorted(names):
         plan: dict[str, Any] = _table(planned.get(name))
         done: dict[str, Any] = _table(applied.get(name))
         out.append(

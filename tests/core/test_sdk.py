@@ -116,7 +116,7 @@ DECLARED_SECRETS = {
     "hubspot": {"access_token"},
     "klaviyo": {"api_key"},
     "meta": {"access_token", "app_secret"},
-    "segment": {"write_key", "webhook_secret", "profile_api_token"},
+    "segment": {"write_key", "webhook_secret", "profile_api_token", "public_api_token"},
 }
 
 
