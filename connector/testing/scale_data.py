@@ -21,7 +21,8 @@ __all__ = ["AS_OF", "config_text", "write_change", "write_initial"]
 
 AS_OF = "2026-01-01"
 _START = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp())
-_SPAN = int(datetime(2025, 12, 1, tzinfo=UTC).timestamp()) - _START
+# events run up to as_of: the sufficiency guard wants buyers in the last 30 days
+_SPAN = int(datetime(2025, 12, 31, tzinfo=UTC).timestamp()) - _START
 _COUNTRIES = np.array(["United Kingdom", "FR", "Germany", "US", "es", "Netherlands"])
 _OTHER = np.array(["product_viewed", "page_viewed", "email_opened", "added_to_cart"])
 # the input files are dated before the first run's cursor, as files dropped earlier are
