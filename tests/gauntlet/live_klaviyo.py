@@ -10,6 +10,7 @@ only through data-privacy deletion jobs; see ``cdp_klaviyo.emulator.writes.delet
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -151,7 +152,7 @@ def truth_check(p: h.Platforms, root: Path) -> dict[str, Any]:
     con = duckdb.connect(str(root / ".connector" / "data.duckdb"), read_only=True)
     try:
         rows = con.execute(
-            """SELECT r.source_id, r.email, r.first_name, epoch(r.updated_at), m.profile_id
+            """SELECT r.source_id, r.email, r.first_name, r.traits, m.profile_id
                FROM profile_records r JOIN id_set_profile m USING (id_sig)
                WHERE r.source = 'klaviyo'"""
         ).fetchall()
@@ -167,7 +168,9 @@ def truth_check(p: h.Platforms, root: Path) -> dict[str, Any]:
             emails.setdefault(pid, set()).add(value)
     finally:
         con.close()
-    records = {sid: (email, first, updated, pid) for sid, email, first, updated, pid in rows}
+    records = {
+        sid: (email, first, _live_mark(traits), pid) for sid, email, first, traits, pid in rows
+    }
     lost = [pid for pid in live if pid not in records or pid in stones]
     stale = [
         pid
@@ -176,7 +179,9 @@ def truth_check(p: h.Platforms, root: Path) -> dict[str, Any]:
         and (
             (records[pid][0] or "") != (pr.get("email") or "").lower()
             or (records[pid][1] or "") != (pr.get("first_name") or "")
-            or int(records[pid][2] or 0) != int(pr["updated"])
+            # the mutator's own property; the modification date is no value: our destinations'
+            # writes move it, and a record that says nothing new is not stored again (no echo)
+            or records[pid][2] != (pr.get("properties") or {}).get("live")
         )
     ]
     people: dict[str, list[str]] = {}
@@ -205,6 +210,12 @@ def truth_check(p: h.Platforms, root: Path) -> dict[str, Any]:
             "in_destination": dict(list(in_destination.items())[:5]),
         },
     }
+
+
+def _live_mark(traits: str | None) -> Any:
+    """The ``live`` property the mutator writes, as the store holds it."""
+    props = (json.loads(traits or "{}") or {}).get("properties") or {}
+    return props.get("live") if isinstance(props, dict) else None
 
 
 def _present(view: dict[str, Any], pid: str, emails: set[str]) -> list[str]:
