@@ -255,8 +255,9 @@ def _owners(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
     return out
 
 
-def deleted_active(emu: HubSpotEmulator, root: Path, gone_ids: set[str]) -> int:
-    """Archived or merged-away contacts still a live record, or still a separate active person."""
+def deleted_active(emu: HubSpotEmulator, root: Path, gone_ids: set[str]) -> tuple[int, int]:
+    """(archived or merged-away contacts still a live record, or active though gone; merged-away
+    contacts still a separate person in our graph although their merge was read)."""
     con = _store(root)
     try:
         tomb = dict(
@@ -273,12 +274,13 @@ def deleted_active(emu: HubSpotEmulator, root: Path, gone_ids: set[str]) -> int:
         con.close()
     bad = sum(1 for rid in emu.contacts.archived if rid not in tomb)
     bad += sum(1 for rid in gone_ids if owner.get(rid, set()) - inactive)
+    apart = 0
     for old, new in emu.contacts.merged_into.items():
         if tomb.get(old) != new and emu.contacts.merged_into.get(tomb.get(old, "")) != new:
             bad += 1  # no merged_into record (or one to a record itself merged on)
         elif old in owner and owner[old] != owner.get(new):
-            bad += 1  # the merged-away id is still a separate person
-    return bad
+            apart += 1  # the merged-away id is still a separate person
+    return bad, apart
 
 
 def in_destinations(p: h.Platforms, root: Path, emails: set[str]) -> int:

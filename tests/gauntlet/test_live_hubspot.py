@@ -46,13 +46,17 @@ def test_store_equals_a_portal_edited_during_five_runs(tmp_path):
         assert "hubspot" not in str(quiet.failures), quiet.failures
         truth = live.store_vs_truth(p.hubspot, root)
         gone_ids, gone_emails = live.gone_people(p.hubspot, keep)
+        active, apart = live.deleted_active(p.hubspot, root, gone_ids)
         figures = {
             "mutations": mutator.total,
             **truth,
-            "deleted_active": live.deleted_active(p.hubspot, root, gone_ids),
+            "deleted_active": active,
             "in_destination": live.in_destinations(p, root, gone_emails),
         }
-        record("live", "hubspot", figures)
+        # Known open defect (issue 12, session 5 note): now and then (about 1 run in 3) one
+        # merged-away contact whose merge was read stays a separate person in our graph. It is
+        # recorded, not asserted, until fixed (a duplicate active profile of the survivor).
+        record("live", "hubspot", {**figures, "merged_apart": apart})
         assert mutator.total >= 1_000, mutator.done
         assert all(mutator.done.get(k) for k in ("edited", "archived", "merged", "back_dated"))
         assert gone_ids, "some people left HubSpot altogether"
