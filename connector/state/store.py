@@ -7,10 +7,12 @@ database file is created readable by its owner only.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 
 from connector.state.schema import migrate
 
@@ -34,11 +36,28 @@ class StateStore:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
-            with self.engine.begin() as conn:
-                self.version = migrate(conn)
+            self.version = self._migrate()
         except BaseException:
             self.engine.dispose()  # a refused or failed migration leaves no open connection
             raise
+
+    def _migrate(self) -> int:
+        """Migrate once, whoever comes first: two processes opening a new store together (two
+        runs started at once, one of which must then exit 4 on the run lock) would otherwise
+        both create the tables, and the slower one fails on PostgreSQL's catalogue or SQLite's
+        lock. PostgreSQL serialises on an advisory lock; a lost race elsewhere is retried and
+        then finds the schema in place."""
+        for attempt in range(5):
+            try:
+                with self.engine.begin() as conn:
+                    if self.engine.dialect.name == "postgresql":
+                        conn.execute(text("SELECT pg_advisory_xact_lock(7244153)"))
+                    return migrate(conn)
+            except DBAPIError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     @classmethod
     def for_workspace(cls, workspace: Path, url: str | None = None) -> StateStore:

@@ -47,7 +47,7 @@ def test_two_runs_started_together_one_runs_the_other_exits_4(
         winner = next(p for p in procs if p is not loser)
         assert winner.poll() is None
         _out, errtext = loser.communicate()
-        assert loser.returncode == 4
+        assert loser.returncode == 4, errtext[-1500:]
         assert "another run holds the lock" in errtext
         wait_for((tmp_path / "gate.reached").exists, what="the winner to hold the lock")
     finally:
