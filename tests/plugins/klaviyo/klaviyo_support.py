@@ -20,16 +20,8 @@ from connector.emulator import Request, Response
 from connector.plugin.changes import Change, ChangeKind, Outcome, Recipient, SegmentRef
 
 REPO = Path(__file__).resolve().parents[3]
-# The shared specs sit beside the checkout (/work/shared for /work/main) or, for a worktree
-# under /work/wt/, one level further up.
-SPECS = next(
-    (
-        base / "shared" / "specs" / "klaviyo" / "apis"
-        for base in (REPO.parent, REPO.parent.parent)
-        if (base / "shared" / "specs" / "klaviyo" / "apis").is_dir()
-    ),
-    REPO.parent / "shared" / "specs" / "klaviyo" / "apis",
-)
+# The shared specs sit beside the checkout (``../shared``), as the project's README says.
+SPECS = REPO.parent / "shared" / "specs" / "klaviyo" / "apis"
 
 # (method, route template) → the operation's spec file (apis/<operationId>.json).
 OPERATIONS = {
