@@ -176,7 +176,8 @@ class HubSpotSource:
                 yield from merged_records(rid, props)
         # Archived after the lower bound; on a first run, after this scan began (those before
         # were never read). No updated_at: a tombstone never moves the cursor.
-        lower = since_ms if since_ms is not None else upper
+        # (an archive in the scan's very millisecond counts as before it: it was not read)
+        lower = since_ms if since_ms is not None else upper + 1
         for rid, _props, at in archived_since(self.client, "contacts", lower, ["email"]):
             yield {"source_id": rid, "deleted": True, "deleted_at": to_iso_ms(at)}
 
