@@ -15,7 +15,7 @@ Profile record keys (``source_id`` required, plus at least one identifier)::
     traits         {name: JSON value}: anything else worth keeping (lifecycle stage, ...)
 
 Tombstones: a source says a record it once yielded is gone with a profile record that needs
-only ``source_id`` (any other key is ignored)::
+only ``source_id``; ``ids`` is optional and any other key is ignored::
 
     {"source_id": X, "deleted": true, "deleted_at": <timestamp, optional>}
         deleted or archived upstream. The stored record becomes a tombstone: it keeps its
@@ -28,6 +28,10 @@ only ``source_id`` (any other key is ignored)::
     {"source_id": X, "merged_into": Y}
         the source merged its record X into its record Y (same source): X's identifiers join
         Y's profile and X stops being a separate person.
+    ``ids`` on a tombstone ({"hubspot_id": X}) names the gone record's own identifiers. They
+    matter when the record was never read alive (archived or merged before the first read):
+    the tombstone then stands in the graph for it, so events that name it (a deal's contact)
+    join a gone person, or the survivor of its merge, instead of forming a person of their own.
 
 ``deleted`` accepts true/false, 1/0, yes/no (flat files spell it as text); ``deleted: false``
 is an ordinary live record. ``ProfileRecord.tombstone`` says which a validated record is.
@@ -284,7 +288,7 @@ def _tombstone(raw: Mapping[str, Any], source: str, source_id: str) -> ProfileRe
         source_id=source_id,
         email=None,
         phone=None,
-        ids={},
+        ids=_ids(raw),
         first_name=None,
         last_name=None,
         city=None,

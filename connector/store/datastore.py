@@ -182,7 +182,23 @@ class DataStore:
         live, gone, revive = split_tombstones(records, datetime.now(UTC))
         new = self._upsert_live(live, run_id) if live else 0
         store_tombstones(self.con, gone, revive, run_id)
+        self._stand_in(gone, run_id)
         return new
+
+    def _stand_in(self, gone: Sequence[ProfileRecord], run_id: str) -> None:
+        """A tombstone of a record never stored alive, naming its ids, stands in for it in the
+        identity graph (a row with identifiers only), so what names it joins a gone person."""
+        rows = [
+            [r.source, r.source_id, json.dumps(r.ids, sort_keys=True),
+             identity_signature(None, None, r.ids), run_id]
+            for r in gone if r.ids
+        ]  # fmt: skip
+        if rows:
+            self.con.executemany(
+                """INSERT INTO profile_records (source, source_id, ids, id_sig, run_id)
+                   VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+                rows,
+            )
 
     def _upsert_live(self, records: Sequence[ProfileRecord], run_id: str) -> int:
         rows: list[dict[str, Any]] = []

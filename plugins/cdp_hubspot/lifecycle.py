@@ -54,11 +54,14 @@ def archived_since(
 
 
 def merged_records(survivor: str, props: dict[str, Any]) -> Iterator[SourceRecord]:
-    """One ``merged_into`` record per id merged into ``survivor``."""
+    """One ``merged_into`` record per id merged into ``survivor`` (live or archived since).
+
+    Each names its contact id, so a merged-away contact never read alive still stands for the
+    person its deals name."""
     for raw in str(props.get(MERGED) or "").split(";"):
         old = raw.strip()
         if old and old != survivor:
-            yield {"source_id": old, "merged_into": survivor}
+            yield {"source_id": old, "merged_into": survivor, "ids": {"hubspot_id": old}}
 
 
 def won_stage_ids(client: HubSpotClient) -> list[str]:

@@ -177,9 +177,18 @@ class HubSpotSource:
         # Archived after the lower bound; on a first run, after this scan began (those before
         # were never read). No updated_at: a tombstone never moves the cursor.
         # (an archive in the scan's very millisecond counts as before it: it was not read)
+        # The archived contact's own id goes with it (a contact archived before it was ever read
+        # still stands for the person its deals name), and so do the ids merged into it: a merge's
+        # survivor archived before a scan saw it is the only record of that merge.
         lower = since_ms if since_ms is not None else upper + 1
-        for rid, _props, at in archived_since(self.client, "contacts", lower, ["email"]):
-            yield {"source_id": rid, "deleted": True, "deleted_at": to_iso_ms(at)}
+        for rid, props, at in archived_since(self.client, "contacts", lower, ["email", MERGED]):
+            yield {
+                "source_id": rid,
+                "deleted": True,
+                "deleted_at": to_iso_ms(at),
+                "ids": {"hubspot_id": rid},
+            }
+            yield from merged_records(rid, props)
 
     def _deals(self, since_ms: int | None) -> Iterator[SourceRecord]:
         upper = now_ms()

@@ -142,3 +142,42 @@ def test_merged_into_joins_the_identities_to_the_survivor(store: DataStore) -> N
     assert store.con.execute("SELECT DISTINCT profile_id FROM events").fetchall() == [(pid,)]
     retired = store.con.execute("SELECT profile_id, merged_into FROM retired_profiles").fetchall()
     assert retired == [(before["a@x.org"], pid)] or retired == [(before["b@x.org"], pid)]
+
+
+def _ev_ids(eid: str, **ids: str) -> EventRecord:
+    raw = {"source_event_id": eid, "type": "order_completed", "occurred_at": "2025-01-02"}
+    return validate_event({**raw, "ids": ids, "revenue": 10}, source="crm", region="GB")
+
+
+def test_a_tombstone_naming_its_ids_stands_in_for_a_record_never_read(store: DataStore) -> None:
+    """A contact archived before any scan read it, whose deal was read: the deal's person is
+    gone, not a new active person made of the deal alone."""
+    store.upsert_events([_ev_ids("d1", crm_id="7")], "r1")
+    assert _unify(store).profiles == 1, "before the archive is known: a person of the deal"
+    store.upsert_profile_records([_p(source_id="c7", deleted=True, ids={"crm_id": "7"})], "r2")
+    res = _unify(store)
+    assert (res.profiles, res.inactive) == (0, 1)
+    assert store.count("profiles") == 0
+    # restored upstream later: the live record takes the stand-in's place and the person is back
+    store.upsert_profile_records([_p(source_id="c7", email="g@x.org", ids={"crm_id": "7"})], "r3")
+    res = _unify(store)
+    assert (res.profiles, res.inactive) == (1, 0)
+    assert [e for _p, e in _profiles(store)] == ["g@x.org"]
+
+
+def test_a_merged_away_record_never_read_joins_its_deals_to_the_survivor(store: DataStore) -> None:
+    store.upsert_profile_records([_p(source_id="c2", email="b@x.org", ids={"crm_id": "2"})], "r1")
+    store.upsert_events([_ev_ids("d1", crm_id="1")], "r1")
+    assert _unify(store).profiles == 2
+    store.upsert_profile_records([_p(source_id="c1", merged_into="c2", ids={"crm_id": "1"})], "r2")
+    res = _unify(store)
+    assert (res.profiles, res.inactive) == (1, 0)
+    owners = store.con.execute("SELECT DISTINCT profile_id FROM events").fetchall()
+    assert owners == [(_profiles(store)[0][0],)], "the deal belongs to the survivor's person"
+
+
+def test_a_stand_in_never_overwrites_a_stored_record(store: DataStore) -> None:
+    store.upsert_profile_records([_p(source_id="c1", email="a@x.org", ids={"crm_id": "1"})], "r1")
+    store.upsert_profile_records([_p(source_id="c1", deleted=True, ids={"crm_id": "1"})], "r2")
+    row = store.con.execute("SELECT email FROM profile_records WHERE source_id = 'c1'").fetchall()
+    assert row == [("a@x.org",)]

@@ -100,6 +100,31 @@ def test_archived_contacts_become_tombstones_and_merges_join_ids(emulator, tmp_p
     assert client.crm.contacts.basic_api.get_by_id(contact_id=ids[3]).id == survivor
 
 
+def test_a_merge_survivor_archived_before_any_scan_saw_it_still_reports_the_merge(
+    emulator, tmp_path
+):
+    """The survivor's ``hs_merged_object_ids`` is the only record of a merge; when the survivor
+    is archived before a scan reads it alive, the archived listing must still carry it."""
+    emulator.seed({"profiles": 20, "deals": 0})
+    client = sdk(emulator)
+    source = _source(emulator, tmp_path)
+    first = _read(source, "contacts", None)
+    since = to_iso(parse_timestamp(max(r["updated_at"] for r in first)) - LOOKBACK)
+    a, b = sorted(emulator.contacts.records, key=int)[:2]
+    survivor = client.crm.contacts.basic_api.merge(
+        public_merge_input={"primaryObjectId": a, "objectIdToMerge": b}
+    ).id
+    client.crm.contacts.basic_api.archive(contact_id=survivor)
+    records = _read(source, "contacts", since)
+    joins = {r["source_id"]: r["merged_into"] for r in records if r.get("merged_into")}
+    assert joins == {a: survivor, b: survivor}
+    (gone,) = [r for r in records if r.get("deleted")]
+    assert gone["source_id"] == survivor
+    # each tombstone names its contact id, so a record never read alive stands for its deals
+    assert gone["ids"] == {"hubspot_id": survivor}
+    assert all(r["ids"] == {"hubspot_id": r["source_id"]} for r in records if r.get("merged_into"))
+
+
 def test_first_run_reports_only_archives_made_during_its_own_scan(emulator, tmp_path):
     emulator.seed({"profiles": 30, "deals": 0})
     client = sdk(emulator)
