@@ -5,7 +5,10 @@ together on events). Two records join when they share an identity key (``email:.
 ``phone:...``, ``hubspot_id:...``). Guards against over-merging:
 - blocked values (shared test addresses, ``null``, ``0000000000``) never join anything;
 - a union that would give one profile more than ``max_ids_per_kind`` distinct values of one
-  kind (say, six emails) is refused and recorded, not performed.
+  kind (say, six emails) is refused and recorded, not performed. Keys a source itself declared
+  one person's (the identifiers of a record it merged into another) join without counting:
+  a contact merged five times is still one person, and the cap must not then shut out the
+  rest of that person's records.
 Records are processed in a fixed order, so the same input always gives the same graph.
 """
 
@@ -65,6 +68,7 @@ def resolve(
     *,
     blocked: Iterable[str] = (),
     max_ids_per_kind: int = 5,
+    uncapped: frozenset[str] = frozenset(),
 ) -> Resolution:
     recs = sorted(records, key=lambda r: r.ref)
     blocked_set = frozenset(b.strip().lower() for b in blocked)
@@ -84,11 +88,12 @@ def resolve(
 
     for idx, rec in enumerate(recs):
         own: dict[str, set[str]] = {}
-        for key in rec.keys:
-            if not is_blocked(key, blocked_set):
+        joinable = sorted({k for k in rec.keys if not is_blocked(k, blocked_set)})
+        for key in joinable:
+            if key not in uncapped:
                 own.setdefault(_kind(key), set()).add(key)
         kinds[idx] = own
-        for key in sorted({k for vals in own.values() for k in vals}):
+        for key in joinable:
             other = owner.get(key)
             if other is None:
                 owner[key] = idx

@@ -48,8 +48,12 @@ def _salt(store: DataStore) -> str:
     return salt
 
 
-def _identity_records(store: DataStore) -> tuple[list[IdentityRecord], dict[str, str]]:
-    """Identity records and the id_sig each one stands for."""
+def _identity_records(
+    store: DataStore,
+) -> tuple[list[IdentityRecord], dict[str, str], frozenset[str]]:
+    """Identity records, the id_sig each one stands for, and the keys the resolver's cap does
+    not count: those of merged-away records (one person's by the source's word) and the
+    platform ids our destinations created."""
     rows = store.con.execute(
         """
         SELECT source || ':' || source_id AS ref, id_sig, email, phone, ids FROM profile_records
@@ -64,11 +68,21 @@ def _identity_records(store: DataStore) -> tuple[list[IdentityRecord], dict[str,
     for ref, sig, email, phone, ids in rows:
         keys_of[ref] = identity_keys(email, phone, json.loads(ids or "{}")) + past.get(ref, [])
         sig_of[ref] = sig
+    aliases: set[str] = set()
     for ref, target in merge_targets(store.con).items():
         if ref in keys_of and target in keys_of:  # merged away: its keys join the survivor's
-            keys_of[target].extend(keys_of.pop(ref))
+            moved = keys_of.pop(ref)
+            keys_of[target].extend(moved)
+            aliases.update(moved)
             del sig_of[ref]
-    return [IdentityRecord(ref, tuple(keys)) for ref, keys in keys_of.items()], sig_of
+    # ids our destinations created name one of our people each: an echo carrying one joins
+    # its person without counting (six merged people copied to Klaviyo are six Klaviyo ids)
+    aliases.update(
+        str(k)
+        for (k,) in store.con.execute("SELECT kind || ':' || value FROM created_ids").fetchall()
+    )
+    records = [IdentityRecord(ref, tuple(keys)) for ref, keys in keys_of.items()]
+    return records, sig_of, frozenset(aliases)
 
 
 def _superseded_keys(store: DataStore) -> dict[str, list[str]]:
@@ -124,8 +138,8 @@ class _Tables:
 def unify(
     store: DataStore, *, blocked: tuple[str, ...], max_ids_per_kind: int, run_id: str
 ) -> UnifyResult:
-    records, sig_of = _identity_records(store)
-    res = resolve(records, blocked=blocked, max_ids_per_kind=max_ids_per_kind)
+    records, sig_of, aliases = _identity_records(store)
+    res = resolve(records, blocked=blocked, max_ids_per_kind=max_ids_per_kind, uncapped=aliases)
     blocked_lc = frozenset(b.strip().lower() for b in blocked)
     assigned = _assign(store, res, blocked_lc)
     _write(store, _tables(res, assigned, sig_of, run_id), blocked_lc)

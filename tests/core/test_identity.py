@@ -109,6 +109,33 @@ def test_cap_on_ids_of_one_kind_refuses_the_merge(store: DataStore) -> None:
     assert refused[0] > 0
 
 
+def test_a_source_merge_is_never_shut_out_by_the_cap(store: DataStore) -> None:
+    """Seven CRM contacts merged into one (HubSpot gives each merge a new id): the cap must not
+    count the ids the CRM declared one person's, or every other record of that person (its
+    copies in Klaviyo, events) is refused and lives on as a separate, activated person."""
+    for n in range(1, 8):
+        add(store, "crm", source_id=str(n), email=f"p{n}@x.org", ids={"crm_id": str(n)})
+        add(store, "shop", source_id=f"s{n}", email=f"p{n}@x.org", ids={"shop_id": f"s{n}"})
+    run(store)
+    add(store, "crm", source_id="20", email="p1@x.org", ids={"crm_id": "20"})
+    for n in range(1, 8):
+        add(store, "crm", source_id=str(n), merged_into="20", ids={"crm_id": str(n)})
+    store.con.execute("INSERT INTO created_ids SELECT 'shop_id', 's' || i, 'shop', 'r'"
+                      " FROM range(1, 8) t(i)")  # fmt: skip
+    run(store)
+    refused = store.con.execute("SELECT note FROM merges WHERE NOT accepted").fetchall()
+    assert refused == []
+    assert (
+        len({pid_of(store, "shop", f"s{n}") for n in range(1, 8)} | {pid_of(store, "crm", "20")})
+        == 1
+    )
+    # a shared value the source never declared one person's is still capped
+    for n in range(8):
+        add(store, "crm", source_id=f"o{n}", email=f"o{n}@x.org", phone="020 7946 0958")
+    run(store, cap=3)
+    assert len({pid_of(store, "crm", f"o{n}") for n in range(8)}) > 1
+
+
 def test_profile_ids_are_stable_across_runs(store: DataStore) -> None:
     add(store, "crm", source_id="1", email="a@example.com")
     add(store, "crm", source_id="2", email="b@example.com")
