@@ -64,6 +64,7 @@ from connector.plugin.changes import (
     TraitSpec,
     TraitType,
 )
+from connector.plugin.known_ids import KnownIds, utcnow
 from connector.plugin.protocols import ConsentChannel, ConsentPolicy
 from connector.plugin.spec import (
     Capability,
@@ -136,6 +137,7 @@ __all__ = [
     "HttpSettings",
     "InputLimits",
     "KeyValueState",
+    "KnownIds",
     "ListenOptions",
     "NotJSONError",
     "Outcome",
@@ -196,4 +198,5 @@ __all__ = [
     "sha256_hex",
     "timeout_field",
     "unreachable",
+    "utcnow",
 ]

@@ -69,6 +69,13 @@ class HubSpotSettings(HttpSettings):
     retry_base_seconds: float = Field(
         default=0.5, gt=0, description="First wait before a retry (doubles per attempt)"
     )
+    contact_reconcile_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="Every this many hours the contacts stream lists every contact id to find "
+        "contacts deleted for good (a GDPR delete, a purged archive), which no listing "
+        "reports; 0: on every run",
+    )
     gdpr_delete: bool = Field(
         default=False,
         description="On a privacy erasure (connector forget), also GDPR-delete the person's "

@@ -3,7 +3,8 @@
 Both streams read the records modified since the cursor through the CRM search API with a window
 frozen at the scan's start and keyset paging by id (``keyset_search``; nothing is skipped while
 people edit the portal), then the records archived since the cursor (``archived=true`` reads):
-an archived contact becomes a ``deleted`` tombstone, a merged-away id a ``merged_into`` record.
+an archived contact becomes a ``deleted`` tombstone, a merged-away id a ``merged_into`` record;
+contacts deleted for good (GDPR) are found by a periodic reconciliation of ids (``reconcile``).
 A deal is an order while its own ``hs_is_closed_won`` flag is set, whichever pipeline it is in;
 a deal that left a closed-won stage (``hs_date_exited_<stage>`` of a won stage found in the
 portal's pipelines at run time) or was archived replaces its order with ``order_cancelled`` under
@@ -14,11 +15,12 @@ each page of deals is joined to its contacts with one associations v4 batch read
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cdp_hubspot.client import HubSpotClient
 from cdp_hubspot.lifecycle import MERGED, archived_since, merged_records, won_stage_ids
+from cdp_hubspot.reconcile import silently_gone
 from cdp_hubspot.settings import HubSpotSettings
 from cdp_hubspot.windowed import Hit, keyset_search, now_ms, to_ms
 from connector.sdk import PluginContext, SourceRecord, Stream
@@ -168,12 +170,17 @@ class HubSpotSource:
 
     def _contacts(self, since_ms: int | None) -> Iterator[SourceRecord]:
         upper = now_ms()  # the scan's frozen upper bound
+        seen: list[str] = []
+        reported: list[str] = []
         for page in self._pages(
             "contacts", "lastmodifieddate", since_ms, upper, CONTACT_PROPERTIES
         ):
             for rid, props in page:
+                seen.append(rid)
                 yield contact_record(rid, props)
-                yield from merged_records(rid, props)
+                for gone in merged_records(rid, props):
+                    reported.append(str(gone["source_id"]))
+                    yield gone
         # Archived after the lower bound; on a first run, after this scan began (those before
         # were never read). No updated_at: a tombstone never moves the cursor.
         # (an archive in the scan's very millisecond counts as before it: it was not read)
@@ -188,7 +195,14 @@ class HubSpotSource:
                 "deleted_at": to_iso_ms(at),
                 "ids": {"hubspot_id": rid},
             }
-            yield from merged_records(rid, props)
+            for gone in merged_records(rid, props):
+                reported.append(str(gone["source_id"]))
+                yield gone
+            reported.append(rid)
+        every = timedelta(hours=self.settings.contact_reconcile_hours)
+        yield from silently_gone(
+            self.client, self.context.state, every, seen=seen, reported=reported
+        )
 
     def _deals(self, since_ms: int | None) -> Iterator[SourceRecord]:
         upper = now_ms()

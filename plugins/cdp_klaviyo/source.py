@@ -19,9 +19,9 @@ from typing import Any
 
 from cdp_klaviyo.client import KlaviyoClient, next_cursor
 from cdp_klaviyo.mapping import EVENT_TYPES_BY_METRIC, safe_map_event, safe_map_profile
-from cdp_klaviyo.reconcile import ProfileLedger, utcnow
+from cdp_klaviyo.reconcile import profile_ledger
 from cdp_klaviyo.settings import KlaviyoSettings
-from connector.sdk import PluginContext, SourceRecord, Stream, parse_timestamp
+from connector.sdk import PluginContext, SourceRecord, Stream, parse_timestamp, utcnow
 
 __all__ = ["KlaviyoSource"]
 
@@ -81,7 +81,7 @@ class KlaviyoSource:
 
     def _tombstones(self, seen: dict[str, str | None]) -> Iterator[SourceRecord]:
         """Reconcile known ids with the live ones when due; tombstones for the ones gone."""
-        ledger = ProfileLedger.load(self.ctx.state)
+        ledger = profile_ledger(self.ctx.state)
         ledger.saw(seen)
         now = utcnow()
         if ledger.due(timedelta(hours=self.settings.profile_reconcile_hours), now):

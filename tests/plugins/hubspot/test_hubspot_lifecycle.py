@@ -125,6 +125,38 @@ def test_a_merge_survivor_archived_before_any_scan_saw_it_still_reports_the_merg
     assert all(r["ids"] == {"hubspot_id": r["source_id"]} for r in records if r.get("merged_into"))
 
 
+def test_a_contact_deleted_for_good_is_found_by_reconciling_ids(emulator, tmp_path):
+    """A GDPR delete leaves no archived record and no modification: only a reconciliation of
+    the ids we read against the ids HubSpot lists finds it, and a merged-away id HubSpot still
+    reads as its survivor is a merge, not a deletion."""
+    emulator.seed({"profiles": 150, "deals": 0})
+    client = sdk(emulator)
+    ctx = make_context(tmp_path)
+    source = SPEC.source(settings_for(emulator, contact_reconcile_hours=0), ctx)  # type: ignore[misc]
+    first = _read(source, "contacts", None)
+    assert not [r for r in first if r.get("deleted") or r.get("merged_into")]
+    since = to_iso(parse_timestamp(max(r["updated_at"] for r in first)) - LOOKBACK)
+    ids = sorted(emulator.contacts.records, key=int)
+    client.crm.contacts.basic_api.purge(public_gdpr_delete_input={"objectId": ids[7]})
+    client.crm.contacts.basic_api.archive(contact_id=ids[8])
+    survivor = client.crm.contacts.basic_api.merge(
+        public_merge_input={"primaryObjectId": ids[9], "objectIdToMerge": ids[10]}
+    ).id
+    # a merge the scans cannot see: its survivor merged again into an id nothing lists yet
+    emulator.contacts.merged_into[ids[11]] = survivor
+    emulator.contacts.remove(ids[11])
+    records = _read(source, "contacts", since)
+    deleted = {r["source_id"]: r for r in records if r.get("deleted")}
+    assert set(deleted) == {ids[7], ids[8]}, "the GDPR-deleted and the archived contact"
+    assert deleted[ids[7]]["ids"] == {"hubspot_id": ids[7]}
+    joins = {r["source_id"]: r["merged_into"] for r in records if r.get("merged_into")}
+    assert joins == {ids[9]: survivor, ids[10]: survivor, ids[11]: survivor}
+    # the tombstone is said again on later runs (a run that dies before storing loses nothing)
+    again = _read(source, "contacts", since)
+    assert ids[7] in {r["source_id"] for r in again if r.get("deleted")}
+    assert ids[11] not in {r["source_id"] for r in again if r.get("deleted")}
+
+
 def test_first_run_reports_only_archives_made_during_its_own_scan(emulator, tmp_path):
     emulator.seed({"profiles": 30, "deals": 0})
     client = sdk(emulator)

@@ -92,7 +92,8 @@ def test_since_is_an_inclusive_lower_bound(emulator, tmp_path):
     assert {r["source_id"] for r in later} == {
         r["source_id"] for r in everything if r["updated_at"] >= mark
     }
-    body = json.loads(recorded(emulator)[-2].body or "{}")  # the search before archived reads
+    searches = [r for r in recorded(emulator) if r.path.endswith("/search")]
+    body = json.loads(searches[-1].body or "{}")
     assert body["filterGroups"][0]["filters"][1]["operator"] == "GTE"
 
 
