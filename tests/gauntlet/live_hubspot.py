@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ class Mutator:
     seed: int = 7
     done: dict[str, int] = field(default_factory=dict)
     budget: int = 0
+    # contacts GDPR-deleted (gone from every listing): id -> their properties before
+    purged: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -100,11 +103,17 @@ class Mutator:
                 }
             )
             return "edited", len(batch)
-        if roll < 0.72:
+        if roll < 0.68:
             rid = next((r for r in self._live(20) if self._email(r) not in self.keep_emails), None)
             if rid is not None:
                 crm.contacts.basic_api.archive(contact_id=rid)
             return "archived", int(rid is not None)
+        if roll < 0.72:  # a GDPR delete: no archived record, no modification, nothing listed
+            rid = next((r for r in self._live(20) if self._email(r) not in self.keep_emails), None)
+            if rid is not None:
+                self.purged[rid] = dict(self.emu.contacts.records[rid].props)
+                crm.contacts.basic_api.purge(public_gdpr_delete_input={"objectId": rid})
+            return "gdpr_deleted", int(rid is not None)
         if roll < 0.84:
             pair = [r for r in self._live(20) if self._email(r) not in self.keep_emails][:2]
             if len(pair) == 2:
@@ -223,15 +232,19 @@ def store_vs_truth(emu: HubSpotEmulator, root: Path) -> dict[str, int]:
     return {"lost": lost, "stale": stale}
 
 
-def gone_people(emu: HubSpotEmulator, klaviyo_emails: set[str]) -> tuple[set[str], set[str]]:
-    """(archived contact ids, their emails) of people gone from HubSpot: no live contact or
-    Klaviyo profile holds their email, and no live contact their phone (the same person)."""
+def gone_people(
+    emu: HubSpotEmulator, klaviyo_emails: set[str], purged: dict[str, dict[str, Any]]
+) -> tuple[set[str], set[str]]:
+    """(archived or GDPR-deleted contact ids, their emails) of people gone from HubSpot: no live
+    contact or Klaviyo profile holds their email, and no live contact their phone (the same
+    person)."""
     live = {(r.props.get("email") or "").lower() for r in emu.contacts.records.values()}
     phones = {r.props.get("phone") for r in emu.contacts.records.values()} - {None, ""}
     ids, emails = set(), set()
-    for rid, record in emu.contacts.archived.items():
-        email = (record.props.get("email") or "").lower()
-        if record.props.get("phone") in phones:
+    gone = {rid: r.props for rid, r in emu.contacts.archived.items()} | purged
+    for rid, props in gone.items():
+        email = (props.get("email") or "").lower()
+        if props.get("phone") in phones:
             continue
         if email and email not in live and email not in klaviyo_emails:
             ids.add(rid)
@@ -255,7 +268,9 @@ def _owners(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
     return out
 
 
-def deleted_active(emu: HubSpotEmulator, root: Path, gone_ids: set[str]) -> tuple[int, int]:
+def deleted_active(
+    emu: HubSpotEmulator, root: Path, gone_ids: set[str], purged: Iterable[str]
+) -> tuple[int, int]:
     """(archived or merged-away contacts still a live record, or active though gone; merged-away
     contacts still a separate person in our graph although their merge was read)."""
     con = _store(root)
@@ -270,9 +285,18 @@ def deleted_active(emu: HubSpotEmulator, root: Path, gone_ids: set[str]) -> tupl
             r[0] for r in con.execute("SELECT profile_id FROM inactive_profiles").fetchall()
         }
         owner = _owners(con)
+        stored = {
+            str(r[0])
+            for r in con.execute(
+                "SELECT source_id FROM profile_records"
+                " WHERE source = 'hubspot' AND email IS NOT NULL"
+            ).fetchall()
+        }
     finally:
         con.close()
+    # a contact GDPR-deleted before any run read it alive left nothing to notice
     bad = sum(1 for rid in emu.contacts.archived if rid not in tomb)
+    bad += sum(1 for rid in purged if rid in stored and rid not in tomb)
     bad += sum(1 for rid in gone_ids if owner.get(rid, set()) - inactive)
     apart = 0
     for old, new in emu.contacts.merged_into.items():

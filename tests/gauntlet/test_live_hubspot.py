@@ -28,6 +28,8 @@ def test_store_equals_a_portal_edited_during_five_runs(tmp_path):
     with h.platforms(PROFILES, seed=5) as p:
         root = tmp_path / "ws"
         cfg = h.write_config(root, p)
+        head = '[sources.hubspot]\nplugin = "hubspot"\n'
+        cfg.write_text(cfg.read_text().replace(head, head + "contact_reconcile_hours = 0\n"))
         native = p.state("klaviyo")["profiles"].values()
         keep = {str(pr["email"]).lower() for pr in native if pr.get("email")}
         mutator = live.Mutator(p.hubspot, keep)
@@ -45,8 +47,8 @@ def test_store_equals_a_portal_edited_during_five_runs(tmp_path):
             assert "source hubspot" not in str(summary.failures), summary.failures
         assert "hubspot" not in str(quiet.failures), quiet.failures
         truth = live.store_vs_truth(p.hubspot, root)
-        gone_ids, gone_emails = live.gone_people(p.hubspot, keep)
-        active, apart = live.deleted_active(p.hubspot, root, gone_ids)
+        gone_ids, gone_emails = live.gone_people(p.hubspot, keep, mutator.purged)
+        active, apart = live.deleted_active(p.hubspot, root, gone_ids, mutator.purged)
         figures = {
             "mutations": mutator.total,
             **truth,
@@ -56,7 +58,8 @@ def test_store_equals_a_portal_edited_during_five_runs(tmp_path):
         }
         record("live", "hubspot", figures)
         assert mutator.total >= 1_000, mutator.done
-        assert all(mutator.done.get(k) for k in ("edited", "archived", "merged", "back_dated"))
+        kinds = ("edited", "archived", "gdpr_deleted", "merged", "back_dated")
+        assert all(mutator.done.get(k) for k in kinds), mutator.done
         assert gone_ids, "some people left HubSpot altogether"
         assert figures == {
             "mutations": mutator.total,
