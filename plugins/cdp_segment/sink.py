@@ -64,13 +64,26 @@ def identify_target(change: Change) -> tuple[str | None, str | None, dict[str, A
 
 
 def _target(r: Recipient) -> tuple[str | None, str | None, dict[str, Any]] | str:
-    if r.ids.get("segment_user_id"):
-        return r.ids["segment_user_id"], None, {}
-    if r.ids.get("segment_anonymous_id"):
+    user_id = r.ids.get("segment_user_id")
+    if user_id and user_id != r.profile_id:  # Segment's own user (ours is the profile id)
+        return user_id, None, {}
+    if r.ids.get("segment_anonymous_id") and not user_id:
         return None, r.ids["segment_anonymous_id"], {}
     if r.email:
         return r.profile_id, None, {"email": r.email}
+    if user_id:
+        return user_id, None, {}
     return f"profile {r.profile_id} has no Segment userId, anonymousId or email to identify"
+
+
+def _landed(change: Change) -> Outcome:
+    """Success; a person Segment knew by no id of its own was identified by our profile id, a
+    Segment user we made: reported as learned, so the Segment source reading that identify back
+    reads an echo of our write (``connector.store.echoes``), which keeps nobody active."""
+    r = change.recipient
+    if r.ids.get("segment_user_id") or r.ids.get("segment_anonymous_id"):
+        return Outcome.ok()
+    return Outcome.ok(segment_user_id=r.profile_id)
 
 
 def _user_id(r: Recipient) -> str | None:
@@ -245,7 +258,7 @@ class SegmentSink(SinkBase):
         auth: str | None = None
         for mid, index in sent.items():
             if mid not in errors:
-                outcomes[index] = Outcome.ok()
+                outcomes[index] = _landed(changes[index])
                 continue
             status, reason = errors[mid]
             if status in _AUTH:
@@ -276,7 +289,7 @@ class SegmentSink(SinkBase):
                 single.identify(
                     user_id=user_id, anonymous_id=anonymous_id, traits=traits, message_id=mid
                 )
-                outcomes[index] = Outcome.ok()
+                outcomes[index] = _landed(changes[index])
             except APIError as exc:
                 if exc.status in _AUTH:
                     raise AuthError(f"segment refused the write key: {exc.code}") from exc

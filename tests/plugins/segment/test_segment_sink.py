@@ -216,3 +216,28 @@ def test_memberships_become_boolean_traits_and_unset_sends_null(
 def test_spec_emulator_honours_seed_profiles() -> None:
     with SPEC.emulator(EmulatorOptions(seed_profiles=5)) as emu:  # type: ignore[misc]
         assert httpx.get(f"{emu.base_url}/__emulator__/state").json()["profiles"] == 10
+
+
+def test_a_segment_user_we_made_is_reported_so_reading_it_back_is_an_echo(
+    emulator: SegmentEmulator, settings_for: Settings, tmp_path: Path
+) -> None:
+    """A person Segment knew by no id of its own is identified under our profile id: a Segment
+    user we made. The sink reports it (the core keeps it in ``created_ids``), so the Segment
+    source reading that identify back cannot keep the person active once they are deleted
+    where they came from. Later identifies still carry the email."""
+    sink = SegmentSink(settings_for(base_url=emulator.base_url), make_context(tmp_path))
+    ours = Recipient("p_ours", email="o@shop.example")
+    theirs = Recipient("p_theirs", email="t@shop.example", ids={"segment_user_id": "u9"})
+    first = sink.apply(
+        [
+            Change(ChangeKind.UPSERT, ours, "p_ours", "d1", traits={"a": 1}),
+            Change(ChangeKind.UPSERT, theirs, "p_theirs", "d1", traits={"a": 1}),
+        ]
+    )
+    assert [dict(o.learned_ids) for o in first] == [{"segment_user_id": "p_ours"}, {}]
+    learned = Recipient("p_ours", email="o@shop.example", ids={"segment_user_id": "p_ours"})
+    again = sink.apply([Change(ChangeKind.UPSERT, learned, "p_ours", "d2", traits={"a": 2})])
+    assert again[0].status == "ok"
+    sink.close()
+    sent = [m for m in _identifies(emulator) if m["userId"] == "p_ours"]
+    assert [m["traits"].get("email") for m in sent] == ["o@shop.example", "o@shop.example"]
