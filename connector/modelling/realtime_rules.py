@@ -164,7 +164,10 @@ def evaluate_realtime(
     """(profile_id, segment_id, holdout) of every real-time rule for the targets (None: every
     profile), and the rules that failed (id → reason: that segment is held, the others go on)."""
     rules = realtime_rules(settings)
-    empty = pd.DataFrame({"profile_id": [], "segment_id": [], "holdout": []})
+    empty = pd.DataFrame(
+        {"profile_id": pd.Series([], dtype=object), "segment_id": pd.Series([], dtype=object),
+         "holdout": pd.Series([], dtype=bool)}
+    )  # fmt: skip
     if not rules:
         return empty, {}
     if profile_ids is not None:

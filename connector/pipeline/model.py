@@ -101,7 +101,9 @@ def _add_realtime(
         return
     now = datetime.now(UTC).replace(tzinfo=None)
     members, failures = evaluate_realtime(con, settings, now)
-    out.memberships = pd.concat([out.memberships, members], ignore_index=True)
+    if len(members):
+        both = pd.concat([out.memberships, members], ignore_index=True)
+        out.memberships = both.astype({"holdout": bool})
     out.segments = [*out.segments, *(d for d in defs if d.id not in failures)]
     out.rule_failures.update(failures)
 
