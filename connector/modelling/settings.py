@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from connector.modelling.expr import parse
+from connector.modelling.expr import ExpressionError, parse
 from connector.modelling.windows import parse_window_rule
 
 
@@ -32,8 +32,18 @@ class RuleSegment(BaseModel):
         # Names are checked against the real columns at run time; syntax fails at load time.
         if self.realtime:
             parse_window_rule(self.expression)
-        else:
+            return self
+        try:
             parse(self.expression, None)
+        except ExpressionError as exc:
+            try:
+                parse_window_rule(self.expression)
+            except ExpressionError:
+                raise exc from None
+            raise ExpressionError(
+                f"rule segment {self.id!r} uses window terms (count, within, ...): "
+                "set realtime = true on it"
+            ) from None
         return self
 
 
