@@ -102,19 +102,21 @@ def workspace(cfg: Path) -> Workspace:
 
 
 @contextmanager
-def streaming(cfg: Path) -> Iterator[dict[str, Any]]:
+def streaming(cfg: Path, *, health_port: int | None = None) -> Iterator[dict[str, Any]]:
     """Run ``connector stream`` in a thread until the block ends; yields what it reported."""
     out: dict[str, Any] = {}
     started = threading.Event()
 
-    def ready(run_id: str, _health: str | None) -> None:
+    def ready(run_id: str, health: str | None) -> None:
         out["run_id"] = run_id
+        out["health"] = health
         started.set()
 
     def body() -> None:
         ws = workspace(cfg)
         try:
-            out["summary"] = run_stream(ws, StreamOptions(ready=ready))
+            options = StreamOptions(health_port=health_port, ready=ready)
+            out["summary"] = run_stream(ws, options)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
             out["error"] = exc
             started.set()

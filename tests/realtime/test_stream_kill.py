@@ -62,14 +62,18 @@ def _stream(cfg: Path) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def _started(proc: subprocess.Popen[str], timeout: float = 120.0) -> None:
-    assert proc.stdout is not None
+def _started(proc: subprocess.Popen[str], timeout: float = 120.0) -> threading.Thread:
+    """Wait for the stream's "streaming as" line; the thread returned drains (and at the
+    process's end closes) its output."""
+    out = proc.stdout
+    assert out is not None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        line = proc.stdout.readline()
+        line = out.readline()
         if "streaming as" in line:
-            threading.Thread(target=proc.stdout.read, daemon=True).start()  # drain
-            return
+            drain = threading.Thread(target=lambda: (out.read(), out.close()), daemon=True)
+            drain.start()
+            return drain
         assert line or proc.poll() is None, "the stream exited before it started"
     raise AssertionError("the stream did not start")
 
@@ -143,14 +147,16 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
         sender.start()
         for _ in range(KILLS):
             proc = _stream(cfg)
-            _started(proc)
+            drain = _started(proc)
             time.sleep(rnd.uniform(0.0, 1.5))
             proc.kill()  # SIGKILL: no flush, no cleanup
             proc.wait()
+            drain.join(10)
         sender.join()
         proc = _stream(cfg)
-        _started(proc)
+        drain = _started(proc)
         stored = _finish(proc, cfg, len(events))
+        drain.join(10)
     assert stored == len(events), "an event was lost (or stored twice)"
 
     ref_cfg, ref_spool = _setup(tmp_path / "reference", reference.base_url)
@@ -158,8 +164,9 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
         for e in events:
             assert post(client, rx.base_url, e).status_code == 200
         proc = _stream(ref_cfg)
-        _started(proc)
+        drain = _started(proc)
         assert _finish(proc, ref_cfg, len(events)) == len(events)
+        drain.join(10)
     got, want = _members(crashed.base_url), _members(reference.base_url)
     assert got == want, "memberships missing or duplicated after the kills"
     assert any(want.values()), "the load put nobody in a real-time segment"
