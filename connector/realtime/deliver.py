@@ -75,13 +75,6 @@ class Deliverer:
             spec = ws.registry.get(cfg.plugin)
             if spec.sink is None or not _MEMBERSHIPS & spec.capabilities:
                 continue
-            if not ws.ledger.has_any(name):
-                # a first sync can create many records: it goes through `connector run`, whose
-                # plan is held above sync.max_first_creates until someone confirmed it
-                self.failures.append(
-                    f"destination {name}: never synced; run `connector run` once first"
-                )
-                continue
             try:
                 sink = with_hook_defaults(
                     spec.sink(cfg.settings, ws.plugin_context("destinations", name, run_id))
