@@ -156,6 +156,7 @@ def _send(url: str, emails: list[str], rate: float, seconds: float, seed: int) -
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
     with httpx.Client(limits=limits, timeout=30) as client, ThreadPoolExecutor(24) as pool:
         list(pool.map(lambda n: one(client, n), range(total)))
+    done["_achieved_rate"] = total / max(1e-9, time.monotonic() - start)
     return done
 
 
@@ -236,12 +237,13 @@ def main() -> None:
         stream = _spawn(cfg, "stream", wait_for="streaming as")
         try:
             sent = _send(f"http://127.0.0.1:{port}", emails, args.rate, args.seconds, args.seed)
+            achieved = round(sent.pop("_achieved_rate"), 1)
             time.sleep(args.settle)
         finally:
             for proc in (stream, listen):
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(60)
-        figures = {"rate": args.rate, "seconds": args.seconds, "people": people, "results": [
+        figures = {"rate": args.rate, "achieved_rate": achieved, "seconds": args.seconds, "people": people, "results": [
             _report("klaviyo", sent, _landed_klaviyo(klaviyo.base_url)),
             _report("meta", sent, _landed_meta(meta.base_url, emails))]}  # fmt: skip
     print(json.dumps(figures, indent=2))
