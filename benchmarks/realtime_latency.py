@@ -243,7 +243,8 @@ def main() -> None:
             for proc in (stream, listen):
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(60)
-        figures = {"rate": args.rate, "achieved_rate": achieved, "seconds": args.seconds, "people": people, "results": [
+        figures = {"rate": args.rate, "achieved_rate": achieved, "seconds": args.seconds,
+                   "people": people, "results": [
             _report("klaviyo", sent, _landed_klaviyo(klaviyo.base_url)),
             _report("meta", sent, _landed_meta(meta.base_url, emails))]}  # fmt: skip
     print(json.dumps(figures, indent=2))
