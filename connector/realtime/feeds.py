@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from connector.errors import ConnectorError
 from connector.logs import redact
@@ -31,7 +31,6 @@ class Feed:
     marks: PluginStateStore
     committed: str | None = None
     read_to: str | None = None  # mark of the last record read (not yet committed)
-    failures: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -53,10 +52,6 @@ class Feed:
         if self.read_to != self.committed and self.read_to is not None:
             self.marks.put(self.key, self.read_to)
             self.committed = self.read_to
-
-    def rewind(self) -> None:
-        """Forget what was read but not committed (a delivery failed: read it again)."""
-        self.read_to = self.committed
 
 
 def open_feeds(ws: Workspace, run_id: str) -> list[Feed]:

@@ -28,19 +28,29 @@ COATS = 'count(event = "product_viewed" and category = "coats", 7d) >= 3'
 ABANDONED = "added_to_cart within 1d and no order_completed since added_to_cart"
 
 
-def stream_config(root: Path, klaviyo_url: str, *, holdout: float = 0.0, extra: str = "") -> Path:
+def stream_config(
+    root: Path,
+    klaviyo_url: str,
+    *,
+    holdout: float = 0.0,
+    rules: str = "",
+    sweep: str = "60s",
+    segments: tuple[str, ...] = ("coats_intent", "cart_abandoned"),
+) -> Path:
     return write_config(
         root,
         f"""
 [stream]
 flush_seconds = 0.3
 poll_seconds = 0.05
+sweep = "{sweep}"
 
 [model.core]
 holdout_share = {holdout}
 rule_segments = [
   {{ id = "coats_intent", name = "Coats intent", expression = '{COATS}', realtime = true }},
   {{ id = "cart_abandoned", name = "Cart abandoned", expression = "{ABANDONED}", realtime = true }},
+  {rules}
 ]
 
 [sources.segment]
@@ -52,8 +62,7 @@ plugin = "klaviyo"
 api_key = {{ env = "KLAVIYO_KEY" }}
 base_url = "{klaviyo_url}"
 poll_interval = 0.05
-segments = ["coats_intent", "cart_abandoned"]
-{extra}
+segments = {json.dumps(list(segments))}
 """,
         engine="rfm",
         as_of=datetime.now(UTC).date().isoformat(),

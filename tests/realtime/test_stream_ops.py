@@ -91,3 +91,27 @@ def test_tailed_files_handover_to_a_run_and_health(
     assert totals["events"] == 9
     assert totals["quarantined"] == 1  # the line that is not JSON, counted, nothing else lost
     assert not (tmp_path / ".connector" / "run.lock.want").exists()
+
+
+def test_a_sweep_delivers_what_time_alone_changes(tmp_path: Path, klaviyo: KlaviyoEmulator) -> None:
+    """A view makes a person "just viewed" for 7.2 seconds; no event says when that ends: the
+    sweep (every second here) removes them."""
+    rule = (
+        '{ id = "just_viewed", name = "Just viewed", realtime = true, '
+        'expression = "hours_since(product_viewed) < 0.002" },'
+    )
+    cfg = stream_config(
+        tmp_path, klaviyo.base_url, rules=rule, sweep="1s", segments=("just_viewed",)
+    )
+    write_people(tmp_path, 2)
+    ws = workspace(cfg)
+    try:
+        run_pipeline(ws)
+    finally:
+        ws.close()
+    live = tmp_path / "data" / "events" / "live.jsonl"
+    with streaming(cfg):
+        live.write_text(json.dumps(_view(0, 1)) + "\n")
+        assert wait_for(lambda: list_members(klaviyo.base_url, "Just viewed") == {
+            "person1@example.org"})  # fmt: skip
+        assert wait_for(lambda: list_members(klaviyo.base_url, "Just viewed") == set(), 30)
