@@ -7,6 +7,7 @@ name and its segment held; the other segments go on.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from connector.modelling.expr import ExpressionError, typecheck
@@ -65,7 +66,9 @@ def check_rules(settings: ModelSettings) -> list[str]:
     for rule in settings.rule_segments:
         try:
             if rule.realtime:
-                compile_rule(parse_window_rule(rule.expression), names, datetime.now(UTC))
+                affinity = {n: n for n in re.findall(r"\bcat_[A-Za-z0-9_]+", rule.expression)}
+                now = datetime.now(UTC)
+                compile_rule(parse_window_rule(rule.expression), {**names, **affinity}, now)
             else:
                 typecheck(rule.expression, types, PREFIXES)
         except ExpressionError as exc:

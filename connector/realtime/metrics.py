@@ -2,7 +2,8 @@
 
 Latency is, per event, the time from the event's own timestamp to the moment the micro-batch
 that carried it was acknowledged by every destination (or needed nothing sent): what a marketer
-waits for. The run record keeps the last ``KEEP_MINUTES`` minutes and the session's totals.
+waits for. Events more than an hour old when read (backfills, replays) are left out of it.
+The run record keeps the last ``KEEP_MINUTES`` minutes and the session's totals.
 """
 
 from __future__ import annotations

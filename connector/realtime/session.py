@@ -40,6 +40,7 @@ from connector.workspace import Workspace
 __all__ = ["StreamOptions", "StreamSummary", "run_stream"]
 
 log = logging.getLogger(__name__)
+_BACKFILL_SECONDS = 3600.0  # older events are backfills: their age is no latency of ours
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,11 @@ class _Session:
         self.feeds: list[Feed] = open_feeds(ws, self.run_id)
         self.deliverer = Deliverer(ws, self.run_id)
         self.failures: list[str] = list(self.deliverer.failures)
+        if not self.deliverer.segments:
+            self.failures.append(
+                "no rule segment has realtime = true: the stream only stores events"
+            )
+            log.warning("stream: %s", self.failures[-1])
         self.quarantines = {
             f.source: Quarantine(ws.runs, QuarantineStore(ws.state), source=f.source,
                                  run_id=self.run_id, sample=ws.config.pull.quarantine_sample,
@@ -138,7 +144,8 @@ class _Session:
         for feed in self.feeds:
             feed.commit()
         now = _now()
-        self.metrics.latencies([max(0.0, (now - at).total_seconds()) for at in self.occurred])
+        ages = [(now - at).total_seconds() for at in self.occurred]
+        self.metrics.latencies([max(0.0, a) for a in ages if a <= _BACKFILL_SECONDS])
         self.touched.clear()
         self.occurred.clear()
         self.metrics.backlog = 0
