@@ -24,6 +24,7 @@ from connector.cli import report as report_cmd
 from connector.cli import runs as runs_cmd
 from connector.cli import schedule as schedule_cmd
 from connector.cli import state as state_cmd
+from connector.cli import stream as stream_cmd
 from connector.cli.common import (
     ConfigOpt,
     ExitCode,
@@ -70,6 +71,7 @@ app.command("check")(check_cmd.check)
 app.command("demo")(demo_cmd.demo)
 app.command("emulate")(emulate_cmd.emulate)
 app.command("listen")(listen_cmd.listen)
+app.command("stream")(stream_cmd.stream)
 app.command("schedule")(schedule_cmd.schedule)
 app.command("report")(report_cmd.report)
 app.command("forget")(forget_cmd.forget)

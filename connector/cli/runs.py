@@ -151,7 +151,10 @@ def runs_show(
         print_json(
             {
                 **_run_json(row),
-                "stages": {k: v.get("seconds") for k, v in row.stages.items()},
+                "stages": {
+                    k: v.get("seconds") for k, v in row.stages.items() if isinstance(v, dict)
+                },
+                **({"stream": row.stages["stream"]} if "stream" in row.stages else {}),
                 "sources": source_rows(row),
                 "destinations": destination_rows(row),
                 "record_errors": [asdict(e) for e in errors],
@@ -210,6 +213,7 @@ def _print_run(row: RunRow, errors: list[RecordError], search: str | None) -> No
         seconds = data.get("seconds", "") if isinstance(data, dict) else ""
         stages.add_row(safe(name), safe(seconds))
     console.print(stages)
+    _print_stream(row.stages.get("stream"))
     for source, stream, count, samples in source_warnings(row):
         console.print(
             f"source {safe(source)} stream {safe(stream)}: {count} warning(s): {safe(samples)}",
@@ -222,3 +226,16 @@ def _print_run(row: RunRow, errors: list[RecordError], search: str | None) -> No
     console.print(f"{total} per-record errors{about}{shown}", highlight=False)
     if errors:
         print_errors(console, errors)
+
+
+def _print_stream(stream: Any) -> None:
+    """A stream session's last minutes: events, membership changes, latency percentiles."""
+    if not isinstance(stream, dict) or not stream.get("minutes"):
+        return
+    table = Table(title="Stream, per minute (latency in seconds)")
+    keys = ("minute", "events", "membership_changes", "latency_p50", "latency_p95", "latency_p99")
+    for key in keys:
+        table.add_column(key.replace("_", " "), justify="left" if key == "minute" else "right")
+    for minute in stream["minutes"][-30:]:
+        table.add_row(*(safe("" if minute.get(k) is None else minute.get(k)) for k in keys))
+    console.print(table)

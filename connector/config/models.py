@@ -26,6 +26,7 @@ __all__ = [
     "PullSettings",
     "ScheduleSettings",
     "SourceConfig",
+    "StreamSettings",
     "SyncSettings",
     "WorkspaceSettings",
 ]
@@ -171,6 +172,33 @@ class ScheduleSettings(BaseModel):
         return value
 
 
+class StreamSettings(BaseModel):
+    """``connector stream``: how often it looks for live events, how often it activates what
+    changed, when it re-checks windows that may have expired, how long a scheduled run waits
+    for it to hand over the run lock."""
+
+    model_config = _FROZEN
+    poll_seconds: float = Field(
+        0.2, gt=0, le=60, description="Pause between looks at the spool and event files"
+    )
+    flush_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=3600,
+        description="Membership changes go out at most this often per destination (micro-batch)",
+    )
+    sweep: Duration = Field(
+        timedelta(seconds=60),
+        description="Every profile is re-evaluated this often, so memberships that change with "
+        "time alone (an event leaving a window) are delivered too",
+    )
+    yield_wait: Duration = Field(
+        timedelta(minutes=10),
+        description="How long a scheduled run waits for a running stream to hand over the run "
+        "lock before it gives up as locked",
+    )
+
+
 class AlertSettings(BaseModel):
     """Who hears about a failed run, a drift hold or too many rejects, and how."""
 
@@ -270,6 +298,7 @@ class AppConfig(BaseModel):
     privacy: PrivacySettings = PrivacySettings()
     model: ModelConfig = ModelConfig()
     schedule: ScheduleSettings = ScheduleSettings()
+    stream: StreamSettings = StreamSettings()
     alerts: AlertSettings = AlertSettings()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     destinations: dict[str, DestinationConfig] = Field(default_factory=dict)

@@ -3,9 +3,13 @@ id (``crm-123`` or ``shop:crm-123``) or a profile id."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import pandas as pd
+
 from connector.store.datastore import DataStore, first_row
 
-__all__ = ["find_profile"]
+__all__ = ["find_profile", "profiles_by_keys"]
 
 
 def find_profile(store: DataStore, who: str) -> str | None:
@@ -35,3 +39,20 @@ def find_profile(store: DataStore, who: str) -> str | None:
         )
     )
     return str(row[0]) if row else None
+
+
+def profiles_by_keys(store: DataStore, keys: Iterable[str]) -> dict[str, str]:
+    """Identity key (``email:…``, ``segment_user_id:…``) → the profile holding it, for the
+    keys the identity graph knows (one set-based query: a stream resolves batches of events)."""
+    wanted = pd.DataFrame({"k": sorted(set(keys))}, dtype=str)
+    if wanted.empty:
+        return {}
+    store.con.register("_lookup_keys", wanted)
+    try:
+        rows = store.con.execute(
+            "SELECT m.id_key, m.profile_id FROM identity_map m "
+            "JOIN _lookup_keys k ON k.k = m.id_key"
+        ).fetchall()
+    finally:
+        store.con.unregister("_lookup_keys")
+    return {str(k): str(p) for k, p in rows}

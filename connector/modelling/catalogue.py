@@ -59,6 +59,8 @@ def rule_entries(
     by segment id (the run reports it by name and holds that segment), the others go on."""
     entries, masks, failures = [], {}, {}
     for rule in settings.rule_segments:
+        if rule.realtime:
+            continue  # window rules: `connector.modelling.realtime_rules`, over the events
         try:
             mask = evaluate(rule.expression, frame)
         except ExpressionError as exc:

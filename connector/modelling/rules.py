@@ -7,9 +7,14 @@ name and its segment held; the other segments go on.
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+
 from connector.modelling.expr import ExpressionError, typecheck
 from connector.modelling.features import BASE_FEATURES
+from connector.modelling.realtime_rules import ACTIVITY_COLUMNS
 from connector.modelling.settings import ModelSettings
+from connector.modelling.windows import compile_rule, parse_window_rule
 
 __all__ = ["PREFIXES", "check_rules", "rule_column_types"]
 
@@ -57,9 +62,15 @@ def check_rules(settings: ModelSettings) -> list[str]:
     """One line per rule segment that would fail: its id and name, and why."""
     types = rule_column_types(settings)
     problems = []
+    names = {n: n for n in (*types, *ACTIVITY_COLUMNS)}
     for rule in settings.rule_segments:
         try:
-            typecheck(rule.expression, types, PREFIXES)
+            if rule.realtime:
+                affinity = {n: n for n in re.findall(r"\bcat_[A-Za-z0-9_]+", rule.expression)}
+                now = datetime.now(UTC)
+                compile_rule(parse_window_rule(rule.expression), {**names, **affinity}, now)
+            else:
+                typecheck(rule.expression, types, PREFIXES)
         except ExpressionError as exc:
             problems.append(f"rule segment {rule.id!r} ({rule.name}): {exc}")
     return problems

@@ -6,9 +6,10 @@ section against this model, so a typo fails loudly instead of silently using a d
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from connector.modelling.expr import parse
+from connector.modelling.expr import ExpressionError, parse
+from connector.modelling.windows import parse_window_rule
 
 
 class RuleSegment(BaseModel):
@@ -20,13 +21,30 @@ class RuleSegment(BaseModel):
     id: str = Field(description="Stable segment id, used as the list/audience key downstream.")
     name: str = Field(description="Human name shown to marketers and pushed as the list name.")
     expression: str = Field(description="Safe expression over feature and score columns.")
+    realtime: bool = Field(
+        False,
+        description="Re-evaluated by `connector stream` as events arrive; may use window terms "
+        "(count(product_viewed, 7d) >= 3, no order_completed within 1h; see README).",
+    )
 
-    @field_validator("expression")
-    @classmethod
-    def _syntax(cls, value: str) -> str:
+    @model_validator(mode="after")
+    def _syntax(self) -> RuleSegment:
         # Names are checked against the real columns at run time; syntax fails at load time.
-        parse(value, None)
-        return value
+        if self.realtime:
+            parse_window_rule(self.expression)
+            return self
+        try:
+            parse(self.expression, None)
+        except ExpressionError as exc:
+            try:
+                parse_window_rule(self.expression)
+            except ExpressionError:
+                raise exc from None
+            raise ExpressionError(
+                f"rule segment {self.id!r} uses window terms (count, within, ...): "
+                "set realtime = true on it"
+            ) from None
+        return self
 
 
 class ModelSettings(BaseModel):

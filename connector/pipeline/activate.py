@@ -28,7 +28,14 @@ from connector.sync.plan import DestinationPlan, plan_destination
 from connector.sync.replace import replace_plan
 from connector.workspace import Workspace
 
-__all__ = ["Activation", "apply_all", "hold_large_first_syncs", "plan_all"]
+__all__ = [
+    "Activation",
+    "apply_all",
+    "destination_policy",
+    "hold_large_first_syncs",
+    "plan_all",
+    "store_learned",
+]
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +108,7 @@ def _plan(
             s.id for s in desired.segments if s.id not in held and _wanted(s.id, cfg.segments)
         ),
         consent_channel=sink.consent,
-        consent_policy=_policy(cfg.consent_policy, sink),
+        consent_policy=destination_policy(cfg.consent_policy, sink),
         trait_consent_channel=sink.trait_consent,
         accepts=sink.accepts,
         known=sink.known,
@@ -137,7 +144,7 @@ def hold_large_first_syncs(ws: Workspace, act: Activation, *, confirmed: bool) -
             _close(name, sink)
 
 
-def _policy(configured: ConsentPolicy | None, sink: Sink) -> ConsentPolicy:
+def destination_policy(configured: ConsentPolicy | None, sink: Sink) -> ConsentPolicy:
     """The destination's configured consent policy, else the one its sink declares."""
     if configured is not None:
         return configured
@@ -209,7 +216,7 @@ def apply_all(
                 counts[key] += entry[key]
             ws.runs.add_errors(run_id, res.errors)
             keep_created(ws.data.con, name, res.created, run_id)  # before they are learned
-            _store_learned(ws, name, res.learned)
+            store_learned(ws, name, res.learned)
             if res.failed:
                 act.failures.append(f"destination {name}: {res.failed}")
             elif res.retryable:
@@ -258,7 +265,7 @@ def _erase(
         counts["rejected"] += sum(1 for e in errors if not e.retryable)
 
 
-def _store_learned(ws: Workspace, destination: str, learned: list[tuple[str, str, str]]) -> None:
+def store_learned(ws: Workspace, destination: str, learned: list[tuple[str, str, str]]) -> None:
     """One set-based statement: DuckDB's ``executemany`` runs a statement per row, which cost
     minutes for the ids a Klaviyo push learns about 20,000 profiles (the run's largest stage)."""
     latest = {(pid, kind): value for pid, kind, value in learned}  # a later one wins, as before

@@ -14,6 +14,8 @@ import duckdb
 import pandas as pd
 
 from connector.modelling.output import ModelOutput
+from connector.modelling.realtime_rules import evaluate_realtime, segment_defs
+from connector.modelling.settings import ModelSettings
 from connector.runctl.crashpoints import crashpoint
 from connector.state.catalogue import CatalogueEntry
 from connector.state.kv import PluginStateStore
@@ -46,6 +48,7 @@ def run_model_stage(ws: Workspace, *, run_id: str, dry_run: bool) -> ModelOutput
     state = PluginStateStore(ws.state, "model")
     out, next_state = _compute(ws, state)
     con = ws.data.con
+    _add_realtime(con, out, ws.config.model.core)
     _drop_inactive(con, out)
     for table, frame in (
         ("features", out.features),
@@ -86,6 +89,23 @@ def run_model_stage(ws: Workspace, *, run_id: str, dry_run: bool) -> ModelOutput
         for s in out.segments
     )
     return out
+
+
+def _add_realtime(
+    con: duckdb.DuckDBPyConnection, out: ModelOutput, settings: ModelSettings
+) -> None:
+    """Real-time rule segments, by the query ``connector stream`` runs, with the same clock
+    (now): a scheduled run after a stream session agrees with what the stream delivered."""
+    defs = segment_defs(settings)
+    if not defs:
+        return
+    now = datetime.now(UTC).replace(tzinfo=None)
+    members, failures = evaluate_realtime(con, settings, now)
+    if len(members):
+        both = pd.concat([out.memberships, members], ignore_index=True)
+        out.memberships = both.astype({"holdout": bool})
+    out.segments = [*out.segments, *(d for d in defs if d.id not in failures)]
+    out.rule_failures.update(failures)
 
 
 def _drop_inactive(con: duckdb.DuckDBPyConnection, out: ModelOutput) -> None:

@@ -120,7 +120,8 @@ def _run(
     confirm: bool = False,
     only_segments: frozenset[str] | None = None,
 ) -> RunSummary:
-    with run_lock(ws.path, ws.config.workspace.state_url):
+    wait = ws.config.stream.yield_wait.total_seconds()
+    with run_lock(ws.path, ws.config.workspace.state_url, stream_wait=wait):
         ws.runs.mark_abandoned()
         summary = RunSummary(new_run_id(), "running", dry_run)
         ws.runs.start(summary.run_id, dry_run=dry_run)

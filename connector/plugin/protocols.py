@@ -24,6 +24,7 @@ __all__ = [
     "ConsentPolicy",
     "Emulator",
     "KeyValueState",
+    "LiveSource",
     "ReplacesMembers",
     "Sink",
     "SinkBase",
@@ -68,6 +69,24 @@ class Source(Protocol):
     def read(self, stream: Stream, since: str | None) -> Iterator[SourceRecord]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class LiveSource(Source, Protocol):
+    """A source whose live events ``connector stream`` tails as they arrive (the Segment
+    webhook spool, lines appended to event files).
+
+    ``live_streams`` names the event streams that can be tailed (empty: none configured);
+    ``tail`` yields the canonical records that arrived strictly after ``after`` (None: from the
+    start of what the source still holds), each carrying ``_cursor``: an opaque mark that, given
+    back as ``after``, resumes right after that record. ``tail`` returns when it has nothing
+    more for now (the stream calls it again); it never deletes anything, so a crash before the
+    stream commits a mark re-reads from the last committed one.
+    """
+
+    def live_streams(self) -> Sequence[Stream]: ...
+
+    def tail(self, stream: Stream, after: str | None) -> Iterator[SourceRecord]: ...
 
 
 class Sink(Protocol):

@@ -29,6 +29,7 @@ CRASH_POINTS = (
     "erase.after_purge",
     "files.after_part",  # the files sink wrote a part, the manifest does not list it yet
     "files.after_fold",  # the files sink rewrote traits, not yet memberships and the manifest
+    "stream.before_commit",  # a stream micro-batch was delivered, its marks not yet committed
 )
 _TARGET, _, _NTH = os.environ.get("CONNECTOR_CRASH_AT", "").partition("@")
 _WANTED = int(_NTH) if _NTH.isdigit() else 1

@@ -11,8 +11,14 @@ leaves a lock that needs cleaning up by hand:
   one state database never overlap either. The server releases it when that connection closes;
   TCP keepalives make a vanished host's connection (and so its lock) time out too.
 
-A sidecar ``run.lock.json`` names the holder (pid, host, since) for the "locked" message; it is
-informational only, never trusted to decide who holds the lock.
+A sidecar ``run.lock.json`` names the holder (pid, host, since, role) for the "locked" message;
+it is informational only, never trusted to decide who holds the lock.
+
+``connector stream`` holds the same lock for as long as it runs (its micro-batches write the
+data store and the ledger). A scheduled run that finds it held by a stream does not fail: it
+leaves ``run.lock.want`` and waits (``stream.yield_wait``); the stream sees the file between
+micro-batches, closes its stores and releases the lock, and takes it back once the run removed
+the file. So the two never write at once, and the run never loses its slot to the stream.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import json
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -57,9 +64,11 @@ _PG_KEEPALIVES = {
 class RunLock:
     """Non-blocking: ``acquire`` either takes the lock or raises ``RunLockedError`` at once."""
 
-    def __init__(self, workspace: Path, state_url: str | None = None) -> None:
+    def __init__(self, workspace: Path, state_url: str | None = None, role: str = "run") -> None:
         self.path = workspace / "run.lock"
         self.info_path = workspace / "run.lock.json"
+        self.want_path = workspace / "run.lock.want"
+        self.role = role
         self.state_url = state_url
         self._file = FileLock(str(self.path), mode=0o600)
         self._engine: Engine | None = None
@@ -88,6 +97,7 @@ class RunLock:
                         "pid": os.getpid(),
                         "host": socket.gethostname(),
                         "since": datetime.now(UTC).isoformat(timespec="seconds"),
+                        "role": self.role,
                     }
                 )
             )
@@ -126,6 +136,40 @@ class RunLock:
             self.info_path.unlink()
         self._file.release()
 
+    def wanted(self) -> bool:
+        """Whether a scheduled run is waiting for this (stream's) lock."""
+        return self.want_path.exists()
+
+    def held_by_stream(self) -> bool:
+        return self._holder().get("role") == "stream"
+
+    def acquire_waiting_for_stream(self, wait: float, poll: float = 0.2) -> None:
+        """Acquire; when a stream holds the lock, ask it to hand over and wait up to ``wait``
+        seconds. Anything else holding it fails at once, as ``acquire`` does."""
+        if self.try_acquire():
+            return
+        if wait <= 0 or not self.held_by_stream():
+            self.acquire()  # raises the usual "locked" error
+        deadline = time.monotonic() + wait
+        with suppress(OSError):
+            self.want_path.touch(mode=0o600)
+        try:
+            while not self.try_acquire():
+                if time.monotonic() >= deadline:
+                    self.acquire()  # a last try: the "locked" error if it fails
+                    return
+                time.sleep(poll)
+        finally:
+            with suppress(OSError):
+                self.want_path.unlink()
+
+    def try_acquire(self) -> bool:
+        try:
+            self.acquire()
+        except RunLockedError:
+            return False
+        return True
+
     def _holder(self) -> dict[str, Any]:
         try:
             data = json.loads(self.info_path.read_text())
@@ -147,9 +191,12 @@ class RunLock:
 
 
 @contextmanager
-def run_lock(workspace: Path, state_url: str | None = None) -> Iterator[RunLock]:
+def run_lock(
+    workspace: Path, state_url: str | None = None, *, stream_wait: float = 0.0
+) -> Iterator[RunLock]:
+    """Hold the run lock; ``stream_wait`` seconds are waited for a stream to hand it over."""
     lock = RunLock(workspace, state_url)
-    lock.acquire()
+    lock.acquire_waiting_for_stream(stream_wait)
     try:
         yield lock
     finally:

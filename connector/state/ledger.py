@@ -81,6 +81,26 @@ class Ledger:
                 for r in rows
             }
 
+    def entries_for(self, destination: str, keys: Sequence[str]) -> dict[str, LedgerEntry]:
+        """The entries of some keys only (a stream's micro-batch plans a few profiles)."""
+        out: dict[str, LedgerEntry] = {}
+        c = ledger.c
+        with self._engine.connect() as conn:
+            for i in range(0, len(keys), _CHUNK):
+                rows = conn.execute(
+                    select(c.key, c.kind, c.profile_id, c.segment_id, c.digest, c.payload).where(
+                        _keys_of(destination, list(keys[i : i + _CHUNK]))
+                    )
+                )
+                out.update(
+                    (
+                        r[0],
+                        LedgerEntry(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5] or "[]"))),
+                    )
+                    for r in rows
+                )
+        return out
+
     def for_profile(self, profile_id: str) -> list[tuple[str, str, str | None, str, str | None]]:
         """(destination, kind, segment_id, delivered_at, run_id) of what was sent about one
         person, oldest first: what ``profiles explain`` shows as "sent"."""

@@ -76,12 +76,13 @@ class RunStore:
                 )
             )
 
-    def mark_abandoned(self) -> int:
-        """Runs still 'running' when a new run holds the lock died without ending: say so."""
+    def mark_abandoned(self, status: str = "running") -> int:
+        """Runs still 'running' (stream sessions still 'streaming') when a new one holds the
+        lock died without ending: say so."""
         with self._engine.begin() as conn:
             result = conn.execute(
                 update(runs)
-                .where(runs.c.status == "running")
+                .where(runs.c.status == status)
                 .values(
                     status="abandoned",
                     ended_at=_now(),

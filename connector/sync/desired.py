@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -95,14 +95,39 @@ def build_desired(
     memberships: pd.DataFrame,
     trait_specs: list[TraitSpec],
     segments: list[SegmentRef],
+    profile_ids: Sequence[str] | None = None,
 ) -> DesiredState:
+    """Everyone's desired state, or (``profile_ids``) only those profiles' recipients, consent
+    and memberships: what ``connector stream`` plans for the profiles an event touched."""
     state = DesiredState(trait_specs=trait_specs, segments=segments)
+    only = ""
+    if profile_ids is not None:
+        store.con.register("_desired_only", pd.DataFrame({"pid": list(profile_ids)}, dtype=str))
+        only = "AND profile_id IN (SELECT pid FROM _desired_only)"
+    try:
+        _fill(state, store, scores, memberships, segments, only)
+    finally:
+        if profile_ids is not None:
+            store.con.unregister("_desired_only")
+    return state
+
+
+def _fill(
+    state: DesiredState,
+    store: DataStore,
+    scores: pd.DataFrame,
+    memberships: pd.DataFrame,
+    segments: list[SegmentRef],
+    only: str,
+) -> None:
+    trait_specs = state.trait_specs
     names = [t.name for t in trait_specs if t.name in scores.columns]
     values = scores.set_index("profile_id")[names] if names else pd.DataFrame()
     ids: dict[str, dict[str, str]] = defaultdict(dict)
     emails: dict[str, list[str]] = defaultdict(list)
     for pid, kind, value in store.con.execute(
-        "SELECT profile_id, kind, value FROM identities WHERE kind <> 'phone' ORDER BY 1, 2, 3"
+        f"SELECT profile_id, kind, value FROM identities WHERE kind <> 'phone' {only} "
+        "ORDER BY 1, 2, 3"
     ).fetchall():
         if kind == "email":
             emails[pid].append(value)
@@ -110,7 +135,8 @@ def build_desired(
             ids[pid].setdefault(kind, value)
     profiles = store.con.execute(
         f"""SELECT profile_id, email, phone, consent_email, consent_sms, consent_ads,
-                   {", ".join(_MATCH_FIELDS)} FROM profiles ORDER BY profile_id"""
+                   {", ".join(_MATCH_FIELDS)} FROM profiles WHERE true {only}
+            ORDER BY profile_id"""
     ).fetchall()
     records = values.to_dict("index") if names else {}
     for row in profiles:
@@ -126,7 +152,7 @@ def build_desired(
         state.consent[pid] = {"email": c_email, "sms": c_sms, "ads": c_ads}
         raw = records.get(pid, {})
         state.traits[pid] = {k: c for k in names if (c := _clean(raw.get(k))) is not None}
-    state.departed = _departed(store, ids, emails)
+    state.departed = _departed(store, ids, emails) if not only else {}
     state.erasing = {
         str(r[0]) for r in store.con.execute("SELECT profile_id FROM erasing_profiles").fetchall()
     }
@@ -142,4 +168,3 @@ def build_desired(
     ):
         if sid in state.members and pid in state.recipients:
             (state.holdouts if holdout else state.members)[sid].add(pid)
-    return state

@@ -22,6 +22,7 @@ from typing import Any
 
 from cdp_files.readers import read_file
 from cdp_files.settings import FilesSettings
+from cdp_files.tail import tail_lines
 from connector.sdk import (
     ConfigError,
     PluginContext,
@@ -58,6 +59,23 @@ class FilesSource:
 
     def streams(self) -> Sequence[Stream]:
         return STREAMS
+
+    def live_streams(self) -> Sequence[Stream]:
+        """Canonical and Segment-spec event files, tailed line by line (``cdp_files.tail``)."""
+        return [s for s in STREAMS if s.kind == "events"]
+
+    def tail(self, stream: Stream, after: str | None) -> Iterator[SourceRecord]:
+        pattern = self.settings.events if stream.name == "events" else self.settings.segment
+        files = self._files(pattern)
+        for obj, name, mark in tail_lines(self.root, files, after, self.settings.limits()):
+            if obj.get("_blank"):
+                continue
+            if stream.name == "events" or "_invalid" in obj:
+                rec: dict[str, Any] | None = obj
+            else:
+                rec = spec_record(obj, False, name, self.region)
+            if rec is not None:
+                yield {**rec, "_cursor": mark}
 
     def _files(self, pattern: str) -> list[Path]:
         return sorted(p for p in self.root.glob(pattern) if p.is_file())

@@ -69,6 +69,20 @@ class SegmentSource:
             out.append(_ENRICH)
         return out
 
+    def live_streams(self) -> Sequence[Stream]:
+        """The webhook spool's events, tailed by ``connector stream``."""
+        return [_LIVE[0]] if self.settings.webhook_secret is not None else []
+
+    def tail(self, stream: Stream, after: str | None) -> Iterator[SourceRecord]:
+        """Spool rows after the mark ``after`` (a row number), never pruning: the scheduled
+        run's own ``live`` cursor decides what may be dropped."""
+        if stream.name != "live":
+            raise ConfigError(f"segment: stream {stream.name!r} cannot be tailed")
+        if self._spool is None:
+            self._spool = Spool(self._spool_file())
+        start = int(after) + 1 if after and after.isdigit() else 0
+        yield from self._records(self._spool.read(start), profiles=False)
+
     def read(self, stream: Stream, since: str | None) -> Iterator[SourceRecord]:
         region = self.context.default_region
         if stream.name in ("events", "profiles"):
@@ -116,8 +130,13 @@ class SegmentSource:
             # Rows before the committed mark are stored in the core: drop the old ones.
             retain = time.time() - self.settings.spool_retain_hours * 3600
             self._spool.prune(start, retain)
+        yield from self._records(self._spool.read(start), profiles=profiles)
+
+    def _records(
+        self, rows: Iterator[tuple[int, str]], *, profiles: bool
+    ) -> Iterator[dict[str, Any]]:
         region = self.context.default_region
-        for seq, body in self._spool.read(start):
+        for seq, body in rows:
             try:
                 msg = json.loads(body)
             except (ValueError, RecursionError):

@@ -43,6 +43,7 @@ EXPECTED = [
     "InputLimits",
     "KeyValueState",
     "ListenOptions",
+    "LiveSource",
     "NotJSONError",
     "Outcome",
     "OutcomeStatus",

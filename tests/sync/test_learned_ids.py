@@ -8,7 +8,7 @@ from tests.conftest import write_config
 
 from connector.config import load_config
 from connector.pipeline import Workspace
-from connector.pipeline.activate import _store_learned
+from connector.pipeline.activate import store_learned
 
 
 def test_learned_ids_are_stored_with_the_latest_value_per_profile_and_kind(
@@ -16,9 +16,9 @@ def test_learned_ids_are_stored_with_the_latest_value_per_profile_and_kind(
 ) -> None:
     ws = Workspace(load_config(write_config(tmp_path), env={}))
     try:
-        _store_learned(ws, "crm", [("p1", "crm_id", "a"), ("p2", "crm_id", "b")])
-        _store_learned(ws, "crm", [("p1", "crm_id", "c"), ("p1", "crm_id", "d")])
-        _store_learned(ws, "crm", [])
+        store_learned(ws, "crm", [("p1", "crm_id", "a"), ("p2", "crm_id", "b")])
+        store_learned(ws, "crm", [("p1", "crm_id", "c"), ("p1", "crm_id", "d")])
+        store_learned(ws, "crm", [])
         rows = ws.data.con.execute(
             "SELECT profile_id, kind, value, destination FROM learned_ids ORDER BY profile_id"
         ).fetchall()
