@@ -175,9 +175,10 @@ def _training_frame(run: ModelRun, cutoff: datetime, categories: tuple[str, ...]
     )
     feats = with_model_keys(run.con, feats)
     model = fit_lifetime(feats)  # on every buyer: the BTYD parameters need the whole base
-    # Classifier training uses at most max_training_rows profiles (the same deterministic
-    # sample train_purchase_classifier would draw), so only those are scored.
-    share = settings.max_training_rows / max(len(feats), 1)
+    # Classifier training uses at most max_training_rows rows, half from each of the two
+    # stacked snapshots (the same deterministic sample of profiles in both), so only those are
+    # scored. The rolling-origin protocols (at most 23,570 customers) never reach the cap.
+    share = settings.max_training_rows / 2 / max(len(feats), 1)
     if share < 1:
         keep = stable_unit(row_keys(feats), f"train-split-{settings.random_seed}")
         feats = feats[keep < share].reset_index(drop=True)
