@@ -31,7 +31,7 @@ path = ".connector"
 default_region = "GB"
 
 [model]
-as_of = "2011-12-10"   # the data ends on 2011-12-09
+{as_of}
 
 [sources.shop]
 plugin = "files"
@@ -85,6 +85,7 @@ def demo(
 ) -> None:
     """Pull, unify, score and push twice, offline: files plus the HubSpot, Klaviyo and Segment
     emulators holding the same people under different ids (when their SDKs are installed)."""
+    from connector.demo.dataset import as_of_setting
     from connector.demo.platforms import (
         available,
         platform_config,
@@ -104,6 +105,7 @@ def demo(
             text, secrets = platform_config(root, parts)
         else:
             text = DEMO_CONFIG.replace('path = "', f'path = "{root.as_posix()}/')
+            text = text.replace("{as_of}", as_of_setting())
             secrets = ""
         _write_config(root, cfg_path, text, secrets)
         _run_demo(root, cfg_path, platforms, roles_played(registry, platforms))

@@ -5,6 +5,11 @@ national phone formats, some emails in odd case), shop orders (JSONL, keyed by e
 and web analytics (Segment-spec NDJSON: anonymous browsing, then an identify). Identity
 resolution has to join them. A few deliberately broken records show quarantine at work.
 Everything is derived from the customer id, so the files are identical on every machine.
+
+The slice ends in December 2011; a model run as of today would find a shop that stopped trading
+years ago and (rightly) hold its scores. So every date is moved forward by whole weeks until the
+slice ends just before the start of the current week (`demo_shift`): a newcomer's first run is
+current, weekdays stay weekdays, and every run in the same week writes identical files.
 """
 
 from __future__ import annotations
@@ -16,12 +21,45 @@ import io
 import json
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-__all__ = ["orders_by_customer", "person", "web_messages", "write_demo_inputs"]
+__all__ = [
+    "as_of_setting",
+    "demo_as_of",
+    "demo_shift",
+    "orders_by_customer",
+    "person",
+    "web_messages",
+    "write_demo_inputs",
+]
+
+# The Monday after the slice's last order (Friday 2011-12-09): the shifted data ends the Friday
+# before the current week starts, so the newest order is 3 to 9 days before today.
+SLICE_END = date(2011, 12, 12)
+
+
+def demo_shift(today: date | None = None) -> timedelta:
+    """Whole weeks from the slice's end to the start (Monday) of the current UTC week."""
+    today = today or datetime.now(UTC).date()
+    monday = today - timedelta(days=today.weekday())
+    return timedelta(weeks=(monday - SLICE_END).days // 7)
+
+
+def demo_as_of(today: date | None = None) -> date:
+    """The demo's scoring date: the start of the current week (every run in a week agrees)."""
+    return SLICE_END + demo_shift(today)
+
+
+def as_of_setting(today: date | None = None) -> str:
+    """The `[model] as_of` line of a demo config."""
+    return (
+        f"as_of = \"{demo_as_of(today).isoformat()}\"   # this week's Monday: the demo's 2011 "
+        "orders are moved to end the Friday before, so its scores are current"
+    )
+
 
 FIRST = [
     "Olivia",
@@ -123,7 +161,12 @@ def person(cid: str) -> dict[str, Any]:
     }
 
 
-def orders_by_customer() -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
+def orders_by_customer(
+    shift: timedelta | None = None,
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
+    """Orders (invoices) per customer id, dated `shift` later than in the slice (default
+    `demo_shift()`), and each customer's country."""
+    move = demo_shift() if shift is None else shift
     raw = files("connector.demo").joinpath("data/online_retail_slice.csv.gz").read_bytes()
     orders: dict[str, dict[str, Any]] = {}
     country: dict[str, str] = {}
@@ -139,9 +182,7 @@ def orders_by_customer() -> tuple[dict[str, list[dict[str, Any]]], dict[str, str
                 {
                     "cid": cid,
                     "invoice": row["InvoiceNo"],
-                    "at": datetime.strptime(row["InvoiceDate"], "%Y-%m-%d %H:%M:%S")
-                    if "-" in row["InvoiceDate"]
-                    else datetime.strptime(row["InvoiceDate"], "%m/%d/%Y %H:%M"),
+                    "at": move + _invoice_date(row["InvoiceDate"]),
                     "revenue": 0.0,
                     "products": [],
                 },
@@ -162,6 +203,12 @@ def orders_by_customer() -> tuple[dict[str, list[dict[str, Any]]], dict[str, str
     return by_customer, country
 
 
+def _invoice_date(text: str) -> datetime:
+    if "-" in text:
+        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+    return datetime.strptime(text, "%m/%d/%Y %H:%M")
+
+
 _CRM_COLUMNS = [
     "source_id",
     "email",
@@ -176,20 +223,26 @@ _CRM_COLUMNS = [
     "ids.crm_id",
     "traits.lifecycle_stage",
 ]
-_CRM_UPDATED = "2011-12-01T09:00:00Z"
+# the day the CRM export was taken, before the slice's last week; shifted like the orders
+_CRM_UPDATED = datetime(2011, 12, 1, 9)
 
 
-def write_demo_inputs(root: Path, *, crm: bool = True, web: bool = True) -> dict[str, int]:
+def write_demo_inputs(
+    root: Path, *, crm: bool = True, web: bool = True, shift: timedelta | None = None
+) -> dict[str, int]:
     """Write data/profiles, data/events and data/segment under ``root``; return counts.
 
     The platform demo leaves out the CRM file and the web events (``crm``/``web`` false):
-    there they live in the HubSpot emulator and a Segment archive instead."""
-    by_customer, country = orders_by_customer()
+    there they live in the HubSpot emulator and a Segment archive instead. Dates are moved by
+    `shift` (default `demo_shift()`; tests pass ``timedelta(0)`` for the slice's own dates)."""
+    move = demo_shift() if shift is None else shift
+    by_customer, country = orders_by_customer(move)
     for sub in ("profiles", "events", "segment"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     counts = {"customers": len(by_customer), "orders": 0, "web_events": 0, "broken": 0}
     if crm:
-        counts["broken"] += _write_crm(root / "profiles" / "crm_contacts.csv", by_customer, country)
+        crm_path = root / "profiles" / "crm_contacts.csv"
+        counts["broken"] += _write_crm(crm_path, by_customer, country, move)
     orders, broken = _write_orders(root / "events" / "orders.jsonl", by_customer)
     counts["orders"] += orders
     counts["broken"] += broken
@@ -202,15 +255,19 @@ def write_demo_inputs(root: Path, *, crm: bool = True, web: bool = True) -> dict
 
 
 def _write_crm(
-    path: Path, by_customer: dict[str, list[dict[str, Any]]], country: dict[str, str]
+    path: Path,
+    by_customer: dict[str, list[dict[str, Any]]],
+    country: dict[str, str],
+    shift: timedelta,
 ) -> int:
     """CRM contacts with the usual mess (odd case, padding, missing emails); returns how many
     broken rows it wrote."""
+    updated = (_CRM_UPDATED + shift).isoformat() + "Z"
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=_CRM_COLUMNS)
         w.writeheader()
         for i, cid in enumerate(sorted(by_customer)):
-            w.writerow(_crm_contact(i, cid, by_customer[cid], country))
+            w.writerow({**_crm_contact(i, cid, by_customer[cid], country), "updated_at": updated})
         # two colleagues who typed the shared test address: they must stay two people
         for n in (1, 2):
             w.writerow(
@@ -221,16 +278,14 @@ def _write_crm(
                     "first_name": "Test",
                     "last_name": f"User {n}",
                     "country": "United Kingdom",
-                    "updated_at": _CRM_UPDATED,
+                    "updated_at": updated,
                     "consent.email": "unknown",
                     "consent.ads": "unknown",
                     "ids.crm_id": f"test-{n}",
                     "traits.lifecycle_stage": "lead",
                 }
             )
-        w.writerow(
-            {"source_id": "crm-broken-1", "email": "not-an-email", "updated_at": _CRM_UPDATED}
-        )
+        w.writerow({"source_id": "crm-broken-1", "email": "not-an-email", "updated_at": updated})
     return 1
 
 
@@ -250,7 +305,6 @@ def _crm_contact(
         "last_name": p["last"],
         "country": country.get(cid, ""),
         "created_at": (first_order - timedelta(days=_h("c", cid) % 90)).isoformat(),
-        "updated_at": _CRM_UPDATED,
         "consent.email": p["consent_email"],
         "consent.ads": p["consent_ads"],
         "ids.crm_id": cid,

@@ -14,7 +14,7 @@ from contextlib import ExitStack, contextmanager
 from importlib.util import find_spec
 from pathlib import Path
 
-from connector.demo.dataset import orders_by_customer, person, web_messages
+from connector.demo.dataset import as_of_setting, orders_by_customer, person, web_messages
 from connector.errors import ConfigError
 from connector.plugin.registry import PluginRegistry
 from connector.plugin.spec import DemoCast, DemoPart, DemoRole, EmulatorOptions
@@ -99,7 +99,7 @@ def platform_config(root: Path, parts: dict[str, DemoPart]) -> tuple[str, str]:
         "# Written by `connector demo`: the emulators it started are gone once it ends.",
         f'[workspace]\npath = "{r}/.connector"\n',
         '[identity]\ndefault_region = "GB"\n',
-        '[model]\nas_of = "2011-12-10"   # the data ends on 2011-12-09\n',
+        f"[model]\n{as_of_setting()}\n",
         f'[sources.shop]\nplugin = "files"\npath = "{r}/data"\nlookback = "1d"\n',
         f'[destinations.export]\nplugin = "files"\npath = "{r}/out"\n',
     ]

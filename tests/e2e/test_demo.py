@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from connector.demo.dataset import demo_as_of
+
 
 def test_demo_runs_twice_and_the_second_run_plans_nothing(tmp_path: Path) -> None:
     demo_dir = tmp_path / "demo"
@@ -73,6 +75,11 @@ def test_demo_runs_twice_and_the_second_run_plans_nothing(tmp_path: Path) -> Non
         ]
     assert cards
     assert all(c["sufficiency"]["status"] == "sufficient" for c in cards)
+    # ... on today's clock: the demo scores as of this week's Monday and pushes the forecasts
+    config = (demo_dir / "connector.toml").read_text()
+    assert f'as_of = "{demo_as_of().isoformat()}"' in config
+    assert traits["p_purchase_30d"].notna().sum() >= 0.95 * len(traits)
+    assert traits["next_order_date"].dropna().min() >= demo_as_of().isoformat()
     # the shared test address stayed two people and merged nobody into them
     assert "test@test.com" not in set(traits["email"].fillna(""))
     # re-running in the same directory starts fresh; the files-only flavour needs no emulator

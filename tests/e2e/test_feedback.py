@@ -8,6 +8,7 @@ import io
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,7 @@ class Recording:
 
 def test_every_stage_of_a_run_is_announced_with_real_totals(tmp_path: Path) -> None:
     cfg = write_config(tmp_path)
-    write_demo_inputs(tmp_path / "data")
+    write_demo_inputs(tmp_path / "data", shift=timedelta(0))
     recording = Recording()
     ws = Workspace(load_config(cfg, env={}))
     try:
@@ -87,7 +88,7 @@ def test_a_scheduled_run_logs_one_line_with_its_counts(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     cfg = write_config(tmp_path)
-    write_demo_inputs(tmp_path / "data")
+    write_demo_inputs(tmp_path / "data", shift=timedelta(0))
     caplog.set_level(logging.INFO, logger="connector.scheduler.jobs")
     status = run_scheduled(str(cfg))
     lines = [r.getMessage() for r in caplog.records if r.name == "connector.scheduler.jobs"]

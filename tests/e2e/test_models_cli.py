@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +29,7 @@ def _cli(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_full_engine_scores_segments_holdouts_and_explains_itself(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, engine="full")
-    write_demo_inputs(tmp_path / "data")
+    write_demo_inputs(tmp_path / "data", shift=timedelta(0))
     ws = Workspace(load_config(cfg, env={}))
     try:
         first = run_pipeline(ws)

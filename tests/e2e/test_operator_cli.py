@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -51,7 +52,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A full-engine run on the demo data; then destinations whose secrets are unset."""
     root = tmp_path_factory.mktemp("ops")
     cfg = write_config(root, engine="full")
-    write_demo_inputs(root / "data")
+    write_demo_inputs(root / "data", shift=timedelta(0))
     ws = Workspace(load_config(cfg, env={}))
     try:
         run_id = run_pipeline(ws).run_id
@@ -169,7 +170,7 @@ def test_runs_show_breaks_down_and_searches_errors(workspace: tuple[Path, str]) 
 
 def test_state_show_and_reset(tmp_path: Path) -> None:
     cfg = write_config(tmp_path)
-    write_demo_inputs(tmp_path / "data")
+    write_demo_inputs(tmp_path / "data", shift=timedelta(0))
     assert cli(cfg, "run").returncode in (0, 3)
     marks = json.loads(cli(cfg, "state", "show", "-o", "json").stdout)
     assert {m["stream"] for m in marks} >= {"profiles", "events"}
@@ -194,7 +195,7 @@ def test_run_subsets(tmp_path: Path) -> None:
     cfg = write_config(
         tmp_path, '\n[destinations.second]\nplugin = "files"\npath = "out2"\n', engine="rfm"
     )
-    write_demo_inputs(tmp_path / "data")
+    write_demo_inputs(tmp_path / "data", shift=timedelta(0))
     first = cli(cfg, "run", "--destination", "export", "--segment", "rfm_high")
     assert first.returncode in (0, 3), first.stderr
     assert not (tmp_path / "out2").exists(), "the other destination was not touched"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -112,7 +113,7 @@ def test_column_table_matches_the_engine(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_check_names_a_mistyped_rule_and_a_run_holds_only_that_segment(tmp_path: Path) -> None:
-    write_demo_inputs(tmp_path / "data")
+    write_demo_inputs(tmp_path / "data", shift=timedelta(0))
     cfg = _config(tmp_path, GOOD)
     ok = _check(cfg)
     assert ok.returncode == 0, ok.stderr

@@ -11,6 +11,10 @@ browse anonymously first (web and iOS, ``anonymousId`` only), are identified on 
 (``Order Completed`` from the server source, ``userId`` only, ecommerce spec v2 properties).
 Anonymous-only visitors never identify. A small share of lines repeats in a later file with
 the same ``messageId`` (Segment delivers at least once), which the reader must deduplicate.
+
+Dates are current: by default the archive's days end the day before the current week starts
+(Monday, UTC), so a model run as of today sees a shop that is still trading (issue 16), and
+every archive written in the same week with the same seed is identical.
 """
 
 from __future__ import annotations
@@ -21,13 +25,21 @@ import random
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 __all__ = ["ArchiveManifest", "Person", "person", "write_archive"]
 
 DAY_MS = 86_400_000
+
+
+def week_start(today: date | None = None) -> date:
+    """Monday of the current UTC week: the archive's dates are relative to it."""
+    today = today or datetime.now(UTC).date()
+    return today - timedelta(days=today.weekday())
+
+
 _FIRST = [
     "ann",
     "bob",
@@ -127,7 +139,8 @@ def person(i: int, seed: int = 0) -> Person:
         email=f"{first}.{last}.{i}@shop.example",
         phone=f"+1{city[4]}555{i % 10000:04d}",
         city=city,
-        created_at=f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}T10:00:00.000Z",
+        # signed up 31 to 730 days before this week
+        created_at=f"{week_start() - timedelta(days=31 + i * 7919 % 700)}T10:00:00.000Z",
     )
 
 
@@ -268,10 +281,12 @@ def write_archive(
     events: int = 20_000,
     seed: int = 0,
     days: int = 30,
-    start: date = date(2025, 3, 1),
+    start: date | None = None,
     duplicate_rate: float = 0.003,
 ) -> ArchiveManifest:
-    """Write ``events`` unique messages about ``users`` known customers under ``root``."""
+    """Write ``events`` unique messages about ``users`` known customers under ``root``, on
+    ``days`` days from ``start`` (default: the ``days`` days before this week's Monday)."""
+    start = start or week_start() - timedelta(days=days)
     rng = random.Random(f"segment-archive:{seed}")
     source_ids = {
         role: "".join(
