@@ -13,6 +13,8 @@ from datetime import timedelta
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal, Protocol, Self, TypeVar, runtime_checkable
 
+import pyarrow as pa
+
 from connector.plugin.changes import Change, Outcome, Recipient, SegmentRef, TraitSpec
 
 __all__ = [
@@ -24,16 +26,23 @@ __all__ = [
     "ConsentPolicy",
     "Emulator",
     "KeyValueState",
+    "PagedSource",
     "ReplacesMembers",
     "Sink",
     "SinkBase",
     "Source",
+    "SourcePage",
     "SourceRecord",
     "Stream",
 ]
 
 SourceRecord = dict[str, Any]
 """A record in the canonical input layout (see ``connector.schema.records``)."""
+
+SourcePage = pa.RecordBatch
+"""A page of records as one Arrow record batch, in the flat canonical layout: a column per
+canonical key, nested keys spelled with dots (``ids.hubspot_id``, ``traits.plan``,
+``consent.email``), ``properties`` as JSON text; a null or empty cell is an absent value."""
 
 ConsentChannel = Literal["email", "ads"]
 ConsentPolicy = Literal["strict", "not_denied"]
@@ -68,6 +77,22 @@ class Source(Protocol):
     def read(self, stream: Stream, since: str | None) -> Iterator[SourceRecord]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class PagedSource(Source, Protocol):
+    """A source that can also hand over whole pages: ``read_pages`` yields ``SourcePage``
+    batches, records (dicts) where a page will not do (a line that could not be parsed, as an
+    ``_invalid`` record), or both, in stream order; the same records ``read`` yields.
+
+    The core reads a source through ``read_pages`` when it has one: event pages are validated
+    and stored in bulk, without a Python object per record (issue 14). ``read`` stays the
+    record-at-a-time contract the conformance kit and tests use.
+    """
+
+    def read_pages(
+        self, stream: Stream, since: str | None
+    ) -> Iterator[SourceRecord | SourcePage]: ...
 
 
 class Sink(Protocol):

@@ -26,9 +26,11 @@ from connector.plugin.protocols import (
     ConnectionChecker,
     Emulator,
     KeyValueState,
+    PagedSource,
     Sink,
     SinkBase,
     Source,
+    SourcePage,
     SourceRecord,
     Stream,
 )
@@ -48,6 +50,7 @@ __all__ = [
     "KeyValueState",
     "ListenOptions",
     "Listener",
+    "PagedSource",
     "PluginContext",
     "PluginSpec",
     "Sink",
@@ -55,6 +58,7 @@ __all__ = [
     "SinkFactory",
     "Source",
     "SourceFactory",
+    "SourcePage",
     "SourceRecord",
     "Stream",
 ]

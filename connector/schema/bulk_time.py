@@ -1,0 +1,109 @@
+"""Timestamps of a whole column at once, agreeing with ``parse_timestamp`` value for value.
+
+The bulk pull parses cursor and event timestamps in DuckDB. Only the shapes whose meaning is
+certain are parsed there: ISO-8601 text ``YYYY-MM-DD``, optionally ``[T ]HH:MM[:SS[.ffffff]]``
+and then ``Z`` or ``±HH:MM``, years 1000 to 8999 (so no offset can leave the calendar). DuckDB
+casts the local part and the offset is applied by hand (its ``TIMESTAMP`` cast ignores an
+offset). Everything else (epoch numbers, ``+0530``, a leap second, padding) is "unsure" and
+goes to ``parse_timestamp`` one distinct value at a time; a property test holds the two equal.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from connector.errors import SkippableError
+from connector.schema.normalise import parse_timestamp
+
+__all__ = ["engine", "iso_sql", "keep_since"]
+
+_DATE = r"[1-8]\d{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+_TIME = r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?"
+_OFFSET = r"(?:[Zz]|([+-])((?:[01]\d|2[0-3])):([0-5]\d))"
+# group 1: the whole value; 2: the local part when an offset follows; 3-5: sign, hours, minutes
+_FULL = rf"^(?:({_DATE}(?:[T ]{_TIME})?)|({_DATE}[T ]{_TIME}){_OFFSET})$"
+
+_local = threading.local()
+
+
+def engine() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for vectorised validation (one per thread, never the data store)."""
+    con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
+    if con is None:
+        con = duckdb.connect(":memory:")
+        _local.con = con
+    return con
+
+
+def iso_sql(value: str) -> str:
+    """SQL: the naive UTC ``TIMESTAMP`` of text ``value``, or NULL when it is not sure."""
+    p = _FULL.replace("'", "''")
+
+    def grp(n: int) -> str:
+        return f"regexp_extract({value}, '{p}', {n})"
+
+    minutes = (
+        f"(CASE {grp(3)} WHEN '-' THEN -1 ELSE 1 END)"
+        f" * (coalesce(try_cast(nullif({grp(4)}, '') AS INTEGER), 0) * 60"
+        f" + coalesce(try_cast(nullif({grp(5)}, '') AS INTEGER), 0))"
+    )
+    return (
+        f"CASE WHEN regexp_full_match({value}, '{p}') THEN"
+        f" try_cast(coalesce(nullif({grp(1)}, ''), {grp(2)}) AS TIMESTAMP)"
+        f" - to_minutes({minutes}) END"
+    )
+
+
+def _older(value: object, lower: datetime) -> bool:
+    try:
+        return parse_timestamp(value) < lower
+    except SkippableError:
+        return False  # validation will quarantine it with the reason
+
+
+def keep_since(page: pa.RecordBatch, field: str, lower: datetime) -> np.ndarray:
+    """Which rows of ``page`` to keep: those whose ``field`` is not before ``lower`` (rows
+    without it, or with a value that is no timestamp, are kept: validation judges them)."""
+    n = page.num_rows
+    if field not in page.schema.names:
+        return np.ones(n, dtype=bool)
+    column = page.column(field)
+    text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+    if pa.types.is_dictionary(column.type):
+        text = pa.types.is_string(column.type.value_type)
+    if text:
+        con = engine()
+        con.register("cursor_values", pa.table({"v": column, "i": np.arange(n)}))
+        try:
+            rows = con.sql(
+                f"SELECT ({iso_sql('CAST(v AS VARCHAR)')})::TIMESTAMP AS t"
+                " FROM cursor_values ORDER BY i"
+            ).to_arrow_table()
+        finally:
+            con.unregister("cursor_values")
+        parsed = rows.column("t").to_numpy(zero_copy_only=False)
+    else:
+        parsed = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    naive = np.datetime64(lower.astimezone(UTC).replace(tzinfo=None), "us")
+    sure = ~np.isnat(parsed)
+    keep = np.ones(n, dtype=bool)
+    keep[sure] = parsed[sure] >= naive
+    unsure = np.flatnonzero(~sure)
+    if len(unsure):
+        raw = column.take(pa.array(unsure)).to_pylist()
+        cache: dict[object, bool] = {}
+        for i, value in zip(unsure, raw, strict=True):
+            if value is None or value == "":
+                continue
+            if not isinstance(value, str | int | float):  # a datetime or a nested value
+                keep[i] = not _older(value, lower)
+            elif (key := (type(value), value)) in cache:
+                keep[i] = cache[key]
+            else:
+                keep[i] = cache[key] = not _older(value, lower)
+    return keep
