@@ -144,7 +144,7 @@ def _sql(plan: dict[str, str], schema: pa.Schema) -> str:
         SELECT idx, $source || ':' || source_event_id AS event_id, source_event_id, type,
             ts AS occurred_at, email, phone, {ids_json} AS ids, {ids_keys} AS ids_keys,
             CASE WHEN isnan(coalesce(rev, 0)) THEN NULL
-                 ELSE coalesce(rev, CAST(rev_text AS DOUBLE)) END AS revenue,
+                 ELSE coalesce(rev, try_cast(rev_text AS DOUBLE)) END AS revenue,
             upper(currency) AS currency, properties, {fast} AS fast
         FROM typed ORDER BY idx"""
 
@@ -193,7 +193,9 @@ def validate_events(page: pa.Table, *, source: str, region: str, horizon: dateti
     n = page.num_rows
     plan = _plan(page.schema)
     if plan is None or n == 0:
-        return BulkEvents(EVENT_SCHEMA.empty_table(), np.arange(n), None)
+        return BulkEvents(
+            EVENT_SCHEMA.append(pa.field("idx", pa.int64())).empty_table(), np.arange(n), None
+        )
     con = engine()
     con.register("page", page.append_column("idx", pa.array(np.arange(n, dtype=np.int64))))
     try:
