@@ -19,6 +19,7 @@ from connector.schema.records import NESTED_FIELDS
 
 __all__ = ["page_records", "unflatten"]
 
+
 def unflatten(row: dict[str, Any], key_field: str) -> dict[str, Any]:
     """One flat row as a canonical record; a ``properties`` text that is not JSON makes an
     ``_invalid`` record (quarantined with that reason)."""
