@@ -10,6 +10,7 @@ error from the source ends the stream only.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TypeAlias
 
 import pyarrow as pa
 
@@ -23,7 +24,7 @@ __all__ = ["CHUNK", "PAGE_ROWS", "Chunk", "StreamReader"]
 CHUNK = 5_000
 PAGE_ROWS = 65_536
 
-Chunk = list[SourceRecord] | pa.Table
+Chunk: TypeAlias = list[SourceRecord] | pa.Table
 
 
 class StreamReader:

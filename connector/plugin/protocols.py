@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from types import MappingProxyType, TracebackType
-from typing import Any, Literal, Protocol, Self, TypeVar, runtime_checkable
+from typing import Any, Literal, Protocol, Self, TypeAlias, TypeVar, runtime_checkable
 
 import pyarrow as pa
 
@@ -39,7 +39,7 @@ __all__ = [
 SourceRecord = dict[str, Any]
 """A record in the canonical input layout (see ``connector.schema.records``)."""
 
-SourcePage = pa.RecordBatch
+SourcePage: TypeAlias = pa.RecordBatch
 """A page of records as one Arrow record batch, in the flat canonical layout: a column per
 canonical key, nested keys spelled with dots (``ids.hubspot_id``, ``traits.plan``,
 ``consent.email``), ``properties`` as JSON text; a null or empty cell is an absent value."""

@@ -71,10 +71,10 @@ class FilesSource:
     def read(self, stream: Stream, since: str | None) -> Iterator[SourceRecord]:
         key = "source_id" if stream.kind == "profiles" else "source_event_id"
         for item in self.read_pages(stream, since):
-            if isinstance(item, SourcePage):
-                yield from page_records(item, key)
-            else:
+            if isinstance(item, dict):
                 yield item
+            else:
+                yield from page_records(item, key)
 
     def read_pages(self, stream: Stream, since: str | None) -> Iterator[SourceRecord | SourcePage]:
         """``read``'s records, Parquet files as Arrow pages (the core validates those in bulk)."""
@@ -90,9 +90,11 @@ class FilesSource:
             known = seen in self._read_whole or self._state.get(seen) is not None
             whole = lower is None or _modified_at(path) >= lower or not known
             for rec in self._records(stream, path, key):
-                if isinstance(rec, SourcePage):
-                    keep = whole or lower is None
-                    yield rec if keep else rec.filter(keep_since(rec, stream.cursor_field, lower))
+                if not isinstance(rec, dict):  # a page
+                    if whole or lower is None:
+                        yield rec
+                    else:
+                        yield rec.filter(keep_since(rec, stream.cursor_field, lower))
                 elif whole or "_invalid" in rec or not _older(rec, stream.cursor_field, lower):
                     yield rec
             self._read_whole.add(seen)
