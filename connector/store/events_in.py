@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import suppress
 
 import duckdb
 import pyarrow as pa
@@ -63,7 +64,11 @@ def event_rows(records: Sequence[EventRecord]) -> pa.Table:
 
 
 def upsert_event_table(con: duckdb.DuckDBPyConnection, rows: pa.Table, run_id: str) -> int:
-    """Store ``EVENT_SCHEMA`` rows (in stream order); return how many event ids were new."""
+    """Store ``EVENT_SCHEMA`` rows (in stream order); return how many event ids were new.
+
+    A stored event of the same id is replaced whole (delete, then insert, in one transaction:
+    cheaper in DuckDB than ``INSERT OR REPLACE``, and a crash leaves the chunk all or nothing).
+    """
     if rows.num_rows == 0:
         return 0
     cols = ", ".join(EVENT_SCHEMA.names)
@@ -72,20 +77,31 @@ def upsert_event_table(con: duckdb.DuckDBPyConnection, rows: pa.Table, run_id: s
     )
     con.register("incoming_events_raw", incoming)
     try:
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE incoming_events AS
-                SELECT {cols} FROM incoming_events_raw
-                QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY rn DESC) = 1"""
-        )
-        known = con.execute(
-            "SELECT count(*) FROM incoming_events i JOIN events e USING (event_id)"
-        ).fetchall()
-        total = con.execute("SELECT count(*) FROM incoming_events").fetchall()
-        con.execute(
-            f"INSERT OR REPLACE INTO events ({cols}, run_id) SELECT {cols}, ? FROM incoming_events",
-            [run_id],
-        )
+        con.execute("BEGIN")
+        try:
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE incoming_events AS
+                    SELECT {cols} FROM incoming_events_raw
+                    QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY rn DESC) = 1"""
+            )
+            total, known = con.execute(
+                "SELECT count(*), count(e.event_id)"
+                " FROM incoming_events i LEFT JOIN events e USING (event_id)"
+            ).fetchall()[0]
+            if known:
+                con.execute(
+                    "DELETE FROM events WHERE event_id IN (SELECT event_id FROM incoming_events)"
+                )
+            con.execute(
+                f"INSERT INTO events ({cols}, run_id) SELECT {cols}, ? FROM incoming_events",
+                [run_id],
+            )
+            con.execute("DROP TABLE incoming_events")
+            con.execute("COMMIT")
+        except BaseException:
+            with suppress(duckdb.Error):  # DuckDB may have ended the transaction itself
+                con.execute("ROLLBACK")
+            raise
     finally:
         con.unregister("incoming_events_raw")
-        con.execute("DROP TABLE IF EXISTS incoming_events")
-    return int(total[0][0]) - int(known[0][0])
+    return int(total) - int(known)
