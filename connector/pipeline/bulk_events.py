@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connector.errors import SkippableError
-from connector.schema.bulk_time import engine, iso_sql
+from connector.schema.bulk_time import engine, instant_sql, is_instant, iso_sql
 from connector.schema.jsonvalues import json_object
 from connector.schema.normalise import normalise_email, normalise_phone
 from connector.store.events_in import EVENT_SCHEMA
@@ -81,6 +81,7 @@ def _plan(schema: pa.Schema) -> dict[str, str] | None:
             plan[name] = name
         elif name in _HANDLED:
             ok = _is_text(kind) or (name == "revenue" and _is_number(kind))
+            ok = ok or (name == "occurred_at" and is_instant(kind))
             if not ok or name in ("ids", "_invalid"):
                 return None
             plan[name] = name
@@ -97,13 +98,17 @@ def _q(name: str) -> str:
 
 def _sql(plan: dict[str, str], schema: pa.Schema) -> str:
     def text(field: str) -> str:
-        if field not in plan:
+        if field not in plan or not _is_text(schema.field(plan[field]).type):
             return "NULL::VARCHAR"
         return f"nullif(CAST({_q(plan[field])} AS VARCHAR), '')"
 
     kinds = sorted(k.partition(".")[2] for k in plan if k.startswith("ids."))
     inner = [f"{text(f)} AS {f}" for f in (*_TEXT_FIELDS, "properties")]
     inner += [f"{text('ids.' + k)} AS {_q('i_' + k)}" for k in kinds]
+    at = plan.get("occurred_at")
+    kind = schema.field(at).type if at else None
+    typed = instant_sql(_q(at), kind) if at and is_instant(kind) else "NULL::TIMESTAMP"
+    inner.append(f"{typed} AS typed_at")
     if "revenue" not in plan:
         inner.append("NULL::DOUBLE AS rev, NULL::VARCHAR AS rev_text")
     elif _is_text(schema.field(plan["revenue"]).type):
@@ -140,7 +145,7 @@ def _sql(plan: dict[str, str], schema: pa.Schema) -> str:
     fast = " AND ".join(f"coalesce({c}, false)" for c in checks)
     return f"""
         WITH raw AS (SELECT idx, {", ".join(inner)} FROM page),
-        typed AS (SELECT *, ({iso_sql("occurred_at")}) AS ts FROM raw)
+        typed AS (SELECT *, coalesce(typed_at, {iso_sql("occurred_at")}) AS ts FROM raw)
         SELECT idx, $source || ':' || source_event_id AS event_id, source_event_id, type,
             ts AS occurred_at, email, phone, {ids_json} AS ids, {ids_keys} AS ids_keys,
             CASE WHEN isnan(coalesce(rev, 0)) THEN NULL

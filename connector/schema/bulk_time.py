@@ -20,7 +20,7 @@ import pyarrow as pa
 from connector.errors import SkippableError
 from connector.schema.normalise import parse_timestamp
 
-__all__ = ["engine", "iso_sql", "keep_since"]
+__all__ = ["engine", "instant_sql", "is_instant", "iso_sql", "keep_since"]
 
 _DATE = r"[1-8]\d{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
 _TIME = r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?"
@@ -71,6 +71,18 @@ def iso_sql(value: str) -> str:
     )
 
 
+def is_instant(kind: pa.DataType) -> bool:
+    """A typed timestamp column SQL reads for sure (to the microsecond; nanoseconds are not)."""
+    return bool(pa.types.is_timestamp(kind) and kind.unit in ("s", "ms", "us"))
+
+
+def instant_sql(column: str, kind: pa.DataType) -> str:
+    """SQL: the naive UTC ``TIMESTAMP`` of a typed timestamp column (``is_instant``), NULL for
+    a year outside 1000 to 8999. Naive values are UTC, as ``parse_timestamp`` takes them."""
+    at = f"make_timestamp(epoch_us({column}))" if kind.tz else f"CAST({column} AS TIMESTAMP)"
+    return f"CASE WHEN year({at}) BETWEEN 1000 AND 8999 THEN {at} END"
+
+
 def _older(value: object, lower: datetime) -> bool:
     try:
         return parse_timestamp(value) < lower
@@ -88,13 +100,13 @@ def keep_since(page: pa.RecordBatch, field: str, lower: datetime) -> np.ndarray:
     text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
     if pa.types.is_dictionary(column.type):
         text = pa.types.is_string(column.type.value_type)
-    if text:
+    if text or is_instant(column.type):
+        sql = iso_sql("CAST(v AS VARCHAR)") if text else instant_sql("v", column.type)
         con = engine()
         con.register("cursor_values", pa.table({"v": column, "i": np.arange(n)}))
         try:
             rows = con.sql(
-                f"SELECT ({iso_sql('CAST(v AS VARCHAR)')})::TIMESTAMP AS t"
-                " FROM cursor_values ORDER BY i"
+                f"SELECT ({sql})::TIMESTAMP AS t FROM cursor_values ORDER BY i"
             ).to_arrow_table()
         finally:
             con.unregister("cursor_values")

@@ -157,6 +157,14 @@ def pages(draw: st.DrawFn) -> pa.Table:
             draw(st.none() | st.sampled_from([1.5, math.nan, math.inf, 1e13, -0.0, 3.0]))
             for _ in range(n)
         ]
+    if draw(st.booleans()):  # typed timestamps, naive or with an offset, as Parquet holds them
+        zone = draw(st.sampled_from([None, "UTC", "+05:30", "-11:00"]))
+        unit = draw(st.sampled_from(["s", "ms", "us"]))
+        moments = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30))
+        values = [draw(st.none() | moments) for _ in range(n)]
+        if unit != "us":
+            values = [v.replace(microsecond=0) if v else v for v in values]
+        data["occurred_at"] = pa.array(values, pa.timestamp(unit, tz=zone))
     return pa.table(data)
 
 
@@ -183,10 +191,12 @@ def test_a_clean_page_is_accepted_in_bulk_and_agrees() -> None:
             "properties": [f'{{"order_id": "o{i}", "b": 2}}' for i in range(n)],
         }
     )
-    bulk = validate_events(page, source="shop", region="US", horizon=HORIZON)
-    assert len(bulk.exact) == 0  # no row left to Python
-    assert bulk.accepted.num_rows == n
-    _both(page)
+    typed = pa.array([datetime(2024, 1, 1 + i % 28, 10) for i in range(n)], pa.timestamp("ms"))
+    for each in (page, page.set_column(2, "occurred_at", typed)):
+        bulk = validate_events(each, source="shop", region="US", horizon=HORIZON)
+        assert len(bulk.exact) == 0  # no row left to Python
+        assert bulk.accepted.num_rows == n
+        _both(each)
 
 
 def test_a_page_of_unusual_columns_goes_record_by_record_and_agrees() -> None:
@@ -243,11 +253,22 @@ def test_keep_since_keeps_what_the_record_filter_keeps(
     assert list(keep) == [not _older(v, at) for v in values]
 
 
-@pytest.mark.parametrize("values", [[1_700_000_000, None], [1.5e12, math.nan]])
-def test_keep_since_on_numeric_cursors(values: list[Any]) -> None:
+@pytest.mark.parametrize(
+    "column",
+    [
+        pa.array([1_700_000_000, None]),
+        pa.array([1.5e12, math.nan]),
+        pa.array([datetime(2023, 11, 14, 21, 59), datetime(2023, 11, 14, 22)], pa.timestamp("s")),
+        pa.array(
+            [datetime(2023, 11, 15, 3, 29), datetime(2023, 11, 15, 3, 30), None],
+            pa.timestamp("ms", tz="+05:30"),
+        ),
+    ],
+)
+def test_keep_since_on_numeric_and_typed_cursors(column: pa.Array) -> None:
     at = datetime(2023, 11, 14, 22, 0, tzinfo=UTC)
-    keep = keep_since(pa.RecordBatch.from_pydict({"t": values}), "t", at)
-    assert list(keep) == [not _older(v, at) for v in values]
+    keep = keep_since(pa.RecordBatch.from_arrays([column], ["t"]), "t", at)
+    assert list(keep) == [not _older(v, at) for v in column.to_pylist()]
 
 
 def test_lower_bound_of_a_page_is_timedelta_exact() -> None:
