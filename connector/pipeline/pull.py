@@ -169,6 +169,28 @@ def _store(
     return ws.data.upsert_events(events, run_id), 0
 
 
+def _read_and_store(
+    p: PullContext, stream: Stream, reader: StreamReader, stats: dict[str, Any], mark: Any
+) -> Any:
+    """Validate and store every chunk of the stream; returns the new mark."""
+    n = 0
+    for chunk in reader.chunks():
+        size = chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
+        if isinstance(chunk, pa.Table):
+            good, mark = accept_page(p, stream, chunk, n, stats, mark)
+        else:
+            good, mark = accept_chunk(p, stream, chunk, n, stats, mark)
+        n += size
+        new, same = _store(p.ws, stream, good, p.run_id)
+        stats["new"] += new
+        stats["unchanged"] += same
+        p.quarantine.flush()
+        stats["pulled"] += size
+        if p.progress:
+            p.progress(size)
+    return mark
+
+
 def _pull_stream(
     p: PullContext, source: Source, stream: Stream, result: PullResult
 ) -> dict[str, Any]:
@@ -180,21 +202,8 @@ def _pull_stream(
     if mark != stored_mark:
         stats["cursor_reset"] = "the stored cursor was in the future: stream re-read in full"
     reader = StreamReader(source, stream, since)
-    n = 0
-    for chunk in reader.chunks():
-        size = chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
-        if isinstance(chunk, pa.Table):
-            good, new_mark = accept_page(p, stream, chunk, n, stats, new_mark)
-        else:
-            good, new_mark = accept_chunk(p, stream, chunk, n, stats, new_mark)
-        n += size
-        new, same = _store(p.ws, stream, good, p.run_id)
-        stats["new"] += new
-        stats["unchanged"] += same
-        p.quarantine.flush()
-        stats["pulled"] += size
-        if p.progress:
-            p.progress(size)
+    with p.ws.data.deferred_checkpoints():
+        new_mark = _read_and_store(p, stream, reader, stats, new_mark)
     crashpoint("pull.after_store")
     if reader.failure is not None:
         stats["failed"] = reader.failure  # the cursor stays: the next run re-reads from it
