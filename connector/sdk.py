@@ -78,15 +78,19 @@ from connector.plugin.spec import (
     KeyValueState,
     ListenOptions,
     LiveSource,
+    PagedSource,
     PluginContext,
     PluginSpec,
     Sink,
     SinkBase,
     Source,
+    SourcePage,
     SourceRecord,
     Stream,
 )
 from connector.runctl.crashpoints import crashpoint
+from connector.schema.bulk_time import keep_since
+from connector.schema.flat import page_records, unflatten
 from connector.schema.hashed_ids import (
     e164,
     hash_into,
@@ -144,6 +148,7 @@ __all__ = [
     "NotJSONError",
     "Outcome",
     "OutcomeStatus",
+    "PagedSource",
     "PluginContext",
     "PluginSpec",
     "ProbeHints",
@@ -161,6 +166,7 @@ __all__ = [
     "SinkBase",
     "SkippableError",
     "Source",
+    "SourcePage",
     "SourceRecord",
     "Stream",
     "TraitSpec",
@@ -181,6 +187,7 @@ __all__ = [
     "json_body",
     "json_object",
     "judge",
+    "keep_since",
     "letters_only",
     "looks_like_email",
     "message_id",
@@ -188,6 +195,7 @@ __all__ = [
     "normalise_country",
     "normalise_email",
     "normalise_phone",
+    "page_records",
     "parse_json_object",
     "parse_retry_after",
     "parse_timestamp",
@@ -199,6 +207,7 @@ __all__ = [
     "send_once",
     "sha256_hex",
     "timeout_field",
+    "unflatten",
     "unreachable",
     "utcnow",
 ]

@@ -7,6 +7,10 @@ only after everything was stored. A dry run stores but does not move cursors. A 
 that says nothing the stored one does not (our own write echoed back as a modification, a file
 re-read) is counted as ``unchanged`` and not stored again (``connector.store.unchanged``).
 
+A source may hand over pages (Arrow record batches, ``PagedSource.read_pages``): event pages are
+validated and stored in bulk (``pull_pages``), with the rows the bulk rules cannot decide taken
+record by record, so reasons and counts are the same either way.
+
 Isolation is deliberate at two levels: any exception while validating one record quarantines
 that record (its type and a short message are the reason); any exception from a source's own
 reading ends that stream only (recorded, cursor kept, the run exits 3), and one from building
@@ -16,21 +20,26 @@ the source ends that source only. A full disk is never isolated: it stops the ru
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
+
 from connector.config.models import SourceConfig
 from connector.errors import ConnectorError, DiskFullError, SkippableError, describe
 from connector.logs import redact
+from connector.pipeline.accept import PullContext, accept_chunk
+from connector.pipeline.pull_pages import accept_page
+from connector.pipeline.pull_reader import StreamReader
 from connector.pipeline.quarantine import Quarantine
 from connector.pipeline.warnings import capture_warnings
-from connector.plugin.spec import Source, SourceRecord, Stream
+from connector.plugin.spec import Source, Stream
 from connector.privacy.erase import suppression_check
 from connector.runctl.crashpoints import crashpoint
 from connector.schema.normalise import parse_timestamp, to_iso
-from connector.schema.records import EventRecord, ProfileRecord, validate_event, validate_profile
+from connector.schema.records import EventRecord, ProfileRecord
 from connector.state.quarantine import QuarantineStore
 from connector.store.diskfull import is_disk_full
 from connector.store.unchanged import unchanged_profiles
@@ -39,7 +48,6 @@ from connector.workspace import Workspace
 __all__ = ["PullResult", "pull_source"]
 
 log = logging.getLogger(__name__)
-CHUNK = 5_000
 
 
 @dataclass(slots=True)
@@ -55,22 +63,6 @@ class PullResult:
     streams: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class _Pull:
-    """What every stream of one source's pull shares."""
-
-    ws: Workspace
-    name: str
-    cfg: SourceConfig
-    run_id: str
-    dry_run: bool
-    quarantine: Quarantine
-    horizon: datetime  # cursor timestamps later than this are from the future
-    progress: Callable[[int], None] | None
-    # people a privacy request erased: their records are dropped and counted, never stored
-    suppressed: Callable[[Any], bool] | None = None
-
-
 def _lower_bound(stream: Stream, mark: str | None, lookback: timedelta) -> str | None:
     if mark is None or stream.cursor == "none":
         return None
@@ -82,17 +74,7 @@ def _lower_bound(stream: Stream, mark: str | None, lookback: timedelta) -> str |
     return mark
 
 
-def _mark_of(stream: Stream, raw: SourceRecord) -> tuple[str | None, datetime | None]:
-    value = raw.get(stream.cursor_field)
-    if value is None or value == "" or stream.cursor == "none":
-        return None, None
-    if stream.cursor == "timestamp":
-        at = parse_timestamp(value, field=stream.cursor_field)
-        return to_iso(at), at
-    return str(value), None
-
-
-def _trusted_mark(p: _Pull, stream: Stream, stored: str | None) -> str | None:
+def _trusted_mark(p: PullContext, stream: Stream, stored: str | None) -> str | None:
     """The stored mark, unless it lies in the future (written by an older version that trusted
     a record dated 9999): then the stream is re-read in full and the mark rebuilt."""
     if stored is None or stream.cursor != "timestamp":
@@ -111,66 +93,6 @@ def _trusted_mark(p: _Pull, stream: Stream, stored: str | None) -> str | None:
         stored,
     )
     return None
-
-
-def _validate(validate: Callable[..., Any], raw: Any, name: str, region: str) -> Any:
-    """Validate one raw record; a source's own ``_invalid`` marker is quarantined as such."""
-    if isinstance(raw, dict) and "_invalid" in raw:
-        raise SkippableError(str(raw["_invalid"]))
-    return validate(raw, source=name, region=region)
-
-
-def _accept(p: _Pull, stream: Stream, raw: Any) -> tuple[Any, str | None]:
-    """The validated record and its mark, or SkippableError (a mark from the future too)."""
-    validate = validate_profile if stream.kind == "profiles" else validate_event
-    rec = _validate(validate, raw, p.name, p.ws.config.identity.default_region)
-    parsed = getattr(rec, stream.cursor_field, None) if stream.cursor == "timestamp" else None
-    mark: str | None
-    at: datetime | None
-    if isinstance(parsed, datetime):  # validation parsed the same field: not parsed twice
-        mark, at = to_iso(parsed), parsed
-    else:
-        mark, at = _mark_of(stream, raw)
-    if at is not None and at > p.horizon:
-        raise SkippableError(
-            f"{stream.cursor_field} is a timestamp in the future "
-            "(beyond pull.future_tolerance); it would hide every later record",
-            field=stream.cursor_field,
-        )
-    return rec, mark
-
-
-def _record_ref(source: str, stream: Stream, raw: Any, n: int) -> str:
-    key = "source_id" if stream.kind == "profiles" else "source_event_id"
-    ident = raw.get(key) if isinstance(raw, dict) else None
-    return f"{source}:{stream.name}:{ident if isinstance(ident, str | int) else f'#{n}'}"
-
-
-class _Reader:
-    """Chunks of a source stream; an unexpected error from the source ends the stream only."""
-
-    def __init__(self, source: Source, stream: Stream, since: str | None) -> None:
-        self.source = source
-        self.stream = stream
-        self.since = since
-        self.failure: str | None = None
-
-    def chunks(self) -> Iterator[list[SourceRecord]]:
-        chunk: list[SourceRecord] = []
-        try:
-            for raw in self.source.read(self.stream, self.since):
-                chunk.append(raw)
-                if len(chunk) >= CHUNK:
-                    yield chunk
-                    chunk = []
-        except (ConnectorError, MemoryError):
-            raise
-        except Exception as exc:  # isolation boundary: the source's error ends this stream only
-            if is_disk_full(exc):
-                raise
-            self.failure = redact(describe(exc))
-        if chunk:
-            yield chunk
 
 
 def pull_source(
@@ -197,7 +119,9 @@ def pull_source(
         dry_run=dry_run,
     )
     horizon = datetime.now(UTC) + settings.future_tolerance
-    p = _Pull(ws, name, cfg, run_id, dry_run, quarantine, horizon, progress, suppression_check(ws))
+    p = PullContext(
+        ws, name, cfg, run_id, dry_run, quarantine, horizon, progress, suppression_check(ws)
+    )
     failures: list[str] = []
     source: Source | None = None
     try:
@@ -231,45 +155,45 @@ def pull_source(
     return result
 
 
-def _store(ws: Workspace, stream: Stream, good: list[Any], run_id: str) -> tuple[int, int]:
+def _store(
+    ws: Workspace, stream: Stream, good: list[Any] | pa.Table, run_id: str
+) -> tuple[int, int]:
     """Store a chunk; returns (records new to the store, unchanged records skipped)."""
     if stream.kind == "profiles":
         same = unchanged_profiles(ws.data.con, good)
         profiles: list[ProfileRecord] = [r for i, r in enumerate(good) if i not in same]
         return ws.data.upsert_profile_records(profiles, run_id), len(same)
+    if isinstance(good, pa.Table):
+        return ws.data.upsert_event_table(good, run_id), 0
     events: list[EventRecord] = good
     return ws.data.upsert_events(events, run_id), 0
 
 
-def _accept_chunk(
-    p: _Pull, stream: Stream, chunk: list[Any], n: int, stats: dict[str, Any], mark: Any
-) -> tuple[list[Any], Any]:
-    """Validate one chunk: bad records quarantined, suppressed people counted; the rest, and
-    the highest cursor value seen, returned."""
-    good: list[Any] = []
-    for raw in chunk:
-        n += 1
-        try:
-            rec, rec_mark = _accept(p, stream, raw)
-        except SkippableError as exc:
-            p.quarantine.add(stream.name, exc.reason, _record_ref(p.name, stream, raw, n), raw)
-            continue
-        except MemoryError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - one poison record is quarantined, never fatal
-            reason = f"record could not be validated ({describe(exc)})"
-            p.quarantine.add(stream.name, reason, _record_ref(p.name, stream, raw, n), raw)
-            continue
-        if p.suppressed is not None and p.suppressed(rec):
-            stats["suppressed"] += 1
+def _read_and_store(
+    p: PullContext, stream: Stream, reader: StreamReader, stats: dict[str, Any], mark: Any
+) -> Any:
+    """Validate and store every chunk of the stream; returns the new mark."""
+    n = 0
+    for chunk in reader.chunks():
+        size = chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
+        if isinstance(chunk, pa.Table):
+            good, mark = accept_page(p, stream, chunk, n, stats, mark)
         else:
-            good.append(rec)
-        if rec_mark is not None and (mark is None or rec_mark > mark):
-            mark = rec_mark
-    return good, mark
+            good, mark = accept_chunk(p, stream, chunk, n, stats, mark)
+        n += size
+        new, same = _store(p.ws, stream, good, p.run_id)
+        stats["new"] += new
+        stats["unchanged"] += same
+        p.quarantine.flush()
+        stats["pulled"] += size
+        if p.progress:
+            p.progress(size)
+    return mark
 
 
-def _pull_stream(p: _Pull, source: Source, stream: Stream, result: PullResult) -> dict[str, Any]:
+def _pull_stream(
+    p: PullContext, source: Source, stream: Stream, result: PullResult
+) -> dict[str, Any]:
     stored_mark = p.ws.cursors.get(p.name, stream.name)
     mark = _trusted_mark(p, stream, stored_mark)
     since = _lower_bound(stream, mark, p.cfg.lookback_for(stream.name, stream.lookback))
@@ -277,18 +201,9 @@ def _pull_stream(p: _Pull, source: Source, stream: Stream, result: PullResult) -
     stats: dict[str, Any] = {"since": since, "pulled": 0, "new": 0, "suppressed": 0, "unchanged": 0}
     if mark != stored_mark:
         stats["cursor_reset"] = "the stored cursor was in the future: stream re-read in full"
-    reader = _Reader(source, stream, since)
-    n = 0
-    for chunk in reader.chunks():
-        good, new_mark = _accept_chunk(p, stream, chunk, n, stats, new_mark)
-        n += len(chunk)
-        new, same = _store(p.ws, stream, good, p.run_id)
-        stats["new"] += new
-        stats["unchanged"] += same
-        p.quarantine.flush()
-        stats["pulled"] += len(chunk)
-        if p.progress:
-            p.progress(len(chunk))
+    reader = StreamReader(source, stream, since)
+    with p.ws.data.deferred_checkpoints():
+        new_mark = _read_and_store(p, stream, reader, stats, new_mark)
     crashpoint("pull.after_store")
     if reader.failure is not None:
         stats["failed"] = reader.failure  # the cursor stays: the next run re-reads from it

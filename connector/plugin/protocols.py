@@ -11,7 +11,9 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from types import MappingProxyType, TracebackType
-from typing import Any, Literal, Protocol, Self, TypeVar, runtime_checkable
+from typing import Any, Literal, Protocol, Self, TypeAlias, TypeVar, runtime_checkable
+
+import pyarrow as pa
 
 from connector.plugin.changes import Change, Outcome, Recipient, SegmentRef, TraitSpec
 
@@ -25,16 +27,23 @@ __all__ = [
     "Emulator",
     "KeyValueState",
     "LiveSource",
+    "PagedSource",
     "ReplacesMembers",
     "Sink",
     "SinkBase",
     "Source",
+    "SourcePage",
     "SourceRecord",
     "Stream",
 ]
 
 SourceRecord = dict[str, Any]
 """A record in the canonical input layout (see ``connector.schema.records``)."""
+
+SourcePage: TypeAlias = pa.RecordBatch
+"""A page of records as one Arrow record batch, in the flat canonical layout: a column per
+canonical key, nested keys spelled with dots (``ids.hubspot_id``, ``traits.plan``,
+``consent.email``), ``properties`` as JSON text; a null or empty cell is an absent value."""
 
 ConsentChannel = Literal["email", "ads"]
 ConsentPolicy = Literal["strict", "not_denied"]
@@ -87,6 +96,21 @@ class LiveSource(Source, Protocol):
     def live_streams(self) -> Sequence[Stream]: ...
 
     def tail(self, stream: Stream, after: str | None) -> Iterator[SourceRecord]: ...
+
+
+class PagedSource(Source, Protocol):
+    """A source that can also hand over whole pages: ``read_pages`` yields ``SourcePage``
+    batches, records (dicts) where a page will not do (a line that could not be parsed, as an
+    ``_invalid`` record), or both, in stream order; the same records ``read`` yields.
+
+    The core reads a source through ``read_pages`` when it has one: event pages are validated
+    and stored in bulk, without a Python object per record (issue 14). ``read`` stays the
+    record-at-a-time contract the conformance kit and tests use.
+    """
+
+    def read_pages(
+        self, stream: Stream, since: str | None
+    ) -> Iterator[SourceRecord | SourcePage]: ...
 
 
 class Sink(Protocol):

@@ -27,9 +27,11 @@ from connector.plugin.protocols import (
     Emulator,
     KeyValueState,
     LiveSource,
+    PagedSource,
     Sink,
     SinkBase,
     Source,
+    SourcePage,
     SourceRecord,
     Stream,
 )
@@ -50,6 +52,7 @@ __all__ = [
     "ListenOptions",
     "Listener",
     "LiveSource",
+    "PagedSource",
     "PluginContext",
     "PluginSpec",
     "Sink",
@@ -57,6 +60,7 @@ __all__ = [
     "SinkFactory",
     "Source",
     "SourceFactory",
+    "SourcePage",
     "SourceRecord",
     "Stream",
 ]

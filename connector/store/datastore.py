@@ -6,21 +6,23 @@ overlap deduplicates by primary key instead of duplicating rows.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 from filelock import FileLock
 
 from connector.schema.consent import beats_sql, rank
 from connector.schema.records import EventRecord, ProfileRecord
+from connector.store.events_in import event_rows, upsert_event_table
+from connector.store.identity_sig import identity_keys, identity_signature
 from connector.store.tables import DDL
 from connector.store.tombstones import split_tombstones, store_tombstones
 
@@ -31,19 +33,6 @@ def first_row(cursor: duckdb.DuckDBPyConnection) -> Any:
     """The first row or None, draining the result (DuckDB 2 keeps an unfinished one open)."""
     rows = cursor.fetchall()
     return rows[0] if rows else None
-
-
-def identity_keys(email: str | None, phone: str | None, ids: dict[str, str]) -> list[str]:
-    keys = [f"email:{email}"] if email else []
-    if phone:
-        keys.append(f"phone:{phone}")
-    keys.extend(f"{kind}:{value}" for kind, value in sorted(ids.items()))
-    return keys
-
-
-def identity_signature(email: str | None, phone: str | None, ids: dict[str, str]) -> str:
-    text = "\x1f".join(identity_keys(email, phone, ids))
-    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 _TS_COLUMNS = ("created_at", "updated_at", "consent_email_at", "consent_sms_at", "consent_ads_at")
@@ -154,6 +143,24 @@ class DataStore:
 
     def close(self) -> None:
         self.con.close()
+
+    @contextmanager
+    def deferred_checkpoints(self) -> Iterator[None]:
+        """Write many chunks with one checkpoint at the end instead of one every few chunks.
+
+        DuckDB checkpoints when its write-ahead log passes a threshold (16 MiB), and each
+        checkpoint costs more as the tables grow (the events table's key index is written
+        again): a pull of a million events spent most of its storing time there, growing with
+        the square of the data. Committed chunks are in the log either way, so a crash loses
+        nothing; the next open replays the log.
+        """
+        row = first_row(self.con.execute("SELECT current_setting('checkpoint_threshold')"))
+        self.con.execute("SET checkpoint_threshold = '64GiB'")
+        try:
+            yield
+        finally:
+            self.con.execute("SET checkpoint_threshold = ?", [str(row[0]) if row else "16MiB"])
+        self.con.execute("CHECKPOINT")
 
     def compact(self, copied: Callable[[], None] | None = None) -> None:
         """Rewrite the file with live rows only: DuckDB leaves deleted values in freed blocks,
@@ -292,45 +299,11 @@ class DataStore:
 
     def upsert_events(self, records: Sequence[EventRecord], run_id: str) -> int:
         """Store events; return how many were new (the rest were overlap re-reads)."""
-        if not records:
-            return 0
-        frame = pd.DataFrame(
-            {
-                "event_id": [f"{r.source}:{r.source_event_id}" for r in records],
-                "source": [r.source for r in records],
-                "source_event_id": [r.source_event_id for r in records],
-                "type": [r.type for r in records],
-                "occurred_at": pd.to_datetime(
-                    [r.occurred_at.replace(tzinfo=None) for r in records]
-                ),
-                "email": [r.email for r in records],
-                "phone": [r.phone for r in records],
-                "ids": [json.dumps(r.ids, sort_keys=True) if r.ids else "{}" for r in records],
-                "id_sig": [identity_signature(r.email, r.phone, r.ids) for r in records],
-                "revenue": pd.array([r.revenue for r in records], dtype="Float64"),
-                "currency": [r.currency for r in records],
-                "properties": [
-                    json.dumps(r.properties, sort_keys=True, default=str) if r.properties else "{}"
-                    for r in records
-                ],
-                "run_id": run_id,
-            }
-        )
-        frame = frame.drop_duplicates("event_id", keep="last")
-        self.con.register("incoming_events", frame)
-        try:
-            known = first_row(
-                self.con.execute(
-                    "SELECT count(*) FROM incoming_events i JOIN events e USING (event_id)"
-                )
-            )
-            cols = ", ".join(frame.columns)
-            self.con.execute(
-                f"INSERT OR REPLACE INTO events ({cols}) SELECT {cols} FROM incoming_events"
-            )
-        finally:
-            self.con.unregister("incoming_events")
-        return len(frame) - int(known[0] if known else 0)
+        return upsert_event_table(self.con, event_rows(records), run_id)
+
+    def upsert_event_table(self, rows: pa.Table, run_id: str) -> int:
+        """Store validated events given as an ``EVENT_SCHEMA`` table (the bulk pull)."""
+        return upsert_event_table(self.con, rows, run_id)
 
     # ---- reads used by stages and the CLI ---------------------------------------------------
     def count(self, table: str) -> int:

@@ -34,11 +34,13 @@ from connector.plugin.spec import (
     Capability,
     Emulator,
     EmulatorOptions,
+    PagedSource,
     PluginSpec,
     Sink,
     Source,
     Stream,
 )
+from connector.schema.flat import page_records
 from connector.schema.records import validate_event, validate_profile
 from connector.testing import builders
 from connector.testing.conformance_check import ConnectionCheckConformance
@@ -265,6 +267,20 @@ class PluginConformance(ConnectionCheckConformance):
             assert read["profiles"] == {p["source_id"] for p in profiles}
         if Capability.SOURCE_EVENTS in declared:
             assert read["events"] == {e["source_event_id"] for e in events}
+
+    def test_pages_hold_the_records(self, platform: Platform, tmp_path: Path) -> None:
+        """A ``PagedSource``'s pages, as records, are exactly what ``read`` yields."""
+        source = self._source(platform, tmp_path)
+        if not isinstance(source, PagedSource):
+            pytest.skip(f"{self.target.spec.name}'s source hands over no pages")
+        for stream in source.streams():
+            key = "source_id" if stream.kind == "profiles" else "source_event_id"
+            paged = [
+                r
+                for item in source.read_pages(stream, None)
+                for r in ([item] if isinstance(item, dict) else page_records(item, key))
+            ]
+            assert paged == list(source.read(stream, None)), stream.name
 
     def test_second_read_from_mark_reads_only_overlap(
         self, platform: Platform, tmp_path: Path

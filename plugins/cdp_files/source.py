@@ -8,6 +8,9 @@ unzip keep an old one). An older file already read yields only the records at or
 bound (records without a timestamp are always yielded; the store dedupes them by key), so
 appended rows are picked up too.
 
+Parquet files are handed over as Arrow pages (``read_pages``), which the core validates and
+stores in bulk; ``read`` yields the very same records one by one.
+
 Files are remembered as read (in the plugin's state) when the source is closed, after the pull
 stage stored what they yielded; a run killed before that reads them whole again, which the
 store's de-duplication makes harmless.
@@ -20,16 +23,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cdp_files.readers import read_file
+from cdp_files.readers import read_file, read_pages
 from cdp_files.settings import FilesSettings
 from cdp_files.tail import tail_lines
 from connector.sdk import (
     ConfigError,
     PluginContext,
     SkippableError,
+    SourcePage,
     SourceRecord,
     Stream,
     event_record,
+    keep_since,
+    page_records,
     parse_timestamp,
     profile_record,
 )
@@ -82,6 +88,15 @@ class FilesSource:
 
     def read(self, stream: Stream, since: str | None) -> Iterator[SourceRecord]:
         key = "source_id" if stream.kind == "profiles" else "source_event_id"
+        for item in self.read_pages(stream, since):
+            if isinstance(item, dict):
+                yield item
+            else:
+                yield from page_records(item, key)
+
+    def read_pages(self, stream: Stream, since: str | None) -> Iterator[SourceRecord | SourcePage]:
+        """``read``'s records, Parquet files as Arrow pages (the core validates those in bulk)."""
+        key = "source_id" if stream.kind == "profiles" else "source_event_id"
         lower = parse_timestamp(since) if since else None
         if stream.name in ("profiles", "events"):
             pattern = self.settings.profiles if stream.name == "profiles" else self.settings.events
@@ -93,14 +108,21 @@ class FilesSource:
             known = seen in self._read_whole or self._state.get(seen) is not None
             whole = lower is None or _modified_at(path) >= lower or not known
             for rec in self._records(stream, path, key):
-                if whole or "_invalid" in rec or not _older(rec, stream.cursor_field, lower):
+                if not isinstance(rec, dict):  # a page
+                    if whole or lower is None:
+                        yield rec
+                    else:
+                        yield rec.filter(keep_since(rec, stream.cursor_field, lower))
+                elif whole or "_invalid" in rec or not _older(rec, stream.cursor_field, lower):
                     yield rec
             self._read_whole.add(seen)
 
-    def _records(self, stream: Stream, path: Path, key: str) -> Iterator[dict[str, Any]]:
+    def _records(
+        self, stream: Stream, path: Path, key: str
+    ) -> Iterator[dict[str, Any] | SourcePage]:
         limits = self.settings.limits()
         if stream.name in ("profiles", "events"):
-            yield from read_file(path, key, limits)
+            yield from read_pages(path, key, limits)
             return
         profiles = stream.kind == "profiles"
         for msg in read_file(path, "messageId", limits):

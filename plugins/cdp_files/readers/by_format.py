@@ -12,9 +12,7 @@ warning (names only, never values).
 from __future__ import annotations
 
 import gzip
-import json
 import logging
-import math
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -23,18 +21,20 @@ from typing import Any
 import pyarrow as pa
 
 from cdp_files.readers.csv_rows import csv_rows
-from cdp_files.readers.parquet_rows import parquet_rows
+from cdp_files.readers.parquet_rows import parquet_pages, parquet_rows
 from connector.sdk import (
     EVENT_FIELDS,
     NESTED_FIELDS,
     PROFILE_FIELDS,
     BoundedLines,
     InputLimits,
+    SourcePage,
     decode_line,
     parse_json_object,
+    unflatten,
 )
 
-__all__ = ["read_file", "unflatten"]
+__all__ = ["read_file", "read_pages", "unflatten"]
 
 _NESTED = NESTED_FIELDS
 _CANONICAL = {
@@ -42,26 +42,6 @@ _CANONICAL = {
     "source_event_id": frozenset(EVENT_FIELDS),
 }
 _log = logging.getLogger("cdp_files")
-
-
-def unflatten(row: dict[str, Any], key_field: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if value is None or (isinstance(value, str) and value.strip() == ""):
-            continue
-        if isinstance(value, float) and math.isnan(value):
-            continue
-        head, dot, tail = key.partition(".")
-        if dot and head in _NESTED:
-            out.setdefault(head, {})[tail] = value
-        elif key == "properties" and isinstance(value, str):
-            try:
-                out[key] = json.loads(value)
-            except (ValueError, RecursionError):
-                return {"_invalid": "properties is not valid JSON", key_field: row.get(key_field)}
-        else:
-            out[key] = value
-    return out
 
 
 def _format(path: Path) -> str:
@@ -78,11 +58,35 @@ def read_file(
     try:
         yield from _read(path, key_field, limits or InputLimits(), unknown)
     except (OSError, EOFError, pa.ArrowException) as exc:
-        yield {
-            "_invalid": f"{path.name}: unreadable ({type(exc).__name__})",
-            key_field: f"{path.name}:unreadable",
-        }
+        yield _unreadable(path, key_field, exc)
     unknown.warn()
+
+
+def read_pages(
+    path: Path, key_field: str, limits: InputLimits | None = None
+) -> Iterator[SourcePage | dict[str, Any]]:
+    """The file as pages where its format is columnar (Parquet: Arrow batches straight from
+    the reader, flat canonical layout) and as records otherwise; the same records, limits and
+    ``_invalid`` reasons as ``read_file``."""
+    if _format(path) != "parquet":
+        yield from read_file(path, key_field, limits)
+        return
+    unknown = _UnknownColumns(path.name, key_field)
+    try:
+        for item in parquet_pages(path, key_field, limits or InputLimits()):
+            if isinstance(item, pa.RecordBatch):
+                unknown.see(item.schema.names)
+            yield item
+    except (OSError, EOFError, pa.ArrowException) as exc:
+        yield _unreadable(path, key_field, exc)
+    unknown.warn()
+
+
+def _unreadable(path: Path, key_field: str, exc: BaseException) -> dict[str, Any]:
+    return {
+        "_invalid": f"{path.name}: unreadable ({type(exc).__name__})",
+        key_field: f"{path.name}:unreadable",
+    }
 
 
 class _UnknownColumns:

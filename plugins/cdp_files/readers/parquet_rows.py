@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from connector.sdk import InputLimits
 
-__all__ = ["parquet_rows"]
+__all__ = ["parquet_pages", "parquet_rows"]
 
 _BATCH = 1024
 _SLICE_BYTES = 8 << 20
@@ -55,6 +55,18 @@ def _row_sizes(batch: pa.RecordBatch) -> np.ndarray:
 
 def parquet_rows(path: Path, key_field: str, limits: InputLimits) -> Iterator[dict[str, Any]]:
     """Raw rows (dotted keys), or ``_invalid`` records for what is over a limit."""
+    for item in parquet_pages(path, key_field, limits, _BATCH):
+        if isinstance(item, pa.RecordBatch):
+            yield from item.to_pylist()
+        else:
+            yield item
+
+
+def parquet_pages(
+    path: Path, key_field: str, limits: InputLimits, batch_size: int = 16_384
+) -> Iterator[pa.RecordBatch | dict[str, Any]]:
+    """Raw pages (dotted column names) within the limits, or ``_invalid`` records for what is
+    over one, in file order."""
     name = path.name
     schema = pq.read_schema(path)
     text = [f.name for f in schema if _is_text(f.type)]
@@ -72,7 +84,7 @@ def parquet_rows(path: Path, key_field: str, limits: InputLimits) -> Iterator[di
                 key_field: f"{name}:group{group}",
             }
             continue
-        for batch in pf.iter_batches(batch_size=_BATCH, row_groups=[group]):
+        for batch in pf.iter_batches(batch_size=batch_size, row_groups=[group]):
             sizes = _row_sizes(batch)
             start = 0
             while start < batch.num_rows:
@@ -86,7 +98,8 @@ def parquet_rows(path: Path, key_field: str, limits: InputLimits) -> Iterator[di
                 if total > budget:
                     yield _over_budget(name, key_field, limits)
                     return
-                yield from batch.slice(start, stop - start).to_pylist()
+                if stop > start:
+                    yield batch.slice(start, stop - start)
                 if stop < batch.num_rows and sizes[stop] > limits.max_line_bytes:
                     yield {
                         "_invalid": f"{name} row group {group}: a row of {int(sizes[stop])} "

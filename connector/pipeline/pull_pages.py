@@ -1,0 +1,99 @@
+"""Accept a chunk of pages (Arrow) from a source: events in bulk, every other row as a record.
+
+An event page is split by ``bulk_events``: rows it accepts stay Arrow all the way into the
+store; the rest go through ``accept_chunk`` one by one (same reasons, same quarantine, same
+references), and both meet again in stream order. Profile pages, and event streams whose cursor
+is not ``occurred_at``, are taken record by record for now.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from connector.pipeline.accept import PullContext, accept_chunk
+from connector.pipeline.bulk_events import validate_events
+from connector.plugin.spec import Stream
+from connector.schema.flat import page_records
+from connector.schema.normalise import to_iso
+from connector.schema.records import EventRecord
+from connector.store.events_in import EVENT_SCHEMA, event_rows
+
+__all__ = ["accept_page", "bulk_events_for"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def bulk_events_for(stream: Stream) -> bool:
+    """True when a page of this stream is validated in bulk (its mark is ``occurred_at``)."""
+    if stream.kind != "events":
+        return False
+    return stream.cursor == "none" or (
+        stream.cursor == "timestamp" and stream.cursor_field == "occurred_at"
+    )
+
+
+def _suppressed(p: PullContext, rows: pa.Table) -> np.ndarray:
+    """Which accepted rows name a suppressed person (checked once per identity set)."""
+    check = p.suppressed
+    if check is None or rows.num_rows == 0:
+        return np.zeros(rows.num_rows, dtype=bool)
+    verdict: dict[str, bool] = {}
+    cols = (rows["id_sig"], rows["email"], rows["phone"], rows["ids"])
+    flags = []
+    for sig, email, phone, ids in zip(*(c.to_pylist() for c in cols), strict=True):
+        if sig not in verdict:
+            rec = EventRecord("", "", "", _EPOCH, email, phone, json.loads(ids), None, None, {})
+            verdict[sig] = bool(check(rec))
+        flags.append(verdict[sig])
+    return np.array(flags, dtype=bool)
+
+
+def accept_page(
+    p: PullContext, stream: Stream, page: pa.Table, n: int, stats: dict[str, Any], mark: Any
+) -> tuple[pa.Table | list[Any], Any]:
+    """Validate one chunk of pages (rows ``n+1`` … of the stream): what to store and the mark.
+
+    Returns an ``EVENT_SCHEMA`` table for an event stream in bulk, else the validated records.
+    """
+    key = "source_id" if stream.kind == "profiles" else "source_event_id"
+    if not bulk_events_for(stream):
+        return accept_chunk(p, stream, page_records(page, key), n, stats, mark)
+    bulk = validate_events(
+        page, source=p.name, region=p.ws.config.identity.default_region, horizon=p.horizon
+    )
+    fast = bulk.accepted
+    gone = _suppressed(p, fast)
+    if gone.any():
+        stats["suppressed"] += int(gone.sum())
+        fast = fast.filter(pa.array(~gone))
+    if bulk.latest is not None and stream.cursor == "timestamp":
+        latest = to_iso(bulk.latest.replace(tzinfo=UTC))
+        if mark is None or latest > mark:
+            mark = latest
+    if len(bulk.exact) == 0:
+        return fast.drop_columns(["idx"]), mark
+    tables = [fast]
+    for start, stop in _runs(bulk.exact):
+        # each run of consecutive exact rows keeps its stream position for its references
+        raws = page_records(page.slice(start, stop - start), key)
+        kept: list[int] = []
+        good, mark = accept_chunk(p, stream, raws, n + start, stats, mark, kept)
+        idx = pa.array([start + i for i in kept], pa.int64())
+        tables.append(event_rows(good).append_column("idx", idx))
+    merged = pa.concat_tables(tables).sort_by("idx")
+    return merged.select(EVENT_SCHEMA.names), mark
+
+
+def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
+    """Consecutive row positions as ``[start, stop)`` runs."""
+    if len(rows) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(rows) != 1)
+    starts = np.concatenate([[rows[0]], rows[breaks + 1]])
+    stops = np.concatenate([rows[breaks] + 1, [rows[-1] + 1]])
+    return [(int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
