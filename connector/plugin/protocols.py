@@ -98,6 +98,7 @@ class LiveSource(Source, Protocol):
     def tail(self, stream: Stream, after: str | None) -> Iterator[SourceRecord]: ...
 
 
+@runtime_checkable
 class PagedSource(Source, Protocol):
     """A source that can also hand over whole pages: ``read_pages`` yields ``SourcePage``
     batches, records (dicts) where a page will not do (a line that could not be parsed, as an
