@@ -42,6 +42,7 @@ EXPECTED = [
     "HttpSettings",
     "InputLimits",
     "KeyValueState",
+    "KnownIds",
     "ListenOptions",
     "LiveSource",
     "NotJSONError",
@@ -108,6 +109,7 @@ EXPECTED = [
     "timeout_field",
     "unflatten",
     "unreachable",
+    "utcnow",
 ]
 
 # What the plugins declared by hand before secret fields were derived from SecretStr fields.
