@@ -25,21 +25,22 @@ __all__ = ["DesiredState", "build_desired", "traits_digest"]
 _MATCH_FIELDS = ("first_name", "last_name", "city", "postal_code", "country")
 
 
-def _clean(value: Any) -> Any:
-    """JSON-stable trait values: rounded floats, ISO dates, no NaN."""
+def _clean(value: Any, digits: int | None = None) -> Any:
+    """JSON-stable trait values: floats rounded (to the trait's ``precision``, else 6 decimals),
+    ISO dates, no NaN."""
     if value is None:
         return None
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return None
-        rounded = round(value, 6)
+        rounded = round(value, 6 if digits is None else digits)
         return int(rounded) if rounded.is_integer() else rounded
     if isinstance(value, datetime | pd.Timestamp):
         return value.isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if hasattr(value, "item"):  # numpy scalars
-        return _clean(value.item())
+        return _clean(value.item(), digits)
     return value
 
 
@@ -98,6 +99,7 @@ def build_desired(
 ) -> DesiredState:
     state = DesiredState(trait_specs=trait_specs, segments=segments)
     names = [t.name for t in trait_specs if t.name in scores.columns]
+    digits = {t.name: t.precision for t in trait_specs if t.type == "number"}
     values = scores.set_index("profile_id")[names] if names else pd.DataFrame()
     ids: dict[str, dict[str, str]] = defaultdict(dict)
     emails: dict[str, list[str]] = defaultdict(list)
@@ -125,7 +127,9 @@ def build_desired(
         )
         state.consent[pid] = {"email": c_email, "sms": c_sms, "ads": c_ads}
         raw = records.get(pid, {})
-        state.traits[pid] = {k: c for k in names if (c := _clean(raw.get(k))) is not None}
+        state.traits[pid] = {
+            k: c for k in names if (c := _clean(raw.get(k), digits.get(k))) is not None
+        }
     state.departed = _departed(store, ids, emails)
     state.erasing = {
         str(r[0]) for r in store.con.execute("SELECT profile_id FROM erasing_profiles").fetchall()
