@@ -1,0 +1,112 @@
+"""A run killed while it applies, then resumed: does the files destination hold every row once?
+
+``kill_mid_apply`` runs a first run into a workspace and files destination of its own, kills
+it with SIGKILL (no cleanup, like a lost machine) once the destination's journal lists a given
+fraction of the changes an uninterrupted run planned, runs again to resume, and compares the
+destination's rows with those of the uninterrupted run on the same data (``compare_outputs``):
+rows lost, rows there twice, rows that should not be there, rows whose values differ.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+__all__ = ["compare_outputs", "kill_mid_apply"]
+
+_BATCH = 5_000  # the files destination's default batch_size
+
+
+def _listed(out: Path) -> int:
+    manifest = out / "_manifest.json"
+    try:
+        return len(json.loads(manifest.read_text(encoding="utf-8"))["parts"])
+    except (OSError, ValueError, KeyError):
+        return 0  # not written yet, or replaced while read
+
+
+def _rows(path: Path, key: tuple[str, ...]) -> tuple[Counter[tuple[str, ...]], dict[Any, Any]]:
+    """How often each key occurs in an output CSV, and each key's whole row."""
+    if not path.exists():
+        return Counter(), {}
+    con = duckdb.connect()
+    try:
+        rel = con.execute(f"SELECT * FROM read_csv('{path.as_posix()}', all_varchar = true)")
+        cols = [d[0] for d in rel.description]
+        found = rel.fetchall()
+    finally:
+        con.close()
+    at = [cols.index(k) for k in key]
+    counts: Counter[tuple[str, ...]] = Counter()
+    rows: dict[Any, Any] = {}
+    for row in found:
+        k = tuple(str(row[i]) for i in at)
+        counts[k] += 1
+        rows[k] = dict(zip(cols, row, strict=True))
+    return counts, rows
+
+
+def compare_outputs(reference: Path, resumed: Path) -> dict[str, int]:
+    """Rows of ``resumed``'s files destination against ``reference``'s, keyed by e-mail (and
+    segment): profile ids are minted per workspace, the people are the same."""
+    out: dict[str, int] = Counter()
+    for name, key in (("traits", ("email",)), ("memberships", ("segment_id", "email"))):
+        want, want_rows = _rows(reference / f"{name}.csv", key)
+        have, have_rows = _rows(resumed / f"{name}.csv", key)
+        out[f"{name}_expected"] = sum(want.values())
+        out[f"{name}_lost"] = sum(1 for k in want if k not in have)
+        out[f"{name}_duplicated"] = sum(n - 1 for n in have.values() if n > 1)
+        out[f"{name}_unexpected"] = sum(1 for k in have if k not in want)
+        out[f"{name}_differing"] = sum(
+            1
+            for k, row in have_rows.items()
+            if k in want_rows
+            and {c: v for c, v in row.items() if c != "profile_id"}
+            != {c: v for c, v in want_rows[k].items() if c != "profile_id"}
+        )
+    return dict(out)
+
+
+def kill_mid_apply(
+    root: Path,
+    config: str,
+    planned: int,
+    fraction: float,
+    command: Callable[[Path], tuple[list[str], dict[str, str]]],
+    run: Callable[[Path], dict[str, Any]],
+) -> dict[str, Any]:
+    """Kill a first run into ``root/kill`` (its ``config``) once ``fraction`` of ``planned``
+    changes are journalled; resume it with ``run``; compare with ``root/out``."""
+    kroot = root / "kill"
+    kroot.mkdir(exist_ok=True)
+    cfg = kroot / "connector.toml"
+    cfg.write_text(config)
+    argv, env = command(cfg)
+    target = max(1, int(planned * fraction) // _BATCH)
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    killed_at = 0
+    while proc.poll() is None:
+        killed_at = _listed(kroot / "out")
+        if killed_at >= target:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    code = proc.wait()
+    resumed = run(cfg)
+    return {
+        "killed": code == -signal.SIGKILL,
+        "batches_before_kill": killed_at,
+        "resume": {k: resumed[k] for k in ("status", "stages", "cpu", "counts", "wall")},
+        "compare": compare_outputs(root / "out", kroot / "out"),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
