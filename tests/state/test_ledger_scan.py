@@ -22,7 +22,7 @@ def test_scan_pages_through_every_row_in_key_order(state_url: str) -> None:
                 f"t:p{i:03d}",
                 f"d{i}",
                 {"p_buy": 0.43, "tier": "high", "orders": 3},
-            )  # fmt: skip
+            )
             for i in range(23)
         ]
         adds = [

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+
 from connector.plugin.changes import Change, Outcome, Recipient, SegmentRef, TraitSpec
 from connector.state import Ledger, StateStore
 from connector.sync.apply import apply_plan
