@@ -229,7 +229,6 @@ def apply_all(
             except Exception as exc:  # noqa: BLE001 - the hooks are the plugin's code
                 act.failures.append(_unexpected(name, exc))
             _close(name, sink)
-            plan.close()
             entry["seconds"] = round(time.perf_counter() - started, 3)
     return report
 

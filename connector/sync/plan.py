@@ -55,7 +55,8 @@ class DestinationPlan:
     creates: int = 0
     """How many of ``upserts`` would create a record at the destination (the rest update)."""
     engine: duckdb.DuckDBPyConnection | None = None
-    """The database the planned changes are read from (closed by ``close``)."""
+    """The connection the planned changes are read from: kept while the plan is, for the
+    samples the CLI prints after a run; ``close`` (or dropping the plan) frees its tables."""
 
     def counts(self) -> dict[str, int]:
         return {"upsert": len(self.upserts), "add": len(self.adds), "remove": len(self.removes)}
