@@ -121,10 +121,7 @@ class Ledger:
             if after is not None:
                 stmt = stmt.where(c.key > after)
             with self._engine.connect() as conn:
-                rows: list[LedgerRow] = [
-                    (r[0], r[1], r[2], r[3], r[4], r[5], r[6])
-                    for r in conn.execute(stmt.order_by(c.key).limit(chunk))
-                ]
+                rows: list[LedgerRow] = list(conn.execute(stmt.order_by(c.key).limit(chunk)))
             if rows:
                 yield rows
             if len(rows) < chunk:

@@ -63,8 +63,8 @@ def mirror_ledger(
         if not kept:
             continue
         batch = pa.table(
-            {name: [r[i] for r in kept] for i, name in enumerate(_COLUMNS)},
-            schema=pa.schema([(name, pa.string()) for name in _COLUMNS]),
+            [pa.array(column, pa.string()) for column in zip(*kept, strict=True)],
+            names=list(_COLUMNS),
         )
         con.register("ledger_chunk", batch)
         try:

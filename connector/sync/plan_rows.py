@@ -103,13 +103,18 @@ def wanted_members(
     sids: list[str] = []
     pids: list[str] = []
     members: dict[str, list[Change]] = {}
+    consented: dict[str, bool] = {}  # per person, not per membership
     for sid in sorted(active):
         group = desired.members.get(sid, set())
         for pid in sorted(group) if full_members else group:
             recipient = desired.recipients[pid]
-            if channel and not allowed(desired.consent[pid].get(channel), policy):
-                skipped[f"no {channel} consent"] += 1
-                continue
+            if channel:
+                ok = consented.get(pid)
+                if ok is None:
+                    ok = consented[pid] = allowed(desired.consent[pid].get(channel), policy)
+                if not ok:
+                    skipped[f"no {channel} consent"] += 1
+                    continue
             if not gate(recipient):
                 skipped[unidentifiable] += 1
                 continue
