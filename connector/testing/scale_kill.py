@@ -3,8 +3,9 @@
 ``kill_mid_apply`` runs a first run into a workspace and files destination of its own, kills
 it with SIGKILL (no cleanup, like a lost machine) once the destination's journal lists a given
 fraction of the changes an uninterrupted run planned, runs again to resume, and compares the
-destination's rows with what the workspace's ledger says the destination acknowledged
-(``against_ledger``: rows lost, there twice, or orphaned) and, for information, with those of
+destination's rows with the resumed run's desired state (``against_desired``: rows lost,
+there twice, or unexpected), with what the workspace's ledger says the destination acknowledged
+(``against_ledger``: lost, twice, orphaned) and, for information, with those of
 the uninterrupted run on the same data (``compare_outputs``; a model refitted by the resume
 run may differ from the first run's by a few boundary cases, which is not a loss).
 """
@@ -27,7 +28,7 @@ from connector.state import Ledger, StateStore
 from connector.state.ledger import PENDING
 from connector.sync.desired import traits_digest
 
-__all__ = ["against_ledger", "compare_outputs", "kill_mid_apply"]
+__all__ = ["against_desired", "against_ledger", "compare_outputs", "kill_mid_apply"]
 
 _BATCH = 5_000  # the files destination's default batch_size
 
@@ -107,6 +108,43 @@ def against_ledger(workspace: Path, out: Path, destination: str = "export") -> d
     return out_counts
 
 
+_ALLOWED = "coalesce(lower(trim(p.consent_ads)), '') IN ('granted', 'unknown', '')"
+
+
+def against_desired(workspace: Path, out: Path) -> dict[str, int]:
+    """The destination's rows against the desired state of the workspace's last run: a traits
+    row per profile the files destination may receive (its consent rule: ads consent not
+    denied), a membership row per such profile in each segment, holdouts left out."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{(workspace / 'data.duckdb').as_posix()}' AS ws (READ_ONLY)")
+        want: dict[str, set[tuple[str, ...]]] = {
+            "traits": {
+                (str(r[0]),)
+                for r in con.execute(
+                    f"SELECT p.profile_id FROM ws.profiles p WHERE {_ALLOWED}"
+                ).fetchall()
+            },
+            "memberships": {
+                (str(r[0]), str(r[1]))
+                for r in con.execute(
+                    "SELECT m.segment_id, m.profile_id FROM ws.memberships m "
+                    f"JOIN ws.profiles p USING (profile_id) WHERE NOT m.holdout AND {_ALLOWED}"
+                ).fetchall()
+            },
+        }
+    finally:
+        con.close()
+    found: dict[str, int] = {}
+    for name, key in (("traits", ("profile_id",)), ("memberships", ("segment_id", "profile_id"))):
+        have, _ = _rows(out / f"{name}.csv", key)
+        found[f"{name}_desired"] = len(want[name])
+        found[f"{name}_lost"] = len(want[name] - set(have))
+        found[f"{name}_duplicated"] = sum(n - 1 for n in have.values() if n > 1)
+        found[f"{name}_unexpected"] = len(set(have) - want[name])
+    return found
+
+
 def kill_mid_apply(
     root: Path,
     config: str,
@@ -138,6 +176,7 @@ def kill_mid_apply(
         "killed": code == -signal.SIGKILL,
         "batches_before_kill": killed_at,
         "resume": {k: resumed[k] for k in ("status", "stages", "cpu", "counts", "wall")},
+        "desired": against_desired(kroot / "ws", kroot / "out"),
         "ledger": against_ledger(kroot / "ws", kroot / "out"),
         "uninterrupted": compare_outputs(root / "out", kroot / "out"),
         "seconds": round(time.perf_counter() - started, 1),
