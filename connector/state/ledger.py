@@ -121,7 +121,8 @@ class Ledger:
             if after is not None:
                 stmt = stmt.where(c.key > after)
             with self._engine.connect() as conn:
-                rows: list[LedgerRow] = list(conn.execute(stmt.order_by(c.key).limit(chunk)))
+                found = conn.execute(stmt.order_by(c.key).limit(chunk)).all()
+            rows: list[LedgerRow] = list(found)
             if rows:
                 yield rows
             if len(rows) < chunk:
