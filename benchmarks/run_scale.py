@@ -8,6 +8,12 @@ rate limit, is measured, and the emulator's memory is not counted); the first ru
 after 1 % of the profiles changed, each run ``connector run`` in a fresh process. Reported per
 run: each stage's seconds (the run record's own timings), the wall time of the process and its
 peak resident memory (ru_maxrss). ``--json PATH`` appends the figures as JSON lines.
+
+``--kill-mid-apply F`` also checks that a run killed while it applies loses and duplicates
+nothing: after the first run, the same data is run again into a second workspace and files
+destination, that run is killed (SIGKILL) once the files destination's journal lists a fraction
+F of the first run's planned changes, a resume run follows, and the destination's rows are
+compared with the first run's (``connector.testing.scale_kill``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.testing.scale_data import config_text, write_change, write_initial
+from connector.testing.scale_kill import kill_mid_apply
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("pull", "unify", "model", "plan", "apply")
@@ -59,16 +66,16 @@ def run_once(cfg: Path) -> dict[str, Any]:
     }
 
 
-def _child(cfg: Path) -> dict[str, Any]:
+def child_command(cfg: Path) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of one run in a process of its own."""
     env = {**os.environ, "SCALE_KLAVIYO_KEY": KEY}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "plugins")])
-    done = subprocess.run(
-        [sys.executable, __file__, "--run-only", str(cfg)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return [sys.executable, __file__, "--run-only", str(cfg)], env
+
+
+def _child(cfg: Path) -> dict[str, Any]:
+    command, env = child_command(cfg)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"run failed ({done.returncode}):\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -91,7 +98,9 @@ def _klaviyo() -> tuple[subprocess.Popen[str], str]:
     raise SystemExit("the Klaviyo emulator did not start")
 
 
-def bench(profiles: int, root: Path, klaviyo: bool) -> list[dict[str, Any]]:
+def bench(
+    profiles: int, root: Path, klaviyo: bool, kill_at: float | None = None
+) -> list[dict[str, Any]]:
     t0 = time.perf_counter()
     write_initial(root / "data", profiles)
     print(f"{profiles:,} profiles generated in {time.perf_counter() - t0:.1f} s", flush=True)
@@ -101,6 +110,13 @@ def bench(profiles: int, root: Path, klaviyo: bool) -> list[dict[str, Any]]:
         cfg.write_text(config_text(root, url))
         rows = [{"profiles": profiles, "run": "first", **_child(cfg)}]
         print(json.dumps(rows[-1]), flush=True)
+        if kill_at is not None:
+            planned = int(rows[0]["counts"]["planned"])
+            text = config_text(root).replace(str(root / "ws"), str(root / "kill" / "ws"))
+            text = text.replace(str(root / "out"), str(root / "kill" / "out"))
+            killed = kill_mid_apply(root, text, planned, kill_at, child_command, _child)
+            rows.append({"profiles": profiles, "run": f"killed at {kill_at:.0%}", **killed})
+            print(json.dumps(rows[-1]), flush=True)
         changed = write_change(root / "data", profiles)
         rows.append({"profiles": profiles, "run": f"1% changed ({changed:,})", **_child(cfg)})
         print(json.dumps(rows[-1]), flush=True)
@@ -115,6 +131,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     head = "| profiles | run | " + " | ".join(STAGES) + " | total | peak RSS |"
     lines = [head, "|" + "---|" * (len(STAGES) + 4)]
     for r in rows:
+        if "stages" not in r:
+            continue
         secs = " | ".join(f"{r['stages'][s] or 0:.1f} s" for s in STAGES)
         rss = f"{r['rss_gb']:.2f} GB"
         lines.append(f"| {r['profiles']:,} | {r['run']} | {secs} | {r['wall']:.1f} s | {rss} |")
@@ -127,6 +145,13 @@ def main() -> None:
     parser.add_argument("--no-klaviyo", action="store_true", help="files destination only")
     parser.add_argument("--dir", type=Path, help="work directory (default: a temporary one)")
     parser.add_argument("--json", type=Path, help="append the figures here as JSON lines")
+    parser.add_argument(
+        "--kill-mid-apply",
+        type=float,
+        metavar="FRACTION",
+        help="also kill a first run (SIGKILL) when this fraction of it is applied, resume it, "
+        "and count lost and duplicated rows in the files destination",
+    )
     parser.add_argument("--run-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_only:
@@ -136,7 +161,7 @@ def main() -> None:
     for n in args.profiles:
         root = Path(tempfile.mkdtemp(prefix=f"scale{n}-", dir=args.dir))
         try:
-            rows.extend(bench(n, root, not args.no_klaviyo))
+            rows.extend(bench(n, root, not args.no_klaviyo, args.kill_mid_apply))
         finally:
             shutil.rmtree(root, ignore_errors=True)
     if args.json:

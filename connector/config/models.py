@@ -101,6 +101,12 @@ class SyncSettings(BaseModel):
         description="A destination's first sync that would create more records than this is "
         "held until confirmed (`connector run --yes`); platforms bill per contact.",
     )
+    hold_small_moves: bool = Field(
+        True,
+        description="A delivered number trait with a stated precision (probabilities to 0.01, "
+        "CLV to whole units) is not re-sent while the model's value is within one unit of it, "
+        "so a refit that nudges every score does not re-send every profile; false: any change.",
+    )
 
 
 class PullSettings(BaseModel):

@@ -2,9 +2,10 @@
 ``ModelOutput`` out, as the runner's model stage asks for it (the RFM engine's is `compute_rfm`).
 
 It decides what destinations receive: scores rounded to what a marketer acts on (two decimals
-for probabilities and counts, whole units for money), so a retrain that moves a probability in
-the fifth decimal does not re-upload every profile; the cluster as a named enumeration; the CLV
-tier; the expected next order date.
+for probabilities and counts, whole units for money, stated on each trait as its
+``precision``), so a retrain that moves a probability in the fifth decimal does not re-upload
+every profile, and the planner keeps a delivered score that moved by one unit at most; the
+cluster as a named enumeration; the CLV tier; the expected next order date.
 """
 
 from __future__ import annotations
@@ -42,16 +43,36 @@ def _traits(propensity: str, cluster_names: list[str]) -> list[TraitSpec]:
             "number",
             f"Purchase propensity ({horizon})",
             "Calibrated probability of at least one order in the horizon",
+            precision=2,
         ),
         TraitSpec(
             "churn_risk",
             "number",
             "Churn risk",
             "Calibrated probability of no order in the churn horizon",
+            precision=_ROUND["churn_risk"],
         ),
-        TraitSpec("predicted_orders", "number", "Predicted orders", "Expected orders next year"),
-        TraitSpec("aov", "number", "Average order value", "Expected spend per order"),
-        TraitSpec("clv", "number", "Predicted CLV", "Discounted expected spend over the horizon"),
+        TraitSpec(
+            "predicted_orders",
+            "number",
+            "Predicted orders",
+            "Expected orders next year",
+            precision=_ROUND["predicted_orders"],
+        ),
+        TraitSpec(
+            "aov",
+            "number",
+            "Average order value",
+            "Expected spend per order",
+            precision=_ROUND["aov"],
+        ),
+        TraitSpec(
+            "clv",
+            "number",
+            "Predicted CLV",
+            "Discounted expected spend over the horizon",
+            precision=_ROUND["clv"],
+        ),
         TraitSpec(
             "clv_tier", "enum", "Value tier", "Tier from predicted CLV", ("low", "medium", "high")
         ),

@@ -40,7 +40,13 @@ TRAITS = [
         "rfm_score", "number", "RFM score", "Sum of recency, frequency, monetary quintiles (3-15)"
     ),
     TraitSpec("orders_count", "number", "Orders", "Completed orders to date"),
-    TraitSpec("total_revenue", "number", "Total revenue", "Revenue of completed orders to date"),
+    TraitSpec(
+        "total_revenue",
+        "number",
+        "Total revenue",
+        "Revenue of completed orders to date",
+        precision=2,
+    ),
     TraitSpec("last_order_date", "date", "Last order date", "Date of the latest completed order"),
 ]
 

@@ -25,6 +25,7 @@ from connector.sync.apply import apply_plan
 from connector.sync.consent import ConsentPolicy
 from connector.sync.desired import DesiredState, build_desired
 from connector.sync.plan import DestinationPlan, plan_destination
+from connector.sync.planned import plan_engine
 from connector.sync.replace import replace_plan
 from connector.workspace import Workspace
 
@@ -98,11 +99,13 @@ def _plan(
 ) -> DestinationPlan:
     """One destination's plan; segments in ``held`` (a rule that failed) keep what they have."""
     cfg = ws.config.destinations[name]
-    ledger = {k: e for k, e in ws.ledger.entries(name).items() if e.segment_id not in held}
     return plan_destination(
         name,
         desired,
-        ledger,
+        ws.ledger,  # read a chunk at a time into the plan's database, never whole
+        held=held,
+        hold_small_moves=ws.config.sync.hold_small_moves,
+        con=plan_engine(ws.path / "tmp" / "plan"),
         traits=cfg.traits,
         segments=tuple(
             s.id for s in desired.segments if s.id not in held and _wanted(s.id, cfg.segments)

@@ -42,6 +42,9 @@ class TraitSpec:
     label: str
     description: str = ""
     options: tuple[str, ...] = ()
+    precision: int | None = None
+    """Decimals a number is delivered with (2: a probability, 0: whole currency units); the
+    planner does not re-send a value that moved by less than one unit of it."""
 
 
 @dataclass(frozen=True, slots=True)

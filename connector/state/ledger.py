@@ -16,20 +16,43 @@ been delivered, so a later upsert unsets them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, insert, select
+from sqlalchemy import ColumnElement, and_, delete, func, insert, select
 
 from connector.plugin.changes import Change, ChangeKind
 from connector.state.schema import ledger
 from connector.state.store import StateStore
 
-__all__ = ["PENDING", "Ledger", "LedgerEntry", "membership_key", "trait_key"]
+__all__ = [
+    "PENDING",
+    "Ledger",
+    "LedgerEntry",
+    "LedgerRow",
+    "delivered_numbers",
+    "membership_key",
+    "trait_key",
+]
 
 _CHUNK = 500
+
+LedgerRow = tuple[str, str, str, str | None, str, str | None, str | None]
+"""(key, kind, profile_id, segment_id, digest, payload, numbers) as stored."""
+
+
+def delivered_numbers(traits: Mapping[str, Any]) -> str | None:
+    """The numeric traits of an upsert as delivered, for the planner to keep a score that moved
+    by less than its precision (``connector.sync.settle``). Only numbers are kept: text traits
+    could say something about a person, and nothing needs them back."""
+    kept = {
+        k: v
+        for k, v in sorted(traits.items())
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    return json.dumps(kept, separators=(",", ":")) if kept else None
 
 
 def _keys_of(destination: str, keys: Sequence[object]) -> ColumnElement[bool]:
@@ -58,6 +81,8 @@ class LedgerEntry:
     segment_id: str | None
     digest: str
     trait_names: tuple[str, ...]
+    numbers: str | None = None
+    """Numeric traits as delivered (JSON), for the planner's precision check."""
 
 
 class Ledger:
@@ -74,10 +99,13 @@ class Ledger:
                     ledger.c.segment_id,
                     ledger.c.digest,
                     ledger.c.payload,
+                    ledger.c.numbers,
                 ).where(ledger.c.destination == destination)
             )
             return {
-                r[0]: LedgerEntry(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5] or "[]")))
+                r[0]: LedgerEntry(
+                    r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5] or "[]")), r[6]
+                )
                 for r in rows
             }
 
@@ -88,18 +116,40 @@ class Ledger:
         with self._engine.connect() as conn:
             for i in range(0, len(keys), _CHUNK):
                 rows = conn.execute(
-                    select(c.key, c.kind, c.profile_id, c.segment_id, c.digest, c.payload).where(
-                        _keys_of(destination, list(keys[i : i + _CHUNK]))
-                    )
+                    select(
+                        c.key, c.kind, c.profile_id, c.segment_id, c.digest, c.payload, c.numbers
+                    ).where(_keys_of(destination, list(keys[i : i + _CHUNK])))
                 )
                 out.update(
                     (
                         r[0],
-                        LedgerEntry(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5] or "[]"))),
+                        LedgerEntry(
+                            r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5] or "[]")), r[6]
+                        ),
                     )
                     for r in rows
                 )
         return out
+
+    def scan(self, destination: str, chunk: int = 50_000) -> Iterator[list[LedgerRow]]:
+        """Every row of ``destination`` in key order, ``chunk`` rows at a time (keyset paging
+        on the primary key: each chunk is one index range on SQLite and PostgreSQL alike, and
+        no more than one chunk is held at once, however large the ledger)."""
+        c = ledger.c
+        query = select(c.key, c.kind, c.profile_id, c.segment_id, c.digest, c.payload, c.numbers)
+        after: str | None = None
+        while True:
+            stmt = query.where(c.destination == destination)
+            if after is not None:
+                stmt = stmt.where(c.key > after)
+            with self._engine.connect() as conn:
+                found = conn.execute(stmt.order_by(c.key).limit(chunk)).all()
+            rows: list[LedgerRow] = list(found)
+            if rows:
+                yield rows
+            if len(rows) < chunk:
+                return
+            after = rows[-1][0]
 
     def for_profile(self, profile_id: str) -> list[tuple[str, str, str | None, str, str | None]]:
         """(destination, kind, segment_id, delivered_at, run_id) of what was sent about one
@@ -114,10 +164,10 @@ class Ledger:
 
     def count(self, destination: str | None = None) -> int:
         with self._engine.connect() as conn:
-            stmt = select(ledger.c.key)
+            stmt = select(func.count()).select_from(ledger)
             if destination:
                 stmt = stmt.where(ledger.c.destination == destination)
-            return len(conn.execute(stmt).all())
+            return int(conn.execute(stmt).scalar_one())
 
     def trait_names(self) -> frozenset[str]:
         """Every trait name delivered to any destination (what our own writes may echo)."""
@@ -217,6 +267,9 @@ class Ledger:
                     "segment_id": ch.segment.id if ch.segment else None,
                     "digest": ch.digest,
                     "payload": json.dumps(sorted(ch.traits))
+                    if ch.kind is ChangeKind.UPSERT
+                    else None,
+                    "numbers": delivered_numbers(ch.traits)
                     if ch.kind is ChangeKind.UPSERT
                     else None,
                     "delivered_at": now,

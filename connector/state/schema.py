@@ -53,6 +53,8 @@ ledger = Table(
     Column("payload", Text),
     Column("delivered_at", String(32), nullable=False),
     Column("run_id", String(64)),
+    # numeric traits as delivered (JSON), for the planner's precision check (schema 4)
+    Column("numbers", Text),
 )
 
 runs = Table(
@@ -179,11 +181,17 @@ def _v3(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v4(conn: Connection) -> None:
+    if "numbers" not in {c["name"] for c in inspect(conn).get_columns("ledger")}:
+        conn.execute(text("ALTER TABLE ledger ADD COLUMN numbers TEXT"))
+
+
 Migration = Callable[[Connection], None]
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _v1),
     (2, "quarantine fingerprints; record errors indexed by time for pruning", _v2),
     (3, "privacy requests, suppressions and the erasure log", _v3),
+    (4, "ledger: numeric traits as delivered", _v4),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

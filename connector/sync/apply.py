@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 
 from connector.errors import AuthError, FatalError
 from connector.plugin.changes import Change, ChangeKind, Outcome, OutcomeStatus
@@ -51,9 +52,13 @@ def _check_stop() -> None:
         raise _StopRequested("stopped on request before sending the remaining batches")
 
 
-def _chunks(items: Sequence[Change], size: int) -> list[Sequence[Change]]:
+def _chunks(items: Iterable[Change], size: int) -> Iterator[list[Change]]:
+    """Batches of ``size`` read as they are sent: a plan's changes are built from the plan's
+    database as apply reads them (``PlannedChanges``), never all at once."""
     size = max(1, size)
-    return [items[i : i + size] for i in range(0, len(items), size)]
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 def apply_plan(
@@ -68,11 +73,11 @@ def apply_plan(
 ) -> ApplyResult:
     result = ApplyResult()
     dest = plan.destination
-    pending: list[tuple[ChangeKind, list[Change]]] = [(k, list(v)) for k, v in plan.by_kind() if v]
+    pending: list[tuple[ChangeKind, Sequence[Change]]] = [(k, v) for k, v in plan.by_kind() if v]
     last_reason: dict[str, str] = {}
     try:
         for round_no in range(retry_rounds + 1):
-            retry: list[tuple[ChangeKind, list[Change]]] = []
+            retry: list[tuple[ChangeKind, Sequence[Change]]] = []
             wait = 0.0
             for kind, changes in pending:
                 again: list[Change] = []

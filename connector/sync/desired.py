@@ -25,26 +25,32 @@ __all__ = ["DesiredState", "build_desired", "traits_digest"]
 _MATCH_FIELDS = ("first_name", "last_name", "city", "postal_code", "country")
 
 
-def _clean(value: Any) -> Any:
-    """JSON-stable trait values: rounded floats, ISO dates, no NaN."""
+def _clean(value: Any, digits: int | None = None) -> Any:
+    """JSON-stable trait values: floats rounded (to the trait's ``precision``, else 6 decimals),
+    ISO dates, no NaN."""
     if value is None:
         return None
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return None
-        rounded = round(value, 6)
+        rounded = round(value, 6 if digits is None else digits)
         return int(rounded) if rounded.is_integer() else rounded
     if isinstance(value, datetime | pd.Timestamp):
         return value.isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if hasattr(value, "item"):  # numpy scalars
-        return _clean(value.item())
+        return _clean(value.item(), digits)
     return value
 
 
+# one encoder for every digest: ``json.dumps`` with options builds a new one per call, which
+# was a third of planning a profile (the text, and so every digest, is the same)
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def traits_digest(traits: Mapping[str, Any]) -> str:
-    text = json.dumps(traits, sort_keys=True, separators=(",", ":"), default=str)
+    text = _DIGEST_JSON.encode(traits)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -122,6 +128,7 @@ def _fill(
 ) -> None:
     trait_specs = state.trait_specs
     names = [t.name for t in trait_specs if t.name in scores.columns]
+    digits = {t.name: t.precision for t in trait_specs if t.type == "number"}
     values = scores.set_index("profile_id")[names] if names else pd.DataFrame()
     ids: dict[str, dict[str, str]] = defaultdict(dict)
     emails: dict[str, list[str]] = defaultdict(list)
@@ -151,7 +158,9 @@ def _fill(
         )
         state.consent[pid] = {"email": c_email, "sms": c_sms, "ads": c_ads}
         raw = records.get(pid, {})
-        state.traits[pid] = {k: c for k in names if (c := _clean(raw.get(k))) is not None}
+        state.traits[pid] = {
+            k: c for k in names if (c := _clean(raw.get(k), digits.get(k))) is not None
+        }
     state.departed = _departed(store, ids, emails) if not only else {}
     state.erasing = {
         str(r[0]) for r in store.con.execute("SELECT profile_id FROM erasing_profiles").fetchall()

@@ -4,6 +4,13 @@ Only differences become changes: an upsert when a profile's delivered traits dif
 names of traits to unset), an add for a new member, a remove only for a membership this
 connector added earlier (it is in our ledger) and no longer wants.
 
+The comparison runs in the data engine: the ledger is copied a chunk at a time into a DuckDB
+database of the plan's own (``connector.sync.mirror``), the desired keys and digests are handed
+over as Arrow tables, and joins keyed by ledger key find the differences. Python then sees only
+the differences, and builds each ``Change`` when apply reads it (``PlannedChanges``), so neither
+a ledger of tens of millions of rows nor a first run's millions of changes are held as Python
+objects. A number that moved by less than its precision is not re-sent (``connector.sync.settle``).
+
 An upsert is a *create* when neither the ledger (traits delivered before) nor the sink's
 ``known`` hook (the platform's own id for the person, from a pull or an earlier write) says the
 destination holds the person; the plan counts creates before anything is sent, and a
@@ -13,14 +20,25 @@ destination in ``update_only`` mode skips them (and their list adds) instead.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
+import duckdb
+
 from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
-from connector.state.ledger import PENDING, LedgerEntry, membership_key, trait_key
-from connector.sync.consent import allowed
-from connector.sync.desired import DesiredState, traits_digest
+from connector.state.ledger import LedgerEntry
+from connector.sync.desired import DesiredState
+from connector.sync.mirror import LedgerSource, mirror_ledger
+from connector.sync.plan_rows import (
+    Builders,
+    put_table,
+    upsert_candidates,
+    wanted_members,
+    wanted_traits,
+)
+from connector.sync.planned import PlannedChanges, plan_engine
+from connector.sync.settle import precisions
 
 __all__ = ["DestinationPlan", "plan_destination"]
 
@@ -28,14 +46,17 @@ __all__ = ["DestinationPlan", "plan_destination"]
 @dataclass(slots=True)
 class DestinationPlan:
     destination: str
-    upserts: list[Change] = field(default_factory=list)
-    adds: list[Change] = field(default_factory=list)
-    removes: list[Change] = field(default_factory=list)
+    upserts: Sequence[Change] = field(default_factory=list)
+    adds: Sequence[Change] = field(default_factory=list)
+    removes: Sequence[Change] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
     # every wanted member per segment, planned only for a sink that replaces memberships
     members: dict[str, list[Change]] = field(default_factory=dict)
     creates: int = 0
     """How many of ``upserts`` would create a record at the destination (the rest update)."""
+    engine: duckdb.DuckDBPyConnection | None = None
+    """The connection the planned changes are read from: kept while the plan is, for the
+    samples the CLI prints after a run; ``close`` (or dropping the plan) frees its tables."""
 
     def counts(self) -> dict[str, int]:
         return {"upsert": len(self.upserts), "add": len(self.adds), "remove": len(self.removes)}
@@ -50,7 +71,7 @@ class DestinationPlan:
     def total(self) -> int:
         return len(self.upserts) + len(self.adds) + len(self.removes)
 
-    def by_kind(self) -> list[tuple[ChangeKind, list[Change]]]:
+    def by_kind(self) -> list[tuple[ChangeKind, Sequence[Change]]]:
         """Upserts first (records exist before lists reference them), then removes, then adds."""
         return [
             (ChangeKind.UPSERT, self.upserts),
@@ -58,11 +79,17 @@ class DestinationPlan:
             (ChangeKind.ADD, self.adds),
         ]
 
+    def close(self) -> None:
+        """Release the plan's database (its changes can no longer be read)."""
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+
 
 def plan_destination(
     destination: str,
     desired: DesiredState,
-    ledger: Mapping[str, LedgerEntry],
+    ledger: LedgerSource | Mapping[str, LedgerEntry],
     *,
     traits: tuple[str, ...] | Literal["all"] = "all",
     segments: tuple[str, ...] | Literal["all"] = "all",
@@ -75,165 +102,141 @@ def plan_destination(
     full_members: bool = False,
     known: Callable[[Recipient], bool | None] | None = None,
     update_only: bool = False,
+    held: Iterable[str] = (),
+    hold_small_moves: bool = True,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> DestinationPlan:
     """Plan one destination; ``with_traits`` / ``with_memberships`` follow its capabilities.
 
-    ``known`` is the sink's hook (does the platform hold this person?); with ``update_only``
-    a person it does not hold, and we never delivered to, is skipped rather than created.
+    ``ledger`` is the state store's ``Ledger`` (read in chunks) or its ``entries``. Memberships
+    of ``held`` segments (a rule that failed) are left as they are. ``known`` is the sink's hook
+    (does the platform hold this person?); with ``update_only`` a person it does not hold, and
+    we never delivered to, is skipped rather than created.
 
     ``consent_channel`` gates memberships, ``trait_consent_channel`` traits (both under
     ``consent_policy``). A profile whose traits are no longer allowed gets them cleared: an
     upsert with no values that unsets every trait delivered before, never mere silence.
     ``full_members`` also lists every wanted member of each segment (``plan.members``), for a
-    sink that replaces whole memberships.
+    sink that replaces whole memberships. ``con``: the DuckDB database to plan in (default: a
+    new in-memory one); the plan keeps it to read its changes from.
     """
-    plan = DestinationPlan(destination)
-    # a recipient the destination can never identify is skipped, not planned: planned, it would
-    # be rejected again every run and every run would end with rejects (exit 3)
+    con = con if con is not None else plan_engine()
+    plan = DestinationPlan(destination, engine=con)
+    mirror_ledger(con, destination, ledger, held=held)
+    wanted = None if traits == "all" else frozenset(traits)
+    gate = _Gate(accepts)
     unidentifiable = f"not identifiable by {destination}"
-    wanted = None if traits == "all" else set(traits)
-    if with_traits:
-        _plan_traits(plan, desired, ledger, wanted, accepts, trait_consent_channel, consent_policy)
-        plan.upserts.extend(_cleared(desired, ledger))
+    wanted_traits(
+        con, desired, plan.skipped, wanted, with_traits=with_traits, gate=gate.ok,
+        unidentifiable=unidentifiable, channel=trait_consent_channel, policy=consent_policy,
+    )  # fmt: skip
     active: dict[str, SegmentRef] = {
         s.id: s
         for s in desired.segments
         if with_memberships and (segments == "all" or s.id in segments)
     }
-    want: set[str] = set()
-    for sid, seg in sorted(active.items()):
-        for pid in sorted(desired.members.get(sid, ())):
-            recipient = desired.recipients[pid]
-            if consent_channel and not allowed(
-                desired.consent[pid].get(consent_channel), consent_policy
-            ):
-                plan.skipped[f"no {consent_channel} consent"] += 1
-                continue
-            if accepts is not None and not accepts(recipient):
-                plan.skipped[unidentifiable] += 1
-                continue
-            key = membership_key(sid, pid)
-            want.add(key)
-            add = Change(ChangeKind.ADD, recipient, key, "1", segment=seg)
-            if full_members:
-                plan.members.setdefault(sid, []).append(add)
-            prev_entry = ledger.get(key)
-            if prev_entry is None or prev_entry.digest == PENDING:
-                # pending: sent before a crash, maybe applied; re-adding is idempotent
-                plan.adds.append(add)
-    plan.removes.extend(_removes(desired, ledger, active, want))
-    if known is not None:
-        _creates(plan, ledger, known, update_only=update_only)
+    plan.members = wanted_members(
+        con, desired, active, plan.skipped, gate=gate.ok, unidentifiable=unidentifiable,
+        channel=consent_channel, policy=consent_policy, full_members=full_members,
+    )  # fmt: skip
+    digits = precisions(desired.trait_specs, hold_small_moves=hold_small_moves)
+    build = Builders(desired, active, wanted, digits, may_create=not update_only)
+    upsert_candidates(con, desired, build)
+    _finish(plan, con, desired, build, known, update_only=update_only)
     return plan
 
 
-def _plan_traits(
+class _Gate:
+    """The sink's ``accepts`` hook, asked once per person (traits and memberships share it)."""
+
+    def __init__(self, accepts: Callable[[Recipient], bool] | None) -> None:
+        self._accepts = accepts
+        self._seen: dict[str, bool] = {}
+
+    def ok(self, recipient: Recipient) -> bool:
+        if self._accepts is None:
+            return True
+        pid = recipient.profile_id
+        found = self._seen.get(pid)
+        if found is None:
+            found = self._seen[pid] = bool(self._accepts(recipient))
+        return found
+
+
+_ADDS = """
+    SELECT w.key, w.segment_id, w.profile_id, l.key IS NOT NULL AS in_ledger,
+           EXISTS (SELECT 1 FROM ledger_rows t WHERE t.key = 't:' || w.profile_id) AS traits_known
+    FROM want_members w LEFT JOIN ledger_rows l ON l.key = w.key
+    WHERE l.key IS NULL OR l.digest = 'pending'"""
+# pending memberships count: a crash may have left the member at the destination
+_REMOVES = """
+    SELECT l.key, coalesce(l.segment_id, '') AS segment_id, l.profile_id, l.digest
+    FROM ledger_rows l
+    WHERE l.kind = 'membership'
+      AND NOT EXISTS (SELECT 1 FROM want_members w WHERE w.key = l.key)
+      AND NOT EXISTS (SELECT 1 FROM merged a JOIN want_members w
+                      ON w.key = 'm:' || coalesce(l.segment_id, '') || ':' || a.survivor
+                      WHERE a.profile_id = l.profile_id)"""
+
+
+def _finish(
     plan: DestinationPlan,
+    con: duckdb.DuckDBPyConnection,
     desired: DesiredState,
-    ledger: Mapping[str, LedgerEntry],
-    wanted: set[str] | None,
-    accepts: Callable[[Recipient], bool] | None,
-    trait_consent_channel: Literal["email", "ads"] | None,
-    consent_policy: Literal["strict", "not_denied"],
-) -> None:
-    """Upserts for every profile whose delivered traits differ from the ledger's digest."""
-    unidentifiable = f"not identifiable by {plan.destination}"
-    for pid in sorted(desired.traits):
-        recipient = desired.recipients[pid]
-        if accepts is not None and not accepts(recipient):
-            plan.skipped[unidentifiable] += 1
-            continue
-        values = {k: v for k, v in desired.traits[pid].items() if wanted is None or k in wanted}
-        if trait_consent_channel and not allowed(
-            desired.consent.get(pid, {}).get(trait_consent_channel), consent_policy
-        ):
-            plan.skipped[f"no {trait_consent_channel} consent for traits"] += 1
-            if trait_key(pid) not in ledger:
-                continue  # never delivered: nothing to clear
-            values = {}
-        key = trait_key(pid)
-        digest = traits_digest(values)
-        prev = ledger.get(key)
-        if prev is not None and prev.digest == digest:
-            continue
-        unset = tuple(sorted(set(prev.trait_names) - set(values))) if prev else ()
-        plan.upserts.append(Change(ChangeKind.UPSERT, recipient, key, digest, values, unset))
-
-
-def _cleared(desired: DesiredState, ledger: Mapping[str, LedgerEntry]) -> list[Change]:
-    """Traits delivered to people being erased: an upsert with no values unsets every one."""
-    out: list[Change] = []
-    empty = traits_digest({})
-    for pid in sorted(desired.erasing):
-        prev = ledger.get(trait_key(pid))
-        recipient = desired.departed.get(pid)
-        if prev is None or prev.digest == empty or recipient is None:
-            continue
-        unset = tuple(sorted(prev.trait_names))
-        out.append(Change(ChangeKind.UPSERT, recipient, trait_key(pid), empty, {}, unset))
-    return out
-
-
-def _creates(
-    plan: DestinationPlan,
-    ledger: Mapping[str, LedgerEntry],
-    known: Callable[[Recipient], bool | None],
+    build: Builders,
+    known: Callable[[Recipient], bool | None] | None,
     *,
     update_only: bool,
 ) -> None:
-    """Count the upserts that would create a record; in ``update_only`` mode drop them (and the
-    list adds of people the destination does not hold) and forbid creating in the rest."""
-
-    def new(ch: Change) -> bool:
-        return trait_key(ch.recipient.profile_id) not in ledger and known(ch.recipient) is False
-
-    if not update_only:
-        plan.creates = sum(1 for ch in plan.upserts if new(ch))
-        return
-    absent = f"not in {plan.destination} (update_only)"
-    kept = [replace(ch, may_create=False) for ch in plan.upserts if not new(ch)]
-    adds = [ch for ch in plan.adds if ch.key in ledger or not new(ch)]
-    dropped = len(plan.upserts) - len(kept) + len(plan.adds) - len(adds)
-    if dropped:
-        plan.skipped[absent] += dropped
-    plan.upserts, plan.adds = kept, adds
-
-
-def _removes(
-    desired: DesiredState,
-    ledger: Mapping[str, LedgerEntry],
-    active: Mapping[str, SegmentRef],
-    want: set[str],
-) -> list[Change]:
-    """Memberships in our ledger that are no longer wanted (never anything we did not add).
-
-    Pending entries count: a crash may have left the member at the destination."""
-    out: list[Change] = []
-    for key, entry in sorted(ledger.items()):
-        if entry.kind != "membership" or key in want:
-            continue
-        sid = entry.segment_id or ""
-        seg = active.get(sid) or next(
-            (s for s in desired.segments if s.id == sid), SegmentRef(sid, sid)
+    """Creates counted (or, ``update_only``, dropped); the plan's three tables numbered."""
+    candidates = _rows(con, f"CREATE OR REPLACE TEMP TABLE cand_adds AS {_ADDS}")
+    candidates += _rows(con, "SELECT count(*) FROM cand_upserts")
+    new: list[str] = []
+    if known is not None:
+        pids = con.execute(
+            """SELECT profile_id FROM cand_upserts WHERE NOT known AND NOT cleared
+               UNION SELECT profile_id FROM cand_adds WHERE NOT in_ledger AND NOT traits_known
+               ORDER BY 1"""
+        ).fetchall()
+        new = [pid for (pid,) in pids if known(desired.recipients[pid]) is False]
+    put_table(con, "new_people", {"profile_id": new})
+    fresh = "profile_id IN (SELECT profile_id FROM new_people)"
+    skip_up = f"NOT known AND NOT cleared AND {fresh}" if update_only else "FALSE"
+    skip_add = f"NOT in_ledger AND NOT traits_known AND {fresh}" if update_only else "FALSE"
+    upserts = _rows(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE plan_upserts AS
+            SELECT row_number() OVER (ORDER BY part, profile_id) AS ord,
+                   key, profile_id, digest, withdrawn, payload, numbers, cleared
+            FROM cand_upserts WHERE NOT ({skip_up}) ORDER BY ord""",
+    )
+    adds = _rows(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE plan_adds AS
+            SELECT row_number() OVER (ORDER BY segment_id, profile_id) AS ord,
+                   key, segment_id, profile_id
+            FROM cand_adds WHERE NOT ({skip_add}) ORDER BY ord""",
+    )
+    removes = _rows(
+        con,
+        "CREATE OR REPLACE TEMP TABLE plan_removes AS "
+        f"SELECT row_number() OVER (ORDER BY key) AS ord, * FROM ({_REMOVES}) ORDER BY ord",
+    )
+    if new and not update_only:
+        plan.creates = _rows(  # every candidate upsert is planned (no update_only)
+            con, f"SELECT count(*) FROM cand_upserts WHERE NOT known AND NOT cleared AND {fresh}"
         )
-        known = desired.recipients.get(entry.profile_id) or desired.departed.get(entry.profile_id)
-        if known is not None:
-            recipient = known
-        else:
-            survivor = desired.aliases.get(entry.profile_id)
-            if survivor and membership_key(sid, survivor) in want:
-                # merged into a profile that stays a member: the destination record is the same
-                continue
-            found = desired.recipients.get(survivor or "") or desired.departed.get(survivor or "")
-            # the retired profile's own platform ids first: when both halves of a merge had a
-            # record at the destination, this membership is held by the retired one's record
-            own = desired.retired_ids.get(entry.profile_id, {})
-            recipient = Recipient(
-                entry.profile_id,
-                email=found.email if found else None,
-                phone=found.phone if found else None,
-                ids={**(found.ids if found else {}), **own},
-                other_emails=found.other_emails if found else (),
-            )
-        out.append(Change(ChangeKind.REMOVE, recipient, key, entry.digest, segment=seg))
-    return out
+    if update_only and candidates > upserts + adds:
+        plan.skipped[f"not in {plan.destination} (update_only)"] += candidates - upserts - adds
+    con.execute("DROP TABLE ledger_rows; DROP TABLE cand_upserts; DROP TABLE cand_adds")
+    for view in ("want_traits", "erasing", "want_members", "merged", "new_people"):
+        con.unregister(view)
+    plan.upserts = PlannedChanges(con, "plan_upserts", upserts, build.upsert)
+    plan.adds = PlannedChanges(con, "plan_adds", adds, build.add)
+    plan.removes = PlannedChanges(con, "plan_removes", removes, build.remove)
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    """The one number a statement returns: rows a ``CREATE TABLE AS`` wrote, or a count."""
+    found = con.execute(sql).fetchall()
+    return int(found[0][0]) if found else 0

@@ -40,16 +40,17 @@ def replace_plan(
 ) -> ApplyResult:
     """Replace each changed segment's members; anything else through ``apply_plan``."""
     dest = plan.destination
-    changed = sorted({c.segment.id for c in plan.adds + plan.removes if c.segment is not None})
-    rest = DestinationPlan(dest, upserts=list(plan.upserts))
+    memberships = [*plan.adds, *plan.removes]  # a replacing sink's audiences, held anyway
+    changed = sorted({c.segment.id for c in memberships if c.segment is not None})
+    rest = DestinationPlan(dest, upserts=plan.upserts)
+    removes: list[Change] = []
+    rest.removes = removes
     result = ApplyResult()
     for sid in changed:
-        diff = [
-            c for c in plan.adds + plan.removes if c.segment is not None and c.segment.id == sid
-        ]
+        diff = [c for c in memberships if c.segment is not None and c.segment.id == sid]
         members = plan.members.get(sid, [])
         if not members:  # nobody left: plain removes empty the audience
-            rest.removes.extend(c for c in diff if c.kind is ChangeKind.REMOVE)
+            removes.extend(c for c in diff if c.kind is ChangeKind.REMOVE)
             continue
         try:
             _replace_segment(dest, sink, ledger, run_id, members, diff, result)

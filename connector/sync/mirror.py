@@ -1,0 +1,75 @@
+"""The ledger's rows for one destination, copied into the plan's DuckDB database.
+
+The state store (SQLite or PostgreSQL) stays the one record of what each destination holds:
+pending marks and acknowledged rows are written there, in one transaction per batch, and a crash
+leaves it right. The planner needs it beside the desired state to compare the two with joins,
+so each plan reads it afresh, in key order and a chunk at a time (``Ledger.scan``, an index
+range per chunk on either database), into a table of the plan's database. A mirror kept in the
+data store between runs would save that read but could fall behind the state store after a
+crash, or outlive it; a fresh copy cannot, and Python holds one chunk at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol
+
+import duckdb
+import pyarrow as pa
+
+from connector.state.ledger import LedgerEntry, LedgerRow
+
+__all__ = ["LedgerSource", "mirror_ledger"]
+
+_COLUMNS = ("key", "kind", "profile_id", "segment_id", "digest", "payload", "numbers")
+_CHUNK = 50_000
+
+
+class LedgerSource(Protocol):
+    """What the planner reads a ledger through (``connector.state.Ledger``)."""
+
+    def scan(self, destination: str, chunk: int = ...) -> Iterator[list[LedgerRow]]: ...
+
+
+def _entry_rows(entries: Mapping[str, LedgerEntry]) -> Iterator[list[LedgerRow]]:
+    rows: list[LedgerRow] = [
+        (k, e.kind, e.profile_id, e.segment_id, e.digest, json.dumps(e.trait_names), e.numbers)
+        for k, e in entries.items()
+    ]
+    yield rows
+
+
+def mirror_ledger(
+    con: duckdb.DuckDBPyConnection,
+    destination: str,
+    source: LedgerSource | Mapping[str, LedgerEntry],
+    *,
+    held: Iterable[str] = (),
+    chunk: int = _CHUNK,
+) -> int:
+    """Copy ``destination``'s ledger rows into table ``ledger_rows``; return how many.
+
+    Memberships of ``held`` segments are left out: the plan neither re-adds nor removes them
+    (a segment whose rule failed keeps what it has)."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE ledger_rows (key VARCHAR, kind VARCHAR, profile_id VARCHAR, "
+        "segment_id VARCHAR, digest VARCHAR, payload VARCHAR, numbers VARCHAR)"
+    )
+    chunks = _entry_rows(source) if isinstance(source, Mapping) else source.scan(destination, chunk)
+    skip = frozenset(held)
+    for rows in chunks:
+        kept = [r for r in rows if r[3] not in skip] if skip else rows
+        if not kept:
+            continue
+        batch = pa.table(
+            [pa.array(column, pa.string()) for column in zip(*kept, strict=True)],
+            names=list(_COLUMNS),
+        )
+        con.register("ledger_chunk", batch)
+        try:
+            con.execute("INSERT INTO ledger_rows SELECT * FROM ledger_chunk")
+        finally:
+            con.unregister("ledger_chunk")
+    found = con.execute("SELECT count(*) FROM ledger_rows").fetchall()
+    return int(found[0][0]) if found else 0

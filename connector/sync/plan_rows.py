@@ -1,0 +1,254 @@
+"""The planner's two halves in the data engine, and the rows it hands back turned into changes.
+
+``wanted_traits`` and ``wanted_members`` put what the destination should hold (keys and trait
+digests, after the consent and identifiability gates) into the plan's database;
+``upsert_candidates`` joins it with the ledger's copy; ``Builders`` turns one planned row back
+into a ``Change`` when apply reads it (``connector.sync.planned``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+import duckdb
+import pyarrow as pa
+
+from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
+from connector.state.ledger import PENDING, membership_key, trait_key
+from connector.sync.consent import allowed
+from connector.sync.desired import DesiredState, traits_digest
+from connector.sync.settle import settle
+
+__all__ = ["Builders", "put_table", "upsert_candidates", "wanted_members", "wanted_traits"]
+
+Channel = Literal["email", "ads"] | None
+
+
+def put_table(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    columns: Mapping[str, Sequence[Any]],
+    bools: tuple[str, ...] = (),
+) -> None:
+    """A view of the plan's connection over Python columns (text, and ``bools``), read in
+    place as Arrow (``con.unregister`` drops it)."""
+    fields = [(col, pa.bool_() if col in bools else pa.string()) for col in columns]
+    con.register(name, pa.table(dict(columns), schema=pa.schema(fields)))
+
+
+def _values(row: Mapping[str, Any], wanted: frozenset[str] | None) -> Mapping[str, Any]:
+    return row if wanted is None else {k: v for k, v in row.items() if k in wanted}
+
+
+def wanted_traits(
+    con: duckdb.DuckDBPyConnection,
+    desired: DesiredState,
+    skipped: Counter[str],
+    wanted: frozenset[str] | None,
+    *,
+    with_traits: bool,
+    gate: Callable[[Recipient], bool],
+    unidentifiable: str,
+    channel: Channel,
+    policy: Literal["strict", "not_denied"],
+) -> None:
+    """Table ``want_traits`` (key, profile_id, digest, withdrawn) and ``erasing``.
+
+    A profile whose traits are no longer allowed is wanted with no traits (``withdrawn``): the
+    plan clears what was delivered, and plans nothing for one never delivered to."""
+    keys: list[str] = []
+    pids: list[str] = []
+    digests: list[str] = []
+    withdrawn: list[bool] = []
+    empty = traits_digest({})
+    for pid, row in desired.traits.items() if with_traits else ():
+        if not gate(desired.recipients[pid]):
+            skipped[unidentifiable] += 1
+            continue
+        out = channel is not None and not allowed(desired.consent.get(pid, {}).get(channel), policy)
+        if out:
+            skipped[f"no {channel} consent for traits"] += 1
+        keys.append(trait_key(pid))
+        pids.append(pid)
+        digests.append(empty if out else traits_digest(_values(row, wanted)))
+        withdrawn.append(out)
+    put_table(
+        con,
+        "want_traits",
+        {"key": keys, "profile_id": pids, "digest": digests, "withdrawn": withdrawn},
+        bools=("withdrawn",),
+    )
+    erasing = sorted(p for p in desired.erasing if p in desired.departed) if with_traits else []
+    put_table(con, "erasing", {"profile_id": erasing})
+
+
+def wanted_members(
+    con: duckdb.DuckDBPyConnection,
+    desired: DesiredState,
+    active: Mapping[str, SegmentRef],
+    skipped: Counter[str],
+    *,
+    gate: Callable[[Recipient], bool],
+    unidentifiable: str,
+    channel: Channel,
+    policy: Literal["strict", "not_denied"],
+    full_members: bool,
+) -> dict[str, list[Change]]:
+    """Table ``want_members`` (key, segment_id, profile_id) and ``merged``; with
+    ``full_members`` every wanted member per segment as changes, for a replacing sink."""
+    keys: list[str] = []
+    sids: list[str] = []
+    pids: list[str] = []
+    members: dict[str, list[Change]] = {}
+    consented: dict[str, bool] = {}  # per person, not per membership
+    for sid in sorted(active):
+        group = desired.members.get(sid, set())
+        for pid in sorted(group) if full_members else group:
+            recipient = desired.recipients[pid]
+            if channel:
+                ok = consented.get(pid)
+                if ok is None:
+                    ok = consented[pid] = allowed(desired.consent[pid].get(channel), policy)
+                if not ok:
+                    skipped[f"no {channel} consent"] += 1
+                    continue
+            if not gate(recipient):
+                skipped[unidentifiable] += 1
+                continue
+            key = membership_key(sid, pid)
+            keys.append(key)
+            sids.append(sid)
+            pids.append(pid)
+            if full_members:
+                add = Change(ChangeKind.ADD, recipient, key, "1", segment=active[sid])
+                members.setdefault(sid, []).append(add)
+    put_table(con, "want_members", {"key": keys, "segment_id": sids, "profile_id": pids})
+    # a retired profile with no recipient of its own: its memberships are the survivor's
+    gone = {
+        pid: survivor
+        for pid, survivor in desired.aliases.items()
+        if pid not in desired.recipients and pid not in desired.departed
+    }
+    put_table(con, "merged", {"profile_id": list(gone), "survivor": list(gone.values())})
+    return members
+
+
+def upsert_candidates(
+    con: duckdb.DuckDBPyConnection, desired: DesiredState, build: Builders
+) -> None:
+    """Table ``cand_upserts``: wanted traits whose digest differs from the ledger's (or that
+    it lacks), and delivered traits of people being erased (``part`` 1); then the scores that
+    moved by less than their precision are settled back to what was delivered."""
+    empty = traits_digest({})
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE cand_upserts AS
+           SELECT w.key, w.profile_id, w.digest, w.withdrawn, l.payload, l.numbers,
+                  l.digest AS prev, l.key IS NOT NULL AS known, FALSE AS cleared, 0 AS part
+           FROM want_traits w LEFT JOIN ledger_rows l ON l.key = w.key
+           WHERE CASE WHEN l.key IS NULL THEN NOT w.withdrawn ELSE l.digest <> w.digest END
+           UNION ALL
+           SELECT l.key, l.profile_id, $1, FALSE, l.payload, l.numbers, l.digest, TRUE, TRUE, 1
+           FROM ledger_rows l JOIN erasing e ON l.key = 't:' || e.profile_id
+           WHERE l.kind = 'trait' AND l.digest <> $1""",
+        [empty],
+    )
+    if not build.digits:
+        return
+    rows = con.execute(
+        """SELECT key, profile_id, numbers, prev FROM cand_upserts
+           WHERE part = 0 AND NOT withdrawn AND numbers IS NOT NULL AND prev <> $1""",
+        [PENDING],
+    ).fetchall()
+    same: list[str] = []
+    moved: dict[str, str] = {}
+    for key, pid, numbers, prev in rows:
+        values = build.values(pid)
+        settled = settle(values, numbers, build.digits)
+        if settled is values:
+            continue
+        digest = traits_digest(settled)
+        if digest == prev:
+            same.append(key)
+        else:
+            moved[key] = digest
+    put_table(
+        con,
+        "settled",
+        {"key": [*same, *moved], "digest": [""] * len(same) + list(moved.values())},
+    )
+    con.execute(
+        """DELETE FROM cand_upserts WHERE part = 0
+           AND key IN (SELECT key FROM settled WHERE digest = '')"""
+    )
+    con.execute(
+        """UPDATE cand_upserts SET digest = s.digest FROM settled s
+           WHERE cand_upserts.key = s.key AND cand_upserts.part = 0 AND s.digest <> ''"""
+    )
+    con.unregister("settled")
+
+
+class Builders:
+    """Planned rows back into changes, with the desired state's recipients and values."""
+
+    def __init__(
+        self,
+        desired: DesiredState,
+        active: Mapping[str, SegmentRef],
+        wanted: frozenset[str] | None,
+        digits: Mapping[str, int],
+        *,
+        may_create: bool,
+    ) -> None:
+        self.desired = desired
+        self.active = active
+        self.wanted = wanted
+        self.digits = digits
+        self.may_create = may_create
+
+    def values(self, pid: str) -> Mapping[str, Any]:
+        return _values(self.desired.traits[pid], self.wanted)
+
+    def upsert(self, row: tuple[Any, ...]) -> Change:
+        key, pid, digest, withdrawn, payload, numbers, cleared = row
+        names: list[str] = json.loads(payload) if payload else []
+        if cleared:
+            recipient = self.desired.departed[pid]
+            values: Mapping[str, Any] = {}
+        else:
+            recipient = self.desired.recipients[pid]
+            values = {} if withdrawn else settle(self.values(pid), numbers, self.digits)
+        unset = tuple(sorted(set(names) - set(values)))
+        return Change(
+            ChangeKind.UPSERT, recipient, key, digest, dict(values), unset,
+            may_create=self.may_create,
+        )  # fmt: skip
+
+    def add(self, row: tuple[Any, ...]) -> Change:
+        key, sid, pid = row
+        recipient = self.desired.recipients[pid]
+        return Change(ChangeKind.ADD, recipient, key, "1", segment=self.active[sid])
+
+    def remove(self, row: tuple[Any, ...]) -> Change:
+        """A membership no longer wanted, addressed to whoever holds it now (a retired
+        profile's own platform ids first: when both halves of a merge had a record at the
+        destination, this membership is held by the retired one's record)."""
+        key, sid, pid, digest = row
+        d = self.desired
+        seg = self.active.get(sid) or next(
+            (s for s in d.segments if s.id == sid), SegmentRef(sid, sid)
+        )
+        recipient = d.recipients.get(pid) or d.departed.get(pid)
+        if recipient is None:
+            survivor = d.aliases.get(pid) or ""
+            found = d.recipients.get(survivor) or d.departed.get(survivor)
+            recipient = Recipient(
+                pid,
+                email=found.email if found else None,
+                phone=found.phone if found else None,
+                ids={**(found.ids if found else {}), **d.retired_ids.get(pid, {})},
+                other_emails=found.other_emails if found else (),
+            )
+        return Change(ChangeKind.REMOVE, recipient, key, digest, segment=seg)

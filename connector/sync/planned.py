@@ -1,0 +1,99 @@
+"""Planned changes kept in the data engine and built into ``Change`` objects as they are read.
+
+The planner leaves each destination's changes as a table in a DuckDB database of its own
+(``plan_engine``), numbered by ``ord`` in the order they are sent; ``PlannedChanges`` is a
+sequence over such a table that builds a ``Change`` per row only when the row is read, a batch
+at a time, so a first run that plans millions of changes holds one batch of them in Python,
+not all. Ledger and desired state are compared there too (``connector.sync.plan``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, overload
+
+import duckdb
+
+from connector.plugin.changes import Change
+
+__all__ = ["PlannedChanges", "plan_engine"]
+
+Row = tuple[Any, ...]
+_BATCH = 5_000
+
+
+_DATABASE: duckdb.DuckDBPyConnection | None = None
+
+
+def plan_engine(spill_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection of its own, for one plan, to the process's in-memory planning database.
+
+    Opening a DuckDB database costs about 0.1 s, a connection to an open one next to nothing,
+    and a plan's tables are TEMP tables of its connection, so plans never see each other's and
+    closing the connection frees them. With ``spill_dir`` (given when the database is first
+    opened) DuckDB may spill to disk there: a ledger of tens of millions of rows need not fit
+    in memory."""
+    global _DATABASE  # noqa: PLW0603 - one planning database per process, opened when needed
+    if _DATABASE is None:
+        _DATABASE = duckdb.connect()
+        if spill_dir is not None:
+            spill_dir.mkdir(parents=True, exist_ok=True)
+            _DATABASE.execute(f"SET temp_directory = '{spill_dir.as_posix()}'")
+    return _DATABASE.cursor()
+
+
+class PlannedChanges(Sequence[Change]):
+    """The changes in ``table`` (columns ``ord`` 1..n, then what ``build`` reads), in order."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, table: str, n: int, build: Callable[[Row], Change]
+    ) -> None:
+        self._con = con
+        self._table = table
+        self._build = build
+        self._len = n
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[Change]:
+        # a batch at a time by ``ord`` (the table is stored in that order, so each batch reads
+        # only its own row groups), each fetched whole: no result stays open on the connection
+        for start in range(0, self._len, _BATCH):
+            yield from self._between(start, min(start + _BATCH, self._len))
+
+    def _between(self, start: int, stop: int) -> list[Change]:
+        if stop <= start:
+            return []
+        rows = self._con.execute(
+            f"SELECT * EXCLUDE (ord) FROM {self._table} WHERE ord > ? AND ord <= ? ORDER BY ord",
+            [start, stop],
+        ).fetchall()
+        return [self._build(r) for r in rows]
+
+    @overload
+    def __getitem__(self, index: int) -> Change: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Change]: ...
+
+    def __getitem__(self, index: int | slice) -> Change | list[Change]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._len)
+            return self._between(start, stop) if step == 1 else list(self)[index]
+        i = index + self._len if index < 0 else index
+        if not 0 <= i < self._len:
+            raise IndexError(index)
+        return self._between(i, i + 1)[0]
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to any sequence of the same changes in the same order (a list, say)."""
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(other) == self._len and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PlannedChanges({self._table}, {self._len} changes)"

@@ -1,0 +1,47 @@
+"""The planner reads the ledger a chunk at a time in key order, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
+from connector.state import Ledger, StateStore
+from connector.sync.mirror import mirror_ledger
+from connector.sync.planned import plan_engine
+
+
+def test_scan_pages_through_every_row_in_key_order(state_url: str) -> None:
+    store = StateStore(state_url)
+    try:
+        ledger = Ledger(store)
+        vip = SegmentRef("vip", "VIP")
+        upserts = [
+            Change(
+                ChangeKind.UPSERT,
+                Recipient(f"p{i:03d}"),
+                f"t:p{i:03d}",
+                f"d{i}",
+                {"p_buy": 0.43, "tier": "high", "orders": 3},
+            )
+            for i in range(23)
+        ]
+        adds = [
+            Change(ChangeKind.ADD, Recipient(f"p{i:03d}"), f"m:vip:p{i:03d}", "1", segment=vip)
+            for i in range(0, 23, 2)
+        ]
+        ledger.record("crm", [*upserts, *adds], "r1")
+        ledger.record("other", upserts[:3], "r1")
+        chunks = list(ledger.scan("crm", chunk=5))
+        keys = [row[0] for chunk in chunks for row in chunk]
+        assert keys == sorted(c.key for c in [*upserts, *adds]), "every row once, in key order"
+        assert [len(c) for c in chunks] == [5] * 7, "35 rows in chunks of 5, none held back"
+        trait = next(row for chunk in chunks for row in chunk if row[0] == "t:p004")
+        assert json.loads(trait[5]) == ["orders", "p_buy", "tier"]
+        assert json.loads(trait[6] or "{}") == {"orders": 3, "p_buy": 0.43}, "numbers only"
+        con = plan_engine()
+        assert mirror_ledger(con, "crm", ledger, chunk=4) == 35
+        assert mirror_ledger(con, "crm", ledger, held=("vip",), chunk=4) == 23
+        assert mirror_ledger(con, "crm", ledger.entries("crm")) == 35, "the same from entries"
+        con.close()
+    finally:
+        store.close()
