@@ -1,0 +1,148 @@
+"""The identity graph as tables, and the part of it that a run's changes touch.
+
+Nodes are profile records and the distinct identifier sets seen on events; a node's keys are its
+identifiers (``email:...``, ``phone:...``, ``<kind>:<id>``), the past e-mails and phones that
+still point at it alone (``superseded_ids``), and the keys of the records merged into it. They
+are built here in SQL as temp tables (``ug_nodes``: ref and id signature; ``ug_keys``: every
+key; ``ug_edges``: the keys that can join nodes, plus the node's id signature).
+
+``identity_edges`` keeps the edges of the graph the last unify resolved. A node whose edges
+differ now (new, changed, merged away, removed) is a seed; the affected part of the graph is
+every node connected to a seed through the old or the new edges (``ug_affected``). It is a
+union of whole connected components of both graphs: a component with no seed has the same
+edges as before, so everything outside the affected part resolves exactly as it did, and unify
+re-resolves only the affected part. Edges are a superset of what the resolver joins on (a key
+is left out only when it is certainly blocked), so components here are unions of the
+resolver's, which is all the argument needs.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from connector.identity.lifecycle import merge_targets
+from connector.store.datastore import first_row
+
+__all__ = ["affected_nodes", "build_graph", "forget_resolved_graph"]
+
+# A key whose value is blocked for certain, by the rule of ``resolver.is_blocked``; only ASCII
+# values are judged (Python and SQL agree on their case and digits), so a non-ASCII value counts
+# as joinable here, which can only widen a component.
+_BLOCKED_KEY = """(NOT regexp_matches(v, '[^\\x00-\\x7f]') AND (
+    lower(trim(v)) IN (SELECT value FROM blocked_values)
+    OR (length(d) >= 7 AND (d IN (SELECT value FROM blocked_values)
+                            OR replace(d, left(d, 1), '') = ''))))"""
+
+_SUPERSEDED = """
+    WITH current AS (
+        SELECT 'email:' || email AS id_key FROM profile_records WHERE email IS NOT NULL
+        UNION SELECT 'phone:' || phone FROM profile_records WHERE phone IS NOT NULL
+    ),
+    single AS (SELECT id_key FROM superseded_ids GROUP BY id_key HAVING count(*) = 1)
+    SELECT s.source || ':' || s.source_id AS ref, s.id_key AS key
+    FROM superseded_ids s JOIN single USING (id_key)
+    WHERE s.id_key NOT IN (SELECT id_key FROM current)"""
+
+
+def build_graph(con: duckdb.DuckDBPyConnection, blocked: frozenset[str]) -> None:
+    """Create the temp tables ``ug_nodes``, ``ug_keys`` and ``ug_edges`` of the current graph.
+
+    A past e-mail or phone joins a record only while no record holds it today and one record
+    alone gave it up; a record merged into another one of its source lends it its keys and
+    stops being a node (``connector.identity.lifecycle``).
+    """
+    con.execute("CREATE OR REPLACE TEMP TABLE blocked_values (value VARCHAR)")
+    if blocked:
+        con.execute("INSERT INTO blocked_values SELECT unnest(?)", [sorted(blocked)])
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE ug_src AS
+           SELECT source || ':' || source_id AS ref, id_sig AS sig, email, phone, ids
+           FROM profile_records
+           UNION ALL
+           SELECT 'events:' || id_sig, id_sig, any_value(email), any_value(phone), any_value(ids)
+           FROM events GROUP BY id_sig"""
+    )
+    targets = pd.DataFrame(list(merge_targets(con).items()), columns=["ref", "target"])
+    con.register("ug_targets", targets)
+    try:
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE ug_merged AS
+               SELECT ref, target FROM ug_targets
+               WHERE ref IN (SELECT ref FROM ug_src) AND target IN (SELECT ref FROM ug_src)"""
+        )
+    finally:
+        con.unregister("ug_targets")
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE ug_nodes AS
+           SELECT ref, sig FROM ug_src WHERE ref NOT IN (SELECT ref FROM ug_merged)"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE ug_keys AS
+            WITH own AS (
+                SELECT ref, 'email:' || email AS key FROM ug_src WHERE email <> ''
+                UNION ALL SELECT ref, 'phone:' || phone FROM ug_src WHERE phone <> ''
+                UNION ALL SELECT ref, e.key || ':' || e.value FROM ug_src,
+                    unnest(map_entries(json_transform(ids, '"MAP(VARCHAR, VARCHAR)"'))) AS u(e)
+                UNION ALL SELECT ref, key FROM ({_SUPERSEDED})
+            )
+            SELECT DISTINCT coalesce(m.target, o.ref) AS ref, o.key
+            FROM own o SEMI JOIN ug_src USING (ref) LEFT JOIN ug_merged m USING (ref)
+            WHERE o.key IS NOT NULL"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE ug_edges AS
+            SELECT ref, key FROM (
+                SELECT ref, key, substr(key, strpos(key, ':') + 1) AS v,
+                       regexp_replace(substr(key, strpos(key, ':') + 1), '[^0-9]', '', 'g') AS d
+                FROM ug_keys) WHERE NOT {_BLOCKED_KEY}
+            UNION ALL SELECT ref, chr(31) || sig FROM ug_nodes"""
+    )
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = first_row(con.execute(sql))
+    return int(row[0]) if row else 0
+
+
+def affected_nodes(con: duckdb.DuckDBPyConnection, limit: int) -> int | None:
+    """Fill ``ug_affected`` with the refs to re-resolve; ``None`` once they exceed ``limit``
+    (a full recompute is then cheaper). Old refs (gone now) are included: what they left in
+    the identity tables is replaced."""
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE ug_affected AS SELECT DISTINCT ref FROM (
+               (SELECT ref, key FROM ug_edges EXCEPT SELECT ref, key FROM identity_edges)
+               UNION ALL
+               (SELECT ref, key FROM identity_edges EXCEPT SELECT ref, key FROM ug_edges))"""
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE ug_frontier AS SELECT ref FROM ug_affected")
+    con.execute("CREATE OR REPLACE TEMP TABLE ug_seen_keys (key VARCHAR)")
+    total = _count(con, "SELECT count(*) FROM ug_affected")
+    while total and total <= limit:
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE ug_new_keys AS SELECT DISTINCT key FROM (
+                   SELECT key FROM ug_edges WHERE ref IN (SELECT ref FROM ug_frontier)
+                   UNION ALL
+                   SELECT key FROM identity_edges WHERE ref IN (SELECT ref FROM ug_frontier))
+               WHERE key NOT IN (SELECT key FROM ug_seen_keys)"""
+        )
+        con.execute("INSERT INTO ug_seen_keys SELECT key FROM ug_new_keys")
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE ug_frontier AS SELECT DISTINCT ref FROM (
+                   SELECT ref FROM ug_edges WHERE key IN (SELECT key FROM ug_new_keys)
+                   UNION ALL
+                   SELECT ref FROM identity_edges WHERE key IN (SELECT key FROM ug_new_keys))
+               WHERE ref NOT IN (SELECT ref FROM ug_affected)"""
+        )
+        grown = _count(con, "SELECT count(*) FROM ug_frontier")
+        if not grown:
+            break
+        con.execute("INSERT INTO ug_affected SELECT ref FROM ug_frontier")
+        total += grown
+    return total if total <= limit else None
+
+
+def forget_resolved_graph(con: duckdb.DuckDBPyConnection) -> None:
+    """Make the next unify a full recompute (after an erasure, a reset, a settings change)."""
+    con.execute("DELETE FROM identity_edges")
+    con.execute("DELETE FROM identity_nodes")
