@@ -4,16 +4,17 @@ Nodes are profile records and the distinct identifier sets seen on events; a nod
 identifiers (``email:...``, ``phone:...``, ``<kind>:<id>``), the past e-mails and phones that
 still point at it alone (``superseded_ids``), and the keys of the records merged into it. They
 are built here in SQL as temp tables (``ug_nodes``: ref and id signature; ``ug_keys``: every
-key; ``ug_edges``: the keys that can join nodes, plus the node's id signature).
+key; ``ug_edges``: the keys that can join nodes, plus the node's id signature and, for a
+profile record, a digest of the record and its tombstone, which join nothing).
 
 ``identity_edges`` keeps the edges of the graph the last unify resolved. A node whose edges
-differ now (new, changed, merged away, removed) is a seed; the affected part of the graph is
-every node connected to a seed through the old or the new edges (``ug_affected``). It is a
-union of whole connected components of both graphs: a component with no seed has the same
-edges as before, so everything outside the affected part resolves exactly as it did, and unify
-re-resolves only the affected part. Edges are a superset of what the resolver joins on (a key
-is left out only when it is certainly blocked), so components here are unions of the
-resolver's, which is all the argument needs.
+differ now (new, changed in any column, deleted, merged away, removed) is a seed; the
+affected part of the graph is every node connected to a seed through the old or the new edges
+(``ug_affected``). It is a union of whole connected components of both graphs: a component
+with no seed has the same edges as before, so everything outside the affected part resolves
+exactly as it did, and unify re-resolves only the affected part. Edges are a superset of what
+the resolver joins on (a key is left out only when it is certainly blocked), so components
+here are unions of the resolver's, which is all the argument needs.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from connector.store.datastore import first_row
 __all__ = ["affected_nodes", "build_graph", "forget_resolved_graph"]
 
 # A key whose value is blocked for certain, by the rule of ``resolver.is_blocked``; only ASCII
-# values are judged (Python and SQL agree on their case and digits), so a non-ASCII value counts
-# as joinable here, which can only widen a component.
-_BLOCKED_KEY = """(NOT regexp_matches(v, '[^\\x00-\\x7f]') AND (
+# values are judged (Python and SQL agree on their case and digits: strlen counts bytes, length
+# characters), so a non-ASCII value counts as joinable here, which can only widen a component.
+# ``d`` (the value's digits) is computed only for values with seven digits or more.
+_BLOCKED_KEY = """(strlen(v) = length(v) AND (
     lower(trim(v)) IN (SELECT value FROM blocked_values)
-    OR (length(d) >= 7 AND (d IN (SELECT value FROM blocked_values)
-                            OR replace(d, left(d, 1), '') = ''))))"""
+    OR (length(v) - length(translate(v, '0123456789', '')) >= 7
+        AND (d IN (SELECT value FROM blocked_values) OR replace(d, left(d, 1), '') = ''))))"""
 
 _SUPERSEDED = """
     WITH current AS (
@@ -57,10 +59,12 @@ def build_graph(con: duckdb.DuckDBPyConnection, blocked: frozenset[str]) -> None
         con.execute("INSERT INTO blocked_values SELECT unnest(?)", [sorted(blocked)])
     con.execute(
         """CREATE OR REPLACE TEMP TABLE ug_src AS
-           SELECT source || ':' || source_id AS ref, id_sig AS sig, email, phone, ids
-           FROM profile_records
+           SELECT p.source || ':' || p.source_id AS ref, p.id_sig AS sig, p.email, p.phone, p.ids,
+                  hash(p, t.deleted_at, t.merged_into, t.source IS NOT NULL) AS digest
+           FROM profile_records p LEFT JOIN tombstones t USING (source, source_id)
            UNION ALL
-           SELECT 'events:' || id_sig, id_sig, any_value(email), any_value(phone), any_value(ids)
+           SELECT 'events:' || id_sig, id_sig, any_value(email), any_value(phone), any_value(ids),
+                  NULL
            FROM events GROUP BY id_sig"""
     )
     targets = pd.DataFrame(list(merge_targets(con).items()), columns=["ref", "target"])
@@ -75,7 +79,7 @@ def build_graph(con: duckdb.DuckDBPyConnection, blocked: frozenset[str]) -> None
         con.unregister("ug_targets")
     con.execute(
         """CREATE OR REPLACE TEMP TABLE ug_nodes AS
-           SELECT ref, sig FROM ug_src WHERE ref NOT IN (SELECT ref FROM ug_merged)"""
+           SELECT ref, sig, digest FROM ug_src WHERE ref NOT IN (SELECT ref FROM ug_merged)"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE ug_keys AS
@@ -93,10 +97,12 @@ def build_graph(con: duckdb.DuckDBPyConnection, blocked: frozenset[str]) -> None
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE ug_edges AS
             SELECT ref, key FROM (
-                SELECT ref, key, substr(key, strpos(key, ':') + 1) AS v,
-                       regexp_replace(substr(key, strpos(key, ':') + 1), '[^0-9]', '', 'g') AS d
-                FROM ug_keys) WHERE NOT {_BLOCKED_KEY}
-            UNION ALL SELECT ref, chr(31) || sig FROM ug_nodes"""
+                SELECT ref, key, v, CASE WHEN length(v) - length(translate(v, '0123456789', ''))
+                    >= 7 THEN regexp_replace(v, '[^0-9]', '', 'g') END AS d
+                FROM (SELECT ref, key, substr(key, strpos(key, ':') + 1) AS v FROM ug_keys))
+            WHERE NOT {_BLOCKED_KEY}
+            UNION ALL SELECT ref, chr(31) || sig FROM ug_nodes
+            UNION ALL SELECT ref, chr(30) || digest FROM ug_nodes WHERE digest IS NOT NULL"""
     )
 
 
@@ -145,4 +151,3 @@ def affected_nodes(con: duckdb.DuckDBPyConnection, limit: int) -> int | None:
 def forget_resolved_graph(con: duckdb.DuckDBPyConnection) -> None:
     """Make the next unify a full recompute (after an erasure, a reset, a settings change)."""
     con.execute("DELETE FROM identity_edges")
-    con.execute("DELETE FROM identity_nodes")

@@ -1,6 +1,7 @@
 """Profiles from the resolved identities: a profile's fields, identifiers and consent.
 
-Set-based over the whole store (one statement per table). A profile's fields come from its most
+Set-based (one statement per table), over every profile or only the ones a run touched
+(``uf_dirty``, filled by ``connector.identity.changes``). A profile's fields come from its most
 recently updated live source record; consent per channel from the statement that prevails by
 ``connector.schema.consent``: an undated denial always stands, otherwise the latest dated
 statement wins and a denial wins a tie, and an undated grant counts only when nothing else was
@@ -17,14 +18,31 @@ __all__ = ["rebuild_identities", "rebuild_profiles"]
 
 
 def rebuild_identities(store: DataStore) -> None:
-    store.con.execute("DELETE FROM identities")
-    store.con.execute(
-        """INSERT INTO identities
-           SELECT profile_id, split_part(id_key, ':', 1), substr(id_key, strpos(id_key, ':') + 1)
+    """Bring ``identities`` up to date, rewriting only the profiles whose identifiers changed
+    (they are added to ``uf_dirty``)."""
+    con = store.con
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE uf_identities AS
+           SELECT profile_id, split_part(id_key, ':', 1) AS kind,
+                  substr(id_key, strpos(id_key, ':') + 1) AS value
            FROM identity_map
            UNION
            SELECT profile_id, kind, value FROM learned_ids"""
     )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE uf_identity_changed AS SELECT DISTINCT profile_id FROM (
+               (SELECT profile_id, kind, value FROM identities EXCEPT
+                SELECT profile_id, kind, value FROM uf_identities)
+               UNION ALL
+               (SELECT profile_id, kind, value FROM uf_identities EXCEPT
+                SELECT profile_id, kind, value FROM identities))"""
+    )
+    con.execute("DELETE FROM identities WHERE profile_id IN (SELECT * FROM uf_identity_changed)")
+    con.execute(
+        """INSERT INTO identities SELECT profile_id, kind, value FROM uf_identities
+           WHERE profile_id IN (SELECT * FROM uf_identity_changed)"""
+    )
+    con.execute("INSERT INTO uf_dirty SELECT profile_id FROM uf_identity_changed")
 
 
 def _prevailing(channel: str) -> str:
@@ -33,18 +51,20 @@ def _prevailing(channel: str) -> str:
     return f"arg_max({s}, {rank_sql(s, at)}) FILTER (WHERE {s} IN ('granted', 'denied')) AS {s}"
 
 
-def rebuild_profiles(store: DataStore, blocked: frozenset[str]) -> None:
+def rebuild_profiles(store: DataStore, blocked: frozenset[str], *, every: bool) -> None:
+    """Rebuild every profile, or (``every`` false) only those in ``uf_dirty``."""
     con = store.con
+    only = "" if every else "AND profile_id IN (SELECT profile_id FROM uf_dirty)"
     con.execute("CREATE OR REPLACE TEMP TABLE blocked_values (value VARCHAR)")
     if blocked:
         con.executemany("INSERT INTO blocked_values VALUES (?)", [[b] for b in sorted(blocked)])
-    con.execute("DELETE FROM profiles")
+    con.execute(f"DELETE FROM profiles WHERE true {only}")
     con.execute(
         f"""
         INSERT INTO profiles
         WITH r AS (
             SELECT m.profile_id, pr.*, coalesce(pr.updated_at, TIMESTAMP '1970-01-01') AS ord
-            FROM {LIVE_RECORDS} pr JOIN id_set_profile m USING (id_sig)
+            FROM {LIVE_RECORDS} pr JOIN id_set_profile m USING (id_sig) WHERE true {only}
         ),
         agg AS (
             SELECT profile_id,
@@ -70,15 +90,15 @@ def rebuild_profiles(store: DataStore, blocked: frozenset[str]) -> None:
             SELECT profile_id,
               min(value) FILTER (WHERE kind = 'email') AS email,
               min(value) FILTER (WHERE kind = 'phone') AS phone
-            FROM identities GROUP BY profile_id
+            FROM identities WHERE true {only} GROUP BY profile_id
         ),
         ev AS (
             SELECT profile_id, min(occurred_at) AS first_event, max(occurred_at) AS last_event,
                    string_agg(DISTINCT source, ',' ORDER BY source) AS sources
-            FROM events WHERE profile_id IS NOT NULL GROUP BY profile_id
+            FROM events WHERE profile_id IS NOT NULL {only} GROUP BY profile_id
         ),
         ids AS (SELECT DISTINCT profile_id FROM id_set_profile
-                WHERE profile_id NOT IN (SELECT profile_id FROM inactive_profiles))
+                WHERE profile_id NOT IN (SELECT profile_id FROM inactive_profiles) {only})
         SELECT ids.profile_id,
           coalesce(agg.email, ident.email), coalesce(agg.phone, ident.phone),
           agg.first_name, agg.last_name, agg.city, agg.postal_code, agg.country,

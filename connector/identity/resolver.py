@@ -11,6 +11,7 @@ Records are processed in a fixed order, so the same input always gives the same 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -34,11 +35,13 @@ class Merge:
 
 @dataclass(slots=True)
 class Resolution:
-    """``component`` maps each record index to its root; ``members`` lists each root's records."""
+    """``component`` maps each record index to its root; ``keys`` holds each root's
+    identity keys that are not blocked (what the group can be found by)."""
 
     records: Sequence[IdentityRecord]
     component: list[int]
     merges: list[Merge] = field(default_factory=list)
+    keys: dict[int, frozenset[str]] = field(default_factory=dict)
 
     def groups(self) -> dict[int, list[int]]:
         out: dict[int, list[int]] = {}
@@ -51,12 +54,22 @@ def _kind(key: str) -> str:
     return key.split(":", 1)[0]
 
 
+_NOT_ASCII_DIGIT = re.compile(r"[^0-9]")
+
+
+def _digits(value: str) -> str:
+    """The value's digits (``str.isdigit``); one regex pass for the usual ASCII value."""
+    if value.isascii():
+        return _NOT_ASCII_DIGIT.sub("", value)
+    return "".join(c for c in value if c.isdigit())
+
+
 def is_blocked(key: str, blocked: frozenset[str]) -> bool:
     """A blocked value (or a phone of one repeated digit) never joins two records."""
     value = key.split(":", 1)[1].strip().lower()
     if value in blocked:
         return True
-    digits = "".join(c for c in value if c.isdigit())
+    digits = _digits(value)
     return bool(digits) and len(digits) >= 7 and (digits in blocked or len(set(digits)) == 1)
 
 
@@ -121,4 +134,9 @@ def resolve(
                 merged.setdefault(k, set()).update(vals)
             kinds[keep], kinds[drop] = merged, None
             merges.append(Merge(recs[other].ref, rec.ref, key, True))
-    return Resolution(recs, [find(i) for i in range(len(recs))], merges)
+    component = [find(i) for i in range(len(recs))]
+    keys = {
+        root: frozenset(k for vals in (kinds[root] or {}).values() for k in vals)
+        for root in set(component)
+    }
+    return Resolution(recs, component, merges, keys)

@@ -21,11 +21,18 @@ from dataclasses import dataclass, fields
 import duckdb
 import pandas as pd
 
+from connector.identity.changes import (
+    dirty_after_replace,
+    dirty_before_replace,
+    dirty_events,
+    dirty_inactive,
+    inactive_before,
+)
 from connector.identity.graph import affected_nodes, build_graph
 from connector.identity.ids import assign_profile_ids, minted_id
 from connector.identity.lifecycle import mark_inactive
 from connector.identity.profiles import rebuild_identities, rebuild_profiles
-from connector.identity.resolver import IdentityRecord, Resolution, is_blocked, resolve
+from connector.identity.resolver import IdentityRecord, Resolution, resolve
 from connector.store.datastore import DataStore, first_row
 
 __all__ = ["UnifyResult", "unify"]
@@ -73,7 +80,7 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 def _incremental(con: duckdb.DuckDBPyConnection, settings: str, full_above: float) -> bool:
     """Whether only the affected part is resolved (``ug_affected`` then holds it)."""
     row = first_row(con.execute("SELECT value FROM store_meta WHERE key = ?", [_SETTINGS]))
-    if row is None or row[0] != settings or not _count(con, "SELECT count(*) FROM identity_nodes"):
+    if row is None or row[0] != settings or not _count(con, "SELECT count(*) FROM identity_edges"):
         return False
     limit = int(_count(con, "SELECT count(*) FROM ug_nodes") * full_above)
     return affected_nodes(con, limit) is not None
@@ -140,7 +147,6 @@ class _Tables:
     new_sig_map: pd.DataFrame
     new_merges: pd.DataFrame
     new_retired: pd.DataFrame
-    new_nodes: pd.DataFrame
 
 
 def unify(
@@ -162,20 +168,17 @@ def unify(
     incremental = not full and _incremental(con, settings, full_above)
     records, sig_of = _identity_records(con, incremental)
     res = resolve(records, blocked=blocked, max_ids_per_kind=max_ids_per_kind)
-    assigned = _assign(con, res, blocked_lc, salt, incremental)
+    assigned = _assign(con, res, salt, incremental)
     _write(store, _tables(res, assigned, sig_of, run_id), blocked_lc, incremental)
     con.execute("INSERT OR REPLACE INTO store_meta VALUES (?, ?)", [_SETTINGS, settings])
-    inactive = store.count("inactive_profiles")
     merged = _count(con, "SELECT count(*) FROM merges WHERE accepted")
     return UnifyResult(
-        records=_count(
-            con, "SELECT count(*) FROM identity_nodes WHERE NOT starts_with(ref, 'events:')"
-        ),
-        profiles=_count(con, "SELECT count(DISTINCT profile_id) FROM identity_nodes") - inactive,
+        records=_count(con, "SELECT count(*) FROM ug_nodes WHERE NOT starts_with(ref, 'events:')"),
+        profiles=store.count("profiles"),
         merged=merged,
         refused=store.count("merges") - merged,
         retired=len(assigned.retired),
-        inactive=inactive,
+        inactive=store.count("inactive_profiles"),
         resolved=len(records),
         full=not incremental,
     )
@@ -184,7 +187,6 @@ def unify(
 def _assign(
     con: duckdb.DuckDBPyConnection,
     res: Resolution,
-    blocked_lc: frozenset[str],
     salt: str,
     incremental: bool,
 ) -> _Assigned:
@@ -192,12 +194,7 @@ def _assign(
     (only the keys the resolved part holds: no other group can claim their ids)."""
     groups = res.groups()
     roots = sorted(groups)
-    group_keys: list[tuple[frozenset[str], str]] = []
-    for root in roots:
-        keys = {
-            k for i in groups[root] for k in res.records[i].keys if not is_blocked(k, blocked_lc)
-        }
-        group_keys.append((frozenset(keys), res.records[groups[root][0]].ref))
+    group_keys = [(res.keys[root], res.records[groups[root][0]].ref) for root in roots]
     if incremental:
         previous = dict(
             con.execute(
@@ -232,7 +229,6 @@ def _tables(res: Resolution, assigned: _Assigned, sig_of: dict[str, str], run_id
         ],
         columns=["id_key", "profile_id"],
     ).drop_duplicates("id_key")
-    nodes = pd.DataFrame(list(pid_of_ref.items()), columns=["ref", "profile_id"], dtype=object)
     sig_map = pd.DataFrame(
         [(sig_of[ref], pid) for ref, pid in pid_of_ref.items()], columns=["id_sig", "profile_id"]
     ).drop_duplicates("id_sig")
@@ -254,7 +250,7 @@ def _tables(res: Resolution, assigned: _Assigned, sig_of: dict[str, str], run_id
         [(old, new, run_id) for old, new in assigned.retired.items()],
         columns=["profile_id", "merged_into", "run_id"],
     )
-    return _Tables(id_map, sig_map, merges, retired, nodes)
+    return _Tables(id_map, sig_map, merges, retired)
 
 
 # What an incremental unify replaces: the rows of the affected nodes, before and after.
@@ -267,7 +263,6 @@ _REPLACE_AFFECTED = (
         WHERE starts_with(key, chr(31))
         UNION SELECT sig FROM ug_nodes SEMI JOIN ug_affected USING (ref))""",
     "DELETE FROM merges WHERE record_b IN (SELECT ref FROM ug_affected)",
-    "DELETE FROM identity_nodes WHERE ref IN (SELECT ref FROM ug_affected)",
     "DELETE FROM identity_edges WHERE ref IN (SELECT ref FROM ug_affected)",
     "INSERT INTO identity_edges SELECT ref, key FROM ug_edges SEMI JOIN ug_affected USING (ref)",
 )
@@ -275,10 +270,25 @@ _REPLACE_ALL = (
     "DELETE FROM identity_map",
     "DELETE FROM id_set_profile",
     "DELETE FROM merges",
-    "DELETE FROM identity_nodes",
     "DELETE FROM identity_edges",
     "INSERT INTO identity_edges SELECT ref, key FROM ug_edges",
 )
+
+
+def _move_followers(con: duckdb.DuckDBPyConnection, incremental: bool) -> None:
+    """Learned destination ids and events follow their profile's new id."""
+    con.execute(
+        """UPDATE learned_ids SET profile_id = r.merged_into FROM retired_profiles r
+           WHERE learned_ids.profile_id = r.profile_id
+           AND NOT EXISTS (SELECT 1 FROM learned_ids l2
+               WHERE l2.profile_id = r.merged_into AND l2.kind = learned_ids.kind)"""
+    )
+    if incremental:
+        dirty_events(con)
+    con.execute(
+        """UPDATE events SET profile_id = m.profile_id FROM id_set_profile m
+           WHERE events.id_sig = m.id_sig AND events.profile_id IS DISTINCT FROM m.profile_id"""
+    )
 
 
 def _write(
@@ -292,27 +302,24 @@ def _write(
     try:
         for name, frame in frames.items():
             con.register(name, frame)
+        if incremental:
+            dirty_before_replace(con)
+        else:
+            con.execute("CREATE OR REPLACE TEMP TABLE uf_dirty (profile_id VARCHAR)")
         for sql in _REPLACE_AFFECTED if incremental else _REPLACE_ALL:
             con.execute(sql)
         con.execute("INSERT INTO identity_map SELECT id_key, profile_id FROM new_id_map")
         con.execute("INSERT INTO id_set_profile SELECT id_sig, profile_id FROM new_sig_map")
         con.execute("INSERT INTO merges SELECT * FROM new_merges")
-        con.execute("INSERT INTO identity_nodes SELECT ref, profile_id FROM new_nodes")
         con.execute("INSERT OR REPLACE INTO retired_profiles SELECT * FROM new_retired")
-        # learned destination ids follow their profile when it merges into another
-        con.execute(
-            """UPDATE learned_ids SET profile_id = r.merged_into FROM retired_profiles r
-               WHERE learned_ids.profile_id = r.profile_id
-               AND NOT EXISTS (SELECT 1 FROM learned_ids l2
-                   WHERE l2.profile_id = r.merged_into AND l2.kind = learned_ids.kind)"""
-        )
-        con.execute(
-            """UPDATE events SET profile_id = m.profile_id FROM id_set_profile m
-               WHERE events.id_sig = m.id_sig AND events.profile_id IS DISTINCT FROM m.profile_id"""
-        )
+        if incremental:
+            dirty_after_replace(con)
+        _move_followers(con, incremental)
         rebuild_identities(store)
+        inactive_before(con)
         mark_inactive(con)
-        rebuild_profiles(store, blocked_lc)
+        dirty_inactive(con)
+        rebuild_profiles(store, blocked_lc, every=not incremental)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -69,7 +69,6 @@ def purge_profiles(store: DataStore, profile_ids: Sequence[str]) -> None:
             con.execute(f"DELETE FROM {table} WHERE profile_id IN (SELECT * FROM purge_ids)")
         # the resolved graph names them too: dropped whole, so the next unify resolves anew
         con.execute("DELETE FROM identity_edges")
-        con.execute("DELETE FROM identity_nodes")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -51,10 +51,9 @@ DDL = [
         PRIMARY KEY (kind, value))""",
     """CREATE TABLE IF NOT EXISTS id_set_profile (
         id_sig VARCHAR PRIMARY KEY, profile_id VARCHAR NOT NULL)""",
-    # the identity graph the last unify resolved: each node (a profile record, or events'
-    # identifier set) with its profile id, and the keys that can join it to others; the next
+    # the identity graph the last unify resolved: the keys that can join each node (a profile
+    # record, or events' identifier set), its id signature and a digest of its record; the next
     # unify re-resolves only what changed since (``connector.identity.graph``)
-    """CREATE TABLE IF NOT EXISTS identity_nodes (ref VARCHAR NOT NULL, profile_id VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS identity_edges (ref VARCHAR NOT NULL, key VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS identities (
         profile_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, value VARCHAR NOT NULL)""",
