@@ -4,8 +4,8 @@ Nodes are profile records and the distinct identifier sets seen on events; a nod
 identifiers (``email:...``, ``phone:...``, ``<kind>:<id>``), the past e-mails and phones that
 still point at it alone (``superseded_ids``), and the keys of the records merged into it. They
 are built here in SQL as temp tables (``ug_nodes``: ref and id signature; ``ug_keys``: every
-key; ``ug_edges``: the keys that can join nodes, plus the node's id signature and, for a
-profile record, a digest of the record and its tombstone, which join nothing).
+key; ``ug_edges``: the keys that can join nodes, plus the node's id signature, which carries,
+for a profile record, a digest of the record and its tombstone).
 
 ``identity_edges`` keeps the edges of the graph the last unify resolved. A node whose edges
 differ now (new, changed in any column, deleted, merged away, removed) is a seed; the
@@ -30,10 +30,11 @@ __all__ = ["affected_nodes", "build_graph", "forget_resolved_graph"]
 # A key whose value is blocked for certain, by the rule of ``resolver.is_blocked``; only ASCII
 # values are judged (Python and SQL agree on their case and digits: strlen counts bytes, length
 # characters), so a non-ASCII value counts as joinable here, which can only widen a component.
-# ``d`` (the value's digits) is computed only for values with seven digits or more.
+# ``d`` (the value's digits) is computed only for phones with seven digits or more: the digit
+# rule applies to every kind, but junk ids of one repeated digit are rare enough to leave in.
 _BLOCKED_KEY = """(strlen(v) = length(v) AND (
     lower(trim(v)) IN (SELECT value FROM blocked_values)
-    OR (length(v) - length(translate(v, '0123456789', '')) >= 7
+    OR (d IS NOT NULL
         AND (d IN (SELECT value FROM blocked_values) OR replace(d, left(d, 1), '') = ''))))"""
 
 _SUPERSEDED = """
@@ -96,13 +97,13 @@ def build_graph(con: duckdb.DuckDBPyConnection, blocked: frozenset[str]) -> None
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE ug_edges AS
-            SELECT ref, key FROM (
-                SELECT ref, key, v, CASE WHEN length(v) - length(translate(v, '0123456789', ''))
-                    >= 7 THEN regexp_replace(v, '[^0-9]', '', 'g') END AS d
+            SELECT ref, key, NULL::UBIGINT AS digest FROM (
+                SELECT ref, key, v, CASE WHEN starts_with(key, 'phone:')
+                    AND length(v) - length(translate(v, '0123456789', '')) >= 7
+                    THEN regexp_replace(v, '[^0-9]', '', 'g') END AS d
                 FROM (SELECT ref, key, substr(key, strpos(key, ':') + 1) AS v FROM ug_keys))
             WHERE NOT {_BLOCKED_KEY}
-            UNION ALL SELECT ref, chr(31) || sig FROM ug_nodes
-            UNION ALL SELECT ref, chr(30) || digest FROM ug_nodes WHERE digest IS NOT NULL"""
+            UNION ALL SELECT ref, chr(31) || sig, digest FROM ug_nodes"""
     )
 
 
@@ -117,9 +118,11 @@ def affected_nodes(con: duckdb.DuckDBPyConnection, limit: int) -> int | None:
     the identity tables is replaced."""
     con.execute(
         """CREATE OR REPLACE TEMP TABLE ug_affected AS SELECT DISTINCT ref FROM (
-               (SELECT ref, key FROM ug_edges EXCEPT SELECT ref, key FROM identity_edges)
+               (SELECT ref, key, digest FROM ug_edges
+                EXCEPT SELECT ref, key, digest FROM identity_edges)
                UNION ALL
-               (SELECT ref, key FROM identity_edges EXCEPT SELECT ref, key FROM ug_edges))"""
+               (SELECT ref, key, digest FROM identity_edges
+                EXCEPT SELECT ref, key, digest FROM ug_edges))"""
     )
     con.execute("CREATE OR REPLACE TEMP TABLE ug_frontier AS SELECT ref FROM ug_affected")
     con.execute("CREATE OR REPLACE TEMP TABLE ug_seen_keys (key VARCHAR)")

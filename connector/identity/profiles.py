@@ -17,18 +17,20 @@ from connector.store.datastore import DataStore
 __all__ = ["rebuild_identities", "rebuild_profiles"]
 
 
-def rebuild_identities(store: DataStore) -> None:
-    """Bring ``identities`` up to date, rewriting only the profiles whose identifiers changed
-    (they are added to ``uf_dirty``)."""
+def rebuild_identities(store: DataStore, *, every: bool) -> None:
+    """Bring ``identities`` up to date: all of it, or (``every`` false) only the profiles whose
+    identifiers changed, which are added to ``uf_dirty``."""
     con = store.con
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE uf_identities AS
-           SELECT profile_id, split_part(id_key, ':', 1) AS kind,
-                  substr(id_key, strpos(id_key, ':') + 1) AS value
-           FROM identity_map
-           UNION
-           SELECT profile_id, kind, value FROM learned_ids"""
-    )
+    select = """SELECT profile_id, split_part(id_key, ':', 1) AS kind,
+                       substr(id_key, strpos(id_key, ':') + 1) AS value
+                FROM identity_map
+                UNION
+                SELECT profile_id, kind, value FROM learned_ids"""
+    if every:
+        con.execute("DELETE FROM identities")
+        con.execute(f"INSERT INTO identities {select}")
+        return
+    con.execute(f"CREATE OR REPLACE TEMP TABLE uf_identities AS {select}")
     con.execute(
         """CREATE OR REPLACE TEMP TABLE uf_identity_changed AS SELECT DISTINCT profile_id FROM (
                (SELECT profile_id, kind, value FROM identities EXCEPT

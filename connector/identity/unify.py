@@ -264,14 +264,15 @@ _REPLACE_AFFECTED = (
         UNION SELECT sig FROM ug_nodes SEMI JOIN ug_affected USING (ref))""",
     "DELETE FROM merges WHERE record_b IN (SELECT ref FROM ug_affected)",
     "DELETE FROM identity_edges WHERE ref IN (SELECT ref FROM ug_affected)",
-    "INSERT INTO identity_edges SELECT ref, key FROM ug_edges SEMI JOIN ug_affected USING (ref)",
+    """INSERT INTO identity_edges SELECT ref, key, digest FROM ug_edges
+       SEMI JOIN ug_affected USING (ref)""",
 )
 _REPLACE_ALL = (
     "DELETE FROM identity_map",
     "DELETE FROM id_set_profile",
     "DELETE FROM merges",
     "DELETE FROM identity_edges",
-    "INSERT INTO identity_edges SELECT ref, key FROM ug_edges",
+    "INSERT INTO identity_edges SELECT ref, key, digest FROM ug_edges",
 )
 
 
@@ -315,7 +316,7 @@ def _write(
         if incremental:
             dirty_after_replace(con)
         _move_followers(con, incremental)
-        rebuild_identities(store)
+        rebuild_identities(store, every=not incremental)
         inactive_before(con)
         mark_inactive(con)
         dirty_inactive(con)

@@ -300,6 +300,8 @@ class DataStore:
                 "run_id": run_id,
             }
         )
+        # a stored event read again is attached to its profile anew, so unify sees it changed
+        frame["profile_id"] = pd.Series([None] * len(frame), dtype=object)
         frame = frame.drop_duplicates("event_id", keep="last")
         self.con.register("incoming_events", frame)
         try:
