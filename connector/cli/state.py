@@ -72,6 +72,7 @@ def reset(
     ] = False,
 ) -> None:
     """Forget marks so the next run re-reads that source (or stream) from the start."""
+    from connector.identity.graph import forget_resolved_graph
     from connector.runctl.lock import run_lock
     from connector.workspace import Workspace
 
@@ -86,6 +87,7 @@ def reset(
     try:
         with run_lock(ws.path, cfg.workspace.state_url):  # never under a running run's feet
             forgotten = ws.cursors.reset(source, stream)
+            forget_resolved_graph(ws.data.con)  # the re-read records are resolved whole
     finally:
         ws.close()
     what = target or "every source"

@@ -11,15 +11,29 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
-__all__ = ["assign_profile_ids"]
+__all__ = ["Taken", "assign_profile_ids", "minted_id"]
 
 
-def _mint(salt: str, anchor: str, used: set[str]) -> str:
+class Taken(Protocol):
+    """The profile ids a new id must not repeat (a set, or a view of the store's ids)."""
+
+    def __contains__(self, pid: object, /) -> bool: ...
+
+    def add(self, pid: str, /) -> None: ...
+
+
+def minted_id(salt: str, anchor: str, n: int = 0) -> str:
+    """The ``n``-th candidate id of a group anchored at ``anchor``."""
+    digest = hashlib.blake2b(f"{salt}\x1f{anchor}\x1f{n}".encode(), digest_size=8).hexdigest()
+    return f"p_{digest}"
+
+
+def _mint(salt: str, anchor: str, used: Taken) -> str:
     n = 0
     while True:
-        digest = hashlib.blake2b(f"{salt}\x1f{anchor}\x1f{n}".encode(), digest_size=8).hexdigest()
-        pid = f"p_{digest}"
+        pid = minted_id(salt, anchor, n)
         if pid not in used:
             used.add(pid)
             return pid
@@ -31,7 +45,7 @@ def assign_profile_ids(
     previous: Mapping[str, str],
     *,
     salt: str,
-    used: set[str],
+    used: Taken,
 ) -> tuple[list[str], dict[str, str]]:
     """Return (profile id per group, retired id → surviving id).
 

@@ -37,11 +37,13 @@ class Merge:
 
 @dataclass(slots=True)
 class Resolution:
-    """``component`` maps each record index to its root; ``members`` lists each root's records."""
+    """``component`` maps each record index to its root; ``keys`` holds each root's
+    identity keys that are not blocked (what the group can be found by)."""
 
     records: Sequence[IdentityRecord]
     component: list[int]
     merges: list[Merge] = field(default_factory=list)
+    keys: dict[int, frozenset[str]] = field(default_factory=dict)
 
     def groups(self) -> dict[int, list[int]]:
         out: dict[int, list[int]] = {}
@@ -54,12 +56,22 @@ def _kind(key: str) -> str:
     return key.split(":", 1)[0]
 
 
+_NOT_DIGIT_BYTES = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
+
+
+def _digits(value: str) -> str:
+    """The value's digits (``str.isdigit``); for the usual ASCII value one C-level pass."""
+    if value.isascii():
+        return value.encode().translate(None, _NOT_DIGIT_BYTES).decode()
+    return "".join(c for c in value if c.isdigit())
+
+
 def is_blocked(key: str, blocked: frozenset[str]) -> bool:
     """A blocked value (or a phone of one repeated digit) never joins two records."""
     value = key.split(":", 1)[1].strip().lower()
     if value in blocked:
         return True
-    digits = "".join(c for c in value if c.isdigit())
+    digits = _digits(value)
     return bool(digits) and len(digits) >= 7 and (digits in blocked or len(set(digits)) == 1)
 
 
@@ -86,14 +98,17 @@ def resolve(
             parent[i], i = root, parent[i]
         return root
 
+    judged: dict[str, bool] = {}  # a key is on a profile record and on its events
     for idx, rec in enumerate(recs):
         own: dict[str, set[str]] = {}
-        joinable = sorted({k for k in rec.keys if not is_blocked(k, blocked_set)})
-        for key in joinable:
-            if key not in uncapped:
+        for key in rec.keys:
+            off = judged.get(key)
+            if off is None:
+                off = judged[key] = is_blocked(key, blocked_set)
+            if not off:
                 own.setdefault(_kind(key), set()).add(key)
         kinds[idx] = own
-        for key in joinable:
+        for key in sorted({k for vals in own.values() for k in vals}):
             other = owner.get(key)
             if other is None:
                 owner[key] = idx
@@ -105,7 +120,7 @@ def resolve(
             too_many = [
                 k
                 for k in set(ka) | set(kb)
-                if len(ka.get(k, set()) | kb.get(k, set())) > max_ids_per_kind
+                if len((ka.get(k, set()) | kb.get(k, set())) - uncapped) > max_ids_per_kind
             ]
             if too_many:
                 merges.append(
@@ -126,4 +141,9 @@ def resolve(
                 merged.setdefault(k, set()).update(vals)
             kinds[keep], kinds[drop] = merged, None
             merges.append(Merge(recs[other].ref, rec.ref, key, True))
-    return Resolution(recs, [find(i) for i in range(len(recs))], merges)
+    component = [find(i) for i in range(len(recs))]
+    keys = {
+        root: frozenset(k for vals in (kinds[root] or {}).values() for k in vals)
+        for root in set(component)
+    }
+    return Resolution(recs, component, merges, keys)

@@ -1,29 +1,45 @@
-"""The unify stage: resolve identities over everything stored, then rebuild profiles.
+"""The unify stage: resolve identities, keep profile ids stable, then rebuild profiles.
 
-Resolution reruns over all identity records each time (it is set-based and cheap next to the
-pulls), so late-arriving links merge old profiles; the persisted key → profile id map keeps ids
-stable. The profile's fields come from its most recently updated source record; consent per
-channel from the statement that prevails by ``connector.schema.consent``: an undated denial
-always stands, otherwise the latest dated statement wins and a denial wins a tie, and an undated
-grant counts only when nothing else was said. "unknown" is the absence of a statement, so it
-never overrides one made elsewhere.
+Only the part of the identity graph that new, changed, merged or removed records touch is
+resolved again (``connector.identity.graph``): its connected components, found set-based in
+DuckDB. Every other profile keeps its id, identifiers and merge explanation as stored, which
+is what resolving everything again would give, because resolution and id assignment never look
+across components. Everything is resolved again when there is nothing to start from (a new or
+upgraded store, after an erasure or ``connector state reset``), when the identity settings
+changed, when asked (``run --full-refresh``), or when most of the graph is affected anyway.
+Late-arriving links merge old profiles; the persisted key → profile id map keeps ids stable.
+Fields and consent are rebuilt by ``connector.identity.profiles``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from dataclasses import dataclass, fields
 
+import duckdb
 import pandas as pd
 
-from connector.identity.ids import assign_profile_ids
-from connector.identity.lifecycle import LIVE_RECORDS, mark_inactive, merge_targets
-from connector.identity.resolver import IdentityRecord, Resolution, is_blocked, resolve
-from connector.schema.consent import rank_sql
-from connector.store.datastore import DataStore, first_row, identity_keys
+from connector.identity.changes import (
+    dirty_after_replace,
+    dirty_before_replace,
+    dirty_events,
+    dirty_inactive,
+    inactive_before,
+)
+from connector.identity.graph import affected_nodes, build_graph
+from connector.identity.ids import assign_profile_ids, minted_id
+from connector.identity.lifecycle import mark_inactive
+from connector.identity.profiles import rebuild_identities, rebuild_profiles
+from connector.identity.resolver import IdentityRecord, Resolution, resolve
+from connector.store.datastore import DataStore, first_row
 
 __all__ = ["UnifyResult", "unify"]
+
+# bumped when the graph's tables change meaning, so a store resolved before is resolved whole
+_GRAPH_VERSION = "1"
+_SETTINGS = "unify_settings"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +50,8 @@ class UnifyResult:
     refused: int
     retired: int
     inactive: int = 0
+    resolved: int = 0  # graph nodes resolved this run (all of them on a full recompute)
+    full: bool = True
 
 
 def _salt(store: DataStore) -> str:
@@ -48,71 +66,73 @@ def _salt(store: DataStore) -> str:
     return salt
 
 
+def _settings(blocked: frozenset[str], max_ids_per_kind: int, salt: str) -> str:
+    """A digest of what decides the resolution besides the data (never the salt itself)."""
+    text = json.dumps([_GRAPH_VERSION, sorted(blocked), max_ids_per_kind, salt])
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = first_row(con.execute(sql))
+    return int(row[0]) if row else 0
+
+
+def _incremental(con: duckdb.DuckDBPyConnection, settings: str, full_above: float) -> bool:
+    """Whether only the affected part is resolved (``ug_affected`` then holds it)."""
+    row = first_row(con.execute("SELECT value FROM store_meta WHERE key = ?", [_SETTINGS]))
+    if row is None or row[0] != settings or not _count(con, "SELECT count(*) FROM identity_edges"):
+        return False
+    limit = int(_count(con, "SELECT count(*) FROM ug_nodes") * full_above)
+    return affected_nodes(con, limit) is not None
+
+
 def _identity_records(
-    store: DataStore,
-) -> tuple[list[IdentityRecord], dict[str, str], frozenset[str]]:
-    """Identity records, the id_sig each one stands for, and the keys the resolver's cap does
-    not count: those of merged-away records (one person's by the source's word) and the
-    platform ids our destinations created."""
-    rows = store.con.execute(
-        """
-        SELECT source || ':' || source_id AS ref, id_sig, email, phone, ids FROM profile_records
-        UNION ALL
-        SELECT 'events:' || id_sig, id_sig, any_value(email), any_value(phone), any_value(ids)
-        FROM events GROUP BY id_sig
-        """
+    con: duckdb.DuckDBPyConnection, incremental: bool
+) -> tuple[list[IdentityRecord], dict[str, str]]:
+    """The identity records to resolve and the id_sig each one stands for."""
+    scope = "SEMI JOIN ug_affected USING (ref)" if incremental else ""
+    rows = con.execute(
+        f"""SELECT n.ref, any_value(n.sig), list(k.key) FILTER (WHERE k.key IS NOT NULL)
+            FROM ug_nodes n {scope} LEFT JOIN ug_keys k USING (ref) GROUP BY n.ref"""
     ).fetchall()
-    past = _superseded_keys(store)
-    keys_of: dict[str, list[str]] = {}
-    sig_of: dict[str, str] = {}
-    for ref, sig, email, phone, ids in rows:
-        keys_of[ref] = identity_keys(email, phone, json.loads(ids or "{}")) + past.get(ref, [])
-        sig_of[ref] = sig
-    aliases: set[str] = set()
-    for ref, target in merge_targets(store.con).items():
-        if ref in keys_of and target in keys_of:  # merged away: its keys join the survivor's
-            moved = keys_of.pop(ref)
-            keys_of[target].extend(moved)
-            aliases.update(moved)
-            del sig_of[ref]
-    # ids our destinations created name one of our people each: an echo carrying one joins
-    # its person without counting (six merged people copied to Klaviyo are six Klaviyo ids)
-    aliases.update(
-        str(k)
-        for (k,) in store.con.execute("SELECT kind || ':' || value FROM created_ids").fetchall()
-    )
-    records = [IdentityRecord(ref, tuple(keys)) for ref, keys in keys_of.items()]
-    return records, sig_of, frozenset(aliases)
+    records = [IdentityRecord(ref, tuple(keys or ())) for ref, _sig, keys in rows]
+    return records, {ref: sig for ref, sig, _keys in rows}
 
 
-def _superseded_keys(store: DataStore) -> dict[str, list[str]]:
-    """Past emails and phones per profile record, where they still point at one person only.
+def _uncapped(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """Keys the resolver's cap does not count (``ug_uncapped``): those of merged-away records
+    (one person's by the source's word) and the platform ids our destinations created."""
+    return frozenset(str(k) for (k,) in con.execute("SELECT key FROM ug_uncapped").fetchall())
 
-    A past address links the record's person to whatever else was recorded under it (events
-    from before the change, another source that has not caught up), so a person who changed
-    address and withdrew consent does not leave a consent-less profile behind. It is left out
-    when any record holds it today (the address now belongs to someone, who gets what is
-    recorded under it, as before) or when several records gave it up (ambiguous).
-    """
-    rows = store.con.execute(
-        """
-        WITH current AS (
-            SELECT 'email:' || email AS id_key FROM profile_records WHERE email IS NOT NULL
-            UNION SELECT 'phone:' || phone FROM profile_records WHERE phone IS NOT NULL
-        ),
-        single AS (
-            SELECT id_key FROM superseded_ids GROUP BY id_key HAVING count(*) = 1
-        )
-        SELECT s.source || ':' || s.source_id, s.id_key
-        FROM superseded_ids s JOIN single USING (id_key)
-        WHERE s.id_key NOT IN (SELECT id_key FROM current)
-        ORDER BY 1, 2
-        """
-    ).fetchall()
-    out: dict[str, list[str]] = {}
-    for ref, key in rows:
-        out.setdefault(ref, []).append(key)
-    return out
+
+class _StoreIds:
+    """The profile ids the store holds (identity map, retired ids), looked up as minting asks:
+    the likely candidates in one query, any other one alone."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, likely: list[str]) -> None:
+        self._con = con
+        self._taken = dict.fromkeys(likely, False) | dict.fromkeys(self._held(likely), True)
+
+    def _held(self, pids: list[str]) -> list[str]:
+        return [
+            str(r[0])
+            for r in self._con.execute(
+                """SELECT profile_id FROM identity_map WHERE profile_id IN (SELECT unnest($1))
+                   UNION SELECT profile_id FROM retired_profiles
+                   WHERE profile_id IN (SELECT unnest($1))""",
+                [pids],
+            ).fetchall()
+        ]
+
+    def __contains__(self, pid: object, /) -> bool:
+        if not isinstance(pid, str):
+            return False
+        if pid not in self._taken:
+            self._taken[pid] = bool(self._held([pid]))
+        return self._taken[pid]
+
+    def add(self, pid: str, /) -> None:
+        self._taken[pid] = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,42 +156,70 @@ class _Tables:
 
 
 def unify(
-    store: DataStore, *, blocked: tuple[str, ...], max_ids_per_kind: int, run_id: str
+    store: DataStore,
+    *,
+    blocked: tuple[str, ...],
+    max_ids_per_kind: int,
+    run_id: str,
+    full: bool = False,
+    full_above: float = 0.5,
 ) -> UnifyResult:
-    records, sig_of, aliases = _identity_records(store)
-    res = resolve(records, blocked=blocked, max_ids_per_kind=max_ids_per_kind, uncapped=aliases)
+    """Resolve and rebuild. ``full`` resolves every record; otherwise only the affected part,
+    unless it holds more than ``full_above`` of the graph's nodes."""
+    con = store.con
     blocked_lc = frozenset(b.strip().lower() for b in blocked)
-    assigned = _assign(store, res, blocked_lc)
-    _write(store, _tables(res, assigned, sig_of, run_id), blocked_lc)
-    profile_recs = sum(1 for r in records if not r.ref.startswith("events:"))
-    accepted = [m for m in res.merges if m.accepted]
-    inactive = store.count("inactive_profiles")
+    salt = _salt(store)
+    settings = _settings(blocked_lc, max_ids_per_kind, salt)
+    build_graph(con, blocked_lc)
+    incremental = not full and _incremental(con, settings, full_above)
+    records, sig_of = _identity_records(con, incremental)
+    res = resolve(
+        records, blocked=blocked, max_ids_per_kind=max_ids_per_kind, uncapped=_uncapped(con)
+    )
+    assigned = _assign(con, res, salt, incremental)
+    _write(store, _tables(res, assigned, sig_of, run_id), blocked_lc, incremental)
+    con.execute("INSERT OR REPLACE INTO store_meta VALUES (?, ?)", [_SETTINGS, settings])
+    merged = _count(con, "SELECT count(*) FROM merges WHERE accepted")
     return UnifyResult(
-        records=profile_recs,
-        profiles=len(set(assigned.pids)) - inactive,
-        merged=len(accepted),
-        refused=len(res.merges) - len(accepted),
+        records=_count(con, "SELECT count(*) FROM ug_nodes WHERE NOT starts_with(ref, 'events:')"),
+        profiles=store.count("profiles"),
+        merged=merged,
+        refused=store.count("merges") - merged,
         retired=len(assigned.retired),
-        inactive=inactive,
+        inactive=store.count("inactive_profiles"),
+        resolved=len(records),
+        full=not incremental,
     )
 
 
-def _assign(store: DataStore, res: Resolution, blocked_lc: frozenset[str]) -> _Assigned:
-    """Stable profile ids for the resolved groups, from the persisted key → profile id map."""
-    con = store.con
+def _assign(
+    con: duckdb.DuckDBPyConnection,
+    res: Resolution,
+    salt: str,
+    incremental: bool,
+) -> _Assigned:
+    """Stable profile ids for the resolved groups, from the persisted key → profile id map
+    (only the keys the resolved part holds: no other group can claim their ids)."""
     groups = res.groups()
     roots = sorted(groups)
-    group_keys: list[tuple[frozenset[str], str]] = []
-    for root in roots:
-        keys = {
-            k for i in groups[root] for k in res.records[i].keys if not is_blocked(k, blocked_lc)
+    group_keys = [(res.keys[root], res.records[groups[root][0]].ref) for root in roots]
+    if incremental:
+        previous = dict(
+            con.execute(
+                """SELECT id_key, profile_id FROM identity_map WHERE id_key IN
+                   (SELECT key FROM ug_keys SEMI JOIN ug_affected USING (ref))"""
+            ).fetchall()
+        )
+        likely = [minted_id(salt, min(keys) if keys else anchor) for keys, anchor in group_keys]
+        pids, retired = assign_profile_ids(
+            group_keys, previous, salt=salt, used=_StoreIds(con, likely)
+        )
+    else:
+        previous = dict(con.execute("SELECT id_key, profile_id FROM identity_map").fetchall())
+        used = set(previous.values()) | {
+            r[0] for r in con.execute("SELECT profile_id FROM retired_profiles").fetchall()
         }
-        group_keys.append((frozenset(keys), res.records[groups[root][0]].ref))
-    previous = dict(con.execute("SELECT id_key, profile_id FROM identity_map").fetchall())
-    used = set(previous.values()) | {
-        r[0] for r in con.execute("SELECT profile_id FROM retired_profiles").fetchall()
-    }
-    pids, retired = assign_profile_ids(group_keys, previous, salt=_salt(store), used=used)
+        pids, retired = assign_profile_ids(group_keys, previous, salt=salt, used=used)
     pid_of_root = dict(zip(roots, pids, strict=True))
     pid_of_ref = {
         res.records[i].ref: pid_of_root[root] for root, idxs in groups.items() for i in idxs
@@ -213,36 +261,74 @@ def _tables(res: Resolution, assigned: _Assigned, sig_of: dict[str, str], run_id
     return _Tables(id_map, sig_map, merges, retired)
 
 
-def _write(store: DataStore, tables: _Tables, blocked_lc: frozenset[str]) -> None:
-    """Replace the identity tables, move events and learned ids, rebuild profiles: one
-    transaction, so a crash leaves the previous unify in place."""
+# What an incremental unify replaces: the rows of the affected nodes, before and after.
+_REPLACE_AFFECTED = (
+    """DELETE FROM identity_map WHERE id_key IN (
+        SELECT key FROM identity_edges SEMI JOIN ug_affected USING (ref)
+        UNION SELECT key FROM ug_keys SEMI JOIN ug_affected USING (ref))""",
+    """DELETE FROM id_set_profile WHERE id_sig IN (
+        SELECT substr(key, 2) FROM identity_edges SEMI JOIN ug_affected USING (ref)
+        WHERE starts_with(key, chr(31))
+        UNION SELECT sig FROM ug_nodes SEMI JOIN ug_affected USING (ref))""",
+    "DELETE FROM merges WHERE record_b IN (SELECT ref FROM ug_affected)",
+    "DELETE FROM identity_edges WHERE ref IN (SELECT ref FROM ug_affected)",
+    """INSERT INTO identity_edges SELECT ref, key, digest FROM ug_edges
+       SEMI JOIN ug_affected USING (ref)""",
+)
+_REPLACE_ALL = (
+    "DELETE FROM identity_map",
+    "DELETE FROM id_set_profile",
+    "DELETE FROM merges",
+    "DELETE FROM identity_edges",
+    "INSERT INTO identity_edges SELECT ref, key, digest FROM ug_edges",
+)
+
+
+def _move_followers(con: duckdb.DuckDBPyConnection, incremental: bool) -> None:
+    """Learned destination ids and events follow their profile's new id."""
+    con.execute(
+        """UPDATE learned_ids SET profile_id = r.merged_into FROM retired_profiles r
+           WHERE learned_ids.profile_id = r.profile_id
+           AND NOT EXISTS (SELECT 1 FROM learned_ids l2
+               WHERE l2.profile_id = r.merged_into AND l2.kind = learned_ids.kind)"""
+    )
+    if incremental:
+        dirty_events(con)
+    con.execute(
+        """UPDATE events SET profile_id = m.profile_id FROM id_set_profile m
+           WHERE events.id_sig = m.id_sig AND events.profile_id IS DISTINCT FROM m.profile_id"""
+    )
+
+
+def _write(
+    store: DataStore, tables: _Tables, blocked_lc: frozenset[str], incremental: bool
+) -> None:
+    """Replace the identity rows (all, or the affected part's), move events and learned ids,
+    rebuild profiles: one transaction, so a crash leaves the previous unify in place."""
     con = store.con
     frames = {f.name: getattr(tables, f.name) for f in fields(tables)}
     con.execute("BEGIN")
     try:
         for name, frame in frames.items():
             con.register(name, frame)
-        con.execute("DELETE FROM identity_map")
+        if incremental:
+            dirty_before_replace(con)
+        else:
+            con.execute("CREATE OR REPLACE TEMP TABLE uf_dirty (profile_id VARCHAR)")
+        for sql in _REPLACE_AFFECTED if incremental else _REPLACE_ALL:
+            con.execute(sql)
         con.execute("INSERT INTO identity_map SELECT id_key, profile_id FROM new_id_map")
-        con.execute("DELETE FROM id_set_profile")
         con.execute("INSERT INTO id_set_profile SELECT id_sig, profile_id FROM new_sig_map")
-        con.execute("DELETE FROM merges")
         con.execute("INSERT INTO merges SELECT * FROM new_merges")
         con.execute("INSERT OR REPLACE INTO retired_profiles SELECT * FROM new_retired")
-        # learned destination ids follow their profile when it merges into another
-        con.execute(
-            """UPDATE learned_ids SET profile_id = r.merged_into FROM retired_profiles r
-               WHERE learned_ids.profile_id = r.profile_id
-               AND NOT EXISTS (SELECT 1 FROM learned_ids l2
-                   WHERE l2.profile_id = r.merged_into AND l2.kind = learned_ids.kind)"""
-        )
-        con.execute(
-            """UPDATE events SET profile_id = m.profile_id FROM id_set_profile m
-               WHERE events.id_sig = m.id_sig AND events.profile_id IS DISTINCT FROM m.profile_id"""
-        )
-        _rebuild_identities(store)
+        if incremental:
+            dirty_after_replace(con)
+        _move_followers(con, incremental)
+        rebuild_identities(store, every=not incremental)
+        inactive_before(con)
         mark_inactive(con)
-        _rebuild_profiles(store, blocked_lc)
+        dirty_inactive(con)
+        rebuild_profiles(store, blocked_lc, every=not incremental)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -250,82 +336,3 @@ def _write(store: DataStore, tables: _Tables, blocked_lc: frozenset[str]) -> Non
     finally:
         for name in frames:
             con.unregister(name)
-
-
-def _rebuild_identities(store: DataStore) -> None:
-    store.con.execute("DELETE FROM identities")
-    store.con.execute(
-        """INSERT INTO identities
-           SELECT profile_id, split_part(id_key, ':', 1), substr(id_key, strpos(id_key, ':') + 1)
-           FROM identity_map
-           UNION
-           SELECT profile_id, kind, value FROM learned_ids"""
-    )
-
-
-def _prevailing(channel: str) -> str:
-    """The aggregate picking a profile's consent for one channel (the schema's precedence)."""
-    s, at = f"consent_{channel}", f"consent_{channel}_at"
-    return f"arg_max({s}, {rank_sql(s, at)}) FILTER (WHERE {s} IN ('granted', 'denied')) AS {s}"
-
-
-def _rebuild_profiles(store: DataStore, blocked: frozenset[str]) -> None:
-    con = store.con
-    con.execute("CREATE OR REPLACE TEMP TABLE blocked_values (value VARCHAR)")
-    if blocked:
-        con.executemany("INSERT INTO blocked_values VALUES (?)", [[b] for b in sorted(blocked)])
-    con.execute("DELETE FROM profiles")
-    con.execute(
-        f"""
-        INSERT INTO profiles
-        WITH r AS (
-            SELECT m.profile_id, pr.*, coalesce(pr.updated_at, TIMESTAMP '1970-01-01') AS ord
-            FROM {LIVE_RECORDS} pr JOIN id_set_profile m USING (id_sig)
-        ),
-        agg AS (
-            SELECT profile_id,
-              arg_max(email, ord) FILTER (WHERE email IS NOT NULL
-                  AND email NOT IN (SELECT value FROM blocked_values)) AS email,
-              arg_max(phone, ord) FILTER (WHERE phone IS NOT NULL
-                  AND phone NOT IN (SELECT value FROM blocked_values)) AS phone,
-              arg_max(first_name, ord) FILTER (WHERE first_name IS NOT NULL) AS first_name,
-              arg_max(last_name, ord) FILTER (WHERE last_name IS NOT NULL) AS last_name,
-              arg_max(city, ord) FILTER (WHERE city IS NOT NULL) AS city,
-              arg_max(postal_code, ord) FILTER (WHERE postal_code IS NOT NULL) AS postal_code,
-              arg_max(country, ord) FILTER (WHERE country IS NOT NULL) AS country,
-              min(created_at) AS created_at,
-              max(updated_at) AS updated_at,
-              {_prevailing("email")},
-              {_prevailing("sms")},
-              {_prevailing("ads")},
-              string_agg(DISTINCT source, ',' ORDER BY source) AS sources,
-              arg_max(traits, ord) AS traits
-            FROM r GROUP BY profile_id
-        ),
-        ident AS (
-            SELECT profile_id,
-              min(value) FILTER (WHERE kind = 'email') AS email,
-              min(value) FILTER (WHERE kind = 'phone') AS phone
-            FROM identities GROUP BY profile_id
-        ),
-        ev AS (
-            SELECT profile_id, min(occurred_at) AS first_event, max(occurred_at) AS last_event,
-                   string_agg(DISTINCT source, ',' ORDER BY source) AS sources
-            FROM events WHERE profile_id IS NOT NULL GROUP BY profile_id
-        ),
-        ids AS (SELECT DISTINCT profile_id FROM id_set_profile
-                WHERE profile_id NOT IN (SELECT profile_id FROM inactive_profiles))
-        SELECT ids.profile_id,
-          coalesce(agg.email, ident.email), coalesce(agg.phone, ident.phone),
-          agg.first_name, agg.last_name, agg.city, agg.postal_code, agg.country,
-          coalesce(agg.created_at, ev.first_event),
-          greatest(agg.updated_at, ev.last_event),
-          coalesce(agg.consent_email, 'unknown'), coalesce(agg.consent_sms, 'unknown'),
-          coalesce(agg.consent_ads, 'unknown'),
-          coalesce(agg.sources, ev.sources), coalesce(agg.traits, '{{}}')
-        FROM ids
-        LEFT JOIN agg USING (profile_id)
-        LEFT JOIN ident USING (profile_id)
-        LEFT JOIN ev USING (profile_id)
-        """
-    )

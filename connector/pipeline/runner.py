@@ -131,7 +131,7 @@ def _run(
             _pull(ws, summary, progress)
             if not stop_requested():
                 _erase_begin(ws, summary)
-                _unify(ws, summary, progress)
+                _unify(ws, summary, progress, full=full_refresh)
                 output = _model(ws, summary, progress)
                 _activate(ws, summary, progress, output, confirm, only_segments)
                 _erase_finish(ws, summary, output.hold_activation)
@@ -246,7 +246,8 @@ def _erase_finish(ws: Workspace, summary: RunSummary, held: bool) -> None:
         summary.status = "partial"
 
 
-def _unify(ws: Workspace, summary: RunSummary, progress: Progress) -> None:
+def _unify(ws: Workspace, summary: RunSummary, progress: Progress, *, full: bool) -> None:
+    """Resolve identities (all of them on ``--full-refresh``, else what changed)."""
     ident = ws.config.identity
     with summary.timed("unify") as entry, progress.stage("unify"):
         res = unify(
@@ -254,9 +255,15 @@ def _unify(ws: Workspace, summary: RunSummary, progress: Progress) -> None:
             blocked=ident.blocked_values,
             max_ids_per_kind=ident.max_ids_per_kind,
             run_id=summary.run_id,
+            full=full,
         )
         entry.update(
-            profiles=res.profiles, merged=res.merged, refused=res.refused, inactive=res.inactive
+            profiles=res.profiles,
+            merged=res.merged,
+            refused=res.refused,
+            inactive=res.inactive,
+            resolved=res.resolved,
+            full=res.full,
         )
         summary.counts.update(
             profiles=res.profiles,

@@ -67,6 +67,8 @@ def purge_profiles(store: DataStore, profile_ids: Sequence[str]) -> None:
         )
         for table in (*_BY_PROFILE, *(t for t in _MODEL_TABLES if t in tables)):
             con.execute(f"DELETE FROM {table} WHERE profile_id IN (SELECT * FROM purge_ids)")
+        # the resolved graph names them too: dropped whole, so the next unify resolves anew
+        con.execute("DELETE FROM identity_edges")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -51,6 +51,11 @@ DDL = [
         PRIMARY KEY (kind, value))""",
     """CREATE TABLE IF NOT EXISTS id_set_profile (
         id_sig VARCHAR PRIMARY KEY, profile_id VARCHAR NOT NULL)""",
+    # the identity graph the last unify resolved: the keys that can join each node (a profile
+    # record, or events' identifier set), and its id signature with a digest of its record; the
+    # next unify re-resolves only what changed since (``connector.identity.graph``)
+    """CREATE TABLE IF NOT EXISTS identity_edges (
+        ref VARCHAR NOT NULL, key VARCHAR NOT NULL, digest UBIGINT)""",
     """CREATE TABLE IF NOT EXISTS identities (
         profile_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, value VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS merges (

@@ -189,6 +189,12 @@ def test_state_show_and_reset(tmp_path: Path) -> None:
     pulled = {s["stream"]: s["pulled"] for s in streams}
     assert pulled["events"] > 100, "the reset stream is re-read from the start"
     assert pulled["profiles"] < pulled["events"], "the others start from their marks"
+    ws = Workspace(load_config(cfg))
+    try:
+        unified = [r.stages["unify"] for r in ws.runs.recent(3)]
+    finally:
+        ws.close()
+    assert unified[0]["full"], "a reset re-resolves every identity"
 
 
 def test_run_subsets(tmp_path: Path) -> None:

@@ -1,0 +1,69 @@
+"""Which profiles a unify must rebuild: ``uf_dirty``, filled set-based as the unify writes.
+
+A profile is rebuilt when anything it is made of changed since the last unify: its part of the
+identity graph was resolved again (its old and new ids; a source record changed in any column,
+or was deleted, is a changed node: ``connector.identity.graph``), one of its events is new or
+moved to another profile, its identifiers changed (``identities``, including ids destinations
+learned), or it became active or inactive. Everything else it is built from
+is fixed by the identity settings, whose change makes the unify a full one.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+__all__ = [
+    "dirty_after_replace",
+    "dirty_before_replace",
+    "dirty_events",
+    "dirty_inactive",
+    "inactive_before",
+]
+
+
+def dirty_before_replace(con: duckdb.DuckDBPyConnection) -> None:
+    """Start ``uf_dirty`` with the ids the affected nodes had."""
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE uf_dirty AS
+           SELECT profile_id FROM id_set_profile WHERE id_sig IN (
+               SELECT substr(key, 2) FROM identity_edges SEMI JOIN ug_affected USING (ref)
+               WHERE starts_with(key, chr(31)))"""
+    )
+
+
+def dirty_after_replace(con: duckdb.DuckDBPyConnection) -> None:
+    """Add the ids the affected nodes have now."""
+    con.execute(
+        """INSERT INTO uf_dirty SELECT profile_id FROM id_set_profile
+           WHERE id_sig IN (SELECT sig FROM ug_nodes SEMI JOIN ug_affected USING (ref))"""
+    )
+
+
+def dirty_events(con: duckdb.DuckDBPyConnection) -> None:
+    """Add the profiles that gain or lose an event when events follow ``id_set_profile``
+    (new events have no profile yet); call before the events are moved."""
+    con.execute(
+        """INSERT INTO uf_dirty SELECT unnest([e.profile_id, m.profile_id])
+           FROM events e JOIN id_set_profile m USING (id_sig)
+           WHERE e.profile_id IS DISTINCT FROM m.profile_id"""
+    )
+
+
+def inactive_before(con: duckdb.DuckDBPyConnection) -> None:
+    """Keep the inactive set as it was, for ``dirty_inactive`` after ``mark_inactive``."""
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE uf_inactive_before AS
+           SELECT profile_id FROM inactive_profiles"""
+    )
+
+
+def dirty_inactive(con: duckdb.DuckDBPyConnection) -> None:
+    """Add the profiles that became active or inactive."""
+    con.execute(
+        """INSERT INTO uf_dirty SELECT profile_id FROM (
+               (SELECT profile_id FROM uf_inactive_before EXCEPT
+                SELECT profile_id FROM inactive_profiles)
+               UNION ALL
+               (SELECT profile_id FROM inactive_profiles EXCEPT
+                SELECT profile_id FROM uf_inactive_before))"""
+    )
