@@ -124,21 +124,23 @@ def top_categories(
             [cutoff, n],
         ).fetchall()
         return [str(r[0]) for r in rows]
-    rows = con.execute(
-        f"""
+    rows = con.execute(top_categories_sql(), [cutoff, n]).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def top_categories_sql() -> str:
+    """The query of `top_categories` over the raw events ($1 the cutoff, $2 how many)."""
+    return f"""
         WITH p AS (
           SELECT unnest(from_json({_PRODUCTS},
                                   '{_PRODUCTS_TYPE}')) AS item
           FROM events
-          WHERE type IN ('order_completed', 'product_viewed') AND occurred_at < ?
+          WHERE type IN ('order_completed', 'product_viewed') AND occurred_at < $1
             AND properties IS NOT NULL)
         SELECT item.category AS c, count(*) AS n FROM p
         WHERE item.category IS NOT NULL AND item.category <> ''
-        GROUP BY 1 ORDER BY n DESC, c LIMIT ?
-        """,
-        [cutoff, n],
-    ).fetchall()
-    return [str(r[0]) for r in rows]
+        GROUP BY 1 ORDER BY n DESC, c LIMIT $2
+        """
 
 
 def _items_sql(categories: list[str], items_table: str | None) -> str:
@@ -191,7 +193,7 @@ def _category_shares(categories: list[str]) -> str:
 
 
 def _feature_select(categories: list[str]) -> str:
-    """The final select over the per-profile CTEs of `_feature_sql`: one row per profile."""
+    """The final select over the per-profile CTEs of `feature_sql`: one row per profile."""
     cat_select = f", {', '.join(category_column(c) for c in categories)}" if categories else ""
     return f"""
     SELECT base.profile_id,
@@ -223,7 +225,7 @@ def _feature_select(categories: list[str]) -> str:
     """
 
 
-def _feature_sql(
+def feature_sql(
     categories: list[str],
     half_life_days: float,
     items_table: str | None,
@@ -291,11 +293,16 @@ def compute_features(
     features (items and units per order, unit price) for those whose orders list no products.
     `items_table` and `baskets_table` (from `materialise_items` / `materialise_baskets`) save
     re-parsing product JSON for each cutoff."""
-    sql = _feature_sql(categories, half_life_days, items_table, baskets_table)
+    sql = feature_sql(categories, half_life_days, items_table, baskets_table)
     rel = con.sql(sql, params=[cutoff, *categories])
     if rel is None:  # a SELECT always yields a relation; guard for the type checker
         raise RuntimeError("feature query returned no relation")
-    frame = rel.to_arrow_table().to_pandas()
+    return tidy_features(rel.to_arrow_table().to_pandas())
+
+
+def tidy_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """The feature query's rows as every engine hands them on: string ids, zero shares for
+    profiles without products, floats rounded to 6 decimals."""
     frame["profile_id"] = frame["profile_id"].astype(str)
     for col in (c for c in frame.columns if c.startswith("cat_")):
         frame[col] = frame[col].fillna(0.0)
