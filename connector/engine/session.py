@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import warnings
 from typing import Any
 
 from connector.config.models import EngineSettings
@@ -62,6 +63,7 @@ def spark_session(settings: EngineSettings) -> Any:
     conf = dict(BASE_CONF)
     if settings.master.startswith("local"):
         conf.update(LOCAL_CONF)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     if settings.executor_memory:
         conf["spark.executor.memory"] = settings.executor_memory
     conf.update(settings.conf)
@@ -69,4 +71,12 @@ def spark_session(settings: EngineSettings) -> Any:
         if remote and key.startswith(("spark.driver.", "spark.ui.")):
             continue  # a Connect client has no local driver to configure
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    # PySpark 4.x warns on each pandas conversion that it predates pandas 3; the parity suite
+    # checks the conversions we make, so the warning only alarms users
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
+    session = builder.getOrCreate()
+    if not remote:
+        session.sparkContext.setLogLevel("ERROR")
+    return session

@@ -19,8 +19,14 @@ import pandas as pd
 
 from connector.engine.staging import staged
 from connector.engine.translate import to_spark
-from connector.modelling.backend import RowScorer
-from connector.modelling.features import feature_sql, tidy_features, top_categories_sql
+from connector.modelling.backend import BASKETS, ITEMS, RowScorer
+from connector.modelling.features import (
+    baskets_sql,
+    feature_sql,
+    items_sql,
+    tidy_features,
+    top_categories_sql,
+)
 
 __all__ = ["SparkBackend", "spark_schema"]
 
@@ -41,13 +47,35 @@ class SparkBackend:
 
     def __init__(self, spark: Any) -> None:
         self.spark = spark
+        self._parsed: list[Any] = []
+
+    def parse_products(
+        self, con: duckdb.DuckDBPyConnection, as_of: datetime, *, items: bool
+    ) -> tuple[str | None, str]:
+        """The same parsed product views as DuckDB's temp tables, cached on the executors."""
+        wanted = [(ITEMS, items_sql())] if items else []
+        for name, sql in [*wanted, (BASKETS, baskets_sql())]:
+            run = staged(self.spark, to_spark(sql, [as_of]))
+            frame = run.frame.cache()
+            frame.count()  # materialise before the CTE views it reads are dropped
+            run.close(self.spark)
+            frame.createOrReplaceTempView(name)
+            self._parsed.append(frame)
+        return (ITEMS if items else None), BASKETS
+
+    def drop_parsed(self, con: duckdb.DuckDBPyConnection) -> None:
+        for frame in self._parsed:
+            frame.unpersist()
+        self._parsed.clear()
+        for name in (ITEMS, BASKETS):
+            self.spark.catalog.dropTempView(name)
 
     def top_categories(
         self, con: duckdb.DuckDBPyConnection, cutoff: datetime, n: int, items_table: str | None
     ) -> list[str]:
         if n == 0:
             return []
-        rows = self._collect(to_spark(top_categories_sql(), [cutoff, n]))
+        rows = self._collect(to_spark(top_categories_sql(items_table), [cutoff, n]))
         return [str(v) for v in rows.iloc[:, 0]]
 
     def features(
@@ -60,7 +88,8 @@ class SparkBackend:
         items_table: str | None,
         baskets_table: str | None,
     ) -> pd.DataFrame:
-        sql = to_spark(feature_sql(categories, half_life_days, None, None), [cutoff, *categories])
+        sql = feature_sql(categories, half_life_days, items_table, baskets_table)
+        sql = to_spark(sql, [cutoff, *categories])
         return tidy_features(self._collect(sql))
 
     def _collect(self, sql: str) -> pd.DataFrame:

@@ -170,7 +170,9 @@ def _plain(join: exp.Join) -> exp.Join:
 
 def to_spark(sql: str, params: list[Any] | None = None) -> str:
     """The Spark SQL of one DuckDB query, with `params` bound as literals."""
-    tree = sqlglot.parse_one(sql, read="duckdb")
+    # SQLGlot 30's DuckDB tokenizer fails on a `$n` parameter followed by '' at the very end
+    # of the text (it reads a dollar-quoted string); a trailing newline avoids it
+    tree = sqlglot.parse_one(sql + "\n", read="duckdb")
     tree = bind(tree, params or [])
     tree = tree.transform(_asof)
     tree = tree.transform(_row_number)

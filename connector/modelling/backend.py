@@ -15,9 +15,18 @@ from typing import Protocol
 import duckdb
 import pandas as pd
 
-from connector.modelling.features import compute_features, top_categories
+from connector.modelling.features import (
+    compute_features,
+    materialise_baskets,
+    materialise_items,
+    top_categories,
+)
 
-__all__ = ["DuckBackend", "ModelBackend", "RowScorer"]
+__all__ = ["BASKETS", "ITEMS", "DuckBackend", "ModelBackend", "RowScorer"]
+
+# the run's parsed product lists (`materialise_items` / `materialise_baskets`), as of its cutoff
+ITEMS = "_model_items"
+BASKETS = "_model_baskets"
 
 # A function from a frame to one output row per input row (same order, fresh index)
 RowScorer = Callable[[pd.DataFrame], pd.DataFrame]
@@ -28,6 +37,14 @@ class ModelBackend(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    def parse_products(
+        self, con: duckdb.DuckDBPyConnection, as_of: datetime, *, items: bool
+    ) -> tuple[str | None, str]:
+        """Parse the run's product lists once (ITEMS when `items`, BASKETS); their names."""
+        ...
+
+    def drop_parsed(self, con: duckdb.DuckDBPyConnection) -> None: ...
 
     def top_categories(
         self, con: duckdb.DuckDBPyConnection, cutoff: datetime, n: int, items_table: str | None
@@ -51,6 +68,16 @@ class DuckBackend:
     """Everything in the embedded DuckDB store and this process (the default)."""
 
     name = "duckdb"
+
+    def parse_products(
+        self, con: duckdb.DuckDBPyConnection, as_of: datetime, *, items: bool
+    ) -> tuple[str | None, str]:
+        parsed = materialise_items(con, as_of, ITEMS) if items else None
+        return parsed, materialise_baskets(con, as_of, BASKETS)
+
+    def drop_parsed(self, con: duckdb.DuckDBPyConnection) -> None:
+        for table in (ITEMS, BASKETS):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
 
     def top_categories(
         self, con: duckdb.DuckDBPyConnection, cutoff: datetime, n: int, items_table: str | None

@@ -86,28 +86,34 @@ def category_column(category: str) -> str:
     return f"cat_{slug}"
 
 
-def materialise_items(con: duckdb.DuckDBPyConnection, cutoff: datetime, name: str) -> str:
-    """Parse the product lists of orders and views before `cutoff` once into a temp table
-    (profile_id, occurred_at, category, n) shared by every feature cutoff of a run."""
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {name} AS
+def items_sql() -> str:
+    """(profile_id, occurred_at, category, n) of the products of orders and views before $1."""
+    return f"""
         SELECT profile_id, occurred_at, it.category AS category, {_quantity("it")} AS n
         FROM (SELECT profile_id, occurred_at,
                      unnest(from_json({_PRODUCTS},
                                       '{_PRODUCTS_TYPE}')) AS it
               FROM events WHERE type IN ('order_completed', 'product_viewed')
-                AND properties IS NOT NULL AND occurred_at < ?)
-        WHERE it.category IS NOT NULL AND it.category <> ''""",
-        [cutoff],
-    )
+                AND properties IS NOT NULL AND occurred_at < $1::TIMESTAMP)
+        WHERE it.category IS NOT NULL AND it.category <> ''"""
+
+
+def baskets_sql() -> str:
+    """(profile_id, occurred_at, revenue, lines, units) of the orders before $1, netted."""
+    return _basket_rows(f"({netted_events_sql('$1::TIMESTAMP')}) netted", "$1::TIMESTAMP")
+
+
+def materialise_items(con: duckdb.DuckDBPyConnection, cutoff: datetime, name: str) -> str:
+    """Parse the product lists of orders and views before `cutoff` once into a temp table
+    (profile_id, occurred_at, category, n) shared by every feature cutoff of a run."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {items_sql()}", [cutoff])
     return name
 
 
 def materialise_baskets(con: duckdb.DuckDBPyConnection, cutoff: datetime, name: str) -> str:
     """Parse the product lists of orders before `cutoff` once into a temp table (profile_id,
     occurred_at, revenue, lines, units) shared by every feature cutoff of a run."""
-    sql = _basket_rows(f"({netted_events_sql('$1::TIMESTAMP')}) netted", "$1::TIMESTAMP")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}", [cutoff])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {baskets_sql()}", [cutoff])
     return name
 
 
@@ -117,19 +123,16 @@ def top_categories(
     """The n most frequent product categories before the cutoff (ties broken by name)."""
     if n == 0:
         return []
-    if items_table:
-        rows = con.execute(
-            f"""SELECT category AS c, count(*) AS n FROM {items_table}
-                WHERE occurred_at < ? GROUP BY 1 ORDER BY n DESC, c LIMIT ?""",
-            [cutoff, n],
-        ).fetchall()
-        return [str(r[0]) for r in rows]
-    rows = con.execute(top_categories_sql(), [cutoff, n]).fetchall()
+    rows = con.execute(top_categories_sql(items_table), [cutoff, n]).fetchall()
     return [str(r[0]) for r in rows]
 
 
-def top_categories_sql() -> str:
-    """The query of `top_categories` over the raw events ($1 the cutoff, $2 how many)."""
+def top_categories_sql(items_table: str | None = None) -> str:
+    """The query of `top_categories` ($1 the cutoff, $2 how many), over `items_table` (from
+    `materialise_items`) or the raw events."""
+    if items_table:
+        return f"""SELECT category AS c, count(*) AS n FROM {items_table}
+                WHERE occurred_at < $1 GROUP BY 1 ORDER BY n DESC, c LIMIT $2"""
     return f"""
         WITH p AS (
           SELECT unnest(from_json({_PRODUCTS},

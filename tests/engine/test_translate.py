@@ -14,7 +14,7 @@ from connector.config.models import AppConfig, EngineSettings
 from connector.engine import model_backend, warehouse_path
 from connector.engine.translate import to_spark
 from connector.modelling.backend import DuckBackend
-from connector.modelling.features import feature_sql
+from connector.modelling.features import baskets_sql, feature_sql, items_sql, top_categories_sql
 
 
 def _spark(sql: str, params: list[object] | None = None) -> str:
@@ -71,6 +71,14 @@ def test_the_whole_feature_query_translates() -> None:
     for duck_only in ("ASOF JOIN", "JSON_VALID", "LIST_SUM", "$1", "ROW_NUMBER() OVER ()"):
         assert duck_only not in out, duck_only
     assert sqlglot.parse_one(out, read="spark") is not None
+
+
+def test_the_parsed_product_queries_translate() -> None:
+    """items_sql ends in `<> ''`, which SQLGlot's tokenizer misread after a `$1`."""
+    for sql in (items_sql(), baskets_sql(), top_categories_sql("_model_items")):
+        out = _spark(sql, [datetime(2025, 1, 1), 8])
+        assert "$1" not in out
+        assert sqlglot.parse_one(out, read="spark") is not None
 
 
 def test_engine_settings_default_to_duckdb_and_refuse_unknown_kinds(tmp_path) -> None:  # type: ignore[no-untyped-def]
