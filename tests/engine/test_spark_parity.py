@@ -119,3 +119,29 @@ def test_online_retail_with_returns_gives_the_same_results(spark: Any, tmp_path:
     load_transactions(con, tx[tx["customer_id"].isin(people)])
     assert con.execute("SELECT count(*) FROM events WHERE revenue < 0").fetchall()[0][0] > 0
     _assert_parity(*_both(spark, con, _end_of(datetime(2011, 12, 9)), tmp_path))
+
+
+def test_identity_components_on_spark_match_the_resolver(spark: Any) -> None:
+    """Random identity graphs (chains, stars, singletons): the same groups and roots."""
+    from connector.engine.components import connected_components
+    from connector.identity.resolver import IdentityRecord, resolve
+
+    rng = np.random.default_rng(11)
+    records = [
+        IdentityRecord(
+            f"src:{i:04d}",
+            tuple(f"email:{k}@x.org" for k in rng.choice(260, size=rng.integers(0, 3))),
+        )
+        for i in range(400)
+    ]
+    ours = resolve(records, max_ids_per_kind=10_000)
+    expected = {
+        r.ref: ours.records[root].ref for r, root in zip(ours.records, ours.component, strict=True)
+    }
+    rows = [(r.ref, k) for r in records for k in r.keys] + [
+        (r.ref, f"self:{r.ref}") for r in records
+    ]
+    edges = spark.createDataFrame(rows, "ref string, key string")
+    got = {r["ref"]: r["component"] for r in connected_components(spark, edges).collect()}
+    assert got == expected
+    assert len(set(expected.values())) < len(records) - 50, "the graph has real merges"
