@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -82,6 +82,13 @@ def demo(
         bool,
         typer.Option("--files-only", help="Only the files plugin, no platform emulators."),
     ] = False,
+    engine: Annotated[
+        Literal["duckdb", "spark"],
+        typer.Option(
+            "--engine",
+            help="Compute engine: duckdb (embedded) or spark (local Spark, needs a JDK).",
+        ),
+    ] = "duckdb",
 ) -> None:
     """Pull, unify, score and push twice, offline: files plus the HubSpot, Klaviyo and Segment
     emulators holding the same people under different ids (when their SDKs are installed)."""
@@ -107,6 +114,8 @@ def demo(
             text = DEMO_CONFIG.replace('path = "', f'path = "{root.as_posix()}/')
             text = text.replace("{as_of}", as_of_setting())
             secrets = ""
+        if engine == "spark":
+            text += '\n[engine]\nkind = "spark"\nmaster = "local[2]"\n'
         _write_config(root, cfg_path, text, secrets)
         _run_demo(root, cfg_path, platforms, roles_played(registry, platforms))
 

@@ -21,6 +21,7 @@ __all__ = [
     "AlertSettings",
     "AppConfig",
     "DestinationConfig",
+    "EngineSettings",
     "IdentitySettings",
     "LoggingSettings",
     "PullSettings",
@@ -249,6 +250,36 @@ class ModelConfig(BaseModel):
     rfm: RfmSettings = RfmSettings()
 
 
+class EngineSettings(BaseModel):
+    """``[engine]``: where features, scores and the identity graph are computed.
+
+    DuckDB (embedded, the default) carries a few million profiles on one machine; Spark runs
+    the same feature SQL (translated by SQLGlot) on a cluster the user already has."""
+
+    model_config = _FROZEN
+    kind: Literal["duckdb", "spark"] = Field(
+        "duckdb", description="'duckdb': embedded, one machine; 'spark': Apache Spark (pyspark)."
+    )
+    master: str = Field(
+        "local[*]",
+        description="Spark master: 'local[N]', a cluster URL (spark://host:7077, yarn, "
+        "k8s://...) or a Spark Connect address (sc://host:15002).",
+    )
+    app_name: str = Field("cdp-connector", description="Spark application name.")
+    executor_memory: str | None = Field(
+        None, description="spark.executor.memory (e.g. '4g'); default: Spark's own."
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict,
+        description='Extra Spark settings, e.g. { "spark.sql.shuffle.partitions" = "400" }.',
+    )
+    warehouse: str | None = Field(
+        None,
+        description="Directory or object-store path (s3a://, abfss://, gs://) of the Parquet "
+        "tables the engine reads; default: <workspace>/warehouse.",
+    )
+
+
 class SourceConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
     plugin: str = Field(
@@ -303,6 +334,7 @@ class AppConfig(BaseModel):
     pull: PullSettings = PullSettings()
     privacy: PrivacySettings = PrivacySettings()
     model: ModelConfig = ModelConfig()
+    engine: EngineSettings = EngineSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     stream: StreamSettings = StreamSettings()
     alerts: AlertSettings = AlertSettings()

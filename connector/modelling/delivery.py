@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from connector.modelling.backend import ModelBackend
 from connector.modelling.engine import ModelState, run_models
 from connector.modelling.output import ModelOutput, SegmentDef
 from connector.modelling.settings import ModelSettings
@@ -93,10 +94,13 @@ def run_full(
     as_of: datetime,
     settings: ModelSettings,
     previous: str | None,
+    backend: ModelBackend | None = None,
 ) -> tuple[ModelOutput, str]:
     """Score and segment; return the output and the JSON state to hand the next run."""
     state = ModelState.model_validate_json(previous) if previous else None
-    result = run_models(con, as_of=as_of.replace(tzinfo=None), settings=settings, previous=state)
+    result = run_models(
+        con, as_of=as_of.replace(tzinfo=None), settings=settings, previous=state, backend=backend
+    )
     segments = [
         SegmentDef(
             str(s["id"]),

@@ -20,7 +20,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 from threadpoolctl import threadpool_limits
 
-from connector.modelling.features import materialise_baskets, materialise_items
+from connector.modelling.backend import DuckBackend, ModelBackend
 from connector.modelling.keys import MODEL_KEY
 from connector.modelling.settings import ModelSettings
 from connector.modelling.stages import (
@@ -45,8 +45,6 @@ __all__ = ["ModelResult", "ModelState", "run_models"]
 log = logging.getLogger(__name__)
 STATE_VERSION = 1
 _THREADED_ABOVE = 100_000
-_ITEMS = "_model_items"
-_BASKETS = "_model_baskets"
 
 
 class ModelState(BaseModel):
@@ -87,22 +85,23 @@ def run_models(
     as_of: datetime,
     settings: ModelSettings,
     previous: ModelState | None,
+    backend: ModelBackend | None = None,
 ) -> ModelResult:
-    """Score and segment every profile known before `as_of` (naive UTC)."""
+    """Score and segment every profile known before `as_of` (naive UTC); features and scoring
+    run on `backend` (default: this DuckDB store)."""
+    backend = backend or DuckBackend()
     n = con.execute("SELECT count(*) FROM profiles").fetchone()
     # OpenMP worker threads cost more than they save on small shops (and thrash on a busy
     # host); large stores get the default thread pool.
     small = n is not None and int(n[0]) < _THREADED_ABOVE
     try:
         parsed = ParsedProducts(
-            materialise_items(con, as_of, _ITEMS) if settings.top_categories else None,
-            materialise_baskets(con, as_of, _BASKETS),
+            *backend.parse_products(con, as_of, items=bool(settings.top_categories))
         )
         with threadpool_limits(limits=1 if small else None):
-            return _run(ModelRun(con, as_of, settings, parsed), previous)
+            return _run(ModelRun(con, as_of, settings, parsed, backend), previous)
     finally:
-        for table in (_ITEMS, _BASKETS):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+        backend.drop_parsed(con)
 
 
 class _Laps:

@@ -86,28 +86,34 @@ def category_column(category: str) -> str:
     return f"cat_{slug}"
 
 
-def materialise_items(con: duckdb.DuckDBPyConnection, cutoff: datetime, name: str) -> str:
-    """Parse the product lists of orders and views before `cutoff` once into a temp table
-    (profile_id, occurred_at, category, n) shared by every feature cutoff of a run."""
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {name} AS
+def items_sql() -> str:
+    """(profile_id, occurred_at, category, n) of the products of orders and views before $1."""
+    return f"""
         SELECT profile_id, occurred_at, it.category AS category, {_quantity("it")} AS n
         FROM (SELECT profile_id, occurred_at,
                      unnest(from_json({_PRODUCTS},
                                       '{_PRODUCTS_TYPE}')) AS it
               FROM events WHERE type IN ('order_completed', 'product_viewed')
-                AND properties IS NOT NULL AND occurred_at < ?)
-        WHERE it.category IS NOT NULL AND it.category <> ''""",
-        [cutoff],
-    )
+                AND properties IS NOT NULL AND occurred_at < $1::TIMESTAMP)
+        WHERE it.category IS NOT NULL AND it.category <> ''"""
+
+
+def baskets_sql() -> str:
+    """(profile_id, occurred_at, revenue, lines, units) of the orders before $1, netted."""
+    return _basket_rows(f"({netted_events_sql('$1::TIMESTAMP')}) netted", "$1::TIMESTAMP")
+
+
+def materialise_items(con: duckdb.DuckDBPyConnection, cutoff: datetime, name: str) -> str:
+    """Parse the product lists of orders and views before `cutoff` once into a temp table
+    (profile_id, occurred_at, category, n) shared by every feature cutoff of a run."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {items_sql()}", [cutoff])
     return name
 
 
 def materialise_baskets(con: duckdb.DuckDBPyConnection, cutoff: datetime, name: str) -> str:
     """Parse the product lists of orders before `cutoff` once into a temp table (profile_id,
     occurred_at, revenue, lines, units) shared by every feature cutoff of a run."""
-    sql = _basket_rows(f"({netted_events_sql('$1::TIMESTAMP')}) netted", "$1::TIMESTAMP")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}", [cutoff])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {baskets_sql()}", [cutoff])
     return name
 
 
@@ -117,28 +123,27 @@ def top_categories(
     """The n most frequent product categories before the cutoff (ties broken by name)."""
     if n == 0:
         return []
+    rows = con.execute(top_categories_sql(items_table), [cutoff, n]).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def top_categories_sql(items_table: str | None = None) -> str:
+    """The query of `top_categories` ($1 the cutoff, $2 how many), over `items_table` (from
+    `materialise_items`) or the raw events."""
     if items_table:
-        rows = con.execute(
-            f"""SELECT category AS c, count(*) AS n FROM {items_table}
-                WHERE occurred_at < ? GROUP BY 1 ORDER BY n DESC, c LIMIT ?""",
-            [cutoff, n],
-        ).fetchall()
-        return [str(r[0]) for r in rows]
-    rows = con.execute(
-        f"""
+        return f"""SELECT category AS c, count(*) AS n FROM {items_table}
+                WHERE occurred_at < $1 GROUP BY 1 ORDER BY n DESC, c LIMIT $2"""
+    return f"""
         WITH p AS (
           SELECT unnest(from_json({_PRODUCTS},
                                   '{_PRODUCTS_TYPE}')) AS item
           FROM events
-          WHERE type IN ('order_completed', 'product_viewed') AND occurred_at < ?
+          WHERE type IN ('order_completed', 'product_viewed') AND occurred_at < $1
             AND properties IS NOT NULL)
         SELECT item.category AS c, count(*) AS n FROM p
         WHERE item.category IS NOT NULL AND item.category <> ''
-        GROUP BY 1 ORDER BY n DESC, c LIMIT ?
-        """,
-        [cutoff, n],
-    ).fetchall()
-    return [str(r[0]) for r in rows]
+        GROUP BY 1 ORDER BY n DESC, c LIMIT $2
+        """
 
 
 def _items_sql(categories: list[str], items_table: str | None) -> str:
@@ -191,7 +196,7 @@ def _category_shares(categories: list[str]) -> str:
 
 
 def _feature_select(categories: list[str]) -> str:
-    """The final select over the per-profile CTEs of `_feature_sql`: one row per profile."""
+    """The final select over the per-profile CTEs of `feature_sql`: one row per profile."""
     cat_select = f", {', '.join(category_column(c) for c in categories)}" if categories else ""
     return f"""
     SELECT base.profile_id,
@@ -223,7 +228,7 @@ def _feature_select(categories: list[str]) -> str:
     """
 
 
-def _feature_sql(
+def feature_sql(
     categories: list[str],
     half_life_days: float,
     items_table: str | None,
@@ -291,11 +296,16 @@ def compute_features(
     features (items and units per order, unit price) for those whose orders list no products.
     `items_table` and `baskets_table` (from `materialise_items` / `materialise_baskets`) save
     re-parsing product JSON for each cutoff."""
-    sql = _feature_sql(categories, half_life_days, items_table, baskets_table)
+    sql = feature_sql(categories, half_life_days, items_table, baskets_table)
     rel = con.sql(sql, params=[cutoff, *categories])
     if rel is None:  # a SELECT always yields a relation; guard for the type checker
         raise RuntimeError("feature query returned no relation")
-    frame = rel.to_arrow_table().to_pandas()
+    return tidy_features(rel.to_arrow_table().to_pandas())
+
+
+def tidy_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """The feature query's rows as every engine hands them on: string ids, zero shares for
+    profiles without products, floats rounded to 6 decimals."""
     frame["profile_id"] = frame["profile_id"].astype(str)
     for col in (c for c in frame.columns if c.startswith("cat_")):
         frame[col] = frame[col].fillna(0.0)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import duckdb
@@ -20,10 +21,11 @@ import numpy as np
 import pandas as pd
 
 from connector.modelling.anchor import anchor_classifier
+from connector.modelling.backend import DuckBackend, ModelBackend
 from connector.modelling.catalogue import assign_tiers, rule_entries, tier_entries, version_entries
 from connector.modelling.clusters import ClusterResult, fit_clusters
 from connector.modelling.drift import distribution, drift_report
-from connector.modelling.features import compute_features, feature_columns, top_categories
+from connector.modelling.features import feature_columns
 from connector.modelling.holdout import holdout_mask, profile_hashes
 from connector.modelling.keys import MODEL_KEY, row_keys, with_model_keys
 from connector.modelling.lifetime import LifetimeModel, fit_lifetime, score_lifetime
@@ -65,6 +67,7 @@ class ModelRun:
     as_of: datetime
     settings: ModelSettings
     parsed: ParsedProducts
+    backend: ModelBackend = field(default_factory=DuckBackend)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +136,11 @@ class Drift:
 def features_stage(run: ModelRun) -> Features:
     settings = run.settings
     longest = timedelta(days=max(settings.propensity_horizon_days, settings.churn_horizon_days))
-    cats = top_categories(run.con, run.as_of - longest, settings.top_categories, run.parsed.items)
-    table = compute_features(
+    backend = run.backend
+    cats = backend.top_categories(
+        run.con, run.as_of - longest, settings.top_categories, run.parsed.items
+    )
+    table = backend.features(
         run.con,
         run.as_of,
         categories=cats,
@@ -147,7 +153,9 @@ def features_stage(run: ModelRun) -> Features:
 
 def lifetime_stage(run: ModelRun, features: Features) -> Lifetime:
     model = fit_lifetime(features.table)
-    scored = score_lifetime(model, features.table, run.settings)
+    scored = run.backend.apply(
+        features.table, partial(score_lifetime, model, settings=run.settings)
+    )
     return Lifetime(model, pd.concat([features.table, scored], axis=1))
 
 
@@ -157,11 +165,22 @@ def scores_stage(run: ModelRun, lifetime: Lifetime, classifiers: Classifiers) ->
     for clf in (classifiers.propensity, classifiers.churn):
         anchor_classifier(clf, lifetime.frame, converged=converged)
     frame = lifetime.frame.copy(deep=False)
-    frame[p_col] = classifiers.propensity.predict(frame)
-    frame["churn_risk"] = 1.0 - classifiers.churn.predict(frame)
+    predicted = run.backend.apply(frame, partial(_predict, classifiers, p_col))
+    frame[p_col] = predicted[p_col].to_numpy()
+    frame["churn_risk"] = predicted["churn_risk"].to_numpy()
     tiers, cuts = assign_tiers(frame["clv"], run.settings)
     frame["clv_tier"] = tiers
     return Scores(frame, _scores_table(frame, p_col, run.as_of), p_col, tiers, cuts)
+
+
+def _predict(classifiers: Classifiers, p_col: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Both classifiers on a batch of rows (row-wise, so any batching gives the same scores)."""
+    return pd.DataFrame(
+        {
+            p_col: classifiers.propensity.predict(frame),
+            "churn_risk": 1.0 - classifiers.churn.predict(frame),
+        }
+    )
 
 
 def _scores_table(frame: pd.DataFrame, p_col: str, as_of: datetime) -> pd.DataFrame:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from connector.modelling.features import compute_features, feature_columns
+from connector.modelling.features import feature_columns
 from connector.modelling.holdout import stable_unit
 from connector.modelling.keys import row_keys, with_model_keys
 from connector.modelling.lifetime import fit_lifetime, score_lifetime
@@ -165,7 +166,7 @@ def label_window(run: ModelRun, horizon: int) -> int:
 
 def _training_frame(run: ModelRun, cutoff: datetime, categories: tuple[str, ...]) -> pd.DataFrame:
     settings = run.settings
-    feats = compute_features(
+    feats = run.backend.features(
         run.con,
         cutoff,
         categories=list(categories),
@@ -182,5 +183,5 @@ def _training_frame(run: ModelRun, cutoff: datetime, categories: tuple[str, ...]
     if share < 1:
         keep = stable_unit(row_keys(feats), f"train-split-{settings.random_seed}")
         feats = feats[keep < share].reset_index(drop=True)
-    lt = score_lifetime(model, feats, settings)
+    lt = run.backend.apply(feats, partial(score_lifetime, model, settings=settings))
     return pd.concat([feats, lt], axis=1)

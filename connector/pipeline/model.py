@@ -13,6 +13,7 @@ from datetime import UTC, datetime, time
 import duckdb
 import pandas as pd
 
+from connector.engine import model_backend
 from connector.modelling.output import ModelOutput
 from connector.modelling.realtime_rules import evaluate_realtime, segment_defs
 from connector.modelling.settings import ModelSettings
@@ -39,8 +40,13 @@ def _compute(ws: Workspace, state: PluginStateStore) -> tuple[ModelOutput, str |
         return compute_rfm(ws.data.con, as_of=cutoff_of(ws), settings=cfg.rfm), None
     from connector.modelling.delivery import run_full
 
+    backend = model_backend(ws.config.engine, ws.path, ws.data.con)
     return run_full(
-        ws.data.con, as_of=cutoff_of(ws), settings=cfg.core, previous=state.get("state")
+        ws.data.con,
+        as_of=cutoff_of(ws),
+        settings=cfg.core,
+        previous=state.get("state"),
+        backend=backend,
     )
 
 

@@ -1,0 +1,48 @@
+"""The compute engine boundary: where a run's set-based work executes.
+
+``[engine] kind = "duckdb"`` (the default) computes in the embedded store, in this process.
+``kind = "spark"`` runs the same feature SQL, translated by SQLGlot
+(`connector.engine.translate`), on Apache Spark over Parquet tables in the warehouse, and
+applies the fitted models on the executors; see README "Scale". The pipeline asks this module
+for a `ModelBackend` and never imports PySpark itself, so the default install needs no JVM.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from connector.config.models import EngineSettings
+from connector.modelling.backend import DuckBackend, ModelBackend
+
+__all__ = ["model_backend", "spark_for", "warehouse_path"]
+
+
+def warehouse_path(settings: EngineSettings, workspace: Path) -> str:
+    """Where the engine's Parquet tables live: the setting, else ``<workspace>/warehouse``."""
+    return settings.warehouse or str(workspace / "warehouse")
+
+
+def spark_for(settings: EngineSettings) -> Any:
+    """The process's SparkSession for these settings (created on first use)."""
+    from connector.engine.session import spark_session
+
+    return spark_session(settings)
+
+
+def model_backend(
+    settings: EngineSettings, workspace: Path, con: duckdb.DuckDBPyConnection
+) -> ModelBackend:
+    """The backend a model run computes on; for Spark, the store's tables are published to
+    the warehouse as Parquet first (`connector.engine.warehouse`)."""
+    if settings.kind == "duckdb":
+        return DuckBackend()
+    from connector.engine.spark_backend import SparkBackend
+    from connector.engine.warehouse import publish, register
+
+    spark = spark_for(settings)
+    warehouse = warehouse_path(settings, workspace)
+    register(spark, warehouse, publish(con, warehouse, spark))
+    return SparkBackend(spark)
