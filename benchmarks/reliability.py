@@ -47,6 +47,8 @@ def run_suite(figs: Path) -> tuple[int, float, str]:
             "no:cacheprovider",
             "-m",
             "slow or not slow",
+            "-n",
+            "0",  # one process: the tests add their figures to shared JSON files
         ],
         cwd=REPO,
         env=env,
