@@ -4,12 +4,10 @@ as in the batch run; a scheduled run afterwards plans no membership change."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 from tests.realtime.kit import (
     SECRET,
     list_members,
@@ -26,13 +24,6 @@ from cdp_klaviyo.emulator import KlaviyoEmulator
 from cdp_segment.settings import SegmentSettings
 from cdp_segment.webhook import WebhookReceiver, spool_path
 from connector.pipeline import run_pipeline
-from connector.sdk import EmulatorOptions
-
-
-@pytest.fixture
-def klaviyo() -> Iterator[KlaviyoEmulator]:
-    with KlaviyoEmulator(EmulatorOptions(limits="off")) as emu:
-        yield emu
 
 
 def _batch_run(cfg: Path) -> dict[str, dict[str, int]]:

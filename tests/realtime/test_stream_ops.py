@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from tests.realtime.kit import (
     list_members,
     stream_config,
@@ -24,13 +22,6 @@ from tests.realtime.kit import (
 
 from cdp_klaviyo.emulator import KlaviyoEmulator
 from connector.pipeline import run_pipeline
-from connector.sdk import EmulatorOptions
-
-
-@pytest.fixture
-def klaviyo() -> Iterator[KlaviyoEmulator]:
-    with KlaviyoEmulator(EmulatorOptions(limits="off")) as emu:
-        yield emu
 
 
 def _view(n: int, person: int) -> dict[str, Any]:
