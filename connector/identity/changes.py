@@ -2,10 +2,10 @@
 
 A profile is rebuilt when anything it is made of changed since the last unify: its part of the
 identity graph was resolved again (its old and new ids; a source record changed in any column,
-or was deleted, is a changed node: ``connector.identity.graph``), one of its events is new or
-moved to another profile, its identifiers changed (``identities``, including ids destinations
-learned), or it became active or inactive. Everything else it is built from
-is fixed by the identity settings, whose change makes the unify a full one.
+or was deleted, is a changed node: ``connector.identity.graph``), one of its events is new,
+moved to another profile or sent again, its identifiers changed (``identities``, including ids
+destinations learned), or it became active or inactive. Everything else it is built from is
+fixed by the identity settings, whose change makes the unify a full one.
 """
 
 from __future__ import annotations
@@ -41,12 +41,14 @@ def dirty_after_replace(con: duckdb.DuckDBPyConnection) -> None:
 
 def dirty_events(con: duckdb.DuckDBPyConnection) -> None:
     """Add the profiles that gain or lose an event when events follow ``id_set_profile``
-    (new events have no profile yet); call before the events are moved."""
+    (new and replaced events have no profile yet), and those that held an event sent again
+    (``events_replaced``); call before the events are moved."""
     con.execute(
         """INSERT INTO uf_dirty SELECT unnest([e.profile_id, m.profile_id])
            FROM events e JOIN id_set_profile m USING (id_sig)
            WHERE e.profile_id IS DISTINCT FROM m.profile_id"""
     )
+    con.execute("INSERT INTO uf_dirty SELECT profile_id FROM events_replaced")
 
 
 def inactive_before(con: duckdb.DuckDBPyConnection) -> None:

@@ -329,6 +329,7 @@ def _write(
         mark_inactive(con)
         dirty_inactive(con)
         rebuild_profiles(store, blocked_lc, every=not incremental)
+        con.execute("DELETE FROM events_replaced")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

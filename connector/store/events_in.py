@@ -90,6 +90,10 @@ def upsert_event_table(con: duckdb.DuckDBPyConnection, rows: pa.Table, run_id: s
             ).fetchall()[0]
             if known:
                 con.execute(
+                    """INSERT INTO events_replaced SELECT DISTINCT e.profile_id FROM events e
+                       SEMI JOIN incoming_events USING (event_id) WHERE e.profile_id IS NOT NULL"""
+                )
+                con.execute(
                     "DELETE FROM events WHERE event_id IN (SELECT event_id FROM incoming_events)"
                 )
             con.execute(

@@ -17,6 +17,7 @@ __all__ = ["purge_profiles"]
 
 _BY_PROFILE = (
     "events",
+    "events_replaced",
     "identity_map",
     "learned_ids",
     "identities",

@@ -56,6 +56,9 @@ DDL = [
     # next unify re-resolves only what changed since (``connector.identity.graph``)
     """CREATE TABLE IF NOT EXISTS identity_edges (
         ref VARCHAR NOT NULL, key VARCHAR NOT NULL, digest UBIGINT)""",
+    # profiles that held an event since sent again (its identifiers or content may have
+    # changed): the next unify rebuilds them even where their part of the graph did not change
+    """CREATE TABLE IF NOT EXISTS events_replaced (profile_id VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS identities (
         profile_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, value VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS merges (

@@ -193,6 +193,28 @@ def test_incremental_equals_full_recompute(batches: list[list[dict[str, Any]]]) 
     _replay(batches)
 
 
+def test_an_event_resent_for_another_person_leaves_its_old_profile() -> None:
+    """Found in CI: an event sent again with other identifiers moved to another person, while
+    an event with its old identifiers stayed; the person it left kept it in ``last_seen``
+    (their part of the graph had not changed, so nobody rebuilt them)."""
+    _replay(
+        [
+            [{"kind": "event", "n": 1, "email": "b@example.com", "crm_id": "c2", "day": 2}],
+            [{"kind": "event", "n": 2, "email": "b@example.com", "crm_id": "c2", "day": 1}],
+            [{"kind": "event", "n": 1, "email": None, "crm_id": "c1", "day": 1}],
+        ]
+    )
+
+
+def test_an_event_resent_with_another_date_rebuilds_its_profile() -> None:
+    _replay(
+        [
+            [{"kind": "event", "n": 1, "email": "b@example.com", "crm_id": None, "day": 2}],
+            [{"kind": "event", "n": 1, "email": "b@example.com", "crm_id": None, "day": 9}],
+        ]
+    )
+
+
 @pytest.mark.slow
 @settings(max_examples=80, deadline=None)
 @given(batches=_batches)
