@@ -68,13 +68,13 @@ def _quantity(item: str) -> str:
 _BASKET_TYPE = '[{"quantity":"DOUBLE"}]'
 
 
-def _basket_rows(source: str, cutoff: str) -> str:
-    """One row per order that lists its products: lines and units (see `_quantity`)."""
+def _basket_rows(source: str, cutoff: str, keep: str) -> str:
+    """One row per order in `source` before `cutoff` that lists its products: the `keep`
+    columns, its lines and units (see `_quantity`)."""
     return f"""
-    SELECT profile_id, occurred_at, revenue, len(b) AS lines,
+    SELECT {keep}, len(b) AS lines,
            list_sum(list_transform(b, lambda x: {_quantity("x")})) AS units
-    FROM (SELECT profile_id, occurred_at, revenue,
-                 from_json({_PRODUCTS}, '{_BASKET_TYPE}') AS b
+    FROM (SELECT {keep}, from_json({_PRODUCTS}, '{_BASKET_TYPE}') AS b
           FROM {source} WHERE type = 'order_completed' AND properties IS NOT NULL
             AND occurred_at < {cutoff})
     WHERE len(b) > 0"""
@@ -87,10 +87,12 @@ def category_column(category: str) -> str:
 
 
 def items_sql() -> str:
-    """(profile_id, occurred_at, category, n) of the products of orders and views before $1."""
+    """(event_id, profile_id, occurred_at, category, n) of the product lines of every order and
+    view before $1, as the events hold them: not netted, since a run reuses the parsed lines at
+    earlier cutoffs, each of which nets its own orders (`_items_sql`)."""
     return f"""
-        SELECT profile_id, occurred_at, it.category AS category, {_quantity("it")} AS n
-        FROM (SELECT profile_id, occurred_at,
+        SELECT event_id, profile_id, occurred_at, it.category AS category, {_quantity("it")} AS n
+        FROM (SELECT event_id, profile_id, occurred_at,
                      unnest(from_json({_PRODUCTS},
                                       '{_PRODUCTS_TYPE}')) AS it
               FROM events WHERE type IN ('order_completed', 'product_viewed')
@@ -99,20 +101,21 @@ def items_sql() -> str:
 
 
 def baskets_sql() -> str:
-    """(profile_id, occurred_at, revenue, lines, units) of the orders before $1, netted."""
-    return _basket_rows(f"({netted_events_sql('$1::TIMESTAMP')}) netted", "$1::TIMESTAMP")
+    """(event_id, lines, units) of every order before $1 that lists products, as the events
+    hold them: not netted, for the same reason as `items_sql` (`_baskets_sql` nets)."""
+    return _basket_rows("events", "$1::TIMESTAMP", "event_id")
 
 
 def materialise_items(con: duckdb.DuckDBPyConnection, cutoff: datetime, name: str) -> str:
     """Parse the product lists of orders and views before `cutoff` once into a temp table
-    (profile_id, occurred_at, category, n) shared by every feature cutoff of a run."""
+    (`items_sql`) shared by every feature cutoff of a run."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {items_sql()}", [cutoff])
     return name
 
 
 def materialise_baskets(con: duckdb.DuckDBPyConnection, cutoff: datetime, name: str) -> str:
-    """Parse the product lists of orders before `cutoff` once into a temp table (profile_id,
-    occurred_at, revenue, lines, units) shared by every feature cutoff of a run."""
+    """Parse the product lists of orders before `cutoff` once into a temp table
+    (`baskets_sql`) shared by every feature cutoff of a run."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {baskets_sql()}", [cutoff])
     return name
 
@@ -147,27 +150,34 @@ def top_categories_sql(items_table: str | None = None) -> str:
 
 
 def _items_sql(categories: list[str], items_table: str | None) -> str:
-    """(profile_id, category, n) rows of ordered or viewed products before the cutoff."""
+    """(profile_id, category, n) of the products of the views and the orders before the cutoff
+    that count as purchases there: an order refunded or cancelled in full before the cutoff is
+    no purchase, so its products are no purchased affinity, as for the order count; a return
+    line is not one either; a refund after the cutoff is not known yet. Parsed lines
+    (`items_table`) join the cutoff's netted events `ev` by event id, so both paths agree."""
     if not categories:
         return "SELECT NULL::VARCHAR AS profile_id, NULL::VARCHAR AS category, 0 AS n LIMIT 0"
     if items_table:
-        return (
-            f"SELECT profile_id, category, n FROM {items_table} WHERE occurred_at < $1::TIMESTAMP"
-        )
+        return f"""SELECT i.profile_id, i.category, i.n
+            FROM {items_table} i JOIN ev ON ev.event_id = i.event_id"""
     return f"""
       SELECT profile_id, it.category AS category, {_quantity("it")} AS n
       FROM (SELECT profile_id,
                    unnest(from_json({_PRODUCTS},
                                     '{_PRODUCTS_TYPE}')) AS it
             FROM ev WHERE type IN ('order_completed', 'product_viewed')
-              AND properties IS NOT NULL)"""
+              AND properties IS NOT NULL)
+      WHERE it.category IS NOT NULL AND it.category <> ''"""
 
 
 def _baskets_sql(baskets_table: str | None) -> str:
-    """One row per order before the cutoff: product lines, units and revenue."""
+    """One row per order before the cutoff that counts there (see `_items_sql`): product
+    lines, units, and its revenue net of the refunds before the cutoff."""
+    keep = "profile_id, occurred_at, revenue"
     if baskets_table:
-        return f"SELECT * FROM {baskets_table} WHERE occurred_at < $1::TIMESTAMP"
-    return _basket_rows("ev", "$1::TIMESTAMP")
+        return f"""SELECT ev.profile_id, ev.occurred_at, ev.revenue, b.lines, b.units
+            FROM {baskets_table} b JOIN ev ON ev.event_id = b.event_id"""
+    return _basket_rows("ev", "$1::TIMESTAMP", keep)
 
 
 def _order_windows() -> str:
@@ -239,7 +249,7 @@ def feature_sql(
     cat_cols = _category_shares(categories)
     return f"""
     WITH ev AS (
-      SELECT profile_id, type, revenue, properties, occurred_at,
+      SELECT event_id, profile_id, type, revenue, properties, occurred_at,
              date_diff('second', occurred_at, $1::TIMESTAMP) / 86400.0 AS age_days
       FROM ({netted_events_sql("$1::TIMESTAMP")}) netted),
     orders AS (

@@ -33,17 +33,18 @@ def purchase_filter(alias: str = "") -> str:
 
 
 def netted_events_sql(before: str, *, inclusive: bool = False) -> str:
-    """A SELECT of (profile_id, type, revenue, properties, occurred_at) over the events before
-    `before` (a SQL expression; `inclusive` for <=), with orders netted and refund events and
-    return lines removed."""
+    """A SELECT of (event_id, profile_id, type, revenue, properties, occurred_at) over the events
+    before `before` (a SQL expression; `inclusive` for <=), with orders netted and refund events
+    and return lines removed. `event_id` (the events table's key) lets product lists parsed
+    once per run join the orders a cutoff's netting keeps (`connector.modelling.features`)."""
     op = "<=" if inclusive else "<"
     return f"""
     WITH raw AS (
-      SELECT profile_id, type, revenue, properties, occurred_at FROM events
+      SELECT event_id, profile_id, type, revenue, properties, occurred_at FROM events
       WHERE occurred_at {op} {before}),
     ords AS (
-      SELECT row_number() OVER () AS rid, profile_id, type, revenue, properties, occurred_at,
-             {_OID} AS oid
+      SELECT row_number() OVER () AS rid, event_id, profile_id, type, revenue, properties,
+             occurred_at, {_OID} AS oid
       FROM raw WHERE type = 'order_completed' AND coalesce(revenue, 0) >= 0),
     rets AS (
       SELECT profile_id, occurred_at, {_OID} AS oid,
@@ -62,10 +63,10 @@ def netted_events_sql(before: str, *, inclusive: bool = False) -> str:
       SELECT rid, sum(amount) AS refunded, bool_or(amount IS NULL) AS whole
       FROM (SELECT rid, amount FROM by_id UNION ALL SELECT rid, amount FROM loose)
       GROUP BY rid)
-    SELECT profile_id, type, revenue, properties, occurred_at FROM raw
+    SELECT event_id, profile_id, type, revenue, properties, occurred_at FROM raw
     WHERE type NOT IN ('order_completed', {_REFUNDS})
     UNION ALL
-    SELECT o.profile_id, o.type,
+    SELECT o.event_id, o.profile_id, o.type,
            CASE WHEN a.refunded IS NULL THEN o.revenue
                 ELSE greatest(coalesce(o.revenue, 0) - a.refunded, 0) END AS revenue,
            o.properties, o.occurred_at
