@@ -24,7 +24,8 @@ from connector.modelling.features import (
 
 __all__ = ["BASKETS", "ITEMS", "DuckBackend", "ModelBackend", "RowScorer"]
 
-# the run's parsed product lists (`materialise_items` / `materialise_baskets`), as of its cutoff
+# the run's parsed product lists (`materialise_items` / `materialise_baskets`): every line before
+# its cutoff, unnetted, so each earlier feature cutoff nets them by its own refunds
 ITEMS = "_model_items"
 BASKETS = "_model_baskets"
 

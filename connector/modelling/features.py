@@ -4,7 +4,9 @@ Everything is a plain aggregate over `events` and `profiles`, so the same SQL ru
 (that is the scale-out path); results come back through Arrow. Only events strictly before the
 cutoff count, which is what makes the time-split training leak-free: features at T - H never
 see the label window [T - H, T). Consent columns are never selected. Orders are seen net of
-returns and refunds (`connector.modelling.orders`).
+returns and refunds issued before the cutoff (`connector.modelling.orders`); product lists
+parsed once per run stay unnetted and join each cutoff's netted orders by `event_id`, so a
+refund in the label window never reaches the training features.
 """
 
 from __future__ import annotations
