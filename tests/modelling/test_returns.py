@@ -17,6 +17,7 @@ import pytest
 
 from connector.modelling.features import compute_features
 from connector.modelling.lifetime import fit_lifetime, score_lifetime
+from connector.modelling.orders import netted_events_sql
 from connector.modelling.settings import ModelSettings
 from connector.schema.records import EVENT_TYPES, validate_event
 from connector.testing.testdata import (
@@ -126,3 +127,23 @@ def test_online_retail_returns_never_make_money_negative() -> None:
     for col in ("clv", "expected_spend"):
         assert np.isfinite(scored[col]).all()
         assert (scored[col] >= 0).all()
+
+
+def test_a_return_without_order_id_matches_the_same_order_whatever_the_row_order() -> None:
+    """Two orders at one moment and a return naming neither: the return nets the one with the
+    greater event id, read in either order (before, the scan order chose)."""
+
+    def netted(rows: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        con = duckdb.connect()
+        con.execute(EVENTS_DDL)
+        for eid, revenue in rows:
+            at = "2024-01-02" if revenue < 0 else "2024-01-01"
+            con.execute(
+                "INSERT INTO events VALUES (?, 'p', 'order_completed', ?, ?, 'EUR', NULL, 'test')",
+                [eid, datetime.fromisoformat(at), revenue],
+            )
+        sql = f"SELECT event_id, revenue FROM ({netted_events_sql('$1::TIMESTAMP')}) ORDER BY 1"
+        return [(str(e), float(r)) for e, r in con.execute(sql, [CUTOFF]).fetchall()]
+
+    orders = [("e_a", 40.0), ("e_b", 40.0), ("e_r", -10.0)]
+    assert netted(orders) == netted(orders[::-1]) == [("e_a", 40.0), ("e_b", 30.0)]
