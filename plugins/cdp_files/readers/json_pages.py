@@ -1,0 +1,74 @@
+"""JSON lines as pages: runs of plain objects become Arrow pages in the flat layout.
+
+Each line is still read, decoded and parsed as ``read_file`` does (so a broken line is the same
+``_invalid`` record with the same reason). An object goes into a page only when the flat layout
+holds it without loss: every key canonical, every value (nested ones under ``ids``, ``consent``
+and ``traits`` included) a text that is not blank. Any other object is handed over as itself,
+between pages, in file order. A page also carries each row's line as ``_record``, so
+``page_records`` gives the very objects the line held: a row the bulk rules leave to the record
+path is judged on what the file said, not on its flat spelling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from connector.sdk import NESTED_FIELDS, SourcePage
+
+__all__ = ["PAGE", "flat_object", "json_pages"]
+
+PAGE = 65_536
+
+
+def flat_object(obj: dict[str, Any], fields: frozenset[str]) -> dict[str, str] | None:
+    """The object in the flat layout, or None when that would change what it says."""
+    out: dict[str, str] = {}
+    for key, value in obj.items():
+        if value is None:
+            continue
+        if key in NESTED_FIELDS:
+            if not isinstance(value, dict):
+                return None
+            for inner, text in value.items():
+                if not isinstance(text, str) or not text.strip():
+                    return None
+                out[f"{key}.{inner}"] = text
+        elif key in fields and isinstance(value, str) and value.strip():
+            out[key] = value
+        else:
+            return None
+    return out
+
+
+def json_pages(
+    items: Iterable[tuple[dict[str, Any], str | None]], fields: frozenset[str]
+) -> Iterator[dict[str, Any] | SourcePage]:
+    """``items`` (each object with its line, None for an ``_invalid`` record) as pages of
+    plain objects and, in between, the other objects themselves."""
+    rows: list[dict[str, str]] = []
+    lines: list[str] = []
+    for obj, line in items:
+        flat = flat_object(obj, fields) if line is not None else None
+        if flat is None:
+            if rows:
+                yield _page(rows, lines)
+                rows, lines = [], []
+            yield obj
+            continue
+        rows.append(flat)
+        lines.append(line)  # type: ignore[arg-type]  # line is set where flat is
+        if len(rows) >= PAGE:
+            yield _page(rows, lines)
+            rows, lines = [], []
+    if rows:
+        yield _page(rows, lines)
+
+
+def _page(rows: list[dict[str, str]], lines: list[str]) -> SourcePage:
+    names = sorted({key for row in rows for key in row})  # one order, so pages concatenate
+    columns = [pa.array([row.get(name) for row in rows], pa.string()) for name in names]
+    columns.append(pa.array(lines, pa.string()))
+    return pa.RecordBatch.from_arrays(columns, names=[*names, "_record"])
