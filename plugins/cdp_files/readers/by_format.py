@@ -42,7 +42,7 @@ _CANONICAL = {
     "source_id": frozenset(PROFILE_FIELDS),
     "source_event_id": frozenset(EVENT_FIELDS),
 }
-_PAGED = frozenset({"source_id"})  # JSON lines handed over as pages: profiles
+_PAGED = frozenset({"source_id", "source_event_id"})  # JSON lines handed over as pages
 _log = logging.getLogger("cdp_files")
 
 
@@ -76,7 +76,7 @@ def read_pages(
     path: Path, key_field: str, limits: InputLimits | None = None
 ) -> Iterator[SourcePage | dict[str, Any]]:
     """The file as pages where its format is columnar (Parquet: Arrow batches straight from
-    the reader, flat canonical layout), JSON lines of profiles as pages of their plain objects
+    the reader, flat canonical layout), JSON lines as pages of their plain objects
     (``json_pages``), and as records otherwise; the same records, limits and ``_invalid``
     reasons as ``read_file``."""
     if _format(path) != "parquet":

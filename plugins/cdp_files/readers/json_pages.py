@@ -1,5 +1,7 @@
 """JSON lines as pages: runs of plain objects become Arrow pages in the flat layout.
 
+Profiles and events alike: the core validates such pages in bulk.
+
 Each line is still read, decoded and parsed as ``read_file`` does (so a broken line is the same
 ``_invalid`` record with the same reason). An object goes into a page only when the flat layout
 holds it without loss: every key canonical, every value (nested ones under ``ids``, ``consent``
@@ -11,6 +13,7 @@ path is judged on what the file said, not on its flat spelling.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -23,13 +26,28 @@ __all__ = ["PAGE", "flat_object", "json_pages"]
 PAGE = 65_536
 
 
+def _number_text(value: Any) -> str | None:
+    """A JSON number as the text whose ``float`` is the same number (``repr`` round-trips)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return repr(value)
+
+
 def flat_object(obj: dict[str, Any], fields: frozenset[str]) -> dict[str, str] | None:
-    """The object in the flat layout, or None when that would change what it says."""
+    """The object in the flat layout, or None when that would change what it says.
+
+    An event's ``properties`` object becomes its JSON text (the flat layout's spelling, and
+    ``json.loads`` gives the same object back); a numeric ``revenue`` its ``repr``.
+    """
     out: dict[str, str] = {}
     for key, value in obj.items():
         if value is None:
             continue
-        if key in NESTED_FIELDS:
+        if key == "properties" and key in fields and isinstance(value, dict):
+            out[key] = json.dumps(value)
+        elif key == "revenue" and key in fields and (text := _number_text(value)) is not None:
+            out[key] = text
+        elif key in NESTED_FIELDS:
             if not isinstance(value, dict):
                 return None
             for inner, text in value.items():
