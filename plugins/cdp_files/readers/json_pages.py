@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from connector.sdk import NESTED_FIELDS, SourcePage
+from connector.sdk import NESTED_FIELDS, RECORD_COLUMN, SourcePage
 
 __all__ = ["PAGE", "flat_object", "json_pages"]
 
@@ -89,4 +89,4 @@ def _page(rows: list[dict[str, str]], lines: list[str]) -> SourcePage:
     names = sorted({key for row in rows for key in row})  # one order, so pages concatenate
     columns = [pa.array([row.get(name) for row in rows], pa.string()) for name in names]
     columns.append(pa.array(lines, pa.string()))
-    return pa.RecordBatch.from_arrays(columns, names=[*names, "_record"])
+    return pa.RecordBatch.from_arrays(columns, names=[*names, RECORD_COLUMN])
