@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from cdp_files.readers.csv_rows import csv_rows
-from cdp_files.readers.json_pages import json_pages
+from cdp_files.readers.json_pages import flat_pages, json_pages
 from cdp_files.readers.parquet_rows import parquet_pages, parquet_rows
 from connector.sdk import (
     EVENT_FIELDS,
@@ -42,7 +42,7 @@ _CANONICAL = {
     "source_id": frozenset(PROFILE_FIELDS),
     "source_event_id": frozenset(EVENT_FIELDS),
 }
-_PAGED = frozenset({"source_id", "source_event_id"})  # JSON lines handed over as pages
+_PAGED = frozenset({"source_id", "source_event_id"})  # CSV and JSON lines handed over as pages
 _log = logging.getLogger("cdp_files")
 
 
@@ -76,9 +76,9 @@ def read_pages(
     path: Path, key_field: str, limits: InputLimits | None = None
 ) -> Iterator[SourcePage | dict[str, Any]]:
     """The file as pages where its format is columnar (Parquet: Arrow batches straight from
-    the reader, flat canonical layout), JSON lines as pages of their plain objects
-    (``json_pages``), and as records otherwise; the same records, limits and ``_invalid``
-    reasons as ``read_file``."""
+    the reader, flat canonical layout), CSV rows and JSON lines as pages (``json_pages``; a
+    JSON line the flat layout cannot hold stays a record), and as records otherwise; the same
+    records, limits and ``_invalid`` reasons as ``read_file``."""
     if _format(path) != "parquet":
         yield from _guarded(path, key_field, limits or InputLimits(), pages=True)
         return
@@ -150,20 +150,36 @@ def _read(
         return
     with ExitStack() as stack:
         lines = _lines(path, limits, stack)
-        if fmt == "csv":
-            for row in csv_rows(lines, path.name, key_field, limits.encoding, unknown.see):
-                yield row if "_invalid" in row else unflatten(row, key_field)
-        else:
-            parsed = _json_lines(lines, path.name, key_field, limits.encoding, unknown)
-            if pages and key_field in _PAGED:
-                yield from json_pages(parsed, _CANONICAL[key_field])
-            else:
-                yield from (obj for obj, _ in parsed)
+        yield from _text_rows(fmt, lines, path.name, key_field, unknown, pages=pages)
         if lines.stopped:
             yield {
                 "_invalid": f"{path.name}: {lines.stopped}; the rest of the file is not read",
                 key_field: f"{path.name}:limit",
             }
+
+
+def _text_rows(
+    fmt: str,
+    lines: BoundedLines,
+    name: str,
+    key_field: str,
+    unknown: _UnknownColumns,
+    *,
+    pages: bool,
+) -> Iterator[SourcePage | dict[str, Any]]:
+    paged = pages and key_field in _PAGED
+    if fmt == "csv":
+        rows = csv_rows(lines, name, key_field, lines.limits.encoding, unknown.see)
+        if paged:
+            yield from flat_pages(rows)
+        else:
+            yield from (row if "_invalid" in row else unflatten(row, key_field) for row in rows)
+        return
+    parsed = _json_lines(lines, name, key_field, lines.limits.encoding, unknown)
+    if paged:
+        yield from json_pages(parsed, _CANONICAL[key_field])
+    else:
+        yield from (obj for obj, _ in parsed)
 
 
 def _json_lines(

@@ -1,14 +1,15 @@
-"""JSON lines as pages: runs of plain objects become Arrow pages in the flat layout.
+"""JSON lines and CSV rows as pages in the flat layout, which the core validates in bulk.
 
-Profiles and events alike: the core validates such pages in bulk.
-
-Each line is still read, decoded and parsed as ``read_file`` does (so a broken line is the same
+Each JSON line is still read, decoded and parsed as ``read_file`` does (so a broken line is the same
 ``_invalid`` record with the same reason). An object goes into a page only when the flat layout
 holds it without loss: every key canonical, every value (nested ones under ``ids``, ``consent``
 and ``traits`` included) a text that is not blank. Any other object is handed over as itself,
 between pages, in file order. A page also carries each row's line as ``_record``, so
 ``page_records`` gives the very objects the line held: a row the bulk rules leave to the record
 path is judged on what the file said, not on its flat spelling.
+
+A CSV row is flat text already: its page columns are its cells, and ``page_records`` gives the
+row back unflattened, as the record path read it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pyarrow as pa
 
 from connector.sdk import NESTED_FIELDS, RECORD_COLUMN, SourcePage
 
-__all__ = ["PAGE", "flat_object", "json_pages"]
+__all__ = ["PAGE", "flat_object", "flat_pages", "json_pages"]
 
 PAGE = 65_536
 
@@ -85,8 +86,29 @@ def json_pages(
         yield _page(rows, lines)
 
 
-def _page(rows: list[dict[str, str]], lines: list[str]) -> SourcePage:
+def flat_pages(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any] | SourcePage]:
+    """Flat rows of text (a CSV file's) as pages; an ``_invalid`` record between them as
+    itself. ``page_records`` gives each row back as ``unflatten`` of it, as before."""
+    batch: list[dict[str, str]] = []
+    for row in rows:
+        if "_invalid" in row:
+            if batch:
+                yield _page(batch, None)
+                batch = []
+            yield row
+            continue
+        batch.append(row)
+        if len(batch) >= PAGE:
+            yield _page(batch, None)
+            batch = []
+    if batch:
+        yield _page(batch, None)
+
+
+def _page(rows: list[dict[str, str]], lines: list[str] | None) -> SourcePage:
     names = sorted({key for row in rows for key in row})  # one order, so pages concatenate
     columns = [pa.array([row.get(name) for row in rows], pa.string()) for name in names]
+    if lines is None:
+        return pa.RecordBatch.from_arrays(columns, names=names)
     columns.append(pa.array(lines, pa.string()))
     return pa.RecordBatch.from_arrays(columns, names=[*names, RECORD_COLUMN])
