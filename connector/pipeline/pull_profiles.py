@@ -5,6 +5,12 @@ the rest go through ``accept_chunk`` one by one (same reasons, same quarantine, 
 references). Storing skips what the store already says (``unchanged``) and merges both kinds in
 stream order (``upsert_profile_table``); a chunk holding a tombstone is stored as records
 (``upsert_profile_records``), whose order rules between tombstones and live records apply.
+
+Known limit, shared with the record path: whether a record is ``unchanged`` is judged against
+the store as it was before its chunk, so a key's old version said again after a newer one of
+the same chunk is skipped, while in a later chunk it is stored (the last version wins). Pages
+and record chunks end at different rows, so such a file can store differently along the two
+paths, as it already could between two record chunk sizes.
 """
 
 from __future__ import annotations
