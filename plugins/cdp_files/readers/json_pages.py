@@ -107,7 +107,8 @@ def flat_pages(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any] | Sour
 
 def _page(rows: list[dict[str, str]], lines: list[str] | None) -> SourcePage:
     names = sorted({key for row in rows for key in row})  # one order, so pages concatenate
-    columns = [pa.array([row.get(name) for row in rows], pa.string()) for name in names]
+    struct = pa.array(rows, pa.struct([(name, pa.string()) for name in names]))
+    columns = struct.flatten()  # one conversion in Arrow; a key a row lacks is null
     if lines is None:
         return pa.RecordBatch.from_arrays(columns, names=names)
     columns.append(pa.array(lines, pa.string()))
