@@ -33,7 +33,7 @@ def _outcome(raw: dict[str, Any]) -> Any:
         return exc.reason
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(objects, max_size=12))
 def test_pages_give_back_the_lines_objects(objs: list[dict[str, Any]]) -> None:
     items = [(obj, json.dumps(obj)) for obj in objs]
@@ -43,7 +43,7 @@ def test_pages_give_back_the_lines_objects(objs: list[dict[str, Any]]) -> None:
     assert back == objs
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(objects)
 def test_a_plain_object_validates_the_same_from_its_flat_columns(obj: dict[str, Any]) -> None:
     flat = flat_object(obj, FIELDS)
