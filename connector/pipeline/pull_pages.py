@@ -95,5 +95,6 @@ def accept_page(
         good, mark = accept_chunk(p, stream, raws, n + start, stats, mark, kept)
         idx = pa.array([start + i for i in kept], pa.int64())
         tables.append(event_rows(good).append_column("idx", idx))
+        p.quarantine.flush()  # a run's quarantined records leave memory, as a record chunk's do
     merged = pa.concat_tables(tables).sort_by("idx")
     return merged.select(EVENT_SCHEMA.names), mark

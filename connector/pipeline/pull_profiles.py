@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from connector.pipeline.accept import PullContext, accept_chunk
 from connector.pipeline.bulk_profiles import validate_profiles
+from connector.pipeline.pull_reader import CHUNK
 from connector.plugin.spec import Stream
 from connector.schema.flat import page_records
 from connector.schema.models import ConsentStatus
@@ -65,14 +66,18 @@ def bulk_profiles_for(stream: Stream) -> bool:
     )
 
 
-def runs(rows: np.ndarray) -> list[tuple[int, int]]:
-    """Consecutive row positions as ``[start, stop)`` runs."""
+def runs(rows: np.ndarray, longest: int = CHUNK) -> list[tuple[int, int]]:
+    """Consecutive row positions as ``[start, stop)`` runs of at most ``longest`` rows (the
+    record path's chunk: its records are Python objects, held one run at a time)."""
     if len(rows) == 0:
         return []
     breaks = np.flatnonzero(np.diff(rows) != 1)
     starts = np.concatenate([[rows[0]], rows[breaks + 1]])
     stops = np.concatenate([rows[breaks] + 1, [rows[-1] + 1]])
-    return [(int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
+    out = []
+    for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
+        out += [(a, min(a + longest, stop)) for a in range(start, stop, longest)]
+    return out
 
 
 def _aware(at: datetime | None) -> datetime | None:
@@ -142,6 +147,7 @@ def accept_profile_page(
         good, mark = accept_chunk(p, stream, raws, n + start, stats, mark, kept)
         records += good
         positions += [start + i for i in kept]
+        p.quarantine.flush()  # a run's quarantined records leave memory, as a record chunk's do
     return ProfileChunk(fast, records, positions), mark
 
 

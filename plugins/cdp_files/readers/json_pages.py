@@ -24,7 +24,9 @@ from connector.sdk import NESTED_FIELDS, RECORD_COLUMN, SourcePage
 
 __all__ = ["PAGE", "flat_object", "flat_pages", "json_pages"]
 
-PAGE = 65_536
+# rows per page: Python holds a page's objects until it is built (the core gathers pages of
+# one schema into larger tables, held as Arrow)
+PAGE = 4_096
 
 
 def _number_text(value: Any) -> str | None:
