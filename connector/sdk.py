@@ -90,7 +90,7 @@ from connector.plugin.spec import (
 )
 from connector.runctl.crashpoints import crashpoint
 from connector.schema.bulk_time import keep_since
-from connector.schema.flat import page_records, unflatten
+from connector.schema.flat import RECORD_COLUMN, page_records, unflatten
 from connector.schema.hashed_ids import (
     e164,
     hash_into,
@@ -117,6 +117,7 @@ __all__ = [
     "EVENT_FIELDS",
     "NESTED_FIELDS",
     "PROFILE_FIELDS",
+    "RECORD_COLUMN",
     "REFUSALS_SKIP",
     "Action",
     "AnswerCheckingPoolManager",

@@ -12,10 +12,7 @@ two paths equal on hostile pages.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,7 +20,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connector.errors import SkippableError
+from connector.pipeline.bulk_common import (
+    ASCII,
+    CLEAN,
+    KIND,
+    PLAIN_ID,
+    ids_sql,
+    is_text,
+    map_distinct,
+    match,
+    quote,
+    signatures,
+)
 from connector.schema.bulk_time import engine, instant_sql, is_instant, iso_sql
 from connector.schema.jsonvalues import json_object
 from connector.schema.normalise import normalise_email, normalise_phone
@@ -34,13 +42,6 @@ __all__ = ["BulkEvents", "validate_events"]
 
 _TEXT_FIELDS = ("source_event_id", "type", "occurred_at", "email", "phone", "currency")
 _HANDLED = frozenset({*_TEXT_FIELDS, "revenue", "properties", "ids", "_invalid"})
-_KIND = r"[a-z][a-z0-9_]{0,39}"
-# text that str.strip() leaves as it is: printable ASCII at both ends
-_CLEAN = r"(?s)[\x21-\x7e](?:.*[\x21-\x7e])?"
-_ASCII = r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?"
-# printable ASCII without '"' and '\\': its JSON text is itself
-_PLAIN_ID = r"[\x21\x23-\x5b\x5d-\x7e](?:[\x20\x21\x23-\x5b\x5d-\x7e]*[\x21\x23-\x5b\x5d-\x7e])?"
-_EXPECTED = (SkippableError, ValueError, TypeError, RecursionError, OverflowError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +52,6 @@ class BulkEvents:
     accepted: pa.Table
     exact: np.ndarray
     latest: datetime | None
-
-
-def _is_text(kind: pa.DataType) -> bool:
-    if pa.types.is_dictionary(kind):
-        kind = kind.value_type
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
 def _is_number(kind: pa.DataType) -> bool:
@@ -76,11 +71,11 @@ def _plan(schema: pa.Schema) -> dict[str, str] | None:
         if pa.types.is_null(kind):
             continue
         if dot and head == "ids":
-            if not (_is_text(kind) and _match(_KIND, tail)):
+            if not (is_text(kind) and match(KIND, tail)):
                 return None
             plan[name] = name
         elif name in _HANDLED:
-            ok = _is_text(kind) or (name == "revenue" and _is_number(kind))
+            ok = is_text(kind) or (name == "revenue" and _is_number(kind))
             ok = ok or (name == "occurred_at" and is_instant(kind))
             if not ok or name in ("ids", "_invalid"):
                 return None
@@ -88,57 +83,40 @@ def _plan(schema: pa.Schema) -> dict[str, str] | None:
     return plan
 
 
-def _match(pattern: str, text: str) -> bool:
-    return re.fullmatch(pattern, text) is not None
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _sql(plan: dict[str, str], schema: pa.Schema) -> str:
     def text(field: str) -> str:
-        if field not in plan or not _is_text(schema.field(plan[field]).type):
+        if field not in plan or not is_text(schema.field(plan[field]).type):
             return "NULL::VARCHAR"
-        return f"nullif(CAST({_q(plan[field])} AS VARCHAR), '')"
+        return f"nullif(CAST({quote(plan[field])} AS VARCHAR), '')"
 
     kinds = sorted(k.partition(".")[2] for k in plan if k.startswith("ids."))
     inner = [f"{text(f)} AS {f}" for f in (*_TEXT_FIELDS, "properties")]
-    inner += [f"{text('ids.' + k)} AS {_q('i_' + k)}" for k in kinds]
+    inner += [f"{text('ids.' + k)} AS {quote('i_' + k)}" for k in kinds]
     at = plan.get("occurred_at")
     kind = schema.field(at).type if at else None
-    typed = instant_sql(_q(at), kind) if at and is_instant(kind) else "NULL::TIMESTAMP"
+    typed = instant_sql(quote(at), kind) if at and is_instant(kind) else "NULL::TIMESTAMP"
     inner.append(f"{typed} AS typed_at")
     if "revenue" not in plan:
         inner.append("NULL::DOUBLE AS rev, NULL::VARCHAR AS rev_text")
-    elif _is_text(schema.field(plan["revenue"]).type):
+    elif is_text(schema.field(plan["revenue"]).type):
         inner.append(f"NULL::DOUBLE AS rev, {text('revenue')} AS rev_text")
     else:
-        inner.append(f"CAST({_q(plan['revenue'])} AS DOUBLE) AS rev, NULL::VARCHAR AS rev_text")
-    if kinds:
-        parts = ", ".join(
-            f"CASE WHEN {_q('i_' + k)} IS NOT NULL THEN '\"{k}\": \"' || {_q('i_' + k)} || '\"' END"
-            for k in kinds
-        )
-        ids_json = f"'{{' || concat_ws(', ', {parts}) || '}}'"
-        keys = ", ".join(f"'{k}:' || {_q('i_' + k)}" for k in kinds)
-        ids_keys = f"nullif(concat_ws(chr(31), {keys}), '')"
-    else:
-        ids_json, ids_keys = "'{}'", "NULL::VARCHAR"
+        inner.append(f"CAST({quote(plan['revenue'])} AS DOUBLE) AS rev, NULL::VARCHAR AS rev_text")
+    ids_json, ids_keys = ids_sql(kinds)
     checks = [
-        f"source_event_id IS NOT NULL AND regexp_full_match(source_event_id, '{_CLEAN}')"
+        f"source_event_id IS NOT NULL AND regexp_full_match(source_event_id, '{CLEAN}')"
         " AND strlen(source_event_id) <= 256",
         "regexp_full_match(type, '[a-z][a-z0-9_]{0,63}')",
         "ts IS NOT NULL AND ts <= $horizon",
-        f"email IS NULL OR (regexp_full_match(email, '{_CLEAN}') AND strlen(email) <= 512)",
-        f"phone IS NULL OR (regexp_full_match(phone, '{_CLEAN}') AND strlen(phone) <= 64)",
-        f"currency IS NULL OR (regexp_full_match(currency, '{_ASCII}') AND strlen(currency) <= 3)",
-        f"properties IS NULL OR regexp_full_match(properties, '{_CLEAN}')",
+        f"email IS NULL OR (regexp_full_match(email, '{CLEAN}') AND strlen(email) <= 512)",
+        f"phone IS NULL OR (regexp_full_match(phone, '{CLEAN}') AND strlen(phone) <= 64)",
+        f"currency IS NULL OR (regexp_full_match(currency, '{ASCII}') AND strlen(currency) <= 3)",
+        f"properties IS NULL OR regexp_full_match(properties, '{CLEAN}')",
         "rev_text IS NULL OR regexp_full_match(rev_text, '-?[0-9]{1,12}(\\.[0-9]{1,6})?')",
         "rev IS NULL OR isnan(rev) OR (isfinite(rev) AND abs(rev) <= 1e12)",
         *(
-            f"{_q('i_' + k)} IS NULL OR (regexp_full_match({_q('i_' + k)}, '{_PLAIN_ID}')"
-            f" AND strlen({_q('i_' + k)}) <= 256)"
+            f"{quote('i_' + k)} IS NULL OR (regexp_full_match({quote('i_' + k)}, '{PLAIN_ID}')"
+            f" AND strlen({quote('i_' + k)}) <= 256)"
             for k in kinds
         ),
     ]
@@ -154,43 +132,10 @@ def _sql(plan: dict[str, str], schema: pa.Schema) -> str:
         FROM typed ORDER BY idx"""
 
 
-def _map_distinct(
-    column: pa.ChunkedArray, normalise: Callable[[str], str | None]
-) -> tuple[pa.Array, np.ndarray]:
-    """Each value normalised once per distinct value; False where the normaliser refused."""
-    uniq = pc.unique(column).drop_null()
-    out: list[str | None] = []
-    good: list[bool] = []
-    for value in uniq.to_pylist():
-        try:
-            out.append(normalise(value))
-            good.append(True)
-        except _EXPECTED:
-            out.append(None)
-            good.append(False)
-    pos = pc.index_in(column, value_set=uniq)
-    mapped = pc.take(pa.array(out, pa.string()), pos)
-    ok = pc.take(pa.array(good, pa.bool_()), pos).fill_null(True)
-    return mapped, ok.to_numpy(zero_copy_only=False)
-
-
 def _properties(text: str) -> str:
     """The stored text of a properties JSON text, as the record path stores it."""
     value = json_object({"properties": json.loads(text)}, "properties")
     return json.dumps(value, sort_keys=True, default=str) if value else "{}"
-
-
-def _signatures(keys: pa.Array) -> pa.Array:
-    """``identity_signature`` of each row's identity keys, once per distinct keys text."""
-    cache: dict[str, str] = {}
-    out = []
-    for text in keys.to_pylist():
-        sig = cache.get(text)
-        if sig is None:
-            sig = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
-            cache[text] = sig
-        out.append(sig)
-    return pa.array(out, pa.string())
 
 
 def validate_events(page: pa.Table, *, source: str, region: str, horizon: datetime) -> BulkEvents:
@@ -210,9 +155,9 @@ def validate_events(page: pa.Table, *, source: str, region: str, horizon: dateti
         ).to_arrow_table()
     finally:
         con.unregister("page")
-    email, email_ok = _map_distinct(staged["email"], normalise_email)
-    phone, phone_ok = _map_distinct(staged["phone"], lambda v: normalise_phone(v, region))
-    props, props_ok = _map_distinct(staged["properties"], _properties)
+    email, email_ok = map_distinct(staged["email"], normalise_email)
+    phone, phone_ok = map_distinct(staged["phone"], lambda v: normalise_phone(v, region))
+    props, props_ok = map_distinct(staged["properties"], _properties)
     named = pc.or_(
         pc.or_(pc.is_valid(email), pc.is_valid(phone)), pc.is_valid(staged["ids_keys"])
     ).to_numpy(zero_copy_only=False)
@@ -237,7 +182,7 @@ def validate_events(page: pa.Table, *, source: str, region: str, horizon: dateti
             "email": email,
             "phone": phone,
             "ids": taken["ids"],
-            "id_sig": _signatures(keys.combine_chunks()),
+            "id_sig": signatures(keys.combine_chunks()),
             "revenue": taken["revenue"].cast(pa.float64()),
             "currency": taken["currency"],
             "properties": props.filter(keep).fill_null("{}"),

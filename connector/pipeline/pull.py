@@ -7,9 +7,10 @@ only after everything was stored. A dry run stores but does not move cursors. A 
 that says nothing the stored one does not (our own write echoed back as a modification, a file
 re-read) is counted as ``unchanged`` and not stored again (``connector.store.unchanged``).
 
-A source may hand over pages (Arrow record batches, ``PagedSource.read_pages``): event pages are
-validated and stored in bulk (``pull_pages``), with the rows the bulk rules cannot decide taken
-record by record, so reasons and counts are the same either way.
+A source may hand over pages (Arrow record batches, ``PagedSource.read_pages``): event and
+profile pages are validated and stored in bulk (``pull_pages``, ``pull_profiles``), with the
+rows the bulk rules cannot decide taken record by record, so reasons and counts are the same
+either way.
 
 Isolation is deliberate at two levels: any exception while validating one record quarantines
 that record (its type and a short message are the reason); any exception from a source's own
@@ -32,6 +33,7 @@ from connector.errors import ConnectorError, DiskFullError, SkippableError, desc
 from connector.logs import redact
 from connector.pipeline.accept import PullContext, accept_chunk
 from connector.pipeline.pull_pages import accept_page
+from connector.pipeline.pull_profiles import ProfileChunk, store_profile_chunk
 from connector.pipeline.pull_reader import StreamReader
 from connector.pipeline.quarantine import Quarantine
 from connector.pipeline.warnings import capture_warnings
@@ -156,9 +158,11 @@ def pull_source(
 
 
 def _store(
-    ws: Workspace, stream: Stream, good: list[Any] | pa.Table, run_id: str
+    ws: Workspace, stream: Stream, good: list[Any] | pa.Table | ProfileChunk, run_id: str
 ) -> tuple[int, int]:
     """Store a chunk; returns (records new to the store, unchanged records skipped)."""
+    if isinstance(good, ProfileChunk):
+        return store_profile_chunk(ws, good, run_id)
     if stream.kind == "profiles":
         same = unchanged_profiles(ws.data.con, good)
         profiles: list[ProfileRecord] = [r for i, r in enumerate(good) if i not in same]

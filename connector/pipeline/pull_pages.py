@@ -2,8 +2,9 @@
 
 An event page is split by ``bulk_events``: rows it accepts stay Arrow all the way into the
 store; the rest go through ``accept_chunk`` one by one (same reasons, same quarantine, same
-references), and both meet again in stream order. Profile pages, and event streams whose cursor
-is not ``occurred_at``, are taken record by record for now.
+references), and both meet again in stream order. Profile pages go the same way
+(``pull_profiles``); event streams whose cursor is not ``occurred_at`` are taken record by
+record.
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ import pyarrow as pa
 
 from connector.pipeline.accept import PullContext, accept_chunk
 from connector.pipeline.bulk_events import validate_events
+from connector.pipeline.pull_profiles import (
+    ProfileChunk,
+    accept_profile_page,
+    bulk_profiles_for,
+    runs,
+)
 from connector.plugin.spec import Stream
 from connector.schema.flat import page_records
 from connector.schema.normalise import to_iso
@@ -55,12 +62,15 @@ def _suppressed(p: PullContext, rows: pa.Table) -> np.ndarray:
 
 def accept_page(
     p: PullContext, stream: Stream, page: pa.Table, n: int, stats: dict[str, Any], mark: Any
-) -> tuple[pa.Table | list[Any], Any]:
+) -> tuple[pa.Table | ProfileChunk | list[Any], Any]:
     """Validate one chunk of pages (rows ``n+1`` … of the stream): what to store and the mark.
 
-    Returns an ``EVENT_SCHEMA`` table for an event stream in bulk, else the validated records.
+    Returns an ``EVENT_SCHEMA`` table for an event stream in bulk, a ``ProfileChunk`` for a
+    profile stream in bulk, else the validated records.
     """
     key = "source_id" if stream.kind == "profiles" else "source_event_id"
+    if bulk_profiles_for(stream):
+        return accept_profile_page(p, stream, page, n, stats, mark)
     if not bulk_events_for(stream):
         return accept_chunk(p, stream, page_records(page, key), n, stats, mark)
     bulk = validate_events(
@@ -78,22 +88,13 @@ def accept_page(
     if len(bulk.exact) == 0:
         return fast.drop_columns(["idx"]), mark
     tables = [fast]
-    for start, stop in _runs(bulk.exact):
+    for start, stop in runs(bulk.exact):
         # each run of consecutive exact rows keeps its stream position for its references
         raws = page_records(page.slice(start, stop - start), key)
         kept: list[int] = []
         good, mark = accept_chunk(p, stream, raws, n + start, stats, mark, kept)
         idx = pa.array([start + i for i in kept], pa.int64())
         tables.append(event_rows(good).append_column("idx", idx))
+        p.quarantine.flush()  # a run's quarantined records leave memory, as a record chunk's do
     merged = pa.concat_tables(tables).sort_by("idx")
     return merged.select(EVENT_SCHEMA.names), mark
-
-
-def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
-    """Consecutive row positions as ``[start, stop)`` runs."""
-    if len(rows) == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(rows) != 1)
-    starts = np.concatenate([[rows[0]], rows[breaks + 1]])
-    stops = np.concatenate([rows[breaks] + 1, [rows[-1] + 1]])
-    return [(int(a), int(b)) for a, b in zip(starts, stops, strict=True)]

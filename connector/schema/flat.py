@@ -4,7 +4,9 @@ Flat formats (CSV, Parquet, an Arrow page a source hands over) spell nested keys
 ``ids.hubspot_id``, ``traits.lifecycle_stage``, ``consent.email``; ``properties`` is a JSON text
 column. Empty cells (and NaN, pandas' spelling of a missing number) are absent values. A page is
 a ``pyarrow.RecordBatch`` in that layout; ``page_records`` turns one into the canonical dicts the
-record-at-a-time validation reads, which is what the bulk validation must agree with.
+record-at-a-time validation reads, which is what the bulk validation must agree with. A page
+may carry each row's record as JSON text in ``_record`` (``RECORD_COLUMN``): then that text,
+not the flat columns, is the record.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import pyarrow as pa
 
 from connector.schema.records import NESTED_FIELDS
 
-__all__ = ["page_records", "unflatten"]
+__all__ = ["RECORD_COLUMN", "page_records", "unflatten"]
+
+RECORD_COLUMN = "_record"
 
 
 def unflatten(row: dict[str, Any], key_field: str) -> dict[str, Any]:
@@ -43,5 +47,8 @@ def unflatten(row: dict[str, Any], key_field: str) -> dict[str, Any]:
 
 
 def page_records(page: pa.RecordBatch | pa.Table, key_field: str) -> list[dict[str, Any]]:
-    """The page's rows as canonical records, in order."""
+    """The page's rows as canonical records, in order. A page whose ``_record`` column holds
+    each row's record as JSON text (a JSON-lines file's own lines) gives those records."""
+    if RECORD_COLUMN in page.schema.names:
+        return [json.loads(text) for text in page.column(RECORD_COLUMN).to_pylist()]
     return [unflatten(row, key_field) for row in page.to_pylist()]

@@ -19,10 +19,10 @@ import pandas as pd
 import pyarrow as pa
 from filelock import FileLock
 
-from connector.schema.consent import beats_sql, rank
 from connector.schema.records import EventRecord, ProfileRecord
 from connector.store.events_in import event_rows, upsert_event_table
 from connector.store.identity_sig import identity_keys, identity_signature
+from connector.store.profiles_in import merge_partial, update_sql, upsert_profile_table
 from connector.store.tables import DDL
 from connector.store.tombstones import split_tombstones, store_tombstones
 
@@ -36,57 +36,6 @@ def first_row(cursor: duckdb.DuckDBPyConnection) -> Any:
 
 
 _TS_COLUMNS = ("created_at", "updated_at", "consent_email_at", "consent_sms_at", "consent_ads_at")
-_CHANNELS = ("email", "sms", "ads")
-_CONSENT_COLUMNS = frozenset(c for ch in _CHANNELS for c in (f"consent_{ch}", f"consent_{ch}_at"))
-
-
-def _fold_consent(old: dict[str, Any], new: dict[str, Any], out: dict[str, Any]) -> None:
-    """Per channel, keep whichever statement prevails (``connector.schema.consent``).
-
-    Status and timestamp travel as a pair: taking a new status with an old timestamp would
-    date an undated denial and let a later grant elsewhere beat it.
-    """
-    for ch in _CHANNELS:
-        s, at = f"consent_{ch}", f"consent_{ch}_at"
-        keep = old if rank(old.get(s), old.get(at)) > rank(new.get(s), new.get(at)) else new
-        out[s], out[at] = keep.get(s), keep.get(at)
-
-
-def _consent_update(column: str) -> str:
-    """The ON CONFLICT assignment of one consent column: the prevailing statement's value."""
-    ch = column.removeprefix("consent_").removesuffix("_at")
-    s, at = f"consent_{ch}", f"consent_{ch}_at"
-    beats = beats_sql(
-        f"excluded.{s}", f"excluded.{at}", f"profile_records.{s}", f"profile_records.{at}"
-    )
-    return f"{column} = CASE WHEN {beats} THEN excluded.{column} ELSE profile_records.{column} END"
-
-
-def _merge_partial(
-    rows: list[dict[str, Any]], superseded: list[tuple[str, str, str]]
-) -> dict[tuple[str, str], dict[str, Any]]:
-    """Fold records of one key in a batch: later non-null values win, traits merge.
-
-    Sources such as Segment send partial records (an identify call carries only the traits it
-    sets), so a record never erases what an earlier one said; the same rule applies against
-    what is already stored (``coalesce`` in the upsert). Consent folds by its own precedence.
-    An email or phone replaced by a later version goes to ``superseded`` as an identity key.
-    """
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in rows:
-        key = (row["source"], row["source_id"])
-        old = merged.get(key)
-        if old is None:
-            merged[key] = row
-            continue
-        for kind in ("email", "phone"):
-            if old[kind] and row[kind] and old[kind] != row[kind]:
-                superseded.append((*key, f"{kind}:{old[kind]}"))
-        traits = {**json.loads(old["traits"]), **json.loads(row["traits"])}
-        merged[key] = {k: (v if v is not None else old.get(k)) for k, v in row.items()}
-        merged[key]["traits"] = json.dumps(traits, sort_keys=True)
-        _fold_consent(old, row, merged[key])
-    return merged
 
 
 def _naive(ts: datetime | None) -> datetime | None:
@@ -233,19 +182,12 @@ class DataStore:
                 row[f"consent_{channel}_at"] = _naive(at)
             rows.append(row)
         superseded: list[tuple[str, str, str]] = []
-        frame = pd.DataFrame(list(_merge_partial(rows, superseded).values()))
+        frame = pd.DataFrame(list(merge_partial(rows, superseded).values()))
         for col in _TS_COLUMNS:
             frame[col] = pd.to_datetime(frame[col])
         cols = list(frame.columns)
         keep = [c for c in cols if c not in ("source", "source_id")]
-        updates = ", ".join(
-            f"{c} = json_merge_patch(profile_records.{c}, excluded.{c})"
-            if c == "traits"
-            else _consent_update(c)
-            if c in _CONSENT_COLUMNS
-            else f"{c} = coalesce(excluded.{c}, profile_records.{c})"
-            for c in keep
-        )
+        updates = ", ".join(update_sql(c) for c in keep)
         self.con.register("incoming_profiles", frame)
         try:
             known = first_row(
@@ -304,6 +246,11 @@ class DataStore:
     def upsert_event_table(self, rows: pa.Table, run_id: str) -> int:
         """Store validated events given as an ``EVENT_SCHEMA`` table (the bulk pull)."""
         return upsert_event_table(self.con, rows, run_id)
+
+    def upsert_profile_table(self, rows: pa.Table, run_id: str) -> int:
+        """Store validated live profile rows given as a ``PROFILE_SCHEMA`` table (the bulk
+        pull), merged exactly as ``upsert_profile_records`` merges records."""
+        return upsert_profile_table(self.con, rows, run_id)
 
     # ---- reads used by stages and the CLI ---------------------------------------------------
     def count(self, table: str) -> int:

@@ -17,11 +17,13 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from connector.schema.records import ProfileRecord
 
-__all__ = ["unchanged_profiles"]
+__all__ = ["unchanged_profiles", "unchanged_rows"]
 
 _FIELDS = ("email", "phone", "first_name", "last_name", "city", "postal_code", "country")
 _CHANNELS = ("email", "sms", "ads")
@@ -85,3 +87,41 @@ def unchanged_profiles(
 
 def _isna(value: Any) -> bool:
     return value is None or (not isinstance(value, str | dict | list) and bool(pd.isna(value)))
+
+
+def unchanged_rows(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> np.ndarray:
+    """Which live ``PROFILE_SCHEMA`` rows say nothing their stored version does not say:
+    ``unchanged_profiles`` in SQL (traits, when a row has any, compared in Python)."""
+    n = rows.num_rows
+    same = np.zeros(n, dtype=bool)
+    if n == 0:
+        return same
+    cols = ["source", "source_id", "ids", "created_at", "traits", *_FIELDS]
+    cols += [f"consent_{ch}" for ch in _CHANNELS]
+    con.register("incoming_check", rows.select(cols).append_column("rn", pa.array(range(n))))
+    try:
+        found = con.execute(
+            f"""SELECT i.rn, i.traits, p.traits FROM incoming_check i
+                JOIN profile_records p USING (source, source_id)
+                WHERE NOT EXISTS (SELECT 1 FROM tombstones t
+                    WHERE t.source = i.source AND t.source_id = i.source_id)
+                  AND (i.ids = '{{}}' OR i.ids = p.ids)
+                  AND (i.created_at IS NULL OR i.created_at = p.created_at)
+                  AND {" AND ".join(f"(i.{f} IS NULL OR i.{f} = p.{f})" for f in _FIELDS)}
+                  AND {
+                " AND ".join(
+                    f"(i.consent_{c} IS NULL OR i.consent_{c} = p.consent_{c})" for c in _CHANNELS
+                )
+            }"""
+        ).fetchall()
+    finally:
+        con.unregister("incoming_check")
+    for rn, new, old in found:
+        if new == "{}" or _traits_known(new, old):
+            same[rn] = True
+    return same
+
+
+def _traits_known(new: str, old: str | None) -> bool:
+    stored = json.loads(old or "{}")
+    return all(k in stored and stored[k] == v for k, v in json.loads(new).items())

@@ -8,8 +8,9 @@ unzip keep an old one). An older file already read yields only the records at or
 bound (records without a timestamp are always yielded; the store dedupes them by key), so
 appended rows are picked up too.
 
-Parquet files are handed over as Arrow pages (``read_pages``), which the core validates and
-stores in bulk; ``read`` yields the very same records one by one.
+Files are handed over as Arrow pages (``read_pages``: Parquet batches, CSV rows, and JSON lines
+whose objects the flat layout holds), which the core validates and stores in bulk; ``read``
+yields the very same records one by one.
 
 Files are remembered as read (in the plugin's state) when the source is closed, after the pull
 stage stored what they yielded; a run killed before that reads them whole again, which the
@@ -95,7 +96,7 @@ class FilesSource:
                 yield from page_records(item, key)
 
     def read_pages(self, stream: Stream, since: str | None) -> Iterator[SourceRecord | SourcePage]:
-        """``read``'s records, Parquet files as Arrow pages (the core validates those in bulk)."""
+        """``read``'s records, as Arrow pages where the format allows (validated in bulk)."""
         key = "source_id" if stream.kind == "profiles" else "source_event_id"
         lower = parse_timestamp(since) if since else None
         if stream.name in ("profiles", "events"):

@@ -17,6 +17,7 @@ EXPECTED = [
     "EVENT_FIELDS",
     "NESTED_FIELDS",
     "PROFILE_FIELDS",
+    "RECORD_COLUMN",
     "REFUSALS_SKIP",
     "Action",
     "AnswerCheckingPoolManager",

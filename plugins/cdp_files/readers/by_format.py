@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from cdp_files.readers.csv_rows import csv_rows
+from cdp_files.readers.json_pages import flat_pages, json_pages
 from cdp_files.readers.parquet_rows import parquet_pages, parquet_rows
 from connector.sdk import (
     EVENT_FIELDS,
@@ -41,6 +42,7 @@ _CANONICAL = {
     "source_id": frozenset(PROFILE_FIELDS),
     "source_event_id": frozenset(EVENT_FIELDS),
 }
+_PAGED = frozenset({"source_id", "source_event_id"})  # CSV and JSON lines handed over as pages
 _log = logging.getLogger("cdp_files")
 
 
@@ -54,9 +56,17 @@ def read_file(
 ) -> Iterator[dict[str, Any]]:
     """Yield the file's records; a file that cannot be read at all (bad gzip, not Parquet)
     yields one ``_invalid`` record naming it, so the run quarantines it and goes on."""
+    for item in _guarded(path, key_field, limits or InputLimits(), pages=False):
+        if isinstance(item, dict):  # pages=False yields records only
+            yield item
+
+
+def _guarded(
+    path: Path, key_field: str, limits: InputLimits, *, pages: bool
+) -> Iterator[SourcePage | dict[str, Any]]:
     unknown = _UnknownColumns(path.name, key_field)
     try:
-        yield from _read(path, key_field, limits or InputLimits(), unknown)
+        yield from _read(path, key_field, limits, unknown, pages=pages)
     except (OSError, EOFError, pa.ArrowException) as exc:
         yield _unreadable(path, key_field, exc)
     unknown.warn()
@@ -66,10 +76,11 @@ def read_pages(
     path: Path, key_field: str, limits: InputLimits | None = None
 ) -> Iterator[SourcePage | dict[str, Any]]:
     """The file as pages where its format is columnar (Parquet: Arrow batches straight from
-    the reader, flat canonical layout) and as records otherwise; the same records, limits and
-    ``_invalid`` reasons as ``read_file``."""
+    the reader, flat canonical layout), CSV rows and JSON lines as pages (``json_pages``; a
+    JSON line the flat layout cannot hold stays a record), and as records otherwise; the same
+    records, limits and ``_invalid`` reasons as ``read_file``."""
     if _format(path) != "parquet":
-        yield from read_file(path, key_field, limits)
+        yield from _guarded(path, key_field, limits or InputLimits(), pages=True)
         return
     unknown = _UnknownColumns(path.name, key_field)
     try:
@@ -124,8 +135,8 @@ def _lines(path: Path, limits: InputLimits, stack: ExitStack) -> BoundedLines:
 
 
 def _read(
-    path: Path, key_field: str, limits: InputLimits, unknown: _UnknownColumns
-) -> Iterator[dict[str, Any]]:
+    path: Path, key_field: str, limits: InputLimits, unknown: _UnknownColumns, *, pages: bool
+) -> Iterator[SourcePage | dict[str, Any]]:
     fmt = _format(path)
     if fmt == "parquet":
         for row in parquet_rows(path, key_field, limits):
@@ -139,11 +150,7 @@ def _read(
         return
     with ExitStack() as stack:
         lines = _lines(path, limits, stack)
-        if fmt == "csv":
-            for row in csv_rows(lines, path.name, key_field, limits.encoding, unknown.see):
-                yield row if "_invalid" in row else unflatten(row, key_field)
-        else:
-            yield from _json_lines(lines, path.name, key_field, limits.encoding, unknown)
+        yield from _text_rows(fmt, lines, path.name, key_field, unknown, pages=pages)
         if lines.stopped:
             yield {
                 "_invalid": f"{path.name}: {lines.stopped}; the rest of the file is not read",
@@ -151,26 +158,51 @@ def _read(
             }
 
 
+def _text_rows(
+    fmt: str,
+    lines: BoundedLines,
+    name: str,
+    key_field: str,
+    unknown: _UnknownColumns,
+    *,
+    pages: bool,
+) -> Iterator[SourcePage | dict[str, Any]]:
+    paged = pages and key_field in _PAGED
+    if fmt == "csv":
+        rows = csv_rows(lines, name, key_field, lines.limits.encoding, unknown.see)
+        if paged:
+            yield from flat_pages(rows)
+        else:
+            yield from (row if "_invalid" in row else unflatten(row, key_field) for row in rows)
+        return
+    parsed = _json_lines(lines, name, key_field, lines.limits.encoding, unknown)
+    if paged:
+        yield from json_pages(parsed, _CANONICAL[key_field])
+    else:
+        yield from (obj for obj, _ in parsed)
+
+
 def _json_lines(
     lines: BoundedLines, name: str, key_field: str, encoding: str, unknown: _UnknownColumns
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[tuple[dict[str, Any], str | None]]:
+    """Each line's object with its text (None for an ``_invalid`` record)."""
     for line in lines:
         where = {key_field: f"{name}:{line.number}"}
         if line.data is None:
             reason = f"longer than {lines.limits.max_line_bytes} bytes ({line.size})"
-            yield {"_invalid": f"{name} line {line.number}: {reason}", **where}
+            yield {"_invalid": f"{name} line {line.number}: {reason}", **where}, None
             continue
         try:
             text = decode_line(line.data, encoding, first=line.number == 1)
         except ValueError as exc:
             reason = f"{exc}; set encoding on the source if it is not UTF-8"
-            yield {"_invalid": f"{name} line {line.number}: {reason}", **where}
+            yield {"_invalid": f"{name} line {line.number}: {reason}", **where}, None
             continue
         if not text.strip():
             continue
         obj = parse_json_object(text)
         if isinstance(obj, str):
-            yield {"_invalid": f"{name} line {line.number}: {obj}", **where}
+            yield {"_invalid": f"{name} line {line.number}: {obj}", **where}, None
             continue
         unknown.see(list(obj))
-        yield obj
+        yield obj, text
