@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from threadpoolctl import threadpool_limits
 
 from connector.modelling.backend import DuckBackend, ModelBackend
@@ -61,6 +61,8 @@ class ModelState(BaseModel):
     catalogue: list[dict[str, Any]]
     distributions: dict[str, dict[str, list[float]]]
     segment_sizes: dict[str, int]
+    # the fitted classifiers as numbers, reused on the same day (connector.modelling.reuse)
+    classifiers: dict[str, Any] = Field(default_factory=dict)
 
 
 @dataclass
@@ -123,7 +125,7 @@ def _run(run: ModelRun, previous: ModelState | None) -> ModelResult:
     laps.lap("features")
     lifetime = lifetime_stage(run, features)
     laps.lap("lifetime")
-    classifiers = classifiers_stage(run, features)
+    classifiers = classifiers_stage(run, features, previous.classifiers if previous else None)
     laps.timings.update(classifiers.timings)
     laps.lap("classifiers")
     sufficiency = assess_sufficiency(run.con, run.as_of, features.table, run.settings)
@@ -151,7 +153,7 @@ def _run(run: ModelRun, previous: ModelState | None) -> ModelResult:
         previous_distributions=previous.distributions if previous else {},
         previous_sizes=previous.segment_sizes if previous else {},
     )
-    state = _next_state(run, clusters, segments, drift)
+    state = _next_state(run, clusters, segments, drift, dict(classifiers.frozen))
     laps.lap("drift")
     cards = model_cards(
         run,
@@ -177,7 +179,13 @@ def _run(run: ModelRun, previous: ModelState | None) -> ModelResult:
     )
 
 
-def _next_state(run: ModelRun, clusters: Clusters, segments: Segments, drift: Drift) -> ModelState:
+def _next_state(
+    run: ModelRun,
+    clusters: Clusters,
+    segments: Segments,
+    drift: Drift,
+    frozen: dict[str, Any],
+) -> ModelState:
     """What the next run starts from: cluster ids and centroids, the catalogue, distributions."""
     fit = clusters.fit
     return ModelState(
@@ -190,4 +198,5 @@ def _next_state(run: ModelRun, clusters: Clusters, segments: Segments, drift: Dr
         catalogue=segments.catalogue,
         distributions=drift.distributions,
         segment_sizes=drift.segment_sizes,
+        classifiers=frozen,
     )

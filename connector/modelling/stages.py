@@ -88,9 +88,13 @@ class Lifetime:
 
 @dataclass(frozen=True, slots=True)
 class Classifiers:
+    """Both classifiers; `frozen` is what the next run may score with again
+    (`connector.modelling.reuse`)."""
+
     propensity: PurchaseClassifier
     churn: PurchaseClassifier
     timings: Mapping[str, float]
+    frozen: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
