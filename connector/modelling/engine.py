@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from connector.modelling.backend import DuckBackend, ModelBackend
 from connector.modelling.keys import MODEL_KEY
+from connector.modelling.reuse import reusable_lifetime, store_basis
 from connector.modelling.settings import ModelSettings
 from connector.modelling.stages import (
     Clusters,
@@ -61,8 +62,9 @@ class ModelState(BaseModel):
     catalogue: list[dict[str, Any]]
     distributions: dict[str, dict[str, list[float]]]
     segment_sizes: dict[str, int]
-    # the fitted classifiers as numbers, reused on the same day (connector.modelling.reuse)
-    classifiers: dict[str, Any] = Field(default_factory=dict)
+    # the fitted classifiers and lifetime model as numbers, reused on the same day while the
+    # store changed little (connector.modelling.reuse)
+    fitted: dict[str, Any] = Field(default_factory=dict)
 
 
 @dataclass
@@ -123,9 +125,11 @@ def _run(run: ModelRun, previous: ModelState | None) -> ModelResult:
     laps = _Laps()
     features = features_stage(run)
     laps.lap("features")
-    lifetime = lifetime_stage(run, features)
+    fitted = previous.fitted if previous else None
+    basis = store_basis(run)
+    lifetime = lifetime_stage(run, features, reusable_lifetime(run, fitted, basis))
     laps.lap("lifetime")
-    classifiers = classifiers_stage(run, features, previous.classifiers if previous else None)
+    classifiers = classifiers_stage(run, features, fitted, basis)
     laps.timings.update(classifiers.timings)
     laps.lap("classifiers")
     sufficiency = assess_sufficiency(run.con, run.as_of, features.table, run.settings)
@@ -153,7 +157,10 @@ def _run(run: ModelRun, previous: ModelState | None) -> ModelResult:
         previous_distributions=previous.distributions if previous else {},
         previous_sizes=previous.segment_sizes if previous else {},
     )
-    state = _next_state(run, clusters, segments, drift, dict(classifiers.frozen))
+    kept = dict(classifiers.frozen)
+    if kept:  # the lifetime model is kept with the classifiers, under the same rule
+        kept["lifetime"] = lifetime.model.to_dict()
+    state = _next_state(run, clusters, segments, drift, kept)
     laps.lap("drift")
     cards = model_cards(
         run,
@@ -198,5 +205,5 @@ def _next_state(
         catalogue=segments.catalogue,
         distributions=drift.distributions,
         segment_sizes=drift.segment_sizes,
-        classifiers=frozen,
+        fitted=frozen,
     )

@@ -8,8 +8,9 @@ on a store whose profiles, orders and order revenue before `as_of` each changed 
 `RETRAIN_CHANGE`, scores with those classifiers (frozen as plain numbers in the model state,
 `connector.modelling.frozen`): an unchanged profile keeps its score, a changed one is scored by
 the same model, and the model card says it was reused. A new day, new settings or a larger
-change refits. The lifetime model (BG/NBD, Gamma-Gamma) is refitted every run: it is smooth in
-the data, and the planner's precision dead band holds its small moves.
+change refits. The lifetime model (BG/NBD, Gamma-Gamma) follows the same rule: refitted on 1 %
+more orders it moved every expected next order date by a day, and its outputs are the
+classifiers' inputs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from connector.modelling.bgnbd import BgNbdParams
 from connector.modelling.frozen import FrozenBlend, FrozenPlatt
+from connector.modelling.gammagamma import GammaGammaParams
+from connector.modelling.lifetime import LifetimeModel
 from connector.modelling.orders import purchase_filter
 from connector.modelling.propensity import PurchaseClassifier
 from connector.modelling.stages import ModelRun
@@ -28,6 +32,7 @@ __all__ = [
     "frozen_classifiers",
     "previous_shares",
     "reusable_classifiers",
+    "reusable_lifetime",
     "store_basis",
 ]
 
@@ -87,14 +92,38 @@ def previous_shares(previous: Mapping[str, Any] | None) -> dict[str, float]:
     return out
 
 
+def _reusable_change(
+    run: ModelRun, previous: Mapping[str, Any] | None, basis: Mapping[str, float]
+) -> float | None:
+    """How much the store changed since the previous fit, when its models may be reused."""
+    if not previous or previous.get("fit_key") != _fit_key(run):
+        return None
+    change = _change(previous["basis"], basis)
+    return change if change < RETRAIN_CHANGE else None
+
+
+def reusable_lifetime(
+    run: ModelRun, previous: Mapping[str, Any] | None, basis: Mapping[str, float]
+) -> LifetimeModel | None:
+    """The previous run's lifetime model when this run may score with it, else None."""
+    if _reusable_change(run, previous, basis) is None or not previous or "lifetime" not in previous:
+        return None
+    nan = float("nan")  # `LifetimeModel.to_dict` wrote a non-finite likelihood as None
+    bg: dict[str, Any] = {
+        k: nan if v is None else v for k, v in previous["lifetime"]["bgnbd"].items()
+    }
+    gg: dict[str, Any] = {
+        k: nan if v is None else v for k, v in previous["lifetime"]["gamma_gamma"].items()
+    }
+    return LifetimeModel(BgNbdParams(**bg), GammaGammaParams(**gg))
+
+
 def reusable_classifiers(
     run: ModelRun, previous: Mapping[str, Any] | None, basis: Mapping[str, float]
 ) -> dict[str, PurchaseClassifier] | None:
     """The previous run's classifiers by name when this run may score with them, else None."""
-    if not previous or previous.get("fit_key") != _fit_key(run):
-        return None
-    change = _change(previous["basis"], basis)
-    if change >= RETRAIN_CHANGE:
+    change = _reusable_change(run, previous, basis)
+    if change is None or not previous:
         return None
     out = {}
     for name, frozen in previous["models"].items():

@@ -84,6 +84,7 @@ class Lifetime:
 
     model: LifetimeModel
     frame: pd.DataFrame
+    reused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +156,15 @@ def features_stage(run: ModelRun) -> Features:
     return Features(tuple(cats), with_model_keys(run.con, table))
 
 
-def lifetime_stage(run: ModelRun, features: Features) -> Lifetime:
-    model = fit_lifetime(features.table)
+def lifetime_stage(
+    run: ModelRun, features: Features, reused: LifetimeModel | None = None
+) -> Lifetime:
+    """BG/NBD x Gamma-Gamma fitted on the buyers (or `reused`, the last run's fit) and scored."""
+    model = reused or fit_lifetime(features.table)
     scored = run.backend.apply(
         features.table, partial(score_lifetime, model, settings=run.settings)
     )
-    return Lifetime(model, pd.concat([features.table, scored], axis=1))
+    return Lifetime(model, pd.concat([features.table, scored], axis=1), reused is not None)
 
 
 def scores_stage(run: ModelRun, lifetime: Lifetime, classifiers: Classifiers) -> Scores:
@@ -364,6 +368,8 @@ def model_cards(
         "discount_rate_annual": settings.discount_rate_annual,
         "buyers": int((features.table["orders"] > 0).sum()),
     }
+    if lifetime.reused:
+        lifetime_card["reused"] = "fitted by an earlier run on the same as_of and settings"
     cluster_card = {
         "name": "clusters",
         "method": "k-means on log-scaled standardised behaviour",

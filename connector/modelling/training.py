@@ -51,7 +51,10 @@ class _Target:
 
 
 def classifiers_stage(
-    run: ModelRun, features: Features, previous: Mapping[str, Any] | None = None
+    run: ModelRun,
+    features: Features,
+    previous: Mapping[str, Any] | None = None,
+    basis: Mapping[str, float] | None = None,
 ) -> Classifiers:
     """Propensity (P(purchase within hp)) and churn (1 - P(purchase within hc)) models;
     `previous` is the last run's frozen classifiers (`connector.modelling.reuse`), scored with
@@ -60,7 +63,7 @@ def classifiers_stage(
     timings: dict[str, float] = {}
     hp, hc = run.settings.propensity_horizon_days, run.settings.churn_horizon_days
     targets = (_Target(f"purchase_propensity_{hp}d", hp), _Target(f"churn_{hc}d", hc))
-    basis = store_basis(run)
+    basis = basis or store_basis(run)
     reused = reusable_classifiers(run, previous, basis)
     if reused is not None and all(t.name in reused for t in targets):
         prop, churn = (reused[t.name] for t in targets)
