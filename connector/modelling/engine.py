@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from threadpoolctl import threadpool_limits
 
 from connector.modelling.backend import DuckBackend, ModelBackend
+from connector.modelling.catalogue import previous_cuts
 from connector.modelling.keys import MODEL_KEY
 from connector.modelling.reuse import reusable_lifetime, store_basis
 from connector.modelling.settings import ModelSettings
@@ -133,12 +134,19 @@ def _run(run: ModelRun, previous: ModelState | None) -> ModelResult:
     laps.timings.update(classifiers.timings)
     laps.lap("classifiers")
     sufficiency = assess_sufficiency(run.con, run.as_of, features.table, run.settings)
-    scores = scores_stage(run, lifetime, classifiers)
+    cuts = previous_cuts(previous.catalogue) if previous and lifetime.reused else None
+    scores = scores_stage(run, lifetime, classifiers, cuts)
     laps.lap("scores")
     prev_clusters = (
-        {"clusters": previous.clusters, "next_id": previous.next_cluster_id} if previous else None
+        {
+            "clusters": previous.clusters,
+            "next_id": previous.next_cluster_id,
+            "scaler": previous.scaler,
+        }
+        if previous
+        else None
     )
-    clusters = clusters_stage(run, scores, prev_clusters)
+    clusters = clusters_stage(run, scores, prev_clusters, reuse=lifetime.reused)
     laps.lap("clusters")
     segments = segments_stage(
         run,
