@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 RETRAIN_CHANGE = 0.05
+_FORMAT = 1  # bump when the frozen layout changes, so an older state refits instead
 
 
 def store_basis(run: ModelRun) -> dict[str, float]:
@@ -52,7 +53,8 @@ def store_basis(run: ModelRun) -> dict[str, float]:
 
 
 def _fit_key(run: ModelRun) -> str:
-    blob = run.as_of.isoformat() + run.settings.model_dump_json()
+    """The day, the settings and the frozen format: a fit is reused only while all three hold."""
+    blob = f"{_FORMAT}|{run.as_of.isoformat()}|{run.settings.model_dump_json()}"
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
