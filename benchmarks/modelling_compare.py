@@ -27,11 +27,11 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from connector.modelling.bgnbd import expected_purchases, fit_bgnbd, prob_purchase
+from connector.modelling.blend import BoostedLogitBlend
 from connector.modelling.features import RFM_FEATURES, compute_features, feature_columns
 from connector.modelling.lifetime import fit_lifetime, score_lifetime
 from connector.modelling.propensity import (
     BTYD_FEATURES,
-    BoostedLogitBlend,
     backtest_hgb_share,
     train_purchase_classifier,
 )

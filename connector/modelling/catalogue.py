@@ -20,13 +20,27 @@ from connector.modelling.settings import ModelSettings
 TIERS = ("low", "medium", "high")
 
 
-def assign_tiers(clv: pd.Series, settings: ModelSettings) -> tuple[pd.Series, list[float]]:
-    """CLV tiers: cut points are quantiles of predicted CLV among profiles with CLV > 0;
-    profiles without predicted value are "low"."""
+def previous_cuts(catalogue: list[dict[str, Any]]) -> list[float] | None:
+    """The tier cut points a previous catalogue states (medium's and high's lower bounds)."""
+    lows = {
+        e["id"]: (e.get("definition") or {}).get("clv_min")
+        for e in catalogue
+        if e.get("kind") == "tier" and isinstance(e.get("definition"), dict)
+    }
+    cuts = [lows.get("tier-medium"), lows.get("tier-high")]
+    return [float(c) for c in cuts if c is not None] if None not in cuts else None
+
+
+def assign_tiers(
+    clv: pd.Series, settings: ModelSettings, cuts: list[float] | None = None
+) -> tuple[pd.Series, list[float]]:
+    """CLV tiers: cut points are quantiles of predicted CLV among profiles with CLV > 0 (or
+    `cuts`, a reused fit's); profiles without predicted value are "low"."""
     positive = clv[clv > 0]
     if len(positive) == 0:
         return pd.Series("low", index=clv.index), [0.0, 0.0]
-    cuts = [float(np.quantile(positive, q)) for q in settings.tier_cut_points]
+    if cuts is None:
+        cuts = [float(np.quantile(positive, q)) for q in settings.tier_cut_points]
     tier = np.where(clv >= cuts[1], "high", np.where(clv >= cuts[0], "medium", "low"))
     tier = np.where(clv > 0, tier, "low")
     return pd.Series(tier, index=clv.index), cuts

@@ -119,14 +119,49 @@ def _canonical_order(z: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return np.lexsort((*rounded.T[::-1], key))
 
 
+def assign_clusters(
+    frame: pd.DataFrame, settings: ModelSettings, previous: dict[str, Any]
+) -> ClusterResult:
+    """Each row to the nearest of the previous run's centroids, in that run's scaled space.
+
+    For a run that reuses the last fit (`connector.modelling.reuse`): a refit on a store where
+    1 % changed re-standardises every column and moves every centroid, and on the scale
+    benchmark's data (four orders for everyone, then a fifth for 1 %) a nearly constant
+    column's spread grew from nothing, which re-drew the clusters for most profiles. Kept
+    centroids and scaler leave an unchanged profile in its cluster."""
+    prev = list(previous["clusters"])
+    mean = np.asarray(previous["scaler"]["mean"], dtype=float)
+    std = np.asarray(previous["scaler"]["std"], dtype=float)
+    z = ((cluster_matrix(frame).to_numpy() - mean) / std).astype(float)
+    raw = np.array([[c["centroid"][f] for f in CLUSTER_FEATURES] for c in prev])
+    centers = (raw - mean) / std
+    labels = np.linalg.norm(z[:, None, :] - centers[None, :, :], axis=2).argmin(axis=1)
+    clusters = [{"id": c["id"], "inherited": True, "name": c.get("name")} for c in prev]
+    seg_ids = _name_and_describe(clusters, labels, raw, centers, frame, settings)
+    unit = stable_unit(row_keys(frame), f"cluster-sample-{settings.random_seed}")
+    sample = unit < settings.cluster_sample_size / len(frame)
+    sil = 0.0
+    if len(set(labels[sample].tolist())) > 1:
+        sil = float(silhouette_score(z[sample], labels[sample], random_state=settings.random_seed))
+    scaler = {"mean": mean.tolist(), "std": std.tolist()}
+    return ClusterResult(seg_ids, clusters, scaler, len(prev), sil, int(previous["next_id"]))
+
+
 def fit_clusters(
-    frame: pd.DataFrame, settings: ModelSettings, previous: dict[str, Any] | None
+    frame: pd.DataFrame,
+    settings: ModelSettings,
+    previous: dict[str, Any] | None,
+    *,
+    reuse: bool = False,
 ) -> ClusterResult:
     """Cluster all rows of a scored feature frame; `previous` is the state from the last run
-    ({"scaler", "clusters": [{"id", "name", "centroid", ...}], "next_id"})."""
+    ({"scaler", "clusters": [{"id", "name", "centroid", ...}], "next_id"}); with `reuse`, rows
+    are assigned to its centroids instead (`assign_clusters`)."""
     if frame.empty:  # nobody before the cutoff: no clusters (and no division by zero)
         return ClusterResult(np.empty(0, dtype=object), [], {"mean": [], "std": []}, 0, 0.0,
                              int(previous.get("next_id", 1)) if previous else 1)  # fmt: skip
+    if reuse and previous and previous.get("clusters") and previous.get("scaler"):
+        return assign_clusters(frame, settings, previous)
     mean, std, z = _standardised(frame)
     seed = settings.random_seed
     ids = row_keys(frame)

@@ -17,11 +17,13 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from threadpoolctl import threadpool_limits
 
 from connector.modelling.backend import DuckBackend, ModelBackend
+from connector.modelling.catalogue import previous_cuts
 from connector.modelling.keys import MODEL_KEY
+from connector.modelling.reuse import reusable_lifetime, store_basis
 from connector.modelling.settings import ModelSettings
 from connector.modelling.stages import (
     Clusters,
@@ -61,6 +63,9 @@ class ModelState(BaseModel):
     catalogue: list[dict[str, Any]]
     distributions: dict[str, dict[str, list[float]]]
     segment_sizes: dict[str, int]
+    # the fitted classifiers and lifetime model as numbers, reused on the same day while the
+    # store changed little (connector.modelling.reuse)
+    fitted: dict[str, Any] = Field(default_factory=dict)
 
 
 @dataclass
@@ -121,18 +126,27 @@ def _run(run: ModelRun, previous: ModelState | None) -> ModelResult:
     laps = _Laps()
     features = features_stage(run)
     laps.lap("features")
-    lifetime = lifetime_stage(run, features)
+    fitted = previous.fitted if previous else None
+    basis = store_basis(run)
+    lifetime = lifetime_stage(run, features, reusable_lifetime(run, fitted, basis))
     laps.lap("lifetime")
-    classifiers = classifiers_stage(run, features)
+    classifiers = classifiers_stage(run, features, fitted, basis)
     laps.timings.update(classifiers.timings)
     laps.lap("classifiers")
     sufficiency = assess_sufficiency(run.con, run.as_of, features.table, run.settings)
-    scores = scores_stage(run, lifetime, classifiers)
+    cuts = previous_cuts(previous.catalogue) if previous and lifetime.reused else None
+    scores = scores_stage(run, lifetime, classifiers, cuts)
     laps.lap("scores")
     prev_clusters = (
-        {"clusters": previous.clusters, "next_id": previous.next_cluster_id} if previous else None
+        {
+            "clusters": previous.clusters,
+            "next_id": previous.next_cluster_id,
+            "scaler": previous.scaler,
+        }
+        if previous
+        else None
     )
-    clusters = clusters_stage(run, scores, prev_clusters)
+    clusters = clusters_stage(run, scores, prev_clusters, reuse=lifetime.reused)
     laps.lap("clusters")
     segments = segments_stage(
         run,
@@ -151,7 +165,10 @@ def _run(run: ModelRun, previous: ModelState | None) -> ModelResult:
         previous_distributions=previous.distributions if previous else {},
         previous_sizes=previous.segment_sizes if previous else {},
     )
-    state = _next_state(run, clusters, segments, drift)
+    kept = dict(classifiers.frozen)
+    if kept:  # the lifetime model is kept with the classifiers, under the same rule
+        kept["lifetime"] = lifetime.model.to_dict()
+    state = _next_state(run, clusters, segments, drift, kept)
     laps.lap("drift")
     cards = model_cards(
         run,
@@ -177,7 +194,13 @@ def _run(run: ModelRun, previous: ModelState | None) -> ModelResult:
     )
 
 
-def _next_state(run: ModelRun, clusters: Clusters, segments: Segments, drift: Drift) -> ModelState:
+def _next_state(
+    run: ModelRun,
+    clusters: Clusters,
+    segments: Segments,
+    drift: Drift,
+    frozen: dict[str, Any],
+) -> ModelState:
     """What the next run starts from: cluster ids and centroids, the catalogue, distributions."""
     fit = clusters.fit
     return ModelState(
@@ -190,4 +213,5 @@ def _next_state(run: ModelRun, clusters: Clusters, segments: Segments, drift: Dr
         catalogue=segments.catalogue,
         distributions=drift.distributions,
         segment_sizes=drift.segment_sizes,
+        fitted=frozen,
     )

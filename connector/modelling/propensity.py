@@ -17,10 +17,11 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from connector.modelling.blend import BoostedLogitBlend
+from connector.modelling.frozen import FrozenBlend, FrozenPlatt, freeze_platt
 from connector.modelling.holdout import stable_unit
 from connector.modelling.keys import row_keys
 from connector.modelling.metrics import card_metrics
@@ -29,74 +30,6 @@ from connector.modelling.settings import ModelSettings
 
 _REFIT_BELOW = 50_000
 BTYD_FEATURES = ("expected_purchases", "expected_spend", "clv", "days_to_next_order")
-
-
-class BoostedLogitBlend:
-    """Gradient boosting averaged with an L2 logistic regression on log-scaled features.
-
-    On small or R/F/M-only data the trees overfit and the linear model ranks better; on rich
-    data the trees win. ``hgb_share`` weighs the two; `backtest_hgb_share` chooses it out of
-    time, since the scores are always used on a later snapshot than the one trained on."""
-
-    def __init__(self, seed: int, hgb_share: float = 0.5) -> None:
-        self.hgb_share = hgb_share
-        self.hgb = HistGradientBoostingClassifier(
-            max_iter=120,
-            learning_rate=0.08,
-            max_leaf_nodes=15,
-            min_samples_leaf=40,
-            l2_regularization=1.0,
-            early_stopping=True,
-            validation_fraction=0.15,
-            n_iter_no_change=15,
-            random_state=seed,
-        )
-        # A tight tolerance lands on the unique optimum whatever the BLAS rounding, so the
-        # same data gives the same scores (a loose one stops at a data-layout-dependent point).
-        # C = 0.02 (strong L2): on the rolling-origin protocols it ranked better than 1.0 and
-        # 0.1 on all three datasets (benchmarks/README.md; chosen there, so read it as tuned).
-        self.logit = LogisticRegression(C=0.02, solver="newton-cholesky", max_iter=100, tol=1e-10)
-        self.missing: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
-        self.mean: npt.NDArray[np.float64] = np.zeros(0)
-        self.std: npt.NDArray[np.float64] = np.ones(0)
-
-    def _raw_linear(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        # Missing means "never happened" (no second order, no engagement): a 0/1 indicator per
-        # column that can be missing keeps it apart from a real 0 after the log.
-        z = np.log1p(np.clip(np.nan_to_num(x, nan=0.0), 0.0, None))
-        out: npt.NDArray[np.float64] = np.hstack([z, np.isnan(x[:, self.missing]).astype(float)])
-        return out
-
-    def _linear_input(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        out: npt.NDArray[np.float64] = (self._raw_linear(x) - self.mean) / self.std
-        return out
-
-    def fit(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.int_]) -> BoostedLogitBlend:
-        # a part with no weight is not fitted: boosting is most of the training time
-        if self.hgb_share > 0:
-            self.hgb.fit(x, y)
-        if self.hgb_share < 1:
-            self.missing = np.asarray(np.isnan(x).any(axis=0), dtype=bool)
-            z = self._raw_linear(x)
-            self.mean, self.std = z.mean(axis=0), z.std(axis=0) + 1e-9
-            self.logit.fit(self._linear_input(x), y)
-        return self
-
-    def parts(self, x: npt.NDArray[np.float64]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
-        """(boosting, logistic) probabilities, before blending."""
-        linear = self.logit.predict_proba(self._linear_input(x))[:, 1]
-        return self.hgb.predict_proba(x)[:, 1], linear
-
-    def score(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Uncalibrated blended probability."""
-        if self.hgb_share in (0.0, 1.0):
-            only = self.hgb if self.hgb_share == 1.0 else self.logit
-            inputs = x if self.hgb_share == 1.0 else self._linear_input(x)
-            single: npt.NDArray[np.float64] = only.predict_proba(inputs)[:, 1]
-            return single
-        trees, linear = self.parts(x)
-        out: npt.NDArray[np.float64] = self.hgb_share * trees + (1 - self.hgb_share) * linear
-        return out
 
 
 HGB_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -109,6 +42,15 @@ def _too_little(reason: str) -> dict[str, Any]:
     return {"hgb_share": 0.0, "chosen_by": f"default, no backtest: {reason}"}
 
 
+def _keys(frame: pd.DataFrame) -> list[str] | None:
+    """The rows' model keys, or None for a bare feature frame (tests, benchmarks)."""
+    return row_keys(frame) if {"model_key", "profile_id"} & set(frame.columns) else None
+
+
+def _subset(keys: list[str] | None, rows: npt.NDArray[np.bool_]) -> list[str] | None:
+    return None if keys is None else [k for k, keep in zip(keys, rows, strict=True) if keep]
+
+
 def backtest_hgb_share(
     earlier: pd.DataFrame,
     earlier_labels: npt.NDArray[np.int_],
@@ -118,6 +60,7 @@ def backtest_hgb_share(
     columns: list[str],
     settings: ModelSettings,
     min_history_days: float = 0.0,
+    previous_share: float | None = None,
 ) -> dict[str, Any]:
     """Choose the blend's boosting share out of time: fit on the snapshot one horizon before the
     training snapshot, score the training snapshot, keep the share with the best AUC.
@@ -127,7 +70,11 @@ def backtest_hgb_share(
     ages, and no training row has the tenure the scored rows have). Without enough positives
     on either side, fewer than `MIN_BACKTEST_ROWS` rows, or an earlier snapshot whose oldest
     customer is younger than `min_history_days`, the linear model is kept and the card says
-    why (a share was once chosen from a one-day, 209-customer backtest)."""
+    why (a share was once chosen from a one-day, 209-customer backtest). `previous_share`, the
+    last run's choice, is kept while it is within the same standard error of the best: shares
+    that close are equally good, and a share that flips between runs moves nearly every
+    profile's score (a boosting share of 1.0 then 0.0 on 1 % more data moved churn risk by
+    0.08 at the median)."""
     cols = [c for c in columns if c in earlier.columns and earlier[c].nunique(dropna=True) > 1]
     positives = min(
         min(int(y.sum()), int(len(y) - y.sum())) for y in (earlier_labels, later_labels)
@@ -146,7 +93,7 @@ def backtest_hgb_share(
     if not cols:
         return _too_little("no informative column")
     model = BoostedLogitBlend(settings.random_seed).fit(
-        earlier[cols].to_numpy(dtype=float), earlier_labels
+        earlier[cols].to_numpy(dtype=float), earlier_labels, _keys(earlier)
     )
     trees, linear = model.parts(later[cols].to_numpy(dtype=float))
     aucs = {
@@ -166,11 +113,15 @@ def backtest_hgb_share(
     )
     floor = max(micro.values()) - round(se * 1e6)
     best = min(share for share in HGB_SHARES if micro[share] >= floor)
+    kept = previous_share in micro and micro[previous_share] >= floor
+    rule = "the smallest boosting share within one standard error (of the best AUC) of the best"
+    if kept and previous_share is not None:
+        best = previous_share
+        rule = "the previous run's boosting share, still within one standard error of the best"
     return {
         "hgb_share": best,
         "chosen_by": (
-            "out-of-time backtest: fitted one horizon earlier, AUC on the next window; the "
-            "smallest boosting share within one standard error (of the best AUC) of the best"
+            f"out-of-time backtest: fitted one horizon earlier, AUC on the next window; {rule}"
         ),
         "backtest_auc": {str(k): round(v, 4) for k, v in aucs.items()},
         "backtest_auc_se": round(se, 4),
@@ -209,6 +160,9 @@ class _Platt:
         out: npt.NDArray[np.float64] = self.lr.predict_proba(self._logit(p))[:, 1]
         return out
 
+    def freeze(self) -> dict[str, float]:
+        return freeze_platt(self.lr)
+
 
 @dataclass
 class PurchaseClassifier:
@@ -217,8 +171,8 @@ class PurchaseClassifier:
     horizon_days: int
     columns: list[str]
     fallback_column: str
-    model: BoostedLogitBlend | None
-    calibrator: _Platt | None
+    model: BoostedLogitBlend | FrozenBlend | None
+    calibrator: _Platt | FrozenPlatt | None
     fallback_rate: float  # P(first purchase) for profiles without orders, when falling back
     card: dict[str, Any]
     # trained on a shorter label window than the horizon (short history): p_H = 1 - (1 - p)^s
@@ -361,7 +315,10 @@ def _fit_blend(
     columns = [c for c in columns if fit_part[c].nunique(dropna=True) > 1]
     x = train[columns].to_numpy(dtype=float)
     share = float(blend["hgb_share"])
-    first = BoostedLogitBlend(settings.random_seed, share).fit(x[split.fit], labels[split.fit])
+    keys = _keys(train)
+    first = BoostedLogitBlend(settings.random_seed, share).fit(
+        x[split.fit], labels[split.fit], _subset(keys, split.fit)
+    )
     # Platt scaling on the held-out slice: monotone, so it keeps the ranking (isotonic
     # steps create ties that cost AUC on small shops); two parameters barely overfit.
     held = split.held_out
@@ -377,7 +334,9 @@ def _fit_blend(
     # above _REFIT_BELOW rows the first model is already as good and refitting costs time.
     use = split.use
     if use.sum() < _REFIT_BELOW:
-        model = BoostedLogitBlend(settings.random_seed, share).fit(x[use], labels[use])
+        model = BoostedLogitBlend(settings.random_seed, share).fit(
+            x[use], labels[use], _subset(keys, use)
+        )
     else:
         model = first
     card["method"] = "hist_gradient_boosting+logistic blend, Platt calibration"

@@ -84,13 +84,18 @@ class Lifetime:
 
     model: LifetimeModel
     frame: pd.DataFrame
+    reused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Classifiers:
+    """Both classifiers; `frozen` is what the next run may score with again
+    (`connector.modelling.reuse`)."""
+
     propensity: PurchaseClassifier
     churn: PurchaseClassifier
     timings: Mapping[str, float]
+    frozen: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,15 +156,21 @@ def features_stage(run: ModelRun) -> Features:
     return Features(tuple(cats), with_model_keys(run.con, table))
 
 
-def lifetime_stage(run: ModelRun, features: Features) -> Lifetime:
-    model = fit_lifetime(features.table)
+def lifetime_stage(
+    run: ModelRun, features: Features, reused: LifetimeModel | None = None
+) -> Lifetime:
+    """BG/NBD x Gamma-Gamma fitted on the buyers (or `reused`, the last run's fit) and scored."""
+    model = reused or fit_lifetime(features.table)
     scored = run.backend.apply(
         features.table, partial(score_lifetime, model, settings=run.settings)
     )
-    return Lifetime(model, pd.concat([features.table, scored], axis=1))
+    return Lifetime(model, pd.concat([features.table, scored], axis=1), reused is not None)
 
 
-def scores_stage(run: ModelRun, lifetime: Lifetime, classifiers: Classifiers) -> Scores:
+def scores_stage(
+    run: ModelRun, lifetime: Lifetime, classifiers: Classifiers, cuts: list[float] | None = None
+) -> Scores:
+    """Propensity, churn risk and CLV tier (`cuts`: a reused fit's tier cut points)."""
     p_col = f"p_purchase_{run.settings.propensity_horizon_days}d"
     converged = lifetime.model.bgnbd.converged
     for clf in (classifiers.propensity, classifiers.churn):
@@ -168,7 +179,7 @@ def scores_stage(run: ModelRun, lifetime: Lifetime, classifiers: Classifiers) ->
     predicted = run.backend.apply(frame, partial(_predict, classifiers, p_col))
     frame[p_col] = predicted[p_col].to_numpy()
     frame["churn_risk"] = predicted["churn_risk"].to_numpy()
-    tiers, cuts = assign_tiers(frame["clv"], run.settings)
+    tiers, cuts = assign_tiers(frame["clv"], run.settings, cuts)
     frame["clv_tier"] = tiers
     return Scores(frame, _scores_table(frame, p_col, run.as_of), p_col, tiers, cuts)
 
@@ -201,9 +212,14 @@ def _scores_table(frame: pd.DataFrame, p_col: str, as_of: datetime) -> pd.DataFr
     )
 
 
-def clusters_stage(run: ModelRun, scores: Scores, previous: Mapping[str, Any] | None) -> Clusters:
-    """`previous` is the last run's {"clusters", "next_id"}; matched clusters keep their ids."""
-    fit = fit_clusters(scores.frame, run.settings, dict(previous) if previous else None)
+def clusters_stage(
+    run: ModelRun, scores: Scores, previous: Mapping[str, Any] | None, *, reuse: bool = False
+) -> Clusters:
+    """`previous` is the last run's {"clusters", "next_id", "scaler"}; matched clusters keep
+    their ids; with `reuse` (the last fit is reused) rows join its nearest centroid."""
+    fit = fit_clusters(
+        scores.frame, run.settings, dict(previous) if previous else None, reuse=reuse
+    )
     frame = scores.frame.copy(deep=False)
     frame["cluster_id"] = fit.segment_ids
     table = scores.table.copy(deep=False)
@@ -360,6 +376,8 @@ def model_cards(
         "discount_rate_annual": settings.discount_rate_annual,
         "buyers": int((features.table["orders"] > 0).sum()),
     }
+    if lifetime.reused:  # and the clusters: rows joined that fit's nearest centroid
+        lifetime_card["reused"] = "fitted by an earlier run on the same as_of and settings"
     cluster_card = {
         "name": "clusters",
         "method": "k-means on log-scaled standardised behaviour",
@@ -368,6 +386,8 @@ def model_cards(
         "kept unless beaten by 0.02",
         "silhouette": round(fit.silhouette, 4),
     }
+    if lifetime.reused:
+        cluster_card["reused"] = "centroids of an earlier run on the same as_of and settings"
     cards = [classifiers.propensity.card, classifiers.churn.card, lifetime_card, cluster_card]
     for card in cards:
         card.update(

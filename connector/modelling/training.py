@@ -9,9 +9,11 @@ equal horizons share them.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +31,12 @@ from connector.modelling.propensity import (
     purchased_between,
     train_purchase_classifier,
 )
+from connector.modelling.reuse import (
+    frozen_classifiers,
+    previous_shares,
+    reusable_classifiers,
+    store_basis,
+)
 from connector.modelling.stages import Classifiers, Features, ModelRun
 
 __all__ = ["classifiers_stage"]
@@ -42,15 +50,28 @@ class _Target:
     horizon: int
 
 
-def classifiers_stage(run: ModelRun, features: Features) -> Classifiers:
-    """Propensity (P(purchase within hp)) and churn (1 - P(purchase within hc)) models."""
+def classifiers_stage(
+    run: ModelRun,
+    features: Features,
+    previous: Mapping[str, Any] | None = None,
+    basis: Mapping[str, float] | None = None,
+) -> Classifiers:
+    """Propensity (P(purchase within hp)) and churn (1 - P(purchase within hc)) models;
+    `previous` is the last run's frozen classifiers (`connector.modelling.reuse`), scored with
+    again while the day and the store stay nearly the same."""
     cache: dict[datetime, pd.DataFrame] = {}
     timings: dict[str, float] = {}
     hp, hc = run.settings.propensity_horizon_days, run.settings.churn_horizon_days
-    prop = _train(run, features, _Target(f"purchase_propensity_{hp}d", hp), cache, timings)
-    churn = _train(run, features, _Target(f"churn_{hc}d", hc), cache, timings)
+    targets = (_Target(f"purchase_propensity_{hp}d", hp), _Target(f"churn_{hc}d", hc))
+    basis = basis or store_basis(run)
+    reused = reusable_classifiers(run, previous, basis)
+    if reused is not None and all(t.name in reused for t in targets):
+        prop, churn = (reused[t.name] for t in targets)
+        return Classifiers(prop, churn, {"reused": 0.0}, dict(previous or {}))
+    shares = previous_shares(previous)
+    prop, churn = (_train(run, features, t, cache, timings, shares.get(t.name)) for t in targets)
     churn.card["target"] = f"no purchase within {hc} days (churn_risk = 1 - P(purchase))"
-    return Classifiers(prop, churn, timings)
+    return Classifiers(prop, churn, timings, frozen_classifiers(run, (prop, churn), basis))
 
 
 def _train(
@@ -59,6 +80,7 @@ def _train(
     target: _Target,
     cache: dict[datetime, pd.DataFrame],
     timings: dict[str, float],
+    previous_share: float | None = None,
 ) -> PurchaseClassifier:
     window = label_window(run, target.horizon)
     cutoff = run.as_of - timedelta(days=window)
@@ -90,6 +112,7 @@ def _train(
         columns=columns,
         settings=run.settings,
         min_history_days=window,
+        previous_share=previous_share,
     )
     timings[f"{target.name}: blend backtest"] = round(time.perf_counter() - started, 3)
     train_frame, train_labels = _stacked(frame, labels, earlier, earlier_labels, window, target)

@@ -167,6 +167,7 @@ def test_new_cluster_gets_new_id(store: duckdb.DuckDBPyConnection, first: ModelR
                 for i, c in enumerate(first.state.clusters)
             ],
             "next_cluster_id": 40,
+            "fitted": {},  # a refit: a reused fit joins rows to its centroids as they are
         }
     )
     result = run_models(store, as_of=AS_OF, settings=SETTINGS, previous=far)

@@ -1,0 +1,148 @@
+"""Scoring with the last run's classifiers while the day and the store stay nearly the same.
+
+Refitting the propensity and churn classifiers on a store where 1 % of the profiles changed
+moved churn risk past its delivered precision for most unchanged profiles (the trees split
+elsewhere, coefficients move by their estimation noise), so the 1 %-change run re-sent nearly
+every profile. A run with the same `as_of` and settings as the run that fitted the classifiers,
+on a store whose profiles, orders and order revenue before `as_of` each changed by less than
+`RETRAIN_CHANGE`, scores with those classifiers (frozen as plain numbers in the model state,
+`connector.modelling.frozen`): an unchanged profile keeps its score, a changed one is scored by
+the same model, and the model card says it was reused. A new day, new settings or a larger
+change refits. The lifetime model (BG/NBD, Gamma-Gamma) follows the same rule: refitted on 1 %
+more orders it moved every expected next order date by a day, and its outputs are the
+classifiers' inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from connector.modelling.bgnbd import BgNbdParams
+from connector.modelling.frozen import FrozenBlend, FrozenPlatt
+from connector.modelling.gammagamma import GammaGammaParams
+from connector.modelling.lifetime import LifetimeModel
+from connector.modelling.orders import purchase_filter
+from connector.modelling.propensity import PurchaseClassifier
+from connector.modelling.stages import ModelRun
+
+__all__ = [
+    "RETRAIN_CHANGE",
+    "frozen_classifiers",
+    "previous_shares",
+    "reusable_classifiers",
+    "reusable_lifetime",
+    "store_basis",
+]
+
+RETRAIN_CHANGE = 0.05
+_FORMAT = 1  # bump when the frozen layout changes, so an older state refits instead
+
+
+def store_basis(run: ModelRun) -> dict[str, float]:
+    """What the classifiers were fitted on, in three numbers: profiles, orders, order revenue
+    before `as_of`."""
+    profiles = run.con.execute("SELECT count(*) FROM profiles").fetchall()[0][0]
+    orders, revenue = run.con.execute(
+        f"""SELECT count(*), coalesce(sum(abs(coalesce(revenue, 0))), 0) FROM events
+            WHERE {purchase_filter()} AND occurred_at < ?""",
+        [run.as_of],
+    ).fetchall()[0]
+    return {"profiles": float(profiles), "orders": float(orders), "revenue": float(revenue)}
+
+
+def _fit_key(run: ModelRun) -> str:
+    """The day, the settings and the frozen format: a fit is reused only while all three hold."""
+    blob = f"{_FORMAT}|{run.as_of.isoformat()}|{run.settings.model_dump_json()}"
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _change(before: Mapping[str, float], now: Mapping[str, float]) -> float:
+    """The largest relative change of the three basis numbers."""
+    return max(abs(now[k] - before[k]) / max(abs(before[k]), 1.0) for k in now)
+
+
+def frozen_classifiers(
+    run: ModelRun, classifiers: tuple[PurchaseClassifier, ...], basis: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The model state's entry: the classifiers as numbers, with what they were fitted on."""
+    models = {}
+    for clf in classifiers:
+        if clf.model is None or clf.calibrator is None:
+            return {}  # a fallback has nothing to keep: the next run decides afresh
+        models[str(clf.card["name"])] = {
+            "horizon_days": clf.horizon_days,
+            "columns": clf.columns,
+            "fallback_column": clf.fallback_column,
+            "fallback_rate": clf.fallback_rate,
+            "horizon_scale": clf.horizon_scale,
+            "model": clf.model.freeze(),
+            "calibrator": clf.calibrator.freeze(),
+            "card": {k: v for k, v in clf.card.items() if k != "calibration_anchor"},
+        }
+    return {"fit_key": _fit_key(run), "basis": dict(basis), "models": models}
+
+
+def previous_shares(previous: Mapping[str, Any] | None) -> dict[str, float]:
+    """The boosting share each frozen classifier's backtest chose, by model name."""
+    out = {}
+    for name, frozen in (previous or {}).get("models", {}).items():
+        blend = frozen["card"].get("blend", {})
+        if "backtest_auc" in blend:
+            out[str(name)] = float(blend["hgb_share"])
+    return out
+
+
+def _reusable_change(
+    run: ModelRun, previous: Mapping[str, Any] | None, basis: Mapping[str, float]
+) -> float | None:
+    """How much the store changed since the previous fit, when its models may be reused."""
+    if not previous or previous.get("fit_key") != _fit_key(run):
+        return None
+    change = _change(previous["basis"], basis)
+    return change if change < RETRAIN_CHANGE else None
+
+
+def reusable_lifetime(
+    run: ModelRun, previous: Mapping[str, Any] | None, basis: Mapping[str, float]
+) -> LifetimeModel | None:
+    """The previous run's lifetime model when this run may score with it, else None."""
+    if _reusable_change(run, previous, basis) is None or not previous or "lifetime" not in previous:
+        return None
+    nan = float("nan")  # `LifetimeModel.to_dict` wrote a non-finite likelihood as None
+    bg: dict[str, Any] = {
+        k: nan if v is None else v for k, v in previous["lifetime"]["bgnbd"].items()
+    }
+    gg: dict[str, Any] = {
+        k: nan if v is None else v for k, v in previous["lifetime"]["gamma_gamma"].items()
+    }
+    return LifetimeModel(BgNbdParams(**bg), GammaGammaParams(**gg))
+
+
+def reusable_classifiers(
+    run: ModelRun, previous: Mapping[str, Any] | None, basis: Mapping[str, float]
+) -> dict[str, PurchaseClassifier] | None:
+    """The previous run's classifiers by name when this run may score with them, else None."""
+    change = _reusable_change(run, previous, basis)
+    if change is None or not previous:
+        return None
+    out = {}
+    for name, frozen in previous["models"].items():
+        card = dict(frozen["card"])
+        card["reused"] = (
+            f"fitted by an earlier run on the same as_of and settings; the store changed by "
+            f"{change:.2%} since (profiles, orders, order revenue), below the "
+            f"{RETRAIN_CHANGE:.0%} that refits"
+        )
+        out[str(name)] = PurchaseClassifier(
+            int(frozen["horizon_days"]),
+            list(frozen["columns"]),
+            str(frozen["fallback_column"]),
+            FrozenBlend(frozen["model"]),
+            FrozenPlatt(frozen["calibrator"]),
+            float(frozen["fallback_rate"]),
+            card,
+            horizon_scale=float(frozen["horizon_scale"]),
+        )
+    return out
