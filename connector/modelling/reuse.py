@@ -19,6 +19,8 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+import sklearn
+
 from connector.modelling.bgnbd import BgNbdParams
 from connector.modelling.frozen import FrozenBlend, FrozenPlatt
 from connector.modelling.gammagamma import GammaGammaParams
@@ -53,8 +55,11 @@ def store_basis(run: ModelRun) -> dict[str, float]:
 
 
 def _fit_key(run: ModelRun) -> str:
-    """The day, the settings and the frozen format: a fit is reused only while all three hold."""
-    blob = f"{_FORMAT}|{run.as_of.isoformat()}|{run.settings.model_dump_json()}"
+    """The day, the settings, the frozen format and scikit-learn's version (the trees are read
+    from its fitted estimators): a fit is reused only while all four hold."""
+    blob = (
+        f"{_FORMAT}|{sklearn.__version__}|{run.as_of.isoformat()}|{run.settings.model_dump_json()}"
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -71,13 +76,19 @@ def frozen_classifiers(
     for clf in classifiers:
         if clf.model is None or clf.calibrator is None:
             return {}  # a fallback has nothing to keep: the next run decides afresh
+        try:
+            model = clf.model.freeze()
+        except (AttributeError, KeyError, TypeError, ValueError):
+            # a scikit-learn whose fitted trees are laid out otherwise: nothing is kept, and
+            # the next run refits (slower, never wrong)
+            return {}
         models[str(clf.card["name"])] = {
             "horizon_days": clf.horizon_days,
             "columns": clf.columns,
             "fallback_column": clf.fallback_column,
             "fallback_rate": clf.fallback_rate,
             "horizon_scale": clf.horizon_scale,
-            "model": clf.model.freeze(),
+            "model": model,
             "calibrator": clf.calibrator.freeze(),
             "card": {k: v for k, v in clf.card.items() if k != "calibration_anchor"},
         }
