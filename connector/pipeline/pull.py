@@ -33,7 +33,11 @@ from connector.errors import ConnectorError, DiskFullError, SkippableError, desc
 from connector.logs import redact
 from connector.pipeline.accept import PullContext, accept_chunk
 from connector.pipeline.pull_pages import accept_page
-from connector.pipeline.pull_profiles import ProfileChunk, store_profile_chunk
+from connector.pipeline.pull_profiles import (
+    ProfileChunk,
+    store_profile_chunk,
+    store_profile_records,
+)
 from connector.pipeline.pull_reader import StreamReader
 from connector.pipeline.quarantine import Quarantine
 from connector.pipeline.warnings import capture_warnings
@@ -44,7 +48,6 @@ from connector.schema.normalise import parse_timestamp, to_iso
 from connector.schema.records import EventRecord, ProfileRecord
 from connector.state.quarantine import QuarantineStore
 from connector.store.diskfull import is_disk_full
-from connector.store.unchanged import unchanged_profiles
 from connector.workspace import Workspace
 
 __all__ = ["PullResult", "pull_source"]
@@ -164,9 +167,8 @@ def _store(
     if isinstance(good, ProfileChunk):
         return store_profile_chunk(ws, good, run_id)
     if stream.kind == "profiles":
-        same = unchanged_profiles(ws.data.con, good)
-        profiles: list[ProfileRecord] = [r for i, r in enumerate(good) if i not in same]
-        return ws.data.upsert_profile_records(profiles, run_id), len(same)
+        profiles: list[ProfileRecord] = good
+        return store_profile_records(ws, profiles, run_id)
     if isinstance(good, pa.Table):
         return ws.data.upsert_event_table(good, run_id), 0
     events: list[EventRecord] = good

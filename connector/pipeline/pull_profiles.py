@@ -3,19 +3,20 @@
 A profile page is split by ``bulk_profiles``: live rows it accepts stay Arrow into the store;
 the rest go through ``accept_chunk`` one by one (same reasons, same quarantine, same
 references). Storing skips what the store already says (``unchanged``) and merges both kinds in
-stream order (``upsert_profile_table``); a chunk holding a tombstone is stored as records
+stream order (``upsert_profile_table``); a round (below) holding a tombstone is stored as records
 (``upsert_profile_records``), whose order rules between tombstones and live records apply.
 
-Known limit, shared with the record path: whether a record is ``unchanged`` is judged against
-the store as it was before its chunk, so a key's old version said again after a newer one of
-the same chunk is skipped, while in a later chunk it is stored (the last version wins). Pages
-and record chunks end at different rows, so such a file can store differently along the two
-paths, as it already could between two record chunk sizes.
+A chunk is stored in rounds (``key_rounds``: each key's first record, then its second, ...;
+one round when no key repeats), on this path and the record path (``store_profile_records``):
+each record is judged ``unchanged`` against the store its key's earlier records left, so a
+key's old version said again after a newer one is stored and the stream's last version wins,
+wherever pages and chunks end.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +33,7 @@ from connector.schema.models import ConsentStatus
 from connector.schema.normalise import to_iso
 from connector.schema.records import ProfileRecord
 from connector.store.profiles_in import profile_table
-from connector.store.unchanged import unchanged_profiles, unchanged_rows
+from connector.store.unchanged import key_rounds, unchanged_profiles, unchanged_rows
 from connector.workspace import Workspace
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "records_of",
     "runs",
     "store_profile_chunk",
+    "store_profile_records",
 ]
 
 _CHANNELS = ("email", "sms", "ads")
@@ -151,8 +153,58 @@ def accept_profile_page(
     return ProfileChunk(fast, records, positions), mark
 
 
+def _keys(rows: pa.Table, records: Sequence[ProfileRecord], positions: Sequence[int]) -> pa.Table:
+    """The key and stream position of each row, then of each record."""
+    recs = pa.table(
+        {
+            "source": pa.array([r.source for r in records], pa.string()),
+            "source_id": pa.array([r.source_id for r in records], pa.string()),
+            "pos": pa.array(positions, pa.int64()),
+        }
+    )
+    if rows.num_rows == 0:
+        return recs
+    keys = rows.select(["source", "source_id", "idx"]).rename_columns(recs.column_names)
+    return pa.concat_tables([keys.cast(recs.schema), recs])
+
+
 def store_profile_chunk(ws: Workspace, chunk: ProfileChunk, run_id: str) -> tuple[int, int]:
-    """Store a chunk; returns (records new to the store, unchanged records skipped)."""
+    """Store a chunk; returns (records new to the store, unchanged records skipped).
+
+    Stored in rounds (``key_rounds``): a key's later versions are judged against the store its
+    earlier ones left, so the chunk stores what its records stored one at a time would.
+    """
+    n = chunk.rows.num_rows
+    new = skipped = 0
+    for picked in key_rounds(ws.data.con, _keys(chunk.rows, chunk.records, chunk.positions)):
+        rows, recs = picked[picked < n], (picked[picked >= n] - n).tolist()
+        part = ProfileChunk(
+            chunk.rows.take(pa.array(rows, pa.int64())),
+            [chunk.records[i] for i in recs],
+            [chunk.positions[i] for i in recs],
+        )
+        got = _store_round(ws, part, run_id)
+        new, skipped = new + got[0], skipped + got[1]
+    return new, skipped
+
+
+def store_profile_records(
+    ws: Workspace, records: Sequence[ProfileRecord], run_id: str
+) -> tuple[int, int]:
+    """Store a chunk of records (the record path); returns (new, unchanged skipped), judged
+    and stored in rounds as ``store_profile_chunk`` does."""
+    new = skipped = 0
+    for picked in key_rounds(ws.data.con, _keys(pa.table({}), records, range(len(records)))):
+        part = [records[i] for i in picked.tolist()]
+        same = unchanged_profiles(ws.data.con, part)
+        fresh = [r for i, r in enumerate(part) if i not in same]
+        new += ws.data.upsert_profile_records(fresh, run_id)
+        skipped += len(same)
+    return new, skipped
+
+
+def _store_round(ws: Workspace, chunk: ProfileChunk, run_id: str) -> tuple[int, int]:
+    """Store records holding each key at most once (a round of ``store_profile_chunk``)."""
     con = ws.data.con
     same = unchanged_profiles(con, chunk.records)
     kept = [

@@ -25,11 +25,14 @@ from hypothesis import strategies as st
 from connector.pipeline.accept import PullContext, accept_chunk
 from connector.pipeline.bulk_profiles import validate_profiles
 from connector.pipeline.pull_pages import accept_page
-from connector.pipeline.pull_profiles import ProfileChunk, store_profile_chunk
+from connector.pipeline.pull_profiles import (
+    ProfileChunk,
+    store_profile_chunk,
+    store_profile_records,
+)
 from connector.plugin.spec import Stream
 from connector.schema.flat import page_records
 from connector.store.datastore import DataStore
-from connector.store.unchanged import unchanged_profiles
 
 STREAM = Stream("profiles", "profiles", "timestamp", "updated_at")
 HORIZON = datetime(2030, 1, 1, tzinfo=UTC)
@@ -76,10 +79,8 @@ def _context(suppress: str | None = None) -> PullContext:
 
 
 def _store_records(store: DataStore, good: list[Any], run_id: str) -> tuple[int, int]:
-    """What the pull stored for a chunk of records before profiles went in bulk."""
-    same = unchanged_profiles(store.con, good)
-    fresh = [r for i, r in enumerate(good) if i not in same]
-    return store.upsert_profile_records(fresh, run_id), len(same)
+    """What the pull stores for a chunk of records (the record path)."""
+    return store_profile_records(SimpleNamespace(data=store), good, run_id)  # type: ignore[arg-type]
 
 
 def _dump(store: DataStore) -> dict[str, list[tuple[Any, ...]]]:

@@ -51,9 +51,8 @@ def _lines(start: int, n: int, day: int) -> list[str]:
         {"source_id": "c2", "merged_into": "c3"},
         {"source_id": "big", "email": "b@example.org", "traits": {"x": "y" * 70_000}},
     ]
-    if start == 0:  # an old version said again later in one chunk is a known chunk-boundary
-        # quirk of the "unchanged" check (see pull_profiles), so only the first file has it
-        out.append({"source_id": "c4", "email": "other@example.org", "updated_at": "2024-01-09"})
+    # an old version said again after a newer one of the same chunk: the last version wins
+    out.append({"source_id": "c4", "email": "other@example.org", "updated_at": "2024-01-09"})
     return [json.dumps(r) for r in out] + ["{broken", "[1, 2]", ""]
 
 
