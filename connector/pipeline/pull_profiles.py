@@ -6,11 +6,11 @@ references). Storing skips what the store already says (``unchanged``) and merge
 stream order (``upsert_profile_table``); a round (below) holding a tombstone is stored as records
 (``upsert_profile_records``), whose order rules between tombstones and live records apply.
 
-A chunk is stored in rounds (``key_rounds``: each key's first record, then its second, ...;
-one round when no key repeats), on this path and the record path (``store_profile_records``):
-each record is judged ``unchanged`` against the store its key's earlier records left, so a
-key's old version said again after a newer one is stored and the stream's last version wins,
-wherever pages and chunks end.
+A chunk is stored in rounds (``connector.store.rounds``; one round when no key repeats), on
+this path and the record path (``store_profile_records``): a record that could be judged
+``unchanged`` is judged against the store its key's earlier records left, so a key's old version
+said again after a newer one is stored and the stream's last version wins, wherever pages and
+chunks end.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ from connector.schema.flat import page_records
 from connector.schema.models import ConsentStatus
 from connector.schema.normalise import to_iso
 from connector.schema.records import ProfileRecord
-from connector.store.profiles_in import profile_table
-from connector.store.unchanged import key_rounds, unchanged_profiles, unchanged_rows
+from connector.store.profiles_in import profile_rows, profile_table
+from connector.store.rounds import key_rounds
+from connector.store.unchanged import unchanged_profiles, unchanged_rows
 from connector.workspace import Workspace
 
 __all__ = [
@@ -168,6 +169,14 @@ def _keys(rows: pa.Table, records: Sequence[ProfileRecord], positions: Sequence[
     return pa.concat_tables([keys.cast(recs.schema), recs])
 
 
+def _versions(records: Sequence[ProfileRecord]) -> list[dict[str, Any]]:
+    """Records' values as ``PROFILE_SCHEMA`` rows, tombstones flagged (``key_rounds``)."""
+    rows = profile_rows(records)
+    for row, rec in zip(rows, records, strict=True):
+        row["tombstone"] = rec.tombstone
+    return rows
+
+
 def store_profile_chunk(ws: Workspace, chunk: ProfileChunk, run_id: str) -> tuple[int, int]:
     """Store a chunk; returns (records new to the store, unchanged records skipped).
 
@@ -175,8 +184,16 @@ def store_profile_chunk(ws: Workspace, chunk: ProfileChunk, run_id: str) -> tupl
     earlier ones left, so the chunk stores what its records stored one at a time would.
     """
     n = chunk.rows.num_rows
+
+    def versions(picked: list[int]) -> list[dict[str, Any]]:
+        rows = chunk.rows.take(pa.array([i for i in picked if i < n], pa.int64())).to_pylist()
+        recs = iter(_versions([chunk.records[i - n] for i in picked if i >= n]))
+        it = iter(rows)
+        return [next(it) if i < n else next(recs) for i in picked]
+
     new = skipped = 0
-    for picked in key_rounds(ws.data.con, _keys(chunk.rows, chunk.records, chunk.positions)):
+    keys = _keys(chunk.rows, chunk.records, chunk.positions)
+    for picked in key_rounds(ws.data.con, keys, versions):
         rows, recs = picked[picked < n], (picked[picked >= n] - n).tolist()
         part = ProfileChunk(
             chunk.rows.take(pa.array(rows, pa.int64())),
@@ -194,7 +211,12 @@ def store_profile_records(
     """Store a chunk of records (the record path); returns (new, unchanged skipped), judged
     and stored in rounds as ``store_profile_chunk`` does."""
     new = skipped = 0
-    for picked in key_rounds(ws.data.con, _keys(pa.table({}), records, range(len(records)))):
+    keys = _keys(pa.table({}), records, range(len(records)))
+
+    def versions(picked: list[int]) -> list[dict[str, Any]]:
+        return _versions([records[i] for i in picked])
+
+    for picked in key_rounds(ws.data.con, keys, versions):
         part = [records[i] for i in picked.tolist()]
         same = unchanged_profiles(ws.data.con, part)
         fresh = [r for i, r in enumerate(part) if i not in same]
@@ -204,7 +226,8 @@ def store_profile_records(
 
 
 def _store_round(ws: Workspace, chunk: ProfileChunk, run_id: str) -> tuple[int, int]:
-    """Store records holding each key at most once (a round of ``store_profile_chunk``)."""
+    """Store one round of ``store_profile_chunk``: only a key's first record in it can be
+    unchanged (the others state something new), so all are judged against the store."""
     con = ws.data.con
     same = unchanged_profiles(con, chunk.records)
     kept = [

@@ -22,7 +22,12 @@ from filelock import FileLock
 from connector.schema.records import EventRecord, ProfileRecord
 from connector.store.events_in import event_rows, upsert_event_table
 from connector.store.identity_sig import identity_keys, identity_signature
-from connector.store.profiles_in import merge_partial, update_sql, upsert_profile_table
+from connector.store.profiles_in import (
+    keep_in_batch_superseded,
+    merge_partial,
+    update_sql,
+    upsert_profile_table,
+)
 from connector.store.tables import DDL
 from connector.store.tombstones import split_tombstones, store_tombstones
 
@@ -209,11 +214,7 @@ class DataStore:
 
     def _keep_superseded(self, in_batch: list[tuple[str, str, str]], run_id: str) -> None:
         """Remember the stored emails and phones the incoming versions replace."""
-        if in_batch:
-            self.con.executemany(
-                "INSERT OR IGNORE INTO superseded_ids VALUES (?, ?, ?, ?)",
-                [[*k, run_id] for k in in_batch],
-            )
+        keep_in_batch_superseded(self.con, in_batch, run_id)
         for kind in ("email", "phone"):
             self.con.execute(
                 f"""INSERT OR IGNORE INTO superseded_ids

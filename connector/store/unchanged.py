@@ -9,9 +9,9 @@ A record that would change nothing is an echo: the pull skips it, so it neither 
 change nor moves the record's dates (a re-dated opt-out must not outrank a later grant).
 
 A record is judged against the store as its key's earlier records left it, whatever chunk they
-came in: a chunk is stored in rounds (``key_rounds``), so a key's old version said again after a
-newer one is stored (the stream's last version wins) rather than judged against the store as it
-was before the chunk.
+came in: a chunk is stored in rounds (``connector.store.rounds``), so a key's old version said
+again after a newer one is stored (the stream's last version wins) rather than judged against
+the store as it was before the chunk.
 """
 
 from __future__ import annotations
@@ -25,11 +25,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from connector.schema.records import ProfileRecord
 
-__all__ = ["key_rounds", "unchanged_profiles", "unchanged_rows"]
+__all__ = ["unchanged_profiles", "unchanged_rows"]
 
 _FIELDS = ("email", "phone", "first_name", "last_name", "city", "postal_code", "country")
 _CHANNELS = ("email", "sms", "ads")
@@ -131,31 +130,3 @@ def unchanged_rows(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> np.ndarray
 def _traits_known(new: str, old: str | None) -> bool:
     stored = json.loads(old or "{}")
     return all(k in stored and stored[k] == v for k, v in json.loads(new).items())
-
-
-def key_rounds(con: duckdb.DuckDBPyConnection, keys: pa.Table) -> list[np.ndarray]:
-    """Row numbers of ``keys`` (``source``, ``source_id``, ``pos``: the stream position) in
-    rounds: the first of each key's rows, then the second, and so on, each round in stream
-    order. A round holds each key once, so judging it against the store and storing it, round
-    after round, is what storing the rows one at a time would do (one round when no key repeats).
-    """
-    n = keys.num_rows
-    if n == 0:
-        return []
-    joined = pc.binary_join_element_wise(keys["source"], keys["source_id"], "\x1f")
-    if pc.count_distinct(joined).as_py() == n:  # no key twice: one round, as given
-        return [np.arange(n)]
-    con.register("incoming_rounds", keys.append_column("rn", pa.array(range(n), pa.int64())))
-    try:
-        found = con.execute(
-            """SELECT rn, row_number() OVER (PARTITION BY source, source_id ORDER BY pos) AS round
-               FROM incoming_rounds ORDER BY pos"""
-        ).fetchnumpy()
-    finally:
-        con.unregister("incoming_rounds")
-    rows, rounds = np.asarray(found["rn"]), np.asarray(found["round"])
-    if int(rounds.max()) == 1:
-        return [rows]
-    order = np.argsort(rounds, kind="stable")  # stable: stream order within a round
-    cuts = np.flatnonzero(np.diff(rounds[order])) + 1
-    return np.split(rows[order], cuts)

@@ -10,6 +10,8 @@ same chunk as across a chunk boundary.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -32,7 +34,11 @@ from connector.schema.records import ProfileRecord
 from connector.store.datastore import DataStore
 from connector.store.profiles_in import profile_table
 
-SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=int(os.environ.get("CHUNK_EXAMPLES", "20")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 TABLES = {
     "profile_records": "source, source_id",
     "superseded_ids": "source, source_id, id_key",
@@ -133,6 +139,12 @@ def _bulk_chunk(records: Sequence[ProfileRecord], start: int) -> ProfileChunk:
     return ProfileChunk(table, [r for _, r in rest], [i for i, _ in rest])
 
 
+def _parsed(column: str, value: Any) -> Any:
+    """Traits as what they say: their JSON text differs between a key's records merged in one
+    chunk (Python's ``json.dumps``) and one after another (DuckDB's ``json_merge_patch``)."""
+    return json.loads(value) if column == "traits" and value is not None else value
+
+
 def _stored(
     data: DataStore,
     seed: Sequence[ProfileRecord],
@@ -155,7 +167,11 @@ def _stored(
             store_profile_records(ws, part, "run-1")
     out = {}
     for table, key in TABLES.items():
-        rows = data.con.execute(f"SELECT * FROM {table} ORDER BY {key}").fetchall()
+        found = data.con.execute(f"SELECT * FROM {table} ORDER BY {key}")
+        names = [d[0] for d in found.description or []]
+        rows = [
+            tuple(_parsed(n, v) for n, v in zip(names, r, strict=True)) for r in found.fetchall()
+        ]
         if table == "tombstones":
             rows = [(*r[:2], "received" if r[2] and r[2] >= _START else r[2], *r[3:]) for r in rows]
         out[table] = rows
