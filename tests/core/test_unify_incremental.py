@@ -216,7 +216,7 @@ def test_an_event_resent_with_another_date_rebuilds_its_profile() -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(batches=_batches)
 def test_incremental_equals_full_recompute_many(batches: list[list[dict[str, Any]]]) -> None:
     _replay(batches)
