@@ -7,6 +7,8 @@ precision for most profiles whose data had not changed, so the plan re-sent near
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any, cast
 
 import duckdb
 import numpy as np
@@ -16,6 +18,7 @@ import pytest
 from connector.modelling.blend import BoostedLogitBlend
 from connector.modelling.engine import ModelResult, ModelState, run_models
 from connector.modelling.frozen import FrozenBlend
+from connector.modelling.reuse import frozen_classifiers
 from connector.modelling.settings import ModelSettings
 from connector.testing.testdata import generate
 
@@ -97,3 +100,15 @@ def test_frozen_blend_scores_as_the_fitted_one(share: float) -> None:
     fitted = BoostedLogitBlend(7, share).fit(x, y, keys)
     frozen = FrozenBlend(fitted.freeze())
     assert np.allclose(frozen.score(x), fitted.score(x), rtol=0, atol=1e-12)
+
+
+def test_a_fit_whose_trees_cannot_be_read_is_not_kept() -> None:
+    """Another scikit-learn may lay its fitted trees out otherwise: nothing is kept (the next
+    run refits) instead of the run failing."""
+
+    class Unreadable:
+        def freeze(self) -> dict[str, object]:
+            raise AttributeError("'HistGradientBoostingClassifier' object has no '_predictors'")
+
+    clf = SimpleNamespace(model=Unreadable(), calibrator=SimpleNamespace(freeze=dict))
+    assert frozen_classifiers(cast(Any, None), (cast(Any, clf),), {}) == {}
