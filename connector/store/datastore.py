@@ -25,6 +25,7 @@ from connector.store.identity_sig import identity_keys, identity_signature
 from connector.store.profiles_in import (
     keep_in_batch_superseded,
     merge_partial,
+    profile_rows,
     update_sql,
     upsert_profile_table,
 )
@@ -41,10 +42,6 @@ def first_row(cursor: duckdb.DuckDBPyConnection) -> Any:
 
 
 _TS_COLUMNS = ("created_at", "updated_at", "consent_email_at", "consent_sms_at", "consent_ads_at")
-
-
-def _naive(ts: datetime | None) -> datetime | None:
-    return ts.replace(tzinfo=None) if ts is not None else None
 
 
 def _missing(path: Path) -> bool:
@@ -162,30 +159,7 @@ class DataStore:
             )
 
     def _upsert_live(self, records: Sequence[ProfileRecord], run_id: str) -> int:
-        rows: list[dict[str, Any]] = []
-        for r in records:
-            row: dict[str, Any] = {
-                "source": r.source,
-                "source_id": r.source_id,
-                "email": r.email,
-                "phone": r.phone,
-                "ids": json.dumps(r.ids, sort_keys=True),
-                "id_sig": identity_signature(r.email, r.phone, r.ids),
-                "first_name": r.first_name,
-                "last_name": r.last_name,
-                "city": r.city,
-                "postal_code": r.postal_code,
-                "country": r.country,
-                "created_at": _naive(r.created_at),
-                "updated_at": _naive(r.updated_at),
-                "traits": json.dumps(r.traits, sort_keys=True, default=str),
-                "run_id": run_id,
-            }
-            for channel in ("email", "sms", "ads"):
-                status, at = r.consent.get(channel, (None, None))
-                row[f"consent_{channel}"] = str(status) if status else None
-                row[f"consent_{channel}_at"] = _naive(at)
-            rows.append(row)
+        rows = [row | {"run_id": run_id} for row in profile_rows(records)]
         superseded: list[tuple[str, str, str]] = []
         frame = pd.DataFrame(list(merge_partial(rows, superseded).values()))
         for col in _TS_COLUMNS:
