@@ -23,6 +23,7 @@ __all__ = [
     "EXPECTED",
     "KIND",
     "PLAIN_ID",
+    "identity_sigs",
     "ids_sql",
     "is_text",
     "map_distinct",
@@ -75,7 +76,20 @@ def map_distinct(
     return mapped, ok.to_numpy(zero_copy_only=False)
 
 
-def signatures(keys: pa.Array) -> pa.Array:
+def identity_sigs(email: pa.Array, phone: pa.Array, ids_keys: pa.Array) -> pa.Array:
+    """``identity_signature`` of each row from its normalised e-mail, phone and ``ids_keys``
+    (the ``ids_sql`` keys text): the same key text the record path signs."""
+    keys = pc.binary_join_element_wise(
+        pc.binary_join_element_wise("email:", email, ""),
+        pc.binary_join_element_wise("phone:", phone, ""),
+        ids_keys,
+        "\x1f",
+        null_handling="skip",
+    )
+    return signatures(keys)
+
+
+def signatures(keys: pa.Array | pa.ChunkedArray) -> pa.Array:
     """``identity_signature`` of each row's identity keys, once per distinct keys text."""
     cache: dict[str, str] = {}
     out = []

@@ -25,12 +25,12 @@ from connector.pipeline.bulk_common import (
     CLEAN,
     KIND,
     PLAIN_ID,
+    identity_sigs,
     ids_sql,
     is_text,
     map_distinct,
     match,
     quote,
-    signatures,
 )
 from connector.schema.bulk_time import engine, instant_sql, is_instant, iso_sql
 from connector.schema.jsonvalues import json_object
@@ -165,13 +165,6 @@ def validate_events(page: pa.Table, *, source: str, region: str, horizon: dateti
     keep = pa.array(fast)
     taken = staged.filter(keep)
     email, phone = email.filter(keep), phone.filter(keep)
-    keys = pc.binary_join_element_wise(
-        pc.binary_join_element_wise("email:", email, ""),
-        pc.binary_join_element_wise("phone:", phone, ""),
-        taken["ids_keys"],
-        "\x1f",
-        null_handling="skip",
-    )
     accepted = pa.table(
         {
             "event_id": taken["event_id"],
@@ -182,7 +175,7 @@ def validate_events(page: pa.Table, *, source: str, region: str, horizon: dateti
             "email": email,
             "phone": phone,
             "ids": taken["ids"],
-            "id_sig": signatures(keys.combine_chunks()),
+            "id_sig": identity_sigs(email, phone, taken["ids_keys"]),
             "revenue": taken["revenue"].cast(pa.float64()),
             "currency": taken["currency"],
             "properties": props.filter(keep).fill_null("{}"),

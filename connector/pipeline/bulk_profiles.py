@@ -28,12 +28,12 @@ from connector.pipeline.bulk_common import (
     EXPECTED,
     KIND,
     PLAIN_ID,
+    identity_sigs,
     ids_sql,
     is_text,
     map_distinct,
     match,
     quote,
-    signatures,
 )
 from connector.schema.bulk_time import engine, instant_sql, is_instant, iso_sql
 from connector.schema.jsonvalues import json_object
@@ -229,18 +229,11 @@ def validate_profiles(
     keep = pa.array(fast)
     taken = staged.filter(keep)
     email, phone = email.filter(keep), phone.filter(keep)
-    keys = pc.binary_join_element_wise(
-        pc.binary_join_element_wise("email:", email, ""),
-        pc.binary_join_element_wise("phone:", phone, ""),
-        taken["ids_keys"],
-        "\x1f",
-        null_handling="skip",
-    )
     columns = {
         "source": pa.array([source] * taken.num_rows, pa.string()),
         "email": email,
         "phone": phone,
-        "id_sig": signatures(keys.combine_chunks()),
+        "id_sig": identity_sigs(email, phone, taken["ids_keys"]),
         "country": country.filter(keep),
         "traits": traits.filter(keep),
     }
