@@ -58,6 +58,10 @@ class KlaviyoSink(SinkBase):
         )
         self.lists = ListManager(self.client, ctx.state, settings.list_prefix)
         self.segments: dict[str, SegmentRef] = {}
+        # Klaviyo ids this sink's own writes learned in this run. The plan addressed the run's
+        # list changes before those writes, so without this every list change of a first run
+        # looked its people up again (one get_profiles call per 100, the slowest budget).
+        self.learned: dict[str, str] = {}
 
     def accepts(self, recipient: Recipient) -> bool:
         """Klaviyo finds a profile by its id, email, phone or external id; without any the
@@ -157,6 +161,7 @@ class KlaviyoSink(SinkBase):
             if r.ids.get("klaviyo_id") and not c.recipient.ids.get("klaviyo_id")
         }
         ids: dict[str, str] = {**learned, **self._learn(unknown)}
+        self.learned.update(ids)
         final: list[Outcome] = []
         for change, outcome in zip(changes, outcomes, strict=True):
             if outcome is not None:
@@ -221,7 +226,7 @@ class KlaviyoSink(SinkBase):
         kind = changes[0].kind
         try:
             list_id = self.lists.ensure(segment)
-            ids = resolve_ids(self.client, [c.recipient for c in changes])
+            ids = resolve_ids(self.client, [self._with_learned(c.recipient) for c in changes])
         except RetryableError as exc:
             for i in indexes:
                 outcomes[i] = Outcome.retryable(str(exc), exc.retry_after)
@@ -248,6 +253,7 @@ class KlaviyoSink(SinkBase):
             if n in rejected and kind == ChangeKind.REMOVE and profile_gone(rejected[n]):
                 outcomes[i] = Outcome.ok()  # deleted in Klaviyo since: it is in no list
             elif n in rejected and profile_gone(rejected[n]):
+                self.learned.pop(change.recipient.profile_id, None)
                 # the learned id was merged away or deleted since: add the person by identifiers
                 missing.append(
                     (
@@ -292,9 +298,16 @@ class KlaviyoSink(SinkBase):
             else:
                 landed[i] = change.recipient
         ids = self._learn(list(landed.values()))  # the import may have created them
+        self.learned.update(ids)
         for i, r in landed.items():
             pid = r.profile_id
             outcomes[i] = Outcome.ok(klaviyo_id=ids[pid]) if pid in ids else Outcome.ok()
+
+    def _with_learned(self, recipient: Recipient) -> Recipient:
+        learned = self.learned.get(recipient.profile_id)
+        if learned is None or recipient.ids.get("klaviyo_id"):
+            return recipient
+        return dataclasses.replace(recipient, ids={**recipient.ids, "klaviyo_id": learned})
 
 
 def _without_klaviyo_id(recipient: Recipient) -> Recipient:

@@ -209,3 +209,23 @@ def test_a_list_deleted_in_klaviyo_is_found_or_created_again(emulator, settings,
     assert all(o.status is OutcomeStatus.OK for o in outcomes)
     lists = _state(emulator)["lists"]
     assert [x["members"] for x in lists.values()] == [sorted(kid for _, _, kid in people)]
+
+
+def test_list_changes_use_the_ids_this_run_just_learned(emulator, settings, ctx) -> None:
+    """A first run plans its list changes before its trait writes learn the Klaviyo ids; the
+    list changes must not look the same people up again (get_profiles has the slowest
+    budget: at 300k profiles the lookups alone were minutes)."""
+    sink = _sink(settings, ctx)
+    sink.prepare([], [VIP])
+    people = _people(emulator, 30)
+    planned = Identities()  # what the plan knew: no ids yet
+    traits = [upsert(planned.recipient(pid, email), {"tier": "gold"}) for pid, email, _ in people]
+    assert all(o.status is OutcomeStatus.OK for o in apply_all(sink, traits))
+    emulator.recorder.clear()
+    adds = [member(ChangeKind.ADD, planned.recipient(pid, email), VIP) for pid, email, _ in people]
+    outcomes = apply_all(sink, adds)
+    assert all(o.status is OutcomeStatus.OK for o in outcomes)
+    assert not [r for r in emulator.recorder.entries() if r.path == "/api/profiles"]
+    members = _state(emulator)["lists"]
+    vip = next(v for v in members.values() if v["name"].endswith("VIP"))
+    assert sorted(vip["members"]) == sorted(kid for _, _, kid in people)
