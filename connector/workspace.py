@@ -40,7 +40,7 @@ class Workspace:
 
     @cached_property
     def data(self) -> DataStore:
-        return DataStore(self.path / "data.duckdb")
+        return DataStore(self.path / "data.duckdb", self.config.workspace.memory_limit)
 
     @cached_property
     def cursors(self) -> CursorStore:

@@ -55,6 +55,13 @@ class WorkspaceSettings(BaseModel):
     state_url: str | None = Field(
         None, description="SQLAlchemy URL of the state store; default SQLite in the workspace."
     )
+    memory_limit: str = Field(
+        "2GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="Memory the embedded engine (DuckDB) may use for the data store, and again "
+        "for planning, before it spills to <workspace>/tmp; a run's peak is about twice this "
+        "plus the model's tables (at a million profiles about 4 GB with the default).",
+    )
 
 
 class IdentitySettings(BaseModel):

@@ -105,7 +105,7 @@ def _plan(
         ws.ledger,  # read a chunk at a time into the plan's database, never whole
         held=held,
         hold_small_moves=ws.config.sync.hold_small_moves,
-        con=plan_engine(ws.path / "tmp" / "plan"),
+        con=plan_engine(ws.path / "tmp" / "plan", ws.config.workspace.memory_limit),
         traits=cfg.traits,
         segments=tuple(
             s.id for s in desired.segments if s.id not in held and _wanted(s.id, cfg.segments)

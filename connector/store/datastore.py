@@ -84,13 +84,26 @@ def _create(path: Path) -> None:
 
 
 class DataStore:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, memory_limit: str | None = None) -> None:
+        """``memory_limit`` bounds DuckDB's buffers (it spills to ``<dir>/tmp/store`` beyond);
+        without it DuckDB takes up to 80 % of the machine's memory, which a connector sharing
+        a host must not."""
         self.path = Path(path)
+        self.memory_limit = memory_limit
         if _missing(self.path):
             _create(self.path)
-        self.con = duckdb.connect(str(self.path))
+        self.con = self._connect()
         for ddl in DDL:
             self.con.execute(ddl)
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(str(self.path))
+        if self.memory_limit is not None:
+            spill = self.path.parent / "tmp" / "store"
+            spill.mkdir(parents=True, exist_ok=True)
+            con.execute("SET memory_limit = ?", [self.memory_limit])
+            con.execute("SET temp_directory = ?", [spill.as_posix()])
+        return con
 
     def close(self) -> None:
         self.con.close()
@@ -132,7 +145,7 @@ class DataStore:
         self.con.close()
         os.chmod(tmp, 0o600)
         os.replace(tmp, self.path)
-        self.con = duckdb.connect(str(self.path))
+        self.con = self._connect()
 
     # ---- ingest ---------------------------------------------------------------------------
     def upsert_profile_records(self, records: Sequence[ProfileRecord], run_id: str) -> int:

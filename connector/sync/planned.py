@@ -26,7 +26,9 @@ _BATCH = 5_000
 _DATABASE: duckdb.DuckDBPyConnection | None = None
 
 
-def plan_engine(spill_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
+def plan_engine(
+    spill_dir: Path | None = None, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
     """A connection of its own, for one plan, to the process's in-memory planning database.
 
     Opening a DuckDB database costs about 0.1 s, a connection to an open one next to nothing,
@@ -40,6 +42,8 @@ def plan_engine(spill_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
         if spill_dir is not None:
             spill_dir.mkdir(parents=True, exist_ok=True)
             _DATABASE.execute(f"SET temp_directory = '{spill_dir.as_posix()}'")
+        if memory_limit is not None:
+            _DATABASE.execute("SET memory_limit = ?", [memory_limit])
     return _DATABASE.cursor()
 
 
