@@ -129,10 +129,7 @@ def _audiences(ws: Workspace, runs: list[RunRow], names: dict[str, str]) -> list
                 rates[(str(dest), str(sid))] = float(rate)
     out = []
     for dest, cfg in ws.config.destinations.items():
-        delivered: dict[str, int] = {}
-        for entry in ws.ledger.entries(dest).values():
-            if entry.kind == "membership" and entry.segment_id and entry.digest != "pending":
-                delivered[entry.segment_id] = delivered.get(entry.segment_id, 0) + 1
+        delivered = ws.ledger.delivered_per_segment(dest)
         state = PluginStateStore(ws.state, f"destinations.{dest}").items()
         configured = getattr(cfg.settings, "user_lists", None) or {}
         for sid in sorted(set(delivered) | {k for d, k in rates if d == dest}):

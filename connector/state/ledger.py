@@ -89,6 +89,23 @@ class Ledger:
     def __init__(self, store: StateStore) -> None:
         self._engine = store.engine
 
+    def delivered_per_segment(self, destination: str) -> dict[str, int]:
+        """Acknowledged memberships per segment, counted by the state store (the report's
+        audience sizes; loading every entry for it cost 40 s at a million profiles)."""
+        stmt = (
+            select(ledger.c.segment_id, func.count())
+            .where(
+                ledger.c.destination == destination,
+                ledger.c.kind == "membership",
+                ledger.c.segment_id.is_not(None),
+                ledger.c.segment_id != "",
+                ledger.c.digest != PENDING,
+            )
+            .group_by(ledger.c.segment_id)
+        )
+        with self._engine.connect() as conn:
+            return {str(sid): int(n) for sid, n in conn.execute(stmt)}
+
     def entries(self, destination: str) -> dict[str, LedgerEntry]:
         with self._engine.connect() as conn:
             rows = conn.execute(

@@ -45,3 +45,25 @@ def test_scan_pages_through_every_row_in_key_order(state_url: str) -> None:
         con.close()
     finally:
         store.close()
+
+
+def test_delivered_per_segment_counts_acknowledged_memberships_only(state_url: str) -> None:
+    store = StateStore(state_url)
+    try:
+        ledger = Ledger(store)
+        vip, lapsed = SegmentRef("vip", "VIP"), SegmentRef("lapsed", "Lapsed")
+
+        def add(seg: SegmentRef, i: int) -> Change:
+            return Change(ChangeKind.ADD, Recipient(f"p{i}"), f"m:{seg.id}:p{i}", "1", segment=seg)
+
+        ledger.record("crm", [add(vip, i) for i in range(5)] + [add(lapsed, 9)], "r1")
+        ledger.record(
+            "crm", [Change(ChangeKind.UPSERT, Recipient("p1"), "t:p1", "d", {"a": 1})], "r1"
+        )
+        ledger.record("other", [add(vip, 7)], "r1")
+        ledger.mark_pending("crm", [add(vip, 20), add(lapsed, 21)], "r2")  # sent, not acknowledged
+        assert ledger.delivered_per_segment("crm") == {"vip": 5, "lapsed": 1}
+        assert ledger.delivered_per_segment("other") == {"vip": 1}
+        assert ledger.delivered_per_segment("none") == {}
+    finally:
+        store.close()
