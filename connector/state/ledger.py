@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, select
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, select
 
 from connector.plugin.changes import Change, ChangeKind
 from connector.state.schema import ledger
@@ -53,6 +53,21 @@ def delivered_numbers(traits: Mapping[str, Any]) -> str | None:
         if isinstance(v, int | float) and not isinstance(v, bool)
     }
     return json.dumps(kept, separators=(",", ":")) if kept else None
+
+
+_COLUMNS = tuple(c.name for c in ledger.columns)
+
+
+def _insert_rows(conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
+    """Insert with the driver's own executemany: SQLAlchemy's per-row parameter processing
+    cost three times SQLite's insert itself (15 of the ledger's 37 s at 200k profiles). Every
+    column is text, so no type processing is skipped."""
+    if not rows:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"  # SQLite; psycopg
+    marks = ", ".join([mark] * len(_COLUMNS))
+    sql = f"INSERT INTO {ledger.name} ({', '.join(_COLUMNS)}) VALUES ({marks})"
+    conn.exec_driver_sql(sql, [tuple(r.get(c) for c in _COLUMNS) for r in rows])
 
 
 def _keys_of(destination: str, keys: Sequence[object]) -> ColumnElement[bool]:
@@ -252,7 +267,7 @@ class Ledger:
                 )
             for i in range(0, len(keys), _CHUNK):
                 conn.execute(delete(ledger).where(_keys_of(destination, keys[i : i + _CHUNK])))
-            conn.execute(insert(ledger), put)
+            _insert_rows(conn, put)
         return previous
 
     def record(
@@ -300,4 +315,4 @@ class Ledger:
                 chunk = keys[i : i + _CHUNK]
                 conn.execute(delete(ledger).where(_keys_of(destination, chunk)))
             if put or back:
-                conn.execute(insert(ledger), put + back)
+                _insert_rows(conn, put + back)
