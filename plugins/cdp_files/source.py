@@ -1,6 +1,8 @@
 """Files source: canonical profile and event files plus Segment-spec NDJSON, incrementally.
 
-Every run lists the files again. A file this source has not read before, or one modified at
+Every run lists the files again. A file an earlier run read whose size, modification and change
+times are as they were then is skipped: nothing in it can be new (its rows were stored then).
+Otherwise a file this source has not read before, or one modified at
 or after the stream's lower bound (the mark minus lookback), is read whole, whatever the dates
 of its rows: a file dropped late with old rows is new input, and filtering it by row date would
 skip it without a trace (its modification time alone is no guide: ``cp -p``, ``rsync -a`` and
@@ -62,7 +64,7 @@ class FilesSource:
         self.settings = settings
         self.region = ctx.default_region
         self._state = ctx.state
-        self._read_whole: set[str] = set()
+        self._read_whole: dict[str, str] = {}  # file → its signature when this run read it
 
     def streams(self) -> Sequence[Stream]:
         return STREAMS
@@ -106,6 +108,10 @@ class FilesSource:
             files = self._files(self.settings.segment)
         for path in files:
             seen = _seen_key(stream, path.relative_to(self.root))
+            signature = _signature(path)  # before reading: an append while we read shows next run
+            if seen not in self._read_whole and lower is not None:
+                if self._state.get(seen) == signature:
+                    continue  # an earlier run read and stored it; untouched since, so nothing new
             known = seen in self._read_whole or self._state.get(seen) is not None
             whole = lower is None or _modified_at(path) >= lower or not known
             for rec in self._records(stream, path, key):
@@ -116,7 +122,7 @@ class FilesSource:
                         yield rec.filter(keep_since(rec, stream.cursor_field, lower))
                 elif whole or "_invalid" in rec or not _older(rec, stream.cursor_field, lower):
                     yield rec
-            self._read_whole.add(seen)
+            self._read_whole[seen] = signature
 
     def _records(
         self, stream: Stream, path: Path, key: str
@@ -133,13 +139,20 @@ class FilesSource:
                 yield out
 
     def close(self) -> None:
-        for seen in sorted(self._read_whole):
-            self._state.put(seen, "read")
+        for seen, signature in sorted(self._read_whole.items()):
+            self._state.put(seen, signature)
         self._read_whole.clear()
 
 
 def _seen_key(stream: Stream, relative: Path) -> str:
     return f"read:{stream.name}:{relative.as_posix()}"
+
+
+def _signature(path: Path) -> str:
+    """Size, modification and change time: any write, append, replacement or rename into place
+    moves the change time, which, unlike the modification time, no copy tool can set back."""
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
 def _modified_at(path: Path) -> datetime:
