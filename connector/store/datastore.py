@@ -23,9 +23,11 @@ from connector.schema.records import EventRecord, ProfileRecord
 from connector.store.events_in import event_rows, upsert_event_table
 from connector.store.identity_sig import identity_keys, identity_signature
 from connector.store.profiles_in import (
-    keep_in_batch_superseded,
+    drop_reinstated,
+    keep_superseded,
     merge_partial,
     profile_rows,
+    resign,
     update_sql,
     upsert_profile_table,
 )
@@ -188,28 +190,17 @@ class DataStore:
                     " USING (source, source_id)"
                 )
             )
-            self._keep_superseded(superseded, run_id)
+            keep_superseded(self.con, superseded, run_id)
             self.con.execute(
                 f"INSERT INTO profile_records ({', '.join(cols)}) "
                 f"SELECT {', '.join(cols)} FROM incoming_profiles "
                 f"ON CONFLICT (source, source_id) DO UPDATE SET {updates}"
             )
+            drop_reinstated(self.con)
             self._refresh_signatures()
         finally:
             self.con.unregister("incoming_profiles")
         return len(frame) - int(known[0] if known else 0)
-
-    def _keep_superseded(self, in_batch: list[tuple[str, str, str]], run_id: str) -> None:
-        """Remember the stored emails and phones the incoming versions replace."""
-        keep_in_batch_superseded(self.con, in_batch, run_id)
-        for kind in ("email", "phone"):
-            self.con.execute(
-                f"""INSERT OR IGNORE INTO superseded_ids
-                    SELECT p.source, p.source_id, '{kind}:' || p.{kind}, ?
-                    FROM profile_records p JOIN incoming_profiles i USING (source, source_id)
-                    WHERE i.{kind} IS NOT NULL AND p.{kind} IS NOT NULL AND i.{kind} <> p.{kind}""",
-                [run_id],
-            )
 
     def _refresh_signatures(self) -> None:
         """A merged record's identifiers may differ from either input: re-sign those rows."""
@@ -222,10 +213,7 @@ class DataStore:
             for src, sid, email, phone, ids, old in rows
             if (sig := identity_signature(email, phone, json.loads(ids or "{}"))) != old
         ]
-        if stale:
-            self.con.executemany(
-                "UPDATE profile_records SET id_sig = ? WHERE source = ? AND source_id = ?", stale
-            )
+        resign(self.con, stale)
 
     def upsert_events(self, records: Sequence[EventRecord], run_id: str) -> int:
         """Store events; return how many were new (the rest were overlap re-reads)."""

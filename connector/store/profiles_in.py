@@ -26,10 +26,13 @@ from connector.store.identity_sig import identity_signature
 
 __all__ = [
     "PROFILE_SCHEMA",
+    "drop_reinstated",
     "keep_in_batch_superseded",
+    "keep_superseded",
     "merge_partial",
     "profile_rows",
     "profile_table",
+    "resign",
     "update_sql",
     "upsert_profile_table",
 ]
@@ -196,8 +199,9 @@ def upsert_profile_table(con: duckdb.DuckDBPyConnection, rows: pa.Table, run_id:
             "SELECT count(*) FROM incoming_profiles JOIN profile_records USING (source, source_id)"
         ).fetchall()
         known = int(row[0][0]) if row else 0
-        _keep_superseded(con, superseded, run_id)
+        keep_superseded(con, superseded, run_id)
         con.execute(_UPSERT)
+        drop_reinstated(con)
         _refresh_signatures(con)
     finally:
         con.unregister("incoming_profiles")
@@ -224,7 +228,7 @@ def _revive(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
         con.unregister("incoming_live")
 
 
-def _keep_superseded(
+def keep_superseded(
     con: duckdb.DuckDBPyConnection, in_batch: list[tuple[str, str, str]], run_id: str
 ) -> None:
     """Remember the stored emails and phones the incoming versions replace."""
@@ -237,6 +241,39 @@ def _keep_superseded(
                 WHERE i.{kind} IS NOT NULL AND p.{kind} IS NOT NULL AND i.{kind} <> p.{kind}""",
             [run_id],
         )
+
+
+def drop_reinstated(con: duckdb.DuckDBPyConnection) -> None:
+    """After the merge: an email or phone a record carries again is no longer superseded
+    (b, then a, then b again leaves only a superseded, in one chunk as across chunks)."""
+    con.execute(
+        """DELETE FROM superseded_ids s USING (
+               SELECT p.source, p.source_id, 'email:' || p.email AS id_key
+               FROM profile_records p JOIN incoming_profiles i USING (source, source_id)
+               WHERE p.email IS NOT NULL
+               UNION ALL
+               SELECT p.source, p.source_id, 'phone:' || p.phone
+               FROM profile_records p JOIN incoming_profiles i USING (source, source_id)
+               WHERE p.phone IS NOT NULL) AS r
+           WHERE s.source = r.source AND s.source_id = r.source_id AND s.id_key = r.id_key"""
+    )
+
+
+def resign(con: duckdb.DuckDBPyConnection, stale: list[tuple[str, str, str]]) -> None:
+    """Set ``id_sig`` of (sig, source, source_id) rows in one set-based statement: executemany
+    ran one UPDATE per row, 2.5 ms each against a million records (25 s for the 10,000
+    changed profiles of the scale benchmark's 1 % run)."""
+    if not stale:
+        return
+    sigs, sources, ids_ = (list(col) for col in zip(*stale, strict=True))
+    con.register("resigned", pa.table({"sig": sigs, "source": sources, "source_id": ids_}))
+    try:
+        con.execute(
+            """UPDATE profile_records p SET id_sig = r.sig FROM resigned r
+               WHERE p.source = r.source AND p.source_id = r.source_id"""
+        )
+    finally:
+        con.unregister("resigned")
 
 
 def keep_in_batch_superseded(
@@ -273,7 +310,4 @@ def _refresh_signatures(con: duckdb.DuckDBPyConnection) -> None:
         for src, sid, email, phone, ids, old in rows
         if (sig := identity_signature(email, phone, json.loads(ids or "{}"))) != old
     ]
-    if stale:
-        con.executemany(
-            "UPDATE profile_records SET id_sig = ? WHERE source = ? AND source_id = ?", stale
-        )
+    resign(con, stale)
