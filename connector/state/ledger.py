@@ -177,16 +177,24 @@ class Ledger:
         """Every row of ``destination`` in key order, ``chunk`` rows at a time (keyset paging
         on the primary key: each chunk is one index range on SQLite and PostgreSQL alike, and
         no more than one chunk is held at once, however large the ledger)."""
-        c = ledger.c
-        query = select(c.key, c.kind, c.profile_id, c.segment_id, c.digest, c.payload, c.numbers)
+        # the driver's own cursor: SQLAlchemy's Row objects cost 18 of the 31 s a plan spent
+        # copying 2.5 million ledger rows
+        mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"  # SQLite; psycopg
+        head = (
+            f"SELECT key, kind, profile_id, segment_id, digest, payload, numbers "
+            f"FROM {ledger.name} WHERE destination = {mark}"
+        )
         after: str | None = None
         while True:
-            stmt = query.where(c.destination == destination)
-            if after is not None:
-                stmt = stmt.where(c.key > after)
+            sql = head + (f" AND key > {mark}" if after is not None else "")
+            params = (destination,) if after is None else (destination, after)
             with self._engine.connect() as conn:
-                found = conn.execute(stmt.order_by(c.key).limit(chunk)).all()
-            rows: list[LedgerRow] = list(found)
+                cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    cursor.execute(f"{sql} ORDER BY key LIMIT {int(chunk)}", params)
+                    rows: list[LedgerRow] = [tuple(r) for r in cursor.fetchall()]
+                finally:
+                    cursor.close()
             if rows:
                 yield rows
             if len(rows) < chunk:
