@@ -60,6 +60,19 @@ CANDIDATES: dict[str, dict[str, Any]] = {
         "prefixes": NEW_PREFIXES,
         "snapshots": 3,
     },
+    # the fit-free ratios only: x / T and t_x / T mean the same at every cutoff, unlike
+    # P(alive) and E[X(H)], whose scale moves with each cutoff's BG/NBD fit
+    "ratios": {
+        "columns": (*OLD_COLUMNS, "repeat_rate", "recency_share"),
+        "prefixes": ("bg_p_purchase_",),
+        "snapshots": 2,
+    },
+    "argmax": {
+        "columns": OLD_COLUMNS,
+        "prefixes": ("bg_p_purchase_",),
+        "snapshots": 2,
+        "argmax": True,
+    },
     # the blend share with the best backtest AUC, without the one-standard-error lean to linear
     "feat+argmax": {
         "columns": NEW_COLUMNS,
