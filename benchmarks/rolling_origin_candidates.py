@@ -67,6 +67,12 @@ CANDIDATES: dict[str, dict[str, Any]] = {
         "prefixes": ("bg_p_purchase_",),
         "snapshots": 2,
     },
+    # all but P(alive), which is 1 to six decimals at a no-dropout training cutoff (README)
+    "feat-alive": {
+        "columns": tuple(c for c in NEW_COLUMNS if c != "bg_p_alive"),
+        "prefixes": NEW_PREFIXES,
+        "snapshots": 2,
+    },
     "argmax": {
         "columns": OLD_COLUMNS,
         "prefixes": ("bg_p_purchase_",),
