@@ -42,7 +42,8 @@ from connector.modelling.stages import Classifiers, Features, ModelRun
 
 __all__ = ["TRAINING_SNAPSHOTS", "classifiers_stage"]
 
-# Snapshots stacked for training: T - H, T - 2H, ... (the second also feeds the blend backtest)
+# Snapshots stacked for training: T - H, T - 2H, ... (the second also feeds the blend backtest).
+# Three were tried on the rolling-origin dev protocols and did not help (benchmarks/README.md).
 TRAINING_SNAPSHOTS = 2
 
 
@@ -178,11 +179,12 @@ def _stacked(
 ) -> tuple[pd.DataFrame, npt.NDArray[np.int_]]:
     """The training rows: the snapshot at T - H and the earlier ones (T - 2H, ..., already
     built for the blend backtest), stacked. More rows, several states of the base, so the
-    classifier and its Platt map see more than one window; chosen on the development protocols
-    of benchmarks/rolling_origin.py (AUC margin and Brier both better on the CDNOW sample and
-    Online Retail). A profile's rows share its model key, so the evaluation split keeps them
-    together and the row cap samples profiles, not rows. Not on short histories, where the
-    earlier snapshots predate most of the data (`_stackable`)."""
+    classifier and its Platt map see more than one window. T - 2H was chosen on the development
+    protocols of benchmarks/rolling_origin.py (AUC margin and Brier both better on the CDNOW
+    sample and Online Retail); a third snapshot was not (benchmarks/README.md). A profile's
+    rows share its model key, so the evaluation split keeps them together and the row cap
+    samples profiles, not rows. Not on short histories, where the earlier snapshots predate
+    most of the data (`_stackable`)."""
     keep = [0, *(k for k in range(1, len(frames)) if _stackable(frames[k], window, target, k))]
     if len(keep) == 1:
         return frames[0], labels[0]
