@@ -19,6 +19,7 @@ model change only refits ours. No parallelism: the host is shared.
 
     PYTHONPATH=$PWD python benchmarks/rolling_origin.py [--data ../shared/data] [--only NAME]
         [--cutoffs 2] [--horizons 30] [--out results.json] [--dev]
+    python benchmarks/rolling_origin.py --render results.json   # the README tables, no run
 
 `--dev` runs the development protocols (`DEV_CUTOFFS` x `DEV_HORIZONS`): every model change
 is chosen there; the reported protocols are run once afterwards and reported as they come.
@@ -389,7 +390,16 @@ def main() -> None:
         "--dev", action="store_true", help="the development protocols (choose changes here)"
     )
     parser.add_argument("--out", type=Path, help="write the protocols as JSON here")
+    parser.add_argument(
+        "--render", type=Path, help="print the tables of a saved --out JSON (README), no run"
+    )
     args = parser.parse_args()
+    if args.render:
+        saved = json.loads(args.render.read_text())
+        print("\n".join(table(saved["protocols"])))
+        print()
+        print("\n".join(saved["targets"]))
+        return
     everything: list[dict[str, Any]] = []
     lines: list[str] = []
     for name in args.only or list(DATASETS):

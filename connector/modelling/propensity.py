@@ -30,6 +30,8 @@ from connector.modelling.settings import ModelSettings
 
 _REFIT_BELOW = 50_000
 BTYD_FEATURES = ("expected_purchases", "expected_spend", "clv", "days_to_next_order")
+# per-horizon BG/NBD outputs the classifiers see, for both horizons
+BTYD_PREFIXES: tuple[str, ...] = ("bg_p_purchase_",)
 
 
 HGB_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)

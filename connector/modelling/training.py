@@ -26,6 +26,7 @@ from connector.modelling.lifetime import fit_lifetime, score_lifetime
 from connector.modelling.orders import purchase_filter
 from connector.modelling.propensity import (
     BTYD_FEATURES,
+    BTYD_PREFIXES,
     PurchaseClassifier,
     backtest_hgb_share,
     purchased_between,
@@ -39,7 +40,11 @@ from connector.modelling.reuse import (
 )
 from connector.modelling.stages import Classifiers, Features, ModelRun
 
-__all__ = ["classifiers_stage"]
+__all__ = ["TRAINING_SNAPSHOTS", "classifiers_stage"]
+
+# Snapshots stacked for training: T - H, T - 2H, ... (the second also feeds the blend backtest).
+# Three were tried on the rolling-origin dev protocols and did not help (benchmarks/README.md).
+TRAINING_SNAPSHOTS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,25 +88,17 @@ def _train(
     previous_share: float | None = None,
 ) -> PurchaseClassifier:
     window = label_window(run, target.horizon)
-    cutoff = run.as_of - timedelta(days=window)
-    earlier_cut = cutoff - timedelta(days=window)
     started = time.perf_counter()
-    for cut in (cutoff, earlier_cut):
-        if cut not in cache:
-            cache[cut] = _training_frame(run, cut, features.categories)
+    cuts, frames, snapshot_labels = _snapshots(run, features, window, cache)
     timings[f"{target.name}: training frames"] = round(time.perf_counter() - started, 3)
-    frame, earlier = cache[cutoff], cache[earlier_cut]
-    con = run.con
-    labels = np.asarray(
-        frame["profile_id"].isin(purchased_between(con, cutoff, run.as_of)), dtype=np.int_
-    )
-    earlier_labels = np.asarray(
-        earlier["profile_id"].isin(purchased_between(con, earlier_cut, cutoff)), dtype=np.int_
-    )
+    ends = [run.as_of, *cuts[:-1]]
+    cutoff = cuts[0]
+    frame, earlier = frames[0], frames[1]
+    labels, earlier_labels = snapshot_labels[0], snapshot_labels[1]
     columns = [
         *feature_columns(frame),
         *BTYD_FEATURES,
-        *sorted(c for c in frame.columns if c.startswith("bg_p_purchase_")),
+        *sorted(c for c in frame.columns if c.startswith(BTYD_PREFIXES)),
     ]
     started = time.perf_counter()
     blend = backtest_hgb_share(
@@ -115,7 +112,7 @@ def _train(
         previous_share=previous_share,
     )
     timings[f"{target.name}: blend backtest"] = round(time.perf_counter() - started, 3)
-    train_frame, train_labels = _stacked(frame, labels, earlier, earlier_labels, window, target)
+    train_frame, train_labels = _stacked(frames, snapshot_labels, window, target)
     clf = train_purchase_classifier(
         train_frame,
         train_labels,
@@ -127,11 +124,13 @@ def _train(
         blend=blend,
         label_days=window,
     )
-    if len(train_frame) > len(frame):  # say on the card that a second snapshot was stacked
-        clf.card["training_window"]["stacked_snapshot"] = {
-            "features_as_of": earlier_cut.isoformat(),
-            "labels_to": cutoff.isoformat(),
-        }
+    stacked = [
+        {"features_as_of": cut.isoformat(), "labels_to": end.isoformat()}
+        for k, (f, cut, end) in enumerate(zip(frames, cuts, ends, strict=True))
+        if k and _stackable(f, window, target, k)
+    ]
+    if stacked:  # say on the card which earlier snapshots were stacked
+        clf.card["training_window"]["stacked_snapshots"] = stacked
     bg_column = f"bg_p_purchase_{target.horizon}d"
     buyers = frame["orders"].to_numpy() > 0
     if window == target.horizon and bg_column in frame.columns and buyers.any():
@@ -152,39 +151,74 @@ def _train(
     return clf
 
 
+def _snapshots(
+    run: ModelRun, features: Features, window: int, cache: dict[datetime, pd.DataFrame]
+) -> tuple[list[datetime], list[pd.DataFrame], list[npt.NDArray[np.int_]]]:
+    """The training snapshots' cutoffs T - H, T - 2H, ..., their frames (built once per
+    cutoff, shared through `cache`) and labels (bought before the next snapshot's cutoff).
+    T - H and T - 2H always (the blend backtest needs both); older ones only within history."""
+    history = _history_days(run)
+    count = max(2, min(TRAINING_SNAPSHOTS, (history - 1) // max(window, 1)))
+    cuts = [run.as_of - timedelta(days=window * k) for k in range(1, count + 1)]
+    for cut in cuts:
+        if cut not in cache:
+            cache[cut] = _training_frame(run, cut, features.categories)
+    frames = [cache[cut] for cut in cuts]
+    labels = [
+        np.asarray(f["profile_id"].isin(purchased_between(run.con, cut, end)), dtype=np.int_)
+        for f, cut, end in zip(frames, cuts, [run.as_of, *cuts[:-1]], strict=True)
+    ]
+    return cuts, frames, labels
+
+
 def _stacked(
-    frame: pd.DataFrame,
-    labels: npt.NDArray[np.int_],
-    earlier: pd.DataFrame,
-    earlier_labels: npt.NDArray[np.int_],
+    frames: list[pd.DataFrame],
+    labels: list[npt.NDArray[np.int_]],
     window: int,
     target: _Target,
 ) -> tuple[pd.DataFrame, npt.NDArray[np.int_]]:
-    """The training rows: the snapshot at T - H and the one at T - 2H (already built for the
-    blend backtest), stacked. Twice the rows, two states of the base, so the classifier and its
-    Platt map see more than one window; chosen on the development protocols of
-    benchmarks/rolling_origin.py (AUC margin and Brier both better on the CDNOW sample and
-    Online Retail). A profile's two rows share its model key, so the evaluation split keeps
-    them together and the row cap samples profiles, not rows. Not on short histories, where the
-    earlier snapshot predates most of the data."""
-    if window != target.horizon or not (earlier["orders"].to_numpy() > 0).any():
-        return frame, labels
-    stacked = pd.concat([frame, earlier], ignore_index=True)
-    return stacked, np.concatenate([labels, earlier_labels])
+    """The training rows: the snapshot at T - H and the earlier ones (T - 2H, ..., already
+    built for the blend backtest), stacked. More rows, several states of the base, so the
+    classifier and its Platt map see more than one window. T - 2H was chosen on the development
+    protocols of benchmarks/rolling_origin.py (AUC margin and Brier both better on the CDNOW
+    sample and Online Retail); a third snapshot was not (benchmarks/README.md). A profile's
+    rows share its model key, so the evaluation split keeps them together and the row cap
+    samples profiles, not rows. Not on short histories, where the earlier snapshots predate
+    most of the data (`_stackable`)."""
+    keep = [0, *(k for k in range(1, len(frames)) if _stackable(frames[k], window, target, k))]
+    if len(keep) == 1:
+        return frames[0], labels[0]
+    stacked = pd.concat([frames[k] for k in keep], ignore_index=True)
+    return stacked, np.concatenate([labels[k] for k in keep])
+
+
+def _stackable(snapshot: pd.DataFrame, window: int, target: _Target, k: int) -> bool:
+    """The `k`-th earlier snapshot is stacked when the history is longer than the horizon and
+    the snapshot has buyers; from the third on (T - 3H, ...) its oldest buyer must also have
+    seen at least one label window, so no snapshot of a base only weeks old is stacked."""
+    buyers = snapshot["orders"].to_numpy() > 0
+    if window != target.horizon or not buyers.any():
+        return False
+    return k < 2 or bool(np.nanmax(snapshot["tenure_days"].to_numpy(dtype=float)[buyers]) >= window)
 
 
 def label_window(run: ModelRun, horizon: int) -> int:
     """The label window to train on: the horizon, or half the history when the history is not
     longer than the horizon (the features then still see as much history as the labels)."""
+    history = _history_days(run)
+    if history < 0:
+        return horizon
+    return horizon if history > horizon else max(history // 2, 1)
+
+
+def _history_days(run: ModelRun) -> int:
+    """Days from the first order to `as_of` (-1 without orders)."""
     rows = run.con.execute(
         f"SELECT min(occurred_at) FROM events WHERE {purchase_filter()} AND occurred_at < ?",
         [run.as_of],
     ).fetchall()
     first = rows[0][0] if rows else None
-    if first is None:
-        return horizon
-    history = (run.as_of - first).days
-    return horizon if history > horizon else max(history // 2, 1)
+    return -1 if first is None else (run.as_of - first).days
 
 
 def _training_frame(run: ModelRun, cutoff: datetime, categories: tuple[str, ...]) -> pd.DataFrame:
@@ -199,10 +233,10 @@ def _training_frame(run: ModelRun, cutoff: datetime, categories: tuple[str, ...]
     )
     feats = with_model_keys(run.con, feats)
     model = fit_lifetime(feats)  # on every buyer: the BTYD parameters need the whole base
-    # Classifier training uses at most max_training_rows rows, half from each of the two
+    # Classifier training uses at most max_training_rows rows, an equal part from each of the
     # stacked snapshots (the same deterministic sample of profiles in both), so only those are
     # scored. The rolling-origin protocols (at most 23,570 customers) never reach the cap.
-    share = settings.max_training_rows / 2 / max(len(feats), 1)
+    share = settings.max_training_rows / TRAINING_SNAPSHOTS / max(len(feats), 1)
     if share < 1:
         keep = stable_unit(row_keys(feats), f"train-split-{settings.random_seed}")
         feats = feats[keep < share].reset_index(drop=True)

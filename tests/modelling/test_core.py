@@ -80,9 +80,13 @@ def test_model_cards_have_the_figures(first: ModelResult) -> None:
     assert ev["auc"] > 0.6
     assert prop["training_window"]["labels_to"] == AS_OF.isoformat()
     # two snapshots stacked, T - H and T - 2H (chosen on rolling_origin.py's --dev protocols)
-    stacked = prop["training_window"]["stacked_snapshot"]
-    assert stacked["features_as_of"] == (AS_OF - timedelta(days=60)).isoformat()
-    assert stacked["labels_to"] == (AS_OF - timedelta(days=30)).isoformat()
+    stacked = prop["training_window"]["stacked_snapshots"]
+    assert stacked == [
+        {
+            "features_as_of": (AS_OF - timedelta(days=60)).isoformat(),
+            "labels_to": (AS_OF - timedelta(days=30)).isoformat(),
+        }
+    ]
     assert "expected_purchases" in prop["features"]
     assert "bg_p_alive" not in prop["features"]  # never a churn/propensity ranking
     for card in first.model_cards:

@@ -28,8 +28,8 @@ def test_a_60_day_history_trains_the_90_day_churn_model_on_half_of_it() -> None:
     assert churn["method"].startswith("hist_gradient_boosting"), churn.get("fallback_reason")
     assert churn["training_window"]["labels_to"].startswith("2025-01-01")
     # T - 2H predates the data: nothing to stack
-    assert "stacked_snapshot" not in churn["training_window"]
-    assert "stacked_snapshot" not in propensity["training_window"]
+    assert "stacked_snapshots" not in churn["training_window"]
+    assert "stacked_snapshots" not in propensity["training_window"]
     assert "short_history" not in propensity
     risk = result.scores["churn_risk"].to_numpy()
     assert np.isfinite(risk).all()
