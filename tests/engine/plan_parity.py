@@ -54,7 +54,7 @@ def desired_from(result: ModelResult) -> DesiredState:
     specs = [
         TraitSpec(c, "number", c, precision=2)
         if scores[c].dtype.kind in "fiu"
-        else TraitSpec(c, "text", c)
+        else TraitSpec(c, "string", c)
         for c in cols
     ]
     segments = [SegmentRef(str(s["id"]), str(s["name"])) for s in result.segments]
