@@ -6,8 +6,9 @@ and pending marks and acknowledgements are written there by apply as on DuckDB) 
 keys and digests are written as Parquet under ``<warehouse>/plan/<destination>/``; each of the
 planner's statements (DuckDB's dialect, ``connector.sync.plan_db``) is translated by
 ``connector.engine.translate.to_spark``, run, and its result written there too; apply reads the
-numbered changes back a batch at a time (one range of ``ord`` per query, which the Parquet
-row-group statistics let Spark find without reading the rest of the table).
+numbered changes back a batch at a time (one range of ``ord`` per read, which the Parquet
+row-group statistics find without reading the rest of the table; from a local warehouse this
+process reads the files itself, from an object store Spark does).
 
 Parquet rather than DataFrames built from Arrow on the driver: a ledger of tens of millions of
 rows then never sits in the driver's memory, and on a local warehouse the chunks are written by
@@ -28,6 +29,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import sqlglot
 from sqlglot import exp
@@ -55,6 +57,11 @@ def _slug(destination: str) -> str:
     """A directory name per destination (names are the user's; two never share one)."""
     digest = hashlib.sha256(destination.encode()).hexdigest()[:8]
     return f"{re.sub(r'[^A-Za-z0-9_-]', '_', destination)[:40]}-{digest}"
+
+
+def _files(folder: Path) -> list[str]:
+    """The Parquet files of a table Spark wrote (not its ``_SUCCESS`` or checksums)."""
+    return sorted(str(f) for f in folder.glob("*.parquet") if not f.name.startswith((".", "_")))
 
 
 def _tuples(table: pa.Table) -> list[Row]:
@@ -102,12 +109,24 @@ class SparkPlanDatabase:
         path = self._path(name)
         self._spark.sql(self._translate(sql, params)).write.mode("overwrite").parquet(path)
         self._register(name, path)
-        return int(self._spark.table(self._views[name]).count())
+        if _is_url(path):
+            return int(self._spark.table(self._views[name]).count())
+        # the files' footers hold the count: no Spark job for it
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in _files(Path(path)))
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return _tuples(self._spark.sql(self._translate(sql, params)).toArrow())
 
     def read(self, table: str, columns: Sequence[str], start: int, stop: int) -> list[Row]:
+        path = self._path(table)
+        if not _is_url(path):
+            # read by this process from the written files, skipping row groups by their
+            # ``ord`` statistics: no Spark job per batch
+            found = ds.dataset(_files(Path(path)), format="parquet").to_table(
+                columns=[*columns, "ord"],
+                filter=(ds.field("ord") > start) & (ds.field("ord") <= stop),
+            )
+            return _tuples(found.sort_by("ord").select(list(columns)))
         query = (
             f"SELECT {', '.join(f'`{c}`' for c in columns)} FROM {self._views[table]} "
             f"WHERE ord > {int(start)} AND ord <= {int(stop)} ORDER BY ord"
