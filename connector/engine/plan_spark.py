@@ -59,6 +59,13 @@ def _slug(destination: str) -> str:
     return f"{re.sub(r'[^A-Za-z0-9_-]', '_', destination)[:40]}-{digest}"
 
 
+_DDL = {pa.string(): "STRING", pa.bool_(): "BOOLEAN", pa.int64(): "BIGINT"}
+
+
+def _spark_schema(schema: pa.Schema) -> str:
+    return ", ".join(f"`{f.name}` {_DDL[f.type]}" for f in schema)
+
+
 def _files(folder: Path) -> list[str]:
     """The Parquet files of a table Spark wrote (not its ``_SUCCESS`` or checksums)."""
     return sorted(str(f) for f in folder.glob("*.parquet") if not f.name.startswith((".", "_")))
@@ -102,13 +109,15 @@ class SparkPlanDatabase:
                 n += chunk.num_rows
             if n == 0:
                 pq.write_table(schema.empty_table(), folder / "part-00000.parquet")
-        self._register(name, path)
+        self._register(name, path, _spark_schema(schema))
         return n
 
     def create(self, name: str, sql: str, params: Sequence[Any] = ()) -> int:
         path = self._path(name)
-        self._spark.sql(self._translate(sql, params)).write.mode("overwrite").parquet(path)
-        self._register(name, path)
+        # a table keeps no order (reads ask for ``ORDER BY ord``): no global sort to write it
+        frame = self._spark.sql(self._translate(sql, params, ordered=False))
+        frame.write.mode("overwrite").parquet(path)
+        self._register(name, path, frame.schema)
         if _is_url(path):
             return int(self._spark.table(self._views[name]).count())
         # the files' footers hold the count: no Spark job for it
@@ -148,14 +157,19 @@ class SparkPlanDatabase:
     def _path(self, name: str) -> str:
         return f"{self._dir}/{name}"
 
-    def _register(self, name: str, path: str) -> None:
+    def _register(self, name: str, path: str, schema: Any) -> None:
+        """A view over the table's files, with the schema it was written with (Spark need not
+        read a footer to infer it)."""
         view = self._prefix + name
-        self._spark.read.parquet(path).createOrReplaceTempView(view)
+        self._spark.read.schema(schema).parquet(path).createOrReplaceTempView(view)
         self._views[name] = view
 
-    def _translate(self, sql: str, params: Sequence[Any]) -> str:
-        """The statement in Spark's dialect, reading this plan's views."""
+    def _translate(self, sql: str, params: Sequence[Any], *, ordered: bool = True) -> str:
+        """The statement in Spark's dialect, reading this plan's views (without its final
+        ``ORDER BY`` unless ``ordered``)."""
         tree = sqlglot.parse_one(to_spark(sql, list(params)), read="spark")
+        if not ordered:
+            tree.set("order", None)
 
         def rename(node: exp.Expr) -> exp.Expr:
             if isinstance(node, exp.Table) and not node.args.get("db") and node.name in self._views:

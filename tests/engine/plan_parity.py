@@ -173,6 +173,7 @@ def plans_match(
     """Plan both runs for ``destinations`` in ``one`` and ``other``; assert every change
     equal; return the second run's counts per destination (from ``one``)."""
     first = desired_from(result)
+    state_dir.mkdir(parents=True, exist_ok=True)
     store = StateStore.for_workspace(state_dir, None)
     ledger = Ledger(store)
     counts: dict[str, dict[str, int]] = {}
