@@ -140,7 +140,9 @@ def test_cdnow_gives_the_same_features_scores_segments_and_plans(
     _assert_plans(spark, duck, tmp_path)
 
 
-def test_online_retail_with_returns_gives_the_same_results_and_plans(spark: Any, tmp_path: Path) -> None:
+def test_online_retail_with_returns_gives_the_same_results_and_plans(
+    spark: Any, tmp_path: Path
+) -> None:
     path = DATA / "online_retail" / "online_retail.csv.gz"
     if not path.exists():
         pytest.skip(f"Online Retail data not found at {path}; skipping")
