@@ -3,8 +3,10 @@
 ``[engine] kind = "duckdb"`` (the default) computes in the embedded store, in this process.
 ``kind = "spark"`` runs the same feature SQL, translated by SQLGlot
 (`connector.engine.translate`), on Apache Spark over Parquet tables in the warehouse, and
-applies the fitted models on the executors; see README "Scale". The pipeline asks this module
-for a `ModelBackend` and never imports PySpark itself, so the default install needs no JVM.
+applies the fitted models on the executors; the plan's diff against the ledger runs there too
+(`connector.engine.plan_spark`); see README "Scale". The pipeline asks this module for a
+`ModelBackend` and a plan database and never imports PySpark itself, so the default install
+needs no JVM.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import duckdb
 
 from connector.config.models import EngineSettings
 from connector.modelling.backend import DuckBackend, ModelBackend
+from connector.sync.plan_db import DuckPlanDatabase, PlanDatabase
+from connector.sync.planned import plan_engine
 
-__all__ = ["model_backend", "spark_for", "warehouse_path"]
+__all__ = ["model_backend", "plan_database", "spark_for", "warehouse_path"]
 
 
 def warehouse_path(settings: EngineSettings, workspace: Path) -> str:
@@ -46,3 +50,16 @@ def model_backend(
     warehouse = warehouse_path(settings, workspace)
     register(spark, warehouse, publish(con, warehouse, spark))
     return SparkBackend(spark)
+
+
+def plan_database(
+    settings: EngineSettings, workspace: Path, destination: str, memory_limit: str | None = None
+) -> PlanDatabase:
+    """Where one destination's plan is computed: a DuckDB connection of its own (spilling to
+    ``<workspace>/tmp/plan``), or Spark over Parquet in ``<warehouse>/plan``."""
+    if settings.kind == "duckdb":
+        return DuckPlanDatabase(plan_engine(workspace / "tmp" / "plan", memory_limit))
+    from connector.engine.plan_spark import SparkPlanDatabase
+
+    root = f"{warehouse_path(settings, workspace).rstrip('/')}/plan"
+    return SparkPlanDatabase(spark_for(settings), root, destination)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from connector.engine import plan_database
 from connector.errors import ConnectorError
 from connector.logs import redact
 from connector.modelling.output import ModelOutput
@@ -25,7 +26,6 @@ from connector.sync.apply import apply_plan
 from connector.sync.consent import ConsentPolicy
 from connector.sync.desired import DesiredState, build_desired
 from connector.sync.plan import DestinationPlan, plan_destination
-from connector.sync.planned import plan_engine
 from connector.sync.replace import replace_plan
 from connector.workspace import Workspace
 
@@ -105,7 +105,7 @@ def _plan(
         ws.ledger,  # read a chunk at a time into the plan's database, never whole
         held=held,
         hold_small_moves=ws.config.sync.hold_small_moves,
-        con=plan_engine(ws.path / "tmp" / "plan", ws.config.workspace.memory_limit),
+        db=plan_database(ws.config.engine, ws.path, name, ws.config.workspace.memory_limit),
         traits=cfg.traits,
         segments=tuple(
             s.id for s in desired.segments if s.id not in held and _wanted(s.id, cfg.segments)

@@ -1,4 +1,4 @@
-"""The ledger's rows for one destination, copied into the plan's DuckDB database.
+"""The ledger's rows for one destination, copied into the plan's database (DuckDB or Spark).
 
 The state store (SQLite or PostgreSQL) stays the one record of what each destination holds:
 pending marks and acknowledged rows are written there, in one transaction per batch, and a crash
@@ -19,10 +19,12 @@ import duckdb
 import pyarrow as pa
 
 from connector.state.ledger import LedgerEntry, LedgerRow
+from connector.sync.plan_db import PlanDatabase, as_plan_database
 
-__all__ = ["LedgerSource", "mirror_ledger"]
+__all__ = ["LEDGER_SCHEMA", "LedgerSource", "mirror_ledger"]
 
 _COLUMNS = ("key", "kind", "profile_id", "segment_id", "digest", "payload", "numbers")
+LEDGER_SCHEMA = pa.schema([(c, pa.string()) for c in _COLUMNS])
 _CHUNK = 50_000
 
 
@@ -41,35 +43,25 @@ def _entry_rows(entries: Mapping[str, LedgerEntry]) -> Iterator[list[LedgerRow]]
 
 
 def mirror_ledger(
-    con: duckdb.DuckDBPyConnection,
+    db: PlanDatabase | duckdb.DuckDBPyConnection,
     destination: str,
     source: LedgerSource | Mapping[str, LedgerEntry],
     *,
     held: Iterable[str] = (),
     chunk: int = _CHUNK,
 ) -> int:
-    """Copy ``destination``'s ledger rows into table ``ledger_rows``; return how many.
+    """Copy ``destination``'s ledger rows into the plan's table ``ledger_rows``; return how many.
 
     Memberships of ``held`` segments are left out: the plan neither re-adds nor removes them
     (a segment whose rule failed keeps what it has)."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE ledger_rows (key VARCHAR, kind VARCHAR, profile_id VARCHAR, "
-        "segment_id VARCHAR, digest VARCHAR, payload VARCHAR, numbers VARCHAR)"
-    )
     chunks = _entry_rows(source) if isinstance(source, Mapping) else source.scan(destination, chunk)
+    return as_plan_database(db).load("ledger_rows", LEDGER_SCHEMA, _tables(chunks, held))
+
+
+def _tables(chunks: Iterable[list[LedgerRow]], held: Iterable[str]) -> Iterator[pa.Table]:
     skip = frozenset(held)
     for rows in chunks:
         kept = [r for r in rows if r[3] not in skip] if skip else rows
-        if not kept:
-            continue
-        batch = pa.table(
-            [pa.array(column, pa.string()) for column in zip(*kept, strict=True)],
-            names=list(_COLUMNS),
-        )
-        con.register("ledger_chunk", batch)
-        try:
-            con.execute("INSERT INTO ledger_rows SELECT * FROM ledger_chunk")
-        finally:
-            con.unregister("ledger_chunk")
-    found = con.execute("SELECT count(*) FROM ledger_rows").fetchall()
-    return int(found[0][0]) if found else 0
+        if kept:
+            columns = [pa.array(c, pa.string()) for c in zip(*kept, strict=True)]
+            yield pa.table(columns, schema=LEDGER_SCHEMA)

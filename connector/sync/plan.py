@@ -4,9 +4,10 @@ Only differences become changes: an upsert when a profile's delivered traits dif
 names of traits to unset), an add for a new member, a remove only for a membership this
 connector added earlier (it is in our ledger) and no longer wants.
 
-The comparison runs in the data engine: the ledger is copied a chunk at a time into a DuckDB
-database of the plan's own (``connector.sync.mirror``), the desired keys and digests are handed
-over as Arrow tables, and joins keyed by ledger key find the differences. Python then sees only
+The comparison runs in the data engine: the ledger is copied a chunk at a time into a database
+of the plan's own (``connector.sync.mirror``; DuckDB, or Spark with ``[engine] kind = "spark"``,
+``connector.sync.plan_db``), the desired keys and digests are handed over as Arrow tables, and
+joins keyed by ledger key find the differences. Python then sees only
 the differences, and builds each ``Change`` when apply reads it (``PlannedChanges``), so neither
 a ledger of tens of millions of rows nor a first run's millions of changes are held as Python
 objects. A number that moved by less than its precision is not re-sent (``connector.sync.settle``).
@@ -30,6 +31,7 @@ from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.state.ledger import LedgerEntry
 from connector.sync.desired import DesiredState
 from connector.sync.mirror import LedgerSource, mirror_ledger
+from connector.sync.plan_db import PlanDatabase, as_plan_database
 from connector.sync.plan_rows import (
     Builders,
     put_table,
@@ -54,8 +56,8 @@ class DestinationPlan:
     members: dict[str, list[Change]] = field(default_factory=dict)
     creates: int = 0
     """How many of ``upserts`` would create a record at the destination (the rest update)."""
-    engine: duckdb.DuckDBPyConnection | None = None
-    """The connection the planned changes are read from: kept while the plan is, for the
+    engine: PlanDatabase | None = None
+    """The database the planned changes are read from: kept while the plan is, for the
     samples the CLI prints after a run; ``close`` (or dropping the plan) frees its tables."""
 
     def counts(self) -> dict[str, int]:
@@ -104,7 +106,7 @@ def plan_destination(
     update_only: bool = False,
     held: Iterable[str] = (),
     hold_small_moves: bool = True,
-    con: duckdb.DuckDBPyConnection | None = None,
+    db: PlanDatabase | duckdb.DuckDBPyConnection | None = None,
 ) -> DestinationPlan:
     """Plan one destination; ``with_traits`` / ``with_memberships`` follow its capabilities.
 
@@ -117,17 +119,18 @@ def plan_destination(
     ``consent_policy``). A profile whose traits are no longer allowed gets them cleared: an
     upsert with no values that unsets every trait delivered before, never mere silence.
     ``full_members`` also lists every wanted member of each segment (``plan.members``), for a
-    sink that replaces whole memberships. ``con``: the DuckDB database to plan in (default: a
-    new in-memory one); the plan keeps it to read its changes from.
+    sink that replaces whole memberships. ``db``: the database to plan in (default: a DuckDB
+    connection of the plan's own; ``connector.engine.plan_database`` gives Spark's); the plan
+    keeps it to read its changes from.
     """
-    con = con if con is not None else plan_engine()
-    plan = DestinationPlan(destination, engine=con)
-    mirror_ledger(con, destination, ledger, held=held)
+    db = as_plan_database(db if db is not None else plan_engine())
+    plan = DestinationPlan(destination, engine=db)
+    mirror_ledger(db, destination, ledger, held=held)
     wanted = None if traits == "all" else frozenset(traits)
     gate = _Gate(accepts)
     unidentifiable = f"not identifiable by {destination}"
     wanted_traits(
-        con, desired, plan.skipped, wanted, with_traits=with_traits, gate=gate.ok,
+        db, desired, plan.skipped, wanted, with_traits=with_traits, gate=gate.ok,
         unidentifiable=unidentifiable, channel=trait_consent_channel, policy=consent_policy,
     )  # fmt: skip
     active: dict[str, SegmentRef] = {
@@ -136,13 +139,13 @@ def plan_destination(
         if with_memberships and (segments == "all" or s.id in segments)
     }
     plan.members = wanted_members(
-        con, desired, active, plan.skipped, gate=gate.ok, unidentifiable=unidentifiable,
+        db, desired, active, plan.skipped, gate=gate.ok, unidentifiable=unidentifiable,
         channel=consent_channel, policy=consent_policy, full_members=full_members,
     )  # fmt: skip
     digits = precisions(desired.trait_specs, hold_small_moves=hold_small_moves)
     build = Builders(desired, active, wanted, digits, may_create=not update_only)
-    upsert_candidates(con, desired, build)
-    _finish(plan, con, desired, build, known, update_only=update_only)
+    upsert_candidates(db, desired, build)
+    _finish(plan, db, desired, build, known, update_only=update_only)
     return plan
 
 
@@ -165,23 +168,29 @@ class _Gate:
 
 _ADDS = """
     SELECT w.key, w.segment_id, w.profile_id, l.key IS NOT NULL AS in_ledger,
-           EXISTS (SELECT 1 FROM ledger_rows t WHERE t.key = 't:' || w.profile_id) AS traits_known
-    FROM want_members w LEFT JOIN ledger_rows l ON l.key = w.key
+           t.key IS NOT NULL AS traits_known
+    FROM want_members w
+    LEFT JOIN ledger_rows l ON l.key = w.key
+    LEFT JOIN ledger_rows t ON t.key = 't:' || w.profile_id
     WHERE l.key IS NULL OR l.digest = 'pending'"""
-# pending memberships count: a crash may have left the member at the destination
+# pending memberships count: a crash may have left the member at the destination; a member
+# merged into a survivor who is wanted in the segment stays (it is the survivor's now)
 _REMOVES = """
     SELECT l.key, coalesce(l.segment_id, '') AS segment_id, l.profile_id, l.digest
     FROM ledger_rows l
-    WHERE l.kind = 'membership'
-      AND NOT EXISTS (SELECT 1 FROM want_members w WHERE w.key = l.key)
-      AND NOT EXISTS (SELECT 1 FROM merged a JOIN want_members w
-                      ON w.key = 'm:' || coalesce(l.segment_id, '') || ':' || a.survivor
-                      WHERE a.profile_id = l.profile_id)"""
+    LEFT JOIN want_members w ON w.key = l.key
+    LEFT JOIN merged a ON a.profile_id = l.profile_id
+    LEFT JOIN want_members s ON s.key = 'm:' || coalesce(l.segment_id, '') || ':' || a.survivor
+    WHERE l.kind = 'membership' AND w.key IS NULL AND s.key IS NULL"""
+# what each planned table holds after ``ord``, in the order ``Builders`` reads it
+_UPSERT = ("key", "profile_id", "digest", "withdrawn", "payload", "numbers", "cleared")
+_ADD = ("key", "segment_id", "profile_id")
+_REMOVE = ("key", "segment_id", "profile_id", "digest")
 
 
 def _finish(
     plan: DestinationPlan,
-    con: duckdb.DuckDBPyConnection,
+    db: PlanDatabase,
     desired: DesiredState,
     build: Builders,
     known: Callable[[Recipient], bool | None] | None,
@@ -189,54 +198,51 @@ def _finish(
     update_only: bool,
 ) -> None:
     """Creates counted (or, ``update_only``, dropped); the plan's three tables numbered."""
-    candidates = _rows(con, f"CREATE OR REPLACE TEMP TABLE cand_adds AS {_ADDS}")
-    candidates += _rows(con, "SELECT count(*) FROM cand_upserts")
+    candidates = db.create("cand_adds", _ADDS)
+    candidates += _count(db, "SELECT count(*) FROM cand_upserts")
     new: list[str] = []
     if known is not None:
-        pids = con.execute(
+        pids = db.rows(
             """SELECT profile_id FROM cand_upserts WHERE NOT known AND NOT cleared
                UNION SELECT profile_id FROM cand_adds WHERE NOT in_ledger AND NOT traits_known
                ORDER BY 1"""
-        ).fetchall()
+        )
         new = [pid for (pid,) in pids if known(desired.recipients[pid]) is False]
-    put_table(con, "new_people", {"profile_id": new})
+    put_table(db, "new_people", {"profile_id": new})
     fresh = "profile_id IN (SELECT profile_id FROM new_people)"
     skip_up = f"NOT known AND NOT cleared AND {fresh}" if update_only else "FALSE"
     skip_add = f"NOT in_ledger AND NOT traits_known AND {fresh}" if update_only else "FALSE"
-    upserts = _rows(
-        con,
-        f"""CREATE OR REPLACE TEMP TABLE plan_upserts AS
-            SELECT row_number() OVER (ORDER BY part, profile_id) AS ord,
-                   key, profile_id, digest, withdrawn, payload, numbers, cleared
+    upserts = db.create(
+        "plan_upserts",
+        f"""SELECT row_number() OVER (ORDER BY part, profile_id) AS ord, {", ".join(_UPSERT)}
             FROM cand_upserts WHERE NOT ({skip_up}) ORDER BY ord""",
     )
-    adds = _rows(
-        con,
-        f"""CREATE OR REPLACE TEMP TABLE plan_adds AS
-            SELECT row_number() OVER (ORDER BY segment_id, profile_id) AS ord,
-                   key, segment_id, profile_id
+    adds = db.create(
+        "plan_adds",
+        f"""SELECT row_number() OVER (ORDER BY segment_id, profile_id) AS ord, {", ".join(_ADD)}
             FROM cand_adds WHERE NOT ({skip_add}) ORDER BY ord""",
     )
-    removes = _rows(
-        con,
-        "CREATE OR REPLACE TEMP TABLE plan_removes AS "
-        f"SELECT row_number() OVER (ORDER BY key) AS ord, * FROM ({_REMOVES}) ORDER BY ord",
+    removes = db.create(
+        "plan_removes",
+        f"SELECT row_number() OVER (ORDER BY key) AS ord, {', '.join(_REMOVE)} "
+        f"FROM ({_REMOVES}) AS r ORDER BY ord",
     )
     if new and not update_only:
-        plan.creates = _rows(  # every candidate upsert is planned (no update_only)
-            con, f"SELECT count(*) FROM cand_upserts WHERE NOT known AND NOT cleared AND {fresh}"
+        plan.creates = _count(  # every candidate upsert is planned (no update_only)
+            db, f"SELECT count(*) FROM cand_upserts WHERE NOT known AND NOT cleared AND {fresh}"
         )
     if update_only and candidates > upserts + adds:
         plan.skipped[f"not in {plan.destination} (update_only)"] += candidates - upserts - adds
-    con.execute("DROP TABLE ledger_rows; DROP TABLE cand_upserts; DROP TABLE cand_adds")
-    for view in ("want_traits", "erasing", "want_members", "merged", "new_people"):
-        con.unregister(view)
-    plan.upserts = PlannedChanges(con, "plan_upserts", upserts, build.upsert)
-    plan.adds = PlannedChanges(con, "plan_adds", adds, build.add)
-    plan.removes = PlannedChanges(con, "plan_removes", removes, build.remove)
+    db.drop(
+        "ledger_rows", "cand_upserts", "cand_adds",
+        "want_traits", "erasing", "want_members", "merged", "new_people",
+    )  # fmt: skip
+    plan.upserts = PlannedChanges(db, "plan_upserts", _UPSERT, upserts, build.upsert)
+    plan.adds = PlannedChanges(db, "plan_adds", _ADD, adds, build.add)
+    plan.removes = PlannedChanges(db, "plan_removes", _REMOVE, removes, build.remove)
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    """The one number a statement returns: rows a ``CREATE TABLE AS`` wrote, or a count."""
-    found = con.execute(sql).fetchall()
+def _count(db: PlanDatabase, sql: str) -> int:
+    """The one number a counting query returns."""
+    found = db.rows(sql)
     return int(found[0][0]) if found else 0

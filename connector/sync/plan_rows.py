@@ -13,13 +13,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-import duckdb
 import pyarrow as pa
 
 from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.state.ledger import PENDING, membership_key, trait_key
 from connector.sync.consent import allowed
 from connector.sync.desired import DesiredState, traits_digest
+from connector.sync.plan_db import PlanDatabase
 from connector.sync.settle import settle
 
 __all__ = ["Builders", "put_table", "upsert_candidates", "wanted_members", "wanted_traits"]
@@ -28,15 +28,15 @@ Channel = Literal["email", "ads"] | None
 
 
 def put_table(
-    con: duckdb.DuckDBPyConnection,
+    db: PlanDatabase,
     name: str,
     columns: Mapping[str, Sequence[Any]],
     bools: tuple[str, ...] = (),
 ) -> None:
-    """A view of the plan's connection over Python columns (text, and ``bools``), read in
-    place as Arrow (``con.unregister`` drops it)."""
+    """A table of the plan's database from Python columns (text, and ``bools``), handed over
+    as Arrow (``db.drop`` forgets it)."""
     fields = [(col, pa.bool_() if col in bools else pa.string()) for col in columns]
-    con.register(name, pa.table(dict(columns), schema=pa.schema(fields)))
+    db.put(name, pa.table(dict(columns), schema=pa.schema(fields)))
 
 
 def _values(row: Mapping[str, Any], wanted: frozenset[str] | None) -> Mapping[str, Any]:
@@ -44,7 +44,7 @@ def _values(row: Mapping[str, Any], wanted: frozenset[str] | None) -> Mapping[st
 
 
 def wanted_traits(
-    con: duckdb.DuckDBPyConnection,
+    db: PlanDatabase,
     desired: DesiredState,
     skipped: Counter[str],
     wanted: frozenset[str] | None,
@@ -76,17 +76,17 @@ def wanted_traits(
         digests.append(empty if out else traits_digest(_values(row, wanted)))
         withdrawn.append(out)
     put_table(
-        con,
+        db,
         "want_traits",
         {"key": keys, "profile_id": pids, "digest": digests, "withdrawn": withdrawn},
         bools=("withdrawn",),
     )
     erasing = sorted(p for p in desired.erasing if p in desired.departed) if with_traits else []
-    put_table(con, "erasing", {"profile_id": erasing})
+    put_table(db, "erasing", {"profile_id": erasing})
 
 
 def wanted_members(
-    con: duckdb.DuckDBPyConnection,
+    db: PlanDatabase,
     desired: DesiredState,
     active: Mapping[str, SegmentRef],
     skipped: Counter[str],
@@ -125,43 +125,48 @@ def wanted_members(
             if full_members:
                 add = Change(ChangeKind.ADD, recipient, key, "1", segment=active[sid])
                 members.setdefault(sid, []).append(add)
-    put_table(con, "want_members", {"key": keys, "segment_id": sids, "profile_id": pids})
+    put_table(db, "want_members", {"key": keys, "segment_id": sids, "profile_id": pids})
     # a retired profile with no recipient of its own: its memberships are the survivor's
     gone = {
         pid: survivor
         for pid, survivor in desired.aliases.items()
         if pid not in desired.recipients and pid not in desired.departed
     }
-    put_table(con, "merged", {"profile_id": list(gone), "survivor": list(gone.values())})
+    put_table(db, "merged", {"profile_id": list(gone), "survivor": list(gone.values())})
     return members
 
 
-def upsert_candidates(
-    con: duckdb.DuckDBPyConnection, desired: DesiredState, build: Builders
-) -> None:
+_TRAIT_CHANGES = """
+    SELECT w.key, w.profile_id, w.digest, w.withdrawn, l.payload, l.numbers,
+           l.digest AS prev, l.key IS NOT NULL AS known, FALSE AS cleared, 0 AS part
+    FROM want_traits w LEFT JOIN ledger_rows l ON l.key = w.key
+    WHERE CASE WHEN l.key IS NULL THEN NOT w.withdrawn ELSE l.digest <> w.digest END
+    UNION ALL
+    SELECT l.key, l.profile_id, $1, FALSE, l.payload, l.numbers, l.digest, TRUE, TRUE, 1
+    FROM ledger_rows l JOIN erasing e ON l.key = 't:' || e.profile_id
+    WHERE l.kind = 'trait' AND l.digest <> $1"""
+# the settled digests replace the join's; '' marks a score back at what was delivered
+_SETTLED = """
+    SELECT c.key, c.profile_id, coalesce(s.digest, c.digest) AS digest, c.withdrawn,
+           c.payload, c.numbers, c.prev, c.known, c.cleared, c.part
+    FROM cand_traits c LEFT JOIN settled s ON s.key = c.key AND c.part = 0
+    WHERE s.digest IS NULL OR s.digest <> ''"""
+
+
+def upsert_candidates(db: PlanDatabase, desired: DesiredState, build: Builders) -> None:
     """Table ``cand_upserts``: wanted traits whose digest differs from the ledger's (or that
     it lacks), and delivered traits of people being erased (``part`` 1); then the scores that
     moved by less than their precision are settled back to what was delivered."""
     empty = traits_digest({})
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE cand_upserts AS
-           SELECT w.key, w.profile_id, w.digest, w.withdrawn, l.payload, l.numbers,
-                  l.digest AS prev, l.key IS NOT NULL AS known, FALSE AS cleared, 0 AS part
-           FROM want_traits w LEFT JOIN ledger_rows l ON l.key = w.key
-           WHERE CASE WHEN l.key IS NULL THEN NOT w.withdrawn ELSE l.digest <> w.digest END
-           UNION ALL
-           SELECT l.key, l.profile_id, $1, FALSE, l.payload, l.numbers, l.digest, TRUE, TRUE, 1
-           FROM ledger_rows l JOIN erasing e ON l.key = 't:' || e.profile_id
-           WHERE l.kind = 'trait' AND l.digest <> $1""",
-        [empty],
-    )
     if not build.digits:
+        db.create("cand_upserts", _TRAIT_CHANGES, [empty])
         return
-    rows = con.execute(
-        """SELECT key, profile_id, numbers, prev FROM cand_upserts
+    db.create("cand_traits", _TRAIT_CHANGES, [empty])
+    rows = db.rows(
+        """SELECT key, profile_id, numbers, prev FROM cand_traits
            WHERE part = 0 AND NOT withdrawn AND numbers IS NOT NULL AND prev <> $1""",
         [PENDING],
-    ).fetchall()
+    )
     same: list[str] = []
     moved: dict[str, str] = {}
     for key, pid, numbers, prev in rows:
@@ -175,19 +180,12 @@ def upsert_candidates(
         else:
             moved[key] = digest
     put_table(
-        con,
+        db,
         "settled",
         {"key": [*same, *moved], "digest": [""] * len(same) + list(moved.values())},
     )
-    con.execute(
-        """DELETE FROM cand_upserts WHERE part = 0
-           AND key IN (SELECT key FROM settled WHERE digest = '')"""
-    )
-    con.execute(
-        """UPDATE cand_upserts SET digest = s.digest FROM settled s
-           WHERE cand_upserts.key = s.key AND cand_upserts.part = 0 AND s.digest <> ''"""
-    )
-    con.unregister("settled")
+    db.create("cand_upserts", _SETTLED)
+    db.drop("settled", "cand_traits")
 
 
 class Builders:

@@ -1,27 +1,25 @@
 """Planned changes kept in the data engine and built into ``Change`` objects as they are read.
 
-The planner leaves each destination's changes as a table in a DuckDB database of its own
-(``plan_engine``), numbered by ``ord`` in the order they are sent; ``PlannedChanges`` is a
-sequence over such a table that builds a ``Change`` per row only when the row is read, a batch
-at a time, so a first run that plans millions of changes holds one batch of them in Python,
-not all. Ledger and desired state are compared there too (``connector.sync.plan``).
+The planner leaves each destination's changes as a table in a database of its own (DuckDB's
+``plan_engine``, or Spark: ``connector.sync.plan_db``), numbered by ``ord`` in the order they
+are sent; ``PlannedChanges`` is a sequence over such a table that builds a ``Change`` per row
+only when the row is read, a batch at a time, so a first run that plans millions of changes
+holds one batch of them in Python, not all. Ledger and desired state are compared there too
+(``connector.sync.plan``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import overload
 
 import duckdb
 
 from connector.plugin.changes import Change
+from connector.sync.plan_db import PlanDatabase, Row
 
 __all__ = ["PlannedChanges", "plan_engine"]
-
-Row = tuple[Any, ...]
-_BATCH = 5_000
-
 
 _DATABASE: duckdb.DuckDBPyConnection | None = None
 
@@ -48,13 +46,20 @@ def plan_engine(
 
 
 class PlannedChanges(Sequence[Change]):
-    """The changes in ``table`` (columns ``ord`` 1..n, then what ``build`` reads), in order."""
+    """The changes in ``table`` (numbered by ``ord`` 1..n; ``columns`` are what ``build``
+    reads), in order."""
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, table: str, n: int, build: Callable[[Row], Change]
+        self,
+        db: PlanDatabase,
+        table: str,
+        columns: Sequence[str],
+        n: int,
+        build: Callable[[Row], Change],
     ) -> None:
-        self._con = con
+        self._db = db
         self._table = table
+        self._columns = tuple(columns)
         self._build = build
         self._len = n
 
@@ -63,18 +68,15 @@ class PlannedChanges(Sequence[Change]):
 
     def __iter__(self) -> Iterator[Change]:
         # a batch at a time by ``ord`` (the table is stored in that order, so each batch reads
-        # only its own row groups), each fetched whole: no result stays open on the connection
-        for start in range(0, self._len, _BATCH):
-            yield from self._between(start, min(start + _BATCH, self._len))
+        # only its own row groups), each fetched whole: no result stays open on the database
+        step = self._db.batch
+        for start in range(0, self._len, step):
+            yield from self._between(start, min(start + step, self._len))
 
     def _between(self, start: int, stop: int) -> list[Change]:
         if stop <= start:
             return []
-        rows = self._con.execute(
-            f"SELECT * EXCLUDE (ord) FROM {self._table} WHERE ord > ? AND ord <= ? ORDER BY ord",
-            [start, stop],
-        ).fetchall()
-        return [self._build(r) for r in rows]
+        return [self._build(r) for r in self._db.read(self._table, self._columns, start, stop)]
 
     @overload
     def __getitem__(self, index: int) -> Change: ...

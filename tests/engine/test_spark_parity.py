@@ -3,7 +3,9 @@
 On generated data, CDNOW and Online Retail (with its returns, so the netting and the ASOF
 rewrite are exercised): every feature equal (integers exactly, floats within 1e-9 relative),
 every score within 1e-6, the segment catalogue and every membership (holdouts included)
-identical. One model run per engine and dataset; the Spark session is shared.
+identical; then every planned change identical when the plan's diff runs on Spark, for a first
+run and a second against a partly delivered ledger (``tests.engine.plan_parity``). One model
+run per engine and dataset; the Spark session is shared.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from tests.engine.plan_parity import duck_database, plans_match
 
+from connector.engine.plan_spark import SparkPlanDatabase
 from connector.engine.spark_backend import SparkBackend
 from connector.engine.translate import to_spark
 from connector.engine.warehouse import publish, register
@@ -84,6 +88,24 @@ def _assert_parity(duck: ModelResult, spark: ModelResult) -> None:
     assert ids[0] == ids[1]
 
 
+def _assert_plans(spark: Any, duck: ModelResult, tmp: Path, *, gates: bool = False) -> None:
+    """The plan's diff on Spark plans every change DuckDB plans, in the same order. With
+    ``gates`` (one dataset, to keep the suite short) a second destination with consent, a
+    ``known`` hook and ``update_only`` is planned too, its Parquet behind a ``file://`` URL
+    (which Spark writes itself, as it would to an object store)."""
+    folder = tmp / "warehouse" / "plan"
+    root = folder.as_uri() if gates else str(folder)
+    counts = plans_match(
+        duck,
+        duck_database,
+        lambda name: SparkPlanDatabase(spark, root, name),
+        tmp / "state",
+        ("lists", "ads") if gates else ("lists",),
+    )
+    assert all(n > 0 for n in counts["lists"].values()), counts
+    assert not list(folder.glob("*/*")), "each plan's tables are removed when it is closed"
+
+
 def test_day_differences_on_timestamps_match_duckdb(spark: Any) -> None:
     """The off-by-one of a plain translation: 23:30 to 00:30 is one day to DuckDB."""
     a, b = "TIMESTAMP '2024-03-01 23:30:00.9'", "TIMESTAMP '2024-03-02 00:30:00.1'"
@@ -94,25 +116,33 @@ def test_day_differences_on_timestamps_match_duckdb(spark: Any) -> None:
     assert ours == duck
 
 
-def test_generated_data_gives_the_same_features_scores_and_segments(
+def test_generated_data_gives_the_same_features_scores_segments_and_plans(
     spark: Any, tmp_path: Path
 ) -> None:
     con = duckdb.connect()
     generate(con, n_profiles=500, end=datetime(2025, 1, 1), seed=5)
-    _assert_parity(*_both(spark, con, _end_of(datetime(2024, 12, 31)), tmp_path))
+    duck, on_spark = _both(spark, con, _end_of(datetime(2024, 12, 31)), tmp_path)
+    _assert_parity(duck, on_spark)
+    _assert_plans(spark, duck, tmp_path, gates=True)
 
 
-def test_cdnow_gives_the_same_features_scores_and_segments(spark: Any, tmp_path: Path) -> None:
+def test_cdnow_gives_the_same_features_scores_segments_and_plans(
+    spark: Any, tmp_path: Path
+) -> None:
     path = DATA / "cdnow" / "CDNOW_sample.txt"
     if not path.exists():
         pytest.skip(f"CDNOW data not found at {path} (see the data README); skipping")
     con = duckdb.connect()
     tx = read_cdnow(path)
     load_transactions(con, tx[tx["customer_id"].astype(int) % 3 == 0])  # a third: ~800 people
-    _assert_parity(*_both(spark, con, _end_of(datetime(1997, 12, 31)), tmp_path))
+    duck, on_spark = _both(spark, con, _end_of(datetime(1997, 12, 31)), tmp_path)
+    _assert_parity(duck, on_spark)
+    _assert_plans(spark, duck, tmp_path)
 
 
-def test_online_retail_with_returns_gives_the_same_results(spark: Any, tmp_path: Path) -> None:
+def test_online_retail_with_returns_gives_the_same_results_and_plans(
+    spark: Any, tmp_path: Path
+) -> None:
     path = DATA / "online_retail" / "online_retail.csv.gz"
     if not path.exists():
         pytest.skip(f"Online Retail data not found at {path}; skipping")
@@ -121,7 +151,9 @@ def test_online_retail_with_returns_gives_the_same_results(spark: Any, tmp_path:
     con = duckdb.connect()
     load_transactions(con, tx[tx["customer_id"].isin(people)])
     assert con.execute("SELECT count(*) FROM events WHERE revenue < 0").fetchall()[0][0] > 0
-    _assert_parity(*_both(spark, con, _end_of(datetime(2011, 12, 9)), tmp_path))
+    duck, on_spark = _both(spark, con, _end_of(datetime(2011, 12, 9)), tmp_path)
+    _assert_parity(duck, on_spark)
+    _assert_plans(spark, duck, tmp_path)
 
 
 def test_identity_components_on_spark_match_the_resolver(spark: Any) -> None:
