@@ -36,10 +36,41 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     return
 
 
+ENGINE_ENV = "CONNECTOR_TEST_ENGINE"
+# The `[engine]` table of test configs under CONNECTOR_TEST_ENGINE=spark: the settings of
+# tests/engine's shared session, so in-process runs of one pytest process share its JVM
+SPARK_ENGINE_TOML = """
+[engine]
+kind = "spark"
+master = "local[2]"
+app_name = "cdp-connector-tests"
+conf = { "spark.sql.shuffle.partitions" = "2", "spark.default.parallelism" = "2" }
+"""
+
+
+def engine_under_test() -> str:
+    """The compute engine test workspaces run on: ``$CONNECTOR_TEST_ENGINE``, default duckdb.
+
+    ``CONNECTOR_TEST_ENGINE=spark pytest tests/e2e`` runs the end-to-end suite with
+    ``[engine] kind = "spark"`` (README "Scale"); subprocess runs read the same config file."""
+    import os
+
+    engine = os.environ.get(ENGINE_ENV, "duckdb") or "duckdb"
+    if engine not in ("duckdb", "spark"):
+        raise ValueError(f"{ENGINE_ENV}={engine!r}: use duckdb or spark")
+    return engine
+
+
+def engine_toml() -> str:
+    """The `[engine]` table a test config gets: none on DuckDB (the default)."""
+    return SPARK_ENGINE_TOML if engine_under_test() == "spark" else ""
+
+
 def write_config(
     root: Path, extra: str = "", *, as_of: str = "2011-12-10", engine: str = "rfm"
 ) -> Path:
-    """A files-in, files-out pipeline under ``root`` (inputs in root/data, outputs in root/out)."""
+    """A files-in, files-out pipeline under ``root`` (inputs in root/data, outputs in root/out),
+    on the engine under test (`engine_under_test`) unless ``extra`` has its own `[engine]`."""
     (root / "data" / "profiles").mkdir(parents=True, exist_ok=True)
     (root / "data" / "events").mkdir(parents=True, exist_ok=True)
     cfg = root / "connector.toml"
@@ -65,7 +96,7 @@ plugin = "files"
 path = "out"
 batch_size = 1000
 {extra}
-"""
+{"" if "[engine]" in extra else engine_toml()}"""
     )
     return cfg
 

@@ -286,6 +286,18 @@ class EngineSettings(BaseModel):
         "tables the engine reads; default: <workspace>/warehouse.",
     )
 
+    @field_validator("master")
+    @classmethod
+    def _no_connect_token(cls, value: str) -> str:
+        # the config file is not a secret; PySpark's Connect client reads the token from
+        # SPARK_CONNECT_AUTHENTICATE_TOKEN when the address carries none
+        if value.startswith("sc://") and "token=" in value.lower():
+            raise ValueError(
+                "a Spark Connect token does not belong in the config file: remove ';token=...' "
+                "and set SPARK_CONNECT_AUTHENTICATE_TOKEN in the environment"
+            )
+        return value
+
 
 class SourceConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)

@@ -4,10 +4,16 @@ PySpark is an optional extra (``pip install 'cdp-connector[spark]'``) and needs 
 local mode or a classic cluster; its absence is a ConfigError that says so, not an ImportError
 deep in a run. The session time zone is pinned to UTC: our timestamps are naive UTC, and the
 translated SQL turns them into epoch seconds through the session zone.
+
+A ``sc://`` master is a Spark Connect server: the session is a gRPC client (no JVM here), made
+by the Connect builder itself. PySpark's generic builder would refuse it in a process that
+already runs a local session, and would set ``SPARK_CONNECT_MODE_ENABLED``, which turns every
+later local session of the process into a Connect one.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import sys
@@ -17,7 +23,7 @@ from typing import Any
 from connector.config.models import EngineSettings
 from connector.errors import ConfigError
 
-__all__ = ["BASE_CONF", "spark_available", "spark_session"]
+__all__ = ["BASE_CONF", "connect_available", "spark_available", "spark_session"]
 
 # Settings every session gets; the user's `[engine] conf` wins over them.
 BASE_CONF = {
@@ -34,6 +40,8 @@ LOCAL_CONF = {
     "spark.sql.shuffle.partitions": "4",
     "spark.default.parallelism": "4",
 }
+# What a Spark Connect client imports (PySpark's `connect` extra): gRPC, its status protos, zstd.
+CONNECT_MODULES = ("grpc", "grpc_status", "google.rpc", "zstandard", "pyarrow")
 
 
 def spark_available() -> str | None:
@@ -47,19 +55,45 @@ def spark_available() -> str | None:
     return None
 
 
-def spark_session(settings: EngineSettings) -> Any:
-    """The active session for these settings (getOrCreate: one JVM per process)."""
-    remote = settings.master.startswith("sc://")
-    missing = spark_available()
-    if missing and not (remote and "Java" in missing):
-        raise ConfigError(f"engine.kind = 'spark': {missing}")
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package (google for google.rpc) is absent
+        return False
+
+
+def connect_available() -> str | None:
+    """None when a Spark Connect client can run here (it needs no JVM), else why not."""
+    missing = [m for m in ("pyspark", *CONNECT_MODULES) if not _importable(m)]
+    if missing:
+        return (
+            f"a Spark Connect client needs {', '.join(missing)}: "
+            "pip install 'cdp-connector[spark]' (PySpark with its connect extra)"
+        )
+    return None
+
+
+def _builder(settings: EngineSettings, remote: bool) -> Any:
+    if remote:
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+        return ConnectSession.builder.remote(settings.master).appName(settings.app_name)
     from pyspark.sql import SparkSession
 
+    return SparkSession.builder.appName(settings.app_name).master(settings.master)
+
+
+def spark_session(settings: EngineSettings) -> Any:
+    """The active session for these settings (getOrCreate: one JVM, or one Connect client
+    session, per process)."""
+    remote = settings.master.startswith("sc://")
+    missing = connect_available() if remote else spark_available()
+    if missing:
+        raise ConfigError(f"engine.kind = 'spark': {missing}")
     # executors run our scoring functions: they must use this interpreter and its packages
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    builder: Any = SparkSession.builder.appName(settings.app_name)
-    builder = builder.remote(settings.master) if remote else builder.master(settings.master)
+    builder = _builder(settings, remote)
     conf = dict(BASE_CONF)
     if settings.master.startswith("local"):
         conf.update(LOCAL_CONF)
@@ -68,8 +102,10 @@ def spark_session(settings: EngineSettings) -> Any:
         conf["spark.executor.memory"] = settings.executor_memory
     conf.update(settings.conf)
     for key, value in conf.items():
-        if remote and key.startswith(("spark.driver.", "spark.ui.")):
-            continue  # a Connect client has no local driver to configure
+        if remote and not key.startswith("spark.sql."):
+            # a Connect session takes only runtime SQL settings; the server's own
+            # configuration (memory, executors, UI) is set where the server starts
+            continue
         builder = builder.config(key, value)
     # PySpark 4.x warns on each pandas conversion that it predates pandas 3; the parity suite
     # checks the conversions we make, so the warning only alarms users
