@@ -9,6 +9,8 @@ merges refused by the per-kind cap and the order of every merge must equal `reso
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -17,8 +19,11 @@ from hypothesis import strategies as st
 from connector.config.models import EngineSettings
 from connector.engine import identity_resolver
 from connector.engine.identity import SparkResolver
+from connector.identity import unify
 from connector.identity.parts import assemble, resolve_part
-from connector.identity.resolver import IdentityRecord, is_blocked, resolve
+from connector.identity.resolver import IdentityRecord, Resolution, is_blocked, resolve
+from connector.store import DataStore
+from connector.testing import identity_data
 
 BLOCKED = ("test@test.com", " NULL ", "0000000000")
 KEYS = [
@@ -133,3 +138,64 @@ def test_the_engine_setting_chooses_the_resolver_without_starting_spark() -> Non
     assert identity_resolver(EngineSettings()) is resolve
     on_spark = identity_resolver(EngineSettings(kind="spark", master="local[2]"))
     assert isinstance(on_spark, SparkResolver)
+
+
+_CALLS: list[int] = []
+
+
+def _resolve_in_parts(
+    records: Iterable[IdentityRecord],
+    *,
+    blocked: Iterable[str] = (),
+    max_ids_per_kind: int = 5,
+    uncapped: frozenset[str] = frozenset(),
+) -> Resolution:
+    """What the Spark path does, in process: three parts of whole components, then assemble."""
+    recs = list(records)
+    _CALLS.append(len(recs))
+    parts: list[list[IdentityRecord]] = [[], [], []]
+    for n, comp in enumerate(_components(recs, every_key=True)):
+        parts[n % 3].extend(comp)
+    rows = [
+        row
+        for part in parts
+        for row in resolve_part(
+            part, blocked=blocked, max_ids_per_kind=max_ids_per_kind, uncapped=uncapped
+        )
+    ]
+    return assemble(recs, rows)
+
+
+def test_unify_resolving_in_parts_writes_the_same_tables(tmp_path: Path) -> None:
+    """The unify seam: a full unify whose resolution is assembled from parts writes every
+    identity table and profile as the one-pass unify does, on a first run and after changes
+    that merge profiles, retire ids, delete and merge records."""
+    people = 300
+    stores = [DataStore(tmp_path / f"{name}.duckdb") for name in ("one", "parts")]
+    try:
+        for store in stores:
+            store.con.execute("INSERT INTO store_meta VALUES ('id_salt', 'same-salt')")
+        for run, batch in (("r1", identity_data.first_batch), ("r2", identity_data.second_batch)):
+            profiles, events = batch(people)
+            results = []
+            for store, resolver in zip(stores, (resolve, _resolve_in_parts), strict=True):
+                store.upsert_profile_records(profiles, run)
+                store.upsert_events(events, run)
+                results.append(
+                    unify(
+                        store,
+                        blocked=identity_data.BLOCKED,
+                        max_ids_per_kind=5,
+                        run_id=run,
+                        full=True,
+                        resolve_all=resolver,
+                    )
+                )
+            assert results[0] == results[1]
+            assert identity_data.snapshot(stores[0]) == identity_data.snapshot(stores[1])
+        assert results[0].refused, "the data has merges the cap refuses"
+        assert results[0].retired, "the second batch merges profiles"
+        assert _CALLS, "unify resolved through the resolver it was given"
+    finally:
+        for store in stores:
+            store.close()
