@@ -7,6 +7,8 @@ is what resolving everything again would give, because resolution and id assignm
 across components. Everything is resolved again when there is nothing to start from (a new or
 upgraded store, after an erasure or ``connector state reset``), when the identity settings
 changed, when asked (``run --full-refresh``), or when most of the graph is affected anyway.
+A full resolution may run on the compute engine (``resolve_all``, Spark's in
+``connector.engine.identity``), which gives the same `Resolution`.
 Late-arriving links merge old profiles; the persisted key → profile id map keeps ids stable.
 Fields and consent are rebuilt by ``connector.identity.profiles``.
 """
