@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from connector.engine.identity import SparkResolver
+from connector.engine.identity import SparkResolver, edges_of
 from connector.identity import unify
-from connector.identity.resolver import IdentityRecord, resolve
+from connector.identity.resolver import IdentityRecord, is_blocked, resolve
 from connector.store import DataStore
 from connector.testing import identity_data
 
@@ -54,6 +54,18 @@ def _records(n: int, seed: int) -> list[IdentityRecord]:
         for i in range(12)
     ]
     return out + chain
+
+
+def test_the_edges_keep_every_key_the_resolver_joins_on(spark: Any) -> None:
+    """Blocked values are left out by the resolver's rule: certainly blocked ASCII values
+    (listed, padded, one repeated digit) go, everything the resolver may join on stays."""
+    keys = [*HOSTILE, "email:a@x.org", "phone:07400123456", "crm_id:0000000000", "email: NULL "]
+    frame = spark.createDataFrame([("r:1", keys)], "ref string, keys array<string>")
+    blocked = frozenset(b.strip().lower() for b in BLOCKED)
+    kept = {row["key"] for row in edges_of(frame, blocked).collect()}
+    joinable = {k for k in keys if not is_blocked(k, blocked)}
+    assert joinable <= kept
+    assert kept - joinable == {"email:\ttest@test.com"}
 
 
 def test_spark_resolution_equals_one_ordered_pass(spark: Any) -> None:
