@@ -134,7 +134,7 @@ def resolve(
             ka, kb = kinds[ra] or {}, kinds[rb] or {}
             too_many = [
                 k
-                for k in set(ka) | set(kb)
+                for k in sorted(set(ka) | set(kb))  # sorted: the note must not hang on hashing
                 if len((ka.get(k, set()) | kb.get(k, set())) - uncapped) > max_ids_per_kind
             ]
             if too_many:

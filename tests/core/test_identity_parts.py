@@ -199,3 +199,14 @@ def test_unify_resolving_in_parts_writes_the_same_tables(tmp_path: Path) -> None
     finally:
         for store in stores:
             store.close()
+
+
+def test_a_refusal_names_the_same_kind_in_every_process() -> None:
+    """Found by the Spark parity test: when one union puts several kinds over the cap, the note
+    named the first kind of a set, whose order depends on the process's hash seed, so the
+    explanation differed between processes (and between the driver and the executors)."""
+    kinds = [f"k{n}" for n in range(10)]
+    a = IdentityRecord("a:1", (*(f"{k}:a{v}" for k in kinds for v in range(2)), "x:1"))
+    b = IdentityRecord("b:1", (*(f"{k}:b{v}" for k in kinds for v in range(2)), "x:1"))
+    (refused,) = resolve([a, b], max_ids_per_kind=3).merges
+    assert refused.note == "refused: over 3 k0 values in one profile"

@@ -37,21 +37,23 @@ HOSTILE = (
 )
 
 
-def _records(n: int, seed: int) -> list[IdentityRecord]:
-    """Shared e-mails, phone-only links, a chain of e-mails over the cap, blocked values,
-    records without keys."""
+def _records(people: int, seed: int) -> list[IdentityRecord]:
+    """Three records a person on average: e-mails shared across records, phone-only links,
+    some links to the next person, blocked values, records without keys; and a chain of
+    e-mails over the cap. Components stay shallow: each round of the label joins costs."""
     rng = random.Random(seed)
     out = []
-    for i in range(n):
-        keys = [f"email:u{rng.randrange(n)}@x.org" for _ in range(rng.choice((0, 1, 1, 2)))]
+    for i in range(people * 3):
+        p = i // 3 + (rng.random() < 0.05)
+        keys = [f"email:u{p}.{rng.randrange(2)}@x.org" for _ in range(rng.choice((0, 1, 2, 2)))]
         if rng.random() < 0.3:
-            keys.append(f"phone:07400{rng.randrange(n // 2):06d}")
+            keys.append(f"phone:07400{p:06d}")
         if rng.random() < 0.1:
             keys.append(rng.choice(HOSTILE))
         out.append(IdentityRecord(f"src:{i:05d}", tuple(keys)))
     chain = [
         IdentityRecord(f"chain:{i}", (f"email:c{i}@x.org", f"email:c{i + 1}@x.org"))
-        for i in range(12)
+        for i in range(5)
     ]
     return out + chain
 
@@ -69,15 +71,15 @@ def test_the_edges_keep_every_key_the_resolver_joins_on(spark: Any) -> None:
 
 
 def test_spark_resolution_equals_one_ordered_pass(spark: Any) -> None:
-    records = _records(800, seed=3)
-    uncapped = frozenset({"email:u1@x.org", "email:c3@x.org"})
+    records = _records(200, seed=3)
+    uncapped = frozenset({"email:u1.0@x.org", "email:c3@x.org"})
     want = resolve(records, blocked=BLOCKED, max_ids_per_kind=3, uncapped=uncapped)
     got = SparkResolver(lambda: spark)(
         records, blocked=BLOCKED, max_ids_per_kind=3, uncapped=uncapped
     )
     assert got == want
     assert any(not m.accepted for m in want.merges), "the cap refuses merges"
-    assert len(want.groups()) < len(records) - 100, "many records merge"
+    assert len(want.groups()) < len(records) * 0.6, "many records merge"
 
 
 def test_full_unify_on_spark_writes_the_same_tables(spark: Any, tmp_path: Path) -> None:
