@@ -75,6 +75,8 @@ def main() -> None:
         t0 = time.perf_counter()
         profiles, events = identity_data.first_batch(args.profiles)
         store = DataStore(root / "duckdb.duckdb")
+        # the id salt is minted on a store's first unify: both copies must share it
+        store.con.execute("INSERT INTO store_meta VALUES ('id_salt', 'benchmark-salt')")
         store.upsert_profile_records(profiles, "gen")
         store.upsert_events(events, "gen")
         store.close()
