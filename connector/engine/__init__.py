@@ -2,11 +2,12 @@
 
 ``[engine] kind = "duckdb"`` (the default) computes in the embedded store, in this process.
 ``kind = "spark"`` runs the same feature SQL, translated by SQLGlot
-(`connector.engine.translate`), on Apache Spark over Parquet tables in the warehouse, and
-applies the fitted models on the executors; the plan's diff against the ledger runs there too
-(`connector.engine.plan_spark`); see README "Scale". The pipeline asks this module for a
-`ModelBackend` and a plan database and never imports PySpark itself, so the default install
-needs no JVM.
+(`connector.engine.translate`), on Apache Spark over Parquet tables in the warehouse, applies
+the fitted models on the executors, resolves all identities there when unify resolves
+everything (`connector.engine.identity`), and runs the plan's diff against the ledger there
+too (`connector.engine.plan_spark`); see README "Scale". The pipeline asks this module for a
+`ModelBackend`, a `Resolver` and a plan database and never imports PySpark itself, so the
+default install needs no JVM.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from typing import Any
 import duckdb
 
 from connector.config.models import EngineSettings
+from connector.identity.resolver import Resolver, resolve
 from connector.modelling.backend import DuckBackend, ModelBackend
 from connector.sync.plan_db import DuckPlanDatabase, PlanDatabase
 from connector.sync.planned import plan_engine
 
-__all__ = ["model_backend", "plan_database", "spark_for", "warehouse_path"]
+__all__ = ["identity_resolver", "model_backend", "plan_database", "spark_for", "warehouse_path"]
 
 
 def warehouse_path(settings: EngineSettings, workspace: Path) -> str:
@@ -34,6 +36,17 @@ def spark_for(settings: EngineSettings) -> Any:
     from connector.engine.session import spark_session
 
     return spark_session(settings)
+
+
+def identity_resolver(settings: EngineSettings) -> Resolver:
+    """What resolves every identity record when unify resolves them all (first run, full
+    refresh, changed identity settings, most of the graph touched); the same `Resolution`
+    either way. The Spark session starts only when such a resolution happens."""
+    if settings.kind == "duckdb":
+        return resolve
+    from connector.engine.identity import SparkResolver
+
+    return SparkResolver(lambda: spark_for(settings))
 
 
 def model_backend(

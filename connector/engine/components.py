@@ -8,10 +8,11 @@ then the smallest ref of the component, which is the root `connector.identity.re
 keeps (it unions by the lower sorted index), so both give the same groups, and therefore the same
 profile ids once `connector.identity.ids.assign_profile_ids` runs on them.
 
-Not (yet) reproduced here: the per-kind cap of `resolve` (a union refused when a profile would
-hold more than ``max_ids_per_kind`` values of one kind), which depends on the order records are
-met; blocked values are the caller's to filter from the edges. GraphFrames is not used: it is not
-on PyPI as a Python package that brings its JVM side.
+Not reproduced here: the per-kind cap of `resolve` (a union refused when a profile would hold
+more than ``max_ids_per_kind`` values of one kind) and the merges it records, which depend on the
+order records are met; `connector.engine.identity` runs the resolver on each partition of whole
+components for those. Blocked values are the caller's to filter from the edges. GraphFrames is
+not used: it is not on PyPI as a Python package that brings its JVM side.
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-__all__ = ["IdentityRecord", "Merge", "Resolution", "is_blocked", "resolve"]
+__all__ = ["IdentityRecord", "Merge", "Resolution", "Resolver", "is_blocked", "resolve"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,20 @@ class Resolution:
         for idx, root in enumerate(self.component):
             out.setdefault(root, []).append(idx)
         return out
+
+
+class Resolver(Protocol):
+    """What computes a `Resolution`: `resolve` itself, or an engine that gives the same one
+    (``connector.engine.identity``)."""
+
+    def __call__(
+        self,
+        records: Iterable[IdentityRecord],
+        *,
+        blocked: Iterable[str] = (),
+        max_ids_per_kind: int = 5,
+        uncapped: frozenset[str] = frozenset(),
+    ) -> Resolution: ...
 
 
 def _kind(key: str) -> str:
@@ -119,7 +134,7 @@ def resolve(
             ka, kb = kinds[ra] or {}, kinds[rb] or {}
             too_many = [
                 k
-                for k in set(ka) | set(kb)
+                for k in sorted(set(ka) | set(kb))  # sorted: the note must not hang on hashing
                 if len((ka.get(k, set()) | kb.get(k, set())) - uncapped) > max_ids_per_kind
             ]
             if too_many:

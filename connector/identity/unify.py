@@ -7,6 +7,8 @@ is what resolving everything again would give, because resolution and id assignm
 across components. Everything is resolved again when there is nothing to start from (a new or
 upgraded store, after an erasure or ``connector state reset``), when the identity settings
 changed, when asked (``run --full-refresh``), or when most of the graph is affected anyway.
+A full resolution may run on the compute engine (``resolve_all``, Spark's in
+``connector.engine.identity``), which gives the same `Resolution`.
 Late-arriving links merge old profiles; the persisted key → profile id map keeps ids stable.
 Fields and consent are rebuilt by ``connector.identity.profiles``.
 """
@@ -32,7 +34,7 @@ from connector.identity.graph import affected_nodes, build_graph
 from connector.identity.ids import assign_profile_ids, minted_id
 from connector.identity.lifecycle import mark_inactive
 from connector.identity.profiles import rebuild_identities, rebuild_profiles
-from connector.identity.resolver import IdentityRecord, Resolution, resolve
+from connector.identity.resolver import IdentityRecord, Resolution, Resolver, resolve
 from connector.store.datastore import DataStore, first_row
 
 __all__ = ["UnifyResult", "unify"]
@@ -163,9 +165,11 @@ def unify(
     run_id: str,
     full: bool = False,
     full_above: float = 0.5,
+    resolve_all: Resolver = resolve,
 ) -> UnifyResult:
     """Resolve and rebuild. ``full`` resolves every record; otherwise only the affected part,
-    unless it holds more than ``full_above`` of the graph's nodes."""
+    unless it holds more than ``full_above`` of the graph's nodes. ``resolve_all`` resolves
+    everything (the engine's, on Spark); the affected part, small by design, is resolved here."""
     con = store.con
     blocked_lc = frozenset(b.strip().lower() for b in blocked)
     salt = _salt(store)
@@ -173,7 +177,7 @@ def unify(
     build_graph(con, blocked_lc)
     incremental = not full and _incremental(con, settings, full_above)
     records, sig_of = _identity_records(con, incremental)
-    res = resolve(
+    res = (resolve if incremental else resolve_all)(
         records, blocked=blocked, max_ids_per_kind=max_ids_per_kind, uncapped=_uncapped(con)
     )
     assigned = _assign(con, res, salt, incremental)

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from connector.engine import identity_resolver
 from connector.errors import ConfigError, DiskFullError
 from connector.identity.unify import unify
 from connector.modelling.output import ModelOutput
@@ -256,6 +257,7 @@ def _unify(ws: Workspace, summary: RunSummary, progress: Progress, *, full: bool
             max_ids_per_kind=ident.max_ids_per_kind,
             run_id=summary.run_id,
             full=full,
+            resolve_all=identity_resolver(ws.config.engine),
         )
         entry.update(
             profiles=res.profiles,
