@@ -146,9 +146,20 @@ def test_a_record_from_the_future_never_moves_a_cursor(tmp_path: Path) -> None:
     )
     second = _run(cfg)
     assert second.status == "completed", second.failures
-    assert second.counts["already_quarantined"] == 1
+    assert second.counts["already_quarantined"] == 0  # a.jsonl untouched: not read again
     emails = {e for (e,) in _stored(cfg, "SELECT email FROM profile_records")}
     assert emails == {"person1@example.org", "person2@example.org"}
+    # appended to, a.jsonl is read again: the future record is known, not quarantined again
+    with (tmp_path / "data" / "profiles" / "a.jsonl").open("a") as fh:
+        fh.write(_lines([_person(3, "2011-12-02T00:00:00Z")]))
+    third = _run(cfg)
+    assert third.status == "completed", third.failures
+    assert third.counts["already_quarantined"] == 1
+    ws = Workspace(load_config(cfg, env={}))
+    try:
+        assert (ws.cursors.get("shop", "profiles") or "").startswith("2011-12-02")
+    finally:
+        ws.close()
 
 
 def test_a_cursor_already_in_the_future_is_ignored_and_rebuilt(tmp_path: Path) -> None:
@@ -219,13 +230,18 @@ def test_unchanged_bad_input_is_not_quarantined_again(tmp_path: Path) -> None:
     first = _run(cfg)
     assert first.counts["quarantined"] == 2
     assert first.status == "completed_with_rejects"
-    second = _run(cfg)
-    assert second.counts["quarantined"] == 0
-    assert second.counts["already_quarantined"] == 2
+    second = _run(cfg)  # the file is unchanged: skipped whole
+    assert second.counts["quarantined"] == second.counts["already_quarantined"] == 0
     assert second.status == "completed"
+    with (tmp_path / "data" / "profiles" / "a.jsonl").open("a") as fh:
+        fh.write(_lines([_person(2)]))
+    third = _run(cfg)  # appended to: read whole again, the bad rows known from before
+    assert third.counts["quarantined"] == 0
+    assert third.counts["already_quarantined"] == 2
+    assert third.status == "completed"
     ws = Workspace(load_config(cfg, env={}))
     try:
-        assert ws.runs.errors(second.run_id) == []
+        assert ws.runs.errors(second.run_id) == ws.runs.errors(third.run_id) == []
         assert len(ws.runs.errors(first.run_id)) == 2
     finally:
         ws.close()
