@@ -65,7 +65,12 @@ def rebuild_profiles(store: DataStore, blocked: frozenset[str], *, every: bool) 
         f"""
         INSERT INTO profiles
         WITH r AS (
-            SELECT m.profile_id, pr.*, coalesce(pr.updated_at, TIMESTAMP '1970-01-01') AS ord
+            -- the latest record wins; of records updated at one moment (or never dated), the
+            -- greatest (source, source_id): arg_max alone picked any of them, so a merged
+            -- profile's name could differ between two runs on the same store
+            SELECT m.profile_id, pr.*,
+                   {{'at': coalesce(pr.updated_at, TIMESTAMP '1970-01-01'),
+                    'source': pr.source, 'source_id': pr.source_id}} AS ord
             FROM {LIVE_RECORDS} pr JOIN id_set_profile m USING (id_sig) WHERE true {only}
         ),
         agg AS (
