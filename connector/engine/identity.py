@@ -39,19 +39,25 @@ def edges_of(records: Any, blocked: frozenset[str]) -> Any:
     is ASCII; Spark's ``trim`` strips spaces only, Python's ``strip`` all whitespace, so a
     value padded with tabs counts as joinable here: never a key the resolver joins on is lost.
     """
-    from pyspark.sql import functions as F
+    # SQL text, not ``pyspark.sql.functions``: on a Spark Connect session those build classic
+    # columns a Connect DataFrame refuses ("'Column' object is not callable")
+    keys = records.selectExpr("ref", "explode(keys) AS key")
+    keys = keys.selectExpr("ref", "key", "substr(key, instr(key, ':') + 1) AS v")
+    keys = keys.selectExpr("ref", "key", "v", "regexp_replace(v, '[^0-9]', '') AS d")
+    listed = ", ".join(_literal(b) for b in sorted(blocked))
 
-    keys = records.select("ref", F.explode("keys").alias("key"))
-    value = F.expr("substr(key, instr(key, ':') + 1)")
-    keys = keys.withColumn("v", value).withColumn("d", F.regexp_replace("v", "[^0-9]", ""))
-    listed = sorted(blocked)
-    by_value = F.lower(F.trim("v")).isin(listed) if listed else F.lit(False)
-    by_digits = (F.length("d") >= 7) & (
-        (F.col("d").isin(listed) if listed else F.lit(False))
-        | F.expr("replace(d, left(d, 1), '') = ''")
-    )
-    certain = (F.octet_length("v") == F.length("v")) & (by_value | by_digits)
-    return keys.filter(~certain).select("ref", "key")
+    def among(column: str) -> str:
+        return f"{column} IN ({listed})" if listed else "false"
+
+    by_value = among("lower(trim(v))")
+    by_digits = f"(length(d) >= 7 AND ({among('d')} OR replace(d, left(d, 1), '') = ''))"
+    certain = f"(octet_length(v) = length(v) AND ({by_value} OR {by_digits}))"
+    return keys.filter(f"NOT {certain}").select("ref", "key")
+
+
+def _literal(text: str) -> str:
+    """A Spark SQL string literal (backslash escapes, Spark's default)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _partition_resolver(
