@@ -378,11 +378,16 @@ def targets(name: str, protocols: list[dict[str, Any]]) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def default_data() -> Path:
+    """``shared/data`` beside the checkout (or above it), else ``data``."""
     here = Path(__file__).resolve().parents[1]
     found = [p / "shared" / "data" for p in here.parents if (p / "shared" / "data").is_dir()]
-    parser.add_argument("--data", type=Path, default=found[0] if found else Path("data"))
+    return found[0] if found else Path("data")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=default_data())
     parser.add_argument("--only", action="append", help="dataset name(s) to run")
     parser.add_argument("--cutoffs", type=int, help="only the last N cutoffs (quick runs)")
     parser.add_argument("--horizons", type=int, nargs="*")

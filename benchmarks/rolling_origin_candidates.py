@@ -215,7 +215,7 @@ def summary(rows: list[dict[str, Any]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    parser.add_argument("--data", type=Path, default=ro.default_data())
     parser.add_argument("--only", action="append", required=True)
     parser.add_argument("--cutoffs", type=int)
     parser.add_argument("--horizons", type=int, nargs="*")
