@@ -12,12 +12,23 @@ part: new cross links (profiles merge, ids retire), deletions and records merged
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
+from connector.identity.resolver import Resolver
+from connector.identity.unify import UnifyResult, unify
 from connector.schema.records import EventRecord, ProfileRecord, validate_event, validate_profile
 from connector.store import DataStore
 
-__all__ = ["BLOCKED", "IDENTITY_TABLES", "first_batch", "second_batch", "snapshot"]
+__all__ = [
+    "BLOCKED",
+    "IDENTITY_TABLES",
+    "first_batch",
+    "second_batch",
+    "snapshot",
+    "unify_batches",
+]
 
 BLOCKED = ("test@test.com", "null", "0000000000")
 _DAY = "2026-03-01T00:00:00Z"
@@ -132,3 +143,34 @@ def snapshot(store: DataStore) -> dict[str, list[tuple[Any, ...]]]:
         name: sorted(store.con.execute(sql).fetchall(), key=repr)
         for name, sql in IDENTITY_TABLES.items()
     }
+
+
+def unify_batches(
+    root: Path, resolvers: Sequence[Resolver], people: int
+) -> Iterator[tuple[list[UnifyResult], list[dict[str, list[tuple[Any, ...]]]]]]:
+    """Both batches, each stored and fully unified in one store per resolver (same id salt):
+    per batch, each store's unify result and table snapshot, for the caller to compare."""
+    stores = [DataStore(root / f"store{i}.duckdb") for i in range(len(resolvers))]
+    try:
+        for store in stores:
+            store.con.execute("INSERT INTO store_meta VALUES ('id_salt', 'same-salt')")
+        for run, batch in (("r1", first_batch), ("r2", second_batch)):
+            profiles, events = batch(people)
+            results = []
+            for store, resolver in zip(stores, resolvers, strict=True):
+                store.upsert_profile_records(profiles, run)
+                store.upsert_events(events, run)
+                results.append(
+                    unify(
+                        store,
+                        blocked=BLOCKED,
+                        max_ids_per_kind=5,
+                        run_id=run,
+                        full=True,
+                        resolve_all=resolver,
+                    )
+                )
+            yield results, [snapshot(store) for store in stores]
+    finally:
+        for store in stores:
+            store.close()

@@ -19,10 +19,9 @@ from hypothesis import strategies as st
 from connector.config.models import EngineSettings
 from connector.engine import identity_resolver
 from connector.engine.identity import SparkResolver
-from connector.identity import unify
 from connector.identity.parts import assemble, resolve_part
 from connector.identity.resolver import IdentityRecord, Resolution, is_blocked, resolve
-from connector.store import DataStore
+from connector.identity.unify import UnifyResult
 from connector.testing import identity_data
 
 BLOCKED = ("test@test.com", " NULL ", "0000000000")
@@ -170,35 +169,13 @@ def test_unify_resolving_in_parts_writes_the_same_tables(tmp_path: Path) -> None
     """The unify seam: a full unify whose resolution is assembled from parts writes every
     identity table and profile as the one-pass unify does, on a first run and after changes
     that merge profiles, retire ids, delete and merge records."""
-    people = 300
-    stores = [DataStore(tmp_path / f"{name}.duckdb") for name in ("one", "parts")]
-    try:
-        for store in stores:
-            store.con.execute("INSERT INTO store_meta VALUES ('id_salt', 'same-salt')")
-        for run, batch in (("r1", identity_data.first_batch), ("r2", identity_data.second_batch)):
-            profiles, events = batch(people)
-            results = []
-            for store, resolver in zip(stores, (resolve, _resolve_in_parts), strict=True):
-                store.upsert_profile_records(profiles, run)
-                store.upsert_events(events, run)
-                results.append(
-                    unify(
-                        store,
-                        blocked=identity_data.BLOCKED,
-                        max_ids_per_kind=5,
-                        run_id=run,
-                        full=True,
-                        resolve_all=resolver,
-                    )
-                )
-            assert results[0] == results[1]
-            assert identity_data.snapshot(stores[0]) == identity_data.snapshot(stores[1])
-        assert results[0].refused, "the data has merges the cap refuses"
-        assert results[0].retired, "the second batch merges profiles"
-        assert _CALLS, "unify resolved through the resolver it was given"
-    finally:
-        for store in stores:
-            store.close()
+    results: list[UnifyResult] = []
+    for results, tables in identity_data.unify_batches(tmp_path, (resolve, _resolve_in_parts), 300):
+        assert results[0] == results[1]
+        assert tables[0] == tables[1]
+    assert results[0].refused, "the data has merges the cap refuses"
+    assert results[0].retired, "the second batch merges profiles"
+    assert _CALLS, "unify resolved through the resolver it was given"
 
 
 def test_a_refusal_names_the_same_kind_in_every_process() -> None:

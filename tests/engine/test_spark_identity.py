@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 
 from connector.engine.identity import SparkResolver, edges_of
-from connector.identity import unify
 from connector.identity.resolver import IdentityRecord, is_blocked, resolve
-from connector.store import DataStore
+from connector.identity.unify import UnifyResult
 from connector.testing import identity_data
 
 pytestmark = pytest.mark.spark
@@ -86,32 +85,10 @@ def test_full_unify_on_spark_writes_the_same_tables(spark: Any, tmp_path: Path) 
     """Generated people (households, phone-only links, second e-mails joined by events,
     blocked addresses, company accounts over the cap), then changes that merge profiles and
     retire ids, delete records and merge records into others."""
-    people = 1500
-    stores = [DataStore(tmp_path / f"{name}.duckdb") for name in ("duckdb", "spark")]
     on_spark = SparkResolver(lambda: spark)
-    try:
-        for store in stores:
-            store.con.execute("INSERT INTO store_meta VALUES ('id_salt', 'same-salt')")
-        for run, batch in (("r1", identity_data.first_batch), ("r2", identity_data.second_batch)):
-            profiles, events = batch(people)
-            results = []
-            for store, resolver in zip(stores, (resolve, on_spark), strict=True):
-                store.upsert_profile_records(profiles, run)
-                store.upsert_events(events, run)
-                results.append(
-                    unify(
-                        store,
-                        blocked=identity_data.BLOCKED,
-                        max_ids_per_kind=5,
-                        run_id=run,
-                        full=True,
-                        resolve_all=resolver,
-                    )
-                )
-            assert results[0] == results[1]
-            assert identity_data.snapshot(stores[0]) == identity_data.snapshot(stores[1])
-        assert results[0].refused, "the accounts go over the cap"
-        assert results[0].retired, "the second batch merges profiles"
-    finally:
-        for store in stores:
-            store.close()
+    results: list[UnifyResult] = []
+    for results, tables in identity_data.unify_batches(tmp_path, (resolve, on_spark), 1500):
+        assert results[0] == results[1]
+        assert tables[0] == tables[1]
+    assert results[0].refused, "the accounts go over the cap"
+    assert results[0].retired, "the second batch merges profiles"
