@@ -16,7 +16,7 @@ from connector.logs import redact
 from connector.modelling.output import ModelOutput
 from connector.pipeline.progress import Progress
 from connector.plugin.changes import SegmentRef
-from connector.plugin.defaults import with_hook_defaults
+from connector.plugin.defaults import accepts_hook, with_hook_defaults
 from connector.plugin.protocols import ReplacesMembers
 from connector.plugin.spec import Capability, Sink
 from connector.privacy.destinations import erase_at_destination
@@ -113,7 +113,7 @@ def _plan(
         consent_channel=sink.consent,
         consent_policy=destination_policy(cfg.consent_policy, sink),
         trait_consent_channel=sink.trait_consent,
-        accepts=sink.accepts,
+        accepts=accepts_hook(sink),
         known=sink.known,
         update_only=cfg.mode == "update_only",
         with_traits=Capability.SINK_TRAITS in capabilities,

@@ -7,7 +7,7 @@ every hook as a plain attribute.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from connector.plugin.changes import Change, Outcome, Recipient, SegmentRef, TraitSpec
@@ -19,7 +19,7 @@ from connector.plugin.protocols import (
     SinkBase,
 )
 
-__all__ = ["with_hook_defaults"]
+__all__ = ["accepts_hook", "with_hook_defaults"]
 
 
 def with_hook_defaults(sink: Sink) -> Sink:
@@ -27,6 +27,16 @@ def with_hook_defaults(sink: Sink) -> Sink:
     if isinstance(sink, SinkBase) or all(hasattr(sink, h) for h in OPTIONAL_SINK_HOOKS):
         return sink
     return _Defaulted(sink)
+
+
+def accepts_hook(sink: Sink) -> Callable[[Recipient], bool] | None:
+    """The sink's own ``accepts`` hook, or None when it accepts everyone (``SinkBase``'s
+    default, or no hook): the planner then asks nobody, instead of a million people."""
+    inner = sink._inner if isinstance(sink, _Defaulted) else sink
+    hook = getattr(inner, "accepts", None)
+    if hook is None or getattr(hook, "__func__", None) is SinkBase.accepts:
+        return None
+    return hook  # type: ignore[no-any-return]
 
 
 class _Defaulted:

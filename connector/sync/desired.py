@@ -6,63 +6,42 @@ destinations key on, per segment the members to activate (holdout members never 
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from connector.plugin.changes import Recipient, SegmentRef, TraitSpec
 from connector.store.datastore import DataStore
+from connector.sync.desired_columns import (
+    MATCH_FIELDS,
+    DesiredColumns,
+    Identities,
+    LazyRows,
+    MemberSets,
+)
+from connector.sync.traitvalues import DIGEST_JSON, clean, traits_digest
 
-__all__ = ["DesiredState", "build_desired", "traits_digest"]
+__all__ = ["DIGEST_JSON", "DesiredState", "build_desired", "clean", "traits_digest"]
 
-_MATCH_FIELDS = ("first_name", "last_name", "city", "postal_code", "country")
-
-
-def _clean(value: Any, digits: int | None = None) -> Any:
-    """JSON-stable trait values: floats rounded (to the trait's ``precision``, else 6 decimals),
-    ISO dates, no NaN."""
-    if value is None or value is pd.NA or value is pd.NaT:  # pandas' missing values
-        return None
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return None
-        rounded = round(value, 6 if digits is None else digits)
-        return int(rounded) if rounded.is_integer() else rounded
-    if isinstance(value, datetime | pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if hasattr(value, "item"):  # numpy scalars
-        return _clean(value.item(), digits)
-    return value
-
-
-# one encoder for every digest: ``json.dumps`` with options builds a new one per call, which
-# was a third of planning a profile (the text, and so every digest, is the same)
-_DIGEST_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
-
-
-def traits_digest(traits: Mapping[str, Any]) -> str:
-    text = _DIGEST_JSON.encode(traits)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+_clean = clean  # the name older callers use
 
 
 @dataclass(slots=True)
 class DesiredState:
+    """Built by ``build_desired`` the per-person fields are lazy views over ``columns`` (a
+    ``Recipient`` or a trait dict is made when read); built by hand (tests) they are dicts,
+    and ``table()`` derives the columns the planner reads from them."""
+
     trait_specs: list[TraitSpec]
     segments: list[SegmentRef]
-    traits: dict[str, dict[str, Any]] = field(default_factory=dict)
-    recipients: dict[str, Recipient] = field(default_factory=dict)
-    consent: dict[str, dict[str, str]] = field(default_factory=dict)
-    members: dict[str, set[str]] = field(default_factory=dict)
-    holdouts: dict[str, set[str]] = field(default_factory=dict)
+    traits: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    recipients: Mapping[str, Recipient] = field(default_factory=dict)
+    consent: Mapping[str, dict[str, str | None]] = field(default_factory=dict)
+    members: Mapping[str, set[str]] = field(default_factory=dict)
+    holdouts: Mapping[str, set[str]] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     """Retired profile id → the profile it merged into."""
     departed: dict[str, Recipient] = field(default_factory=dict)
@@ -72,27 +51,30 @@ class DesiredState:
     the same kind (two platform records of one person): removals must reach both."""
     erasing: set[str] = field(default_factory=set)
     """Profiles a privacy request erases: the traits delivered to them are cleared too."""
+    columns: DesiredColumns | None = None
+
+    def table(self) -> DesiredColumns:
+        """The columns the planner reads (derived once from the dicts of a hand-built state)."""
+        if self.columns is None:
+            self.columns = _from_dicts(self)
+        return self.columns
 
 
-def _departed(
-    store: DataStore, ids: dict[str, dict[str, str]], emails: dict[str, list[str]]
-) -> dict[str, Recipient]:
-    """Recipients of inactive profiles, from their identities (they have no profile row)."""
-    out: dict[str, Recipient] = {}
-    for pid, phone in store.con.execute(
-        """SELECT i.profile_id, min(p.value) FROM inactive_profiles i
-           LEFT JOIN identities p ON p.profile_id = i.profile_id AND p.kind = 'phone'
-           GROUP BY 1 ORDER BY 1"""
-    ).fetchall():
-        found = emails.get(pid, [])
-        out[pid] = Recipient(
-            profile_id=pid,
-            email=found[0] if found else None,
-            phone=phone,
-            ids=ids.get(pid, {}),
-            other_emails=tuple(found[1:]),
-        )
-    return out
+def _from_dicts(state: DesiredState) -> DesiredColumns:
+    pids = list(state.traits)
+    names = sorted({k for row in state.traits.values() for k in row})
+    traits: dict[str, np.ndarray | list[Any]] = {
+        k: [state.traits[p].get(k) for p in pids] for k in names
+    }
+    consent = {
+        ch: [state.consent.get(p, {}).get(ch) for p in pids] for ch in ("email", "sms", "ads")
+    }
+    member_pids: list[str] = []
+    member_sids: list[str] = []
+    for sid, group in state.members.items():
+        member_pids.extend(group)
+        member_sids.extend([sid] * len(group))
+    return DesiredColumns(pids, traits, {}, consent, member_pids, member_sids)
 
 
 def build_desired(
@@ -118,6 +100,25 @@ def build_desired(
     return state
 
 
+def _aligned(scores: pd.DataFrame, names: list[str], pids: list[str]) -> dict[str, Any]:
+    """Each trait column in the order of ``pids`` (a profile without a score row: no value)."""
+    if not names:
+        return {}
+    at = pd.Index(scores["profile_id"].astype(str)).get_indexer(pd.Index(pids))
+    missing = at < 0
+    out: dict[str, Any] = {}
+    for k in names:
+        column = scores[k]
+        if column.dtype.kind == "f":
+            values = column.to_numpy(np.float64)[np.where(missing, 0, at)]
+            values[missing] = np.nan
+            out[k] = values
+        else:
+            listed = column.tolist()
+            out[k] = [None if j < 0 else listed[j] for j in at.tolist()]
+    return out
+
+
 def _fill(
     state: DesiredState,
     store: DataStore,
@@ -126,59 +127,88 @@ def _fill(
     segments: list[SegmentRef],
     only: str,
 ) -> None:
+    con = store.con
     trait_specs = state.trait_specs
     names = [t.name for t in trait_specs if t.name in scores.columns]
-    digits = {t.name: t.precision for t in trait_specs if t.type == "number"}
-    values = scores.set_index("profile_id")[names] if names else pd.DataFrame()
-    ids: dict[str, dict[str, str]] = defaultdict(dict)
-    emails: dict[str, list[str]] = defaultdict(list)
-    for pid, kind, value in store.con.execute(
-        f"SELECT profile_id, kind, value FROM identities WHERE kind <> 'phone' {only} "
-        "ORDER BY 1, 2, 3"
-    ).fetchall():
-        if kind == "email":
-            emails[pid].append(value)
-        else:
-            ids[pid].setdefault(kind, value)
-    profiles = store.con.execute(
+    digits: dict[str, int | None] = {t.name: t.precision for t in trait_specs if t.type == "number"}
+    grouped = con.sql(
+        f"""SELECT profile_id, list(kind ORDER BY kind, value) AS kinds,
+                   list(value ORDER BY kind, value) AS vals
+            FROM identities WHERE kind <> 'phone' {only} GROUP BY profile_id"""
+    ).to_arrow_table()
+    ident = Identities(
+        grouped.column("profile_id").to_pylist(), grouped.column("kinds"), grouped.column("vals")
+    )
+    table = con.sql(
         f"""SELECT profile_id, email, phone, consent_email, consent_sms, consent_ads,
-                   {", ".join(_MATCH_FIELDS)} FROM profiles WHERE true {only}
+                   {", ".join(MATCH_FIELDS)} FROM profiles WHERE true {only}
             ORDER BY profile_id"""
-    ).fetchall()
-    # column lists and a row position per profile: ``to_dict("index")`` cost 11 of the 49 s
-    # this function took at a million profiles, for the same Python values
-    columns = {k: values[k].tolist() for k in names}
-    position = {pid: i for i, pid in enumerate(values.index)} if names else {}
-    for row in profiles:
-        pid, email, phone, c_email, c_sms, c_ads, *match = row
-        state.recipients[pid] = Recipient(
+    ).to_arrow_table()
+    cols = {c: table.column(c).to_pylist() for c in table.column_names}
+    pids: list[str] = cols["profile_id"]
+    consent = {ch: cols[f"consent_{ch}"] for ch in ("email", "sms", "ads")}
+    frame = memberships[["profile_id", "segment_id", "holdout"]]
+    known = frame["segment_id"].isin([s.id for s in segments]) & frame["profile_id"].isin(pids)
+    wanted, held = (
+        frame[known & ~frame["holdout"].astype(bool)],
+        frame[known & frame["holdout"].astype(bool)],
+    )
+    columns = DesiredColumns(
+        pids,
+        _aligned(scores, names, pids),
+        digits,
+        consent,
+        wanted["profile_id"].astype(str).tolist(),
+        wanted["segment_id"].astype(str).tolist(),
+    )
+    state.columns = columns
+    position = columns.position
+
+    def recipient(i: int) -> Recipient:
+        pid = pids[i]
+        ids, emails = ident.of(pid)
+        email = cols["email"][i]
+        return Recipient(
             profile_id=pid,
             email=email,
-            phone=phone,
-            ids=ids.get(pid, {}),
-            match={k: v for k, v in zip(_MATCH_FIELDS, match, strict=True) if v},
-            other_emails=tuple(e for e in emails.get(pid, ()) if e != email),
+            phone=cols["phone"][i],
+            ids=ids,
+            match={k: v for k in MATCH_FIELDS if (v := cols[k][i])},
+            other_emails=tuple(e for e in emails if e != email),
         )
-        state.consent[pid] = {"email": c_email, "sms": c_sms, "ads": c_ads}
-        at = position.get(pid)
-        state.traits[pid] = (
-            {}
-            if at is None
-            else {k: c for k in names if (c := _clean(columns[k][at], digits.get(k))) is not None}
-        )
-    state.departed = _departed(store, ids, emails) if not only else {}
+
+    state.recipients = LazyRows(position, recipient)
+    state.traits = LazyRows(position, columns.values)
+    state.consent = LazyRows(position, lambda i: {ch: consent[ch][i] for ch in consent})
+    seg_ids = [s.id for s in segments]
+    state.members = MemberSets(seg_ids, columns.member_pids, columns.member_sids)
+    state.holdouts = MemberSets(
+        seg_ids, held["profile_id"].astype(str).tolist(), held["segment_id"].astype(str).tolist()
+    )
+    state.departed = _departed(store, ident) if not only else {}
     state.erasing = {
-        str(r[0]) for r in store.con.execute("SELECT profile_id FROM erasing_profiles").fetchall()
+        str(r[0]) for r in con.execute("SELECT profile_id FROM erasing_profiles").fetchall()
     }
     state.aliases = dict(
-        store.con.execute("SELECT profile_id, merged_into FROM retired_profiles").fetchall()
+        con.execute("SELECT profile_id, merged_into FROM retired_profiles").fetchall()
     )
-    state.retired_ids = {pid: ids[pid] for pid in state.aliases if pid in ids}
-    for seg in segments:
-        state.members[seg.id] = set()
-        state.holdouts[seg.id] = set()
-    for pid, sid, holdout in memberships[["profile_id", "segment_id", "holdout"]].itertuples(
-        index=False
-    ):
-        if sid in state.members and pid in state.recipients:
-            (state.holdouts if holdout else state.members)[sid].add(pid)
+    state.retired_ids = {pid: found for pid in state.aliases if (found := ident.of(pid)[0])}
+
+
+def _departed(store: DataStore, ident: Identities) -> dict[str, Recipient]:
+    """Recipients of inactive profiles, from their identities (they have no profile row)."""
+    out: dict[str, Recipient] = {}
+    for pid, phone in store.con.execute(
+        """SELECT i.profile_id, min(p.value) FROM inactive_profiles i
+           LEFT JOIN identities p ON p.profile_id = i.profile_id AND p.kind = 'phone'
+           GROUP BY 1 ORDER BY 1"""
+    ).fetchall():
+        ids, found = ident.of(pid)
+        out[pid] = Recipient(
+            profile_id=pid,
+            email=found[0] if found else None,
+            phone=phone,
+            ids=ids,
+            other_emails=tuple(found[1:]),
+        )
+    return out

@@ -127,10 +127,10 @@ def plan_destination(
     plan = DestinationPlan(destination, engine=db)
     mirror_ledger(db, destination, ledger, held=held)
     wanted = None if traits == "all" else frozenset(traits)
-    gate = _Gate(accepts)
+    gate = _Gate(accepts).ok if accepts is not None else None
     unidentifiable = f"not identifiable by {destination}"
     wanted_traits(
-        db, desired, plan.skipped, wanted, with_traits=with_traits, gate=gate.ok,
+        db, desired, plan.skipped, wanted, with_traits=with_traits, gate=gate,
         unidentifiable=unidentifiable, channel=trait_consent_channel, policy=consent_policy,
     )  # fmt: skip
     active: dict[str, SegmentRef] = {
@@ -139,7 +139,7 @@ def plan_destination(
         if with_memberships and (segments == "all" or s.id in segments)
     }
     plan.members = wanted_members(
-        db, desired, active, plan.skipped, gate=gate.ok, unidentifiable=unidentifiable,
+        db, desired, active, plan.skipped, gate=gate, unidentifiable=unidentifiable,
         channel=consent_channel, policy=consent_policy, full_members=full_members,
     )  # fmt: skip
     digits = precisions(desired.trait_specs, hold_small_moves=hold_small_moves)

@@ -43,6 +43,24 @@ def _values(row: Mapping[str, Any], wanted: frozenset[str] | None) -> Mapping[st
     return row if wanted is None else {k: v for k, v in row.items() if k in wanted}
 
 
+def _allowed_mask(
+    values: Sequence[str | None], policy: Literal["strict", "not_denied"]
+) -> list[bool]:
+    """``allowed`` per row, asked once per distinct status."""
+    seen: dict[str | None, bool] = {}
+    return [seen[v] if v in seen else seen.setdefault(v, allowed(v, policy)) for v in values]
+
+
+def _gated(
+    pids: Sequence[str], desired: DesiredState, gate: Callable[[Recipient], bool] | None
+) -> list[bool]:
+    """The sink's ``accepts`` per row (every row passes when the sink has no such hook)."""
+    if gate is None:
+        return [True] * len(pids)
+    recipients = desired.recipients
+    return [gate(recipients[pid]) for pid in pids]
+
+
 def wanted_traits(
     db: PlanDatabase,
     desired: DesiredState,
@@ -50,7 +68,7 @@ def wanted_traits(
     wanted: frozenset[str] | None,
     *,
     with_traits: bool,
-    gate: Callable[[Recipient], bool],
+    gate: Callable[[Recipient], bool] | None,
     unidentifiable: str,
     channel: Channel,
     policy: Literal["strict", "not_denied"],
@@ -59,26 +77,32 @@ def wanted_traits(
 
     A profile whose traits are no longer allowed is wanted with no traits (``withdrawn``): the
     plan clears what was delivered, and plans nothing for one never delivered to."""
-    keys: list[str] = []
-    pids: list[str] = []
-    digests: list[str] = []
-    withdrawn: list[bool] = []
+    cols = desired.table()
+    pids = cols.pids if with_traits else []
+    ok = _gated(pids, desired, gate)
+    out = (
+        [not a for a in _allowed_mask(cols.consent_of(channel), policy)]
+        if channel is not None and pids
+        else [False] * len(pids)
+    )
+    digests = cols.digests(wanted) if pids else []
     empty = traits_digest({})
-    for pid, row in desired.traits.items() if with_traits else ():
-        if not gate(desired.recipients[pid]):
-            skipped[unidentifiable] += 1
-            continue
-        out = channel is not None and not allowed(desired.consent.get(pid, {}).get(channel), policy)
-        if out:
-            skipped[f"no {channel} consent for traits"] += 1
-        keys.append(trait_key(pid))
-        pids.append(pid)
-        digests.append(empty if out else traits_digest(_values(row, wanted)))
-        withdrawn.append(out)
+    keep = [i for i, good in enumerate(ok) if good]
+    skipped_gate = len(pids) - len(keep)
+    if skipped_gate:
+        skipped[unidentifiable] += skipped_gate
+    withdrawn = [out[i] for i in keep]
+    if any(withdrawn):
+        skipped[f"no {channel} consent for traits"] += sum(withdrawn)
     put_table(
         db,
         "want_traits",
-        {"key": keys, "profile_id": pids, "digest": digests, "withdrawn": withdrawn},
+        {
+            "key": [trait_key(pids[i]) for i in keep],
+            "profile_id": [pids[i] for i in keep],
+            "digest": [empty if out[i] else digests[i] for i in keep],
+            "withdrawn": withdrawn,
+        },
         bools=("withdrawn",),
     )
     erasing = sorted(p for p in desired.erasing if p in desired.departed) if with_traits else []
@@ -91,7 +115,7 @@ def wanted_members(
     active: Mapping[str, SegmentRef],
     skipped: Counter[str],
     *,
-    gate: Callable[[Recipient], bool],
+    gate: Callable[[Recipient], bool] | None,
     unidentifiable: str,
     channel: Channel,
     policy: Literal["strict", "not_denied"],
@@ -99,32 +123,34 @@ def wanted_members(
 ) -> dict[str, list[Change]]:
     """Table ``want_members`` (key, segment_id, profile_id) and ``merged``; with
     ``full_members`` every wanted member per segment as changes, for a replacing sink."""
-    keys: list[str] = []
-    sids: list[str] = []
-    pids: list[str] = []
+    cols = desired.table()
+    rows = [i for i, sid in enumerate(cols.member_sids) if sid in active]
+    if channel and rows:
+        allowed_row = _allowed_mask(cols.consent_of(channel), policy)
+        at = cols.position
+        fine = [
+            allowed_row[j]
+            if (j := at.get(pid := cols.member_pids[i])) is not None
+            else allowed(desired.consent.get(pid, {}).get(channel), policy)
+            for i in rows
+        ]
+        refused = len(rows) - sum(fine)
+        if refused:
+            skipped[f"no {channel} consent"] += refused
+        rows = [i for i, good in zip(rows, fine, strict=True) if good]
+    if gate is not None and rows:
+        fine = _gated([cols.member_pids[i] for i in rows], desired, gate)
+        if len(rows) - sum(fine):
+            skipped[unidentifiable] += len(rows) - sum(fine)
+        rows = [i for i, good in zip(rows, fine, strict=True) if good]
+    sids = [cols.member_sids[i] for i in rows]
+    pids = [cols.member_pids[i] for i in rows]
+    keys = [membership_key(s, p) for s, p in zip(sids, pids, strict=True)]
     members: dict[str, list[Change]] = {}
-    consented: dict[str, bool] = {}  # per person, not per membership
-    for sid in sorted(active):
-        group = desired.members.get(sid, set())
-        for pid in sorted(group) if full_members else group:
-            recipient = desired.recipients[pid]
-            if channel:
-                ok = consented.get(pid)
-                if ok is None:
-                    ok = consented[pid] = allowed(desired.consent[pid].get(channel), policy)
-                if not ok:
-                    skipped[f"no {channel} consent"] += 1
-                    continue
-            if not gate(recipient):
-                skipped[unidentifiable] += 1
-                continue
-            key = membership_key(sid, pid)
-            keys.append(key)
-            sids.append(sid)
-            pids.append(pid)
-            if full_members:
-                add = Change(ChangeKind.ADD, recipient, key, "1", segment=active[sid])
-                members.setdefault(sid, []).append(add)
+    if full_members:
+        for sid, pid, key in sorted(zip(sids, pids, keys, strict=True)):
+            add = Change(ChangeKind.ADD, desired.recipients[pid], key, "1", segment=active[sid])
+            members.setdefault(sid, []).append(add)
     put_table(db, "want_members", {"key": keys, "segment_id": sids, "profile_id": pids})
     # a retired profile with no recipient of its own: its memberships are the survivor's
     gone = {

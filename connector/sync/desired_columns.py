@@ -1,0 +1,141 @@
+"""The desired state held as columns, and the per-person views the planner reads lazily.
+
+At a million profiles, building a ``Recipient``, a consent dict and a cleaned trait dict for
+everyone took 40 s of every run's plan, though a run after a small change sends a few thousand
+changes. The planner works on columns (trait values, consent, memberships: digests and gates
+are computed column-wise, ``connector.sync.digests``); a person's ``Recipient`` and traits are
+built only when a change about them is read (``LazyRows``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+import pyarrow as pa
+
+from connector.sync.digests import fragments, row_digests
+from connector.sync.traitvalues import clean
+
+__all__ = ["DesiredColumns", "Identities", "LazyRows", "MemberSets"]
+
+V = TypeVar("V")
+MATCH_FIELDS = ("first_name", "last_name", "city", "postal_code", "country")
+
+
+class LazyRows(Mapping[str, V]):
+    """A read-only mapping by profile id whose values are built when read (never kept)."""
+
+    def __init__(self, index: Mapping[str, int], build: Callable[[int], V]) -> None:
+        self._index = index
+        self._build = build
+
+    def __getitem__(self, pid: str) -> V:
+        return self._build(self._index[pid])
+
+    def __contains__(self, pid: object) -> bool:
+        return pid in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
+class Identities:
+    """Each profile's identifiers besides phone (ids by kind, emails), from one grouped query
+    (``kinds`` and ``values`` are list columns sorted by kind, then value)."""
+
+    def __init__(
+        self, pids: Sequence[str], kinds: pa.ChunkedArray, values: pa.ChunkedArray
+    ) -> None:
+        self._at = {pid: i for i, pid in enumerate(pids)}
+        self._kinds = kinds.combine_chunks() if isinstance(kinds, pa.ChunkedArray) else kinds
+        self._values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+    def of(self, pid: str) -> tuple[dict[str, str], list[str]]:
+        """``(ids by kind (the first value of each), emails)`` of one profile."""
+        i = self._at.get(pid)
+        if i is None:
+            return {}, []
+        ids: dict[str, str] = {}
+        emails: list[str] = []
+        for kind, value in zip(self._kinds[i].as_py(), self._values[i].as_py(), strict=True):
+            if kind == "email":
+                emails.append(value)
+            else:
+                ids.setdefault(kind, value)
+        return ids, emails
+
+
+class MemberSets(Mapping[str, set[str]]):
+    """Per segment, the set of its profiles (built when a segment is read)."""
+
+    def __init__(
+        self, segment_ids: Sequence[str], pids: Sequence[str], sids: Sequence[str]
+    ) -> None:
+        self._segments = list(segment_ids)
+        self._pids = pids
+        self._sids = sids
+
+    def __getitem__(self, sid: str) -> set[str]:
+        if sid not in self._segments:
+            raise KeyError(sid)
+        return {p for p, s in zip(self._pids, self._sids, strict=True) if s == sid}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._segments)
+
+    def __len__(self) -> int:
+        return len(self._segments)
+
+
+@dataclass(slots=True)
+class DesiredColumns:
+    """What the planner compares with the ledger, column-wise.
+
+    ``pids``: the profiles whose traits are wanted, with ``traits`` (raw values per trait name,
+    aligned with ``pids``) and ``consent`` (status per channel, aligned). ``member_pids`` and
+    ``member_sids``: every wanted (non-holdout) membership of a profile with a recipient.
+    """
+
+    pids: list[str]
+    traits: dict[str, np.ndarray | list[Any]]
+    digits: dict[str, int | None]
+    consent: dict[str, list[str | None]]
+    member_pids: list[str]
+    member_sids: list[str]
+    _fragments: dict[str, list[str | None]] = field(default_factory=dict)
+    _position: dict[str, int] | None = None
+
+    @property
+    def position(self) -> dict[str, int]:
+        """Row of each profile in ``pids``."""
+        if self._position is None:
+            self._position = {pid: i for i, pid in enumerate(self.pids)}
+        return self._position
+
+    def values(self, i: int) -> dict[str, Any]:
+        """Row ``i``'s cleaned trait values (no value left out), in trait order."""
+        out: dict[str, Any] = {}
+        for k, column in self.traits.items():
+            value = column[i]
+            if isinstance(value, np.generic):  # Python's ``round``, never numpy's
+                value = value.item()
+            if (c := clean(value, self.digits.get(k))) is not None:
+                out[k] = c
+        return out
+
+    def digests(self, wanted: frozenset[str] | None) -> list[str]:
+        """Every row's ``traits_digest`` of its values (only the ``wanted`` traits)."""
+        names = [k for k in self.traits if wanted is None or k in wanted]
+        for k in names:
+            if k not in self._fragments:
+                self._fragments[k] = fragments(k, self.traits[k], self.digits.get(k))
+        return row_digests({k: self._fragments[k] for k in names}, len(self.pids))
+
+    def consent_of(self, channel: str) -> list[str | None]:
+        return self.consent.get(channel) or [None] * len(self.pids)
