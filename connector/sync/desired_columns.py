@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pyarrow as pa
 
-from connector.sync.digests import fragments, row_digests
+from connector.sync.digests import fragments, rounded, row_digests
 from connector.sync.traitvalues import clean
 
 __all__ = ["DesiredColumns", "Identities", "LazyRows", "MemberSets"]
@@ -47,23 +47,29 @@ class LazyRows(Mapping[str, V]):
 
 class Identities:
     """Each profile's identifiers besides phone (ids by kind, emails), from one grouped query
-    (``kinds`` and ``values`` are list columns sorted by kind, then value)."""
+    (``kinds`` and ``values`` are list columns sorted by kind, then value), made Python lists
+    the first time one is read (a first run reads everyone's, several times)."""
 
     def __init__(
         self, pids: Sequence[str], kinds: pa.ChunkedArray, values: pa.ChunkedArray
     ) -> None:
         self._at = {pid: i for i, pid in enumerate(pids)}
-        self._kinds = kinds.combine_chunks() if isinstance(kinds, pa.ChunkedArray) else kinds
-        self._values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+        self._arrow: tuple[pa.ChunkedArray, pa.ChunkedArray] | None = (kinds, values)
+        self._kinds: list[list[str]] = []
+        self._values: list[list[str]] = []
 
     def of(self, pid: str) -> tuple[dict[str, str], list[str]]:
         """``(ids by kind (the first value of each), emails)`` of one profile."""
         i = self._at.get(pid)
         if i is None:
             return {}, []
+        if self._arrow is not None:
+            kinds, values = self._arrow
+            self._kinds, self._values = kinds.to_pylist(), values.to_pylist()
+            self._arrow = None
         ids: dict[str, str] = {}
         emails: list[str] = []
-        for kind, value in zip(self._kinds[i].as_py(), self._values[i].as_py(), strict=True):
+        for kind, value in zip(self._kinds[i], self._values[i], strict=True):
             if kind == "email":
                 emails.append(value)
             else:
@@ -132,10 +138,29 @@ class DesiredColumns:
     def digests(self, wanted: frozenset[str] | None) -> list[str]:
         """Every row's ``traits_digest`` of its values (only the ``wanted`` traits)."""
         names = [k for k in self.traits if wanted is None or k in wanted]
-        for k in names:
-            if k not in self._fragments:
-                self._fragments[k] = fragments(k, self.traits[k], self.digits.get(k))
-        return row_digests({k: self._fragments[k] for k in names}, len(self.pids))
+        return row_digests({k: self.fragment_column(k) for k in names}, len(self.pids))
+
+    def fragment_column(self, name: str) -> list[str | None]:
+        """Every row's ``"name":value`` digest fragment (None: no value), computed once."""
+        if name not in self._fragments:
+            self._fragments[name] = fragments(name, self.traits[name], self.digits.get(name))
+        return self._fragments[name]
+
+    def cleaned_at(self, name: str, rows: Sequence[int]) -> list[Any]:
+        """The cleaned values of one trait at ``rows`` (as ``values`` gives them)."""
+        column = self.traits[name]
+        digits = self.digits.get(name)
+        if isinstance(column, np.ndarray) and column.dtype.kind == "f":
+            done, finite = rounded(column[np.asarray(rows, dtype=np.int64)], digits)
+            return [
+                (int(v) if v.is_integer() else v) if ok else None
+                for v, ok in zip(done.tolist(), finite.tolist(), strict=True)
+            ]
+        out = []
+        for i in rows:
+            value = column[i]
+            out.append(clean(value.item() if isinstance(value, np.generic) else value, digits))
+        return out
 
     def consent_of(self, channel: str) -> list[str | None]:
         return self.consent.get(channel) or [None] * len(self.pids)

@@ -21,14 +21,13 @@ import pyarrow as pa
 
 from connector.sync.traitvalues import DIGEST_JSON, clean, traits_digest
 
-__all__ = ["fragments", "row_digests"]
+__all__ = ["fragments", "rounded", "row_digests"]
 
 
-def _float_texts(values: np.ndarray, digits: int | None, key: str) -> list[str | None]:
-    """Fragments of a float column: ``round`` as ``_clean`` does it, distinct values encoded
-    once. ``np.round`` (scale, round half even, unscale) equals Python's correctly rounded
-    ``round`` except where the scaled value lies next to a half; those few are rounded by
-    Python itself."""
+def rounded(values: np.ndarray, digits: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """``round`` as ``clean`` does it, and which values are finite. ``np.round`` (scale, round
+    half even, unscale) equals Python's correctly rounded ``round`` except where the scaled
+    value lies next to a half; those few are rounded by Python itself."""
     places = 6 if digits is None else digits
     finite = np.isfinite(values)
     # past 1e300 scaling overflows; those (and any that lie far from ordinary magnitudes) are
@@ -37,10 +36,16 @@ def _float_texts(values: np.ndarray, digits: int | None, key: str) -> list[str |
     scaled = safe * 10.0**places
     near_half = (np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) < 1e-6) | (np.abs(scaled) > 1e9)
     huge = finite & (np.abs(values) >= 1e300)
-    rounded = np.round(safe, places)
+    out = np.round(safe, places)
     for i in np.flatnonzero((near_half & finite) | huge):
-        rounded[i] = round(float(values[i]), places)
-    uniq, inverse = np.unique(rounded, return_inverse=True)
+        out[i] = round(float(values[i]), places)
+    return out, finite
+
+
+def _float_texts(values: np.ndarray, digits: int | None, key: str) -> list[str | None]:
+    """Fragments of a float column, each distinct rounded value encoded once."""
+    done, finite = rounded(values, digits)
+    uniq, inverse = np.unique(done, return_inverse=True)
     texts = [_encode(key, float(u)) for u in uniq]
     return [
         texts[j] if ok else None for j, ok in zip(inverse.tolist(), finite.tolist(), strict=True)
