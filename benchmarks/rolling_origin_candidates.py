@@ -1,10 +1,16 @@
 """Candidate model changes scored on the development protocols of `rolling_origin.py`.
 
-Each candidate is the shipped engine with one knob moved (the classifier's BTYD columns, the
-number of stacked training snapshots) and each is calibrated three ways (the shipped BG/NBD
-anchor, the Platt level alone, half way between the two). One line per protocol is appended to
-`results/rolling_origin_dev_candidates.jsonl`; the summary printed at the end is what a choice
-is made on. Only the dev protocols: a candidate is never scored on a reported one.
+Each candidate is the shipped engine with one knob moved (the classifier's columns or their
+scale, the number of stacked training snapshots, the blend, the logistic part's C), each
+calibrated several ways: `bg` the shipped anchor (the BG/NBD buyer share, times the training
+windows' trend since session 9), `share` the share alone (the anchor of sessions 5-8), `platt`
+the Platt level alone, `mid` half way between the share and the Platt mean; `bgmix25/50` mix
+the base's logit with BG/NBD's before anchoring. Session 9's jsonl lines came before the trend
+was shipped: their `bg` is the share alone and `trend` the trend anchor. One line per protocol
+is appended to `results/rolling_origin_dev_candidates.jsonl` (`--session` tags it); the
+summary printed at the end is what a choice is made on. Only the dev protocols: a candidate is
+never scored on a reported one. `--diagnose` prints, per protocol, the calibration slope and
+Brier an in-sample (oracle) Platt refit of the base would reach.
 
     PYTHONPATH=$PWD python benchmarks/rolling_origin_candidates.py --only cdnow_sample
         [--cutoffs 2] [--horizons 45] [--candidates base feat]
@@ -128,6 +134,15 @@ CANDIDATES: dict[str, dict[str, Any]] = {
         "prefixes": ("bg_p_purchase_",),
         "snapshots": 2,
     },
+    # without the customer's age (tenure_days, customer_age_days): on a single cohort every
+    # training row is younger than every scored row, so an age effect learnt at T - H is an
+    # extrapolation at T (the BTYD columns still carry T, through the fitted model)
+    "noage": {
+        "columns": OLD_COLUMNS,
+        "prefixes": ("bg_p_purchase_",),
+        "snapshots": 2,
+        "drop": ("tenure_days", "customer_age_days"),
+    },
     # the logistic part's L2 strength (shipped C = 0.02, chosen on the reported protocols)
     **{
         f"C{c}": {"columns": OLD_COLUMNS, "prefixes": ("bg_p_purchase_",), "snapshots": 2, "C": c}
@@ -193,6 +208,7 @@ def with_horizon_windows(run: ModelRun, cut: Any, frame: pd.DataFrame) -> pd.Dat
 
 
 _TRAINING_FRAME = training._training_frame
+_FEATURE_COLUMNS = training.feature_columns
 
 
 def _frame_with_windows(run: ModelRun, cut: Any, categories: tuple[str, ...]) -> pd.DataFrame:
@@ -211,6 +227,10 @@ def candidate(spec: dict[str, Any]) -> Iterator[None]:
     if spec.get("mono") or "share" in spec:
         _patch_blend(spec)
     init = BoostedLogitBlend.__init__
+    if spec.get("drop"):
+        training.feature_columns = lambda f: [
+            c for c in _FEATURE_COLUMNS(f) if c not in spec["drop"]
+        ]
     training._training_frame = (
         _frame_with_windows if "orders_h" in spec["columns"] else _TRAINING_FRAME
     )
@@ -235,6 +255,7 @@ def candidate(spec: dict[str, Any]) -> Iterator[None]:
         BoostedLogitBlend._raw_linear = raw_linear  # type: ignore[method-assign]
         BoostedLogitBlend.__init__ = init  # type: ignore[method-assign]
         training._training_frame = _TRAINING_FRAME
+        training.feature_columns = _FEATURE_COLUMNS
         training.backtest_hgb_share, propensity._fit_blend, propensity.BoostedLogitBlend = saved_fns
 
 
@@ -264,30 +285,6 @@ def _logit_last(self: BoostedLogitBlend, x: np.ndarray) -> np.ndarray:
     z[:, -1] = np.log(q / (1 - q))
     out: np.ndarray = np.hstack([z, np.isnan(x[:, self.missing]).astype(float)])
     return out
-
-
-def trend_target(
-    run: ModelRun, cache: dict[Any, pd.DataFrame], horizon: int, bg_mean: float
-) -> float:
-    """Session 9's trend anchor: the BG/NBD buyer share times the square root of the geometric
-    mean of actual / BG/NBD-predicted buyer share on the earlier windows [T - kH, T - (k-1)H),
-    k = 1, 2, each only when at least 2H of history preceded it."""
-    history = training._history_days(run)
-    logs = []
-    for k in (1, 2):
-        cut = run.as_of - timedelta(days=horizon * k)
-        if history - horizon * k < 2 * horizon or cut not in cache:
-            continue
-        f = cache[cut]
-        buyer = f["orders"].to_numpy() > 0
-        end = cut + timedelta(days=horizon)
-        y = f["profile_id"].isin(training.purchased_between(run.con, cut, end)).to_numpy()
-        pred = float(f.loc[buyer, f"bg_p_purchase_{horizon}d"].mean())
-        actual = float(y[buyer].mean())
-        if pred > 0 and actual > 0:
-            logs.append(np.log(actual / pred))
-    factor = float(np.exp(0.5 * np.mean(logs))) if logs else 1.0
-    return min(bg_mean * factor, 0.999)
 
 
 def score_candidates(
@@ -335,9 +332,9 @@ def score_candidates(
                 out[f"bgmix{int(w * 100)}/bg"] = pd.Series(
                     1 / (1 + np.exp(-(z + shift))), index=ids
                 )
-        trend = trend_target(run, cache, horizon, bg_mean)
-        clf.logit_shift = logit_shift_for_mean(clf.uncalibrated_horizon(frame)[buyer], trend)
-        out[f"{name}/trend"] = pd.Series(clf.predict(frame), index=ids)
+        # the anchor before session 9: the BG/NBD buyer share alone, without the trend factor
+        clf.logit_shift = logit_shift_for_mean(clf.uncalibrated_horizon(frame)[buyer], bg_mean)
+        out[f"{name}/share"] = pd.Series(clf.predict(frame), index=ids)
         clf.logit_shift = anchored
     print("shares", shares, flush=True)
     return out
