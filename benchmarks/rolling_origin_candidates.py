@@ -1,10 +1,16 @@
 """Candidate model changes scored on the development protocols of `rolling_origin.py`.
 
-Each candidate is the shipped engine with one knob moved (the classifier's BTYD columns, the
-number of stacked training snapshots) and each is calibrated three ways (the shipped BG/NBD
-anchor, the Platt level alone, half way between the two). One line per protocol is appended to
-`results/rolling_origin_dev_candidates.jsonl`; the summary printed at the end is what a choice
-is made on. Only the dev protocols: a candidate is never scored on a reported one.
+Each candidate is the shipped engine with one knob moved (the classifier's columns or their
+scale, the number of stacked training snapshots, the blend, the logistic part's C), each
+calibrated several ways: `bg` the shipped anchor (the BG/NBD buyer share, times the training
+windows' trend since session 9), `share` the share alone (the anchor of sessions 5-8), `platt`
+the Platt level alone, `mid` half way between the share and the Platt mean; `bgmix25/50` mix
+the base's logit with BG/NBD's before anchoring. Session 9's jsonl lines came before the trend
+was shipped: their `bg` is the share alone and `trend` the trend anchor. One line per protocol
+is appended to `results/rolling_origin_dev_candidates.jsonl` (`--session` tags it); the
+summary printed at the end is what a choice is made on. Only the dev protocols: a candidate is
+never scored on a reported one. `--diagnose` prints, per protocol, the calibration slope and
+Brier an in-sample (oracle) Platt refit of the base would reach.
 
     PYTHONPATH=$PWD python benchmarks/rolling_origin_candidates.py --only cdnow_sample
         [--cutoffs 2] [--horizons 45] [--candidates base feat]
@@ -32,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rolling_origin as ro
 from connector.modelling import propensity, training
 from connector.modelling.anchor import anchor_classifier, logit_shift_for_mean
+from connector.modelling.blend import BoostedLogitBlend
 from connector.modelling.features import materialise_baskets
 from connector.modelling.settings import ModelSettings
 from connector.modelling.stages import (
@@ -86,7 +93,126 @@ CANDIDATES: dict[str, dict[str, Any]] = {
         "snapshots": 2,
         "argmax": True,
     },
+    # session 9: the linear part (the whole model wherever the backtest chooses share 0, as on
+    # every CDNOW dev protocol) sees BG/NBD P(purchase within H) on the log-odds scale instead
+    # of log1p(p), which is nearly p itself and flattens the low-probability end
+    "logit": {
+        "columns": OLD_COLUMNS,
+        "prefixes": ("bg_p_purchase_",),
+        "snapshots": 2,
+        "logit_last": True,
+    },
+    # boosting with monotone constraints on the columns whose sign nobody doubts (recency
+    # down, counts and BTYD probabilities up), so the trees extrapolate to the older scored
+    # base; the out-of-time backtest still chooses the share ("mono"), or it is forced to 0.5
+    "mono": {"columns": OLD_COLUMNS, "prefixes": ("bg_p_purchase_",), "snapshots": 2, "mono": True},
+    "mono50": {
+        "columns": OLD_COLUMNS,
+        "prefixes": ("bg_p_purchase_",),
+        "snapshots": 2,
+        "mono": True,
+        "share": 0.5,
+    },
+    "hgb50": {
+        "columns": OLD_COLUMNS,
+        "prefixes": ("bg_p_purchase_",),
+        "snapshots": 2,
+        "share": 0.5,
+    },
+    # the linear part as an additive spline model: each log-scaled column through a cubic
+    # B-spline basis (5 knots at quantiles, linear beyond them), the same strong L2
+    "spline": {
+        "columns": OLD_COLUMNS,
+        "prefixes": ("bg_p_purchase_",),
+        "snapshots": 2,
+        "spline": True,
+    },
+    # orders in the last H and 2H days (H = the horizon): the previous label window itself,
+    # which the fixed 30/90/365-day windows only bracket
+    "hwin": {
+        "columns": (*OLD_COLUMNS, "orders_h", "orders_2h"),
+        "prefixes": ("bg_p_purchase_",),
+        "snapshots": 2,
+    },
+    # without the customer's age (tenure_days, customer_age_days): on a single cohort every
+    # training row is younger than every scored row, so an age effect learnt at T - H is an
+    # extrapolation at T (the BTYD columns still carry T, through the fitted model)
+    "noage": {
+        "columns": OLD_COLUMNS,
+        "prefixes": ("bg_p_purchase_",),
+        "snapshots": 2,
+        "drop": ("tenure_days", "customer_age_days"),
+    },
+    # the logistic part's L2 strength (shipped C = 0.02, chosen on the reported protocols)
+    **{
+        f"C{c}": {"columns": OLD_COLUMNS, "prefixes": ("bg_p_purchase_",), "snapshots": 2, "C": c}
+        for c in (0.005, 0.01, 0.05)
+    },
 }
+SIGNS = {
+    "recency_days": -1,
+    "days_to_next_order": -1,
+    "days_since_engagement": -1,
+    "frequency": 1,
+    "orders": 1,
+    "expected_purchases": 1,
+    **{f"orders_{w}d": 1 for w in (30, 90, 365)},
+}
+_NAMES: list[str] = []
+
+
+class _SplineBlend(BoostedLogitBlend):
+    def fit(self, x: np.ndarray, y: np.ndarray, keys: list[str] | None = None) -> BoostedLogitBlend:
+        from sklearn.preprocessing import SplineTransformer
+
+        self.missing = np.asarray(np.isnan(x).any(axis=0), dtype=bool)
+        z = BoostedLogitBlend._raw_linear(self, x)
+        self.spl = SplineTransformer(
+            n_knots=5, degree=3, knots="quantile", extrapolation="linear"
+        ).fit(z)
+        return super().fit(x, y, keys)
+
+    def _raw_linear(self, x: np.ndarray) -> np.ndarray:
+        z = BoostedLogitBlend._raw_linear(self, x)
+        if not hasattr(self, "spl"):
+            return z
+        out: np.ndarray = np.hstack([z, self.spl.transform(z)])
+        return out
+
+
+class _MonoBlend(BoostedLogitBlend):
+    def _fit_trees(self, x: np.ndarray, y: np.ndarray, keys: list[str] | None) -> None:
+        assert len(_NAMES) == x.shape[1], (_NAMES, x.shape)
+        signs = [SIGNS.get(c, 1 if c.startswith("bg_p_purchase_") else 0) for c in _NAMES]
+        self.hgb.set_params(monotonic_cst=signs)
+        super()._fit_trees(x, y, keys)
+
+
+def with_horizon_windows(run: ModelRun, cut: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` plus orders_h / orders_2h: orders in [cut - kH, cut), k = 1, 2."""
+    h = run.settings.propensity_horizon_days
+    counts = run.con.execute(
+        """SELECT profile_id,
+                  count(*) FILTER (WHERE occurred_at >= ?) AS orders_h,
+                  count(*) AS orders_2h
+           FROM events WHERE type = 'order_completed' AND occurred_at < ? AND occurred_at >= ?
+           GROUP BY 1""",
+        [cut - timedelta(days=h), cut, cut - timedelta(days=2 * h)],
+    ).df()
+    counts["profile_id"] = counts["profile_id"].astype(str)
+    out = frame.drop(columns=["orders_h", "orders_2h"], errors="ignore").merge(
+        counts, on="profile_id", how="left"
+    )
+    out[["orders_h", "orders_2h"]] = out[["orders_h", "orders_2h"]].fillna(0.0).astype(float)
+    return out
+
+
+_TRAINING_FRAME = training._training_frame
+_FEATURE_COLUMNS = training.feature_columns
+
+
+def _frame_with_windows(run: ModelRun, cut: Any, categories: tuple[str, ...]) -> pd.DataFrame:
+    return with_horizon_windows(run, cut, _TRAINING_FRAME(run, cut, categories))
 
 
 @contextmanager
@@ -96,13 +222,69 @@ def candidate(spec: dict[str, Any]) -> Iterator[None]:
     training.BTYD_FEATURES = spec["columns"]
     training.BTYD_PREFIXES = spec["prefixes"]
     training.TRAINING_SNAPSHOTS = spec["snapshots"]
+    raw_linear = BoostedLogitBlend._raw_linear
+    saved_fns = (training.backtest_hgb_share, propensity._fit_blend, propensity.BoostedLogitBlend)
+    if spec.get("mono") or "share" in spec:
+        _patch_blend(spec)
+    init = BoostedLogitBlend.__init__
+    if spec.get("drop"):
+        training.feature_columns = lambda f: [
+            c for c in _FEATURE_COLUMNS(f) if c not in spec["drop"]
+        ]
+    training._training_frame = (
+        _frame_with_windows if "orders_h" in spec["columns"] else _TRAINING_FRAME
+    )
+    if "C" in spec:
+
+        def with_c(self: BoostedLogitBlend, *a: Any, **kw: Any) -> None:
+            init(self, *a, **kw)
+            self.logit.set_params(C=spec["C"])
+
+        BoostedLogitBlend.__init__ = with_c  # type: ignore[method-assign]
+    if spec.get("spline"):
+        propensity.BoostedLogitBlend = _SplineBlend
     if spec.get("argmax"):
         propensity.auc_standard_error = lambda *_: 0.0  # type: ignore[assignment]
+    if spec.get("logit_last"):  # the last column is bg_p_purchase_<H>d (sorted prefixed columns)
+        BoostedLogitBlend._raw_linear = _logit_last  # type: ignore[method-assign]
     try:
         yield
     finally:
         training.BTYD_FEATURES, training.BTYD_PREFIXES, training.TRAINING_SNAPSHOTS = saved
         propensity.auc_standard_error = se  # type: ignore[assignment]
+        BoostedLogitBlend._raw_linear = raw_linear  # type: ignore[method-assign]
+        BoostedLogitBlend.__init__ = init  # type: ignore[method-assign]
+        training._training_frame = _TRAINING_FRAME
+        training.feature_columns = _FEATURE_COLUMNS
+        training.backtest_hgb_share, propensity._fit_blend, propensity.BoostedLogitBlend = saved_fns
+
+
+def _patch_blend(spec: dict[str, Any]) -> None:
+    backtest, fit_blend = training.backtest_hgb_share, propensity._fit_blend
+
+    def bt(earlier: pd.DataFrame, *args: Any, columns: list[str], **kw: Any) -> dict[str, Any]:
+        _NAMES[:] = propensity.informative_columns(earlier, columns)
+        out = backtest(earlier, *args, columns=columns, **kw)
+        if "share" in spec:
+            out = {**out, "hgb_share": spec["share"]}
+        return out
+
+    def fb(train: pd.DataFrame, labels: Any, columns: list[str], split: Any, *a: Any) -> Any:
+        _NAMES[:] = propensity.informative_columns(train.loc[split.fit], columns)
+        return fit_blend(train, labels, columns, split, *a)
+
+    training.backtest_hgb_share = bt
+    propensity._fit_blend = fb
+    if spec.get("mono"):
+        propensity.BoostedLogitBlend = _MonoBlend
+
+
+def _logit_last(self: BoostedLogitBlend, x: np.ndarray) -> np.ndarray:
+    z = np.log1p(np.clip(np.nan_to_num(x, nan=0.0), 0.0, None))
+    q = np.clip(np.nan_to_num(x[:, -1], nan=0.0), 1e-4, 1 - 1e-4)
+    z[:, -1] = np.log(q / (1 - q))
+    out: np.ndarray = np.hstack([z, np.isnan(x[:, self.missing]).astype(float)])
+    return out
 
 
 def score_candidates(
@@ -119,10 +301,15 @@ def score_candidates(
     target = training._Target(f"purchase_propensity_{horizon}d", horizon)
     cache: dict[Any, pd.DataFrame] = {}
     out: dict[str, pd.Series] = {}
+    shares: dict[str, Any] = {}
     ids = frame["profile_id"].to_numpy()
+    frame = with_horizon_windows(run, cutoff, frame)
     for name in names:
+        if "orders_h" in CANDIDATES[name]["columns"]:
+            cache = {}  # the training frames of this candidate carry the window columns
         with candidate(CANDIDATES[name]):
             clf = training._train(run, feats, target, cache, {})
+        shares[name] = clf.card.get("blend", {}).get("hgb_share")
         anchor_classifier(clf, frame, converged=life.model.bgnbd.converged)
         out[f"{name}/bg"] = pd.Series(clf.predict(frame), index=ids)
         if clf.model is None:
@@ -135,7 +322,21 @@ def score_candidates(
         mid = (bg_mean + float(clf.uncalibrated_horizon(frame)[buyer].mean())) / 2
         clf.logit_shift = logit_shift_for_mean(clf.uncalibrated_horizon(frame)[buyer], mid)
         out[f"{name}/mid"] = pd.Series(clf.predict(frame), index=ids)
+        if name == "base":
+            ours_p = np.clip(clf.uncalibrated_horizon(frame), 1e-6, 1 - 1e-6)
+            bg_p = np.clip(frame[f"bg_p_purchase_{horizon}d"].to_numpy(float), 1e-6, 1 - 1e-6)
+            for w in (0.25, 0.5):
+                z = (1 - w) * np.log(ours_p / (1 - ours_p)) + w * np.log(bg_p / (1 - bg_p))
+                mixed = 1 / (1 + np.exp(-z))
+                shift = logit_shift_for_mean(mixed[buyer], bg_mean)
+                out[f"bgmix{int(w * 100)}/bg"] = pd.Series(
+                    1 / (1 + np.exp(-(z + shift))), index=ids
+                )
+        # the anchor before session 9: the BG/NBD buyer share alone, without the trend factor
+        clf.logit_shift = logit_shift_for_mean(clf.uncalibrated_horizon(frame)[buyer], bg_mean)
+        out[f"{name}/share"] = pd.Series(clf.predict(frame), index=ids)
         clf.logit_shift = anchored
+    print("shares", shares, flush=True)
     return out
 
 
@@ -179,10 +380,23 @@ def run(name: str, data: Path, args: argparse.Namespace) -> list[dict[str, Any]]
             for key, s in scores.items():
                 arr = s.reindex(feats["profile_id"]).to_numpy(float)
                 row["ours"][key] = ro.metrics(y_arr, arr, arr)
+            if args.diagnose and "base/bg" in scores:
+                from sklearn.linear_model import LogisticRegression
+
+                q = np.clip(
+                    scores["base/bg"].reindex(feats["profile_id"]).to_numpy(float), 1e-6, 1 - 1e-6
+                )
+                z = np.log(q / (1 - q)).reshape(-1, 1)
+                lr = LogisticRegression(C=1e6).fit(z, y_arr)
+                po = lr.predict_proba(z)[:, 1]
+                print(
+                    f"oracle slope {lr.coef_[0][0]:.3f} brier {np.mean((po - y_arr) ** 2):.5f} "
+                    f"best {row['best_brier']:.5f} ours {np.mean((q - y_arr) ** 2):.5f}"
+                )
             row["s"] = round(time.perf_counter() - t0, 1)
             rows.append(row)
             with OUT.open("a") as fh:
-                fh.write(json.dumps({**row, "session": 8}) + "\n")
+                fh.write(json.dumps({**row, "session": args.session}) + "\n")
             print(
                 f"{name} {row['cutoff']} H={horizon} rate={row['rate']:.3f} "
                 f"best {row['best_auc']:.4f}/{row['best_brier']:.4f} "
@@ -220,6 +434,8 @@ def main() -> None:
     parser.add_argument("--cutoffs", type=int)
     parser.add_argument("--horizons", type=int, nargs="*")
     parser.add_argument("--candidates", nargs="*", default=list(CANDIDATES))
+    parser.add_argument("--diagnose", action="store_true")
+    parser.add_argument("--session", type=int, default=9, help="tag of the jsonl lines")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     with threadpool_limits(limits=1):

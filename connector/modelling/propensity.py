@@ -77,7 +77,7 @@ def backtest_hgb_share(
     that close are equally good, and a share that flips between runs moves nearly every
     profile's score (a boosting share of 1.0 then 0.0 on 1 % more data moved churn risk by
     0.08 at the median)."""
-    cols = [c for c in columns if c in earlier.columns and earlier[c].nunique(dropna=True) > 1]
+    cols = informative_columns(earlier, columns)
     positives = min(
         min(int(y.sum()), int(len(y) - y.sum())) for y in (earlier_labels, later_labels)
     )
@@ -128,6 +128,30 @@ def backtest_hgb_share(
         "backtest_auc": {str(k): round(v, 4) for k, v in aucs.items()},
         "backtest_auc_se": round(se, 4),
     }
+
+
+# A column whose values all agree to this relative precision is constant for the classifier.
+RELATIVE_SPREAD = 1e-5
+
+
+def informative_columns(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    """The columns of `frame` the classifiers may use: more than one value, and a spread
+    (max - min) above `RELATIVE_SPREAD` times the largest magnitude.
+
+    A column constant but for its last bits (BG/NBD P(alive) on a fit at the no-dropout
+    boundary: 1 to six decimals for everyone at Online Retail's training cutoffs) passes a
+    "more than one value" test, and the linear part then standardises it by that tiny spread,
+    so at the scoring date, where it really varies, it lies thousands of standard deviations
+    out and swamps the ranking (AUC 0.74 to 0.36, benchmarks/README.md, session 8)."""
+    out = []
+    for c in columns:
+        if c not in frame.columns or frame[c].nunique(dropna=True) < 2:
+            continue
+        values = frame[c].to_numpy(dtype=float)
+        low, high = float(np.nanmin(values)), float(np.nanmax(values))
+        if high - low > RELATIVE_SPREAD * max(abs(low), abs(high)):
+            out.append(c)
+    return out
 
 
 def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
@@ -313,8 +337,7 @@ def _fit_blend(
     """The blend and its Platt calibration; fills the card's evaluation, method and features."""
     # Constant or all-missing columns carry nothing (and break sklearn's binning when all
     # values are NaN, e.g. engagement ages in a store with orders only).
-    fit_part = train.loc[split.fit, columns]
-    columns = [c for c in columns if fit_part[c].nunique(dropna=True) > 1]
+    columns = informative_columns(train.loc[split.fit], columns)
     x = train[columns].to_numpy(dtype=float)
     share = float(blend["hgb_share"])
     keys = _keys(train)

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from connector.modelling.anchor import trend_factor
 from connector.modelling.features import feature_columns
 from connector.modelling.holdout import stable_unit
 from connector.modelling.keys import row_keys, with_model_keys
@@ -131,16 +132,8 @@ def _train(
     ]
     if stacked:  # say on the card which earlier snapshots were stacked
         clf.card["training_window"]["stacked_snapshots"] = stacked
-    bg_column = f"bg_p_purchase_{target.horizon}d"
-    buyers = frame["orders"].to_numpy() > 0
-    if window == target.horizon and bg_column in frame.columns and buyers.any():
-        # what the anchor would have predicted for the training window, against what happened
-        clf.card["calibration_backtest"] = {
-            "window": [cutoff.isoformat(), run.as_of.isoformat()],
-            "buyers": int(buyers.sum()),
-            "mean_predicted": round(float(frame.loc[buyers, bg_column].mean()), 4),
-            "actual_rate": round(float(labels[buyers].mean()), 4),
-        }
+    if window == target.horizon:
+        _calibration_cards(run, clf, frames, snapshot_labels, cuts)
     if window < target.horizon:
         clf.card["short_history"] = (
             f"the order history is not longer than the {target.horizon}-day horizon: trained "
@@ -149,6 +142,50 @@ def _train(
             + ("" if clf.model else "; too few positives, so BG/NBD is used instead")
         )
     return clf
+
+
+def _calibration_cards(
+    run: ModelRun,
+    clf: PurchaseClassifier,
+    frames: list[pd.DataFrame],
+    labels: list[npt.NDArray[np.int_]],
+    cuts: list[datetime],
+) -> None:
+    """What the anchor would have predicted for each training window against what happened
+    (`calibration_backtest`: the latest; `calibration_trend`: the factor the anchor applies,
+    `connector.modelling.anchor.trend_factor`)."""
+    column = f"bg_p_purchase_{clf.horizon_days}d"
+    history = _history_days(run)
+    windows: list[dict[str, Any]] = []
+    for frame, y, cut, end in zip(frames, labels, cuts, [run.as_of, *cuts[:-1]], strict=True):
+        buyers = frame["orders"].to_numpy() > 0
+        if column not in frame.columns or not buyers.any():
+            continue
+        windows.append(
+            {
+                "window": [cut.isoformat(), end.isoformat()],
+                "history_days": history - (run.as_of - cut).days,
+                "buyers": int(buyers.sum()),
+                "mean_predicted": float(frame.loc[buyers, column].mean()),
+                "actual_rate": float(y[buyers].mean()),
+            }
+        )
+    if not windows or windows[0]["window"][0] != cuts[0].isoformat():
+        return
+
+    def shown(w: dict[str, Any]) -> dict[str, Any]:
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in w.items()}
+
+    latest = shown(windows[0])
+    del latest["history_days"]
+    clf.card["calibration_backtest"] = latest
+    factor, used = trend_factor(windows, clf.horizon_days)
+    clf.card["calibration_trend"] = {
+        "factor": round(factor, 6),
+        "windows": [shown(w) for w in used],
+        "rule": "exp(0.5 x mean log(actual / predicted)) over the training windows with at "
+        "least two horizons of history before them; 1 without one",
+    }
 
 
 def _snapshots(

@@ -8,7 +8,12 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from connector.modelling.propensity import auc_standard_error, backtest_hgb_share
+from connector.modelling.propensity import (
+    auc_standard_error,
+    backtest_hgb_share,
+    informative_columns,
+    train_purchase_classifier,
+)
 from connector.modelling.settings import ModelSettings
 
 COLUMNS = ["u", "v", "w"]
@@ -60,3 +65,46 @@ def test_an_interaction_the_linear_model_cannot_see_gets_the_trees() -> None:
     aucs = {float(k): v for k, v in blend["backtest_auc"].items()}
     assert aucs[1.0] > aucs[0.0] + 0.1
     assert blend["hgb_share"] > 0
+
+
+def test_columns_constant_to_relative_precision_are_not_informative() -> None:
+    n = 500
+    ramp = np.arange(n, dtype=float)
+    frame = pd.DataFrame(
+        {
+            "alive": 1.0 - 1e-9 * ramp,  # 1 to eight decimals, as P(alive) at no dropout
+            "constant": np.full(n, 3.0),
+            "small": 1e-4 * (1 + ramp / n),  # small values, but a real spread
+            "signed": ramp - n / 2,
+            "missing": np.full(n, np.nan),
+        }
+    )
+    assert informative_columns(frame, [*frame.columns, "absent"]) == ["small", "signed"]
+
+
+def test_a_column_constant_but_for_its_last_bits_does_not_swamp_the_ranking() -> None:
+    """Session 8's P(alive) failure (benchmarks/README.md): a column equal to 1 to six decimals
+    at the training cutoff, its last bits ordered against the signal, then really varying at
+    the scoring date. Standardised by its training spread it lay thousands of deviations out
+    and turned AUC 0.74 into 0.36; the classifier now leaves it out."""
+    rng = np.random.default_rng(4)
+    n = 3000
+    train, y = _snapshot(rng, n, interaction=False)
+    later, ly = _snapshot(rng, n, interaction=False)
+    for frame in (train, later):
+        frame["profile_id"] = [f"p{i}" for i in range(n)]
+        frame["orders"] = 1.0
+    train["alive"] = 1.0 - 1e-9 * train["u"].rank().to_numpy()
+    later["alive"] = rng.uniform(0.2, 1.0, n)  # unrelated to the label at the scoring date
+    clf = train_purchase_classifier(
+        train,
+        y,
+        columns=[*COLUMNS, "alive"],
+        horizon_days=30,
+        cutoff=pd.Timestamp("2024-01-01").to_pydatetime(),
+        settings=ModelSettings(min_positives=50),
+        name="p",
+        blend={"hgb_share": 0.0, "chosen_by": "test"},
+    )
+    assert clf.card["features"] == COLUMNS
+    assert roc_auc_score(ly, clf.predict(later)) > 0.75
