@@ -21,6 +21,7 @@ from connector.sync.consent import allowed
 from connector.sync.desired import DesiredState, traits_digest
 from connector.sync.plan_db import PlanDatabase
 from connector.sync.settle import settle
+from connector.sync.settle_columns import settled_digests
 
 __all__ = ["Builders", "put_table", "upsert_candidates", "wanted_members", "wanted_traits"]
 
@@ -193,18 +194,7 @@ def upsert_candidates(db: PlanDatabase, desired: DesiredState, build: Builders) 
            WHERE part = 0 AND NOT withdrawn AND numbers IS NOT NULL AND prev <> $1""",
         [PENDING],
     )
-    same: list[str] = []
-    moved: dict[str, str] = {}
-    for key, pid, numbers, prev in rows:
-        values = build.values(pid)
-        settled = settle(values, numbers, build.digits)
-        if settled is values:
-            continue
-        digest = traits_digest(settled)
-        if digest == prev:
-            same.append(key)
-        else:
-            moved[key] = digest
+    same, moved = settled_digests(desired.table(), build.wanted, build.digits, rows)
     put_table(
         db,
         "settled",

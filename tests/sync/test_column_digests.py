@@ -3,6 +3,7 @@ profile's cleaned trait dict: a different text would re-send every delivered pro
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.sync.desired_columns import DesiredColumns
+from connector.sync.settle import settle
+from connector.sync.settle_columns import settled_digests
 from connector.sync.traitvalues import clean, traits_digest
 
 _FLOATS = st.one_of(
@@ -85,3 +88,49 @@ def test_no_traits_digest_as_an_empty_dict() -> None:
     traits: dict[str, Any] = {"a": np.array([np.nan, np.inf]), "b": [None, pd.NA]}
     assert _digests(traits, {}, 2) == [traits_digest({})] * 2
     assert _digests({}, {}, 3) == [traits_digest({})] * 3
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 1),
+            st.one_of(st.none(), st.floats(0, 1), st.sampled_from([0.43, 0.44, 0.42, 0.45])),
+            st.integers(0, 500),
+            st.one_of(st.none(), st.integers(0, 500)),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.booleans(),
+)
+def test_settling_column_wise_is_settle_per_profile(
+    rows: list[tuple[float, float | None, int, int | None]], subset: bool
+) -> None:
+    """``settled_digests`` keeps what ``settle`` keeps, profile by profile."""
+    n = len(rows)
+    traits: dict[str, Any] = {
+        "p": np.array([r[0] for r in rows]),
+        "clv": np.array([float(r[2]) for r in rows]),
+        "tier": ["low"] * n,
+    }
+    cols = DesiredColumns([f"p{i}" for i in range(n)], traits, {"p": 2, "clv": 0}, {}, [], [])
+    wanted = frozenset({"p", "tier"}) if subset else None
+    precision = {"p": 2, "clv": 0}
+    candidates = []
+    for i, (_p, old_p, _c, old_c) in enumerate(rows):
+        numbers = {k: v for k, v in (("p", old_p), ("clv", old_c)) if v is not None}
+        delivered = {**cols.values(i), **numbers}
+        candidates.append((f"t:p{i}", f"p{i}", json.dumps(numbers), traits_digest(delivered)))
+    same, moved = settled_digests(cols, wanted, precision, candidates)
+    want_same, want_moved = [], {}
+    for i, (key, _pid, numbers, prev) in enumerate(candidates):
+        values = {k: v for k, v in cols.values(i).items() if wanted is None or k in wanted}
+        done = settle(values, numbers, precision)
+        if done is values:
+            continue
+        if traits_digest(done) == prev:
+            want_same.append(key)
+        else:
+            want_moved[key] = traits_digest(done)
+    assert (same, moved) == (want_same, want_moved)
