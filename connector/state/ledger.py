@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy import ColumnElement, Connection, and_, delete, func, select
 
 from connector.plugin.changes import Change, ChangeKind
+from connector.state.ledger_arrow import scan_arrow
 from connector.state.schema import ledger
 from connector.state.store import StateStore
 
@@ -200,6 +202,11 @@ class Ledger:
             if len(rows) < chunk:
                 return
             after = rows[-1][0]
+
+    def scan_arrow(self, destination: str, chunk: int = 200_000) -> Iterator[pa.Table]:
+        """``scan``'s rows as Arrow tables (``ledger_arrow.COLUMNS``, text): the planner's copy
+        of a destination's ledger (``connector.sync.mirror``)."""
+        return scan_arrow(self._engine, destination, chunk)
 
     def for_profile(self, profile_id: str) -> list[tuple[str, str, str | None, str, str | None]]:
         """(destination, kind, segment_id, delivered_at, run_id) of what was sent about one

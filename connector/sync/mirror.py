@@ -17,6 +17,7 @@ from typing import Protocol
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connector.state.ledger import LedgerEntry, LedgerRow
 from connector.sync.plan_db import PlanDatabase, as_plan_database
@@ -54,8 +55,27 @@ def mirror_ledger(
 
     Memberships of ``held`` segments are left out: the plan neither re-adds nor removes them
     (a segment whose rule failed keeps what it has)."""
-    chunks = _entry_rows(source) if isinstance(source, Mapping) else source.scan(destination, chunk)
-    return as_plan_database(db).load("ledger_rows", LEDGER_SCHEMA, _tables(chunks, held))
+    if isinstance(source, Mapping):
+        tables = _tables(_entry_rows(source), held)
+    else:
+        arrow = getattr(source, "scan_arrow", None)  # the state store's; a test's may lack it
+        tables = (
+            _kept(arrow(destination), held)
+            if arrow is not None
+            else _tables(source.scan(destination, chunk), held)
+        )
+    return as_plan_database(db).load("ledger_rows", LEDGER_SCHEMA, tables)
+
+
+def _kept(tables: Iterable[pa.Table], held: Iterable[str]) -> Iterator[pa.Table]:
+    """The tables without the memberships of ``held`` segments."""
+    skip = pa.array(sorted(set(held)), pa.string())
+    for found in tables:
+        if len(skip):
+            drop = pc.fill_null(pc.is_in(found["segment_id"], value_set=skip), False)
+            found = found.filter(pc.invert(drop))  # noqa: PLW2901 - the same table, filtered
+        if found.num_rows:
+            yield found
 
 
 def _tables(chunks: Iterable[list[LedgerRow]], held: Iterable[str]) -> Iterator[pa.Table]:
