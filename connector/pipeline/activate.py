@@ -16,7 +16,7 @@ from connector.logs import redact
 from connector.modelling.output import ModelOutput
 from connector.pipeline.progress import Progress
 from connector.plugin.changes import SegmentRef
-from connector.plugin.defaults import accepts_hook, with_hook_defaults
+from connector.plugin.defaults import accepts_hook, known_hook, with_hook_defaults
 from connector.plugin.protocols import ReplacesMembers
 from connector.plugin.spec import Capability, Sink
 from connector.privacy.destinations import erase_at_destination
@@ -114,7 +114,7 @@ def _plan(
         consent_policy=destination_policy(cfg.consent_policy, sink),
         trait_consent_channel=sink.trait_consent,
         accepts=accepts_hook(sink),
-        known=sink.known,
+        known=known_hook(sink),
         update_only=cfg.mode == "update_only",
         with_traits=Capability.SINK_TRAITS in capabilities,
         with_memberships=bool({Capability.SINK_LISTS, Capability.SINK_AUDIENCES} & capabilities),

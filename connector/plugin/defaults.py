@@ -19,7 +19,7 @@ from connector.plugin.protocols import (
     SinkBase,
 )
 
-__all__ = ["accepts_hook", "with_hook_defaults"]
+__all__ = ["accepts_hook", "known_hook", "with_hook_defaults"]
 
 
 def with_hook_defaults(sink: Sink) -> Sink:
@@ -35,6 +35,16 @@ def accepts_hook(sink: Sink) -> Callable[[Recipient], bool] | None:
     inner = sink._inner if isinstance(sink, _Defaulted) else sink
     hook = getattr(inner, "accepts", None)
     if hook is None or getattr(hook, "__func__", None) is SinkBase.accepts:
+        return None
+    return hook  # type: ignore[no-any-return]
+
+
+def known_hook(sink: Sink) -> Callable[[Recipient], bool | None] | None:
+    """The sink's own ``known`` hook, or None when it never knows (``SinkBase``'s default):
+    the planner then asks nobody whether the platform holds them."""
+    inner = sink._inner if isinstance(sink, _Defaulted) else sink
+    hook = getattr(inner, "known", None)
+    if hook is None or getattr(hook, "__func__", None) is SinkBase.known:
         return None
     return hook  # type: ignore[no-any-return]
 

@@ -22,7 +22,7 @@ from connector.logs import redact
 from connector.modelling.realtime_rules import segment_defs
 from connector.pipeline.activate import destination_policy, store_learned
 from connector.plugin.changes import SegmentRef
-from connector.plugin.defaults import accepts_hook, with_hook_defaults
+from connector.plugin.defaults import accepts_hook, known_hook, with_hook_defaults
 from connector.plugin.spec import Capability, Sink
 from connector.state.ledger import LedgerEntry, membership_key
 from connector.store.echoes import keep_created
@@ -135,7 +135,7 @@ class Deliverer:
             consent_channel=sink.consent,
             consent_policy=destination_policy(cfg.consent_policy, sink),
             accepts=accepts_hook(sink),
-            known=sink.known,
+            known=known_hook(sink),
             update_only=cfg.mode == "update_only",
             with_traits=False,
             with_memberships=True,

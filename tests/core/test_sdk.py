@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 import connector.sdk as sdk
-from connector.plugin.defaults import with_hook_defaults
+from connector.plugin.defaults import accepts_hook, known_hook, with_hook_defaults
 from connector.plugin.registry import PluginRegistry
 from connector.sdk import Change, Outcome, Recipient, SegmentRef, Sink, SinkBase, TraitSpec
 
@@ -211,3 +211,35 @@ def test_optional_hooks_default_the_same_way(sink: Sink) -> None:
 def test_a_sink_with_every_hook_is_used_as_it_is() -> None:
     sink = _Based()
     assert with_hook_defaults(sink) is sink
+
+
+class _Choosy(SinkBase):
+    consent = None
+
+    def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:
+        return [Outcome.ok() for _ in changes]
+
+    def accepts(self, recipient: Recipient) -> bool:
+        return recipient.email is not None
+
+    def known(self, recipient: Recipient) -> bool | None:
+        return False
+
+
+@pytest.mark.parametrize("sink", [_Structural(), _Based()], ids=["structural", "base"])
+def test_a_sink_without_its_own_gates_is_asked_about_nobody(sink: Sink) -> None:
+    """The planner asks ``accepts``/``known`` per person only of a sink that has its own:
+    asking SinkBase's defaults cost seconds per million profiles for a fixed answer."""
+    hooked = with_hook_defaults(sink)
+    assert accepts_hook(hooked) is None
+    assert known_hook(hooked) is None
+
+
+def test_a_sink_with_its_own_gates_is_asked() -> None:
+    sink = _Choosy()
+    accepts, known = accepts_hook(sink), known_hook(sink)
+    assert accepts is not None
+    assert known is not None
+    assert accepts(Recipient("p1", email="a@example.org"))
+    assert not accepts(Recipient("p2"))
+    assert known(Recipient("p1")) is False
