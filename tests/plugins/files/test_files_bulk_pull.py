@@ -11,10 +11,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from tests.conftest import write_config
 
 from connector.config import load_config
-from connector.pipeline import Workspace
+from connector.pipeline import Workspace, pull, pull_reader
 from connector.pipeline.pull import PullResult, pull_source
 from connector.schema.flat import unflatten
 
@@ -122,3 +123,28 @@ def test_parquet_pages_land_exactly_as_the_same_records_as_json_lines(tmp_path: 
     assert _counts(p2) == _counts(r2)
     assert p2.streams["events"]["pulled"] < 120  # not the old file whole (407 rows)
     assert p_mark2 == r_mark2
+
+
+def test_pages_stored_together_land_as_pages_stored_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validated event pages are stored a batch of pages at a time (``pull._EVENT_BATCH``):
+    with pages of 64 rows stored all at once, an event repeated in a later page
+    still replaces the earlier one, and rows, counts and cursor equal storing page by page."""
+    results = {}
+    for batch in (1, 10_000):
+        monkeypatch.setattr(pull_reader, "PAGE_ROWS", 64)
+        monkeypatch.setattr(pull, "_EVENT_BATCH", batch)
+        root = tmp_path / f"batch{batch}"
+        cfg = write_config(root)
+        rows = _rows(0, 400, 2)
+        rows += [{**r, "revenue": "99.5"} for r in _rows(10, 5, 4)]  # the same ids, later
+        table = pa.Table.from_pylist(rows)  # row groups of 50: the source's batches
+        pq.write_table(table, root / "data" / "events" / "a.parquet", row_group_size=50)
+        results[batch] = _pull(cfg, "run-1")
+    (one, one_rows, one_mark), (many, many_rows, many_mark) = results[1], results[10_000]
+    assert many_rows == one_rows
+    assert (_counts(many), many_mark) == (_counts(one), one_mark)
+    revenue = {r[0]: r[9] for r in many_rows}
+    assert revenue["shop:e12"] == 99.5, "the later page's row wins across a batch's pages"
+    assert many.streams["events"]["new"] == len(many_rows)
