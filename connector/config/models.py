@@ -58,9 +58,10 @@ class WorkspaceSettings(BaseModel):
     memory_limit: str = Field(
         "2GB",
         pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
-        description="Memory the embedded engine (DuckDB) may use for the data store, and again "
-        "for planning, before it spills to <workspace>/tmp; a run's peak is about twice this "
-        "plus the model's tables (at a million profiles about 4 GB with the default).",
+        description="Memory the embedded engine (DuckDB) may use before it spills to "
+        "<workspace>/tmp: the data store holds it while a run pulls, unifies and models; while "
+        "it plans and applies, the store keeps a quarter and the planning database the rest. "
+        "A run's peak is about this plus Python's own objects.",
     )
 
 

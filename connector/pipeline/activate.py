@@ -22,6 +22,7 @@ from connector.plugin.spec import Capability, Sink
 from connector.privacy.destinations import erase_at_destination
 from connector.state.runs import RecordError
 from connector.store.echoes import keep_created
+from connector.store.memory import STORE_SHARE, share_of
 from connector.sync.apply import apply_plan
 from connector.sync.consent import ConsentPolicy
 from connector.sync.desired import DesiredState, build_desired
@@ -105,7 +106,12 @@ def _plan(
         ws.ledger,  # read a chunk at a time into the plan's database, never whole
         held=held,
         hold_small_moves=ws.config.sync.hold_small_moves,
-        db=plan_database(ws.config.engine, ws.path, name, ws.config.workspace.memory_limit),
+        db=plan_database(
+            ws.config.engine,
+            ws.path,
+            name,
+            share_of(ws.config.workspace.memory_limit, 1 - STORE_SHARE),
+        ),
         traits=cfg.traits,
         segments=tuple(
             s.id for s in desired.segments if s.id not in held and _wanted(s.id, cfg.segments)

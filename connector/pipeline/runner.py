@@ -308,6 +308,18 @@ def _activate(
     confirm: bool = False,
     only_segments: frozenset[str] | None = None,
 ) -> None:
+    with ws.data.lend_memory():  # the store answers small queries while the planner works
+        _plan_and_apply(ws, summary, progress, output, confirm, only_segments)
+
+
+def _plan_and_apply(
+    ws: Workspace,
+    summary: RunSummary,
+    progress: Progress,
+    output: ModelOutput,
+    confirm: bool,
+    only_segments: frozenset[str] | None,
+) -> None:
     counts = summary.counts
     with summary.timed("plan") as entry, progress.stage("plan"):
         act = plan_all(ws, output, summary.run_id, only_segments)

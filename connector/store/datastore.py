@@ -22,6 +22,7 @@ from filelock import FileLock
 from connector.schema.records import EventRecord, ProfileRecord
 from connector.store.events_in import event_rows, upsert_event_table
 from connector.store.identity_sig import identity_keys, identity_signature
+from connector.store.memory import STORE_SHARE, share_of
 from connector.store.profiles_in import (
     drop_reinstated,
     keep_superseded,
@@ -109,6 +110,19 @@ class DataStore:
 
     def close(self) -> None:
         self.con.close()
+
+    @contextmanager
+    def lend_memory(self) -> Iterator[None]:
+        """Keep only ``STORE_SHARE`` of the memory limit while the planner uses the rest
+        (``connector.store.memory``); the whole limit again afterwards."""
+        if self.memory_limit is None:
+            yield
+            return
+        self.con.execute("SET memory_limit = ?", [share_of(self.memory_limit, STORE_SHARE)])
+        try:
+            yield
+        finally:
+            self.con.execute("SET memory_limit = ?", [self.memory_limit])
 
     @contextmanager
     def deferred_checkpoints(self) -> Iterator[None]:

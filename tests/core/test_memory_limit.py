@@ -10,6 +10,7 @@ from tests.conftest import write_config
 
 from connector.config import load_config
 from connector.errors import ConfigError
+from connector.store.memory import STORE_SHARE, limit_bytes, share_of
 from connector.sync.planned import plan_engine
 from connector.workspace import Workspace
 
@@ -63,3 +64,24 @@ def test_the_planning_database_takes_the_limit() -> None:
         con.close()
     finally:
         planned._DATABASE = before
+
+
+def test_the_store_lends_three_quarters_of_the_limit_while_the_run_plans(tmp_path: Path) -> None:
+    """Plan and apply run with the store at a quarter of the limit (the planning database gets
+    the rest: ``share_of``), and the store has the whole limit back afterwards, even after a
+    failure."""
+    ws = Workspace(load_config(_config(tmp_path, "2GB")))
+    try:
+        with ws.data.lend_memory():
+            assert _setting(ws.data.con, "memory_limit") == "476.8 MiB"
+        assert _setting(ws.data.con, "memory_limit") == "1.8 GiB"
+        with pytest.raises(RuntimeError), ws.data.lend_memory():
+            raise RuntimeError("a destination failed")
+        assert _setting(ws.data.con, "memory_limit") == "1.8 GiB"
+    finally:
+        ws.close()
+    assert limit_bytes("2GB") == 2 * 10**9
+    assert limit_bytes("512 MiB") == 512 * 2**20
+    assert share_of("2GB", 1 - STORE_SHARE) == "1500000000 bytes"
+    with pytest.raises(ValueError, match="memory size"):
+        limit_bytes("lots")
