@@ -86,7 +86,11 @@ class FrozenBlend:
         missing = np.asarray(lin["missing"], dtype=bool)
         z = np.hstack([z, np.isnan(x[:, missing]).astype(float)])
         z = (z - np.asarray(lin["mean"])) / np.asarray(lin["std"])
-        return _sigmoid(z @ np.asarray(lin["coef"]) + float(lin["intercept"]))
+        # a sum along each row, not a matrix product: BLAS may block rows differently for
+        # another row count, and a row's score must not depend on which rows came with it
+        # (`connector.modelling.score_cache` scores only the changed ones)
+        logit = (z * np.asarray(lin["coef"])).sum(axis=1)
+        return _sigmoid(logit + float(lin["intercept"]))
 
     def score(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Uncalibrated blended probability, as `BoostedLogitBlend.score`."""
