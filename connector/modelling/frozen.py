@@ -60,6 +60,10 @@ def _tree_raw(frozen: dict[str, Any], x: npt.NDArray[np.float64]) -> npt.NDArray
         nodes = np.zeros(len(tree["leaf"]), dtype=PREDICTOR_RECORD_DTYPE)
         for field in _NODE_FIELDS:
             nodes[field] = tree[field]
+        # scikit-learn splits "on nans" with an infinite threshold (all values left, missing
+        # right: `_hist_gradient_boosting/grower.py`), which the state's JSON (pydantic)
+        # writes as null; read as NaN, every value would go right
+        nodes["num_threshold"] = [np.inf if v is None else v for v in tree["num_threshold"]]
         nodes["is_leaf"] = tree["leaf"]
         predictor = TreePredictor(nodes, no_bitsets, no_bitsets)
         raw += predictor.predict(x, no_bitsets, no_map, threads)

@@ -16,9 +16,11 @@ classifiers' inputs.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
+import pydantic_core
 import sklearn
 
 from connector.modelling.bgnbd import BgNbdParams
@@ -170,4 +172,7 @@ def as_frozen(clf: PurchaseClassifier, kept: Mapping[str, Any]) -> PurchaseClass
     the runs that reuse then score with the same code, so their scores agree to the bit and
     the next run may keep this run's (`connector.modelling.score_cache`)."""
     frozen = kept.get("models", {}).get(str(clf.card["name"]))
-    return clf if frozen is None else _restored(frozen, clf.card)
+    if frozen is None:
+        return clf
+    # as the next run reads it back from the state (JSON as pydantic writes it)
+    return _restored(json.loads(pydantic_core.to_json(frozen, inf_nan_mode="null")), clf.card)

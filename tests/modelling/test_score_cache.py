@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
+from connector.modelling.blend import BoostedLogitBlend
 from connector.modelling.engine import ModelResult, ModelState, run_models
 from connector.modelling.frozen import FrozenBlend
 from connector.modelling.score_cache import TABLE
@@ -129,3 +130,33 @@ def test_a_changed_input_bit_is_scored_again() -> None:
 
     cached_uncalibrated(con, frame, models, score)
     assert rows == [frame.loc[3, "profile_id"], "someone-new"]
+
+
+def test_a_split_on_missing_values_scores_the_same_after_the_state() -> None:
+    """scikit-learn splits "missing or not" with an infinite threshold, which the model
+    state's JSON writes as null: read back as NaN it sent every present value the wrong way,
+    so a run reusing the classifiers scored those profiles differently from the run that
+    fitted them."""
+    rng = np.random.default_rng(8)
+    n = 4000
+    x = rng.lognormal(size=(n, 3))
+    missing = rng.random(n) < 0.4
+    x[missing, 0] = np.nan
+    y = (rng.random(n) < np.where(missing, 0.8, 0.2)).astype(int)
+    fitted = BoostedLogitBlend(7, 1.0).fit(x, y, [f"k{i}" for i in range(n)])
+    frozen = fitted.freeze()
+    thresholds = [t for tree in frozen["trees"]["trees"] for t in tree["num_threshold"]]
+    assert np.inf in thresholds, "the data makes a split on missing values"
+    state = ModelState(
+        as_of=AS_OF.isoformat(),
+        clusters=[],
+        next_cluster_id=1,
+        scaler={},
+        catalogue=[],
+        distributions={},
+        segment_sizes={},
+        fitted={"model": frozen},
+    )
+    back = ModelState.model_validate_json(state.model_dump_json()).fitted["model"]
+    assert np.array_equal(FrozenBlend(back).score(x), FrozenBlend(frozen).score(x))
+    assert np.allclose(FrozenBlend(back).score(x), fitted.score(x), rtol=0, atol=1e-12)
