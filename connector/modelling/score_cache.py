@@ -51,9 +51,14 @@ def fingerprint(models: Mapping[str, PurchaseClassifier]) -> str | None:
 
 
 def _stored(
-    con: duckdb.DuckDBPyConnection, fit: str, width: int, scores: int
-) -> tuple[pd.Index, npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
-    """(profile ids, input bits, uncalibrated scores) kept under `fit`, or None."""
+    con: duckdb.DuckDBPyConnection,
+    fit: str,
+    ids: npt.NDArray[np.object_],
+    width: int,
+    scores: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
+    """(positions in `ids`, input bits, uncalibrated scores) of the profiles kept under `fit`,
+    in the order of `ids`; None when nothing is kept under it."""
     present = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [TABLE]
     ).fetchall()[0][0]
@@ -62,18 +67,25 @@ def _stored(
     head = con.execute(f"SELECT fit FROM {TABLE} LIMIT 1").fetchall()
     if not head or head[0][0] != fit:
         return None
-    rel = con.sql(f"SELECT * EXCLUDE (fit) FROM {TABLE}")
-    if rel is None:  # a SELECT always yields a relation; guard for the type checker
+    con.register("_score_cache_ids", pa.table({"profile_id": ids, "_at": np.arange(len(ids))}))
+    try:
+        rel = con.sql(
+            f"""SELECT q._at, c.* EXCLUDE (fit, profile_id) FROM _score_cache_ids q
+                JOIN {TABLE} c USING (profile_id) ORDER BY q._at"""
+        )
+        table = rel.to_arrow_table() if rel is not None else None
+    finally:
+        con.unregister("_score_cache_ids")
+    if table is None or table.num_columns != 1 + scores + width:
         return None
-    table = rel.to_arrow_table()
-    if table.num_columns != 1 + scores + width:
+    at = table.column("_at").to_numpy()
+    if len(at) > 1 and not (np.diff(at) > 0).all():  # one row per profile, or none is used
         return None
-    ids = pd.Index(table.column("profile_id").to_numpy(zero_copy_only=False))
-    xs = np.empty((len(ids), width), dtype=np.float64)
+    xs = np.empty((len(at), width), dtype=np.float64)
     for i in range(width):
         xs[:, i] = table.column(f"x{i}").to_numpy()
     us = np.column_stack([table.column(f"u{i}").to_numpy() for i in range(scores)])
-    return ids, xs.view(np.int64), us.astype(np.float64)
+    return at, xs.view(np.int64), us.astype(np.float64)
 
 
 def cached_uncalibrated(
@@ -93,23 +105,20 @@ def cached_uncalibrated(
     names = sorted(models)
     columns = sorted({c for clf in models.values() for c in clf.columns})
     x = np.ascontiguousarray(frame[columns].to_numpy(dtype=np.float64))
-    bits = x.view(np.int64)
+    ids = frame["profile_id"].astype(str).to_numpy(dtype=object)
     out = np.empty((len(frame), len(names)), dtype=np.float64)
-    stored = _stored(con, fit, len(columns), len(names))
+    stored = _stored(con, fit, ids, len(columns), len(names))
     fresh = np.ones(len(frame), dtype=bool)
     if stored is not None:
-        ids, kept_bits, kept = stored
-        at = ids.get_indexer(pd.Index(frame["profile_id"].astype(str)))
-        found = np.flatnonzero(at >= 0)
-        same = (kept_bits[at[found]] == bits[found]).all(axis=1)
-        hit = found[same]
-        out[hit] = kept[at[hit]]
-        fresh[hit] = False
+        found, kept_bits, kept = stored
+        same = (kept_bits == x[found].view(np.int64)).all(axis=1)
+        out[found[same]] = kept[same]
+        fresh[found[same]] = False
     rows = np.flatnonzero(fresh)
     if len(rows):
         scored = score(frame.iloc[rows])
         out[rows] = scored[names].to_numpy(dtype=np.float64)
-    _keep(con, fit, frame["profile_id"].astype(str).to_numpy()[rows], x[rows], out[rows],
+    _keep(con, fit, ids[rows], x[rows], out[rows],
           replace=stored is None or len(rows) == len(frame))  # fmt: skip
     return pd.DataFrame(out, columns=names, index=frame.index)
 
