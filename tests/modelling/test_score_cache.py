@@ -4,6 +4,7 @@ profiles whose inputs changed gives what a run that scores everyone gives, bit f
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -160,3 +161,22 @@ def test_a_split_on_missing_values_scores_the_same_after_the_state() -> None:
     back = ModelState.model_validate_json(state.model_dump_json()).fitted["model"]
     assert np.array_equal(FrozenBlend(back).score(x), FrozenBlend(frozen).score(x))
     assert np.allclose(FrozenBlend(back).score(x), fitted.score(x), rtol=0, atol=1e-12)
+
+
+def test_an_erasure_removes_the_kept_inputs_of_the_person(tmp_path: Path) -> None:
+    """The kept inputs are behaviour of a person (orders, revenue, engagement): erased with
+    their features and scores."""
+    from connector.store.datastore import DataStore
+    from connector.store.purge import purge_profiles
+
+    store = DataStore(tmp_path / "data.duckdb")
+    try:
+        store.con.execute(
+            f"CREATE TABLE {TABLE} AS SELECT 'fit' AS fit, * FROM "
+            "(VALUES ('gone', 0.5, 3.0), ('kept', 0.2, 1.0)) t(profile_id, u0, x0)"
+        )
+        purge_profiles(store, ["gone"])
+        rows = store.con.execute(f"SELECT profile_id FROM {TABLE}").fetchall()
+    finally:
+        store.close()
+    assert rows == [("kept",)]
