@@ -71,15 +71,22 @@ def logit_shift_for_mean(p: npt.NDArray[np.float64], target: float) -> float:
 
 
 def anchor_classifier(
-    clf: PurchaseClassifier, frame: pd.DataFrame, *, converged: bool
+    clf: PurchaseClassifier,
+    frame: pd.DataFrame,
+    *,
+    converged: bool,
+    uncalibrated: npt.NDArray[np.float64] | None = None,
 ) -> dict[str, Any]:
     """Set `clf`'s buyer logit shift from the scoring frame (features + lifetime scores at the
-    scoring date) and record it on the card; returns the card entry."""
+    scoring date) and record it on the card; returns the card entry. `uncalibrated` is
+    `clf.uncalibrated_horizon(frame)` when the caller has it already (one pass of the model)."""
     column = f"bg_p_purchase_{clf.horizon_days}d"
     buyer = frame["orders"].to_numpy() > 0
     if clf.model is None or not buyer.any() or column not in frame.columns:
         return {}
-    before = clf.uncalibrated_horizon(frame)[buyer]
+    if uncalibrated is None:
+        uncalibrated = clf.uncalibrated_horizon(frame)
+    before = uncalibrated[buyer]
     share = float(frame.loc[buyer, column].mean())
     factor = float(clf.card.get("calibration_trend", {}).get("factor", 1.0))
     # the factor moves the share, but never more than half way to 1

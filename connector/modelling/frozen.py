@@ -60,6 +60,10 @@ def _tree_raw(frozen: dict[str, Any], x: npt.NDArray[np.float64]) -> npt.NDArray
         nodes = np.zeros(len(tree["leaf"]), dtype=PREDICTOR_RECORD_DTYPE)
         for field in _NODE_FIELDS:
             nodes[field] = tree[field]
+        # scikit-learn splits "on nans" with an infinite threshold (all values left, missing
+        # right: `_hist_gradient_boosting/grower.py`), which the state's JSON (pydantic)
+        # writes as null; read as NaN, every value would go right
+        nodes["num_threshold"] = [np.inf if v is None else v for v in tree["num_threshold"]]
         nodes["is_leaf"] = tree["leaf"]
         predictor = TreePredictor(nodes, no_bitsets, no_bitsets)
         raw += predictor.predict(x, no_bitsets, no_map, threads)
@@ -86,7 +90,11 @@ class FrozenBlend:
         missing = np.asarray(lin["missing"], dtype=bool)
         z = np.hstack([z, np.isnan(x[:, missing]).astype(float)])
         z = (z - np.asarray(lin["mean"])) / np.asarray(lin["std"])
-        return _sigmoid(z @ np.asarray(lin["coef"]) + float(lin["intercept"]))
+        # a sum along each row, not a matrix product: BLAS may block rows differently for
+        # another row count, and a row's score must not depend on which rows came with it
+        # (`connector.modelling.score_cache` scores only the changed ones)
+        logit = (z * np.asarray(lin["coef"])).sum(axis=1)
+        return _sigmoid(logit + float(lin["intercept"]))
 
     def score(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Uncalibrated blended probability, as `BoostedLogitBlend.score`."""

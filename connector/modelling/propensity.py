@@ -212,10 +212,17 @@ class PurchaseClassifier:
             buyer = frame["orders"].to_numpy() > 0
             bg = frame[self.fallback_column].to_numpy(dtype=float)
             return np.where(buyer, bg, self.fallback_rate)
-        out = np.clip(self.uncalibrated_horizon(frame), 1e-9, 1 - 1e-9)
+        return self.anchored(self.uncalibrated_horizon(frame), frame["orders"].to_numpy() > 0)
+
+    def anchored(
+        self, uncalibrated: npt.NDArray[np.float64], buyer: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.float64]:
+        """`predict` from `uncalibrated_horizon`'s output: the anchor shift on buyers, rounded
+        (element-wise, so the scores stage computes the model's pass once for both)."""
+        out = np.clip(uncalibrated, 1e-9, 1 - 1e-9)
         if self.logit_shift:  # the anchor moves buyers only (connector.modelling.anchor)
             shifted = 1.0 / (1.0 + np.exp(-(np.log(out / (1 - out)) + self.logit_shift)))
-            out = np.where(frame["orders"].to_numpy() > 0, shifted, out)
+            out = np.where(buyer, shifted, out)
         rounded: npt.NDArray[np.float64] = np.round(np.clip(out, 0.0, 1.0), 6).astype(float)
         return rounded
 

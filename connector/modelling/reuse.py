@@ -16,9 +16,11 @@ classifiers' inputs.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
+import pydantic_core
 import sklearn
 
 from connector.modelling.bgnbd import BgNbdParams
@@ -31,6 +33,7 @@ from connector.modelling.stages import ModelRun
 
 __all__ = [
     "RETRAIN_CHANGE",
+    "as_frozen",
     "frozen_classifiers",
     "previous_shares",
     "reusable_classifiers",
@@ -146,14 +149,30 @@ def reusable_classifiers(
             f"{change:.2%} since (profiles, orders, order revenue), below the "
             f"{RETRAIN_CHANGE:.0%} that refits"
         )
-        out[str(name)] = PurchaseClassifier(
-            int(frozen["horizon_days"]),
-            list(frozen["columns"]),
-            str(frozen["fallback_column"]),
-            FrozenBlend(frozen["model"]),
-            FrozenPlatt(frozen["calibrator"]),
-            float(frozen["fallback_rate"]),
-            card,
-            horizon_scale=float(frozen["horizon_scale"]),
-        )
+        out[str(name)] = _restored(frozen, card)
     return out
+
+
+def _restored(frozen: Mapping[str, Any], card: dict[str, Any]) -> PurchaseClassifier:
+    return PurchaseClassifier(
+        int(frozen["horizon_days"]),
+        list(frozen["columns"]),
+        str(frozen["fallback_column"]),
+        FrozenBlend(frozen["model"]),
+        FrozenPlatt(frozen["calibrator"]),
+        float(frozen["fallback_rate"]),
+        card,
+        horizon_scale=float(frozen["horizon_scale"]),
+    )
+
+
+def as_frozen(clf: PurchaseClassifier, kept: Mapping[str, Any]) -> PurchaseClassifier:
+    """A freshly fitted `clf` in the frozen form the next runs score it in (`kept` is
+    `frozen_classifiers`' entry; `clf` itself when nothing was kept): the run that fits and
+    the runs that reuse then score with the same code, so their scores agree to the bit and
+    the next run may keep this run's (`connector.modelling.score_cache`)."""
+    frozen = kept.get("models", {}).get(str(clf.card["name"]))
+    if frozen is None:
+        return clf
+    # as the next run reads it back from the state (JSON as pydantic writes it)
+    return _restored(json.loads(pydantic_core.to_json(frozen, inf_nan_mode="null")), clf.card)

@@ -30,6 +30,7 @@ from connector.modelling.holdout import holdout_mask, profile_hashes
 from connector.modelling.keys import MODEL_KEY, row_keys, with_model_keys
 from connector.modelling.lifetime import LifetimeModel, fit_lifetime, score_lifetime
 from connector.modelling.propensity import PurchaseClassifier
+from connector.modelling.score_cache import cached_uncalibrated
 from connector.modelling.settings import ModelSettings
 
 __all__ = [
@@ -172,26 +173,30 @@ def scores_stage(
 ) -> Scores:
     """Propensity, churn risk and CLV tier (`cuts`: a reused fit's tier cut points)."""
     p_col = f"p_purchase_{run.settings.propensity_horizon_days}d"
-    converged = lifetime.model.bgnbd.converged
-    for clf in (classifiers.propensity, classifiers.churn):
-        anchor_classifier(clf, lifetime.frame, converged=converged)
     frame = lifetime.frame.copy(deep=False)
-    predicted = run.backend.apply(frame, partial(_predict, classifiers, p_col))
-    frame[p_col] = predicted[p_col].to_numpy()
-    frame["churn_risk"] = predicted["churn_risk"].to_numpy()
+    named = {"propensity": classifiers.propensity, "churn": classifiers.churn}
+    trained = {k: clf for k, clf in named.items() if clf.model is not None}
+    raw = cached_uncalibrated(
+        run.con, frame, trained, partial(run.backend.apply, scorer=partial(_raw, trained))
+    )
+    buyer, probability = frame["orders"].to_numpy() > 0, {}
+    for key, clf in named.items():  # the model's pass once, for the anchor and the scores
+        if key not in trained:
+            probability[key] = clf.predict(frame)
+            continue
+        u = raw[key].to_numpy()
+        anchor_classifier(clf, frame, converged=lifetime.model.bgnbd.converged, uncalibrated=u)
+        probability[key] = clf.anchored(u, buyer)
+    frame[p_col] = probability["propensity"]
+    frame["churn_risk"] = 1.0 - probability["churn"]
     tiers, cuts = assign_tiers(frame["clv"], run.settings, cuts)
     frame["clv_tier"] = tiers
     return Scores(frame, _scores_table(frame, p_col, run.as_of), p_col, tiers, cuts)
 
 
-def _predict(classifiers: Classifiers, p_col: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Both classifiers on a batch of rows (row-wise, so any batching gives the same scores)."""
-    return pd.DataFrame(
-        {
-            p_col: classifiers.propensity.predict(frame),
-            "churn_risk": 1.0 - classifiers.churn.predict(frame),
-        }
-    )
+def _raw(models: Mapping[str, PurchaseClassifier], frame: pd.DataFrame) -> pd.DataFrame:
+    """Uncalibrated horizon probabilities of a batch of rows (row-wise: any batching agrees)."""
+    return pd.DataFrame({k: clf.uncalibrated_horizon(frame) for k, clf in models.items()})
 
 
 def _scores_table(frame: pd.DataFrame, p_col: str, as_of: datetime) -> pd.DataFrame:
@@ -237,12 +242,9 @@ def segments_stage(
 ) -> Segments:
     """Clusters, CLV tiers and rule segments into one catalogue, versioned against the last."""
     frame = clusters.frame
-    traits = _profile_traits(run.con)
+    rules_read = any(not r.realtime for r in run.settings.rule_segments)
     rules, rule_masks, rule_failures = rule_entries(
-        frame.drop(columns=[MODEL_KEY], errors="ignore").merge(
-            traits, on="profile_id", how="left", suffixes=("", "_p")
-        ),
-        run.settings,
+        _with_traits(run.con, frame) if rules_read else frame, run.settings
     )
     fit = clusters.fit
     cluster_entries = [
@@ -272,15 +274,17 @@ def segments_stage(
     return Segments(entries, memberships, rule_failures, version)
 
 
-def _profile_traits(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Profile columns usable in rule expressions: everything except consent fields."""
+def _with_traits(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> pd.DataFrame:
+    """The scored frame with the profile columns rule expressions may use: all but consent
+    fields (read only when a rule is evaluated here: a million profiles cost seconds)."""
     cols = [r[0] for r in con.execute("DESCRIBE profiles").fetchall()]
     keep = [c for c in cols if not c.lower().startswith("consent") and c != "created_at"]
     rel = con.sql(f"SELECT {', '.join(chr(34) + c + chr(34) for c in keep)} FROM profiles")
-    frame = rel.df() if rel is not None else pd.DataFrame(columns=["profile_id"])
-    frame["profile_id"] = frame["profile_id"].astype(str)
-    out: pd.DataFrame = frame.drop_duplicates("profile_id")
-    return out
+    traits = rel.df() if rel is not None else pd.DataFrame(columns=["profile_id"])
+    traits["profile_id"] = traits["profile_id"].astype(str)
+    return frame.drop(columns=[MODEL_KEY], errors="ignore").merge(
+        traits.drop_duplicates("profile_id"), on="profile_id", how="left", suffixes=("", "_p")
+    )
 
 
 def _model_version(as_of: datetime, settings: ModelSettings, lifetime: dict[str, Any]) -> str:

@@ -34,6 +34,7 @@ from connector.modelling.propensity import (
     train_purchase_classifier,
 )
 from connector.modelling.reuse import (
+    as_frozen,
     frozen_classifiers,
     previous_shares,
     reusable_classifiers,
@@ -77,7 +78,8 @@ def classifiers_stage(
     shares = previous_shares(previous)
     prop, churn = (_train(run, features, t, cache, timings, shares.get(t.name)) for t in targets)
     churn.card["target"] = f"no purchase within {hc} days (churn_risk = 1 - P(purchase))"
-    return Classifiers(prop, churn, timings, frozen_classifiers(run, (prop, churn), basis))
+    kept = frozen_classifiers(run, (prop, churn), basis)
+    return Classifiers(as_frozen(prop, kept), as_frozen(churn, kept), timings, kept)
 
 
 def _train(

@@ -4,7 +4,7 @@ Called once every destination has removed them (``connector.privacy.erase``), wh
 compacts the file (``DataStore.compact``) so deleted values leave its free blocks. Rows are found
 through the identity graph: the profile ids, the identity signatures mapped to them (source
 records and events) and the source records behind those. A table the model stage writes
-(features, scores, memberships) may not exist yet in a new store.
+(features, scores, memberships, model_score_cache) may not exist yet in a new store.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ _BY_PROFILE = (
     "memberships",
     "erasing_profiles",
 )
-_MODEL_TABLES = ("features", "scores")
+# model_score_cache: each profile's classifier inputs (`connector.modelling.score_cache`)
+_MODEL_TABLES = ("features", "scores", "model_score_cache")
 
 
 def purge_profiles(store: DataStore, profile_ids: Sequence[str]) -> None:

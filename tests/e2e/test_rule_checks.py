@@ -101,8 +101,12 @@ def test_column_table_matches_the_engine(monkeypatch: pytest.MonkeyPatch) -> Non
     con = duckdb.connect()
     generate(con, n_profiles=300, seed=5)
     monkeypatch.setattr(stages, "rule_entries", spy)  # a spy: it only keeps the frame
-    run_models(con, as_of=datetime(2025, 1, 1), settings=ModelSettings(), previous=None)
-    types = rule_column_types(ModelSettings())
+    # one rule, so the engine reads the profile traits it evaluates rules over
+    settings = ModelSettings(
+        rule_segments=(RuleSegment(id="loyal", name="Loyal", expression="orders > 3"),)
+    )
+    run_models(con, as_of=datetime(2025, 1, 1), settings=settings, previous=None)
+    types = rule_column_types(settings)
     for column, dtype in seen["frame"].dtypes.items():
         name = str(column)
         if name.startswith("cat_"):
