@@ -135,11 +135,11 @@ def _traits(files: _Files, path: Path) -> None:
             f"(SELECT * FROM {rel} b ANTI JOIN latest_traits l "
             f"ON {files.value('profile_id', 'b.')} = l.profile_id)"
         )
-        stored = [c for c in cols if c not in ("profile_id", "email")]
-        if stored:  # a column stays while an untouched row has a value in it
-            counts = ", ".join(f"count(NULLIF({_quote(c)}, ''))" for c in stored)
-            row = con.execute(f"SELECT {counts} FROM {kept}").fetchone() or ()
-            names |= {c for c, n in zip(stored, row, strict=True) if n}
+        # a column stays while an untouched row has a value in it (the scan stops at the
+        # first one: the whole file is read only for a column about to empty)
+        for c in (c for c in cols if c not in ("profile_id", "email") and c not in names):
+            if con.execute(f"SELECT 1 FROM {kept} WHERE {_quote(c)} <> '' LIMIT 1").fetchone():
+                names.add(c)
     columns = ["profile_id", "email", *sorted(names)]
     values = ["profile_id", "email", *(f"traits[{_literal(n)}]" for n in sorted(names))]
     fresh = ", ".join(
