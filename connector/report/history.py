@@ -89,6 +89,15 @@ def _sizes(runs: list[RunRow]) -> dict[str, list[tuple[datetime, float]]]:
     return out
 
 
+def _orders_since(con: duckdb.DuckDBPyConnection, start: datetime) -> bool:
+    """Whether any order happened from ``start`` on (the scan stops at the first one)."""
+    found = con.execute(
+        "SELECT 1 FROM events WHERE type = 'order_completed' AND occurred_at >= $1 LIMIT 1",
+        [start],
+    ).fetchone()
+    return found is not None
+
+
 def _lift(
     con: duckdb.DuckDBPyConnection, runs: list[RunRow], names: dict[str, str]
 ) -> list[LiftSeries]:
@@ -108,6 +117,8 @@ def _lift(
         series = LiftSeries(names.get(str(sid), str(sid)))
         start = pd.Timestamp(first).to_pydatetime()
         windows = [t for t in ends if t > start][-_LIFT_POINTS:]
+        if windows and not _orders_since(con, start):
+            windows = []  # no order at all since activation: every window would measure none
         members = con.execute(
             "SELECT profile_id, segment_id, holdout FROM activations WHERE segment_id = ?"
             + ("" if windows else " LIMIT 0"),

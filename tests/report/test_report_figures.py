@@ -4,6 +4,7 @@ loaded the whole tables into pandas: the old computation is kept here as the ora
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta
 
 import duckdb
 import pandas as pd
@@ -12,6 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.report.aggregates import profile_figures, score_bins
+from connector.report.history import _lift
+from connector.state.runs import RunRow
 
 
 def _numeric(frame: pd.DataFrame) -> list[str]:
@@ -122,3 +125,39 @@ def test_no_model_tables_yet() -> None:
     con = duckdb.connect()
     assert profile_figures(con) == (0, {}, {})
     assert score_bins(con) == {}
+
+
+def _lift_store(order_day: int) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE activations(segment_id VARCHAR, profile_id VARCHAR, holdout BOOLEAN, "
+        "run_id VARCHAR, activated_at TIMESTAMP)"
+    )
+    con.execute(
+        "CREATE TABLE events(event_id VARCHAR, profile_id VARCHAR, type VARCHAR, "
+        "occurred_at TIMESTAMP, revenue DOUBLE)"
+    )
+    for i in range(40):
+        con.execute(
+            "INSERT INTO activations VALUES ('vip', ?, ?, 'r1', '2026-01-01 20:00')",
+            [f"p{i}", i % 4 == 0],
+        )
+        at = datetime(2026, 1, order_day, 12) + timedelta(hours=i % 3)
+        con.execute(
+            "INSERT INTO events VALUES (?, ?, 'order_completed', ?, ?)",
+            [f"o{i}", f"p{i}", at, 10.0 + i],
+        )
+    return con
+
+
+def test_lift_is_measured_only_where_orders_came_after_activation() -> None:
+    runs = [
+        RunRow(f"r{d}", f"2026-01-0{d}T00:00:00", f"2026-01-0{d}T23:00:00", "ok", False)
+        for d in (4, 3, 2)
+    ]
+    after = _lift(_lift_store(order_day=2), runs, {"vip": "VIP"})
+    assert [len(s.points) for s in after] == [3]  # one point per run since activation
+    assert after[0].segment == "VIP"
+    before = _lift(_lift_store(order_day=1), runs, {"vip": "VIP"})
+    assert before[0].points == []
+    assert before[0].note.startswith("not enough data yet")
