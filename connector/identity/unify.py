@@ -147,7 +147,7 @@ class _Assigned:
     pid_of_ref: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Tables:
     """The identity tables one unify writes, as frames registered for the transaction."""
 
@@ -155,6 +155,11 @@ class _Tables:
     new_sig_map: pd.DataFrame
     new_merges: pd.DataFrame
     new_retired: pd.DataFrame
+
+    def clear(self) -> None:
+        """Let go of the frames once the store holds them."""
+        for f in fields(self):
+            setattr(self, f.name, pd.DataFrame())
 
 
 def unify(
@@ -181,7 +186,12 @@ def unify(
         records, blocked=blocked, max_ids_per_kind=max_ids_per_kind, uncapped=_uncapped(con)
     )
     assigned = _assign(con, res, salt, incremental)
-    _write(store, _tables(res, assigned, sig_of, run_id), blocked_lc, incremental)
+    tables = _tables(res, assigned, sig_of, run_id)
+    resolved, retired = len(records), len(assigned.retired)
+    # the resolution's Python objects (a few GB at a million profiles) go before the store's
+    # rewrite, which needs the engine's memory; _write drops the frames once inserted
+    del records, sig_of, res, assigned
+    _write(store, tables, blocked_lc, incremental)
     con.execute("INSERT OR REPLACE INTO store_meta VALUES (?, ?)", [_SETTINGS, settings])
     merged = _count(con, "SELECT count(*) FROM merges WHERE accepted")
     return UnifyResult(
@@ -189,9 +199,9 @@ def unify(
         profiles=store.count("profiles"),
         merged=merged,
         refused=store.count("merges") - merged,
-        retired=len(assigned.retired),
+        retired=retired,
         inactive=store.count("inactive_profiles"),
-        resolved=len(records),
+        resolved=resolved,
         full=not incremental,
     )
 
@@ -325,6 +335,10 @@ def _write(
         con.execute("INSERT INTO id_set_profile SELECT id_sig, profile_id FROM new_sig_map")
         con.execute("INSERT INTO merges SELECT * FROM new_merges")
         con.execute("INSERT OR REPLACE INTO retired_profiles SELECT * FROM new_retired")
+        for name in frames:
+            con.unregister(name)
+        frames.clear()
+        tables.clear()
         if incremental:
             dirty_after_replace(con)
         _move_followers(con, incremental)

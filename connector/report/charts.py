@@ -91,13 +91,9 @@ def bars(
     return _svg(chart)
 
 
-def histogram(title: str, values: Sequence[float], *, unit: str, bins: int = 20) -> str:
-    """How a score is distributed: profiles per bin of equal width."""
-    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
-    width = (hi - lo) / bins or 1.0
-    counts = [0] * bins
-    for v in values:
-        counts[min(bins - 1, int((v - lo) / width))] += 1
+def histogram(title: str, lo: float, width: float, counts: Sequence[int], *, unit: str) -> str:
+    """How a score is distributed: profiles per bin of equal width (counted by the data engine,
+    ``connector.report.aggregates.score_bins``)."""
     chart = pygal.Histogram(
         **_COMMON, title=title, show_legend=False, x_title=unit, y_title="profiles"
     )

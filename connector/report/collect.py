@@ -12,11 +12,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
-import pandas as pd
 from sqlalchemy import select
 
 from connector.logs import redact
+from connector.report.aggregates import Bins, profile_figures, score_bins
 from connector.report.history import History, gather_history
 from connector.state.catalogue import CatalogueEntry
 from connector.state.runs import RunRow
@@ -27,7 +26,6 @@ __all__ = ["ReportData", "collect", "privacy_requests", "source_warnings"]
 
 log = logging.getLogger(__name__)
 
-_MAX_FEATURES = 10
 _MAX_REQUESTS = 50
 
 
@@ -39,47 +37,13 @@ class ReportData:
     profiles: int = 0
     profile_index: dict[str, dict[str, float]] = field(default_factory=dict)  # seg → feat → idx
     population_means: dict[str, float] = field(default_factory=dict)
-    scores: dict[str, list[float]] = field(default_factory=dict)
+    scores: dict[str, Bins] = field(default_factory=dict)  # score → its histogram
     model_cards: list[dict[str, Any]] = field(default_factory=list)
     errors: list[tuple[str, str, str, int]] = field(default_factory=list)
     warnings: list[tuple[str, str, int, str]] = field(default_factory=list)
     history: History = field(default_factory=History)
     # per privacy request: (request id, status, received, destinations cleared, pending)
     privacy: list[tuple[str, str, str, str, str]] = field(default_factory=list)
-
-
-def _table(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame | None:
-    try:
-        return con.execute(f"SELECT * FROM {name}").df()
-    except duckdb.Error:
-        return None  # not modelled yet (a failed first run)
-
-
-def _numeric(frame: pd.DataFrame) -> list[str]:
-    cols = [
-        c
-        for c in frame.columns
-        if c != "profile_id"
-        and pd.api.types.is_numeric_dtype(frame[c])
-        and not pd.api.types.is_bool_dtype(frame[c])
-    ]
-    return cols[:_MAX_FEATURES]
-
-
-def _profiles(data: ReportData, features: pd.DataFrame, members: pd.DataFrame) -> None:
-    cols = _numeric(features)
-    if not cols:
-        return
-    pop = features[cols].astype(float).mean()
-    data.population_means = {str(c): float(v) for c, v in pop.items() if pd.notna(v)}
-    joined = members[~members["holdout"].astype(bool)].merge(features, on="profile_id")
-    for seg, grp in joined.groupby("segment_id"):
-        means = grp[cols].astype(float).mean()
-        data.profile_index[str(seg)] = {
-            c: float(100 * means[c] / pop[c])
-            for c in cols
-            if pd.notna(means[c]) and pd.notna(pop[c]) and pop[c] != 0
-        }
 
 
 def collect(ws: Workspace, run: RunRow) -> ReportData:
@@ -91,14 +55,8 @@ def collect(ws: Workspace, run: RunRow) -> ReportData:
         previous = next((r for r in recent[later:] if "model" in r.stages), None)
     data = ReportData(run, previous, [s for s in ws.catalogue.all() if s.active])
     con = ws.data.con
-    features, scores = _table(con, "features"), _table(con, "scores")
-    members = _table(con, "memberships")
-    if features is not None:
-        data.profiles = len(features)
-        if members is not None and not members.empty:
-            _profiles(data, features, members)
-    if scores is not None:
-        data.scores = {c: scores[c].dropna().astype(float).tolist() for c in _numeric(scores)}
+    data.profiles, data.population_means, data.profile_index = profile_figures(con)
+    data.scores = score_bins(con)
     with ws.state.engine.connect() as conn:
         for row in conn.execute(
             select(model_cards.c.model, model_cards.c.card, model_cards.c.auc).where(

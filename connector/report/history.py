@@ -89,22 +89,42 @@ def _sizes(runs: list[RunRow]) -> dict[str, list[tuple[datetime, float]]]:
     return out
 
 
+def _orders_since(con: duckdb.DuckDBPyConnection, start: datetime) -> bool:
+    """Whether any order happened from ``start`` on (the scan stops at the first one)."""
+    found = con.execute(
+        "SELECT 1 FROM events WHERE type = 'order_completed' AND occurred_at >= $1 LIMIT 1",
+        [start],
+    ).fetchone()
+    return found is not None
+
+
 def _lift(
     con: duckdb.DuckDBPyConnection, runs: list[RunRow], names: dict[str, str]
 ) -> list[LiftSeries]:
-    """Revenue per profile, treated minus control, measured at each run since activation."""
+    """Revenue per profile, treated minus control, measured at each run since activation.
+
+    One segment's activations are read at a time, and only when it has a window to measure
+    (the whole table, millions of rows at a million profiles, held in pandas for the report)."""
     try:
-        acts = con.execute(
-            "SELECT profile_id, segment_id, holdout, activated_at FROM activations"
-        ).df()
+        starts = con.execute(
+            "SELECT segment_id, min(activated_at) FROM activations GROUP BY 1 ORDER BY 1"
+        ).fetchall()
     except duckdb.Error:
         return []
     ends = sorted({t for r in runs if (t := parse_time(r.ended_at)) is not None})
     out = []
-    for sid, members in acts.groupby("segment_id"):
+    for sid, first in starts:
         series = LiftSeries(names.get(str(sid), str(sid)))
-        start = pd.Timestamp(members["activated_at"].min()).to_pydatetime()
-        for until in [t for t in ends if t > start][-_LIFT_POINTS:]:
+        start = pd.Timestamp(first).to_pydatetime()
+        windows = [t for t in ends if t > start][-_LIFT_POINTS:]
+        if windows and not _orders_since(con, start):
+            windows = []  # no order at all since activation: every window would measure none
+        members = con.execute(
+            "SELECT profile_id, segment_id, holdout FROM activations WHERE segment_id = ?"
+            + ("" if windows else " LIMIT 0"),
+            [sid],
+        ).df()
+        for until in windows:
             res: dict[str, Any] = segment_lift(
                 con, members, str(sid), activated_at=start, until=until
             )

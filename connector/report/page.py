@@ -154,11 +154,13 @@ def _scores(d: ReportData) -> list[str]:
     return [
         charts.histogram(
             f"{_label(name)}: how it is spread",
-            values,
+            bins.lo,
+            bins.width,
+            bins.counts,
             unit=f"{_label(name)} ({money})" if money and "clv" in name else _label(name),
         )
-        for name, values in d.scores.items()
-        if values
+        for name, bins in d.scores.items()
+        if bins.counts
     ]
 
 

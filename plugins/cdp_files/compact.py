@@ -1,9 +1,10 @@
 """Fold the journal's parts into ``traits.<fmt>`` and ``memberships.<fmt>``, inside DuckDB.
 
-Once per run (when the sink is closed), not per batch: the output files as they stand and the
-parts listed in the manifest are read by DuckDB, the last row per key wins (a part listed later
-beats an earlier one, a later row in a part an earlier one), and each file is written once and
-swapped in atomically. Cost and memory grow with the data, never with the number of batches.
+Once per run (when the sink is closed), not per batch: the parts listed in the manifest are
+read by DuckDB and the last op per key wins (a part listed later beats an earlier one, a later
+row in a part an earlier one). Only the keys an op touched are built anew: every other row of
+the output file is copied with its cells as stored (no re-encoding, no trait map per row), and
+a file no op touched is not rewritten. Each file is written once and swapped in atomically.
 
 CSV cells are made inert for spreadsheets here too, with the rule of ``spreadsheet.to_cell``
 (``'`` before a cell a spreadsheet would evaluate, numbers left alone) spelled in SQL, and a
@@ -41,11 +42,6 @@ def _to_cell(expr: str) -> str:
     )
 
 
-def _nonempty(column: str) -> str:
-    """An empty cell is written bare (``,,``), not as ``""``."""
-    return f"NULLIF({_quote(column)}, '')"
-
-
 def _from_cell(expr: str) -> str:
     return f"CASE WHEN starts_with({expr}, '''') THEN {expr}[2:] ELSE {expr} END"
 
@@ -55,8 +51,8 @@ class _Files:
         self.con = con
         self.ext = ext
 
-    def read(self, path: Path) -> tuple[str, list[str]] | None:
-        """A relation over an output file (cells as sent) and its columns, or None."""
+    def stored(self, path: Path) -> tuple[str, list[str]] | None:
+        """A relation over an output file with its cells as stored, and its columns, or None."""
         if not path.exists():
             return None
         if self.ext == "csv":
@@ -64,22 +60,33 @@ class _Files:
                 f"read_csv({_literal(str(path))}, all_varchar=true, header=true, delim=',', "
                 "quote='\"', escape='\"')"
             )
-            cols = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
-            cells = ", ".join(f"{_from_cell(_quote(c))} AS {_quote(c)}" for c in cols)
-            return f"(SELECT {cells} FROM {src})", cols
-        src = f"read_parquet({_literal(str(path))})"
+        else:
+            src = f"read_parquet({_literal(str(path))})"
         cols = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
         cells = ", ".join(f"CAST({_quote(c)} AS VARCHAR) AS {_quote(c)}" for c in cols)
         return f"(SELECT {cells} FROM {src})", cols
 
-    def write(self, select: str, columns: list[str], path: Path) -> None:
+    def value(self, column: str, alias: str = "") -> str:
+        """A stored cell's value (what was sent)."""
+        ref = f"{alias}{_quote(column)}"
+        return _from_cell(ref) if self.ext == "csv" else ref
+
+    def cell(self, expr: str) -> str:
+        """The cell a value is stored as (empty written bare in CSV, as '' in Parquet)."""
         if self.ext == "csv":
-            cells = ", ".join(f"{_to_cell(_nonempty(c))} AS {_quote(c)}" for c in columns)
-            options = "FORMAT csv, HEADER true, DELIMITER ','"
-        else:
-            cells = ", ".join(f"coalesce({_quote(c)}, '') AS {_quote(c)}" for c in columns)
-            options = "FORMAT parquet"
-        query = f"COPY (SELECT {cells} FROM ({select})) TO {{tmp}} ({options})"
+            return _to_cell(f"NULLIF({expr}, '')")
+        return f"coalesce({expr}, '')"
+
+    def empty(self) -> str:
+        return "NULL" if self.ext == "csv" else "''"
+
+    def write(self, select: str, columns: list[str], path: Path) -> None:
+        """``select`` yields finished cells in ``columns``, ordered by ``_o1, _o2``."""
+        options = (
+            "FORMAT csv, HEADER true, DELIMITER ','" if self.ext == "csv" else "FORMAT parquet"
+        )
+        cells = ", ".join(_quote(c) for c in columns)
+        query = f"COPY (SELECT {cells} FROM ({select}) ORDER BY _o1, _o2) TO {{tmp}} ({options})"
         atomic_write(path, lambda tmp: self.con.execute(query.format(tmp=_literal(str(tmp)))))
 
 
@@ -95,53 +102,78 @@ def _parts_table(con: duckdb.DuckDBPyConnection, parts: list[Path]) -> None:
     )
 
 
+def _latest(con: duckdb.DuckDBPyConnection, name: str, ops: str, key: str) -> int:
+    """Each key's last op of ``ops`` (a later part wins, then a later row), as table ``name``."""
+    con.execute(
+        f"CREATE TEMP TABLE {name} AS SELECT * FROM ops WHERE op IN ({ops}) "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY pos DESC, seq DESC) = 1"
+    )
+    row = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+    return int(row[0]) if row else 0
+
+
 def _traits(files: _Files, path: Path) -> None:
+    """Rows of profiles no op touched are copied as stored; only the changed ones are built."""
     con = files.con
-    base = files.read(path)
-    union = ""
+    base = files.stored(path)
+    if not _latest(con, "latest_traits", "'upsert', 'unset'", "profile_id") and base:
+        return  # nothing changed: the file stands
+    con.execute(
+        "CREATE TEMP TABLE changed AS SELECT profile_id, email, "
+        "CAST(CAST(coalesce(traits, '{}') AS JSON) AS MAP(VARCHAR, VARCHAR)) AS traits "
+        "FROM latest_traits WHERE op = 'upsert'"
+    )
+    found = con.execute(
+        "SELECT DISTINCT k FROM (SELECT unnest(map_keys(traits)) AS k, traits FROM changed) "
+        "WHERE coalesce(traits[k], '') <> ''"
+    ).fetchall()
+    names = {str(k[0]) for k in found} - {"email"}
+    kept = ""
     if base is not None:
         rel, cols = base
-        names = [c for c in cols if c not in ("profile_id", "email")]
-        pairs = ", ".join(f"{{'k': {_literal(n)}, 'v': {_quote(n)}}}" for n in names)
-        traits = (
-            f"map_from_entries(list_filter([{pairs}], lambda x: coalesce(x.v, '') <> ''))"
-            if names
-            else "MAP {}::MAP(VARCHAR, VARCHAR)"
+        kept = (
+            f"(SELECT * FROM {rel} b ANTI JOIN latest_traits l "
+            f"ON {files.value('profile_id', 'b.')} = l.profile_id)"
         )
-        union = (
-            f"SELECT -1 AS pos, 0 AS seq, 'upsert' AS op, profile_id, email, {traits} AS traits "
-            f"FROM {rel} UNION ALL "
-        )
-    con.execute(
-        "CREATE TEMP TABLE traits_now AS SELECT profile_id, email, traits FROM ("
-        f"{union}SELECT pos, seq, op, profile_id, email, "
-        "CAST(CAST(coalesce(traits, '{}') AS JSON) AS MAP(VARCHAR, VARCHAR)) AS traits "
-        "FROM ops WHERE op IN ('upsert', 'unset')) "
-        "QUALIFY row_number() OVER (PARTITION BY profile_id ORDER BY pos DESC, seq DESC) = 1 "
-        "AND op = 'upsert'"
+        # a column stays while an untouched row has a value in it (the scan stops at the
+        # first one: the whole file is read only for a column about to empty)
+        for c in (c for c in cols if c not in ("profile_id", "email") and c not in names):
+            if con.execute(f"SELECT 1 FROM {kept} WHERE {_quote(c)} <> '' LIMIT 1").fetchone():
+                names.add(c)
+    columns = ["profile_id", "email", *sorted(names)]
+    values = ["profile_id", "email", *(f"traits[{_literal(n)}]" for n in sorted(names))]
+    fresh = ", ".join(
+        f"{files.cell(v)} AS {_quote(c)}" for v, c in zip(values, columns, strict=True)
     )
-    keys = con.execute(
-        "SELECT DISTINCT unnest(map_keys(traits)) AS k FROM traits_now ORDER BY k"
-    ).fetchall()
-    names = [str(k[0]) for k in keys if k[0] != "email"]
-    cells = "".join(f", traits[{_literal(n)}] AS {_quote(n)}" for n in names)
-    select = f"SELECT profile_id, email{cells} FROM traits_now ORDER BY profile_id"
-    files.write(select, ["profile_id", "email", *names], path)
+    select = f"SELECT profile_id AS _o1, NULL AS _o2, {fresh} FROM changed"
+    if base is not None:
+        have = set(base[1])
+        old = ", ".join(
+            f"{_quote(c) if c in have else files.empty()} AS {_quote(c)}" for c in columns
+        )
+        select += (
+            f" UNION ALL SELECT {files.value('profile_id')} AS _o1, NULL AS _o2, {old} FROM {kept}"
+        )
+    files.write(select, columns, path)
 
 
 def _memberships(files: _Files, path: Path) -> None:
-    base = files.read(path)
+    con = files.con
+    base = files.stored(path)
+    if not _latest(con, "latest_members", "'add', 'remove'", "segment_id, profile_id") and base:
+        return
     cols = ["segment_id", "segment_name", "profile_id", "email"]
-    union = ""
-    if base is not None:
-        rel, _ = base
-        union = f"SELECT -1 AS pos, 0 AS seq, 'add' AS op, {', '.join(cols)} FROM {rel} UNION ALL "
+    fresh = ", ".join(f"{files.cell(_quote(c))} AS {_quote(c)}" for c in cols)
     select = (
-        f"SELECT {', '.join(cols)} FROM ({union}SELECT pos, seq, op, {', '.join(cols)} "
-        "FROM ops WHERE op IN ('add', 'remove')) QUALIFY row_number() OVER "
-        "(PARTITION BY segment_id, profile_id ORDER BY pos DESC, seq DESC) = 1 AND op = 'add' "
-        "ORDER BY segment_id, profile_id"
+        f"SELECT segment_id AS _o1, profile_id AS _o2, {fresh} FROM latest_members WHERE op = 'add'"
     )
+    if base is not None:
+        seg, pid = files.value("segment_id", "b."), files.value("profile_id", "b.")
+        old = ", ".join(f"b.{_quote(c)}" for c in cols)
+        select += (
+            f" UNION ALL SELECT {seg} AS _o1, {pid} AS _o2, {old} FROM {base[0]} b "
+            f"ANTI JOIN latest_members l ON {seg} = l.segment_id AND {pid} = l.profile_id"
+        )
     files.write(select, cols, path)
 
 
