@@ -182,11 +182,14 @@ def unify(
     build_graph(con, blocked_lc)
     incremental = not full and _incremental(con, settings, full_above)
     records, sig_of = _identity_records(con, incremental)
-    res = (resolve if incremental else resolve_all)(
-        records, blocked=blocked, max_ids_per_kind=max_ids_per_kind, uncapped=_uncapped(con)
-    )
-    assigned = _assign(con, res, salt, incremental)
-    tables = _tables(res, assigned, sig_of, run_id)
+    # the resolution is Python objects (a few GB at a million profiles): meanwhile the store
+    # keeps only part of its memory limit, its cached pages given back instead of held beside
+    with store.lend_memory():
+        res = (resolve if incremental else resolve_all)(
+            records, blocked=blocked, max_ids_per_kind=max_ids_per_kind, uncapped=_uncapped(con)
+        )
+        assigned = _assign(con, res, salt, incremental)
+        tables = _tables(res, assigned, sig_of, run_id)
     resolved, retired = len(records), len(assigned.retired)
     # the resolution's Python objects (a few GB at a million profiles) go before the store's
     # rewrite, which needs the engine's memory; _write drops the frames once inserted

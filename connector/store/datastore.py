@@ -113,8 +113,8 @@ class DataStore:
 
     @contextmanager
     def lend_memory(self) -> Iterator[None]:
-        """Keep only ``STORE_SHARE`` of the memory limit while the planner uses the rest
-        (``connector.store.memory``); the whole limit again afterwards."""
+        """Keep only ``STORE_SHARE`` of the memory limit while the planner, or Python's own
+        objects, use the rest (``connector.store.memory``); the whole limit again afterwards."""
         if self.memory_limit is None:
             yield
             return
