@@ -54,10 +54,9 @@ class DesiredState:
     columns: DesiredColumns | None = None
 
     def table(self) -> DesiredColumns:
-        """The columns the planner reads (derived once from the dicts of a hand-built state)."""
-        if self.columns is None:
-            self.columns = _from_dicts(self)
-        return self.columns
+        """The columns the planner reads (a hand-built state's derived from its dicts as they
+        are now: never kept, so a state changed after one plan is planned as it is)."""
+        return self.columns if self.columns is not None else _from_dicts(self)
 
 
 def _from_dicts(state: DesiredState) -> DesiredColumns:
