@@ -29,24 +29,24 @@ def with_hook_defaults(sink: Sink) -> Sink:
     return _Defaulted(sink)
 
 
-def accepts_hook(sink: Sink) -> Callable[[Recipient], bool] | None:
-    """The sink's own ``accepts`` hook, or None when it accepts everyone (``SinkBase``'s
-    default, or no hook): the planner then asks nobody, instead of a million people."""
+def _own_hook(sink: Sink, name: str) -> Any:
+    """The sink's own hook ``name``, or None when it has none or only ``SinkBase``'s."""
     inner = sink._inner if isinstance(sink, _Defaulted) else sink
-    hook = getattr(inner, "accepts", None)
-    if hook is None or getattr(hook, "__func__", None) is SinkBase.accepts:
+    hook = getattr(inner, name, None)
+    if hook is None or getattr(hook, "__func__", None) is getattr(SinkBase, name):
         return None
-    return hook  # type: ignore[no-any-return]
+    return hook
+
+
+def accepts_hook(sink: Sink) -> Callable[[Recipient], bool] | None:
+    """The sink's own ``accepts``, or None when it accepts everyone: the planner then asks
+    nobody, instead of a million people."""
+    return _own_hook(sink, "accepts")  # type: ignore[no-any-return]
 
 
 def known_hook(sink: Sink) -> Callable[[Recipient], bool | None] | None:
-    """The sink's own ``known`` hook, or None when it never knows (``SinkBase``'s default):
-    the planner then asks nobody whether the platform holds them."""
-    inner = sink._inner if isinstance(sink, _Defaulted) else sink
-    hook = getattr(inner, "known", None)
-    if hook is None or getattr(hook, "__func__", None) is SinkBase.known:
-        return None
-    return hook  # type: ignore[no-any-return]
+    """The sink's own ``known``, or None when it never knows: nobody is asked."""
+    return _own_hook(sink, "known")  # type: ignore[no-any-return]
 
 
 class _Defaulted:

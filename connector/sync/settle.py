@@ -18,7 +18,7 @@ from typing import Any
 
 from connector.plugin.changes import TraitSpec
 
-__all__ = ["precisions", "settle"]
+__all__ = ["number", "precisions", "settle"]
 
 
 def precisions(specs: list[TraitSpec], *, hold_small_moves: bool = True) -> dict[str, int]:
@@ -28,7 +28,8 @@ def precisions(specs: list[TraitSpec], *, hold_small_moves: bool = True) -> dict
     return {t.name: t.precision for t in specs if t.type == "number" and t.precision is not None}
 
 
-def _number(value: Any) -> bool:
+def number(value: Any) -> bool:
+    """A JSON number (a bool is not one)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -43,7 +44,7 @@ def settle(
     out: dict[str, Any] | None = None
     for name, digits in precision.items():
         new, old = values.get(name), before.get(name)
-        if new == old or not (_number(new) and _number(old)):
+        if new == old or not (number(new) and number(old)):
             continue
         scale = 10**digits
         if abs(round(new * scale) - round(old * scale)) <= 1:

@@ -15,13 +15,10 @@ from typing import Any
 
 from connector.sync.desired_columns import DesiredColumns
 from connector.sync.digests import row_digests
+from connector.sync.settle import number
 from connector.sync.traitvalues import DIGEST_JSON
 
 __all__ = ["settled_digests"]
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def settled_digests(
@@ -49,7 +46,7 @@ def settled_digests(
             head = DIGEST_JSON.encode(name) + ":"
             for j, new in enumerate(cols.cleaned_at(name, at)):
                 old = before[j].get(name)
-                if new == old or not (_number(new) and _number(old)):
+                if new == old or not (number(new) and number(old)):
                     continue
                 if abs(round(new * scale) - round(old * scale)) <= 1:
                     column[j] = head + DIGEST_JSON.encode(old)
