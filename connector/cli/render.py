@@ -73,27 +73,40 @@ def _model_row(model: dict[str, Any]) -> str:
     return "; ".join(parts) + (f" (drift: {status})" if status else "") + held
 
 
+_RUN_COUNTS = ("pulled", "planned", "applied", "rejected")
+# Below this width the eight columns cannot all be read, so the counts fold under the status.
+_WIDE_RUNS = 110
+
+
+def _run_cells(r: RunRow) -> tuple[str, str, str, list[str]]:
+    status = r.status + (" (dry run)" if r.dry_run and r.status != "dry_run" else "")
+    counts = [str(r.counts.get(k, "")) for k in _RUN_COUNTS] + [str(r.error_count)]
+    return r.run_id, r.started_at[:16].replace("T", " "), status, counts
+
+
 def print_runs(console: Console, runs: list[RunRow]) -> None:
-    table = Table(title="Runs")
-    for col in ("run", "started", "status", "pulled", "planned", "applied", "rejected", "errors"):
-        table.add_column(col, no_wrap=col in ("run", "started", "status"))
-    for r in runs:
-        c = r.counts
-        table.add_row(
-            *map(
-                safe,
-                (
-                    r.run_id,
-                    r.started_at[:16].replace("T", " "),
-                    r.status + (" (dry run)" if r.dry_run and r.status != "dry_run" else ""),
-                    c.get("pulled", ""),
-                    c.get("planned", ""),
-                    c.get("applied", ""),
-                    c.get("rejected", ""),
-                    r.error_count,
-                ),
+    """Recent runs; on a narrow terminal the counts go on a second line under the status, so a
+    run id, its status and its numbers stay readable at 80 columns."""
+    if console.width < _WIDE_RUNS:
+        narrow = Table(title="Runs")
+        narrow.add_column("run", no_wrap=True)
+        narrow.add_column("status and counts", overflow="fold")
+        for r in runs:
+            run_id, started, status, counts = _run_cells(r)
+            named = ", ".join(
+                f"{k} {v}" for k, v in zip((*_RUN_COUNTS, "errors"), counts, strict=True) if v
             )
+            narrow.add_row(safe(run_id), safe(f"{status}, {started}\n{named}"))
+        console.print(narrow)
+        return
+    table = Table(title="Runs")
+    for col in ("run", "started", "status", *_RUN_COUNTS, "errors"):
+        table.add_column(
+            col, no_wrap=True, justify="left" if col in ("run", "started", "status") else "right"
         )
+    for r in runs:
+        run_id, started, status, counts = _run_cells(r)
+        table.add_row(*map(safe, (run_id, started, status, *counts)))
     console.print(table)
 
 
