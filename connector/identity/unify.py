@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from contextlib import nullcontext
 from dataclasses import dataclass, fields
 
 import duckdb
@@ -29,6 +30,7 @@ from connector.identity.changes import (
     dirty_events,
     dirty_inactive,
     inactive_before,
+    move_events,
 )
 from connector.identity.graph import affected_nodes, build_graph
 from connector.identity.ids import assign_profile_ids, minted_id
@@ -182,9 +184,10 @@ def unify(
     build_graph(con, blocked_lc)
     incremental = not full and _incremental(con, settings, full_above)
     records, sig_of = _identity_records(con, incremental)
-    # the resolution is Python objects (a few GB at a million profiles): meanwhile the store
+    # a full resolution is Python objects (a few GB at a million profiles): meanwhile the store
     # keeps only part of its memory limit, its cached pages given back instead of held beside
-    with store.lend_memory():
+    # (the affected part is small: its pages are what the rewrite reads next)
+    with nullcontext() if incremental else store.lend_memory():
         res = (resolve if incremental else resolve_all)(
             records, blocked=blocked, max_ids_per_kind=max_ids_per_kind, uncapped=_uncapped(con)
         )
@@ -311,6 +314,8 @@ def _move_followers(con: duckdb.DuckDBPyConnection, incremental: bool) -> None:
     )
     if incremental:
         dirty_events(con)
+        move_events(con)
+        return
     con.execute(
         """UPDATE events SET profile_id = m.profile_id FROM id_set_profile m
            WHERE events.id_sig = m.id_sig AND events.profile_id IS DISTINCT FROM m.profile_id"""
