@@ -266,35 +266,35 @@ def _assign(
 
 
 def _tables(res: Resolution, assigned: _Assigned, sig_of: dict[str, str], run_id: str) -> _Tables:
+    """The frames, built column by column (a frame from a million row tuples converts every
+    cell on its own)."""
     pid_of_ref = assigned.pid_of_ref
-    id_map = pd.DataFrame(
-        [
-            (k, pid)
-            for (keys, _a), pid in zip(assigned.group_keys, assigned.pids, strict=True)
-            for k in keys
-        ],
-        columns=["id_key", "profile_id"],
-    ).drop_duplicates("id_key")
+    keys, key_pids = [], []
+    for (group, _a), pid in zip(assigned.group_keys, assigned.pids, strict=True):
+        keys += group
+        key_pids += [pid] * len(group)
+    id_map = pd.DataFrame({"id_key": keys, "profile_id": key_pids}).drop_duplicates("id_key")
     sig_map = pd.DataFrame(
-        [(sig_of[ref], pid) for ref, pid in pid_of_ref.items()], columns=["id_sig", "profile_id"]
+        {"id_sig": [sig_of[ref] for ref in pid_of_ref], "profile_id": list(pid_of_ref.values())}
     ).drop_duplicates("id_sig")
+    via = [m.via.split(":", 1) for m in res.merges]
     merges = pd.DataFrame(
-        [
-            (
-                pid_of_ref[m.record_b],
-                m.record_a,
-                m.record_b,
-                *m.via.split(":", 1),
-                m.accepted,
-                m.note,
-            )
-            for m in res.merges
-        ],
-        columns=["profile_id", "record_a", "record_b", "via_kind", "via_value", "accepted", "note"],
+        {
+            "profile_id": [pid_of_ref[m.record_b] for m in res.merges],
+            "record_a": [m.record_a for m in res.merges],
+            "record_b": [m.record_b for m in res.merges],
+            "via_kind": [v[0] for v in via],
+            "via_value": [v[1] for v in via],
+            "accepted": [m.accepted for m in res.merges],
+            "note": [m.note for m in res.merges],
+        }
     )
     retired = pd.DataFrame(
-        [(old, new, run_id) for old, new in assigned.retired.items()],
-        columns=["profile_id", "merged_into", "run_id"],
+        {
+            "profile_id": list(assigned.retired),
+            "merged_into": list(assigned.retired.values()),
+            "run_id": [run_id] * len(assigned.retired),
+        }
     )
     return _Tables(id_map, sig_map, merges, retired)
 
