@@ -269,7 +269,8 @@ def _tables(res: Resolution, assigned: _Assigned, sig_of: dict[str, str], run_id
     """The frames, built column by column (a frame from a million row tuples converts every
     cell on its own)."""
     pid_of_ref = assigned.pid_of_ref
-    keys, key_pids = [], []
+    keys: list[str] = []
+    key_pids: list[str] = []
     for (group, _a), pid in zip(assigned.group_keys, assigned.pids, strict=True):
         keys += group
         key_pids += [pid] * len(group)
