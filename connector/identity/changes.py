@@ -18,6 +18,7 @@ __all__ = [
     "dirty_events",
     "dirty_inactive",
     "inactive_before",
+    "move_events",
 ]
 
 
@@ -42,13 +43,25 @@ def dirty_after_replace(con: duckdb.DuckDBPyConnection) -> None:
 def dirty_events(con: duckdb.DuckDBPyConnection) -> None:
     """Add the profiles that gain or lose an event when events follow ``id_set_profile``
     (new and replaced events have no profile yet), and those that held an event sent again
-    (``events_replaced``); call before the events are moved."""
+    (``events_replaced``); call before the events are moved. The moves are kept in
+    ``uf_moved`` (event, profile before, profile after) for ``move_events``: one join of the
+    events with ``id_set_profile`` serves both."""
     con.execute(
-        """INSERT INTO uf_dirty SELECT unnest([e.profile_id, m.profile_id])
+        """CREATE OR REPLACE TEMP TABLE uf_moved AS
+           SELECT e.event_id, e.profile_id AS before, m.profile_id AS after
            FROM events e JOIN id_set_profile m USING (id_sig)
            WHERE e.profile_id IS DISTINCT FROM m.profile_id"""
     )
+    con.execute("INSERT INTO uf_dirty SELECT unnest([before, after]) FROM uf_moved")
     con.execute("INSERT INTO uf_dirty SELECT profile_id FROM events_replaced")
+
+
+def move_events(con: duckdb.DuckDBPyConnection) -> None:
+    """Give the events in ``uf_moved`` (``dirty_events``) their profile's id now."""
+    con.execute(
+        """UPDATE events SET profile_id = u.after FROM uf_moved u
+           WHERE events.event_id = u.event_id"""
+    )
 
 
 def inactive_before(con: duckdb.DuckDBPyConnection) -> None:

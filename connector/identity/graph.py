@@ -128,17 +128,22 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
+# A node's edges in one row: how many, and a digest of them (an order-free 64-bit hash, as the
+# record digest is; a node's (key, digest) pairs are distinct). Comparing these per node costs
+# a fifth of comparing every edge (EXCEPT both ways) at 200k profiles.
+_NODE_EDGES = "SELECT ref, bit_xor(hash(key, digest)) AS h, count(*) AS n FROM {} GROUP BY ref"
+
+
 def affected_nodes(con: duckdb.DuckDBPyConnection, limit: int) -> int | None:
     """Fill ``ug_affected`` with the refs to re-resolve; ``None`` once they exceed ``limit``
     (a full recompute is then cheaper). Old refs (gone now) are included: what they left in
     the identity tables is replaced."""
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE ug_affected AS SELECT DISTINCT ref FROM (
-               (SELECT ref, key, digest FROM ug_edges
-                EXCEPT SELECT ref, key, digest FROM identity_edges)
-               UNION ALL
-               (SELECT ref, key, digest FROM identity_edges
-                EXCEPT SELECT ref, key, digest FROM ug_edges))"""
+        f"""CREATE OR REPLACE TEMP TABLE ug_affected AS
+            WITH now AS ({_NODE_EDGES.format("ug_edges")}),
+            before AS ({_NODE_EDGES.format("identity_edges")})
+            SELECT ref FROM now FULL JOIN before USING (ref)
+            WHERE now.h IS DISTINCT FROM before.h OR now.n IS DISTINCT FROM before.n"""
     )
     con.execute("CREATE OR REPLACE TEMP TABLE ug_frontier AS SELECT ref FROM ug_affected")
     con.execute("CREATE OR REPLACE TEMP TABLE ug_seen_keys (key VARCHAR)")

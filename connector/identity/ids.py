@@ -54,8 +54,9 @@ def assign_profile_ids(
     """
     candidates: list[tuple[int, str, int]] = []
     for g, (keys, _anchor) in enumerate(groups):
-        counts = Counter(previous[k] for k in keys if k in previous)
-        candidates.extend((-n, pid, g) for pid, n in counts.items())
+        held = [previous[k] for k in keys if k in previous]
+        if held:  # most groups of a first run hold none: no Counter for them
+            candidates.extend((-n, pid, g) for pid, n in Counter(held).items())
     candidates.sort()
     assigned: list[str | None] = [None] * len(groups)
     claimed: set[str] = set()

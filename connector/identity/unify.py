@@ -15,9 +15,12 @@ Fields and consent are rebuilt by ``connector.identity.profiles``.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 
 import duckdb
@@ -29,6 +32,7 @@ from connector.identity.changes import (
     dirty_events,
     dirty_inactive,
     inactive_before,
+    move_events,
 )
 from connector.identity.graph import affected_nodes, build_graph
 from connector.identity.ids import assign_profile_ids, minted_id
@@ -162,6 +166,21 @@ class _Tables:
             setattr(self, f.name, pd.DataFrame())
 
 
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while the resolution builds millions of small
+    containers: none is in a cycle (reference counting frees them), and the collector would
+    walk them all again and again (a tenth of a full resolution's time at 400k profiles).
+    Not around the frames built afterwards (pandas leaves cycles, which must go as they come)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def unify(
     store: DataStore,
     *,
@@ -182,13 +201,15 @@ def unify(
     build_graph(con, blocked_lc)
     incremental = not full and _incremental(con, settings, full_above)
     records, sig_of = _identity_records(con, incremental)
-    # the resolution is Python objects (a few GB at a million profiles): meanwhile the store
+    # a full resolution is Python objects (a few GB at a million profiles): meanwhile the store
     # keeps only part of its memory limit, its cached pages given back instead of held beside
-    with store.lend_memory():
-        res = (resolve if incremental else resolve_all)(
-            records, blocked=blocked, max_ids_per_kind=max_ids_per_kind, uncapped=_uncapped(con)
-        )
-        assigned = _assign(con, res, salt, incremental)
+    # (the affected part is small: its pages are what the rewrite reads next)
+    with nullcontext() if incremental else store.lend_memory():
+        with _no_cycle_collection():
+            res = (resolve if incremental else resolve_all)(
+                records, blocked=blocked, max_ids_per_kind=max_ids_per_kind, uncapped=_uncapped(con)
+            )
+            assigned = _assign(con, res, salt, incremental)
         tables = _tables(res, assigned, sig_of, run_id)
     resolved, retired = len(records), len(assigned.retired)
     # the resolution's Python objects (a few GB at a million profiles) go before the store's
@@ -245,35 +266,36 @@ def _assign(
 
 
 def _tables(res: Resolution, assigned: _Assigned, sig_of: dict[str, str], run_id: str) -> _Tables:
+    """The frames, built column by column (a frame from a million row tuples converts every
+    cell on its own)."""
     pid_of_ref = assigned.pid_of_ref
-    id_map = pd.DataFrame(
-        [
-            (k, pid)
-            for (keys, _a), pid in zip(assigned.group_keys, assigned.pids, strict=True)
-            for k in keys
-        ],
-        columns=["id_key", "profile_id"],
-    ).drop_duplicates("id_key")
+    keys: list[str] = []
+    key_pids: list[str] = []
+    for (group, _a), pid in zip(assigned.group_keys, assigned.pids, strict=True):
+        keys += group
+        key_pids += [pid] * len(group)
+    id_map = pd.DataFrame({"id_key": keys, "profile_id": key_pids}).drop_duplicates("id_key")
     sig_map = pd.DataFrame(
-        [(sig_of[ref], pid) for ref, pid in pid_of_ref.items()], columns=["id_sig", "profile_id"]
+        {"id_sig": [sig_of[ref] for ref in pid_of_ref], "profile_id": list(pid_of_ref.values())}
     ).drop_duplicates("id_sig")
+    via = [m.via.split(":", 1) for m in res.merges]
     merges = pd.DataFrame(
-        [
-            (
-                pid_of_ref[m.record_b],
-                m.record_a,
-                m.record_b,
-                *m.via.split(":", 1),
-                m.accepted,
-                m.note,
-            )
-            for m in res.merges
-        ],
-        columns=["profile_id", "record_a", "record_b", "via_kind", "via_value", "accepted", "note"],
+        {
+            "profile_id": [pid_of_ref[m.record_b] for m in res.merges],
+            "record_a": [m.record_a for m in res.merges],
+            "record_b": [m.record_b for m in res.merges],
+            "via_kind": [v[0] for v in via],
+            "via_value": [v[1] for v in via],
+            "accepted": [m.accepted for m in res.merges],
+            "note": [m.note for m in res.merges],
+        }
     )
     retired = pd.DataFrame(
-        [(old, new, run_id) for old, new in assigned.retired.items()],
-        columns=["profile_id", "merged_into", "run_id"],
+        {
+            "profile_id": list(assigned.retired),
+            "merged_into": list(assigned.retired.values()),
+            "run_id": [run_id] * len(assigned.retired),
+        }
     )
     return _Tables(id_map, sig_map, merges, retired)
 
@@ -311,6 +333,8 @@ def _move_followers(con: duckdb.DuckDBPyConnection, incremental: bool) -> None:
     )
     if incremental:
         dirty_events(con)
+        move_events(con)
+        return
     con.execute(
         """UPDATE events SET profile_id = m.profile_id FROM id_set_profile m
            WHERE events.id_sig = m.id_sig AND events.profile_id IS DISTINCT FROM m.profile_id"""

@@ -252,6 +252,20 @@ def test_untouched_profiles_are_not_resolved_again(store: DataStore) -> None:
     )
 
 
+def test_a_record_changed_outside_its_identifiers_is_a_seed(store: DataStore) -> None:
+    """Seeds are found by one digest per node: a change that leaves a record's keys as they
+    were (a new first name) still changes its node's digest, so it is resolved and rebuilt."""
+    for i in range(30):
+        _add(store, "crm", "r1", source_id=str(i), email=f"p{i}@example.com", first_name="Ann")
+    unify(store, blocked=BLOCKED, max_ids_per_kind=5, run_id="r1")
+    _add(store, "crm", "r2", source_id="7", email="p7@example.com", first_name="Bo")
+    second = unify(store, blocked=BLOCKED, max_ids_per_kind=5, run_id="r2")
+    assert not second.full
+    assert second.resolved == 1
+    names = store.con.execute("SELECT first_name, count(*) FROM profiles GROUP BY 1").fetchall()
+    assert sorted(names) == [("Ann", 29), ("Bo", 1)]
+
+
 def test_a_settings_change_resolves_everything(store: DataStore) -> None:
     for i in range(4):
         _add(store, "crm", "r1", source_id=str(i), email=f"p{i}@example.com")
