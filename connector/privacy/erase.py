@@ -26,6 +26,7 @@ from connector.privacy.book import ErasureBook, ErasureRequest
 from connector.privacy.keys import Hasher, load_key
 from connector.runctl.crashpoints import crashpoint
 from connector.schema.records import EventRecord, ProfileRecord
+from connector.state.ledger_clock import new_epoch
 from connector.state.schema import ledger, record_errors
 from connector.store.datastore import identity_keys
 from connector.store.purge import purge_profiles
@@ -171,6 +172,7 @@ def _erase_everywhere(ws: Workspace, pids: list[str]) -> None:
     if pids:
         with ws.state.engine.begin() as conn:
             conn.execute(delete(ledger).where(ledger.c.profile_id.in_(pids)))
+            new_epoch(conn)  # every planner's mirror copies afresh; no erased key is kept
             conn.execute(delete(record_errors).where(record_errors.c.profile_id.in_(pids)))
         crashpoint("erase.after_ledger")
         purge_profiles(ws.data, pids)
