@@ -6,6 +6,7 @@ On SQLite and PostgreSQL (``state_url``)."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -87,9 +88,9 @@ def _do(store: StateStore, ledger: Ledger, dest: str, step: str, batch: list[Cha
 
 
 @pytest.fixture
-def store(state_url: str) -> StateStore:
+def store(state_url: str) -> Iterator[StateStore]:
     found = StateStore(state_url)
-    yield found  # type: ignore[misc]
+    yield found
     found.close()
 
 
@@ -165,7 +166,8 @@ def test_plans_from_the_kept_copy_equal_plans_from_a_fresh_copy(
         assert _plan(kept, "crm") == _plan(ledger, "crm"), f"after {step}"
         seen.append(kept.refreshed)
     assert seen == ["copied", *["refreshed"] * 5, "copied", "refreshed"]
-    assert _plan(kept, "crm") == _plan(ledger, "crm") and kept.refreshed == "kept"
+    assert _plan(kept, "crm") == _plan(ledger, "crm")
+    assert kept.refreshed == "kept"
 
 
 def test_a_copy_that_cannot_prove_it_matches_is_copied_afresh(
@@ -177,21 +179,25 @@ def test_a_copy_that_cannot_prove_it_matches_is_copied_afresh(
     path = tmp_path / "copy.duckdb"
     kept = KeptLedger(ledger, path)
     ledger.record("crm", [_upsert(p, 1) for p in PIDS], "r")
-    assert _rows(kept, "crm") == _rows(ledger, "crm") and kept.refreshed == "copied"
+    assert _rows(kept, "crm") == _rows(ledger, "crm")
+    assert kept.refreshed == "copied"
     with store.engine.begin() as conn:  # a writer that took no tick
         conn.execute(insert(ledger_table).values(
             destination="crm", key="t:x", kind="trait", profile_id="x", digest="d",
             delivered_at="2026-01-01",
         ))  # fmt: skip
-    assert _rows(kept, "crm") == _rows(ledger, "crm") and kept.refreshed == "copied"
+    assert _rows(kept, "crm") == _rows(ledger, "crm")
+    assert kept.refreshed == "copied"
     path.write_bytes(b"not a database")
-    assert _rows(kept, "crm") == _rows(ledger, "crm") and kept.refreshed == "copied"
+    assert _rows(kept, "crm") == _rows(ledger, "crm")
+    assert kept.refreshed == "copied"
     other = StateStore(f"sqlite:///{tmp_path / 'other.db'}")
     try:
         elsewhere = Ledger(other)
         elsewhere.record("crm", [_upsert(PIDS[0], 2)], "r")
         moved = KeptLedger(elsewhere, path)  # the same file, another store: another epoch
-        assert _rows(moved, "crm") == _rows(elsewhere, "crm") and moved.refreshed == "copied"
+        assert _rows(moved, "crm") == _rows(elsewhere, "crm")
+        assert moved.refreshed == "copied"
     finally:
         other.close()
 
@@ -215,4 +221,5 @@ def test_a_refresh_cut_short_leaves_the_copy_as_it_was(
     with pytest.raises(KeyboardInterrupt):
         _rows(kept, "crm")
     monkeypatch.undo()
-    assert _rows(kept, "crm") == _rows(ledger, "crm") and kept.refreshed == "refreshed"
+    assert _rows(kept, "crm") == _rows(ledger, "crm")
+    assert kept.refreshed == "refreshed"
