@@ -13,10 +13,12 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
-from connector.state.ledger import PENDING, membership_key, trait_key
+from connector.state.ledger import PENDING
 from connector.sync.consent import allowed
 from connector.sync.desired import DesiredState, traits_digest
 from connector.sync.plan_db import PlanDatabase
@@ -95,16 +97,20 @@ def wanted_traits(
     withdrawn = [out[i] for i in keep]
     if any(withdrawn):
         skipped[f"no {channel} consent for traits"] += sum(withdrawn)
-    put_table(
-        db,
+    everyone = len(keep) == len(pids)  # no gate refused: the columns as they are
+    kept = pa.array(pids if everyone else [pids[i] for i in keep], pa.string())
+    held = pa.array(withdrawn, pa.bool_())
+    found = pa.array(digests if everyone else [digests[i] for i in keep], pa.string())
+    db.put(
         "want_traits",
-        {
-            "key": [trait_key(pids[i]) for i in keep],
-            "profile_id": [pids[i] for i in keep],
-            "digest": [empty if out[i] else digests[i] for i in keep],
-            "withdrawn": withdrawn,
-        },
-        bools=("withdrawn",),
+        pa.table(
+            {
+                "key": _joined("t", kept),
+                "profile_id": kept,
+                "digest": pc.if_else(held, pa.scalar(empty), found),
+                "withdrawn": held,
+            }
+        ),
     )
     erasing = sorted(p for p in desired.erasing if p in desired.departed) if with_traits else []
     put_table(db, "erasing", {"profile_id": erasing})
@@ -125,8 +131,10 @@ def wanted_members(
     """Table ``want_members`` (key, segment_id, profile_id) and ``merged``; with
     ``full_members`` every wanted member per segment as changes, for a replacing sink."""
     cols = desired.table()
-    rows = [i for i, sid in enumerate(cols.member_sids) if sid in active]
-    if channel and rows:
+    segment_of = pa.array(cols.member_sids, pa.string())
+    chosen = pc.is_in(segment_of, value_set=pa.array(list(active), pa.string()))
+    rows: list[int] | np.ndarray = np.flatnonzero(chosen.to_numpy(zero_copy_only=False))
+    if channel and len(rows):
         allowed_row = _allowed_mask(cols.consent_of(channel), policy)
         at = cols.position
         fine = [
@@ -144,15 +152,16 @@ def wanted_members(
         if len(rows) - sum(fine):
             skipped[unidentifiable] += len(rows) - sum(fine)
         rows = [i for i, good in zip(rows, fine, strict=True) if good]
-    sids = [cols.member_sids[i] for i in rows]
-    pids = [cols.member_pids[i] for i in rows]
-    keys = [membership_key(s, p) for s, p in zip(sids, pids, strict=True)]
+    sids = _picked(segment_of, rows)
+    pids = _picked(pa.array(cols.member_pids, pa.string()), rows)
+    keys = _joined("m", sids, pids)
     members: dict[str, list[Change]] = {}
     if full_members:
-        for sid, pid, key in sorted(zip(sids, pids, keys, strict=True)):
+        listed = zip(sids.to_pylist(), pids.to_pylist(), keys.to_pylist(), strict=True)
+        for sid, pid, key in sorted(listed):
             add = Change(ChangeKind.ADD, desired.recipients[pid], key, "1", segment=active[sid])
             members.setdefault(sid, []).append(add)
-    put_table(db, "want_members", {"key": keys, "segment_id": sids, "profile_id": pids})
+    db.put("want_members", pa.table({"key": keys, "segment_id": sids, "profile_id": pids}))
     # a retired profile with no recipient of its own: its memberships are the survivor's
     gone = {
         pid: survivor
@@ -161,6 +170,18 @@ def wanted_members(
     }
     put_table(db, "merged", {"profile_id": list(gone), "survivor": list(gone.values())})
     return members
+
+
+def _joined(head: str, *parts: pa.Array) -> pa.Array:
+    """``head:part:part`` per row (a ledger key), joined in Arrow."""
+    return pc.binary_join_element_wise(pa.scalar(head), *parts, ":")
+
+
+def _picked(column: pa.Array, rows: Sequence[int] | np.ndarray) -> pa.Array:
+    """``column`` at ``rows`` (rows are ascending: all of them is the column as it is)."""
+    if len(rows) == len(column):
+        return column
+    return column.take(pa.array(np.asarray(rows, dtype=np.int64)))
 
 
 _TRAIT_CHANGES = """
