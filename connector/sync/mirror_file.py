@@ -62,7 +62,11 @@ class KeptLedger:
             yield from self.ledger.scan_arrow(destination, chunk)
             return
         try:
-            table = self._refresh(con, destination)
+            table, mark = self._refresh(con, destination)
+            if mark is not None:  # copied whole: each chunk handed on as it is stored
+                self.refreshed = "copied"
+                yield from self._copy(con, table, destination, mark)
+                return
             reader = con.sql(f"SELECT {', '.join(COLUMNS)} FROM {table}").to_arrow_reader(chunk)
             for batch in reader:
                 if batch.num_rows:
@@ -95,8 +99,11 @@ class KeptLedger:
         for path in (self.path, self.path.with_name(self.path.name + ".wal")):
             path.unlink(missing_ok=True)
 
-    def _refresh(self, con: duckdb.DuckDBPyConnection, destination: str) -> str:
-        """The copy's table of ``destination``, matching the store (refreshed or copied)."""
+    def _refresh(
+        self, con: duckdb.DuckDBPyConnection, destination: str
+    ) -> tuple[str, LedgerMark | None]:
+        """The copy's table of ``destination``, refreshed to match the store; or the store's
+        mark, when the table must be copied whole."""
         found = con.execute(
             "SELECT tbl, epoch, seq, n FROM marks WHERE destination = ?", [destination]
         ).fetchone()
@@ -113,16 +120,15 @@ class KeptLedger:
                 self.refreshed = (
                     "kept" if not change.rows.num_rows + len(change.gone) else "refreshed"
                 )
-                return table
-        self._copy(con, table, destination, mark)
-        self.refreshed = "copied"
-        return table
+                return table, None
+        return table, mark
 
     def _copy(
         self, con: duckdb.DuckDBPyConnection, table: str, destination: str, mark: LedgerMark
-    ) -> None:
-        """The whole ledger of ``destination`` copied (``mark`` read before it: a write after
-        it is read again by the next refresh, which is harmless)."""
+    ) -> Iterator[pa.Table]:
+        """The whole ledger of ``destination`` copied, and each chunk handed on once stored
+        (``mark`` was read before: a write after it is read again by the next refresh, which
+        is harmless). Committed after the last chunk; a reader that stops early rolls back."""
         con.execute("BEGIN")
         try:
             con.execute(f"CREATE OR REPLACE TABLE {table} ({_SHAPE})")
@@ -132,6 +138,7 @@ class KeptLedger:
                 con.execute(f"INSERT INTO {table} SELECT * FROM _ledger_chunk")
                 con.unregister("_ledger_chunk")
                 n += chunk.num_rows
+                yield chunk
             _mark(con, destination, table, mark, n)
             con.execute("COMMIT")
         except BaseException:

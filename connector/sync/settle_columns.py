@@ -13,8 +13,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from connector.sync.desired_columns import DesiredColumns
-from connector.sync.digests import row_digests
+from connector.sync.digests import rounded, row_digests
 from connector.sync.settle import number
 from connector.sync.traitvalues import DIGEST_JSON
 
@@ -42,15 +44,16 @@ def settled_digests(
         column = [base[i] for i in at]
         digits = precision.get(name)
         if digits is not None:
-            scale = 10**digits
+            olds = [b.get(name) for b in before]
             head = DIGEST_JSON.encode(name) + ":"
-            for j, new in enumerate(cols.cleaned_at(name, at)):
-                old = before[j].get(name)
-                if new == old or not (number(new) and number(old)):
-                    continue
-                if abs(round(new * scale) - round(old * scale)) <= 1:
-                    column[j] = head + DIGEST_JSON.encode(old)
-                    changed[j] = True
+            texts: dict[tuple[type, Any], str] = {}
+            for j in _kept_rows(cols, name, at, olds, digits):
+                old = olds[j]
+                text = texts.get((type(old), old))
+                if text is None:  # 1 and 1.0 are one key to a dict, two texts to JSON
+                    text = texts[(type(old), old)] = head + DIGEST_JSON.encode(old)
+                column[j] = text
+                changed[j] = True
         frags[name] = column
     # ``settle`` also reads a precision trait the values lack: nothing to keep then
     picked = [j for j, c in enumerate(changed) if c]
@@ -64,3 +67,39 @@ def settled_digests(
         else:
             moved[key] = digest
     return same, moved
+
+
+def _kept_rows(
+    cols: DesiredColumns, name: str, at: list[int], olds: list[Any], digits: int
+) -> list[int]:
+    """The rows whose cleaned value of ``name`` is within one unit of ``olds`` (``settle``'s
+    rule), column-wise for a float column: ``round`` of a float and ``np.rint`` both round
+    the same double half to even, and every number here is exact as a double (larger ones,
+    rare, are compared by ``settle``'s own code)."""
+    scale = 10**digits
+    column = cols.traits[name]
+    if not (isinstance(column, np.ndarray) and column.dtype.kind == "f"):
+        return [
+            j for j, new in enumerate(cols.cleaned_at(name, at)) if _within(new, olds[j], scale)
+        ]
+    new, finite = rounded(column[np.asarray(at, dtype=np.int64)].astype(np.float64), digits)
+    old = np.array([o if number(o) else None for o in olds], dtype=np.float64)
+    both = finite & np.isfinite(old)
+    exact = 2.0**52 / scale  # below it, a whole number times ``scale`` is an exact double
+    small = both & (np.abs(new) < exact) & (np.abs(old) < exact)
+    near = np.abs(
+        np.rint(np.where(small, new, 0) * scale) - np.rint(np.where(small, old, 0) * scale)
+    )
+    kept = small & (new != old) & (near <= 1)
+    large = np.flatnonzero(both & ~small)
+    if len(large):  # the rare large number: exactly as ``settle`` does it
+        values = cols.cleaned_at(name, [at[j] for j in large.tolist()])
+        for j, value in zip(large.tolist(), values, strict=True):
+            kept[j] = _within(value, olds[j], scale)
+    return np.flatnonzero(kept).tolist()
+
+
+def _within(new: Any, old: Any, scale: int) -> bool:
+    if new == old or not (number(new) and number(old)):
+        return False
+    return bool(abs(round(new * scale) - round(old * scale)) <= 1)
