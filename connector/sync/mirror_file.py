@@ -80,6 +80,7 @@ class KeptLedger:
         for attempt in range(2):
             try:
                 con = duckdb.connect(str(self.path))
+                self.path.chmod(0o600)  # the ledger's rows: as private as the state store
                 con.execute(_MARKS)
             except duckdb.IOException as exc:
                 if "lock" in str(exc).lower() or attempt:

@@ -181,6 +181,7 @@ def test_a_copy_that_cannot_prove_it_matches_is_copied_afresh(
     ledger.record("crm", [_upsert(p, 1) for p in PIDS], "r")
     assert _rows(kept, "crm") == _rows(ledger, "crm")
     assert kept.refreshed == "copied"
+    assert path.stat().st_mode & 0o777 == 0o600, "readable by its owner only"
     with store.engine.begin() as conn:  # a writer that took no tick
         conn.execute(insert(ledger_table).values(
             destination="crm", key="t:x", kind="trait", profile_id="x", digest="d",
