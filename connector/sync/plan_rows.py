@@ -133,27 +133,21 @@ def wanted_members(
     cols = desired.table()
     segment_of = pa.array(cols.member_sids, pa.string())
     chosen = pc.is_in(segment_of, value_set=pa.array(list(active), pa.string()))
-    rows: list[int] | np.ndarray = np.flatnonzero(chosen.to_numpy(zero_copy_only=False))
+    rows: np.ndarray = np.flatnonzero(chosen.to_numpy(zero_copy_only=False))
+    member_of = pa.array(cols.member_pids, pa.string())
     if channel and len(rows):
-        allowed_row = _allowed_mask(cols.consent_of(channel), policy)
-        at = cols.position
-        fine = [
-            allowed_row[j]
-            if (j := at.get(pid := cols.member_pids[i])) is not None
-            else allowed(desired.consent.get(pid, {}).get(channel), policy)
-            for i in rows
-        ]
-        refused = len(rows) - sum(fine)
+        fine = _consented(desired, member_of.take(pa.array(rows)), channel, policy)
+        refused = len(rows) - int(fine.sum())
         if refused:
             skipped[f"no {channel} consent"] += refused
-        rows = [i for i, good in zip(rows, fine, strict=True) if good]
-    if gate is not None and rows:
-        fine = _gated([cols.member_pids[i] for i in rows], desired, gate)
-        if len(rows) - sum(fine):
-            skipped[unidentifiable] += len(rows) - sum(fine)
-        rows = [i for i, good in zip(rows, fine, strict=True) if good]
+        rows = rows[fine]
+    if gate is not None and len(rows):
+        passed = np.array(_gated(member_of.take(pa.array(rows)).to_pylist(), desired, gate), bool)
+        if len(rows) - int(passed.sum()):
+            skipped[unidentifiable] += len(rows) - int(passed.sum())
+        rows = rows[passed]
     sids = _picked(segment_of, rows)
-    pids = _picked(pa.array(cols.member_pids, pa.string()), rows)
+    pids = _picked(member_of, rows)
     keys = _joined("m", sids, pids)
     members: dict[str, list[Change]] = {}
     if full_members:
@@ -172,16 +166,32 @@ def wanted_members(
     return members
 
 
+def _consented(
+    desired: DesiredState, pids: pa.Array, channel: str, policy: Literal["strict", "not_denied"]
+) -> np.ndarray:
+    """Per member, whether its profile's ``channel`` consent allows it (looked up column-wise;
+    a member without a profile row by its own consent)."""
+    cols = desired.table()
+    allowed_row = np.array(_allowed_mask(cols.consent_of(channel), policy), dtype=bool)
+    found = pc.index_in(pids, value_set=pa.array(cols.pids, pa.string()))
+    at = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    fine = allowed_row[np.maximum(at, 0)] if len(allowed_row) else np.zeros(len(at), bool)
+    for j in np.flatnonzero(at < 0).tolist():
+        pid = pids[j].as_py()
+        fine[j] = allowed(desired.consent.get(pid, {}).get(channel), policy)
+    return fine
+
+
 def _joined(head: str, *parts: pa.Array) -> pa.Array:
     """``head:part:part`` per row (a ledger key), joined in Arrow."""
     return pc.binary_join_element_wise(pa.scalar(head), *parts, ":")
 
 
-def _picked(column: pa.Array, rows: Sequence[int] | np.ndarray) -> pa.Array:
+def _picked(column: pa.Array, rows: np.ndarray) -> pa.Array:
     """``column`` at ``rows`` (rows are ascending: all of them is the column as it is)."""
     if len(rows) == len(column):
         return column
-    return column.take(pa.array(np.asarray(rows, dtype=np.int64)))
+    return column.take(pa.array(rows.astype(np.int64)))
 
 
 _TRAIT_CHANGES = """
