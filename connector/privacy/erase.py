@@ -31,6 +31,7 @@ from connector.state.schema import ledger, record_errors
 from connector.store.datastore import identity_keys
 from connector.store.purge import purge_profiles
 from connector.sync.desired import traits_digest
+from connector.sync.mirror_file import drop_copy
 from connector.workspace import Workspace
 
 __all__ = ["ErasureOutcome", "begin", "finish", "prune", "suppression_check"]
@@ -174,6 +175,7 @@ def _erase_everywhere(ws: Workspace, pids: list[str]) -> None:
             conn.execute(delete(ledger).where(ledger.c.profile_id.in_(pids)))
             new_epoch(conn)  # every planner's mirror copies afresh; no erased key is kept
             conn.execute(delete(record_errors).where(record_errors.c.profile_id.in_(pids)))
+        drop_copy(ws.path)  # nor any row of theirs in the planner's copy of the ledger
         crashpoint("erase.after_ledger")
         purge_profiles(ws.data, pids)
         crashpoint("erase.after_store")

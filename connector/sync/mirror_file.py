@@ -30,7 +30,7 @@ from connector.state.ledger import Ledger, LedgerRow
 from connector.state.ledger_arrow import COLUMNS
 from connector.state.ledger_clock import Delta, LedgerMark
 
-__all__ = ["LEDGER_COPY", "KeptLedger"]
+__all__ = ["LEDGER_COPY", "KeptLedger", "drop_copy"]
 
 LEDGER_COPY = "ledger_copy.duckdb"  # in the workspace
 
@@ -39,6 +39,14 @@ log = logging.getLogger(__name__)
 _MARKS = "CREATE TABLE IF NOT EXISTS marks (destination VARCHAR PRIMARY KEY, tbl VARCHAR, "
 _MARKS += "epoch VARCHAR, seq BIGINT, n BIGINT)"
 _SHAPE = ", ".join(f"{c} VARCHAR" for c in COLUMNS)
+
+
+def drop_copy(workspace: Path) -> None:
+    """Delete the workspace's copy (an erasure: the erased people's rows go from it now, not
+    at the next plan; the next plan copies the ledger afresh)."""
+    path = workspace / LEDGER_COPY
+    for found in (path, path.with_name(path.name + ".wal")):
+        found.unlink(missing_ok=True)
 
 
 class KeptLedger:

@@ -19,7 +19,7 @@ from connector.state import Ledger, StateStore
 from connector.state.ledger_clock import new_epoch
 from connector.state.schema import ledger as ledger_table
 from connector.sync.desired import DesiredState, traits_digest
-from connector.sync.mirror_file import KeptLedger
+from connector.sync.mirror_file import LEDGER_COPY, KeptLedger, drop_copy
 from connector.sync.plan import plan_destination
 from connector.sync.planned import plan_engine
 
@@ -224,3 +224,19 @@ def test_a_refresh_cut_short_leaves_the_copy_as_it_was(
     monkeypatch.undo()
     assert _rows(kept, "crm") == _rows(ledger, "crm")
     assert kept.refreshed == "refreshed"
+
+
+def test_an_erasure_drops_the_copy_and_the_next_plan_copies_afresh(
+    store: StateStore, tmp_path: Path
+) -> None:
+    """``connector forget`` deletes the copy with the ledger rows (``drop_copy``): no erased
+    person's row waits in it for the next plan."""
+    ledger = Ledger(store)
+    kept = KeptLedger(ledger, tmp_path / LEDGER_COPY)
+    ledger.record("crm", [_upsert(p, 1) for p in PIDS], "r")
+    _rows(kept, "crm")
+    assert (tmp_path / LEDGER_COPY).exists()
+    drop_copy(tmp_path)
+    assert not (tmp_path / LEDGER_COPY).exists()
+    assert _rows(kept, "crm") == _rows(ledger, "crm")
+    assert kept.refreshed == "copied"
