@@ -26,6 +26,7 @@ from connector.store.memory import STORE_SHARE, share_of
 from connector.sync.apply import apply_plan
 from connector.sync.consent import ConsentPolicy
 from connector.sync.desired import DesiredState, build_desired
+from connector.sync.mirror_file import LEDGER_COPY, KeptLedger
 from connector.sync.plan import DestinationPlan, plan_destination
 from connector.sync.replace import replace_plan
 from connector.workspace import Workspace
@@ -103,7 +104,8 @@ def _plan(
     return plan_destination(
         name,
         desired,
-        ws.ledger,  # read a chunk at a time into the plan's database, never whole
+        # the workspace's copy of the ledger, refreshed by what changed since the last plan
+        KeptLedger(ws.ledger, ws.path / LEDGER_COPY),
         held=held,
         hold_small_moves=ws.config.sync.hold_small_moves,
         db=plan_database(

@@ -17,6 +17,7 @@ from sqlalchemy import delete, insert, select
 from connector.plugin.changes import OutcomeStatus, Recipient
 from connector.plugin.spec import Sink
 from connector.state.ledger import PENDING
+from connector.state.ledger_clock import new_epoch
 from connector.state.runs import RecordError
 from connector.state.schema import ledger
 from connector.sync.desired import DesiredState, traits_digest
@@ -75,6 +76,7 @@ def erase_at_destination(
     with ws.state.engine.begin() as conn:
         keys = [f"e:{p}" for p in done + failed]
         conn.execute(delete(ledger).where(c.destination == name, c.key.in_(keys)))
+        new_epoch(conn)  # rows changed without a tick: the planner's mirrors copy afresh
         if failed:
             conn.execute(
                 insert(ledger),

@@ -26,10 +26,12 @@ from connector.privacy.book import ErasureBook, ErasureRequest
 from connector.privacy.keys import Hasher, load_key
 from connector.runctl.crashpoints import crashpoint
 from connector.schema.records import EventRecord, ProfileRecord
+from connector.state.ledger_clock import new_epoch
 from connector.state.schema import ledger, record_errors
 from connector.store.datastore import identity_keys
 from connector.store.purge import purge_profiles
 from connector.sync.desired import traits_digest
+from connector.sync.mirror_file import drop_copy
 from connector.workspace import Workspace
 
 __all__ = ["ErasureOutcome", "begin", "finish", "prune", "suppression_check"]
@@ -171,7 +173,9 @@ def _erase_everywhere(ws: Workspace, pids: list[str]) -> None:
     if pids:
         with ws.state.engine.begin() as conn:
             conn.execute(delete(ledger).where(ledger.c.profile_id.in_(pids)))
+            new_epoch(conn)  # every planner's mirror copies afresh; no erased key is kept
             conn.execute(delete(record_errors).where(record_errors.c.profile_id.in_(pids)))
+        drop_copy(ws.path)  # nor any row of theirs in the planner's copy of the ledger
         crashpoint("erase.after_ledger")
         purge_profiles(ws.data, pids)
         crashpoint("erase.after_store")

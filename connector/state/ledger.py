@@ -26,6 +26,7 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, func, select
 
 from connector.plugin.changes import Change, ChangeKind
 from connector.state.ledger_arrow import scan_arrow
+from connector.state.ledger_clock import Delta, LedgerMark, bury, delta, mark_of, new_epoch, tick
 from connector.state.schema import ledger
 from connector.state.store import StateStore
 
@@ -57,11 +58,12 @@ def delivered_numbers(traits: Mapping[str, Any]) -> str | None:
     return json.dumps(kept, separators=(",", ":")) if kept else None
 
 
-_COLUMNS = tuple(c.name for c in ledger.columns)
+_COLUMNS = tuple(c.name for c in ledger.columns if c.name != "seq")
 
 
-def _put_rows(conn: Connection, rows: Sequence[tuple[object, ...]]) -> None:
-    """Insert or replace rows (tuples in ``_COLUMNS`` order) with the driver's own executemany.
+def _put_rows(conn: Connection, rows: Sequence[tuple[object, ...]], seq: int) -> None:
+    """Insert or replace rows (tuples in ``_COLUMNS`` order), stamped with tick ``seq``
+    (``connector.state.ledger_clock``), with the driver's own executemany.
 
     One upsert per row instead of a delete by key and an insert, and no SQLAlchemy per-row
     parameter processing (which cost three times SQLite's insert itself); the statement is the
@@ -70,9 +72,9 @@ def _put_rows(conn: Connection, rows: Sequence[tuple[object, ...]]) -> None:
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"  # SQLite; psycopg
     marks = ", ".join([mark] * len(_COLUMNS))
-    update = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[2:])
+    update = ", ".join(f"{c} = excluded.{c}" for c in (*_COLUMNS[2:], "seq"))
     sql = (
-        f"INSERT INTO {ledger.name} ({', '.join(_COLUMNS)}) VALUES ({marks}) "
+        f"INSERT INTO {ledger.name} ({', '.join(_COLUMNS)}, seq) VALUES ({marks}, {int(seq)}) "
         f"ON CONFLICT (destination, key) DO UPDATE SET {update}"
     )
     conn.exec_driver_sql(sql, list(rows))
@@ -208,6 +210,21 @@ class Ledger:
         of a destination's ledger (``connector.sync.mirror``)."""
         return scan_arrow(self._engine, destination, chunk)
 
+    def since(
+        self, destination: str, after: int | None, most: int
+    ) -> tuple[LedgerMark, Delta | None]:
+        """Where ``destination``'s rows stand, and (``after``: a tick) what changed since,
+        read from one snapshot; no changes when more than ``most`` rows changed
+        (``connector.state.ledger_clock``)."""
+        with self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":  # one snapshot for every statement below
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                found = mark_of(conn, destination)
+                if after is None or after > found.seq:
+                    return found, None
+                return found, delta(conn, destination, after, most)
+
     def for_profile(self, profile_id: str) -> list[tuple[str, str, str | None, str, str | None]]:
         """(destination, kind, segment_id, delivered_at, run_id) of what was sent about one
         person, oldest first: what ``profiles explain`` shows as "sent"."""
@@ -246,6 +263,7 @@ class Ledger:
                     ledger.c.destination == destination, ledger.c.segment_id == segment_id
                 )
             )
+            new_epoch(conn)  # rare: every mirror copies the ledger afresh
             return int(result.rowcount or 0)
 
     def mark_pending(
@@ -262,6 +280,7 @@ class Ledger:
         now = datetime.now(UTC).isoformat()
         keys = [ch.key for ch in batch]
         with self._engine.begin() as conn:
+            seq = tick(conn)
             previous: dict[str, dict[str, Any] | None] = dict.fromkeys(keys)
             for i in range(0, len(keys), _CHUNK):
                 rows = conn.execute(
@@ -292,7 +311,7 @@ class Ledger:
                         }
                     )
                 )
-            _put_rows(conn, put)
+            _put_rows(conn, put, seq)
         return previous
 
     def record(
@@ -336,7 +355,9 @@ class Ledger:
         # removed, and refused keys that had no row before the batch: gone again
         keys = gone + [k for k, row in (restore or {}).items() if row is None]
         with self._engine.begin() as conn:
+            seq = tick(conn)
             for i in range(0, len(keys), _CHUNK):
                 chunk = keys[i : i + _CHUNK]
                 conn.execute(delete(ledger).where(_keys_of(destination, chunk)))
-            _put_rows(conn, put + back)
+            bury(conn, destination, keys, seq)
+            _put_rows(conn, put + back, seq)

@@ -8,9 +8,11 @@ last one, so an old workspace upgrades in place and a newer one is refused.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Connection,
@@ -25,7 +27,7 @@ from sqlalchemy import (
     text,
 )
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "metadata", "migrate"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "ledger_clock", "ledger_gone", "metadata", "migrate"]
 
 metadata = MetaData()
 
@@ -55,6 +57,28 @@ ledger = Table(
     Column("run_id", String(64)),
     # numeric traits as delivered (JSON), for the planner's precision check (schema 4)
     Column("numbers", Text),
+    # the ``ledger_clock`` tick of the write that last changed the row (schema 5): the planner's
+    # mirror reads only rows changed since it last looked (``connector.sync.mirror_file``)
+    Column("seq", BigInteger),
+    Index("ix_ledger_seq", "destination", "seq"),
+)
+# One row: ``seq`` counts ledger write transactions (each takes the next tick, the row lock
+# ordering them); ``epoch`` changes when rows change without a tick (erasure), telling every
+# mirror to copy afresh. ``ledger_gone``: the tick that deleted each key.
+ledger_clock = Table(
+    "ledger_clock",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("epoch", String(32), nullable=False),
+)
+ledger_gone = Table(
+    "ledger_gone",
+    metadata,
+    Column("destination", String(128), primary_key=True),
+    Column("key", String(400), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Index("ix_ledger_gone_seq", "destination", "seq"),
 )
 
 runs = Table(
@@ -186,12 +210,24 @@ def _v4(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE ledger ADD COLUMN numbers TEXT"))
 
 
+def _v5(conn: Connection) -> None:
+    if "seq" not in {c["name"] for c in inspect(conn).get_columns("ledger")}:
+        conn.execute(text("ALTER TABLE ledger ADD COLUMN seq BIGINT"))
+    for index in ledger.indexes:
+        index.create(conn, checkfirst=True)
+    for table in (ledger_clock, ledger_gone):
+        table.create(conn, checkfirst=True)
+    if conn.execute(text("SELECT count(*) FROM ledger_clock")).scalar_one() == 0:
+        conn.execute(ledger_clock.insert().values(id=1, seq=0, epoch=secrets.token_hex(16)))
+
+
 Migration = Callable[[Connection], None]
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _v1),
     (2, "quarantine fingerprints; record errors indexed by time for pruning", _v2),
     (3, "privacy requests, suppressions and the erasure log", _v3),
     (4, "ledger: numeric traits as delivered", _v4),
+    (5, "ledger: change ticks and deleted keys, for the planner's mirror", _v5),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -80,7 +80,7 @@ def fragments(
     return out
 
 
-def row_digests(columns: Mapping[str, Sequence[str | None]], rows: int) -> list[str]:
+def row_digests(columns: Mapping[str, Sequence[str | None] | np.ndarray], rows: int) -> list[str]:
     """Each row's digest from its fragments (``columns`` by trait name): ``traits_digest`` of
     the row's traits."""
     names = sorted(columns)

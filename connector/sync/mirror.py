@@ -3,10 +3,10 @@
 The state store (SQLite or PostgreSQL) stays the one record of what each destination holds:
 pending marks and acknowledged rows are written there, in one transaction per batch, and a crash
 leaves it right. The planner needs it beside the desired state to compare the two with joins,
-so each plan reads it afresh, in key order and a chunk at a time (``Ledger.scan``, an index
-range per chunk on either database), into a table of the plan's database. A mirror kept in the
-data store between runs would save that read but could fall behind the state store after a
-crash, or outlive it; a fresh copy cannot, and Python holds one chunk at a time.
+so each plan loads it, a chunk at a time, into a table of the plan's database: from the state
+store itself (``Ledger.scan_arrow``, an index range per chunk on either database), or, in a run,
+from the workspace's copy of it, which reads from the store only what changed since the last
+plan and is used only when it provably matches the store (``connector.sync.mirror_file``).
 """
 
 from __future__ import annotations

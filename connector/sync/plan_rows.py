@@ -13,10 +13,12 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
-from connector.state.ledger import PENDING, membership_key, trait_key
+from connector.state.ledger import PENDING
 from connector.sync.consent import allowed
 from connector.sync.desired import DesiredState, traits_digest
 from connector.sync.plan_db import PlanDatabase
@@ -95,16 +97,20 @@ def wanted_traits(
     withdrawn = [out[i] for i in keep]
     if any(withdrawn):
         skipped[f"no {channel} consent for traits"] += sum(withdrawn)
-    put_table(
-        db,
+    everyone = len(keep) == len(pids)  # no gate refused: the columns as they are
+    kept = pa.array(pids if everyone else [pids[i] for i in keep], pa.string())
+    held = pa.array(withdrawn, pa.bool_())
+    found = pa.array(digests if everyone else [digests[i] for i in keep], pa.string())
+    db.put(
         "want_traits",
-        {
-            "key": [trait_key(pids[i]) for i in keep],
-            "profile_id": [pids[i] for i in keep],
-            "digest": [empty if out[i] else digests[i] for i in keep],
-            "withdrawn": withdrawn,
-        },
-        bools=("withdrawn",),
+        pa.table(
+            {
+                "key": _joined("t", kept),
+                "profile_id": kept,
+                "digest": pc.if_else(held, pa.scalar(empty), found),
+                "withdrawn": held,
+            }
+        ),
     )
     erasing = sorted(p for p in desired.erasing if p in desired.departed) if with_traits else []
     put_table(db, "erasing", {"profile_id": erasing})
@@ -125,34 +131,31 @@ def wanted_members(
     """Table ``want_members`` (key, segment_id, profile_id) and ``merged``; with
     ``full_members`` every wanted member per segment as changes, for a replacing sink."""
     cols = desired.table()
-    rows = [i for i, sid in enumerate(cols.member_sids) if sid in active]
-    if channel and rows:
-        allowed_row = _allowed_mask(cols.consent_of(channel), policy)
-        at = cols.position
-        fine = [
-            allowed_row[j]
-            if (j := at.get(pid := cols.member_pids[i])) is not None
-            else allowed(desired.consent.get(pid, {}).get(channel), policy)
-            for i in rows
-        ]
-        refused = len(rows) - sum(fine)
+    segment_of = pa.array(cols.member_sids, pa.string())
+    chosen = pc.is_in(segment_of, value_set=pa.array(list(active), pa.string()))
+    rows: np.ndarray = np.flatnonzero(chosen.to_numpy(zero_copy_only=False))
+    member_of = pa.array(cols.member_pids, pa.string())
+    if channel and len(rows):
+        fine = _consented(desired, member_of.take(pa.array(rows)), channel, policy)
+        refused = len(rows) - int(fine.sum())
         if refused:
             skipped[f"no {channel} consent"] += refused
-        rows = [i for i, good in zip(rows, fine, strict=True) if good]
-    if gate is not None and rows:
-        fine = _gated([cols.member_pids[i] for i in rows], desired, gate)
-        if len(rows) - sum(fine):
-            skipped[unidentifiable] += len(rows) - sum(fine)
-        rows = [i for i, good in zip(rows, fine, strict=True) if good]
-    sids = [cols.member_sids[i] for i in rows]
-    pids = [cols.member_pids[i] for i in rows]
-    keys = [membership_key(s, p) for s, p in zip(sids, pids, strict=True)]
+        rows = rows[fine]
+    if gate is not None and len(rows):
+        passed = np.array(_gated(member_of.take(pa.array(rows)).to_pylist(), desired, gate), bool)
+        if len(rows) - int(passed.sum()):
+            skipped[unidentifiable] += len(rows) - int(passed.sum())
+        rows = rows[passed]
+    sids = _picked(segment_of, rows)
+    pids = _picked(member_of, rows)
+    keys = _joined("m", sids, pids)
     members: dict[str, list[Change]] = {}
     if full_members:
-        for sid, pid, key in sorted(zip(sids, pids, keys, strict=True)):
+        listed = zip(sids.to_pylist(), pids.to_pylist(), keys.to_pylist(), strict=True)
+        for sid, pid, key in sorted(listed):
             add = Change(ChangeKind.ADD, desired.recipients[pid], key, "1", segment=active[sid])
             members.setdefault(sid, []).append(add)
-    put_table(db, "want_members", {"key": keys, "segment_id": sids, "profile_id": pids})
+    db.put("want_members", pa.table({"key": keys, "segment_id": sids, "profile_id": pids}))
     # a retired profile with no recipient of its own: its memberships are the survivor's
     gone = {
         pid: survivor
@@ -161,6 +164,34 @@ def wanted_members(
     }
     put_table(db, "merged", {"profile_id": list(gone), "survivor": list(gone.values())})
     return members
+
+
+def _consented(
+    desired: DesiredState, pids: pa.Array, channel: str, policy: Literal["strict", "not_denied"]
+) -> np.ndarray:
+    """Per member, whether its profile's ``channel`` consent allows it (looked up column-wise;
+    a member without a profile row by its own consent)."""
+    cols = desired.table()
+    allowed_row = np.array(_allowed_mask(cols.consent_of(channel), policy), dtype=bool)
+    found = pc.index_in(pids, value_set=pa.array(cols.pids, pa.string()))
+    at = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    fine = allowed_row[np.maximum(at, 0)] if len(allowed_row) else np.zeros(len(at), bool)
+    for j in np.flatnonzero(at < 0).tolist():
+        pid = pids[j].as_py()
+        fine[j] = allowed(desired.consent.get(pid, {}).get(channel), policy)
+    return fine
+
+
+def _joined(head: str, *parts: pa.Array) -> pa.Array:
+    """``head:part:part`` per row (a ledger key), joined in Arrow."""
+    return pc.binary_join_element_wise(pa.scalar(head), *parts, ":")
+
+
+def _picked(column: pa.Array, rows: np.ndarray) -> pa.Array:
+    """``column`` at ``rows`` (rows are ascending: all of them is the column as it is)."""
+    if len(rows) == len(column):
+        return column
+    return column.take(pa.array(rows.astype(np.int64)))
 
 
 _TRAIT_CHANGES = """

@@ -43,5 +43,6 @@ def test_ledger_statements_search_the_primary_key_instead_of_scanning(tmp_path: 
             plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).fetchall()
             steps = " | ".join(str(row[-1]) for row in plan)
             assert "SCAN ledger" not in steps, f"{statement[:80]}... scans: {steps}"
-            assert "USING INDEX" in steps, steps
+            # the change clock's one row is found by its integer key
+            assert "USING INDEX" in steps or "INTEGER PRIMARY KEY" in steps, steps
     store.close()

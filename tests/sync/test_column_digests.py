@@ -4,6 +4,7 @@ profile's cleaned trait dict: a different text would re-send every delivered pro
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -134,3 +135,52 @@ def test_settling_column_wise_is_settle_per_profile(
         else:
             want_moved[key] = traits_digest(done)
     assert (same, moved) == (want_same, want_moved)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(
+                st.floats(allow_nan=True, allow_infinity=True),
+                st.integers(-(10**6), 10**6).map(lambda i: i / 200),  # halves of a unit
+                st.integers(-(10**15), 10**15).map(lambda i: i / 8),  # large, with fractions
+            ),
+            st.one_of(
+                st.none(),
+                st.booleans(),
+                st.integers(-(2**60), 2**60),
+                st.floats(-1e18, 1e18),
+                st.integers(-(10**6), 10**6).map(lambda i: i / 200),
+                st.sampled_from([-2, -1.5, -1, -0.5, 0.5, 1, 1.5, 2]).map(lambda d: ("near", d)),
+            ),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    st.sampled_from([0, 2, 3]),
+)
+def test_settling_column_wise_holds_at_edges(rows: list[tuple[float, Any]], places: int) -> None:
+    """Large, negative, whole and half-unit numbers, and delivered values that are no number:
+    the column-wise rule keeps exactly what ``settle`` keeps."""
+    n = len(rows)
+    cols = DesiredColumns(
+        [f"p{i}" for i in range(n)], {"s": np.array([r[0] for r in rows])}, {"s": places},
+        {}, [], [],
+    )  # fmt: skip
+    precision = {"s": places}
+    candidates = []
+    for i, (new, drawn) in enumerate(rows):
+        old = drawn
+        if isinstance(drawn, tuple):  # a delivered value near the new one
+            old = new + drawn[1] / 10**places if math.isfinite(new) else None
+        numbers = {} if old is None else {"s": old}
+        candidates.append((f"t:p{i}", f"p{i}", json.dumps(numbers), "prev"))
+    same, moved = settled_digests(cols, None, precision, candidates)
+    want = {}
+    for i, (key, _pid, numbers, _prev) in enumerate(candidates):
+        values = cols.values(i)
+        done = settle(values, numbers, precision)
+        if done is not values:
+            want[key] = traits_digest(done)
+    assert (same, moved) == ([], want)

@@ -1,0 +1,113 @@
+"""The ledger's change clock: which rows changed since a reader last looked.
+
+Every transaction that writes ledger rows takes the next tick of ``ledger_clock`` (an update of
+its one row, so the row lock orders writers on PostgreSQL as SQLite's write lock does) and
+stamps the rows it inserts or replaces with it (``ledger.seq``) and the keys it deletes in
+``ledger_gone``. A reader that holds the rows as of tick ``n`` then needs only the rows and
+deleted keys stamped after ``n`` (the planner's mirror, ``connector.sync.mirror_file``). A
+write that does not stamp (erasure, a segment forgotten: rare) starts a new ``epoch`` instead,
+which tells every reader to copy the whole ledger again, and drops the deleted keys kept so far
+(no reader can use them any more, and an erased person's ids are not kept).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import Connection, func, select, text, update
+
+from connector.state.ledger_arrow import COLUMNS
+from connector.state.schema import ledger, ledger_clock, ledger_gone
+
+__all__ = ["Delta", "LedgerMark", "bury", "delta", "mark_of", "new_epoch", "tick"]
+
+
+def tick(conn: Connection) -> int:
+    """The next tick, for the rows this transaction writes."""
+    conn.execute(
+        update(ledger_clock).where(ledger_clock.c.id == 1).values(seq=ledger_clock.c.seq + 1)
+    )
+    return int(conn.execute(select(ledger_clock.c.seq).where(ledger_clock.c.id == 1)).scalar_one())
+
+
+def new_epoch(conn: Connection) -> None:
+    """Rows changed without a tick: every reader's copy is stale, and the deleted keys go."""
+    conn.execute(
+        update(ledger_clock)
+        .where(ledger_clock.c.id == 1)
+        .values(seq=ledger_clock.c.seq + 1, epoch=secrets.token_hex(16))
+    )
+    conn.execute(ledger_gone.delete())
+
+
+def bury(conn: Connection, destination: str, keys: Sequence[str], seq: int) -> None:
+    """Note that ``keys`` of ``destination`` were deleted at tick ``seq``."""
+    if not keys:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"  # SQLite; psycopg
+    conn.exec_driver_sql(
+        f"INSERT INTO {ledger_gone.name} (destination, key, seq) VALUES ({mark}, {mark}, "
+        f"{int(seq)}) ON CONFLICT (destination, key) DO UPDATE SET seq = excluded.seq",
+        [(destination, k) for k in keys],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerMark:
+    """Where the ledger of one destination stands: the clock's epoch and tick, and its rows."""
+
+    epoch: str
+    seq: int
+    rows: int
+
+
+def mark_of(conn: Connection, destination: str) -> LedgerMark:
+    epoch, seq = conn.execute(select(ledger_clock.c.epoch, ledger_clock.c.seq)).one()
+    rows = conn.execute(
+        select(func.count()).select_from(ledger).where(ledger.c.destination == destination)
+    ).scalar_one()
+    return LedgerMark(str(epoch), int(seq), int(rows))
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """The rows of one destination stamped after a tick (``COLUMNS``), and the keys deleted."""
+
+    rows: pa.Table
+    gone: list[str]
+
+
+def delta(conn: Connection, destination: str, after: int, most: int) -> Delta | None:
+    """What changed after tick ``after``; None when more than ``most`` rows did (a whole copy
+    is then as cheap)."""
+    changed = conn.execute(
+        text("SELECT count(*) FROM ledger WHERE destination = :d AND seq > :s"),
+        {"d": destination, "s": after},
+    ).scalar_one()
+    if int(changed) > most:
+        return None
+    rows = _fetch(
+        conn,
+        f"SELECT {', '.join(COLUMNS)} FROM ledger WHERE destination = :d AND seq > :s",
+        {"d": destination, "s": after},
+    )
+    gone = _fetch(
+        conn,
+        "SELECT key FROM ledger_gone WHERE destination = :d AND seq > :s",
+        {"d": destination, "s": after},
+    )
+    columns = [pa.array(c, pa.string()) for c in zip(*rows, strict=True)] if rows else None
+    table = (
+        pa.table(columns, names=list(COLUMNS))
+        if columns
+        else pa.table({c: pa.array([], pa.string()) for c in COLUMNS})
+    )
+    return Delta(table, [str(k) for (k,) in gone])
+
+
+def _fetch(conn: Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in conn.execute(text(sql), params)]
