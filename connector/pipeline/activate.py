@@ -8,7 +8,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
 import pyarrow as pa
+from sqlalchemy.exc import SQLAlchemyError
 
 from connector.engine import plan_database
 from connector.errors import ConnectorError
@@ -244,8 +246,19 @@ def apply_all(
             except Exception as exc:  # noqa: BLE001 - the hooks are the plugin's code
                 act.failures.append(_unexpected(name, exc))
             _close(name, sink)
+            _keep_copy(ws, name)
             entry["seconds"] = round(time.perf_counter() - started, 3)
     return report
+
+
+def _keep_copy(ws: Workspace, name: str) -> None:
+    """Refresh the workspace's ledger copy of ``name`` with what this apply wrote: the next
+    plan then reads only its own run's changes. A copy that cannot be refreshed is only a
+    cache (the next plan copies afresh), so its failure never fails the run."""
+    try:
+        KeptLedger(ws.ledger, ws.path / LEDGER_COPY).keep(name)
+    except (duckdb.Error, OSError, SQLAlchemyError) as exc:
+        log.warning("ledger copy of %s not refreshed (%s)", name, type(exc).__name__)
 
 
 def _after_apply(ws: Workspace, name: str, sink: Sink, entry: dict[str, Any]) -> None:

@@ -82,6 +82,13 @@ class KeptLedger:
         finally:
             con.close()
 
+    def keep(self, destination: str) -> None:
+        """Bring the copy of ``destination`` up to date now (after an apply), so the next plan
+        finds it current. A first run's apply writes every row, so without this the run after
+        it would copy the whole ledger while the user waits for a small change."""
+        for _ in self.scan_arrow(destination):
+            pass
+
     def _open(self) -> duckdb.DuckDBPyConnection | None:
         """The copy's database; a damaged file is started afresh, a locked one (another
         process plans now) is not used: the plan then reads the store."""

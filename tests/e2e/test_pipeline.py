@@ -103,6 +103,22 @@ def test_second_run_plans_nothing_and_sink_matches_desired(pipeline: Path) -> No
     assert not members.duplicated(["segment_id", "profile_id"]).any()
 
 
+def test_a_run_leaves_the_ledger_copy_current(pipeline: Path) -> None:
+    """After apply the workspace's ledger copy holds what the run wrote, so the next plan
+    reads nothing from the store but its own run's changes."""
+    from connector.sync.mirror_file import LEDGER_COPY, KeptLedger
+
+    _run(pipeline)
+    ws = Workspace(load_config(pipeline, env={}))
+    try:
+        kept = KeptLedger(ws.ledger, ws.path / LEDGER_COPY)
+        rows = sum(t.num_rows for t in kept.scan_arrow("export"))
+        assert kept.refreshed == "kept", "the copy was already current after the first run"
+        assert rows == sum(t.num_rows for t in ws.ledger.scan_arrow("export")) > 300
+    finally:
+        ws.close()
+
+
 def test_dry_run_changes_no_ledger_output_or_cursor(pipeline: Path) -> None:
     _run(pipeline)
     root = pipeline.parent
