@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from connector.plugin.changes import Recipient, SegmentRef, TraitSpec
 from connector.store.datastore import DataStore
@@ -57,6 +58,13 @@ class DesiredState:
         """The columns the planner reads (a hand-built state's derived from its dicts as they
         are now: never kept, so a state changed after one plan is planned as it is)."""
         return self.columns if self.columns is not None else _from_dicts(self)
+
+    def recipients_of(self, pids: Sequence[str]) -> list[Recipient]:
+        """The recipients of ``pids`` (each must have one), in order: built in one pass over
+        the columns when the state is lazy, so a batch of changes costs its own size."""
+        if isinstance(self.recipients, LazyRows):
+            return self.recipients.many(pids)
+        return [self.recipients[pid] for pid in pids]
 
 
 def _from_dicts(state: DesiredState) -> DesiredColumns:
@@ -143,9 +151,12 @@ def _fill(
                    {", ".join(MATCH_FIELDS)} FROM profiles WHERE true {only}
             ORDER BY profile_id"""
     ).to_arrow_table()
-    cols = {c: table.column(c).to_pylist() for c in table.column_names}
-    pids: list[str] = cols["profile_id"]
-    consent = {ch: cols[f"consent_{ch}"] for ch in ("email", "sms", "ads")}
+    pids: list[str] = table.column("profile_id").to_pylist()
+    consent = {ch: table.column(f"consent_{ch}").to_pylist() for ch in ("email", "sms", "ads")}
+    # the addresses stay Arrow, read a batch of people at a time as changes about them are
+    # built: never a Python string per person and field for the whole run
+    people = table.select(["email", "phone", *MATCH_FIELDS])
+    del table
     position = {pid: i for i, pid in enumerate(pids)}
     member_pids = memberships["profile_id"].astype(str).tolist()
     member_sids = memberships["segment_id"].astype(str).tolist()
@@ -169,20 +180,15 @@ def _fill(
     state.columns = columns
     position = columns.position
 
-    def recipient(i: int) -> Recipient:
-        pid = pids[i]
-        ids, emails = ident.of(pid)
-        email = cols["email"][i]
-        return Recipient(
-            profile_id=pid,
-            email=email,
-            phone=cols["phone"][i],
-            ids=ids,
-            match={k: v for k in MATCH_FIELDS if (v := cols[k][i])},
-            other_emails=tuple(e for e in emails if e != email),
-        )
+    def recipients(rows: Sequence[int]) -> list[Recipient]:
+        taken = people.take(pa.array(rows, type=pa.int64())).to_pydict()
+        found = ident.of_many([pids[i] for i in rows])
+        return [
+            _recipient(pids[i], {k: v[j] for k, v in taken.items()}, *found[j])
+            for j, i in enumerate(rows)
+        ]
 
-    state.recipients = LazyRows(position, recipient)
+    state.recipients = LazyRows(position, lambda i: recipients([i])[0], recipients)
     state.traits = LazyRows(position, columns.values)
     state.consent = LazyRows(position, lambda i: {ch: consent[ch][i] for ch in consent})
     order = [s.id for s in segments]
@@ -197,18 +203,37 @@ def _fill(
     state.aliases = dict(
         con.execute("SELECT profile_id, merged_into FROM retired_profiles").fetchall()
     )
-    state.retired_ids = {pid: found for pid in state.aliases if (found := ident.of(pid)[0])}
+    retired = list(state.aliases)
+    state.retired_ids = {
+        pid: found for pid, (found, _) in zip(retired, ident.of_many(retired), strict=True) if found
+    }
+
+
+def _recipient(
+    pid: str, row: Mapping[str, Any], ids: dict[str, str], emails: list[str]
+) -> Recipient:
+    """One person's ``Recipient`` from their profile row's fields and identities."""
+    email = row["email"]
+    return Recipient(
+        profile_id=pid,
+        email=email,
+        phone=row["phone"],
+        ids=ids,
+        match={k: v for k in MATCH_FIELDS if (v := row[k])},
+        other_emails=tuple(e for e in emails if e != email),
+    )
 
 
 def _departed(store: DataStore, ident: Identities) -> dict[str, Recipient]:
     """Recipients of inactive profiles, from their identities (they have no profile row)."""
     out: dict[str, Recipient] = {}
-    for pid, phone in store.con.execute(
+    rows = store.con.execute(
         """SELECT i.profile_id, min(p.value) FROM inactive_profiles i
            LEFT JOIN identities p ON p.profile_id = i.profile_id AND p.kind = 'phone'
            GROUP BY 1 ORDER BY 1"""
-    ).fetchall():
-        ids, found = ident.of(pid)
+    ).fetchall()
+    known = ident.of_many([pid for pid, _ in rows])
+    for (pid, phone), (ids, found) in zip(rows, known, strict=True):
         out[pid] = Recipient(
             profile_id=pid,
             email=found[0] if found else None,
