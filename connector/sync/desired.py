@@ -59,6 +59,11 @@ class DesiredState:
         are now: never kept, so a state changed after one plan is planned as it is)."""
         return self.columns if self.columns is not None else _from_dicts(self)
 
+    def planned(self) -> None:
+        """Every destination is planned: what only the planner reads is let go before apply."""
+        if self.columns is not None:
+            self.columns.forget_fragments()
+
     def recipients_of(self, pids: Sequence[str]) -> list[Recipient]:
         """The recipients of ``pids`` (each must have one), in order: built in one pass over
         the columns when the state is lazy, so a batch of changes costs its own size."""
@@ -152,7 +157,7 @@ def _fill(
             ORDER BY profile_id"""
     ).to_arrow_table()
     pids: list[str] = table.column("profile_id").to_pylist()
-    consent = {ch: table.column(f"consent_{ch}").to_pylist() for ch in ("email", "sms", "ads")}
+    consent = {ch: _shared(table.column(f"consent_{ch}")) for ch in ("email", "sms", "ads")}
     # the addresses stay Arrow, read a batch of people at a time as changes about them are
     # built: never a Python string per person and field for the whole run
     people = table.select(["email", "phone", *MATCH_FIELDS])
@@ -207,6 +212,13 @@ def _fill(
     state.retired_ids = {
         pid: found for pid, (found, _) in zip(retired, ident.of_many(retired), strict=True) if found
     }
+
+
+def _shared(column: pa.ChunkedArray) -> list[Any]:
+    """A column of a few distinct values (consent statuses) as a list in which equal values
+    are one object: a pointer per profile, not a string each."""
+    seen: dict[Any, Any] = {}
+    return [seen.setdefault(v, v) for v in column.to_pylist()]
 
 
 def _recipient(

@@ -166,6 +166,11 @@ class DesiredColumns:
             self._fragments[name] = fragments(name, self.traits[name], self.digits.get(name))
         return self._fragments[name]
 
+    def forget_fragments(self) -> None:
+        """Drop the digest fragments (a text per profile and trait: gigabytes at a million
+        profiles) once every destination is planned; apply never reads them."""
+        self._fragments.clear()
+
     def cleaned_at(self, name: str, rows: Sequence[int]) -> list[Any]:
         """The cleaned values of one trait at ``rows`` (as ``values`` gives them)."""
         column = self.traits[name]

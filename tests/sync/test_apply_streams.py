@@ -135,3 +135,23 @@ def test_recipients_built_in_a_batch_match_one_by_one(tmp_path: Path) -> None:
         assert batch[1].match == {"first_name": "Ann", "city": "Oslo"}
     finally:
         data.close()
+
+
+def test_a_state_planned_again_after_planning_let_go_plans_the_same(tmp_path: Path) -> None:
+    """``planned()`` drops what only the planner reads (digest fragments) before apply; a
+    state planned again afterwards (another destination, a retry) plans the same changes."""
+    data = _store(tmp_path / "data.duckdb", 40)
+    store = StateStore.for_workspace(tmp_path, None)
+    try:
+        state = _desired(data, 40, 0)
+        plans = []
+        for _ in range(2):
+            plan = plan_destination("out", state, Ledger(store))
+            plans.append((list(plan.upserts), list(plan.adds)))
+            plan.close()
+            state.planned()
+        assert plans[0] == plans[1]
+        assert len(plans[0][0]) == len(plans[0][1]) == 40
+    finally:
+        store.close()
+        data.close()
