@@ -160,7 +160,7 @@ def _fill(
     consent = {ch: _shared(table.column(f"consent_{ch}")) for ch in ("email", "sms", "ads")}
     # the addresses stay Arrow, read a batch of people at a time as changes about them are
     # built: never a Python string per person and field for the whole run
-    people = table.select(["email", "phone", *MATCH_FIELDS])
+    people = table.select(["email", "phone", *MATCH_FIELDS]).combine_chunks()
     del table
     position = {pid: i for i, pid in enumerate(pids)}
     member_pids = memberships["profile_id"].astype(str).tolist()

@@ -78,11 +78,15 @@ class Identities:
     gigabyte at a million profiles)."""
 
     def __init__(
-        self, pids: Sequence[str], kinds: pa.ChunkedArray, values: pa.ChunkedArray
+        self,
+        pids: Sequence[str],
+        kinds: pa.ChunkedArray | pa.Array,
+        values: pa.ChunkedArray | pa.Array,
     ) -> None:
         self._at = {pid: i for i, pid in enumerate(pids)}
-        self._kinds = kinds
-        self._values = values
+        # one chunk each: a take from many chunks may join them first (a copy per batch)
+        self._kinds = kinds.combine_chunks()
+        self._values = values.combine_chunks()
 
     def of(self, pid: str) -> tuple[dict[str, str], list[str]]:
         """``(ids by kind (the first value of each), emails)`` of one profile."""

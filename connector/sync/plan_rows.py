@@ -267,19 +267,26 @@ class Builders:
         ]
 
     def removes(self, rows: Sequence[Row]) -> list[Change]:
-        """A batch of planned removes (key, segment_id, profile_id, digest)."""
-        return [self.remove(row) for row in rows]
-
-    def remove(self, row: Row) -> Change:
-        """A membership no longer wanted, addressed to whoever holds it now (a retired
-        profile's own platform ids first: when both halves of a merge had a record at the
-        destination, this membership is held by the retired one's record)."""
-        key, sid, pid, digest = row
+        """A batch of planned removes (key, segment_id, profile_id, digest), addressed to
+        whoever holds each membership now (``_holder``)."""
         d = self.desired
-        seg = self.active.get(sid) or next(
-            (s for s in d.segments if s.id == sid), SegmentRef(sid, sid)
-        )
-        recipient = d.recipients.get(pid) or d.departed.get(pid)
+        pids = list(dict.fromkeys(pid for _, _, pid, _ in rows if pid in d.recipients))
+        found = dict(zip(pids, d.recipients_of(pids), strict=True))
+        out = []
+        for key, sid, pid, digest in rows:
+            seg = self.active.get(sid) or next(
+                (s for s in d.segments if s.id == sid), SegmentRef(sid, sid)
+            )
+            recipient = found.get(pid) or self._holder(pid)
+            out.append(Change(ChangeKind.REMOVE, recipient, key, digest, segment=seg))
+        return out
+
+    def _holder(self, pid: str) -> Recipient:
+        """The recipient of a membership whose profile is not wanted: a departed one's own, or
+        a retired profile's own platform ids first (when both halves of a merge had a record at
+        the destination, the membership is held by the retired one's record)."""
+        d = self.desired
+        recipient = d.departed.get(pid)
         if recipient is None:
             survivor = d.aliases.get(pid) or ""
             found = d.recipients.get(survivor) or d.departed.get(survivor)
@@ -290,4 +297,4 @@ class Builders:
                 ids={**(found.ids if found else {}), **d.retired_ids.get(pid, {})},
                 other_emails=found.other_emails if found else (),
             )
-        return Change(ChangeKind.REMOVE, recipient, key, digest, segment=seg)
+        return recipient
