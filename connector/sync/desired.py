@@ -6,7 +6,7 @@ destinations key on, per segment the members to activate (holdout members never 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,14 +185,7 @@ def _fill(
     state.columns = columns
     position = columns.position
 
-    def recipients(rows: Sequence[int]) -> list[Recipient]:
-        taken = people.take(pa.array(rows, type=pa.int64())).to_pydict()
-        found = ident.of_many([pids[i] for i in rows])
-        return [
-            _recipient(pids[i], {k: v[j] for k, v in taken.items()}, *found[j])
-            for j, i in enumerate(rows)
-        ]
-
+    recipients = _recipients_at(people, pids, ident)
     state.recipients = LazyRows(position, lambda i: recipients([i])[0], recipients)
     state.traits = LazyRows(position, columns.values)
     state.consent = LazyRows(position, lambda i: {ch: consent[ch][i] for ch in consent})
@@ -212,6 +205,23 @@ def _fill(
     state.retired_ids = {
         pid: found for pid, (found, _) in zip(retired, ident.of_many(retired), strict=True) if found
     }
+
+
+def _recipients_at(
+    people: pa.Table, pids: Sequence[str], ident: Identities
+) -> Callable[[Sequence[int]], list[Recipient]]:
+    """Builds the recipients of a batch of rows: one take from ``people`` (aligned with
+    ``pids``) and one from the identities."""
+
+    def build(rows: Sequence[int]) -> list[Recipient]:
+        taken = people.take(pa.array(rows, type=pa.int64())).to_pydict()
+        found = ident.of_many([pids[i] for i in rows])
+        return [
+            _recipient(pids[i], {k: v[j] for k, v in taken.items()}, *found[j])
+            for j, i in enumerate(rows)
+        ]
+
+    return build
 
 
 def _shared(column: pa.ChunkedArray) -> list[Any]:
