@@ -78,10 +78,7 @@ class Identities:
     gigabyte at a million profiles)."""
 
     def __init__(
-        self,
-        pids: Sequence[str],
-        kinds: pa.ChunkedArray | pa.Array,
-        values: pa.ChunkedArray | pa.Array,
+        self, pids: Sequence[str], kinds: pa.ChunkedArray, values: pa.ChunkedArray
     ) -> None:
         self._at = {pid: i for i, pid in enumerate(pids)}
         # one chunk each: a take from many chunks may join them first (a copy per batch)
