@@ -168,8 +168,8 @@ class DesiredColumns:
         return self._fragments[name]
 
     def forget_fragments(self) -> None:
-        """Drop the digest fragments (a text per profile and trait: gigabytes at a million
-        profiles) once every destination is planned; apply never reads them."""
+        """Drop the digest fragments (a text per profile and trait: about half a gigabyte at
+        a million profiles) once every destination is planned; apply never reads them."""
         self._fragments.clear()
 
     def cleaned_at(self, name: str, rows: Sequence[int]) -> list[Any]:
