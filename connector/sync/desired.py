@@ -214,12 +214,25 @@ def _recipients_at(
     ``pids``) and one from the identities."""
 
     def build(rows: Sequence[int]) -> list[Recipient]:
-        taken = people.take(pa.array(rows, type=pa.int64())).to_pydict()
+        taken = people.take(pa.array(rows, type=pa.int64()))
+        emails, phones = taken.column("email").to_pylist(), taken.column("phone").to_pylist()
+        match = [(k, taken.column(k).to_pylist()) for k in MATCH_FIELDS]
         found = ident.of_many([pids[i] for i in rows])
-        return [
-            _recipient(pids[i], {k: v[j] for k, v in taken.items()}, *found[j])
-            for j, i in enumerate(rows)
-        ]
+        out = []
+        for j, i in enumerate(rows):
+            ids, known = found[j]
+            email = emails[j]
+            out.append(
+                Recipient(
+                    profile_id=pids[i],
+                    email=email,
+                    phone=phones[j],
+                    ids=ids,
+                    match={k: v for k, column in match if (v := column[j])},
+                    other_emails=tuple(e for e in known if e != email),
+                )
+            )
+        return out
 
     return build
 
@@ -229,21 +242,6 @@ def _shared(column: pa.ChunkedArray) -> list[Any]:
     are one object: a pointer per profile, not a string each."""
     seen: dict[Any, Any] = {}
     return [seen.setdefault(v, v) for v in column.to_pylist()]
-
-
-def _recipient(
-    pid: str, row: Mapping[str, Any], ids: dict[str, str], emails: list[str]
-) -> Recipient:
-    """One person's ``Recipient`` from their profile row's fields and identities."""
-    email = row["email"]
-    return Recipient(
-        profile_id=pid,
-        email=email,
-        phone=row["phone"],
-        ids=ids,
-        match={k: v for k in MATCH_FIELDS if (v := row[k])},
-        other_emails=tuple(e for e in emails if e != email),
-    )
 
 
 def _departed(store: DataStore, ident: Identities) -> dict[str, Recipient]:
