@@ -90,6 +90,7 @@ def plan_all(
             _close(name, sink)
             continue
         act.sinks[name] = sink
+    desired.planned()  # the digests' fragments are let go before apply
     return act
 
 

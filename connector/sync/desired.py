@@ -6,12 +6,13 @@ destinations key on, per segment the members to activate (holdout members never 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from connector.plugin.changes import Recipient, SegmentRef, TraitSpec
 from connector.store.datastore import DataStore
@@ -57,6 +58,18 @@ class DesiredState:
         """The columns the planner reads (a hand-built state's derived from its dicts as they
         are now: never kept, so a state changed after one plan is planned as it is)."""
         return self.columns if self.columns is not None else _from_dicts(self)
+
+    def planned(self) -> None:
+        """Every destination is planned: what only the planner reads is let go before apply."""
+        if self.columns is not None:
+            self.columns.forget_fragments()
+
+    def recipients_of(self, pids: Sequence[str]) -> list[Recipient]:
+        """The recipients of ``pids`` (each must have one), in order: built in one pass over
+        the columns when the state is lazy, so a batch of changes costs its own size."""
+        if isinstance(self.recipients, LazyRows):
+            return self.recipients.many(pids)
+        return [self.recipients[pid] for pid in pids]
 
 
 def _from_dicts(state: DesiredState) -> DesiredColumns:
@@ -143,9 +156,12 @@ def _fill(
                    {", ".join(MATCH_FIELDS)} FROM profiles WHERE true {only}
             ORDER BY profile_id"""
     ).to_arrow_table()
-    cols = {c: table.column(c).to_pylist() for c in table.column_names}
-    pids: list[str] = cols["profile_id"]
-    consent = {ch: cols[f"consent_{ch}"] for ch in ("email", "sms", "ads")}
+    pids: list[str] = table.column("profile_id").to_pylist()
+    consent = {ch: _shared(table.column(f"consent_{ch}")) for ch in ("email", "sms", "ads")}
+    # the addresses stay Arrow, read a batch of people at a time as changes about them are
+    # built: never a Python string per person and field for the whole run
+    people = table.select(["email", "phone", *MATCH_FIELDS]).combine_chunks()
+    del table
     position = {pid: i for i, pid in enumerate(pids)}
     member_pids = memberships["profile_id"].astype(str).tolist()
     member_sids = memberships["segment_id"].astype(str).tolist()
@@ -169,20 +185,8 @@ def _fill(
     state.columns = columns
     position = columns.position
 
-    def recipient(i: int) -> Recipient:
-        pid = pids[i]
-        ids, emails = ident.of(pid)
-        email = cols["email"][i]
-        return Recipient(
-            profile_id=pid,
-            email=email,
-            phone=cols["phone"][i],
-            ids=ids,
-            match={k: v for k in MATCH_FIELDS if (v := cols[k][i])},
-            other_emails=tuple(e for e in emails if e != email),
-        )
-
-    state.recipients = LazyRows(position, recipient)
+    recipients = _recipients_at(people, pids, ident)
+    state.recipients = LazyRows(position, lambda i: recipients([i])[0], recipients)
     state.traits = LazyRows(position, columns.values)
     state.consent = LazyRows(position, lambda i: {ch: consent[ch][i] for ch in consent})
     order = [s.id for s in segments]
@@ -197,18 +201,59 @@ def _fill(
     state.aliases = dict(
         con.execute("SELECT profile_id, merged_into FROM retired_profiles").fetchall()
     )
-    state.retired_ids = {pid: found for pid in state.aliases if (found := ident.of(pid)[0])}
+    retired = list(state.aliases)
+    state.retired_ids = {
+        pid: found for pid, (found, _) in zip(retired, ident.of_many(retired), strict=True) if found
+    }
+
+
+def _recipients_at(
+    people: pa.Table, pids: Sequence[str], ident: Identities
+) -> Callable[[Sequence[int]], list[Recipient]]:
+    """Builds the recipients of a batch of rows: one take from ``people`` (aligned with
+    ``pids``) and one from the identities."""
+
+    def build(rows: Sequence[int]) -> list[Recipient]:
+        taken = people.take(pa.array(rows, type=pa.int64()))
+        emails, phones = taken.column("email").to_pylist(), taken.column("phone").to_pylist()
+        match = [(k, taken.column(k).to_pylist()) for k in MATCH_FIELDS]
+        found = ident.of_many([pids[i] for i in rows])
+        out = []
+        for j, i in enumerate(rows):
+            ids, known = found[j]
+            email = emails[j]
+            out.append(
+                Recipient(
+                    profile_id=pids[i],
+                    email=email,
+                    phone=phones[j],
+                    ids=ids,
+                    match={k: v for k, column in match if (v := column[j])},
+                    other_emails=tuple(e for e in known if e != email),
+                )
+            )
+        return out
+
+    return build
+
+
+def _shared(column: pa.ChunkedArray) -> list[Any]:
+    """A column of a few distinct values (consent statuses) as a list in which equal values
+    are one object: a pointer per profile, not a string each."""
+    seen: dict[Any, Any] = {}
+    return [seen.setdefault(v, v) for v in column.to_pylist()]
 
 
 def _departed(store: DataStore, ident: Identities) -> dict[str, Recipient]:
     """Recipients of inactive profiles, from their identities (they have no profile row)."""
     out: dict[str, Recipient] = {}
-    for pid, phone in store.con.execute(
+    rows = store.con.execute(
         """SELECT i.profile_id, min(p.value) FROM inactive_profiles i
            LEFT JOIN identities p ON p.profile_id = i.profile_id AND p.kind = 'phone'
            GROUP BY 1 ORDER BY 1"""
-    ).fetchall():
-        ids, found = ident.of(pid)
+    ).fetchall()
+    known = ident.of_many([pid for pid, _ in rows])
+    for (pid, phone), (ids, found) in zip(rows, known, strict=True):
         out[pid] = Recipient(
             profile_id=pid,
             email=found[0] if found else None,

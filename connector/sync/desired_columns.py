@@ -26,14 +26,28 @@ MATCH_FIELDS = ("first_name", "last_name", "city", "postal_code", "country")
 
 
 class LazyRows(Mapping[str, V]):
-    """A read-only mapping by profile id whose values are built when read (never kept)."""
+    """A read-only mapping by profile id whose values are built when read (never kept);
+    ``many`` builds a batch of them at once (``build_many``: one pass over the columns)."""
 
-    def __init__(self, index: Mapping[str, int], build: Callable[[int], V]) -> None:
+    def __init__(
+        self,
+        index: Mapping[str, int],
+        build: Callable[[int], V],
+        build_many: Callable[[Sequence[int]], list[V]] | None = None,
+    ) -> None:
         self._index = index
         self._build = build
+        self._build_many = build_many
 
     def __getitem__(self, pid: str) -> V:
         return self._build(self._index[pid])
+
+    def many(self, pids: Sequence[str]) -> list[V]:
+        """The values of ``pids`` (each must be present), in order."""
+        rows = [self._index[pid] for pid in pids]
+        if self._build_many is not None:
+            return self._build_many(rows)
+        return [self._build(i) for i in rows]
 
     def __contains__(self, pid: object) -> bool:
         return pid in self._index
@@ -45,36 +59,43 @@ class LazyRows(Mapping[str, V]):
         return len(self._index)
 
 
+def _split(kinds: Sequence[str], values: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    ids: dict[str, str] = {}
+    emails: list[str] = []
+    for kind, value in zip(kinds, values, strict=True):
+        if kind == "email":
+            emails.append(value)
+        else:
+            ids.setdefault(kind, value)
+    return ids, emails
+
+
 class Identities:
     """Each profile's identifiers besides phone (ids by kind, emails), from one grouped query
-    (``kinds`` and ``values`` are list columns sorted by kind, then value), made Python lists
-    the first time one is read (a first run reads everyone's, several times)."""
+    (``kinds`` and ``values`` are list columns sorted by kind, then value), kept as Arrow and
+    read a batch of profiles at a time: a run that sends a few thousand changes reads a few
+    thousand people's, not a million (made Python lists whole, they cost seconds and a
+    gigabyte at a million profiles)."""
 
     def __init__(
         self, pids: Sequence[str], kinds: pa.ChunkedArray, values: pa.ChunkedArray
     ) -> None:
         self._at = {pid: i for i, pid in enumerate(pids)}
-        self._arrow: tuple[pa.ChunkedArray, pa.ChunkedArray] | None = (kinds, values)
-        self._kinds: list[list[str]] = []
-        self._values: list[list[str]] = []
+        # one chunk each: a take from many chunks may join them first (a copy per batch)
+        self._kinds = kinds.combine_chunks()
+        self._values = values.combine_chunks()
 
     def of(self, pid: str) -> tuple[dict[str, str], list[str]]:
         """``(ids by kind (the first value of each), emails)`` of one profile."""
-        i = self._at.get(pid)
-        if i is None:
-            return {}, []
-        if self._arrow is not None:
-            kinds, values = self._arrow
-            self._kinds, self._values = kinds.to_pylist(), values.to_pylist()
-            self._arrow = None
-        ids: dict[str, str] = {}
-        emails: list[str] = []
-        for kind, value in zip(self._kinds[i], self._values[i], strict=True):
-            if kind == "email":
-                emails.append(value)
-            else:
-                ids.setdefault(kind, value)
-        return ids, emails
+        return self.of_many([pid])[0]
+
+    def of_many(self, pids: Sequence[str]) -> list[tuple[dict[str, str], list[str]]]:
+        """``of`` for each of ``pids`` (one that has none: nothing), read in one take."""
+        at = [self._at.get(pid, -1) for pid in pids]
+        rows = pa.array([i for i in at if i >= 0], type=pa.int64())
+        kinds = iter(self._kinds.take(rows).to_pylist() if len(rows) else [])
+        values = iter(self._values.take(rows).to_pylist() if len(rows) else [])
+        return [({}, []) if i < 0 else _split(next(kinds), next(values)) for i in at]
 
 
 class MemberSets(Mapping[str, set[str]]):
@@ -145,6 +166,11 @@ class DesiredColumns:
         if name not in self._fragments:
             self._fragments[name] = fragments(name, self.traits[name], self.digits.get(name))
         return self._fragments[name]
+
+    def forget_fragments(self) -> None:
+        """Drop the digest fragments (a text per profile and trait: about half a gigabyte at
+        a million profiles) once every destination is planned; apply never reads them."""
+        self._fragments.clear()
 
     def cleaned_at(self, name: str, rows: Sequence[int]) -> list[Any]:
         """The cleaned values of one trait at ``rows`` (as ``values`` gives them)."""

@@ -34,6 +34,7 @@ from connector.sync.mirror import LedgerSource, mirror_ledger
 from connector.sync.plan_db import PlanDatabase, as_plan_database
 from connector.sync.plan_rows import (
     Builders,
+    batched,
     put_table,
     upsert_candidates,
     wanted_members,
@@ -207,7 +208,12 @@ def _finish(
                UNION SELECT profile_id FROM cand_adds WHERE NOT in_ledger AND NOT traits_known
                ORDER BY 1"""
         )
-        new = [pid for (pid,) in pids if known(desired.recipients[pid]) is False]
+        new = [
+            r.profile_id
+            for chunk in batched((pid for (pid,) in pids), db.batch)
+            for r in desired.recipients_of(chunk)
+            if known(r) is False
+        ]
     put_table(db, "new_people", {"profile_id": new})
     fresh = "profile_id IN (SELECT profile_id FROM new_people)"
     skip_up = f"NOT known AND NOT cleared AND {fresh}" if update_only else "FALSE"
@@ -237,9 +243,9 @@ def _finish(
         "ledger_rows", "cand_upserts", "cand_adds",
         "want_traits", "erasing", "want_members", "merged", "new_people",
     )  # fmt: skip
-    plan.upserts = PlannedChanges(db, "plan_upserts", _UPSERT, upserts, build.upsert)
-    plan.adds = PlannedChanges(db, "plan_adds", _ADD, adds, build.add)
-    plan.removes = PlannedChanges(db, "plan_removes", _REMOVE, removes, build.remove)
+    plan.upserts = PlannedChanges(db, "plan_upserts", _UPSERT, upserts, build.upserts)
+    plan.adds = PlannedChanges(db, "plan_adds", _ADD, adds, build.adds)
+    plan.removes = PlannedChanges(db, "plan_removes", _REMOVE, removes, build.removes)
 
 
 def _count(db: PlanDatabase, sql: str) -> int:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import islice
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -21,13 +22,17 @@ from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.state.ledger import PENDING
 from connector.sync.consent import allowed
 from connector.sync.desired import DesiredState, traits_digest
-from connector.sync.plan_db import PlanDatabase
+from connector.sync.plan_db import PlanDatabase, Row
 from connector.sync.settle import settle
 from connector.sync.settle_columns import settled_digests
 
-__all__ = ["Builders", "put_table", "upsert_candidates", "wanted_members", "wanted_traits"]
+__all__ = [
+    "Builders", "batched", "put_table", "upsert_candidates", "wanted_members", "wanted_traits",
+]  # fmt: skip
 
 Channel = Literal["email", "ads"] | None
+T = TypeVar("T")
+_BATCH = 5_000  # people whose recipients are built at once
 
 
 def put_table(
@@ -54,14 +59,21 @@ def _allowed_mask(
     return [seen[v] if v in seen else seen.setdefault(v, allowed(v, policy)) for v in values]
 
 
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last shorter)."""
+    it = iter(items)
+    while chunk := list(islice(it, max(1, size))):
+        yield chunk
+
+
 def _gated(
     pids: Sequence[str], desired: DesiredState, gate: Callable[[Recipient], bool] | None
 ) -> list[bool]:
-    """The sink's ``accepts`` per row (every row passes when the sink has no such hook)."""
+    """The sink's ``accepts`` per row (every row passes when the sink has no such hook); the
+    recipients built a batch at a time, never all at once."""
     if gate is None:
         return [True] * len(pids)
-    recipients = desired.recipients
-    return [gate(recipients[pid]) for pid in pids]
+    return [gate(r) for chunk in batched(pids, _BATCH) for r in desired.recipients_of(chunk)]
 
 
 def wanted_traits(
@@ -151,10 +163,12 @@ def wanted_members(
     keys = _joined("m", sids, pids)
     members: dict[str, list[Change]] = {}
     if full_members:
-        listed = zip(sids.to_pylist(), pids.to_pylist(), keys.to_pylist(), strict=True)
-        for sid, pid, key in sorted(listed):
-            add = Change(ChangeKind.ADD, desired.recipients[pid], key, "1", segment=active[sid])
-            members.setdefault(sid, []).append(add)
+        listed = sorted(zip(sids.to_pylist(), pids.to_pylist(), keys.to_pylist(), strict=True))
+        for chunk in batched(listed, _BATCH):
+            found = desired.recipients_of([pid for _, pid, _ in chunk])
+            for (sid, _, key), recipient in zip(chunk, found, strict=True):
+                add = Change(ChangeKind.ADD, recipient, key, "1", segment=active[sid])
+                members.setdefault(sid, []).append(add)
     db.put("want_members", pa.table({"key": keys, "segment_id": sids, "profile_id": pids}))
     # a retired profile with no recipient of its own: its memberships are the survivor's
     gone = {
@@ -256,36 +270,54 @@ class Builders:
     def values(self, pid: str) -> Mapping[str, Any]:
         return _values(self.desired.traits[pid], self.wanted)
 
-    def upsert(self, row: tuple[Any, ...]) -> Change:
+    def upserts(self, rows: Sequence[Row]) -> list[Change]:
+        """A batch of planned upserts (key, profile_id, digest, withdrawn, payload, numbers,
+        cleared), their recipients built together."""
+        live = iter(self.desired.recipients_of([r[1] for r in rows if not r[6]]))
+        return [self._upsert(row, self.desired.departed[row[1]] if row[6] else next(live))
+                for row in rows]  # fmt: skip
+
+    def _upsert(self, row: Row, recipient: Recipient) -> Change:
         key, pid, digest, withdrawn, payload, numbers, cleared = row
         names: list[str] = json.loads(payload) if payload else []
-        if cleared:
-            recipient = self.desired.departed[pid]
-            values: Mapping[str, Any] = {}
-        else:
-            recipient = self.desired.recipients[pid]
-            values = {} if withdrawn else settle(self.values(pid), numbers, self.digits)
+        values: Mapping[str, Any] = {}
+        if not cleared and not withdrawn:
+            values = settle(self.values(pid), numbers, self.digits)
         unset = tuple(sorted(set(names) - set(values)))
         return Change(
             ChangeKind.UPSERT, recipient, key, digest, dict(values), unset,
             may_create=self.may_create,
         )  # fmt: skip
 
-    def add(self, row: tuple[Any, ...]) -> Change:
-        key, sid, pid = row
-        recipient = self.desired.recipients[pid]
-        return Change(ChangeKind.ADD, recipient, key, "1", segment=self.active[sid])
+    def adds(self, rows: Sequence[Row]) -> list[Change]:
+        """A batch of planned adds (key, segment_id, profile_id)."""
+        found = self.desired.recipients_of([pid for _, _, pid in rows])
+        return [
+            Change(ChangeKind.ADD, recipient, key, "1", segment=self.active[sid])
+            for (key, sid, _), recipient in zip(rows, found, strict=True)
+        ]
 
-    def remove(self, row: tuple[Any, ...]) -> Change:
-        """A membership no longer wanted, addressed to whoever holds it now (a retired
-        profile's own platform ids first: when both halves of a merge had a record at the
-        destination, this membership is held by the retired one's record)."""
-        key, sid, pid, digest = row
+    def removes(self, rows: Sequence[Row]) -> list[Change]:
+        """A batch of planned removes (key, segment_id, profile_id, digest), addressed to
+        whoever holds each membership now (``_holder``)."""
         d = self.desired
-        seg = self.active.get(sid) or next(
-            (s for s in d.segments if s.id == sid), SegmentRef(sid, sid)
-        )
-        recipient = d.recipients.get(pid) or d.departed.get(pid)
+        pids = list(dict.fromkeys(pid for _, _, pid, _ in rows if pid in d.recipients))
+        found = dict(zip(pids, d.recipients_of(pids), strict=True))
+        out = []
+        for key, sid, pid, digest in rows:
+            seg = self.active.get(sid) or next(
+                (s for s in d.segments if s.id == sid), SegmentRef(sid, sid)
+            )
+            recipient = found.get(pid) or self._holder(pid)
+            out.append(Change(ChangeKind.REMOVE, recipient, key, digest, segment=seg))
+        return out
+
+    def _holder(self, pid: str) -> Recipient:
+        """The recipient of a membership whose profile is not wanted: a departed one's own, or
+        a retired profile's own platform ids first (when both halves of a merge had a record at
+        the destination, the membership is held by the retired one's record)."""
+        d = self.desired
+        recipient = d.departed.get(pid)
         if recipient is None:
             survivor = d.aliases.get(pid) or ""
             found = d.recipients.get(survivor) or d.departed.get(survivor)
@@ -296,4 +328,4 @@ class Builders:
                 ids={**(found.ids if found else {}), **d.retired_ids.get(pid, {})},
                 other_emails=found.other_emails if found else (),
             )
-        return Change(ChangeKind.REMOVE, recipient, key, digest, segment=seg)
+        return recipient

@@ -2,9 +2,10 @@
 
 The planner leaves each destination's changes as a table in a database of its own (DuckDB's
 ``plan_engine``, or Spark: ``connector.sync.plan_db``), numbered by ``ord`` in the order they
-are sent; ``PlannedChanges`` is a sequence over such a table that builds a ``Change`` per row
-only when the row is read, a batch at a time, so a first run that plans millions of changes
-holds one batch of them in Python, not all. Ledger and desired state are compared there too
+are sent; ``PlannedChanges`` is a sequence over such a table that builds the changes of a batch
+of rows only when the batch is read (``build`` gets its rows at once, so the people they are
+about are looked up together), so a first run that plans millions of changes holds one batch of
+them in Python, not all. Ledger and desired state are compared there too
 (``connector.sync.plan``).
 """
 
@@ -47,7 +48,7 @@ def plan_engine(
 
 class PlannedChanges(Sequence[Change]):
     """The changes in ``table`` (numbered by ``ord`` 1..n; ``columns`` are what ``build``
-    reads), in order."""
+    reads, a batch of rows at a time), in order."""
 
     def __init__(
         self,
@@ -55,7 +56,7 @@ class PlannedChanges(Sequence[Change]):
         table: str,
         columns: Sequence[str],
         n: int,
-        build: Callable[[Row], Change],
+        build: Callable[[list[Row]], list[Change]],
     ) -> None:
         self._db = db
         self._table = table
@@ -76,7 +77,7 @@ class PlannedChanges(Sequence[Change]):
     def _between(self, start: int, stop: int) -> list[Change]:
         if stop <= start:
             return []
-        return [self._build(r) for r in self._db.read(self._table, self._columns, start, stop)]
+        return self._build(self._db.read(self._table, self._columns, start, stop))
 
     @overload
     def __getitem__(self, index: int) -> Change: ...

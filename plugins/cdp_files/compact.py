@@ -22,6 +22,9 @@ from connector.sdk import crashpoint
 
 __all__ = ["compact"]
 
+# DuckDB's default limit is 80 % of the host's memory, on top of the run's own budget (a
+# million-profile first run's fold took gigabytes); beyond this it spills to ``.compact.tmp``
+FOLD_MEMORY = "512MB"
 _NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
 
@@ -182,6 +185,7 @@ def compact(root: Path, ext: str, parts: list[Path], traits: Path, memberships: 
     con = duckdb.connect(config={"threads": 2, "preserve_insertion_order": True})
     try:
         con.execute(f"SET temp_directory = {_literal(str(root / '.compact.tmp'))}")
+        con.execute(f"SET memory_limit = {_literal(FOLD_MEMORY)}")
         _parts_table(con, parts)
         files = _Files(con, ext)
         _traits(files, traits)
