@@ -33,6 +33,7 @@ from connector.state.ledger_clock import Delta, LedgerMark
 __all__ = ["LEDGER_COPY", "KeptLedger", "drop_copy"]
 
 LEDGER_COPY = "ledger_copy.duckdb"  # in the workspace
+COPY_MEMORY = "256MB"
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,9 @@ class KeptLedger:
         process plans now) is not used: the plan then reads the store."""
         for attempt in range(2):
             try:
-                con = duckdb.connect(str(self.path))
+                # DuckDB's default limit is 80 % of the host's memory, outside the run's budget;
+                # the copy only appends and deletes rows, which its file holds beyond this
+                con = duckdb.connect(str(self.path), config={"memory_limit": COPY_MEMORY})
                 self.path.chmod(0o600)  # the ledger's rows: as private as the state store
                 con.execute(_MARKS)
             except duckdb.IOException as exc:
