@@ -25,6 +25,7 @@ from connector.modelling.backend import DuckBackend, ModelBackend
 from connector.modelling.catalogue import assign_tiers, rule_entries, tier_entries, version_entries
 from connector.modelling.clusters import ClusterResult, fit_clusters
 from connector.modelling.drift import distribution, drift_report
+from connector.modelling.feature_cache import cached_features
 from connector.modelling.features import feature_columns
 from connector.modelling.holdout import holdout_mask, profile_hashes
 from connector.modelling.keys import MODEL_KEY, row_keys, with_model_keys
@@ -142,11 +143,10 @@ class Drift:
 def features_stage(run: ModelRun) -> Features:
     settings = run.settings
     longest = timedelta(days=max(settings.propensity_horizon_days, settings.churn_horizon_days))
-    backend = run.backend
-    cats = backend.top_categories(
-        run.con, run.as_of - longest, settings.top_categories, run.parsed.items
-    )
-    table = backend.features(
+    cats = run.backend.top_categories(run.con, run.as_of - longest, settings.top_categories,
+                                      run.parsed.items)  # fmt: skip
+    table = cached_features(  # only the changed profiles' rows at a kept cutoff
+        run.backend,
         run.con,
         run.as_of,
         categories=cats,
