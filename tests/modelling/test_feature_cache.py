@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 
 from connector.modelling import feature_cache, score_cache
+from connector.modelling.backend import DuckBackend
 from connector.modelling.engine import ModelResult, ModelState, run_models
+from connector.modelling.features import compute_features
 from connector.modelling.settings import ModelSettings
 from connector.testing.testdata import generate
 
@@ -31,10 +33,9 @@ class _Runs:
 
 def _run(con: duckdb.DuckDBPyConnection, state: ModelState | None, runs: _Runs, name: str) -> None:
     seen: list[tuple[bool, int]] = []
-    original = feature_cache.compute_features
 
     def counting(*args: Any, **kwargs: Any) -> pd.DataFrame:
-        out = original(*args, **kwargs)
+        out = compute_features(*args, **kwargs)
         seen.append((kwargs.get("scope") is not None, len(out)))
         return out
 
@@ -163,9 +164,6 @@ def test_another_cutoff_recomputes_everyone() -> None:
     generate(con, n_profiles=300, seed=3)
     args: dict[str, Any] = {"categories": [], "half_life_days": 30.0, "items_table": None,
                             "baskets_table": None}  # fmt: skip
-    from connector.modelling.backend import DuckBackend
-    from connector.modelling.features import compute_features
-
     backend = DuckBackend()
     feature_cache.cached_features(backend, con, AS_OF, **args)
     later = AS_OF + timedelta(days=1)
