@@ -28,7 +28,6 @@ from datetime import datetime
 import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from connector.modelling.backend import ModelBackend
 from connector.modelling.features import category_column, compute_features, feature_sql
@@ -99,7 +98,9 @@ def _keep(con: duckdb.DuckDBPyConnection, key: str, frame: pd.DataFrame, prints:
     """Store `frame`'s rows with the fingerprints in `prints` (a profile there without a row
     has none before the cutoff, which is kept too): the whole table when `prints` is every
     profile's, else in place of the changed and gone profiles' rows."""
-    con.register("_model_feature_rows", pa.Table.from_pandas(frame, preserve_index=False))
+    # the frame itself, not an Arrow copy: DuckDB scans its arrays in place (NaN as NULL, as
+    # the feature query gave them), so keeping a million rows adds no copy to the first run
+    con.register("_model_feature_rows", frame)
     try:
         rows = f"""SELECT ? AS key, f.fp, r.profile_id IS NOT NULL AS has_row, f.profile_id,
                           r.* EXCLUDE (profile_id)

@@ -5,6 +5,7 @@ without the kept rows (an upgrade) recomputes everyone."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -17,6 +18,8 @@ from connector.modelling.backend import DuckBackend
 from connector.modelling.engine import ModelResult, ModelState, run_models
 from connector.modelling.features import compute_features
 from connector.modelling.settings import ModelSettings
+from connector.store.datastore import DataStore
+from connector.store.purge import purge_profiles
 from connector.testing.testdata import generate
 
 AS_OF = datetime(2025, 1, 1)
@@ -171,3 +174,19 @@ def test_another_cutoff_recomputes_everyone() -> None:
     _same_bytes(got, compute_features(con, later, **args), "features")
     again = feature_cache.cached_features(backend, con, later, **args)
     _same_bytes(again, got, "features")
+
+
+def test_an_erasure_removes_the_kept_features_of_the_person(tmp_path: Path) -> None:
+    """A kept feature row is behaviour of a person: erased with their features and scores."""
+    store = DataStore(tmp_path / "data.duckdb")
+    try:
+        store.con.execute(
+            f"CREATE TABLE {feature_cache.TABLE} AS SELECT 'key' AS key, * FROM "
+            "(VALUES (1, true, 'gone', 3.0), (2, true, 'kept', 1.0)) t(fp, has_row, profile_id,"
+            " orders)"
+        )
+        purge_profiles(store, ["gone"])
+        rows = store.con.execute(f"SELECT profile_id FROM {feature_cache.TABLE}").fetchall()
+    finally:
+        store.close()
+    assert rows == [("kept",)]
