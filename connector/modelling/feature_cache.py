@@ -31,6 +31,7 @@ import pandas as pd
 
 from connector.modelling.backend import ModelBackend
 from connector.modelling.features import category_column, compute_features, feature_sql
+from connector.modelling.keys import MODEL_KEY, key_sql
 
 __all__ = ["TABLE", "cached_features"]
 
@@ -118,16 +119,22 @@ def _keep(con: duckdb.DuckDBPyConnection, key: str, frame: pd.DataFrame, prints:
 
 
 def _kept_rows(con: duckdb.DuckDBPyConnection, categories: list[str]) -> pd.DataFrame:
-    """The kept rows as `compute_features` gives them: by profile id, the category shares
-    last and in the order of `categories` (top categories of equal counts swap places)."""
+    """The kept rows as `with_model_keys(compute_features(...))` gives them, keyed and ordered
+    in the same query (a million ids sent back to DuckDB to be keyed cost seconds): the
+    category shares last and in the order of `categories` (equal counts swap places), then
+    the model key, rows by model key and profile id."""
+    shares = [category_column(c) for c in categories]
+    named = [c for c in con.table(TABLE).columns if c not in ("key", "fp", "has_row")]
+    columns = [c for c in named if c not in shares] + shares
+    join, key = key_sql(con, "c.profile_id")
     rel = con.sql(
-        f"SELECT * EXCLUDE (key, fp, has_row) FROM {TABLE} WHERE has_row ORDER BY profile_id"
+        f"""SELECT {", ".join(f'c."{c}"' for c in columns)}, {key} AS {MODEL_KEY}
+            FROM {TABLE} c {join} WHERE c.has_row ORDER BY {MODEL_KEY}, c.profile_id"""
     )
     if rel is None:  # a SELECT always yields a relation; guard for the type checker
         raise RuntimeError("feature cache query returned no relation")
-    shares = [category_column(c) for c in categories]
-    columns = [c for c in rel.columns if c not in shares] + shares
-    frame: pd.DataFrame = rel.select(*columns).to_arrow_table().to_pandas()
+    frame: pd.DataFrame = rel.to_arrow_table().to_pandas()
+    frame[MODEL_KEY] = frame[MODEL_KEY].astype(object)  # as `with_model_keys` holds it
     return frame
 
 
@@ -142,7 +149,8 @@ def cached_features(
     baskets_table: str | None,
 ) -> pd.DataFrame:
     """`backend.features(...)` at the scoring cutoff, recomputing only the changed profiles'
-    rows of what an earlier run on the same key kept (see the module docstring)."""
+    rows of what an earlier run on the same key kept (see the module docstring); rows read
+    back come keyed and ordered as `with_model_keys` would give them (a `MODEL_KEY` column)."""
     if backend.name != "duckdb":  # features computed elsewhere are not kept here
         return backend.features(con, cutoff, categories=categories,
                                 half_life_days=half_life_days, items_table=items_table,

@@ -146,15 +146,12 @@ def features_stage(run: ModelRun) -> Features:
     cats = run.backend.top_categories(run.con, run.as_of - longest, settings.top_categories,
                                       run.parsed.items)  # fmt: skip
     table = cached_features(  # only the changed profiles' rows at a kept cutoff
-        run.backend,
-        run.con,
-        run.as_of,
-        categories=cats,
+        run.backend, run.con, run.as_of, categories=cats,
         half_life_days=settings.engagement_half_life_days,
-        items_table=run.parsed.items,
-        baskets_table=run.parsed.baskets,
-    )
-    return Features(tuple(cats), with_model_keys(run.con, table))
+        items_table=run.parsed.items, baskets_table=run.parsed.baskets,
+    )  # fmt: skip
+    keyed = table if MODEL_KEY in table.columns else with_model_keys(run.con, table)
+    return Features(tuple(cats), keyed)
 
 
 def lifetime_stage(
