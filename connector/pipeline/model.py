@@ -21,6 +21,7 @@ from connector.runctl.crashpoints import crashpoint
 from connector.state.catalogue import CatalogueEntry
 from connector.state.kv import PluginStateStore
 from connector.state.schema import model_cards
+from connector.store.replace_rows import replace_rows
 from connector.workspace import Workspace
 
 __all__ = ["cutoff_of", "run_model_stage"]
@@ -56,16 +57,10 @@ def run_model_stage(ws: Workspace, *, run_id: str, dry_run: bool) -> ModelOutput
     con = ws.data.con
     _add_realtime(con, out, ws.config.model.core)
     _drop_inactive(con, out)
-    for table, frame in (
-        ("features", out.features),
-        ("scores", out.scores),
-        ("memberships", out.memberships),
-    ):
-        con.register("model_frame", frame)
-        try:
-            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM model_frame")
-        finally:
-            con.unregister("model_frame")
+    # only the rows that changed are rewritten (most of them after a small change)
+    replace_rows(con, "features", out.features, ("profile_id",))
+    replace_rows(con, "scores", out.scores, ("profile_id",))
+    replace_rows(con, "memberships", out.memberships, ("segment_id", "profile_id"))
     crashpoint("model.after_write")
     if dry_run:
         return out
