@@ -2,9 +2,9 @@
 
 The model stage stores features, scores and memberships every run; after a 1% change almost
 every row is the same, and rewriting the whole table (convert, compress, write) was most of the
-stage's store time at a million profiles. The diff is set-based in DuckDB: the table's rows the
-frame no longer has unchanged (``EXCEPT ALL`` over every column) name the keys to delete, the
-frame's rows the table does not hold are inserted, both in one transaction. The table then holds
+stage's store time at a million profiles. The diff is set-based in DuckDB: one join on the key
+finds the keys whose row is new, gone or differs in any column; those keys are deleted and the
+frame's rows for them inserted, in one transaction. The table then holds
 the same rows as after a full rewrite; only their physical order differs, and no reader relies on
 it (each aggregates, filters by key or sorts). The full rewrite stays for a missing table, a
 changed schema, a frame whose key is not unique, or when a large share changed.
@@ -23,8 +23,7 @@ __all__ = ["FULL_SHARE", "replace_rows"]
 # above this share of changed rows the full rewrite is as cheap and leaves a compact table
 FULL_SHARE = 0.3
 _FRAME = "replace_rows_frame"
-_ADD = "replace_rows_add"
-_GONE = "replace_rows_gone"
+_CHANGED = "replace_rows_changed"
 
 Written = Literal["full", "incremental"]
 
@@ -56,43 +55,49 @@ def _same_schema(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 def _unique(frame: pd.DataFrame, key: Sequence[str]) -> bool:
     if not len(frame) or not set(key) <= set(frame.columns):
         return False
-    return not bool(frame.duplicated(list(key)).any())
+    keys = frame[list(key)]
+    return not bool(keys.isna().to_numpy().any() or keys.duplicated().any())
 
 
 def _incremental(con: duckdb.DuckDBPyConnection, table: str, key: Sequence[str]) -> bool:
     """Delete and insert the changed rows in one transaction; False (nothing written) when too
     many changed or the result does not hold as many rows as the frame (duplicate old keys)."""
-    keys = ", ".join(key)
-    match = " AND ".join(f"t.{k} = g.{k}" for k in key)
+    total = _count(con, _FRAME)
     con.begin()
     try:
-        con.execute(
-            f"CREATE TEMP TABLE {_ADD} AS SELECT * FROM {_FRAME} EXCEPT ALL SELECT * FROM {table}"
-        )
-        added = _count(con, _ADD)
-        total = _count(con, _FRAME)
-        if added > FULL_SHARE * total:
+        con.execute(_changed_keys(con, table, key))
+        if _count(con, _CHANGED) > FULL_SHARE * total:
             con.rollback()
             return False
+        match = " AND ".join(f'x."{k}" = g."{k}"' for k in key)
+        con.execute(f"DELETE FROM {table} x USING {_CHANGED} g WHERE {match}")
         con.execute(
-            f"""CREATE TEMP TABLE {_GONE} AS SELECT DISTINCT {keys} FROM
-                (SELECT * FROM {table} EXCEPT ALL SELECT * FROM {_FRAME})"""
+            f"""INSERT INTO {table} SELECT * FROM {_FRAME} x
+                WHERE EXISTS (SELECT 1 FROM {_CHANGED} g WHERE {match})"""
         )
-        if _count(con, _GONE) > FULL_SHARE * total:
-            con.rollback()
-            return False
-        con.execute(f"DELETE FROM {table} t USING {_GONE} g WHERE {match}")
-        con.execute(f"INSERT INTO {table} SELECT * FROM {_ADD}")
         if _count(con, table) != total:
             con.rollback()
             return False
-        con.execute(f"DROP TABLE {_ADD}")
-        con.execute(f"DROP TABLE {_GONE}")
+        con.execute(f"DROP TABLE {_CHANGED}")
         con.commit()
     except BaseException:
         con.rollback()
         raise
     return True
+
+
+def _changed_keys(con: duckdb.DuckDBPyConnection, table: str, key: Sequence[str]) -> str:
+    """The keys whose row is new, gone or differs in any column (NULL equals NULL, NaN NaN):
+    one join on the key, cheaper than comparing whole rows as sets."""
+    columns = [str(d[0]) for d in con.execute(f"SELECT * FROM {_FRAME} LIMIT 0").description]
+    rest = [c for c in columns if c not in key]
+    differs = "".join(f' OR n."{c}" IS DISTINCT FROM o."{c}"' for c in rest)
+    on = " AND ".join(f'n."{k}" = o."{k}"' for k in key)
+    pick = ", ".join(f'coalesce(n."{k}", o."{k}") AS "{k}"' for k in key)
+    first = key[0]
+    return f"""CREATE TEMP TABLE {_CHANGED} AS SELECT {pick}
+               FROM {_FRAME} n FULL JOIN {table} o ON {on}
+               WHERE n."{first}" IS NULL OR o."{first}" IS NULL{differs}"""
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
