@@ -35,7 +35,7 @@ def replace_rows(
     frame). Returns how it was written."""
     con.register(_FRAME, frame)
     try:
-        if _same_schema(con, table) and _unique(frame, key) and _incremental(con, table, key):
+        if _same_schema(con, table) and _unique(con, frame, key) and _incremental(con, table, key):
             return "incremental"
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {_FRAME}")
         return "full"
@@ -52,11 +52,17 @@ def _same_schema(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return [r[:2] for r in old] == [r[:2] for r in new]
 
 
-def _unique(frame: pd.DataFrame, key: Sequence[str]) -> bool:
+def _unique(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, key: Sequence[str]) -> bool:
+    """Rows to write, every key present and unique (in DuckDB: pandas' own check costs more)."""
     if not len(frame) or not set(key) <= set(frame.columns):
         return False
-    keys = frame[list(key)]
-    return not bool(keys.isna().to_numpy().any() or keys.duplicated().any())
+    keys = ", ".join(f'"{k}"' for k in key)
+    nulls = " OR ".join(f'"{k}" IS NULL' for k in key)
+    row = con.execute(
+        f"""SELECT count(*) FILTER (WHERE {nulls}), count(*) - count(DISTINCT ({keys}))
+            FROM {_FRAME}"""
+    ).fetchone()
+    return row == (0, 0)
 
 
 def _incremental(con: duckdb.DuckDBPyConnection, table: str, key: Sequence[str]) -> bool:

@@ -78,8 +78,9 @@ def test_unchanged_frame_leaves_the_table_as_it_was() -> None:
         _frame(100).astype({"score": "float32"}),  # a changed type
         pd.concat([_frame(100), _frame(100).head(1)], ignore_index=True),  # duplicate key
         _frame(0),  # empty
+        _frame(100).assign(profile_id=pd.array([None, *(f"p{i}" for i in range(1, 100))])),  # null
     ],
-    ids=["large-share", "new-column", "new-type", "duplicate-key", "empty"],
+    ids=["large-share", "new-column", "new-type", "duplicate-key", "empty", "null-key"],
 )
 def test_falls_back_to_the_full_rewrite(new: pd.DataFrame) -> None:
     how, _ = _written(_frame(100), new)
