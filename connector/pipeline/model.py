@@ -100,7 +100,7 @@ def run_model_stage(ws: Workspace, *, run_id: str, dry_run: bool) -> ModelOutput
 def write_table(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
     """Replace ``table`` with ``frame``, handed to DuckDB as Arrow where that keeps its types.
 
-    DuckDB copies Arrow columns for less CPU than it scans pandas' (15-20% of the three tables'
+    DuckDB copies Arrow columns for less CPU than it scans pandas' (about 10% of the three tables'
     write at a million profiles); the table is the same. A categorical column (an ENUM from
     pandas, VARCHAR from Arrow) or an object column Arrow cannot type keeps the pandas scan.
     Writing only the changed rows was measured too: the diff join costs as much as the write.
