@@ -22,7 +22,7 @@ from sklearn.metrics import silhouette_score
 
 from connector.modelling.holdout import stable_unit
 from connector.modelling.keys import row_keys
-from connector.modelling.naming import describe_cluster, name_cluster
+from connector.modelling.naming import NAMING_COLUMNS, describe_cluster, name_cluster
 from connector.modelling.settings import ModelSettings
 
 # Observed behaviour only: model outputs (churn_risk, clv) move for everyone on each retrain,
@@ -222,6 +222,8 @@ def _name_and_describe(
     the segment id of every row."""
     seg_ids = np.empty(len(labels), dtype=object)
     used_names: set[str] = {str(c["name"]) for c in clusters if c.get("name")}
+    # what naming reads: copying every column of each cluster's rows cost seconds at 1M
+    frame = frame[list(NAMING_COLUMNS)]
     for i, info in enumerate(clusters):
         member = labels == i
         seg_ids[member] = info["id"]

@@ -245,7 +245,12 @@ def feature_sql(
     half_life_days: float,
     items_table: str | None,
     baskets_table: str | None,
+    scope: str | None = None,
 ) -> str:
+    """The feature query ($1 the cutoff, $2.. the categories); with `scope` (a table of
+    profile ids) only those profiles' rows, each what the whole store gives it (every aggregate
+    is per profile)."""
+    within = f"profile_id IN (SELECT profile_id FROM {scope})" if scope else ""
     win, eng = _order_windows(), _decayed_engagement(half_life_days)
     items_sql, baskets_sql = _items_sql(categories, items_table), _baskets_sql(baskets_table)
     cat_cols = _category_shares(categories)
@@ -253,7 +258,7 @@ def feature_sql(
     WITH ev AS (
       SELECT event_id, profile_id, type, revenue, properties, occurred_at,
              date_diff('second', occurred_at, $1::TIMESTAMP) / 86400.0 AS age_days
-      FROM ({netted_events_sql("$1::TIMESTAMP")}) netted),
+      FROM ({netted_events_sql("$1::TIMESTAMP", scope=within)}) netted),
     orders AS (
       SELECT profile_id, count(*) AS orders, coalesce(sum(revenue), 0) AS revenue_total,
              min(age_days) AS recency_days, {win}
@@ -287,8 +292,8 @@ def feature_sql(
       SELECT coalesce(p.profile_id, f.profile_id) AS profile_id,
              least(coalesce(p.created_at, f.first_seen), coalesce(f.first_seen, p.created_at))
                AS started_at
-      FROM (SELECT profile_id, created_at FROM profiles WHERE created_at < $1::TIMESTAMP
-               OR created_at IS NULL) p
+      FROM (SELECT profile_id, created_at FROM profiles WHERE (created_at < $1::TIMESTAMP
+               OR created_at IS NULL) {f"AND {within}" if scope else ""}) p
       FULL OUTER JOIN firsts f ON p.profile_id = f.profile_id)
     {_feature_select(categories)}"""
 
@@ -301,14 +306,16 @@ def compute_features(
     half_life_days: float = 30.0,
     items_table: str | None = None,
     baskets_table: str | None = None,
+    scope: str | None = None,
 ) -> pd.DataFrame:
     """One row per profile known before `cutoff` (sorted by profile_id), with BASE_FEATURES,
     the BTYD summary (frequency, t_x, T, monetary in days) and category shares.
     Recency and engagement ages are NaN for profiles that never ordered / engaged, basket
     features (items and units per order, unit price) for those whose orders list no products.
     `items_table` and `baskets_table` (from `materialise_items` / `materialise_baskets`) save
-    re-parsing product JSON for each cutoff."""
-    sql = feature_sql(categories, half_life_days, items_table, baskets_table)
+    re-parsing product JSON for each cutoff; `scope` (a table of profile ids) limits the rows to
+    those profiles (`connector.modelling.feature_cache`)."""
+    sql = feature_sql(categories, half_life_days, items_table, baskets_table, scope)
     rel = con.sql(sql, params=[cutoff, *categories])
     if rel is None:  # a SELECT always yields a relation; guard for the type checker
         raise RuntimeError("feature query returned no relation")

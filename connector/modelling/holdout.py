@@ -21,27 +21,24 @@ import numpy.typing as npt
 import pandas as pd
 
 
-def stable_unit(keys: Iterable[str], salt: str) -> npt.NDArray[np.float64]:
-    """Map each key to a uniform number in [0, 1) with blake2b (stable across processes,
-    unlike Python's salted `hash`)."""
+def _blake64(keys: Iterable[str], salt: str) -> npt.NDArray[np.uint64]:
+    """64-bit blake2b of each (salt, key), big-endian (stable across processes, unlike
+    Python's salted `hash`); the digests are joined and read by numpy in one go, not turned
+    into a Python int each."""
     prefix = salt.encode() + b"\x1f"
-    out = [
-        int.from_bytes(hashlib.blake2b(prefix + k.encode(), digest_size=8).digest(), "big")
-        for k in keys
-    ]
-    return np.asarray(out, dtype=np.float64) / 2.0**64
+    blake = hashlib.blake2b
+    digests = b"".join([blake(prefix + k.encode(), digest_size=8).digest() for k in keys])
+    return np.frombuffer(digests, dtype=">u8").astype(np.uint64)
+
+
+def stable_unit(keys: Iterable[str], salt: str) -> npt.NDArray[np.float64]:
+    """Map each key to a uniform number in [0, 1) (`_blake64` over 2**64)."""
+    return _blake64(keys, salt).astype(np.float64) / 2.0**64
 
 
 def profile_hashes(profile_ids: Iterable[str], salt: str) -> npt.NDArray[np.uint64]:
     """64-bit blake2b of each (salt, profile_id), computed once per run."""
-    prefix = salt.encode() + b"\x1f"
-    return np.fromiter(
-        (
-            int.from_bytes(hashlib.blake2b(prefix + k.encode(), digest_size=8).digest(), "big")
-            for k in profile_ids
-        ),
-        dtype=np.uint64,
-    )
+    return _blake64(profile_ids, salt)
 
 
 def _mix64(z: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-__all__ = ["MODEL_KEY", "model_keys", "row_keys", "with_model_keys"]
+__all__ = ["MODEL_KEY", "key_sql", "model_keys", "row_keys", "with_model_keys"]
 
 MODEL_KEY = "model_key"
 
@@ -31,22 +31,30 @@ def _has_identity_map(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(rows[0][0])
 
 
+def key_sql(con: duckdb.DuckDBPyConnection, profile_id: str) -> tuple[str, str]:
+    """(a join clause, the SQL expression of the model key) for rows whose profile id is the
+    SQL expression `profile_id`: the one definition `with_model_keys` and a query that keys
+    its rows itself (`connector.modelling.feature_cache`) share."""
+    anchor = f"'profile:' || {profile_id}"
+    join = ""
+    if _has_identity_map(con):
+        join = f"""LEFT JOIN (SELECT profile_id, min(id_key) AS k FROM identity_map
+                             GROUP BY profile_id) m ON m.profile_id = {profile_id}"""
+        anchor = f"coalesce(m.k, {anchor})"
+    return join, f"md5({anchor})[1:20]"
+
+
 def _keyed(
     con: duckdb.DuckDBPyConnection, profile_ids: pd.Series, *, ordered: bool
 ) -> dict[str, npt.NDArray[Any]]:
     """{"k": each row's key, "i": its position}, in row order or (`ordered`) by key, then id."""
     ids = pd.DataFrame({"pid": profile_ids.astype(str).to_numpy(), "i": range(len(profile_ids))})
-    anchor = "'profile:' || ids.pid"
-    join = ""
-    if _has_identity_map(con):
-        join = """LEFT JOIN (SELECT profile_id, min(id_key) AS k FROM identity_map
-                             GROUP BY profile_id) m ON m.profile_id = ids.pid"""
-        anchor = f"coalesce(m.k, {anchor})"
+    join, key = key_sql(con, "ids.pid")
     order = "k, ids.pid" if ordered else "ids.i"
     con.register("_model_key_ids", ids)
     try:
         got = con.execute(
-            f"""SELECT k, i FROM (SELECT md5({anchor})[1:20] AS k, ids.i, ids.pid
+            f"""SELECT k, i FROM (SELECT {key} AS k, ids.i, ids.pid
                                   FROM _model_key_ids ids {join}) ids ORDER BY {order}"""
         ).fetchnumpy()
     finally:

@@ -29,6 +29,10 @@ NEW_DAYS = 90
 LONG_STANDING_DAYS = 365
 
 
+# the columns of a scored frame that naming and descriptions read
+NAMING_COLUMNS = ("orders", "recency_days", "clv", "aov", "tenure_days")
+
+
 def recency_state(median_days: float, horizon_days: int) -> str:
     """The absolute recency word for a median number of days since the last order."""
     if median_days <= horizon_days / 2:

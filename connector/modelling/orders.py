@@ -34,16 +34,18 @@ def purchase_filter(alias: str = "") -> str:
     return f"{p}type = 'order_completed' AND coalesce({p}revenue, 0) >= 0"
 
 
-def netted_events_sql(before: str, *, inclusive: bool = False) -> str:
+def netted_events_sql(before: str, *, inclusive: bool = False, scope: str = "") -> str:
     """A SELECT of (event_id, profile_id, type, revenue, properties, occurred_at) over the events
     before `before` (a SQL expression; `inclusive` for <=), with orders netted and refund events
-    and return lines removed. `event_id` (the events table's key) lets product lists parsed
-    once per run join the orders a cutoff's netting keeps (`connector.modelling.features`)."""
+    and return lines removed; `scope` (a SQL condition on the events) keeps some profiles only
+    (netting never crosses profiles, so their rows are what the whole store gives them).
+    `event_id` (the events table's key) lets product lists parsed once per run join the orders
+    a cutoff's netting keeps (`connector.modelling.features`)."""
     op = "<=" if inclusive else "<"
     return f"""
     WITH raw AS (
       SELECT event_id, profile_id, type, revenue, properties, occurred_at FROM events
-      WHERE occurred_at {op} {before}),
+      WHERE occurred_at {op} {before} {f"AND ({scope})" if scope else ""}),
     ords AS (
       SELECT event_id, profile_id, type, revenue, properties, occurred_at, {_OID} AS oid
       FROM raw WHERE type = 'order_completed' AND coalesce(revenue, 0) >= 0),

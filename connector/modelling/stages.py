@@ -25,6 +25,7 @@ from connector.modelling.backend import DuckBackend, ModelBackend
 from connector.modelling.catalogue import assign_tiers, rule_entries, tier_entries, version_entries
 from connector.modelling.clusters import ClusterResult, fit_clusters
 from connector.modelling.drift import distribution, drift_report
+from connector.modelling.feature_cache import cached_features
 from connector.modelling.features import feature_columns
 from connector.modelling.holdout import holdout_mask, profile_hashes
 from connector.modelling.keys import MODEL_KEY, row_keys, with_model_keys
@@ -142,19 +143,15 @@ class Drift:
 def features_stage(run: ModelRun) -> Features:
     settings = run.settings
     longest = timedelta(days=max(settings.propensity_horizon_days, settings.churn_horizon_days))
-    backend = run.backend
-    cats = backend.top_categories(
-        run.con, run.as_of - longest, settings.top_categories, run.parsed.items
-    )
-    table = backend.features(
-        run.con,
-        run.as_of,
-        categories=cats,
+    cats = run.backend.top_categories(run.con, run.as_of - longest, settings.top_categories,
+                                      run.parsed.items)  # fmt: skip
+    table = cached_features(  # only the changed profiles' rows at a kept cutoff
+        run.backend, run.con, run.as_of, categories=cats,
         half_life_days=settings.engagement_half_life_days,
-        items_table=run.parsed.items,
-        baskets_table=run.parsed.baskets,
-    )
-    return Features(tuple(cats), with_model_keys(run.con, table))
+        items_table=run.parsed.items, baskets_table=run.parsed.baskets,
+    )  # fmt: skip
+    keyed = table if MODEL_KEY in table.columns else with_model_keys(run.con, table)
+    return Features(tuple(cats), keyed)
 
 
 def lifetime_stage(

@@ -4,7 +4,8 @@ Called once every destination has removed them (``connector.privacy.erase``), wh
 compacts the file (``DataStore.compact``) so deleted values leave its free blocks. Rows are found
 through the identity graph: the profile ids, the identity signatures mapped to them (source
 records and events) and the source records behind those. A table the model stage writes
-(features, scores, memberships, model_score_cache) may not exist yet in a new store.
+(features, scores, memberships, model_score_cache, model_feature_cache) may not exist yet in a
+new store.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ _BY_PROFILE = (
     "memberships",
     "erasing_profiles",
 )
-# model_score_cache: each profile's classifier inputs (`connector.modelling.score_cache`)
-_MODEL_TABLES = ("features", "scores", "model_score_cache")
+# model_score_cache: each profile's classifier inputs (`connector.modelling.score_cache`);
+# model_feature_cache: its feature row and fingerprint (`connector.modelling.feature_cache`)
+_MODEL_TABLES = ("features", "scores", "model_score_cache", "model_feature_cache")
 
 
 def purge_profiles(store: DataStore, profile_ids: Sequence[str]) -> None:
