@@ -89,8 +89,7 @@ def rebuild_profiles(store: DataStore, blocked: frozenset[str], *, every: bool) 
               {_prevailing("email")},
               {_prevailing("sms")},
               {_prevailing("ads")},
-              -- not string_agg(DISTINCT ...): a DISTINCT aggregate halves this query's speed
-              array_to_string(list_sort(list_distinct(list(source))), ',') AS sources,
+              string_agg(DISTINCT source, ',' ORDER BY source) AS sources,
               arg_max(traits, ord) AS traits
             FROM r GROUP BY profile_id
         ),
@@ -100,13 +99,10 @@ def rebuild_profiles(store: DataStore, blocked: frozenset[str], *, every: bool) 
               min(value) FILTER (WHERE kind = 'phone') AS phone
             FROM identities WHERE true {only} GROUP BY profile_id
         ),
-        ev AS (  -- by (profile, source) first: a DISTINCT aggregate over every event is slower
-            SELECT profile_id, min(first_event) AS first_event, max(last_event) AS last_event,
-                   string_agg(source, ',' ORDER BY source) AS sources
-            FROM (SELECT profile_id, source, min(occurred_at) AS first_event,
-                         max(occurred_at) AS last_event
-                  FROM events WHERE profile_id IS NOT NULL {only} GROUP BY profile_id, source)
-            GROUP BY profile_id
+        ev AS (
+            SELECT profile_id, min(occurred_at) AS first_event, max(occurred_at) AS last_event,
+                   string_agg(DISTINCT source, ',' ORDER BY source) AS sources
+            FROM events WHERE profile_id IS NOT NULL {only} GROUP BY profile_id
         ),
         ids AS (SELECT DISTINCT profile_id FROM id_set_profile
                 WHERE profile_id NOT IN (SELECT profile_id FROM inactive_profiles) {only})
