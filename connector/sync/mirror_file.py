@@ -86,9 +86,18 @@ class KeptLedger:
     def keep(self, destination: str) -> None:
         """Bring the copy of ``destination`` up to date now (after an apply), so the next plan
         finds it current. A first run's apply writes every row, so without this the run after
-        it would copy the whole ledger while the user waits for a small change."""
-        for _ in self.scan_arrow(destination):
-            pass
+        it would copy the whole ledger while the user waits for a small change. A copy that
+        cannot be opened (another process holds it) is left for the next plan."""
+        con = self._open()
+        if con is None:
+            return
+        try:
+            table, mark = self._refresh(con, destination)
+            if mark is not None:
+                for _ in self._copy(con, table, destination, mark):
+                    pass
+        finally:
+            con.close()
 
     def _open(self) -> duckdb.DuckDBPyConnection | None:
         """The copy's database; a damaged file is started afresh, a locked one (another
