@@ -98,7 +98,7 @@ class SparkBackend:
             frame: pd.DataFrame = run.frame.toPandas()
         finally:
             run.close(self.spark)
-        return frame
+        return _plain(frame)
 
     def apply(self, frame: pd.DataFrame, scorer: RowScorer) -> pd.DataFrame:
         """`scorer` on every row, in batches on the executors; rows come back in order."""
@@ -117,8 +117,18 @@ class SparkBackend:
                 out[_ROW] = rows
                 yield out
 
-        done = self.spark.createDataFrame(tagged).mapInPandas(run, schema).toPandas()
+        done = _plain(self.spark.createDataFrame(tagged).mapInPandas(run, schema).toPandas())
         done = done.sort_values(_ROW).drop(columns=[_ROW])
         done.index = frame.index
         typed: pd.DataFrame = done.astype(probe.dtypes.to_dict())
         return typed
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without the query metrics Spark Connect's ``toPandas`` leaves in ``attrs``.
+
+    pandas carries ``attrs`` into every derived frame, and Arrow cannot serialise the metrics
+    objects when the model tables are written (a warning, and an error under the test suite).
+    """
+    frame.attrs = {}
+    return frame
