@@ -10,9 +10,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connector.plugin.changes import Recipient, SegmentRef, TraitSpec
 from connector.store.datastore import DataStore
@@ -143,14 +145,7 @@ def _fill(
     trait_specs = state.trait_specs
     names = [t.name for t in trait_specs if t.name in scores.columns]
     digits: dict[str, int | None] = {t.name: t.precision for t in trait_specs if t.type == "number"}
-    grouped = con.sql(
-        f"""SELECT profile_id, list(kind ORDER BY kind, value) AS kinds,
-                   list(value ORDER BY kind, value) AS vals
-            FROM identities WHERE kind <> 'phone' {only} GROUP BY profile_id"""
-    ).to_arrow_table()
-    ident = Identities(
-        grouped.column("profile_id").to_pylist(), grouped.column("kinds"), grouped.column("vals")
-    )
+    ident = _identities(con, only)
     table = con.sql(
         f"""SELECT profile_id, email, phone, consent_email, consent_sms, consent_ads,
                    {", ".join(MATCH_FIELDS)} FROM profiles WHERE true {only}
@@ -205,6 +200,30 @@ def _fill(
     state.retired_ids = {
         pid: found for pid, (found, _) in zip(retired, ident.of_many(retired), strict=True) if found
     }
+
+
+def _identities(con: duckdb.DuckDBPyConnection, only: str) -> Identities:
+    """Each profile's identifiers besides phone, sorted by kind then value. Read as sorted rows
+    cut into per-profile lists where the profile id changes: DuckDB's ordered ``list()``
+    aggregates cost seconds of every plan at a million profiles, the sort a fraction."""
+    rows = con.sql(
+        f"""SELECT profile_id, kind, value FROM identities WHERE kind <> 'phone' {only}
+            ORDER BY profile_id, kind, value"""
+    ).to_arrow_table()
+    pid = rows.column("profile_id").combine_chunks()
+    n = len(pid)
+    if n == 0:
+        empty = pa.chunked_array([pa.array([], pa.list_(pa.string()))])
+        return Identities([], empty, empty)
+    moved = pc.not_equal(pid.slice(1), pid.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    starts = np.concatenate([[0], np.flatnonzero(moved) + 1]).astype(np.int64)
+    offsets = pa.array(np.append(starts, n), pa.int32())
+
+    def lists(name: str) -> pa.ChunkedArray:
+        values = rows.column(name).combine_chunks()
+        return pa.chunked_array([pa.ListArray.from_arrays(offsets, values)])
+
+    return Identities(pid.take(pa.array(starts)).to_pylist(), lists("kind"), lists("value"))
 
 
 def _recipients_at(
