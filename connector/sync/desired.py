@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import duckdb
@@ -118,6 +119,8 @@ def _aligned(scores: pd.DataFrame, names: list[str], pids: list[str]) -> dict[st
     """Each trait column in the order of ``pids`` (a profile without a score row: no value)."""
     if not names:
         return {}
+    if scores.empty:
+        return {k: [None] * len(pids) for k in names}
     at = pd.Index(scores["profile_id"].astype(str)).get_indexer(pd.Index(pids))
     missing = at < 0
     out: dict[str, Any] = {}
@@ -127,9 +130,17 @@ def _aligned(scores: pd.DataFrame, names: list[str], pids: list[str]) -> dict[st
             values = column.to_numpy(np.float64)[np.where(missing, 0, at)]
             values[missing] = np.nan
             out[k] = values
-        else:
+        else:  # one C-level gather (a comprehension over a million rows per column cost more)
             listed = column.tolist()
-            out[k] = [None if j < 0 else listed[j] for j in at.tolist()]
+            picked = np.where(missing, 0, at).tolist()
+            found = (
+                list(itemgetter(*picked)(listed))
+                if len(picked) > 1
+                else [listed[j] for j in picked]
+            )
+            for j in np.flatnonzero(missing).tolist():
+                found[j] = None
+            out[k] = found
     return out
 
 
@@ -156,27 +167,27 @@ def _fill(
     # the addresses stay Arrow, read a batch of people at a time as changes about them are
     # built: never a Python string per person and field for the whole run
     people = table.select(["email", "phone", *MATCH_FIELDS]).combine_chunks()
+    known = table.column("profile_id").combine_chunks()
     del table
     position = {pid: i for i, pid in enumerate(pids)}
-    member_pids = memberships["profile_id"].astype(str).tolist()
-    member_sids = memberships["segment_id"].astype(str).tolist()
-    holdout = memberships["holdout"].astype(bool).tolist()
-    seg_ids = {s.id for s in segments}
-    # a dict lookup per membership: pandas' ``isin`` on a million ids cost seconds
-    rows = [
-        i for i, (p, s) in enumerate(zip(member_pids, member_sids, strict=True))
-        if s in seg_ids and p in position
-    ]  # fmt: skip
+    # memberships filtered column-wise: a segment planned here, a profile with a row
+    member_pids = _text(memberships["profile_id"])
+    member_sids = _text(memberships["segment_id"])
+    holdout = memberships["holdout"].to_numpy(dtype=bool, na_value=False)
+    planned = pa.array(sorted({s.id for s in segments}), pa.string())
+    keep = pc.and_(pc.is_in(member_sids, value_set=planned), pc.is_in(member_pids, value_set=known))
+    keep_rows = keep.to_numpy(zero_copy_only=False)
+    wanted = pa.array(np.flatnonzero(keep_rows & ~holdout))
+    held = pa.array(np.flatnonzero(keep_rows & holdout))
     columns = DesiredColumns(
         pids,
         _aligned(scores, names, pids),
         digits,
         consent,
-        [member_pids[i] for i in rows if not holdout[i]],
-        [member_sids[i] for i in rows if not holdout[i]],
+        member_pids.take(wanted).to_pylist(),
+        member_sids.take(wanted).to_pylist(),
         _position=position,
     )
-    held = [i for i in rows if holdout[i]]
     state.columns = columns
     position = columns.position
 
@@ -187,7 +198,7 @@ def _fill(
     order = [s.id for s in segments]
     state.members = MemberSets(order, columns.member_pids, columns.member_sids)
     state.holdouts = MemberSets(
-        order, [member_pids[i] for i in held], [member_sids[i] for i in held]
+        order, member_pids.take(held).to_pylist(), member_sids.take(held).to_pylist()
     )
     state.departed = _departed(store, ident) if not only else {}
     state.erasing = {
@@ -200,6 +211,19 @@ def _fill(
     state.retired_ids = {
         pid: found for pid, (found, _) in zip(retired, ident.of_many(retired), strict=True) if found
     }
+
+
+def _text(column: pd.Series) -> pa.Array:
+    """A column of ids as Arrow text (as ``astype(str)`` reads it; an Arrow-backed one as it is)."""
+    try:
+        found = pa.array(column, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        found = None
+    if found is None or not (
+        pa.types.is_string(found.type) or pa.types.is_large_string(found.type)
+    ):
+        found = pa.array(column.astype(str).to_numpy(dtype=object), pa.string())
+    return found.cast(pa.string())
 
 
 def _identities(con: duckdb.DuckDBPyConnection, only: str) -> Identities:
