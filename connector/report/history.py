@@ -17,6 +17,7 @@ import pandas as pd
 from connector.modelling.holdout import segment_lift
 from connector.state.kv import PluginStateStore
 from connector.state.runs import RunRow
+from connector.sync.mirror_file import LEDGER_COPY, KeptLedger
 from connector.workspace import Workspace
 
 __all__ = ["AudienceRow", "History", "LiftSeries", "ReachRow", "gather_history", "parse_time"]
@@ -149,7 +150,8 @@ def _audiences(ws: Workspace, runs: list[RunRow], names: dict[str, str]) -> list
                 rates[(str(dest), str(sid))] = float(rate)
     out = []
     for dest, cfg in ws.config.destinations.items():
-        delivered = ws.ledger.delivered_per_segment(dest)
+        # the workspace's ledger copy counts them (the store's count scans every row)
+        delivered = KeptLedger(ws.ledger, ws.path / LEDGER_COPY).delivered_per_segment(dest)
         state = PluginStateStore(ws.state, f"destinations.{dest}").items()
         configured = getattr(cfg.settings, "user_lists", None) or {}
         for sid in sorted(set(delivered) | {k for d, k in rates if d == dest}):

@@ -107,6 +107,9 @@ def test_the_kept_copy_holds_what_the_store_holds_after_any_script(
     for step, batch in script:
         _do(store, ledger, dest, step, [_change(*c) for c in batch])
         assert _rows(kept, dest) == _rows(ledger, dest), f"after {step}"
+        # the report's audience sizes, counted in the copy: the store's counts
+        counted = kept.delivered_per_segment(dest)
+        assert counted == ledger.delivered_per_segment(dest), f"after {step}"
     assert kept.refreshed in {"kept", "refreshed", "copied"}
 
 
