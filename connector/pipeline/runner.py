@@ -28,6 +28,7 @@ from connector.pipeline.model import run_model_stage
 from connector.pipeline.progress import NoProgress, Progress
 from connector.pipeline.pull import pull_source
 from connector.pipeline.stores import bind_stores
+from connector.pipeline.warm import warm_imports
 from connector.privacy import erase
 from connector.runctl.crashpoints import pausepoint
 from connector.runctl.lock import run_lock
@@ -92,9 +93,10 @@ def run_pipeline(
     if full_refresh and dry_run:
         raise ConfigError("--full-refresh cannot be combined with --dry-run")
     try:
-        return _run(
-            ws, dry_run, progress or NoProgress(), full_refresh, confirm_creates, only_segments
-        )
+        with warm_imports():  # the model stage's libraries, while pull and unify work
+            return _run(
+                ws, dry_run, progress or NoProgress(), full_refresh, confirm_creates, only_segments
+            )
     except DiskFullError:
         raise
     except Exception as exc:
