@@ -124,7 +124,11 @@ class SparkPlanDatabase:
         return sum(pq.ParquetFile(f).metadata.num_rows for f in _files(Path(path)))
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return _tuples(self._spark.sql(self._translate(sql, params)).toArrow())
+        return _tuples(self.arrow(sql, params))
+
+    def arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        found: pa.Table = self._spark.sql(self._translate(sql, params)).toArrow()
+        return found
 
     def read(self, table: str, columns: Sequence[str], start: int, stop: int) -> list[Row]:
         path = self._path(table)

@@ -45,6 +45,9 @@ class PlanDatabase(Protocol):
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """The rows of a query (DuckDB's dialect), in the order it asks for."""
 
+    def arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        """``rows`` as an Arrow table: for the many rows Python reads column-wise."""
+
     def read(self, table: str, columns: Sequence[str], start: int, stop: int) -> list[Row]:
         """``columns`` of the rows of ``table`` numbered ``start < ord <= stop``, in order."""
 
@@ -90,6 +93,9 @@ class DuckPlanDatabase:
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self.con.execute(sql, list(params)).fetchall()
+
+    def arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        return self.con.sql(sql, params=list(params)).to_arrow_table()
 
     def read(self, table: str, columns: Sequence[str], start: int, stop: int) -> list[Row]:
         # the table is stored in ``ord`` order, so a range reads only its own row groups

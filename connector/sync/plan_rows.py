@@ -121,6 +121,8 @@ def wanted_traits(
                 "profile_id": kept,
                 "digest": pc.if_else(held, pa.scalar(empty), found),
                 "withdrawn": held,
+                # the profile's row in the desired columns: settling reads its values there
+                "row_at": pa.array(range(len(pids)) if everyone else keep, pa.int64()),
             }
         ),
     )
@@ -210,11 +212,12 @@ def _picked(column: pa.Array, rows: np.ndarray) -> pa.Array:
 
 _TRAIT_CHANGES = """
     SELECT w.key, w.profile_id, w.digest, w.withdrawn, l.payload, l.numbers,
-           l.digest AS prev, l.key IS NOT NULL AS known, FALSE AS cleared, 0 AS part
+           l.digest AS prev, l.key IS NOT NULL AS known, FALSE AS cleared, 0 AS part, w.row_at
     FROM want_traits w LEFT JOIN ledger_rows l ON l.key = w.key
     WHERE CASE WHEN l.key IS NULL THEN NOT w.withdrawn ELSE l.digest <> w.digest END
     UNION ALL
-    SELECT l.key, l.profile_id, $1, FALSE, l.payload, l.numbers, l.digest, TRUE, TRUE, 1
+    SELECT l.key, l.profile_id, $1, FALSE, l.payload, l.numbers, l.digest, TRUE, TRUE, 1,
+           CAST(NULL AS BIGINT)
     FROM ledger_rows l JOIN erasing e ON l.key = 't:' || e.profile_id
     WHERE l.kind = 'trait' AND l.digest <> $1"""
 # the settled digests replace the join's; '' marks a score back at what was delivered
@@ -234,12 +237,12 @@ def upsert_candidates(db: PlanDatabase, desired: DesiredState, build: Builders) 
         db.create("cand_upserts", _TRAIT_CHANGES, [empty])
         return
     db.create("cand_traits", _TRAIT_CHANGES, [empty])
-    rows = db.rows(
-        """SELECT key, profile_id, numbers, prev FROM cand_traits
+    found = db.arrow(
+        """SELECT key, row_at, numbers, prev FROM cand_traits
            WHERE part = 0 AND NOT withdrawn AND numbers IS NOT NULL AND prev <> $1""",
         [PENDING],
     )
-    same, moved = settled_digests(desired.table(), build.wanted, build.digits, rows)
+    same, moved = settled_digests(desired.table(), build.wanted, build.digits, found)
     put_table(
         db,
         "settled",

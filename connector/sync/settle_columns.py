@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -30,17 +30,19 @@ def settled_digests(
     cols: DesiredColumns,
     wanted: frozenset[str] | None,
     precision: Mapping[str, int],
-    rows: Sequence[tuple[Any, ...]],
+    candidates: pa.Table,
 ) -> tuple[list[str], dict[str, str]]:
-    """Of the candidates ``rows`` (key, profile_id, delivered numbers, delivered digest): the
+    """Of the ``candidates`` (columns ``key``, ``row_at``: the profile's row in ``cols``,
+    ``numbers``: the delivered numbers, ``prev``: the delivered digest), read as Arrow: the
     keys whose settled values are what was delivered, and the others' settled digests. A row
     ``settle`` leaves unchanged is in neither."""
-    if not rows or not precision:
+    n = candidates.num_rows
+    if not n or not precision:
         return [], {}
-    at = np.fromiter((cols.position[r[1]] for r in rows), np.int64, len(rows))
-    delivered = pa.array([r[2] for r in rows], pa.string())
+    at = candidates.column("row_at").to_numpy().astype(np.int64)
+    delivered = candidates.column("numbers").combine_chunks().cast(pa.string())
     names = [k for k in cols.traits if wanted is None or k in wanted]
-    changed = np.zeros(len(rows), dtype=bool)
+    changed = np.zeros(n, dtype=bool)
     settled: dict[str, tuple[np.ndarray, list[str]]] = {}
     for name in names:
         digits = precision.get(name)
@@ -61,10 +63,12 @@ def settled_digests(
             column[np.searchsorted(picked, kept)] = texts
         frags[name] = column
     digests = row_digests(frags, len(picked))
+    at_picked = pa.array(picked, pa.int64())
+    keys = candidates.column("key").take(at_picked).to_pylist()
+    prevs = candidates.column("prev").take(at_picked).to_pylist()
     same: list[str] = []
     moved: dict[str, str] = {}
-    for j, digest in zip(picked.tolist(), digests, strict=True):
-        key, _pid, _numbers, prev = rows[j]
+    for key, prev, digest in zip(keys, prevs, digests, strict=True):
         if digest == prev:
             same.append(key)
         else:

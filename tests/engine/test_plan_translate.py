@@ -45,6 +45,10 @@ class Recording(DuckPlanDatabase):
         self.statements.append((sql, list(params), frozenset(self.tables)))
         return super().rows(sql, params)
 
+    def arrow(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        self.statements.append((sql, list(params), frozenset(self.tables)))
+        return super().arrow(sql, params)
+
 
 def test_every_plan_statement_translates_to_spark_over_the_plans_views() -> None:
     state = DesiredState([TraitSpec("p", "number", "P", precision=2)], [VIP])

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -91,6 +92,18 @@ def test_no_traits_digest_as_an_empty_dict() -> None:
     assert _digests({}, {}, 3) == [traits_digest({})] * 3
 
 
+def _table(cols: DesiredColumns, rows: list[tuple[str, str, str, str]]) -> pa.Table:
+    """The candidates as the planner reads them (key, the profile's row, numbers, digest)."""
+    return pa.table(
+        {
+            "key": pa.array([r[0] for r in rows], pa.string()),
+            "row_at": pa.array([cols.position[r[1]] for r in rows], pa.int64()),
+            "numbers": pa.array([r[2] for r in rows], pa.string()),
+            "prev": pa.array([r[3] for r in rows], pa.string()),
+        }
+    )
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     st.lists(
@@ -123,7 +136,7 @@ def test_settling_column_wise_is_settle_per_profile(
         numbers = {k: v for k, v in (("p", old_p), ("clv", old_c)) if v is not None}
         delivered = {**cols.values(i), **numbers}
         candidates.append((f"t:p{i}", f"p{i}", json.dumps(numbers), traits_digest(delivered)))
-    same, moved = settled_digests(cols, wanted, precision, candidates)
+    same, moved = settled_digests(cols, wanted, precision, _table(cols, candidates))
     want_same, want_moved = [], {}
     for i, (key, _pid, numbers, prev) in enumerate(candidates):
         values = {k: v for k, v in cols.values(i).items() if wanted is None or k in wanted}
@@ -176,7 +189,7 @@ def test_settling_column_wise_holds_at_edges(rows: list[tuple[float, Any]], plac
             old = new + drawn[1] / 10**places if math.isfinite(new) else None
         numbers = {} if old is None else {"s": old}
         candidates.append((f"t:p{i}", f"p{i}", json.dumps(numbers), "prev"))
-    same, moved = settled_digests(cols, None, precision, candidates)
+    same, moved = settled_digests(cols, None, precision, _table(cols, candidates))
     want = {}
     for i, (key, _pid, numbers, _prev) in enumerate(candidates):
         values = cols.values(i)
