@@ -60,7 +60,10 @@ def rebuild_profiles(store: DataStore, blocked: frozenset[str], *, every: bool) 
     con.execute("CREATE OR REPLACE TEMP TABLE blocked_values (value VARCHAR)")
     if blocked:
         con.executemany("INSERT INTO blocked_values VALUES (?)", [[b] for b in sorted(blocked)])
-    select = f"""
+    con.execute(f"DELETE FROM profiles WHERE true {only}")
+    con.execute(
+        f"""
+        INSERT INTO profiles
         WITH r AS (
             -- the latest record wins; of records updated at one moment (or never dated), the
             -- greatest (source, source_id): arg_max alone picked any of them, so a merged
@@ -116,35 +119,4 @@ def rebuild_profiles(store: DataStore, blocked: frozenset[str], *, every: bool) 
         LEFT JOIN ident USING (profile_id)
         LEFT JOIN ev USING (profile_id)
         """
-    if every:
-        con.execute("DELETE FROM profiles")
-        con.execute(f"INSERT INTO profiles {select}")
-        return
-    con.execute("CREATE OR REPLACE TEMP TABLE uf_profiles AS FROM profiles LIMIT 0")
-    con.execute(f"INSERT INTO uf_profiles {select}")
-    _replace_dirty_profiles(store)
-
-
-def _replace_dirty_profiles(store: DataStore) -> None:
-    """Make ``profiles`` hold ``uf_profiles`` for the profiles in ``uf_dirty``: rows that stay
-    are updated in place, and only where they differ. Deleting a row and inserting one with the
-    same key in one transaction makes DuckDB's checkpoint at COMMIT rewrite far more (5 s for
-    20k of a million profiles, against 0.1 s for updating them)."""
-    con = store.con
-    cols = [str(d[0]) for d in con.execute("SELECT * FROM profiles LIMIT 0").description or ()]
-    rest = [c for c in cols if c != "profile_id"]
-    con.execute(
-        """DELETE FROM profiles WHERE profile_id IN (SELECT profile_id FROM uf_dirty)
-           AND profile_id NOT IN (SELECT profile_id FROM uf_profiles)"""
-    )
-    sets = ", ".join(f'"{c}" = n."{c}"' for c in rest)
-    old = ", ".join(f'profiles."{c}"' for c in rest)
-    new = ", ".join(f'n."{c}"' for c in rest)
-    con.execute(
-        f"""UPDATE profiles SET {sets} FROM uf_profiles n
-            WHERE profiles.profile_id = n.profile_id AND ({old}) IS DISTINCT FROM ({new})"""
-    )
-    con.execute(
-        """INSERT INTO profiles SELECT * FROM uf_profiles
-           WHERE profile_id NOT IN (SELECT profile_id FROM profiles)"""
     )
