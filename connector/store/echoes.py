@@ -18,14 +18,21 @@ from collections.abc import Sequence
 
 import duckdb
 
-__all__ = ["ECHO_RECORDS", "keep_created"]
+__all__ = ["ECHO_RECORDS", "echo_records", "keep_created"]
 
-# (source, source_id) of the profile records one of whose identifiers is a platform id we
-# created; a record's identifiers are the ``ids`` JSON object (kind → value)
-ECHO_RECORDS = """(SELECT DISTINCT r.source, r.source_id FROM (
+
+def echo_records(records: str) -> str:
+    """(source, source_id) of the rows of ``records`` (a relation with the columns of
+    ``profile_records``) one of whose identifiers is a platform id we created; a record's
+    identifiers are the ``ids`` JSON object (kind → value)."""
+    return f"""(SELECT DISTINCT r.source, r.source_id FROM (
     SELECT source, source_id, k.kind, json_extract_string(ids, '$."' || k.kind || '"') AS value
-    FROM profile_records, unnest(json_keys(ids)) AS k(kind)) r
+    FROM {records}, unnest(json_keys(ids)) AS k(kind)) r
     JOIN created_ids c ON c.kind = r.kind AND c.value = r.value)"""
+
+
+# the profile records that are echoes
+ECHO_RECORDS = echo_records("profile_records")
 
 
 def keep_created(
