@@ -40,7 +40,7 @@ def test_recipients_carry_each_profiles_own_identifiers(tmp_path: Path) -> None:
         p1, p2, p3, p4 = state.recipients_of(["p1", "p2", "p3", "p4"])
         assert p1.ids == {"hubspot_id": "h1", "klaviyo_id": "k9"}
         assert p1.other_emails == ("a@x.org", "z@x.org")
-        assert p1.email == "b@x.org" and p1.phone == "+4712345678"
+        assert (p1.email, p1.phone) == ("b@x.org", "+4712345678")
         assert (p2.ids, p2.other_emails) == ({}, ())
         assert (p3.ids, p3.other_emails) == ({}, ())
         assert (p4.ids, p4.other_emails) == ({}, ())  # a phone alone is not an identifier here
