@@ -102,8 +102,9 @@ class KeptLedger:
     def delivered_per_segment(self, destination: str) -> dict[str, int]:
         """``Ledger.delivered_per_segment`` counted in the copy when it is current or made so by
         what changed since (after a run's apply it is), else by the state store: the store's
-        count scans every ledger row (seconds of each report at a million profiles)."""
-        con = self._open()
+        count scans every ledger row (seconds of each report at a million profiles). No copy
+        yet: the store counts, and no copy file is started for the next plan to fill."""
+        con = self._open() if self.path.exists() else None
         if con is None:
             return self.ledger.delivered_per_segment(destination)
         try:

@@ -122,7 +122,7 @@ def wanted_traits(
                 "digest": pc.if_else(held, pa.scalar(empty), found),
                 "withdrawn": held,
                 # the profile's row in the desired columns: settling reads its values there
-                "row_at": pa.array(range(len(pids)) if everyone else keep, pa.int64()),
+                "row_at": pa.array(np.arange(len(pids)) if everyone else keep, pa.int64()),
             }
         ),
     )

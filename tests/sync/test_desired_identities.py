@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from connector.plugin.changes import SegmentRef
+from connector.plugin.changes import SegmentRef, TraitSpec
 from connector.store.datastore import DataStore
 from connector.sync.desired import build_desired
 
@@ -51,5 +51,21 @@ def test_recipients_carry_each_profiles_own_identifiers(tmp_path: Path) -> None:
         assert only.recipients_of(["p1"])[0] == p1
         none = build_desired(data, pd.DataFrame({"profile_id": []}), members, [], [VIP], ["p3"])
         assert none.recipients_of(["p3"])[0] == p3
+    finally:
+        data.close()
+
+
+def test_a_number_trait_nobody_was_scored_for_is_no_value(tmp_path: Path) -> None:
+    """Scores with the trait's column but no rows (nobody scored): every profile is wanted
+    with no value for it (the float path indexed the empty column and failed)."""
+    data = _store(tmp_path / "data.duckdb")
+    try:
+        members = pd.DataFrame({"profile_id": [], "segment_id": [], "holdout": []})
+        scores = pd.DataFrame(
+            {"profile_id": pd.Series([], dtype=str), "p": pd.Series([], dtype=float)}
+        )
+        specs = [TraitSpec("p", "number", "P", precision=2)]
+        state = build_desired(data, scores, members, specs, [VIP])
+        assert [state.traits[p] for p in ("p1", "p2", "p3", "p4")] == [{}] * 4
     finally:
         data.close()

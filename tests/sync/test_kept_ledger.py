@@ -243,3 +243,19 @@ def test_an_erasure_drops_the_copy_and_the_next_plan_copies_afresh(
     assert not (tmp_path / LEDGER_COPY).exists()
     assert _rows(kept, "crm") == _rows(ledger, "crm")
     assert kept.refreshed == "copied"
+
+
+def test_the_report_counts_from_the_store_while_there_is_no_copy(
+    store: StateStore, tmp_path: Path
+) -> None:
+    """Audience sizes asked for before any plan kept a copy (``connector report`` on a fresh
+    workspace, or after an erasure dropped it): the store counts, and no copy file is begun."""
+    ledger = Ledger(store)
+    kept = KeptLedger(ledger, tmp_path / LEDGER_COPY)
+    ledger.record("crm", [_member(ChangeKind.ADD, "vip", p) for p in PIDS[:3]], "r")
+    assert kept.delivered_per_segment("crm") == {"vip": 3}
+    assert not (tmp_path / LEDGER_COPY).exists()
+    _rows(kept, "crm")  # a plan keeps the copy; the count then comes from it, the same
+    ledger.record("crm", [_member(ChangeKind.ADD, "churn", PIDS[4])], "r")
+    assert kept.delivered_per_segment("crm") == {"vip": 3, "churn": 1}
+    assert kept.refreshed == "refreshed"
