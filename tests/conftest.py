@@ -138,3 +138,11 @@ def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` (each minutes long even alone) are collected first, so that
+    xdist hands them out while every worker is still busy and no run ends on one of them: the
+    slow suite spent its last minutes on one or two workers while the others sat idle.
+    Every worker sorts the same collection the same way, as xdist requires."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)

@@ -215,6 +215,7 @@ def test_an_event_resent_with_another_date_rebuilds_its_profile() -> None:
     )
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(batches=_batches)

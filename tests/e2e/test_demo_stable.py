@@ -35,6 +35,7 @@ def _first_plan(stdout: str) -> list[str]:
     return [line for line in table.splitlines() if re.match(r"^│ \w", line)]
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_two_fresh_demos_plan_the_same_and_fill_ad_audiences(tmp_path: Path) -> None:
     first, second = _demo(tmp_path / "a"), _demo(tmp_path / "b")

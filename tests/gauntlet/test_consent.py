@@ -86,6 +86,7 @@ def test_only_consented_profiles_are_ever_activated(
 # both (benchmarks/reliability.py, whose figures are RELIABILITY.md's).
 # Since unify and the plan became set-based, each run costs more DuckDB statements: 1,500 and
 # 600 took 200 s and 600 s on 2 idle cores, a third of the slow suite's time.
+@pytest.mark.long
 @settings(max_examples=8 * DEPTH, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(**_SCENARIOS)
 def test_only_consented_profiles_are_ever_activated_in_depth(
@@ -205,6 +206,7 @@ def test_no_denial_is_ever_activated_whatever_the_history(
     _history_scenario(pulls, members)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @settings(max_examples=3 * DEPTH, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pulls=history, members=st.sets(st.sampled_from(PEOPLE)))

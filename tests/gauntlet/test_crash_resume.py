@@ -176,6 +176,7 @@ def test_each_kill_point_alone(tmp_path: Path, reference: dict[str, Any], label:
     crash_chain(tmp_path, [KILLS[label]], reference)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_every_kill_point_in_one_workspace(tmp_path: Path, reference: dict[str, Any]) -> None:
     """A run that crashes again and again, at every point in turn, still converges exactly."""

@@ -381,6 +381,7 @@ def test_config_loader(tmp_path: Path, table: str, body: dict[str, str], junk: b
         assert message, "a config error says what is wrong"
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_hostile_inputs_in_depth() -> None:
     """The same properties with 150 examples per parser, times ``GAUNTLET_DEPTH`` (2 in

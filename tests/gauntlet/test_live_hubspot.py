@@ -24,6 +24,7 @@ RUNS = 5
 PER_RUN = 240  # mutations released at the start of each run: >= 1,000 over the five
 
 
+@pytest.mark.long
 def test_store_equals_a_portal_edited_during_five_runs(tmp_path):
     with h.platforms(PROFILES, seed=5) as p:
         root = tmp_path / "ws"

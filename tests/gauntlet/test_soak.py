@@ -12,6 +12,7 @@ from tests.gauntlet import figures
 from tests.gauntlet.harness import REPO
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_soak_scaled_down(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("soak", REPO / "benchmarks" / "soak.py")

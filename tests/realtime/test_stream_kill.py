@@ -132,6 +132,7 @@ def _finish(proc: subprocess.Popen[str], cfg: Path, expected: int) -> int:
         ws.close()
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
     tmp_path: Path, emulators: tuple[KlaviyoEmulator, KlaviyoEmulator]

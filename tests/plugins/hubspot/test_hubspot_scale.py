@@ -35,6 +35,7 @@ def _read(source, name: str, since: str | None):
     return list(source.read(stream, since))
 
 
+@pytest.mark.long
 def test_full_pull_beats_the_cap_and_next_run_reads_only_changes(tmp_path):
     with HubSpotEmulator(EmulatorOptions(limits="off")) as emu:
         emu.seed({"profiles": PROFILES, "deals": 8_000})

@@ -45,6 +45,7 @@ def _mapped(emu):
     return [e for e in emu.store.events.values() if names[e["metric_id"]] in EVENT_TYPES_BY_METRIC]
 
 
+@pytest.mark.long
 def test_full_then_incremental_pull(big, tmp_path) -> None:
     source = SPEC.source(_settings(big), make_context(tmp_path))
     streams = {s.name: s for s in source.streams()}
@@ -95,6 +96,7 @@ def _tier(score: float) -> int:
     return min(4, int(score * 5))
 
 
+@pytest.mark.long
 def test_push_traits_and_lists_then_a_small_second_run(big, tmp_path) -> None:
     ctx = make_context(tmp_path)
     sink = SPEC.sink(_settings(big), ctx)

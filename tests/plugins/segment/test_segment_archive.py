@@ -163,6 +163,7 @@ def test_fsspec_url_reads_the_same_layout(tmp_path: Path) -> None:
     assert len(remote.events) == 400
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_50k_users_1m_events_pulled_exactly_once(tmp_path: Path) -> None:
     manifest = write_archive(tmp_path / "bucket", users=50_000, events=1_000_000, days=30, seed=7)
