@@ -23,11 +23,6 @@ from connector.sync.traitvalues import DIGEST_JSON, clean, traits_digest
 
 __all__ = ["fragments", "rounded", "row_digests"]
 
-# An in-memory DuckDB database that only hashes, opened once per process (``_hasher``). Not the
-# planning database: that one takes its spill directory and memory limit when it is first
-# opened, and a digest may be asked for before any plan.
-_HASHER: duckdb.DuckDBPyConnection | None = None
-
 
 def rounded(values: np.ndarray, digits: int | None) -> tuple[np.ndarray, np.ndarray]:
     """``round`` as ``clean`` does it, and which values are finite. ``np.round`` (scale, round
@@ -89,15 +84,17 @@ def row_digests(columns: Mapping[str, Sequence[str | None] | np.ndarray], rows: 
     """Each row's digest from its fragments (``columns`` by trait name): ``traits_digest`` of
     the row's traits.
 
-    Hashed on a cursor of one database per process: opening a DuckDB database per call cost
-    about 45 ms, more than hashing a small plan's rows (a cursor costs next to nothing and is
-    a connection of its own, so threads do not share registrations)."""
+    Hashed on a cursor of DuckDB's default in-memory database: opening a database per call
+    cost about 45 ms, more than hashing a small plan's rows; a cursor costs next to nothing
+    and is a connection of its own, so threads do not share registrations. Not the planning
+    database: that one takes its spill directory and memory limit when it is first opened,
+    and a digest may be asked for before any plan."""
     names = sorted(columns)
     if not names:
         return [traits_digest({})] * rows
     table = pa.table({f"c{i}": pa.array(columns[n], pa.string()) for i, n in enumerate(names)})
     parts = ", ".join(f"c{i}" for i in range(len(names)))
-    con = _hasher()
+    con = duckdb.default_connection().cursor()
     try:
         con.register("frags", table)
         found = con.sql(
@@ -106,10 +103,3 @@ def row_digests(columns: Mapping[str, Sequence[str | None] | np.ndarray], rows: 
     finally:
         con.close()
     return [str(d) for d in found.column("d").to_pylist()]
-
-
-def _hasher() -> duckdb.DuckDBPyConnection:
-    global _HASHER  # noqa: PLW0603 - one hashing database per process, opened when needed
-    if _HASHER is None:
-        _HASHER = duckdb.connect()
-    return _HASHER.cursor()

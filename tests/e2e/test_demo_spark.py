@@ -18,25 +18,17 @@ from connector.engine.session import spark_available
 pytestmark = pytest.mark.spark
 
 
-def _demos(runs: dict[Path, list[str]]) -> dict[Path, str]:
-    """Each demo (a directory and its options) in its own process, all at once: Spark's
-    local mode leaves much of both cores idle while it schedules jobs, so the DuckDB demo
-    runs in that time. Output goes to files, so no full pipe can stall a process."""
-    procs = {}
-    for where, options in runs.items():
-        with open(f"{where}.out", "w") as out, open(f"{where}.err", "w") as err:
-            procs[where] = subprocess.Popen(
-                [sys.executable, "-m", "connector", "demo", "--dir", str(where), *options],
-                stdout=out,
-                stderr=err,
-                env={**os.environ, "COLUMNS": "200"},
-            )
-    texts: dict[Path, str] = {}
-    for where, proc in procs.items():
-        code = proc.wait(timeout=900)
-        texts[where] = Path(f"{where}.out").read_text()
-        assert code == 0, texts[where] + Path(f"{where}.err").read_text()
-    return texts
+def _demo(where: Path, *engine: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "connector", "demo", "--dir", str(where), *engine],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
 
 def _first_plan(stdout: str) -> list[str]:
@@ -54,12 +46,11 @@ def test_the_demo_on_spark_plans_and_delivers_what_duckdb_does(tmp_path: Path) -
     missing = spark_available()
     if missing:
         pytest.skip(f"the Spark demo needs PySpark and a JDK: {missing}")
-    spark_dir, duck_dir = tmp_path / "spark", tmp_path / "duck"
-    out = _demos({spark_dir: ["--engine", "spark"], duck_dir: []})
-    on_spark, on_duck = out[spark_dir], out[duck_dir]
+    on_spark = _demo(tmp_path / "spark", "--engine", "spark")
     assert "second run planned 0 changes" in on_spark
     assert 'kind = "spark"' in (tmp_path / "spark" / "connector.toml").read_text()
     assert (tmp_path / "spark" / ".connector" / "warehouse" / "events").is_dir()
+    on_duck = _demo(tmp_path / "duck")
     assert _first_plan(on_spark) == _first_plan(on_duck)
     assert len(_first_plan(on_spark)) >= 4
     traits = [_landed(tmp_path / e, "traits.csv", ["profile_id"]) for e in ("spark", "duck")]

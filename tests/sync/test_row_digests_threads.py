@@ -1,4 +1,4 @@
-"""`row_digests` hashes on cursors of one database per process: plans running in threads
+"""`row_digests` hashes on cursors of DuckDB's default database: plans running in threads
 (one per destination) must each get their own rows' digests, never another thread's."""
 
 from __future__ import annotations
