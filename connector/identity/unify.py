@@ -200,7 +200,8 @@ def unify(
     settings = _settings(blocked_lc, max_ids_per_kind, salt)
     build_graph(con, blocked_lc)
     incremental = not full and _incremental(con, settings, full_above)
-    records, sig_of = _identity_records(con, incremental)
+    with _no_cycle_collection():  # a million records, none in a cycle
+        records, sig_of = _identity_records(con, incremental)
     # a full resolution is Python objects (a few GB at a million profiles): meanwhile the store
     # keeps only part of its memory limit, its cached pages given back instead of held beside
     # (the affected part is small: its pages are what the rewrite reads next)

@@ -24,6 +24,7 @@ from connector.errors import ConfigError, DiskFullError
 from connector.identity.unify import unify
 from connector.modelling.output import ModelOutput
 from connector.pipeline.activate import apply_all, hold_large_first_syncs, plan_all
+from connector.pipeline.heap import frozen_heap
 from connector.pipeline.model import run_model_stage
 from connector.pipeline.progress import NoProgress, Progress
 from connector.pipeline.pull import pull_source
@@ -339,7 +340,7 @@ def _plan_and_apply(
             summary.failures.append("activation held: drift passed the configured threshold")
         summary.status = "dry_run" if summary.dry_run else "partial"
         return
-    with summary.timed("apply") as entry:
+    with summary.timed("apply") as entry, frozen_heap():
         entry.update(apply_all(ws, act, summary.run_id, progress, counts))
     summary.failures.extend(act.failures)
     if summary.failures:
