@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from connector.modelling.backend import DuckBackend, ModelBackend
 from connector.modelling.catalogue import previous_cuts
 from connector.modelling.keys import MODEL_KEY
-from connector.modelling.reuse import reusable_lifetime, store_basis
+from connector.modelling.reuse import reusable_lifetime, store_basis, with_anchors
 from connector.modelling.settings import ModelSettings
 from connector.modelling.stages import (
     Clusters,
@@ -166,7 +166,8 @@ def _run(run: ModelRun, previous: ModelState | None) -> ModelResult:
         previous_sizes=previous.segment_sizes if previous else {},
     )
     kept = dict(classifiers.frozen)
-    if kept:  # the lifetime model is kept with the classifiers, under the same rule
+    if kept:  # the lifetime model and the anchors are kept with the classifiers
+        kept = with_anchors(kept, (classifiers.propensity, classifiers.churn))
         kept["lifetime"] = lifetime.model.to_dict()
     state = _next_state(run, clusters, segments, drift, kept)
     laps.lap("drift")

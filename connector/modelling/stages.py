@@ -182,7 +182,8 @@ def scores_stage(
             probability[key] = clf.predict(frame)
             continue
         u = raw[key].to_numpy()
-        anchor_classifier(clf, frame, converged=lifetime.model.bgnbd.converged, uncalibrated=u)
+        if "reused" not in clf.card.get("calibration_anchor", {}):  # else kept with the fit
+            anchor_classifier(clf, frame, converged=lifetime.model.bgnbd.converged, uncalibrated=u)
         probability[key] = clf.anchored(u, buyer)
     frame[p_col] = probability["propensity"]
     frame["churn_risk"] = 1.0 - probability["churn"]

@@ -79,6 +79,26 @@ def test_a_one_percent_change_moves_only_the_changed_profiles(
     assert all("reused" in card for card in second.model_cards), "the cards say so"
 
 
+def test_a_reused_fit_keeps_its_anchor_so_unchanged_scores_stay_to_the_bit(
+    runs: tuple[ModelResult, ModelResult, list[str], duckdb.DuckDBPyConnection],
+) -> None:
+    """Anchored again on the changed store, the shift moved by a hair and with it every
+    unchanged buyer's score: within the band, but each one a change the plan had to settle."""
+    first, second, changed, _ = runs
+    a = first.scores.set_index("profile_id")
+    b = second.scores.set_index("profile_id").reindex(a.index)
+    still = ~a.index.isin(changed)
+    for column in ("churn_risk", "p_purchase_30d"):
+        assert (a.loc[still, column] == b.loc[still, column]).all(), column
+    shifts = {name: m["anchor"]["shift"] for name, m in second.state.fitted["models"].items()}
+    assert shifts == {
+        name: m["anchor"]["shift"] for name, m in first.state.fitted["models"].items()
+    }
+    anchors = [c["calibration_anchor"] for c in second.model_cards if "calibration_anchor" in c]
+    assert anchors, "the classifiers' cards show their anchor"
+    assert all("reused" in a for a in anchors)
+
+
 def test_a_new_day_refits(
     runs: tuple[ModelResult, ModelResult, list[str], duckdb.DuckDBPyConnection],
 ) -> None:
