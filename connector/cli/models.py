@@ -84,6 +84,9 @@ def _print_card(card: dict[str, Any]) -> None:
             ),
             highlight=False,
         )
+    data = _sufficiency_line(card.get("sufficiency"))
+    if data:
+        console.print(safe(data), highlight=False, soft_wrap=True)
     for note in (card.get("evaluation_note"), card.get("fallback_reason")):
         if note:
             console.print(f"note: {safe(note)}", highlight=False, soft_wrap=True)
@@ -114,7 +117,44 @@ def _print_card(card: dict[str, Any]) -> None:
             soft_wrap=True,
         )
     if card.get("parameters"):
-        console.print(f"parameters: {safe(card['parameters'])}", highlight=False, soft_wrap=True)
+        text = _parameters_text(card["parameters"])
+        console.print(f"parameters: {safe(text)}", highlight=False, soft_wrap=True)
+
+
+def _sufficiency_line(verdict: object) -> str | None:
+    """The guard's verdict as a marketer reads it: may these forecasts be acted on, and why."""
+    if not isinstance(verdict, dict) or "status" not in verdict:
+        return None
+    figures = (
+        f"newest event {str(verdict.get('newest_event') or 'none')[:10]}"
+        f" ({verdict.get('days_since_newest_event')} days before as_of; stale after "
+        f"{verdict.get('stale_after_days')} days), {verdict.get('buyers')} buyers, "
+        f"{verdict.get('recent_buyers')} bought recently"
+    )
+    if verdict["status"] == "sufficient":
+        return f"data: sufficient ({figures})"
+    pushed = "pushed anyway" if verdict.get("predictive_traits_pushed") else "held, not pushed"
+    reasons = "; ".join(map(str, verdict.get("reasons") or []))
+    return f"data: insufficient, predictive traits {pushed}: {reasons} ({figures})"
+
+
+def _parameters_text(value: Any) -> str:
+    """Fitted parameters to four significant digits: what a reader can use, and a float's
+    fifteen digits would otherwise be masked as a phone number on the way out."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(
+            f"{k}: {{{_parameters_text(v)}}}"
+            if isinstance(v, dict)
+            else f"{k}={_parameters_text(v)}"
+            for k, v in value.items()
+        )
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_parameters_text(v) for v in value) + "]"
+    return str(value)
 
 
 @segments_app.callback()

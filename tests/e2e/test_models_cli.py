@@ -93,3 +93,43 @@ def test_model_card_says_when_a_classifier_fell_back() -> None:
     with console.capture() as captured:
         _print_card(card)
     assert "note: 3 positives / 40 negatives" in captured.get()
+
+
+def test_model_card_shows_the_sufficiency_verdict_and_readable_parameters() -> None:
+    """A marketer reading `models show` learns whether the forecasts may be acted on, and the
+    fitted parameters are not masked as phone numbers (a float has fifteen digits)."""
+    from connector.cli.common import console
+    from connector.cli.models import _print_card
+
+    held = {
+        "status": "insufficient",
+        "reasons": ["the newest event (2025-06-30) is 519 days before as_of 2026-12-01"],
+        "newest_event": "2025-06-30T10:00:00",
+        "days_since_newest_event": 519,
+        "stale_after_days": 180,
+        "buyers": 1967,
+        "recent_buyers": 0,
+        "predictive_traits_pushed": False,
+    }
+    card = {
+        "name": "lifetime_value",
+        "sufficiency": held,
+        "parameters": {
+            "bgnbd": {"a": 0.00025756962833550534, "converged": True},
+            "gamma_gamma": {"q": 3.80676321397811},
+        },
+    }
+    with console.capture() as captured:
+        _print_card(card)
+    text = captured.get()
+    assert "data: insufficient, predictive traits held, not pushed" in text
+    assert "519 days before as_of" in text
+    assert "[phone]" not in text
+    assert "a=0.0002576" in text
+    assert "q=3.807" in text
+
+    card = {"name": "churn_90d", "sufficiency": {**held, "status": "sufficient", "reasons": [],
+            "days_since_newest_event": 3, "predictive_traits_pushed": True}}  # fmt: skip
+    with console.capture() as captured:
+        _print_card(card)
+    assert "data: sufficient (newest event 2025-06-30 (3 days before as_of" in captured.get()
