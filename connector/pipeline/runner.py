@@ -342,6 +342,9 @@ def _plan_and_apply(
         return
     with summary.timed("apply") as entry, frozen_heap():
         entry.update(apply_all(ws, act, summary.run_id, progress, counts))
+    dropped = ws.ledger.compact_gone()
+    if dropped:  # rare: the planner's copies are copied afresh at the next plan
+        log.info("ledger: %d deleted keys outnumbered its rows and were dropped", dropped)
     summary.failures.extend(act.failures)
     if summary.failures:
         summary.status = "partial"

@@ -26,7 +26,16 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, func, select
 
 from connector.plugin.changes import Change, ChangeKind
 from connector.state.ledger_arrow import scan_arrow
-from connector.state.ledger_clock import Delta, LedgerMark, bury, delta, mark_of, new_epoch, tick
+from connector.state.ledger_clock import (
+    Delta,
+    LedgerMark,
+    bury,
+    compact,
+    delta,
+    mark_of,
+    new_epoch,
+    tick,
+)
 from connector.state.schema import ledger
 from connector.state.store import StateStore
 
@@ -265,6 +274,12 @@ class Ledger:
             )
             new_epoch(conn)  # rare: every mirror copies the ledger afresh
             return int(result.rowcount or 0)
+
+    def compact_gone(self, *, min_rows: int | None = None) -> int:
+        """Drop the deleted keys kept for the planner's copies once they outnumber the ledger
+        (``connector.state.ledger_clock.compact``); returns how many went (0: none)."""
+        with self._engine.begin() as conn:
+            return compact(conn, min_rows)
 
     def mark_pending(
         self, destination: str, changes: Iterable[Change], run_id: str | None

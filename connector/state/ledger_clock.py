@@ -8,6 +8,12 @@ deleted keys stamped after ``n`` (the planner's mirror, ``connector.sync.mirror_
 write that does not stamp (erasure, a segment forgotten: rare) starts a new ``epoch`` instead,
 which tells every reader to copy the whole ledger again, and drops the deleted keys kept so far
 (no reader can use them any more, and an erased person's ids are not kept).
+
+The deleted keys are otherwise kept until they outnumber the ledger's own rows (``compact``):
+past that point a reader's delta would read more buried keys than a whole copy reads rows, so a
+new epoch drops them and each reader copies the ledger once afresh. Without it the table grew
+with every key ever removed (people who left a segment, profiles merged away) for as long as no
+erasure happened.
 """
 
 from __future__ import annotations
@@ -23,7 +29,21 @@ from sqlalchemy import Connection, func, select, text, update
 from connector.state.ledger_arrow import COLUMNS
 from connector.state.schema import ledger, ledger_clock, ledger_gone
 
-__all__ = ["Delta", "LedgerMark", "bury", "delta", "mark_of", "new_epoch", "tick"]
+__all__ = [
+    "GONE_KEPT_MIN",
+    "Delta",
+    "LedgerMark",
+    "bury",
+    "compact",
+    "delta",
+    "mark_of",
+    "new_epoch",
+    "tick",
+]
+
+# Below this many deleted keys the table is left alone whatever the ledger's size: a new epoch
+# costs every reader a whole copy, which a small table never outweighs.
+GONE_KEPT_MIN = 100_000
 
 
 def tick(conn: Connection) -> int:
@@ -42,6 +62,20 @@ def new_epoch(conn: Connection) -> None:
         .values(seq=ledger_clock.c.seq + 1, epoch=secrets.token_hex(16))
     )
     conn.execute(ledger_gone.delete())
+
+
+def compact(conn: Connection, min_rows: int | None = None) -> int:
+    """Drop the deleted keys (a new epoch) once there are more than ``min_rows`` of them
+    (default ``GONE_KEPT_MIN``) and more than the ledger has rows; returns how many were
+    dropped (0: kept)."""
+    gone = int(conn.execute(select(func.count()).select_from(ledger_gone)).scalar_one())
+    if gone <= (GONE_KEPT_MIN if min_rows is None else min_rows):
+        return 0
+    rows = int(conn.execute(select(func.count()).select_from(ledger)).scalar_one())
+    if gone <= rows:
+        return 0
+    new_epoch(conn)
+    return gone
 
 
 def bury(conn: Connection, destination: str, keys: Sequence[str], seq: int) -> None:

@@ -119,6 +119,41 @@ def test_a_run_leaves_the_ledger_copy_current(pipeline: Path) -> None:
         ws.close()
 
 
+def test_a_run_drops_deleted_keys_once_they_outnumber_the_ledger(
+    pipeline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keys kept for the ledger copy's deltas are dropped after apply once they outnumber
+    the ledger's rows; the next plan copies the ledger afresh and still plans nothing."""
+    from sqlalchemy import func, insert, select
+
+    import connector.state.ledger_clock as ledger_clock
+    from connector.state.schema import ledger_gone
+
+    first = _run(pipeline)
+    ws = Workspace(load_config(pipeline, env={}))
+    try:
+        rows = ws.ledger.count()
+        with ws.state.engine.begin() as conn:
+            conn.execute(
+                insert(ledger_gone),
+                [{"destination": "export", "key": f"m:gone:{i}", "seq": 1} for i in range(rows + 1)],
+            )
+    finally:
+        ws.close()
+    monkeypatch.setattr(ledger_clock, "GONE_KEPT_MIN", 0)
+    second = _run(pipeline)
+    assert first.counts["planned"] > 0
+    assert second.counts["planned"] == 0, "the copy went with the epoch, and was copied afresh"
+    ws = Workspace(load_config(pipeline, env={}))
+    try:
+        with ws.state.engine.connect() as conn:
+            left = conn.execute(select(func.count()).select_from(ledger_gone)).scalar_one()
+        assert left == 0, f"{rows + 1} buried keys, {rows} ledger rows: dropped"
+        assert ws.ledger.count() == rows
+    finally:
+        ws.close()
+
+
 def test_dry_run_changes_no_ledger_output_or_cursor(pipeline: Path) -> None:
     _run(pipeline)
     root = pipeline.parent

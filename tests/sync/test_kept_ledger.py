@@ -56,7 +56,10 @@ changes = st.lists(
     min_size=1, max_size=6,
 )  # fmt: skip
 steps = st.lists(
-    st.tuples(st.sampled_from(["apply", "partial", "crash", "forget", "erase", "plan"]), changes),
+    st.tuples(
+        st.sampled_from(["apply", "partial", "crash", "forget", "erase", "compact", "plan"]),
+        changes,
+    ),
     min_size=1,
     max_size=8,
 )
@@ -77,6 +80,8 @@ def _do(store: StateStore, ledger: Ledger, dest: str, step: str, batch: list[Cha
         ledger.mark_pending(dest, unique, "r")
     elif step == "forget":
         ledger.forget_segment(dest, SEGMENTS[len(batch) % 2].id)
+    elif step == "compact":  # the deleted keys dropped whenever they outnumber the rows
+        ledger.compact_gone(min_rows=0)
     elif step == "erase":  # as ``connector forget`` purges one person
         with store.engine.begin() as conn:
             conn.execute(
@@ -259,3 +264,36 @@ def test_the_report_counts_from_the_store_while_there_is_no_copy(
     ledger.record("crm", [_member(ChangeKind.ADD, "churn", PIDS[4])], "r")
     assert kept.delivered_per_segment("crm") == {"vip": 3, "churn": 1}
     assert kept.refreshed == "refreshed"
+
+
+def test_deleted_keys_are_dropped_once_they_outnumber_the_ledger(
+    store: StateStore, tmp_path: Path
+) -> None:
+    """The keys kept for the copies' deltas grow with every removal; once they outnumber the
+    ledger's rows they go (a new epoch), and the next plan copies the ledger afresh, right."""
+    from sqlalchemy import func, select
+
+    from connector.state.schema import ledger_gone
+
+    def buried() -> int:
+        with store.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(ledger_gone)).scalar_one())
+
+    ledger = Ledger(store)
+    kept = KeptLedger(ledger, tmp_path / "copy.duckdb")
+    ledger.record("crm", [_upsert(p, 1) for p in PIDS], "r")
+    ledger.record("crm", [_member(ChangeKind.ADD, "vip", p) for p in PIDS], "r")
+    assert _plan(kept, "crm") == _plan(ledger, "crm")
+    ledger.record("crm", [_member(ChangeKind.REMOVE, "vip", p) for p in PIDS[:5]], "r")
+    assert buried() == 5
+    assert ledger.compact_gone(min_rows=0) == 0, "5 buried keys, 11 rows: kept"
+    assert _plan(kept, "crm") == _plan(ledger, "crm")
+    assert kept.refreshed == "refreshed", "read as a delta, the buried keys included"
+    ledger.record("crm", [_member(ChangeKind.REMOVE, "vip", p) for p in PIDS[5:]], "r")
+    ledger.record("crm", [_member(ChangeKind.REMOVE, "churn", p) for p in PIDS], "r")
+    assert buried() == 16
+    assert ledger.compact_gone(min_rows=16) == 0, "not above the floor: kept"
+    assert ledger.compact_gone(min_rows=0) == 16, "16 buried keys, 8 rows: dropped"
+    assert buried() == 0
+    assert _plan(kept, "crm") == _plan(ledger, "crm")
+    assert kept.refreshed == "copied", "a new epoch: the copy cannot prove it matches"
