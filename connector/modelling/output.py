@@ -42,3 +42,5 @@ class ModelOutput:
     # the predictive traits held back this run because it is not
     sufficiency: dict[str, Any] = field(default_factory=dict)
     held_traits: list[str] = field(default_factory=list)
+    # segments built on the held traits (id → why): held with them, memberships left as they are
+    held_segments: dict[str, str] = field(default_factory=dict)

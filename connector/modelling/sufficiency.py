@@ -4,24 +4,34 @@ A store whose newest event is long before `as_of` (the emulators' 2025 data scor
 paused import) gives every profile a churn risk near 1 and a placeholder next order date; a
 store with a handful of buyers gives scores that are noise. Klaviyo hides its own predictions
 below such thresholds; we say why on the model card, in the CLI and the report, and by default
-do not push the predictive traits (``push_insufficient_scores`` pushes them anyway).
+do not push the predictive traits (``push_insufficient_scores`` pushes them anyway). The lists
+built on them are held with them (``held_segments``): the value tiers are cuts of the predicted
+lifetime value, and a rule segment that reads a forecast is as stale as the forecast.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
 import pandas as pd
 
+from connector.modelling.expr import ExpressionError, columns_of
 from connector.modelling.orders import purchase_filter
+from connector.modelling.output import SegmentDef
 from connector.modelling.settings import ModelSettings
 
-__all__ = ["PREDICTIVE_TRAITS", "assess_sufficiency", "held_traits"]
+__all__ = ["PREDICTIVE_TRAITS", "assess_sufficiency", "held_segments", "held_traits"]
 
 # traits that are forecasts (observed ones such as aov and the segment name stay pushed)
 PREDICTIVE_TRAITS = ("churn_risk", "predicted_orders", "clv", "clv_tier", "next_order_date")
+# the other forecast columns a rule segment may read (``connector.modelling.rules``)
+_FORECAST_COLUMNS = frozenset(
+    {"bg_p_alive", "expected_purchases", "expected_spend", "days_to_next_order"}
+)
+_FORECAST_PREFIXES = ("bg_p_purchase_", "bg_expected_")
 
 
 def _newest(con: duckdb.DuckDBPyConnection, as_of: datetime, where: str) -> datetime | None:
@@ -89,3 +99,28 @@ def held_traits(sufficiency: dict[str, Any], propensity_column: str) -> list[str
     if sufficiency.get("predictive_traits_pushed", True):
         return []
     return [propensity_column, *PREDICTIVE_TRAITS]
+
+
+def held_segments(segments: list[SegmentDef], held: list[str]) -> dict[str, str]:
+    """Segment id → why it is held (its memberships left as they are) while ``held`` traits
+    are: every value tier, and every rule segment whose expression reads a forecast."""
+    if not held:
+        return {}
+    names = frozenset(held) | _FORECAST_COLUMNS
+    out: dict[str, str] = {}
+    for segment in segments:
+        if segment.kind == "tier":
+            out[segment.id] = f"{segment.name}: a tier of the predicted lifetime value"
+        elif segment.kind == "rule":
+            try:
+                expression = json.loads(segment.definition).get("expression", "")
+                read = {
+                    c
+                    for c in columns_of(expression)
+                    if c in names or c.startswith(_FORECAST_PREFIXES)
+                }
+            except (ValueError, AttributeError, ExpressionError):
+                read = set()
+            if read:
+                out[segment.id] = f"{segment.name}: its rule reads {', '.join(sorted(read))}"
+    return out

@@ -59,9 +59,10 @@ def plan_all(
     ws: Workspace, output: ModelOutput, run_id: str, only_segments: frozenset[str] | None = None
 ) -> Activation:
     """Plan every enabled destination; with ``only_segments`` the other segments are held
-    (their memberships kept as they are, like a segment whose rule failed)."""
+    (their memberships kept as they are, like a segment whose rule failed or that is built on
+    forecasts held for insufficient data)."""
     segments = [SegmentRef(s.id, s.name, s.description) for s in output.segments]
-    held = set(output.rule_failures)
+    held = set(output.rule_failures) | set(output.held_segments)
     if only_segments is not None:
         held |= {s.id for s in segments} - only_segments
     desired = build_desired(ws.data, output.scores, output.memberships, output.traits, segments)

@@ -295,8 +295,14 @@ def _model(ws: Workspace, summary: RunSummary, progress: Progress) -> ModelOutpu
             entry["sufficiency"] = output.sufficiency
         if output.held_traits:
             entry["held_traits"] = list(output.held_traits)
+            lists = ""
+            if output.held_segments:
+                entry["held_segments"] = dict(output.held_segments)
+                names = {s.id: s.name for s in output.segments}
+                held = ", ".join(names.get(i, i) for i in output.held_segments)
+                lists = f", nor the lists built on them ({held}: memberships left as they are)"
             summary.failures.append(
-                f"predictive traits not pushed ({', '.join(output.held_traits)}): "
+                f"predictive traits not pushed ({', '.join(output.held_traits)}){lists}: "
                 + "; ".join(output.sufficiency.get("reasons", []))
                 + " (set [model.core] push_insufficient_scores = true to push them anyway)"
             )

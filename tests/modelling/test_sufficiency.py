@@ -91,3 +91,75 @@ def test_push_insufficient_scores_pushes_them_anyway(tmp_path: Path) -> None:
     assert verdict["predictive_traits_pushed"] is True
     traits = pd.read_csv(tmp_path / "out" / "traits.csv", dtype=str)
     assert traits["churn_risk"].notna().all()
+
+
+RULES = (
+    "\n[model.core]\nrule_segments = ["
+    '{ id = "big", name = "Big spenders", expression = "revenue_total > 100" }, '
+    '{ id = "risk", name = "At risk", expression = "churn_risk > 0.5 and orders > 1" }]\n'
+)
+
+
+def _members(root: Path) -> set[tuple[str, str]]:
+    frame = pd.read_csv(root / "out" / "memberships.csv", dtype=str)
+    return set(zip(frame["segment_id"], frame["profile_id"], strict=True))
+
+
+def test_a_stale_run_holds_the_lists_built_on_forecasts_too(tmp_path: Path) -> None:
+    """Value tiers are cuts of the predicted lifetime value, and a rule reading churn risk is as
+    stale as the churn risk: a run a year after the newest event leaves their memberships as
+    they were delivered, while a list built on observed data moves on."""
+    cfg_path = write_config(tmp_path, RULES, as_of="2011-12-10", engine="full")
+    _inputs(tmp_path)
+    ws = Workspace(load_config(cfg_path, env={}))
+    try:
+        current = run_pipeline(ws)
+    finally:
+        ws.close()
+    assert current.status == "completed", current.failures
+    before = _members(tmp_path)
+    segments = {s for s, _ in before}
+    assert {"tier-high", "tier-low", "risk", "big"} <= segments, segments
+
+    write_config(tmp_path, RULES, as_of="2012-12-31", engine="full")
+    ws = Workspace(load_config(cfg_path, env={}))
+    try:
+        stale = run_pipeline(ws)
+    finally:
+        ws.close()
+    after = _members(tmp_path)
+    message = " ".join(stale.failures)
+    assert "nor the lists built on them" in message, message
+    assert "High value" in message, message
+    assert "At risk" in message, message
+    assert "Big spenders" not in message, "a rule on observed revenue is not a forecast"
+    for segment in ("tier-low", "tier-medium", "tier-high", "risk"):
+        assert {m for m in after if m[0] == segment} == {m for m in before if m[0] == segment}, (
+            f"{segment}: memberships left as delivered"
+        )
+    assert stale.stages["model"]["held_segments"].keys() == {
+        "tier-low",
+        "tier-medium",
+        "tier-high",
+        "risk",
+    }
+
+
+def test_held_segments_are_the_tiers_and_the_rules_that_read_a_forecast() -> None:
+    from connector.modelling.output import SegmentDef
+    from connector.modelling.sufficiency import held_segments
+
+    def rule(sid: str, expression: str) -> SegmentDef:
+        return SegmentDef(sid, sid.upper(), "rule", "", json.dumps({"expression": expression}))
+
+    segments = [
+        SegmentDef("tier-high", "High value", "tier", "", "{}"),
+        SegmentDef("cluster-1", "Active", "cluster", "", "{}"),
+        rule("uk", "country == 'GB' and orders > 2"),
+        rule("alive", "bg_p_alive < 0.2"),
+        rule("soon", "bg_p_purchase_30d > 0.5 or days_to_next_order < 10"),
+        rule("buyers", "p_purchase_30d > 0.4"),
+    ]
+    held = ["p_purchase_30d", "churn_risk", "clv", "clv_tier"]
+    assert set(held_segments(segments, held)) == {"tier-high", "alive", "soon", "buyers"}
+    assert held_segments(segments, []) == {}, "nothing held: every list moves"
