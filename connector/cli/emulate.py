@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import time
 from contextlib import ExitStack
 from typing import Annotated
@@ -41,7 +42,15 @@ def emulate(
                 seed_profiles=seed_profiles,
                 limits="real" if limits == "real" else "off",
             )
-            emu = stack.enter_context(spec.emulator(opts))
+            try:
+                emu = stack.enter_context(spec.emulator(opts))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                raise ConfigError(
+                    f"{name}: port {opts.port} is already in use; pass another --port, or "
+                    "leave it out for free ports"
+                ) from None
             console.print(
                 f"{safe(name)}: {safe(emu.base_url)}  "
                 f"(admin: {safe(emu.base_url)}/__emulator__/state)",

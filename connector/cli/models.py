@@ -242,11 +242,12 @@ def lift(
                 f"segment {segment_id!r} was never activated (see `connector segments`)"
             )
         start = members["activated_at"].min().to_pydatetime()
-        end = (
-            datetime.combine(date.fromisoformat(until), datetime.min.time())
-            if until
-            else datetime.now(UTC).replace(tzinfo=None)
-        )
+        end = _until(until) if until else datetime.now(UTC).replace(tzinfo=None)
+        if end <= start:
+            raise ConfigError(
+                f"--until {until}: the segment was first activated on {start:%Y-%m-%d}, so "
+                "the window would end before it starts; give a later date"
+            )
         report = segment_lift(con, members, segment_id, activated_at=start, until=end)
         currency = profile_card(ws, "").currency
         names = {e.segment_id: e.name for e in ws.catalogue.all()}
@@ -260,3 +261,12 @@ def lift(
         f"[bold]{safe(title)}[/bold] ({safe(segment_id)}) from {start:%Y-%m-%d} to {end:%Y-%m-%d}"
     )
     print_lift(report, currency)
+
+
+def _until(value: str) -> datetime:
+    """``--until`` as midnight of that day."""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"--until {value!r}: expected a date as YYYY-MM-DD") from None
+    return datetime.combine(day, datetime.min.time())

@@ -75,6 +75,11 @@ def test_full_engine_scores_segments_holdouts_and_explains_itself(tmp_path: Path
     as_json = _cli(cfg, "segments", "lift", "tier-high", "--until", "2030-01-01", "-o", "json")
     assert '"control"' in as_json.stdout
     assert '"enough_data": false' in as_json.stdout
+    for until, why in (("bogus", "expected a date as YYYY-MM-DD"), ("2000-01-01", "before")):
+        bad = _cli(cfg, "segments", "lift", "tier-high", "--until", until)
+        assert bad.returncode == 2, bad.stdout + bad.stderr
+        assert why in bad.stderr
+        assert "Traceback" not in bad.stderr
     missing = _cli(cfg, "segments", "lift", "no-such-segment")
     assert missing.returncode == 2
     assert "never activated" in missing.stderr
