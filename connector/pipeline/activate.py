@@ -199,9 +199,12 @@ def apply_all(
     ws: Workspace, act: Activation, run_id: str, progress: Progress, counts: dict[str, int]
 ) -> dict[str, Any]:
     """Apply every destination's plan; one failing destination never stops the others."""
-    report: dict[str, Any] = {
-        name: {"planned": act.plans[name].counts(), "held": why} for name, why in act.held.items()
-    }
+    report: dict[str, Any] = {}
+    for name, why in act.held.items():  # a held first sync still says whom it skipped and why
+        held = act.plans[name]
+        report[name] = {"planned": held.counts(), "held": why}
+        if held.skipped:
+            report[name]["skipped"] = dict(held.skipped)
     for name, sink in act.sinks.items():
         plan = act.plans[name]
         entry: dict[str, Any] = {"planned": plan.counts(), "creates": plan.creates}
