@@ -195,16 +195,23 @@ def _activated(segments: list[SegmentRef], wanted: tuple[str, ...] | str) -> lis
     return [s for s in segments if wanted == "all" or s.id in wanted]
 
 
-def apply_all(
-    ws: Workspace, act: Activation, run_id: str, progress: Progress, counts: dict[str, int]
-) -> dict[str, Any]:
-    """Apply every destination's plan; one failing destination never stops the others."""
+def _held_entries(act: Activation) -> dict[str, Any]:
+    """The record of each destination held from applying: a held first sync still says whom
+    its plan skipped and why."""
     report: dict[str, Any] = {}
-    for name, why in act.held.items():  # a held first sync still says whom it skipped and why
+    for name, why in act.held.items():
         held = act.plans[name]
         report[name] = {"planned": held.counts(), "held": why}
         if held.skipped:
             report[name]["skipped"] = dict(held.skipped)
+    return report
+
+
+def apply_all(
+    ws: Workspace, act: Activation, run_id: str, progress: Progress, counts: dict[str, int]
+) -> dict[str, Any]:
+    """Apply every destination's plan; one failing destination never stops the others."""
+    report = _held_entries(act)
     for name, sink in act.sinks.items():
         plan = act.plans[name]
         entry: dict[str, Any] = {"planned": plan.counts(), "creates": plan.creates}

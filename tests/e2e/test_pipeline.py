@@ -136,7 +136,10 @@ def test_a_run_drops_deleted_keys_once_they_outnumber_the_ledger(
         with ws.state.engine.begin() as conn:
             conn.execute(
                 insert(ledger_gone),
-                [{"destination": "export", "key": f"m:gone:{i}", "seq": 1} for i in range(rows + 1)],
+                [
+                    {"destination": "export", "key": f"m:gone:{i}", "seq": 1}
+                    for i in range(rows + 1)
+                ],
             )
     finally:
         ws.close()
