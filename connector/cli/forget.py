@@ -60,7 +60,13 @@ def forget(
         list[str] | None, typer.Option("--record", help="A source record SOURCE:SOURCE_ID.")
     ] = None,
     file: Annotated[
-        Path | None, typer.Option("--file", help="One person per line (see --help).")
+        Path | None,
+        typer.Option(
+            "--file",
+            help="One person per line, one identifier each: email:ann@example.org, "
+            "phone:+447911123456, id:hubspot_id:101 or record:shop:c17 (a bare address is an "
+            "email; lines starting with # are skipped).",
+        ),
     ] = None,
     status: Annotated[bool, typer.Option("--status", help="List requests.")] = False,
     apply: Annotated[bool, typer.Option("--apply", help="Run the pipeline now.")] = False,

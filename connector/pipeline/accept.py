@@ -16,6 +16,7 @@ from typing import Any
 from connector.config.models import SourceConfig
 from connector.errors import SkippableError, describe
 from connector.pipeline.quarantine import Quarantine
+from connector.pipeline.warnings import SAMPLES
 from connector.plugin.spec import SourceRecord, Stream
 from connector.schema.normalise import parse_timestamp, to_iso
 from connector.schema.records import validate_event, validate_profile
@@ -108,6 +109,8 @@ def accept_chunk(
             reason = f"record could not be validated ({describe(exc)})"
             p.quarantine.add(stream.name, reason, record_ref(p.name, stream, raw, n), raw)
             continue
+        if rec.warnings:  # a field left out, the record kept: counted with the source's
+            _warned(stats, record_ref(p.name, stream, raw, n), rec.warnings)
         if p.suppressed is not None and p.suppressed(rec):
             stats["suppressed"] += 1
         else:
@@ -117,3 +120,12 @@ def accept_chunk(
         if rec_mark is not None and (mark is None or rec_mark > mark):
             mark = rec_mark
     return good, mark
+
+
+def _warned(stats: dict[str, Any], ref: str, reasons: tuple[str, ...]) -> None:
+    """Count a record's warnings in its stream's stats, with a few samples (reference and
+    reason: the value itself is never kept)."""
+    stats["warnings"] = stats.get("warnings", 0) + len(reasons)
+    samples = stats.setdefault("warning_samples", [])
+    if len(samples) < SAMPLES:
+        samples.append(f"{ref}: {'; '.join(reasons)}"[:200])

@@ -40,7 +40,7 @@ from connector.pipeline.pull_profiles import (
 )
 from connector.pipeline.pull_reader import StreamReader
 from connector.pipeline.quarantine import Quarantine
-from connector.pipeline.warnings import capture_warnings
+from connector.pipeline.warnings import SAMPLES, capture_warnings
 from connector.plugin.spec import Source, Stream
 from connector.privacy.erase import suppression_check
 from connector.runctl.crashpoints import crashpoint
@@ -135,10 +135,11 @@ def pull_source(
         for stream in source.streams():
             with capture_warnings() as warned:
                 stats = _pull_stream(p, source, stream, result)
-            if warned.count:
-                stats["warnings"] = warned.count
-                stats["warning_samples"] = warned.samples
-                result.warnings += warned.count
+            if warned.count:  # the source's own, beside the records' (``accept._warned``)
+                stats["warnings"] = stats.get("warnings", 0) + warned.count
+                samples = [*stats.get("warning_samples", []), *warned.samples]
+                stats["warning_samples"] = samples[: 2 * SAMPLES]
+            result.warnings += stats.get("warnings", 0)
             result.streams[stream.name] = stats
             if stats.get("failed"):
                 failures.append(f"stream {stream.name}: {stats['failed']}")

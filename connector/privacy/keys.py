@@ -1,7 +1,7 @@
 """Keyed hashes of identifiers: how a privacy request is kept without keeping the PII.
 
 An identifier is first put in the identity graph's own form (``email:ann@example.org``,
-``phone:+447700900123``, ``hubspot_id:101``; a source record as ``record:<source>:<id>``) and
+``phone:+447911123456``, ``hubspot_id:101``; a source record as ``record:<source>:<id>``) and
 then hashed with HMAC-SHA256 under the workspace's privacy key, a random secret created once in
 the workspace (``privacy.key``, owner-only). A plain hash of an email can be reversed by hashing
 candidate addresses; a keyed one cannot without the key. Losing the key means stored requests

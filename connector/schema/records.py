@@ -63,7 +63,6 @@ from connector.schema.jsonvalues import json_object
 from connector.schema.models import CONSENT_CHANNELS, ConsentStatus
 from connector.schema.normalise import (
     REPLACEMENT,
-    PhoneExtensionError,
     normalise_country,
     normalise_email,
     normalise_phone,
@@ -177,6 +176,8 @@ class EventRecord:
     revenue: float | None
     currency: str | None
     properties: dict[str, Any]
+    warnings: tuple[str, ...] = field(default=())
+    """Identifiers left out as not valid (the event stands on the others)."""
 
 
 def _text(raw: Mapping[str, Any], key: str, limit: int = _MAX_TEXT) -> str | None:
@@ -216,18 +217,24 @@ def _ids(raw: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _identifiers(
-    raw: Mapping[str, Any], region: str, warnings: list[str] | None = None
+    raw: Mapping[str, Any], region: str, warnings: list[str]
 ) -> tuple[str | None, str | None]:
-    """Normalised email and phone; a phone with an extension is no identifier (a warning)."""
+    """Normalised email and phone. One that is not valid (or a phone with an extension) is
+    left out with a warning, and the record stands on its other identifiers: quarantining a
+    profile for its phone number lost its e-mail, names and consent, so the person came back
+    from their orders with no consent on record. The caller quarantines a record that has no
+    identifier left, with these reasons."""
     email_raw = _text(raw, "email")
     phone_raw = _text(raw, "phone", 64)
-    email = normalise_email(email_raw) if email_raw else None
+    email = phone = None
+    try:
+        email = normalise_email(email_raw) if email_raw else None
+    except SkippableError as exc:
+        warnings.append(exc.reason)
     try:
         phone = normalise_phone(phone_raw, region) if phone_raw else None
-    except PhoneExtensionError as exc:
-        phone = None
-        if warnings is not None:
-            warnings.append(exc.reason)
+    except SkippableError as exc:
+        warnings.append(exc.reason)
     return email, phone
 
 
@@ -386,4 +393,5 @@ def validate_event(raw: Mapping[str, Any], *, source: str, region: str) -> Event
         revenue=revenue,
         currency=currency.upper() if currency else None,
         properties=json_object(raw, "properties"),
+        warnings=tuple(dropped),
     )

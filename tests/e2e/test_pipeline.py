@@ -157,6 +157,45 @@ def test_a_run_drops_deleted_keys_once_they_outnumber_the_ledger(
         ws.close()
 
 
+def test_a_bad_phone_is_left_out_and_the_person_keeps_their_consent(tmp_path: Path) -> None:
+    """A profile whose phone is not a valid number (Ofcom's drama range) but whose e-mail is:
+    the phone is left out with a warning, the profile kept. Quarantined whole, its consent
+    denial was lost and the person came back from their orders with no consent on record."""
+    cfg = write_config(tmp_path)
+    said_no = {
+        "source_id": "c1",
+        "email": "ann@example.org",
+        "phone": "+447700900123",
+        "first_name": "Ann",
+        "updated_at": "2011-11-01T00:00:00Z",
+        "consent": {"email": "denied"},
+    }
+    _jsonl(tmp_path / "data" / "profiles" / "people.jsonl", [said_no, *_people(3, start=2)])
+    _jsonl(tmp_path / "data" / "events" / "orders.jsonl", _orders(1))
+    (tmp_path / "data" / "events" / "ann.jsonl").write_text(
+        json.dumps(
+            {"source_event_id": "a1", "type": "order_completed", "email": "ann@example.org",
+             "phone": "12", "occurred_at": "2011-10-01T10:00:00Z", "revenue": 40}
+        ) + "\n"
+    )  # fmt: skip
+    summary = _run(cfg)
+    assert summary.counts["quarantined"] == 0
+    assert summary.counts["warnings"] == 2, "the profile's phone and the order's"
+    ws = Workspace(load_config(cfg, env={}))
+    try:
+        row = ws.data.con.execute(
+            "SELECT first_name, phone, consent_email FROM profiles WHERE email = ?",
+            ["ann@example.org"],
+        ).fetchone()
+        revenue = ws.data.con.execute(
+            "SELECT sum(revenue) FROM events WHERE source_event_id = 'a1'"
+        ).fetchone()
+    finally:
+        ws.close()
+    assert row == ("Ann", None, "denied")
+    assert revenue == (40.0,), "the order stands on its e-mail"
+
+
 def test_dry_run_changes_no_ledger_output_or_cursor(pipeline: Path) -> None:
     _run(pipeline)
     root = pipeline.parent
