@@ -171,7 +171,7 @@ def segments(ctx: typer.Context, config: ConfigOpt = None, output: OutputOpt = "
     finally:
         ws.close()
     if output == "json":
-        print_json([asdict(e) for e in entries])
+        print_json([_as_json(asdict(e)) for e in entries])
         return
     table = Table(title="Segments")
     for col in (
@@ -270,3 +270,15 @@ def _until(value: str) -> datetime:
     except ValueError:
         raise ConfigError(f"--until {value!r}: expected a date as YYYY-MM-DD") from None
     return datetime.combine(day, datetime.min.time())
+
+
+def _as_json(entry: dict[str, Any]) -> dict[str, Any]:
+    """A catalogue entry with its definition as an object: kept as text, its numbers (cluster
+    centroids, z-scores) would be masked as phone numbers with the text's other strings."""
+    definition = entry.get("definition")
+    if isinstance(definition, str):
+        try:
+            entry["definition"] = json.loads(definition)
+        except ValueError:
+            pass
+    return entry

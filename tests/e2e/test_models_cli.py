@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -60,6 +61,13 @@ def test_full_engine_scores_segments_holdouts_and_explains_itself(tmp_path: Path
         assert name in cards.stdout
     assert "auc=" in cards.stdout
     assert "blend: boosting share" in cards.stdout, "the card says how the blend was chosen"
+
+    as_json = _cli(cfg, "segments", "-o", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert "[phone]" not in as_json.stdout, "a centroid's fifteen digits are not a phone"
+    clusters = [e for e in json.loads(as_json.stdout) if e["kind"] == "cluster"]
+    assert clusters, as_json.stdout[:500]
+    assert all(isinstance(e["definition"]["centroid"], dict) for e in clusters)
 
     catalogue = _cli(cfg, "segments")
     assert catalogue.returncode == 0, catalogue.stderr
