@@ -179,6 +179,10 @@ def plan(
         print_json(plan_json(summary.plans))
     else:
         print_plan(console, summary.plans)
+    if summary.failures:  # a plan from part of the data, or with scores held, says so
+        for failure in summary.failures:
+            err.print(f"note: {safe(failure)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(ExitCode.REJECTS)
 
 
 def main() -> None:

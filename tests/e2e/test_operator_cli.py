@@ -225,3 +225,21 @@ def test_run_subsets(tmp_path: Path) -> None:
     unknown = cli(cfg, "run", "--source", "nope")
     assert unknown.returncode == 2
     assert "no source named 'nope' (known: shop)" in unknown.stderr
+
+
+def test_a_plan_without_a_failed_sources_data_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`connector plan` with a source that cannot be reached: the plan is printed, each reason
+    follows as a note, and the exit code is 3, as for a run (before: no note, exit 0)."""
+    closed = (
+        '\n[sources.crm]\nplugin = "hubspot"\naccess_token = { env = "UX_PLAN_TOKEN" }\n'
+        'base_url = "http://127.0.0.1:9"\n'
+    )
+    cfg = write_config(tmp_path, closed, engine="rfm")
+    write_demo_inputs(tmp_path / "data", shift=timedelta(0))
+    monkeypatch.setenv("UX_PLAN_TOKEN", "pat-na1-plan-note-1")
+    plan = cli(cfg, "plan")
+    assert plan.returncode == 3, plan.stdout + plan.stderr
+    assert "note: source crm" in " ".join(plan.stderr.split()), plan.stderr
+    assert "export" in plan.stdout, "the plan of the data that was read is still shown"
