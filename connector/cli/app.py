@@ -149,7 +149,10 @@ def run(
     print_summary(console, summary)
     if summary.report:
         console.print(f"report: {safe(summary.report)}", highlight=False, soft_wrap=True)
-    if summary.status in ("partial", "completed_with_rejects", "interrupted"):
+    # a dry run's status is "dry_run" whatever failed: its failures decide, as for `plan`
+    if summary.status in ("partial", "completed_with_rejects", "interrupted") or (
+        dry_run and summary.failures
+    ):
         console.print(f"details: connector runs show {safe(summary.run_id)}")
         raise typer.Exit(ExitCode.REJECTS)
 

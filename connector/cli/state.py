@@ -85,6 +85,13 @@ def reset(
         raise ConfigError(f"no source named {source!r} (known: {known})")
     ws = Workspace(cfg)
     try:
+        if source is not None and stream is not None:  # a typo must not reset the graph
+            marked = sorted({st for (src, st) in ws.cursors.all() if src == source})
+            if stream not in marked:
+                raise ConfigError(
+                    f"source {source} has no mark for stream {stream!r} (streams with marks: "
+                    f"{', '.join(marked) or 'none yet'}); nothing was reset"
+                )
         with run_lock(ws.path, cfg.workspace.state_url):  # never under a running run's feet
             forgotten = ws.cursors.reset(source, stream)
             forget_resolved_graph(ws.data.con)  # the re-read records are resolved whole

@@ -317,6 +317,14 @@ def _activate(
     confirm: bool = False,
     only_segments: frozenset[str] | None = None,
 ) -> None:
+    if only_segments is not None:  # checked by the CLI against the catalogue, empty at first
+        unknown = sorted(only_segments - {s.id for s in output.segments})
+        if unknown:
+            known = ", ".join(sorted(s.id for s in output.segments)) or "none"
+            summary.failures.append(
+                f"--segment {', '.join(unknown)}: no such segment in this run ({known}); "
+                "no memberships were synced for it"
+            )
     with ws.data.lend_memory():  # the store answers small queries while the planner works
         _plan_and_apply(ws, summary, progress, output, confirm, only_segments)
 

@@ -177,6 +177,9 @@ def test_state_show_and_reset(tmp_path: Path) -> None:
     refused = cli(cfg, "state", "reset")
     assert refused.returncode == 2
     assert "--yes" in refused.stderr
+    typo = cli(cfg, "state", "reset", "shop.evnets")
+    assert typo.returncode == 2, typo.stdout
+    assert "no mark for stream 'evnets' (streams with marks: events, profiles" in typo.stderr
     done = cli(cfg, "state", "reset", "shop.events")
     assert done.returncode == 0, done.stderr
     left = json.loads(cli(cfg, "state", "show", "shop", "-o", "json").stdout)
@@ -202,6 +205,9 @@ def test_run_subsets(tmp_path: Path) -> None:
         tmp_path, '\n[destinations.second]\nplugin = "files"\npath = "out2"\n', engine="rfm"
     )
     write_demo_inputs(tmp_path / "data", shift=timedelta(0))
+    first_typo = cli(cfg, "run", "--dry-run", "--destination", "export", "--segment", "rfm_hihg")
+    assert first_typo.returncode == 3, first_typo.stdout + first_typo.stderr
+    assert "--segment rfm_hihg: no such segment in this run" in " ".join(first_typo.stdout.split())
     first = cli(cfg, "run", "--destination", "export", "--segment", "rfm_high")
     assert first.returncode in (0, 3), first.stderr
     assert not (tmp_path / "out2").exists(), "the other destination was not touched"
