@@ -109,12 +109,14 @@ def mask_email(email: str | None) -> str:
     return f"{neutralise_controls(local[:1])}***@{neutralise_controls(domain)}"
 
 
-def redact(text: str) -> str:
-    """Secrets and contact details masked, control characters made inert."""
-    return redact_secrets_and_pii(neutralise_controls(text))
+def redact(text: str, *, contacts: bool = True) -> str:
+    """Secrets and contact details masked, control characters made inert. ``contacts=False``
+    leaves e-mail addresses and phone-like numbers alone (a setting's own value: an account id
+    of ten digits, the placeholder addresses identity never joins on), secrets still masked."""
+    return redact_secrets_and_pii(neutralise_controls(text), contacts=contacts)
 
 
-def redact_secrets_and_pii(text: str) -> str:
+def redact_secrets_and_pii(text: str, *, contacts: bool = True) -> str:
     """Mask secrets and contact details but keep control characters (for rendered output)."""
     with _LOCK:
         secrets = sorted(_SECRETS, key=len, reverse=True)
@@ -132,6 +134,8 @@ def redact_secrets_and_pii(text: str) -> str:
     text = _B64.sub(lambda m: _b64_sub(m.group(0), secrets, grams), text)
     text = _TRUNCATED.sub("[secret]", text)
     text = _ENDING.sub(_ending_sub, text)
+    if not contacts:
+        return text
     text = _EMAIL.sub("[email]", text)
     return _mask_phones(text)
 

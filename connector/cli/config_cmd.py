@@ -3,18 +3,29 @@ environment variable, the secrets file, or the default), secrets masked."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import typer
 from pydantic import BaseModel, SecretStr
+from rich.markup import escape
 from rich.table import Table
 
-from connector.cli.common import ConfigOpt, SecretsOpt, console, handle_errors, load, safe
-from connector.cli.options import OutputOpt, print_json
+from connector.cli.common import (
+    ConfigOpt,
+    SecretsOpt,
+    console,
+    handle_errors,
+    load,
+    revealing,
+    safe,
+)
+from connector.cli.options import OutputOpt
 from connector.config.models import AppConfig
 from connector.config.reference import toml_value
 from connector.config.secrets import UNSET_PREFIX
+from connector.redaction import redact
 
 __all__ = ["config_app", "resolved_settings"]
 
@@ -66,14 +77,21 @@ def show(config: ConfigOpt = None, secrets: SecretsOpt = None, output: OutputOpt
 
     cfg = load(config, secrets, read_only=True)
     origins = setting_origins(cfg.config_path or config, secrets_path=secrets)
-    rows = resolved_settings(cfg, origins)
+    # A setting's value is the operator's own text, not a person's: masked for secrets only,
+    # so an account id is not shown as [phone] nor the blocked placeholder addresses as [email]
+    # (secrets never reach here unmasked: `_shown` prints a secret field as [secret]).
+    rows = [(k, redact(v, contacts=False), o) for k, v, o in resolved_settings(cfg, origins)]
     if output == "json":
-        print_json([{"setting": k, "value": v, "from": o} for k, v, o in rows])
+        shown = [{"setting": k, "value": v, "from": redact(o)} for k, v, o in rows]
+        text = json.dumps(shown, indent=2, ensure_ascii=False)
+        with revealing():  # masked value by value above
+            console.print(text, markup=False, highlight=False, soft_wrap=True)
         return
     where = Path(cfg.config_path) if cfg.config_path else None
     table = Table(title=f"Settings of {safe(where or 'the config')}")
     for col in ("setting", "value", "from"):
         table.add_column(col, overflow="fold")
     for key, value, origin in rows:
-        table.add_row(safe(key), safe(value), safe(origin))
-    console.print(table)
+        table.add_row(safe(key), escape(value), safe(origin))
+    with revealing():
+        console.print(table)

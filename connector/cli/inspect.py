@@ -20,7 +20,7 @@ from connector.cli.common import (
     safe,
 )
 from connector.plugin.registry import PluginRegistry
-from connector.redaction import neutralise_controls
+from connector.redaction import neutralise_controls, redact
 
 if TYPE_CHECKING:
     from connector.identity.explain import Explanation
@@ -85,8 +85,13 @@ def plugin_show(
         table.add_column(col, overflow="fold")
     for s in plugin_settings(spec):
         example = "" if s.example == "(unset)" else s.example
-        table.add_row(*map(safe, (s.key, s.type, s.default, example, s.description)))
-    console.print(table)
+        cells = [safe(c) for c in (s.key, s.type)]
+        # defaults and examples are documentation (an account id of ten digits, a placeholder
+        # address), masked for secrets only, as `config show` masks a setting's value
+        cells += [escape(redact(c, contacts=False)) for c in (s.default, example)]
+        table.add_row(*cells, safe(s.description))
+    with revealing():
+        console.print(table)
     console.print(
         'secrets: write { env = "VAR" } in the config file, or the value in the secrets file',
         highlight=False,

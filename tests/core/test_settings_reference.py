@@ -101,6 +101,9 @@ def test_plugins_show_lists_every_setting() -> None:
     for key in MetaSettings.model_fields:
         assert f"│ {key} " in result.stdout
     assert '{ env = "META_ACCESS_TOKEN" }' in result.stdout
+    google = _cli("plugins", "show", "google_ads")
+    assert '"1234567890"' in google.stdout, "an example account id is not a phone number"
+    assert "[phone]" not in google.stdout
     unknown = CliRunner().invoke(app, ["plugins", "show", "nope"])
     assert unknown.exit_code == 2
 
@@ -118,6 +121,13 @@ access_token = { env = "UX_HUBSPOT_TOKEN" }
 
 [destinations.email]
 plugin = "klaviyo"
+
+[destinations.ads]
+plugin = "google_ads"
+operating_account_id = "1234567890"
+client_id = "1234.apps.googleusercontent.com"
+client_secret = { env = "UX_GOOGLE_SECRET" }
+refresh_token = { env = "UX_GOOGLE_REFRESH" }
 """
     )
     secrets = tmp_path / "connector.secrets.toml"
@@ -147,6 +157,13 @@ plugin = "klaviyo"
     assert rows["destinations.email.api_key"] == ("[secret]", "secrets file")
     assert rows["destinations.email.base_url"] == ('"https://a.klaviyo.com"', "default")
     assert rows["workspace.path"][1] == "env CONNECTOR_WORKSPACE"
+    # a setting's own value is shown as written: an account id is no phone number, and the
+    # placeholder addresses identity never joins on are no one's e-mail
+    assert rows["destinations.ads.operating_account_id"] == ('"1234567890"', "file")
+    assert '"test@example.com"' in rows["identity.blocked_values"][0]
+    table = _cli("config", "show", "--config", str(cfg), env={"COLUMNS": "250"})
+    assert "1234567890" in table.stdout
+    assert "[phone]" not in table.stdout
     unset = _cli("config", "show", "--config", str(cfg), "-o", "json")
     assert unset.returncode == 0, "config show needs no secrets"
     rows = {r["setting"]: r["value"] for r in json.loads(unset.stdout)}
