@@ -109,14 +109,15 @@ def mask_email(email: str | None) -> str:
     return f"{neutralise_controls(local[:1])}***@{neutralise_controls(domain)}"
 
 
-def redact(text: str, *, contacts: bool = True) -> str:
+def redact(text: str, *, contacts: bool = True, phones: bool = True) -> str:
     """Secrets and contact details masked, control characters made inert. ``contacts=False``
     leaves e-mail addresses and phone-like numbers alone (a setting's own value: an account id
-    of ten digits, the placeholder addresses identity never joins on), secrets still masked."""
-    return redact_secrets_and_pii(neutralise_controls(text), contacts=contacts)
+    of ten digits, the placeholder addresses identity never joins on), secrets still masked;
+    ``phones=False`` only the numbers (a platform's record id of eleven digits)."""
+    return redact_secrets_and_pii(neutralise_controls(text), contacts=contacts, phones=phones)
 
 
-def redact_secrets_and_pii(text: str, *, contacts: bool = True) -> str:
+def redact_secrets_and_pii(text: str, *, contacts: bool = True, phones: bool = True) -> str:
     """Mask secrets and contact details but keep control characters (for rendered output)."""
     with _LOCK:
         secrets = sorted(_SECRETS, key=len, reverse=True)
@@ -137,7 +138,7 @@ def redact_secrets_and_pii(text: str, *, contacts: bool = True) -> str:
     if not contacts:
         return text
     text = _EMAIL.sub("[email]", text)
-    return _mask_phones(text)
+    return _mask_phones(text) if phones else text
 
 
 def _bearer_sub(match: re.Match[str]) -> str:

@@ -131,6 +131,12 @@ def explain(
         print_card(card)
 
 
+def _an_id(value: str) -> str:
+    """An identifier of a record, for the masked explanation: secrets and e-mails masked,
+    numbers left whole."""
+    return escape(redact(value, phones=False))
+
+
 def _print_explanation(profile_id: str, exp: Explanation | None, *, reveal: bool) -> None:
     if exp is None:
         err.print(f"no profile {safe(profile_id)}", highlight=False)
@@ -140,12 +146,18 @@ def _print_explanation(profile_id: str, exp: Explanation | None, *, reveal: bool
     console.print(f"[bold]profile {safe(exp.merged_into or exp.profile_id)}[/bold]")
     # --reveal shows identifiers unmasked on purpose; control characters and markup never pass
     shown = _revealed if reveal else safe
-    console.print(
-        "identifiers: " + ", ".join(f"{shown(k)}={shown(v)}" for k, v in exp.identities),
-        highlight=False,
-        soft_wrap=True,
-    )
-    console.print("records: " + ", ".join(map(shown, exp.records)), highlight=False, soft_wrap=True)
+    # masked, e-mails and phones are masked already (``explain.mask``); a record or platform id
+    # is shown whole, its digits no phone number (an eleven-digit HubSpot id read [phone])
+    ids = _revealed if reveal else _an_id
+    with revealing():
+        console.print(
+            "identifiers: " + ", ".join(f"{shown(k)}={ids(v)}" for k, v in exp.identities),
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print(
+            "records: " + ", ".join(map(ids, exp.records)), highlight=False, soft_wrap=True
+        )
     if exp.retired:
         console.print("absorbed profile ids: " + ", ".join(map(safe, exp.retired)), highlight=False)
     if exp.merges:

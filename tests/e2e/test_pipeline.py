@@ -321,3 +321,34 @@ def test_malformed_records_are_quarantined_and_the_rest_land(tmp_path: Path) -> 
     ):
         assert reason in shown.stdout, reason
     assert "broken17-at-example.org" not in shown.stdout, "no raw identifiers in run records"
+
+
+def test_explain_shows_a_platform_id_whole_and_masks_contacts(tmp_path: Path) -> None:
+    """An eleven-digit HubSpot id and a numeric source id are ids, not phone numbers: the
+    masked explanation shows them whole, and still masks the e-mail and the phone."""
+    cfg = write_config(tmp_path)
+    person = {
+        "source_id": "51234567890",
+        "email": "zed@example.org",
+        "phone": "+447911123456",
+        "ids": {"hubspot_id": "51234567891"},
+        "updated_at": "2011-11-01T00:00:00Z",
+    }
+    _jsonl(tmp_path / "data" / "profiles" / "people.jsonl", [person])
+    _jsonl(tmp_path / "data" / "events" / "orders.jsonl", [])
+    assert _run(cfg).status == "completed"
+    command = ["profiles", "explain", "zed@example.org", "--config", str(cfg)]
+    shown = subprocess.run(
+        [sys.executable, "-m", "connector", *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "hubspot_id=51234567891" in shown.stdout
+    assert "shop:51234567890" in shown.stdout
+    assert "zed@example.org" not in shown.stdout
+    assert "+447911123456" not in shown.stdout
+    assert "[phone]" not in shown.stdout
