@@ -42,6 +42,10 @@ class ProfileCard:
     """(segment id, name, in the control group)."""
     sent: list[tuple[str, str, str, str]] = field(default_factory=list)
     """(destination, what, when, run id)."""
+    held_traits: list[str] = field(default_factory=list)
+    """Forecasts the last model run held back (data insufficient), and why."""
+    held_reasons: list[str] = field(default_factory=list)
+    held_segments: set[str] = field(default_factory=set)
 
 
 def _rows(con: Any, sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
@@ -75,28 +79,57 @@ def profile_card(ws: Workspace, profile_id: str) -> ProfileCard:
             [profile_id],
         )
     ]
+    _held(ws, card)
     for dest, kind, sid, when, run_id in ws.ledger.for_profile(profile_id):
         what = "traits" if kind == "trait" else f"list {names_by_id.get(sid or '', sid)}"
         card.sent.append((dest, what, when[:16].replace("T", " "), run_id or ""))
     return card
 
 
+def _held(ws: Workspace, card: ProfileCard) -> None:
+    """What the last run that modelled held back: the scores shown are then not the ones
+    the destinations hold."""
+    for run in ws.runs.recent(10):
+        model = run.stages.get("model")
+        if isinstance(model, dict) and "segments" in model:
+            card.held_traits = [str(t) for t in model.get("held_traits") or []]
+            reasons = (model.get("sufficiency") or {}).get("reasons") or []
+            card.held_reasons = [str(r) for r in reasons]
+            card.held_segments = {str(i) for i in model.get("held_segments") or {}}
+            return
+
+
 def _score_lines(card: ProfileCard) -> list[str]:
+    lines = _score_lines_of(card)
+    if card.held_traits:
+        why = "; ".join(card.held_reasons) or "data insufficient"
+        lines.insert(0, f"forecasts held, not pushed by the last run: {why}")
+    return lines
+
+
+def _score_lines_of(card: ProfileCard) -> list[str]:
     s = card.scores
+    held = set(card.held_traits)
+
+    def mark(trait: str) -> str:
+        return " (held, not pushed)" if trait in held else ""
+
     lines = []
     if s.get("churn_risk") is not None:
         risk = float(s["churn_risk"])
         chance = f"{risk:.0%} chance of no order in {card.churn_days} days"
-        lines.append(f"churn risk: {churn_words(risk)} ({chance})")
+        lines.append(f"churn risk: {churn_words(risk)} ({chance}){mark('churn_risk')}")
     if s.get("clv") is not None:
         value = money(float(s["clv"]), card.currency)
-        lines.append(f"predicted lifetime value: {value} over the next {card.horizon_days} days")
+        over = f"over the next {card.horizon_days} days"
+        lines.append(f"predicted lifetime value: {value} {over}{mark('clv')}")
     if s.get("next_order_date"):
-        lines.append(f"expected next order: around {s['next_order_date']}")
+        lines.append(f"expected next order: around {s['next_order_date']}{mark('next_order_date')}")
     if s.get("p_purchase_30d") is not None:
-        lines.append(f"chance to order in the next 30 days: {float(s['p_purchase_30d']):.0%}")
+        chance = f"{float(s['p_purchase_30d']):.0%}{mark('p_purchase_30d')}"
+        lines.append(f"chance to order in the next 30 days: {chance}")
     if s.get("clv_tier"):
-        lines.append(f"value tier: {s['clv_tier']}")
+        lines.append(f"value tier: {s['clv_tier']}{mark('clv_tier')}")
     if s.get("rfm_tier"):
         lines.append(f"RFM tier: {s['rfm_tier']}")
     return lines
@@ -114,6 +147,8 @@ def print_card(card: ProfileCard) -> None:
         console.print("[bold]segments[/bold]")
         for sid, name, holdout in card.segments:
             held = "control group: kept back, not sent" if holdout else "activated"
+            if sid in card.held_segments and not holdout:
+                held = "held with the forecasts: not synced by the last run"
             console.print(f"  {safe(name)} ({safe(sid)}): {held}", highlight=False)
     if not card.sent:
         console.print("sent: nothing yet", highlight=False)

@@ -137,6 +137,22 @@ def test_a_stale_run_holds_the_lists_built_on_forecasts_too(tmp_path: Path) -> N
         assert {m for m in after if m[0] == segment} == {m for m in before if m[0] == segment}, (
             f"{segment}: memberships left as delivered"
         )
+    # the person's card says so too: the scores shown are not what the destinations hold
+    member = next(pid for sid, pid in after if sid == "tier-high")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins")])}
+    explained = subprocess.run(
+        [sys.executable, "-m", "connector", "profiles", "explain", member, "-c", str(cfg_path)],
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "250"},
+        timeout=120,
+        check=False,
+    )
+    assert explained.returncode == 0, explained.stderr
+    card = explained.stdout
+    assert "forecasts held, not pushed by the last run: the newest event" in card, card
+    assert "(held, not pushed)" in card
+    assert "held with the forecasts: not synced by the last run" in card
     assert stale.stages["model"]["held_segments"].keys() == {
         "tier-low",
         "tier-medium",
