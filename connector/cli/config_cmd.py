@@ -54,6 +54,14 @@ def _flatten(model: BaseModel, prefix: str) -> list[tuple[str, str]]:
     return out
 
 
+def _setting_text(key: str, value: str) -> str:
+    """A setting's value as shown: ``identity.blocked_values`` whole, an ``…_id`` setting with
+    its digits, every other value with contact details masked."""
+    if key == "identity.blocked_values":
+        return redact(value, contacts=False)
+    return redact(value, phones=not key.endswith("_id"))
+
+
 def resolved_settings(cfg: AppConfig, origins: dict[str, str]) -> list[tuple[str, str, str]]:
     """(dotted key, value as written, origin) of every setting, plugin settings included."""
     rows: list[tuple[str, str]] = []
@@ -77,10 +85,10 @@ def show(config: ConfigOpt = None, secrets: SecretsOpt = None, output: OutputOpt
 
     cfg = load(config, secrets, read_only=True)
     origins = setting_origins(cfg.config_path or config, secrets_path=secrets)
-    # A setting's value is the operator's own text, not a person's: masked for secrets only,
-    # so an account id is not shown as [phone] nor the blocked placeholder addresses as [email]
-    # (secrets never reach here unmasked: `_shown` prints a secret field as [secret]).
-    rows = [(k, redact(v, contacts=False), o) for k, v, o in resolved_settings(cfg, origins)]
+    # Secrets never reach here unmasked (`_shown` prints a secret field as [secret]); contact
+    # details are masked as everywhere (an alert recipient is somebody), but an id's digits are
+    # no phone number and the blocked placeholder addresses are no one's (`_setting_text`).
+    rows = [(k, _setting_text(k, v), o) for k, v, o in resolved_settings(cfg, origins)]
     if output == "json":
         shown = [{"setting": k, "value": v, "from": redact(o)} for k, v, o in rows]
         text = json.dumps(shown, indent=2, ensure_ascii=False)

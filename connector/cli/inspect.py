@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -126,18 +127,29 @@ def explain(
     finally:
         ws.close()
     with revealing() if reveal else nullcontext():
-        _print_explanation(who, exp, reveal=reveal)
+        _print_explanation(who, exp, reveal=reveal, region=ws.config.identity.default_region)
     if card is not None:
         print_card(card)
 
 
-def _an_id(value: str) -> str:
-    """An identifier of a record, for the masked explanation: secrets and e-mails masked,
-    numbers left whole."""
-    return escape(redact(value, phones=False))
+def _an_id(value: str, region: str) -> str:
+    """An identifier of a record, for the masked explanation: secrets and e-mails masked, and
+    a number masked only when it is a valid phone number (a source keyed by phone, a Segment
+    userId that is one), so an eleven-digit HubSpot id is shown whole."""
+    from connector.errors import SkippableError
+    from connector.schema.normalise import normalise_phone
+
+    tail = value.rpartition(":")[2].strip()
+    try:
+        normalise_phone(tail, region)
+    except SkippableError:
+        return escape(redact(value, phones=False))
+    return safe(value)
 
 
-def _print_explanation(profile_id: str, exp: Explanation | None, *, reveal: bool) -> None:
+def _print_explanation(
+    profile_id: str, exp: Explanation | None, *, reveal: bool, region: str = "US"
+) -> None:
     if exp is None:
         err.print(f"no profile {safe(profile_id)}", highlight=False)
         raise typer.Exit(ExitCode.FAILED)
@@ -148,7 +160,7 @@ def _print_explanation(profile_id: str, exp: Explanation | None, *, reveal: bool
     shown = _revealed if reveal else safe
     # masked, e-mails and phones are masked already (``explain.mask``); a record or platform id
     # is shown whole, its digits no phone number (an eleven-digit HubSpot id read [phone])
-    ids = _revealed if reveal else _an_id
+    ids = _revealed if reveal else partial(_an_id, region=region)
     with revealing():
         console.print(
             "identifiers: " + ", ".join(f"{shown(k)}={ids(v)}" for k, v in exp.identities),
@@ -165,7 +177,9 @@ def _print_explanation(profile_id: str, exp: Explanation | None, *, reveal: bool
         for col in ("record", "joined", "via", "identifier", "result"):
             table.add_column(col)
         for a, b, kind, value, ok, note in exp.merges:
-            table.add_row(*map(shown, (a, b, kind, value, "merged" if ok else note)))
-        console.print(table)
+            value_shown = shown(value) if kind in ("email", "phone") else ids(value)
+            table.add_row(ids(a), ids(b), shown(kind), value_shown, shown("merged" if ok else note))
+        with revealing():
+            console.print(table)
     else:
         console.print("no merges: a single source record")

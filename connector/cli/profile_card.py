@@ -89,14 +89,12 @@ def profile_card(ws: Workspace, profile_id: str) -> ProfileCard:
 def _held(ws: Workspace, card: ProfileCard) -> None:
     """What the last run that modelled held back: the scores shown are then not the ones
     the destinations hold."""
-    for run in ws.runs.recent(10):
-        model = run.stages.get("model")
-        if isinstance(model, dict) and "segments" in model:
-            card.held_traits = [str(t) for t in model.get("held_traits") or []]
-            reasons = (model.get("sufficiency") or {}).get("reasons") or []
-            card.held_reasons = [str(r) for r in reasons]
-            card.held_segments = {str(i) for i in model.get("held_segments") or {}}
-            return
+    from connector.modelling.sufficiency import held_by_last_run
+
+    last = held_by_last_run([r.stages for r in ws.runs.recent(10)])
+    card.held_traits = list(last.get("held_traits", []))
+    card.held_reasons = list(last.get("reasons", []))
+    card.held_segments = set(last.get("held_segments", []))
 
 
 def _score_lines(card: ProfileCard) -> list[str]:

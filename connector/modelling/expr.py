@@ -284,15 +284,3 @@ def _mask(node: Node, frame: pd.DataFrame) -> npt.NDArray[np.bool_]:
 def evaluate(text: str, frame: pd.DataFrame) -> npt.NDArray[np.bool_]:
     """Rows of `frame` matching the expression (columns of `frame` are the allowed names)."""
     return _mask(parse(text, frame.columns), frame)
-
-
-def columns_of(text: str) -> frozenset[str]:
-    """The column names an expression reads (syntax checked only)."""
-    found: set[str] = set()
-    stack = [parse(text, None)]
-    while stack:
-        node = stack.pop()
-        if node.kind == "col":
-            found.add(str(node.value))
-        stack.extend(node.children)
-    return frozenset(found)

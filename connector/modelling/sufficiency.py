@@ -12,18 +12,24 @@ lifetime value, and a rule segment that reads a forecast is as stale as the fore
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from connector.modelling.expr import ExpressionError, columns_of
 from connector.modelling.orders import purchase_filter
 from connector.modelling.output import SegmentDef
 from connector.modelling.settings import ModelSettings
 
-__all__ = ["PREDICTIVE_TRAITS", "assess_sufficiency", "held_segments", "held_traits"]
+__all__ = [
+    "PREDICTIVE_TRAITS",
+    "assess_sufficiency",
+    "held_by_last_run",
+    "held_segments",
+    "held_traits",
+]
 
 # traits that are forecasts (observed ones such as aov and the segment name stay pushed)
 PREDICTIVE_TRAITS = ("churn_risk", "predicted_orders", "clv", "clv_tier", "next_order_date")
@@ -113,14 +119,30 @@ def held_segments(segments: list[SegmentDef], held: list[str]) -> dict[str, str]
             out[segment.id] = f"{segment.name}: a tier of the predicted lifetime value"
         elif segment.kind == "rule":
             try:
-                expression = json.loads(segment.definition).get("expression", "")
-                read = {
-                    c
-                    for c in columns_of(expression)
-                    if c in names or c.startswith(_FORECAST_PREFIXES)
-                }
-            except (ValueError, AttributeError, ExpressionError):
-                read = set()
+                expression = str(json.loads(segment.definition).get("expression", ""))
+            except (ValueError, AttributeError):
+                expression = ""
+            # the names it reads, in either rule language (a window rule is not parsed by
+            # `expr`); a quoted word that happens to be a forecast's name holds it too: safe
+            read = {
+                c
+                for c in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expression)
+                if c in names or c.startswith(_FORECAST_PREFIXES)
+            }
             if read:
                 out[segment.id] = f"{segment.name}: its rule reads {', '.join(sorted(read))}"
     return out
+
+
+def held_by_last_run(stages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The model stage record of the newest run that modelled (``stages`` newest first):
+    its ``held_traits``, ``held_segments`` and the sufficiency ``reasons``; empty without one."""
+    for stage in stages:
+        model = stage.get("model")
+        if isinstance(model, dict) and "segments" in model:
+            return {
+                "held_traits": [str(t) for t in model.get("held_traits") or []],
+                "held_segments": sorted(str(i) for i in model.get("held_segments") or {}),
+                "reasons": [str(r) for r in (model.get("sufficiency") or {}).get("reasons") or []],
+            }
+    return {}

@@ -109,11 +109,11 @@ def accept_chunk(
             reason = f"record could not be validated ({describe(exc)})"
             p.quarantine.add(stream.name, reason, record_ref(p.name, stream, raw, n), raw)
             continue
-        if rec.warnings:  # a field left out, the record kept: counted with the source's
-            _warned(stats, record_ref(p.name, stream, raw, n), rec.warnings)
         if p.suppressed is not None and p.suppressed(rec):
-            stats["suppressed"] += 1
+            stats["suppressed"] += 1  # an erased person: not even their record's reference
         else:
+            if rec.warnings:  # a field left out, the record kept: counted with the source's
+                _warned(stats, record_ref(p.name, stream, raw, n), rec.warnings)
             good.append(rec)
             if kept is not None:
                 kept.append(i)

@@ -18,6 +18,7 @@ from connector.engine import model_backend
 from connector.modelling.output import ModelOutput
 from connector.modelling.realtime_rules import evaluate_realtime, segment_defs
 from connector.modelling.settings import ModelSettings
+from connector.modelling.sufficiency import held_segments
 from connector.runctl.crashpoints import crashpoint
 from connector.state.catalogue import CatalogueEntry
 from connector.state.kv import PluginStateStore
@@ -70,13 +71,15 @@ def run_model_stage(ws: Workspace, *, run_id: str, dry_run: bool) -> ModelOutput
         state.put("state", next_state)
     # first activation of each (segment, profile), treated or control: what lift is measured from
     # (the anti-join leaves the key lookups to the few new members: half the cost at 1M)
+    # a held segment is not activated this run: its re-cut members are not what was delivered
     con.execute(
         """INSERT INTO activations
            SELECT segment_id, profile_id, holdout, ?, ? FROM memberships m
            WHERE NOT EXISTS (SELECT 1 FROM activations a
                              WHERE a.segment_id = m.segment_id AND a.profile_id = m.profile_id)
+             AND m.segment_id NOT IN (SELECT unnest(?::VARCHAR[]))
            ON CONFLICT DO NOTHING""",
-        [run_id, datetime.now(UTC).replace(tzinfo=None)],
+        [run_id, datetime.now(UTC).replace(tzinfo=None), sorted(out.held_segments)],
     )
     _store_cards(ws, run_id, out)
     sizes = out.memberships[~out.memberships["holdout"]].groupby("segment_id").size()
@@ -133,6 +136,8 @@ def _add_realtime(
         out.memberships = both.astype({"holdout": bool})
     out.segments = [*out.segments, *(d for d in defs if d.id not in failures)]
     out.rule_failures.update(failures)
+    if out.held_traits:  # a window rule that reads a stale forecast is held with the tiers
+        out.held_segments = held_segments(out.segments, out.held_traits)
 
 
 def _drop_inactive(con: duckdb.DuckDBPyConnection, out: ModelOutput) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from connector.engine import identity_resolver
 from connector.errors import ConfigError, DiskFullError
@@ -329,6 +330,19 @@ def _activate(
         _plan_and_apply(ws, summary, progress, output, confirm, only_segments)
 
 
+def _compact_ledger(ws: Workspace) -> None:
+    """Drop the ledger's deleted keys once they outnumber its rows (a new epoch), before the
+    plan, which then copies each destination's ledger afresh once and applies refresh from
+    there. Only bookkeeping for the copies: a failure is logged, never fails the run."""
+    try:
+        dropped = ws.ledger.compact_gone()
+    except SQLAlchemyError as exc:
+        log.warning("ledger: deleted keys not compacted (%s)", type(exc).__name__)
+        return
+    if dropped:
+        log.info("ledger: %d deleted keys outnumbered its rows and were dropped", dropped)
+
+
 def _plan_and_apply(
     ws: Workspace,
     summary: RunSummary,
@@ -338,6 +352,8 @@ def _plan_and_apply(
     only_segments: frozenset[str] | None,
 ) -> None:
     counts = summary.counts
+    if not summary.dry_run:
+        _compact_ledger(ws)
     with summary.timed("plan") as entry, progress.stage("plan"):
         act = plan_all(ws, output, summary.run_id, only_segments)
         summary.plans = act.plans
@@ -350,15 +366,16 @@ def _plan_and_apply(
         for sink in act.sinks.values():
             sink.close()
         summary.failures.extend(act.failures)
-        if output.hold_activation and not summary.dry_run:
-            summary.failures.append("activation held: drift passed the configured threshold")
+        if output.hold_activation:  # a dry run's plan says so too: a run would not apply it
+            summary.failures.append(
+                "activation held: drift passed the configured threshold"
+                if not summary.dry_run
+                else "activation would be held: drift passed the configured threshold"
+            )
         summary.status = "dry_run" if summary.dry_run else "partial"
         return
     with summary.timed("apply") as entry, frozen_heap():
         entry.update(apply_all(ws, act, summary.run_id, progress, counts))
-    dropped = ws.ledger.compact_gone()
-    if dropped:  # rare: the planner's copies are copied afresh at the next plan
-        log.info("ledger: %d deleted keys outnumbered its rows and were dropped", dropped)
     summary.failures.extend(act.failures)
     if summary.failures:
         summary.status = "partial"

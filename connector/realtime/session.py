@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connector.modelling.realtime_rules import evaluate_realtime
+from connector.modelling.sufficiency import held_by_last_run
 from connector.pipeline.quarantine import Quarantine
 from connector.pipeline.stores import bind_stores
 from connector.privacy.erase import suppression_check
@@ -63,6 +64,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+HELD_TTL = 60.0  # seconds between re-reads of what the last run held
+
+
 class _Session:
     def __init__(self, ws: Workspace, lock: RunLock, metrics: StreamMetrics) -> None:
         self.ws = ws
@@ -93,6 +97,7 @@ class _Session:
         self.occurred: list[datetime] = []
         self.last_flush = time.monotonic()
         self.last_sweep = 0.0
+        self._held: tuple[float, frozenset[str]] = (-HELD_TTL, frozenset())
 
     def run(self) -> None:
         self.metrics.beat("running")
@@ -150,6 +155,16 @@ class _Session:
         self.occurred.clear()
         self.metrics.backlog = 0
 
+    def held(self) -> frozenset[str]:
+        """Segments the last scheduled run held with its forecasts (data insufficient): a
+        window rule that reads one is not delivered from a stale score (re-read each minute)."""
+        at, held = self._held
+        if time.monotonic() - at >= HELD_TTL:
+            last = held_by_last_run([r.stages for r in self.ws.runs.recent(10)])
+            held = frozenset(last.get("held_segments", ()))
+            self._held = (time.monotonic(), held)
+        return held
+
     def sweep(self) -> None:
         self.last_sweep = time.monotonic()
         self._deliver(None)
@@ -159,7 +174,7 @@ class _Session:
         settings = self.ws.config.model.core
         now = _now().replace(tzinfo=None)
         members, failed = evaluate_realtime(self.ws.data.con, settings, now, profile_ids)
-        res = self.deliverer.deliver(members, profile_ids, frozenset(failed))
+        res = self.deliverer.deliver(members, profile_ids, frozenset(failed) | self.held())
         self.metrics.add("membership_changes", res.applied)
         self.metrics.add("rejected", res.rejected)
         self.metrics.add("retryable", res.retryable)

@@ -249,7 +249,11 @@ class PluginConformance(ConnectionCheckConformance):
             keys = [r[key] for r in records]
             assert len(keys) == len(set(keys)), f"duplicate {key} in {stream.name}"
             for record in records:
-                check(record, source="conformance", region="US")
+                rec = check(record, source="conformance", region="US")
+                # an invalid e-mail or phone is left out with a warning now, not refused: a
+                # plugin that hands one over from a seeded emulator still fails here
+                invalid = [w for w in rec.warnings if "not a valid" in w]
+                assert not invalid, f"{stream.name} {record[key]}: {invalid}"
         assert read, "the source read nothing"
 
     def test_source_reads_what_was_seeded(self, platform: Platform, tmp_path: Path) -> None:

@@ -112,8 +112,10 @@ def test_a_stale_run_holds_the_lists_built_on_forecasts_too(tmp_path: Path) -> N
     cfg_path = write_config(tmp_path, RULES, as_of="2011-12-10", engine="full")
     _inputs(tmp_path)
     ws = Workspace(load_config(cfg_path, env={}))
+    activated = "SELECT segment_id, profile_id FROM activations WHERE segment_id LIKE 'tier-%'"
     try:
         current = run_pipeline(ws)
+        first_activated = set(ws.data.con.execute(activated).fetchall())
     finally:
         ws.close()
     assert current.status == "completed", current.failures
@@ -125,6 +127,9 @@ def test_a_stale_run_holds_the_lists_built_on_forecasts_too(tmp_path: Path) -> N
     ws = Workspace(load_config(cfg_path, env={}))
     try:
         stale = run_pipeline(ws)
+        assert set(ws.data.con.execute(activated).fetchall()) == first_activated, (
+            "a held list's re-cut members are not activated: lift is measured from delivery"
+        )
     finally:
         ws.close()
     after = _members(tmp_path)
@@ -175,7 +180,9 @@ def test_held_segments_are_the_tiers_and_the_rules_that_read_a_forecast() -> Non
         rule("alive", "bg_p_alive < 0.2"),
         rule("soon", "bg_p_purchase_30d > 0.5 or days_to_next_order < 10"),
         rule("buyers", "p_purchase_30d > 0.4"),
+        rule("rt", "churn_risk > 0.5 and count(product_viewed, 7d) >= 3"),  # a window rule
+        rule("rt_obs", "count(product_viewed, 7d) >= 3 and orders > 1"),
     ]
     held = ["p_purchase_30d", "churn_risk", "clv", "clv_tier"]
-    assert set(held_segments(segments, held)) == {"tier-high", "alive", "soon", "buyers"}
+    assert set(held_segments(segments, held)) == {"tier-high", "alive", "soon", "buyers", "rt"}
     assert held_segments(segments, []) == {}, "nothing held: every list moves"
