@@ -137,11 +137,13 @@ def _an_id(value: str, region: str) -> str:
     a number masked only when it is a valid phone number (a source keyed by phone, a Segment
     userId that is one), so an eleven-digit HubSpot id is shown whole."""
     from connector.errors import SkippableError
-    from connector.schema.normalise import normalise_phone
+    from connector.schema.normalise import PhoneExtensionError, normalise_phone
 
     tail = value.rpartition(":")[2].strip()
     try:
         normalise_phone(tail, region)
+    except PhoneExtensionError:  # a phone number all the same
+        return safe(value)
     except SkippableError:
         return escape(redact(value, phones=False))
     return safe(value)
