@@ -3,7 +3,6 @@ environment variable, the secrets file, or the default), secrets masked."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from connector.cli.common import (
     revealing,
     safe,
 )
-from connector.cli.options import OutputOpt
+from connector.cli.options import OutputOpt, print_json
 from connector.config.models import AppConfig
 from connector.config.reference import toml_value
 from connector.config.secrets import UNSET_PREFIX
@@ -90,10 +89,7 @@ def show(config: ConfigOpt = None, secrets: SecretsOpt = None, output: OutputOpt
     # no phone number and the blocked placeholder addresses are no one's (`_setting_text`).
     rows = [(k, _setting_text(k, v), o) for k, v, o in resolved_settings(cfg, origins)]
     if output == "json":
-        shown = [{"setting": k, "value": v, "from": redact(o)} for k, v, o in rows]
-        text = json.dumps(shown, indent=2, ensure_ascii=False)
-        with revealing():  # masked value by value above
-            console.print(text, markup=False, highlight=False, soft_wrap=True)
+        print_json([{"setting": k, "value": v, "from": redact(o)} for k, v, o in rows], masked=True)
         return
     where = Path(cfg.config_path) if cfg.config_path else None
     table = Table(title=f"Settings of {safe(where or 'the config')}")

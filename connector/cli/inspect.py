@@ -150,7 +150,7 @@ def _an_id(value: str, region: str) -> str:
 
 
 def _print_explanation(
-    profile_id: str, exp: Explanation | None, *, reveal: bool, region: str = "US"
+    profile_id: str, exp: Explanation | None, *, reveal: bool, region: str
 ) -> None:
     if exp is None:
         err.print(f"no profile {safe(profile_id)}", highlight=False)

@@ -63,9 +63,10 @@ def _masked(value: Any) -> Any:
     return redact(str(value))
 
 
-def print_json(data: Any) -> None:
-    """One JSON document on stdout, its strings masked like every other output."""
-    text = json.dumps(_masked(data), indent=2, ensure_ascii=False)
+def print_json(data: Any, *, masked: bool = False) -> None:
+    """One JSON document on stdout, its strings masked like every other output (``masked``:
+    the caller masked them already, value by value, as `config show` masks a setting)."""
+    text = json.dumps(data if masked else _masked(data), indent=2, ensure_ascii=False)
     with revealing():  # already masked value by value: the stream must not re-mask numbers
         console.print(text, markup=False, highlight=False, soft_wrap=True)
 

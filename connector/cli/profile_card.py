@@ -91,7 +91,7 @@ def _held(ws: Workspace, card: ProfileCard) -> None:
     the destinations hold."""
     from connector.modelling.sufficiency import held_by_last_run
 
-    last = held_by_last_run([r.stages for r in ws.runs.recent(10)])
+    last = held_by_last_run(ws.runs.recent_stages())
     card.held_traits = list(last.get("held_traits", []))
     card.held_reasons = list(last.get("reasons", []))
     card.held_segments = set(last.get("held_segments", []))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from connector.redaction import mask_email, mask_phone
 from connector.store.datastore import DataStore, first_row
 
 __all__ = ["Explanation", "explain_profile", "mask"]
@@ -15,10 +16,9 @@ __all__ = ["Explanation", "explain_profile", "mask"]
 
 def mask(kind: str, value: str) -> str:
     if kind == "email" and "@" in value:
-        local, _, domain = value.partition("@")
-        return f"{local[:1]}***@{domain}"
-    if kind == "phone":  # spaced: "+44***23" reads to the redactor as a truncated secret
-        return f"{value[:3]} *** {value[-2:]}"
+        return mask_email(value)
+    if kind == "phone":
+        return mask_phone(value)
     return value
 
 

@@ -21,7 +21,7 @@ from connector.modelling.backend import ModelBackend
 from connector.modelling.engine import ModelState, run_models
 from connector.modelling.output import ModelOutput, SegmentDef
 from connector.modelling.settings import ModelSettings
-from connector.modelling.sufficiency import held_segments, held_traits
+from connector.modelling.sufficiency import held_traits
 from connector.plugin.changes import TraitSpec
 
 __all__ = ["run_full"]
@@ -134,6 +134,5 @@ def run_full(
         rule_failures=dict(result.rule_failures),
         sufficiency=dict(result.sufficiency),
         held_traits=held,
-        held_segments=held_segments(segments, held),
     )
     return output, result.state.model_dump_json()

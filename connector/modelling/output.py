@@ -43,4 +43,5 @@ class ModelOutput:
     sufficiency: dict[str, Any] = field(default_factory=dict)
     held_traits: list[str] = field(default_factory=list)
     # segments built on the held traits (id → why): held with them, memberships left as they are
+    # (set by ``connector.pipeline.model`` once the real-time segments have joined)
     held_segments: dict[str, str] = field(default_factory=dict)

@@ -195,29 +195,23 @@ def _activated(segments: list[SegmentRef], wanted: tuple[str, ...] | str) -> lis
     return [s for s in segments if wanted == "all" or s.id in wanted]
 
 
-def _held_entries(act: Activation) -> dict[str, Any]:
-    """The record of each destination held from applying: a held first sync still says whom
-    its plan skipped and why."""
-    report: dict[str, Any] = {}
-    for name, why in act.held.items():
-        held = act.plans[name]
-        report[name] = {"planned": held.counts(), "held": why}
-        if held.skipped:
-            report[name]["skipped"] = dict(held.skipped)
-    return report
+def _plan_entry(plan: DestinationPlan, **more: Any) -> dict[str, Any]:
+    """A destination's record of its plan: counts and whom it skipped and why (a first sync
+    held for confirmation too), with ``more``."""
+    entry: dict[str, Any] = {"planned": plan.counts(), **more}
+    if plan.skipped:
+        entry["skipped"] = dict(plan.skipped)
+    return entry
 
 
 def apply_all(
     ws: Workspace, act: Activation, run_id: str, progress: Progress, counts: dict[str, int]
 ) -> dict[str, Any]:
     """Apply every destination's plan; one failing destination never stops the others."""
-    report = _held_entries(act)
+    report = {name: _plan_entry(act.plans[name], held=why) for name, why in act.held.items()}
     for name, sink in act.sinks.items():
         plan = act.plans[name]
-        entry: dict[str, Any] = {"planned": plan.counts(), "creates": plan.creates}
-        if plan.skipped:
-            entry["skipped"] = dict(plan.skipped)
-        report[name] = entry
+        entry = report[name] = _plan_entry(plan, creates=plan.creates)
         started = time.perf_counter()
         try:
             if not plan.total:

@@ -57,6 +57,8 @@ def run_model_stage(ws: Workspace, *, run_id: str, dry_run: bool) -> ModelOutput
     out, next_state = _compute(ws, state)
     con = ws.data.con
     _add_realtime(con, out, ws.config.model.core)
+    # once every segment is known, window rules included: the lists built on held forecasts
+    out.held_segments = held_segments(out.segments, out.held_traits)
     _drop_inactive(con, out)
     for table, frame in (
         ("features", out.features),
@@ -136,8 +138,6 @@ def _add_realtime(
         out.memberships = both.astype({"holdout": bool})
     out.segments = [*out.segments, *(d for d in defs if d.id not in failures)]
     out.rule_failures.update(failures)
-    if out.held_traits:  # a window rule that reads a stale forecast is held with the tiers
-        out.held_segments = held_segments(out.segments, out.held_traits)
 
 
 def _drop_inactive(con: duckdb.DuckDBPyConnection, out: ModelOutput) -> None:

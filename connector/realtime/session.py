@@ -160,7 +160,7 @@ class _Session:
         window rule that reads one is not delivered from a stale score (re-read each minute)."""
         at, held = self._held
         if time.monotonic() - at >= HELD_TTL:
-            last = held_by_last_run([r.stages for r in self.ws.runs.recent(10)])
+            last = held_by_last_run(self.ws.runs.recent_stages())
             held = frozenset(last.get("held_segments", ()))
             self._held = (time.monotonic(), held)
         return held

@@ -18,13 +18,3 @@ def test_emulate_on_a_port_in_use_says_so() -> None:
     assert result.exit_code == 2, result.output
     assert f"port {port} is already in use" in result.output
     assert "Traceback" not in result.output
-
-
-def test_a_masked_phone_in_an_explanation_stays_readable() -> None:
-    """``profiles explain`` masks a phone as "+44 *** 56"; unspaced, the redactor took it for
-    a truncated secret and printed "+[secret]"."""
-    from connector.identity.explain import mask
-    from connector.redaction import redact
-
-    shown = redact(f"phone={mask('phone', '+447911123456')}")
-    assert shown == "phone=+44 *** 56"

@@ -60,6 +60,18 @@ def _run(cfg_path: Path, *, dry_run: bool = False) -> object:
         ws.close()
 
 
+def _cli(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``connector ARGS --config CFG`` in a subprocess, on a wide terminal."""
+    return subprocess.run(
+        [sys.executable, "-m", "connector", *args, "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
 def _digest_dir(path: Path) -> dict[str, str]:
     return {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()
@@ -122,8 +134,8 @@ def test_a_run_leaves_the_ledger_copy_current(pipeline: Path) -> None:
 def test_a_run_drops_deleted_keys_once_they_outnumber_the_ledger(
     pipeline: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The keys kept for the ledger copy's deltas are dropped after apply once they outnumber
-    the ledger's rows; the next plan copies the ledger afresh and still plans nothing."""
+    """The keys kept for the ledger copy's deltas are dropped before the plan once they
+    outnumber the ledger's rows; that plan copies the ledger afresh and still plans nothing."""
     from sqlalchemy import func, insert, select
 
     import connector.state.ledger_clock as ledger_clock
@@ -294,25 +306,7 @@ def test_malformed_records_are_quarantined_and_the_rest_land(tmp_path: Path) -> 
     assert summary.counts["quarantined"] == 1_000
     traits = pd.read_csv(tmp_path / "out" / "traits.csv", dtype=str)
     assert len(traits) == 10_000
-    shown = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "connector",
-            "runs",
-            "show",
-            summary.run_id,
-            "--config",
-            str(cfg),
-            "--limit",
-            "0",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    shown = _cli(cfg, "runs", "show", summary.run_id, "--limit", "0")
     assert shown.returncode == 0, shown.stderr
     # every bad record is counted; a sample of pull.quarantine_sample (100) per reason is stored
     assert "500 per-record errors" in shown.stdout
@@ -341,15 +335,7 @@ def test_explain_shows_a_platform_id_whole_and_masks_contacts(tmp_path: Path) ->
     _jsonl(tmp_path / "data" / "profiles" / "people.jsonl", [person])
     _jsonl(tmp_path / "data" / "events" / "orders.jsonl", [])
     assert _run(cfg).status == "completed"
-    command = ["profiles", "explain", "zed@example.org", "--config", str(cfg)]
-    shown = subprocess.run(
-        [sys.executable, "-m", "connector", *command],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    shown = _cli(cfg, "profiles", "explain", "zed@example.org")
     assert shown.returncode == 0, shown.stderr
     assert "hubspot_id=51234567891" in shown.stdout
     assert "shop:51234567890" in shown.stdout

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.gauntlet import figures
 
-from connector.redaction import redact, register_secret
+from connector.redaction import mask_phone, redact, register_secret
 
 KEY = "pk_REDACTtest9f3a2c1b7d5e4a6f80"
 PASSWORD = "hunter2-Q9x7Zk3m"
@@ -147,3 +147,9 @@ def test_phones_next_to_dates_are_masked(area: int, exchange: int, line: int, sh
     assert "[phone]" in out
     assert "2026-11-30" in out
     assert "2026-12-01T00:00:00Z" in out
+
+
+def test_a_masked_phone_stays_readable() -> None:
+    """``profiles explain`` masks a phone as "+44 *** 56"; unspaced, the redactor took it for
+    a truncated secret and printed "+[secret]"."""
+    assert redact(f"phone={mask_phone('+447911123456')}") == "phone=+44 *** 56"
