@@ -1,11 +1,12 @@
 """Store live events as the scheduled run's pull would, and find whose they are.
 
 Each record is validated into the canonical schema (a bad one is quarantined with its reason
-and counted, never stopping the stream), events of people a privacy request erased are dropped,
-and the rest are upserted into the data store's ``events`` by their source event id, so the
-scheduled run reading the same spool later stores nothing twice. An event's person is found in
-the identity graph by its identifiers (``connector.identity.lookup``); a person the graph does
-not know yet gets a profile at the next scheduled run, which unifies new identities.
+and counted, never stopping the stream; an invalid e-mail or phone left out of a kept record is
+counted as a warning, as the pull stage counts it), events of people a privacy request erased
+are dropped, and the rest are upserted into the data store's ``events`` by their source event
+id, so the scheduled run reading the same spool later stores nothing twice. An event's person
+is found in the identity graph by its identifiers (``connector.identity.lookup``); a person the
+graph does not know yet gets a profile at the next scheduled run, which unifies new identities.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = ["Ingested", "ingest"]
 class Ingested:
     events: int = 0
     quarantined: int = 0
+    warnings: int = 0  # identifiers left out of a kept record (an invalid e-mail or phone)
     suppressed: int = 0
     unresolved: int = 0
     touched: set[str] = field(default_factory=set)
@@ -60,6 +62,7 @@ def ingest(
         if suppressed is not None and suppressed(rec):
             out.suppressed += 1
             continue
+        out.warnings += len(rec.warnings)
         valid.append(rec)
     quarantine.flush()
     if not valid:

@@ -62,6 +62,7 @@ class StreamMetrics:
             "events": 0,
             "membership_changes": 0,
             "quarantined": 0,
+            "warnings": 0,
             "unresolved": 0,
             "suppressed": 0,
             "rejected": 0,

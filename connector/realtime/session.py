@@ -131,7 +131,7 @@ class _Session:
                          self.quarantines[feed.source], self.suppressed)  # fmt: skip
             self.touched |= res.touched
             self.occurred.extend(res.occurred)
-            for key in ("events", "quarantined", "unresolved", "suppressed"):
+            for key in ("events", "quarantined", "warnings", "unresolved", "suppressed"):
                 self.metrics.add(key, getattr(res, key))
         self.metrics.backlog = len(self.touched)
         return got

@@ -61,9 +61,10 @@ def test_tailed_files_handover_to_a_run_and_health(
         live.write_text("".join(lines) + half[:20])  # the last line is still being written
         assert wait_for(lambda: list_members(klaviyo.base_url, "Coats intent") == {
             "person0@example.org"})  # fmt: skip
+        bad_phone = {**_view(5, 1), "phone": "+1 555 0100"}  # kept by its e-mail, warned
         with live.open("a") as fh:
             fh.write(half[20:] + "\n" + "not json\n")
-            fh.write("".join(json.dumps(_view(n, 1)) + "\n" for n in (4, 5)))
+            fh.write(json.dumps(_view(4, 1)) + "\n" + json.dumps(bad_phone) + "\n")
         assert wait_for(lambda: len(list_members(klaviyo.base_url, "Coats intent")) == 2)
 
         ws = workspace(cfg)  # a scheduled run while the stream holds the lock
@@ -81,6 +82,7 @@ def test_tailed_files_handover_to_a_run_and_health(
         totals = httpx.get(stream["health"]).json()["totals"]
     assert totals["events"] == 9
     assert totals["quarantined"] == 1  # the line that is not JSON, counted, nothing else lost
+    assert totals["warnings"] == 1  # the invalid phone left out, its event kept
     assert not (tmp_path / ".connector" / "run.lock.want").exists()
 
 
