@@ -146,6 +146,7 @@ def run(
         ws.close()
     if dry_run:
         print_plan(console, summary.plans)
+    summary.close()
     print_summary(console, summary)
     if summary.report:
         console.print(f"report: {safe(summary.report)}", highlight=False, soft_wrap=True)
@@ -182,6 +183,7 @@ def plan(
         print_json(plan_json(summary.plans))
     else:
         print_plan(console, summary.plans)
+    summary.close()
     if summary.failures:  # a plan from part of the data, or with scores held, says so
         for failure in summary.failures:
             err.print(f"note: {safe(failure)}", highlight=False, soft_wrap=True)

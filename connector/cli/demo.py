@@ -145,6 +145,7 @@ def _run_demo(root: Path, cfg_path: Path, platforms: list[str], plays: frozenset
         finally:
             ws.close()
         print_plan(console, summary.plans, sample=3 if n == 1 else 0)
+        summary.close()
         print_summary(console, summary)
         if summary.report:
             console.print(f"report: {safe(summary.report)}", highlight=False, soft_wrap=True)

@@ -133,6 +133,7 @@ def _apply(cfg: AppConfig) -> None:
         summary = run_pipeline(ws)
     finally:
         ws.close()
+    summary.close()
     print_summary(console, summary)
     if summary.status in ("partial", "completed_with_rejects", "interrupted"):
         raise typer.Exit(ExitCode.REJECTS)

@@ -73,6 +73,12 @@ class RunSummary:
             entry["cpu_seconds"] = round(time.process_time() - cpu, 3)
             self.stages[name] = entry
 
+    def close(self) -> None:
+        """Free every plan's database (DuckDB's tables, Spark's views and local Parquet) once
+        the caller has shown the plans: a scheduler or a notebook lives on after a run."""
+        for plan in self.plans.values():
+            plan.close()
+
 
 def run_pipeline(
     ws: Workspace,

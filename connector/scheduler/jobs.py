@@ -55,6 +55,7 @@ def run_scheduled(config_path: str, secrets_path: str | None = None) -> str:
         return "crashed"
     finally:
         ws.close()
+    summary.close()
     log.info("%s", run_line(summary))
     return summary.status
 

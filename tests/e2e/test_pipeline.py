@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 from tests.conftest import write_config
@@ -234,6 +235,12 @@ def test_dry_run_changes_no_ledger_output_or_cursor(pipeline: Path) -> None:
     assert summary.counts["planned"] > 0, "the dry run saw the new data and planned changes"
     assert _digest_dir(root / "out") == before_files
     assert _state_rows(root) == before_state
+    plan = summary.plans["export"]
+    assert len(list(plan.upserts)) == len(plan.upserts) > 0  # readable until the caller is done
+    summary.close()  # what the CLI and the scheduler do once the plan is shown
+    assert plan.engine is None
+    with pytest.raises(duckdb.ConnectionException):
+        list(plan.upserts)
     real = _run(pipeline)
     assert real.counts["applied"] == summary.counts["planned"]
 
