@@ -163,15 +163,18 @@ def segments(ctx: typer.Context, config: ConfigOpt = None, output: OutputOpt = "
     """List the segment catalogue: id, name, kind, size, holdout, first seen, last changed."""
     if ctx.invoked_subcommand is not None:
         return
+    from connector.modelling.sufficiency import held_by_last_run
     from connector.workspace import Workspace
 
     ws = Workspace(load(config, read_only=True))
     try:
         entries = ws.catalogue.all()
+        last = held_by_last_run(ws.runs.recent_stages())
     finally:
         ws.close()
+    held = set(last.get("held_segments", ()))
     if output == "json":
-        print_json([_as_json(asdict(e)) for e in entries])
+        print_json([{**_as_json(asdict(e)), "held": e.segment_id in held} for e in entries])
         return
     table = Table(title="Segments")
     for col in (
@@ -199,11 +202,19 @@ def segments(ctx: typer.Context, config: ConfigOpt = None, output: OutputOpt = "
                     e.version,
                     e.first_seen[:10],
                     e.last_changed[:10],
-                    "yes" if e.active else "no",
+                    ("held" if e.segment_id in held else "yes") if e.active else "no",
                 ),
             )
         )
     console.print(table)
+    if held:
+        why = "; ".join(last.get("reasons", [])) or "the forecasts were held"
+        console.print(
+            "held: the last run did not sync these lists, built on the forecasts it held "
+            f"({safe(why)}); their sizes and definitions are what the destinations hold",
+            highlight=False,
+            soft_wrap=True,
+        )
     for e in entries:
         if e.active and e.description:
             console.print(

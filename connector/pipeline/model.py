@@ -86,7 +86,7 @@ def run_model_stage(ws: Workspace, *, run_id: str, dry_run: bool) -> ModelOutput
     _store_cards(ws, run_id, out)
     sizes = out.memberships[~out.memberships["holdout"]].groupby("segment_id").size()
     holds = out.memberships[out.memberships["holdout"]].groupby("segment_id").size()
-    ws.catalogue.sync(
+    entries = (
         CatalogueEntry(
             s.id,
             s.name,
@@ -99,6 +99,7 @@ def run_model_stage(ws: Workspace, *, run_id: str, dry_run: bool) -> ModelOutput
         )
         for s in out.segments
     )
+    ws.catalogue.sync(entries, held=out.held_segments)  # a held list keeps what was delivered
     return out
 
 

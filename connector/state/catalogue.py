@@ -1,8 +1,13 @@
-"""The segment catalogue: every segment we ever produced, with its versioned definition."""
+"""The segment catalogue: every segment we ever produced, with its versioned definition.
+
+A segment held this run (its lists were not synced: they are built on forecasts the run held)
+keeps the definition and sizes of what the destinations hold, so the catalogue never shows a
+re-cut nobody received; a held segment seen for the first time is listed with no members.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -54,8 +59,9 @@ class SegmentCatalogue:
                 for r in conn.execute(select(segments).order_by(segments.c.segment_id))
             ]
 
-    def sync(self, current: Iterable[CatalogueEntry]) -> None:
-        """Upsert the segments of this run; bump the version when the definition changed."""
+    def sync(self, current: Iterable[CatalogueEntry], held: Collection[str] = ()) -> None:
+        """Upsert the segments of this run; bump the version when the definition changed.
+        A ``held`` segment keeps its delivered entry (module docstring)."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
         known = {e.segment_id: e for e in self.all()}
         seen: set[str] = set()
@@ -63,14 +69,22 @@ class SegmentCatalogue:
             for e in current:
                 seen.add(e.segment_id)
                 old = known.get(e.segment_id)
+                if e.segment_id in held and old is not None:
+                    conn.execute(
+                        update(segments)
+                        .where(segments.c.segment_id == e.segment_id)
+                        .values(active=True)
+                    )
+                    continue
+                delivered = e.segment_id not in held  # a new held list was never synced
                 values = {
                     "name": e.name,
                     "kind": e.kind,
                     "description": e.description,
                     "definition": e.definition,
                     "model_version": e.model_version,
-                    "size": e.size,
-                    "holdout_size": e.holdout_size,
+                    "size": e.size if delivered else 0,
+                    "holdout_size": e.holdout_size if delivered else 0,
                     "active": True,
                 }
                 if old is None:

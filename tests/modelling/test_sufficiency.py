@@ -116,6 +116,7 @@ def test_a_stale_run_holds_the_lists_built_on_forecasts_too(tmp_path: Path) -> N
     try:
         current = run_pipeline(ws)
         first_activated = set(ws.data.con.execute(activated).fetchall())
+        delivered = {e.segment_id: e for e in ws.catalogue.all()}
     finally:
         ws.close()
     assert current.status == "completed", current.failures
@@ -130,6 +131,10 @@ def test_a_stale_run_holds_the_lists_built_on_forecasts_too(tmp_path: Path) -> N
         assert set(ws.data.con.execute(activated).fetchall()) == first_activated, (
             "a held list's re-cut members are not activated: lift is measured from delivery"
         )
+        catalogue = {e.segment_id: e for e in ws.catalogue.all()}
+        recut = ws.data.con.execute(
+            "SELECT segment_id, count(*) FROM memberships WHERE NOT holdout GROUP BY 1"
+        ).fetchall()
     finally:
         ws.close()
     after = _members(tmp_path)
@@ -158,6 +163,26 @@ def test_a_stale_run_holds_the_lists_built_on_forecasts_too(tmp_path: Path) -> N
     assert "forecasts held, not pushed by the last run: the newest event" in card, card
     assert "(held, not pushed)" in card
     assert "held with the forecasts: not synced by the last run" in card
+    # the catalogue lists what the destinations hold, not the re-cut nobody received
+    sizes = {sid: e.size for sid, e in catalogue.items()}
+    assert dict(recut)["tier-high"] != delivered["tier-high"].size, "the stale re-cut moved"
+    for segment in ("tier-low", "tier-medium", "tier-high", "risk"):
+        assert sizes[segment] == delivered[segment].size, segment
+        assert catalogue[segment].definition == delivered[segment].definition, segment
+    listed = subprocess.run(
+        [sys.executable, "-m", "connector", "segments", "-c", str(cfg_path)],
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "250"},
+        timeout=120,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split("│")[1].strip(): line for line in listed.stdout.splitlines()
+            if line.count("│") > 5}  # fmt: skip
+    assert "held" in rows["tier-high"].split("│")[-2], rows["tier-high"]
+    assert "held" not in rows["big"].split("│")[-2], rows["big"]
+    assert "held: the last run did not sync these lists" in listed.stdout, listed.stdout
     assert stale.stages["model"]["held_segments"].keys() == {
         "tier-low",
         "tier-medium",
