@@ -77,8 +77,7 @@ class FilesSink(SinkBase):
 
     def __init__(self, settings: FilesSettings, ctx: PluginContext) -> None:
         root = settings.path if settings.path.is_absolute() else ctx.config_dir / settings.path
-        root.mkdir(parents=True, exist_ok=True)
-        self.root = root
+        self.root = root  # made by prepare: a dry run or a plan leaves no empty folder behind
         self.settings = settings
         self.ext = settings.format
         self.journal = Journal(root)
@@ -95,6 +94,7 @@ class FilesSink(SinkBase):
         return self.settings.batch_size
 
     def prepare(self, traits: Sequence[TraitSpec], segments: Sequence[SegmentRef]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
         self.journal.sweep()  # parts written before a crash but never listed
 
     def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:

@@ -214,6 +214,9 @@ def test_a_bad_phone_is_left_out_and_the_person_keeps_their_consent(tmp_path: Pa
 
 
 def test_dry_run_changes_no_ledger_output_or_cursor(pipeline: Path) -> None:
+    first = _run(pipeline, dry_run=True)
+    assert first.counts["planned"] > 0
+    assert not (pipeline.parent / "out").exists(), "a first dry run leaves no empty folder"
     _run(pipeline)
     root = pipeline.parent
     # new data arrives, so a real run would change things
