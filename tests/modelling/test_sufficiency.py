@@ -105,6 +105,18 @@ def _members(root: Path) -> set[tuple[str, str]]:
     return set(zip(frame["segment_id"], frame["profile_id"], strict=True))
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins")])}
+    return subprocess.run(
+        [sys.executable, "-m", "connector", *args],
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "250"},
+        timeout=120,
+        check=False,
+    )
+
+
 def test_a_stale_run_holds_the_lists_built_on_forecasts_too(tmp_path: Path) -> None:
     """Value tiers are cuts of the predicted lifetime value, and a rule reading churn risk is as
     stale as the churn risk: a run a year after the newest event leaves their memberships as
@@ -149,15 +161,7 @@ def test_a_stale_run_holds_the_lists_built_on_forecasts_too(tmp_path: Path) -> N
         )
     # the person's card says so too: the scores shown are not what the destinations hold
     member = next(pid for sid, pid in after if sid == "tier-high")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins")])}
-    explained = subprocess.run(
-        [sys.executable, "-m", "connector", "profiles", "explain", member, "-c", str(cfg_path)],
-        capture_output=True,
-        text=True,
-        env={**env, "COLUMNS": "250"},
-        timeout=120,
-        check=False,
-    )
+    explained = _cli("profiles", "explain", member, "-c", str(cfg_path))
     assert explained.returncode == 0, explained.stderr
     card = explained.stdout
     assert "forecasts held, not pushed by the last run: the newest event" in card, card
@@ -169,14 +173,7 @@ def test_a_stale_run_holds_the_lists_built_on_forecasts_too(tmp_path: Path) -> N
     for segment in ("tier-low", "tier-medium", "tier-high", "risk"):
         assert sizes[segment] == delivered[segment].size, segment
         assert catalogue[segment].definition == delivered[segment].definition, segment
-    listed = subprocess.run(
-        [sys.executable, "-m", "connector", "segments", "-c", str(cfg_path)],
-        capture_output=True,
-        text=True,
-        env={**env, "COLUMNS": "250"},
-        timeout=120,
-        check=False,
-    )
+    listed = _cli("segments", "-c", str(cfg_path))
     assert listed.returncode == 0, listed.stderr
     rows = {line.split("│")[1].strip(): line for line in listed.stdout.splitlines()
             if line.count("│") > 5}  # fmt: skip
