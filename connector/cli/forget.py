@@ -86,8 +86,10 @@ def forget(
     given += [("id", v) for v in ident or ()] + [("record", v) for v in record or ()]
     people = [given] if given else []
     if file is not None:
-        lines = file.read_text(encoding="utf-8").splitlines()
+        lines = _read_lines(file)
         people += [[parse_line(x)] for x in lines if x.strip() and not x.startswith("#")]
+    if audit_csv is not None and not audit_csv.parent.is_dir():
+        raise ConfigError(f"--audit-csv {audit_csv}: no folder {audit_csv.parent} to write into")
     ws = Workspace(cfg)
     try:
         book = ErasureBook(ws.state)
@@ -104,6 +106,18 @@ def forget(
         ws.close()
     if apply:
         _apply(cfg)
+
+
+def _read_lines(file: Path) -> list[str]:
+    """The lines of ``--file``: a path that cannot be read is the user's to fix (exit 2)."""
+    try:
+        return file.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ConfigError(f"--file {file}: no such file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--file {file}: not UTF-8 text (save it as UTF-8)") from None
+    except OSError as exc:
+        raise ConfigError(f"--file {file}: cannot be read ({exc.strerror})") from None
 
 
 def _print_status(book: ErasureBook) -> None:

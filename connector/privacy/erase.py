@@ -100,10 +100,11 @@ def begin(ws: Workspace) -> ErasureOutcome:
             continue  # already purged from the store, destinations still pending
         book.suppress(req.request_id, [h for h, _k, p in hashed if p in pids])
         crashpoint("erase.after_suppress")
-        ws.data.con.executemany(
-            "INSERT OR IGNORE INTO erasing_profiles VALUES (?, ?)",
-            [[pid, req.request_id] for pid in sorted(pids)],
-        )
+        if pids:  # a request for someone the store does not hold matches nobody: it completes
+            ws.data.con.executemany(
+                "INSERT OR IGNORE INTO erasing_profiles VALUES (?, ?)",
+                [[pid, req.request_id] for pid in sorted(pids)],
+            )
         crashpoint("erase.after_mark")
         if req.status == "received":
             book.update(req.request_id, status="erasing", profiles=len(pids), destinations={})

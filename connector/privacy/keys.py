@@ -45,13 +45,23 @@ def identifier_key(kind: str, value: str, region: str) -> str:
         if kind == "phone":
             return f"phone:{normalise_phone(value, region)}"
     except SkippableError as exc:
-        raise ConfigError(f"not a valid {kind}: {exc.reason}") from None
+        # a national number is read in the workspace's region: say which, it is the usual cause
+        where = (
+            f" (read as a {region} number: write it as +<country code>…, or set "
+            "identity.default_region)"
+            if kind == "phone" and not value.strip().startswith("+")
+            else ""
+        )
+        raise ConfigError(f"not a valid {kind}: {exc.reason}{where}") from None
     kind_part, sep, rest = value.partition(":")
     if kind == "id" and sep and kind_part and rest:
         return f"{kind_part.strip()}:{rest.strip()}"
     if kind == "record" and sep and kind_part and rest:
         return f"record:{kind_part.strip()}:{rest.strip()}"
-    raise ConfigError(f"{kind} identifiers are written KIND:VALUE (e.g. hubspot_id:101)")
+    example = (
+        "SOURCE:ID (e.g. shop:c17)" if kind == "record" else "KIND:VALUE (e.g. hubspot_id:101)"
+    )
+    raise ConfigError(f"{kind} identifiers are written {example}")
 
 
 class Hasher:
