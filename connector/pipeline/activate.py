@@ -67,6 +67,8 @@ def plan_all(
         held |= {s.id for s in segments} - only_segments
     desired = build_desired(ws.data, output.scores, output.memberships, output.traits, segments)
     act = Activation(desired)
+    # every segment id ever produced (a retired cluster's list is emptied, not refused)
+    known_segments = {e.segment_id for e in ws.catalogue.all()} | {s.id for s in segments}
     for name, cfg in ws.config.destinations.items():
         if not cfg.enabled:
             continue
@@ -88,6 +90,12 @@ def plan_all(
             act.plans[name] = _plan(ws, name, act.desired, sink, spec.capabilities, held)
         except Exception as exc:  # noqa: BLE001 - one destination never stops another
             act.failures.append(_unexpected(name, exc))
+            _close(name, sink)
+            continue
+        unknown = _unknown_names(ws, name, output, known_segments)
+        if unknown:
+            act.held[name] = unknown
+            act.failures.append(unknown)
             _close(name, sink)
             continue
         act.sinks[name] = sink
@@ -131,6 +139,30 @@ def _plan(
         with_traits=Capability.SINK_TRAITS in capabilities,
         with_memberships=bool({Capability.SINK_LISTS, Capability.SINK_AUDIENCES} & capabilities),
         full_members=_replaces(sink),
+    )
+
+
+def _unknown_names(
+    ws: Workspace, name: str, output: ModelOutput, known_segments: set[str]
+) -> str | None:
+    """Why a destination is held: its ``segments`` or ``traits`` name something no run ever
+    produced (a typo). Planned as written, the lists and traits it no longer names would be
+    emptied at the platform without a word; ``--segment`` is refused the same way."""
+    cfg = ws.config.destinations[name]
+    problems = []
+    if cfg.segments != "all":
+        known = known_segments | set(output.rule_failures)
+        if missing := sorted(set(cfg.segments) - known):
+            problems.append(f"segments {missing} (known: {', '.join(sorted(known)) or 'none'})")
+    if cfg.traits != "all":
+        known = {t.name for t in output.traits} | set(output.held_traits)
+        if missing := sorted(set(cfg.traits) - known):
+            problems.append(f"traits {missing} (known: {', '.join(sorted(known)) or 'none'})")
+    if not problems:
+        return None
+    return (
+        f"destination {name}: no run produces {' or '.join(problems)}, so nothing was sent to "
+        f"it (its lists and traits stay as they are); fix [destinations.{name}]"
     )
 
 

@@ -353,3 +353,29 @@ def test_explain_shows_a_platform_id_whole_and_masks_contacts(tmp_path: Path) ->
     assert "+447911123456" not in shown.stdout
     assert "7911123457" not in shown.stdout, "an id that is a phone number stays masked"
     assert "external_id=[phone]" in shown.stdout
+
+
+def test_a_destination_naming_an_unknown_segment_or_trait_is_held(tmp_path: Path) -> None:
+    """A typo in a destination's ``segments`` (or ``traits``) once emptied the lists it no
+    longer named, with the run ``completed``: now the destination is held and the run says
+    what is unknown."""
+    cfg = write_config(tmp_path)
+    _jsonl(tmp_path / "data" / "profiles" / "people.jsonl", _people(120))
+    _jsonl(tmp_path / "data" / "events" / "orders.jsonl", _orders(120))
+    assert _run(cfg).status == "completed"
+    members = (tmp_path / "out" / "memberships.csv").read_bytes()
+    traits = (tmp_path / "out" / "traits.csv").read_bytes()
+    segment = pd.read_csv(tmp_path / "out" / "memberships.csv", dtype=str)["segment_id"].iloc[0]
+    typo = segment[:-1] + "x"
+    for extra, named in ((f'segments = ["{typo}"]', typo), ('traits = ["rfm_scroe"]', "rfm_scroe")):
+        write_config(tmp_path, extra)
+        summary = _run(cfg)
+        assert summary.status == "partial", summary.failures
+        assert any(named in f and "nothing was sent" in f for f in summary.failures), (
+            summary.failures
+        )
+        assert (tmp_path / "out" / "memberships.csv").read_bytes() == members
+        assert (tmp_path / "out" / "traits.csv").read_bytes() == traits
+    # a segment the workspace produced before is known: naming it is no typo
+    write_config(tmp_path, f'segments = ["{segment}"]')
+    assert _run(cfg).status == "completed"
