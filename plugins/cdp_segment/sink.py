@@ -223,6 +223,10 @@ class SegmentSink(SinkBase):
         if isinstance(target, str):
             return Outcome.rejected(target)
         user_id, anonymous_id, traits = target
+        if not (change.kind is ChangeKind.ADD or change.traits):
+            # a clear or a removal (consent withdrawn, an erasure) names the user by the id the
+            # earlier identify gave it: Segment fans every trait out, the address included
+            traits.pop("email", None)
         prefix = self.settings.trait_prefix
         if change.kind is ChangeKind.UPSERT:
             traits.update({prefix + k: _jsonable(v) for k, v in change.traits.items()})

@@ -213,6 +213,34 @@ def test_memberships_become_boolean_traits_and_unset_sends_null(
     sink.close()
 
 
+def test_a_clear_or_a_removal_does_not_send_the_address_again(
+    emulator: SegmentEmulator, settings_for: Settings, tmp_path: Path
+) -> None:
+    """Consent withdrawn or an erasure: the person is addressed by the userId our first
+    identify gave them; their e-mail is not fanned out to Segment's destinations once more."""
+    sink = SegmentSink(settings_for(base_url=emulator.base_url), make_context(tmp_path))
+    who = Recipient("p9", email="ann@shop.example")
+    seg = SegmentRef("high-value", "High value")
+    sent = [
+        Change(ChangeKind.UPSERT, who, "p9", "d", traits={"clv": 10}),
+        Change(ChangeKind.ADD, who, "p9:high-value", "in", segment=seg),
+        Change(ChangeKind.UPSERT, who, "p9", "cleared", unset=("clv",)),
+        Change(ChangeKind.REMOVE, who, "p9:high-value", "out", segment=seg),
+    ]
+    assert [o.status for c in sent for o in sink.apply([c])] == ["ok"] * 4
+    sink.close()
+    messages = _identifies(emulator)
+    assert {m["userId"] for m in messages} == {"p9"}
+    assert [m["traits"].get("email") for m in messages] == [
+        "ann@shop.example",
+        "ann@shop.example",
+        None,
+        None,
+    ]
+    assert messages[2]["traits"] == {"cdp_clv": None}
+    assert messages[3]["traits"] == {"cdp_segment_high_value": False}
+
+
 def test_spec_emulator_honours_seed_profiles() -> None:
     with SPEC.emulator(EmulatorOptions(seed_profiles=5)) as emu:  # type: ignore[misc]
         assert httpx.get(f"{emu.base_url}/__emulator__/state").json()["profiles"] == 10
