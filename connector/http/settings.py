@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, NamedTuple
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connector.http.retry import RetryPolicy
 
@@ -60,6 +61,19 @@ class HttpSettings(BaseModel):
     timeout: float = timeout_field()
     max_attempts: int = attempts_field()
     max_retry_seconds: float = retry_seconds_field()
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_http(cls, value: str) -> str:
+        """``127.0.0.1:8710`` would fail at the first request as a host that cannot be
+        reached; it is the scheme that is missing, so say that when the config is read."""
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"{value!r} is not an http(s) URL: write it with its scheme "
+                "(https://… for a platform, http://127.0.0.1:PORT for an emulator)"
+            )
+        return value
 
     @model_validator(mode="before")
     @classmethod

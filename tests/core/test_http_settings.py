@@ -45,3 +45,10 @@ def test_old_and_new_key_together_is_an_error() -> None:
 def test_retry_policy_is_bounded_by_the_settings() -> None:
     policy = _Platform(max_attempts=3, max_retry_seconds=9).retry_policy()
     assert (policy.max_attempts, policy.max_delay) == (3, 9)
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8710", "api.hubapi.com", "ftp://x.example", "http://"])
+def test_a_base_url_without_its_scheme_is_refused_when_read(url: str) -> None:
+    with pytest.raises(ValidationError, match="is not an http\\(s\\) URL"):
+        _Platform(base_url=url)
+    assert _Platform(base_url="http://127.0.0.1:8710").base_url == "http://127.0.0.1:8710"
