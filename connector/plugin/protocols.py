@@ -181,6 +181,17 @@ class ReplacesMembers(Sink, Protocol):
     ) -> Sequence[Outcome]: ...
 
 
+@runtime_checkable
+class RowsPerProfile(Sink, Protocol):
+    """A sink whose records are keyed by our profile id (a file export), not by an address
+    or a platform id: when two profiles merge, the merged-away one's row is a record of its
+    own, so its memberships are removed and its traits cleared instead of being handed to
+    the survivor; so are those of a profile whose every source record is gone."""
+
+    @property
+    def rows_per_profile(self) -> bool: ...
+
+
 class SinkBase(Sink):
     """The optional hooks' defaults: traits need no consent, strict policy, every recipient
     accepted, nothing to report after apply. Subclasses still write the four required members."""

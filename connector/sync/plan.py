@@ -108,6 +108,7 @@ def plan_destination(
     held: Iterable[str] = (),
     hold_small_moves: bool = True,
     db: PlanDatabase | duckdb.DuckDBPyConnection | None = None,
+    rows_per_profile: bool = False,
 ) -> DestinationPlan:
     """Plan one destination; ``with_traits`` / ``with_memberships`` follow its capabilities.
 
@@ -122,7 +123,8 @@ def plan_destination(
     ``full_members`` also lists every wanted member of each segment (``plan.members``), for a
     sink that replaces whole memberships. ``db``: the database to plan in (default: a DuckDB
     connection of the plan's own; ``connector.engine.plan_database`` gives Spark's); the plan
-    keeps it to read its changes from.
+    keeps it to read its changes from. ``rows_per_profile``: the destination keys its records
+    by profile id (``connector.plugin.protocols.RowsPerProfile``).
     """
     db = as_plan_database(db if db is not None else plan_engine())
     plan = DestinationPlan(destination, engine=db)
@@ -133,6 +135,7 @@ def plan_destination(
     wanted_traits(
         db, desired, plan.skipped, wanted, with_traits=with_traits, gate=gate,
         unidentifiable=unidentifiable, channel=trait_consent_channel, policy=consent_policy,
+        rows_per_profile=rows_per_profile,
     )  # fmt: skip
     active: dict[str, SegmentRef] = {
         s.id: s
@@ -142,6 +145,7 @@ def plan_destination(
     plan.members = wanted_members(
         db, desired, active, plan.skipped, gate=gate, unidentifiable=unidentifiable,
         channel=consent_channel, policy=consent_policy, full_members=full_members,
+        rows_per_profile=rows_per_profile,
     )  # fmt: skip
     digits = precisions(desired.trait_specs, hold_small_moves=hold_small_moves)
     build = Builders(desired, active, wanted, digits, may_create=not update_only)
@@ -175,7 +179,8 @@ _ADDS = """
     LEFT JOIN ledger_rows t ON t.key = 't:' || w.profile_id
     WHERE l.key IS NULL OR l.digest = 'pending'"""
 # pending memberships count: a crash may have left the member at the destination; a member
-# merged into a survivor who is wanted in the segment stays (it is the survivor's now)
+# merged into a survivor who is wanted in the segment stays (it is the survivor's now), unless
+# the destination keys its rows by profile id (``merged`` is then empty)
 _REMOVES = """
     SELECT l.key, coalesce(l.segment_id, '') AS segment_id, l.profile_id, l.digest
     FROM ledger_rows l

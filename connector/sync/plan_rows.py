@@ -87,11 +87,14 @@ def wanted_traits(
     unidentifiable: str,
     channel: Channel,
     policy: Literal["strict", "not_denied"],
+    rows_per_profile: bool = False,
 ) -> None:
     """Table ``want_traits`` (key, profile_id, digest, withdrawn) and ``erasing``.
 
     A profile whose traits are no longer allowed is wanted with no traits (``withdrawn``): the
-    plan clears what was delivered, and plans nothing for one never delivered to."""
+    plan clears what was delivered, and plans nothing for one never delivered to. ``erasing``
+    holds the profiles whose delivered traits are cleared: those a privacy request erases, and
+    with ``rows_per_profile`` also every departed or merged-away profile (its row is its own)."""
     cols = desired.table()
     pids = cols.pids if with_traits else []
     ok = _gated(pids, desired, gate)
@@ -126,8 +129,12 @@ def wanted_traits(
             }
         ),
     )
-    erasing = sorted(p for p in desired.erasing if p in desired.departed) if with_traits else []
-    put_table(db, "erasing", {"profile_id": erasing})
+    gone: set[str] = set()
+    if with_traits:
+        gone = {p for p in desired.erasing if p in desired.departed}
+        if rows_per_profile:
+            gone |= set(desired.departed) | _retired(desired)
+    put_table(db, "erasing", {"profile_id": sorted(gone)})
 
 
 def wanted_members(
@@ -141,6 +148,7 @@ def wanted_members(
     channel: Channel,
     policy: Literal["strict", "not_denied"],
     full_members: bool,
+    rows_per_profile: bool = False,
 ) -> dict[str, list[Change]]:
     """Table ``want_members`` (key, segment_id, profile_id) and ``merged``; with
     ``full_members`` every wanted member per segment as changes, for a replacing sink."""
@@ -172,14 +180,20 @@ def wanted_members(
                 add = Change(ChangeKind.ADD, recipient, key, "1", segment=active[sid])
                 members.setdefault(sid, []).append(add)
     db.put("want_members", pa.table({"key": keys, "segment_id": sids, "profile_id": pids}))
-    # a retired profile with no recipient of its own: its memberships are the survivor's
-    gone = {
-        pid: survivor
-        for pid, survivor in desired.aliases.items()
-        if pid not in desired.recipients and pid not in desired.departed
-    }
+    # a retired profile with no recipient of its own: its memberships are the survivor's (a
+    # destination keyed by profile id holds them in the retired profile's own rows)
+    gone = {} if rows_per_profile else {p: desired.aliases[p] for p in _retired(desired)}
     put_table(db, "merged", {"profile_id": list(gone), "survivor": list(gone.values())})
     return members
+
+
+def _retired(desired: DesiredState) -> set[str]:
+    """Profiles merged into another that have no recipient of their own any more."""
+    return {
+        pid
+        for pid in desired.aliases
+        if pid not in desired.recipients and pid not in desired.departed
+    }
 
 
 def _consented(
@@ -277,7 +291,7 @@ class Builders:
         """A batch of planned upserts (key, profile_id, digest, withdrawn, payload, numbers,
         cleared), their recipients built together."""
         live = iter(self.desired.recipients_of([r[1] for r in rows if not r[6]]))
-        return [self._upsert(row, self.desired.departed[row[1]] if row[6] else next(live))
+        return [self._upsert(row, self._holder(row[1]) if row[6] else next(live))
                 for row in rows]  # fmt: skip
 
     def _upsert(self, row: Row, recipient: Recipient) -> Change:

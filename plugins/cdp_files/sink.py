@@ -74,6 +74,8 @@ class FilesSink(SinkBase):
     consent: Literal["email", "ads"] | None = "ads"
     trait_consent: Literal["email", "ads"] | None = "ads"
     consent_policy: Literal["strict", "not_denied"] = "not_denied"
+    # rows are keyed by profile id: a merged-away or departed profile's rows leave the files
+    rows_per_profile = True
 
     def __init__(self, settings: FilesSettings, ctx: PluginContext) -> None:
         root = settings.path if settings.path.is_absolute() else ctx.config_dir / settings.path

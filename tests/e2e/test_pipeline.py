@@ -379,3 +379,39 @@ def test_a_destination_naming_an_unknown_segment_or_trait_is_held(tmp_path: Path
     # a segment the workspace produced before is known: naming it is no typo
     write_config(tmp_path, f'segments = ["{segment}"]')
     assert _run(cfg).status == "completed"
+
+
+def test_a_merge_leaves_one_row_per_person_in_a_file_export(tmp_path: Path) -> None:
+    """Two profiles found to be one person (a shared phone): the file export, keyed by profile
+    id, keeps the survivor's rows only; before, the merged-away profile's memberships stayed
+    beside the survivor's (a double count that never healed)."""
+    cfg = write_config(tmp_path)
+    people = _people(40)
+    phone = "+447911123456"
+    people[0] = {**people[0], "phone": phone}
+    _jsonl(tmp_path / "data" / "profiles" / "people.jsonl", people)
+    _jsonl(tmp_path / "data" / "events" / "orders.jsonl", _orders(40))
+    assert _run(cfg).status == "completed"
+    traits = pd.read_csv(tmp_path / "out" / "traits.csv", dtype=str)
+    assert len(traits) == 40
+    people[1] = {**people[1], "phone": phone, "updated_at": "2011-12-01T00:00:00Z"}
+    _jsonl(tmp_path / "data" / "profiles" / "people.jsonl", people)
+    summary = _run(cfg)
+    assert summary.status == "completed", summary.failures
+    traits = pd.read_csv(tmp_path / "out" / "traits.csv", dtype=str)
+    members = pd.read_csv(tmp_path / "out" / "memberships.csv", dtype=str)
+    ws = Workspace(load_config(cfg, env={}))
+    try:
+        live = {r[0] for r in ws.data.con.execute(
+            "SELECT profile_id FROM profiles WHERE profile_id NOT IN "
+            "(SELECT profile_id FROM inactive_profiles)").fetchall()}  # fmt: skip
+        retired = ws.data.con.execute("SELECT count(*) FROM retired_profiles").fetchone()
+    finally:
+        ws.close()
+    assert retired is not None
+    assert retired[0] == 1, "the shared phone merged two profiles"
+    assert len(live) == 39
+    assert set(traits["profile_id"]) == live
+    assert set(members["profile_id"]) <= live
+    assert not members.duplicated(["segment_id", "email"]).any()
+    assert _run(cfg).counts["planned"] == 0
