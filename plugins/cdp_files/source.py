@@ -17,16 +17,22 @@ yields the very same records one by one.
 Files are remembered as read (in the plugin's state) when the source is closed, after the pull
 stage stored what they yielded; a run killed before that reads them whole again, which the
 store's de-duplication makes harmless.
+
+A JSON-lines file's last line that does not parse and has no newline yet, in a file modified
+within ``UNFINISHED_GRACE``, is taken as still being written (an export appending while we
+read): it is neither stored nor quarantined, and the file is not remembered as read, so the
+next run reads it again. Once the file has been left alone that long, the line is quarantined
+like any broken line, so a file cut short for good is still reported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Generator, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cdp_files.readers import read_file, read_pages
+from cdp_files.readers import UNFINISHED, read_file, read_pages
 from cdp_files.settings import FilesSettings
 from cdp_files.tail import tail_lines
 from connector.sdk import (
@@ -43,7 +49,9 @@ from connector.sdk import (
     profile_record,
 )
 
-__all__ = ["STREAMS", "FilesSource", "spec_record"]
+__all__ = ["STREAMS", "UNFINISHED_GRACE", "FilesSource", "spec_record"]
+
+UNFINISHED_GRACE = timedelta(minutes=10)
 
 STREAMS = (
     Stream("profiles", "profiles", "timestamp", "updated_at"),
@@ -114,15 +122,31 @@ class FilesSource:
                     continue  # an earlier run read and stored it; untouched since, so nothing new
             known = seen in self._read_whole or self._state.get(seen) is not None
             whole = lower is None or _modified_at(path) >= lower or not known
-            for rec in self._records(stream, path, key):
-                if not isinstance(rec, dict):  # a page
-                    if whole or lower is None:
-                        yield rec
-                    else:
-                        yield rec.filter(keep_since(rec, stream.cursor_field, lower))
-                elif whole or "_invalid" in rec or not _older(rec, stream.cursor_field, lower):
-                    yield rec
-            self._read_whole[seen] = signature
+            waiting = yield from self._file(stream, path, key, lower if not whole else None)
+            if waiting:
+                self._read_whole.pop(seen, None)  # still being written: read again next run
+            else:
+                self._read_whole[seen] = signature
+
+    def _file(
+        self, stream: Stream, path: Path, key: str, lower: datetime | None
+    ) -> Generator[SourceRecord | SourcePage, None, bool]:
+        """One file's records and pages (those at or after ``lower``, when given); returns
+        whether its last line waits for its newline (module docstring)."""
+        waiting = False
+        for rec in self._records(stream, path, key):
+            if not isinstance(rec, dict):  # a page
+                yield rec if lower is None else rec.filter(
+                    keep_since(rec, stream.cursor_field, lower))  # fmt: skip
+            elif UNFINISHED in rec:
+                if datetime.now(UTC) - _modified_at(path) < UNFINISHED_GRACE:
+                    waiting = True
+                else:
+                    reason = f"{rec[UNFINISHED]} (the last line, with no newline)"
+                    yield {"_invalid": reason, key: rec.get(key)}
+            elif lower is None or "_invalid" in rec or not _older(rec, stream.cursor_field, lower):
+                yield rec
+        return waiting
 
     def _records(
         self, stream: Stream, path: Path, key: str
@@ -133,7 +157,9 @@ class FilesSource:
             return
         profiles = stream.kind == "profiles"
         for msg in read_file(path, "messageId", limits):
-            if "_invalid" in msg:
+            if UNFINISHED in msg:
+                yield {UNFINISHED: msg[UNFINISHED], key: msg.get("messageId")}
+            elif "_invalid" in msg:
                 yield {"_invalid": msg["_invalid"], key: msg.get("messageId")}
             elif (out := spec_record(msg, profiles, path.name, self.region)) is not None:
                 yield out

@@ -35,7 +35,10 @@ from connector.sdk import (
     unflatten,
 )
 
-__all__ = ["read_file", "read_pages", "unflatten"]
+__all__ = ["UNFINISHED", "read_file", "read_pages", "unflatten"]
+
+# a record marking a last JSON line that does not parse and has no newline yet (``_json_lines``)
+UNFINISHED = "_unfinished"
 
 _NESTED = NESTED_FIELDS
 _CANONICAL = {
@@ -202,7 +205,10 @@ def _json_lines(
             continue
         obj = parse_json_object(text)
         if isinstance(obj, str):
-            yield {"_invalid": f"{name} line {line.number}: {obj}", **where}, None
+            # the last line with no newline may still be being written (an export appending):
+            # the source decides whether it waits for its newline or is quarantined
+            mark = "_invalid" if line.data.endswith(b"\n") else UNFINISHED
+            yield {mark: f"{name} line {line.number}: {obj}", **where}, None
             continue
         unknown.see(list(obj))
         yield obj, text

@@ -4,8 +4,10 @@ pull re-reading every old file to filter rows by date)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 from tests.conftest import write_config
@@ -50,3 +52,32 @@ def test_untouched_files_are_skipped_and_touched_ones_read_again(tmp_path: Path)
     fifth, rows5, _ = _pull(cfg, "run-5")
     assert _pulled(fifth) == 0
     assert len(rows5) == len(rows3)
+
+
+def test_a_last_line_still_being_written_waits_for_its_newline(tmp_path: Path) -> None:
+    """A scheduled run reading an export that is appending: the half-written last line is
+    neither quarantined (it set off reject-rate alerts on every tick) nor lost; a file cut
+    short and left alone past the grace is quarantined as before."""
+    cfg = write_config(tmp_path)
+    events = tmp_path / "data" / "events"
+    line = (
+        '{"source_event_id": "e3", "type": "x", "occurred_at": "2024-01-21T00:00:00Z",'
+        ' "email": "ann@example.org"}'
+    )
+    (events / "live.jsonl").write_text(line.replace("e3", "e1") + "\n" + line[:40])
+    first, rows1, _ = _pull(cfg, "run-1")
+    assert first.streams["events"].get("quarantined", 0) == 0
+    assert [r[2] for r in rows1] == ["e1"]
+    with (events / "live.jsonl").open("a") as fh:
+        fh.write(line[40:] + "\n")
+    second, rows2, _ = _pull(cfg, "run-2")
+    assert second.streams["events"].get("quarantined", 0) == 0
+    assert sorted(r[2] for r in rows2) == ["e1", "e3"]
+
+    (events / "cut.jsonl").write_text(line.replace("e3", "e4") + "\n" + line[:40])
+    old = time.time() - 3600
+    os.utime(events / "cut.jsonl", (old, old))
+    third, rows3, _ = _pull(cfg, "run-3")
+    assert third.streams["events"]["quarantined"] == 1
+    assert "with no newline" in json.dumps(third.streams["events"]["reasons"])
+    assert sorted(r[2] for r in rows3) == ["e1", "e3", "e4"]
