@@ -37,7 +37,8 @@ class Readable(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class InputLimits:
-    """Per-file limits; the defaults are far above any real export and far below a bomb."""
+    """Per-file limits (the defaults are far above any real export and far below a bomb), and
+    how a text file is written: its encoding and, for CSV, its delimiter."""
 
     max_line_bytes: int = 256 << 10
     max_file_bytes: int = 4 << 30
@@ -45,6 +46,7 @@ class InputLimits:
     expansion_floor: int = 64 << 20
     max_row_group_bytes: int = 1 << 30
     encoding: str = "utf-8"
+    delimiter: str = ","
 
 
 @dataclass(frozen=True, slots=True)

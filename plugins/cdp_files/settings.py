@@ -27,6 +27,11 @@ class FilesSettings(BaseModel):
         description="Text encoding of CSV/JSONL input (a UTF-8 byte-order mark is dropped); "
         "bytes that do not decode quarantine their line.",
     )
+    delimiter: Literal[",", ";", "\t", "|"] = Field(
+        ",",
+        description='Field separator of CSV input (";" for a European Excel export, "\\t" '
+        "for tab-separated).",
+    )
     max_line_bytes: int = Field(
         256 << 10, ge=1024, description="Longest input line (or Parquet row) accepted."
     )
@@ -56,4 +61,5 @@ class FilesSettings(BaseModel):
             max_expansion=self.max_expansion,
             max_row_group_bytes=self.max_row_group_bytes,
             encoding=self.encoding,
+            delimiter=self.delimiter,
         )

@@ -172,7 +172,7 @@ def _text_rows(
 ) -> Iterator[SourcePage | dict[str, Any]]:
     paged = pages and key_field in _PAGED
     if fmt == "csv":
-        rows = csv_rows(lines, name, key_field, lines.limits.encoding, unknown.see)
+        rows = csv_rows(lines, name, key_field, lines.limits, unknown.see)
         if paged:
             yield from flat_pages(rows)
         else:

@@ -15,7 +15,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from connector.sdk import BoundedLines, decode_line
+from connector.sdk import BoundedLines, InputLimits, decode_line
 
 __all__ = ["csv_rows"]
 
@@ -64,12 +64,12 @@ class _Lines:
         )
 
 
-def _swallowed(cells: list[str], width: int) -> bool:
+def _swallowed(cells: list[str], width: int, delimiter: str) -> bool:
     """True when a multi-line field holds text shaped like whole rows (a stray quote)."""
     if width < 2:
         return False
     return any(
-        segment.count(",") >= width - 1
+        segment.count(delimiter) >= width - 1
         for cell in cells
         if "\n" in cell
         for segment in cell.split("\n")[1:]
@@ -80,12 +80,12 @@ def csv_rows(
     lines: BoundedLines,
     name: str,
     key_field: str,
-    encoding: str,
+    limits: InputLimits,
     on_header: Callable[[Sequence[str]], None],
 ) -> Iterator[dict[str, Any]]:
     """A dict per good row or an ``_invalid`` record; ``on_header`` sees the column names."""
-    src = _Lines(lines, encoding, name, key_field)
-    reader = csv.reader(src)
+    src = _Lines(lines, limits.encoding, name, key_field)
+    reader = csv.reader(src, delimiter=limits.delimiter)
     try:
         header = next(reader)
     except StopIteration:
@@ -96,6 +96,13 @@ def csv_rows(
         return
     yield from src.problems
     src.problems.clear()
+    if (other := _other_delimiter(header, limits.delimiter)) is not None:
+        yield {
+            "_invalid": f"{name}: the header is one column holding {other!r}: the file looks "
+            f"{other!r}-separated; set delimiter = {other!r} on the source (the file is refused)",
+            key_field: f"{name}:header",
+        }
+        return
     twice = sorted(h for h, n in Counter(c.strip() for c in header).items() if n > 1)
     if twice:
         yield {
@@ -105,11 +112,18 @@ def csv_rows(
         }
         return
     on_header(header)
-    yield from _records(reader, src, header, name, key_field)
+    yield from _records(reader, src, header, name, key_field, limits.delimiter)
+
+
+def _other_delimiter(header: list[str], delimiter: str) -> str | None:
+    """The separator a one-column header is split by, when it is not the configured one."""
+    if len(header) != 1:
+        return None
+    return next((d for d in (";", "\t", "|", ",") if d != delimiter and d in header[0]), None)
 
 
 def _records(
-    reader: Any, src: _Lines, header: list[str], name: str, key_field: str
+    reader: Any, src: _Lines, header: list[str], name: str, key_field: str, delimiter: str
 ) -> Iterator[dict[str, Any]]:
     width = len(header)
     while True:
@@ -127,7 +141,7 @@ def _records(
         if not src.used:
             continue
         first = src.used[0][0]
-        if len(src.used) > 1 and (cells is None or _swallowed(cells, width)):
+        if len(src.used) > 1 and (cells is None or _swallowed(cells, width, delimiter)):
             src.invalid(first, "unbalanced quote; the row is skipped and the next lines read")
             src.pending.extendleft(reversed(src.used[1:]))
             yield from src.problems
