@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -116,6 +117,16 @@ def _compile(template: str) -> re.Pattern[str]:
     parts = re.split(r"(\{[a-zA-Z_][a-zA-Z0-9_]*\})", template.rstrip("/"))
     regex = "".join(f"(?P<{p[1:-1]}>[^/]+)" if p.startswith("{") else re.escape(p) for p in parts)
     return re.compile(f"^{regex}/?$")
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-request (a retry timing out, a pool closing) is routine for
+    a platform: not worth the traceback ``socketserver`` prints for it on the terminal."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class EmulatorServer:
@@ -279,7 +290,7 @@ class EmulatorServer:
     def start(self) -> None:
         if self._httpd is not None:
             return
-        httpd = ThreadingHTTPServer(("127.0.0.1", self.options.port), _make_handler(self))
+        httpd = _QuietServer(("127.0.0.1", self.options.port), _make_handler(self))
         httpd.daemon_threads = True
         self._httpd = httpd
         self._thread = threading.Thread(

@@ -174,3 +174,22 @@ def test_route_table_and_error_answers() -> None:
         )
         assert c.get("/things/x").json() == {"error": "no thing x"}
         assert c.delete("/things/x").status_code == 405
+
+
+def test_a_client_hanging_up_mid_request_prints_no_traceback(
+    emu: Echo, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+    import struct
+    import time
+
+    host, port = emu.base_url.removeprefix("http://").split(":")
+    for _ in range(3):
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(b"PUT /items/a HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{")
+            # a reset, not a polite close: what a client timing out mid-upload sends
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    time.sleep(0.3)
+    with client(emu) as c:  # and it goes on serving
+        assert c.put("/items/b", json={"v": 1}).status_code == 200
+    assert "Traceback" not in capfd.readouterr().err
