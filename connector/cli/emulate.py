@@ -23,7 +23,9 @@ def emulate(
         list[str], typer.Argument(help="Platforms to emulate, e.g. hubspot klaviyo.")
     ],
     port: Annotated[int, typer.Option(help="First port (0 = any free port); the next get +1.")] = 0,
-    seed_profiles: Annotated[int, typer.Option("--seed-profiles", help="Profiles to seed.")] = 0,
+    seed_profiles: Annotated[
+        int, typer.Option("--seed-profiles", min=0, help="Profiles to seed.")
+    ] = 0,
     limits: Annotated[
         str, typer.Option(help="'real' enforces documented limits, 'off' does not.")
     ] = "real",

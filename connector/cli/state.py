@@ -7,6 +7,7 @@ and also accepts a data store rebuilt from scratch.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated
 
 import typer
@@ -32,6 +33,13 @@ def _split(target: str | None) -> tuple[str | None, str | None]:
     return source, stream or None
 
 
+def _known_source(source: str | None, sources: Collection[str]) -> None:
+    """A typo in the target is said, not answered with an empty table."""
+    if source is not None and source not in sources:
+        known = ", ".join(sorted(sources)) or "none"
+        raise ConfigError(f"no source named {source!r} (known: {known})")
+
+
 @state_app.command("show")
 @handle_errors
 def show(target: Target = None, config: ConfigOpt = None, output: OutputOpt = "table") -> None:
@@ -39,7 +47,9 @@ def show(target: Target = None, config: ConfigOpt = None, output: OutputOpt = "t
     from connector.workspace import Workspace
 
     source, stream = _split(target)
-    ws = Workspace(load(config, read_only=True))
+    cfg = load(config, read_only=True)
+    _known_source(source, cfg.sources)
+    ws = Workspace(cfg)
     try:
         rows = [
             r
@@ -80,9 +90,7 @@ def reset(
     cfg = load(config, read_only=True)
     if source is None and not yes:
         raise ConfigError("name a source (or SOURCE.STREAM), or pass --yes to reset every mark")
-    if source is not None and source not in cfg.sources:
-        known = ", ".join(sorted(cfg.sources)) or "none"
-        raise ConfigError(f"no source named {source!r} (known: {known})")
+    _known_source(source, cfg.sources)
     ws = Workspace(cfg)
     try:
         if source is not None and stream is not None:  # a typo must not reset the graph
