@@ -48,7 +48,8 @@ def print_summary(console: Console, s: RunSummary) -> None:
         "pull": f"{c.get('pulled', 0)} records"
         + (f" ({c['unchanged']} unchanged)" if c.get("unchanged") else "")
         + f", {c.get('quarantined', 0)} quarantined"
-        + (f", {c['warnings']} source warnings" if c.get("warnings") else ""),
+        + (f", {c['warnings']} source warnings" if c.get("warnings") else "")
+        + (f", {c['suppressed']} of erased people dropped" if c.get("suppressed") else ""),
         "unify": f"{c.get('profiles', 0)} profiles, {c.get('merged', 0)} merges",
         "model": _model_row(s.stages.get("model", {})),
         "plan": f"{c.get('planned', 0)} changes",

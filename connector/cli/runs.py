@@ -70,7 +70,7 @@ def source_rows(row: RunRow) -> list[dict[str, Any]]:
         if not isinstance(data, dict):
             continue
         for stream, s in (data.get("streams") or {}).items():
-            keep = ("pulled", "new", "quarantined", "mark")
+            keep = ("pulled", "new", "quarantined", "suppressed", "mark")
             out.append({"source": source, "stream": stream, **{k: s.get(k) for k in keep}})
         if data.get("failed"):
             out.append({"source": source, "stream": None, "failed": data["failed"]})
@@ -174,10 +174,9 @@ def _print_run(row: RunRow, errors: list[RecordError], search: str | None) -> No
     if row.message:
         console.print(f"message: {safe(row.message)}", highlight=False, soft_wrap=True)
     sources = Table(title="Sources")
-    for col in ("source", "stream", "read", "new", "quarantined", "failed"):
-        sources.add_column(
-            col, justify="right" if col in ("read", "new", "quarantined") else "left"
-        )
+    numbers = ("read", "new", "quarantined", "erased")  # erased: of people a request erased
+    for col in ("source", "stream", *numbers, "failed"):
+        sources.add_column(col, justify="right" if col in numbers else "left")
     for s in source_rows(row):
         sources.add_row(
             *map(
@@ -188,6 +187,7 @@ def _print_run(row: RunRow, errors: list[RecordError], search: str | None) -> No
                     s.get("pulled", "-"),
                     s.get("new", "-"),
                     s.get("quarantined", "-"),
+                    s.get("suppressed", "-"),
                     s.get("failed") or "",
                 ),
             )

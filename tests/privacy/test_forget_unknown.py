@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _cli(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins")])}
+    env["COLUMNS"] = "200"
     return subprocess.run(
         [sys.executable, "-m", "connector", *args, "--config", str(cfg)],
         capture_output=True,
@@ -54,7 +56,15 @@ def test_a_request_matching_nobody_completes_and_keeps_them_out(tmp_path: Path) 
 
     # the person turns up later: suppressed by the request's own identifiers
     _people(people, ["ann@example.org", "Nobody@Example.org"])
-    assert _cli(cfg, "run").returncode == 0
+    later = _cli(cfg, "run")
+    assert later.returncode == 0, later.stderr
+    assert "1 of erased people dropped" in later.stdout, later.stdout
+    run_id = re.search(r"Run (r\S+):", later.stdout)
+    assert run_id is not None, later.stdout
+    shown = _cli(cfg, "runs", "show", run_id.group(1))
+    assert shown.returncode == 0, shown.stderr
+    row = next(line for line in shown.stdout.splitlines() if "profiles" in line and "│" in line)
+    assert [c.strip() for c in row.split("│")[3:7]] == ["2", "0", "0", "1"], row
     traits = pd.read_csv(tmp_path / "out" / "traits.csv", dtype=str)
     assert len(traits) == 1
     assert "nobody@example.org" not in traits.to_csv().lower()
