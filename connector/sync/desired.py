@@ -89,7 +89,8 @@ def _from_dicts(state: DesiredState) -> DesiredColumns:
     for sid, group in state.members.items():
         member_pids.extend(group)
         member_sids.extend([sid] * len(group))
-    return DesiredColumns(pids, traits, {}, consent, member_pids, member_sids)
+    addresses = [r.email if (r := state.recipients.get(p)) else None for p in pids]
+    return DesiredColumns(pids, traits, {}, consent, member_pids, member_sids, addresses)
 
 
 def build_desired(
@@ -186,6 +187,7 @@ def _fill(
         consent,
         member_pids.take(wanted).to_pylist(),
         member_sids.take(wanted).to_pylist(),
+        addresses=people.column("email").combine_chunks(),
         _position=position,
     )
     state.columns = columns

@@ -19,7 +19,10 @@ import pyarrow as pa
 from connector.sync.digests import fragments, rounded, row_digests
 from connector.sync.traitvalues import clean
 
-__all__ = ["DesiredColumns", "Identities", "LazyRows", "MemberSets"]
+__all__ = ["ADDRESS", "DesiredColumns", "Identities", "LazyRows", "MemberSets"]
+
+# the digest's name for a recipient's e-mail: "@" starts no trait name (they are identifiers)
+ADDRESS = "@email"
 
 V = TypeVar("V")
 MATCH_FIELDS = ("first_name", "last_name", "city", "postal_code", "country")
@@ -135,6 +138,9 @@ class DesiredColumns:
     consent: dict[str, list[str | None]]
     member_pids: list[str]
     member_sids: list[str]
+    addresses: Sequence[str | None] | pa.Array | None = None
+    """Each row's e-mail (aligned with ``pids``): part of the digest for a destination that
+    writes it as data (``RowsPerProfile``), so a changed address is sent again."""
     _fragments: dict[str, list[str | None]] = field(default_factory=dict)
     _position: dict[str, int] | None = None
 
@@ -156,15 +162,25 @@ class DesiredColumns:
                 out[k] = c
         return out
 
-    def digests(self, wanted: frozenset[str] | None) -> list[str]:
-        """Every row's ``traits_digest`` of its values (only the ``wanted`` traits)."""
+    def digests(self, wanted: frozenset[str] | None, *, address: bool = False) -> list[str]:
+        """Every row's ``traits_digest`` of its values (only the ``wanted`` traits), with
+        ``address`` its e-mail too (under ``ADDRESS``, a name no trait has)."""
         names = [k for k in self.traits if wanted is None or k in wanted]
-        return row_digests({k: self.fragment_column(k) for k in names}, len(self.pids))
+        frags = {k: self.fragment_column(k) for k in names}
+        if address:
+            frags[ADDRESS] = self.fragment_column(ADDRESS)
+        return row_digests(frags, len(self.pids))
 
     def fragment_column(self, name: str) -> list[str | None]:
         """Every row's ``"name":value`` digest fragment (None: no value), computed once."""
         if name not in self._fragments:
-            self._fragments[name] = fragments(name, self.traits[name], self.digits.get(name))
+            if name == ADDRESS:
+                found = self.addresses
+                values = (found.to_pylist() if isinstance(found, pa.Array) else list(found)) \
+                    if found is not None else [None] * len(self.pids)  # fmt: skip
+                self._fragments[name] = fragments(name, values, None)
+            else:
+                self._fragments[name] = fragments(name, self.traits[name], self.digits.get(name))
         return self._fragments[name]
 
     def forget_fragments(self) -> None:

@@ -148,7 +148,9 @@ def plan_destination(
         rows_per_profile=rows_per_profile,
     )  # fmt: skip
     digits = precisions(desired.trait_specs, hold_small_moves=hold_small_moves)
-    build = Builders(desired, active, wanted, digits, may_create=not update_only)
+    build = Builders(
+        desired, active, wanted, digits, may_create=not update_only, address=rows_per_profile
+    )
     upsert_candidates(db, desired, build)
     _finish(plan, db, desired, build, known, update_only=update_only)
     return plan

@@ -103,7 +103,7 @@ def wanted_traits(
         if channel is not None and pids
         else [False] * len(pids)
     )
-    digests = cols.digests(wanted) if pids else []
+    digests = cols.digests(wanted, address=rows_per_profile) if pids else []
     empty = traits_digest({})
     keep = [i for i, good in enumerate(ok) if good]
     skipped_gate = len(pids) - len(keep)
@@ -256,7 +256,9 @@ def upsert_candidates(db: PlanDatabase, desired: DesiredState, build: Builders) 
            WHERE part = 0 AND NOT withdrawn AND numbers IS NOT NULL AND prev <> $1""",
         [PENDING],
     )
-    same, moved = settled_digests(desired.table(), build.wanted, build.digits, found)
+    same, moved = settled_digests(
+        desired.table(), build.wanted, build.digits, found, address=build.address
+    )
     put_table(
         db,
         "settled",
@@ -277,12 +279,14 @@ class Builders:
         digits: Mapping[str, int],
         *,
         may_create: bool,
+        address: bool = False,
     ) -> None:
         self.desired = desired
         self.active = active
         self.wanted = wanted
         self.digits = digits
         self.may_create = may_create
+        self.address = address  # the digests hold the e-mail (a RowsPerProfile destination)
 
     def values(self, pid: str) -> Mapping[str, Any]:
         return _values(self.desired.traits[pid], self.wanted)

@@ -126,6 +126,11 @@ def _traits(files: _Files, path: Path) -> None:
         "CAST(CAST(coalesce(traits, '{}') AS JSON) AS MAP(VARCHAR, VARCHAR)) AS traits "
         "FROM latest_traits WHERE op = 'upsert'"
     )
+    # a profile's address as its traits row now has it: its membership rows follow
+    con.execute(
+        f"INSERT INTO addresses SELECT profile_id, {files.cell('email')} FROM changed "
+        "WHERE coalesce(email, '') <> ''"
+    )
     found = con.execute(
         "SELECT DISTINCT k FROM (SELECT unnest(map_keys(traits)) AS k, traits FROM changed) "
         "WHERE coalesce(traits[k], '') <> ''"
@@ -161,20 +166,33 @@ def _traits(files: _Files, path: Path) -> None:
 
 
 def _memberships(files: _Files, path: Path) -> None:
+    """Rows no op touched are copied as stored, but for the address of a person whose traits
+    row has a new one (their e-mail changed upstream)."""
     con = files.con
     base = files.stored(path)
-    if not _latest(con, "latest_members", "'add', 'remove'", "segment_id, profile_id") and base:
-        return
+    ops = _latest(con, "latest_members", "'add', 'remove'", "segment_id, profile_id")
+    pid = files.value("profile_id", "b.")
+    if base is not None and not ops:
+        moved = con.execute(
+            f"SELECT 1 FROM {base[0]} b JOIN addresses a ON {pid} = a.profile_id "
+            "WHERE b.email IS DISTINCT FROM a.email LIMIT 1"
+        ).fetchone()
+        if moved is None:
+            return
     cols = ["segment_id", "segment_name", "profile_id", "email"]
     fresh = ", ".join(f"{files.cell(_quote(c))} AS {_quote(c)}" for c in cols)
     select = (
         f"SELECT segment_id AS _o1, profile_id AS _o2, {fresh} FROM latest_members WHERE op = 'add'"
     )
     if base is not None:
-        seg, pid = files.value("segment_id", "b."), files.value("profile_id", "b.")
-        old = ", ".join(f"b.{_quote(c)}" for c in cols)
+        seg = files.value("segment_id", "b.")
+        old = ", ".join(
+            "coalesce(a.email, b.email) AS email" if c == "email" else f"b.{_quote(c)}"
+            for c in cols
+        )
         select += (
             f" UNION ALL SELECT {seg} AS _o1, {pid} AS _o2, {old} FROM {base[0]} b "
+            f"LEFT JOIN addresses a ON {pid} = a.profile_id "
             f"ANTI JOIN latest_members l ON {seg} = l.segment_id AND {pid} = l.profile_id"
         )
     files.write(select, cols, path)
@@ -187,6 +205,7 @@ def compact(root: Path, ext: str, parts: list[Path], traits: Path, memberships: 
         con.execute(f"SET temp_directory = {_literal(str(root / '.compact.tmp'))}")
         con.execute(f"SET memory_limit = {_literal(FOLD_MEMORY)}")
         _parts_table(con, parts)
+        con.execute("CREATE TEMP TABLE addresses(profile_id VARCHAR, email VARCHAR)")
         files = _Files(con, ext)
         _traits(files, traits)
         crashpoint("files.after_fold")

@@ -415,3 +415,23 @@ def test_a_merge_leaves_one_row_per_person_in_a_file_export(tmp_path: Path) -> N
     assert set(members["profile_id"]) <= live
     assert not members.duplicated(["segment_id", "email"]).any()
     assert _run(cfg).counts["planned"] == 0
+
+
+def test_a_changed_address_reaches_the_file_export(tmp_path: Path) -> None:
+    """A person's e-mail changed upstream: the export's rows (traits and memberships) carry
+    the new address on the next run; before, the plan saw no change and the old one stayed."""
+    cfg = write_config(tmp_path)
+    people = _people(30)
+    _jsonl(tmp_path / "data" / "profiles" / "people.jsonl", people)
+    _jsonl(tmp_path / "data" / "events" / "orders.jsonl", _orders(30))
+    assert _run(cfg).status == "completed"
+    old = str(people[3]["email"]).lower()
+    people[3] = {**people[3], "email": "renamed@example.org", "updated_at": "2011-12-01T00:00:00Z"}
+    _jsonl(tmp_path / "data" / "profiles" / "people.jsonl", people)
+    summary = _run(cfg)
+    assert summary.counts["planned"] >= 1, summary.counts
+    for name in ("traits.csv", "memberships.csv"):
+        text = (tmp_path / "out" / name).read_text().lower()
+        assert "renamed@example.org" in text, name
+        assert old not in text, name
+    assert _run(cfg).counts["planned"] == 0
