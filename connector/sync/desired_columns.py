@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pyarrow as pa
 
-from connector.sync.digests import fragments, rounded, row_digests
+from connector.sync.digests import fragments, rounded, row_digests, text_fragments
 from connector.sync.traitvalues import clean
 
 __all__ = ["ADDRESS", "DesiredColumns", "Identities", "LazyRows", "MemberSets"]
@@ -176,9 +176,13 @@ class DesiredColumns:
         if name not in self._fragments:
             if name == ADDRESS:
                 found = self.addresses
-                values = (found.to_pylist() if isinstance(found, pa.Array) else list(found)) \
-                    if found is not None else [None] * len(self.pids)  # fmt: skip
-                self._fragments[name] = fragments(name, values, None)
+                if found is None:
+                    found = [None] * len(self.pids)
+                self._fragments[name] = (
+                    text_fragments(name, found)
+                    if isinstance(found, pa.Array)
+                    else fragments(name, list(found), None)
+                )
             else:
                 self._fragments[name] = fragments(name, self.traits[name], self.digits.get(name))
         return self._fragments[name]

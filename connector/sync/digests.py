@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connector.sync.traitvalues import DIGEST_JSON, clean, traits_digest
 
@@ -77,6 +78,23 @@ def fragments(
             except TypeError:  # an unhashable value: encoded each time
                 pass
         out.append(text)
+    return out
+
+
+# printable ASCII but for the quote and the backslash: JSON spells such text as it is
+_PLAIN = r"^[\x20\x21\x23-\x5b\x5d-\x7e]*$"
+
+
+def text_fragments(name: str, values: pa.Array) -> list[str | None]:
+    """``fragments`` of a text column, built in Arrow: plain text (nearly every e-mail) is
+    quoted as it is; the rest, and only it, goes through the JSON encoder (2 s of Python at a
+    million addresses, against a fraction in Arrow)."""
+    key = DIGEST_JSON.encode(name) + ':"'
+    quoted = pc.binary_join_element_wise(pa.scalar(key), values, pa.scalar('"'), "")
+    plain = pc.fill_null(pc.match_substring_regex(values, _PLAIN), True)
+    out: list[str | None] = quoted.to_pylist()
+    for i in np.flatnonzero(~plain.to_numpy(zero_copy_only=False)).tolist():
+        out[i] = key[:-1] + DIGEST_JSON.encode(values[i].as_py())
     return out
 
 

@@ -197,3 +197,15 @@ def test_settling_column_wise_holds_at_edges(rows: list[tuple[float, Any]], plac
         if done is not values:
             want[key] = traits_digest(done)
     assert (same, moved) == ([], want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=30), st.emails()), max_size=40))
+def test_text_fragments_in_arrow_are_the_encoders(values: list[str | None]) -> None:
+    """The address column's fragments (Arrow fast path for plain text) spell each value as the
+    JSON encoder does, quotes, backslashes, control and non-ASCII characters included."""
+    from connector.sync.digests import fragments, text_fragments
+
+    assert text_fragments("@email", pa.array(values, pa.string())) == fragments(
+        "@email", values, None
+    )
