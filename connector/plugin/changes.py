@@ -81,7 +81,12 @@ class Change:
     """One planned change. ``key`` and ``digest`` are what the ledger records on success.
 
     ``may_create`` false (the destination's ``mode = "update_only"``): an upsert must only
-    update a record the platform already holds, never create one.
+    update a record the platform already holds, never create one. ``clears``: an upsert that
+    takes back everything delivered for the person (consent withdrawn, an erasure, a profile
+    merged away or gone), whether or not anything was recorded as delivered, or a removal about
+    a profile that is no longer live (erased, merged away or gone): a destination keyed by
+    profile id removes the person's row, one that relays data onwards sends no contact
+    details with it.
     """
 
     kind: ChangeKind
@@ -92,6 +97,7 @@ class Change:
     unset: tuple[str, ...] = ()
     segment: SegmentRef | None = None
     may_create: bool = True
+    clears: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,11 +161,13 @@ class RunStore:
         return [self._row(r, int(counts.get(r.run_id, 0))) for r in rows]
 
     def recent_stages(self, limit: int = 10) -> list[dict[str, Any]]:
-        """The stage records of the newest runs, newest first, without ``recent``'s count of
-        every run's record errors (``connector stream`` asks each minute)."""
+        """The stage records of the newest real runs (a dry run delivered nothing), newest
+        first, without ``recent``'s count of every run's record errors (``connector stream``
+        asks each minute)."""
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(runs.c.stages)
+                .where(runs.c.dry_run.is_(False))
                 .order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
                 .limit(limit)
             ).all()

@@ -307,7 +307,7 @@ class Builders:
         unset = tuple(sorted(set(names) - set(values)))
         return Change(
             ChangeKind.UPSERT, recipient, key, digest, dict(values), unset,
-            may_create=self.may_create,
+            may_create=self.may_create, clears=bool(cleared or withdrawn),
         )  # fmt: skip
 
     def adds(self, rows: Sequence[Row]) -> list[Change]:
@@ -329,8 +329,10 @@ class Builders:
             seg = self.active.get(sid) or next(
                 (s for s in d.segments if s.id == sid), SegmentRef(sid, sid)
             )
-            recipient = found.get(pid) or self._holder(pid)
-            out.append(Change(ChangeKind.REMOVE, recipient, key, digest, segment=seg))
+            live = found.get(pid)
+            recipient = live or self._holder(pid)
+            out.append(Change(ChangeKind.REMOVE, recipient, key, digest, segment=seg,
+                              clears=live is None))  # fmt: skip
         return out
 
     def _holder(self, pid: str) -> Recipient:

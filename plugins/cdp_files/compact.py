@@ -126,11 +126,9 @@ def _traits(files: _Files, path: Path) -> None:
         "CAST(CAST(coalesce(traits, '{}') AS JSON) AS MAP(VARCHAR, VARCHAR)) AS traits "
         "FROM latest_traits WHERE op = 'upsert'"
     )
-    # a profile's address as its traits row now has it: its membership rows follow
-    con.execute(
-        f"INSERT INTO addresses SELECT profile_id, {files.cell('email')} FROM changed "
-        "WHERE coalesce(email, '') <> ''"
-    )
+    # a profile's address as its traits row now has it (none, when it was removed upstream):
+    # its membership rows follow
+    con.execute(f"INSERT INTO addresses SELECT profile_id, {files.cell('email')} FROM changed")
     found = con.execute(
         "SELECT DISTINCT k FROM (SELECT unnest(map_keys(traits)) AS k, traits FROM changed) "
         "WHERE coalesce(traits[k], '') <> ''"
@@ -187,7 +185,9 @@ def _memberships(files: _Files, path: Path) -> None:
     if base is not None:
         seg = files.value("segment_id", "b.")
         old = ", ".join(
-            "coalesce(a.email, b.email) AS email" if c == "email" else f"b.{_quote(c)}"
+            "CASE WHEN a.profile_id IS NULL THEN b.email ELSE a.email END AS email"
+            if c == "email"
+            else f"b.{_quote(c)}"
             for c in cols
         )
         select += (

@@ -54,8 +54,9 @@ def _row(ch: Change) -> dict[str, Any] | None:
         "segment_id": None,
         "segment_name": None,
     }
-    if ch.kind is ChangeKind.UPSERT and not ch.traits and ch.unset:
-        return {**row, "op": "unset"}  # withdrawn: everything delivered before is unset
+    if ch.kind is ChangeKind.UPSERT and not ch.traits and (ch.unset or ch.clears):
+        # withdrawn, erased, merged away or gone: the row leaves (even one delivered empty)
+        return {**row, "op": "unset"}
     if ch.kind is ChangeKind.UPSERT:
         values = {k: _text(v) for k, v in ch.traits.items()}
         text = json.dumps({k: v for k, v in values.items() if v}, sort_keys=True)

@@ -223,9 +223,10 @@ class SegmentSink(SinkBase):
         if isinstance(target, str):
             return Outcome.rejected(target)
         user_id, anonymous_id, traits = target
-        if not (change.kind is ChangeKind.ADD or change.traits):
-            # a clear or a removal (consent withdrawn, an erasure) names the user by the id the
-            # earlier identify gave it: Segment fans every trait out, the address included
+        if change.clears:
+            # a clear (consent withdrawn, an erasure) or a removal of someone no longer live
+            # names the user by the id the earlier identify gave it: Segment fans every trait
+            # out, the address included; a routine list exit keeps it for tools keyed on it
             traits.pop("email", None)
         prefix = self.settings.trait_prefix
         if change.kind is ChangeKind.UPSERT:

@@ -41,6 +41,10 @@ def test_the_stream_holds_what_the_last_run_held(tmp_path: Path) -> None:
             {"segments": {"rt": 3}, "held_traits": ["churn_risk"], "held_segments": held},
         )
         assert _Session.held(session) == {"rt"}
+        runs.start("dry", dry_run=True)  # `connector plan` delivers nothing: it does not count
+        runs.update("dry", status="dry_run", stages={"model": {"segments": {"rt": 4}}}, ended=True)
+        session._held = (-HELD_TTL, None)
+        assert _Session.held(session) == {"rt"}
         _modelled(runs, "r2", {"segments": {"rt": 4}})  # data current again
         assert _Session.held(session) == {"rt"}, "re-read once a minute, not per event"
         session._held = (-HELD_TTL, None)

@@ -199,7 +199,9 @@ def _json_lines(
             text = decode_line(line.data, encoding, first=line.number == 1)
         except ValueError as exc:
             reason = f"{exc}; set encoding on the source if it is not UTF-8"
-            yield {"_invalid": f"{name} line {line.number}: {reason}", **where}, None
+            # cut inside a character by a write still going on: as unfinished as broken JSON
+            mark = "_invalid" if line.data.endswith(b"\n") else UNFINISHED
+            yield {mark: f"{name} line {line.number}: {reason}", **where}, None
             continue
         if not text.strip():
             continue

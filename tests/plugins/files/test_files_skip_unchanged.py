@@ -62,19 +62,20 @@ def test_a_last_line_still_being_written_waits_for_its_newline(tmp_path: Path) -
     events = tmp_path / "data" / "events"
     line = (
         '{"source_event_id": "e3", "type": "x", "occurred_at": "2024-01-21T00:00:00Z",'
-        ' "email": "ann@example.org"}'
-    )
-    (events / "live.jsonl").write_text(line.replace("e3", "e1") + "\n" + line[:40])
+        ' "email": "ann@example.org", "properties": {"city": "Orléans"}}'
+    ).encode()
+    cut = line.index("é".encode()) + 1  # the writer stopped inside a two-byte character
+    (events / "live.jsonl").write_bytes(line.replace(b"e3", b"e1") + b"\n" + line[:cut])
     first, rows1, _ = _pull(cfg, "run-1")
     assert first.streams["events"].get("quarantined", 0) == 0
     assert [r[2] for r in rows1] == ["e1"]
-    with (events / "live.jsonl").open("a") as fh:
-        fh.write(line[40:] + "\n")
+    with (events / "live.jsonl").open("ab") as fh:
+        fh.write(line[cut:] + b"\n")
     second, rows2, _ = _pull(cfg, "run-2")
     assert second.streams["events"].get("quarantined", 0) == 0
     assert sorted(r[2] for r in rows2) == ["e1", "e3"]
 
-    (events / "cut.jsonl").write_text(line.replace("e3", "e4") + "\n" + line[:40])
+    (events / "cut.jsonl").write_bytes(line.replace(b"e3", b"e4") + b"\n" + line[:40])
     old = time.time() - 3600
     os.utime(events / "cut.jsonl", (old, old))
     third, rows3, _ = _pull(cfg, "run-3")

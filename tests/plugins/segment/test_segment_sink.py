@@ -217,28 +217,32 @@ def test_a_clear_or_a_removal_does_not_send_the_address_again(
     emulator: SegmentEmulator, settings_for: Settings, tmp_path: Path
 ) -> None:
     """Consent withdrawn or an erasure: the person is addressed by the userId our first
-    identify gave them; their e-mail is not fanned out to Segment's destinations once more."""
+    identify gave them; their e-mail is not fanned out to Segment's destinations once more.
+    A routine list exit keeps it (tools downstream may key on it)."""
     sink = SegmentSink(settings_for(base_url=emulator.base_url), make_context(tmp_path))
     who = Recipient("p9", email="ann@shop.example")
     seg = SegmentRef("high-value", "High value")
+    low = SegmentRef("low-value", "Low value")
     sent = [
         Change(ChangeKind.UPSERT, who, "p9", "d", traits={"clv": 10}),
         Change(ChangeKind.ADD, who, "p9:high-value", "in", segment=seg),
-        Change(ChangeKind.UPSERT, who, "p9", "cleared", unset=("clv",)),
-        Change(ChangeKind.REMOVE, who, "p9:high-value", "out", segment=seg),
+        Change(ChangeKind.REMOVE, who, "p9:low-value", "out", segment=low),
+        Change(ChangeKind.UPSERT, who, "p9", "cleared", unset=("clv",), clears=True),
+        Change(ChangeKind.REMOVE, who, "p9:high-value", "out", segment=seg, clears=True),
     ]
-    assert [o.status for c in sent for o in sink.apply([c])] == ["ok"] * 4
+    assert [o.status for c in sent for o in sink.apply([c])] == ["ok"] * 5
     sink.close()
     messages = _identifies(emulator)
     assert {m["userId"] for m in messages} == {"p9"}
     assert [m["traits"].get("email") for m in messages] == [
         "ann@shop.example",
         "ann@shop.example",
+        "ann@shop.example",
         None,
         None,
     ]
-    assert messages[2]["traits"] == {"cdp_clv": None}
-    assert messages[3]["traits"] == {"cdp_segment_high_value": False}
+    assert messages[3]["traits"] == {"cdp_clv": None}
+    assert messages[4]["traits"] == {"cdp_segment_high_value": False}
 
 
 def test_spec_emulator_honours_seed_profiles() -> None:
