@@ -178,8 +178,8 @@ def hold_large_first_syncs(ws: Workspace, act: Activation, *, confirmed: bool) -
     source or segment must not land thousands of new ones before anyone saw the plan."""
     limit = ws.config.sync.max_first_creates
     for name, plan in act.plans.items():
-        if confirmed or plan.creates <= limit or ws.ledger.has_any(name):
-            continue
+        if confirmed or plan.creates <= limit or name in act.held or ws.ledger.has_any(name):
+            continue  # (a destination already held keeps its own reason)
         why = (
             f"destination {name}: its first sync would create {plan.creates} new records "
             f"(more than sync.max_first_creates = {limit}), so nothing was sent to it; check "
