@@ -72,6 +72,11 @@ def plan_all(
     for name, cfg in ws.config.destinations.items():
         if not cfg.enabled:
             continue
+        unknown = _unknown_names(ws, name, output, known_segments)
+        if unknown:  # nothing of it is planned: what it names is a typo
+            act.held[name] = unknown
+            act.failures.append(unknown)
+            continue
         spec = ws.registry.get(cfg.plugin)
         if spec.sink is None:
             act.failures.append(f"destination {name}: plugin {cfg.plugin} has no sink")
@@ -90,12 +95,6 @@ def plan_all(
             act.plans[name] = _plan(ws, name, act.desired, sink, spec.capabilities, held)
         except Exception as exc:  # noqa: BLE001 - one destination never stops another
             act.failures.append(_unexpected(name, exc))
-            _close(name, sink)
-            continue
-        unknown = _unknown_names(ws, name, output, known_segments)
-        if unknown:
-            act.held[name] = unknown
-            act.failures.append(unknown)
             _close(name, sink)
             continue
         act.sinks[name] = sink
@@ -178,8 +177,8 @@ def hold_large_first_syncs(ws: Workspace, act: Activation, *, confirmed: bool) -
     source or segment must not land thousands of new ones before anyone saw the plan."""
     limit = ws.config.sync.max_first_creates
     for name, plan in act.plans.items():
-        if confirmed or plan.creates <= limit or name in act.held or ws.ledger.has_any(name):
-            continue  # (a destination already held keeps its own reason)
+        if confirmed or plan.creates <= limit or ws.ledger.has_any(name):
+            continue
         why = (
             f"destination {name}: its first sync would create {plan.creates} new records "
             f"(more than sync.max_first_creates = {limit}), so nothing was sent to it; check "
@@ -241,7 +240,10 @@ def apply_all(
     ws: Workspace, act: Activation, run_id: str, progress: Progress, counts: dict[str, int]
 ) -> dict[str, Any]:
     """Apply every destination's plan; one failing destination never stops the others."""
-    report = {name: _plan_entry(act.plans[name], held=why) for name, why in act.held.items()}
+    report = {
+        name: _plan_entry(act.plans[name], held=why) if name in act.plans else {"held": why}
+        for name, why in act.held.items()
+    }
     for name, sink in act.sinks.items():
         plan = act.plans[name]
         entry = report[name] = _plan_entry(plan, creates=plan.creates)

@@ -89,7 +89,8 @@ def _from_dicts(state: DesiredState) -> DesiredColumns:
     for sid, group in state.members.items():
         member_pids.extend(group)
         member_sids.extend([sid] * len(group))
-    addresses = [r.email if (r := state.recipients.get(p)) else None for p in pids]
+    emails = [r.email if (r := state.recipients.get(p)) else None for p in pids]
+    addresses = pa.array(emails, pa.string())
     return DesiredColumns(pids, traits, {}, consent, member_pids, member_sids, addresses)
 
 

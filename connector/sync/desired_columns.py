@@ -138,7 +138,7 @@ class DesiredColumns:
     consent: dict[str, list[str | None]]
     member_pids: list[str]
     member_sids: list[str]
-    addresses: Sequence[str | None] | pa.Array | None = None
+    addresses: pa.Array | None = None
     """Each row's e-mail (aligned with ``pids``): part of the digest for a destination that
     writes it as data (``RowsPerProfile``), so a changed address is sent again."""
     _fragments: dict[str, list[str | None]] = field(default_factory=dict)
@@ -177,12 +177,8 @@ class DesiredColumns:
             if name == ADDRESS:
                 found = self.addresses
                 if found is None:
-                    found = [None] * len(self.pids)
-                self._fragments[name] = (
-                    text_fragments(name, found)
-                    if isinstance(found, pa.Array)
-                    else fragments(name, list(found), None)
-                )
+                    found = pa.nulls(len(self.pids), pa.string())
+                self._fragments[name] = text_fragments(name, found)
             else:
                 self._fragments[name] = fragments(name, self.traits[name], self.digits.get(name))
         return self._fragments[name]

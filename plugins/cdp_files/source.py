@@ -157,10 +157,8 @@ class FilesSource:
             return
         profiles = stream.kind == "profiles"
         for msg in read_file(path, "messageId", limits):
-            if UNFINISHED in msg:
-                yield {UNFINISHED: msg[UNFINISHED], key: msg.get("messageId")}
-            elif "_invalid" in msg:
-                yield {"_invalid": msg["_invalid"], key: msg.get("messageId")}
+            if mark := next((m for m in (UNFINISHED, "_invalid") if m in msg), None):
+                yield {mark: msg[mark], key: msg.get("messageId")}
             elif (out := spec_record(msg, profiles, path.name, self.region)) is not None:
                 yield out
 

@@ -199,18 +199,20 @@ def _json_lines(
             text = decode_line(line.data, encoding, first=line.number == 1)
         except ValueError as exc:
             reason = f"{exc}; set encoding on the source if it is not UTF-8"
-            # cut inside a character by a write still going on: as unfinished as broken JSON
-            mark = "_invalid" if line.data.endswith(b"\n") else UNFINISHED
-            yield {mark: f"{name} line {line.number}: {reason}", **where}, None
+            yield {_broken(line.data): f"{name} line {line.number}: {reason}", **where}, None
             continue
         if not text.strip():
             continue
         obj = parse_json_object(text)
         if isinstance(obj, str):
-            # the last line with no newline may still be being written (an export appending):
-            # the source decides whether it waits for its newline or is quarantined
-            mark = "_invalid" if line.data.endswith(b"\n") else UNFINISHED
-            yield {mark: f"{name} line {line.number}: {obj}", **where}, None
+            yield {_broken(line.data): f"{name} line {line.number}: {obj}", **where}, None
             continue
         unknown.see(list(obj))
         yield obj, text
+
+
+def _broken(data: bytes) -> str:
+    """How a line that does not decode or parse is marked: the last line with no newline may
+    still be being written (an export appending, perhaps cut inside a character), and the
+    source decides whether it waits for its newline or is quarantined."""
+    return "_invalid" if data.endswith(b"\n") else UNFINISHED
