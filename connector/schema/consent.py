@@ -8,6 +8,11 @@ the absence of one. The rule, per channel, strongest first:
 2. the latest dated statement; at the same instant a denial beats a grant;
 3. an undated grant, only when nobody dated anything and nobody denied.
 
+A new version of one source record that repeats its stored status, dated only by the record's
+own update time (the source gives no consent time), is not a new statement: it keeps the stored
+date (``restated``). Otherwise an edit to a name would re-date an old grant and let it beat a
+later opt-out elsewhere.
+
 The rule is a total order (``rank``), so folding statements one by one (a source record's new
 version over its stored one, profile records into a profile) gives the same answer in any order
 and incremental runs agree with a full rebuild. The data store and unify apply it in SQL
@@ -19,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-__all__ = ["EXPLICIT", "beats_sql", "prevailing", "rank", "rank_sql"]
+__all__ = ["EXPLICIT", "beats_sql", "prevailing", "rank", "rank_sql", "restated", "restated_sql"]
 
 EXPLICIT = ("granted", "denied")
 
@@ -51,6 +56,36 @@ def _greater(a: Rank, b: Rank) -> bool:
     if a[0] != b[0] or a[0] != 2:
         return a[0] > b[0]
     return (a[1], a[2]) > (b[1], b[2])  # type: ignore[operator]  # level 2 is always dated
+
+
+def restated(
+    new_status: str | None,
+    new_at: datetime | None,
+    new_updated_at: datetime | None,
+    old_status: str | None,
+    old_at: datetime | None,
+) -> bool:
+    """True when a record's new version only repeats its stored, dated statement: the same
+    explicit status, dated by the version's ``updated_at`` (the fallback when the source gives
+    no consent time). The stored date then stands."""
+    status = (new_status or "").strip().lower()
+    return (
+        status in EXPLICIT
+        and status == (old_status or "").strip().lower()
+        and old_at is not None
+        and new_at is not None
+        and new_at == new_updated_at
+    )
+
+
+def restated_sql(
+    new_status: str, new_at: str, new_updated_at: str, old_status: str, old_at: str
+) -> str:
+    """``restated`` as DuckDB SQL (never NULL)."""
+    return (
+        f"coalesce({new_status} IN ('granted', 'denied') AND {new_status} = {old_status}"
+        f" AND {old_at} IS NOT NULL AND {new_at} = {new_updated_at}, false)"
+    )
 
 
 def rank_sql(status: str, at: str) -> str:

@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connector.schema.consent import beats_sql, rank
+from connector.schema.consent import beats_sql, rank, restated, restated_sql
 from connector.schema.records import ProfileRecord
 from connector.store.identity_sig import identity_signature
 
@@ -109,7 +109,10 @@ def _fold_consent(old: dict[str, Any], new: dict[str, Any], out: dict[str, Any])
     """
     for ch in _CHANNELS:
         s, at = f"consent_{ch}", f"consent_{ch}_at"
-        keep = old if rank(old.get(s), old.get(at)) > rank(new.get(s), new.get(at)) else new
+        again = restated(new.get(s), new.get(at), new.get("updated_at"), old.get(s), old.get(at))
+        keep = (
+            old if again or rank(old.get(s), old.get(at)) > rank(new.get(s), new.get(at)) else new
+        )
         out[s], out[at] = keep.get(s), keep.get(at)
 
 
@@ -157,13 +160,20 @@ def _one_per_key(rows: pa.Table, superseded: list[tuple[str, str, str]]) -> pa.T
 
 
 def _consent_update(column: str) -> str:
-    """The ON CONFLICT assignment of one consent column: the prevailing statement's value."""
+    """The ON CONFLICT assignment of one consent column: the prevailing statement's value (a
+    restatement of the stored one keeps the stored date, ``connector.schema.consent``)."""
     ch = column.removeprefix("consent_").removesuffix("_at")
     s, at = f"consent_{ch}", f"consent_{ch}_at"
-    beats = beats_sql(
-        f"excluded.{s}", f"excluded.{at}", f"profile_records.{s}", f"profile_records.{at}"
+    new, old = (
+        (f"excluded.{s}", f"excluded.{at}"),
+        (f"profile_records.{s}", f"profile_records.{at}"),
     )
-    return f"{column} = CASE WHEN {beats} THEN excluded.{column} ELSE profile_records.{column} END"
+    again = restated_sql(*new, "excluded.updated_at", *old)
+    beats = beats_sql(*new, *old)
+    return (
+        f"{column} = CASE WHEN NOT {again} AND {beats}"
+        f" THEN excluded.{column} ELSE profile_records.{column} END"
+    )
 
 
 def update_sql(column: str) -> str:

@@ -37,21 +37,47 @@ EVENT_TYPES_BY_METRIC = {
 }
 # Klaviyo consent strings (spec EmailMarketing.consent / SMSMarketing.consent).
 _CONSENT = {"SUBSCRIBED": "granted", "UNSUBSCRIBED": "denied", "NEVER_SUBSCRIBED": "unknown"}
+# Global e-mail suppressions that are the person's (or the account's) "no" (spec
+# EmailMarketingSuppression.reason); a bounce or an invalid address says nothing of consent
+_REFUSALS = frozenset({"UNSUBSCRIBE", "SPAM_COMPLAINT", "USER_SUPPRESSED"})
 
 
-def _consent(subscriptions: dict[str, Any] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for channel, key in (("email", "email"), ("sms", "sms")):
-        marketing = ((subscriptions or {}).get(key) or {}).get("marketing") or {}
-        status = _CONSENT.get(str(marketing.get("consent") or "").upper())
-        if status is not None:
-            out[channel] = status
-    return out
+def _consent(subscriptions: dict[str, Any] | None) -> tuple[dict[str, str], dict[str, str]]:
+    """Per channel the status and when Klaviyo recorded it (``consent_timestamp``).
+
+    The statement is dated by Klaviyo's consent time, not the profile's ``updated``: an edit
+    to a name must not make an old "subscribed" newer than a later opt-out elsewhere. A global
+    suppression for a refusal (an unsubscribe, a spam complaint) is a denial dated by the
+    suppression, whatever ``consent`` still says."""
+    status: dict[str, str] = {}
+    dated: dict[str, str] = {}
+    for channel in ("email", "sms"):
+        marketing = ((subscriptions or {}).get(channel) or {}).get("marketing") or {}
+        said = _CONSENT.get(str(marketing.get("consent") or "").upper())
+        if said is None:
+            continue
+        status[channel] = said
+        if said != "unknown" and marketing.get("consent_timestamp"):
+            dated[channel] = str(marketing["consent_timestamp"])
+        refusals = [
+            str(s.get("timestamp") or "")
+            for s in marketing.get("suppression") or []
+            if isinstance(s, dict) and str(s.get("reason") or "").upper() in _REFUSALS
+        ]
+        if refusals:
+            status[channel] = "denied"
+            latest = max(refusals)
+            if latest:
+                dated[channel] = latest
+            else:
+                dated.pop(channel, None)
+    return status, dated
 
 
 def map_profile(resource: dict[str, Any]) -> dict[str, Any]:
     attrs = resource.get("attributes") or {}
     location = attrs.get("location") or {}
+    consent, consent_at = _consent(attrs.get("subscriptions"))
     ids = {"klaviyo_id": resource["id"]}
     if attrs.get("external_id"):
         ids["external_id"] = str(attrs["external_id"])
@@ -80,7 +106,8 @@ def map_profile(resource: dict[str, Any]) -> dict[str, Any]:
         "country": location.get("country"),
         "created_at": attrs.get("created"),
         "updated_at": attrs.get("updated"),
-        "consent": _consent(attrs.get("subscriptions")),
+        "consent": consent,
+        "consent_at": consent_at,
         "traits": traits,
     }
 

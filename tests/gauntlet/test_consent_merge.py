@@ -214,3 +214,66 @@ consent_policy = "not_denied"
     assert old["p0"] not in after, "the old address of a person who revoked is still activated"
     assert _hashed("p0.new@example.org") not in after
     assert {old[p] for p in people[1:]} <= after, "nobody else lost their place"
+
+
+T3 = "2030-03-01T00:00:00Z"
+
+
+def _edited(source: str, sid: str, status: str, updated_at: str) -> dict[str, Any]:
+    """A record whose consent is dated only by its update time (no consent time given)."""
+    raw: dict[str, Any] = {"source_id": sid, "email": "ann@example.org", "consent": {"ads": status}}
+    raw["updated_at"] = updated_at
+    return {"source": source, "raw": raw}
+
+
+@pytest.mark.parametrize("path", ["records", "arrow"])
+def test_an_edit_does_not_re_date_an_old_grant_over_a_later_denial(
+    store: DataStore, path: str
+) -> None:
+    """Found by an exploratory pass: a person granted in the CRM (dated by the record's update,
+    T1) opts out in the shop at T2; an unrelated edit to the CRM record (a new name at T3) used
+    to re-date the unchanged grant to T3, so it beat the opt-out and the person was put back on
+    every e-mail list. A repeated status keeps its stored date; both store paths agree."""
+    from connector.store.profiles_in import profile_table, upsert_profile_table
+
+    pulls = [
+        [_edited("crm", "c1", "granted", T1)],
+        [_statement("shop", "s1", "denied", T2)],
+        [_edited("crm", "c1", "granted", T3)],
+    ]
+    for i, pull in enumerate(pulls):
+        records = [validate_profile(r["raw"], source=r["source"], region="US") for r in pull]
+        if path == "records":
+            store.upsert_profile_records(records, f"r{i}")
+        else:
+            upsert_profile_table(store.con, profile_table(records), f"r{i}")
+        unify(store, blocked=(), max_ids_per_kind=5, run_id=f"r{i}")
+    assert store.con.execute("SELECT consent_ads FROM profiles").fetchall() == [("denied",)]
+    stored = store.con.execute(
+        "SELECT consent_ads_at FROM profile_records WHERE source = 'crm'"
+    ).fetchall()
+    assert [str(r[0])[:10] for r in stored] == ["2030-01-01"]
+
+
+def test_versions_in_one_batch_keep_the_first_date_of_a_repeated_status(store: DataStore) -> None:
+    """The same rule inside one pull (two versions of the CRM record in one batch)."""
+    got = _ads_consent(
+        store,
+        [_statement("shop", "s1", "denied", T2)],
+        [_edited("crm", "c1", "granted", T1), _edited("crm", "c1", "granted", T3)],
+    )
+    assert got == "denied"
+
+
+def test_a_status_change_dated_by_the_update_still_counts(store: DataStore) -> None:
+    """Only a repeated status keeps its date: a denial that arrives with an edit at T3 is
+    dated T3 and beats the shop's grant at T2."""
+    got = _ads_consent(
+        store,
+        [_edited("crm", "c1", "granted", T1)],
+        [_statement("shop", "s1", "granted", T2)],
+        [_edited("crm", "c1", "denied", T3)],
+    )
+    assert got == "denied"
+    got_back = _ads_consent(store, [_edited("crm", "c1", "granted", "2030-04-01T00:00:00Z")])
+    assert got_back == "granted"  # and a re-grant at T4 after it

@@ -104,3 +104,30 @@ def test_incremental_read_sends_the_inclusive_bound_and_gets_only_changes(
     assert sorted(r["source_event_id"] for r in events) == sorted(expected)
     filters = [r.query["filter"][0] for r in _requests(emulator, "/api/events", started)]
     assert all("greater-or-equal(datetime," in f for f in filters)
+
+
+def test_consent_is_dated_by_klaviyo_and_a_refusal_suppression_is_a_denial() -> None:
+    """The statement's date is Klaviyo's ``consent_timestamp``, not the profile's ``updated``
+    (an edit to a name would otherwise make an old grant newer than a later opt-out
+    elsewhere); a global suppression for an unsubscribe or a spam complaint is a denial at the
+    suppression's time whatever ``consent`` says, and a bounce says nothing of consent."""
+    from cdp_klaviyo.mapping import map_profile
+
+    def profile(marketing: dict[str, object]) -> dict[str, object]:
+        subs = {"email": {"marketing": marketing}}
+        attrs = {"email": "ann@example.org", "updated": "2030-05-01T00:00:00+00:00"}
+        return {"id": "01K", "attributes": attrs | {"subscriptions": subs}}
+
+    def said(marketing: dict[str, object]) -> tuple[str, str]:
+        record = validate_profile(map_profile(profile(marketing)), source="k", region="US")
+        status, at = record.consent["email"]
+        return str(status), at.isoformat()[:10] if at else "undated"
+
+    granted = {"consent": "SUBSCRIBED", "consent_timestamp": "2030-01-01T00:00:00+00:00"}
+    assert said(granted) == ("granted", "2030-01-01")
+    complaint = {"reason": "SPAM_COMPLAINT", "timestamp": "2030-03-01T00:00:00+00:00"}
+    assert said(granted | {"suppression": [complaint]}) == ("denied", "2030-03-01")
+    bounce = {"reason": "HARD_BOUNCE", "timestamp": "2030-03-01T00:00:00+00:00"}
+    assert said(granted | {"suppression": [bounce]}) == ("granted", "2030-01-01")
+    never = {"consent": "NEVER_SUBSCRIBED", "consent_timestamp": None}
+    assert said(never) == ("unknown", "2030-05-01")
