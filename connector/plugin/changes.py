@@ -65,7 +65,10 @@ class Recipient:
     last_name, city, postal_code, country), raw: sinks normalise and hash them.
     ``other_emails`` are the person's addresses besides ``email`` (an address a source
     replaced, another source's): a sink keyed by address removes those too, since an earlier
-    add went out under whichever address was current then.
+    add went out under whichever address was current then. ``consent`` is the person's
+    prevailing status per channel (``granted``, ``denied`` or ``unknown``; absent: not known
+    here): a platform that takes consent per member (Google's Data Manager API) says only
+    what was granted, never more.
     """
 
     profile_id: str
@@ -74,6 +77,7 @@ class Recipient:
     ids: Mapping[str, str] = field(default_factory=dict)
     match: Mapping[str, str] = field(default_factory=dict)
     other_emails: tuple[str, ...] = ()
+    consent: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -194,7 +194,7 @@ def _fill(
     state.columns = columns
     position = columns.position
 
-    recipients = _recipients_at(people, pids, ident)
+    recipients = _recipients_at(people, pids, ident, consent)
     state.recipients = LazyRows(position, lambda i: recipients([i])[0], recipients)
     state.traits = LazyRows(position, columns.values)
     state.consent = LazyRows(position, lambda i: {ch: consent[ch][i] for ch in consent})
@@ -254,10 +254,13 @@ def _identities(con: duckdb.DuckDBPyConnection, only: str) -> Identities:
 
 
 def _recipients_at(
-    people: pa.Table, pids: Sequence[str], ident: Identities
+    people: pa.Table,
+    pids: Sequence[str],
+    ident: Identities,
+    consent: Mapping[str, Sequence[str | None]],
 ) -> Callable[[Sequence[int]], list[Recipient]]:
     """Builds the recipients of a batch of rows: one take from ``people`` (aligned with
-    ``pids``) and one from the identities."""
+    ``pids``, as is ``consent``) and one from the identities."""
 
     def build(rows: Sequence[int]) -> list[Recipient]:
         taken = people.take(pa.array(rows, type=pa.int64()))
@@ -276,6 +279,7 @@ def _recipients_at(
                     ids=ids,
                     match={k: v for k, column in match if (v := column[j])},
                     other_emails=tuple(e for e in known if e != email),
+                    consent={ch: c for ch, col in consent.items() if (c := col[i])},
                 )
             )
         return out

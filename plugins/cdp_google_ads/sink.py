@@ -2,9 +2,11 @@
 
 Since April 2026 new Customer Match integrations must use the Data Manager API, not the Google
 Ads API job flow (FACTS.md). Each request carries ≤10,000 audience members, hex-encoded SHA-256
-identifiers (``encoding: HEX``), request-level consent (``adUserData`` and
-``adPersonalization`` GRANTED: the planner only sends consented profiles) and, on ingest, the
-Customer Match terms-of-service status. The API answers with a ``requestId``; processing is
+identifiers (``encoding: HEX``), consent per member and, on ingest, the Customer Match
+terms-of-service status. Consent goes per member because the planner's ``not_denied`` policy
+also sends people who never said yes: only a recorded ads grant is sent as CONSENT_GRANTED
+(``adUserData`` and ``adPersonalization``); anyone else's consent is left unspecified, never
+claimed. The API answers with a ``requestId``; processing is
 asynchronous, so after sending the sink polls ``requestStatus:retrieve`` and turns a FAILED
 request into retryable outcomes. A 400 names bad members in ``google.rpc.BadRequest`` field
 violations (``audience_members[3]...``): those are rejected and the rest re-sent.
@@ -60,6 +62,10 @@ from connector.sdk import (
 
 __all__ = ["GoogleAdsSink", "RowErrors"]
 
+# Member-level consent (Data Manager API ``Consent``; its ``ConsentStatus`` names are
+# CONSENT_GRANTED / CONSENT_DENIED / CONSENT_STATUS_UNSPECIFIED, not the Google Ads API's GRANTED)
+# (the test suite checks each request body against the official client's messages)
+GRANTED = {"adUserData": "CONSENT_GRANTED", "adPersonalization": "CONSENT_GRANTED"}
 _MEMBER_INDEX = re.compile(r"audience_?[mM]embers\[(\d+)\]")
 # Midpoints of the documented MatchRateRange buckets, as fractions.
 _RANGE_MID = {
@@ -199,7 +205,9 @@ class GoogleAdsSink(SinkBase):
                 for email in r.other_emails:
                     identifiers += google_identifiers(email, None, {}).identifiers
             # Data Manager API: at most 10 userIdentifiers per member (reference, UserData)
-            member = {"userData": {"userIdentifiers": identifiers[:10]}}
+            member: dict[str, Any] = {"userData": {"userIdentifiers": identifiers[:10]}}
+            if change.kind is ChangeKind.ADD and r.consent.get("ads") == "granted":
+                member["consent"] = GRANTED
             groups.setdefault((change.segment.id, change.kind), []).append(_Member(i, member))
         sent: list[tuple[str, str, list[int]]] = []
         for (segment_id, kind), members in groups.items():
@@ -273,7 +281,6 @@ class GoogleAdsSink(SinkBase):
         body: dict[str, Any] = {
             "destinations": [self._destination(segment_id)],
             "audienceMembers": members,
-            "consent": {"adUserData": "GRANTED", "adPersonalization": "GRANTED"},
             "encoding": "HEX",
         }
         if kind is ChangeKind.ADD:

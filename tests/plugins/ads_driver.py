@@ -11,7 +11,7 @@ import hashlib
 import random
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -60,6 +60,11 @@ def people(n: int, *, seed: int = 1, offset: int = 0) -> dict[str, Person]:
     return out
 
 
+def with_consent(person: Person) -> Recipient:
+    """The person's recipient carrying their ads consent, as the planner builds it."""
+    return replace(person.recipient, consent={"ads": person.consent})
+
+
 def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -90,7 +95,7 @@ class Driver:
                 if pid not in wanted
             ]
             adds = [
-                self._change(ChangeKind.ADD, p.recipient, segment, {"clv": p.clv})
+                self._change(ChangeKind.ADD, with_consent(p), segment, {"clv": p.clv})
                 for pid, p in wanted.items()
                 if pid not in delivered
             ]

@@ -63,7 +63,9 @@ def test_request_shape(google_emulator, google_sink) -> None:
     ingest = next(r for r in log if r["path"] == "/v1/audienceMembers:ingest")
     body = json.loads(ingest["body"])
     assert body["encoding"] == "HEX"
-    assert body["consent"] == {"adUserData": "GRANTED", "adPersonalization": "GRANTED"}
+    granted = {"adUserData": "CONSENT_GRANTED", "adPersonalization": "CONSENT_GRANTED"}
+    assert "consent" not in body  # per member: the request-level value would cover everyone
+    assert {json.dumps(m["consent"]) for m in body["audienceMembers"]} == {json.dumps(granted)}
     assert body["termsOfService"] == {"customerMatchTermsOfServiceStatus": "ACCEPTED"}
     assert body["destinations"] == [
         {
@@ -74,6 +76,89 @@ def test_request_shape(google_emulator, google_sink) -> None:
     identifiers = body["audienceMembers"][0]["userData"]["userIdentifiers"]
     assert {next(iter(i)) for i in identifiers} == {"emailAddress", "phoneNumber", "address"}
     assert any(r["path"] == "/v1/requestStatus:retrieve" for r in log)
+
+
+def test_not_denied_never_claims_a_grant_and_the_official_client_parses_every_body(
+    google_emulator, google_sink
+) -> None:
+    """Found by an exploratory pass: with ``consent_policy = "not_denied"`` the request-level
+    consent said GRANTED for everyone, including people who never answered, and in the Google
+    Ads API's spelling, which the Data Manager API's ConsentStatus (CONSENT_GRANTED ...) does
+    not parse. Only a recorded grant is claimed now, per member; the others go unspecified.
+    Every body sent is parsed by the official client's message (unknown enum names fail)."""
+    dm = pytest.importorskip("google.ads.datamanager_v1")
+    crowd = people(60)
+    driver = Driver(google_sink(consent_policy="not_denied"), policy="not_denied")
+    driver.run({HIGH: crowd})
+    log = admin(google_emulator.base_url, "requests", params={"body": 1})["requests"]
+    ingests = [json.loads(r["body"]) for r in log if r["path"] == "/v1/audienceMembers:ingest"]
+    claimed: dict[str, str] = {}
+    for body in ingests:
+        dm.IngestAudienceMembersRequest.from_json(json.dumps(body))  # strict: raises on bad names
+        assert "consent" not in body
+        for m in body["audienceMembers"]:
+            email = next(
+                i["emailAddress"] for i in m["userData"]["userIdentifiers"] if "emailAddress" in i
+            )
+            claimed[email] = (m.get("consent") or {}).get("adUserData", "unspecified")
+    expected = {
+        email_hash(p): "CONSENT_GRANTED" if p.consent == "granted" else "unspecified"
+        for p in crowd.values()
+        if p.consent != "denied"
+    }
+    assert claimed == expected
+    assert "unspecified" in claimed.values()  # the crowd has people who never answered
+    state = admin(google_emulator.base_url, "state")
+    assert emails_of(state, "9001") == set(expected)
+
+
+def test_the_emulator_refuses_the_google_ads_api_spelling_of_consent(google_emulator) -> None:
+    """The Data Manager API's JSON parsing refuses a ConsentStatus it does not know, naming
+    the field, as Google's JSON transcoding does."""
+    import httpx
+
+    body = {
+        "destinations": [
+            {
+                "operatingAccount": {"accountType": "GOOGLE_ADS", "accountId": "1234567890"},
+                "productDestinationId": "9001",
+            }
+        ],
+        "audienceMembers": [{"userData": {"userIdentifiers": [{"emailAddress": "a" * 64}]}}],
+        "consent": {"adUserData": "GRANTED"},
+        "encoding": "HEX",
+        "termsOfService": {"customerMatchTermsOfServiceStatus": "ACCEPTED"},
+    }
+    from cdp_google_ads.emulator import GoogleAdsEmulator
+
+    grant = {
+        "grant_type": "refresh_token",
+        "client_id": GoogleAdsEmulator.client_id,
+        "client_secret": GoogleAdsEmulator.client_secret,
+        "refresh_token": GoogleAdsEmulator.refresh_token,
+    }
+    url = google_emulator.base_url
+    token = httpx.post(f"{url}/token", data=grant, timeout=30).json()["access_token"]
+    response = httpx.post(
+        f"{url}/v1/audienceMembers:ingest",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["status"] == "INVALID_ARGUMENT"
+    assert "'consent.ad_user_data'" in error["message"]
+    violations = error["details"][0]["fieldViolations"]
+    assert violations[0]["field"] == "consent.ad_user_data"
+    body["consent"] = {"adUserData": "CONSENT_GRANTED"}
+    ok = httpx.post(
+        f"{url}/v1/audienceMembers:ingest",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert ok.status_code == 200
 
 
 def test_503_retried_and_state_matches(google_emulator, google_sink) -> None:
