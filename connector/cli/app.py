@@ -184,7 +184,9 @@ def plan(
     else:
         print_plan(console, summary.plans)
     summary.close()
-    if summary.failures:  # a plan from part of the data, or with scores held, says so
+    for notice in summary.notices:  # scores held for too few buyers: said, not a failure
+        err.print(f"note: {safe(notice)}", highlight=False, soft_wrap=True)
+    if summary.failures:  # a plan from part of the data, or with stale scores held, says so
         for failure in summary.failures:
             err.print(f"note: {safe(failure)}", highlight=False, soft_wrap=True)
         raise typer.Exit(ExitCode.REJECTS)

@@ -62,6 +62,8 @@ def print_summary(console: Console, s: RunSummary) -> None:
     console.print(table)
     for failure in s.failures:
         console.print(f"[yellow]! {safe(failure)}[/yellow]", highlight=False, soft_wrap=True)
+    for notice in s.notices:
+        console.print(f"[yellow]note: {safe(notice)}[/yellow]", highlight=False, soft_wrap=True)
 
 
 def _model_row(model: dict[str, Any]) -> str:

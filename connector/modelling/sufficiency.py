@@ -89,6 +89,9 @@ def assess_sufficiency(
     return {
         "status": "insufficient" if insufficient else "sufficient",
         "reasons": reasons,
+        # stale (or no) data is a fault to alert on; too few buyers is a small shop's steady
+        # state, said on every run but no failure (a scheduler would otherwise page each time)
+        "stale": newest is None or (age is not None and age > stale_after),
         "newest_event": newest.isoformat() if newest else None,
         "newest_order": newest_order.isoformat() if newest_order else None,
         "days_since_newest_event": age,

@@ -58,6 +58,8 @@ class RunSummary:
     stages: dict[str, Any] = field(default_factory=dict)
     plans: dict[str, DestinationPlan] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    # what the user must read but is no failure (predictive scores held for too few buyers)
+    notices: list[str] = field(default_factory=list)
     report: Path | None = None
 
     @contextmanager
@@ -157,7 +159,7 @@ def _run(
             status=summary.status,
             stages=summary.stages,
             counts=summary.counts,
-            message="; ".join(summary.failures) or None,
+            message="; ".join([*summary.failures, *summary.notices]) or None,
             ended=True,
         )
         _finish(ws, summary)
@@ -308,7 +310,8 @@ def _model(ws: Workspace, summary: RunSummary, progress: Progress) -> ModelOutpu
                 names = {s.id: s.name for s in output.segments}
                 held = ", ".join(names.get(i, i) for i in output.held_segments)
                 lists = f", nor the lists built on them ({held}: memberships left as they are)"
-            summary.failures.append(
+            said = summary.failures if output.sufficiency.get("stale", True) else summary.notices
+            said.append(
                 f"predictive traits not pushed ({', '.join(output.held_traits)}){lists}: "
                 + "; ".join(output.sufficiency.get("reasons", []))
                 + " (set [model.core] push_insufficient_scores = true to push them anyway)"

@@ -69,6 +69,7 @@ def run_line(summary: RunSummary) -> str:
         if isinstance(stage, dict)
     )
     failed = f", {len(summary.failures)} failure(s)" if summary.failures else ""
+    failed += f", {len(summary.notices)} note(s)" if summary.notices else ""
     return (
         f"scheduled run {summary.run_id}: {summary.status} in {seconds:.1f}s: "
         f"pulled {c.get('pulled', 0)} ({c.get('quarantined', 0)} quarantined), "

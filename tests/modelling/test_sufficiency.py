@@ -77,6 +77,39 @@ def test_a_current_run_pushes_and_its_card_says_sufficient(tmp_path: Path) -> No
     assert traits["churn_risk"].notna().all()
 
 
+def test_too_few_buyers_holds_scores_with_a_note_and_the_run_succeeds(tmp_path: Path) -> None:
+    """Found by an exploratory pass: a small shop's every scheduled run ended partial (exit 3)
+    only because its predictive scores were held for too few buyers, its steady state, so a
+    scheduler paged on every run. Current data with too few buyers: the scores are held and
+    the run says so in a note, but completes (exit 0); stale data stays a failure (above)."""
+    extra = "\n[model.core]\nmin_buyers = 100000\n"
+    cfg_path = write_config(tmp_path, extra, as_of="2011-12-10", engine="full")
+    _inputs(tmp_path)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins")])}
+    cli = subprocess.run(
+        [sys.executable, "-m", "connector", "run", "--config", str(cfg_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+        check=False,
+    )
+    out = " ".join((cli.stdout + cli.stderr).split())
+    assert cli.returncode == 0, out[-2000:]
+    assert "note: predictive traits not pushed" in out, out[-2000:]
+    assert "below min_buyers=100000" in out
+    traits = pd.read_csv(tmp_path / "out" / "traits.csv", dtype=str)
+    assert "churn_risk" not in traits.columns or traits["churn_risk"].isna().all()
+    ws = Workspace(load_config(cfg_path, env={}))
+    try:
+        run = ws.runs.recent(1)[0]
+    finally:
+        ws.close()
+    assert run.status == "completed"
+    assert "below min_buyers=100000" in (run.message or "")
+
+
 def test_push_insufficient_scores_pushes_them_anyway(tmp_path: Path) -> None:
     extra = "\n[model.core]\npush_insufficient_scores = true\n"
     cfg_path = write_config(tmp_path, extra, as_of="2012-12-31", engine="full")
