@@ -1,5 +1,8 @@
 """Klaviyo source: profiles incremental on ``updated``, events incremental on ``datetime``.
 
+Consent: each incremental read also pages the profiles suppressed since the bound (an
+unsubscribe, a spam complaint), by the suppression's own time (``_suppressed_since``).
+
 Deleted profiles have no feed: ``reconcile`` lists every live id at a configurable cadence and
 turns the known ids that are gone into tombstones, yielded at the end of the profiles stream.
 
@@ -26,6 +29,8 @@ from connector.sdk import PluginContext, SourceRecord, Stream, parse_timestamp, 
 __all__ = ["KlaviyoSource"]
 
 PROFILES = Stream("profiles", "profiles", "timestamp", "updated_at")
+# get_profiles filters and sorts on the newest global e-mail suppression's time too
+SUPPRESSED_AT = "subscriptions.email.marketing.suppression.timestamp"
 # Klaviyo filters events on their own ``datetime`` only (no received-at, FACTS December 2026),
 # and backfills or delayed integrations land days late: the stream re-reads 72 h by default
 # (``stream_lookback`` changes it); the store keeps one row per event id, so a re-read event
@@ -69,7 +74,18 @@ class KlaviyoSource:
             bound = parse_timestamp(since, field="since") - timedelta(seconds=1)
             query["filter"] = f"greater-than(updated,{bound.strftime('%Y-%m-%dT%H:%M:%SZ')})"
         seen: dict[str, str | None] = {}
-        for resource in self._pages("profiles_read", self.client.api.Profiles.get_profiles, query):
+        pages = self._pages("profiles_read", self.client.api.Profiles.get_profiles, query)
+        yield from self._new_versions(pages, seen)
+        if since is not None:
+            yield from self._new_versions(self._suppressed_since(since), seen)
+        yield from self._tombstones(seen)
+
+    def _new_versions(
+        self, resources: Iterator[dict[str, Any]], seen: dict[str, str | None]
+    ) -> Iterator[SourceRecord]:
+        """Each profile once per version: one seen again unchanged (updated while we paged, or
+        found by both passes) is not yielded twice."""
+        for resource in resources:
             attrs = resource.get("attributes")
             updated = attrs.get("updated") if isinstance(attrs, dict) else None
             rid = str(resource.get("id"))
@@ -77,7 +93,19 @@ class KlaviyoSource:
                 continue
             seen[rid] = updated
             yield self._without_our_properties(safe_map_profile(resource))
-        yield from self._tombstones(seen)
+
+    def _suppressed_since(self, since: str) -> Iterator[dict[str, Any]]:
+        """Profiles suppressed since ``since`` (an unsubscribe, a spam complaint), read by the
+        suppression's own time: Klaviyo does not document that a subscription change moves a
+        profile's ``updated``, and a missed "no" would keep someone activated everywhere.
+        Found again by the ``updated`` pass, a profile is yielded once."""
+        query: dict[str, Any] = {
+            "sort": SUPPRESSED_AT,
+            "page_size": self.settings.profile_page_size,
+            "additional_fields_profile": ["subscriptions"],
+            "filter": f"greater-or-equal({SUPPRESSED_AT},{_iso(since)})",
+        }
+        return self._pages("profiles_read", self.client.api.Profiles.get_profiles, query)
 
     def _tombstones(self, seen: dict[str, str | None]) -> Iterator[SourceRecord]:
         """Reconcile known ids with the live ones when due; tombstones for the ones gone."""

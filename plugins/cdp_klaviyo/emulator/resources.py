@@ -23,10 +23,14 @@ def _subscriptions(p: dict[str, Any]) -> dict[str, Any]:
     email = subs.get("email", "NEVER_SUBSCRIBED")
     sms = subs.get("sms")
     at = iso(subs.get("at"))
+    suppression = [
+        {"reason": s["reason"], "timestamp": iso(s["timestamp"])}
+        for s in subs.get("suppression") or []
+    ]
     out: dict[str, Any] = {
         "email": {
             "marketing": {
-                "can_receive_email_marketing": _EMAIL_CAN.get(email, False),
+                "can_receive_email_marketing": _EMAIL_CAN.get(email, False) and not suppression,
                 "consent": email,
                 "consent_timestamp": at if email != "NEVER_SUBSCRIBED" else None,
                 "last_updated": at,
@@ -34,7 +38,7 @@ def _subscriptions(p: dict[str, Any]) -> dict[str, Any]:
                 "method_detail": "",
                 "custom_method_detail": None,
                 "double_optin": None,
-                "suppression": [],
+                "suppression": suppression,
                 "list_suppressions": [],
             }
         },

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cdp_klaviyo.emulator import imports
+from cdp_klaviyo.emulator.consent import consent_routes
 from cdp_klaviyo.emulator.jsonapi import (
     PUBLIC_HOST,
     FilterError,
@@ -86,6 +87,7 @@ class KlaviyoEmulator(ListRoutes, EmulatorServer):
                 ("DELETE", "/api/lists/{list_id}/relationships/profiles", self._remove_members),
                 *read_routes(self),
                 *write_routes(self),
+                *consent_routes(self),
                 ("POST", "/api/data-privacy-deletion-jobs", self._privacy_deletion),
             ]
         )

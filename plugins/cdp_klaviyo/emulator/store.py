@@ -101,15 +101,18 @@ class KlaviyoStore:
 
     def _sorted_profiles(self, sort_field: str) -> list[tuple[Any, str]]:
         if sort_field not in self._profile_index:
+            # a profile never suppressed sorts first (no time), never against a string
+            missing: Any = float("-inf") if sort_field == "suppressed_at" else ""
             self._profile_index[sort_field] = sorted(
-                (p.get(sort_field) or "", pid) for pid, p in self.profiles.items()
+                (v if (v := p.get(sort_field)) is not None else missing, pid)
+                for pid, p in self.profiles.items()
             )
         return self._profile_index[sort_field]
 
     def profile_query(self, terms: list[Term], sort: str | None) -> Query:
         sort = sort or "id"
-        field_name = sort.lstrip("-")
-        if field_name not in ("id", "created", "updated", "email"):
+        field_name = _SORT_KEYS.get(sort.lstrip("-"), "")
+        if not field_name:
             raise FilterError(f"Invalid sort field {sort!r}", "sort")
         query = Query(field_name, sort.startswith("-"))
         for term in terms:
@@ -126,6 +129,9 @@ class KlaviyoStore:
                 query.predicates.append(_compare(term.field, term.op, bound))
                 if term.field == field_name and term.op == "greater-than" and not query.descending:
                     query.lower = (bound, False)
+            elif term.field == SUPPRESSION and term.op in _ORDERED:
+                bound = parse_time(term.value)
+                query.predicates.append(_compare("suppressed_at", term.op, bound))
             else:
                 raise FilterError(f"Unsupported filter {term.op}({term.field}) for profiles")
         return query
@@ -134,8 +140,10 @@ class KlaviyoStore:
         self, query: Query, after: tuple[Any, str] | None, size: int
     ) -> tuple[list[dict[str, Any]], tuple[Any, str] | None]:
         if query.candidates is not None:
+            missing: Any = float("-inf") if query.sort_field == "suppressed_at" else ""
             keys = sorted(
-                (self.profiles[i].get(query.sort_field) or "", i) for i in query.candidates
+                (v if (v := self.profiles[i].get(query.sort_field)) is not None else missing, i)
+                for i in query.candidates
             )
         else:
             keys = self._sorted_profiles(query.sort_field)
@@ -197,6 +205,12 @@ def _epoch(value: object) -> float:
 
 def _equals(field_name: str, value: str) -> Callable[[dict[str, Any]], bool]:
     return lambda record: bool(record.get(field_name) == value)
+
+
+# get_profiles sorts and filters on the newest global e-mail suppression's time as well
+SUPPRESSION = "subscriptions.email.marketing.suppression.timestamp"
+_SORT_KEYS = {k: k for k in ("id", "created", "updated", "email")} | {SUPPRESSION: "suppressed_at"}
+_ORDERED = ("greater-than", "greater-or-equal", "less-than", "less-or-equal")
 
 
 def _compare(field_name: str, op: str, bound: float) -> Callable[[dict[str, Any]], bool]:

@@ -131,3 +131,52 @@ def test_consent_is_dated_by_klaviyo_and_a_refusal_suppression_is_a_denial() -> 
     assert said(granted | {"suppression": [bounce]}) == ("granted", "2030-01-01")
     never = {"consent": "NEVER_SUBSCRIBED", "consent_timestamp": None}
     assert said(never) == ("unknown", "2030-05-01")
+
+
+def test_an_unsubscribe_that_leaves_updated_alone_is_still_read(emulator, settings, ctx) -> None:
+    """Klaviyo does not document that a subscription change moves a profile's ``updated``, and
+    the emulator leaves it alone: an incremental read finds the unsubscribed profile by its
+    suppression time, a denial dated by the unsubscribe. Sent with the official SDK's
+    ``bulk_unsubscribe_profiles``, as a marketer's tool would."""
+    from cdp_klaviyo.client import KlaviyoClient
+
+    source = _source(settings, ctx)
+    profiles = {s.name: s for s in source.streams()}["profiles"]
+    full = list(source.read(profiles, None))
+    mark = max(datetime.fromisoformat(r["updated_at"]) for r in full)
+    subscribed = next(
+        p for p in emulator.store.profiles.values() if p["subscriptions"]["email"] == "SUBSCRIBED"
+    )
+    before = subscribed["updated"]
+    time.sleep(1.1)  # the unsubscribe lands after the mark
+    body = {
+        "data": {
+            "type": "profile-subscription-bulk-delete-job",
+            "attributes": {
+                "profiles": {
+                    "data": [
+                        {
+                            "type": "profile",
+                            "attributes": {
+                                "email": subscribed["email"],
+                                "subscriptions": {
+                                    "email": {"marketing": {"consent": "UNSUBSCRIBED"}}
+                                },
+                            },
+                        }
+                    ]
+                }
+            },
+        }
+    }
+    KlaviyoClient(settings).api.Profiles.bulk_unsubscribe_profiles(body)
+    assert emulator.store.profiles[subscribed["id"]]["updated"] == before
+    changed = list(source.read(profiles, mark.isoformat()))
+    mine = [r for r in changed if r["source_id"] == subscribed["id"]]
+    assert len(mine) == 1, [r["source_id"] for r in changed]
+    record = validate_profile(mine[0], source="klaviyo", region="US")
+    status, at = record.consent["email"]
+    assert str(status) == "denied"
+    assert at is not None
+    assert at > mark
+    assert len({r["source_id"] for r in changed}) == len(changed)  # each profile once
