@@ -44,7 +44,9 @@ _WS = re.compile(r"\s+")
 
 
 def google_email(raw: str) -> str:
-    """Lowercase, remove all whitespace; on gmail.com/googlemail.com drop dots and ``+tag``."""
+    """Lowercase, remove all whitespace; on gmail.com/googlemail.com drop dots and ``+tag``
+    (Data Manager API guide "Format user data": ``cloudy.sanfrancisco+shopping@gmail.com`` ->
+    ``cloudysanfrancisco@gmail.com``; other domains keep both)."""
     value = _WS.sub("", raw).lower()
     if not looks_like_email(value):
         raise SkippableError("email is not an address", field="email")
