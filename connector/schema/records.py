@@ -11,9 +11,8 @@ Profile record keys (``source_id`` required, plus at least one identifier)::
     ids            {identity kind: value}, e.g. {"hubspot_id": "101", "segment_anonymous_id": "a1"}
     first_name, last_name, city, postal_code, country (any name or code → ISO alpha-2)
     created_at, updated_at   ISO-8601, epoch s/ms or datetime
-    consent        {"email"|"sms"|"ads": "granted"|"denied"|"unknown"}; consent_at optional:
-                   when the statements were made, one timestamp or {channel: timestamp}
-                   (a platform that dates each channel); else the record's updated_at
+    consent        {"email"|"sms"|"ads": "granted"|"denied"|"unknown"}; consent_at optional,
+                   one time or {channel: time}; else the record's updated_at dates it
     traits         {name: JSON value}: anything else worth keeping (lifecycle stage, ...)
 
 Tombstones: a source says a record it once yielded is gone with a profile record that needs
@@ -251,8 +250,7 @@ def _consent(raw: Mapping[str, Any], default_at: datetime | None) -> dict[str, A
     value = raw.get("consent") or {}
     if not isinstance(value, Mapping):
         raise SkippableError("consent must be an object of {channel: status}", field="consent")
-    dated = raw.get("consent_at")
-    per_channel = dated if isinstance(dated, Mapping) else None
+    per_channel = dated if isinstance(dated := raw.get("consent_at"), Mapping) else None
     at = None if per_channel is not None else _optional_ts(raw, "consent_at")
     out: dict[str, tuple[ConsentStatus, datetime | None]] = {}
     for channel, status in value.items():

@@ -27,41 +27,12 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 from cdp_google_ads.emulator.ads_api import ADS_PATH, AdsApiMixin
+from cdp_google_ads.emulator.consent import consent_value_errors, denied_ad_user_data
 from cdp_google_ads.emulator.user_lists import UserListServiceMixin
 from cdp_google_ads.limits import DATA_MANAGER_CALLS, DATA_MANAGER_WINDOW, MEMBERS_PER_REQUEST
 from connector.sdk import EmulatorOptions, EmulatorServer, RateLimit, Request, Response
 
-__all__ = ["GoogleAdsEmulator", "consent_value_errors", "match_rate_range"]
-
-# google.ads.datamanager.v1.ConsentStatus: JSON takes the enum's names (the Google Ads API's
-# GRANTED / DENIED are not among them and fail the request's parsing)
-_CONSENT_STATUS = frozenset({"CONSENT_STATUS_UNSPECIFIED", "CONSENT_GRANTED", "CONSENT_DENIED"})
-_CONSENT_FIELDS = {"adUserData": "ad_user_data", "adPersonalization": "ad_personalization"}
-
-
-def consent_value_errors(body: dict[str, Any]) -> list[dict[str, str]]:
-    """Field violations for consent values that are not ConsentStatus names, in the shape
-    Google's JSON transcoding gives a value it cannot parse (an INVALID_ARGUMENT whose
-    BadRequest names the field: ``Invalid value at 'consent.ad_user_data' (...), "GRANTED"``)."""
-    where: list[tuple[str, Any]] = [("consent", body.get("consent"))]
-    for i, member in enumerate(body.get("audienceMembers") or []):
-        if isinstance(member, dict):
-            where.append((f"audience_members[{i}].consent", member.get("consent")))
-    out: list[dict[str, str]] = []
-    for path, consent in where:
-        for key, name in _CONSENT_FIELDS.items():
-            value = (consent or {}).get(key) if isinstance(consent, dict) else None
-            if value is not None and value not in _CONSENT_STATUS:
-                field = f"{path}.{name}"
-                out.append(
-                    {
-                        "field": field,
-                        "description": f"Invalid value at '{field}' (type.googleapis.com/"
-                        f'google.ads.datamanager.v1.ConsentStatus), "{value}"',
-                    }
-                )
-    return out
-
+__all__ = ["GoogleAdsEmulator", "match_rate_range"]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _DATAMANAGER = "https://www.googleapis.com/auth/datamanager"
@@ -309,10 +280,8 @@ class GoogleAdsEmulator(AdsApiMixin, UserListServiceMixin, EmulatorServer):
         if denied is not None:
             return denied
         encoding = str(body["encoding"])
-        bad_enum = consent_value_errors(body)
-        if bad_enum:
+        if bad_enum := consent_value_errors(body):
             return self._bad(bad_enum[0]["description"], bad_enum)
-        consent = body.get("consent") or {}
         parsed: list[dict[str, Any]] = []
         violations: list[dict[str, str]] = []
         for i, member in enumerate(members):
@@ -331,9 +300,7 @@ class GoogleAdsEmulator(AdsApiMixin, UserListServiceMixin, EmulatorServer):
             user_list = self.lists.setdefault(str(dest["productDestinationId"]), _UserList())
             counted = matched = ids = 0
             for member, entry in zip(members, parsed, strict=True):
-                # member-level consent overrides the request's (IngestAudienceMembersRequest)
-                member_consent = {**consent, **(member.get("consent") or {})}
-                if ingest and member_consent.get("adUserData") == "CONSENT_DENIED":
+                if ingest and denied_ad_user_data(body, member):
                     continue  # ad-user-data consent denied: not ingested
                 counted += 1
                 ids += sum(len(v) for v in entry.values())
