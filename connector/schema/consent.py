@@ -8,10 +8,10 @@ the absence of one. The rule, per channel, strongest first:
 2. the latest dated statement; at the same instant a denial beats a grant;
 3. an undated grant, only when nobody dated anything and nobody denied.
 
-A new version of one source record that repeats its stored status, dated only by the record's
+A new version of one source record that repeats its stored grant, dated only by the record's
 own update time (the source gives no consent time), is not a new statement: it keeps the stored
 date (``restated``). Otherwise an edit to a name would re-date an old grant and let it beat a
-later opt-out elsewhere.
+later opt-out elsewhere. A repeated denial is re-dated: a "no" errs towards the newer date.
 
 The rule is a total order (``rank``), so folding statements one by one (a source record's new
 version over its stored one, profile records into a profile) gives the same answer in any order
@@ -65,12 +65,14 @@ def restated(
     old_status: str | None,
     old_at: datetime | None,
 ) -> bool:
-    """True when a record's new version only repeats its stored, dated statement: the same
-    explicit status, dated by the version's ``updated_at`` (the fallback when the source gives
-    no consent time). The stored date then stands."""
+    """True when a record's new version only repeats its stored, dated grant, dated by the
+    version's ``updated_at`` (the fallback when the source gives no consent time). The stored
+    date then stands. A repeated denial is re-dated as before: it may be a new "no" (HubSpot
+    says only no, and a re-subscribe in between reads as no statement), and a "no" must never
+    lose to an older date."""
     status = (new_status or "").strip().lower()
     return (
-        status in EXPLICIT
+        status == "granted"
         and status == (old_status or "").strip().lower()
         and old_at is not None
         and new_at is not None
@@ -83,7 +85,7 @@ def restated_sql(
 ) -> str:
     """``restated`` as DuckDB SQL (never NULL)."""
     return (
-        f"coalesce({new_status} IN ('granted', 'denied') AND {new_status} = {old_status}"
+        f"coalesce({new_status} = 'granted' AND {old_status} = 'granted'"
         f" AND {old_at} IS NOT NULL AND {new_at} = {new_updated_at}, false)"
     )
 

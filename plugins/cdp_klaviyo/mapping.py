@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from connector.sdk import parse_timestamp
+
 __all__ = [
     "EVENT_TYPES_BY_METRIC",
     "map_event",
@@ -65,12 +67,17 @@ def _consent(subscriptions: dict[str, Any] | None) -> tuple[dict[str, str], dict
             if isinstance(s, dict) and str(s.get("reason") or "").upper() in _REFUSALS
         ]
         if refusals:
-            status[channel] = "denied"
-            latest = max(refusals)
-            if latest:
-                dated[channel] = latest
+            # dated by the newest "no": an unsubscribe after an older manual suppression is
+            # dated by the unsubscribe, so a grant elsewhere in between does not beat it
+            said_no = [
+                *refusals,
+                *([dated[channel]] if said == "denied" and channel in dated else []),
+            ]
+            if all(said_no):
+                dated[channel] = max(said_no, key=lambda t: parse_timestamp(t, field="timestamp"))
             else:
                 dated.pop(channel, None)
+            status[channel] = "denied"
     return status, dated
 
 

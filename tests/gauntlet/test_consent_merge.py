@@ -277,3 +277,17 @@ def test_a_status_change_dated_by_the_update_still_counts(store: DataStore) -> N
     assert got == "denied"
     got_back = _ads_consent(store, [_edited("crm", "c1", "granted", "2030-04-01T00:00:00Z")])
     assert got_back == "granted"  # and a re-grant at T4 after it
+
+
+def test_a_repeated_opt_out_is_dated_by_its_version(store: DataStore) -> None:
+    """Found in review: HubSpot states only "no", dated by the contact's update, and a
+    re-subscribe there reads as no statement. Opted out at T1, granted in the shop at T2, opted
+    out again at T3: the repeated denial is the newest statement and must win; keeping its
+    first date (as a repeated grant does) would let the shop's grant activate the person."""
+    got = _ads_consent(
+        store,
+        [_edited("crm", "c1", "denied", T1)],
+        [_statement("shop", "s1", "granted", T2)],
+        [_edited("crm", "c1", "denied", T3)],
+    )
+    assert got == "denied"

@@ -129,6 +129,10 @@ def test_consent_is_dated_by_klaviyo_and_a_refusal_suppression_is_a_denial() -> 
     assert said(granted | {"suppression": [complaint]}) == ("denied", "2030-03-01")
     bounce = {"reason": "HARD_BOUNCE", "timestamp": "2030-03-01T00:00:00+00:00"}
     assert said(granted | {"suppression": [bounce]}) == ("granted", "2030-01-01")
+    # an unsubscribe after an older manual suppression is dated by the unsubscribe
+    manual = {"reason": "USER_SUPPRESSED", "timestamp": "2030-02-01T00:00:00+00:00"}
+    later = {"consent": "UNSUBSCRIBED", "consent_timestamp": "2030-04-01T00:00:00+00:00"}
+    assert said(later | {"suppression": [manual]}) == ("denied", "2030-04-01")
     never = {"consent": "NEVER_SUBSCRIBED", "consent_timestamp": None}
     assert said(never) == ("unknown", "2030-05-01")
 
