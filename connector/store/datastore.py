@@ -29,6 +29,7 @@ from connector.store.profiles_in import (
     merge_partial,
     profile_rows,
     resign,
+    stored_consent,
     update_sql,
     upsert_profile_table,
 )
@@ -190,7 +191,8 @@ class DataStore:
     def _upsert_live(self, records: Sequence[ProfileRecord], run_id: str) -> int:
         rows = [row | {"run_id": run_id} for row in profile_rows(records)]
         superseded: list[tuple[str, str, str]] = []
-        frame = pd.DataFrame(list(merge_partial(rows, superseded).values()))
+        stored = stored_consent(self.con, rows)
+        frame = pd.DataFrame(list(merge_partial(rows, superseded, stored).values()))
         for col in _TS_COLUMNS:
             frame[col] = pd.to_datetime(frame[col])
         cols = list(frame.columns)

@@ -116,8 +116,37 @@ def _fold_consent(old: dict[str, Any], new: dict[str, Any], out: dict[str, Any])
         out[s], out[at] = keep.get(s), keep.get(at)
 
 
+def stored_consent(
+    con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The stored consent of the keys that come more than once in ``rows``: their versions
+    fold over it one by one (``merge_partial``), as they would in one pull each."""
+    seen: set[tuple[str, str]] = set()
+    twice: set[tuple[str, str]] = set()
+    for row in rows:
+        key = (row["source"], row["source_id"])
+        (twice if key in seen else seen).add(key)
+    if not twice:
+        return {}
+    cols = [c for ch in _CHANNELS for c in (f"consent_{ch}", f"consent_{ch}_at")]
+    con.register(
+        "_repeated_keys",
+        pa.table({k: [t[i] for t in twice] for i, k in enumerate(("source", "source_id"))}),
+    )
+    try:
+        found = con.execute(
+            f"""SELECT source, source_id, {", ".join(cols)} FROM profile_records
+                JOIN _repeated_keys USING (source, source_id)"""
+        ).fetchall()
+    finally:
+        con.unregister("_repeated_keys")
+    return {(r[0], r[1]): dict(zip(cols, r[2:], strict=True)) for r in found}
+
+
 def merge_partial(
-    rows: list[dict[str, Any]], superseded: list[tuple[str, str, str]]
+    rows: list[dict[str, Any]],
+    superseded: list[tuple[str, str, str]],
+    stored: dict[tuple[str, str], dict[str, Any]] | None = None,
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """Fold records of one key in a batch: later non-null values win, traits merge.
 
@@ -125,6 +154,8 @@ def merge_partial(
     sets), so a record never erases what an earlier one said; the same rule applies against
     what is already stored (``coalesce`` in the upsert). Consent folds by its own precedence.
     An email or phone replaced by a later version goes to ``superseded`` as an identity key.
+    ``stored`` (``stored_consent``): the first version's consent folds over what is stored,
+    so a repeated grant keeps its stored date however many versions a batch holds.
     """
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
@@ -132,6 +163,9 @@ def merge_partial(
         old = merged.get(key)
         if old is None:
             merged[key] = row
+            if stored and key in stored:
+                merged[key] = dict(row)
+                _fold_consent(stored[key], row, merged[key])
             continue
         for kind in ("email", "phone"):
             if old[kind] and row[kind] and old[kind] != row[kind]:
@@ -143,7 +177,9 @@ def merge_partial(
     return merged
 
 
-def _one_per_key(rows: pa.Table, superseded: list[tuple[str, str, str]]) -> pa.Table:
+def _one_per_key(
+    con: duckdb.DuckDBPyConnection, rows: pa.Table, superseded: list[tuple[str, str, str]]
+) -> pa.Table:
     """The chunk folded to one row per key (``merge_partial`` for keys seen more than once)."""
     keys = pc.binary_join_element_wise(rows["source"], rows["source_id"], "\x1f")
     counts = pc.value_counts(keys)
@@ -151,7 +187,8 @@ def _one_per_key(rows: pa.Table, superseded: list[tuple[str, str, str]]) -> pa.T
     if len(repeated) == 0:
         return rows
     twice = pc.is_in(keys, value_set=repeated)
-    folded = list(merge_partial(rows.filter(twice).to_pylist(), superseded).values())
+    versions = rows.filter(twice).to_pylist()
+    folded = list(merge_partial(versions, superseded, stored_consent(con, versions)).values())
     for row in folded:  # the fold may combine identifiers of several versions
         ids = json.loads(row["ids"] or "{}")
         row["id_sig"] = identity_signature(row["email"], row["phone"], ids)
@@ -201,7 +238,7 @@ def upsert_profile_table(con: duckdb.DuckDBPyConnection, rows: pa.Table, run_id:
     superseded: list[tuple[str, str, str]] = []
     rows = rows.select(PROFILE_SCHEMA.names)
     _revive(con, rows)
-    table = _one_per_key(rows, superseded)
+    table = _one_per_key(con, rows, superseded)
     table = table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))
     con.register("incoming_profiles", table)
     try:

@@ -291,3 +291,31 @@ def test_a_repeated_opt_out_is_dated_by_its_version(store: DataStore) -> None:
         [_edited("crm", "c1", "denied", T3)],
     )
     assert got == "denied"
+
+
+@pytest.mark.parametrize("path", ["records", "arrow"])
+def test_two_versions_in_one_batch_over_a_stored_grant_keep_its_date(
+    store: DataStore, path: str
+) -> None:
+    """Found in review: the CRM grant is stored (T1), the shop denies at T2, then one pull
+    carries two edits of the CRM record (T3, 2030-04-01). Folded together first, the batch's
+    grant kept the first edit's date and beat the shop's denial; the versions now fold over
+    the stored grant, as they would in one pull each."""
+    from connector.store.profiles_in import profile_table, upsert_profile_table
+
+    pulls = [
+        [_edited("crm", "c1", "granted", T1)],
+        [_statement("shop", "s1", "denied", T2)],
+        [
+            _edited("crm", "c1", "granted", T3),
+            _edited("crm", "c1", "granted", "2030-04-01T00:00:00Z"),
+        ],
+    ]
+    for i, pull in enumerate(pulls):
+        records = [validate_profile(r["raw"], source=r["source"], region="US") for r in pull]
+        if path == "records":
+            store.upsert_profile_records(records, f"r{i}")
+        else:
+            upsert_profile_table(store.con, profile_table(records), f"r{i}")
+        unify(store, blocked=(), max_ids_per_kind=5, run_id=f"r{i}")
+    assert store.con.execute("SELECT consent_ads FROM profiles").fetchall() == [("denied",)]
