@@ -219,6 +219,20 @@ consent_policy = "not_denied"
 T3 = "2030-03-01T00:00:00Z"
 
 
+def _pull_through(store: DataStore, path: str, pulls: list[list[dict[str, Any]]]) -> None:
+    """Each pull stored through one of the store's two paths (records, or an Arrow chunk),
+    then unified."""
+    from connector.store.profiles_in import profile_table, upsert_profile_table
+
+    for i, pull in enumerate(pulls):
+        records = [validate_profile(r["raw"], source=r["source"], region="US") for r in pull]
+        if path == "records":
+            store.upsert_profile_records(records, f"r{i}")
+        else:
+            upsert_profile_table(store.con, profile_table(records), f"r{i}")
+        unify(store, blocked=(), max_ids_per_kind=5, run_id=f"r{i}")
+
+
 def _edited(source: str, sid: str, status: str, updated_at: str) -> dict[str, Any]:
     """A record whose consent is dated only by its update time (no consent time given)."""
     raw: dict[str, Any] = {"source_id": sid, "email": "ann@example.org", "consent": {"ads": status}}
@@ -234,20 +248,12 @@ def test_an_edit_does_not_re_date_an_old_grant_over_a_later_denial(
     T1) opts out in the shop at T2; an unrelated edit to the CRM record (a new name at T3) used
     to re-date the unchanged grant to T3, so it beat the opt-out and the person was put back on
     every e-mail list. A repeated status keeps its stored date; both store paths agree."""
-    from connector.store.profiles_in import profile_table, upsert_profile_table
-
     pulls = [
         [_edited("crm", "c1", "granted", T1)],
         [_statement("shop", "s1", "denied", T2)],
         [_edited("crm", "c1", "granted", T3)],
     ]
-    for i, pull in enumerate(pulls):
-        records = [validate_profile(r["raw"], source=r["source"], region="US") for r in pull]
-        if path == "records":
-            store.upsert_profile_records(records, f"r{i}")
-        else:
-            upsert_profile_table(store.con, profile_table(records), f"r{i}")
-        unify(store, blocked=(), max_ids_per_kind=5, run_id=f"r{i}")
+    _pull_through(store, path, pulls)
     assert store.con.execute("SELECT consent_ads FROM profiles").fetchall() == [("denied",)]
     stored = store.con.execute(
         "SELECT consent_ads_at FROM profile_records WHERE source = 'crm'"
@@ -301,8 +307,6 @@ def test_two_versions_in_one_batch_over_a_stored_grant_keep_its_date(
     carries two edits of the CRM record (T3, 2030-04-01). Folded together first, the batch's
     grant kept the first edit's date and beat the shop's denial; the versions now fold over
     the stored grant, as they would in one pull each."""
-    from connector.store.profiles_in import profile_table, upsert_profile_table
-
     pulls = [
         [_edited("crm", "c1", "granted", T1)],
         [_statement("shop", "s1", "denied", T2)],
@@ -311,11 +315,5 @@ def test_two_versions_in_one_batch_over_a_stored_grant_keep_its_date(
             _edited("crm", "c1", "granted", "2030-04-01T00:00:00Z"),
         ],
     ]
-    for i, pull in enumerate(pulls):
-        records = [validate_profile(r["raw"], source=r["source"], region="US") for r in pull]
-        if path == "records":
-            store.upsert_profile_records(records, f"r{i}")
-        else:
-            upsert_profile_table(store.con, profile_table(records), f"r{i}")
-        unify(store, blocked=(), max_ids_per_kind=5, run_id=f"r{i}")
+    _pull_through(store, path, pulls)
     assert store.con.execute("SELECT consent_ads FROM profiles").fetchall() == [("denied",)]

@@ -31,16 +31,7 @@ def _cards(ws: Workspace) -> dict[str, dict[str, object]]:
 def test_a_run_a_year_after_the_newest_event_holds_predictive_traits(tmp_path: Path) -> None:
     cfg_path = write_config(tmp_path, as_of="2012-12-31", engine="full")
     _inputs(tmp_path)  # orders up to 2011-12-10
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins")])}
-    cli = subprocess.run(
-        [sys.executable, "-m", "connector", "run", "--config", str(cfg_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=600,
-        check=False,
-    )
+    cli = _cli("run", "--config", str(cfg_path), cwd=tmp_path, timeout=600)
     out = " ".join((cli.stdout + cli.stderr).split())
     assert "predictive traits not pushed" in out, out[-2000:]
     assert "days before as_of 2012-12-31" in out
@@ -85,16 +76,7 @@ def test_too_few_buyers_holds_scores_with_a_note_and_the_run_succeeds(tmp_path: 
     extra = "\n[model.core]\nmin_buyers = 100000\n"
     cfg_path = write_config(tmp_path, extra, as_of="2011-12-10", engine="full")
     _inputs(tmp_path)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins")])}
-    cli = subprocess.run(
-        [sys.executable, "-m", "connector", "run", "--config", str(cfg_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=600,
-        check=False,
-    )
+    cli = _cli("run", "--config", str(cfg_path), cwd=tmp_path, timeout=600)
     out = " ".join((cli.stdout + cli.stderr).split())
     assert cli.returncode == 0, out[-2000:]
     assert "note: predictive traits not pushed" in out, out[-2000:]
@@ -138,14 +120,17 @@ def _members(root: Path) -> set[tuple[str, str]]:
     return set(zip(frame["segment_id"], frame["profile_id"], strict=True))
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+def _cli(
+    *args: str, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins")])}
     return subprocess.run(
         [sys.executable, "-m", "connector", *args],
         capture_output=True,
         text=True,
         env={**env, "COLUMNS": "250"},
-        timeout=120,
+        cwd=cwd,
+        timeout=timeout,
         check=False,
     )
 

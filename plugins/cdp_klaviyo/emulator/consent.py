@@ -26,17 +26,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cdp_klaviyo.emulator.reads import JSONAPI
-from cdp_klaviyo.emulator.store import make_id
+from cdp_klaviyo.emulator.store import SUPPRESSED_AT, make_id
+from cdp_klaviyo.emulator.writes import profile_for
 from connector.sdk import ErrorAnswer, Request, Response
 
 if TYPE_CHECKING:
     from cdp_klaviyo.emulator.server import KlaviyoEmulator
     from cdp_klaviyo.emulator.store import KlaviyoStore
 
-__all__ = ["SUPPRESSED_AT", "consent_routes", "suppress"]
+__all__ = ["consent_routes", "suppress"]
 
-# the profile's newest global suppression time, the key the profiles filter and sort read
-SUPPRESSED_AT = "suppressed_at"
 MAX_PROFILES = 100
 Handler = Callable[[Request], Response]
 
@@ -55,25 +54,12 @@ def _profiles(request: Request, kind: str) -> list[dict[str, Any]]:
 
 
 def _find_or_create(store: KlaviyoStore, attrs: dict[str, Any], now: float) -> dict[str, Any]:
-    pid = store.find_profile(
-        {k: attrs[k] for k in ("email", "phone_number") if attrs.get(k) is not None}
-    )
-    if pid is not None:
-        return store.profiles[pid]
-    if not (attrs.get("email") or attrs.get("phone_number")):
+    """The profile with this e-mail or phone number, else a new one (``writes.profile_for``)."""
+    idents = {k: attrs[k] for k in ("email", "phone_number") if attrs.get(k)}
+    if not idents:
         detail = "Either email or phone number is required."
         raise ErrorAnswer(400, detail, pointer="/data/attributes/profiles/data")
-    profile: dict[str, Any] = {
-        "id": make_id(now, store.next_n()),
-        "created": float(int(now)),
-        "updated": float(int(now)),
-        "properties": {},
-        "location": {},
-        "subscriptions": {"email": "NEVER_SUBSCRIBED"},
-        **{k: attrs[k] for k in ("email", "phone_number") if attrs.get(k)},
-    }
-    store.put_profile(profile)
-    return profile
+    return store.profiles[profile_for(store, {"attributes": idents}, now)]
 
 
 def suppress(store: KlaviyoStore, profile: dict[str, Any], reason: str, now: float) -> None:

@@ -14,7 +14,10 @@ from typing import Any
 
 from cdp_klaviyo.emulator.jsonapi import FilterError, Term, parse_time
 
-__all__ = ["KlaviyoStore", "Query", "make_id"]
+__all__ = ["SUPPRESSED_AT", "KlaviyoStore", "Query", "make_id"]
+
+# a profile's newest global e-mail suppression time (emulator/consent.py), a sort and filter key
+SUPPRESSED_AT = "suppressed_at"
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32, as Klaviyo's ULID ids
 
@@ -101,11 +104,8 @@ class KlaviyoStore:
 
     def _sorted_profiles(self, sort_field: str) -> list[tuple[Any, str]]:
         if sort_field not in self._profile_index:
-            # a profile never suppressed sorts first (no time), never against a string
-            missing: Any = float("-inf") if sort_field == "suppressed_at" else ""
             self._profile_index[sort_field] = sorted(
-                (v if (v := p.get(sort_field)) is not None else missing, pid)
-                for pid, p in self.profiles.items()
+                (_sort_value(p, sort_field), pid) for pid, p in self.profiles.items()
             )
         return self._profile_index[sort_field]
 
@@ -131,7 +131,7 @@ class KlaviyoStore:
                     query.lower = (bound, False)
             elif term.field == SUPPRESSION and term.op in _ORDERED:
                 bound = parse_time(term.value)
-                query.predicates.append(_compare("suppressed_at", term.op, bound))
+                query.predicates.append(_compare(SUPPRESSED_AT, term.op, bound))
             else:
                 raise FilterError(f"Unsupported filter {term.op}({term.field}) for profiles")
         return query
@@ -140,10 +140,8 @@ class KlaviyoStore:
         self, query: Query, after: tuple[Any, str] | None, size: int
     ) -> tuple[list[dict[str, Any]], tuple[Any, str] | None]:
         if query.candidates is not None:
-            missing: Any = float("-inf") if query.sort_field == "suppressed_at" else ""
             keys = sorted(
-                (v if (v := self.profiles[i].get(query.sort_field)) is not None else missing, i)
-                for i in query.candidates
+                (_sort_value(self.profiles[i], query.sort_field), i) for i in query.candidates
             )
         else:
             keys = self._sorted_profiles(query.sort_field)
@@ -209,8 +207,17 @@ def _equals(field_name: str, value: str) -> Callable[[dict[str, Any]], bool]:
 
 # get_profiles sorts and filters on the newest global e-mail suppression's time as well
 SUPPRESSION = "subscriptions.email.marketing.suppression.timestamp"
-_SORT_KEYS = {k: k for k in ("id", "created", "updated", "email")} | {SUPPRESSION: "suppressed_at"}
+_SORT_KEYS = {k: k for k in ("id", "created", "updated", "email")} | {SUPPRESSION: SUPPRESSED_AT}
 _ORDERED = ("greater-than", "greater-or-equal", "less-than", "less-or-equal")
+
+
+def _sort_value(record: dict[str, Any], field_name: str) -> Any:
+    """A record's key in a sort: a profile never suppressed sorts first (no time), never
+    against a string; other missing values as the empty string."""
+    value = record.get(field_name)
+    if value is not None:
+        return value
+    return float("-inf") if field_name == SUPPRESSED_AT else ""
 
 
 def _compare(field_name: str, op: str, bound: float) -> Callable[[dict[str, Any]], bool]:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from cdp_klaviyo.emulator.server import KlaviyoEmulator
     from cdp_klaviyo.emulator.store import KlaviyoStore
 
-__all__ = ["delete_profiles", "write_routes"]
+__all__ = ["delete_profiles", "profile_for", "write_routes"]
 
 API_INTEGRATION = {"object": "integration", "id": "0rG4eQ", "name": "API", "category": "API"}
 _IDENTS = ("email", "phone_number", "external_id")
@@ -56,7 +56,7 @@ def _metric_id(store: KlaviyoStore, name: str, now: float) -> str:
     return mid
 
 
-def _profile_id(store: KlaviyoStore, ref: dict[str, Any], now: float) -> str:
+def profile_for(store: KlaviyoStore, ref: dict[str, Any], now: float) -> str:
     attrs = ref.get("attributes") or {}
     pid = store.find_profile({"id": ref.get("id"), **attrs})
     if pid is not None:
@@ -91,7 +91,7 @@ def _create_event(emu: KlaviyoEmulator, request: Request) -> Response:
         raise ErrorAnswer(400, "Invalid time.", pointer="/data/attributes/time") from None
     store = emu.store
     profile_ref = (attrs.get("profile") or {}).get("data") or {}
-    pid = _profile_id(store, profile_ref, now)
+    pid = profile_for(store, profile_ref, now)
     mid = _metric_id(store, name, now)
     unique = str(attrs.get("unique_id") or int(at))
     key = (pid, mid, unique)

@@ -139,12 +139,14 @@ def test_the_emulator_refuses_the_google_ads_api_spelling_of_consent(google_emul
     }
     url = google_emulator.base_url
     token = httpx.post(f"{url}/token", data=grant, timeout=30).json()["access_token"]
-    response = httpx.post(
-        f"{url}/v1/audienceMembers:ingest",
-        json=body,
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
-    )
+
+    def ingest() -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"}
+        return httpx.post(
+            f"{url}/v1/audienceMembers:ingest", json=body, headers=headers, timeout=30
+        )
+
+    response = ingest()
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["status"] == "INVALID_ARGUMENT"
@@ -152,13 +154,7 @@ def test_the_emulator_refuses_the_google_ads_api_spelling_of_consent(google_emul
     violations = error["details"][0]["fieldViolations"]
     assert violations[0]["field"] == "consent.ad_user_data"
     body["consent"] = {"adUserData": "CONSENT_GRANTED"}
-    ok = httpx.post(
-        f"{url}/v1/audienceMembers:ingest",
-        json=body,
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
-    )
-    assert ok.status_code == 200
+    assert ingest().status_code == 200
 
 
 def test_503_retried_and_state_matches(google_emulator, google_sink) -> None:
