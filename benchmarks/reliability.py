@@ -33,9 +33,9 @@ def run_suite(figs: Path) -> tuple[int, float, str]:
     env = {
         **os.environ,
         "GAUNTLET_FIGURES": str(figs),
-        # the in-depth tests at twice CI's depth (800 consent runs, 300 histories, 300 inputs
-        # per parser), unless the caller says otherwise
-        "GAUNTLET_DEPTH": os.environ.get("GAUNTLET_DEPTH", "2"),
+        # the in-depth tests at four times CI's depth (800 consent runs, 300 histories, 300
+        # inputs per parser), unless the caller says otherwise
+        "GAUNTLET_DEPTH": os.environ.get("GAUNTLET_DEPTH", "4"),
         "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins")]),
     }
     started = time.perf_counter()

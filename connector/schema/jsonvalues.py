@@ -49,6 +49,9 @@ def json_object(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
         raise SkippableError(f"{key} must be an object", field=key)
     if not value:
         return {}  # most records: nothing to copy or measure
+    fast = _plain_by_round_trip(value)
+    if fast is not None:
+        return fast
     plain = _plain_json(value, key)
     try:
         size = len(json.dumps(plain, default=str, allow_nan=False))
@@ -57,3 +60,19 @@ def json_object(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
     if size > _MAX_JSON:
         raise SkippableError(f"{key} is larger than {_MAX_JSON} bytes", field=key)
     return dict(plain)
+
+
+def _plain_by_round_trip(value: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``value`` through the C encoder and decoder when it is plain JSON already (nearly every
+    event's properties): the same copy as ``_plain_json`` at about half its cost, a cost paid
+    once per event. None (take the checking path) for NaN or infinity, a value JSON cannot
+    hold, more brackets than the depth cap or more than the size cap; key spelling (``1`` to
+    ``"1"``) is the encoder's, as ``_json_key`` writes it."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if len(text) > _MAX_JSON or text.count("{") + text.count("[") > _MAX_DEPTH:
+        return None
+    found: dict[str, Any] = json.loads(text)
+    return found

@@ -384,10 +384,10 @@ def test_config_loader(tmp_path: Path, table: str, body: dict[str, str], junk: b
 @pytest.mark.long
 @pytest.mark.slow
 def test_hostile_inputs_in_depth() -> None:
-    """The same properties with 150 examples per parser, times ``GAUNTLET_DEPTH`` (2 in
+    """The same properties with 75 examples per parser, times ``GAUNTLET_DEPTH`` (4 in
     benchmarks/reliability.py), in a subprocess, so counts add up."""
     depth = int(os.environ.get("GAUNTLET_DEPTH", "1"))
-    env = {**os.environ, "GAUNTLET_EXAMPLES": str(150 * depth)}
+    env = {**os.environ, "GAUNTLET_EXAMPLES": str(75 * depth)}
     done = subprocess.run(
         [
             sys.executable,

@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -165,9 +166,14 @@ def _uuid(rng: random.Random) -> str:
 
 
 def _iso(ms: int) -> str:
-    return (
-        datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-    )
+    return _second(ms // 1000) + f"{ms % 1000:03d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _second(s: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.`` of a second: four stamps a message, mostly of a few seconds
+    (a 1M-event archive spent a tenth of its writing time formatting dates)."""
+    return datetime.fromtimestamp(s, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 class _Writer:
