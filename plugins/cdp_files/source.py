@@ -18,11 +18,13 @@ Files are remembered as read (in the plugin's state) when the source is closed, 
 stage stored what they yielded; a run killed before that reads them whole again, which the
 store's de-duplication makes harmless.
 
-A JSON-lines file's last line that does not parse and has no newline yet, in a file modified
+A JSON-lines file's last line that does not parse and has no newline yet, or a CSV file's last
+row with no newline yet (it parses, but its last cell may be cut short), in a file modified
 within ``UNFINISHED_GRACE``, is taken as still being written (an export appending while we
 read): it is neither stored nor quarantined, and the file is not remembered as read, so the
-next run reads it again. Once the file has been left alone that long, the line is quarantined
-like any broken line, so a file cut short for good is still reported.
+next run reads it again. Once the file has been left alone that long, the JSON line is
+quarantined like any broken line, so a file cut short for good is still reported, and the CSV
+row is read as it is (many exports end without a newline).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cdp_files.readers import UNFINISHED, read_file, read_pages
+from cdp_files.readers import ROW, UNFINISHED, read_file, read_pages, unflatten
 from cdp_files.settings import FilesSettings
 from cdp_files.tail import tail_lines
 from connector.sdk import (
@@ -141,6 +143,10 @@ class FilesSource:
             elif UNFINISHED in rec:
                 if datetime.now(UTC) - _modified_at(path) < UNFINISHED_GRACE:
                     waiting = True
+                elif ROW in rec:  # a CSV row, left alone long enough: the file ends so
+                    row = unflatten(rec[ROW], key)
+                    if lower is None or not _older(row, stream.cursor_field, lower):
+                        yield row
                 else:
                     reason = f"{rec[UNFINISHED]} (the last line, with no newline)"
                     yield {"_invalid": reason, key: rec.get(key)}

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from cdp_files.readers.csv_rows import csv_rows
 from cdp_files.readers.json_pages import flat_pages, json_pages
+from cdp_files.readers.marks import ROW, UNFINISHED
 from cdp_files.readers.parquet_rows import parquet_pages, parquet_rows
 from connector.sdk import (
     EVENT_FIELDS,
@@ -35,10 +36,7 @@ from connector.sdk import (
     unflatten,
 )
 
-__all__ = ["UNFINISHED", "read_file", "read_pages", "unflatten"]
-
-# a record marking a last JSON line that does not parse and has no newline yet (``_json_lines``)
-UNFINISHED = "_unfinished"
+__all__ = ["ROW", "UNFINISHED", "read_file", "read_pages", "unflatten"]
 
 _NESTED = NESTED_FIELDS
 _CANONICAL = {
@@ -176,7 +174,10 @@ def _text_rows(
         if paged:
             yield from flat_pages(rows)
         else:
-            yield from (row if "_invalid" in row else unflatten(row, key_field) for row in rows)
+            yield from (
+                row if "_invalid" in row or UNFINISHED in row else unflatten(row, key_field)
+                for row in rows
+            )
         return
     parsed = _json_lines(lines, name, key_field, lines.limits.encoding, unknown)
     if paged:

@@ -6,6 +6,9 @@ header lets the last column win silently (``consent.email`` given as ``denied,gr
 an undecodable byte turned a Latin-1 ``renée`` into a replacement character. Here each
 record remembers the physical lines it used; a record whose multi-line field holds whole
 rows is a stray quote, so only its first line is quarantined and the others are read again.
+A row ending on the file's last line with no newline yet comes as an ``UNFINISHED`` record
+holding it: an export appending while we read may have cut its last cell short (an address
+``ann@exam``), which parses as a good row, so the source decides whether it waits.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from cdp_files.readers.marks import ROW, UNFINISHED
 from connector.sdk import BoundedLines, InputLimits, decode_line
 
 __all__ = ["csv_rows"]
@@ -30,6 +34,8 @@ class _Lines:
         self._key = key_field
         self.pending: deque[tuple[int, str]] = deque()
         self.used: list[tuple[int, str]] = []
+        # the number of a last line read with no newline (the file's end, perhaps mid-write)
+        self.open_end: int | None = None
         self.problems: list[dict[str, Any]] = []
         self.max_line = lines.limits.max_line_bytes
 
@@ -50,6 +56,8 @@ class _Lines:
             if line.data is None:
                 self.invalid(line.number, f"longer than {self.max_line} bytes ({line.size})")
                 continue
+            if not line.data.endswith(b"\n"):
+                self.open_end = line.number
             try:
                 return line.number, decode_line(line.data, self._encoding, first=line.number == 1)
             except ValueError as exc:
@@ -151,6 +159,13 @@ def _records(
             src.invalid(first, error)
         elif len(cells) > width:
             src.invalid(first, "more cells than the header")
+        elif cells and src.open_end is not None and src.used[-1][0] == src.open_end:
+            reason = f"{name} line {first}: the last line, with no newline"
+            yield {
+                UNFINISHED: reason,
+                key_field: f"{name}:{first}",
+                ROW: dict(zip(header, cells, strict=False)),
+            }
         elif cells:
             yield dict(zip(header, cells, strict=False))
         yield from src.problems

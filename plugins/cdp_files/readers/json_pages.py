@@ -20,6 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from cdp_files.readers.marks import UNFINISHED
 from connector.sdk import NESTED_FIELDS, RECORD_COLUMN, SourcePage
 
 __all__ = ["PAGE", "flat_object", "flat_pages", "json_pages"]
@@ -89,11 +90,11 @@ def json_pages(
 
 
 def flat_pages(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any] | SourcePage]:
-    """Flat rows of text (a CSV file's) as pages; an ``_invalid`` record between them as
-    itself. ``page_records`` gives each row back as ``unflatten`` of it, as before."""
+    """Flat rows of text (a CSV file's) as pages; an ``_invalid`` or ``UNFINISHED`` record
+    between them as itself. ``page_records`` gives each row back as ``unflatten`` of it."""
     batch: list[dict[str, str]] = []
     for row in rows:
-        if "_invalid" in row:
+        if "_invalid" in row or UNFINISHED in row:
             if batch:
                 yield _page(batch, None)
                 batch = []

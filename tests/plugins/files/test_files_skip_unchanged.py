@@ -82,3 +82,32 @@ def test_a_last_line_still_being_written_waits_for_its_newline(tmp_path: Path) -
     assert third.streams["events"]["quarantined"] == 1
     assert "with no newline" in json.dumps(third.streams["events"]["reasons"])
     assert sorted(r[2] for r in rows3) == ["e1", "e3", "e4"]
+
+
+def test_a_csv_row_still_being_written_waits_for_its_newline(tmp_path: Path) -> None:
+    """A CSV export appending while we read: its last row, cut inside an address, parses as
+    a good row (``ann@example.or``), so before it was stored and made a person who does not exist.
+    It now waits for its newline like a JSON line; a CSV file that simply ends without a
+    newline and has been left alone is read whole, its last row included."""
+    cfg = write_config(tmp_path)
+    events = tmp_path / "data" / "events"
+    head = b"source_event_id,type,occurred_at,email\n"
+    row = b"e3,order_completed,2024-01-21T00:00:00Z,ann@example.org"
+    (events / "live.csv").write_bytes(head + row.replace(b"e3", b"e1") + b"\n" + row[:-1])
+    first, rows1, _ = _pull(cfg, "run-1")
+    assert first.streams["events"].get("quarantined", 0) == 0
+    assert [(r[2], r[5]) for r in rows1] == [("e1", "ann@example.org")]
+    with (events / "live.csv").open("ab") as fh:
+        fh.write(row[-1:] + b"\n")
+    _, rows2, _ = _pull(cfg, "run-2")
+    assert sorted((r[2], r[5]) for r in rows2) == [
+        ("e1", "ann@example.org"),
+        ("e3", "ann@example.org"),
+    ]
+
+    (events / "done.csv").write_bytes(head + row.replace(b"e3", b"e5"))  # no newline at all
+    old = time.time() - 3600
+    os.utime(events / "done.csv", (old, old))
+    third, rows3, _ = _pull(cfg, "run-3")
+    assert third.streams["events"].get("quarantined", 0) == 0
+    assert "e5" in {r[2] for r in rows3}
