@@ -15,12 +15,20 @@ from tests.conftest import engine_under_test
 from connector.demo.dataset import demo_as_of
 
 
+def _connector() -> list[str]:
+    """The installed ``connector`` command beside this interpreter, as the README runs it
+    (``pip install -e . && connector demo``), or ``python -m connector`` where there is none:
+    this test is then the README's first command end to end, so CI does not run it again."""
+    script = Path(sys.executable).with_name("connector")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "connector"]
+
+
 def test_demo_runs_twice_and_the_second_run_plans_nothing(tmp_path: Path) -> None:
     demo_dir = tmp_path / "demo"
     env = {**os.environ, "COLUMNS": "160"}
     engine = engine_under_test()  # CONNECTOR_TEST_ENGINE=spark: the demo on Spark local[2]
     done = subprocess.run(
-        [sys.executable, "-m", "connector", "demo", "--dir", str(demo_dir), "--engine", engine],
+        [*_connector(), "demo", "--dir", str(demo_dir), "--engine", engine],
         capture_output=True,
         text=True,
         timeout=900 if engine == "spark" else 300,
