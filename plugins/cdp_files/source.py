@@ -20,9 +20,9 @@ store's de-duplication makes harmless.
 
 A JSON-lines file's last line that does not parse and has no newline yet, or a CSV file's last
 row with no newline yet (it parses, but its last cell may be cut short), in a file modified
-within ``UNFINISHED_GRACE``, is taken as still being written (an export appending while we
-read): it is neither stored nor quarantined, and the file is not remembered as read, so the
-next run reads it again. Once the file has been left alone that long, the JSON line is
+within ``UNFINISHED_GRACE`` and not gzipped, is taken as still being written (an export
+appending while we read): it is neither stored nor quarantined, and the file is not
+remembered as read, so the next run reads it again. Once the file has been left alone that long, the JSON line is
 quarantined like any broken line, so a file cut short for good is still reported, and the CSV
 row is read as it is (many exports end without a newline).
 """
@@ -141,9 +141,9 @@ class FilesSource:
                 yield rec if lower is None else rec.filter(
                     keep_since(rec, stream.cursor_field, lower))  # fmt: skip
             elif UNFINISHED in rec:
-                if datetime.now(UTC) - _modified_at(path) < UNFINISHED_GRACE:
+                if _appendable(path) and datetime.now(UTC) - _modified_at(path) < UNFINISHED_GRACE:
                     waiting = True
-                elif ROW in rec:  # a CSV row, left alone long enough: the file ends so
+                elif ROW in rec:  # a CSV row, left alone long enough (or gzipped): the file ends so
                     row = unflatten(rec[ROW], key)
                     if lower is None or not _older(row, stream.cursor_field, lower):
                         yield row
@@ -187,6 +187,12 @@ def _signature(path: Path) -> str:
 
 def _modified_at(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+
+def _appendable(path: Path) -> bool:
+    """Whether a file can be read while an export appends to it: plain text can; a gzip
+    file being written ends in a truncated member, which is an error of its own."""
+    return not path.name.endswith(".gz")
 
 
 def _older(rec: dict[str, Any], field: str, lower: datetime | None) -> bool:

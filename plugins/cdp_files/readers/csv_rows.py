@@ -8,7 +8,7 @@ record remembers the physical lines it used; a record whose multi-line field hol
 rows is a stray quote, so only its first line is quarantined and the others are read again.
 A row ending on the file's last line with no newline yet comes as an ``UNFINISHED`` record
 holding it: an export appending while we read may have cut its last cell short (an address
-``ann@exam``), which parses as a good row, so the source decides whether it waits.
+``ann@example.or``), which parses as a good row, so the source decides whether it waits.
 """
 
 from __future__ import annotations
