@@ -22,9 +22,9 @@ A JSON-lines file's last line that does not parse and has no newline yet, or a C
 row with no newline yet (it parses, but its last cell may be cut short), in a file modified
 within ``UNFINISHED_GRACE`` and not gzipped, is taken as still being written (an export
 appending while we read): it is neither stored nor quarantined, and the file is not
-remembered as read, so the next run reads it again. Once the file has been left alone that long, the JSON line is
-quarantined like any broken line, so a file cut short for good is still reported, and the CSV
-row is read as it is (many exports end without a newline).
+remembered as read, so the next run reads it again. Once the file has been left alone that
+long, the JSON line is quarantined like any broken line, so a file cut short for good is
+still reported, and the CSV row is read as it is (many exports end without a newline).
 """
 
 from __future__ import annotations
