@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,8 +54,6 @@ def engine_under_test() -> str:
 
     ``CONNECTOR_TEST_ENGINE=spark pytest tests/e2e`` runs the end-to-end suite with
     ``[engine] kind = "spark"`` (README "Scale"); subprocess runs read the same config file."""
-    import os
-
     engine = os.environ.get(ENGINE_ENV, "duckdb") or "duckdb"
     if engine not in ("duckdb", "spark"):
         raise ValueError(f"{ENGINE_ENV}={engine!r}: use duckdb or spark")
@@ -111,7 +110,6 @@ def postgres_url() -> Iterator[str]:
     Needs ``CONNECTOR_TEST_POSTGRES_URL`` (an SQLAlchemy URL of a role allowed to create
     databases); `.ci/run` starts a real server and sets it (see `.ci/postgres.sh`).
     """
-    import os
     import secrets as _secrets
 
     from sqlalchemy import create_engine, make_url, text
@@ -154,9 +152,8 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     backoffs, subprocesses and the PostgreSQL server), which one worker per core leaves idle.
     On an idle 2-core host (2026-12-03) two workers took 871 s at 157 % of 200 % CPU, four
     808 s at 180 %. ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still overrides it, as xdist documents."""
-    import os
-
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None  # xdist's own hook reads it
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return min(2 * (cores or 1), (cores or 1) + 2)
+    found = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = found or 1
+    return min(2 * cores, cores + 2)

@@ -64,10 +64,11 @@ def json_object(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 def _plain_by_round_trip(value: Mapping[str, Any]) -> dict[str, Any] | None:
     """``value`` through the C encoder and decoder when it is plain JSON already (nearly every
-    event's properties): the same copy as ``_plain_json`` at about half its cost, a cost paid
-    once per event. None (take the checking path) for NaN or infinity, a value JSON cannot
-    hold, more brackets than the depth cap or more than the size cap; key spelling (``1`` to
-    ``"1"``) is the encoder's, as ``_json_key`` writes it."""
+    event's properties): the same copy as ``_plain_json`` for less (a typical order's
+    properties: 19 µs -> 16 µs on an idle host), a cost paid once per event. None (take the
+    checking path) for NaN or infinity, a value JSON cannot hold, more brackets than the
+    depth cap or more than the size cap; key spelling (``1`` to ``"1"``) is the encoder's, as
+    ``_json_key`` writes it."""
     try:
         text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError, RecursionError):

@@ -136,21 +136,20 @@ class FilesSource:
         """One file's records and pages (those at or after ``lower``, when given); returns
         whether its last line waits for its newline (module docstring)."""
         waiting = False
-        for rec in self._records(stream, path, key):
-            if not isinstance(rec, dict):  # a page
-                yield rec if lower is None else rec.filter(
-                    keep_since(rec, stream.cursor_field, lower))  # fmt: skip
-            elif UNFINISHED in rec:
+        for item in self._records(stream, path, key):
+            if not isinstance(item, dict):  # a page
+                yield item if lower is None else item.filter(
+                    keep_since(item, stream.cursor_field, lower))  # fmt: skip
+                continue
+            rec = item
+            if UNFINISHED in rec:
                 if _appendable(path) and datetime.now(UTC) - _modified_at(path) < UNFINISHED_GRACE:
                     waiting = True
-                elif ROW in rec:  # a CSV row, left alone long enough (or gzipped): the file ends so
-                    row = unflatten(rec[ROW], key)
-                    if lower is None or not _older(row, stream.cursor_field, lower):
-                        yield row
-                else:
-                    reason = f"{rec[UNFINISHED]} (the last line, with no newline)"
-                    yield {"_invalid": reason, key: rec.get(key)}
-            elif lower is None or "_invalid" in rec or not _older(rec, stream.cursor_field, lower):
+                    continue
+                # left alone long enough (or gzipped): the file ends so; a CSV row is read as
+                # it is, a JSON line that does not parse is quarantined
+                rec = unflatten(rec[ROW], key) if ROW in rec else _cut_short(rec, key)
+            if lower is None or "_invalid" in rec or not _older(rec, stream.cursor_field, lower):
                 yield rec
         return waiting
 
@@ -187,6 +186,11 @@ def _signature(path: Path) -> str:
 
 def _modified_at(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+
+def _cut_short(rec: dict[str, Any], key: str) -> dict[str, Any]:
+    """The quarantined record of a last JSON line that never got its newline."""
+    return {"_invalid": f"{rec[UNFINISHED]} (the last line, with no newline)", key: rec.get(key)}
 
 
 def _appendable(path: Path) -> bool:
