@@ -68,7 +68,9 @@ class Recipient:
     add went out under whichever address was current then. ``consent`` is the person's
     prevailing status per channel (``granted``, ``denied`` or ``unknown``; absent: not known
     here): a platform that takes consent per member (Google's Data Manager API) says only
-    what was granted, never more.
+    what was granted, never more. ``created`` names the kinds in ``ids`` whose platform record
+    one of our destinations created: a sink may write such a record's address (the person's
+    changed upstream), never that of a record the platform's own users keep.
     """
 
     profile_id: str
@@ -78,6 +80,7 @@ class Recipient:
     match: Mapping[str, str] = field(default_factory=dict)
     other_emails: tuple[str, ...] = ()
     consent: Mapping[str, str] = field(default_factory=dict)
+    created: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

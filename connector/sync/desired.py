@@ -89,9 +89,12 @@ def _from_dicts(state: DesiredState) -> DesiredColumns:
     for sid, group in state.members.items():
         member_pids.extend(group)
         member_sids.extend([sid] * len(group))
-    emails = [r.email if (r := state.recipients.get(p)) else None for p in pids]
-    addresses = pa.array(emails, pa.string())
-    return DesiredColumns(pids, traits, {}, consent, member_pids, member_sids, addresses)
+    found = [state.recipients.get(p) for p in pids]
+    addresses = pa.array([r.email if r else None for r in found], pa.string())
+    several = pa.array([bool(r and r.other_emails) for r in found], pa.bool_())
+    return DesiredColumns(
+        pids, traits, {}, consent, member_pids, member_sids, addresses, several=several
+    )
 
 
 def build_desired(
@@ -189,6 +192,7 @@ def _fill(
         member_pids.take(wanted).to_pylist(),
         member_sids.take(wanted).to_pylist(),
         addresses=people.column("email").combine_chunks(),
+        several=pc.is_in(known, value_set=_several_addresses(con, only)),
         _position=position,
     )
     state.columns = columns
@@ -229,13 +233,25 @@ def _text(column: pd.Series) -> pa.Array:
     return found.cast(pa.string())
 
 
+def _several_addresses(con: duckdb.DuckDBPyConnection, only: str) -> pa.Array:
+    """The profiles with more than one e-mail (``Recipient.other_emails`` is not empty)."""
+    found = con.sql(
+        f"""SELECT profile_id FROM identities WHERE kind = 'email' {only}
+            GROUP BY profile_id HAVING count(*) > 1"""
+    ).to_arrow_table()
+    return found.column("profile_id").combine_chunks().cast(pa.string())
+
+
 def _identities(con: duckdb.DuckDBPyConnection, only: str) -> Identities:
-    """Each profile's identifiers besides phone, sorted by kind then value. Read as sorted rows
+    """Each profile's identifiers besides phone, sorted by kind then value, each with whether
+    one of our destinations created the platform record it names. Read as sorted rows
     cut into per-profile lists where the profile id changes: DuckDB's ordered ``list()``
     aggregates cost seconds of every plan at a million profiles, the sort a fraction."""
     rows = con.sql(
-        f"""SELECT profile_id, kind, value FROM identities WHERE kind <> 'phone' {only}
-            ORDER BY profile_id, kind, value"""
+        f"""SELECT i.profile_id, i.kind, i.value, c.kind IS NOT NULL AS created
+            FROM (SELECT * FROM identities WHERE kind <> 'phone' {only}) i
+            LEFT JOIN created_ids c ON c.kind = i.kind AND c.value = i.value
+            ORDER BY i.profile_id, i.kind, i.value"""
     ).to_arrow_table()
     pid = rows.column("profile_id").combine_chunks()
     n = len(pid)
@@ -250,7 +266,9 @@ def _identities(con: duckdb.DuckDBPyConnection, only: str) -> Identities:
         values = rows.column(name).combine_chunks()
         return pa.chunked_array([pa.ListArray.from_arrays(offsets, values)])
 
-    return Identities(pid.take(pa.array(starts)).to_pylist(), lists("kind"), lists("value"))
+    return Identities(
+        pid.take(pa.array(starts)).to_pylist(), lists("kind"), lists("value"), lists("created")
+    )
 
 
 def _recipients_at(
@@ -267,6 +285,7 @@ def _recipients_at(
         emails, phones = taken.column("email").to_pylist(), taken.column("phone").to_pylist()
         match = [(k, taken.column(k).to_pylist()) for k in MATCH_FIELDS]
         found = ident.of_many([pids[i] for i in rows])
+        made = ident.created_of_many([pids[i] for i in rows])
         out = []
         for j, i in enumerate(rows):
             ids, known = found[j]
@@ -280,6 +299,7 @@ def _recipients_at(
                     match={k: v for k, column in match if (v := column[j])},
                     other_emails=tuple(e for e in known if e != email),
                     consent={ch: c for ch, col in consent.items() if (c := col[i])},
+                    created=made[j],
                 )
             )
         return out

@@ -11,18 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connector.sync.digests import fragments, rounded, row_digests, text_fragments
 from connector.sync.traitvalues import clean
 
-__all__ = ["ADDRESS", "DesiredColumns", "Identities", "LazyRows", "MemberSets"]
+__all__ = ["ADDRESS", "AddressMode", "DesiredColumns", "Identities", "LazyRows", "MemberSets"]
 
 # the digest's name for a recipient's e-mail: "@" starts no trait name (they are identifiers)
 ADDRESS = "@email"
+_MOVED = "@email?"  # the fragments of the e-mails of people with more than one, cached
+# which e-mails a row's digest holds: none; only those of people with more than one address
+# (one that changed upstream leaves the old one behind), so a changed address is sent again
+# without changing anyone else's digest; every one (a destination writing it as data)
+AddressMode = Literal["none", "moved", "all"]
 
 V = TypeVar("V")
 MATCH_FIELDS = ("first_name", "last_name", "city", "postal_code", "country")
@@ -81,12 +87,17 @@ class Identities:
     gigabyte at a million profiles)."""
 
     def __init__(
-        self, pids: Sequence[str], kinds: pa.ChunkedArray, values: pa.ChunkedArray
+        self,
+        pids: Sequence[str],
+        kinds: pa.ChunkedArray,
+        values: pa.ChunkedArray,
+        created: pa.ChunkedArray | None = None,
     ) -> None:
         self._at = {pid: i for i, pid in enumerate(pids)}
         # one chunk each: a take from many chunks may join them first (a copy per batch)
         self._kinds = kinds.combine_chunks()
         self._values = values.combine_chunks()
+        self._created = created.combine_chunks() if created is not None else None
 
     def of(self, pid: str) -> tuple[dict[str, str], list[str]]:
         """``(ids by kind (the first value of each), emails)`` of one profile."""
@@ -99,6 +110,21 @@ class Identities:
         kinds = iter(self._kinds.take(rows).to_pylist() if len(rows) else [])
         values = iter(self._values.take(rows).to_pylist() if len(rows) else [])
         return [({}, []) if i < 0 else _split(next(kinds), next(values)) for i in at]
+
+    def created_of_many(self, pids: Sequence[str]) -> list[frozenset[str]]:
+        """Per profile, the id kinds whose platform record one of our destinations created."""
+        at = [self._at.get(pid, -1) for pid in pids]
+        if self._created is None or all(i < 0 for i in at):
+            return [frozenset()] * len(pids)
+        rows = pa.array([i for i in at if i >= 0], type=pa.int64())
+        kinds = iter(self._kinds.take(rows).to_pylist())
+        flags = iter(self._created.take(rows).to_pylist())
+        return [
+            frozenset()
+            if i < 0
+            else frozenset(k for k, made in zip(next(kinds), next(flags), strict=True) if made)
+            for i in at
+        ]
 
 
 class MemberSets(Mapping[str, set[str]]):
@@ -141,6 +167,8 @@ class DesiredColumns:
     addresses: pa.Array | None = None
     """Each row's e-mail (aligned with ``pids``): part of the digest for a destination that
     writes it as data (``RowsPerProfile``), so a changed address is sent again."""
+    several: pa.Array | None = None
+    """Per row, whether the person has more than one e-mail (aligned with ``pids``)."""
     _fragments: dict[str, list[str | None]] = field(default_factory=dict)
     _position: dict[str, int] | None = None
 
@@ -162,23 +190,36 @@ class DesiredColumns:
                 out[k] = c
         return out
 
-    def digests(self, wanted: frozenset[str] | None, *, address: bool = False) -> list[str]:
+    def digests(self, wanted: frozenset[str] | None, *, address: AddressMode = "none") -> list[str]:
         """Every row's ``traits_digest`` of its values (only the ``wanted`` traits), with
-        ``address`` its e-mail too (under ``ADDRESS``, a name no trait has)."""
+        the e-mails ``address`` names too (under ``ADDRESS``, a name no trait has)."""
         names = [k for k in self.traits if wanted is None or k in wanted]
         frags = {k: self.fragment_column(k) for k in names}
-        if address:
-            frags[ADDRESS] = self.fragment_column(ADDRESS)
+        if address != "none":
+            frags[ADDRESS] = self.address_fragments(address)
         return row_digests(frags, len(self.pids))
+
+    def address_fragments(self, address: AddressMode) -> list[str | None]:
+        """The ``ADDRESS`` fragment per row under ``address`` ("none": no row has one)."""
+        if address == "none":
+            return [None] * len(self.pids)
+        return self.fragment_column(ADDRESS if address == "all" else _MOVED)
 
     def fragment_column(self, name: str) -> list[str | None]:
         """Every row's ``"name":value`` digest fragment (None: no value), computed once."""
         if name not in self._fragments:
-            if name == ADDRESS:
+            if name in (ADDRESS, _MOVED):
                 found = self.addresses
                 if found is None:
                     found = pa.nulls(len(self.pids), pa.string())
-                self._fragments[name] = text_fragments(name, found)
+                if name == _MOVED:
+                    several = self.several
+                    if several is None:
+                        several = pa.nulls(len(self.pids), pa.bool_())
+                    found = pc.if_else(
+                        pc.fill_null(several, False), found, pa.scalar(None, pa.string())
+                    )
+                self._fragments[name] = text_fragments(ADDRESS, found)
             else:
                 self._fragments[name] = fragments(name, self.traits[name], self.digits.get(name))
         return self._fragments[name]

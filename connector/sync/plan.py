@@ -149,8 +149,9 @@ def plan_destination(
     )  # fmt: skip
     digits = precisions(desired.trait_specs, hold_small_moves=hold_small_moves)
     build = Builders(
-        desired, active, wanted, digits, may_create=not update_only, address=rows_per_profile
-    )
+        desired, active, wanted, digits, may_create=not update_only,
+        address="all" if rows_per_profile else "moved",
+    )  # fmt: skip
     upsert_candidates(db, desired, build)
     _finish(plan, db, desired, build, known, update_only=update_only)
     return plan

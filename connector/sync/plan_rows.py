@@ -22,6 +22,7 @@ from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.state.ledger import PENDING
 from connector.sync.consent import allowed
 from connector.sync.desired import DesiredState, traits_digest
+from connector.sync.desired_columns import AddressMode
 from connector.sync.plan_db import PlanDatabase, Row
 from connector.sync.settle import settle
 from connector.sync.settle_columns import settled_digests
@@ -103,7 +104,7 @@ def wanted_traits(
         if channel is not None and pids
         else [False] * len(pids)
     )
-    digests = cols.digests(wanted, address=rows_per_profile) if pids else []
+    digests = cols.digests(wanted, address="all" if rows_per_profile else "moved") if pids else []
     empty = traits_digest({})
     keep = [i for i, good in enumerate(ok) if good]
     skipped_gate = len(pids) - len(keep)
@@ -279,14 +280,14 @@ class Builders:
         digits: Mapping[str, int],
         *,
         may_create: bool,
-        address: bool = False,
+        address: AddressMode = "none",
     ) -> None:
         self.desired = desired
         self.active = active
         self.wanted = wanted
         self.digits = digits
         self.may_create = may_create
-        self.address = address  # the digests hold the e-mail (a RowsPerProfile destination)
+        self.address = address  # which e-mails the trait digests hold
 
     def values(self, pid: str) -> Mapping[str, Any]:
         return _values(self.desired.traits[pid], self.wanted)

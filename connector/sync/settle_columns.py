@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connector.sync.desired_columns import ADDRESS, DesiredColumns
+from connector.sync.desired_columns import ADDRESS, AddressMode, DesiredColumns
 from connector.sync.digests import rounded, row_digests
 from connector.sync.settle import number
 from connector.sync.traitvalues import DIGEST_JSON
@@ -32,7 +32,7 @@ def settled_digests(
     precision: Mapping[str, int],
     candidates: pa.Table,
     *,
-    address: bool = False,
+    address: AddressMode = "none",
 ) -> tuple[list[str], dict[str, str]]:
     """Of the ``candidates`` (columns ``key``, ``row_at``: the profile's row in ``cols``,
     ``numbers``: the delivered numbers, ``prev``: the delivered digest), read as Arrow: the
@@ -64,8 +64,8 @@ def settled_digests(
             kept, texts = settled[name]
             column[np.searchsorted(picked, kept)] = texts
         frags[name] = column
-    if address:  # the e-mail is compared as it is (``DesiredColumns.digests``)
-        frags[ADDRESS] = np.asarray(cols.fragment_column(ADDRESS), dtype=object)[at[picked]]
+    if address != "none":  # the e-mail is compared as it is (``DesiredColumns.digests``)
+        frags[ADDRESS] = np.asarray(cols.address_fragments(address), dtype=object)[at[picked]]
     digests = row_digests(frags, len(picked))
     at_picked = pa.array(picked, pa.int64())
     keys = candidates.column("key").take(at_picked).to_pylist()

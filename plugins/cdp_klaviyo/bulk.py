@@ -23,7 +23,7 @@ from cdp_klaviyo.client import KlaviyoClient, next_cursor, pointed_item, refusal
 from cdp_klaviyo.limits import IMPORT_MAX_BYTES, IMPORT_MAX_PROFILES, PAGE_SIZE
 from connector.sdk import Recipient, RetryableError, SkippableError, bisect
 
-__all__ = ["ImportResult", "ImportRunner", "pack_jobs", "profile_payload"]
+__all__ = ["ImportResult", "ImportRunner", "pack_jobs", "profile_payload", "readdress"]
 
 _POINTER = re.compile(r"^/data/attributes/profiles/data/(\d+)")
 _ENVELOPE = 512  # bytes of the job document around the profiles, plus list relationships
@@ -45,9 +45,16 @@ def _jsonable(value: Any) -> Any:
 def profile_payload(
     recipient: Recipient, traits: Mapping[str, Any], unset: Sequence[str]
 ) -> dict[str, Any]:
-    """One ``profile`` of a job, keyed by Klaviyo id when we know it, else by identifiers."""
+    """One ``profile`` of a job, keyed by Klaviyo id when we know it, else by identifiers.
+
+    A profile our import created, for a person whose address changed upstream (they have
+    others), is sent its current address with the id: the import moves the profile to it,
+    so the lists it is on follow the person. A profile Klaviyo's users keep is never
+    re-addressed by us."""
     attrs: dict[str, Any] = {}
     klaviyo_id = recipient.ids.get("klaviyo_id")
+    if klaviyo_id and readdress(recipient):
+        attrs["email"] = recipient.email
     if not klaviyo_id:
         if recipient.email:
             attrs["email"] = recipient.email
@@ -68,6 +75,11 @@ def profile_payload(
     if to_unset:
         profile["meta"] = {"patch_properties": {"unset": to_unset}}
     return profile
+
+
+def readdress(recipient: Recipient) -> bool:
+    """Whether the Klaviyo profile we know for ``recipient`` is ours to move to its address."""
+    return bool(recipient.email and recipient.other_emails and "klaviyo_id" in recipient.created)
 
 
 Entry = tuple[int, dict[str, Any]]

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
 
-from cdp_klaviyo.bulk import ImportResult, ImportRunner, profile_payload
+from cdp_klaviyo.bulk import ImportResult, ImportRunner, profile_payload, readdress
 from cdp_klaviyo.client import KlaviyoClient, KlaviyoRequestError
 from cdp_klaviyo.limits import IMPORT_MAX_PROFILES, LIST_MEMBERS_PER_CALL
 from cdp_klaviyo.lists import ListManager, profile_gone
@@ -149,6 +149,7 @@ class KlaviyoSink(SinkBase):
         recipients = [c.recipient for c in changes]
         result = self.imports.run(payloads)
         self._rekey_stale(changes, recipients, result)
+        self._keep_address(changes, recipients, result)
         for i, reason in result.rejected.items():
             outcomes[i] = Outcome.rejected(reason)
         for i, reason in result.retryable.items():
@@ -193,6 +194,32 @@ class KlaviyoSink(SinkBase):
         redo = []
         for i in stale:
             recipients[i] = _without_klaviyo_id(recipients[i])
+            redo.append((i, profile_payload(recipients[i], changes[i].traits, changes[i].unset)))
+            del result.rejected[i]
+        again = self.imports.run(redo)
+        result.rejected.update(again.rejected)
+        result.retryable.update(again.retryable)
+
+    def _keep_address(
+        self, changes: Sequence[Change], recipients: list[Recipient], result: ImportResult
+    ) -> None:
+        """Send again, keyed by id alone, the changes that moved our profile to an address
+        another Klaviyo profile holds: the traits land, the profile keeps its old address."""
+        taken = [
+            i
+            for i, reason in result.rejected.items()
+            if reason.startswith("duplicate_profile") and readdress(recipients[i])
+        ]
+        if not taken:
+            return
+        self.ctx.logger.warning(
+            "klaviyo: %d profile(s) kept their old address: the new one belongs to another "
+            "Klaviyo profile",
+            len(taken),
+        )
+        redo = []
+        for i in taken:
+            recipients[i] = dataclasses.replace(recipients[i], created=frozenset())
             redo.append((i, profile_payload(recipients[i], changes[i].traits, changes[i].unset)))
             del result.rejected[i]
         again = self.imports.run(redo)

@@ -123,6 +123,14 @@ def _validate(store: KlaviyoStore, item: object) -> tuple[str, str] | None:
         return "invalid", "Invalid phone number format (expected E.164)."
     if item.get("id") and item["id"] not in store.profiles:
         return "not_found", f"Profile {item['id']} does not exist."
+    if item.get("id") and any(
+        store.find_profile({f: attrs.get(f)}) not in (None, item["id"])
+        for f in ("email", "phone_number", "external_id")
+    ):
+        # moving a profile to an address another profile holds: Klaviyo keeps one profile per
+        # identifier and refuses the write (duplicate_profile, klaviyo-api-node#75; identifiers
+        # naming two profiles, klaviyo-api-php#63)
+        return "duplicate_profile", "A profile already exists with one of these identifiers."
     props = attrs.get("properties")
     if props is not None and not isinstance(props, dict):
         return "invalid", "properties must be an object."
