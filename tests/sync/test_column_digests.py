@@ -92,6 +92,26 @@ def test_no_traits_digest_as_an_empty_dict() -> None:
     assert _digests({}, {}, 3) == [traits_digest({})] * 3
 
 
+def test_only_people_with_several_addresses_have_theirs_in_the_digest() -> None:
+    """The "moved" digests add the e-mail of people with more than one (one replaced upstream
+    stays known), so a changed address re-sends them; everyone else's digest is as before."""
+    traits: dict[str, Any] = {"tier": ["high", "low", None]}
+    emails = ["a@example.com", "b@example.com", "c@example.com"]
+    cols = DesiredColumns(
+        ["p0", "p1", "p2"], traits, {}, {}, [], [],
+        addresses=pa.array(emails), several=pa.array([False, True, True]),
+    )  # fmt: skip
+    assert cols.digests(None, address="moved") == [
+        traits_digest({"tier": "high"}),
+        traits_digest({"tier": "low", "@email": "b@example.com"}),
+        traits_digest({"@email": "c@example.com"}),
+    ]
+    assert cols.digests(None, address="all")[0] == traits_digest(
+        {"tier": "high", "@email": "a@example.com"}
+    )
+    assert cols.digests(None) == _expected(traits, {}, 3)
+
+
 def _table(cols: DesiredColumns, rows: list[tuple[str, str, str, str]]) -> pa.Table:
     """The candidates as the planner reads them (key, the profile's row, numbers, digest)."""
     return pa.table(

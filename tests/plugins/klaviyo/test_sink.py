@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from klaviyo_support import SPECS, Identities, SpecRecorder, apply_all, member, upsert
@@ -193,6 +194,21 @@ def test_null_trait_is_unset_not_sent_as_null() -> None:
         "attributes": {"properties": {"a": 1}},
         "meta": {"patch_properties": {"unset": ["b", "c"]}},
     }
+
+
+def test_only_a_profile_we_created_is_moved_to_a_changed_address() -> None:
+    """A person with a past address: our own profile is sent the current one with its id;
+    a profile Klaviyo's users keep (its id read by our source, not created) is never."""
+    moved = Recipient(
+        "p", "new@example.com", ids={"klaviyo_id": "K1"}, other_emails=("old@example.com",)
+    )
+    theirs = profile_payload(moved, {"a": 1}, ())
+    ours = profile_payload(replace(moved, created=frozenset({"klaviyo_id"})), {"a": 1}, ())
+    assert theirs["attributes"] == {"properties": {"a": 1}}
+    assert ours["attributes"] == {"email": "new@example.com", "properties": {"a": 1}}
+    assert ours["id"] == theirs["id"] == "K1"
+    settled = replace(moved, other_emails=(), created=frozenset({"klaviyo_id"}))
+    assert "email" not in profile_payload(settled, {"a": 1}, ())["attributes"]
 
 
 def test_a_list_deleted_in_klaviyo_is_found_or_created_again(emulator, settings, ctx) -> None:

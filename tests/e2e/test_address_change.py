@@ -1,0 +1,130 @@
+"""A person whose e-mail changes upstream is moved at the destination, not left behind.
+
+Files in, the Klaviyo emulator out. Before, the changed person's traits digest did not change,
+so nothing was planned: the Klaviyo profile and its list kept the old address, and mail for
+the person went to an address they had given up. Read at the destination (the emulator's
+state), not from our calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.conftest import write_config
+from tests.e2e.test_pipeline import _jsonl, _orders, _people
+
+from cdp_klaviyo.emulator import KlaviyoEmulator
+from connector.config import load_config
+from connector.pipeline import Workspace, run_pipeline
+from connector.pipeline.runner import RunSummary
+from connector.plugin.spec import EmulatorOptions
+
+OLD, NEW = "person3@example.org", "renamed@example.org"
+
+
+@pytest.fixture
+def klaviyo() -> Iterator[KlaviyoEmulator]:
+    with KlaviyoEmulator(EmulatorOptions(seed_profiles=0, limits="off", seed=7)) as emu:
+        yield emu
+
+
+def _setup(root: Path, emu: KlaviyoEmulator) -> tuple[Path, list[dict[str, object]]]:
+    cfg = write_config(
+        root,
+        f"""
+[destinations.kl]
+plugin = "klaviyo"
+api_key = {{ env = "KLAVIYO_KEY" }}
+base_url = "{emu.base_url}"
+poll_interval = 0.05
+segments = ["rfm_high", "rfm_medium", "rfm_low"]
+""",
+    )
+    people = _people(30)
+    _jsonl(root / "data/profiles/people.jsonl", people)
+    _jsonl(root / "data/events/orders.jsonl", _orders(30))
+    return cfg, people
+
+
+def _run(cfg: Path) -> RunSummary:
+    ws = Workspace(load_config(cfg, env={"KLAVIYO_KEY": "pk_test_x"}))
+    try:
+        summary = run_pipeline(ws)
+    finally:
+        ws.close()
+    assert summary.status == "completed", summary.failures
+    return summary
+
+
+def _state(emu: KlaviyoEmulator) -> dict[str, Any]:
+    found: dict[str, Any] = httpx.get(f"{emu.base_url}/__emulator__/state").json()
+    return found
+
+
+def _by_email(state: dict[str, Any], email: str) -> list[tuple[str, dict[str, Any]]]:
+    return [(pid, p) for pid, p in state["profiles"].items() if p.get("email") == email]
+
+
+def _lists_of(state: dict[str, Any], pid: str) -> list[str]:
+    return sorted(lst["name"] for lst in state["lists"].values() if pid in lst["members"])
+
+
+def _rename(root: Path, people: list[dict[str, object]]) -> None:
+    people[3] = {**people[3], "email": NEW, "updated_at": "2011-12-01T00:00:00Z"}
+    _jsonl(root / "data/profiles/people.jsonl", people)
+
+
+def test_a_changed_address_moves_the_profile_we_created(
+    tmp_path: Path, klaviyo: KlaviyoEmulator
+) -> None:
+    cfg, people = _setup(tmp_path, klaviyo)
+    _run(cfg)
+    before = _state(klaviyo)
+    [(kid, profile)] = _by_email(before, OLD)
+    lists = _lists_of(before, kid)
+    assert lists and profile["properties"]
+    _rename(tmp_path, people)
+
+    changed = _run(cfg)
+
+    after = _state(klaviyo)
+    assert changed.counts["rejected"] == 0
+    assert _by_email(after, OLD) == []  # nobody is mailed at the address they gave up
+    [(moved, profile_now)] = _by_email(after, NEW)
+    assert moved == kid  # the same profile, so its history and lists stay with the person
+    assert _lists_of(after, moved) == lists
+    assert profile_now["properties"] == profile["properties"]
+    assert len(after["profiles"]) == len(before["profiles"])
+    others = {p: v["email"] for p, v in after["profiles"].items() if p != kid}
+    assert others == {p: v["email"] for p, v in before["profiles"].items() if p != kid}
+    assert _run(cfg).counts["planned"] == 0  # settled: the move is not sent again
+
+
+def test_an_address_another_profile_holds_keeps_ours_where_it_is(
+    tmp_path: Path, klaviyo: KlaviyoEmulator
+) -> None:
+    """Klaviyo keeps one profile per address: moving ours onto one a marketer's own profile
+    holds is refused. The traits still land on our profile, and theirs is left as it is."""
+    cfg, people = _setup(tmp_path, klaviyo)
+    _run(cfg)
+    [(kid, _)] = _by_email(_state(klaviyo), OLD)
+    seeded = httpx.post(
+        f"{klaviyo.base_url}/__emulator__/seed", json={"people": [{"email": NEW}]}
+    ).json()
+    assert seeded["profiles"] == 1
+    [(theirs, their_profile)] = _by_email(_state(klaviyo), NEW)
+    _rename(tmp_path, people)
+    people.append({**people[0], "source_id": "c99", "email": "late@example.org"})
+    _jsonl(tmp_path / "data/profiles/people.jsonl", people)
+
+    changed = _run(cfg)
+
+    after = _state(klaviyo)
+    assert changed.counts["rejected"] == 0
+    assert after["profiles"][kid]["email"] == OLD  # ours stays where it was
+    assert after["profiles"][theirs] == their_profile  # theirs is untouched
+    assert _by_email(after, "late@example.org")  # the rest of the run landed
