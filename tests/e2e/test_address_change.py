@@ -86,7 +86,8 @@ def test_a_changed_address_moves_the_profile_we_created(
     before = _state(klaviyo)
     [(kid, profile)] = _by_email(before, OLD)
     lists = _lists_of(before, kid)
-    assert lists and profile["properties"]
+    assert lists
+    assert profile["properties"]
     _rename(tmp_path, people)
 
     changed = _run(cfg)
