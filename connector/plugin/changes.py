@@ -82,6 +82,15 @@ class Recipient:
     consent: Mapping[str, str] = field(default_factory=dict)
     created: frozenset[str] = frozenset()
 
+    def readdressable(self, kind: str) -> bool:
+        """Whether the platform record ``ids[kind]`` names is ours to move to ``email``: one
+        of our destinations created it, and the person has had other addresses (theirs may
+        have changed upstream). Sending the current address on every write of such a record
+        costs nothing when it did not change."""
+        return bool(
+            self.email and self.other_emails and kind in self.created and self.ids.get(kind)
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Change:

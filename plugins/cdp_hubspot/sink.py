@@ -42,7 +42,7 @@ MEMBERSHIP_CHUNK = 1_000  # per add/remove call; HubSpot states no limit, 1,000 
 
 
 class _Item:
-    __slots__ = ("email", "index", "key", "may_create", "mode", "props")
+    __slots__ = ("email", "index", "key", "may_create", "mode", "moves", "props")
 
     def __init__(
         self,
@@ -52,9 +52,11 @@ class _Item:
         email: str | None,
         props: dict[str, str],
         may_create: bool = True,
+        moves: bool = False,
     ) -> None:
         self.index, self.mode, self.key, self.email, self.props = index, mode, key, email, props
         self.may_create = may_create
+        self.moves = moves  # the update moves our contact to the person's current address
 
 
 _NOT_CREATED = "HubSpot holds no such contact and mode = update_only creates none"
@@ -142,7 +144,13 @@ class HubSpotSink(SinkBase):
                     outcomes[i] = Outcome.rejected(_NOT_CREATED)
                     continue
             if hs_id:
-                item = _Item(i, "update", str(hs_id), email, self._props(change), change.may_create)
+                props = self._props(change)
+                # a contact we created, for a person whose address changed upstream, follows
+                # them (its lists with it); a contact HubSpot's users keep is never re-addressed
+                moves = bool(email) and change.recipient.readdressable("hubspot_id")
+                if moves and email:
+                    props["email"] = email
+                item = _Item(i, "update", str(hs_id), email, props, change.may_create, moves)
             elif email:
                 item = _Item(i, "upsert", email.strip().lower(), email, self._props(change))
             else:
@@ -182,6 +190,15 @@ class HubSpotSink(SinkBase):
             try:
                 return self._written("update", items)
             except HubSpotApiError as exc:
+                if it.moves and exc.category == "CONFLICT":
+                    # another contact holds the new address (HubSpot keeps one contact per
+                    # address): ours keeps its old one and still takes the traits
+                    self.context.logger.warning(
+                        "hubspot: a contact kept its old address: the new one belongs to "
+                        "another contact"
+                    )
+                    kept = {k: v for k, v in it.props.items() if k != "email"}
+                    return self._written("update", [_Item(it.index, "update", it.key, None, kept)])
                 if not it.may_create or not it.email:
                     gone = exc.category == "OBJECT_NOT_FOUND"
                     return [Outcome.rejected(_NOT_CREATED if gone else f"HubSpot: {exc.reason}")]

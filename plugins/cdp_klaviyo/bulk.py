@@ -79,7 +79,7 @@ def profile_payload(
 
 def readdress(recipient: Recipient) -> bool:
     """Whether the Klaviyo profile we know for ``recipient`` is ours to move to its address."""
-    return bool(recipient.email and recipient.other_emails and "klaviyo_id" in recipient.created)
+    return recipient.readdressable("klaviyo_id")
 
 
 Entry = tuple[int, dict[str, Any]]

@@ -1,6 +1,6 @@
 """A person whose e-mail changes upstream is moved at the destination, not left behind.
 
-Files in, the Klaviyo emulator out. Before, the changed person's traits digest did not change,
+Files in, the Klaviyo or HubSpot emulator out. Before, the changed person's traits digest did not change,
 so nothing was planned: the Klaviyo profile and its list kept the old address, and mail for
 the person went to an address they had given up. Read at the destination (the emulator's
 state), not from our calls.
@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import write_config
 from tests.e2e.test_pipeline import _jsonl, _orders, _people
 
+from cdp_hubspot.emulator import HubSpotEmulator
 from cdp_klaviyo.emulator import KlaviyoEmulator
 from connector.config import load_config
 from connector.pipeline import Workspace, run_pipeline
@@ -32,15 +33,23 @@ def klaviyo() -> Iterator[KlaviyoEmulator]:
         yield emu
 
 
-def _setup(root: Path, emu: KlaviyoEmulator) -> tuple[Path, list[dict[str, object]]]:
+def _setup(
+    root: Path, emu: KlaviyoEmulator | HubSpotEmulator
+) -> tuple[Path, list[dict[str, object]]]:
+    destination = (
+        f"""plugin = "klaviyo"
+api_key = {{ env = "KLAVIYO_KEY" }}
+poll_interval = 0.05"""
+        if isinstance(emu, KlaviyoEmulator)
+        else """plugin = "hubspot"
+access_token = { env = "HUBSPOT_TOKEN" }"""
+    )
     cfg = write_config(
         root,
         f"""
-[destinations.kl]
-plugin = "klaviyo"
-api_key = {{ env = "KLAVIYO_KEY" }}
+[destinations.out]
+{destination}
 base_url = "{emu.base_url}"
-poll_interval = 0.05
 segments = ["rfm_high", "rfm_medium", "rfm_low"]
 """,
     )
@@ -51,7 +60,8 @@ segments = ["rfm_high", "rfm_medium", "rfm_low"]
 
 
 def _run(cfg: Path) -> RunSummary:
-    ws = Workspace(load_config(cfg, env={"KLAVIYO_KEY": "pk_test_x"}))
+    env = {"KLAVIYO_KEY": "pk_test_x", "HUBSPOT_TOKEN": "pat-na1-moved"}
+    ws = Workspace(load_config(cfg, env=env))
     try:
         summary = run_pipeline(ws)
     finally:
@@ -129,3 +139,49 @@ def test_an_address_another_profile_holds_keeps_ours_where_it_is(
     assert after["profiles"][kid]["email"] == OLD  # ours stays where it was
     assert after["profiles"][theirs] == their_profile  # theirs is untouched
     assert _by_email(after, "late@example.org")  # the rest of the run landed
+
+
+def test_a_changed_address_moves_the_hubspot_contact_we_created(tmp_path: Path) -> None:
+    with HubSpotEmulator(EmulatorOptions(seed_profiles=0, limits="off", seed=7)) as hub:
+        cfg, people = _setup(tmp_path, hub)
+        _run(cfg)
+        before = _state(hub)
+        [rid] = [r for r, c in before["contacts"].items() if c.get("email") == OLD]
+        lists = sorted(lst["name"] for lst in before["lists"] if rid in lst["members"])
+        assert lists
+        _rename(tmp_path, people)
+        other = httpx.post(
+            f"{hub.base_url}/__emulator__/seed", json={"people": [{"email": "x@y.org"}]}
+        )
+        assert other.is_success
+
+        changed = _run(cfg)
+
+        after = _state(hub)
+        assert changed.counts["rejected"] == 0
+        emails = sorted(c.get("email") for c in after["contacts"].values())
+        assert OLD not in emails
+        assert after["contacts"][rid]["email"] == NEW  # the same contact, moved
+        assert sorted(lst["name"] for lst in after["lists"] if rid in lst["members"]) == lists
+        assert len(emails) == len(before["contacts"]) + 1  # only the seeded one is new
+        assert _run(cfg).counts["planned"] == 0
+
+
+def test_an_address_another_contact_holds_keeps_our_hubspot_contact(tmp_path: Path) -> None:
+    with HubSpotEmulator(EmulatorOptions(seed_profiles=0, limits="off", seed=7)) as hub:
+        cfg, people = _setup(tmp_path, hub)
+        _run(cfg)
+        [rid] = [r for r, c in _state(hub)["contacts"].items() if c.get("email") == OLD]
+        seeded = httpx.post(f"{hub.base_url}/__emulator__/seed", json={"people": [{"email": NEW}]})
+        assert seeded.is_success
+        [(theirs, their_contact)] = [
+            (r, c) for r, c in _state(hub)["contacts"].items() if c.get("email") == NEW
+        ]
+        _rename(tmp_path, people)
+
+        changed = _run(cfg)
+
+        after = _state(hub)["contacts"]
+        assert changed.counts["rejected"] == 0
+        assert after[rid]["email"] == OLD  # ours stays where it was
+        assert after[theirs] == their_contact  # theirs is untouched

@@ -26,7 +26,7 @@ from cdp_hubspot.emulator.lifecycle import resolve
 from cdp_hubspot.emulator.objects import CrmObject, ObjectStore, SearchError
 from cdp_hubspot.emulator.values import iso_ms, now_ms
 from cdp_hubspot.limits import OBJECT_PAGE_MAX
-from connector.sdk import Request, Response
+from connector.sdk import ErrorAnswer, Request, Response
 
 if TYPE_CHECKING:
     from cdp_hubspot.emulator.server import HubSpotEmulator
@@ -150,6 +150,14 @@ class ObjectRoutes:
                 category="OBJECT_NOT_FOUND",
             )
         staged = valid([clean(store, i.get("properties") or {}) for i in items])
+        for k, p in zip(keys, staged, strict=True):
+            # an address another contact holds: HubSpot keeps one contact per address and
+            # refuses the update as it refuses a create (409 CONFLICT, stape-io/hubspot-tag#7)
+            held = store.by_email.get((p.get("email") or "").lower())
+            if held is not None and held != k:
+                raise ErrorAnswer(
+                    409, f"Contact already exists. Existing ID: {held}", category="CONFLICT"
+                )
         ms = now_ms()
         results = [
             store.touch(store.records[k], p, ms).to_json(written(p, store))
