@@ -1,8 +1,8 @@
 """A person whose e-mail changes upstream is moved at the destination, not left behind.
 
-Files in, the Klaviyo or HubSpot emulator out. Before, the changed person's traits digest did not change,
-so nothing was planned: the Klaviyo profile and its list kept the old address, and mail for
-the person went to an address they had given up. Read at the destination (the emulator's
+Files in, the Klaviyo or HubSpot emulator out. Before, the changed person's traits digest did
+not change, so nothing was planned: the profile and its lists kept the old address, and mail
+for the person went to an address they had given up. Read at the destination (the emulator's
 state), not from our calls.
 """
 
@@ -37,8 +37,8 @@ def _setup(
     root: Path, emu: KlaviyoEmulator | HubSpotEmulator
 ) -> tuple[Path, list[dict[str, object]]]:
     destination = (
-        f"""plugin = "klaviyo"
-api_key = {{ env = "KLAVIYO_KEY" }}
+        """plugin = "klaviyo"
+api_key = { env = "KLAVIYO_KEY" }
 poll_interval = 0.05"""
         if isinstance(emu, KlaviyoEmulator)
         else """plugin = "hubspot"
