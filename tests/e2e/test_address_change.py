@@ -19,6 +19,7 @@ from tests.e2e.test_pipeline import _jsonl, _orders, _people
 
 from cdp_hubspot.emulator import HubSpotEmulator
 from cdp_klaviyo.emulator import KlaviyoEmulator
+from cdp_segment.emulator import SegmentEmulator
 from connector.config import load_config
 from connector.pipeline import Workspace, run_pipeline
 from connector.pipeline.runner import RunSummary
@@ -60,7 +61,7 @@ segments = ["rfm_high", "rfm_medium", "rfm_low"]
 
 
 def _run(cfg: Path) -> RunSummary:
-    env = {"KLAVIYO_KEY": "pk_test_x", "HUBSPOT_TOKEN": "pat-na1-moved"}
+    env = {"KLAVIYO_KEY": "pk_test_x", "HUBSPOT_TOKEN": "pat-na1-moved", "SEGMENT_KEY": "wk"}
     ws = Workspace(load_config(cfg, env=env))
     try:
         summary = run_pipeline(ws)
@@ -70,7 +71,7 @@ def _run(cfg: Path) -> RunSummary:
     return summary
 
 
-def _state(emu: KlaviyoEmulator) -> dict[str, Any]:
+def _state(emu: KlaviyoEmulator | HubSpotEmulator | SegmentEmulator) -> dict[str, Any]:
     found: dict[str, Any] = httpx.get(f"{emu.base_url}/__emulator__/state").json()
     return found
 
@@ -185,3 +186,30 @@ def test_an_address_another_contact_holds_keeps_our_hubspot_contact(tmp_path: Pa
         assert changed.counts["rejected"] == 0
         assert after[rid]["email"] == OLD  # ours stays where it was
         assert after[theirs] == their_contact  # theirs is untouched
+
+
+def test_a_changed_address_reaches_segment(tmp_path: Path) -> None:
+    """A Segment user we identify by our profile id is identified again, with the new address:
+    Segment's destinations key on that trait."""
+    with SegmentEmulator() as seg:
+        cfg = write_config(
+            tmp_path,
+            f"""
+[destinations.out]
+plugin = "segment"
+write_key = {{ env = "SEGMENT_KEY" }}
+base_url = "{seg.base_url}"
+segments = []
+""",
+        )
+        people = _people(30)
+        _jsonl(tmp_path / "data/profiles/people.jsonl", people)
+        _jsonl(tmp_path / "data/events/orders.jsonl", _orders(30))
+        _run(cfg)
+        sent = len(_state(seg)["messages"])
+        _rename(tmp_path, people)
+
+        _run(cfg)
+
+        later = _state(seg)["messages"][sent:]
+        assert [m["traits"].get("email") for m in later if m["type"] == "identify"] == [NEW]
