@@ -24,6 +24,7 @@ import pandas as pd
 
 from connector.identity.lifecycle import merge_targets
 from connector.store.datastore import first_row
+from connector.store.echoes import echo_records
 
 __all__ = ["affected_nodes", "build_graph", "forget_resolved_graph"]
 
@@ -37,12 +38,33 @@ _BLOCKED_KEY = """(strlen(v) = length(v) AND (
     OR (d IS NOT NULL
         AND (d IN (SELECT value FROM blocked_values) OR replace(d, left(d, 1), '') = ''))))"""
 
-_SUPERSEDED = """
-    WITH current AS (
-        SELECT 'email:' || email AS id_key FROM profile_records WHERE email IS NOT NULL
-        UNION SELECT 'phone:' || phone FROM profile_records WHERE phone IS NOT NULL
+# A past e-mail or phone still joins the record that gave it up while no other record holds
+# it today and no other gave it up. A record that is our own copy of the person (an echo: a
+# Klaviyo profile our import created for a HubSpot contact) counts for neither: an address
+# changed at HubSpot would split the person from their Klaviyo profile, which holds the old
+# address until we move it, and then from their past orders, once that profile gave it up too.
+_SUPERSEDED = f"""
+    WITH gave AS (
+        SELECT s.source, s.source_id, s.id_key, p.ids
+        FROM superseded_ids s LEFT JOIN profile_records p USING (source, source_id)
     ),
-    single AS (SELECT id_key FROM superseded_ids GROUP BY id_key HAVING count(*) = 1)
+    single AS (
+        SELECT id_key FROM gave g WHERE NOT EXISTS (
+            SELECT 1 FROM {echo_records("gave")} e
+            WHERE e.source = g.source AND e.source_id = g.source_id)
+        GROUP BY id_key HAVING count(*) = 1
+    ),
+    held AS (
+        SELECT 'email:' || email AS id_key, source, source_id, ids FROM profile_records
+        WHERE email IS NOT NULL AND 'email:' || email IN (SELECT id_key FROM single)
+        UNION ALL SELECT 'phone:' || phone, source, source_id, ids FROM profile_records
+        WHERE phone IS NOT NULL AND 'phone:' || phone IN (SELECT id_key FROM single)
+    ),
+    current AS (
+        SELECT id_key FROM held h WHERE NOT EXISTS (
+            SELECT 1 FROM {echo_records("held")} e
+            WHERE e.source = h.source AND e.source_id = h.source_id)
+    )
     SELECT s.source || ':' || s.source_id AS ref, s.id_key AS key
     FROM superseded_ids s JOIN single USING (id_key)
     WHERE s.id_key NOT IN (SELECT id_key FROM current)"""

@@ -213,3 +213,59 @@ segments = []
 
         later = _state(seg)["messages"][sent:]
         assert [m["traits"].get("email") for m in later if m["type"] == "identify"] == [NEW]
+
+
+def test_an_address_changed_at_hubspot_moves_our_klaviyo_copy(tmp_path: Path) -> None:
+    """Both platforms are sources too. The Klaviyo profile our import made for a HubSpot
+    contact is read back (an echo) and holds the old address until we move it: it must not
+    split the person from their contact, nor (once it took the new one) from their orders."""
+    people = [{"email": f"person{i}@example.org", "email_consent": "granted"} for i in range(20)]
+    options = EmulatorOptions(limits="off", seed=4, seed_profiles=0)
+    with HubSpotEmulator(options) as hub, KlaviyoEmulator(options) as kla:
+        httpx.post(f"{hub.base_url}/__emulator__/seed", json={"people": people})
+        cfg = write_config(
+            tmp_path,
+            f"""
+[sources.crm]
+plugin = "hubspot"
+access_token = {{ env = "HUBSPOT_TOKEN" }}
+base_url = "{hub.base_url}"
+
+[sources.esp]
+plugin = "klaviyo"
+api_key = {{ env = "KLAVIYO_KEY" }}
+base_url = "{kla.base_url}"
+
+[destinations.out]
+plugin = "klaviyo"
+api_key = {{ env = "KLAVIYO_KEY" }}
+base_url = "{kla.base_url}"
+poll_interval = 0.05
+""",
+        )
+        orders = [
+            {"source_event_id": f"o{i}", "type": "order_completed", "email": p["email"],
+             "occurred_at": f"2011-{1 + i % 11:02d}-10T10:00:00Z", "revenue": 5 + i}
+            for i, p in enumerate(people)
+        ]  # fmt: skip
+        _jsonl(tmp_path / "data/events/orders.jsonl", orders)
+        _run(cfg)
+        [(kid, _)] = _by_email(_state(kla), OLD)
+        contacts = _state(hub)["contacts"]
+        rid = next(r for r, c in contacts.items() if c.get("email") == OLD)
+        edited = httpx.post(
+            f"{hub.base_url}/crm/v3/objects/contacts/batch/update",
+            json={"inputs": [{"id": rid, "properties": {"email": NEW}}]},
+            headers={"Authorization": "Bearer pat-na1-moved"},
+        )
+        assert edited.is_success, edited.text
+
+        moved = _run(cfg)
+        echoed = _run(cfg)  # reads the moved profile back
+
+        after = _state(kla)
+        assert [pid for pid, _ in _by_email(after, NEW)] == [kid]
+        assert _by_email(after, OLD) == []
+        assert len(after["profiles"]) == len(people)
+        assert moved.counts["profiles"] == echoed.counts["profiles"] == len(people)
+        assert echoed.counts["planned"] == 0
