@@ -192,7 +192,7 @@ def _fill(
         member_pids.take(wanted).to_pylist(),
         member_sids.take(wanted).to_pylist(),
         addresses=people.column("email").combine_chunks(),
-        several=pc.is_in(known, value_set=_several_addresses(con, only)),
+        several=pc.is_in(known, value_set=ident.several_emails()),
         _position=position,
     )
     state.columns = columns
@@ -216,7 +216,9 @@ def _fill(
     )
     retired = list(state.aliases)
     state.retired_ids = {
-        pid: found for pid, (found, _) in zip(retired, ident.of_many(retired), strict=True) if found
+        pid: known.ids
+        for pid, known in zip(retired, ident.of_many(retired), strict=True)
+        if known.ids
     }
 
 
@@ -231,15 +233,6 @@ def _text(column: pd.Series) -> pa.Array:
     ):
         found = pa.array(column.astype(str).to_numpy(dtype=object), pa.string())
     return found.cast(pa.string())
-
-
-def _several_addresses(con: duckdb.DuckDBPyConnection, only: str) -> pa.Array:
-    """The profiles with more than one e-mail (``Recipient.other_emails`` is not empty)."""
-    found = con.sql(
-        f"""SELECT profile_id FROM identities WHERE kind = 'email' {only}
-            GROUP BY profile_id HAVING count(*) > 1"""
-    ).to_arrow_table()
-    return found.column("profile_id").combine_chunks().cast(pa.string())
 
 
 def _identities(con: duckdb.DuckDBPyConnection, only: str) -> Identities:
@@ -257,7 +250,7 @@ def _identities(con: duckdb.DuckDBPyConnection, only: str) -> Identities:
     n = len(pid)
     if n == 0:
         empty = pa.chunked_array([pa.array([], pa.list_(pa.string()))])
-        return Identities([], empty, empty)
+        return Identities([], empty, empty, pa.chunked_array([pa.array([], pa.list_(pa.bool_()))]))
     moved = pc.not_equal(pid.slice(1), pid.slice(0, n - 1)).to_numpy(zero_copy_only=False)
     starts = np.concatenate([[0], np.flatnonzero(moved) + 1]).astype(np.int64)
     offsets = pa.array(np.append(starts, n), pa.int32())
@@ -285,10 +278,9 @@ def _recipients_at(
         emails, phones = taken.column("email").to_pylist(), taken.column("phone").to_pylist()
         match = [(k, taken.column(k).to_pylist()) for k in MATCH_FIELDS]
         found = ident.of_many([pids[i] for i in rows])
-        made = ident.created_of_many([pids[i] for i in rows])
         out = []
         for j, i in enumerate(rows):
-            ids, known = found[j]
+            ids, known, made = found[j]
             email = emails[j]
             out.append(
                 Recipient(
@@ -299,7 +291,7 @@ def _recipients_at(
                     match={k: v for k, column in match if (v := column[j])},
                     other_emails=tuple(e for e in known if e != email),
                     consent={ch: c for ch, col in consent.items() if (c := col[i])},
-                    created=made[j],
+                    created=made,
                 )
             )
         return out
@@ -323,7 +315,7 @@ def _departed(store: DataStore, ident: Identities) -> dict[str, Recipient]:
            GROUP BY 1 ORDER BY 1"""
     ).fetchall()
     known = ident.of_many([pid for pid, _ in rows])
-    for (pid, phone), (ids, found) in zip(rows, known, strict=True):
+    for (pid, phone), (ids, found, _) in zip(rows, known, strict=True):
         out[pid] = Recipient(
             profile_id=pid,
             email=found[0] if found else None,

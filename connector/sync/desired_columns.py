@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -20,7 +20,16 @@ import pyarrow.compute as pc
 from connector.sync.digests import fragments, rounded, row_digests, text_fragments
 from connector.sync.traitvalues import clean
 
-__all__ = ["ADDRESS", "AddressMode", "DesiredColumns", "Identities", "LazyRows", "MemberSets"]
+__all__ = [
+    "ADDRESS",
+    "AddressMode",
+    "DesiredColumns",
+    "Identities",
+    "Known",
+    "LazyRows",
+    "MemberSets",
+    "address_mode",
+]
 
 # the digest's name for a recipient's e-mail: "@" starts no trait name (they are identifiers)
 ADDRESS = "@email"
@@ -29,6 +38,13 @@ _MOVED = "@email?"  # the fragments of the e-mails of people with more than one,
 # (one that changed upstream leaves the old one behind), so a changed address is sent again
 # without changing anyone else's digest; every one (a destination writing it as data)
 AddressMode = Literal["none", "moved", "all"]
+
+
+def address_mode(rows_per_profile: bool) -> AddressMode:
+    """The e-mails a destination's trait digests hold: every one where it writes them as data
+    (``RowsPerProfile``), else those of people with more than one."""
+    return "all" if rows_per_profile else "moved"
+
 
 V = TypeVar("V")
 MATCH_FIELDS = ("first_name", "last_name", "city", "postal_code", "country")
@@ -68,63 +84,78 @@ class LazyRows(Mapping[str, V]):
         return len(self._index)
 
 
-def _split(kinds: Sequence[str], values: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+class Known(NamedTuple):
+    """One profile's identifiers besides phone: ``ids`` by kind (the first value of each),
+    ``emails``, and the kinds in ``ids`` whose platform record our destinations ``created``."""
+
+    ids: dict[str, str]
+    emails: list[str]
+    created: frozenset[str]
+
+
+_NOTHING = Known({}, [], frozenset())
+
+
+def _split(kinds: Sequence[str], values: Sequence[str], made: Sequence[bool]) -> Known:
     ids: dict[str, str] = {}
     emails: list[str] = []
-    for kind, value in zip(kinds, values, strict=True):
+    created: set[str] = set()
+    for kind, value, ours in zip(kinds, values, made, strict=True):
         if kind == "email":
             emails.append(value)
-        else:
-            ids.setdefault(kind, value)
-    return ids, emails
+        elif kind not in ids:
+            ids[kind] = value
+            if ours:
+                created.add(kind)
+    return Known(ids, emails, frozenset(created))
 
 
 class Identities:
     """Each profile's identifiers besides phone (ids by kind, emails), from one grouped query
-    (``kinds`` and ``values`` are list columns sorted by kind, then value), kept as Arrow and
-    read a batch of profiles at a time: a run that sends a few thousand changes reads a few
-    thousand people's, not a million (made Python lists whole, they cost seconds and a
-    gigabyte at a million profiles)."""
+    (``kinds``, ``values`` and ``created`` are list columns sorted by kind, then value;
+    ``created``: whether one of our destinations created the record an id names), kept as
+    Arrow and read a batch of profiles at a time: a run that sends a few thousand changes
+    reads a few thousand people's, not a million (made Python lists whole, they cost seconds
+    and a gigabyte at a million profiles)."""
 
     def __init__(
         self,
         pids: Sequence[str],
         kinds: pa.ChunkedArray,
         values: pa.ChunkedArray,
-        created: pa.ChunkedArray | None = None,
+        created: pa.ChunkedArray,
     ) -> None:
+        self._pids = pids
         self._at = {pid: i for i, pid in enumerate(pids)}
         # one chunk each: a take from many chunks may join them first (a copy per batch)
         self._kinds = kinds.combine_chunks()
         self._values = values.combine_chunks()
-        self._created = created.combine_chunks() if created is not None else None
+        self._created = created.combine_chunks()
 
-    def of(self, pid: str) -> tuple[dict[str, str], list[str]]:
-        """``(ids by kind (the first value of each), emails)`` of one profile."""
+    def of(self, pid: str) -> Known:
+        """One profile's identifiers."""
         return self.of_many([pid])[0]
 
-    def of_many(self, pids: Sequence[str]) -> list[tuple[dict[str, str], list[str]]]:
+    def of_many(self, pids: Sequence[str]) -> list[Known]:
         """``of`` for each of ``pids`` (one that has none: nothing), read in one take."""
         at = [self._at.get(pid, -1) for pid in pids]
         rows = pa.array([i for i in at if i >= 0], type=pa.int64())
-        kinds = iter(self._kinds.take(rows).to_pylist() if len(rows) else [])
-        values = iter(self._values.take(rows).to_pylist() if len(rows) else [])
-        return [({}, []) if i < 0 else _split(next(kinds), next(values)) for i in at]
-
-    def created_of_many(self, pids: Sequence[str]) -> list[frozenset[str]]:
-        """Per profile, the id kinds whose platform record one of our destinations created."""
-        at = [self._at.get(pid, -1) for pid in pids]
-        if self._created is None or all(i < 0 for i in at):
-            return [frozenset()] * len(pids)
-        rows = pa.array([i for i in at if i >= 0], type=pa.int64())
+        if not len(rows):
+            return [_NOTHING] * len(pids)
         kinds = iter(self._kinds.take(rows).to_pylist())
-        flags = iter(self._created.take(rows).to_pylist())
-        return [
-            frozenset()
-            if i < 0
-            else frozenset(k for k, made in zip(next(kinds), next(flags), strict=True) if made)
-            for i in at
-        ]
+        values = iter(self._values.take(rows).to_pylist())
+        made = iter(self._created.take(rows).to_pylist())
+        return [_NOTHING if i < 0 else _split(next(kinds), next(values), next(made)) for i in at]
+
+    def several_emails(self) -> pa.Array:
+        """The profiles with more than one e-mail (``Recipient.other_emails`` is not empty),
+        counted in the lists already read."""
+        if not self._pids:
+            return pa.array([], pa.string())
+        emails = pc.equal(pc.list_flatten(self._kinds), "email").to_numpy(zero_copy_only=False)
+        owner = pc.list_parent_indices(self._kinds).to_numpy()
+        counts = np.bincount(owner[emails], minlength=len(self._pids))
+        return pa.array(self._pids, pa.string()).filter(pa.array(counts > 1))
 
 
 class MemberSets(Mapping[str, set[str]]):

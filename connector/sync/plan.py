@@ -30,6 +30,7 @@ import duckdb
 from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.state.ledger import LedgerEntry
 from connector.sync.desired import DesiredState
+from connector.sync.desired_columns import address_mode
 from connector.sync.mirror import LedgerSource, mirror_ledger
 from connector.sync.plan_db import PlanDatabase, as_plan_database
 from connector.sync.plan_rows import (
@@ -150,7 +151,7 @@ def plan_destination(
     digits = precisions(desired.trait_specs, hold_small_moves=hold_small_moves)
     build = Builders(
         desired, active, wanted, digits, may_create=not update_only,
-        address="all" if rows_per_profile else "moved",
+        address=address_mode(rows_per_profile),
     )  # fmt: skip
     upsert_candidates(db, desired, build)
     _finish(plan, db, desired, build, known, update_only=update_only)

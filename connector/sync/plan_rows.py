@@ -22,7 +22,7 @@ from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.state.ledger import PENDING
 from connector.sync.consent import allowed
 from connector.sync.desired import DesiredState, traits_digest
-from connector.sync.desired_columns import AddressMode
+from connector.sync.desired_columns import AddressMode, address_mode
 from connector.sync.plan_db import PlanDatabase, Row
 from connector.sync.settle import settle
 from connector.sync.settle_columns import settled_digests
@@ -104,7 +104,7 @@ def wanted_traits(
         if channel is not None and pids
         else [False] * len(pids)
     )
-    digests = cols.digests(wanted, address="all" if rows_per_profile else "moved") if pids else []
+    digests = cols.digests(wanted, address=address_mode(rows_per_profile)) if pids else []
     empty = traits_digest({})
     keep = [i for i, good in enumerate(ok) if good]
     skipped_gate = len(pids) - len(keep)

@@ -147,9 +147,9 @@ class HubSpotSink(SinkBase):
                 props = self._props(change)
                 # a contact we created, for a person whose address changed upstream, follows
                 # them (its lists with it); a contact HubSpot's users keep is never re-addressed
-                moves = bool(email) and change.recipient.readdressable("hubspot_id")
-                if moves and email:
-                    props["email"] = email
+                moves = change.recipient.readdressable("hubspot_id")
+                if moves:
+                    props["email"] = str(email)
                 item = _Item(i, "update", str(hs_id), email, props, change.may_create, moves)
             elif email:
                 item = _Item(i, "upsert", email.strip().lower(), email, self._props(change))

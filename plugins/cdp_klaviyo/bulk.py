@@ -23,7 +23,7 @@ from cdp_klaviyo.client import KlaviyoClient, next_cursor, pointed_item, refusal
 from cdp_klaviyo.limits import IMPORT_MAX_BYTES, IMPORT_MAX_PROFILES, PAGE_SIZE
 from connector.sdk import Recipient, RetryableError, SkippableError, bisect
 
-__all__ = ["ImportResult", "ImportRunner", "pack_jobs", "profile_payload", "readdress"]
+__all__ = ["ImportResult", "ImportRunner", "pack_jobs", "profile_payload"]
 
 _POINTER = re.compile(r"^/data/attributes/profiles/data/(\d+)")
 _ENVELOPE = 512  # bytes of the job document around the profiles, plus list relationships
@@ -53,7 +53,7 @@ def profile_payload(
     re-addressed by us."""
     attrs: dict[str, Any] = {}
     klaviyo_id = recipient.ids.get("klaviyo_id")
-    if klaviyo_id and readdress(recipient):
+    if klaviyo_id and recipient.readdressable("klaviyo_id"):
         attrs["email"] = recipient.email
     if not klaviyo_id:
         if recipient.email:
@@ -75,11 +75,6 @@ def profile_payload(
     if to_unset:
         profile["meta"] = {"patch_properties": {"unset": to_unset}}
     return profile
-
-
-def readdress(recipient: Recipient) -> bool:
-    """Whether the Klaviyo profile we know for ``recipient`` is ours to move to its address."""
-    return recipient.readdressable("klaviyo_id")
 
 
 Entry = tuple[int, dict[str, Any]]

@@ -15,11 +15,11 @@ A change that may not create (``mode = "update_only"``) is imported only keyed b
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Literal
 
-from cdp_klaviyo.bulk import ImportResult, ImportRunner, profile_payload, readdress
+from cdp_klaviyo.bulk import ImportResult, ImportRunner, profile_payload
 from cdp_klaviyo.client import KlaviyoClient, KlaviyoRequestError
 from cdp_klaviyo.limits import IMPORT_MAX_PROFILES, LIST_MEMBERS_PER_CALL
 from cdp_klaviyo.lists import ListManager, profile_gone
@@ -189,16 +189,7 @@ class KlaviyoSink(SinkBase):
     ) -> None:
         """Send again, by identifiers, the changes whose learned Klaviyo id is gone."""
         stale = self._stale_ids(changes, result.rejected)
-        if not stale:
-            return
-        redo = []
-        for i in stale:
-            recipients[i] = _without_klaviyo_id(recipients[i])
-            redo.append((i, profile_payload(recipients[i], changes[i].traits, changes[i].unset)))
-            del result.rejected[i]
-        again = self.imports.run(redo)
-        result.rejected.update(again.rejected)
-        result.retryable.update(again.retryable)
+        self._send_again(changes, recipients, result, stale, _without_klaviyo_id)
 
     def _keep_address(
         self, changes: Sequence[Change], recipients: list[Recipient], result: ImportResult
@@ -208,18 +199,33 @@ class KlaviyoSink(SinkBase):
         taken = [
             i
             for i, reason in result.rejected.items()
-            if reason.startswith("duplicate_profile") and readdress(recipients[i])
+            if reason.startswith("duplicate_profile") and recipients[i].readdressable("klaviyo_id")
         ]
-        if not taken:
-            return
-        self.ctx.logger.warning(
-            "klaviyo: %d profile(s) kept their old address: the new one belongs to another "
-            "Klaviyo profile",
-            len(taken),
+        if taken:
+            self.ctx.logger.warning(
+                "klaviyo: %d profile(s) kept their old address: the new one belongs to "
+                "another Klaviyo profile",
+                len(taken),
+            )
+        self._send_again(
+            changes, recipients, result, taken, lambda r: replace(r, created=frozenset())
         )
+
+    def _send_again(
+        self,
+        changes: Sequence[Change],
+        recipients: list[Recipient],
+        result: ImportResult,
+        picked: Sequence[int],
+        readdressed: Callable[[Recipient], Recipient],
+    ) -> None:
+        """Import the ``picked`` refused changes once more, to ``readdressed`` recipients;
+        their new outcomes replace the refusals in ``result``."""
+        if not picked:
+            return
         redo = []
-        for i in taken:
-            recipients[i] = dataclasses.replace(recipients[i], created=frozenset())
+        for i in picked:
+            recipients[i] = readdressed(recipients[i])
             redo.append((i, profile_payload(recipients[i], changes[i].traits, changes[i].unset)))
             del result.rejected[i]
         again = self.imports.run(redo)
