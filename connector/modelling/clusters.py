@@ -37,8 +37,8 @@ CLUSTER_FEATURES = (
 )
 _K_MARGIN = 0.02  # silhouette gain needed to leave the previous k
 # Rows a silhouette is computed on: its cost is quadratic in them. A reused run's card figure on
-# 5,000 rows took 1.6 s, more than the rest of its model stage; on the same data 3,000 rows
-# moved it by 0.0015 (0.1014 -> 0.1029).
+# 5,000 rows took 1.6 s under cProfile (the scale test's 6,000 profiles), more than the rest of
+# its model stage; on the same data 3,000 rows moved it by 0.0015 (0.1014 -> 0.1029).
 _SILHOUETTE_ROWS = 3_000
 _MIN_MEMBERS = 25  # a cluster needs about this many profiles: a tiny shop gets fewer clusters
 
