@@ -139,6 +139,7 @@ def _plan(
         with_memberships=bool({Capability.SINK_LISTS, Capability.SINK_AUDIENCES} & capabilities),
         full_members=_replaces(sink),
         rows_per_profile=isinstance(sink, RowsPerProfile) and bool(sink.rows_per_profile),
+        members_by_address=Capability.SINK_AUDIENCES in capabilities,
     )
 
 

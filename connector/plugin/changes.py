@@ -102,7 +102,9 @@ class Change:
     merged away or gone), whether or not anything was recorded as delivered, or a removal about
     a profile that is no longer live (erased, merged away or gone): a destination keyed by
     profile id removes the person's row, one that relays data onwards sends no contact
-    details with it.
+    details with it. ``moved``: an add of a membership the destination already holds, sent
+    again because the person's e-mail changed (a hashed audience, keyed by address): the sink
+    removes the rows of ``recipient.other_emails`` first, then adds the current one.
     """
 
     kind: ChangeKind
@@ -114,6 +116,7 @@ class Change:
     segment: SegmentRef | None = None
     may_create: bool = True
     clears: bool = False
+    moved: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,7 @@ class _Destination:
     name: str
     sink: Sink
     segments: list[SegmentRef]
+    by_address: bool = False  # a hashed audience (``plan_destination``'s members_by_address)
     prepared: bool = False
 
 
@@ -82,7 +83,8 @@ class Deliverer:
             except ConnectorError as exc:
                 self.failures.append(f"destination {name}: {redact(str(exc))}")
                 continue
-            self.destinations.append(_Destination(name, sink, wanted))
+            by_address = Capability.SINK_AUDIENCES in spec.capabilities
+            self.destinations.append(_Destination(name, sink, wanted, by_address))
 
     def deliver(
         self,
@@ -139,6 +141,7 @@ class Deliverer:
             update_only=cfg.mode == "update_only",
             with_traits=False,
             with_memberships=True,
+            members_by_address=dest.by_address,
         )
         out.skipped += sum(plan.skipped.values())
         if not plan.total:

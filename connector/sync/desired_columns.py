@@ -9,6 +9,7 @@ built only when a change about them is read (``LazyRows``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, TypeVar
@@ -22,6 +23,7 @@ from connector.sync.traitvalues import clean
 
 __all__ = [
     "ADDRESS",
+    "MEMBER",
     "AddressMode",
     "DesiredColumns",
     "Identities",
@@ -31,6 +33,8 @@ __all__ = [
     "address_mode",
 ]
 
+# a membership's digest: the person is in the segment (the address is not part of it)
+MEMBER = "1"
 # the digest's name for a recipient's e-mail: "@" starts no trait name (they are identifiers)
 ADDRESS = "@email"
 _MOVED = "@email?"  # the fragments of the e-mails of people with more than one, cached
@@ -235,6 +239,20 @@ class DesiredColumns:
         if address == "none":
             return [None] * len(self.pids)
         return self.fragment_column(ADDRESS if address == "all" else _MOVED)
+
+    def member_digests(self, pids: pa.Array) -> pa.Array:
+        """Per member (a profile id in ``pids``), the digest of its membership of a hashed
+        audience, which holds the person under an address: ``MEMBER``, or for a person with
+        more than one e-mail ``MEMBER`` and a hash of the current one. A changed address is
+        then an add again (``Change.moved``) without changing anyone else's digest; a hash,
+        so no address is kept in the ledger."""
+        frags = self.address_fragments("moved")
+        moved = [(self.pids[i], f) for i, f in enumerate(frags) if f is not None]
+        if not moved or not len(pids):
+            return pa.array([MEMBER] * len(pids), pa.string())
+        digests = [f"{MEMBER}:{hashlib.sha256(f.encode()).hexdigest()[:16]}" for _, f in moved]
+        at = pc.index_in(pids, value_set=pa.array([pid for pid, _ in moved], pa.string()))
+        return pc.fill_null(pa.array(digests, pa.string()).take(at), MEMBER)
 
     def fragment_column(self, name: str) -> list[str | None]:
         """Every row's ``"name":value`` digest fragment (None: no value), computed once."""

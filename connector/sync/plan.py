@@ -110,6 +110,7 @@ def plan_destination(
     hold_small_moves: bool = True,
     db: PlanDatabase | duckdb.DuckDBPyConnection | None = None,
     rows_per_profile: bool = False,
+    members_by_address: bool = False,
 ) -> DestinationPlan:
     """Plan one destination; ``with_traits`` / ``with_memberships`` follow its capabilities.
 
@@ -125,7 +126,9 @@ def plan_destination(
     sink that replaces whole memberships. ``db``: the database to plan in (default: a DuckDB
     connection of the plan's own; ``connector.engine.plan_database`` gives Spark's); the plan
     keeps it to read its changes from. ``rows_per_profile``: the destination keys its records
-    by profile id (``connector.plugin.protocols.RowsPerProfile``).
+    by profile id (``connector.plugin.protocols.RowsPerProfile``). ``members_by_address``: it
+    holds members under a hashed address (an ad audience), so a member whose e-mail changed
+    is added again (``Change.moved``).
     """
     db = as_plan_database(db if db is not None else plan_engine())
     plan = DestinationPlan(destination, engine=db)
@@ -146,7 +149,7 @@ def plan_destination(
     plan.members = wanted_members(
         db, desired, active, plan.skipped, gate=gate, unidentifiable=unidentifiable,
         channel=consent_channel, policy=consent_policy, full_members=full_members,
-        rows_per_profile=rows_per_profile,
+        rows_per_profile=rows_per_profile, by_address=members_by_address,
     )  # fmt: skip
     digits = precisions(desired.trait_specs, hold_small_moves=hold_small_moves)
     build = Builders(
@@ -176,12 +179,14 @@ class _Gate:
 
 
 _ADDS = """
-    SELECT w.key, w.segment_id, w.profile_id, l.key IS NOT NULL AS in_ledger,
+    SELECT w.key, w.segment_id, w.profile_id, w.digest,
+           coalesce(l.digest <> 'pending', FALSE) AS moved, l.key IS NOT NULL AS in_ledger,
            t.key IS NOT NULL AS traits_known
     FROM want_members w
     LEFT JOIN ledger_rows l ON l.key = w.key
     LEFT JOIN ledger_rows t ON t.key = 't:' || w.profile_id
-    WHERE l.key IS NULL OR l.digest = 'pending'"""
+    WHERE l.key IS NULL OR l.digest = 'pending' OR l.digest <> w.digest"""
+# a member whose digest changed is held under an address the person has given up (``moved``);
 # pending memberships count: a crash may have left the member at the destination; a member
 # merged into a survivor who is wanted in the segment stays (it is the survivor's now), unless
 # the destination keys its rows by profile id (``merged`` is then empty)
@@ -194,7 +199,7 @@ _REMOVES = """
     WHERE l.kind = 'membership' AND w.key IS NULL AND s.key IS NULL"""
 # what each planned table holds after ``ord``, in the order ``Builders`` reads it
 _UPSERT = ("key", "profile_id", "digest", "withdrawn", "payload", "numbers", "cleared")
-_ADD = ("key", "segment_id", "profile_id")
+_ADD = ("key", "segment_id", "profile_id", "digest", "moved")
 _REMOVE = ("key", "segment_id", "profile_id", "digest")
 
 

@@ -22,7 +22,7 @@ from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.state.ledger import PENDING
 from connector.sync.consent import allowed
 from connector.sync.desired import DesiredState, traits_digest
-from connector.sync.desired_columns import AddressMode, address_mode
+from connector.sync.desired_columns import MEMBER, AddressMode, address_mode
 from connector.sync.plan_db import PlanDatabase, Row
 from connector.sync.settle import settle
 from connector.sync.settle_columns import settled_digests
@@ -150,9 +150,12 @@ def wanted_members(
     policy: Literal["strict", "not_denied"],
     full_members: bool,
     rows_per_profile: bool = False,
+    by_address: bool = False,
 ) -> dict[str, list[Change]]:
-    """Table ``want_members`` (key, segment_id, profile_id) and ``merged``; with
-    ``full_members`` every wanted member per segment as changes, for a replacing sink."""
+    """Table ``want_members`` (key, segment_id, profile_id, digest) and ``merged``; with
+    ``full_members`` every wanted member per segment as changes, for a replacing sink.
+    ``by_address``: the destination holds members under an address (a hashed audience), so
+    the digest names the current one of a person who has had several."""
     cols = desired.table()
     segment_of = pa.array(cols.member_sids, pa.string())
     chosen = pc.is_in(segment_of, value_set=pa.array(list(active), pa.string()))
@@ -172,15 +175,24 @@ def wanted_members(
     sids = _picked(segment_of, rows)
     pids = _picked(member_of, rows)
     keys = _joined("m", sids, pids)
+    digests = (
+        cols.member_digests(pids) if by_address else pa.array([MEMBER] * len(pids), pa.string())
+    )
     members: dict[str, list[Change]] = {}
     if full_members:
-        listed = sorted(zip(sids.to_pylist(), pids.to_pylist(), keys.to_pylist(), strict=True))
+        listed = sorted(
+            zip(sids.to_pylist(), pids.to_pylist(), keys.to_pylist(), digests.to_pylist(),
+                strict=True)
+        )  # fmt: skip
         for chunk in batched(listed, _BATCH):
-            found = desired.recipients_of([pid for _, pid, _ in chunk])
-            for (sid, _, key), recipient in zip(chunk, found, strict=True):
-                add = Change(ChangeKind.ADD, recipient, key, "1", segment=active[sid])
+            found = desired.recipients_of([pid for _, pid, _, _ in chunk])
+            for (sid, _, key, digest), recipient in zip(chunk, found, strict=True):
+                add = Change(ChangeKind.ADD, recipient, key, digest, segment=active[sid])
                 members.setdefault(sid, []).append(add)
-    db.put("want_members", pa.table({"key": keys, "segment_id": sids, "profile_id": pids}))
+    db.put(
+        "want_members",
+        pa.table({"key": keys, "segment_id": sids, "profile_id": pids, "digest": digests}),
+    )
     # a retired profile with no recipient of its own: its memberships are the survivor's (a
     # destination keyed by profile id holds them in the retired profile's own rows)
     gone = {} if rows_per_profile else {p: desired.aliases[p] for p in _retired(desired)}
@@ -312,12 +324,13 @@ class Builders:
         )  # fmt: skip
 
     def adds(self, rows: Sequence[Row]) -> list[Change]:
-        """A batch of planned adds (key, segment_id, profile_id)."""
-        found = self.desired.recipients_of([pid for _, _, pid in rows])
+        """A batch of planned adds (key, segment_id, profile_id, digest, moved)."""
+        found = self.desired.recipients_of([row[2] for row in rows])
         return [
-            Change(ChangeKind.ADD, recipient, key, "1", segment=self.active[sid])
-            for (key, sid, _), recipient in zip(rows, found, strict=True)
-        ]
+            Change(ChangeKind.ADD, recipient, key, digest, segment=self.active[sid],
+                   moved=bool(moved))
+            for (key, sid, _, digest, moved), recipient in zip(rows, found, strict=True)
+        ]  # fmt: skip
 
     def removes(self, rows: Sequence[Row]) -> list[Change]:
         """A batch of planned removes (key, segment_id, profile_id, digest), addressed to

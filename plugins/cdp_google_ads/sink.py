@@ -95,6 +95,11 @@ class _Member:
     body: dict[str, Any]
 
 
+def _given_up(recipient: Recipient) -> list[dict[str, object]]:
+    """The hashed identifiers of the person's other addresses (``Recipient.other_emails``)."""
+    return [x for e in recipient.other_emails for x in google_identifiers(e, None, {}).identifiers]
+
+
 def _retry_delay(error: dict[str, Any]) -> float | None:
     for detail in error.get("details") or []:
         delay = detail.get("retryDelay")
@@ -181,8 +186,14 @@ class GoogleAdsSink(SinkBase):
         self.context.state.put(key, list_id)
 
     def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:
+        """Members grouped per list and kind, sent and polled. A moved member's past
+        addresses (``Change.moved``) are removed and their requests polled before anything
+        else is sent: Google processes requests asynchronously and documents no order
+        between them, and an old and a new address may match one Google account, which a
+        later removal would take out of the list again."""
         outcomes: list[Outcome | None] = [None] * len(changes)
         groups: dict[tuple[str, ChangeKind], list[_Member]] = {}
+        past: dict[tuple[str, ChangeKind], list[_Member]] = {}
         for i, change in enumerate(changes):
             if change.kind is ChangeKind.UPSERT or change.segment is None:
                 outcomes[i] = Outcome.rejected("Customer Match takes only add/remove changes")
@@ -201,24 +212,31 @@ class GoogleAdsSink(SinkBase):
                 outcomes[i] = Outcome.rejected(f"no hashable identifier for Google ({why})")
                 continue
             identifiers = list(ids.identifiers)
+            given_up = _given_up(r)
             if change.kind is ChangeKind.REMOVE:  # the member may have been added under one
-                for email in r.other_emails:
-                    identifiers += google_identifiers(email, None, {}).identifiers
+                identifiers += given_up
+            elif change.moved and given_up:
+                gone = _Member(i, {"userData": {"userIdentifiers": given_up[:10]}})
+                past.setdefault((change.segment.id, ChangeKind.REMOVE), []).append(gone)
             # Data Manager API: at most 10 userIdentifiers per member (reference, UserData)
             member: dict[str, Any] = {"userData": {"userIdentifiers": identifiers[:10]}}
             if change.kind is ChangeKind.ADD and r.consent.get("ads") == "granted":
                 member["consent"] = GRANTED
             groups.setdefault((change.segment.id, change.kind), []).append(_Member(i, member))
-        sent: list[tuple[str, str, list[int]]] = []
-        for (segment_id, kind), members in groups.items():
-            size = self.settings.batch_size
-            for start in range(0, len(members), size):
-                batch = members[start : start + size]
-                for m, outcome in zip(
-                    batch, self._send(segment_id, kind, batch, sent), strict=True
-                ):
-                    outcomes[m.index] = outcome
-        self._poll(sent, outcomes)
+        self.last_request_ids = []
+        for step in (past, groups):
+            sent: list[tuple[str, str, list[int]]] = []
+            for (segment_id, kind), members in step.items():
+                size = self.settings.batch_size
+                for start in range(0, len(members), size):
+                    batch = members[start : start + size]
+                    for m, outcome in zip(
+                        batch, self._send(segment_id, kind, batch, sent), strict=True
+                    ):
+                        current = outcomes[m.index]
+                        if current is None or current.status == "ok":  # the worst decides
+                            outcomes[m.index] = outcome
+            self._poll(sent, outcomes)
         return [o if o is not None else Outcome.retryable("not sent") for o in outcomes]
 
     def close(self) -> None:
@@ -327,7 +345,7 @@ class GoogleAdsSink(SinkBase):
     # ---- request status -------------------------------------------------------------------
     def _poll(self, sent: list[tuple[str, str, list[int]]], outcomes: list[Outcome | None]) -> None:
         """Wait for each request's status; FAILED makes its changes retryable."""
-        self.last_request_ids = [request_id for request_id, _, _ in sent]
+        self.last_request_ids += [request_id for request_id, _, _ in sent]
         deadline = time.monotonic() + self.settings.status_timeout
         pending = list(sent)
         rates: dict[str, list[tuple[float, int]]] = {}

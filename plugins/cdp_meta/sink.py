@@ -50,6 +50,7 @@ T = TypeVar("T")
 class _Row:
     index: int  # position of the change in the apply() chunk
     values: tuple[str, ...]
+    counted: bool = True  # false: a moved member's rows (the audience's size is unchanged)
 
 
 class MetaSink(SinkBase):
@@ -130,6 +131,8 @@ class MetaSink(SinkBase):
         )
 
     def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:
+        """Rows grouped per audience and kind; removals go first, so a moved member's rows
+        under past addresses (``Change.moved``) are gone before the current one is added."""
         outcomes: list[Outcome | None] = [None] * len(changes)
         groups: dict[tuple[str, ChangeKind], list[_Row]] = {}
         for i, change in enumerate(changes):
@@ -141,10 +144,13 @@ class MetaSink(SinkBase):
                 outcomes[i] = Outcome.rejected(values)
                 continue
             group = groups.setdefault((change.segment.id, change.kind), [])
-            group.append(_Row(i, values))
+            group.append(_Row(i, values, counted=not change.moved))
             if change.kind is ChangeKind.REMOVE:
                 group.extend(_Row(i, v) for v in self._past_rows(change))
-        for (segment_id, kind), rows in groups.items():
+            elif change.moved:
+                past = groups.setdefault((change.segment.id, ChangeKind.REMOVE), [])
+                past.extend(_Row(i, v, counted=False) for v in self._past_rows(change))
+        for (segment_id, kind), rows in sorted(groups.items(), key=lambda g: g[0][1] != "remove"):
             for batch in self._batches(rows, kind):
                 for row, outcome in zip(batch, self._send(segment_id, kind, batch), strict=True):
                     current = outcomes[row.index]
@@ -331,7 +337,7 @@ class MetaSink(SinkBase):
             {
                 r.index
                 for r in rows
-                if outcomes[r.index] is not None and outcomes[r.index].status == "ok"
+                if r.counted and outcomes[r.index] is not None and outcomes[r.index].status == "ok"
             }
         )
         key = f"members:{segment_id}"

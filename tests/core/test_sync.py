@@ -211,3 +211,32 @@ def test_a_merged_away_member_is_removed_through_its_own_platform_record(ledger:
     after.retired_ids["b"] = {"hubspot_id": "202"}
     plan = plan_destination("d", after, ledger.entries("d"))
     assert sorted(c.recipient.ids["hubspot_id"] for c in plan.removes) == ["101", "202"]
+
+
+def test_a_member_whose_address_changed_is_added_to_a_hashed_audience_again(
+    ledger: Ledger,
+) -> None:
+    """A hashed audience holds the person under an address: a changed one is an add again
+    (``moved``, so the sink removes the old row), and only for that person and only there."""
+    want = desired({"a": {"score": 1}, "b": {"score": 2}}, {"a", "b"})
+
+    def plan(dest: str, by_address: bool = True) -> list[tuple[str, bool]]:
+        found = plan_destination(dest, want, ledger.entries(dest), members_by_address=by_address)
+        apply_plan(found, RecordingSink(), ledger, run_id="r")
+        return [(c.recipient.profile_id, c.moved) for c in found.adds]
+
+    assert plan("ads") == [("a", False), ("b", False)]
+    assert plan("lists", by_address=False) == [("a", False), ("b", False)]
+    want.recipients["a"] = Recipient("a", email="new@example.org", other_emails=("a@example.org",))
+
+    assert plan("ads") == [("a", True)]
+    assert plan("lists", by_address=False) == []  # a list keyed by platform id: nothing to do
+    assert plan("ads") == []  # settled
+    digest = ledger.entries("ads")["m:vip:a"].digest
+    assert digest.startswith("1:")
+    assert "@" not in digest  # a hash: no address in the ledger
+    assert ledger.entries("ads")["m:vip:b"].digest == "1"  # nobody else's digest moved
+    want.recipients["a"] = Recipient(
+        "a", email="newer@example.org", other_emails=("a@example.org", "new@example.org")
+    )
+    assert plan("ads") == [("a", True)]

@@ -18,13 +18,17 @@ import pytest
 from tests.conftest import write_config
 from tests.e2e.test_pipeline import _jsonl, _orders, _people
 
+from cdp_google_ads.emulator import GoogleAdsEmulator
+from cdp_google_ads.identifiers import google_email
 from cdp_hubspot.emulator import HubSpotEmulator
 from cdp_klaviyo.emulator import KlaviyoEmulator
+from cdp_meta.emulator import MetaEmulator
 from cdp_segment.emulator import SegmentEmulator
 from connector.config import load_config
 from connector.pipeline import Workspace, run_pipeline
 from connector.pipeline.runner import RunSummary
 from connector.plugin.spec import EmulatorOptions
+from connector.sdk import sha256_hex
 from connector.testing.platform import admin
 
 OLD, NEW = "person3@example.org", "renamed@example.org"
@@ -33,7 +37,11 @@ _PLATFORMS: dict[type, str] = {
     HubSpotEmulator: 'plugin = "hubspot"\naccess_token = { env = "HUBSPOT_TOKEN" }',
     SegmentEmulator: 'plugin = "segment"\nwrite_key = { env = "SEGMENT_KEY" }',
 }
-_ENV = {"KLAVIYO_KEY": "pk_test_x", "HUBSPOT_TOKEN": "pat-na1-moved", "SEGMENT_KEY": "wk"}
+_ENV = {
+    "KLAVIYO_KEY": "pk_test_x", "HUBSPOT_TOKEN": "pat-na1-moved", "SEGMENT_KEY": "wk",
+    "META_TOKEN": MetaEmulator.access_token, "GOOGLE_SECRET": GoogleAdsEmulator.client_secret,
+    "GOOGLE_REFRESH": GoogleAdsEmulator.refresh_token,
+}  # fmt: skip
 _TIERS = ("rfm_high", "rfm_medium", "rfm_low")
 Emulator = KlaviyoEmulator | HubSpotEmulator | SegmentEmulator
 
@@ -236,3 +244,76 @@ def test_an_address_changed_at_hubspot_moves_our_klaviyo_copy(tmp_path: Path) ->
         assert len(after) == len(people)
         assert moved.counts["profiles"] == echoed.counts["profiles"] == len(people)
         assert echoed.counts["planned"] == 0
+
+
+def _ads_tables(meta: MetaEmulator, google: GoogleAdsEmulator) -> str:
+    """Meta and Google destinations for every tier (the files state no ads consent: everyone
+    who has not said no is sent)."""
+    lists = ", ".join(f'{t} = "{900 + i}"' for i, t in enumerate(_TIERS))
+    return f"""
+[destinations.meta]
+plugin = "meta"
+access_token = {{ env = "META_TOKEN" }}
+ad_account_id = "act_1001"
+base_url = "{meta.base_url}"
+segments = {json.dumps(list(_TIERS))}
+consent_policy = "not_denied"
+
+[destinations.google]
+plugin = "google_ads"
+operating_account_id = "1234567890"
+user_lists = {{ {lists} }}
+base_url = "{google.base_url}"
+token_url = "{google.base_url}/token"
+client_id = "{GoogleAdsEmulator.client_id}"
+client_secret = {{ env = "GOOGLE_SECRET" }}
+refresh_token = {{ env = "GOOGLE_REFRESH" }}
+terms_of_service_accepted = true
+segments = {json.dumps(list(_TIERS))}
+consent_policy = "not_denied"
+status_poll_interval = 0.05
+"""
+
+
+def _audiences(meta: MetaEmulator, google: GoogleAdsEmulator) -> dict[str, list[str]]:
+    """Every Meta audience and Google list, by name or id, with its members' e-mail hashes."""
+    found = {
+        f"meta:{a['name']}": sorted(m.get("EMAIL", "") for m in a["members"])
+        for a in _state(meta)["audiences"].values()
+    }
+    for list_id, user_list in _state(google)["user_lists"].items():
+        found[f"google:{list_id}"] = sorted(
+            h for m in user_list["members"] for h in m.get("emailAddress", [])
+        )
+    return found
+
+
+def _holding(audiences: dict[str, list[str]], email: str) -> list[str]:
+    """The audiences holding ``email``, hashed as each platform normalises it."""
+    hashed = {"meta": sha256_hex(email), "google": sha256_hex(google_email(email))}
+    return sorted(n for n, members in audiences.items() if hashed[n.split(":")[0]] in members)
+
+
+def test_a_changed_address_moves_the_member_of_hashed_audiences(tmp_path: Path) -> None:
+    """Meta and Google hold a member under a hashed address. Before, a changed address planned
+    nothing: ads kept targeting the address the person gave up, never the new one."""
+    options = EmulatorOptions(limits="off")
+    with MetaEmulator(options) as meta, GoogleAdsEmulator(options) as google:
+        cfg = write_config(tmp_path, _ads_tables(meta, google))
+        people = _people(30)
+        _jsonl(tmp_path / "data/profiles/people.jsonl", people)
+        _jsonl(tmp_path / "data/events/orders.jsonl", _orders(30))
+        _run(cfg)
+        before = _audiences(meta, google)
+        held = _holding(before, OLD)
+        assert [name.split(":")[0] for name in held] == ["google", "meta"]
+        _rename(tmp_path, people)
+
+        changed = _run(cfg)
+
+        after = _audiences(meta, google)
+        assert changed.counts["rejected"] == 0
+        assert _holding(after, OLD) == []  # no ad reaches an address given up
+        assert _holding(after, NEW) == held
+        assert {k: len(v) for k, v in after.items()} == {k: len(v) for k, v in before.items()}
+        assert _run(cfg).counts["planned"] == 0  # settled: the move is not sent again

@@ -293,3 +293,23 @@ def test_version_table() -> None:
         "Meta Marketing API v25.0 expires on 2027-02-23; plan the upgrade"
     )
     assert expiry_warning(DEFAULT_VERSION, date(2026, 12, 1)) is None
+
+
+def test_a_moved_member_leaves_its_old_row_first(meta_emulator, meta_sink) -> None:
+    """``Change.moved``: the row under the person's old address is deleted before the new one
+    is posted, and the audience's member count (the match rate's base) does not move."""
+    sink = meta_sink()
+    seg = SEGMENTS[0]
+    sink.prepare([], [seg])
+    old = Recipient("p1", email="old@example.org")
+    sink.apply([Change(ChangeKind.ADD, old, "m:high_value:p1", "1", segment=seg)])
+    before = len(admin(meta_emulator.base_url, "requests")["requests"])
+    moved = Recipient("p1", email="new@example.org", other_emails=("old@example.org",))
+    change = Change(ChangeKind.ADD, moved, "m:high_value:p1", "1:x", segment=seg, moved=True)
+
+    assert [o.status for o in sink.apply([change])] == [OutcomeStatus.OK]
+
+    assert members_of(admin(meta_emulator.base_url, "state"), seg.name) == {sha("new@example.org")}
+    log = admin(meta_emulator.base_url, "requests")["requests"][before:]
+    assert [r["method"] for r in log if "/users" in r["path"]] == ["DELETE", "POST"]
+    assert sink.context.state.get(f"members:{seg.id}") == "1"
