@@ -19,7 +19,7 @@ from connector.modelling.output import ModelOutput
 from connector.pipeline.progress import Progress
 from connector.plugin.changes import SegmentRef
 from connector.plugin.defaults import accepts_hook, known_hook, with_hook_defaults
-from connector.plugin.protocols import ReplacesMembers, RowsPerProfile
+from connector.plugin.protocols import PlatformRecords, ReplacesMembers, RowsPerProfile
 from connector.plugin.spec import Capability, Sink
 from connector.privacy.destinations import erase_at_destination
 from connector.state.runs import RecordError
@@ -140,6 +140,7 @@ def _plan(
         full_members=_replaces(sink),
         rows_per_profile=isinstance(sink, RowsPerProfile) and bool(sink.rows_per_profile),
         members_by_address=Capability.SINK_AUDIENCES in capabilities,
+        record_kind=sink.record_kind if isinstance(sink, PlatformRecords) else None,
     )
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "KeyValueState",
     "LiveSource",
     "PagedSource",
+    "PlatformRecords",
     "ReplacesMembers",
     "Sink",
     "SinkBase",
@@ -190,6 +191,20 @@ class RowsPerProfile(Sink, Protocol):
 
     @property
     def rows_per_profile(self) -> bool: ...
+
+
+@runtime_checkable
+class PlatformRecords(Sink, Protocol):
+    """A sink whose records are the platform's own, named by ids of ``record_kind``
+    (Klaviyo: ``klaviyo_id``), which two profiles keep apart when they merge. A profile merged
+    into another that still has a record of its own of that kind (the platform holds two
+    records of one person: ``DesiredState.retired_ids``) has its memberships removed and its
+    traits cleared through that record, instead of handing them to the survivor, whose own
+    record holds them: the person is on each list once. A platform that merges the records
+    itself (HubSpot: the merged-away id reads as the merged record) is not one."""
+
+    @property
+    def record_kind(self) -> str: ...
 
 
 class SinkBase(Sink):

@@ -111,6 +111,7 @@ def plan_destination(
     db: PlanDatabase | duckdb.DuckDBPyConnection | None = None,
     rows_per_profile: bool = False,
     members_by_address: bool = False,
+    record_kind: str | None = None,
 ) -> DestinationPlan:
     """Plan one destination; ``with_traits`` / ``with_memberships`` follow its capabilities.
 
@@ -128,7 +129,8 @@ def plan_destination(
     keeps it to read its changes from. ``rows_per_profile``: the destination keys its records
     by profile id (``connector.plugin.protocols.RowsPerProfile``). ``members_by_address``: it
     holds members under a hashed address (an ad audience), so a member whose e-mail changed
-    is added again (``Change.moved``).
+    is added again (``Change.moved``). ``record_kind``: the id kind of the platform records it
+    writes, kept apart when profiles merge (``connector.plugin.protocols.PlatformRecords``).
     """
     db = as_plan_database(db if db is not None else plan_engine())
     plan = DestinationPlan(destination, engine=db)
@@ -139,7 +141,7 @@ def plan_destination(
     wanted_traits(
         db, desired, plan.skipped, wanted, with_traits=with_traits, gate=gate,
         unidentifiable=unidentifiable, channel=trait_consent_channel, policy=consent_policy,
-        rows_per_profile=rows_per_profile,
+        rows_per_profile=rows_per_profile, record_kind=record_kind,
     )  # fmt: skip
     active: dict[str, SegmentRef] = {
         s.id: s
@@ -150,6 +152,7 @@ def plan_destination(
         db, desired, active, plan.skipped, gate=gate, unidentifiable=unidentifiable,
         channel=consent_channel, policy=consent_policy, full_members=full_members,
         rows_per_profile=rows_per_profile, by_address=members_by_address,
+        record_kind=record_kind,
     )  # fmt: skip
     digits = precisions(desired.trait_specs, hold_small_moves=hold_small_moves)
     build = Builders(

@@ -89,13 +89,15 @@ def wanted_traits(
     channel: Channel,
     policy: Literal["strict", "not_denied"],
     rows_per_profile: bool = False,
+    record_kind: str | None = None,
 ) -> None:
     """Table ``want_traits`` (key, profile_id, digest, withdrawn) and ``erasing``.
 
     A profile whose traits are no longer allowed is wanted with no traits (``withdrawn``): the
     plan clears what was delivered, and plans nothing for one never delivered to. ``erasing``
     holds the profiles whose delivered traits are cleared: those a privacy request erases, and
-    with ``rows_per_profile`` also every departed or merged-away profile (its row is its own)."""
+    with ``rows_per_profile`` also every departed or merged-away profile (its row is its own),
+    with ``record_kind`` a merged-away one with a platform record of its own (``_apart``)."""
     cols = desired.table()
     pids = cols.pids if with_traits else []
     ok = _gated(pids, desired, gate)
@@ -135,6 +137,7 @@ def wanted_traits(
         gone = {p for p in desired.erasing if p in desired.departed}
         if rows_per_profile:
             gone |= set(desired.departed) | _retired(desired)
+        gone |= _apart(desired, record_kind)
     put_table(db, "erasing", {"profile_id": sorted(gone)})
 
 
@@ -151,6 +154,7 @@ def wanted_members(
     full_members: bool,
     rows_per_profile: bool = False,
     by_address: bool = False,
+    record_kind: str | None = None,
 ) -> dict[str, list[Change]]:
     """Table ``want_members`` (key, segment_id, profile_id, digest) and ``merged``; with
     ``full_members`` every wanted member per segment as changes, for a replacing sink.
@@ -194,8 +198,14 @@ def wanted_members(
         pa.table({"key": keys, "segment_id": sids, "profile_id": pids, "digest": digests}),
     )
     # a retired profile with no recipient of its own: its memberships are the survivor's (a
-    # destination keyed by profile id holds them in the retired profile's own rows)
-    gone = {} if rows_per_profile else {p: desired.aliases[p] for p in _retired(desired)}
+    # destination keyed by profile id holds them in the retired profile's own rows, a platform
+    # holding two records of the person in the retired one's record: ``_apart``)
+    apart = _apart(desired, record_kind)
+    gone = (
+        {}
+        if rows_per_profile
+        else {p: desired.aliases[p] for p in _retired(desired) if p not in apart}
+    )
     put_table(db, "merged", {"profile_id": list(gone), "survivor": list(gone.values())})
     return members
 
@@ -207,6 +217,15 @@ def _retired(desired: DesiredState) -> set[str]:
         for pid in desired.aliases
         if pid not in desired.recipients and pid not in desired.departed
     }
+
+
+def _apart(desired: DesiredState, record_kind: str | None) -> set[str]:
+    """Merged-away profiles that keep a platform record of their own of ``record_kind``
+    (``PlatformRecords``): the survivor has another, so theirs is taken off lists and cleared
+    rather than left holding the person a second time."""
+    if record_kind is None:
+        return set()
+    return {p for p in _retired(desired) if record_kind in desired.retired_ids.get(p, {})}
 
 
 def _consented(

@@ -46,6 +46,8 @@ _NOT_CREATED = "Klaviyo holds no such profile and mode = update_only creates non
 
 class KlaviyoSink(SinkBase):
     consent: Literal["email", "ads"] | None = "email"
+    # two profiles of one person stay two in Klaviyo when our profiles merge (``PlatformRecords``)
+    record_kind = "klaviyo_id"
 
     def __init__(
         self, settings: KlaviyoSettings, ctx: PluginContext, client: KlaviyoClient | None = None
@@ -151,7 +153,9 @@ class KlaviyoSink(SinkBase):
         self._rekey_stale(changes, recipients, result)
         self._keep_address(changes, recipients, result)
         for i, reason in result.rejected.items():
-            outcomes[i] = Outcome.rejected(reason)
+            # traits taken back from a profile gone since: nothing is left to clear
+            gone = changes[i].clears and profile_gone(reason)
+            outcomes[i] = Outcome.ok() if gone else Outcome.rejected(reason)
         for i, reason in result.retryable.items():
             outcomes[i] = outcomes[i] or Outcome.retryable(reason)
         landed = [recipients[i] for i, o in enumerate(outcomes) if o is None]
@@ -235,11 +239,14 @@ class KlaviyoSink(SinkBase):
     @staticmethod
     def _stale_ids(changes: Sequence[Change], rejected: dict[int, str]) -> list[int]:
         """Changes refused because their learned Klaviyo id names a profile gone since, for
-        people Klaviyo can still find by email, phone or external id."""
+        people Klaviyo can still find by email, phone or external id. Never a change that
+        takes traits back (``clears``): the recipient's addresses may be another record's
+        (a merged-away profile's survivor), whose traits it would clear."""
         return [
             i
             for i, reason in rejected.items()
             if profile_gone(reason)
+            and not changes[i].clears
             and changes[i].recipient.ids.get("klaviyo_id")
             and (
                 changes[i].recipient.email

@@ -240,3 +240,31 @@ def test_a_member_whose_address_changed_is_added_to_a_hashed_audience_again(
         "a", email="newer@example.org", other_emails=("a@example.org", "new@example.org")
     )
     assert plan("ads") == [("a", True)]
+
+
+def test_a_merged_away_profile_with_its_own_record_leaves_the_list_and_is_cleared(
+    ledger: Ledger,
+) -> None:
+    """Two people with a Klaviyo profile each merge in our graph and the survivor stays in the
+    segment: the merged-away profile's own record leaves the list and its traits are cleared
+    (``record_kind``), so the person is on the list once, not mailed at both addresses."""
+    both = desired({"a": {"score": 1}, "b": {"score": 2}}, {"a", "b"})
+    both.recipients["a"] = Recipient("a", email="a@example.org", ids={"klaviyo_id": "KA"})
+    both.recipients["b"] = Recipient("b", email="b@example.org", ids={"klaviyo_id": "KB"})
+    apply_plan(plan_destination("d", both, {}), RecordingSink(), ledger, run_id="r1")
+    merged = desired({"b": {"score": 2}}, {"b"})
+    merged.recipients["b"] = Recipient(
+        "b", email="b@example.org", ids={"klaviyo_id": "KB"}, other_emails=("a@example.org",)
+    )
+    merged.aliases["a"] = "b"
+    merged.retired_ids["a"] = {"klaviyo_id": "KA"}
+
+    kept = plan_destination("d", merged, ledger.entries("d"))
+    plan = plan_destination("d", merged, ledger.entries("d"), record_kind="klaviyo_id")
+
+    assert kept.removes == []  # without it the membership is the survivor's: KA stays listed
+    assert [(c.key, c.recipient.ids["klaviyo_id"]) for c in plan.removes] == [("m:vip:a", "KA")]
+    cleared = [(c.recipient.ids["klaviyo_id"], c.clears) for c in plan.upserts if c.key == "t:a"]
+    assert cleared == [("KA", True)]
+    assert [c.key for c in kept.upserts] == ["t:b"]  # b only: its address digest moved
+    assert plan.adds == []

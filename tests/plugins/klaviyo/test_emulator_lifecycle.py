@@ -4,6 +4,7 @@ the connector touches, the revision check, and the writes that change an account
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import urllib3
@@ -247,4 +248,10 @@ def test_the_sink_copes_with_profiles_deleted_in_klaviyo_since_it_learned_their_
     new_id = ids.ids[f"p-{back}"]
     assert new_id != back
     assert emulator.store.profiles[new_id]["email"] == back_email
+    assert emulator.store.profiles[new_id]["properties"] == {"tier": "a"}
+    # traits taken back from a gone profile (a merged-away person's own record, addressed with
+    # the survivor's e-mail): done, and never re-keyed onto the profile at that address
+    gone_record = replace(ids.recipient(f"p-{back}", back_email), ids={"klaviyo_id": back})
+    clear = replace(upsert(gone_record, {}), unset=("tier",), clears=True)
+    assert [o.status for o in apply_all(sink, [clear])] == [OutcomeStatus.OK]
     assert emulator.store.profiles[new_id]["properties"] == {"tier": "a"}
