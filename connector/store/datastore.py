@@ -87,6 +87,14 @@ def _create(path: Path) -> None:
                 os.close(fd)
 
 
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Profile rows as the frame an upsert reads (timestamps typed)."""
+    frame = pd.DataFrame(rows)
+    for col in _TS_COLUMNS:
+        frame[col] = pd.to_datetime(frame[col])
+    return frame
+
+
 class DataStore:
     def __init__(self, path: Path | str, memory_limit: str | None = None) -> None:
         """``memory_limit`` bounds DuckDB's buffers (it spills to ``<dir>/tmp/store`` beyond);
@@ -189,15 +197,13 @@ class DataStore:
             )
 
     def _upsert_live(self, records: Sequence[ProfileRecord], run_id: str) -> int:
+        """Store live records, one row per key (``merge_partial``). A stored key's versions
+        were folded over its stored consent, so their consent is taken as it is (``folded``)."""
         rows = [row | {"run_id": run_id} for row in profile_rows(records)]
         superseded: list[tuple[str, str, str]] = []
         stored = stored_consent(self.con, rows)
-        frame = pd.DataFrame(list(merge_partial(rows, superseded, stored).values()))
-        for col in _TS_COLUMNS:
-            frame[col] = pd.to_datetime(frame[col])
-        cols = list(frame.columns)
-        keep = [c for c in cols if c not in ("source", "source_id")]
-        updates = ", ".join(update_sql(c) for c in keep)
+        merged = merge_partial(rows, superseded, stored)
+        frame = _frame(list(merged.values()))
         self.con.register("incoming_profiles", frame)
         try:
             known = first_row(
@@ -207,16 +213,27 @@ class DataStore:
                 )
             )
             keep_superseded(self.con, superseded, run_id)
-            self.con.execute(
-                f"INSERT INTO profile_records ({', '.join(cols)}) "
-                f"SELECT {', '.join(cols)} FROM incoming_profiles "
-                f"ON CONFLICT (source, source_id) DO UPDATE SET {updates}"
-            )
+            for folded in (False, True):
+                part = [r for k, r in merged.items() if (k in stored) is folded]
+                if part:
+                    self._upsert_frame(_frame(part), folded=folded)
+            self.con.register("incoming_profiles", frame)
             drop_reinstated(self.con)
             self._refresh_signatures()
         finally:
             self.con.unregister("incoming_profiles")
         return len(frame) - int(known[0] if known else 0)
+
+    def _upsert_frame(self, frame: pd.DataFrame, *, folded: bool) -> None:
+        cols = list(frame.columns)
+        keep = [c for c in cols if c not in ("source", "source_id")]
+        updates = ", ".join(update_sql(c, folded=folded) for c in keep)
+        self.con.register("incoming_profiles", frame)
+        self.con.execute(
+            f"INSERT INTO profile_records ({', '.join(cols)}) "
+            f"SELECT {', '.join(cols)} FROM incoming_profiles "
+            f"ON CONFLICT (source, source_id) DO UPDATE SET {updates}"
+        )
 
     def _refresh_signatures(self) -> None:
         """A merged record's identifiers may differ from either input: re-sign those rows."""

@@ -179,21 +179,21 @@ def merge_partial(
 
 def _one_per_key(
     con: duckdb.DuckDBPyConnection, rows: pa.Table, superseded: list[tuple[str, str, str]]
-) -> pa.Table:
-    """The chunk folded to one row per key (``merge_partial`` for keys seen more than once)."""
+) -> tuple[pa.Table, pa.Table]:
+    """The chunk as one row per key: the keys seen once as they are, and those seen more than
+    once folded (``merge_partial``, their stored consent folded in)."""
     keys = pc.binary_join_element_wise(rows["source"], rows["source_id"], "\x1f")
     counts = pc.value_counts(keys)
     repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
     if len(repeated) == 0:
-        return rows
+        return rows, rows.schema.empty_table()
     twice = pc.is_in(keys, value_set=repeated)
     versions = rows.filter(twice).to_pylist()
     folded = list(merge_partial(versions, superseded, stored_consent(con, versions)).values())
     for row in folded:  # the fold may combine identifiers of several versions
         ids = json.loads(row["ids"] or "{}")
         row["id_sig"] = identity_signature(row["email"], row["phone"], ids)
-    once = rows.filter(pc.invert(twice))
-    return pa.concat_tables([once, pa.Table.from_pylist(folded, rows.schema)])
+    return rows.filter(pc.invert(twice)), pa.Table.from_pylist(folded, rows.schema)
 
 
 def _consent_update(column: str) -> str:
@@ -213,22 +213,32 @@ def _consent_update(column: str) -> str:
     )
 
 
-def update_sql(column: str) -> str:
-    """The ON CONFLICT assignment of one profile_records column (the merge rule)."""
+def update_sql(column: str, *, folded: bool = False) -> str:
+    """The ON CONFLICT assignment of one profile_records column (the merge rule). A
+    ``folded`` row's consent already prevailed over the stored one (``merge_partial``): it is
+    taken as it is, since judging it again would read another version's ``updated_at`` as the
+    date of its statement."""
     if column == "traits":
         return f"{column} = json_merge_patch(profile_records.{column}, excluded.{column})"
     if column in _CONSENT_COLUMNS:
-        return _consent_update(column)
+        return f"{column} = excluded.{column}" if folded else _consent_update(column)
     return f"{column} = coalesce(excluded.{column}, profile_records.{column})"
 
 
 _COLS = [*PROFILE_SCHEMA.names, "run_id"]
-_UPSERT = (
-    f"INSERT INTO profile_records ({', '.join(_COLS)}) "
-    f"SELECT {', '.join(_COLS)} FROM incoming_profiles "
-    "ON CONFLICT (source, source_id) DO UPDATE SET "
-    + ", ".join(update_sql(c) for c in _COLS if c not in ("source", "source_id"))
-)
+
+
+def _upsert_sql(table: str, *, folded: bool) -> str:
+    return (
+        f"INSERT INTO profile_records ({', '.join(_COLS)}) "
+        f"SELECT {', '.join(_COLS)} FROM {table} "
+        "ON CONFLICT (source, source_id) DO UPDATE SET "
+        + ", ".join(update_sql(c, folded=folded) for c in _COLS if c not in ("source", "source_id"))
+    )
+
+
+_UPSERT = _upsert_sql("incoming_profiles", folded=False)
+_UPSERT_FOLDED = _upsert_sql("incoming_folded", folded=True)
 
 
 def upsert_profile_table(con: duckdb.DuckDBPyConnection, rows: pa.Table, run_id: str) -> int:
@@ -238,20 +248,29 @@ def upsert_profile_table(con: duckdb.DuckDBPyConnection, rows: pa.Table, run_id:
     superseded: list[tuple[str, str, str]] = []
     rows = rows.select(PROFILE_SCHEMA.names)
     _revive(con, rows)
-    table = _one_per_key(con, rows, superseded)
-    table = table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))
+    once, folded = (
+        t.append_column("run_id", pa.array([run_id] * t.num_rows, pa.string()))
+        for t in _one_per_key(con, rows, superseded)
+    )
+    table = pa.concat_tables([once, folded])
     con.register("incoming_profiles", table)
+    con.register("incoming_folded", folded)
     try:
         row = con.execute(
             "SELECT count(*) FROM incoming_profiles JOIN profile_records USING (source, source_id)"
         ).fetchall()
         known = int(row[0][0]) if row else 0
         keep_superseded(con, superseded, run_id)
+        con.register("incoming_profiles", once)
         con.execute(_UPSERT)
+        if folded.num_rows:
+            con.execute(_UPSERT_FOLDED)
+        con.register("incoming_profiles", table)
         drop_reinstated(con)
         _refresh_signatures(con)
     finally:
         con.unregister("incoming_profiles")
+        con.unregister("incoming_folded")
     return int(table.num_rows) - known
 
 
