@@ -150,7 +150,8 @@ class MetaSink(SinkBase):
             elif change.moved:
                 past = groups.setdefault((change.segment.id, ChangeKind.REMOVE), [])
                 past.extend(_Row(i, v, counted=False) for v in self._past_rows(change))
-        for (segment_id, kind), rows in sorted(groups.items(), key=lambda g: g[0][1] != "remove"):
+        removes_first = sorted(groups.items(), key=lambda g: g[0][1] is not ChangeKind.REMOVE)
+        for (segment_id, kind), rows in removes_first:
             for batch in self._batches(rows, kind):
                 for row, outcome in zip(batch, self._send(segment_id, kind, batch), strict=True):
                     current = outcomes[row.index]
