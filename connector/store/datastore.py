@@ -24,14 +24,15 @@ from connector.store.events_in import event_rows, upsert_event_table
 from connector.store.identity_sig import identity_keys, identity_signature
 from connector.store.memory import STORE_SHARE, share_of
 from connector.store.profiles_in import (
+    STORED_SCHEMA,
     drop_reinstated,
     keep_superseded,
     merge_partial,
     profile_rows,
     resign,
     stored_consent,
-    update_sql,
     upsert_profile_table,
+    upsert_rows,
 )
 from connector.store.tables import DDL
 from connector.store.tombstones import split_tombstones, store_tombstones
@@ -45,7 +46,6 @@ def first_row(cursor: duckdb.DuckDBPyConnection) -> Any:
     return rows[0] if rows else None
 
 
-_TS_COLUMNS = ("created_at", "updated_at", "consent_email_at", "consent_sms_at", "consent_ads_at")
 
 
 def _missing(path: Path) -> bool:
@@ -85,14 +85,6 @@ def _create(path: Path) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-
-
-def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Profile rows as the frame an upsert reads (timestamps typed)."""
-    frame = pd.DataFrame(rows)
-    for col in _TS_COLUMNS:
-        frame[col] = pd.to_datetime(frame[col])
-    return frame
 
 
 class DataStore:
@@ -203,7 +195,7 @@ class DataStore:
         superseded: list[tuple[str, str, str]] = []
         stored = stored_consent(self.con, rows)
         merged = merge_partial(rows, superseded, stored)
-        frame = _frame(list(merged.values()))
+        frame = pa.Table.from_pylist(list(merged.values()), STORED_SCHEMA)
         self.con.register("incoming_profiles", frame)
         try:
             known = first_row(
@@ -213,27 +205,18 @@ class DataStore:
                 )
             )
             keep_superseded(self.con, superseded, run_id)
-            for folded in (False, True):
-                part = [r for k, r in merged.items() if (k in stored) is folded]
-                if part:
-                    self._upsert_frame(_frame(part), folded=folded)
-            self.con.register("incoming_profiles", frame)
+            once = [r for k, r in merged.items() if k not in stored]
+            folded = [r for k, r in merged.items() if k in stored]
+            upsert_rows(
+                self.con,
+                pa.Table.from_pylist(once, STORED_SCHEMA),
+                pa.Table.from_pylist(folded, STORED_SCHEMA),
+            )
             drop_reinstated(self.con)
             self._refresh_signatures()
         finally:
             self.con.unregister("incoming_profiles")
-        return len(frame) - int(known[0] if known else 0)
-
-    def _upsert_frame(self, frame: pd.DataFrame, *, folded: bool) -> None:
-        cols = list(frame.columns)
-        keep = [c for c in cols if c not in ("source", "source_id")]
-        updates = ", ".join(update_sql(c, folded=folded) for c in keep)
-        self.con.register("incoming_profiles", frame)
-        self.con.execute(
-            f"INSERT INTO profile_records ({', '.join(cols)}) "
-            f"SELECT {', '.join(cols)} FROM incoming_profiles "
-            f"ON CONFLICT (source, source_id) DO UPDATE SET {updates}"
-        )
+        return int(frame.num_rows) - int(known[0] if known else 0)
 
     def _refresh_signatures(self) -> None:
         """A merged record's identifiers may differ from either input: re-sign those rows."""

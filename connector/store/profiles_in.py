@@ -26,6 +26,7 @@ from connector.store.identity_sig import identity_signature
 
 __all__ = [
     "PROFILE_SCHEMA",
+    "STORED_SCHEMA",
     "drop_reinstated",
     "keep_in_batch_superseded",
     "keep_superseded",
@@ -35,6 +36,7 @@ __all__ = [
     "resign",
     "update_sql",
     "upsert_profile_table",
+    "upsert_rows",
 ]
 
 _CHANNELS = ("email", "sms", "ads")
@@ -225,20 +227,34 @@ def update_sql(column: str, *, folded: bool = False) -> str:
     return f"{column} = coalesce(excluded.{column}, profile_records.{column})"
 
 
-_COLS = [*PROFILE_SCHEMA.names, "run_id"]
+STORED_SCHEMA = PROFILE_SCHEMA.append(pa.field("run_id", pa.string()))
+"""The rows an upsert takes: ``PROFILE_SCHEMA`` and the run that stored them."""
+_COLS = STORED_SCHEMA.names
 
 
-def _upsert_sql(table: str, *, folded: bool) -> str:
+def _upsert_sql(*, folded: bool) -> str:
     return (
         f"INSERT INTO profile_records ({', '.join(_COLS)}) "
-        f"SELECT {', '.join(_COLS)} FROM {table} "
+        f"SELECT {', '.join(_COLS)} FROM incoming_upsert "
         "ON CONFLICT (source, source_id) DO UPDATE SET "
         + ", ".join(update_sql(c, folded=folded) for c in _COLS if c not in ("source", "source_id"))
     )
 
 
-_UPSERT = _upsert_sql("incoming_profiles", folded=False)
-_UPSERT_FOLDED = _upsert_sql("incoming_folded", folded=True)
+_UPSERTS = {False: _upsert_sql(folded=False), True: _upsert_sql(folded=True)}
+
+
+def upsert_rows(con: duckdb.DuckDBPyConnection, once: pa.Table, folded: pa.Table) -> None:
+    """Upsert ``STORED_SCHEMA`` rows, one per key: those of keys seen once in their chunk under
+    the merge rule, those ``merge_partial`` folded over their stored consent (``folded``) with
+    the consent they folded to (``update_sql``)."""
+    for is_folded, table in ((False, once), (True, folded)):
+        if table.num_rows:
+            con.register("incoming_upsert", table)
+            try:
+                con.execute(_UPSERTS[is_folded])
+            finally:
+                con.unregister("incoming_upsert")
 
 
 def upsert_profile_table(con: duckdb.DuckDBPyConnection, rows: pa.Table, run_id: str) -> int:
@@ -254,23 +270,17 @@ def upsert_profile_table(con: duckdb.DuckDBPyConnection, rows: pa.Table, run_id:
     )
     table = pa.concat_tables([once, folded])
     con.register("incoming_profiles", table)
-    con.register("incoming_folded", folded)
     try:
         row = con.execute(
             "SELECT count(*) FROM incoming_profiles JOIN profile_records USING (source, source_id)"
         ).fetchall()
         known = int(row[0][0]) if row else 0
         keep_superseded(con, superseded, run_id)
-        con.register("incoming_profiles", once)
-        con.execute(_UPSERT)
-        if folded.num_rows:
-            con.execute(_UPSERT_FOLDED)
-        con.register("incoming_profiles", table)
+        upsert_rows(con, once, folded)
         drop_reinstated(con)
         _refresh_signatures(con)
     finally:
         con.unregister("incoming_profiles")
-        con.unregister("incoming_folded")
     return int(table.num_rows) - known
 
 
