@@ -46,8 +46,6 @@ def first_row(cursor: duckdb.DuckDBPyConnection) -> Any:
     return rows[0] if rows else None
 
 
-
-
 def _missing(path: Path) -> bool:
     # An empty file holds no data: it is what a run killed while creating the store with an
     # earlier version left behind, so it is created again rather than refused.
