@@ -212,10 +212,11 @@ class GoogleAdsSink(SinkBase):
                 outcomes[i] = Outcome.rejected(f"no hashable identifier for Google ({why})")
                 continue
             identifiers = list(ids.identifiers)
-            given_up = _given_up(r)
-            if change.kind is ChangeKind.REMOVE:  # the member may have been added under one
+            # the member may have been added under one of the person's other addresses
+            given_up = _given_up(r) if change.kind is ChangeKind.REMOVE or change.moved else []
+            if change.kind is ChangeKind.REMOVE:
                 identifiers += given_up
-            elif change.moved and given_up:
+            elif given_up:  # moved: those go first
                 gone = _Member(i, {"userData": {"userIdentifiers": given_up[:10]}})
                 past.setdefault((change.segment.id, ChangeKind.REMOVE), []).append(gone)
             # Data Manager API: at most 10 userIdentifiers per member (reference, UserData)

@@ -17,9 +17,9 @@ import httpx
 import pytest
 from tests.conftest import write_config
 from tests.e2e.test_pipeline import _jsonl, _orders, _people
+from tests.gauntlet.ads_segment import google_hash
 
 from cdp_google_ads.emulator import GoogleAdsEmulator
-from cdp_google_ads.identifiers import google_email
 from cdp_hubspot.emulator import HubSpotEmulator
 from cdp_klaviyo.emulator import KlaviyoEmulator
 from cdp_meta.emulator import MetaEmulator
@@ -290,7 +290,7 @@ def _audiences(meta: MetaEmulator, google: GoogleAdsEmulator) -> dict[str, list[
 
 def _holding(audiences: dict[str, list[str]], email: str) -> list[str]:
     """The audiences holding ``email``, hashed as each platform normalises it."""
-    hashed = {"meta": sha256_hex(email), "google": sha256_hex(google_email(email))}
+    hashed = {"meta": sha256_hex(email), "google": google_hash(email)}
     return sorted(n for n, members in audiences.items() if hashed[n.split(":")[0]] in members)
 
 

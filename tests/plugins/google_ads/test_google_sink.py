@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import pytest
-from ads_driver import Driver, admin, email_hash, people, raw_identifier_leaks
+from ads_driver import Driver, admin, email_hash, people, raw_identifier_leaks, sha
 from pydantic import ValidationError
 
 from cdp_google_ads import SPEC
@@ -285,13 +284,9 @@ def test_a_moved_member_is_removed_under_its_old_address_before_it_is_added(
     assert [o.status for o in sink.apply([change])] == [OutcomeStatus.OK]
 
     state = admin(google_emulator.base_url, "state")
-    assert emails_of(state, "9001") == {email_hash_of("new@example.org")}
+    assert emails_of(state, "9001") == {sha("new@example.org")}
     log = admin(google_emulator.base_url, "requests")["requests"][before:]
     calls = [r["path"].split("/")[-1].split("?")[0] for r in log if r["path"].startswith("/v1/")]
     removed, ingested = calls.index("audienceMembers:remove"), calls.index("audienceMembers:ingest")
     assert "requestStatus:retrieve" in calls[removed:ingested]  # the removal was seen done
     sink.close()
-
-
-def email_hash_of(email: str) -> str:
-    return hashlib.sha256(email.encode()).hexdigest()
