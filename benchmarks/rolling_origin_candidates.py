@@ -54,6 +54,9 @@ OLD_COLUMNS = ("expected_purchases", "expected_spend", "clv", "days_to_next_orde
 # P(alive), x / T and t_x / T, and E[purchases within H] (`connector.modelling.lifetime`)
 NEW_COLUMNS = (*OLD_COLUMNS, "bg_p_alive", "repeat_rate", "recency_share")
 NEW_PREFIXES = ("bg_p_purchase_", "bg_expected_")
+# session 20: the last and the largest gap between purchase days, the gaps' coefficient of
+# variation, the first purchase day's spend (``with_gaps``)
+GAP_COLUMNS = ("last_gap", "max_gap", "gap_cv", "first_spend")
 CANDIDATES: dict[str, dict[str, Any]] = {
     "base": {"columns": OLD_COLUMNS, "prefixes": ("bg_p_purchase_",), "snapshots": 2},
     "feat": {
@@ -143,6 +146,18 @@ CANDIDATES: dict[str, dict[str, Any]] = {
         "snapshots": 2,
         "drop": ("tenure_days", "customer_age_days"),
     },
+    # session 20: purchase-rhythm columns the RFM summary does not hold: the last gap between
+    # purchase days, the largest gap, the gaps' coefficient of variation, the first day's spend
+    "gaps": {
+        "columns": (*OLD_COLUMNS, *GAP_COLUMNS),
+        "prefixes": ("bg_p_purchase_",),
+        "snapshots": 2,
+    },
+    "gaps2": {
+        "columns": (*OLD_COLUMNS, "last_gap", "max_gap"),
+        "prefixes": ("bg_p_purchase_",),
+        "snapshots": 2,
+    },
     # the logistic part's L2 strength (shipped C = 0.02, chosen on the reported protocols)
     **{
         f"C{c}": {"columns": OLD_COLUMNS, "prefixes": ("bg_p_purchase_",), "snapshots": 2, "C": c}
@@ -207,12 +222,41 @@ def with_horizon_windows(run: ModelRun, cut: Any, frame: pd.DataFrame) -> pd.Dat
     return out
 
 
+def with_gaps(run: ModelRun, cut: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` plus the purchase-rhythm columns of GAP_COLUMNS at `cut` (NaN when undefined)."""
+    gaps = run.con.execute(
+        """WITH d AS (
+             SELECT profile_id, date_trunc('day', occurred_at) AS d, sum(revenue) AS rev
+             FROM events WHERE type = 'order_completed' AND occurred_at < ? GROUP BY 1, 2),
+           g AS (
+             SELECT profile_id, rev,
+                    date_diff('day', lag(d) OVER (PARTITION BY profile_id ORDER BY d), d) AS gap,
+                    row_number() OVER (PARTITION BY profile_id ORDER BY d) AS rn,
+                    row_number() OVER (PARTITION BY profile_id ORDER BY d DESC) AS rd
+             FROM d)
+           SELECT profile_id,
+                  max(gap) FILTER (WHERE rd = 1)::DOUBLE AS last_gap,
+                  max(gap)::DOUBLE AS max_gap,
+                  (stddev_samp(gap) / nullif(avg(gap), 0))::DOUBLE AS gap_cv,
+                  max(rev) FILTER (WHERE rn = 1)::DOUBLE AS first_spend
+           FROM g GROUP BY 1""",
+        [cut],
+    ).df()
+    gaps["profile_id"] = gaps["profile_id"].astype(str)
+    cols = list(GAP_COLUMNS)
+    return frame.drop(columns=cols, errors="ignore").merge(gaps, on="profile_id", how="left")
+
+
 _TRAINING_FRAME = training._training_frame
 _FEATURE_COLUMNS = training.feature_columns
 
 
 def _frame_with_windows(run: ModelRun, cut: Any, categories: tuple[str, ...]) -> pd.DataFrame:
     return with_horizon_windows(run, cut, _TRAINING_FRAME(run, cut, categories))
+
+
+def _frame_with_gaps(run: ModelRun, cut: Any, categories: tuple[str, ...]) -> pd.DataFrame:
+    return with_gaps(run, cut, _TRAINING_FRAME(run, cut, categories))
 
 
 @contextmanager
@@ -232,7 +276,11 @@ def candidate(spec: dict[str, Any]) -> Iterator[None]:
             c for c in _FEATURE_COLUMNS(f) if c not in spec["drop"]
         ]
     training._training_frame = (
-        _frame_with_windows if "orders_h" in spec["columns"] else _TRAINING_FRAME
+        _frame_with_windows
+        if "orders_h" in spec["columns"]
+        else _frame_with_gaps
+        if "last_gap" in spec["columns"]
+        else _TRAINING_FRAME
     )
     if "C" in spec:
 
@@ -303,9 +351,9 @@ def score_candidates(
     out: dict[str, pd.Series] = {}
     shares: dict[str, Any] = {}
     ids = frame["profile_id"].to_numpy()
-    frame = with_horizon_windows(run, cutoff, frame)
+    frame = with_gaps(run, cutoff, with_horizon_windows(run, cutoff, frame))
     for name in names:
-        if "orders_h" in CANDIDATES[name]["columns"]:
+        if {"orders_h", "last_gap"} & set(CANDIDATES[name]["columns"]):
             cache = {}  # the training frames of this candidate carry the window columns
         with candidate(CANDIDATES[name]):
             clf = training._train(run, feats, target, cache, {})
@@ -361,11 +409,12 @@ def run(name: str, data: Path, args: argparse.Namespace) -> list[dict[str, Any]]
             peers = ro.peer_scores(con, tag, cutoff, feats, fits or {}, horizon)
             y = feats["profile_id"].isin(ro.bought(con, cutoff, cutoff + timedelta(days=horizon)))
             y_arr = y.to_numpy(int)
-            peer_m = [
-                ro.metrics(y_arr, np.asarray(r["rank"]), np.asarray(r["p"]))
-                for r in peers.values()
+            by_peer = {
+                label: ro.metrics(y_arr, np.asarray(r["rank"]), np.asarray(r["p"]))
+                for label, r in peers.items()
                 if "error" not in r
-            ]
+            }
+            peer_m = list(by_peer.values())
             t0 = time.perf_counter()
             scores = score_candidates(con, cutoff, horizon, args.candidates)
             row: dict[str, Any] = {
@@ -376,6 +425,7 @@ def run(name: str, data: Path, args: argparse.Namespace) -> list[dict[str, Any]]
                 "best_auc": max(m["auc"] for m in peer_m),
                 "best_brier": min(m["brier"] for m in peer_m),
                 "ours": {},
+                "peers": by_peer,
             }
             for key, s in scores.items():
                 arr = s.reindex(feats["profile_id"]).to_numpy(float)

@@ -105,6 +105,9 @@ class Change:
     details with it. ``moved``: an add of a membership the destination already holds, sent
     again because the person's e-mail changed (a hashed audience, keyed by address): the sink
     removes the rows of ``recipient.other_emails`` first, then adds the current one.
+    ``merged_away``: a removal or a clearing upsert addressed to the platform record of a
+    profile merged into another (``PlatformRecords``): the recipient's address is the
+    survivor's, so the sink acts on that record by its id alone, never by address.
     """
 
     kind: ChangeKind
@@ -117,6 +120,7 @@ class Change:
     may_create: bool = True
     clears: bool = False
     moved: bool = False
+    merged_away: bool = False
 
 
 @dataclass(frozen=True, slots=True)

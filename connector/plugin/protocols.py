@@ -196,12 +196,14 @@ class RowsPerProfile(Sink, Protocol):
 @runtime_checkable
 class PlatformRecords(Sink, Protocol):
     """A sink whose records are the platform's own, named by ids of ``record_kind``
-    (Klaviyo: ``klaviyo_id``), which two profiles keep apart when they merge. A profile merged
-    into another that still has a record of its own of that kind (the platform holds two
-    records of one person: ``DesiredState.retired_ids``) has its memberships removed and its
-    traits cleared through that record, instead of handing them to the survivor, whose own
-    record holds them: the person is on each list once. A platform that merges the records
-    itself (HubSpot: the merged-away id reads as the merged record) is not one."""
+    (Klaviyo: ``klaviyo_id``, HubSpot: ``hubspot_id``), which two profiles keep apart when they
+    merge. A profile merged into another that still has a record of its own of that kind (the
+    platform holds two records of one person: ``DesiredState.retired_ids``) has its
+    memberships removed and its traits cleared through that record (``Change.merged_away``),
+    instead of handing them to the survivor, whose own record holds them: the person is on
+    each list once. A platform that can merge the records itself must check the record is
+    still its own before acting (HubSpot: a merged-away id reads as the merged record, which
+    is the survivor's)."""
 
     @property
     def record_kind(self) -> str: ...

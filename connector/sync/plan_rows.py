@@ -330,6 +330,9 @@ class Builders:
         return [self._upsert(row, self._holder(row[1]) if row[6] else next(live))
                 for row in rows]  # fmt: skip
 
+    def _merged_away(self, pid: str) -> bool:
+        return pid in self.desired.aliases and pid not in self.desired.departed
+
     def _upsert(self, row: Row, recipient: Recipient) -> Change:
         key, pid, digest, withdrawn, payload, numbers, cleared = row
         names: list[str] = json.loads(payload) if payload else []
@@ -340,6 +343,7 @@ class Builders:
         return Change(
             ChangeKind.UPSERT, recipient, key, digest, dict(values), unset,
             may_create=self.may_create, clears=bool(cleared or withdrawn),
+            merged_away=bool(cleared) and self._merged_away(pid),
         )  # fmt: skip
 
     def adds(self, rows: Sequence[Row]) -> list[Change]:
@@ -365,7 +369,8 @@ class Builders:
             live = found.get(pid)
             recipient = live or self._holder(pid)
             out.append(Change(ChangeKind.REMOVE, recipient, key, digest, segment=seg,
-                              clears=live is None))  # fmt: skip
+                              clears=live is None,
+                              merged_away=live is None and self._merged_away(pid)))  # fmt: skip
         return out
 
     def _holder(self, pid: str) -> Recipient:
