@@ -14,12 +14,12 @@ by record id (looked up by email when unknown); a contact HubSpot does not hold 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from functools import partial
 from typing import Any, Literal
 
 from cdp_hubspot.client import HubSpotApiError, HubSpotClient
 from cdp_hubspot.limits import BATCH_INPUTS
+from cdp_hubspot.merged import own_records
 from cdp_hubspot.privacy import gdpr_delete
 from cdp_hubspot.provision import ensure_group, ensure_list, ensure_properties
 from cdp_hubspot.settings import HubSpotSettings
@@ -63,14 +63,10 @@ class _Item:
 _NOT_CREATED = "HubSpot holds no such contact and mode = update_only creates none"
 
 
-def _record_id(change: Change) -> str:
-    return str(change.recipient.ids.get("hubspot_id") or "")
-
-
 class HubSpotSink(SinkBase):
     consent: Literal["email", "ads"] | None = "email"
     # two contacts of one person that HubSpot keeps apart stay two when our profiles merge
-    # (``PlatformRecords``); a merge HubSpot made itself is told apart in ``_own_records``
+    # (``PlatformRecords``); a merge HubSpot made itself is told apart in ``own_records``
     record_kind = "hubspot_id"
 
     def __init__(self, settings: HubSpotSettings, context: PluginContext) -> None:
@@ -115,7 +111,7 @@ class HubSpotSink(SinkBase):
 
     def apply(self, changes: Sequence[Change]) -> Sequence[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(changes)
-        changes = self._own_records(changes, outcomes)
+        changes = own_records(self.client, changes, outcomes)
         upserts = [
             i for i, c in enumerate(changes) if c.kind == ChangeKind.UPSERT and outcomes[i] is None
         ]
@@ -126,46 +122,6 @@ class HubSpotSink(SinkBase):
             if picked:
                 self._memberships(changes, picked, kind, outcomes)
         return [o if o is not None else Outcome.rejected("not handled") for o in outcomes]
-
-    def _own_records(
-        self, changes: Sequence[Change], outcomes: list[Outcome | None]
-    ) -> Sequence[Change]:
-        """A change about a merged-away profile's own contact acts on that contact by its id
-        alone (the recipient's address is the survivor's), and only while HubSpot reads the id
-        as itself. A contact HubSpot merged into another reads as that one (HubSpot "Merge
-        records"; ``cdp_hubspot.reconcile``), which the survivor holds with its lists and
-        properties; a contact HubSpot no longer holds has nothing to take back. Both are done."""
-        away = [i for i, c in enumerate(changes) if c.merged_away]
-        if not away:
-            return changes
-        itself = self._reads_as_itself([_record_id(changes[i]) for i in away])
-        out = list(changes)
-        for i in away:
-            change = changes[i]
-            if _record_id(change) not in itself:
-                outcomes[i] = Outcome.ok()
-                continue
-            alone = replace(change.recipient, email=None, other_emails=())
-            out[i] = replace(change, recipient=alone)
-        return out
-
-    def _reads_as_itself(self, record_ids: list[str]) -> set[str]:
-        """The ids among ``record_ids`` HubSpot reads as the same contact (batch read by id)."""
-        wanted = sorted({r for r in record_ids if r})
-        batch = self.client.sdk.crm.contacts.batch_api
-        out: set[str] = set()
-        for start in range(0, len(wanted), BATCH_INPUTS):
-            chunk = wanted[start : start + BATCH_INPUTS]
-            body = {"inputs": [{"id": r} for r in chunk], "properties": [],
-                    "propertiesWithHistory": []}  # fmt: skip
-            result = self.client.call(
-                "contacts batch read",
-                partial(
-                    batch.read, batch_read_input_simple_public_object_id=body, **self.client.timeout
-                ),
-            )
-            out.update(str(row.id) for row in result.results or [] if str(row.id) in chunk)
-        return out
 
     # ---- traits ---------------------------------------------------------------------------
     def _props(self, change: Change) -> dict[str, str]:
