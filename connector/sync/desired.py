@@ -53,6 +53,9 @@ class DesiredState:
     retired_ids: dict[str, dict[str, str]] = field(default_factory=dict)
     """Retired profile id → destination ids learned for it that its survivor already had of
     the same kind (two platform records of one person): removals must reach both."""
+    survivor_ids: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    """Profile a retired one merged into → every id it holds, by kind (``connector.sync.apart``
+    finds the record the survivor no longer writes to among them)."""
     erasing: set[str] = field(default_factory=set)
     """Profiles a privacy request erases: the traits delivered to them are cleared too."""
     columns: DesiredColumns | None = None
@@ -220,6 +223,8 @@ def _fill(
         for pid, known in zip(retired, ident.of_many(retired), strict=True)
         if known.ids
     }
+    survivors = sorted({state.aliases[pid] for pid in state.retired_ids})
+    state.survivor_ids = dict(zip(survivors, ident.all_of(survivors), strict=True))
 
 
 def _text(column: pd.Series) -> pa.Array:

@@ -151,6 +151,19 @@ class Identities:
         made = iter(self._created.take(rows).to_pylist())
         return [_NOTHING if i < 0 else _split(next(kinds), next(values), next(made)) for i in at]
 
+    def all_of(self, pids: Sequence[str]) -> list[dict[str, tuple[str, ...]]]:
+        """Every id of each of ``pids`` by kind (``of`` keeps the first of a kind only)."""
+        out: list[dict[str, tuple[str, ...]]] = []
+        for pid in pids:
+            at = self._at.get(pid, -1)
+            found: dict[str, tuple[str, ...]] = {}
+            if at >= 0:
+                kinds, values = self._kinds[at].as_py(), self._values[at].as_py()
+                for kind, value in zip(kinds, values, strict=True):
+                    found[kind] = (*found.get(kind, ()), value)
+            out.append(found)
+        return out
+
     def several_emails(self) -> pa.Array:
         """The profiles with more than one e-mail (``Recipient.other_emails`` is not empty),
         counted in the lists already read."""

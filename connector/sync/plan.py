@@ -29,6 +29,7 @@ import duckdb
 
 from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.state.ledger import LedgerEntry
+from connector.sync.apart import apart
 from connector.sync.desired import DesiredState
 from connector.sync.desired_columns import address_mode
 from connector.sync.mirror import LedgerSource, mirror_ledger
@@ -138,10 +139,11 @@ def plan_destination(
     wanted = None if traits == "all" else frozenset(traits)
     gate = _Gate(accepts).ok if accepts is not None else None
     unidentifiable = f"not identifiable by {destination}"
+    away = apart(desired, record_kind)
     wanted_traits(
         db, desired, plan.skipped, wanted, with_traits=with_traits, gate=gate,
         unidentifiable=unidentifiable, channel=trait_consent_channel, policy=consent_policy,
-        rows_per_profile=rows_per_profile, record_kind=record_kind,
+        rows_per_profile=rows_per_profile, apart=away,
     )  # fmt: skip
     active: dict[str, SegmentRef] = {
         s.id: s
@@ -151,13 +153,13 @@ def plan_destination(
     plan.members = wanted_members(
         db, desired, active, plan.skipped, gate=gate, unidentifiable=unidentifiable,
         channel=consent_channel, policy=consent_policy, full_members=full_members,
-        rows_per_profile=rows_per_profile, by_address=members_by_address,
-        record_kind=record_kind,
+        rows_per_profile=rows_per_profile, by_address=members_by_address, apart=away,
     )  # fmt: skip
     digits = precisions(desired.trait_specs, hold_small_moves=hold_small_moves)
     build = Builders(
         desired, active, wanted, digits, may_create=not update_only,
         address=address_mode(rows_per_profile),
+        apart=(record_kind, away) if record_kind else None,
     )  # fmt: skip
     upsert_candidates(db, desired, build)
     _finish(plan, db, desired, build, known, update_only=update_only)

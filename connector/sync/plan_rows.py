@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from connector.plugin.changes import Change, ChangeKind, Recipient, SegmentRef
 from connector.state.ledger import PENDING
+from connector.sync.apart import retired
 from connector.sync.consent import allowed
 from connector.sync.desired import DesiredState, traits_digest
 from connector.sync.desired_columns import MEMBER, AddressMode, address_mode
@@ -89,7 +90,7 @@ def wanted_traits(
     channel: Channel,
     policy: Literal["strict", "not_denied"],
     rows_per_profile: bool = False,
-    record_kind: str | None = None,
+    apart: Mapping[str, str] | None = None,
 ) -> None:
     """Table ``want_traits`` (key, profile_id, digest, withdrawn) and ``erasing``.
 
@@ -97,7 +98,7 @@ def wanted_traits(
     plan clears what was delivered, and plans nothing for one never delivered to. ``erasing``
     holds the profiles whose delivered traits are cleared: those a privacy request erases, and
     with ``rows_per_profile`` also every departed or merged-away profile (its row is its own),
-    with ``record_kind`` a merged-away one with a platform record of its own (``_apart``)."""
+    and each merged-away profile of ``apart`` (``connector.sync.apart``)."""
     cols = desired.table()
     pids = cols.pids if with_traits else []
     ok = _gated(pids, desired, gate)
@@ -136,8 +137,8 @@ def wanted_traits(
     if with_traits:
         gone = {p for p in desired.erasing if p in desired.departed}
         if rows_per_profile:
-            gone |= set(desired.departed) | _retired(desired)
-        gone |= _apart(desired, record_kind)
+            gone |= set(desired.departed) | retired(desired)
+        gone |= set(apart or {})
     put_table(db, "erasing", {"profile_id": sorted(gone)})
 
 
@@ -154,7 +155,7 @@ def wanted_members(
     full_members: bool,
     rows_per_profile: bool = False,
     by_address: bool = False,
-    record_kind: str | None = None,
+    apart: Mapping[str, str] | None = None,
 ) -> dict[str, list[Change]]:
     """Table ``want_members`` (key, segment_id, profile_id, digest) and ``merged``; with
     ``full_members`` every wanted member per segment as changes, for a replacing sink.
@@ -199,33 +200,15 @@ def wanted_members(
     )
     # a retired profile with no recipient of its own: its memberships are the survivor's (a
     # destination keyed by profile id holds them in the retired profile's own rows, a platform
-    # holding two records of the person in the retired one's record: ``_apart``)
-    apart = _apart(desired, record_kind)
+    # holding two records of the person in one the survivor does not write to: ``apart``)
+    away = apart or {}
     gone = (
         {}
         if rows_per_profile
-        else {p: desired.aliases[p] for p in _retired(desired) if p not in apart}
+        else {p: desired.aliases[p] for p in retired(desired) if p not in away}
     )
     put_table(db, "merged", {"profile_id": list(gone), "survivor": list(gone.values())})
     return members
-
-
-def _retired(desired: DesiredState) -> set[str]:
-    """Profiles merged into another that have no recipient of their own any more."""
-    return {
-        pid
-        for pid in desired.aliases
-        if pid not in desired.recipients and pid not in desired.departed
-    }
-
-
-def _apart(desired: DesiredState, record_kind: str | None) -> set[str]:
-    """Merged-away profiles that keep a platform record of their own of ``record_kind``
-    (``PlatformRecords``): the survivor has another, so theirs is taken off lists and cleared
-    rather than left holding the person a second time."""
-    if record_kind is None:
-        return set()
-    return {p for p in _retired(desired) if record_kind in desired.retired_ids.get(p, {})}
 
 
 def _consented(
@@ -312,9 +295,11 @@ class Builders:
         *,
         may_create: bool,
         address: AddressMode = "none",
+        apart: tuple[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.desired = desired
         self.active = active
+        self.apart = apart  # (record kind, merged-away profile → its record: ``sync.apart``)
         self.wanted = wanted
         self.digits = digits
         self.may_create = may_create
@@ -329,6 +314,10 @@ class Builders:
         live = iter(self.desired.recipients_of([r[1] for r in rows if not r[6]]))
         return [self._upsert(row, self._holder(row[1]) if row[6] else next(live))
                 for row in rows]  # fmt: skip
+
+    def _away(self, pid: str) -> dict[str, str]:
+        kind, records = self.apart or ("", {})
+        return {kind: records[pid]} if pid in records else {}
 
     def _merged_away(self, pid: str) -> bool:
         return pid in self.desired.aliases and pid not in self.desired.departed
@@ -376,7 +365,8 @@ class Builders:
     def _holder(self, pid: str) -> Recipient:
         """The recipient of a membership whose profile is not wanted: a departed one's own, or
         a retired profile's own platform ids first (when both halves of a merge had a record at
-        the destination, the membership is held by the retired one's record)."""
+        the destination, the membership is held by the record the survivor does not write to,
+        ``apart``)."""
         d = self.desired
         recipient = d.departed.get(pid)
         if recipient is None:
@@ -386,7 +376,11 @@ class Builders:
                 pid,
                 email=found.email if found else None,
                 phone=found.phone if found else None,
-                ids={**(found.ids if found else {}), **d.retired_ids.get(pid, {})},
+                ids={
+                    **(found.ids if found else {}),
+                    **d.retired_ids.get(pid, {}),
+                    **self._away(pid),
+                },
                 other_emails=found.other_emails if found else (),
             )
         return recipient

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 
-from cdp_hubspot.client import HubSpotClient
+from cdp_hubspot.client import HubSpotApiError, HubSpotClient
 from cdp_hubspot.limits import BATCH_INPUTS
-from connector.sdk import Change, Outcome
+from connector.sdk import Change, Outcome, RetryableError
 
 __all__ = ["own_records"]
 
@@ -30,7 +30,16 @@ def own_records(
     away = [i for i, c in enumerate(changes) if c.merged_away]
     if not away:
         return changes
-    itself = reads_as_itself(client, [_record_id(changes[i]) for i in away])
+    try:
+        itself = reads_as_itself(client, [_record_id(changes[i]) for i in away])
+    except (RetryableError, HubSpotApiError) as exc:  # the others still go
+        for i in away:
+            outcomes[i] = (
+                Outcome.retryable(str(exc), exc.retry_after)
+                if isinstance(exc, RetryableError)
+                else Outcome.rejected(f"HubSpot {exc.status}: {exc}")
+            )
+        return changes
     out = list(changes)
     for i in away:
         change = changes[i]

@@ -263,8 +263,59 @@ def test_a_merged_away_profile_with_its_own_record_leaves_the_list_and_is_cleare
     plan = plan_destination("d", merged, ledger.entries("d"), record_kind="klaviyo_id")
 
     assert kept.removes == []  # without it the membership is the survivor's: KA stays listed
-    assert [(c.key, c.recipient.ids["klaviyo_id"]) for c in plan.removes] == [("m:vip:a", "KA")]
-    cleared = [(c.recipient.ids["klaviyo_id"], c.clears) for c in plan.upserts if c.key == "t:a"]
-    assert cleared == [("KA", True)]
+    removed = [(c.key, c.recipient.ids["klaviyo_id"], c.merged_away) for c in plan.removes]
+    assert removed == [("m:vip:a", "KA", True)]
+    cleared = [
+        (c.recipient.ids["klaviyo_id"], c.clears, c.merged_away)
+        for c in plan.upserts
+        if c.key == "t:a"
+    ]
+    assert cleared == [("KA", True, True)]
     assert [c.key for c in kept.upserts] == ["t:b"]  # b only: its address digest moved
+    assert not any(c.merged_away for c in plan.upserts if c.key == "t:b")
+    assert plan.adds == []
+
+
+def test_a_record_the_survivor_names_too_is_the_survivors_and_keeps_its_lists(
+    ledger: Ledger,
+) -> None:
+    """A merged-away profile that names the survivor's own platform record (both learned the
+    same one) has no record of its own: nothing is removed or cleared through it, which would
+    take the survivor off the list."""
+    both = desired({"a": {"score": 1}, "b": {"score": 2}}, {"a", "b"})
+    both.recipients["a"] = Recipient("a", email="a@example.org", ids={"klaviyo_id": "KB"})
+    both.recipients["b"] = Recipient("b", email="b@example.org", ids={"klaviyo_id": "KB"})
+    apply_plan(plan_destination("d", both, {}), RecordingSink(), ledger, run_id="r1")
+    merged = desired({"b": {"score": 2}}, {"b"})
+    merged.recipients["b"] = Recipient("b", email="b@example.org", ids={"klaviyo_id": "KB"})
+    merged.aliases["a"] = "b"
+    merged.retired_ids["a"] = {"klaviyo_id": "KB"}
+
+    plan = plan_destination("d", merged, ledger.entries("d"), record_kind="klaviyo_id")
+
+    assert plan.removes == []
+    assert [c for c in plan.upserts if c.clears] == []
+
+
+def test_when_the_survivor_writes_to_the_merged_away_record_its_former_one_leaves(
+    ledger: Ledger,
+) -> None:
+    """The survivor's ids name both records of the person and the one it now writes to is
+    the merged-away profile's (the first of its kind): its own former record, which holds its
+    membership, is the one taken off the list and cleared, not the one it writes to."""
+    both = desired({"a": {"score": 1}, "b": {"score": 2}}, {"a", "b"})
+    both.recipients["a"] = Recipient("a", email="a@example.org", ids={"hubspot_id": "101"})
+    both.recipients["b"] = Recipient("b", email="b@example.org", ids={"hubspot_id": "202"})
+    apply_plan(plan_destination("d", both, {}), RecordingSink(), ledger, run_id="r1")
+    merged = desired({"b": {"score": 2}}, {"b"})
+    merged.recipients["b"] = Recipient("b", email="b@example.org", ids={"hubspot_id": "101"})
+    merged.aliases["a"] = "b"
+    merged.retired_ids["a"] = {"hubspot_id": "101"}
+    merged.survivor_ids["b"] = {"hubspot_id": ("101", "202")}
+
+    plan = plan_destination("d", merged, ledger.entries("d"), record_kind="hubspot_id")
+
+    assert [(c.key, c.recipient.ids["hubspot_id"]) for c in plan.removes] == [("m:vip:a", "202")]
+    cleared = [c.recipient.ids["hubspot_id"] for c in plan.upserts if c.clears]
+    assert cleared == ["202"]
     assert plan.adds == []

@@ -180,3 +180,37 @@ def test_revoked_token_raises_auth_error(emulator, tmp_path):
     sink, _ = _sink(emulator, tmp_path)
     with pytest.raises(AuthError):
         sink.prepare(TRAITS, [])
+
+
+def test_a_merged_away_contact_is_changed_by_its_id_alone(emulator, tmp_path):
+    """A change about a merged-away profile's own contact carries the survivor's address: the
+    contact is taken off the list and cleared by its id, never matched by that address (which
+    would hit the survivor's contact); when HubSpot cannot be asked whether the id is still a
+    contact of its own, only those changes wait and the others go."""
+    sink, _ = _sink(emulator, tmp_path)
+    sink.prepare(TRAITS, [CHAMPIONS])
+    made = apply_all(sink, [upsert(f"p{i}", f"p{i}@example.com", _traits(i)) for i in range(3)])
+    ids = [o.learned_ids["hubspot_id"] for o in made]
+    adds = [member(ChangeKind.ADD, f"p{i}", None, CHAMPIONS, hubspot_id=ids[i]) for i in range(3)]
+    apply_all(sink, adds)
+    list_id = sink.list_ids[CHAMPIONS.id]
+
+    def away(change):
+        alone = replace(change.recipient, email="p1@example.com")  # the survivor's address
+        return replace(change, recipient=alone, clears=True, merged_away=True)
+
+    gone = away(member(ChangeKind.REMOVE, "p0", None, CHAMPIONS, hubspot_id=ids[0]))
+    cleared = replace(away(upsert("p0", None, {}, hubspot_id=ids[0])), unset=("churn_score",))
+    assert [o.status for o in apply_all(sink, [cleared, gone])] == [OutcomeStatus.OK] * 2
+    assert set(emulator.members[list_id]) == {ids[1], ids[2]}
+    assert emulator.contacts.records[ids[0]].props["churn_score"] == ""
+    assert emulator.contacts.records[ids[1]].props["churn_score"] == "0.01"
+
+    emulator.faults.set_rules(
+        [FaultRule(path="/crm/v3/objects/contacts/batch/read", status=400, count=5)]
+    )
+    later = away(member(ChangeKind.REMOVE, "p2", None, CHAMPIONS, hubspot_id=ids[2]))
+    other = member(ChangeKind.REMOVE, "p1", None, CHAMPIONS, hubspot_id=ids[1])
+    result = apply_all(sink, [later, other])
+    assert [o.status for o in result] == [OutcomeStatus.REJECTED, OutcomeStatus.OK]
+    assert set(emulator.members[list_id]) == {ids[2]}
