@@ -44,7 +44,7 @@ def apart(desired: DesiredState, record_kind: str | None) -> dict[str, str]:
         if record != writes.get(p):
             out[p] = record
             continue
-        held = desired.survivor_ids.get(desired.aliases[p], {}).get(record_kind, ())
+        held = desired.held_ids.get(desired.aliases[p], {}).get(record_kind, ())
         others = sorted(set(held) - {record} - set(own.values()))
         if others:
             out[p] = others[0]

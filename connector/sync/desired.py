@@ -22,6 +22,7 @@ from connector.store.datastore import DataStore
 from connector.sync.desired_columns import (
     MATCH_FIELDS,
     DesiredColumns,
+    HeldIds,
     Identities,
     LazyRows,
     MemberSets,
@@ -53,9 +54,9 @@ class DesiredState:
     retired_ids: dict[str, dict[str, str]] = field(default_factory=dict)
     """Retired profile id → destination ids learned for it that its survivor already had of
     the same kind (two platform records of one person): removals must reach both."""
-    survivor_ids: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
-    """Profile a retired one merged into → every id it holds, by kind (``connector.sync.apart``
-    finds the record the survivor no longer writes to among them)."""
+    held_ids: Mapping[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    """Profile → every id it holds, by kind (``connector.sync.apart`` finds the record a
+    merge's survivor does not write to among the survivor's); read when asked."""
     erasing: set[str] = field(default_factory=set)
     """Profiles a privacy request erases: the traits delivered to them are cleared too."""
     columns: DesiredColumns | None = None
@@ -223,8 +224,7 @@ def _fill(
         for pid, known in zip(retired, ident.of_many(retired), strict=True)
         if known.ids
     }
-    survivors = sorted({state.aliases[pid] for pid in state.retired_ids})
-    state.survivor_ids = dict(zip(survivors, ident.all_of(survivors), strict=True))
+    state.held_ids = HeldIds(ident)
 
 
 def _text(column: pd.Series) -> pa.Array:

@@ -26,6 +26,7 @@ __all__ = [
     "MEMBER",
     "AddressMode",
     "DesiredColumns",
+    "HeldIds",
     "Identities",
     "Known",
     "LazyRows",
@@ -136,6 +137,10 @@ class Identities:
         self._values = values.combine_chunks()
         self._created = created.combine_chunks()
 
+    @property
+    def pids(self) -> Sequence[str]:
+        return self._pids
+
     def of(self, pid: str) -> Known:
         """One profile's identifiers."""
         return self.of_many([pid])[0]
@@ -151,18 +156,15 @@ class Identities:
         made = iter(self._created.take(rows).to_pylist())
         return [_NOTHING if i < 0 else _split(next(kinds), next(values), next(made)) for i in at]
 
-    def all_of(self, pids: Sequence[str]) -> list[dict[str, tuple[str, ...]]]:
-        """Every id of each of ``pids`` by kind (``of`` keeps the first of a kind only)."""
-        out: list[dict[str, tuple[str, ...]]] = []
-        for pid in pids:
-            at = self._at.get(pid, -1)
-            found: dict[str, tuple[str, ...]] = {}
-            if at >= 0:
-                kinds, values = self._kinds[at].as_py(), self._values[at].as_py()
-                for kind, value in zip(kinds, values, strict=True):
-                    found[kind] = (*found.get(kind, ()), value)
-            out.append(found)
-        return out
+    def all_of(self, pid: str) -> dict[str, tuple[str, ...]]:
+        """Every id of ``pid`` by kind (``of`` keeps the first of a kind only)."""
+        at = self._at.get(pid, -1)
+        found: dict[str, tuple[str, ...]] = {}
+        if at >= 0:
+            kinds, values = self._kinds[at].as_py(), self._values[at].as_py()
+            for kind, value in zip(kinds, values, strict=True):
+                found[kind] = (*found.get(kind, ()), value)
+        return found
 
     def several_emails(self) -> pa.Array:
         """The profiles with more than one e-mail (``Recipient.other_emails`` is not empty),
@@ -173,6 +175,26 @@ class Identities:
         owner = pc.list_parent_indices(self._kinds).to_numpy()
         counts = np.bincount(owner[emails], minlength=len(self._pids))
         return pa.array(self._pids, pa.string()).filter(pa.array(counts > 1))
+
+
+class HeldIds(Mapping[str, dict[str, tuple[str, ...]]]):
+    """Each profile's ids by kind, all of them, read only for the profiles asked about (the
+    planner asks for the survivors of a merge: ``connector.sync.apart``)."""
+
+    def __init__(self, ident: Identities) -> None:
+        self._ident = ident
+
+    def __getitem__(self, pid: str) -> dict[str, tuple[str, ...]]:
+        found = self._ident.all_of(pid)
+        if not found:
+            raise KeyError(pid)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ident.pids)
+
+    def __len__(self) -> int:
+        return len(self._ident.pids)
 
 
 class MemberSets(Mapping[str, set[str]]):

@@ -13,11 +13,13 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any, TypeVar
 
 import urllib3
 
+from cdp_hubspot.limits import BATCH_INPUTS
 from cdp_hubspot.settings import HubSpotSettings
 from connector.sdk import (
     REFUSALS_SKIP,
@@ -155,6 +157,27 @@ class HubSpotClient:
             return result
 
         return self.retry.call(attempt)
+
+    def read_contacts(
+        self,
+        keys: list[str],
+        *,
+        id_property: str | None = None,
+        properties: list[str] | None = None,
+    ) -> Iterator[Any]:
+        """The contacts ``keys`` name (record ids, or values of ``id_property``), 100 per batch
+        read; a key HubSpot holds no contact for is left out."""
+        batch = self.sdk.crm.contacts.batch_api
+        for start in range(0, len(keys), BATCH_INPUTS):
+            body: dict[str, Any] = {
+                "inputs": [{"id": k} for k in keys[start : start + BATCH_INPUTS]],
+                "properties": properties or [],
+                "propertiesWithHistory": [],
+            }
+            if id_property is not None:
+                body["idProperty"] = id_property
+            read = partial(batch.read, batch_read_input_simple_public_object_id=body)
+            yield from self.call("contacts batch read", partial(read, **self.timeout)).results or []
 
     def _translate(self, what: str, exc: Any, *, search: bool) -> Exception:
         status = int(getattr(exc, "status", 0) or 0)

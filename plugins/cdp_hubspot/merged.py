@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from functools import partial
 
 from cdp_hubspot.client import HubSpotApiError, HubSpotClient
-from cdp_hubspot.limits import BATCH_INPUTS
 from connector.sdk import Change, Outcome, RetryableError
 
 __all__ = ["own_records"]
@@ -54,18 +52,7 @@ def own_records(
 def reads_as_itself(client: HubSpotClient, record_ids: list[str]) -> set[str]:
     """The ids among ``record_ids`` HubSpot reads as the same contact (batch read by id)."""
     wanted = sorted({r for r in record_ids if r})
-    batch = client.sdk.crm.contacts.batch_api
-    out: set[str] = set()
-    for start in range(0, len(wanted), BATCH_INPUTS):
-        chunk = wanted[start : start + BATCH_INPUTS]
-        body = {"inputs": [{"id": r} for r in chunk], "properties": [],
-                "propertiesWithHistory": []}  # fmt: skip
-        result = client.call(
-            "contacts batch read",
-            partial(batch.read, batch_read_input_simple_public_object_id=body, **client.timeout),
-        )
-        out.update(str(row.id) for row in result.results or [] if str(row.id) in chunk)
-    return out
+    return {str(row.id) for row in client.read_contacts(wanted)} & set(wanted)
 
 
 def _record_id(change: Change) -> str:

@@ -347,23 +347,9 @@ class HubSpotSink(SinkBase):
 
     def _ids_by_email(self, emails: list[str]) -> dict[str, str]:
         wanted = sorted({e.strip().lower() for e in emails if e})
-        batch = self.client.sdk.crm.contacts.batch_api
         out: dict[str, str] = {}
-        for start in range(0, len(wanted), BATCH_INPUTS):
-            body = {
-                "inputs": [{"id": e} for e in wanted[start : start + BATCH_INPUTS]],
-                "idProperty": "email",
-                "properties": ["email"],
-                "propertiesWithHistory": [],
-            }
-            result = self.client.call(
-                "contacts batch read",
-                partial(
-                    batch.read, batch_read_input_simple_public_object_id=body, **self.client.timeout
-                ),
-            )
-            for row in result.results or []:
-                email = (row.properties or {}).get("email")
-                if email:
-                    out[str(email).lower()] = str(row.id)
+        for row in self.client.read_contacts(wanted, id_property="email", properties=["email"]):
+            email = (row.properties or {}).get("email")
+            if email:
+                out[str(email).lower()] = str(row.id)
         return out

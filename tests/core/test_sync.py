@@ -242,22 +242,31 @@ def test_a_member_whose_address_changed_is_added_to_a_hashed_audience_again(
     assert plan("ads") == [("a", True)]
 
 
+def _a_merged_into_b(
+    ledger: Ledger, kind: str, before: tuple[str, str], writes: str, retired: str
+) -> DesiredState:
+    """a and b delivered to their records ``before`` (a's, b's) of ``kind``; then a merged
+    into b, which writes to ``writes`` while a names ``retired``."""
+    both = desired({"a": {"score": 1}, "b": {"score": 2}}, {"a", "b"})
+    both.recipients["a"] = Recipient("a", email="a@example.org", ids={kind: before[0]})
+    both.recipients["b"] = Recipient("b", email="b@example.org", ids={kind: before[1]})
+    apply_plan(plan_destination("d", both, {}), RecordingSink(), ledger, run_id="r1")
+    merged = desired({"b": {"score": 2}}, {"b"})
+    merged.recipients["b"] = Recipient(
+        "b", email="b@example.org", ids={kind: writes}, other_emails=("a@example.org",)
+    )
+    merged.aliases["a"] = "b"
+    merged.retired_ids["a"] = {kind: retired}
+    return merged
+
+
 def test_a_merged_away_profile_with_its_own_record_leaves_the_list_and_is_cleared(
     ledger: Ledger,
 ) -> None:
     """Two people with a Klaviyo profile each merge in our graph and the survivor stays in the
     segment: the merged-away profile's own record leaves the list and its traits are cleared
     (``record_kind``), so the person is on the list once, not mailed at both addresses."""
-    both = desired({"a": {"score": 1}, "b": {"score": 2}}, {"a", "b"})
-    both.recipients["a"] = Recipient("a", email="a@example.org", ids={"klaviyo_id": "KA"})
-    both.recipients["b"] = Recipient("b", email="b@example.org", ids={"klaviyo_id": "KB"})
-    apply_plan(plan_destination("d", both, {}), RecordingSink(), ledger, run_id="r1")
-    merged = desired({"b": {"score": 2}}, {"b"})
-    merged.recipients["b"] = Recipient(
-        "b", email="b@example.org", ids={"klaviyo_id": "KB"}, other_emails=("a@example.org",)
-    )
-    merged.aliases["a"] = "b"
-    merged.retired_ids["a"] = {"klaviyo_id": "KA"}
+    merged = _a_merged_into_b(ledger, "klaviyo_id", ("KA", "KB"), writes="KB", retired="KA")
 
     kept = plan_destination("d", merged, ledger.entries("d"))
     plan = plan_destination("d", merged, ledger.entries("d"), record_kind="klaviyo_id")
@@ -282,14 +291,7 @@ def test_a_record_the_survivor_names_too_is_the_survivors_and_keeps_its_lists(
     """A merged-away profile that names the survivor's own platform record (both learned the
     same one) has no record of its own: nothing is removed or cleared through it, which would
     take the survivor off the list."""
-    both = desired({"a": {"score": 1}, "b": {"score": 2}}, {"a", "b"})
-    both.recipients["a"] = Recipient("a", email="a@example.org", ids={"klaviyo_id": "KB"})
-    both.recipients["b"] = Recipient("b", email="b@example.org", ids={"klaviyo_id": "KB"})
-    apply_plan(plan_destination("d", both, {}), RecordingSink(), ledger, run_id="r1")
-    merged = desired({"b": {"score": 2}}, {"b"})
-    merged.recipients["b"] = Recipient("b", email="b@example.org", ids={"klaviyo_id": "KB"})
-    merged.aliases["a"] = "b"
-    merged.retired_ids["a"] = {"klaviyo_id": "KB"}
+    merged = _a_merged_into_b(ledger, "klaviyo_id", ("KB", "KB"), writes="KB", retired="KB")
 
     plan = plan_destination("d", merged, ledger.entries("d"), record_kind="klaviyo_id")
 
@@ -303,15 +305,8 @@ def test_when_the_survivor_writes_to_the_merged_away_record_its_former_one_leave
     """The survivor's ids name both records of the person and the one it now writes to is
     the merged-away profile's (the first of its kind): its own former record, which holds its
     membership, is the one taken off the list and cleared, not the one it writes to."""
-    both = desired({"a": {"score": 1}, "b": {"score": 2}}, {"a", "b"})
-    both.recipients["a"] = Recipient("a", email="a@example.org", ids={"hubspot_id": "101"})
-    both.recipients["b"] = Recipient("b", email="b@example.org", ids={"hubspot_id": "202"})
-    apply_plan(plan_destination("d", both, {}), RecordingSink(), ledger, run_id="r1")
-    merged = desired({"b": {"score": 2}}, {"b"})
-    merged.recipients["b"] = Recipient("b", email="b@example.org", ids={"hubspot_id": "101"})
-    merged.aliases["a"] = "b"
-    merged.retired_ids["a"] = {"hubspot_id": "101"}
-    merged.survivor_ids["b"] = {"hubspot_id": ("101", "202")}
+    merged = _a_merged_into_b(ledger, "hubspot_id", ("101", "202"), writes="101", retired="101")
+    merged.held_ids = {"b": {"hubspot_id": ("101", "202")}}
 
     plan = plan_destination("d", merged, ledger.entries("d"), record_kind="hubspot_id")
 

@@ -14,33 +14,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from tests.conftest import write_config
-from tests.e2e.test_address_change import _ENV, _TIERS, _by_email, _lists_of, _run, _state, _table
-from tests.e2e.test_pipeline import _jsonl
+from tests.e2e.test_address_change import _ENV, _by_email, _lists_of, _run, _state
+from tests.e2e.test_merge_lists import A, B, people_with_orders
 
 from cdp_hubspot.emulator import HubSpotEmulator
 from connector.plugin.spec import EmulatorOptions
-from connector.testing.platform import admin
 
-# one and three orders in turn: the people with three are the high tier, A and B among them
-_PEOPLE = [{"email": f"person{i}@example.org", "email_consent": "granted"} for i in range(20)]
-A, B = "person19@example.org", "person17@example.org"
 _HIGH = "CDP: High value"
 
 
 def _setup(tmp_path: Path, hub: HubSpotEmulator) -> tuple[Path, str, str, set[str]]:
-    """Two runs' worth of set-up; the contacts of A and B and the properties HubSpot's seed
-    gave every contact (what is not among them, our runs wrote)."""
-    admin(hub, "POST", "seed", {"people": _PEOPLE})
+    """The first run; the contacts of A and B and the properties HubSpot's seed gave every
+    contact (what is not among them, our runs wrote)."""
+    cfg = people_with_orders(tmp_path, hub, hub)  # A and B are in the high tier
     seeded = {k for c in _state(hub)["contacts"].values() for k in c} | {"hs_merged_object_ids"}
-    out = _table("destinations.out", hub, segments=_TIERS) + 'consent_policy = "not_denied"\n'
-    cfg = write_config(tmp_path, "\n" + _table("sources.crm", hub) + "\n" + out)
-    orders = [
-        {"source_event_id": f"o{i}-{k}", "type": "order_completed", "email": p["email"],
-         "occurred_at": f"2011-{1 + (i + k) % 11:02d}-10T10:00:00Z", "revenue": 5 + i}
-        for i, p in enumerate(_PEOPLE) for k in range(1 + 2 * (i % 2))
-    ]  # fmt: skip
-    _jsonl(tmp_path / "data/events/orders.jsonl", orders)
     _run(cfg)
     contacts = _state(hub)["contacts"]
     [(ra, a)], [(rb, b)] = _by_email(contacts, A), _by_email(contacts, B)

@@ -16,6 +16,7 @@ from tests.conftest import write_config
 from tests.e2e.test_address_change import (
     _ENV,
     _TIERS,
+    Emulator,
     _by_email,
     _lists_of,
     _run,
@@ -35,18 +36,25 @@ _PEOPLE = [{"email": f"person{i}@example.org", "email_consent": "granted"} for i
 A, B = "person19@example.org", "person17@example.org"
 
 
+def people_with_orders(tmp_path: Path, hub: HubSpotEmulator, out: Emulator) -> Path:
+    """HubSpot seeded with ``_PEOPLE`` as the source, their orders as files, the value tiers
+    sent to ``out``: the config, before any run."""
+    admin(hub, "POST", "seed", {"people": _PEOPLE})
+    dest = _table("destinations.out", out, segments=_TIERS) + 'consent_policy = "not_denied"\n'
+    cfg = write_config(tmp_path, "\n" + _table("sources.crm", hub) + "\n" + dest)
+    orders = [
+        {"source_event_id": f"o{i}-{k}", "type": "order_completed", "email": p["email"],
+         "occurred_at": f"2011-{1 + (i + k) % 11:02d}-10T10:00:00Z", "revenue": 5 + i}
+        for i, p in enumerate(_PEOPLE) for k in range(1 + 2 * (i % 2))
+    ]  # fmt: skip
+    _jsonl(tmp_path / "data/events/orders.jsonl", orders)
+    return cfg
+
+
 def test_two_people_merged_at_hubspot_stay_on_each_klaviyo_list_once(tmp_path: Path) -> None:
     options = EmulatorOptions(limits="off", seed=4, seed_profiles=0)
     with HubSpotEmulator(options) as hub, KlaviyoEmulator(options) as kla:
-        admin(hub, "POST", "seed", {"people": _PEOPLE})
-        out = _table("destinations.out", kla, segments=_TIERS) + 'consent_policy = "not_denied"\n'
-        cfg = write_config(tmp_path, "\n" + _table("sources.crm", hub) + "\n" + out)
-        orders = [
-            {"source_event_id": f"o{i}-{k}", "type": "order_completed", "email": p["email"],
-             "occurred_at": f"2011-{1 + (i + k) % 11:02d}-10T10:00:00Z", "revenue": 5 + i}
-            for i, p in enumerate(_PEOPLE) for k in range(1 + 2 * (i % 2))
-        ]  # fmt: skip
-        _jsonl(tmp_path / "data/events/orders.jsonl", orders)
+        cfg = people_with_orders(tmp_path, hub, kla)
         _run(cfg)
         before = _state(kla)
         [(ka, _)], [(kb, _)] = _by_email(before["profiles"], A), _by_email(before["profiles"], B)
